@@ -1,0 +1,86 @@
+/**
+ * @module errors
+ * One error type for the whole program: a stable string `code`, a message that names the
+ * object and the next step, and whether retrying may help. The CLI maps codes to exit codes.
+ */
+
+export type ErrorCode =
+  | 'usage'
+  | 'config_invalid'
+  | 'repo_not_found'
+  | 'repo_exists'
+  | 'repo_corrupt'
+  | 'wrong_password'
+  | 'locked'
+  | 'not_found'
+  | 'target_not_empty'
+  | 'source_unreadable'
+  | 'source_failed'
+  | 'storage_failed'
+  | 'no_space'
+  | 'integrity'
+  | 'interrupted'
+  | 'internal';
+
+export interface LifeboatErrorOptions {
+  cause?: unknown;
+  retryable?: boolean;
+}
+
+export class LifeboatError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  override readonly cause?: unknown;
+
+  constructor(code: ErrorCode, message: string, options: LifeboatErrorOptions = {}) {
+    super(message);
+    this.name = 'LifeboatError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.cause = options.cause;
+  }
+}
+
+/** Type guard by shape, not instanceof, so errors crossing module copies still match. */
+export function isLifeboatError(err: unknown): err is LifeboatError {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    (err as { name?: unknown }).name === 'LifeboatError' &&
+    typeof (err as { code?: unknown }).code === 'string'
+  );
+}
+
+/** Exit codes: 0 ok, 1 failure, 2 usage. Finer codes are documented in docs/cli.md. */
+export const EXIT_CODES: Record<ErrorCode, number> = {
+  usage: 2,
+  config_invalid: 2,
+  repo_not_found: 1,
+  repo_exists: 1,
+  repo_corrupt: 1,
+  wrong_password: 1,
+  locked: 1,
+  not_found: 1,
+  target_not_empty: 1,
+  source_unreadable: 1,
+  source_failed: 1,
+  storage_failed: 1,
+  no_space: 1,
+  integrity: 1,
+  interrupted: 1,
+  internal: 1,
+};
+
+/** The node errno code of an error, if any (ENOENT, ENOSPC, ...). */
+export function errnoCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return undefined;
+}
+
+/** Short description of any thrown value, for wrapping into a LifeboatError message. */
+export function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,133 @@
+/**
+ * @module sources/source
+ * The contract every source engine (files, sqlite, postgres, ...) implements. A source turns
+ * live data into content and trees through a ContentStore, and back. It knows nothing of
+ * packs, indexes or encryption.
+ */
+import type { Progress } from '../progress.js';
+
+/** Reference to stored content: an ordered list of chunk blob ids (hex) and the total size. */
+export interface ContentRef {
+  chunks: string[];
+  size: number;
+  /** SHA-256 (hex) of the whole stream, recorded for dumps so `dump` can be checked end to end. */
+  sha256?: string;
+}
+
+export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'chardev' | 'blockdev';
+
+/**
+ * One entry of a directory tree, as stored (JSON) in a tree blob. Names and link targets that
+ * are not valid UTF-8 are kept as base64 in `nameRaw` / `targetRaw` instead.
+ */
+export interface TreeNode {
+  name: string;
+  nameRaw?: string;
+  type: NodeType;
+  mode?: number;
+  /** Modification time, nanoseconds since the epoch, as a decimal string. */
+  mtimeNs?: string;
+  atimeNs?: string;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  inode?: number;
+  dev?: number;
+  nlink?: number;
+  /** rdev for device nodes. */
+  rdev?: number;
+  /** Regular files: their content. */
+  content?: string[];
+  /** SHA-256 of a file's whole content, when recorded. */
+  sha256?: string;
+  /** Directories: id of the tree blob holding their entries. */
+  subtree?: string;
+  /** Symlinks: their target. */
+  target?: string;
+  targetRaw?: string;
+  /**
+   * Hard links: path (relative to the snapshot root, '/'-separated, names as in the tree)
+   * of the first entry of the same inode; that entry carries the content.
+   */
+  hardlinkTo?: string;
+}
+
+export interface Tree {
+  nodes: TreeNode[];
+}
+
+/** What a source may do with the repository while backing up. */
+export interface ContentStore {
+  /** Chunks, deduplicates, compresses, encrypts and stores a stream. */
+  saveContent(stream: AsyncIterable<Uint8Array>, options?: { sha256?: boolean }): Promise<ContentRef>;
+  /** Stores one directory's entries; returns the tree id. Nodes MUST be sorted by name bytes. */
+  saveTree(tree: Tree): Promise<string>;
+  loadTree(id: string): Promise<Tree>;
+  /** True when every chunk is present in the repository (so unchanged content can be reused). */
+  hasContent(chunks: string[]): boolean;
+  /** Reads stored content back, chunk by chunk, verified. */
+  readContent(chunks: string[]): AsyncIterable<Buffer>;
+}
+
+/** Statistics a snapshot records and a restore or drill checks. */
+export interface SourceStats {
+  files?: number;
+  dirs?: number;
+  bytes?: number;
+  /** Rows per table (databases). */
+  rows?: Record<string, number>;
+  [key: string]: unknown;
+}
+
+export interface BackupContext {
+  store: ContentStore;
+  progress: Progress;
+  /** Root tree of the previous snapshot of the same source, for change detection. */
+  parentRoot?: string;
+  signal?: AbortSignal;
+}
+
+export interface BackupResult {
+  root: string;
+  stats: SourceStats;
+  /** Engine facts worth keeping (server version, artifact names); never secrets. */
+  meta?: Record<string, unknown>;
+}
+
+export interface RestoreOptions {
+  /** Where to restore: a path or URL; undefined means the original location. */
+  to?: string;
+  /** Paths (files) to restore; empty = all. */
+  include?: string[];
+  /** Tables (databases) to restore; empty = all. */
+  tables?: string[];
+  overwrite: boolean;
+  dryRun: boolean;
+}
+
+export interface RestoreContext {
+  store: ContentStore;
+  progress: Progress;
+  /** The snapshot's root tree, stats and meta. */
+  root: string;
+  stats: SourceStats;
+  meta: Record<string, unknown>;
+}
+
+export interface RestoreResult {
+  /** Where the data went. */
+  target: string;
+  /** What was (or, for a dry run, would be) restored, one line each. */
+  items: string[];
+  stats: SourceStats;
+}
+
+/** A configured source: what `type: files` plus its settings becomes. */
+export interface Source {
+  readonly name: string;
+  readonly type: string;
+  /** 'files' for trees, 'logical' for dumps, 'physical' for base backups. */
+  readonly kind: 'files' | 'logical' | 'physical';
+  backup(ctx: BackupContext): Promise<BackupResult>;
+  restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult>;
+}

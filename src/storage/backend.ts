@@ -1,0 +1,75 @@
+/**
+ * @module storage/backend
+ * The contract every storage backend (local, s3, azure, sftp) implements. The repository
+ * above it knows nothing of where bytes live; backends know nothing of what bytes mean.
+ * Retry, rate limits and fault injection wrap a backend; they never live inside one.
+ */
+
+/** The kinds of object a repository stores; each maps to its own folder or prefix. */
+export type FileType = 'config' | 'key' | 'lock' | 'snapshot' | 'index' | 'pack';
+
+export const FILE_TYPES: readonly FileType[] = ['config', 'key', 'lock', 'snapshot', 'index', 'pack'];
+
+export interface FileHandle {
+  type: FileType;
+  /** For 'config' the name is ignored (there is one config object). */
+  name: string;
+}
+
+export interface FileInfo {
+  name: string;
+  size: number;
+}
+
+export interface BackendCapabilities {
+  /** save() replaces atomically: a reader sees the old object or the new one, never a mix. */
+  atomicReplace: boolean;
+  /** Ranged reads are served without fetching the whole object. */
+  rangedReads: boolean;
+  /** Free space can be asked for (local disks). */
+  freeSpace: boolean;
+}
+
+export interface Backend {
+  /** Where the repository is, with any credentials removed: safe for messages and logs. */
+  readonly location: string;
+  readonly capabilities: BackendCapabilities;
+
+  /**
+   * Prepares an empty location for a new repository. MUST fail with code 'repo_exists' when a
+   * config object is already there. Creating folders or containers that exist is fine.
+   */
+  create(): Promise<void>;
+
+  /**
+   * Stores `data` under `handle`. MUST be all-or-nothing: after a crash at any point the
+   * object is either absent or complete. MUST be durable when the promise resolves.
+   * Saving a name that exists replaces it (callers only do this with identical content, or
+   * for locks). A full disk MUST fail with code 'no_space'.
+   */
+  save(handle: FileHandle, data: Buffer): Promise<void>;
+
+  /**
+   * Reads the object, or `length` bytes from `offset` when given. A missing object MUST fail
+   * with code 'not_found'. A range past the end MUST fail, not return short data.
+   */
+  load(handle: FileHandle, offset?: number, length?: number): Promise<Buffer>;
+
+  /** Size of the object; 'not_found' when missing. */
+  stat(handle: FileHandle): Promise<FileInfo>;
+
+  /** Removes the object. Removing a missing object succeeds (idempotent). */
+  remove(handle: FileHandle): Promise<void>;
+
+  /**
+   * Every object of `type`, in no particular order. MUST be complete: an object whose save()
+   * resolved before the listing began is listed. Objects of an unfinished save() are not.
+   */
+  list(type: FileType): AsyncIterable<FileInfo>;
+
+  /** Free bytes at the location, when capabilities.freeSpace. */
+  freeSpace?(): Promise<number>;
+
+  /** Releases connections. */
+  close(): Promise<void>;
+}
