@@ -1,0 +1,228 @@
+/**
+ * @module cli/data-commands
+ * backup, restore, dump: parse, call one job, render.
+ */
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { LifeboatError } from '../errors.js';
+import { runBackup } from '../jobs/backup.js';
+import { runDump } from '../jobs/dump.js';
+import { runRestore } from '../jobs/restore.js';
+import type { Snapshot } from '../repo/snapshot.js';
+import { createSource, sourceFromCli } from '../sources/registry.js';
+import type { CliContext } from './context.js';
+import { formatBytes, progressFor } from './progress-bar.js';
+import { type Action, collect, print } from './shell.js';
+
+export function registerDataCommands(program: Command, action: Action): void {
+  program
+    .command('backup [sources...]')
+    .description('back up the named sources (default: all in the config)')
+    .option('--tag <tag>', 'tag the snapshots (repeatable)', collect, [])
+    .option('--type <type>', 'a source given on the command line: its engine (files, sqlite)')
+    .option('--name <name>', 'a source given on the command line: its name')
+    .option('--path <path>', 'a source given on the command line: its path')
+    .option('--url <url>', 'a source given on the command line: its URL')
+    .option('--exclude <glob>', 'a source given on the command line: exclude glob (repeatable)', collect, [])
+    .action(action(backup));
+
+  program
+    .command('restore <snapshot>')
+    .description('restore a snapshot (an id, a unique prefix, or "latest")')
+    .option('--source <name>', 'the source whose snapshot to restore')
+    .option('--to <target>', 'restore here instead of the original location')
+    .option('--include <path>', 'restore only this path (repeatable)', collect, [])
+    .option('--table <name>', 'restore only this table (repeatable)', collect, [])
+    .option('--at <time>', 'point in time (PostgreSQL physical sources)')
+    .option('--overwrite', 'replace what is at the target')
+    .option('--dry-run', 'show what would be restored, write nothing')
+    .action(action(restore));
+
+  program
+    .command('dump <snapshot>')
+    .description('write the native artifact of a snapshot (pg_dump archive, SQLite file, ...)')
+    .option('--source <name>', 'the source whose snapshot to dump')
+    .option('--output <file>', 'write here instead of standard output')
+    .option('--path <path>', 'the file inside the snapshot, when it holds several')
+    .action(action(dump));
+}
+
+interface BackupOptions {
+  tag: string[];
+  type?: string;
+  name?: string;
+  path?: string;
+  url?: string;
+  exclude: string[];
+}
+
+async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Promise<void> {
+  const chosen: { name: string; config: Record<string, unknown> }[] = [];
+  if (opts.type || opts.name || opts.path || opts.url) {
+    if (!opts.type || !opts.name) {
+      throw new LifeboatError(
+        'usage',
+        '[backup] a source on the command line needs --type and --name (and --path or --url)',
+      );
+    }
+    const config = sourceFromCli({
+      type: opts.type,
+      name: opts.name,
+      path: opts.path,
+      url: opts.url,
+      exclude: opts.exclude,
+    });
+    chosen.push({ name: opts.name, config: config as Record<string, unknown> });
+  } else {
+    const all = ctx.config.sources ?? {};
+    const wanted = names.length > 0 ? names : Object.keys(all);
+    if (wanted.length === 0) {
+      throw new LifeboatError(
+        'usage',
+        '[backup] no sources: add some to lifeboat.yaml, or name one with --type, --name and --path',
+      );
+    }
+    for (const n of wanted) {
+      const config = all[n];
+      if (!config) {
+        throw new LifeboatError(
+          'usage',
+          `[backup] no source "${n}" in the config (known: ${Object.keys(all).join(', ') || 'none'})`,
+        );
+      }
+      chosen.push({ name: n, config: config as Record<string, unknown> });
+    }
+  }
+  const repo = await ctx.openRepository();
+  const results = [];
+  for (const { name, config } of chosen) {
+    const source = createSource(name, config);
+    const progress = progressFor(ctx.options);
+    progress.start(`backup ${name}`);
+    const { id, snapshot } = await runBackup(repo, {
+      source,
+      sourceConfig: config,
+      tags: opts.tag,
+      progress,
+    });
+    progress.done();
+    results.push({ id, snapshot });
+    if (!ctx.options.json) {
+      const b = snapshot.backup;
+      print(
+        `snapshot ${id.slice(0, 8)} saved: ${name} (${snapshot.engine}), ${formatBytes(b?.bytesRead ?? 0)} read, ${formatBytes(b?.bytesAdded ?? 0)} added, ${((b?.durationMs ?? 0) / 1000).toFixed(1)}s`,
+      );
+    }
+  }
+  if (ctx.options.json)
+    print(
+      JSON.stringify(
+        results.map((r) => ({ id: r.id, ...r.snapshot })),
+        null,
+        2,
+      ),
+    );
+}
+
+interface RestoreCliOptions {
+  source?: string;
+  to?: string;
+  include: string[];
+  table: string[];
+  at?: string;
+  overwrite?: boolean;
+  dryRun?: boolean;
+}
+
+async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: string): Promise<void> {
+  if (opts.at) {
+    throw new LifeboatError(
+      'usage',
+      '[restore] --at (point-in-time) applies to PostgreSQL physical sources, which this build does not have yet',
+    );
+  }
+  const repo = await ctx.openRepository();
+  const progress = progressFor(ctx.options);
+  const sourceFor = (snapshot: Snapshot) => {
+    const configured = ctx.config.sources?.[snapshot.source];
+    const config = (configured as Record<string, unknown> | undefined) ?? snapshot.sourceConfig;
+    return createSource(snapshot.source, config);
+  };
+  const result = await runRestore(repo, {
+    snapshot: snapshotRef,
+    source: opts.source,
+    sourceFor,
+    options: {
+      to: opts.to,
+      include: opts.include,
+      tables: opts.table,
+      overwrite: !!opts.overwrite,
+      dryRun: !!opts.dryRun,
+    },
+    progress,
+  });
+  progress.done();
+  if (ctx.options.json) {
+    print(
+      JSON.stringify(
+        { snapshot: result.snapshotId, target: result.target, items: result.items, stats: result.stats },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  const verb = opts.dryRun ? 'would restore' : 'restored';
+  if (opts.dryRun) for (const item of result.items) print(item);
+  print(
+    `${verb} snapshot ${result.snapshotId.slice(0, 8)} (${result.snapshot.source}) to ${result.target}: ${summary(result.stats)}`,
+  );
+}
+
+function summary(stats: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (typeof stats.files === 'number') parts.push(`${stats.files} files`);
+  if (typeof stats.dirs === 'number') parts.push(`${stats.dirs} dirs`);
+  if (typeof stats.tables === 'number') parts.push(`${stats.tables} tables`);
+  if (typeof stats.bytes === 'number') parts.push(formatBytes(stats.bytes));
+  return parts.join(', ') || 'done';
+}
+
+async function dump(
+  ctx: CliContext,
+  opts: { source?: string; output?: string; path?: string },
+  snapshotRef: string,
+): Promise<void> {
+  const repo = await ctx.openRepository();
+  if (!opts.output) {
+    await runDump(repo, {
+      snapshot: snapshotRef,
+      source: opts.source,
+      path: opts.path,
+      output: process.stdout,
+    });
+    return;
+  }
+  // Write beside the target and rename, so a failed dump never leaves a truncated file.
+  const tmp = `${opts.output}.lifeboat-partial`;
+  const out = createWriteStream(tmp);
+  try {
+    const r = await runDump(repo, {
+      snapshot: snapshotRef,
+      source: opts.source,
+      path: opts.path,
+      output: out,
+    });
+    await new Promise<void>((resolve, reject) =>
+      out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+    );
+    await rename(tmp, opts.output);
+    if (!ctx.options.json)
+      process.stderr.write(`wrote ${r.name} (${formatBytes(r.bytes)}) to ${opts.output}\n`);
+  } catch (err) {
+    out.destroy();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * @module cli/main
+ * The `lifeboat` command line: the contract in DESIGN.md, "Command line".
+ */
+import { Command, CommanderError } from 'commander';
+import { EXIT_CODES } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerDataCommands } from './data-commands.js';
+import { registerRepoCommands } from './repo-commands.js';
+import { makeAction } from './shell.js';
+
+const program = new Command('lifeboat')
+  .description('backup and disaster recovery for the data of running applications')
+  .version(VERSION)
+  .option('--config <file>', 'config file (default: $LIFEBOAT_CONFIG or ./lifeboat.yaml)')
+  .option('--json', 'machine-readable output')
+  .option('-q, --quiet', 'no progress output')
+  .option('--debug', 'show stack traces on errors')
+  .exitOverride()
+  .showHelpAfterError('(run `lifeboat --help` for usage)');
+
+const action = makeAction();
+registerRepoCommands(program, action);
+registerDataCommands(program, action);
+
+// Every command takes the global options after its name too ("lifeboat backup --config f").
+function addGlobals(cmd: Command): void {
+  for (const sub of cmd.commands) {
+    if (sub.commands.length > 0) addGlobals(sub);
+    sub
+      .option('--config <file>', 'config file')
+      .option('--json', 'machine-readable output')
+      .option('-q, --quiet', 'no progress output')
+      .option('--debug', 'show stack traces on errors')
+      .exitOverride();
+  }
+}
+addGlobals(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exit(err.exitCode === 0 ? 0 : EXIT_CODES.usage);
+  }
+  throw err;
+}

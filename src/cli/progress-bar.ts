@@ -1,0 +1,68 @@
+/**
+ * @module cli/progress-bar
+ * Progress renderers: a bar with bytes, rate and ETA on a terminal; nothing otherwise.
+ */
+import cliProgress from 'cli-progress';
+import type { Progress } from '../progress.js';
+import { silentProgress } from '../progress.js';
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
+}
+
+class TerminalProgress implements Progress {
+  private bar: cliProgress.SingleBar | undefined;
+  private value = 0;
+  private started = 0;
+
+  start(label: string, totalBytes?: number): void {
+    this.done();
+    this.value = 0;
+    this.started = Date.now();
+    this.bar = new cliProgress.SingleBar(
+      {
+        format: (options, params, payload) => {
+          const elapsed = (Date.now() - this.started) / 1000;
+          const rate = elapsed > 0 ? this.value / elapsed : 0;
+          const known = params.total > 0;
+          const eta = known && rate > 0 ? Math.max(0, (params.total - this.value) / rate) : undefined;
+          const width = options.barsize ?? 30;
+          const filled = known ? Math.min(width, Math.round((this.value / params.total) * width)) : 0;
+          const bar = known ? `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ` : '';
+          const total = known ? ` / ${formatBytes(params.total)}` : '';
+          const etaText = eta === undefined ? '' : `  ETA ${Math.round(eta)}s`;
+          return `${payload.label} ${bar}${formatBytes(this.value)}${total}  ${formatBytes(rate)}/s${etaText}`;
+        },
+        hideCursor: true,
+        clearOnComplete: true,
+        stream: process.stderr,
+        fps: 5,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    this.bar.start(totalBytes ?? 0, 0, { label });
+  }
+
+  advance(bytes: number): void {
+    this.value += bytes;
+    this.bar?.update(Math.min(this.value, this.bar.getTotal() || this.value));
+  }
+
+  done(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+}
+
+/** A bar when stderr is a terminal and output is not JSON; silence otherwise. */
+export function progressFor(options: { json?: boolean; quiet?: boolean }): Progress {
+  if (options.json || options.quiet || !process.stderr.isTTY) return silentProgress;
+  return new TerminalProgress();
+}

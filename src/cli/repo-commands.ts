@@ -1,0 +1,335 @@
+/**
+ * @module cli/repo-commands
+ * init, snapshots, check, forget, prune, key, unlock: parse, call one job, render.
+ */
+import type { Command } from 'commander';
+import { LifeboatError } from '../errors.js';
+import { runCheck } from '../jobs/check.js';
+import { runForget } from '../jobs/forget.js';
+import { runPrune } from '../jobs/prune.js';
+import type { KeepPolicy } from '../jobs/retention.js';
+import { filterSnapshots } from '../jobs/snapshot-select.js';
+import { describeLock, listLocks, lockState } from '../repo/lock.js';
+import type { CliContext } from './context.js';
+import { newPassword } from './password-prompt.js';
+import { formatBytes, progressFor } from './progress-bar.js';
+import { type Action, collect, print } from './shell.js';
+
+export function registerRepoCommands(program: Command, action: Action): void {
+  program
+    .command('init')
+    .description('create the repository named by the config or LIFEBOAT_REPO')
+    .action(action(init));
+
+  program
+    .command('snapshots')
+    .description('list snapshots, oldest first')
+    .option('--source <name>', 'only this source')
+    .option('--tag <tag>', 'only snapshots with this tag')
+    .option('--before <time>', 'only snapshots taken before this time')
+    .option('--after <time>', 'only snapshots taken after this time')
+    .action(action(snapshots));
+
+  program
+    .command('check')
+    .description('verify the repository structure, and with --read-data every byte')
+    .option('--read-data', 'read and verify every pack')
+    .option('--read-data-subset <pct>', 'read and verify this percentage of packs (e.g. 10 or 10%)')
+    .action(action(check));
+
+  const forget = program
+    .command('forget')
+    .description('remove snapshots that the keep policy does not keep')
+    .option('--source <name>', 'only this source')
+    .option('--prune', 'prune unreferenced data afterwards')
+    .option('--dry-run', 'show what would be removed, remove nothing')
+    .option('--keep-tag <tag>', 'keep snapshots with this tag (repeatable)', collect, []);
+  for (const k of ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly']) {
+    forget.option(
+      `--keep-${k} <n>`,
+      `keep the ${k === 'last' ? 'last n snapshots' : `last n ${k} snapshots`}`,
+      count,
+    );
+  }
+  forget.action(action(forgetCommand));
+
+  program
+    .command('prune')
+    .description('remove data no snapshot references')
+    .option('--dry-run', 'only report')
+    .action(action(prune));
+
+  const key = program.command('key').description('manage the passwords that open the repository');
+  key.command('list').description('list keys').action(action(keyList));
+  key
+    .command('add')
+    .description('add a password (from --new-password-file, LIFEBOAT_NEW_PASSWORD, or a prompt)')
+    .option('--new-password-file <file>', 'read the new password from this file')
+    .action(action(keyAdd));
+  key.command('remove <id>').description('remove a key by id or prefix').action(action(keyRemove));
+  key
+    .command('passwd')
+    .description('change the password used now')
+    .option('--new-password-file <file>', 'read the new password from this file')
+    .action(action(keyPasswd));
+
+  program
+    .command('unlock')
+    .description('remove locks left by processes that are gone')
+    .option('--force', 'remove every lock, even ones that look alive')
+    .action(action(unlock));
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new LifeboatError('usage', `[forget] "${value}" is not a count: give a whole number`);
+  return n;
+}
+
+function parseTime(value: string | undefined, flag: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) {
+    throw new LifeboatError(
+      'usage',
+      `[snapshots] ${flag} "${value}" is not a time: use ISO 8601, e.g. 2026-11-24T10:00:00Z`,
+    );
+  }
+  return d;
+}
+
+async function init(ctx: CliContext): Promise<void> {
+  const repo = await ctx.initRepository();
+  if (ctx.options.json) print(JSON.stringify({ id: repo.config.id, location: repo.location }));
+  else
+    print(
+      `created repository ${repo.config.id.slice(0, 8)} at ${repo.location}\nkeep the password safe: without it the data cannot be restored`,
+    );
+}
+
+async function snapshots(
+  ctx: CliContext,
+  opts: { source?: string; tag?: string; before?: string; after?: string },
+): Promise<void> {
+  const repo = await ctx.openRepository();
+  const list = filterSnapshots(await repo.listSnapshots(), {
+    source: opts.source,
+    tag: opts.tag,
+    before: parseTime(opts.before, '--before'),
+    after: parseTime(opts.after, '--after'),
+  });
+  if (ctx.options.json) {
+    print(
+      JSON.stringify(
+        list.map(({ id, snapshot }) => ({ id, short_id: id.slice(0, 8), ...snapshot })),
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  const rows = list.map(({ id, snapshot: s }) => [
+    id.slice(0, 8),
+    s.time.replace('T', ' ').slice(0, 19),
+    s.source,
+    s.engine,
+    s.host,
+    s.tags.join(','),
+    typeof s.stats.bytes === 'number' ? formatBytes(s.stats.bytes) : '',
+  ]);
+  table(['ID', 'Time (UTC)', 'Source', 'Engine', 'Host', 'Tags', 'Size'], rows);
+  print(`${list.length} snapshot${list.length === 1 ? '' : 's'}`);
+}
+
+function table(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  print(line(header));
+  print(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) print(line(r));
+}
+
+async function check(ctx: CliContext, opts: { readData?: boolean; readDataSubset?: string }): Promise<void> {
+  let percent = opts.readData ? 100 : 0;
+  if (opts.readDataSubset !== undefined) {
+    percent = Number(opts.readDataSubset.replace(/%$/, ''));
+    if (!(percent > 0 && percent <= 100)) {
+      throw new LifeboatError(
+        'usage',
+        `[check] --read-data-subset "${opts.readDataSubset}" must be a percentage between 0 and 100`,
+      );
+    }
+  }
+  const repo = await ctx.openRepository();
+  const report = await runCheck(repo, { readDataPercent: percent, progress: progressFor(ctx.options) });
+  if (ctx.options.json) print(JSON.stringify(report, null, 2));
+  else {
+    for (const w of report.warnings) print(`warning: ${w}`);
+    for (const e of report.errors) print(`error: ${e}`);
+    const read =
+      percent > 0
+        ? `, ${report.packsRead} packs (${formatBytes(report.bytesRead)}) and ${report.blobsRead} blobs read and verified`
+        : '';
+    print(
+      `${report.ok ? 'no errors' : `${report.errors.length} errors`}: ${report.snapshots} snapshots, ${report.packs} packs checked${read}`,
+    );
+  }
+  if (!report.ok) {
+    throw new LifeboatError(
+      'integrity',
+      `[check] the repository at ${repo.location} has ${report.errors.length} errors (listed above)`,
+    );
+  }
+}
+
+interface ForgetOptions {
+  source?: string;
+  prune?: boolean;
+  dryRun?: boolean;
+  keepTag: string[];
+  keepLast?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+}
+
+async function forgetCommand(ctx: CliContext, opts: ForgetOptions): Promise<void> {
+  const policy: KeepPolicy = {
+    last: opts.keepLast,
+    hourly: opts.keepHourly,
+    daily: opts.keepDaily,
+    weekly: opts.keepWeekly,
+    monthly: opts.keepMonthly,
+    yearly: opts.keepYearly,
+    tags: opts.keepTag,
+  };
+  const configPolicies: Record<string, KeepPolicy | undefined> = {};
+  for (const [name, s] of Object.entries(ctx.config.sources ?? {})) {
+    const r = (s as { retention?: KeepPolicy & { tags?: string[] } }).retention;
+    if (r) configPolicies[name] = r;
+  }
+  const repo = await ctx.openRepository();
+  const outcome = await runForget(repo, {
+    policy,
+    configPolicies,
+    source: opts.source,
+    dryRun: !!opts.dryRun,
+  });
+  if (ctx.options.json) {
+    print(
+      JSON.stringify(
+        outcome.groups.map((g) => ({
+          source: g.source,
+          keep: g.decisions
+            .filter((d) => d.keep)
+            .map((d) => ({ id: d.entry.id, time: d.entry.snapshot.time, reasons: d.reasons })),
+          remove: g.decisions
+            .filter((d) => !d.keep)
+            .map((d) => ({ id: d.entry.id, time: d.entry.snapshot.time })),
+        })),
+        null,
+        2,
+      ),
+    );
+  } else {
+    for (const g of outcome.groups) {
+      print(`source ${g.source}:`);
+      for (const d of g.decisions) {
+        const what = d.keep ? `keep    (${d.reasons.join(', ')})` : opts.dryRun ? 'would remove' : 'removed';
+        print(
+          `  ${d.entry.id.slice(0, 8)}  ${d.entry.snapshot.time.replace('T', ' ').slice(0, 19)}  ${what}`,
+        );
+      }
+    }
+    print(
+      `${outcome.removed.length} snapshot${outcome.removed.length === 1 ? '' : 's'} ${opts.dryRun ? 'would be removed' : 'removed'}`,
+    );
+  }
+  if (opts.prune && !opts.dryRun) await prune(ctx, {}, repo);
+}
+
+async function prune(
+  ctx: CliContext,
+  opts: { dryRun?: boolean },
+  openRepo?: Awaited<ReturnType<CliContext['openRepository']>>,
+): Promise<void> {
+  const repo = openRepo ?? (await ctx.openRepository());
+  const r = await runPrune(repo, { dryRun: !!opts.dryRun, progress: progressFor(ctx.options) });
+  if (ctx.options.json) print(JSON.stringify(r));
+  else {
+    const verb = opts.dryRun ? 'would free' : 'freed';
+    print(
+      `${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked, ${r.packsKept} kept; ${verb} ${formatBytes(r.bytesFreed)}`,
+    );
+  }
+}
+
+async function keyList(ctx: CliContext): Promise<void> {
+  const repo = await ctx.openRepository();
+  const keys = await repo.listKeys();
+  if (ctx.options.json) print(JSON.stringify(keys, null, 2));
+  else
+    table(
+      ['', 'ID', 'User', 'Host', 'Created'],
+      keys.map((k) => [
+        k.current ? '*' : '',
+        k.id.slice(0, 8),
+        k.username,
+        k.host,
+        k.created.replace('T', ' ').slice(0, 19),
+      ]),
+    );
+}
+
+async function keyAdd(ctx: CliContext, opts: { newPasswordFile?: string }): Promise<void> {
+  const repo = await ctx.openRepository();
+  const id = await repo.addKey(await newPassword(opts.newPasswordFile, ctx.env));
+  print(`added key ${id.slice(0, 8)}`);
+}
+
+async function keyRemove(ctx: CliContext, _opts: unknown, ref: string): Promise<void> {
+  const repo = await ctx.openRepository();
+  const matches = (await repo.listKeys()).filter((k) => k.id.startsWith(ref));
+  if (matches.length !== 1) {
+    throw new LifeboatError(
+      matches.length ? 'usage' : 'not_found',
+      `[key] "${ref}" matches ${matches.length} keys; list them with \`lifeboat key list\``,
+    );
+  }
+  await repo.removeKey(matches[0].id);
+  print(`removed key ${matches[0].id.slice(0, 8)}`);
+}
+
+async function keyPasswd(ctx: CliContext, opts: { newPasswordFile?: string }): Promise<void> {
+  const repo = await ctx.openRepository();
+  const id = await repo.addKey(await newPassword(opts.newPasswordFile, ctx.env));
+  // The new key is durable before the old one goes: a crash leaves both working.
+  await repo.removeFile('key', repo.keyId);
+  print(`password changed: key ${repo.keyId.slice(0, 8)} replaced by ${id.slice(0, 8)}`);
+}
+
+async function unlock(ctx: CliContext, opts: { force?: boolean }): Promise<void> {
+  const repo = await ctx.openRepository();
+  const now = repo.clock.now();
+  let removed = 0;
+  for (const lock of await listLocks(repo.backend, repo.key)) {
+    const state = lockState(lock, now);
+    if (opts.force || state !== 'alive') {
+      await repo.removeFile('lock', lock.name);
+      removed++;
+      print(`removed ${state} lock: ${describeLock(lock, repo.location, now)}`);
+    } else {
+      print(
+        `kept live lock: ${describeLock(lock, repo.location, now)} (use --force if that process is gone)`,
+      );
+    }
+  }
+  print(`${removed} lock${removed === 1 ? '' : 's'} removed`);
+}

@@ -1,0 +1,101 @@
+/**
+ * @module jobs/backup
+ * One backup of one source: lock (shared), load the index, let the source store its data,
+ * flush packs and index, then write the snapshot, which is the commit.
+ */
+import { userInfo } from 'node:os';
+import { describe, isLifeboatError, LifeboatError } from '../errors.js';
+import type { Progress } from '../progress.js';
+import { silentProgress } from '../progress.js';
+import { RepoContentStore } from '../repo/content-store.js';
+import type { Repository } from '../repo/repository.js';
+import type { Snapshot } from '../repo/snapshot.js';
+import type { Source } from '../sources/source.js';
+import { VERSION } from '../version.js';
+import { latestOf } from './snapshot-select.js';
+
+export interface BackupRequest {
+  source: Source;
+  /** The source's settings, recorded without secrets so a restore needs no config file. */
+  sourceConfig: Record<string, unknown>;
+  tags?: string[];
+  progress?: Progress;
+}
+
+export interface BackupOutcome {
+  id: string;
+  snapshot: Snapshot;
+}
+
+export async function runBackup(repo: Repository, req: BackupRequest): Promise<BackupOutcome> {
+  const started = repo.clock.now();
+  const lock = await repo.lock(false, `backup of ${req.source.name}`);
+  try {
+    await repo.loadIndex({ adoptOrphans: true });
+    const parent = await latestOf(repo, req.source.name);
+    const usableParent = parent && parent.snapshot.engine === req.source.type ? parent : undefined;
+    const store = new RepoContentStore(repo);
+    const progress = req.progress ?? silentProgress;
+    let result: Awaited<ReturnType<Source['backup']>>;
+    try {
+      result = await req.source.backup({ store, progress, parentRoot: usableParent?.snapshot.root });
+    } catch (err) {
+      // Keep what was uploaded indexed, so the next run reuses it; the failure stands.
+      await repo.flush().catch(() => {});
+      throw isLifeboatError(err)
+        ? err
+        : new LifeboatError('source_failed', `[backup] ${req.source.name}: ${describe(err)}`, { cause: err });
+    }
+    await repo.flush();
+    const finished = repo.clock.now();
+    const snapshot: Snapshot = {
+      version: 1,
+      time: started.toISOString(),
+      source: req.source.name,
+      engine: req.source.type,
+      kind: req.source.kind,
+      host: repo.hostname(),
+      username: safeUser(),
+      tags: req.tags ?? [],
+      programVersion: VERSION,
+      root: result.root,
+      parent: usableParent?.id,
+      stats: result.stats,
+      meta: result.meta ?? {},
+      sourceConfig: publicSourceConfig(req.sourceConfig),
+      backup: {
+        bytesRead: typeof result.stats.bytes === 'number' ? result.stats.bytes : 0,
+        bytesAdded: repo.bytesAdded,
+        durationMs: finished.getTime() - started.getTime(),
+      },
+    };
+    const id = await repo.saveSnapshot(snapshot);
+    return { id, snapshot };
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+const SECRET_KEYS = /pass(word)?|secret|token|key$/i;
+
+/** Settings minus hooks and secrets; passwords inside URLs are removed. */
+export function publicSourceConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(config)) {
+    if (k === 'hooks' || SECRET_KEYS.test(k)) continue;
+    out[k] = typeof v === 'string' ? stripUrlPassword(v) : v;
+  }
+  return out;
+}
+
+export function stripUrlPassword(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1@');
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * @module jobs/prune
+ * Drops data no snapshot references. Under an exclusive lock: mark every blob reachable
+ * from a snapshot, delete packs with nothing used, repack packs that are mostly unused,
+ * write one fresh index, then delete the old index files and the dropped packs, in that
+ * order, so a crash at any point leaves every snapshot restorable.
+ */
+import { describe, LifeboatError } from '../errors.js';
+import type { Progress } from '../progress.js';
+import { silentProgress } from '../progress.js';
+import { RepoContentStore } from '../repo/content-store.js';
+import type { IndexedPack } from '../repo/index-file.js';
+import type { PackEntry } from '../repo/pack.js';
+import type { Repository } from '../repo/repository.js';
+
+/** A pack whose unused share exceeds this is rewritten. */
+const REPACK_UNUSED_RATIO = 0.3;
+
+export interface PruneOutcome {
+  packsDeleted: number;
+  packsRepacked: number;
+  packsKept: number;
+  bytesFreed: number;
+  blobsUsed: number;
+}
+
+export async function runPrune(
+  repo: Repository,
+  options: { dryRun?: boolean; progress?: Progress } = {},
+): Promise<PruneOutcome> {
+  const lock = await repo.lock(true, 'prune');
+  try {
+    const oldIndexes: string[] = [];
+    for await (const f of repo.backend.list('index')) oldIndexes.push(f.name);
+    await repo.loadIndex();
+    const stored = new Map<string, number>();
+    for await (const f of repo.backend.list('pack')) stored.set(f.name, f.size);
+
+    const used = await markUsed(repo);
+    const byPack = new Map<string, PackEntry[]>();
+    for (const e of repo.index.entries()) {
+      const list = byPack.get(e.pack) ?? [];
+      list.push(e);
+      byPack.set(e.pack, list);
+    }
+
+    const keep: IndexedPack[] = [];
+    const repack: IndexedPack[] = [];
+    const drop: string[] = [];
+    for (const [pack, size] of stored) {
+      const entries = byPack.get(pack) ?? [];
+      const usedBytes = entries
+        .filter((e) => used.has(e.id.toString('hex')))
+        .reduce((n, e) => n + e.length, 0);
+      if (usedBytes === 0) drop.push(pack);
+      else if (1 - usedBytes / size > REPACK_UNUSED_RATIO) repack.push({ pack, entries });
+      else keep.push({ pack, entries });
+    }
+    const outcome: PruneOutcome = {
+      packsDeleted: drop.length,
+      packsRepacked: repack.length,
+      packsKept: keep.length,
+      bytesFreed: [...drop, ...repack.map((p) => p.pack)].reduce((n, p) => n + (stored.get(p) ?? 0), 0),
+      blobsUsed: used.size,
+    };
+    if (options.dryRun || (drop.length === 0 && repack.length === 0)) return outcome;
+
+    const progress = options.progress ?? silentProgress;
+    progress.start(
+      'prune: repack',
+      repack.reduce((n, p) => n + (stored.get(p.pack) ?? 0), 0),
+    );
+    repo.deferIndex = true;
+    for (const { pack, entries } of repack) {
+      const data = await repo.backend.load({ type: 'pack', name: pack });
+      for (const e of entries) {
+        if (!used.has(e.id.toString('hex'))) continue;
+        const plain = repo.openEntry({ ...e, pack }, data.subarray(e.offset, e.offset + e.length));
+        await repo.rewriteBlob(e.type, e.id, plain);
+      }
+      progress.advance(data.length);
+    }
+    await repo.flush();
+    progress.done();
+    const fresh = repo.takeUnindexed();
+    const written = await repo.writeIndexFiles([...keep, ...fresh]);
+    // The new index is durable: the old ones, then the packs they alone named, can go.
+    for (const name of oldIndexes) if (!written.includes(name)) await repo.removeFile('index', name);
+    for (const pack of [...drop, ...repack.map((p) => p.pack)]) await repo.removeFile('pack', pack);
+    return outcome;
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+/** Ids (hex) of every tree and data blob reachable from any snapshot. */
+async function markUsed(repo: Repository): Promise<Set<string>> {
+  const store = new RepoContentStore(repo);
+  const used = new Set<string>();
+  const snapshots = await repo.listSnapshots().catch((err) => {
+    throw new LifeboatError(
+      'repo_corrupt',
+      `[prune] cannot read every snapshot, so nothing is deleted: ${describe(err)} (run \`lifeboat check\`)`,
+      { cause: err },
+    );
+  });
+  const visit = async (treeId: string): Promise<void> => {
+    if (used.has(treeId)) return;
+    used.add(treeId);
+    let tree: Awaited<ReturnType<typeof store.loadTree>>;
+    try {
+      tree = await store.loadTree(treeId);
+    } catch (err) {
+      throw new LifeboatError(
+        'repo_corrupt',
+        `[prune] tree ${treeId.slice(0, 8)} is unreadable, so nothing is deleted: ${describe(err)} (run \`lifeboat check\`)`,
+        { cause: err },
+      );
+    }
+    for (const node of tree.nodes) {
+      for (const c of node.content ?? []) used.add(c);
+      if (node.subtree) await visit(node.subtree);
+    }
+  };
+  for (const { snapshot } of snapshots) await visit(snapshot.root);
+  return used;
+}

@@ -1,0 +1,72 @@
+/**
+ * @module jobs/snapshot-select
+ * Finding snapshots: by id or unique prefix, `latest`, and the listing filters.
+ */
+import { LifeboatError } from '../errors.js';
+import type { Repository } from '../repo/repository.js';
+import type { SnapshotEntry } from '../repo/snapshot.js';
+
+export interface SnapshotFilter {
+  source?: string;
+  tag?: string;
+  before?: Date;
+  after?: Date;
+}
+
+export function filterSnapshots(entries: SnapshotEntry[], f: SnapshotFilter): SnapshotEntry[] {
+  return entries.filter(({ snapshot: s }) => {
+    const t = new Date(s.time).getTime();
+    if (f.source && s.source !== f.source) return false;
+    if (f.tag && !s.tags.includes(f.tag)) return false;
+    if (f.before && t >= f.before.getTime()) return false;
+    if (f.after && t <= f.after.getTime()) return false;
+    return true;
+  });
+}
+
+/** SNAPSHOT is a full id, a unique prefix of at least 8 hex characters, or `latest`. */
+export async function findSnapshot(repo: Repository, ref: string, source?: string): Promise<SnapshotEntry> {
+  const all = filterSnapshots(await repo.listSnapshots(), { source });
+  if (ref === 'latest') {
+    const last = all.at(-1);
+    if (!last) {
+      const scope = source ? ` of source "${source}"` : '';
+      throw new LifeboatError(
+        'not_found',
+        `[snapshots] no snapshot${scope} in ${repo.location} (run \`lifeboat backup\` first)`,
+      );
+    }
+    if (!source && new Set(all.map((e) => e.snapshot.source)).size > 1) {
+      throw new LifeboatError(
+        'usage',
+        `[snapshots] "latest" is ambiguous: the repository holds several sources (${[...new Set(all.map((e) => e.snapshot.source))].join(', ')}); add --source NAME`,
+      );
+    }
+    return last;
+  }
+  if (!/^[0-9a-f]{8,64}$/.test(ref)) {
+    throw new LifeboatError(
+      'usage',
+      `[snapshots] "${ref}" is not a snapshot id: give 8 or more hex characters, or "latest"`,
+    );
+  }
+  const matches = all.filter((e) => e.id.startsWith(ref));
+  if (matches.length === 0) {
+    throw new LifeboatError(
+      'not_found',
+      `[snapshots] no snapshot ${ref} in ${repo.location} (list them with \`lifeboat snapshots\`)`,
+    );
+  }
+  if (matches.length > 1) {
+    throw new LifeboatError(
+      'usage',
+      `[snapshots] prefix ${ref} matches ${matches.length} snapshots; give more characters`,
+    );
+  }
+  return matches[0];
+}
+
+/** The newest snapshot of a source, if any: the parent for change detection. */
+export async function latestOf(repo: Repository, source: string): Promise<SnapshotEntry | undefined> {
+  return filterSnapshots(await repo.listSnapshots(), { source }).at(-1);
+}

@@ -1,0 +1,86 @@
+/**
+ * @module repo/content-store
+ * The ContentStore sources use: streams become chunks (FastCDC), chunks and trees become
+ * blobs. Sources see ids and trees, never packs or keys.
+ */
+import { createHash } from 'node:crypto';
+import { LifeboatError } from '../errors.js';
+import type { ContentRef, ContentStore, Tree } from '../sources/source.js';
+import { Chunker, gearTable } from './chunker.js';
+import type { Repository } from './repository.js';
+
+/** Blobs read ahead while streaming content back, to overlap storage latency. */
+const READ_AHEAD = 4;
+
+export class RepoContentStore implements ContentStore {
+  private readonly chunker: Chunker;
+  private treeCache = new Map<string, Tree>();
+
+  constructor(private readonly repo: Repository) {
+    this.chunker = new Chunker(repo.config.chunker, gearTable(repo.key.chunkerSeed));
+  }
+
+  async saveContent(
+    stream: AsyncIterable<Uint8Array>,
+    options: { sha256?: boolean } = {},
+  ): Promise<ContentRef> {
+    const hash = options.sha256 ? createHash('sha256') : undefined;
+    const chunks: string[] = [];
+    let size = 0;
+    for await (const chunk of this.chunker.chunk(stream)) {
+      hash?.update(chunk);
+      size += chunk.length;
+      const { id } = await this.repo.saveBlob('data', chunk);
+      chunks.push(id.toString('hex'));
+    }
+    const ref: ContentRef = { chunks, size };
+    if (hash) ref.sha256 = hash.digest('hex');
+    return ref;
+  }
+
+  async saveTree(tree: Tree): Promise<string> {
+    const { id } = await this.repo.saveBlob('tree', Buffer.from(JSON.stringify(tree)));
+    return id.toString('hex');
+  }
+
+  async loadTree(id: string): Promise<Tree> {
+    const cached = this.treeCache.get(id);
+    if (cached) return cached;
+    const data = await this.repo.loadBlob(parseId(id));
+    let tree: Tree;
+    try {
+      tree = JSON.parse(data.toString('utf8'));
+    } catch (err) {
+      throw new LifeboatError('repo_corrupt', `[repo] tree ${id.slice(0, 8)} is not valid JSON`, {
+        cause: err,
+      });
+    }
+    if (this.treeCache.size > 1024) this.treeCache.clear();
+    this.treeCache.set(id, tree);
+    return tree;
+  }
+
+  hasContent(chunks: string[]): boolean {
+    return chunks.every((c) => this.repo.hasBlob(parseId(c)));
+  }
+
+  async *readContent(chunks: string[]): AsyncIterable<Buffer> {
+    const inflight: Promise<Buffer>[] = [];
+    let next = 0;
+    while (next < chunks.length || inflight.length > 0) {
+      while (next < chunks.length && inflight.length < READ_AHEAD) {
+        const p = this.repo.loadBlob(parseId(chunks[next++]));
+        p.catch(() => {}); // awaited below; avoid an unhandled rejection while queued
+        inflight.push(p);
+      }
+      yield await inflight.shift()!;
+    }
+  }
+}
+
+function parseId(hex: string): Buffer {
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    throw new LifeboatError('repo_corrupt', `[repo] malformed blob id "${hex.slice(0, 16)}" in a tree`);
+  }
+  return Buffer.from(hex, 'hex');
+}

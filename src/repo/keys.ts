@@ -1,0 +1,123 @@
+/**
+ * @module repo/keys
+ * Key files: the master key wrapped by one password each (scrypt, then AES-256-GCM).
+ * A key file is plain JSON so a fresh machine can find the KDF parameters; only the
+ * wrapped master key inside it is secret.
+ */
+import { randomBytes, scrypt } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { LifeboatError } from '../errors.js';
+import type { MasterKey } from './crypto.js';
+import { open, seal } from './crypto.js';
+
+export interface KdfParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+/** scrypt cost: about 0.1-0.3 s and 32 MiB on a small server. Tests may lower it. */
+export const DEFAULT_KDF: KdfParams = { N: 2 ** 15, r: 8, p: 1 };
+
+export interface KeyFile {
+  version: 1;
+  created: string;
+  host: string;
+  username: string;
+  /** What this password is for: full access (write-only keys come later). */
+  role: 'full';
+  kdf: 'scrypt';
+  N: number;
+  r: number;
+  p: number;
+  salt: string;
+  /** base64 of seal(scrypt(password, salt), JSON master key, aad "lifeboat key v1"). */
+  data: string;
+}
+
+const KEY_AAD = Buffer.from('lifeboat key v1');
+
+function deriveKey(password: string, salt: Buffer, kdf: KdfParams): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(
+      password.normalize('NFC'),
+      salt,
+      32,
+      { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: 256 * kdf.N * kdf.r + 1024 * 1024 },
+      (err, key) => (err ? reject(err) : resolve(key)),
+    );
+  });
+}
+
+function encodeMaster(mk: MasterKey): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      encryption: mk.encryption.toString('base64'),
+      mac: mk.mac.toString('base64'),
+      chunkerSeed: mk.chunkerSeed.toString('base64'),
+    }),
+  );
+}
+
+function decodeMaster(data: Buffer): MasterKey {
+  const j = JSON.parse(data.toString('utf8')) as Record<string, string>;
+  return {
+    encryption: Buffer.from(j.encryption, 'base64'),
+    mac: Buffer.from(j.mac, 'base64'),
+    chunkerSeed: Buffer.from(j.chunkerSeed, 'base64'),
+  };
+}
+
+export async function wrapMasterKey(
+  mk: MasterKey,
+  password: string,
+  kdf: KdfParams,
+  now: Date,
+): Promise<Buffer> {
+  const salt = randomBytes(32);
+  const wrapping = await deriveKey(password, salt, kdf);
+  const file: KeyFile = {
+    version: 1,
+    created: now.toISOString(),
+    host: hostname(),
+    username: safeUsername(),
+    role: 'full',
+    kdf: 'scrypt',
+    ...kdf,
+    salt: salt.toString('base64'),
+    data: seal(wrapping, encodeMaster(mk), KEY_AAD).toString('base64'),
+  };
+  return Buffer.from(JSON.stringify(file, null, 2));
+}
+
+export function parseKeyFile(raw: Buffer, name: string): KeyFile {
+  try {
+    const j = JSON.parse(raw.toString('utf8')) as KeyFile;
+    if (j.version !== 1 || j.kdf !== 'scrypt' || typeof j.salt !== 'string' || typeof j.data !== 'string') {
+      throw new Error('unknown layout');
+    }
+    return j;
+  } catch (err) {
+    throw new LifeboatError('repo_corrupt', `[repo] key file ${name.slice(0, 8)} is unreadable`, {
+      cause: err,
+    });
+  }
+}
+
+/** The master key, or undefined when the password does not open this key file. */
+export async function unwrapMasterKey(file: KeyFile, password: string): Promise<MasterKey | undefined> {
+  const wrapping = await deriveKey(password, Buffer.from(file.salt, 'base64'), file);
+  try {
+    return decodeMaster(open(wrapping, Buffer.from(file.data, 'base64'), KEY_AAD, 'key'));
+  } catch {
+    return undefined;
+  }
+}
+
+function safeUsername(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? 'unknown');
+  }
+}

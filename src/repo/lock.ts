@@ -1,0 +1,166 @@
+/**
+ * @module repo/lock
+ * Repository locks: shared for backup (many may run), exclusive for prune (nothing else may).
+ * A held lock is refreshed every few minutes; one that was not refreshed for STALE_AFTER_MS,
+ * or whose process is provably gone (same host, pid not running), is stale.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Clock } from '../clock.js';
+import { errnoCode, LifeboatError } from '../errors.js';
+import type { Backend } from '../storage/backend.js';
+import type { MasterKey } from './crypto.js';
+import { open, seal } from './crypto.js';
+
+export const REFRESH_EVERY_MS = 5 * 60 * 1000;
+export const STALE_AFTER_MS = 30 * 60 * 1000;
+const AAD = Buffer.from('lifeboat lock v1');
+
+export interface LockInfo {
+  /** Storage name of the lock file. */
+  name: string;
+  exclusive: boolean;
+  operation: string;
+  host: string;
+  pid: number;
+  /** When the lock was taken. */
+  created: string;
+  /** When it was last refreshed. */
+  time: string;
+}
+
+export type LockState = 'alive' | 'stale' | 'dead';
+
+/** dead: same host and the process is gone; stale: not refreshed for too long; else alive. */
+export function lockState(lock: LockInfo, now: Date): LockState {
+  if (lock.host === hostname() && !processAlive(lock.pid)) return 'dead';
+  if (now.getTime() - new Date(lock.time).getTime() > STALE_AFTER_MS) return 'stale';
+  return 'alive';
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+export async function listLocks(backend: Backend, key: MasterKey): Promise<LockInfo[]> {
+  const locks: LockInfo[] = [];
+  for await (const f of backend.list('lock')) {
+    let raw: Buffer;
+    try {
+      raw = await backend.load({ type: 'lock', name: f.name });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'not_found') continue; // released meanwhile
+      throw err;
+    }
+    const info = JSON.parse(open(key.encryption, raw, AAD, `lock ${f.name.slice(0, 8)}`).toString('utf8'));
+    locks.push({ ...info, name: f.name });
+  }
+  return locks;
+}
+
+export function describeLock(lock: LockInfo, location: string, now: Date): string {
+  const since = new Date(lock.created);
+  const minutes = Math.max(0, Math.round((now.getTime() - since.getTime()) / 60000));
+  const hhmm = since.toISOString().slice(11, 16);
+  return `repository at ${location} is locked by ${lock.operation} pid ${lock.pid} on host ${lock.host} since ${hhmm} UTC (${minutes} min)`;
+}
+
+export class RepositoryLock {
+  private timer: NodeJS.Timeout | undefined;
+  private released = false;
+
+  private constructor(
+    private readonly backend: Backend,
+    private readonly key: MasterKey,
+    private readonly clock: Clock,
+    readonly info: LockInfo,
+  ) {}
+
+  /**
+   * Takes a lock. Fails with code 'locked' when a conflicting lock is held: any lock for an
+   * exclusive request, an exclusive one for a shared request. Dead locks are removed on the way.
+   */
+  static async acquire(
+    backend: Backend,
+    key: MasterKey,
+    clock: Clock,
+    exclusive: boolean,
+    operation: string,
+  ): Promise<RepositoryLock> {
+    await checkConflicts(backend, key, clock, exclusive, undefined);
+    const now = clock.now().toISOString();
+    const info: LockInfo = {
+      name: randomBytes(32).toString('hex'),
+      exclusive,
+      operation,
+      host: hostname(),
+      pid: process.pid,
+      created: now,
+      time: now,
+    };
+    const lock = new RepositoryLock(backend, key, clock, info);
+    await lock.write();
+    try {
+      // Two processes may have written at the same moment: re-check with ours in place.
+      await checkConflicts(backend, key, clock, exclusive, info.name);
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    lock.timer = setInterval(() => {
+      lock.refresh().catch(() => {});
+    }, REFRESH_EVERY_MS);
+    lock.timer.unref();
+    return lock;
+  }
+
+  async refresh(): Promise<void> {
+    if (this.released) return;
+    this.info.time = this.clock.now().toISOString();
+    await this.write();
+  }
+
+  async release(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.released = true;
+    await this.backend.remove({ type: 'lock', name: this.info.name });
+  }
+
+  private async write(): Promise<void> {
+    const { name: _name, ...body } = this.info;
+    const sealed = seal(this.key.encryption, Buffer.from(JSON.stringify(body)), AAD);
+    await this.backend.save({ type: 'lock', name: this.info.name }, sealed);
+  }
+}
+
+async function checkConflicts(
+  backend: Backend,
+  key: MasterKey,
+  clock: Clock,
+  exclusive: boolean,
+  own: string | undefined,
+): Promise<void> {
+  const now = clock.now();
+  for (const lock of await listLocks(backend, key)) {
+    if (lock.name === own) continue;
+    if (!exclusive && !lock.exclusive) continue;
+    const state = lockState(lock, now);
+    if (state === 'dead') {
+      await backend.remove({ type: 'lock', name: lock.name });
+      continue;
+    }
+    const hint =
+      state === 'stale'
+        ? 'it has not been refreshed for over 30 min; if that process is gone, run `lifeboat unlock`'
+        : 'wait for it to finish; if that process is gone, run `lifeboat unlock`';
+    throw new LifeboatError('locked', `[repo] ${describeLock(lock, backend.location, now)}; ${hint}`, {
+      retryable: true,
+    });
+  }
+}

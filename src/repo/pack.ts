@@ -1,0 +1,132 @@
+/**
+ * @module repo/pack
+ * Pack files: many sealed blobs back to back, then a sealed header listing them, then the
+ * header's length. Layout in docs/format.md, "Pack files".
+ */
+import { LifeboatError } from '../errors.js';
+import type { MasterKey } from './crypto.js';
+import { open, SEAL_OVERHEAD, seal } from './crypto.js';
+
+export type BlobType = 'data' | 'tree';
+export const BLOB_TYPE_CODE: Record<BlobType, number> = { data: 0, tree: 1 };
+export const BLOB_TYPES: BlobType[] = ['data', 'tree'];
+
+/** Flag bit: the sealed plaintext is zstd-compressed. */
+export const FLAG_ZSTD = 1;
+
+export interface PackEntry {
+  type: BlobType;
+  flags: number;
+  id: Buffer;
+  offset: number;
+  /** Stored length (sealed: nonce + ciphertext + tag). */
+  length: number;
+  /** Plaintext length before compression. */
+  rawLength: number;
+}
+
+const HEADER_ENTRY_SIZE = 42;
+const HEADER_AAD = Buffer.from('lifeboat pack header v1');
+
+export function blobAad(type: BlobType, flags: number, id: Buffer): Buffer {
+  const aad = Buffer.allocUnsafe(34);
+  aad[0] = BLOB_TYPE_CODE[type];
+  aad[1] = flags;
+  id.copy(aad, 2);
+  return aad;
+}
+
+/** Seals one blob; `body` is the (possibly compressed) plaintext. */
+export function sealBlob(
+  key: MasterKey,
+  type: BlobType,
+  flags: number,
+  id: Buffer,
+  body: Uint8Array,
+): Buffer {
+  return seal(key.encryption, body, blobAad(type, flags, id));
+}
+
+export function openBlob(key: MasterKey, entry: PackEntry, sealed: Uint8Array, what: string): Buffer {
+  return open(key.encryption, sealed, blobAad(entry.type, entry.flags, entry.id), what);
+}
+
+/** Collects sealed blobs in memory until the pack is full, then produces the file. */
+export class PackBuilder {
+  private parts: Buffer[] = [];
+  readonly entries: PackEntry[] = [];
+  size = 0;
+
+  add(type: BlobType, flags: number, id: Buffer, sealed: Buffer, rawLength: number): void {
+    this.entries.push({ type, flags, id, offset: this.size, length: sealed.length, rawLength });
+    this.parts.push(sealed);
+    this.size += sealed.length;
+  }
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  finish(key: MasterKey): Buffer {
+    const header = Buffer.allocUnsafe(this.entries.length * HEADER_ENTRY_SIZE);
+    let p = 0;
+    for (const e of this.entries) {
+      header[p] = BLOB_TYPE_CODE[e.type];
+      header[p + 1] = e.flags;
+      e.id.copy(header, p + 2);
+      header.writeUInt32LE(e.length, p + 34);
+      header.writeUInt32LE(e.rawLength, p + 38);
+      p += HEADER_ENTRY_SIZE;
+    }
+    const sealedHeader = seal(key.encryption, header, HEADER_AAD);
+    const trailer = Buffer.allocUnsafe(4);
+    trailer.writeUInt32LE(sealedHeader.length, 0);
+    const file = Buffer.concat([...this.parts, sealedHeader, trailer]);
+    this.parts = [];
+    return file;
+  }
+}
+
+/** Length of the sealed header, read from the last 4 bytes of a pack. */
+export function headerLength(trailer: Buffer, packSize: number, name: string): number {
+  const n = trailer.readUInt32LE(trailer.length - 4);
+  if (n < SEAL_OVERHEAD || n + 4 > packSize || (n - SEAL_OVERHEAD) % HEADER_ENTRY_SIZE !== 0) {
+    throw new LifeboatError('integrity', `[repo] pack ${name.slice(0, 8)} is damaged: bad header length`);
+  }
+  return n;
+}
+
+/** Parses a pack's sealed header (without the 4-byte trailer) into its entries. */
+export function parsePackHeader(
+  key: MasterKey,
+  sealedHeader: Buffer,
+  packSize: number,
+  name: string,
+): PackEntry[] {
+  const header = open(key.encryption, sealedHeader, HEADER_AAD, `header of pack ${name.slice(0, 8)}`);
+  const entries: PackEntry[] = [];
+  let offset = 0;
+  for (let p = 0; p < header.length; p += HEADER_ENTRY_SIZE) {
+    const code = header[p];
+    const type = BLOB_TYPES[code];
+    if (!type)
+      throw new LifeboatError('integrity', `[repo] pack ${name.slice(0, 8)} has an unknown blob type`);
+    const length = header.readUInt32LE(p + 34);
+    entries.push({
+      type,
+      flags: header[p + 1],
+      id: Buffer.from(header.subarray(p + 2, p + 34)),
+      offset,
+      length,
+      rawLength: header.readUInt32LE(p + 38),
+    });
+    offset += length;
+  }
+  if (offset + sealedHeader.length + 4 !== packSize) {
+    throw new LifeboatError(
+      'integrity',
+      `[repo] pack ${name.slice(0, 8)} is damaged: size does not match its header`,
+    );
+  }
+  return entries;
+}

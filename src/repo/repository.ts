@@ -1,0 +1,440 @@
+/**
+ * @module repo/repository
+ * The repository: keys, config, blobs in packs, the index, snapshots and locks over one
+ * storage backend. Write order (docs/format.md): packs, then the index naming them, then
+ * the snapshot naming the trees. Everything stored is sealed with the master key.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import { LifeboatError } from '../errors.js';
+import type { Backend, FileType } from '../storage/backend.js';
+import { BlobIndex, type IndexEntry } from './blob-index.js';
+import type { ChunkerParams } from './chunker.js';
+import { DEFAULT_CHUNKER } from './chunker.js';
+import { compress, DEFAULT_ZSTD_LEVEL, decompress } from './compress.js';
+import type { MasterKey } from './crypto.js';
+import { blobId, newMasterKey, open, seal, storageId } from './crypto.js';
+import type { IndexedPack } from './index-file.js';
+import { decodeIndex, encodeIndex } from './index-file.js';
+import type { KdfParams, KeyFile } from './keys.js';
+import { DEFAULT_KDF, parseKeyFile, unwrapMasterKey, wrapMasterKey } from './keys.js';
+import { RepositoryLock } from './lock.js';
+import type { BlobType, PackEntry } from './pack.js';
+import { FLAG_ZSTD, headerLength, openBlob, PackBuilder, parsePackHeader, sealBlob } from './pack.js';
+import type { Snapshot, SnapshotEntry } from './snapshot.js';
+import { CONFIG_AAD, SNAPSHOT_AAD } from './snapshot.js';
+
+export interface RepoConfig {
+  version: 1;
+  id: string;
+  created: string;
+  chunker: ChunkerParams;
+  compression: { algorithm: 'zstd'; level: number };
+  /** Target pack size in bytes. */
+  packSize: number;
+}
+
+export interface RepositoryOptions {
+  clock?: Clock;
+  kdf?: KdfParams;
+  chunker?: ChunkerParams;
+  packSize?: number;
+  /** Pack uploads allowed in flight at once. */
+  uploadConcurrency?: number;
+}
+
+export interface KeyListing {
+  id: string;
+  current: boolean;
+  host: string;
+  username: string;
+  created: string;
+}
+
+const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+/** Write an index file after this many new packs, so a killed backup loses little. */
+const INDEX_EVERY_PACKS = 32;
+const MAX_INDEX_ENTRIES = 100_000;
+
+export class Repository {
+  readonly index = new BlobIndex();
+  private builders: Partial<Record<BlobType, PackBuilder>> = {};
+  /** Blobs sealed into a pack that is not yet indexed (hex ids). */
+  private pending = new Set<string>();
+  private uploads = new Set<Promise<void>>();
+  private unindexed: IndexedPack[] = [];
+  private uploadError: unknown;
+  /** Prune writes one index for everything itself; backups write as they go. */
+  deferIndex = false;
+  /** Bytes this process added to storage (packs), for statistics. */
+  bytesAdded = 0;
+
+  private constructor(
+    readonly backend: Backend,
+    readonly key: MasterKey,
+    readonly config: RepoConfig,
+    readonly keyId: string,
+    readonly clock: Clock,
+    private readonly options: RepositoryOptions,
+  ) {}
+
+  get location(): string {
+    return this.backend.location;
+  }
+
+  static async init(
+    backend: Backend,
+    password: string,
+    options: RepositoryOptions = {},
+  ): Promise<Repository> {
+    const clock = options.clock ?? systemClock;
+    await backend.create();
+    const key = newMasterKey();
+    const config: RepoConfig = {
+      version: 1,
+      id: randomBytes(16).toString('hex'),
+      created: clock.now().toISOString(),
+      chunker: options.chunker ?? DEFAULT_CHUNKER,
+      compression: { algorithm: 'zstd', level: DEFAULT_ZSTD_LEVEL },
+      packSize: options.packSize ?? DEFAULT_PACK_SIZE,
+    };
+    // Key first, config last: a repository without a config is not a repository yet.
+    const keyFile = await wrapMasterKey(key, password, options.kdf ?? DEFAULT_KDF, clock.now());
+    const keyId = storageId(keyFile);
+    await backend.save({ type: 'key', name: keyId }, keyFile);
+    await backend.save(
+      { type: 'config', name: 'config' },
+      seal(key.encryption, Buffer.from(JSON.stringify(config)), CONFIG_AAD),
+    );
+    return new Repository(backend, key, config, keyId, clock, options);
+  }
+
+  static async open(
+    backend: Backend,
+    password: string,
+    options: RepositoryOptions = {},
+  ): Promise<Repository> {
+    const clock = options.clock ?? systemClock;
+    let sealedConfig: Buffer;
+    try {
+      sealedConfig = await backend.load({ type: 'config', name: 'config' });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'not_found') {
+        throw new LifeboatError(
+          'repo_not_found',
+          `[repo] no repository at ${backend.location} (check the URL, or create one with \`lifeboat init\`)`,
+        );
+      }
+      throw err;
+    }
+    const keyNames: string[] = [];
+    for await (const f of backend.list('key')) keyNames.push(f.name);
+    for (const name of keyNames) {
+      const file = parseKeyFile(await backend.load({ type: 'key', name }), name);
+      const key = await unwrapMasterKey(file, password);
+      if (!key) continue;
+      const config = JSON.parse(
+        open(key.encryption, sealedConfig, CONFIG_AAD, 'repository config').toString('utf8'),
+      );
+      if (config.version !== 1) {
+        throw new LifeboatError(
+          'repo_corrupt',
+          `[repo] repository at ${backend.location} has format version ${config.version}; this lifeboat reads version 1 (upgrade lifeboat)`,
+        );
+      }
+      return new Repository(backend, key, config as RepoConfig, name, clock, options);
+    }
+    throw new LifeboatError(
+      'wrong_password',
+      `[repo] wrong password for the repository at ${backend.location}: none of its ${keyNames.length} keys opens with it (check LIFEBOAT_PASSWORD or the password file)`,
+    );
+  }
+
+  lock(exclusive: boolean, operation: string): Promise<RepositoryLock> {
+    return RepositoryLock.acquire(this.backend, this.key, this.clock, exclusive, operation);
+  }
+
+  // ---- index -------------------------------------------------------------------------
+
+  /** Loads every index file. With `adoptOrphans`, packs no index names are read and added too. */
+  async loadIndex(options: { adoptOrphans?: boolean } = {}): Promise<void> {
+    for await (const f of this.backend.list('index')) {
+      for (const p of await this.loadIndexFile(f.name)) this.index.addPack(p.pack, p.entries);
+    }
+    if (options.adoptOrphans) await this.adoptOrphanPacks();
+  }
+
+  async loadIndexFile(name: string): Promise<IndexedPack[]> {
+    const raw = await this.backend.load({ type: 'index', name });
+    return decodeIndex(this.key, raw, name);
+  }
+
+  /**
+   * Packs uploaded by a backup that died before writing its index are read (header only)
+   * and indexed, so the next backup reuses them instead of uploading them again.
+   */
+  private async adoptOrphanPacks(): Promise<void> {
+    for await (const f of this.backend.list('pack')) {
+      if (this.index.hasPack(f.name)) continue;
+      try {
+        const entries = await this.readPackHeader(f.name, f.size);
+        this.index.addPack(f.name, entries);
+        this.unindexed.push({ pack: f.name, entries });
+      } catch {
+        // A damaged orphan is left for prune and check; it is not referenced by anything.
+      }
+    }
+  }
+
+  async readPackHeader(name: string, size?: number): Promise<PackEntry[]> {
+    const packSize = size ?? (await this.backend.stat({ type: 'pack', name })).size;
+    if (packSize < 4)
+      throw new LifeboatError('integrity', `[repo] pack ${name.slice(0, 8)} is damaged: too short`);
+    const tailLen = Math.min(packSize, 64 * 1024);
+    const tail = await this.backend.load({ type: 'pack', name }, packSize - tailLen, tailLen);
+    const n = headerLength(tail, packSize, name);
+    const sealedHeader =
+      n + 4 <= tail.length
+        ? tail.subarray(tail.length - 4 - n, tail.length - 4)
+        : await this.backend.load({ type: 'pack', name }, packSize - 4 - n, n);
+    return parsePackHeader(this.key, sealedHeader, packSize, name);
+  }
+
+  // ---- blobs -------------------------------------------------------------------------
+
+  blobId(data: Uint8Array): Buffer {
+    return blobId(this.key.mac, data);
+  }
+
+  hasBlob(id: Buffer): boolean {
+    return this.index.has(id) || this.pending.has(id.toString('hex'));
+  }
+
+  /** Stores a blob unless it is already stored; returns its id and whether it was new. */
+  async saveBlob(
+    type: BlobType,
+    data: Uint8Array,
+    knownId?: Buffer,
+  ): Promise<{ id: Buffer; added: boolean }> {
+    const id = knownId ?? this.blobId(data);
+    if (this.hasBlob(id)) return { id, added: false };
+    await this.addToPack(type, id, data);
+    return { id, added: true };
+  }
+
+  private async addToPack(type: BlobType, id: Buffer, data: Uint8Array): Promise<void> {
+    if (this.uploadError) throw this.uploadError;
+    const compressed = compress(data, this.config.compression.level);
+    const flags = compressed ? FLAG_ZSTD : 0;
+    const sealed = sealBlob(this.key, type, flags, id, compressed ?? data);
+    let builder = this.builders[type];
+    if (!builder) {
+      builder = new PackBuilder();
+      this.builders[type] = builder;
+    }
+    builder.add(type, flags, id, sealed, data.length);
+    this.pending.add(id.toString('hex'));
+    if (builder.size >= this.config.packSize) {
+      this.builders[type] = undefined;
+      await this.upload(builder);
+    }
+  }
+
+  private async upload(builder: PackBuilder): Promise<void> {
+    const limit = this.options.uploadConcurrency ?? 2;
+    while (this.uploads.size >= limit) await Promise.race(this.uploads);
+    if (this.uploadError) throw this.uploadError;
+    const file = builder.finish(this.key);
+    const name = storageId(file);
+    const entries = builder.entries;
+    const job = (async () => {
+      await this.backend.save({ type: 'pack', name }, file);
+      this.bytesAdded += file.length;
+      this.index.addPack(name, entries);
+      for (const e of entries) this.pending.delete(e.id.toString('hex'));
+      this.unindexed.push({ pack: name, entries });
+      if (!this.deferIndex && this.unindexed.length >= INDEX_EVERY_PACKS) await this.writeIndex();
+    })().catch((err) => {
+      this.uploadError ??= err;
+    });
+    const tracked = job.finally(() => this.uploads.delete(tracked));
+    this.uploads.add(tracked);
+  }
+
+  /** Uploads partly filled packs, waits for every upload, and writes the index naming them. */
+  async flush(): Promise<void> {
+    for (const type of ['data', 'tree'] as BlobType[]) {
+      const b = this.builders[type];
+      if (b && b.count > 0) {
+        this.builders[type] = undefined;
+        await this.upload(b);
+      }
+    }
+    while (this.uploads.size > 0) await Promise.race(this.uploads);
+    if (this.uploadError) throw this.uploadError;
+    if (!this.deferIndex) await this.writeIndex();
+  }
+
+  /** Packs uploaded but not yet written to an index file; taken by the caller (prune). */
+  takeUnindexed(): IndexedPack[] {
+    const packs = this.unindexed;
+    this.unindexed = [];
+    return packs;
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    await this.writeIndexFiles(this.takeUnindexed());
+  }
+
+  /** Writes index files for `packs`, at most MAX_INDEX_ENTRIES blobs each; returns their names. */
+  async writeIndexFiles(packs: readonly IndexedPack[]): Promise<string[]> {
+    const names: string[] = [];
+    let batch: IndexedPack[] = [];
+    let n = 0;
+    const write = async () => {
+      const file = encodeIndex(this.key, batch);
+      const name = storageId(file);
+      await this.backend.save({ type: 'index', name }, file);
+      this.bytesAdded += file.length;
+      names.push(name);
+      batch = [];
+      n = 0;
+    };
+    for (const p of packs) {
+      batch.push(p);
+      n += p.entries.length;
+      if (n >= MAX_INDEX_ENTRIES) await write();
+    }
+    if (batch.length > 0) await write();
+    return names;
+  }
+
+  /** Stores a blob even if the index already has it (prune's repacking). */
+  async rewriteBlob(type: BlobType, id: Buffer, data: Uint8Array): Promise<void> {
+    if (this.pending.has(id.toString('hex'))) return;
+    await this.addToPack(type, id, data);
+  }
+
+  /** Reads a blob and verifies it: authentication, length and keyed id. */
+  async loadBlob(id: Buffer): Promise<Buffer> {
+    const entry = this.index.get(id);
+    if (!entry) {
+      throw new LifeboatError(
+        'repo_corrupt',
+        `[repo] blob ${id.toString('hex').slice(0, 8)} is missing from the index (run \`lifeboat check\`)`,
+      );
+    }
+    const sealed = await this.backend.load({ type: 'pack', name: entry.pack }, entry.offset, entry.length);
+    return this.openEntry(entry, sealed);
+  }
+
+  /** Decrypts and verifies a blob read from its pack. */
+  openEntry(entry: IndexEntry, sealed: Buffer): Buffer {
+    const what = `blob ${entry.id.toString('hex').slice(0, 8)} in pack ${entry.pack}`;
+    const body = openBlob(this.key, entry, sealed, what);
+    const plain = entry.flags & FLAG_ZSTD ? decompress(body, entry.rawLength, what) : body;
+    if (plain.length !== entry.rawLength || !this.blobId(plain).equals(entry.id)) {
+      throw new LifeboatError('integrity', `[repo] ${what} is damaged: content does not match its id`);
+    }
+    return plain;
+  }
+
+  // ---- snapshots ---------------------------------------------------------------------
+
+  async saveSnapshot(snapshot: Snapshot): Promise<string> {
+    const file = seal(this.key.encryption, Buffer.from(JSON.stringify(snapshot)), SNAPSHOT_AAD);
+    const id = storageId(file);
+    await this.backend.save({ type: 'snapshot', name: id }, file);
+    return id;
+  }
+
+  async loadSnapshot(id: string): Promise<Snapshot> {
+    const raw = await this.backend.load({ type: 'snapshot', name: id });
+    if (storageId(raw) !== id) {
+      throw new LifeboatError(
+        'integrity',
+        `[repo] snapshot ${id.slice(0, 8)} is damaged: content does not match its name`,
+      );
+    }
+    return JSON.parse(
+      open(this.key.encryption, raw, SNAPSHOT_AAD, `snapshot ${id.slice(0, 8)}`).toString('utf8'),
+    );
+  }
+
+  /** Every snapshot, oldest first. */
+  async listSnapshots(): Promise<SnapshotEntry[]> {
+    const names: string[] = [];
+    for await (const f of this.backend.list('snapshot')) names.push(f.name);
+    const out = await mapLimit(names, 16, async (id) => ({ id, snapshot: await this.loadSnapshot(id) }));
+    return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+  }
+
+  async removeSnapshot(id: string): Promise<void> {
+    await this.backend.remove({ type: 'snapshot', name: id });
+  }
+
+  // ---- keys --------------------------------------------------------------------------
+
+  async listKeys(): Promise<KeyListing[]> {
+    const out: KeyListing[] = [];
+    for await (const f of this.backend.list('key')) {
+      const file: KeyFile = parseKeyFile(await this.backend.load({ type: 'key', name: f.name }), f.name);
+      out.push({
+        id: f.name,
+        current: f.name === this.keyId,
+        host: file.host,
+        username: file.username,
+        created: file.created,
+      });
+    }
+    return out.sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  async addKey(password: string): Promise<string> {
+    const file = await wrapMasterKey(this.key, password, this.options.kdf ?? DEFAULT_KDF, this.clock.now());
+    const id = storageId(file);
+    await this.backend.save({ type: 'key', name: id }, file);
+    return id;
+  }
+
+  async removeKey(id: string): Promise<void> {
+    if (id === this.keyId) {
+      throw new LifeboatError(
+        'usage',
+        `[repo] key ${id.slice(0, 8)} is the one this command opened the repository with; remove it using another password`,
+      );
+    }
+    await this.backend.stat({ type: 'key', name: id });
+    await this.backend.remove({ type: 'key', name: id });
+  }
+
+  /** Removes a file of any type; for prune and repair. */
+  async removeFile(type: FileType, name: string): Promise<void> {
+    await this.backend.remove({ type, name });
+  }
+
+  hostname(): string {
+    return hostname();
+  }
+}
+
+/** Runs `fn` over items with at most `limit` in flight, preserving order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}

@@ -1,0 +1,41 @@
+/**
+ * @module repo/snapshot
+ * Snapshot manifests: the commit record of a backup. Written last, after the data and the
+ * index that names it; a snapshot file that exists is a complete backup.
+ */
+import type { SourceStats } from '../sources/source.js';
+
+export type SnapshotKind = 'files' | 'logical' | 'physical' | 'wal';
+
+export interface Snapshot {
+  version: 1;
+  time: string;
+  source: string;
+  engine: string;
+  kind: SnapshotKind;
+  host: string;
+  username: string;
+  tags: string[];
+  programVersion: string;
+  /** Root tree id (hex). */
+  root: string;
+  /** Previous snapshot of the same source used for change detection. */
+  parent?: string;
+  stats: SourceStats;
+  meta: Record<string, unknown>;
+  /**
+   * The source's settings without secrets or hooks, so a fresh machine without the config
+   * file can restore (e.g. { type: 'files', path: '/srv/uploads' }).
+   */
+  sourceConfig: Record<string, unknown>;
+  /** Bytes read from the source and bytes newly added to the repository by this backup. */
+  backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
+}
+
+export interface SnapshotEntry {
+  id: string;
+  snapshot: Snapshot;
+}
+
+export const SNAPSHOT_AAD = Buffer.from('lifeboat snapshot v1');
+export const CONFIG_AAD = Buffer.from('lifeboat config v1');

@@ -1,0 +1,133 @@
+/**
+ * @module sources/artifact
+ * Storage of native artifacts (a SQLite file, a pg_dump archive, an RDB file) for sources
+ * whose backup is one or more named files: a root tree of regular-file nodes, one per
+ * artifact, each with its size and SHA-256 so a read can be checked end to end.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type Clock, systemClock } from '../clock.js';
+import { LifeboatError } from '../errors.js';
+import type { ContentStore, TreeNode } from './source.js';
+
+export interface Artifact {
+  /** File name inside the snapshot (no slashes). */
+  name: string;
+  stream: AsyncIterable<Uint8Array>;
+  /** Permission bits recorded for the artifact; 0o600 unless given. */
+  mode?: number;
+}
+
+/** Stores each artifact and returns the id of a root tree listing them, sorted by name bytes. */
+export async function saveArtifacts(
+  store: ContentStore,
+  artifacts: Artifact[],
+  clock: Clock = systemClock,
+): Promise<string> {
+  const seen = new Set<string>();
+  for (const a of artifacts) {
+    if (a.name === '' || a.name.includes('/') || a.name === '.' || a.name === '..') {
+      throw new LifeboatError('internal', `[source] artifact name "${a.name}" is not a plain file name`);
+    }
+    if (seen.has(a.name)) throw new LifeboatError('internal', `[source] artifact "${a.name}" given twice`);
+    seen.add(a.name);
+  }
+  const nodes: TreeNode[] = [];
+  // One at a time: artifacts are streams, often from child processes, and the store
+  // chunks and uploads each in order.
+  for (const a of artifacts) {
+    const ref = await store.saveContent(a.stream, { sha256: true });
+    const mtimeNs = (BigInt(clock.now().getTime()) * 1_000_000n).toString();
+    nodes.push({
+      name: a.name,
+      type: 'file',
+      mode: a.mode ?? 0o600,
+      size: ref.size,
+      content: ref.chunks,
+      sha256: ref.sha256,
+      mtimeNs,
+    });
+  }
+  nodes.sort((x, y) => Buffer.compare(Buffer.from(x.name), Buffer.from(y.name)));
+  return store.saveTree({ nodes });
+}
+
+/** The artifact nodes of a snapshot root. */
+export async function loadArtifacts(store: ContentStore, root: string): Promise<TreeNode[]> {
+  const tree = await store.loadTree(root);
+  return tree.nodes.filter((n) => n.type === 'file');
+}
+
+/**
+ * Streams an artifact's content; after the last chunk, checks size and SHA-256 against the
+ * node and throws an 'integrity' error naming the artifact on mismatch.
+ */
+export async function* readArtifact(store: ContentStore, node: TreeNode): AsyncIterable<Buffer> {
+  if (node.type !== 'file' || !node.content) {
+    throw new LifeboatError(
+      'repo_corrupt',
+      `[source] artifact "${node.name}" has no content in the snapshot`,
+    );
+  }
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of store.readContent(node.content)) {
+    hash.update(chunk);
+    size += chunk.length;
+    yield chunk;
+  }
+  if (node.size !== undefined && size !== node.size) {
+    throw new LifeboatError(
+      'integrity',
+      `[source] artifact "${node.name}" read back ${size} bytes, the snapshot recorded ${node.size} (run lifeboat check --read-data)`,
+    );
+  }
+  const digest = hash.digest('hex');
+  if (node.sha256 !== undefined && digest !== node.sha256) {
+    throw new LifeboatError(
+      'integrity',
+      `[source] artifact "${node.name}" does not match its recorded sha256 (run lifeboat check --read-data)`,
+    );
+  }
+}
+
+/**
+ * Writes an artifact to `path` through a temporary name in the same folder, synced, then
+ * renamed: the path holds either nothing new or the whole verified artifact.
+ */
+export async function writeArtifactToFile(
+  store: ContentStore,
+  node: TreeNode,
+  path: string,
+  onBytes?: (n: number) => void,
+): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.lifeboat-${randomBytes(6).toString('hex')}`);
+  try {
+    const source = Readable.from(countBytes(readArtifact(store, node), onBytes));
+    await pipeline(source, createWriteStream(tmp, { mode: node.mode ?? 0o600, flags: 'wx' }));
+    const fh = await open(tmp, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+async function* countBytes(
+  stream: AsyncIterable<Buffer>,
+  onBytes: ((n: number) => void) | undefined,
+): AsyncIterable<Buffer> {
+  for await (const chunk of stream) {
+    onBytes?.(chunk.length);
+    yield chunk;
+  }
+}

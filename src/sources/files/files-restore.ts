@@ -1,0 +1,320 @@
+/**
+ * @module sources/files/files-restore
+ * Restore of a file tree snapshot: target checks, `--include` selection, then a depth-first
+ * walk in the same order as the backup, so the first entry of a hard-linked inode (the one
+ * with the content) is restored before the links to it. Directory metadata is applied after
+ * the directory's contents, which would otherwise change its mtime.
+ */
+import * as fs from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
+import type { ContentStore, RestoreContext, RestoreOptions, RestoreResult, TreeNode } from '../source.js';
+import {
+  checkedNameBytes,
+  hardlinkSegment,
+  joinPath,
+  nodeNameBytes,
+  nodeTargetBytes,
+  parseHardlinkPath,
+} from './files-meta.js';
+import {
+  applyMeta,
+  type EntryMeta,
+  ensureDir,
+  makeSpecial,
+  placeEntry,
+  writeContent,
+} from './files-write.js';
+
+/** Paths returned in `items` by a real restore; a dry run returns all of them. */
+const MAX_ITEMS = 100;
+const MAX_WARNINGS = 100;
+
+export interface RestoreConfig {
+  path: string;
+}
+
+/** Which part of a directory to restore: all of it, or only the named children. */
+interface Selection {
+  all: boolean;
+  children: Map<string, Selection>;
+}
+
+const EVERYTHING: Selection = { all: true, children: new Map() };
+
+function includeSegments(include: string): string[] {
+  return include.split('/').filter((s) => s !== '' && s !== '.');
+}
+
+function notInSnapshot(include: string): LifeboatError {
+  return new LifeboatError(
+    'not_found',
+    `[restore] path "${include}" is not in snapshot; list its paths with lifeboat restore SNAPSHOT --dry-run`,
+  );
+}
+
+async function loadChecked(store: ContentStore, id: string | undefined, display: string) {
+  if (id === undefined) {
+    throw new LifeboatError('repo_corrupt', `[restore] directory ${display} has no tree in the snapshot`);
+  }
+  return store.loadTree(id);
+}
+
+/** Checks that every include path exists (so nothing is written for a typo) and builds the selection. */
+async function resolveIncludes(store: ContentStore, root: string, includes: string[] | undefined) {
+  if (!includes || includes.length === 0) return EVERYTHING;
+  const top: Selection = { all: false, children: new Map() };
+  for (const include of includes) {
+    const segments = includeSegments(include);
+    let treeId: string | undefined = root;
+    let sel = top;
+    for (const [i, segment] of segments.entries()) {
+      const tree = await loadChecked(store, treeId, segment);
+      const node = tree.nodes.find((n) => n.name === segment);
+      if (!node || (i < segments.length - 1 && node.type !== 'dir')) throw notInSnapshot(include);
+      treeId = node.subtree;
+      let next = sel.children.get(segment);
+      if (!next) {
+        next = { all: false, children: new Map() };
+        sel.children.set(segment, next);
+      }
+      sel = next;
+    }
+    sel.all = true;
+  }
+  return top;
+}
+
+function resolveTarget(to: string | undefined, configPath: string, single: boolean): string {
+  if (to === undefined) return single ? nodePath.dirname(configPath) : configPath;
+  if (to.startsWith('file://')) return fileURLToPath(to);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(to)) {
+    throw new LifeboatError(
+      'usage',
+      `[restore] target ${to} is not a path; a files snapshot restores into a folder`,
+    );
+  }
+  return nodePath.resolve(to);
+}
+
+/** Returns whether the target folder already existed; refuses a non-empty one without overwrite. */
+async function checkTarget(target: string, options: RestoreOptions, warnings: string[]): Promise<boolean> {
+  let entries: string[];
+  try {
+    const st = await fs.stat(target);
+    if (!st.isDirectory()) {
+      throw new LifeboatError(
+        'usage',
+        `[restore] target ${target} is not a directory; choose a folder with --to`,
+      );
+    }
+    entries = await fs.readdir(target);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+  if (entries.length > 0 && !options.overwrite) {
+    const message = `[restore] target ${target} is not empty; restore into an empty or new folder, or pass --overwrite to replace files there`;
+    if (!options.dryRun) throw new LifeboatError('target_not_empty', message);
+    warnings.push(message);
+  }
+  return true;
+}
+
+function writeError(err: unknown, display: string): LifeboatError {
+  if (isLifeboatError(err)) return err;
+  const code = errnoCode(err);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new LifeboatError(
+      'no_space',
+      `[restore] no space left writing ${display} (free space, or restore elsewhere with --to)`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const hint = code === 'EACCES' || code === 'EPERM' ? ' (check that this user may write there)' : '';
+  return new LifeboatError('source_failed', `[restore] cannot write ${display}: ${describe(err)}${hint}`, {
+    cause: err,
+  });
+}
+
+class TreeRestorer {
+  readonly stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, entries: 0 };
+  readonly items: string[] = [];
+  readonly warnings: string[] = [];
+  /** Hard-link path of each restored inode's first entry -> where it now is. */
+  private readonly linked = new Map<string, Buffer>();
+
+  constructor(
+    private readonly ctx: RestoreContext,
+    private readonly options: RestoreOptions,
+    private readonly targetDisplay: string,
+  ) {}
+
+  private get writing(): boolean {
+    return !this.options.dryRun;
+  }
+
+  private record(rel: string): void {
+    this.stats.entries++;
+    if (this.options.dryRun || this.items.length < MAX_ITEMS) this.items.push(rel);
+  }
+
+  private warn(rel: string, why: string): void {
+    if (this.warnings.length < MAX_WARNINGS) this.warnings.push(`${rel}: ${why}`);
+  }
+
+  async restoreDir(treeId: string | undefined, dir: Buffer, rel: string, link: string, sel: Selection) {
+    const tree = await loadChecked(this.ctx.store, treeId, rel);
+    const seen = new Set<string>();
+    for (const node of tree.nodes) {
+      const child = sel.all ? sel : sel.children.get(node.name);
+      if (!child) continue;
+      const name = checkedNameBytes(node);
+      const key = name.toString('latin1');
+      if (seen.has(key)) {
+        throw new LifeboatError(
+          'repo_corrupt',
+          `[restore] ${rel || '/'} lists ${node.name} twice (run lifeboat check)`,
+        );
+      }
+      seen.add(key);
+      const path = joinPath(dir, name);
+      const childRel = rel === '' ? node.name : `${rel}/${node.name}`;
+      const childLink = link === '' ? hardlinkSegment(name) : `${link}/${hardlinkSegment(name)}`;
+      if (node.type === 'dir') {
+        this.record(`${childRel}/`);
+        if (this.writing) await this.guard(childRel, () => ensureDir(path, this.options.overwrite));
+        await this.restoreDir(node.subtree, path, childRel, childLink, child);
+        if (this.writing) await this.guard(childRel, () => applyMeta(path, node));
+        this.stats.dirs++;
+      } else {
+        this.record(childRel);
+        await this.guard(childRel, () => this.restoreEntry(path, node, childRel, childLink));
+      }
+    }
+  }
+
+  private async guard(rel: string, action: () => Promise<void>): Promise<void> {
+    try {
+      await action();
+    } catch (err) {
+      throw writeError(err, nodePath.posix.join(this.targetDisplay, rel));
+    }
+  }
+
+  private async restoreEntry(path: Buffer, node: TreeNode, rel: string, link: string): Promise<void> {
+    const { overwrite } = this.options;
+    switch (node.type) {
+      case 'file':
+        await this.restoreFile(path, node, rel, link);
+        return;
+      case 'symlink':
+        this.stats.symlinks++;
+        if (!this.writing) return;
+        await placeEntry(path, overwrite, (p) => fs.symlink(nodeTargetBytes(node), p));
+        await applyMeta(path, node);
+        return;
+      case 'fifo':
+      case 'chardev':
+      case 'blockdev': {
+        if (!this.writing) return;
+        let skipped: string | undefined;
+        await placeEntry(path, overwrite, async (p) => {
+          skipped = await makeSpecial(p, node);
+          return skipped === undefined;
+        });
+        if (skipped !== undefined) this.warn(rel, skipped);
+        else await applyMeta(path, node);
+        return;
+      }
+      default:
+        this.warn(rel, `${node.type}, skipped`);
+    }
+  }
+
+  private async restoreFile(path: Buffer, node: TreeNode, rel: string, link: string): Promise<void> {
+    this.stats.files++;
+    let source: TreeNode = node;
+    if (node.hardlinkTo !== undefined) {
+      const first = this.linked.get(node.hardlinkTo);
+      if (first) {
+        if (this.writing) await placeEntry(path, this.options.overwrite, (p) => fs.link(first, p));
+        return;
+      }
+      // The first entry was left out by --include: this one gets the content instead.
+      source = await this.findLinked(node.hardlinkTo, rel);
+      this.linked.set(node.hardlinkTo, path);
+    } else if ((node.nlink ?? 1) > 1) {
+      this.linked.set(link, path);
+    }
+    const size = source.size ?? 0;
+    this.stats.bytes += size;
+    if (!this.writing) return;
+    const chunks = source.content ?? [];
+    const progress = this.ctx.progress;
+    await placeEntry(path, this.options.overwrite, async (p) => {
+      await writeContent(p, this.ctx.store.readContent(chunks), size, rel, (n) => progress.advance(n));
+    });
+    await applyMeta(path, node);
+  }
+
+  /** The node a hard link points at, found by its path from the snapshot root. */
+  private async findLinked(hardlinkTo: string, rel: string): Promise<TreeNode> {
+    let treeId: string | undefined = this.ctx.root;
+    let found: TreeNode | undefined;
+    for (const segment of parseHardlinkPath(hardlinkTo)) {
+      const tree = await loadChecked(this.ctx.store, treeId, rel);
+      found = tree.nodes.find((n) => nodeNameBytes(n).equals(segment));
+      treeId = found?.subtree;
+      if (!found) break;
+    }
+    if (found?.type !== 'file' || found.content === undefined) {
+      throw new LifeboatError(
+        'repo_corrupt',
+        `[restore] hard link ${rel} points at a missing file (run lifeboat check)`,
+      );
+    }
+    return found;
+  }
+}
+
+function rootMeta(meta: Record<string, unknown>): EntryMeta | undefined {
+  const r = meta.rootDir;
+  if (typeof r !== 'object' || r === null) return undefined;
+  return { ...(r as Omit<EntryMeta, 'type'>), type: 'dir' };
+}
+
+/** Restores a files snapshot into `options.to`, or where it came from. */
+export async function restoreFiles(
+  config: RestoreConfig,
+  ctx: RestoreContext,
+  options: RestoreOptions,
+): Promise<RestoreResult> {
+  const single = ctx.meta.pathType === 'file';
+  const target = resolveTarget(options.to, config.path, single);
+  const selection = await resolveIncludes(ctx.store, ctx.root, options.include);
+  const restorer = new TreeRestorer(ctx, options, target);
+  const existed = await checkTarget(target, options, restorer.warnings);
+  if (!options.dryRun) {
+    if (!existed)
+      await fs.mkdir(target, { recursive: true }).catch((err) => Promise.reject(writeError(err, target)));
+    const hasIncludes = options.include !== undefined && options.include.length > 0;
+    ctx.progress.start('restore', hasIncludes ? undefined : ctx.stats.bytes);
+  }
+  try {
+    await restorer.restoreDir(ctx.root, Buffer.from(target), '', '', selection);
+    // Only a folder this restore created takes the snapshot root's metadata; an existing one is the user's.
+    const meta = rootMeta(ctx.meta);
+    if (!options.dryRun && !existed && !single && meta) {
+      await applyMeta(Buffer.from(target), meta).catch((err) => Promise.reject(writeError(err, target)));
+    }
+  } finally {
+    if (!options.dryRun) ctx.progress.done();
+  }
+  const stats: Record<string, unknown> = { ...restorer.stats };
+  if (restorer.warnings.length > 0) stats.warnings = restorer.warnings;
+  return { target, items: restorer.items, stats };
+}

@@ -1,0 +1,343 @@
+/**
+ * @module sources/files/files-walk
+ * Backup of a file tree: a depth-first walk that stores each directory's entries as a tree
+ * blob (children first, so a parent can name its subtrees) and each regular file's content.
+ * Files unchanged since the parent snapshot reuse its content without being opened.
+ */
+import type { BigIntStats } from 'node:fs';
+import { constants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
+import type { BackupContext, BackupResult, NodeType, Tree, TreeNode } from '../source.js';
+import { createExcludeMatcher, type ExcludeMatcher } from './files-exclude.js';
+import { encodeBytes, hardlinkSegment, joinPath, nodeNameBytes, nsString } from './files-meta.js';
+
+const READ_BUFFER = 1 << 20;
+const MAX_NOTES = 100;
+// O_NONBLOCK: should the file be swapped for a FIFO after lstat, open must not hang.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+export interface WalkConfig {
+  path: string;
+  exclude?: string[];
+}
+
+/** Where an entry sits: its display path (for messages, excludes) and its hard-link path. */
+interface Place {
+  display: string;
+  link: string;
+}
+
+/**
+ * Maps a failed fs call on `displayPath` to the error the user sees; undefined means the
+ * entry vanished while we walked (deleted), which is not an error.
+ */
+export function walkError(err: unknown, displayPath: string): LifeboatError | undefined {
+  if (isLifeboatError(err)) return err;
+  const code = errnoCode(err);
+  if (code === 'ENOENT') return undefined;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new LifeboatError(
+      'source_unreadable',
+      `[source:files] cannot read ${displayPath}: permission denied (grant read access to the backup user, or exclude it)`,
+      { cause: err },
+    );
+  }
+  return new LifeboatError('source_failed', `[source:files] cannot read ${displayPath}: ${describe(err)}`, {
+    cause: err,
+  });
+}
+
+function nodeType(st: BigIntStats): NodeType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
+  return undefined;
+}
+
+/** The metadata every node carries, in a fixed key order so equal trees serialize equally. */
+function baseNode(nameBytes: Buffer, type: NodeType, st: BigIntStats): TreeNode {
+  const { text, raw } = encodeBytes(nameBytes);
+  return {
+    name: text,
+    ...(raw !== undefined ? { nameRaw: raw } : {}),
+    type,
+    mode: Number(st.mode) & 0o7777,
+    mtimeNs: nsString(st.mtimeNs),
+    atimeNs: nsString(st.atimeNs),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+  };
+}
+
+class TreeWalker {
+  private readonly hardlinks = new Map<string, string>();
+  private readonly exclude: ExcludeMatcher;
+  readonly stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
+  readonly skipped: string[] = [];
+  skippedCount = 0;
+
+  constructor(
+    private readonly ctx: BackupContext,
+    private readonly rootDisplay: string,
+    exclude: string[] | undefined,
+  ) {
+    this.exclude = createExcludeMatcher(exclude);
+  }
+
+  private displayOf(place: Place): string {
+    return place.display === '' ? this.rootDisplay : nodePath.posix.join(this.rootDisplay, place.display);
+  }
+
+  private fail(err: unknown, place: Place): undefined {
+    const mapped = walkError(err, this.displayOf(place));
+    if (mapped) throw mapped;
+    return undefined;
+  }
+
+  private note(place: Place, why: string): void {
+    this.skippedCount++;
+    if (this.skipped.length < MAX_NOTES) this.skipped.push(`${place.display}: ${why}`);
+  }
+
+  private checkAborted(): void {
+    if (this.ctx.signal?.aborted) {
+      throw new LifeboatError('interrupted', `[source:files] backup of ${this.rootDisplay} interrupted`);
+    }
+  }
+
+  /** Stores the entries of `dir`; undefined when the directory vanished. */
+  async walkDir(dir: Buffer, place: Place, parentTreeId?: string): Promise<string | undefined> {
+    let names: Buffer[];
+    try {
+      names = await fs.readdir(dir, { encoding: 'buffer' });
+    } catch (err) {
+      return this.fail(err, place);
+    }
+    names.sort(Buffer.compare);
+    const previous = parentTreeId ? await this.loadParent(parentTreeId) : undefined;
+    const nodes: TreeNode[] = [];
+    for (const name of names) {
+      this.checkAborted();
+      const text = encodeBytes(name).text;
+      const child: Place = {
+        display: place.display === '' ? text : `${place.display}/${text}`,
+        link: place.link === '' ? hardlinkSegment(name) : `${place.link}/${hardlinkSegment(name)}`,
+      };
+      const node = await this.entry(joinPath(dir, name), name, child, previous?.get(name.toString('latin1')));
+      if (node) nodes.push(node);
+    }
+    return this.ctx.store.saveTree({ nodes });
+  }
+
+  private async loadParent(id: string): Promise<Map<string, TreeNode>> {
+    const tree: Tree = await this.ctx.store.loadTree(id);
+    return new Map(tree.nodes.map((n) => [nodeNameBytes(n).toString('latin1'), n]));
+  }
+
+  /** One directory entry as a node; undefined when it is excluded, skipped or vanished. */
+  async entry(
+    path: Buffer,
+    name: Buffer,
+    place: Place,
+    previous: TreeNode | undefined,
+    excludable = true,
+  ): Promise<TreeNode | undefined> {
+    let st: BigIntStats;
+    try {
+      st = await fs.lstat(path, { bigint: true });
+    } catch (err) {
+      return this.fail(err, place);
+    }
+    const type = nodeType(st);
+    if (excludable && this.exclude(place.display, type === 'dir')) return undefined;
+    if (type === undefined || type === 'socket') {
+      // A socket is recreated by the program that listens on it; restoring one is meaningless.
+      this.note(place, type === 'socket' ? 'socket, skipped' : 'unknown file type, skipped');
+      return undefined;
+    }
+    const node = baseNode(name, type, st);
+    switch (type) {
+      case 'dir': {
+        const subtree = await this.walkDir(
+          path,
+          place,
+          previous?.type === 'dir' ? previous.subtree : undefined,
+        );
+        if (subtree === undefined) return undefined;
+        node.inode = Number(st.ino);
+        node.dev = Number(st.dev);
+        node.subtree = subtree;
+        this.stats.dirs++;
+        return node;
+      }
+      case 'file':
+        return this.file(path, node, st, place, previous);
+      case 'symlink': {
+        let target: Buffer;
+        try {
+          target = await fs.readlink(path, { encoding: 'buffer' });
+        } catch (err) {
+          return this.fail(err, place);
+        }
+        const encoded = encodeBytes(target);
+        node.target = encoded.text;
+        if (encoded.raw !== undefined) node.targetRaw = encoded.raw;
+        this.stats.symlinks++;
+        return node;
+      }
+      default:
+        node.inode = Number(st.ino);
+        node.dev = Number(st.dev);
+        if (type === 'chardev' || type === 'blockdev') node.rdev = Number(st.rdev);
+        return node;
+    }
+  }
+
+  private async file(
+    path: Buffer,
+    node: TreeNode,
+    st: BigIntStats,
+    place: Place,
+    previous?: TreeNode,
+  ): Promise<TreeNode | undefined> {
+    node.size = Number(st.size);
+    node.inode = Number(st.ino);
+    node.dev = Number(st.dev);
+    node.nlink = Number(st.nlink);
+    const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
+    const first = linkKey ? this.hardlinks.get(linkKey) : undefined;
+    if (first !== undefined) {
+      node.hardlinkTo = first;
+      this.stats.files++;
+      return node;
+    }
+    const unchanged =
+      previous?.type === 'file' &&
+      previous.content !== undefined &&
+      previous.size === node.size &&
+      previous.mtimeNs === node.mtimeNs &&
+      previous.inode === node.inode &&
+      this.ctx.store.hasContent(previous.content);
+    if (unchanged && previous?.content) {
+      node.content = previous.content;
+      this.ctx.progress.advance(node.size);
+    } else {
+      const content = await this.readContent(path, place);
+      if (content === undefined) return undefined;
+      node.content = content.chunks;
+      // The size actually read, so a restore can verify it even if the file grew meanwhile.
+      node.size = content.size;
+    }
+    if (linkKey) this.hardlinks.set(linkKey, place.link);
+    this.stats.files++;
+    this.stats.bytes += node.size;
+    return node;
+  }
+
+  private async readContent(
+    path: Buffer,
+    place: Place,
+  ): Promise<{ chunks: string[]; size: number } | undefined> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(path, OPEN_FLAGS);
+    } catch (err) {
+      return this.fail(err, place);
+    }
+    const stream = handle.createReadStream({ highWaterMark: READ_BUFFER, autoClose: false });
+    const { progress } = this.ctx;
+    const display = this.displayOf(place);
+    const checkAborted = () => this.checkAborted();
+    // Read errors are the source's; errors from the store itself pass through unchanged.
+    async function* counted(): AsyncIterable<Uint8Array> {
+      try {
+        for await (const chunk of stream) {
+          checkAborted();
+          progress.advance((chunk as Buffer).length);
+          yield chunk as Buffer;
+        }
+      } catch (err) {
+        throw (
+          walkError(err, display) ??
+          new LifeboatError('source_failed', `[source:files] ${display} vanished while read`)
+        );
+      }
+    }
+    try {
+      const ref = await this.ctx.store.saveContent(counted());
+      return { chunks: ref.chunks, size: ref.size };
+    } finally {
+      stream.destroy();
+      await handle.close();
+    }
+  }
+}
+
+function rootError(err: unknown, path: string): LifeboatError {
+  if (errnoCode(err) === 'ENOENT') {
+    return new LifeboatError(
+      'source_failed',
+      `[source:files] path ${path} does not exist (check "path" in the source config)`,
+      { cause: err },
+    );
+  }
+  return walkError(err, path) as LifeboatError;
+}
+
+/** Backs up `config.path` (a directory, or a single file) into `ctx.store`. */
+export async function backupFiles(config: WalkConfig, ctx: BackupContext): Promise<BackupResult> {
+  const root = config.path;
+  let st: BigIntStats;
+  try {
+    // stat, not lstat: a configured path that is a symlink means what it points to.
+    st = await fs.stat(root, { bigint: true });
+  } catch (err) {
+    throw rootError(err, root);
+  }
+  const meta: Record<string, unknown> = { path: root };
+  // Messages name entries under the folder that holds them: the root itself, or a file's folder.
+  const walker = new TreeWalker(ctx, st.isDirectory() ? root : nodePath.dirname(root), config.exclude);
+  let rootId: string | undefined;
+  if (st.isDirectory()) {
+    meta.pathType = 'dir';
+    // The root is no node of its own; keep its metadata so a restore into a new folder has it.
+    meta.rootDir = {
+      mode: Number(st.mode) & 0o7777,
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      mtimeNs: nsString(st.mtimeNs),
+      atimeNs: nsString(st.atimeNs),
+    };
+    rootId = await walker.walkDir(Buffer.from(root), { display: '', link: '' }, ctx.parentRoot);
+  } else if (st.isFile()) {
+    meta.pathType = 'file';
+    const name = Buffer.from(nodePath.basename(root));
+    let previous: TreeNode | undefined;
+    if (ctx.parentRoot !== undefined) {
+      const tree = await ctx.store.loadTree(ctx.parentRoot);
+      previous = tree.nodes.find((n) => nodeNameBytes(n).equals(name));
+    }
+    const place = { display: name.toString('utf8'), link: hardlinkSegment(name) };
+    // The real path, so a configured symlink to a file backs up the file.
+    const real = await fs.realpath(root).catch((err) => Promise.reject(rootError(err, root)));
+    const node = await walker.entry(Buffer.from(real), name, place, previous, false);
+    if (node !== undefined) rootId = await ctx.store.saveTree({ nodes: [node] });
+  } else {
+    throw new LifeboatError(
+      'source_failed',
+      `[source:files] path ${root} is neither a directory nor a regular file (point "path" at a folder or a file)`,
+    );
+  }
+  if (rootId === undefined) throw rootError(Object.assign(new Error('vanished'), { code: 'ENOENT' }), root);
+  if (walker.skippedCount > 0) {
+    meta.skipped = walker.skipped;
+    meta.skippedCount = walker.skippedCount;
+  }
+  return { root: rootId, stats: { ...walker.stats }, meta };
+}

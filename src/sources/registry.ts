@@ -1,0 +1,109 @@
+/**
+ * @module sources/registry
+ * Source engines keyed by `type`: their config schemas (which the config file schema is built
+ * from) and their factories. Adding an engine means one entry here.
+ */
+import type { z } from 'zod';
+import { LifeboatError } from '../errors.js';
+import { createFilesSource, type FilesSourceConfig, filesSourceSchema } from './files/files-source.js';
+import type { Source } from './source.js';
+import { createSqliteSource, type SqliteSourceConfig, sqliteSourceSchema } from './sqlite/sqlite-source.js';
+
+/** A source's settings as the config file or the command line gives them. */
+export type SourceConfig = { type: string } & Record<string, unknown>;
+
+/** Source names: they appear in snapshots, URLs and file names. */
+export const SOURCE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+interface Engine {
+  schema: z.ZodObject;
+  create(name: string, config: never): Source;
+}
+
+const engines = {
+  files: { schema: filesSourceSchema, create: (n: string, c: FilesSourceConfig) => createFilesSource(n, c) },
+  sqlite: {
+    schema: sqliteSourceSchema,
+    create: (n: string, c: SqliteSourceConfig) => createSqliteSource(n, c),
+  },
+} satisfies Record<string, Engine>;
+
+/** Engine config schemas by type; each has a literal `type` key. */
+export const sourceSchemas: Record<string, z.ZodObject> = Object.fromEntries(
+  Object.entries(engines).map(([type, e]) => [type, e.schema]),
+);
+
+export function knownSourceTypes(): string[] {
+  return Object.keys(engines).sort();
+}
+
+/**
+ * Builds the source `name` from its settings. The settings are checked against the engine's
+ * schema here too, since they may come from a snapshot rather than a validated config file.
+ */
+export function createSource(name: string, config: SourceConfig | Record<string, unknown>): Source {
+  const type = String(config.type);
+  const engine = Object.hasOwn(engines, type) ? engines[type as keyof typeof engines] : undefined;
+  if (!engine) throw unknownType(type);
+  const parsed = engine.schema.safeParse(config);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.length > 0 ? issue.path.join('.') : 'settings';
+    throw new LifeboatError(
+      'config_invalid',
+      `[source:${type}] source "${name}": ${field}: ${issue.message} (check its settings in the config)`,
+    );
+  }
+  return engine.create(name, parsed.data as never);
+}
+
+export interface CliSourceArgs {
+  type: string;
+  name: string;
+  path?: string;
+  url?: string;
+  exclude?: string[];
+}
+
+/**
+ * The settings of a source named on the command line (`lifeboat backup --type files --name
+ * uploads --path /srv/uploads`), validated by the engine's schema; messages name the flags.
+ */
+export function sourceFromCli(args: CliSourceArgs): SourceConfig {
+  if (!SOURCE_NAME_PATTERN.test(args.name)) {
+    throw new LifeboatError(
+      'usage',
+      `[source] --name "${args.name}" is not a valid source name (use letters, digits, ".", "_" and "-", starting with a letter or digit)`,
+    );
+  }
+  if (!Object.hasOwn(sourceSchemas, args.type)) throw unknownType(args.type, 'usage');
+  const schema = sourceSchemas[args.type];
+  const config: Record<string, unknown> = { type: args.type };
+  if (args.path !== undefined) config.path = args.path;
+  if (args.url !== undefined) config.url = args.url;
+  if (args.exclude !== undefined && args.exclude.length > 0) config.exclude = args.exclude;
+  const parsed = schema.strict().safeParse(config);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    if (issue.code === 'unrecognized_keys') {
+      const flags = issue.keys.map((k) => `--${k}`).join(', ');
+      throw new LifeboatError('usage', `[source] ${flags} does not apply to --type ${args.type}`);
+    }
+    const key = String(issue.path[0] ?? 'type');
+    const missing = config[key] === undefined;
+    throw new LifeboatError(
+      'usage',
+      missing
+        ? `[source] --type ${args.type} needs --${key}`
+        : `[source] --${key}: ${issue.message} (for --type ${args.type})`,
+    );
+  }
+  return parsed.data as SourceConfig;
+}
+
+function unknownType(type: string, code: 'usage' | 'config_invalid' = 'config_invalid'): LifeboatError {
+  return new LifeboatError(
+    code,
+    `[source] unknown source type "${type}" (known: ${knownSourceTypes().join(', ')})`,
+  );
+}

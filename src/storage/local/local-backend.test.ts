@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { describe as describeError } from '../../errors.js';
+import { runBackendContract } from '../../testing/backend-contract.js';
+import type { FileInfo, FileType } from '../backend.js';
+import { createLocalBackend, LocalBackend } from './local-backend.js';
+
+runBackendContract('local', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-local-'));
+  // A root that does not exist yet: create() must make it.
+  return {
+    backend: createLocalBackend(join(dir, 'repo')),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+async function scratch(): Promise<{ dir: string; done: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-local-'));
+  return { dir, done: () => rm(dir, { recursive: true, force: true }) };
+}
+
+async function listNames(b: LocalBackend, type: FileType): Promise<string[]> {
+  const out: FileInfo[] = [];
+  for await (const f of b.list(type)) out.push(f);
+  return out.map((f) => f.name).sort();
+}
+
+const PACK = '3fa2c1e9' + 'ab'.repeat(28);
+
+test('local: layout on disk', async () => {
+  const { dir, done } = await scratch();
+  try {
+    const b = new LocalBackend(dir);
+    await b.create();
+    for (const d of ['keys', 'locks', 'snapshots', 'index', 'data', 'data/00', 'data/ff']) {
+      assert.ok((await stat(join(dir, d))).isDirectory(), d);
+    }
+    await b.save({ type: 'pack', name: PACK }, Buffer.from('pack'));
+    await b.save({ type: 'config', name: 'ignored' }, Buffer.from('cfg'));
+    assert.equal((await stat(join(dir, 'data', '3f', PACK))).size, 4);
+    assert.equal((await stat(join(dir, 'config'))).size, 3);
+  } finally {
+    await done();
+  }
+});
+
+test('local: temp and hidden files are not listed', async () => {
+  const { dir, done } = await scratch();
+  try {
+    const b = new LocalBackend(dir);
+    await b.create();
+    await b.save({ type: 'key', name: 'k1' }, Buffer.from('k'));
+    await b.save({ type: 'pack', name: PACK }, Buffer.from('p'));
+    await writeFile(join(dir, 'keys', '.tmp-0011223344556677'), 'partial');
+    await writeFile(join(dir, 'data', '3f', '.tmp-8899aabbccddeeff'), 'partial');
+    await mkdir(join(dir, 'data', '.tmp-dir'));
+    await writeFile(join(dir, 'data', '.tmp-dir', 'x'), 'x');
+    assert.deepEqual(await listNames(b, 'key'), ['k1']);
+    assert.deepEqual(await listNames(b, 'pack'), [PACK]);
+  } finally {
+    await done();
+  }
+});
+
+test('local: no repository at the path', async () => {
+  const { dir, done } = await scratch();
+  try {
+    const b = new LocalBackend(join(dir, 'missing'));
+    await assert.rejects(b.load({ type: 'config', name: 'config' }), { code: 'not_found' });
+    assert.deepEqual(await listNames(b, 'snapshot'), []);
+    await assert.rejects(b.save({ type: 'key', name: 'k1' }, Buffer.from('k')), (err: Error) => {
+      assert.equal((err as { code?: string }).code, 'storage_failed');
+      assert.match(err.message, /^\[storage:local\] unable to write key k1: no repository folder at /);
+      return true;
+    });
+    await assert.rejects(stat(join(dir, 'missing')), { code: 'ENOENT' });
+  } finally {
+    await done();
+  }
+});
+
+test('local: a removed data/xx folder is recreated on save', async () => {
+  const { dir, done } = await scratch();
+  try {
+    const b = new LocalBackend(dir);
+    await b.create();
+    await rm(join(dir, 'data', '3f'), { recursive: true });
+    await b.save({ type: 'pack', name: PACK }, Buffer.from('p'));
+    assert.deepEqual(await listNames(b, 'pack'), [PACK]);
+  } finally {
+    await done();
+  }
+});
+
+test('local: location is absolute; names that escape the folder are refused', async () => {
+  const b = createLocalBackend('relative/repo');
+  assert.equal(b.location, resolve('relative/repo'));
+  for (const name of ['../x', 'a/b', '.tmp-1', '']) {
+    await assert.rejects(b.save({ type: 'key', name }, Buffer.from('x')), { code: 'internal' }, name);
+  }
+});
+
+test('local: freeSpace reports the bytes available', async () => {
+  const { dir, done } = await scratch();
+  try {
+    const free = await new LocalBackend(dir).freeSpace();
+    assert.ok(Number.isFinite(free) && free > 0, String(free));
+  } finally {
+    await done();
+  }
+});
+
+test('local: a save that runs out of space fails cleanly (1 MiB tmpfs)', async (t) => {
+  const { dir, done } = await scratch();
+  try {
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { stdio: 'pipe' });
+    } catch (err) {
+      const reason = `cannot mount a tmpfs (needs root): ${describeError(err).split('\n')[0]}`;
+      console.log(`SKIPPED local no_space test: ${reason}`);
+      t.skip(reason);
+      return;
+    }
+    try {
+      const b = new LocalBackend(dir);
+      await b.create();
+      const h = { type: 'pack' as const, name: PACK };
+      const old = randomBytes(256 * 1024);
+      await b.save(h, old);
+      await assert.rejects(b.save(h, randomBytes(2 * 1024 * 1024)), (err: Error) => {
+        assert.equal((err as { code?: string }).code, 'no_space');
+        assert.equal(
+          err.message,
+          `[storage:local] unable to write pack 3fa2c1e9 at ${dir}: disk full (free space or move the repository)`,
+        );
+        return true;
+      });
+      assert.deepEqual(await readdir(join(dir, 'data', '3f')), [PACK]);
+      assert.deepEqual(await b.load(h), old);
+      const fresh = { type: 'index' as const, name: 'i1' };
+      await assert.rejects(b.save(fresh, randomBytes(2 * 1024 * 1024)), { code: 'no_space' });
+      await assert.rejects(b.stat(fresh), { code: 'not_found' });
+      assert.deepEqual(await readdir(join(dir, 'index')), []);
+      // The temp file's space came back: a small save still fits.
+      await b.save(fresh, Buffer.from('small'));
+    } finally {
+      execFileSync('umount', [dir]);
+    }
+  } finally {
+    await done();
+  }
+});

@@ -1,0 +1,346 @@
+/**
+ * @module storage/local/local-backend
+ * A repository in a folder on a local or mounted disk. Saves are atomic and durable: write
+ * a temp file beside the target, fsync it, rename it over the target, fsync the folder.
+ *
+ * Layout under the root: `config`, `keys/<name>`, `locks/<name>`, `snapshots/<name>`,
+ * `index/<name>`, `data/<first two chars of name>/<name>`. create() makes all folders,
+ * including the 256 `data/00`..`data/ff`, eagerly (as restic does); save() still creates a
+ * missing type folder below an existing root, so a hand-pruned layout heals itself.
+ * Files are written 0o644 (minus umask) so locks can be replaced in place.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { describe, errnoCode, LifeboatError } from '../../errors.js';
+import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+
+const TEMP_PREFIX = '.tmp-';
+const TYPE_DIRS: Record<Exclude<FileType, 'config'>, string> = {
+  key: 'keys',
+  lock: 'locks',
+  snapshot: 'snapshots',
+  index: 'index',
+  pack: 'data',
+};
+/** Parallel stat() calls while listing. */
+const STAT_CONCURRENCY = 32;
+
+const CAPABILITIES: BackendCapabilities = { atomicReplace: true, rangedReads: true, freeSpace: true };
+
+/** `pack 3fa2c1e9`: what messages call an object. */
+function objectName(h: FileHandle): string {
+  return h.type === 'config' ? 'config' : `${h.type} ${h.name.slice(0, 8)}`;
+}
+
+function checkName(h: FileHandle): void {
+  if (h.type === 'config') return;
+  const n = h.name;
+  if (n.length < 2 || n.startsWith('.') || n.includes('/') || n.includes('\\') || n.includes('\0')) {
+    throw new LifeboatError(
+      'internal',
+      `[storage:local] invalid object name ${JSON.stringify(n)} for ${h.type}`,
+    );
+  }
+}
+
+type Operation = 'write' | 'read' | 'remove' | 'list' | 'create';
+
+const RETRYABLE = new Set(['EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'EINTR', 'ETIMEDOUT']);
+
+/** Turns a node fs error into a LifeboatError that names the object and the next step. */
+function fsError(err: unknown, op: Operation, what: string, root: string): LifeboatError {
+  const errno = errnoCode(err);
+  const verb = op === 'create' ? 'unable to create a repository' : `unable to ${op} ${what}`;
+  const where = `${verb} at ${root}`;
+  const options = { cause: err, retryable: errno !== undefined && RETRYABLE.has(errno) };
+  switch (errno) {
+    case 'ENOSPC':
+      return new LifeboatError(
+        'no_space',
+        `[storage:local] ${where}: disk full (free space or move the repository)`,
+        options,
+      );
+    case 'EDQUOT':
+      return new LifeboatError(
+        'no_space',
+        `[storage:local] ${where}: disk quota exceeded (free space, raise the quota or move the repository)`,
+        options,
+      );
+    case 'EACCES':
+    case 'EPERM': {
+      const may = op === 'read' || op === 'list' ? 'read' : 'write to';
+      return new LifeboatError(
+        'storage_failed',
+        `[storage:local] ${where}: permission denied (check that this user may ${may} ${root} and its folders)`,
+        options,
+      );
+    }
+    case 'EROFS':
+      return new LifeboatError(
+        'storage_failed',
+        `[storage:local] ${where}: read-only file system (mount it read-write or move the repository)`,
+        options,
+      );
+    default:
+      return new LifeboatError(
+        'storage_failed',
+        `[storage:local] ${where}: ${describe(err)} (check the disk and try again)`,
+        options,
+      );
+  }
+}
+
+function notFound(h: FileHandle, root: string, err: unknown): LifeboatError {
+  const next =
+    h.type === 'config'
+      ? 'check the repository path, or create one with `lifeboat init`'
+      : h.type === 'lock'
+        ? 'it may have been released'
+        : 'run `lifeboat check`';
+  return new LifeboatError('not_found', `[storage:local] ${objectName(h)} not found at ${root} (${next})`, {
+    cause: err,
+  });
+}
+
+/** ENOTDIR means a path component is a file: the object cannot be there either. */
+function isMissing(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Flushes a folder's entries (a rename is durable only once its folder is). */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    // Some file systems cannot fsync a folder; the rename itself has still happened.
+    if (!['EINVAL', 'ENOTSUP', 'EISDIR', 'EBADF'].includes(errnoCode(err) ?? '')) throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeAll(fh: NodeFileHandle, data: Buffer): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, done);
+    done += bytesWritten;
+  }
+}
+
+export class LocalBackend implements Backend {
+  readonly location: string;
+  readonly capabilities = CAPABILITIES;
+
+  constructor(root: string) {
+    this.location = resolve(root);
+  }
+
+  /** Where an object lives on disk. */
+  path(h: FileHandle): string {
+    if (h.type === 'config') return join(this.location, 'config');
+    checkName(h);
+    if (h.type === 'pack') return join(this.location, 'data', h.name.slice(0, 2), h.name);
+    return join(this.location, TYPE_DIRS[h.type], h.name);
+  }
+
+  async create(): Promise<void> {
+    const root = this.location;
+    let exists = false;
+    try {
+      await stat(join(root, 'config'));
+      exists = true;
+    } catch (err) {
+      if (!isMissing(err)) throw fsError(err, 'create', 'config', root);
+    }
+    if (exists) {
+      throw new LifeboatError(
+        'repo_exists',
+        `[storage:local] a repository already exists at ${root} (use it, or choose an empty folder)`,
+      );
+    }
+    try {
+      await mkdir(root, { recursive: true });
+      for (const dir of Object.values(TYPE_DIRS)) await mkdir(join(root, dir), { recursive: true });
+      const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+      await Promise.all(hex.map((h) => mkdir(join(root, 'data', h), { recursive: true })));
+      await syncDir(join(root, 'data'));
+      await syncDir(root);
+    } catch (err) {
+      throw fsError(err, 'create', 'repository', root);
+    }
+  }
+
+  async save(h: FileHandle, data: Buffer): Promise<void> {
+    const target = this.path(h);
+    const dir = dirname(target);
+    const temp = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
+    let fh: NodeFileHandle | undefined;
+    try {
+      try {
+        fh = await open(temp, 'wx', 0o644);
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT' || dir === this.location) throw err;
+        // A type folder removed by hand: recreate it, but never the root (no repository there).
+        await stat(this.location);
+        await mkdir(dir, { recursive: true });
+        fh = await open(temp, 'wx', 0o644);
+      }
+      await writeAll(fh, data);
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await rename(temp, target);
+      await syncDir(dir);
+    } catch (err) {
+      if (fh) await fh.close().catch(() => {});
+      await unlink(temp).catch(() => {});
+      if (errnoCode(err) === 'ENOENT') {
+        throw new LifeboatError(
+          'storage_failed',
+          `[storage:local] unable to write ${objectName(h)}: no repository folder at ${this.location} (check the path, or create one with \`lifeboat init\`)`,
+          { cause: err },
+        );
+      }
+      throw fsError(err, 'write', objectName(h), this.location);
+    }
+  }
+
+  async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
+    const file = this.path(h);
+    if (offset === undefined && length === undefined) {
+      try {
+        return await readFile(file);
+      } catch (err) {
+        if (isMissing(err)) throw notFound(h, this.location, err);
+        throw fsError(err, 'read', objectName(h), this.location);
+      }
+    }
+    const start = offset ?? 0;
+    if (
+      !Number.isSafeInteger(start) ||
+      start < 0 ||
+      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
+    ) {
+      throw new LifeboatError(
+        'internal',
+        `[storage:local] invalid range offset=${offset} length=${length} for ${objectName(h)}`,
+      );
+    }
+    let fh: NodeFileHandle;
+    try {
+      fh = await open(file, 'r');
+    } catch (err) {
+      if (isMissing(err)) throw notFound(h, this.location, err);
+      throw fsError(err, 'read', objectName(h), this.location);
+    }
+    try {
+      const size = (await fh.stat()).size;
+      const want = length ?? size - start;
+      if (start + want > size || want < 0) throw this.shortError(h, start, want, size);
+      const buf = Buffer.allocUnsafe(want);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buf, got, want - got, start + got);
+        if (bytesRead === 0) throw this.shortError(h, start, want, start + got);
+        got += bytesRead;
+      }
+      return buf;
+    } catch (err) {
+      if (err instanceof LifeboatError) throw err;
+      throw fsError(err, 'read', objectName(h), this.location);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private shortError(h: FileHandle, offset: number, length: number, size: number): LifeboatError {
+    return new LifeboatError(
+      'integrity',
+      `[storage:local] ${objectName(h)} at ${this.location} is too short: asked for ${length} bytes at offset ${offset}, it has ${size} (run \`lifeboat check\`)`,
+    );
+  }
+
+  async stat(h: FileHandle): Promise<FileInfo> {
+    try {
+      const s = await stat(this.path(h));
+      return { name: h.type === 'config' ? 'config' : h.name, size: s.size };
+    } catch (err) {
+      if (isMissing(err)) throw notFound(h, this.location, err);
+      throw fsError(err, 'read', objectName(h), this.location);
+    }
+  }
+
+  async remove(h: FileHandle): Promise<void> {
+    try {
+      await unlink(this.path(h));
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw fsError(err, 'remove', objectName(h), this.location);
+    }
+  }
+
+  async *list(type: FileType): AsyncIterable<FileInfo> {
+    if (type === 'config') {
+      try {
+        const s = await stat(join(this.location, 'config'));
+        yield { name: 'config', size: s.size };
+      } catch (err) {
+        if (!isMissing(err)) throw fsError(err, 'list', 'config', this.location);
+      }
+      return;
+    }
+    const top = join(this.location, TYPE_DIRS[type]);
+    const dirs = type === 'pack' ? (await this.entries(top, type, true)).map((d) => join(top, d)) : [top];
+    for (const dir of dirs) {
+      const names = await this.entries(dir, type, false);
+      for (let i = 0; i < names.length; i += STAT_CONCURRENCY) {
+        const batch = await Promise.all(
+          names.slice(i, i + STAT_CONCURRENCY).map((n) => this.statIn(dir, n, type)),
+        );
+        for (const info of batch) if (info) yield info;
+      }
+    }
+  }
+
+  /** Names of files (or folders, for data/) in `dir`, without temp and hidden files. */
+  private async entries(dir: string, type: FileType, folders: boolean): Promise<string[]> {
+    try {
+      const all = await readdir(dir, { withFileTypes: true });
+      return all
+        .filter((e) => !e.name.startsWith('.') && (folders ? e.isDirectory() : e.isFile()))
+        .map((e) => e.name);
+    } catch (err) {
+      if (isMissing(err)) return [];
+      throw fsError(err, 'list', `${type} objects`, this.location);
+    }
+  }
+
+  private async statIn(dir: string, name: string, type: FileType): Promise<FileInfo | undefined> {
+    try {
+      return { name, size: (await stat(join(dir, name))).size };
+    } catch (err) {
+      if (isMissing(err)) return undefined; // removed while listing
+      throw fsError(err, 'list', `${type} objects`, this.location);
+    }
+  }
+
+  async freeSpace(): Promise<number> {
+    try {
+      const s = await statfs(this.location);
+      return s.bavail * s.bsize;
+    } catch (err) {
+      throw fsError(err, 'read', 'free space', this.location);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A backend over the folder `root` (resolved against the working directory). */
+export function createLocalBackend(root: string): Backend {
+  return new LocalBackend(root);
+}
