@@ -29,6 +29,7 @@ export interface BackupOutcome {
 
 export async function runBackup(repo: Repository, req: BackupRequest): Promise<BackupOutcome> {
   const started = repo.clock.now();
+  const addedBefore = repo.bytesAdded;
   const lock = await repo.lock(false, `backup of ${req.source.name}`);
   try {
     await repo.loadIndex({ adoptOrphans: true });
@@ -65,7 +66,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
       sourceConfig: publicSourceConfig(req.sourceConfig),
       backup: {
         bytesRead: typeof result.stats.bytes === 'number' ? result.stats.bytes : 0,
-        bytesAdded: repo.bytesAdded,
+        bytesAdded: repo.bytesAdded - addedBefore,
         durationMs: finished.getTime() - started.getTime(),
       },
     };

@@ -23,6 +23,7 @@ import { DEFAULT_KDF, parseKeyFile, unwrapMasterKey, wrapMasterKey } from './key
 import { RepositoryLock } from './lock.js';
 import type { BlobType, PackEntry } from './pack.js';
 import { FLAG_ZSTD, headerLength, openBlob, PackBuilder, parsePackHeader, sealBlob } from './pack.js';
+import { SealPool } from './seal-pool.js';
 import type { Snapshot, SnapshotEntry } from './snapshot.js';
 import { CONFIG_AAD, SNAPSHOT_AAD } from './snapshot.js';
 
@@ -43,6 +44,8 @@ export interface RepositoryOptions {
   packSize?: number;
   /** Pack uploads allowed in flight at once. */
   uploadConcurrency?: number;
+  /** Worker threads that compress and seal blobs; 0 seals on the main thread. */
+  sealWorkers?: number;
 }
 
 export interface KeyListing {
@@ -57,6 +60,8 @@ const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 /** Write an index file after this many new packs, so a killed backup loses little. */
 const INDEX_EVERY_PACKS = 32;
 const MAX_INDEX_ENTRIES = 100_000;
+/** Smaller blobs (trees, tails) are sealed inline: a round trip to a worker costs more. */
+const POOL_MIN_BLOB = 64 * 1024;
 
 export class Repository {
   readonly index = new BlobIndex();
@@ -64,6 +69,8 @@ export class Repository {
   /** Blobs sealed into a pack that is not yet indexed (hex ids). */
   private pending = new Set<string>();
   private uploads = new Set<Promise<void>>();
+  private sealing = new Set<Promise<void>>();
+  private pool: SealPool | undefined;
   private unindexed: IndexedPack[] = [];
   private uploadError: unknown;
   /** Prune writes one index for everything itself; backups write as they go. */
@@ -226,30 +233,70 @@ export class Repository {
 
   private async addToPack(type: BlobType, id: Buffer, data: Uint8Array): Promise<void> {
     if (this.uploadError) throw this.uploadError;
-    const compressed = compress(data, this.config.compression.level);
-    const flags = compressed ? FLAG_ZSTD : 0;
-    const sealed = sealBlob(this.key, type, flags, id, compressed ?? data);
+    this.pending.add(id.toString('hex'));
+    const rawLength = data.length;
+    if (rawLength < POOL_MIN_BLOB || this.options.sealWorkers === 0) {
+      const compressed = compress(data, this.config.compression.level);
+      const flags = compressed ? FLAG_ZSTD : 0;
+      await this.addSealed(
+        type,
+        flags,
+        id,
+        sealBlob(this.key, type, flags, id, compressed ?? data),
+        rawLength,
+      );
+      return;
+    }
+    this.pool ??= new SealPool(this.key.encryption, this.config.compression.level, this.options.sealWorkers);
+    while (this.sealing.size >= this.pool.size * 2) await Promise.race(this.sealing);
+    if (this.uploadError) throw this.uploadError;
+    // `data` may be transferred to the worker: nothing here reads it afterwards.
+    const job = this.pool
+      .seal(type, id, data)
+      .then((done) => this.addSealed(type, done.flags, id, done.sealed, rawLength))
+      .catch((err) => {
+        this.uploadError ??= err;
+      });
+    const tracked = job.finally(() => this.sealing.delete(tracked));
+    this.sealing.add(tracked);
+  }
+
+  private async addSealed(
+    type: BlobType,
+    flags: number,
+    id: Buffer,
+    sealed: Buffer,
+    rawLength: number,
+  ): Promise<void> {
     let builder = this.builders[type];
     if (!builder) {
       builder = new PackBuilder();
       this.builders[type] = builder;
     }
-    builder.add(type, flags, id, sealed, data.length);
-    this.pending.add(id.toString('hex'));
+    builder.add(type, flags, id, sealed, rawLength);
     if (builder.size >= this.config.packSize) {
       this.builders[type] = undefined;
       await this.upload(builder);
     }
   }
 
+  /** Stops the seal workers. */
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = undefined;
+  }
+
   private async upload(builder: PackBuilder): Promise<void> {
     const limit = this.options.uploadConcurrency ?? 2;
     while (this.uploads.size >= limit) await Promise.race(this.uploads);
     if (this.uploadError) throw this.uploadError;
-    const file = builder.finish(this.key);
-    const name = storageId(file);
+    const built = builder.finish(this.key);
     const entries = builder.entries;
     const job = (async () => {
+      // Hashing a 16 MiB pack is worth a worker when workers are running anyway.
+      const { file, name } = this.pool
+        ? await this.pool.hash(built).then((d) => ({ file: d.sealed, name: d.digest as string }))
+        : { file: built, name: storageId(built) };
       await this.backend.save({ type: 'pack', name }, file);
       this.bytesAdded += file.length;
       this.index.addPack(name, entries);
@@ -265,6 +312,8 @@ export class Repository {
 
   /** Uploads partly filled packs, waits for every upload, and writes the index naming them. */
   async flush(): Promise<void> {
+    while (this.sealing.size > 0) await Promise.race(this.sealing);
+    if (this.uploadError) throw this.uploadError;
     for (const type of ['data', 'tree'] as BlobType[]) {
       const b = this.builders[type];
       if (b && b.count > 0) {

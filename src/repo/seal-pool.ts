@@ -1,0 +1,110 @@
+/**
+ * @module repo/seal-pool
+ * A small pool of worker threads that compress and seal blobs in parallel. The main thread
+ * keeps chunking and hashing (ids decide deduplication); workers do the costly part.
+ * Workers hold the process open only while they have work.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { LifeboatError } from '../errors.js';
+import type { BlobType } from './pack.js';
+import type { SealDone, SealTask } from './seal-worker.js';
+
+interface Pending {
+  resolve(done: SealDone & { sealed: Buffer }): void;
+  reject(err: unknown): void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+export class SealPool {
+  private slots: Slot[] = [];
+  private pending = new Map<number, Pending & { slot: Slot }>();
+  private seq = 0;
+
+  constructor(
+    private readonly encryption: Buffer,
+    private readonly level: number,
+    readonly size = Math.max(1, Math.min(4, availableParallelism())),
+  ) {}
+
+  /** Tasks in flight; callers keep this bounded for memory. */
+  get inflight(): number {
+    return this.pending.size;
+  }
+
+  seal(type: BlobType, id: Buffer, data: Uint8Array): Promise<SealDone & { sealed: Buffer }> {
+    return this.run({ seq: 0, type, id, data });
+  }
+
+  /** SHA-256 of `data` computed in a worker; the buffer comes back in `sealed`. */
+  hash(data: Buffer): Promise<SealDone & { sealed: Buffer }> {
+    return this.run({ seq: 0, op: 'hash', type: 'data', id: new Uint8Array(0), data });
+  }
+
+  private run(task: SealTask): Promise<SealDone & { sealed: Buffer }> {
+    const slot = this.pickSlot();
+    const seq = this.seq++;
+    task.seq = seq;
+    const data = task.data;
+    const transferable = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+    return new Promise<SealDone & { sealed: Buffer }>((resolve, reject) => {
+      this.pending.set(seq, { resolve, reject, slot });
+      if (slot.busy++ === 0) slot.worker.ref();
+      slot.worker.postMessage(task, transferable ? [data.buffer as ArrayBuffer] : []);
+    });
+  }
+
+  async close(): Promise<void> {
+    const slots = this.slots;
+    this.slots = [];
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  private pickSlot(): Slot {
+    if (this.slots.length < this.size) {
+      const least = this.slots.find((s) => s.busy === 0);
+      if (least) return least;
+      return this.spawn();
+    }
+    return this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(new URL('./seal-worker.js', import.meta.url), {
+      workerData: { encryption: new Uint8Array(this.encryption), level: this.level },
+    });
+    const slot: Slot = { worker, busy: 0 };
+    worker.unref();
+    worker.on('message', (done: SealDone) => {
+      const p = this.pending.get(done.seq);
+      if (!p) return;
+      this.pending.delete(done.seq);
+      if (--slot.busy === 0) worker.unref();
+      if (done.error) p.reject(new LifeboatError('internal', `[repo] sealing a blob failed: ${done.error}`));
+      else
+        p.resolve({
+          ...done,
+          sealed: Buffer.from(done.sealed.buffer, done.sealed.byteOffset, done.sealed.byteLength),
+        });
+    });
+    worker.on('error', (err) => this.failAll(slot, err));
+    worker.on('exit', (code) => {
+      if (code !== 0) this.failAll(slot, new Error(`seal worker exited with code ${code}`));
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private failAll(slot: Slot, err: unknown): void {
+    for (const [seq, p] of this.pending) {
+      if (p.slot !== slot) continue;
+      this.pending.delete(seq);
+      p.reject(new LifeboatError('internal', `[repo] a seal worker failed: ${String(err)}`, { cause: err }));
+    }
+    this.slots = this.slots.filter((s) => s !== slot);
+  }
+}

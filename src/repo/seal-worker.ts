@@ -1,0 +1,57 @@
+/**
+ * @module repo/seal-worker
+ * Worker thread body: compresses and seals blobs off the main thread, so a backup uses
+ * every core. Receives the encryption key once, then (seq, type, id, data) messages.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { compress } from './compress.js';
+import { storageId } from './crypto.js';
+import type { BlobType } from './pack.js';
+import { FLAG_ZSTD, sealBlob } from './pack.js';
+
+export interface SealTask {
+  seq: number;
+  /** 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`. */
+  op?: 'hash';
+  type: BlobType;
+  id: Uint8Array;
+  data: Uint8Array;
+}
+
+export interface SealDone {
+  seq: number;
+  flags: number;
+  sealed: Uint8Array;
+  digest?: string;
+  error?: string;
+}
+
+const { encryption, level } = workerData as { encryption: Uint8Array; level: number };
+const key = { encryption: Buffer.from(encryption), mac: Buffer.alloc(0), chunkerSeed: Buffer.alloc(0) };
+
+parentPort?.on('message', (task: SealTask) => {
+  try {
+    const data = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
+    if (task.op === 'hash') {
+      parentPort?.postMessage(
+        { seq: task.seq, flags: 0, sealed: data, digest: storageId(data) },
+        ownsBuffer(data) ? [data.buffer as ArrayBuffer] : [],
+      );
+      return;
+    }
+    const compressed = compress(data, level);
+    const flags = compressed ? FLAG_ZSTD : 0;
+    const sealed = sealBlob(key, task.type, flags, Buffer.from(task.id), compressed ?? data);
+    const done: SealDone = { seq: task.seq, flags, sealed };
+    parentPort?.postMessage(done, ownsBuffer(sealed) ? [sealed.buffer as ArrayBuffer] : []);
+  } catch (err) {
+    parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: new Uint8Array(0), error: String(err) });
+  }
+});
+
+/** True when the view spans its whole ArrayBuffer, so transferring it detaches nothing else. */
+export function ownsBuffer(b: Uint8Array): boolean {
+  return (
+    b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)
+  );
+}

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isLifeboatError, type LifeboatError } from '../errors.js';
+import { createSource, knownSourceTypes, sourceFromCli, sourceSchemas } from './registry.js';
+
+function fails(code: string, pattern: RegExp) {
+  return (err: unknown) => {
+    assert.ok(isLifeboatError(err), `expected a LifeboatError, got ${err}`);
+    assert.equal((err as LifeboatError).code, code, (err as Error).message);
+    assert.match((err as Error).message, pattern);
+    return true;
+  };
+}
+
+describe('source registry', () => {
+  it('knows files and sqlite', () => {
+    assert.deepEqual(knownSourceTypes(), ['files', 'sqlite']);
+    assert.deepEqual(Object.keys(sourceSchemas).sort(), ['files', 'sqlite']);
+  });
+
+  it('creates a source by type, accepting the common config keys', () => {
+    const source = createSource('app-db', { type: 'sqlite', path: '/srv/app.db', schedule: '0 3 * * *' });
+    assert.equal(source.name, 'app-db');
+    assert.equal(source.type, 'sqlite');
+    assert.equal(source.kind, 'logical');
+    assert.equal(createSource('up', { type: 'files', path: '/srv/uploads' }).type, 'files');
+  });
+
+  it('rejects an unknown type, listing the known ones', () => {
+    assert.throws(
+      () => createSource('x', { type: 'oracle' }),
+      fails('config_invalid', /unknown source type "oracle" \(known: files, sqlite\)/),
+    );
+    assert.throws(
+      () => createSource('x', { type: 'toString' }),
+      fails('config_invalid', /unknown source type/),
+    );
+  });
+
+  it('rejects settings the engine cannot use', () => {
+    assert.throws(() => createSource('x', { type: 'sqlite' }), fails('config_invalid', /source "x": path: /));
+  });
+});
+
+describe('sources on the command line', () => {
+  it('builds and validates a source config from flags', () => {
+    assert.deepEqual(
+      sourceFromCli({ type: 'files', name: 'uploads', path: '/srv/uploads', exclude: ['*.tmp'] }),
+      {
+        type: 'files',
+        path: '/srv/uploads',
+        exclude: ['*.tmp'],
+      },
+    );
+    assert.deepEqual(sourceFromCli({ type: 'sqlite', name: 'db', path: '/srv/app.db', exclude: [] }), {
+      type: 'sqlite',
+      path: '/srv/app.db',
+    });
+  });
+
+  it('names the flag that is missing, misplaced or wrong', () => {
+    assert.throws(
+      () => sourceFromCli({ type: 'files', name: 'up' }),
+      fails('usage', /--type files needs --path/),
+    );
+    assert.throws(
+      () => sourceFromCli({ type: 'sqlite', name: 'db', path: '/a', url: 'x' }),
+      fails('usage', /--url does not apply to --type sqlite/),
+    );
+    assert.throws(
+      () => sourceFromCli({ type: 'oracle', name: 'db', url: 'x' }),
+      fails('usage', /unknown source type "oracle" \(known: files, sqlite\)/),
+    );
+    assert.throws(
+      () => sourceFromCli({ type: 'files', name: '../up', path: '/a' }),
+      fails('usage', /--name "\.\.\/up" is not a valid source name/),
+    );
+  });
+});
