@@ -99,14 +99,12 @@ async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Pr
   for (const { name, config } of chosen) {
     const source = createSource(name, config);
     const progress = progressFor(ctx.options);
-    progress.start(`backup ${name}`);
     const { id, snapshot } = await runBackup(repo, {
       source,
       sourceConfig: config,
       tags: opts.tag,
       progress,
     });
-    progress.done();
     results.push({ id, snapshot });
     if (!ctx.options.json) {
       const b = snapshot.backup;

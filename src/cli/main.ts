@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES } from '../errors.js';
+import { releaseAllLocks } from '../repo/lock.js';
 import { VERSION } from '../version.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerRepoCommands } from './repo-commands.js';
@@ -36,6 +37,15 @@ function addGlobals(cmd: Command): void {
   }
 }
 addGlobals(program);
+
+// An interrupted command releases its repository locks; what it wrote stays unreferenced
+// (the snapshot is the commit), and the next backup reuses it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\nlifeboat: interrupted by ${signal}; nothing was committed\n`);
+    void releaseAllLocks().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -37,10 +37,15 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     const usableParent = parent && parent.snapshot.engine === req.source.type ? parent : undefined;
     const store = new RepoContentStore(repo);
     const progress = req.progress ?? silentProgress;
+    // The previous backup's size is the best estimate of this one's, for the ETA.
+    const estimate = usableParent?.snapshot.stats.bytes;
+    progress.start(`backup ${req.source.name}`, typeof estimate === 'number' ? estimate : undefined);
     let result: Awaited<ReturnType<Source['backup']>>;
     try {
       result = await req.source.backup({ store, progress, parentRoot: usableParent?.snapshot.root });
+      progress.done();
     } catch (err) {
+      progress.done();
       // Keep what was uploaded indexed, so the next run reuses it; the failure stands.
       await repo.flush().catch(() => {});
       throw isLifeboatError(err)

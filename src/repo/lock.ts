@@ -72,6 +72,8 @@ export function describeLock(lock: LockInfo, location: string, now: Date): strin
 }
 
 export class RepositoryLock {
+  /** Locks this process holds, so an interrupted command can release them on its way out. */
+  static readonly held = new Set<RepositoryLock>();
   private timer: NodeJS.Timeout | undefined;
   private released = false;
 
@@ -117,6 +119,7 @@ export class RepositoryLock {
       lock.refresh().catch(() => {});
     }, REFRESH_EVERY_MS);
     lock.timer.unref();
+    RepositoryLock.held.add(lock);
     return lock;
   }
 
@@ -129,6 +132,7 @@ export class RepositoryLock {
   async release(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.released = true;
+    RepositoryLock.held.delete(this);
     await this.backend.remove({ type: 'lock', name: this.info.name });
   }
 
@@ -163,4 +167,9 @@ async function checkConflicts(
       retryable: true,
     });
   }
+}
+
+/** Releases every lock this process holds (on SIGINT/SIGTERM). */
+export async function releaseAllLocks(): Promise<void> {
+  await Promise.all([...RepositoryLock.held].map((l) => l.release().catch(() => {})));
 }
