@@ -6,11 +6,10 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { LifeboatError } from '../errors.js';
-import { runBackup } from '../jobs/backup.js';
+import { type BackupOutcome, backupSource } from '../jobs/backup.js';
 import { runDump } from '../jobs/dump.js';
 import { runRestore } from '../jobs/restore.js';
-import type { Snapshot } from '../repo/snapshot.js';
-import { createSource, sourceFromCli } from '../sources/registry.js';
+import { sourceFromCli } from '../sources/registry.js';
 import type { CliContext } from './context.js';
 import { formatBytes, progressFor } from './progress-bar.js';
 import { type Action, collect, print } from './shell.js';
@@ -95,21 +94,20 @@ async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Pr
     }
   }
   const repo = await ctx.openRepository();
-  const results = [];
+  const results: BackupOutcome[] = [];
   for (const { name, config } of chosen) {
-    const source = createSource(name, config);
-    const progress = progressFor(ctx.options);
-    const { id, snapshot } = await runBackup(repo, {
-      source,
-      sourceConfig: config,
+    const outcomes = await backupSource(repo, {
+      name,
+      config,
       tags: opts.tag,
-      progress,
+      progress: () => progressFor(ctx.options),
     });
-    results.push({ id, snapshot });
-    if (!ctx.options.json) {
+    for (const { id, snapshot } of outcomes) {
+      results.push({ id, snapshot });
+      if (ctx.options.json) continue;
       const b = snapshot.backup;
       print(
-        `snapshot ${id.slice(0, 8)} saved: ${name} (${snapshot.engine}), ${formatBytes(b?.bytesRead ?? 0)} read, ${formatBytes(b?.bytesAdded ?? 0)} added, ${((b?.durationMs ?? 0) / 1000).toFixed(1)}s`,
+        `snapshot ${id.slice(0, 8)} saved: ${snapshot.source} (${snapshot.engine}), ${formatBytes(b?.bytesRead ?? 0)} read, ${formatBytes(b?.bytesAdded ?? 0)} added, ${((b?.durationMs ?? 0) / 1000).toFixed(1)}s`,
       );
     }
   }
@@ -142,15 +140,10 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
   }
   const repo = await ctx.openRepository();
   const progress = progressFor(ctx.options);
-  const sourceFor = (snapshot: Snapshot) => {
-    const configured = ctx.config.sources?.[snapshot.source];
-    const config = (configured as Record<string, unknown> | undefined) ?? snapshot.sourceConfig;
-    return createSource(snapshot.source, config);
-  };
   const result = await runRestore(repo, {
     snapshot: snapshotRef,
     source: opts.source,
-    sourceFor,
+    configured: (ctx.config.sources ?? {}) as Record<string, Record<string, unknown>>,
     options: {
       to: opts.to,
       include: opts.include,

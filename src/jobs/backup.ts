@@ -10,8 +10,10 @@ import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
+import { createSource } from '../sources/registry.js';
 import type { Source } from '../sources/source.js';
 import { VERSION } from '../version.js';
+import { type HooksConfig, withHooks } from './hooks.js';
 import { latestOf } from './snapshot-select.js';
 
 export interface BackupRequest {
@@ -104,4 +106,43 @@ function safeUser(): string {
   } catch {
     return 'unknown';
   }
+}
+
+export interface SourceBackupRequest {
+  name: string;
+  /** The source's settings as configured (validated by the registry again). */
+  config: Record<string, unknown>;
+  tags?: string[];
+  /** A progress renderer per snapshot taken. */
+  progress?: () => Progress;
+}
+
+/**
+ * Backs up one configured source: its hooks around the whole job, and one snapshot per
+ * unit (a postgres source with several databases takes one per database).
+ */
+export async function backupSource(repo: Repository, req: SourceBackupRequest): Promise<BackupOutcome[]> {
+  const top = createSource(req.name, req.config);
+  const hooks = req.config.hooks as HooksConfig | undefined;
+  return withHooks(
+    hooks,
+    'backup',
+    { source: req.name, type: top.type },
+    async () => {
+      const units = top.expand ? await top.expand() : [{ source: top, config: req.config }];
+      const outcomes: BackupOutcome[] = [];
+      for (const unit of units) {
+        outcomes.push(
+          await runBackup(repo, {
+            source: unit.source,
+            sourceConfig: unit.config,
+            tags: req.tags,
+            progress: req.progress?.(),
+          }),
+        );
+      }
+      return outcomes;
+    },
+    (outcomes) => ({ snapshot: outcomes.map((o) => o.id).join(' ') }),
+  );
 }

@@ -8,14 +8,16 @@ import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
-import type { RestoreOptions, RestoreResult, Source } from '../sources/source.js';
+import { createSource } from '../sources/registry.js';
+import type { RestoreOptions, RestoreResult } from '../sources/source.js';
+import { type HooksConfig, withHooks } from './hooks.js';
 import { findSnapshot } from './snapshot-select.js';
 
 export interface RestoreRequest {
   snapshot: string;
   source?: string;
-  /** Builds the engine for a snapshot: from the config file, or from the snapshot itself. */
-  sourceFor(snapshot: Snapshot): Source;
+  /** Sources from the config file by name; a snapshot whose source is not there restores from what it recorded. */
+  configured: Record<string, Record<string, unknown> | undefined>;
   options: RestoreOptions;
   progress?: Progress;
 }
@@ -29,19 +31,28 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
   const lock = await repo.lock(false, 'restore');
   try {
     const { id, snapshot } = await findSnapshot(repo, req.snapshot, req.source);
-    await repo.loadIndex();
-    const source = req.sourceFor(snapshot);
-    const result = await source.restore(
-      {
-        store: new RepoContentStore(repo),
-        progress: req.progress ?? silentProgress,
-        root: snapshot.root,
-        stats: snapshot.stats,
-        meta: snapshot.meta,
+    // A unit ("app-db/sales") restores through its configured parent source ("app-db").
+    const configured = req.configured[snapshot.source] ?? req.configured[snapshot.source.split('/')[0]];
+    const config = configured ?? snapshot.sourceConfig;
+    const source = createSource(snapshot.source, config);
+    const hooks = req.options.dryRun ? undefined : (configured?.hooks as HooksConfig | undefined);
+    return await withHooks(
+      hooks,
+      'restore',
+      { source: snapshot.source, type: source.type, snapshot: id, target: req.options.to },
+      async () => {
+        await repo.loadIndex();
+        const ctx = {
+          store: new RepoContentStore(repo),
+          progress: req.progress ?? silentProgress,
+          root: snapshot.root,
+          stats: snapshot.stats,
+          meta: snapshot.meta,
+        };
+        const result = await source.restore(ctx, req.options);
+        return { ...result, snapshotId: id, snapshot };
       },
-      req.options,
     );
-    return { ...result, snapshotId: id, snapshot };
   } finally {
     await lock.release().catch(() => {});
   }

@@ -16,12 +16,17 @@ export interface SnapshotFilter {
 export function filterSnapshots(entries: SnapshotEntry[], f: SnapshotFilter): SnapshotEntry[] {
   return entries.filter(({ snapshot: s }) => {
     const t = new Date(s.time).getTime();
-    if (f.source && s.source !== f.source) return false;
+    if (f.source && !sourceMatches(s.source, f.source)) return false;
     if (f.tag && !s.tags.includes(f.tag)) return false;
     if (f.before && t >= f.before.getTime()) return false;
     if (f.after && t <= f.after.getTime()) return false;
     return true;
   });
+}
+
+/** A source filter names a source, or a unit of one ("app-db" matches "app-db/sales"). */
+export function sourceMatches(snapshotSource: string, wanted: string): boolean {
+  return snapshotSource === wanted || snapshotSource.startsWith(`${wanted}/`);
 }
 
 /** SNAPSHOT is a full id, a unique prefix of at least 8 hex characters, or `latest`. */
@@ -36,10 +41,11 @@ export async function findSnapshot(repo: Repository, ref: string, source?: strin
         `[snapshots] no snapshot${scope} in ${repo.location} (run \`lifeboat backup\` first)`,
       );
     }
-    if (!source && new Set(all.map((e) => e.snapshot.source)).size > 1) {
+    const sources = [...new Set(all.map((e) => e.snapshot.source))];
+    if (sources.length > 1) {
       throw new LifeboatError(
         'usage',
-        `[snapshots] "latest" is ambiguous: the repository holds several sources (${[...new Set(all.map((e) => e.snapshot.source))].join(', ')}); add --source NAME`,
+        `[snapshots] "latest" is ambiguous: ${source ? `source "${source}" has several units` : 'the repository holds several sources'} (${sources.join(', ')}); add --source NAME`,
       );
     }
     return last;
@@ -66,7 +72,7 @@ export async function findSnapshot(repo: Repository, ref: string, source?: strin
   return matches[0];
 }
 
-/** The newest snapshot of a source, if any: the parent for change detection. */
+/** The newest snapshot of exactly this source (or unit), if any: the parent for change detection. */
 export async function latestOf(repo: Repository, source: string): Promise<SnapshotEntry | undefined> {
-  return filterSnapshots(await repo.listSnapshots(), { source }).at(-1);
+  return (await repo.listSnapshots()).filter((e) => e.snapshot.source === source).at(-1);
 }

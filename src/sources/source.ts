@@ -130,4 +130,18 @@ export interface Source {
   readonly kind: 'files' | 'logical' | 'physical';
   backup(ctx: BackupContext): Promise<BackupResult>;
   restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult>;
+  /**
+   * Sources that back up as several snapshots (postgres with several databases: one snapshot
+   * each) return one unit per snapshot. A unit's name is "<source>/<unit>" (e.g.
+   * "app-db/sales"), and its `config` is what the snapshot records (secrets are stripped by
+   * the job). Restoring a unit's snapshot builds the source from the configured parent
+   * source (found by the part before "/"), or from the recorded config on a machine without
+   * one; the engine finds the unit in `RestoreContext.meta`.
+   */
+  expand?(): Promise<SourceUnit[]>;
+}
+
+export interface SourceUnit {
+  source: Source;
+  config: Record<string, unknown>;
 }
