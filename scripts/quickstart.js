@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 
 const root = join(process.cwd(), '.lifeboat-quickstart');
@@ -48,7 +49,7 @@ sources:
 `,
 );
 
-const bin = join(process.cwd(), 'bin', 'lifeboat.js');
+const bin = fileURLToPath(new URL('../bin/lifeboat.js', import.meta.url));
 const env = {
   ...process.env,
   LIFEBOAT_PASSWORD: 'quickstart-password',
