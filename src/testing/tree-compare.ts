@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { nodeType } from '../sources/files/files-meta.js';
 
 export interface CompareOptions {
   /**
@@ -32,14 +33,7 @@ interface Side {
 const SLASH = Buffer.from('/');
 
 function kind(st: BigIntStats): string {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  return 'unknown';
+  return nodeType(st) ?? 'unknown';
 }
 
 async function fileHash(path: Buffer): Promise<string> {

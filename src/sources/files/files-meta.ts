@@ -3,8 +3,9 @@
  * How file names, link targets, times and hard-link paths are encoded in tree nodes, and back.
  * Paths stay Buffers end to end so names in any bytes survive a round trip.
  */
+import type { BigIntStats } from 'node:fs';
 import { LifeboatError } from '../../errors.js';
-import type { TreeNode } from '../source.js';
+import type { NodeType, TreeNode } from '../source.js';
 
 const SLASH = Buffer.from('/');
 
@@ -90,4 +91,16 @@ export function nsToUtimesSeconds(ns: string | undefined, fallback: number): num
   const usec = (value % 1_000_000_000n) / 1000n;
   const half = value >= 0n ? 500 : -500;
   return Number(sec) + (Number(usec) * 1000 + half) / 1e9;
+}
+
+/** The tree node type of an lstat result; undefined for kinds no tree stores. */
+export function nodeType(st: BigIntStats): NodeType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
+  return undefined;
 }

@@ -11,7 +11,7 @@ import * as nodePath from 'node:path';
 import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
 import type { BackupContext, BackupResult, NodeType, Tree, TreeNode } from '../source.js';
 import { createExcludeMatcher, type ExcludeMatcher } from './files-exclude.js';
-import { encodeBytes, hardlinkSegment, joinPath, nodeNameBytes, nsString } from './files-meta.js';
+import { encodeBytes, hardlinkSegment, joinPath, nodeNameBytes, nodeType, nsString } from './files-meta.js';
 
 const READ_BUFFER = 1 << 20;
 const MAX_NOTES = 100;
@@ -47,17 +47,6 @@ export function walkError(err: unknown, displayPath: string): LifeboatError | un
   return new LifeboatError('source_failed', `[source:files] cannot read ${displayPath}: ${describe(err)}`, {
     cause: err,
   });
-}
-
-function nodeType(st: BigIntStats): NodeType | undefined {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isCharacterDevice()) return 'chardev';
-  if (st.isBlockDevice()) return 'blockdev';
-  return undefined;
 }
 
 /** The metadata every node carries, in a fixed key order so equal trees serialize equally. */
