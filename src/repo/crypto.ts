@@ -11,10 +11,14 @@ export const TAG_SIZE = 16;
 /** Bytes a sealed message adds to its plaintext. */
 export const SEAL_OVERHEAD = NONCE_SIZE + TAG_SIZE;
 
-/** The repository's secrets, created once at init and wrapped by every password. */
+/**
+ * The secrets every password unwraps. The key-encryption key seals the repository config,
+ * which holds the data keys (one per epoch); the MAC key and chunker seed never rotate,
+ * since blob ids and chunk boundaries depend on them.
+ */
 export interface MasterKey {
-  /** AES-256-GCM key for everything stored. */
-  encryption: Buffer;
+  /** AES-256-GCM key for the repository config (and so, indirectly, the data keys). */
+  kek: Buffer;
   /** HMAC-SHA-256 key for blob ids. */
   mac: Buffer;
   /** Seed of the chunker's gear table, so chunk boundaries reveal nothing to the storage. */
@@ -22,7 +26,67 @@ export interface MasterKey {
 }
 
 export function newMasterKey(): MasterKey {
-  return { encryption: randomBytes(32), mac: randomBytes(32), chunkerSeed: randomBytes(32) };
+  return { kek: randomBytes(32), mac: randomBytes(32), chunkerSeed: randomBytes(32) };
+}
+
+/** Bytes the key epoch adds in front of every object sealed with a data key. */
+export const EPOCH_SIZE = 4;
+
+/**
+ * The data keys, by epoch. Objects are sealed with the current epoch's key and carry that
+ * epoch in their first four bytes, so old objects open with old keys until re-encrypted.
+ */
+export class KeyRing {
+  constructor(
+    readonly mac: Buffer,
+    readonly chunkerSeed: Buffer,
+    readonly dataKeys: ReadonlyMap<number, Buffer>,
+    readonly current: number,
+  ) {
+    if (!dataKeys.has(current))
+      throw new LifeboatError('repo_corrupt', `[repo] the current key epoch ${current} has no key`);
+  }
+
+  get currentKey(): Buffer {
+    return this.dataKeys.get(this.current)!;
+  }
+
+  /** u32 LE epoch || seal(current data key, plaintext, aad). */
+  seal(plaintext: Uint8Array, aad: Uint8Array): Buffer {
+    return sealWithEpoch(this.current, this.currentKey, plaintext, aad);
+  }
+
+  open(sealed: Uint8Array, aad: Uint8Array, what: string): Buffer {
+    return open(this.keyFor(sealed, what), sealed.subarray(EPOCH_SIZE), aad, what);
+  }
+
+  /** The epoch an object was sealed with. */
+  static epochOf(sealed: Uint8Array): number {
+    return Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength).readUInt32LE(0);
+  }
+
+  private keyFor(sealed: Uint8Array, what: string): Buffer {
+    if (sealed.length < EPOCH_SIZE + SEAL_OVERHEAD) {
+      throw new LifeboatError('integrity', `[repo] ${what} is damaged: too short to be an encrypted object`);
+    }
+    const epoch = KeyRing.epochOf(sealed);
+    const key = this.dataKeys.get(epoch);
+    if (!key) {
+      throw new LifeboatError(
+        'integrity',
+        `[repo] ${what} is sealed with key epoch ${epoch}, which this repository does not have (damaged, or the epoch was retired while still in use)`,
+      );
+    }
+    return key;
+  }
+}
+
+export function sealWithEpoch(epoch: number, key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  const body = seal(key, plaintext, aad);
+  const out = Buffer.allocUnsafe(EPOCH_SIZE + body.length);
+  out.writeUInt32LE(epoch, 0);
+  body.copy(out, EPOCH_SIZE);
+  return out;
 }
 
 /** nonce || ciphertext || tag, with `aad` authenticated but not stored. */

@@ -5,8 +5,7 @@
  */
 import { LifeboatError } from '../errors.js';
 import { compress, decompress } from './compress.js';
-import type { MasterKey } from './crypto.js';
-import { open, seal } from './crypto.js';
+import type { KeyRing } from './crypto.js';
 import type { PackEntry } from './pack.js';
 import { BLOB_TYPE_CODE, BLOB_TYPES } from './pack.js';
 
@@ -19,7 +18,7 @@ export interface IndexedPack {
   entries: PackEntry[];
 }
 
-export function encodeIndex(key: MasterKey, packs: readonly IndexedPack[]): Buffer {
+export function encodeIndex(keys: KeyRing, packs: readonly IndexedPack[]): Buffer {
   let size = MAGIC.length;
   for (const p of packs) size += 36 + p.entries.length * ENTRY;
   const body = Buffer.allocUnsafe(size);
@@ -43,12 +42,12 @@ export function encodeIndex(key: MasterKey, packs: readonly IndexedPack[]): Buff
   const prefix = Buffer.allocUnsafe(5);
   prefix[0] = packed ? 1 : 0;
   prefix.writeUInt32LE(body.length, 1);
-  return seal(key.encryption, Buffer.concat([prefix, packed ?? body]), AAD);
+  return keys.seal(Buffer.concat([prefix, packed ?? body]), AAD);
 }
 
-export function decodeIndex(key: MasterKey, sealed: Buffer, name: string): IndexedPack[] {
+export function decodeIndex(keys: KeyRing, sealed: Buffer, name: string): IndexedPack[] {
   const what = `index ${name.slice(0, 8)}`;
-  const plain = open(key.encryption, sealed, AAD, what);
+  const plain = keys.open(sealed, AAD, what);
   const rawLength = plain.readUInt32LE(1);
   const body = plain[0] === 1 ? decompress(plain.subarray(5), rawLength, what) : plain.subarray(5);
   if (!body.subarray(0, 4).equals(MAGIC)) {

@@ -52,7 +52,7 @@ function deriveKey(password: string, salt: Buffer, kdf: KdfParams): Promise<Buff
 function encodeMaster(mk: MasterKey): Buffer {
   return Buffer.from(
     JSON.stringify({
-      encryption: mk.encryption.toString('base64'),
+      kek: mk.kek.toString('base64'),
       mac: mk.mac.toString('base64'),
       chunkerSeed: mk.chunkerSeed.toString('base64'),
     }),
@@ -62,7 +62,7 @@ function encodeMaster(mk: MasterKey): Buffer {
 function decodeMaster(data: Buffer): MasterKey {
   const j = JSON.parse(data.toString('utf8')) as Record<string, string>;
   return {
-    encryption: Buffer.from(j.encryption, 'base64'),
+    kek: Buffer.from(j.kek, 'base64'),
     mac: Buffer.from(j.mac, 'base64'),
     chunkerSeed: Buffer.from(j.chunkerSeed, 'base64'),
   };

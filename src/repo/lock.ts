@@ -9,8 +9,7 @@ import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import { errnoCode, LifeboatError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
-import type { MasterKey } from './crypto.js';
-import { open, seal } from './crypto.js';
+import type { KeyRing } from './crypto.js';
 
 export const REFRESH_EVERY_MS = 5 * 60 * 1000;
 export const STALE_AFTER_MS = 30 * 60 * 1000;
@@ -48,7 +47,7 @@ function processAlive(pid: number): boolean {
   }
 }
 
-export async function listLocks(backend: Backend, key: MasterKey): Promise<LockInfo[]> {
+export async function listLocks(backend: Backend, key: KeyRing): Promise<LockInfo[]> {
   const locks: LockInfo[] = [];
   for await (const f of backend.list('lock')) {
     let raw: Buffer;
@@ -58,7 +57,7 @@ export async function listLocks(backend: Backend, key: MasterKey): Promise<LockI
       if ((err as { code?: string }).code === 'not_found') continue; // released meanwhile
       throw err;
     }
-    const info = JSON.parse(open(key.encryption, raw, AAD, `lock ${f.name.slice(0, 8)}`).toString('utf8'));
+    const info = JSON.parse(key.open(raw, AAD, `lock ${f.name.slice(0, 8)}`).toString('utf8'));
     locks.push({ ...info, name: f.name });
   }
   return locks;
@@ -79,7 +78,7 @@ export class RepositoryLock {
 
   private constructor(
     private readonly backend: Backend,
-    private readonly key: MasterKey,
+    private readonly key: KeyRing,
     private readonly clock: Clock,
     readonly info: LockInfo,
   ) {}
@@ -90,7 +89,7 @@ export class RepositoryLock {
    */
   static async acquire(
     backend: Backend,
-    key: MasterKey,
+    key: KeyRing,
     clock: Clock,
     exclusive: boolean,
     operation: string,
@@ -138,14 +137,14 @@ export class RepositoryLock {
 
   private async write(): Promise<void> {
     const { name: _name, ...body } = this.info;
-    const sealed = seal(this.key.encryption, Buffer.from(JSON.stringify(body)), AAD);
+    const sealed = this.key.seal(Buffer.from(JSON.stringify(body)), AAD);
     await this.backend.save({ type: 'lock', name: this.info.name }, sealed);
   }
 }
 
 async function checkConflicts(
   backend: Backend,
-  key: MasterKey,
+  key: KeyRing,
   clock: Clock,
   exclusive: boolean,
   own: string | undefined,

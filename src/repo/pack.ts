@@ -4,8 +4,8 @@
  * header's length. Layout in docs/format.md, "Pack files".
  */
 import { LifeboatError } from '../errors.js';
-import type { MasterKey } from './crypto.js';
-import { open, SEAL_OVERHEAD, seal } from './crypto.js';
+import type { KeyRing } from './crypto.js';
+import { EPOCH_SIZE, SEAL_OVERHEAD, sealWithEpoch } from './crypto.js';
 
 export type BlobType = 'data' | 'tree';
 export const BLOB_TYPE_CODE: Record<BlobType, number> = { data: 0, tree: 1 };
@@ -36,19 +36,20 @@ export function blobAad(type: BlobType, flags: number, id: Buffer): Buffer {
   return aad;
 }
 
-/** Seals one blob; `body` is the (possibly compressed) plaintext. */
+/** Seals one blob with a data key of `epoch`; `body` is the (possibly compressed) plaintext. */
 export function sealBlob(
-  key: MasterKey,
+  epoch: number,
+  key: Buffer,
   type: BlobType,
   flags: number,
   id: Buffer,
   body: Uint8Array,
 ): Buffer {
-  return seal(key.encryption, body, blobAad(type, flags, id));
+  return sealWithEpoch(epoch, key, body, blobAad(type, flags, id));
 }
 
-export function openBlob(key: MasterKey, entry: PackEntry, sealed: Uint8Array, what: string): Buffer {
-  return open(key.encryption, sealed, blobAad(entry.type, entry.flags, entry.id), what);
+export function openBlob(keys: KeyRing, entry: PackEntry, sealed: Uint8Array, what: string): Buffer {
+  return keys.open(sealed, blobAad(entry.type, entry.flags, entry.id), what);
 }
 
 /** Collects sealed blobs in memory until the pack is full, then produces the file. */
@@ -67,7 +68,7 @@ export class PackBuilder {
     return this.entries.length;
   }
 
-  finish(key: MasterKey): Buffer {
+  finish(keys: KeyRing): Buffer {
     const header = Buffer.allocUnsafe(this.entries.length * HEADER_ENTRY_SIZE);
     let p = 0;
     for (const e of this.entries) {
@@ -78,7 +79,7 @@ export class PackBuilder {
       header.writeUInt32LE(e.rawLength, p + 38);
       p += HEADER_ENTRY_SIZE;
     }
-    const sealedHeader = seal(key.encryption, header, HEADER_AAD);
+    const sealedHeader = keys.seal(header, HEADER_AAD);
     const trailer = Buffer.allocUnsafe(4);
     trailer.writeUInt32LE(sealedHeader.length, 0);
     const file = Buffer.concat([...this.parts, sealedHeader, trailer]);
@@ -90,7 +91,8 @@ export class PackBuilder {
 /** Length of the sealed header, read from the last 4 bytes of a pack. */
 export function headerLength(trailer: Buffer, packSize: number, name: string): number {
   const n = trailer.readUInt32LE(trailer.length - 4);
-  if (n < SEAL_OVERHEAD || n + 4 > packSize || (n - SEAL_OVERHEAD) % HEADER_ENTRY_SIZE !== 0) {
+  const overhead = EPOCH_SIZE + SEAL_OVERHEAD;
+  if (n < overhead || n + 4 > packSize || (n - overhead) % HEADER_ENTRY_SIZE !== 0) {
     throw new LifeboatError('integrity', `[repo] pack ${name.slice(0, 8)} is damaged: bad header length`);
   }
   return n;
@@ -98,12 +100,12 @@ export function headerLength(trailer: Buffer, packSize: number, name: string): n
 
 /** Parses a pack's sealed header (without the 4-byte trailer) into its entries. */
 export function parsePackHeader(
-  key: MasterKey,
+  keys: KeyRing,
   sealedHeader: Buffer,
   packSize: number,
   name: string,
 ): PackEntry[] {
-  const header = open(key.encryption, sealedHeader, HEADER_AAD, `header of pack ${name.slice(0, 8)}`);
+  const header = keys.open(sealedHeader, HEADER_AAD, `header of pack ${name.slice(0, 8)}`);
   const entries: PackEntry[] = [];
   let offset = 0;
   for (let p = 0; p < header.length; p += HEADER_ENTRY_SIZE) {

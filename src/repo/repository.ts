@@ -15,7 +15,7 @@ import type { ChunkerParams } from './chunker.js';
 import { DEFAULT_CHUNKER } from './chunker.js';
 import { compress, DEFAULT_ZSTD_LEVEL, decompress } from './compress.js';
 import type { MasterKey } from './crypto.js';
-import { blobId, newMasterKey, open, seal, storageId } from './crypto.js';
+import { blobId, KeyRing, newMasterKey, open, seal, storageId } from './crypto.js';
 import type { IndexedPack } from './index-file.js';
 import { decodeIndex, encodeIndex } from './index-file.js';
 import type { KdfParams, KeyFile } from './keys.js';
@@ -80,7 +80,10 @@ export class Repository {
 
   private constructor(
     readonly backend: Backend,
-    readonly key: MasterKey,
+    /** The secrets a password unwraps: needed to add keys and to rewrite the config. */
+    private readonly master: MasterKey,
+    /** Data keys by epoch, with the MAC key: what everything stored is sealed with. */
+    readonly key: KeyRing,
     readonly config: RepoConfig,
     readonly keyId: string,
     readonly clock: Clock,
@@ -98,7 +101,8 @@ export class Repository {
   ): Promise<Repository> {
     const clock = options.clock ?? systemClock;
     await backend.create();
-    const key = newMasterKey();
+    const master = newMasterKey();
+    const keyring = new KeyRing(master.mac, master.chunkerSeed, new Map([[0, randomBytes(32)]]), 0);
     const config: RepoConfig = {
       version: 1,
       id: randomBytes(16).toString('hex'),
@@ -108,14 +112,11 @@ export class Repository {
       packSize: options.packSize ?? DEFAULT_PACK_SIZE,
     };
     // Key first, config last: a repository without a config is not a repository yet.
-    const keyFile = await wrapMasterKey(key, password, options.kdf ?? DEFAULT_KDF, clock.now());
+    const keyFile = await wrapMasterKey(master, password, options.kdf ?? DEFAULT_KDF, clock.now());
     const keyId = storageId(keyFile);
     await backend.save({ type: 'key', name: keyId }, keyFile);
-    await backend.save(
-      { type: 'config', name: 'config' },
-      seal(key.encryption, Buffer.from(JSON.stringify(config)), CONFIG_AAD),
-    );
-    return new Repository(backend, key, config, keyId, clock, options);
+    await backend.save({ type: 'config', name: 'config' }, sealConfig(master, config, keyring, clock.now()));
+    return new Repository(backend, master, keyring, config, keyId, clock, options);
   }
 
   static async open(
@@ -140,18 +141,10 @@ export class Repository {
     for await (const f of backend.list('key')) keyNames.push(f.name);
     for (const name of keyNames) {
       const file = parseKeyFile(await backend.load({ type: 'key', name }), name);
-      const key = await unwrapMasterKey(file, password);
-      if (!key) continue;
-      const config = JSON.parse(
-        open(key.encryption, sealedConfig, CONFIG_AAD, 'repository config').toString('utf8'),
-      );
-      if (config.version !== 1) {
-        throw new LifeboatError(
-          'repo_corrupt',
-          `[repo] repository at ${backend.location} has format version ${config.version}; this lifeboat reads version 1 (upgrade lifeboat)`,
-        );
-      }
-      return new Repository(backend, key, config as RepoConfig, name, clock, options);
+      const master = await unwrapMasterKey(file, password);
+      if (!master) continue;
+      const { config, keyring } = openConfig(master, sealedConfig, backend.location);
+      return new Repository(backend, master, keyring, config, name, clock, options);
     }
     throw new LifeboatError(
       'wrong_password',
@@ -242,12 +235,17 @@ export class Repository {
         type,
         flags,
         id,
-        sealBlob(this.key, type, flags, id, compressed ?? data),
+        sealBlob(this.key.current, this.key.currentKey, type, flags, id, compressed ?? data),
         rawLength,
       );
       return;
     }
-    this.pool ??= new SealPool(this.key.encryption, this.config.compression.level, this.options.sealWorkers);
+    this.pool ??= new SealPool(
+      this.key.current,
+      this.key.currentKey,
+      this.config.compression.level,
+      this.options.sealWorkers,
+    );
     while (this.sealing.size >= this.pool.size * 2) await Promise.race(this.sealing);
     if (this.uploadError) throw this.uploadError;
     // `data` may be transferred to the worker: nothing here reads it afterwards.
@@ -394,7 +392,7 @@ export class Repository {
   // ---- snapshots ---------------------------------------------------------------------
 
   async saveSnapshot(snapshot: Snapshot): Promise<string> {
-    const file = seal(this.key.encryption, Buffer.from(JSON.stringify(snapshot)), SNAPSHOT_AAD);
+    const file = this.key.seal(Buffer.from(JSON.stringify(snapshot)), SNAPSHOT_AAD);
     const id = storageId(file);
     await this.backend.save({ type: 'snapshot', name: id }, file);
     return id;
@@ -408,9 +406,7 @@ export class Repository {
         `[repo] snapshot ${id.slice(0, 8)} is damaged: content does not match its name`,
       );
     }
-    return JSON.parse(
-      open(this.key.encryption, raw, SNAPSHOT_AAD, `snapshot ${id.slice(0, 8)}`).toString('utf8'),
-    );
+    return JSON.parse(this.key.open(raw, SNAPSHOT_AAD, `snapshot ${id.slice(0, 8)}`).toString('utf8'));
   }
 
   /** Every snapshot, oldest first. */
@@ -443,7 +439,12 @@ export class Repository {
   }
 
   async addKey(password: string): Promise<string> {
-    const file = await wrapMasterKey(this.key, password, this.options.kdf ?? DEFAULT_KDF, this.clock.now());
+    const file = await wrapMasterKey(
+      this.master,
+      password,
+      this.options.kdf ?? DEFAULT_KDF,
+      this.clock.now(),
+    );
     const id = storageId(file);
     await this.backend.save({ type: 'key', name: id }, file);
     return id;
@@ -486,4 +487,43 @@ export async function mapLimit<T, R>(
   });
   await Promise.all(workers);
   return out;
+}
+
+/** The config as stored: the public settings plus the data keys, sealed with the KEK. */
+interface StoredConfig extends RepoConfig {
+  keys: { current: number; epochs: { epoch: number; key: string; created: string }[] };
+}
+
+function sealConfig(master: MasterKey, config: RepoConfig, keyring: KeyRing, now: Date): Buffer {
+  const stored: StoredConfig = {
+    ...config,
+    keys: {
+      current: keyring.current,
+      epochs: [...keyring.dataKeys].map(([epoch, key]) => ({
+        epoch,
+        key: key.toString('base64'),
+        created: now.toISOString(),
+      })),
+    },
+  };
+  return seal(master.kek, Buffer.from(JSON.stringify(stored)), CONFIG_AAD);
+}
+
+function openConfig(
+  master: MasterKey,
+  sealed: Buffer,
+  location: string,
+): { config: RepoConfig; keyring: KeyRing } {
+  const stored = JSON.parse(
+    open(master.kek, sealed, CONFIG_AAD, 'repository config').toString('utf8'),
+  ) as StoredConfig;
+  if (stored.version !== 1) {
+    throw new LifeboatError(
+      'repo_corrupt',
+      `[repo] repository at ${location} has format version ${stored.version}; this lifeboat reads version 1 (upgrade lifeboat)`,
+    );
+  }
+  const { keys, ...config } = stored;
+  const dataKeys = new Map(keys.epochs.map((e) => [e.epoch, Buffer.from(e.key, 'base64')]));
+  return { config, keyring: new KeyRing(master.mac, master.chunkerSeed, dataKeys, keys.current) };
 }

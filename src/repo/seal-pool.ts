@@ -26,6 +26,7 @@ export class SealPool {
   private seq = 0;
 
   constructor(
+    private readonly epoch: number,
     private readonly encryption: Buffer,
     private readonly level: number,
     readonly size = Math.max(1, Math.min(4, availableParallelism())),
@@ -75,7 +76,7 @@ export class SealPool {
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./seal-worker.js', import.meta.url), {
-      workerData: { encryption: new Uint8Array(this.encryption), level: this.level },
+      workerData: { epoch: this.epoch, encryption: new Uint8Array(this.encryption), level: this.level },
     });
     const slot: Slot = { worker, busy: 0 };
     worker.unref();

@@ -26,8 +26,8 @@ export interface SealDone {
   error?: string;
 }
 
-const { encryption, level } = workerData as { encryption: Uint8Array; level: number };
-const key = { encryption: Buffer.from(encryption), mac: Buffer.alloc(0), chunkerSeed: Buffer.alloc(0) };
+const { epoch, encryption, level } = workerData as { epoch: number; encryption: Uint8Array; level: number };
+const key = Buffer.from(encryption);
 
 parentPort?.on('message', (task: SealTask) => {
   try {
@@ -41,7 +41,7 @@ parentPort?.on('message', (task: SealTask) => {
     }
     const compressed = compress(data, level);
     const flags = compressed ? FLAG_ZSTD : 0;
-    const sealed = sealBlob(key, task.type, flags, Buffer.from(task.id), compressed ?? data);
+    const sealed = sealBlob(epoch, key, task.type, flags, Buffer.from(task.id), compressed ?? data);
     const done: SealDone = { seq: task.seq, flags, sealed };
     parentPort?.postMessage(done, ownsBuffer(sealed) ? [sealed.buffer as ArrayBuffer] : []);
   } catch (err) {
