@@ -49,6 +49,7 @@ export const repositorySchema = z.strictObject({
   url: z.string().min(1).optional(),
   password: z.string().optional(),
   password_file: z.string().min(1).optional(),
+  password_command: z.string().min(1).optional(),
 });
 
 /** An engine's schema with the common keys; unknown keys are errors (they are usually typos). */

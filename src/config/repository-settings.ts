@@ -4,6 +4,7 @@
  * environment wins, so one config can serve several repositories. Passwords never appear in
  * messages.
  */
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
 import type { LifeboatConfig } from './config-schema.js';
@@ -15,7 +16,8 @@ export interface RepositorySettings {
 
 /**
  * URL: LIFEBOAT_REPO, then repository.url. Password: LIFEBOAT_PASSWORD, LIFEBOAT_PASSWORD_FILE,
- * repository.password, repository.password_file, in that order. Empty values count as unset.
+ * LIFEBOAT_PASSWORD_COMMAND, repository.password, repository.password_file,
+ * repository.password_command, in that order. Empty values count as unset.
  */
 export async function resolveRepository(
   config: Pick<LifeboatConfig, 'repository'>,
@@ -33,13 +35,17 @@ export async function resolveRepository(
   if (env.LIFEBOAT_PASSWORD) password = env.LIFEBOAT_PASSWORD;
   else if (env.LIFEBOAT_PASSWORD_FILE)
     password = await readPasswordFile(env.LIFEBOAT_PASSWORD_FILE, 'LIFEBOAT_PASSWORD_FILE');
+  else if (env.LIFEBOAT_PASSWORD_COMMAND)
+    password = await runPasswordCommand(env.LIFEBOAT_PASSWORD_COMMAND, 'LIFEBOAT_PASSWORD_COMMAND');
   else if (repo.password) password = repo.password;
   else if (repo.password_file)
     password = await readPasswordFile(repo.password_file, 'repository.password_file');
+  else if (repo.password_command)
+    password = await runPasswordCommand(repo.password_command, 'repository.password_command');
   if (!password) {
     throw new LifeboatError(
       'usage',
-      '[config] no repository password given: set LIFEBOAT_PASSWORD or LIFEBOAT_PASSWORD_FILE, or repository.password or repository.password_file in lifeboat.yaml',
+      '[config] no repository password given: set LIFEBOAT_PASSWORD, LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD_COMMAND, or repository.password, password_file or password_command in lifeboat.yaml',
     );
   }
   return { url, password };
@@ -65,4 +71,32 @@ async function readPasswordFile(path: string, setting: string): Promise<string> 
     throw new LifeboatError('usage', `[config] the password file ${path} (from ${setting}) is empty`);
   }
   return password;
+}
+
+/**
+ * A password printed by a command (a secrets manager's CLI): its stdout without the trailing
+ * newline. The output never reaches a message, only the exit status and stderr's first line.
+ */
+function runPasswordCommand(command: string, setting: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('/bin/sh', ['-c', command], { timeout: 60_000, maxBuffer: 64 * 1024 }, (err, stdout, stderr) => {
+      if (err) {
+        const first = String(stderr).split('\n')[0].trim();
+        const code = (err as { code?: unknown }).code;
+        reject(
+          new LifeboatError(
+            'usage',
+            `[config] the password command (from ${setting}) failed${typeof code === 'number' ? ` with exit code ${code}` : ''}${first ? `: ${first}` : ''}`,
+          ),
+        );
+        return;
+      }
+      const password = String(stdout).replace(/\r?\n$/, '');
+      if (password === '') {
+        reject(new LifeboatError('usage', `[config] the password command (from ${setting}) printed nothing`));
+        return;
+      }
+      resolve(password);
+    });
+  });
 }
