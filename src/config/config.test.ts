@@ -135,7 +135,7 @@ describe('config: parsing and validation', () => {
       ['sources: [a, b]\n', /sources: expected a mapping, got a list/],
       [
         'repository:\n  url: x\n  pasword: y\n',
-        /repository: unknown key "pasword" \(known: url, password, password_file\)/,
+        /repository: unknown key "pasword" \(known: url, password, password_file, password_command\)/,
       ],
       [
         'repository: {}\nsource: {}\n',
@@ -298,7 +298,7 @@ describe('config: repository settings', () => {
     );
     await assert.rejects(
       resolveRepository({ repository: { url: '/r' } }, {}),
-      fails('usage', /no repository password given: set LIFEBOAT_PASSWORD or LIFEBOAT_PASSWORD_FILE/),
+      fails('usage', /no repository password given: set LIFEBOAT_PASSWORD, LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD_COMMAND/),
     );
   });
 
