@@ -5,7 +5,9 @@
  */
 import type { LifeboatConfig } from '../config/config.js';
 import { loadConfig, resolveRepository } from '../config/config.js';
+import { LifeboatError } from '../errors.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
+import type { Backend } from '../storage/backend.js';
 import { openBackend } from '../storage/registry.js';
 
 export interface GlobalOptions {
@@ -35,6 +37,18 @@ export class CliContext {
   async openRepository(): Promise<Repository> {
     const { url, password } = await resolveRepository(this.config, this.env);
     return Repository.open(openBackend(url), password, this.repoOptions());
+  }
+
+  /** The repository's backend without opening it (no password needed: `key import`). */
+  openBackend(): Backend {
+    const url = this.env.LIFEBOAT_REPO || this.config.repository?.url;
+    if (!url) {
+      throw new LifeboatError(
+        'usage',
+        '[config] no repository given: set repository.url in lifeboat.yaml or LIFEBOAT_REPO',
+      );
+    }
+    return openBackend(url);
   }
 
   async initRepository(): Promise<Repository> {

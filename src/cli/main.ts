@@ -7,6 +7,7 @@ import { EXIT_CODES } from '../errors.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { VERSION } from '../version.js';
 import { registerDataCommands } from './data-commands.js';
+import { registerKeyCommands } from './key-commands.js';
 import { registerRepoCommands } from './repo-commands.js';
 import { makeAction } from './shell.js';
 
@@ -22,6 +23,7 @@ const program = new Command('lifeboat')
 
 const action = makeAction();
 registerRepoCommands(program, action);
+registerKeyCommands(program, action);
 registerDataCommands(program, action);
 
 // Every command takes the global options after its name too ("lifeboat backup --config f").

@@ -11,9 +11,8 @@ import type { KeepPolicy } from '../jobs/retention.js';
 import { filterSnapshots } from '../jobs/snapshot-select.js';
 import { describeLock, listLocks, lockState } from '../repo/lock.js';
 import type { CliContext } from './context.js';
-import { newPassword } from './password-prompt.js';
 import { formatBytes, progressFor } from './progress-bar.js';
-import { type Action, collect, print } from './shell.js';
+import { type Action, collect, print, table } from './shell.js';
 
 export function registerRepoCommands(program: Command, action: Action): void {
   program
@@ -58,20 +57,6 @@ export function registerRepoCommands(program: Command, action: Action): void {
     .description('remove data no snapshot references')
     .option('--dry-run', 'only report')
     .action(action(prune));
-
-  const key = program.command('key').description('manage the passwords that open the repository');
-  key.command('list').description('list keys').action(action(keyList));
-  key
-    .command('add')
-    .description('add a password (from --new-password-file, LIFEBOAT_NEW_PASSWORD, or a prompt)')
-    .option('--new-password-file <file>', 'read the new password from this file')
-    .action(action(keyAdd));
-  key.command('remove <id>').description('remove a key by id or prefix').action(action(keyRemove));
-  key
-    .command('passwd')
-    .description('change the password used now')
-    .option('--new-password-file <file>', 'read the new password from this file')
-    .action(action(keyPasswd));
 
   program
     .command('unlock')
@@ -140,18 +125,6 @@ async function snapshots(
   ]);
   table(['ID', 'Time (UTC)', 'Source', 'Engine', 'Host', 'Tags', 'Size'], rows);
   print(`${list.length} snapshot${list.length === 1 ? '' : 's'}`);
-}
-
-function table(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]))
-      .join('  ')
-      .trimEnd();
-  print(line(header));
-  print(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) print(line(r));
 }
 
 async function check(ctx: CliContext, opts: { readData?: boolean; readDataSubset?: string }): Promise<void> {
@@ -269,50 +242,6 @@ async function prune(
       `${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked, ${r.packsKept} kept; ${verb} ${formatBytes(r.bytesFreed)}`,
     );
   }
-}
-
-async function keyList(ctx: CliContext): Promise<void> {
-  const repo = await ctx.openRepository();
-  const keys = await repo.listKeys();
-  if (ctx.options.json) print(JSON.stringify(keys, null, 2));
-  else
-    table(
-      ['', 'ID', 'User', 'Host', 'Created'],
-      keys.map((k) => [
-        k.current ? '*' : '',
-        k.id.slice(0, 8),
-        k.username,
-        k.host,
-        k.created.replace('T', ' ').slice(0, 19),
-      ]),
-    );
-}
-
-async function keyAdd(ctx: CliContext, opts: { newPasswordFile?: string }): Promise<void> {
-  const repo = await ctx.openRepository();
-  const id = await repo.addKey(await newPassword(opts.newPasswordFile, ctx.env));
-  print(`added key ${id.slice(0, 8)}`);
-}
-
-async function keyRemove(ctx: CliContext, _opts: unknown, ref: string): Promise<void> {
-  const repo = await ctx.openRepository();
-  const matches = (await repo.listKeys()).filter((k) => k.id.startsWith(ref));
-  if (matches.length !== 1) {
-    throw new LifeboatError(
-      matches.length ? 'usage' : 'not_found',
-      `[key] "${ref}" matches ${matches.length} keys; list them with \`lifeboat key list\``,
-    );
-  }
-  await repo.removeKey(matches[0].id);
-  print(`removed key ${matches[0].id.slice(0, 8)}`);
-}
-
-async function keyPasswd(ctx: CliContext, opts: { newPasswordFile?: string }): Promise<void> {
-  const repo = await ctx.openRepository();
-  const id = await repo.addKey(await newPassword(opts.newPasswordFile, ctx.env));
-  // The new key is durable before the old one goes: a crash leaves both working.
-  await repo.removeFile('key', repo.keyId);
-  print(`password changed: key ${repo.keyId.slice(0, 8)} replaced by ${id.slice(0, 8)}`);
 }
 
 async function unlock(ctx: CliContext, opts: { force?: boolean }): Promise<void> {

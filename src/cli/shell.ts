@@ -15,6 +15,19 @@ export function print(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+/** A plain text table, columns padded to their widest cell. */
+export function table(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
+  print(line(header));
+  print(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) print(line(r));
+}
+
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }

@@ -56,7 +56,9 @@ export async function findSnapshot(repo: Repository, ref: string, source?: strin
       `[snapshots] "${ref}" is not a snapshot id: give 8 or more hex characters, or "latest"`,
     );
   }
-  const matches = all.filter((e) => e.id.startsWith(ref));
+  let matches = all.filter((e) => e.id.startsWith(ref));
+  if (matches.length === 0)
+    matches = all.filter((e) => e.snapshot.previousIds?.some((p) => p.startsWith(ref)));
   if (matches.length === 0) {
     throw new LifeboatError(
       'not_found',

@@ -16,6 +16,8 @@ import { DEFAULT_CHUNKER } from './chunker.js';
 import { compress, DEFAULT_ZSTD_LEVEL, decompress } from './compress.js';
 import type { MasterKey } from './crypto.js';
 import { blobId, KeyRing, newMasterKey, open, seal, storageId } from './crypto.js';
+import type { EscrowTarget, EscrowUnlock } from './escrow.js';
+import { openEscrow, sealEscrow } from './escrow.js';
 import type { IndexedPack } from './index-file.js';
 import { decodeIndex, encodeIndex } from './index-file.js';
 import type { KdfParams, KeyFile } from './keys.js';
@@ -64,7 +66,7 @@ const MAX_INDEX_ENTRIES = 100_000;
 const POOL_MIN_BLOB = 64 * 1024;
 
 export class Repository {
-  readonly index = new BlobIndex();
+  index = new BlobIndex();
   private builders: Partial<Record<BlobType, PackBuilder>> = {};
   /** Blobs sealed into a pack that is not yet indexed (hex ids). */
   private pending = new Set<string>();
@@ -83,7 +85,7 @@ export class Repository {
     /** The secrets a password unwraps: needed to add keys and to rewrite the config. */
     private readonly master: MasterKey,
     /** Data keys by epoch, with the MAC key: what everything stored is sealed with. */
-    readonly key: KeyRing,
+    private keyring: KeyRing,
     readonly config: RepoConfig,
     readonly keyId: string,
     readonly clock: Clock,
@@ -92,6 +94,78 @@ export class Repository {
 
   get location(): string {
     return this.backend.location;
+  }
+
+  /** Data keys by epoch, with the MAC key: what everything stored is sealed with. */
+  get key(): KeyRing {
+    return this.keyring;
+  }
+
+  /** Forgets the loaded index (before reloading it under a new lock). */
+  resetIndex(): void {
+    this.index = new BlobIndex();
+  }
+
+  // ---- key epochs ----------------------------------------------------------------------
+
+  /** Re-reads the config (another process may have rotated since this one opened). */
+  private async reloadConfig(): Promise<void> {
+    const sealed = await this.backend.load({ type: 'config', name: 'config' });
+    this.keyring = openConfig(this.master, sealed, this.backend.location).keyring;
+  }
+
+  private async saveConfig(keyring: KeyRing): Promise<void> {
+    await this.backend.save(
+      { type: 'config', name: 'config' },
+      sealConfig(this.master, this.config, keyring, this.clock.now()),
+    );
+    this.keyring = keyring;
+  }
+
+  /**
+   * Starts a new key epoch: a fresh data key becomes current, so everything written from now
+   * on uses it. Call under the exclusive lock. Returns the new epoch.
+   */
+  async rotateKey(): Promise<number> {
+    await this.reloadConfig();
+    const epoch = Math.max(...this.keyring.dataKeys.keys()) + 1;
+    const keys = new Map(this.keyring.dataKeys);
+    keys.set(epoch, randomBytes(32));
+    await this.saveConfig(new KeyRing(this.keyring.mac, this.keyring.chunkerSeed, keys, epoch));
+    // Workers hold the old current key; new blobs must use the new one.
+    await this.close();
+    return epoch;
+  }
+
+  /** Removes an epoch's data key. The caller proves nothing uses it first (key retire). */
+  async retireEpoch(epoch: number): Promise<void> {
+    await this.reloadConfig();
+    if (epoch === this.keyring.current) {
+      throw new LifeboatError(
+        'usage',
+        `[key] epoch ${epoch} is the current one; rotate first (\`lifeboat key rotate\`)`,
+      );
+    }
+    if (!this.keyring.dataKeys.has(epoch)) {
+      throw new LifeboatError(
+        'not_found',
+        `[key] there is no key epoch ${epoch} (epochs: ${[...this.keyring.dataKeys.keys()].join(', ')})`,
+      );
+    }
+    const keys = new Map(this.keyring.dataKeys);
+    keys.delete(epoch);
+    await this.saveConfig(
+      new KeyRing(this.keyring.mac, this.keyring.chunkerSeed, keys, this.keyring.current),
+    );
+  }
+
+  /** The key epoch a stored file is sealed with (for packs: their header's). */
+  async epochOf(type: FileType, name: string, size?: number): Promise<number> {
+    if (type !== 'pack') return KeyRing.epochOf(await this.backend.load({ type, name }, 0, 4));
+    const packSize = size ?? (await this.backend.stat({ type, name })).size;
+    const trailer = await this.backend.load({ type, name }, packSize - 4, 4);
+    const n = headerLength(trailer, packSize, name);
+    return KeyRing.epochOf(await this.backend.load({ type, name }, packSize - 4 - n, 4));
   }
 
   static async init(
@@ -125,26 +199,29 @@ export class Repository {
     options: RepositoryOptions = {},
   ): Promise<Repository> {
     const clock = options.clock ?? systemClock;
-    let sealedConfig: Buffer;
-    try {
-      sealedConfig = await backend.load({ type: 'config', name: 'config' });
-    } catch (err) {
-      if ((err as { code?: string }).code === 'not_found') {
-        throw new LifeboatError(
-          'repo_not_found',
-          `[repo] no repository at ${backend.location} (check the URL, or create one with \`lifeboat init\`)`,
-        );
-      }
-      throw err;
-    }
+    const sealedConfig = await loadConfigFile(backend);
     const keyNames: string[] = [];
     for await (const f of backend.list('key')) keyNames.push(f.name);
+    const damaged: string[] = [];
     for (const name of keyNames) {
-      const file = parseKeyFile(await backend.load({ type: 'key', name }), name);
+      const raw = await backend.load({ type: 'key', name });
+      if (storageId(raw) !== name) damaged.push(name);
+      let file: KeyFile;
+      try {
+        file = parseKeyFile(raw, name);
+      } catch {
+        continue;
+      }
       const master = await unwrapMasterKey(file, password);
       if (!master) continue;
       const { config, keyring } = openConfig(master, sealedConfig, backend.location);
       return new Repository(backend, master, keyring, config, name, clock, options);
+    }
+    if (damaged.length > 0) {
+      throw new LifeboatError(
+        'repo_corrupt',
+        `[repo] no key of the repository at ${backend.location} opens with this password, and key file ${damaged.map((d) => d.slice(0, 8)).join(', ')} is damaged (its content does not match its name): restore it from a copy, or use another password or an escrow file (\`lifeboat key import\`)`,
+      );
     }
     throw new LifeboatError(
       'wrong_password',
@@ -450,6 +527,40 @@ export class Repository {
     return id;
   }
 
+  /** The master key sealed for a recipient or passphrase (`key export`). */
+  exportEscrow(target: EscrowTarget): Promise<string> {
+    return sealEscrow(this.master, this.config.id, target, this.clock.now());
+  }
+
+  /**
+   * Restores access from an escrow file (`key import`): checks it opens this repository's
+   * config, then adds a key file for `newPassword`. Returns the new key's id.
+   */
+  static async importEscrow(
+    backend: Backend,
+    escrow: string,
+    unlock: EscrowUnlock,
+    newPassword: string,
+    options: RepositoryOptions = {},
+  ): Promise<string> {
+    const { master } = await openEscrow(escrow, unlock);
+    const sealed = await loadConfigFile(backend);
+    try {
+      openConfig(master, sealed, backend.location);
+    } catch (err) {
+      throw new LifeboatError(
+        'usage',
+        `[key] this escrow file does not belong to the repository at ${backend.location}`,
+        { cause: err },
+      );
+    }
+    const clock = options.clock ?? systemClock;
+    const file = await wrapMasterKey(master, newPassword, options.kdf ?? DEFAULT_KDF, clock.now());
+    const id = storageId(file);
+    await backend.save({ type: 'key', name: id }, file);
+    return id;
+  }
+
   async removeKey(id: string): Promise<void> {
     if (id === this.keyId) {
       throw new LifeboatError(
@@ -526,4 +637,18 @@ function openConfig(
   const { keys, ...config } = stored;
   const dataKeys = new Map(keys.epochs.map((e) => [e.epoch, Buffer.from(e.key, 'base64')]));
   return { config, keyring: new KeyRing(master.mac, master.chunkerSeed, dataKeys, keys.current) };
+}
+
+async function loadConfigFile(backend: Backend): Promise<Buffer> {
+  try {
+    return await backend.load({ type: 'config', name: 'config' });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'not_found') {
+      throw new LifeboatError(
+        'repo_not_found',
+        `[repo] no repository at ${backend.location} (check the URL, or create one with \`lifeboat init\`)`,
+      );
+    }
+    throw err;
+  }
 }

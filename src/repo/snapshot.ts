@@ -28,6 +28,11 @@ export interface Snapshot {
    * file can restore (e.g. { type: 'files', path: '/srv/uploads' }).
    */
   sourceConfig: Record<string, unknown>;
+  /**
+   * Ids this snapshot had before it was re-encrypted under a new key epoch (a snapshot's id
+   * is the hash of its stored bytes, so re-encryption renames it); lookups accept them.
+   */
+  previousIds?: string[];
   /** Bytes read from the source and bytes newly added to the repository by this backup. */
   backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
 }

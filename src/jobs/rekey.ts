@@ -1,0 +1,210 @@
+/**
+ * @module jobs/rekey
+ * Data-key rotation: start a new key epoch, re-encrypt what older epochs sealed, and retire
+ * an epoch once nothing needs it. Re-encryption works in batches, each under a short
+ * exclusive lock, so backups interleave with it; each batch writes new packs, then the index
+ * naming them, then replaces the index files that named the old packs, then deletes the old
+ * packs: a kill at any point leaves every snapshot readable, and a rerun resumes.
+ */
+import { describe, isLifeboatError, LifeboatError } from '../errors.js';
+import type { Progress } from '../progress.js';
+import { silentProgress } from '../progress.js';
+import type { IndexedPack } from '../repo/index-file.js';
+import type { RepositoryLock } from '../repo/lock.js';
+import { headerLength, parsePackHeader } from '../repo/pack.js';
+import type { Repository } from '../repo/repository.js';
+
+/** Old packs re-encrypted per batch: the extra space re-encryption needs at most. */
+const BATCH_BYTES = 256 * 1024 * 1024;
+
+export async function runRotate(repo: Repository): Promise<{ epoch: number }> {
+  const lock = await repo.lock(true, 'key rotate');
+  try {
+    return { epoch: await repo.rotateKey() };
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+export interface ReencryptOutcome {
+  epoch: number;
+  packs: number;
+  indexes: number;
+  snapshots: number;
+  bytes: number;
+}
+
+export interface ReencryptOptions {
+  progress?: Progress;
+  /** How long to wait for running backups to release the repository between batches. */
+  lockWaitMs?: number;
+  batchBytes?: number;
+}
+
+/** Rewrites every pack, index and snapshot not sealed with the current epoch. Resumable. */
+export async function runReencrypt(
+  repo: Repository,
+  options: ReencryptOptions = {},
+): Promise<ReencryptOutcome> {
+  const progress = options.progress ?? silentProgress;
+  const outcome: ReencryptOutcome = { epoch: repo.key.current, packs: 0, indexes: 0, snapshots: 0, bytes: 0 };
+  const known = new Map<string, number>(); // pack -> epoch, learned once
+  let total: number | undefined;
+  for (;;) {
+    const lock = await lockWaiting(repo, options.lockWaitMs ?? 10 * 60 * 1000);
+    try {
+      const current = repo.key.current;
+      outcome.epoch = current;
+      const stale: { name: string; size: number }[] = [];
+      for await (const f of repo.backend.list('pack')) {
+        let epoch = known.get(f.name);
+        if (epoch === undefined) {
+          epoch = await repo.epochOf('pack', f.name, f.size);
+          known.set(f.name, epoch);
+        }
+        if (epoch !== current) stale.push(f);
+      }
+      if (total === undefined) {
+        total = stale.reduce((n, f) => n + f.size, 0);
+        progress.start(`re-encrypt to key epoch ${current}`, total);
+      }
+      if (stale.length === 0) {
+        outcome.indexes += await reencryptFiles(repo, 'index');
+        outcome.snapshots += await reencryptFiles(repo, 'snapshot');
+        progress.done();
+        return outcome;
+      }
+      const batch: { name: string; size: number }[] = [];
+      let bytes = 0;
+      for (const f of stale) {
+        if (batch.length > 0 && bytes + f.size > (options.batchBytes ?? BATCH_BYTES)) break;
+        batch.push(f);
+        bytes += f.size;
+      }
+      await reencryptPacks(repo, batch, progress);
+      for (const f of batch) known.delete(f.name);
+      outcome.packs += batch.length;
+      outcome.bytes += bytes;
+    } finally {
+      await lock.release().catch(() => {});
+    }
+  }
+}
+
+async function lockWaiting(repo: Repository, waitMs: number): Promise<RepositoryLock> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await repo.lock(true, 'key rotate --reencrypt');
+    } catch (err) {
+      if (!isLifeboatError(err) || err.code !== 'locked' || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
+async function reencryptPacks(
+  repo: Repository,
+  batch: { name: string; size: number }[],
+  progress: Progress,
+): Promise<void> {
+  const names = new Set(batch.map((f) => f.name));
+  repo.deferIndex = true;
+  try {
+    for (const { name } of batch) {
+      const data = await repo.backend.load({ type: 'pack', name });
+      const n = headerLength(data, data.length, name);
+      const entries = parsePackHeader(
+        repo.key,
+        data.subarray(data.length - 4 - n, data.length - 4),
+        data.length,
+        name,
+      );
+      for (const e of entries) {
+        const plain = repo.openEntry({ ...e, pack: name }, data.subarray(e.offset, e.offset + e.length));
+        await repo.rewriteBlob(e.type, e.id, plain);
+      }
+      progress.advance(data.length);
+    }
+    await repo.flush();
+  } finally {
+    repo.deferIndex = false;
+  }
+  const fresh = repo.takeUnindexed();
+  const written = await repo.writeIndexFiles(fresh);
+  // Index files that name an old pack are replaced by ones without it (under the new key).
+  for await (const f of repo.backend.list('index')) {
+    if (written.includes(f.name)) continue;
+    const packs = await repo.loadIndexFile(f.name);
+    if (!packs.some((p) => names.has(p.pack))) continue;
+    const keep: IndexedPack[] = packs.filter((p) => !names.has(p.pack));
+    if (keep.length > 0) await repo.writeIndexFiles(keep);
+    await repo.removeFile('index', f.name);
+  }
+  for (const { name } of batch) await repo.removeFile('pack', name);
+}
+
+/** Rewrites index or snapshot files sealed with an older epoch; returns how many. */
+async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot'): Promise<number> {
+  let count = 0;
+  const names: string[] = [];
+  for await (const f of repo.backend.list(type)) names.push(f.name);
+  for (const name of names) {
+    if ((await repo.epochOf(type, name)) === repo.key.current) continue;
+    if (type === 'index') {
+      await repo.writeIndexFiles(await repo.loadIndexFile(name));
+    } else {
+      const snapshot = await repo.loadSnapshot(name);
+      snapshot.previousIds = [...(snapshot.previousIds ?? []), name];
+      await repo.saveSnapshot(snapshot);
+    }
+    await repo.removeFile(type, name);
+    count++;
+  }
+  return count;
+}
+
+export interface EpochUse {
+  epoch: number;
+  packs: number;
+  indexes: number;
+  snapshots: number;
+  locks: number;
+}
+
+/** Removes an old epoch's key after proving that no stored file is sealed with it. */
+export async function runRetire(repo: Repository, epoch: number): Promise<EpochUse> {
+  const lock = await repo.lock(true, 'key retire');
+  try {
+    const use: EpochUse = { epoch, packs: 0, indexes: 0, snapshots: 0, locks: 0 };
+    for (const [type, field] of [
+      ['pack', 'packs'],
+      ['index', 'indexes'],
+      ['snapshot', 'snapshots'],
+      ['lock', 'locks'],
+    ] as const) {
+      for await (const f of repo.backend.list(type)) {
+        if (type === 'lock' && f.name === lock.info.name) continue;
+        try {
+          if ((await repo.epochOf(type, f.name, f.size)) === epoch) use[field]++;
+        } catch (err) {
+          throw new LifeboatError(
+            'repo_corrupt',
+            `[key] cannot tell the key epoch of ${type} ${f.name.slice(0, 8)}: ${describe(err)} (run \`lifeboat check\`)`,
+          );
+        }
+      }
+    }
+    const inUse = use.packs + use.indexes + use.snapshots + use.locks;
+    if (inUse > 0) {
+      throw new LifeboatError(
+        'usage',
+        `[key] key epoch ${epoch} still seals ${use.packs} packs, ${use.indexes} index files, ${use.snapshots} snapshots and ${use.locks} locks; run \`lifeboat key rotate --reencrypt\` first`,
+      );
+    }
+    await repo.retireEpoch(epoch);
+    return use;
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
