@@ -18,8 +18,11 @@ export type ErrorCode =
   | 'source_failed'
   | 'storage_failed'
   | 'no_space'
+  | 'retained'
   | 'integrity'
+  | 'forbidden'
   | 'interrupted'
+  | 'notify_failed'
   | 'internal';
 
 export interface LifeboatErrorOptions {
@@ -66,8 +69,11 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   source_failed: 1,
   storage_failed: 1,
   no_space: 1,
+  retained: 1,
   integrity: 1,
+  forbidden: 1,
   interrupted: 1,
+  notify_failed: 1,
   internal: 1,
 };
 

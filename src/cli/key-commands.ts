@@ -20,6 +20,7 @@ export function registerKeyCommands(program: Command, action: Action): void {
     .command('add')
     .description('add a password (from --new-password-file, LIFEBOAT_NEW_PASSWORD, or a prompt)')
     .option('--new-password-file <file>', 'read the new password from this file')
+    .option('--write-only', 'a key that can add snapshots but not read, list, forget or prune')
     .action(action(keyAdd));
   key.command('remove <id>').description('remove a key by id or prefix').action(action(keyRemove));
   key
@@ -56,6 +57,15 @@ async function keyList(ctx: CliContext): Promise<void> {
   const repo = await ctx.openRepository();
   const keys = await repo.listKeys();
   const epochs = [...repo.key.dataKeys.keys()].sort((a, b) => a - b);
+  if (repo.writeOnly) {
+    if (ctx.options.json) print(JSON.stringify({ keys, writeOnly: true }, null, 2));
+    else
+      table(
+        ['', 'ID', 'Role', 'Created'],
+        keys.map((k) => [k.current ? '*' : '', k.id.slice(0, 8), k.role, k.created]),
+      );
+    return;
+  }
   if (ctx.options.json) {
     print(JSON.stringify({ keys, epochs, currentEpoch: repo.key.current }, null, 2));
     return;
@@ -73,10 +83,15 @@ async function keyList(ctx: CliContext): Promise<void> {
   print(`data-key epochs: ${epochs.join(', ')} (current: ${repo.key.current})`);
 }
 
-async function keyAdd(ctx: CliContext, opts: { newPasswordFile?: string }): Promise<void> {
+async function keyAdd(
+  ctx: CliContext,
+  opts: { newPasswordFile?: string; writeOnly?: boolean },
+): Promise<void> {
   const repo = await ctx.openRepository();
-  const id = await repo.addKey(await newPassword(opts.newPasswordFile, ctx.env));
-  print(`added key ${id.slice(0, 8)}`);
+  const id = await repo.addKey(await newPassword(opts.newPasswordFile, ctx.env), {
+    writeOnly: !!opts.writeOnly,
+  });
+  print(`added ${opts.writeOnly ? 'write-only ' : ''}key ${id.slice(0, 8)}`);
 }
 
 async function keyRemove(ctx: CliContext, _opts: unknown, ref: string): Promise<void> {

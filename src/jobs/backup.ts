@@ -35,7 +35,8 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
   const lock = await repo.lock(false, `backup of ${req.source.name}`);
   try {
     await repo.loadIndex({ adoptOrphans: true });
-    const parent = await latestOf(repo, req.source.name);
+    // Write-only credentials cannot read snapshots: every file is read again (and deduplicated).
+    const parent = repo.writeOnly ? undefined : await latestOf(repo, req.source.name);
     const usableParent = parent && parent.snapshot.engine === req.source.type ? parent : undefined;
     const store = new RepoContentStore(repo);
     const progress = req.progress ?? silentProgress;

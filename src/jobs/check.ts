@@ -9,7 +9,7 @@ import { describe } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
-import { storageId } from '../repo/crypto.js';
+import { storageId, writeOnlyError } from '../repo/crypto.js';
 import { headerLength, parsePackHeader } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
 import type { TreeNode } from '../sources/source.js';
@@ -42,6 +42,7 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
     blobsRead: 0,
     bytesRead: 0,
   };
+  if (repo.writeOnly) throw writeOnlyError('check the repository');
   const lock = await repo.lock(false, 'check');
   try {
     await checkFileNames(repo, report);

@@ -3,6 +3,7 @@
  * Removes the snapshots a keep policy does not keep, per source. Data goes with `prune`.
  */
 import { LifeboatError } from '../errors.js';
+import { writeOnlyError } from '../repo/crypto.js';
 import type { Repository } from '../repo/repository.js';
 import type { KeepPolicy, RetentionDecision } from './retention.js';
 import { applyPolicy, groupBySource, isEmptyPolicy } from './retention.js';
@@ -27,6 +28,7 @@ export interface ForgetOutcome {
 }
 
 export async function runForget(repo: Repository, req: ForgetRequest): Promise<ForgetOutcome> {
+  if (repo.writeOnly) throw writeOnlyError('forget snapshots');
   const lock = await repo.lock(false, 'forget');
   try {
     const entries = filterSnapshots(await repo.listSnapshots(), { source: req.source });

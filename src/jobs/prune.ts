@@ -9,6 +9,7 @@ import { describe, LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
+import { writeOnlyError } from '../repo/crypto.js';
 import type { IndexedPack } from '../repo/index-file.js';
 import type { PackEntry } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
@@ -28,6 +29,7 @@ export async function runPrune(
   repo: Repository,
   options: { dryRun?: boolean; progress?: Progress } = {},
 ): Promise<PruneOutcome> {
+  if (repo.writeOnly) throw writeOnlyError('prune');
   const lock = await repo.lock(true, 'prune');
   try {
     const oldIndexes: string[] = [];

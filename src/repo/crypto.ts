@@ -3,7 +3,19 @@
  * Authenticated encryption (AES-256-GCM, random 96-bit nonce) and keyed blob ids
  * (HMAC-SHA-256). Private to repo/: nothing outside it sees keys or sealed bytes.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+} from 'node:crypto';
 import { LifeboatError } from '../errors.js';
 
 export const NONCE_SIZE = 12;
@@ -31,33 +43,103 @@ export function newMasterKey(): MasterKey {
 
 /** Bytes the key epoch adds in front of every object sealed with a data key. */
 export const EPOCH_SIZE = 4;
+/** Epoch marker of objects sealed with the index key (index files, locks). */
+export const INDEX_EPOCH = 0xfffffff0;
+/** Epoch marker of objects sealed to the repository's public key (by write-only hosts). */
+export const BOX_EPOCH = 0xfffffff1;
+const BOX_PUBLIC_SIZE = 32;
+const BOX_INFO = Buffer.from('lifeboat sealed box v1');
+
+/** How to seal: with a data key of an epoch, or to a public key (sealed box). */
+export type SealSpec = { epoch: number; key: Buffer } | { box: Buffer };
+
+export interface KeyRingParts {
+  mac: Buffer;
+  chunkerSeed: Buffer;
+  /** Data keys by epoch; empty for write-only credentials. */
+  dataKeys: ReadonlyMap<number, Buffer>;
+  /** The epoch new objects are sealed with; BOX_EPOCH for write-only credentials. */
+  current: number;
+  /** Seals index files and locks: readable by write-only hosts, which need them to deduplicate. */
+  indexKey: Buffer;
+  /** X25519 public key (raw 32 bytes) that write-only hosts seal to. */
+  boxPublic: Buffer;
+  /** Its private half: only full credentials have it. */
+  boxPrivate?: Buffer;
+}
 
 /**
- * The data keys, by epoch. Objects are sealed with the current epoch's key and carry that
- * epoch in their first four bytes, so old objects open with old keys until re-encrypted.
+ * The keys a repository handle holds. Objects sealed with a data key carry its epoch in
+ * their first four bytes, so old objects open with old keys until re-encrypted; objects
+ * from write-only hosts carry BOX_EPOCH and an ephemeral public key instead.
  */
-export class KeyRing {
-  constructor(
-    readonly mac: Buffer,
-    readonly chunkerSeed: Buffer,
-    readonly dataKeys: ReadonlyMap<number, Buffer>,
-    readonly current: number,
-  ) {
-    if (!dataKeys.has(current))
-      throw new LifeboatError('repo_corrupt', `[repo] the current key epoch ${current} has no key`);
+export class KeyRing implements KeyRingParts {
+  readonly mac: Buffer;
+  readonly chunkerSeed: Buffer;
+  readonly dataKeys: ReadonlyMap<number, Buffer>;
+  readonly current: number;
+  readonly indexKey: Buffer;
+  readonly boxPublic: Buffer;
+  readonly boxPrivate?: Buffer;
+
+  constructor(parts: KeyRingParts) {
+    this.mac = parts.mac;
+    this.chunkerSeed = parts.chunkerSeed;
+    this.dataKeys = parts.dataKeys;
+    this.current = parts.current;
+    this.indexKey = parts.indexKey;
+    this.boxPublic = parts.boxPublic;
+    this.boxPrivate = parts.boxPrivate;
+    if (parts.current !== BOX_EPOCH && !parts.dataKeys.has(parts.current)) {
+      throw new LifeboatError('repo_corrupt', `[repo] the current key epoch ${parts.current} has no key`);
+    }
+  }
+
+  /** Credentials that can add data but not read it back. */
+  get writeOnly(): boolean {
+    return this.boxPrivate === undefined;
+  }
+
+  /** A copy with other data keys (rotation, retirement). */
+  withDataKeys(dataKeys: ReadonlyMap<number, Buffer>, current: number): KeyRing {
+    return new KeyRing({ ...this, dataKeys, current });
+  }
+
+  get sealSpec(): SealSpec {
+    return this.current === BOX_EPOCH
+      ? { box: this.boxPublic }
+      : { epoch: this.current, key: this.currentKey };
   }
 
   get currentKey(): Buffer {
     return this.dataKeys.get(this.current)!;
   }
 
-  /** u32 LE epoch || seal(current data key, plaintext, aad). */
+  /** Seals with the current data key, or to the public key for write-only credentials. */
   seal(plaintext: Uint8Array, aad: Uint8Array): Buffer {
-    return sealWithEpoch(this.current, this.currentKey, plaintext, aad);
+    return sealWith(this.sealSpec, plaintext, aad);
+  }
+
+  /** Seals with the index key (index files, locks). */
+  sealIndex(plaintext: Uint8Array, aad: Uint8Array): Buffer {
+    return sealWithEpoch(INDEX_EPOCH, this.indexKey, plaintext, aad);
   }
 
   open(sealed: Uint8Array, aad: Uint8Array, what: string): Buffer {
-    return open(this.keyFor(sealed, what), sealed.subarray(EPOCH_SIZE), aad, what);
+    if (sealed.length < EPOCH_SIZE + SEAL_OVERHEAD) {
+      throw new LifeboatError('integrity', `[repo] ${what} is damaged: too short to be an encrypted object`);
+    }
+    const epoch = KeyRing.epochOf(sealed);
+    if (epoch === BOX_EPOCH) return this.openBox(sealed, aad, what);
+    const key = epoch === INDEX_EPOCH ? this.indexKey : this.dataKeys.get(epoch);
+    if (!key) {
+      if (this.writeOnly) throw writeOnlyError('decrypt stored data');
+      throw new LifeboatError(
+        'integrity',
+        `[repo] ${what} is sealed with key epoch ${epoch}, which this repository does not have (damaged, or the epoch was retired while still in use)`,
+      );
+    }
+    return open(key, sealed.subarray(EPOCH_SIZE), aad, what);
   }
 
   /** The epoch an object was sealed with. */
@@ -65,20 +147,33 @@ export class KeyRing {
     return Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength).readUInt32LE(0);
   }
 
-  private keyFor(sealed: Uint8Array, what: string): Buffer {
-    if (sealed.length < EPOCH_SIZE + SEAL_OVERHEAD) {
-      throw new LifeboatError('integrity', `[repo] ${what} is damaged: too short to be an encrypted object`);
-    }
-    const epoch = KeyRing.epochOf(sealed);
-    const key = this.dataKeys.get(epoch);
-    if (!key) {
-      throw new LifeboatError(
-        'integrity',
-        `[repo] ${what} is sealed with key epoch ${epoch}, which this repository does not have (damaged, or the epoch was retired while still in use)`,
-      );
-    }
-    return key;
+  private openBox(sealed: Uint8Array, aad: Uint8Array, what: string): Buffer {
+    if (!this.boxPrivate) throw writeOnlyError('decrypt stored data');
+    const ephPublic = Buffer.from(sealed.subarray(EPOCH_SIZE, EPOCH_SIZE + BOX_PUBLIC_SIZE));
+    const shared = diffieHellman({
+      privateKey: x25519Private(this.boxPrivate, this.boxPublic),
+      publicKey: x25519Public(ephPublic),
+    });
+    return open(
+      boxKey(shared, ephPublic, this.boxPublic),
+      sealed.subarray(EPOCH_SIZE + BOX_PUBLIC_SIZE),
+      aad,
+      what,
+    );
   }
+}
+
+export function writeOnlyError(what: string): LifeboatError {
+  return new LifeboatError(
+    'forbidden',
+    `[repo] these credentials are write-only: they can add snapshots but not ${what} (run this from a host with a full key)`,
+  );
+}
+
+export function sealWith(spec: SealSpec, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  return 'box' in spec
+    ? sealBox(spec.box, plaintext, aad)
+    : sealWithEpoch(spec.epoch, spec.key, plaintext, aad);
 }
 
 export function sealWithEpoch(epoch: number, key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
@@ -87,6 +182,44 @@ export function sealWithEpoch(epoch: number, key: Buffer, plaintext: Uint8Array,
   out.writeUInt32LE(epoch, 0);
   body.copy(out, EPOCH_SIZE);
   return out;
+}
+
+/** u32 BOX_EPOCH || ephemeral X25519 public key || seal(HKDF(ECDH), plaintext, aad). */
+export function sealBox(recipient: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+  const eph = generateKeyPairSync('x25519');
+  const ephPublic = Buffer.from(eph.publicKey.export({ format: 'jwk' }).x as string, 'base64url');
+  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: x25519Public(recipient) });
+  const body = seal(boxKey(shared, ephPublic, recipient), plaintext, aad);
+  const out = Buffer.allocUnsafe(EPOCH_SIZE + BOX_PUBLIC_SIZE + body.length);
+  out.writeUInt32LE(BOX_EPOCH, 0);
+  ephPublic.copy(out, EPOCH_SIZE);
+  body.copy(out, EPOCH_SIZE + BOX_PUBLIC_SIZE);
+  return out;
+}
+
+function boxKey(shared: Buffer, ephPublic: Buffer, recipient: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', shared, Buffer.concat([ephPublic, recipient]), BOX_INFO, 32));
+}
+
+/** A new X25519 key pair as raw 32-byte keys. */
+export function newBoxKeyPair(): { publicKey: Buffer; privateKey: Buffer } {
+  const pair = generateKeyPairSync('x25519');
+  const jwk = pair.privateKey.export({ format: 'jwk' });
+  return {
+    publicKey: Buffer.from(jwk.x as string, 'base64url'),
+    privateKey: Buffer.from(jwk.d as string, 'base64url'),
+  };
+}
+
+function x25519Public(raw: Buffer): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: raw.toString('base64url') }, format: 'jwk' });
+}
+
+function x25519Private(raw: Buffer, publicRaw: Buffer): KeyObject {
+  return createPrivateKey({
+    key: { kty: 'OKP', crv: 'X25519', x: publicRaw.toString('base64url'), d: raw.toString('base64url') },
+    format: 'jwk',
+  });
 }
 
 /** nonce || ciphertext || tag, with `aad` authenticated but not stored. */

@@ -42,7 +42,7 @@ export function encodeIndex(keys: KeyRing, packs: readonly IndexedPack[]): Buffe
   const prefix = Buffer.allocUnsafe(5);
   prefix[0] = packed ? 1 : 0;
   prefix.writeUInt32LE(body.length, 1);
-  return keys.seal(Buffer.concat([prefix, packed ?? body]), AAD);
+  return keys.sealIndex(Buffer.concat([prefix, packed ?? body]), AAD);
 }
 
 export function decodeIndex(keys: KeyRing, sealed: Buffer, name: string): IndexedPack[] {

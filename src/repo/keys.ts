@@ -19,19 +19,24 @@ export interface KdfParams {
 /** scrypt cost: about 0.1-0.3 s and 32 MiB on a small server. Tests may lower it. */
 export const DEFAULT_KDF: KdfParams = { N: 2 ** 15, r: 8, p: 1 };
 
+export type KeyRole = 'full' | 'write-only';
+
 export interface KeyFile {
   version: 1;
   created: string;
   host: string;
   username: string;
-  /** What this password is for: full access (write-only keys come later). */
-  role: 'full';
+  /** What this password is for: full access, or adding snapshots only (write-only). */
+  role: KeyRole;
   kdf: 'scrypt';
   N: number;
   r: number;
   p: number;
   salt: string;
-  /** base64 of seal(scrypt(password, salt), JSON master key, aad "lifeboat key v1"). */
+  /**
+   * base64 of seal(scrypt(password, salt), payload, aad "lifeboat key v1"): the master key
+   * for 'full', the write-only material for 'write-only'.
+   */
   data: string;
 }
 
@@ -68,8 +73,14 @@ function decodeMaster(data: Buffer): MasterKey {
   };
 }
 
-export async function wrapMasterKey(
-  mk: MasterKey,
+export function wrapMasterKey(mk: MasterKey, password: string, kdf: KdfParams, now: Date): Promise<Buffer> {
+  return wrapKeyFile(encodeMaster(mk), 'full', password, kdf, now);
+}
+
+/** A key file sealing `payload` under `password`. */
+export async function wrapKeyFile(
+  payload: Buffer,
+  role: KeyRole,
   password: string,
   kdf: KdfParams,
   now: Date,
@@ -81,11 +92,11 @@ export async function wrapMasterKey(
     created: now.toISOString(),
     host: hostname(),
     username: safeUsername(),
-    role: 'full',
+    role,
     kdf: 'scrypt',
     ...kdf,
     salt: salt.toString('base64'),
-    data: seal(wrapping, encodeMaster(mk), KEY_AAD).toString('base64'),
+    data: seal(wrapping, payload, KEY_AAD).toString('base64'),
   };
   return Buffer.from(JSON.stringify(file, null, 2));
 }
@@ -104,15 +115,17 @@ export function parseKeyFile(raw: Buffer, name: string): KeyFile {
   }
 }
 
-/** The master key, or undefined when the password does not open this key file. */
-export async function unwrapMasterKey(file: KeyFile, password: string): Promise<MasterKey | undefined> {
+/** The key file's payload, or undefined when the password does not open it. */
+export async function unwrapKeyFile(file: KeyFile, password: string): Promise<Buffer | undefined> {
   const wrapping = await deriveKey(password, Buffer.from(file.salt, 'base64'), file);
   try {
-    return decodeMaster(open(wrapping, Buffer.from(file.data, 'base64'), KEY_AAD, 'key'));
+    return open(wrapping, Buffer.from(file.data, 'base64'), KEY_AAD, 'key');
   } catch {
     return undefined;
   }
 }
+
+export { decodeMaster };
 
 function safeUsername(): string {
   try {

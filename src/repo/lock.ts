@@ -137,7 +137,7 @@ export class RepositoryLock {
 
   private async write(): Promise<void> {
     const { name: _name, ...body } = this.info;
-    const sealed = this.key.seal(Buffer.from(JSON.stringify(body)), AAD);
+    const sealed = this.key.sealIndex(Buffer.from(JSON.stringify(body)), AAD);
     await this.backend.save({ type: 'lock', name: this.info.name }, sealed);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { LifeboatError } from '../errors.js';
 import type { KeyRing } from './crypto.js';
-import { EPOCH_SIZE, SEAL_OVERHEAD, sealWithEpoch } from './crypto.js';
+import { EPOCH_SIZE, SEAL_OVERHEAD, type SealSpec, sealWith } from './crypto.js';
 
 export type BlobType = 'data' | 'tree';
 export const BLOB_TYPE_CODE: Record<BlobType, number> = { data: 0, tree: 1 };
@@ -36,16 +36,15 @@ export function blobAad(type: BlobType, flags: number, id: Buffer): Buffer {
   return aad;
 }
 
-/** Seals one blob with a data key of `epoch`; `body` is the (possibly compressed) plaintext. */
+/** Seals one blob (data key or sealed box, per `spec`); `body` is the (possibly compressed) plaintext. */
 export function sealBlob(
-  epoch: number,
-  key: Buffer,
+  spec: SealSpec,
   type: BlobType,
   flags: number,
   id: Buffer,
   body: Uint8Array,
 ): Buffer {
-  return sealWithEpoch(epoch, key, body, blobAad(type, flags, id));
+  return sealWith(spec, body, blobAad(type, flags, id));
 }
 
 export function openBlob(keys: KeyRing, entry: PackEntry, sealed: Uint8Array, what: string): Buffer {
@@ -91,8 +90,8 @@ export class PackBuilder {
 /** Length of the sealed header, read from the last 4 bytes of a pack. */
 export function headerLength(trailer: Buffer, packSize: number, name: string): number {
   const n = trailer.readUInt32LE(trailer.length - 4);
-  const overhead = EPOCH_SIZE + SEAL_OVERHEAD;
-  if (n < overhead || n + 4 > packSize || (n - overhead) % HEADER_ENTRY_SIZE !== 0) {
+  // The exact overhead depends on how the header was sealed; parsePackHeader checks the rest.
+  if (n < EPOCH_SIZE + SEAL_OVERHEAD || n + 4 > packSize) {
     throw new LifeboatError('integrity', `[repo] pack ${name.slice(0, 8)} is damaged: bad header length`);
   }
   return n;
@@ -106,6 +105,9 @@ export function parsePackHeader(
   name: string,
 ): PackEntry[] {
   const header = keys.open(sealedHeader, HEADER_AAD, `header of pack ${name.slice(0, 8)}`);
+  if (header.length % HEADER_ENTRY_SIZE !== 0) {
+    throw new LifeboatError('integrity', `[repo] pack ${name.slice(0, 8)} is damaged: bad header length`);
+  }
   const entries: PackEntry[] = [];
   let offset = 0;
   for (let p = 0; p < header.length; p += HEADER_ENTRY_SIZE) {

@@ -15,13 +15,30 @@ import type { ChunkerParams } from './chunker.js';
 import { DEFAULT_CHUNKER } from './chunker.js';
 import { compress, DEFAULT_ZSTD_LEVEL, decompress } from './compress.js';
 import type { MasterKey } from './crypto.js';
-import { blobId, KeyRing, newMasterKey, open, seal, storageId } from './crypto.js';
+import {
+  BOX_EPOCH,
+  blobId,
+  KeyRing,
+  newBoxKeyPair,
+  newMasterKey,
+  open,
+  seal,
+  storageId,
+  writeOnlyError,
+} from './crypto.js';
 import type { EscrowTarget, EscrowUnlock } from './escrow.js';
 import { openEscrow, sealEscrow } from './escrow.js';
 import type { IndexedPack } from './index-file.js';
 import { decodeIndex, encodeIndex } from './index-file.js';
-import type { KdfParams, KeyFile } from './keys.js';
-import { DEFAULT_KDF, parseKeyFile, unwrapMasterKey, wrapMasterKey } from './keys.js';
+import type { KdfParams, KeyFile, KeyRole } from './keys.js';
+import {
+  DEFAULT_KDF,
+  decodeMaster,
+  parseKeyFile,
+  unwrapKeyFile,
+  wrapKeyFile,
+  wrapMasterKey,
+} from './keys.js';
 import { RepositoryLock } from './lock.js';
 import type { BlobType, PackEntry } from './pack.js';
 import { FLAG_ZSTD, headerLength, openBlob, PackBuilder, parsePackHeader, sealBlob } from './pack.js';
@@ -53,6 +70,7 @@ export interface RepositoryOptions {
 export interface KeyListing {
   id: string;
   current: boolean;
+  role: KeyRole;
   host: string;
   username: string;
   created: string;
@@ -82,8 +100,11 @@ export class Repository {
 
   private constructor(
     readonly backend: Backend,
-    /** The secrets a password unwraps: needed to add keys and to rewrite the config. */
-    private readonly master: MasterKey,
+    /**
+     * The secrets a full password unwraps: needed to add keys and to rewrite the config.
+     * Undefined for write-only credentials.
+     */
+    private readonly master: MasterKey | undefined,
     /** Data keys by epoch, with the MAC key: what everything stored is sealed with. */
     private keyring: KeyRing,
     readonly config: RepoConfig,
@@ -101,6 +122,17 @@ export class Repository {
     return this.keyring;
   }
 
+  /** Credentials that can add snapshots but not read, list contents, forget or prune. */
+  get writeOnly(): boolean {
+    return this.keyring.writeOnly;
+  }
+
+  /** The master key, or a clear error for write-only credentials. */
+  private full(what: string): MasterKey {
+    if (!this.master) throw writeOnlyError(what);
+    return this.master;
+  }
+
   /** Forgets the loaded index (before reloading it under a new lock). */
   resetIndex(): void {
     this.index = new BlobIndex();
@@ -111,13 +143,13 @@ export class Repository {
   /** Re-reads the config (another process may have rotated since this one opened). */
   private async reloadConfig(): Promise<void> {
     const sealed = await this.backend.load({ type: 'config', name: 'config' });
-    this.keyring = openConfig(this.master, sealed, this.backend.location).keyring;
+    this.keyring = openConfig(this.full('change keys'), sealed, this.backend.location).keyring;
   }
 
   private async saveConfig(keyring: KeyRing): Promise<void> {
     await this.backend.save(
       { type: 'config', name: 'config' },
-      sealConfig(this.master, this.config, keyring, this.clock.now()),
+      sealConfig(this.full('change keys'), this.config, keyring, this.clock.now()),
     );
     this.keyring = keyring;
   }
@@ -131,7 +163,7 @@ export class Repository {
     const epoch = Math.max(...this.keyring.dataKeys.keys()) + 1;
     const keys = new Map(this.keyring.dataKeys);
     keys.set(epoch, randomBytes(32));
-    await this.saveConfig(new KeyRing(this.keyring.mac, this.keyring.chunkerSeed, keys, epoch));
+    await this.saveConfig(this.keyring.withDataKeys(keys, epoch));
     // Workers hold the old current key; new blobs must use the new one.
     await this.close();
     return epoch;
@@ -154,9 +186,7 @@ export class Repository {
     }
     const keys = new Map(this.keyring.dataKeys);
     keys.delete(epoch);
-    await this.saveConfig(
-      new KeyRing(this.keyring.mac, this.keyring.chunkerSeed, keys, this.keyring.current),
-    );
+    await this.saveConfig(this.keyring.withDataKeys(keys, this.keyring.current));
   }
 
   /** The key epoch a stored file is sealed with (for packs: their header's). */
@@ -176,7 +206,16 @@ export class Repository {
     const clock = options.clock ?? systemClock;
     await backend.create();
     const master = newMasterKey();
-    const keyring = new KeyRing(master.mac, master.chunkerSeed, new Map([[0, randomBytes(32)]]), 0);
+    const box = newBoxKeyPair();
+    const keyring = new KeyRing({
+      mac: master.mac,
+      chunkerSeed: master.chunkerSeed,
+      dataKeys: new Map([[0, randomBytes(32)]]),
+      current: 0,
+      indexKey: randomBytes(32),
+      boxPublic: box.publicKey,
+      boxPrivate: box.privateKey,
+    });
     const config: RepoConfig = {
       version: 1,
       id: randomBytes(16).toString('hex'),
@@ -212,8 +251,13 @@ export class Repository {
       } catch {
         continue;
       }
-      const master = await unwrapMasterKey(file, password);
-      if (!master) continue;
+      const payload = await unwrapKeyFile(file, password);
+      if (!payload) continue;
+      if (file.role === 'write-only') {
+        const { config, keyring } = decodeWriteOnly(payload);
+        return new Repository(backend, undefined, keyring, config, name, clock, options);
+      }
+      const master = decodeMaster(payload);
       const { config, keyring } = openConfig(master, sealedConfig, backend.location);
       return new Repository(backend, master, keyring, config, name, clock, options);
     }
@@ -312,17 +356,12 @@ export class Repository {
         type,
         flags,
         id,
-        sealBlob(this.key.current, this.key.currentKey, type, flags, id, compressed ?? data),
+        sealBlob(this.key.sealSpec, type, flags, id, compressed ?? data),
         rawLength,
       );
       return;
     }
-    this.pool ??= new SealPool(
-      this.key.current,
-      this.key.currentKey,
-      this.config.compression.level,
-      this.options.sealWorkers,
-    );
+    this.pool ??= new SealPool(this.key.sealSpec, this.config.compression.level, this.options.sealWorkers);
     while (this.sealing.size >= this.pool.size * 2) await Promise.race(this.sealing);
     if (this.uploadError) throw this.uploadError;
     // `data` may be transferred to the worker: nothing here reads it afterwards.
@@ -476,6 +515,7 @@ export class Repository {
   }
 
   async loadSnapshot(id: string): Promise<Snapshot> {
+    if (this.writeOnly) throw writeOnlyError('read snapshots');
     const raw = await this.backend.load({ type: 'snapshot', name: id });
     if (storageId(raw) !== id) {
       throw new LifeboatError(
@@ -488,6 +528,7 @@ export class Repository {
 
   /** Every snapshot, oldest first. */
   async listSnapshots(): Promise<SnapshotEntry[]> {
+    if (this.writeOnly) throw writeOnlyError('list snapshots');
     const names: string[] = [];
     for await (const f of this.backend.list('snapshot')) names.push(f.name);
     const out = await mapLimit(names, 16, async (id) => ({ id, snapshot: await this.loadSnapshot(id) }));
@@ -507,6 +548,7 @@ export class Repository {
       out.push({
         id: f.name,
         current: f.name === this.keyId,
+        role: file.role,
         host: file.host,
         username: file.username,
         created: file.created,
@@ -515,13 +557,22 @@ export class Repository {
     return out.sort((a, b) => a.created.localeCompare(b.created));
   }
 
-  async addKey(password: string): Promise<string> {
-    const file = await wrapMasterKey(
-      this.master,
-      password,
-      this.options.kdf ?? DEFAULT_KDF,
-      this.clock.now(),
-    );
+  /** Adds a password; with `writeOnly`, one that can only add snapshots. Returns the key id. */
+  async addKey(password: string, options: { writeOnly?: boolean } = {}): Promise<string> {
+    const master = this.full('add keys');
+    if (options.writeOnly) {
+      const file = await wrapKeyFile(
+        encodeWriteOnly(this.keyring, this.config),
+        'write-only',
+        password,
+        this.options.kdf ?? DEFAULT_KDF,
+        this.clock.now(),
+      );
+      const id = storageId(file);
+      await this.backend.save({ type: 'key', name: id }, file);
+      return id;
+    }
+    const file = await wrapMasterKey(master, password, this.options.kdf ?? DEFAULT_KDF, this.clock.now());
     const id = storageId(file);
     await this.backend.save({ type: 'key', name: id }, file);
     return id;
@@ -529,7 +580,7 @@ export class Repository {
 
   /** The master key sealed for a recipient or passphrase (`key export`). */
   exportEscrow(target: EscrowTarget): Promise<string> {
-    return sealEscrow(this.master, this.config.id, target, this.clock.now());
+    return sealEscrow(this.full('export keys'), this.config.id, target, this.clock.now());
   }
 
   /**
@@ -602,7 +653,13 @@ export async function mapLimit<T, R>(
 
 /** The config as stored: the public settings plus the data keys, sealed with the KEK. */
 interface StoredConfig extends RepoConfig {
-  keys: { current: number; epochs: { epoch: number; key: string; created: string }[] };
+  keys: {
+    current: number;
+    epochs: { epoch: number; key: string; created: string }[];
+    index: string;
+    boxPublic: string;
+    boxPrivate: string;
+  };
 }
 
 function sealConfig(master: MasterKey, config: RepoConfig, keyring: KeyRing, now: Date): Buffer {
@@ -610,6 +667,9 @@ function sealConfig(master: MasterKey, config: RepoConfig, keyring: KeyRing, now
     ...config,
     keys: {
       current: keyring.current,
+      index: keyring.indexKey.toString('base64'),
+      boxPublic: keyring.boxPublic.toString('base64'),
+      boxPrivate: keyring.boxPrivate!.toString('base64'),
       epochs: [...keyring.dataKeys].map(([epoch, key]) => ({
         epoch,
         key: key.toString('base64'),
@@ -636,7 +696,16 @@ function openConfig(
   }
   const { keys, ...config } = stored;
   const dataKeys = new Map(keys.epochs.map((e) => [e.epoch, Buffer.from(e.key, 'base64')]));
-  return { config, keyring: new KeyRing(master.mac, master.chunkerSeed, dataKeys, keys.current) };
+  const keyring = new KeyRing({
+    mac: master.mac,
+    chunkerSeed: master.chunkerSeed,
+    dataKeys,
+    current: keys.current,
+    indexKey: Buffer.from(keys.index, 'base64'),
+    boxPublic: Buffer.from(keys.boxPublic, 'base64'),
+    boxPrivate: Buffer.from(keys.boxPrivate, 'base64'),
+  });
+  return { config, keyring };
 }
 
 async function loadConfigFile(backend: Backend): Promise<Buffer> {
@@ -651,4 +720,33 @@ async function loadConfigFile(backend: Backend): Promise<Buffer> {
     }
     throw err;
   }
+}
+
+/**
+ * What a write-only key file holds: enough to chunk, compute blob ids, read the index (to
+ * deduplicate) and seal to the repository's public key; nothing that decrypts stored data.
+ */
+function encodeWriteOnly(keyring: KeyRing, config: RepoConfig): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      config,
+      mac: keyring.mac.toString('base64'),
+      chunkerSeed: keyring.chunkerSeed.toString('base64'),
+      index: keyring.indexKey.toString('base64'),
+      boxPublic: keyring.boxPublic.toString('base64'),
+    }),
+  );
+}
+
+function decodeWriteOnly(payload: Buffer): { config: RepoConfig; keyring: KeyRing } {
+  const j = JSON.parse(payload.toString('utf8'));
+  const keyring = new KeyRing({
+    mac: Buffer.from(j.mac, 'base64'),
+    chunkerSeed: Buffer.from(j.chunkerSeed, 'base64'),
+    dataKeys: new Map(),
+    current: BOX_EPOCH,
+    indexKey: Buffer.from(j.index, 'base64'),
+    boxPublic: Buffer.from(j.boxPublic, 'base64'),
+  });
+  return { config: j.config as RepoConfig, keyring };
 }

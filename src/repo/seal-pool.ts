@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
+import type { SealSpec } from './crypto.js';
 import type { BlobType } from './pack.js';
 import type { SealDone, SealTask } from './seal-worker.js';
 
@@ -26,8 +27,7 @@ export class SealPool {
   private seq = 0;
 
   constructor(
-    private readonly epoch: number,
-    private readonly encryption: Buffer,
+    private readonly spec: SealSpec,
     private readonly level: number,
     readonly size = Math.max(1, Math.min(4, availableParallelism())),
   ) {}
@@ -76,7 +76,10 @@ export class SealPool {
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./seal-worker.js', import.meta.url), {
-      workerData: { epoch: this.epoch, encryption: new Uint8Array(this.encryption), level: this.level },
+      workerData:
+        'box' in this.spec
+          ? { box: new Uint8Array(this.spec.box), level: this.level }
+          : { epoch: this.spec.epoch, key: new Uint8Array(this.spec.key), level: this.level },
     });
     const slot: Slot = { worker, busy: 0 };
     worker.unref();

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { compress } from './compress.js';
-import { storageId } from './crypto.js';
+import { type SealSpec, storageId } from './crypto.js';
 import type { BlobType } from './pack.js';
 import { FLAG_ZSTD, sealBlob } from './pack.js';
 
@@ -26,8 +26,11 @@ export interface SealDone {
   error?: string;
 }
 
-const { epoch, encryption, level } = workerData as { epoch: number; encryption: Uint8Array; level: number };
-const key = Buffer.from(encryption);
+const data = workerData as { epoch?: number; key?: Uint8Array; box?: Uint8Array; level: number };
+const spec: SealSpec = data.box
+  ? { box: Buffer.from(data.box) }
+  : { epoch: data.epoch!, key: Buffer.from(data.key!) };
+const level = data.level;
 
 parentPort?.on('message', (task: SealTask) => {
   try {
@@ -41,7 +44,7 @@ parentPort?.on('message', (task: SealTask) => {
     }
     const compressed = compress(data, level);
     const flags = compressed ? FLAG_ZSTD : 0;
-    const sealed = sealBlob(epoch, key, task.type, flags, Buffer.from(task.id), compressed ?? data);
+    const sealed = sealBlob(spec, task.type, flags, Buffer.from(task.id), compressed ?? data);
     const done: SealDone = { seq: task.seq, flags, sealed };
     parentPort?.postMessage(done, ownsBuffer(sealed) ? [sealed.buffer as ArrayBuffer] : []);
   } catch (err) {
