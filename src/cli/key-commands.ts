@@ -57,29 +57,23 @@ async function keyList(ctx: CliContext): Promise<void> {
   const repo = await ctx.openRepository();
   const keys = await repo.listKeys();
   const epochs = [...repo.key.dataKeys.keys()].sort((a, b) => a - b);
-  if (repo.writeOnly) {
-    if (ctx.options.json) print(JSON.stringify({ keys, writeOnly: true }, null, 2));
-    else
-      table(
-        ['', 'ID', 'Role', 'Created'],
-        keys.map((k) => [k.current ? '*' : '', k.id.slice(0, 8), k.role, k.created]),
-      );
-    return;
-  }
   if (ctx.options.json) {
-    print(JSON.stringify({ keys, epochs, currentEpoch: repo.key.current }, null, 2));
+    const epochInfo = repo.writeOnly ? { writeOnly: true } : { epochs, currentEpoch: repo.key.current };
+    print(JSON.stringify({ keys, ...epochInfo }, null, 2));
     return;
   }
   table(
-    ['', 'ID', 'User', 'Host', 'Created'],
+    ['', 'ID', 'Role', 'User', 'Host', 'Created'],
     keys.map((k) => [
       k.current ? '*' : '',
       k.id.slice(0, 8),
+      k.role,
       k.username,
       k.host,
       k.created.replace('T', ' ').slice(0, 19),
     ]),
   );
+  if (repo.writeOnly) return;
   print(`data-key epochs: ${epochs.join(', ')} (current: ${repo.key.current})`);
 }
 
