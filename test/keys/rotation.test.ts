@@ -32,6 +32,7 @@ async function packEpochs(): Promise<number[]> {
   const epochs: number[] = [];
   for (const sub of await readdir(root)) {
     for (const name of await readdir(join(root, sub))) {
+      if (name.startsWith('.')) continue; // a save in progress
       const data = await readFile(join(root, sub, name));
       const n = data.readUInt32LE(data.length - 4);
       epochs.push(data.readUInt32LE(data.length - 4 - n));
