@@ -28,10 +28,11 @@ async function epochsOf(): Promise<number[]> {
 }
 
 async function packEpochs(): Promise<number[]> {
+  // In name order, so two calls over the same packs compare equal.
   const root = join(dir, 'repo', 'data');
   const epochs: number[] = [];
-  for (const sub of await readdir(root)) {
-    for (const name of await readdir(join(root, sub))) {
+  for (const sub of (await readdir(root)).sort()) {
+    for (const name of (await readdir(join(root, sub))).sort()) {
       if (name.startsWith('.')) continue; // a save in progress
       const data = await readFile(join(root, sub, name));
       const n = data.readUInt32LE(data.length - 4);
@@ -66,14 +67,19 @@ test('rotate, back up, re-encrypt with kills in between, retire: every snapshot 
 
   // Re-encrypt, killing it several times as soon as it has written something.
   for (let kill = 0; kill < 3; kill++) {
-    const before = (await packEpochs()).length;
+    const before = (await packEpochs()).join();
     const child = startCli(['key', 'rotate', '--reencrypt'], env);
+    let exited = false;
+    const closed = new Promise((r) => child.once('close', r)).then(() => {
+      exited = true;
+    });
+    // Kill as soon as the set of packs changes (a new pack written or an old one removed).
     const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && (await packEpochs().catch(() => [])).length === before) {
+    while (!exited && Date.now() < deadline && (await packEpochs().catch(() => [])).join() === before) {
       await new Promise((r) => setTimeout(r, 5));
     }
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('close', r));
+    await closed;
     const check = await runCli(['check'], env);
     assert.equal(check.code, 0, `check after kill ${kill}: ${check.stdout}${check.stderr}`);
   }
