@@ -10,6 +10,7 @@ import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
 import type { RestoreOptions, RestoreResult } from '../sources/source.js';
+import { stripUrlPassword } from './backup.js';
 import { type HooksConfig, withHooks } from './hooks.js';
 import { findSnapshot } from './snapshot-select.js';
 
@@ -39,7 +40,12 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
     return await withHooks(
       hooks,
       'restore',
-      { source: snapshot.source, type: source.type, snapshot: id, target: req.options.to },
+      {
+        source: snapshot.source,
+        type: source.type,
+        snapshot: id,
+        target: req.options.to && stripUrlPassword(req.options.to),
+      },
       async () => {
         await repo.loadIndex();
         const ctx = {

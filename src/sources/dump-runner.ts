@@ -6,7 +6,7 @@
  * where `ps` shows them, and never in messages).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import { LifeboatError } from '../errors.js';
 
 export interface ToolCommand {
@@ -20,6 +20,8 @@ export interface ToolCommand {
   packageHint: string;
   /** Strings to blank out of any message (passwords). */
   secrets?: string[];
+  /** Aborting kills the tool (SIGKILL); the run rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 const STDERR_KEEP = 8 * 1024;
@@ -36,6 +38,7 @@ export async function runDumpTool<T>(
   cmd: ToolCommand,
   consume: (stdout: AsyncIterable<Buffer>) => Promise<T>,
 ): Promise<T> {
+  cmd.signal?.throwIfAborted();
   const child = start(cmd, ['ignore', 'pipe', 'pipe']);
   const watch = watchChild(child, cmd);
   try {
@@ -43,11 +46,15 @@ export async function runDumpTool<T>(
     await watch.done;
     return result;
   } catch (err) {
+    // The tool's own failure (it exited on its own, non-zero) explains a truncated stream
+    // better than the reader's error; a tool we kill here is not the cause.
+    const exitedOnItsOwn = child.exitCode !== null || child.signalCode !== null;
     child.kill('SIGKILL');
-    // The tool's own failure explains a truncated stream better than the reader's error.
-    await watch.done.catch((toolErr) => {
-      throw toolErr;
-    });
+    const toolErr = await watch.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (exitedOnItsOwn && toolErr && !watch.aborted()) throw toolErr;
     throw err;
   }
 }
@@ -57,6 +64,7 @@ export async function runRestoreTool(
   cmd: ToolCommand,
   input: AsyncIterable<Uint8Array> | undefined,
 ): Promise<string> {
+  cmd.signal?.throwIfAborted();
   const child = start(cmd, [input ? 'pipe' : 'ignore', 'pipe', 'pipe']);
   const watch = watchChild(child, cmd);
   let stdout = '';
@@ -65,16 +73,27 @@ export async function runRestoreTool(
   });
   if (input && child.stdin) {
     const stdin = child.stdin;
-    stdin.on('error', () => {}); // EPIPE when the tool dies; its exit status tells why
+    // EPIPE when the tool stops reading (it died, or it needed only the start of the input,
+    // like `pg_restore -l`): its exit status says which.
+    let closed = false;
+    stdin.on('error', () => {
+      closed = true;
+    });
+    const exited = watch.done.then(
+      () => {},
+      () => {},
+    );
     try {
       for await (const chunk of input) {
-        if (!stdin.write(chunk)) await Promise.race([once(stdin, 'drain'), watch.done]);
-        if (child.exitCode !== null) break;
+        if (closed || child.exitCode !== null || child.signalCode !== null) break;
+        if (!stdin.write(chunk)) {
+          await writable(child, stdin);
+        }
       }
       stdin.end();
     } catch (err) {
       child.kill('SIGKILL');
-      await watch.done.catch(() => {});
+      await exited;
       throw err;
     }
   }
@@ -82,13 +101,38 @@ export async function runRestoreTool(
   return stdout;
 }
 
+/** Resolves when the tool's stdin can take more, or will never again (closed, tool gone). */
+function writable(child: ChildProcess, stdin: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stdin.off('drain', done);
+      stdin.off('close', done);
+      stdin.off('error', done);
+      child.off('exit', done);
+      resolve();
+    };
+    stdin.on('drain', done);
+    stdin.on('close', done);
+    stdin.on('error', done);
+    child.on('exit', done);
+    if (child.exitCode !== null || child.signalCode !== null) done();
+  });
+}
+
 /** Runs a tool to completion and returns its stdout (version queries, small SQL). */
 export function runTool(cmd: ToolCommand): Promise<string> {
   return runRestoreTool(cmd, undefined);
 }
 
-function watchChild(child: ChildProcess, cmd: ToolCommand): { done: Promise<void> } {
+function watchChild(child: ChildProcess, cmd: ToolCommand): { done: Promise<void>; aborted(): boolean } {
   let stderr = '';
+  let aborted = false;
+  const onAbort = () => {
+    aborted = true;
+    child.kill('SIGKILL');
+  };
+  cmd.signal?.addEventListener('abort', onAbort, { once: true });
+  child.once('close', () => cmd.signal?.removeEventListener('abort', onAbort));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     stderr = (stderr + d).slice(-STDERR_KEEP);
   });
@@ -110,6 +154,11 @@ function watchChild(child: ChildProcess, cmd: ToolCommand): { done: Promise<void
         );
     });
     child.on('close', (code, signal) => {
+      if (aborted)
+        return reject(
+          cmd.signal?.reason ??
+            new LifeboatError('interrupted', `[source:${cmd.engine}] ${cmd.command} was stopped`),
+        );
       if (code === 0) return resolve();
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       const detail = redact(stderr.trim(), cmd.secrets);
@@ -122,7 +171,7 @@ function watchChild(child: ChildProcess, cmd: ToolCommand): { done: Promise<void
     });
   });
   done.catch(() => {}); // observed by the caller; avoid an unhandled rejection meanwhile
-  return { done };
+  return { done, aborted: () => aborted };
 }
 
 export function redact(text: string, secrets: string[] = []): string {

@@ -13,9 +13,9 @@ function fails(code: string, pattern: RegExp) {
 }
 
 describe('source registry', () => {
-  it('knows files and sqlite', () => {
-    assert.deepEqual(knownSourceTypes(), ['files', 'sqlite']);
-    assert.deepEqual(Object.keys(sourceSchemas).sort(), ['files', 'sqlite']);
+  it('knows every engine, each with a schema', () => {
+    for (const t of ['files', 'sqlite', 'postgres', 'mysql']) assert.ok(knownSourceTypes().includes(t), t);
+    assert.deepEqual(Object.keys(sourceSchemas).sort(), knownSourceTypes());
   });
 
   it('creates a source by type, accepting the common config keys', () => {

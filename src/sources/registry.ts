@@ -6,6 +6,19 @@
 import type { z } from 'zod';
 import { LifeboatError } from '../errors.js';
 import { createFilesSource, type FilesSourceConfig, filesSourceSchema } from './files/files-source.js';
+import {
+  createMysqlSource,
+  type MysqlSourceConfig,
+  mariadbSourceSchema,
+  mysqlSourceSchema,
+} from './mysql/mysql-source.js';
+import {
+  createPostgresSource,
+  type PostgresSourceConfig,
+  postgresSourceSchema,
+} from './postgres/postgres-source.js';
+import { createLmdbSource, type LmdbSourceConfig, lmdbSourceSchema } from './lmdb/lmdb-source.js';
+import { createRedisSource, type RedisSourceConfig, redisSourceSchema } from './redis/redis-source.js';
 import type { Source } from './source.js';
 import { createSqliteSource, type SqliteSourceConfig, sqliteSourceSchema } from './sqlite/sqlite-source.js';
 
@@ -26,6 +39,17 @@ const engines = {
     schema: sqliteSourceSchema,
     create: (n: string, c: SqliteSourceConfig) => createSqliteSource(n, c),
   },
+  mysql: { schema: mysqlSourceSchema, create: (n: string, c: MysqlSourceConfig) => createMysqlSource(n, c) },
+  mariadb: {
+    schema: mariadbSourceSchema,
+    create: (n: string, c: MysqlSourceConfig) => createMysqlSource(n, c),
+  },
+  postgres: {
+    schema: postgresSourceSchema,
+    create: (n: string, c: PostgresSourceConfig) => createPostgresSource(n, c),
+  },
+  redis: { schema: redisSourceSchema, create: (n: string, c: RedisSourceConfig) => createRedisSource(n, c) },
+  lmdb: { schema: lmdbSourceSchema, create: (n: string, c: LmdbSourceConfig) => createLmdbSource(n, c) },
 } satisfies Record<string, Engine>;
 
 /** Engine config schemas by type; each has a literal `type` key. */

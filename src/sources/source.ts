@@ -101,6 +101,14 @@ export interface RestoreOptions {
   include?: string[];
   /** Tables (databases) to restore; empty = all. */
   tables?: string[];
+  /** Schemas (PostgreSQL) to restore; empty = all. */
+  schemas?: string[];
+  /** Redis: only this database number. */
+  db?: number;
+  /** Redis: only keys matching this glob (KEYS pattern syntax). */
+  pattern?: string;
+  /** MongoDB: collections to restore ("coll" or "db.coll"); empty = all. */
+  collections?: string[];
   overwrite: boolean;
   dryRun: boolean;
 }
