@@ -5,19 +5,26 @@
  */
 import type { LifeboatConfig } from '../config/config.js';
 import { loadConfig, resolveRepository } from '../config/config.js';
-import { LifeboatError } from '../errors.js';
+import { storageOptionsFromConfig } from '../config/storage-settings.js';
+import { describe, LifeboatError } from '../errors.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
 import type { Backend } from '../storage/backend.js';
-import { openBackend } from '../storage/registry.js';
+import { openBackend, type StorageOptions } from '../storage/registry.js';
 
 export interface GlobalOptions {
   config?: string;
   json?: boolean;
   quiet?: boolean;
   debug?: boolean;
+  /** KiB/s, from --limit-upload / --limit-download. */
+  limitUpload?: string;
+  limitDownload?: string;
 }
 
 export class CliContext {
+  /** Backends this command opened, closed when it ends (sftp keeps a connection open). */
+  private readonly opened: Backend[] = [];
+
   private constructor(
     readonly config: LifeboatConfig,
     readonly options: GlobalOptions,
@@ -31,12 +38,48 @@ export class CliContext {
   /** Repository options from the environment: test hooks that make scrypt cheap. */
   repoOptions(): RepositoryOptions {
     const n = Number(this.env.LIFEBOAT_KDF_N);
-    return Number.isInteger(n) && n >= 2 ? { kdf: { N: n, r: 8, p: 1 } } : {};
+    const options: RepositoryOptions = Number.isInteger(n) && n >= 2 ? { kdf: { N: n, r: 8, p: 1 } } : {};
+    const uploads = this.config.repository?.upload_concurrency;
+    if (uploads) options.uploadConcurrency = uploads;
+    return options;
+  }
+
+  /** A backend for `url` with this config's storage settings, closed by close(). */
+  backendFor(url: string): Backend {
+    const backend = openBackend(url, this.storageOptions());
+    this.opened.push(backend);
+    return backend;
+  }
+
+  /** Releases the connections of every backend this command opened. */
+  async close(): Promise<void> {
+    await Promise.all(this.opened.splice(0).map((b) => b.close().catch(() => {})));
+  }
+
+  /** Backend settings from the repository section, with --limit-* over the config's limits. */
+  storageOptions(): StorageOptions {
+    const options = storageOptionsFromConfig(this.config.repository, this.env);
+    const up = parseLimit(this.options.limitUpload, '--limit-upload');
+    const down = parseLimit(this.options.limitDownload, '--limit-download');
+    if (up !== undefined) options.limitUploadKiB = up;
+    if (down !== undefined) options.limitDownloadKiB = down;
+    if (this.options.debug && options.retry) {
+      options.retry.onRetry = (e) =>
+        process.stderr.write(
+          `lifeboat: retrying ${e.what} in ${e.delayMs}ms (attempt ${e.attempt}): ${describe(e.error)}\n`,
+        );
+    }
+    return options;
+  }
+
+  /** Another repository (copy's destination), with this config's storage settings. */
+  openRepositoryAt(url: string, password: string): Promise<Repository> {
+    return Repository.open(this.backendFor(url), password, this.repoOptions());
   }
 
   async openRepository(): Promise<Repository> {
     const { url, password } = await resolveRepository(this.config, this.env);
-    return Repository.open(openBackend(url), password, this.repoOptions());
+    return Repository.open(this.backendFor(url), password, this.repoOptions());
   }
 
   /** The repository's backend without opening it (no password needed: `key import`). */
@@ -48,11 +91,24 @@ export class CliContext {
         '[config] no repository given: set repository.url in lifeboat.yaml or LIFEBOAT_REPO',
       );
     }
-    return openBackend(url);
+    return this.backendFor(url);
   }
 
   async initRepository(): Promise<Repository> {
     const { url, password } = await resolveRepository(this.config, this.env);
-    return Repository.init(openBackend(url), password, this.repoOptions());
+    return Repository.init(this.backendFor(url), password, this.repoOptions());
   }
+}
+
+/** A --limit-* value in KiB/s; 0 means unlimited. */
+function parseLimit(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new LifeboatError(
+      'usage',
+      `[cli] ${flag} "${value}" is not a rate: give KiB/s as a number, e.g. 2048`,
+    );
+  }
+  return n;
 }

@@ -33,6 +33,15 @@ export function registerDataCommands(program: Command, action: Action): void {
     .option('--to <target>', 'restore here instead of the original location')
     .option('--include <path>', 'restore only this path (repeatable)', collect, [])
     .option('--table <name>', 'restore only this table (repeatable)', collect, [])
+    .option('--schema <name>', 'restore only this schema (PostgreSQL; repeatable)', collect, [])
+    .option('--db <n>', 'restore only this database number (Redis)')
+    .option('--pattern <glob>', 'restore only keys matching this glob (Redis KEYS syntax)')
+    .option(
+      '--collection <name>',
+      'restore only this collection, "coll" or "db.coll" (MongoDB; repeatable)',
+      collect,
+      [],
+    )
     .option('--at <time>', 'point in time (PostgreSQL physical sources)')
     .option('--overwrite', 'replace what is at the target')
     .option('--dry-run', 'show what would be restored, write nothing')
@@ -126,6 +135,10 @@ interface RestoreCliOptions {
   to?: string;
   include: string[];
   table: string[];
+  schema: string[];
+  db?: string;
+  pattern?: string;
+  collection: string[];
   at?: string;
   overwrite?: boolean;
   dryRun?: boolean;
@@ -148,6 +161,10 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
       to: opts.to,
       include: opts.include,
       tables: opts.table,
+      schemas: opts.schema,
+      db: redisDb(opts.db),
+      pattern: opts.pattern,
+      collections: opts.collection,
       overwrite: !!opts.overwrite,
       dryRun: !!opts.dryRun,
     },
@@ -171,11 +188,23 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
   );
 }
 
+function redisDb(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value))
+    throw new LifeboatError('usage', `[restore] --db expects a database number, got "${value}"`);
+  return Number(value);
+}
+
 function summary(stats: Record<string, unknown>): string {
   const parts: string[] = [];
   if (typeof stats.files === 'number') parts.push(`${stats.files} files`);
   if (typeof stats.dirs === 'number') parts.push(`${stats.dirs} dirs`);
   if (typeof stats.tables === 'number') parts.push(`${stats.tables} tables`);
+  if (typeof stats.keysTotal === 'number') parts.push(`${stats.keysTotal} keys`);
+  if (typeof stats.expired === 'number' && stats.expired > 0)
+    parts.push(`${stats.expired} expired keys skipped`);
+  if (typeof stats.documentsTotal === 'number') parts.push(`${stats.documentsTotal} documents`);
+  if (typeof stats.entriesTotal === 'number') parts.push(`${stats.entriesTotal} entries`);
   if (typeof stats.bytes === 'number') parts.push(formatBytes(stats.bytes));
   return parts.join(', ') || 'done';
 }
@@ -198,13 +227,25 @@ async function dump(
   // Write beside the target and rename, so a failed dump never leaves a truncated file.
   const tmp = `${opts.output}.lifeboat-partial`;
   const out = createWriteStream(tmp);
+  // An unwritable output (missing folder, full disk) surfaces through the write, not as a crash.
+  const failed = new Promise<never>((_, reject) =>
+    out.once('error', (err) =>
+      reject(
+        new LifeboatError('usage', `[dump] cannot write ${opts.output}: ${err.message}`, { cause: err }),
+      ),
+    ),
+  );
+  failed.catch(() => {});
   try {
-    const r = await runDump(repo, {
-      snapshot: snapshotRef,
-      source: opts.source,
-      path: opts.path,
-      output: out,
-    });
+    const r = await Promise.race([
+      failed,
+      runDump(repo, {
+        snapshot: snapshotRef,
+        source: opts.source,
+        path: opts.path,
+        output: out,
+      }),
+    ]);
     await new Promise<void>((resolve, reject) =>
       out.end((err?: Error | null) => (err ? reject(err) : resolve())),
     );

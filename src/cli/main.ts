@@ -9,6 +9,7 @@ import { VERSION } from '../version.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerKeyCommands } from './key-commands.js';
 import { registerRepoCommands } from './repo-commands.js';
+import { registerServerCommands } from './server-commands.js';
 import { makeAction } from './shell.js';
 
 const program = new Command('lifeboat')
@@ -18,6 +19,8 @@ const program = new Command('lifeboat')
   .option('--json', 'machine-readable output')
   .option('-q, --quiet', 'no progress output')
   .option('--debug', 'show stack traces on errors')
+  .option('--limit-upload <kib>', 'limit uploads to the repository to this many KiB/s')
+  .option('--limit-download <kib>', 'limit downloads from the repository to this many KiB/s')
   .exitOverride()
   .showHelpAfterError('(run `lifeboat --help` for usage)');
 
@@ -25,6 +28,7 @@ const action = makeAction();
 registerRepoCommands(program, action);
 registerKeyCommands(program, action);
 registerDataCommands(program, action);
+registerServerCommands(program, action);
 
 // Every command takes the global options after its name too ("lifeboat backup --config f").
 function addGlobals(cmd: Command): void {
@@ -35,6 +39,8 @@ function addGlobals(cmd: Command): void {
       .option('--json', 'machine-readable output')
       .option('-q, --quiet', 'no progress output')
       .option('--debug', 'show stack traces on errors')
+      .option('--limit-upload <kib>', 'limit uploads to the repository to this many KiB/s')
+      .option('--limit-download <kib>', 'limit downloads from the repository to this many KiB/s')
       .exitOverride();
   }
 }

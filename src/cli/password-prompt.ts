@@ -7,7 +7,21 @@ import { readFile } from 'node:fs/promises';
 import { LifeboatError } from '../errors.js';
 
 export async function newPassword(file: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
-  if (file) return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+  if (file) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new LifeboatError(
+        'usage',
+        `[key] cannot read the new password file ${file}: ${(err as Error).message}`,
+      );
+    }
+    const password = text.replace(/\r?\n$/, '');
+    if (password.length === 0)
+      throw new LifeboatError('usage', `[key] the new password file ${file} is empty`);
+    return password;
+  }
   if (env.LIFEBOAT_NEW_PASSWORD) return env.LIFEBOAT_NEW_PASSWORD;
   if (!process.stdin.isTTY) {
     throw new LifeboatError(

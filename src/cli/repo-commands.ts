@@ -2,7 +2,7 @@
  * @module cli/repo-commands
  * init, snapshots, check, forget, prune, key, unlock: parse, call one job, render.
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { LifeboatError } from '../errors.js';
 import { runCheck } from '../jobs/check.js';
 import { runForget } from '../jobs/forget.js';
@@ -11,6 +11,7 @@ import type { KeepPolicy } from '../jobs/retention.js';
 import { filterSnapshots } from '../jobs/snapshot-select.js';
 import { describeLock, listLocks, lockState } from '../repo/lock.js';
 import type { CliContext } from './context.js';
+import { registerCopyCommand } from './copy-command.js';
 import { formatBytes, progressFor } from './progress-bar.js';
 import { type Action, collect, print, table } from './shell.js';
 
@@ -58,6 +59,8 @@ export function registerRepoCommands(program: Command, action: Action): void {
     .option('--dry-run', 'only report')
     .action(action(prune));
 
+  registerCopyCommand(program, action);
+
   program
     .command('unlock')
     .description('remove locks left by processes that are gone')
@@ -67,8 +70,9 @@ export function registerRepoCommands(program: Command, action: Action): void {
 
 function count(value: string): number {
   const n = Number(value);
+  // InvalidArgumentError makes commander report it as a usage error (exit 2).
   if (!Number.isInteger(n) || n < 0)
-    throw new LifeboatError('usage', `[forget] "${value}" is not a count: give a whole number`);
+    throw new InvalidArgumentError(`"${value}" is not a count: give a whole number`);
   return n;
 }
 
@@ -97,13 +101,14 @@ async function snapshots(
   ctx: CliContext,
   opts: { source?: string; tag?: string; before?: string; after?: string },
 ): Promise<void> {
-  const repo = await ctx.openRepository();
-  const list = filterSnapshots(await repo.listSnapshots(), {
+  const filter = {
     source: opts.source,
     tag: opts.tag,
     before: parseTime(opts.before, '--before'),
     after: parseTime(opts.after, '--after'),
-  });
+  };
+  const repo = await ctx.openRepository();
+  const list = filterSnapshots(await repo.listSnapshots(), filter);
   if (ctx.options.json) {
     print(
       JSON.stringify(
@@ -195,6 +200,7 @@ async function forgetCommand(ctx: CliContext, opts: ForgetOptions): Promise<void
     source: opts.source,
     dryRun: !!opts.dryRun,
   });
+  const locked = new Map(outcome.retained.map((r) => [r.id, r.until]));
   if (ctx.options.json) {
     print(
       JSON.stringify(
@@ -204,8 +210,11 @@ async function forgetCommand(ctx: CliContext, opts: ForgetOptions): Promise<void
             .filter((d) => d.keep)
             .map((d) => ({ id: d.entry.id, time: d.entry.snapshot.time, reasons: d.reasons })),
           remove: g.decisions
-            .filter((d) => !d.keep)
+            .filter((d) => !d.keep && !locked.has(d.entry.id))
             .map((d) => ({ id: d.entry.id, time: d.entry.snapshot.time })),
+          retained: g.decisions
+            .filter((d) => !d.keep && locked.has(d.entry.id))
+            .map((d) => ({ id: d.entry.id, time: d.entry.snapshot.time, until: locked.get(d.entry.id) })),
         })),
         null,
         2,
@@ -215,14 +224,21 @@ async function forgetCommand(ctx: CliContext, opts: ForgetOptions): Promise<void
     for (const g of outcome.groups) {
       print(`source ${g.source}:`);
       for (const d of g.decisions) {
-        const what = d.keep ? `keep    (${d.reasons.join(', ')})` : opts.dryRun ? 'would remove' : 'removed';
+        const until = locked.get(d.entry.id);
+        const what = d.keep
+          ? `keep    (${d.reasons.join(', ')})`
+          : until
+            ? `locked  (under retention until ${until}: kept)`
+            : opts.dryRun
+              ? 'would remove'
+              : 'removed';
         print(
           `  ${d.entry.id.slice(0, 8)}  ${d.entry.snapshot.time.replace('T', ' ').slice(0, 19)}  ${what}`,
         );
       }
     }
     print(
-      `${outcome.removed.length} snapshot${outcome.removed.length === 1 ? '' : 's'} ${opts.dryRun ? 'would be removed' : 'removed'}`,
+      `${outcome.removed.length} snapshot${outcome.removed.length === 1 ? '' : 's'} ${opts.dryRun ? 'would be removed' : 'removed'}${outcome.retained.length ? `; ${outcome.retained.length} still locked by the storage's retention (Object Lock), kept` : ''}`,
     );
   }
   if (opts.prune && !opts.dryRun) await prune(ctx, {}, repo);
@@ -239,7 +255,7 @@ async function prune(
   else {
     const verb = opts.dryRun ? 'would free' : 'freed';
     print(
-      `${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked, ${r.packsKept} kept; ${verb} ${formatBytes(r.bytesFreed)}`,
+      `${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked, ${r.packsKept} kept; ${verb} ${formatBytes(r.bytesFreed)}${r.packsRetained ? ` (${r.packsRetained} unused packs are under retention until ${r.retainedUntil} and stay)` : ''}`,
     );
   }
 }

@@ -41,6 +41,7 @@ export function makeAction(): Action {
       try {
         const ctx = await CliContext.create(options);
         await handler(ctx, options, ...positional);
+        await ctx.close();
       } catch (err) {
         reportError(err, !!options.debug);
       }

@@ -22,9 +22,17 @@ export interface ForgetGroup {
   decisions: RetentionDecision[];
 }
 
+/** A snapshot the policy would remove, still under the storage's retention lock. */
+export interface RetainedSnapshot {
+  id: string;
+  until: string;
+}
+
 export interface ForgetOutcome {
   groups: ForgetGroup[];
   removed: string[];
+  /** Snapshots kept because the storage refuses to delete them yet (S3 Object Lock). */
+  retained: RetainedSnapshot[];
 }
 
 export async function runForget(repo: Repository, req: ForgetRequest): Promise<ForgetOutcome> {
@@ -32,7 +40,7 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
   const lock = await repo.lock(false, 'forget');
   try {
     const entries = filterSnapshots(await repo.listSnapshots(), { source: req.source });
-    const outcome: ForgetOutcome = { groups: [], removed: [] };
+    const outcome: ForgetOutcome = { groups: [], removed: [], retained: [] };
     for (const [source, group] of groupBySource(entries)) {
       const policy = isEmptyPolicy(req.policy) ? req.configPolicies?.[source] : req.policy;
       if (!policy || isEmptyPolicy(policy)) {
@@ -48,7 +56,20 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
       outcome.groups.push({ source, decisions });
       for (const d of decisions) {
         if (d.keep) continue;
-        if (!req.dryRun) await repo.removeSnapshot(d.entry.id);
+        const until = await retainedUntil(repo, d.entry.id);
+        if (until) {
+          outcome.retained.push({ id: d.entry.id, until });
+          continue;
+        }
+        if (!req.dryRun) {
+          try {
+            await repo.removeSnapshot(d.entry.id);
+          } catch (err) {
+            if ((err as { code?: string }).code !== 'retained') throw err;
+            outcome.retained.push({ id: d.entry.id, until: 'a later date' });
+            continue;
+          }
+        }
         outcome.removed.push(d.entry.id);
       }
     }
@@ -62,4 +83,11 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
   } finally {
     await lock.release().catch(() => {});
   }
+}
+
+/** When the storage keeps objects under retention: until when this snapshot is locked, if it is. */
+async function retainedUntil(repo: Repository, id: string): Promise<string | undefined> {
+  const b = repo.backend;
+  if (!b.capabilities.retention || !b.retentionUntil) return undefined;
+  return (await b.retentionUntil({ type: 'snapshot', name: id }))?.toISOString();
 }

@@ -115,9 +115,9 @@ export async function withHooks<T>(
   describeResult: (result: T) => Partial<HookContext> = () => ({}),
 ): Promise<T> {
   const base: HookContext = { ...ctx, job: phase };
-  await runHook(hooks, `before_${phase}`, base);
   let result: T;
   try {
+    await runHook(hooks, `before_${phase}`, base);
     result = await body();
   } catch (err) {
     await runHook(hooks, `after_${phase}`, {

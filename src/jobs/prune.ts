@@ -23,6 +23,10 @@ export interface PruneOutcome {
   packsKept: number;
   bytesFreed: number;
   blobsUsed: number;
+  /** Packs that would go but are under the storage's retention lock (S3 Object Lock): kept. */
+  packsRetained: number;
+  /** The latest retention date among them. */
+  retainedUntil?: string;
 }
 
 export async function runPrune(
@@ -49,21 +53,25 @@ export async function runPrune(
     const keep: IndexedPack[] = [];
     const repack: IndexedPack[] = [];
     const drop: string[] = [];
-    for (const [pack, size] of stored) {
+    for (const pack of stored.keys()) {
       const entries = byPack.get(pack) ?? [];
       const usedBytes = entries
         .filter((e) => used.has(e.id.toString('hex')))
         .reduce((n, e) => n + e.length, 0);
       if (usedBytes === 0) drop.push(pack);
-      else if (1 - usedBytes / size > REPACK_UNUSED_RATIO) repack.push({ pack, entries });
+      // Judge by blob bytes: a pack's header is overhead, not waste.
+      else if (1 - usedBytes / blobBytes(entries) > REPACK_UNUSED_RATIO) repack.push({ pack, entries });
       else keep.push({ pack, entries });
     }
+    const retention = await holdRetained(repo, drop, repack, keep, byPack);
     const outcome: PruneOutcome = {
       packsDeleted: drop.length,
       packsRepacked: repack.length,
       packsKept: keep.length,
       bytesFreed: [...drop, ...repack.map((p) => p.pack)].reduce((n, p) => n + (stored.get(p) ?? 0), 0),
       blobsUsed: used.size,
+      packsRetained: retention.count,
+      retainedUntil: retention.until,
     };
     if (options.dryRun || (drop.length === 0 && repack.length === 0)) return outcome;
 
@@ -87,8 +95,11 @@ export async function runPrune(
     const fresh = repo.takeUnindexed();
     const written = await repo.writeIndexFiles([...keep, ...fresh]);
     // The new index is durable: the old ones, then the packs they alone named, can go.
-    for (const name of oldIndexes) if (!written.includes(name)) await repo.removeFile('index', name);
-    for (const pack of [...drop, ...repack.map((p) => p.pack)]) await repo.removeFile('pack', pack);
+    // Under retention an old index may outlive this run: its entries repeat the new index's.
+    for (const name of oldIndexes)
+      if (!written.includes(name)) await removeUnlessRetained(repo, 'index', name);
+    for (const pack of [...drop, ...repack.map((p) => p.pack)])
+      await removeUnlessRetained(repo, 'pack', pack);
     return outcome;
   } finally {
     await lock.release().catch(() => {});
@@ -126,4 +137,51 @@ async function markUsed(repo: Repository): Promise<Set<string>> {
   };
   for (const { snapshot } of snapshots) await visit(snapshot.root);
   return used;
+}
+
+/**
+ * With a backend that keeps objects under retention, packs still locked cannot go: they move
+ * from `drop` and `repack` to `keep` (repacking them would only store their blobs twice).
+ */
+async function holdRetained(
+  repo: Repository,
+  drop: string[],
+  repack: IndexedPack[],
+  keep: IndexedPack[],
+  byPack: Map<string, PackEntry[]>,
+): Promise<{ count: number; until?: string }> {
+  const b = repo.backend;
+  if (!b.capabilities.retention || !b.retentionUntil) return { count: 0 };
+  let count = 0;
+  let latest: Date | undefined;
+  const locked = async (pack: string) => {
+    const until = await b.retentionUntil!({ type: 'pack', name: pack });
+    if (!until) return false;
+    count++;
+    if (!latest || until > latest) latest = until;
+    return true;
+  };
+  for (let i = drop.length - 1; i >= 0; i--) {
+    if (await locked(drop[i])) {
+      keep.push({ pack: drop[i], entries: byPack.get(drop[i]) ?? [] });
+      drop.splice(i, 1);
+    }
+  }
+  for (let i = repack.length - 1; i >= 0; i--) {
+    if (await locked(repack[i].pack)) keep.push(...repack.splice(i, 1));
+  }
+  return { count, until: latest?.toISOString() };
+}
+
+async function removeUnlessRetained(repo: Repository, type: 'index' | 'pack', name: string): Promise<void> {
+  try {
+    await repo.removeFile(type, name);
+  } catch (err) {
+    // Left behind: an orphan pack is adopted by the next backup, an old index is redundant.
+    if ((err as { code?: string }).code !== 'retained') throw err;
+  }
+}
+
+function blobBytes(entries: readonly PackEntry[]): number {
+  return entries.reduce((n, e) => n + e.length, 0);
 }

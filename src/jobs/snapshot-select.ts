@@ -31,7 +31,18 @@ export function sourceMatches(snapshotSource: string, wanted: string): boolean {
 
 /** SNAPSHOT is a full id, a unique prefix of at least 8 hex characters, or `latest`. */
 export async function findSnapshot(repo: Repository, ref: string, source?: string): Promise<SnapshotEntry> {
-  const all = filterSnapshots(await repo.listSnapshots(), { source });
+  return pickSnapshot(await repo.listSnapshots(), ref, source, repo.location);
+}
+
+/** findSnapshot over a list already at hand (oldest first), e.g. the server's cache. */
+export function pickSnapshot(
+  entries: SnapshotEntry[],
+  ref: string,
+  source: string | undefined,
+  location: string,
+): SnapshotEntry {
+  const all = filterSnapshots(entries, { source });
+  const repo = { location };
   if (ref === 'latest') {
     const last = all.at(-1);
     if (!last) {

@@ -106,6 +106,8 @@ export class RepositoryLock {
       time: now,
     };
     const lock = new RepositoryLock(backend, key, clock, info);
+    // Held from before the write, so an interrupt during it still releases the lock.
+    RepositoryLock.held.add(lock);
     await lock.write();
     try {
       // Two processes may have written at the same moment: re-check with ours in place.
@@ -118,7 +120,6 @@ export class RepositoryLock {
       lock.refresh().catch(() => {});
     }, REFRESH_EVERY_MS);
     lock.timer.unref();
-    RepositoryLock.held.add(lock);
     return lock;
   }
 
@@ -139,6 +140,8 @@ export class RepositoryLock {
     const { name: _name, ...body } = this.info;
     const sealed = this.key.sealIndex(Buffer.from(JSON.stringify(body)), AAD);
     await this.backend.save({ type: 'lock', name: this.info.name }, sealed);
+    // Released (interrupted) while the write was in flight: the file must not outlive it.
+    if (this.released) await this.backend.remove({ type: 'lock', name: this.info.name });
   }
 }
 

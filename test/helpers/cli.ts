@@ -37,7 +37,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): 
 export function runCli(
   args: string[],
   env: NodeJS.ProcessEnv,
-  options: { cwd?: string; stdout?: 'buffer' } = {},
+  options: { cwd?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = startCli(args, env, options.cwd);

@@ -1,0 +1,443 @@
+/**
+ * @module test/cli/cli-backup
+ * `backup` and `snapshots` through the real CLI: a source named on the command line, sources
+ * from a config file found each of the ways the contract allows (--config before and after
+ * the command, LIFEBOAT_CONFIG, ./lifeboat.yaml), `${ENV}` in the config, several sources,
+ * tags, and the listing with its filters, as a table and as JSON.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { compareTrees } from '../../src/testing/tree-compare.js';
+import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+
+const PASSWORD = 'pw-backup-Kd3#glacier-heron';
+const STACK = /^\s+at .+:\d+:\d+\)?$|Unhandled 'error' event|internal error/m;
+
+/** Commands run in the suite's own folder, so no ./lifeboat.yaml around the checkout is read. */
+let workDir: string | undefined;
+const runs: { args: string[]; result: CliResult }[] = [];
+
+async function cli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliResult> {
+  const result = await runCli(args, env, { cwd: cwd ?? workDir });
+  runs.push({ args, result });
+  return result;
+}
+
+function show(args: string[], r: CliResult): string {
+  return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+async function ok(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliResult> {
+  const r = await cli(args, env, cwd);
+  assert.equal(r.code, 0, show(args, r));
+  return r;
+}
+
+async function fails(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  code: number,
+  message: RegExp,
+): Promise<CliResult> {
+  const r = await cli(args, env);
+  assert.equal(r.code, code, show(args, r));
+  assert.match(r.stderr, message, show(args, r));
+  return r;
+}
+
+/** Environment without any LIFEBOAT_* setting except cheap scrypt, plus `extra`. */
+function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
+  return { ...env, LIFEBOAT_KDF_N: '1024', ...extra };
+}
+
+interface ListedSnapshot {
+  id: string;
+  short_id: string;
+  time: string;
+  source: string;
+  engine: string;
+  tags: string[];
+  stats: { files?: number; dirs?: number; bytes?: number };
+}
+
+async function listJson(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<ListedSnapshot[]> {
+  const r = await ok(['snapshots', '--json', ...args], env, cwd);
+  return JSON.parse(r.stdout);
+}
+
+describe('lifeboat backup and snapshots', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let docs: string;
+  let notes: string;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('lifeboat-cli-backup-'));
+    workDir = dir;
+    docs = join(dir, 'docs');
+    notes = join(dir, 'notes');
+    await mkdir(join(docs, 'guide'), { recursive: true });
+    await writeFile(join(docs, 'readme.md'), '# docs\n');
+    await writeFile(join(docs, 'guide', 'one.md'), 'one\n'.repeat(100));
+    await writeFile(join(docs, 'guide', 'two.md'), 'two\n'.repeat(200));
+    await mkdir(notes);
+    await writeFile(join(notes, 'todo.txt'), 'buy rope\n');
+  });
+  after(() => cleanup());
+
+  describe('a source on the command line', () => {
+    let env: NodeJS.ProcessEnv;
+    before(async () => {
+      env = repoEnv(join(dir, 'repo-cli'), { LIFEBOAT_PASSWORD: PASSWORD });
+      await ok(['init'], env);
+    });
+
+    it('backs up a folder and restores it identical', async () => {
+      const r = await ok(['backup', '--type', 'files', '--name', 'docs', '--path', docs], env);
+      assert.match(r.stdout, /^snapshot [0-9a-f]{8} saved: docs \(files\), .* read, .* added/m);
+      const [snap] = await listJson([], env);
+      assert.equal(snap.source, 'docs');
+      assert.equal(snap.engine, 'files');
+      assert.deepEqual(snap.tags, []);
+      assert.equal(snap.stats.files, 3);
+      assert.equal(snap.stats.dirs, 1);
+      assert.equal(snap.stats.bytes, 7 + 400 + 800);
+      assert.ok(r.stdout.includes(snap.short_id));
+      const to = join(dir, 'restored-cli');
+      await ok(['restore', snap.id, '--to', to], env);
+      assert.deepEqual(await compareTrees(docs, to), []);
+    });
+
+    it('--tag (repeatable) tags the snapshot; --json prints it', async () => {
+      const r = await ok(
+        [
+          'backup',
+          '--type',
+          'files',
+          '--name',
+          'notes',
+          '--path',
+          notes,
+          '--tag',
+          'manual',
+          '--tag',
+          'pre-upgrade',
+          '--json',
+        ],
+        env,
+      );
+      const [saved] = JSON.parse(r.stdout);
+      assert.deepEqual(saved.tags, ['manual', 'pre-upgrade']);
+      assert.equal(saved.source, 'notes');
+      const listed = await listJson(['--source', 'notes'], env);
+      assert.equal(listed.length, 1);
+      assert.equal(listed[0].id, saved.id);
+      assert.deepEqual(listed[0].tags, ['manual', 'pre-upgrade']);
+    });
+
+    it('--exclude leaves matching files out', async () => {
+      await ok(
+        ['backup', '--type', 'files', '--name', 'docs-no-two', '--path', docs, '--exclude', 'two.md'],
+        env,
+      );
+      const [snap] = await listJson(['--source', 'docs-no-two'], env);
+      assert.equal(snap.stats.files, 2);
+    });
+  });
+
+  describe('sources from a config file', () => {
+    let repo: string;
+    let config: string;
+    let env: NodeJS.ProcessEnv;
+
+    before(async () => {
+      repo = join(dir, 'repo-config');
+      config = join(dir, 'config.yaml');
+      // The password comes from the environment through ${...}; the file holds no secret.
+      await writeFile(
+        config,
+        [
+          'repository:',
+          `  url: ${repo}`,
+          `  password: \${LB_TEST_REPO_PASSWORD}`,
+          'sources:',
+          '  docs:',
+          '    type: files',
+          `    path: ${docs}`,
+          '  notes:',
+          '    type: files',
+          `    path: \${LB_TEST_NOTES_DIR}`,
+          '',
+        ].join('\n'),
+      );
+      env = bareEnv({ LB_TEST_REPO_PASSWORD: PASSWORD, LB_TEST_NOTES_DIR: notes });
+    });
+
+    it('--config before the command name: init, then backup of every source', async () => {
+      await ok(['--config', config, 'init'], env);
+      const r = await ok(['--config', config, 'backup'], env);
+      assert.match(r.stdout, /saved: docs \(files\)/);
+      assert.match(r.stdout, /saved: notes \(files\)/);
+      const list = await listJson(['--config', config], env);
+      assert.deepEqual(list.map((s) => s.source).sort(), ['docs', 'notes']);
+      // ${LB_TEST_NOTES_DIR} was taken from the environment: the notes tree is the real one.
+      const to = join(dir, 'restored-notes');
+      await ok(['--config', config, 'restore', 'latest', '--source', 'notes', '--to', to], env);
+      assert.deepEqual(await compareTrees(notes, to), []);
+    });
+
+    it('--config after the command name', async () => {
+      await ok(['backup', 'docs', '--config', config, '--tag', 'after'], env);
+      const tagged = await listJson(['--tag', 'after', '--config', config], env);
+      assert.equal(tagged.length, 1);
+      assert.equal(tagged[0].source, 'docs');
+    });
+
+    it('LIFEBOAT_CONFIG names the file', async () => {
+      const viaEnv = { ...env, LIFEBOAT_CONFIG: config };
+      await ok(['backup', 'notes', '--tag', 'from-env'], viaEnv);
+      const tagged = await listJson(['--tag', 'from-env'], viaEnv);
+      assert.deepEqual(
+        tagged.map((s) => s.source),
+        ['notes'],
+      );
+    });
+
+    it('./lifeboat.yaml in the working folder is read when nothing else names a file', async () => {
+      const cwd = join(dir, 'workdir');
+      await mkdir(cwd);
+      await writeFile(
+        join(cwd, 'lifeboat.yaml'),
+        `repository:\n  url: ${repo}\n  password: \${LB_TEST_REPO_PASSWORD}\nsources:\n  docs: {type: files, path: ${docs}}\n`,
+      );
+      await ok(['backup', '--tag', 'cwd'], env, cwd);
+      const tagged = await listJson(['--tag', 'cwd'], env, cwd);
+      assert.deepEqual(
+        tagged.map((s) => s.source),
+        ['docs'],
+      );
+    });
+
+    it('several sources named on the command line are each backed up', async () => {
+      const before = (await listJson(['--config', config], env)).length;
+      const r = await ok(['backup', 'notes', 'docs', '--config', config, '--tag', 'both'], env);
+      assert.equal(r.stdout.match(/saved:/g)?.length, 2, r.stdout);
+      const list = await listJson(['--config', config], env);
+      assert.equal(list.length, before + 2);
+      assert.deepEqual(
+        list
+          .filter((s) => s.tags.includes('both'))
+          .map((s) => s.source)
+          .sort(),
+        ['docs', 'notes'],
+      );
+    });
+
+    it('an unknown source name is refused before anything is written', async () => {
+      const before = (await listJson(['--config', config], env)).length;
+      const r = await fails(['backup', 'docs', 'nope', '--config', config], env, 2, /no source "nope"/);
+      assert.match(r.stderr, /known: docs, notes/);
+      assert.equal((await listJson(['--config', config], env)).length, before);
+    });
+
+    it('an unset variable named in the config is reported, and nothing runs', async () => {
+      const r = await fails(
+        ['backup', '--config', config],
+        bareEnv({ LB_TEST_REPO_PASSWORD: PASSWORD }),
+        2,
+        /sources\.notes\.path uses \$\{LB_TEST_NOTES_DIR\}, which is not set/,
+      );
+      assert.ok(r.stderr.includes(config));
+    });
+
+    it('the environment wins over the config for the repository', async () => {
+      const other = join(dir, 'repo-other');
+      const otherEnv = { ...env, LIFEBOAT_REPO: other, LIFEBOAT_PASSWORD: PASSWORD };
+      await ok(['init', '--config', config], otherEnv);
+      await ok(['backup', 'notes', '--config', config], otherEnv);
+      assert.equal((await listJson(['--config', config], otherEnv)).length, 1);
+    });
+  });
+
+  describe('hooks around backup and restore', () => {
+    let repo: string;
+    let config: string;
+    let env: NodeJS.ProcessEnv;
+    let log: string;
+
+    before(async () => {
+      repo = join(dir, 'repo-hooks');
+      config = join(dir, 'hooks.yaml');
+      log = join(dir, 'hooks.log');
+      const record = (name: string) =>
+        `echo "${name} $LIFEBOAT_SOURCE $LIFEBOAT_STATUS $LIFEBOAT_SNAPSHOT pw=$LIFEBOAT_PASSWORD" >> ${log}`;
+      await writeFile(
+        config,
+        [
+          'sources:',
+          '  good:',
+          '    type: files',
+          `    path: ${docs}`,
+          '    hooks:',
+          `      before_backup: '${record('before_backup')}'`,
+          `      after_backup: '${record('after_backup')}'`,
+          `      before_restore: '${record('before_restore')}'`,
+          `      after_restore: '${record('after_restore')}'`,
+          '  blocked:',
+          '    type: files',
+          `    path: ${notes}`,
+          '    hooks:',
+          `      before_backup: 'echo maintenance mode is stuck; exit 4'`,
+          `      after_backup: '${record('after_backup')}'`,
+          '',
+        ].join('\n'),
+      );
+      env = repoEnv(repo, { LIFEBOAT_PASSWORD: PASSWORD, LIFEBOAT_CONFIG: config });
+      env.LIFEBOAT_CONFIG = config;
+      await ok(['init'], env);
+    });
+
+    it('run before and after a backup and a restore, with the outcome and without the password', async () => {
+      await ok(['backup', 'good'], env);
+      const [snap] = await listJson(['--source', 'good'], env);
+      await ok(['restore', 'latest', '--source', 'good', '--to', join(dir, 'hooked-restore')], env);
+      const lines = (await readFile(log, 'utf8')).trimEnd().split('\n');
+      assert.deepEqual(lines, [
+        'before_backup good   pw=',
+        `after_backup good success ${snap.id} pw=`,
+        `before_restore good  ${snap.id} pw=`,
+        `after_restore good success ${snap.id} pw=`,
+      ]);
+    });
+
+    // DESIGN.md, Engines: "a failing `before_*` aborts the job, the `after_*` always runs".
+    it('a failing before_backup aborts the backup with its output; after_backup still runs', async () => {
+      const r = await fails(
+        ['backup', 'blocked'],
+        env,
+        1,
+        /before_backup hook of source "blocked" exited with code 4/,
+      );
+      assert.match(r.stderr, /maintenance mode is stuck/);
+      assert.deepEqual(await listJson(['--source', 'blocked'], env), []);
+      const last = (await readFile(log, 'utf8')).trimEnd().split('\n').at(-1);
+      assert.equal(last, 'after_backup blocked failure  pw=');
+    });
+  });
+
+  describe('snapshots', () => {
+    let env: NodeJS.ProcessEnv;
+    let all: ListedSnapshot[];
+
+    before(async () => {
+      env = repoEnv(join(dir, 'repo-list'), { LIFEBOAT_PASSWORD: PASSWORD });
+      await ok(['init'], env);
+      await ok(['backup', '--type', 'files', '--name', 'docs', '--path', docs, '--tag', 'daily'], env);
+      await ok(['backup', '--type', 'files', '--name', 'notes', '--path', notes], env);
+      await ok(
+        ['backup', '--type', 'files', '--name', 'docs', '--path', docs, '--tag', 'daily', '--tag', 'keep'],
+        env,
+      );
+      all = await listJson([], env);
+    });
+
+    it('--json lists every snapshot, oldest first, with the documented fields', () => {
+      assert.equal(all.length, 3);
+      for (const s of all) {
+        assert.match(s.id, /^[0-9a-f]{64}$/);
+        assert.equal(s.short_id, s.id.slice(0, 8));
+        assert.ok(!Number.isNaN(Date.parse(s.time)), s.time);
+        assert.equal(s.engine, 'files');
+        assert.ok(Array.isArray(s.tags));
+        assert.equal(typeof s.stats.bytes, 'number');
+      }
+      assert.deepEqual(
+        all.map((s) => s.source),
+        ['docs', 'notes', 'docs'],
+      );
+      const times = all.map((s) => Date.parse(s.time));
+      assert.deepEqual(
+        [...times].sort((a, b) => a - b),
+        times,
+      );
+      assert.deepEqual(all[2].tags, ['daily', 'keep']);
+      assert.equal(all[1].stats.files, 1);
+      assert.equal(all[1].stats.bytes, 9);
+    });
+
+    it('prints a table: header, one row per snapshot, and a count', async () => {
+      const r = await ok(['snapshots'], env);
+      const lines = r.stdout.trimEnd().split('\n');
+      assert.match(lines[0], /^ID\s+Time \(UTC\)\s+Source\s+Engine\s+Host\s+Tags\s+Size$/);
+      assert.match(lines[1], /^-+( +-+)+$/);
+      assert.equal(lines.length, 2 + 3 + 1);
+      for (const [i, s] of all.entries()) {
+        const row = lines[2 + i];
+        assert.ok(row.startsWith(s.short_id), row);
+        assert.ok(row.includes(s.source), row);
+        assert.ok(row.includes(s.time.replace('T', ' ').slice(0, 19)), row);
+        assert.ok(row.includes(s.tags.join(',')), row);
+      }
+      assert.match(lines[2], /1\.18 KiB$/);
+      assert.equal(lines.at(-1), '3 snapshots');
+    });
+
+    it('--source and --tag filter', async () => {
+      assert.deepEqual(
+        (await listJson(['--source', 'docs'], env)).map((s) => s.id),
+        [all[0].id, all[2].id],
+      );
+      assert.deepEqual(
+        (await listJson(['--tag', 'keep'], env)).map((s) => s.id),
+        [all[2].id],
+      );
+      assert.deepEqual(
+        (await listJson(['--tag', 'daily', '--source', 'notes'], env)).map((s) => s.id),
+        [],
+      );
+      const r = await ok(['snapshots', '--source', 'nobody'], env);
+      assert.match(r.stdout, /^0 snapshots$/m);
+    });
+
+    it('--before and --after filter by time (exclusive)', async () => {
+      const between = await listJson(['--after', all[0].time, '--before', all[2].time], env);
+      assert.deepEqual(
+        between.map((s) => s.id),
+        [all[1].id],
+      );
+      assert.deepEqual(
+        (await listJson(['--before', all[1].time], env)).map((s) => s.id),
+        [all[0].id],
+      );
+      assert.deepEqual(
+        (await listJson(['--after', all[1].time], env)).map((s) => s.id),
+        [all[2].id],
+      );
+      assert.equal((await listJson(['--after', '2000-01-01'], env)).length, 3);
+      assert.equal((await listJson(['--before', '2000-01-01T00:00:00Z'], env)).length, 0);
+    });
+
+    it('a time that is not a time exits 2 and shows the expected form', async () => {
+      await fails(
+        ['snapshots', '--before', 'last tuesday'],
+        env,
+        2,
+        /--before "last tuesday" is not a time.*ISO 8601/,
+      );
+      await fails(['snapshots', '--after', '2026-13-45'], env, 2, /--after "2026-13-45" is not a time/);
+    });
+  });
+
+  it('no output shows the password, and no error a stack trace', () => {
+    assert.ok(runs.length > 20);
+    for (const { args, result } of runs) {
+      const out = result.stdout + result.stderr;
+      assert.ok(!out.includes(PASSWORD), `password in the output of lifeboat ${args.join(' ')}`);
+      assert.doesNotMatch(out, STACK, show(args, result));
+    }
+  });
+});
