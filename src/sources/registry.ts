@@ -6,6 +6,12 @@
 import type { z } from 'zod';
 import { LifeboatError } from '../errors.js';
 import { createFilesSource, type FilesSourceConfig, filesSourceSchema } from './files/files-source.js';
+import { createLmdbSource, type LmdbSourceConfig, lmdbSourceSchema } from './lmdb/lmdb-source.js';
+import {
+  createMongodbSource,
+  type MongodbSourceConfig,
+  mongodbSourceSchema,
+} from './mongodb/mongodb-source.js';
 import {
   createMysqlSource,
   type MysqlSourceConfig,
@@ -17,7 +23,6 @@ import {
   type PostgresSourceConfig,
   postgresSourceSchema,
 } from './postgres/postgres-source.js';
-import { createLmdbSource, type LmdbSourceConfig, lmdbSourceSchema } from './lmdb/lmdb-source.js';
 import { createRedisSource, type RedisSourceConfig, redisSourceSchema } from './redis/redis-source.js';
 import type { Source } from './source.js';
 import { createSqliteSource, type SqliteSourceConfig, sqliteSourceSchema } from './sqlite/sqlite-source.js';
@@ -50,6 +55,10 @@ const engines = {
   },
   redis: { schema: redisSourceSchema, create: (n: string, c: RedisSourceConfig) => createRedisSource(n, c) },
   lmdb: { schema: lmdbSourceSchema, create: (n: string, c: LmdbSourceConfig) => createLmdbSource(n, c) },
+  mongodb: {
+    schema: mongodbSourceSchema,
+    create: (n: string, c: MongodbSourceConfig) => createMongodbSource(n, c),
+  },
 } satisfies Record<string, Engine>;
 
 /** Engine config schemas by type; each has a literal `type` key. */

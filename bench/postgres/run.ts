@@ -1,0 +1,325 @@
+/**
+ * @module bench/postgres/run
+ * `node dist/bench/postgres/run.js [--scale 100] [--days 5] [--jobs 2] [--workdir DIR] [--keep] [--json]`
+ *
+ * The PostgreSQL engine against the tools it wraps, on a pgbench database (scale 100 is about
+ * 1.5 GiB) in a throwaway server: backup time against `pg_dump -Fc > file` (zlib, the
+ * default, and -Z0), restore time against plain `pg_restore` of that file (streamed and with
+ * jobs), then five "days" each updating a random 1% of pgbench_accounts, backed up by
+ * Lifeboat and by restic fed the same (uncompressed) dumps with `restic backup --stdin`; the
+ * repository sizes after each day. Every step runs under GNU time for peak RSS.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { type PostgresServer, startPostgres } from '../../src/testing/servers/postgres.js';
+import { checkGnuTime, diskUsage, measure, run, type Sample } from '../measure.js';
+
+export interface PostgresBenchOptions {
+  /** pgbench scale factor: 100 is about 1.5 GiB (10 million accounts). */
+  scale: number;
+  /** Days of ~1% changes after the first backup. */
+  days: number;
+  /** pg_restore -j for the parallel restores. */
+  jobs: number;
+  workdir?: string;
+  keep: boolean;
+  log: (line: string) => void;
+}
+
+export interface PostgresBenchResult {
+  scale: number;
+  databaseBytes: number;
+  steps: Record<string, Sample & { bytes?: number }>;
+  days: { day: number; lifeboat: number; restic: number; lifeboatZ6?: number }[];
+  ratios: Record<string, number>;
+}
+
+const LIFEBOAT_BIN = fileURLToPath(new URL('../../../bin/lifeboat.js', import.meta.url));
+const PASSWORD = 'bench';
+
+export async function runPostgresBench(
+  options: Partial<PostgresBenchOptions> = {},
+): Promise<PostgresBenchResult> {
+  const o: PostgresBenchOptions = {
+    scale: 100,
+    days: 5,
+    jobs: 2,
+    keep: false,
+    log: (line) => process.stderr.write(`[bench:postgres] ${line}\n`),
+    ...options,
+  };
+  const gnu = checkGnuTime();
+  if (gnu) throw new Error(gnu);
+  const work = o.workdir ?? mkdtempSync(join(tmpdir(), 'lifeboat-pgbench-'));
+  mkdirSync(work, { recursive: true });
+  const server = await startPostgres({
+    settings: {
+      shared_buffers: '256MB',
+      max_wal_size: '4GB',
+      checkpoint_timeout: '30min',
+      autovacuum: 'off',
+    },
+  });
+  try {
+    return await benchOn(server, work, o);
+  } finally {
+    await server.stop();
+    if (!o.keep) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function benchOn(
+  server: PostgresServer,
+  work: string,
+  o: PostgresBenchOptions,
+): Promise<PostgresBenchResult> {
+  const bin = (name: string) => join(server.binDir, name);
+  const pgEnv = { ...process.env, PGPASSWORD: server.password };
+  const conn = ['-h', server.host, '-p', String(server.port), '-U', server.user];
+  const psql = (db: string, sql: string) =>
+    run(bin('psql'), [...conn, '-X', '-q', '-At', '-d', db, '-c', sql], { env: pgEnv });
+  const steps: PostgresBenchResult['steps'] = {};
+  const step = async (name: string, p: Promise<Sample>, bytes?: number) => {
+    const s = await p;
+    steps[name] = { ...s, ...(bytes === undefined ? {} : { bytes }) };
+    o.log(
+      `${name}: ${s.wall.toFixed(2)} s, peak RSS ${(s.maxRss / 2 ** 20).toFixed(0)} MiB${bytes === undefined ? '' : `, ${mib(bytes)}`}`,
+    );
+  };
+
+  o.log(`pgbench -i -s ${o.scale} in ${server.dir}`);
+  psql('postgres', 'CREATE DATABASE bench');
+  run(bin('pgbench'), [...conn, '-i', '-s', String(o.scale), '-q', 'bench'], { env: pgEnv });
+  psql('bench', 'CHECKPOINT');
+  const databaseBytes = Number(psql('bench', "SELECT pg_database_size('bench')").trim());
+  o.log(`database: ${mib(databaseBytes)}`);
+
+  // Plain pg_dump, default (zlib) and uncompressed.
+  const dumpZ = join(work, 'bench.Z.pgdump');
+  const dump0 = join(work, 'bench.Z0.pgdump');
+  await step(
+    'pg_dump -Fc',
+    measure(bin('pg_dump'), [...conn, '-Fc', '-f', dumpZ, 'bench'], { env: pgEnv, cwd: work }),
+  );
+  steps['pg_dump -Fc'].bytes = statSync(dumpZ).size;
+  await step(
+    'pg_dump -Fc -Z0',
+    measure(bin('pg_dump'), [...conn, '-Fc', '-Z0', '-f', dump0, 'bench'], { env: pgEnv, cwd: work }),
+  );
+  steps['pg_dump -Fc -Z0'].bytes = statSync(dump0).size;
+
+  // Lifeboat: -Z0 (its default) and -Z6 (pg_dump's own compression), one repository each.
+  const url = server.urlFor('bench');
+  const lb = setupLifeboat(work, 'lb', { type: 'postgres', url, jobs: o.jobs });
+  const lbZ6 = setupLifeboat(work, 'lbz6', { type: 'postgres', url, compression: 6 });
+  await step('lifeboat backup (Z0)', lb.backup());
+  await step('lifeboat backup (Z6)', lbZ6.backup());
+
+  // Restores into fresh databases.
+  const fresh = (db: string) => {
+    psql('postgres', `DROP DATABASE IF EXISTS ${db}`);
+    psql('postgres', `CREATE DATABASE ${db}`);
+  };
+  fresh('r1');
+  await step(
+    'pg_restore (zlib file)',
+    measure(bin('pg_restore'), [...conn, '-d', 'r1', dumpZ], { env: pgEnv, cwd: work }),
+  );
+  fresh('r1');
+  await step(
+    'pg_restore (Z0 file)',
+    measure(bin('pg_restore'), [...conn, '-d', 'r1', dump0], { env: pgEnv, cwd: work }),
+  );
+  fresh('r1');
+  await step(
+    `pg_restore -j ${o.jobs} (Z0 file)`,
+    measure(bin('pg_restore'), [...conn, '-j', String(o.jobs), '-d', 'r1', dump0], { env: pgEnv, cwd: work }),
+  );
+  psql('postgres', 'DROP DATABASE IF EXISTS r1');
+  for (const [name, jobs] of [
+    ['lifeboat restore (stream)', 1],
+    [`lifeboat restore (jobs ${o.jobs})`, o.jobs],
+  ] as const) {
+    psql('postgres', 'DROP DATABASE IF EXISTS r2');
+    await step(name, lb.restore(server.urlFor('r2'), jobs));
+  }
+  psql('postgres', 'DROP DATABASE IF EXISTS r2');
+
+  // Days: ~1% of accounts change; Lifeboat backs up, restic takes the same dump on stdin.
+  const restic = resticAvailable();
+  const resticRepo = join(work, 'restic');
+  const resticEnv = {
+    ...process.env,
+    RESTIC_REPOSITORY: resticRepo,
+    RESTIC_PASSWORD: PASSWORD,
+    RESTIC_CACHE_DIR: join(work, 'restic-cache'),
+  };
+  if (restic) {
+    run(restic, ['init', '--quiet'], { env: resticEnv });
+    await step(
+      'restic backup --stdin (day 0)',
+      measure(
+        '/bin/sh',
+        ['-c', `"${restic}" backup --quiet --stdin --stdin-filename bench.pgdump < "${dump0}"`],
+        {
+          env: resticEnv,
+          cwd: work,
+        },
+      ),
+    );
+  } else o.log('restic not installed (apt-get install restic): no comparison');
+  const days: PostgresBenchResult['days'] = [
+    {
+      day: 0,
+      lifeboat: diskUsage(lb.repo).allocated,
+      lifeboatZ6: diskUsage(lbZ6.repo).allocated,
+      restic: restic ? diskUsage(resticRepo).allocated : 0,
+    },
+  ];
+  const accounts = o.scale * 100_000;
+  for (let day = 1; day <= o.days; day++) {
+    psql(
+      'bench',
+      `UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid IN (SELECT 1 + floor(random() * ${accounts})::int FROM generate_series(1, ${accounts / 100}))`,
+    );
+    await step(`lifeboat backup (day ${day})`, lb.backup());
+    const entry: PostgresBenchResult['days'][number] = {
+      day,
+      lifeboat: diskUsage(lb.repo).allocated,
+      restic: 0,
+    };
+    if (day === 1) {
+      await step('lifeboat backup Z6 (day 1)', lbZ6.backup());
+      entry.lifeboatZ6 = diskUsage(lbZ6.repo).allocated;
+    }
+    if (restic) {
+      run(bin('pg_dump'), [...conn, '-Fc', '-Z0', '-f', dump0, 'bench'], { env: pgEnv });
+      await step(
+        `restic backup --stdin (day ${day})`,
+        measure(
+          '/bin/sh',
+          ['-c', `"${restic}" backup --quiet --stdin --stdin-filename bench.pgdump < "${dump0}"`],
+          {
+            env: resticEnv,
+            cwd: work,
+          },
+        ),
+      );
+      entry.restic = diskUsage(resticRepo).allocated;
+    }
+    days.push(entry);
+    o.log(`day ${day}: lifeboat repo ${mib(entry.lifeboat)}, restic repo ${mib(entry.restic)}`);
+  }
+
+  const last = days[days.length - 1];
+  const ratios: Record<string, number> = {
+    'backup: lifeboat (Z0) / pg_dump -Fc': steps['lifeboat backup (Z0)'].wall / steps['pg_dump -Fc'].wall,
+    'backup: lifeboat (Z0) / pg_dump -Fc -Z0':
+      steps['lifeboat backup (Z0)'].wall / steps['pg_dump -Fc -Z0'].wall,
+    'restore: lifeboat stream / pg_restore (zlib file)':
+      steps['lifeboat restore (stream)'].wall / steps['pg_restore (zlib file)'].wall,
+    [`restore: lifeboat jobs ${o.jobs} / pg_restore (zlib file)`]:
+      steps[`lifeboat restore (jobs ${o.jobs})`].wall / steps['pg_restore (zlib file)'].wall,
+  };
+  if (restic) ratios[`repository after ${o.days} days: lifeboat / restic`] = last.lifeboat / last.restic;
+  return { scale: o.scale, databaseBytes, steps, days, ratios };
+}
+
+function setupLifeboat(work: string, name: string, source: Record<string, unknown>) {
+  const repo = join(work, `repo-${name}`);
+  const home = join(work, `home-${name}`);
+  mkdirSync(home, { recursive: true });
+  const config = join(home, 'lifeboat.yaml');
+  const write = (extra: Record<string, unknown>) =>
+    spawnSync('sh', ['-c', `cat > "${config}"`], {
+      input: stringify({ sources: { bench: { ...source, ...extra } } }),
+    });
+  write({});
+  const env = { ...process.env, LIFEBOAT_REPO: repo, LIFEBOAT_PASSWORD: PASSWORD };
+  run(process.execPath, [LIFEBOAT_BIN, 'init', '--quiet'], { env, cwd: home });
+  return {
+    repo,
+    backup: () =>
+      measure(process.execPath, [LIFEBOAT_BIN, '--config', config, 'backup', '--quiet'], { env, cwd: home }),
+    restore: (to: string, jobs: number) => {
+      write({ jobs });
+      return measure(
+        process.execPath,
+        [LIFEBOAT_BIN, '--config', config, 'restore', 'latest', '--quiet', '--to', to],
+        { env, cwd: home },
+      ).finally(() => write({}));
+    },
+  };
+}
+
+function resticAvailable(): string | null {
+  if (existsSync('/usr/bin/restic')) return '/usr/bin/restic';
+  const r = spawnSync('sh', ['-c', 'command -v restic'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
+}
+
+function mib(n: number): string {
+  return `${(n / 2 ** 20).toFixed(1)} MiB`;
+}
+
+export function formatPostgresBench(r: PostgresBenchResult): string {
+  const lines = [`PostgreSQL engine, pgbench scale ${r.scale} (database ${mib(r.databaseBytes)})`, ''];
+  lines.push(
+    `${'step'.padEnd(40)} ${'wall s'.padStart(8)} ${'cpu s'.padStart(8)} ${'peak RSS'.padStart(10)} ${'size'.padStart(12)}`,
+  );
+  for (const [name, s] of Object.entries(r.steps)) {
+    lines.push(
+      `${name.padEnd(40)} ${s.wall.toFixed(2).padStart(8)} ${(s.user + s.sys).toFixed(2).padStart(8)} ${`${(s.maxRss / 2 ** 20).toFixed(0)} MiB`.padStart(10)} ${(s.bytes === undefined ? '' : mib(s.bytes)).padStart(12)}`,
+    );
+  }
+  lines.push(
+    '',
+    `${'day'.padEnd(6)} ${'lifeboat repo'.padStart(14)} ${'restic repo'.padStart(14)} ${'lifeboat Z6 repo'.padStart(17)}`,
+  );
+  for (const d of r.days) {
+    lines.push(
+      `${String(d.day).padEnd(6)} ${mib(d.lifeboat).padStart(14)} ${mib(d.restic).padStart(14)} ${(d.lifeboatZ6 === undefined ? '' : mib(d.lifeboatZ6)).padStart(17)}`,
+    );
+  }
+  lines.push('');
+  for (const [k, v] of Object.entries(r.ratios)) lines.push(`${k.padEnd(52)} ${v.toFixed(3)}`);
+  return lines.join('\n');
+}
+
+function parseArgs(argv: string[]): Partial<PostgresBenchOptions> & { json?: boolean } {
+  const out: Partial<PostgresBenchOptions> & { json?: boolean } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--scale') out.scale = Number(value());
+    else if (a === '--days') out.days = Number(value());
+    else if (a === '--jobs') out.jobs = Number(value());
+    else if (a === '--workdir') out.workdir = value();
+    else if (a === '--keep') out.keep = true;
+    else if (a === '--json') out.json = true;
+    else
+      throw new Error(
+        `unknown option ${a} (use --scale N, --days N, --jobs N, --workdir DIR, --keep, --json)`,
+      );
+  }
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { json, ...options } = parseArgs(process.argv.slice(2));
+  runPostgresBench(options).then(
+    (r) => process.stdout.write(`${json ? JSON.stringify(r, null, 2) : formatPostgresBench(r)}\n`),
+    (err) => {
+      process.stderr.write(`[bench:postgres] failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
