@@ -5,6 +5,7 @@
  * JSON Schema for editors.
  */
 import { z } from 'zod';
+import { type ChannelConfig, notificationSchema } from '../notify/notification-config.js';
 import {
   knownSourceTypes,
   SOURCE_NAME_PATTERN,
@@ -12,6 +13,7 @@ import {
   sourceSchemas,
 } from '../sources/registry.js';
 import { DURATION_PATTERN } from './duration.js';
+import { repositoryStorageKeys } from './storage-settings.js';
 
 const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as 30m, 26h, 7d or 2w');
 const count = z.number().int().min(0);
@@ -35,9 +37,50 @@ export const hooksSchema = z.strictObject({
   timeout: duration.optional(),
 });
 
+/** A cron expression ("0 3 * * *"), or one with its time zone (`{cron, timezone}`); UTC by default. */
+export const scheduleSchema = z.union([
+  z.string().min(1),
+  z.strictObject({ cron: z.string().min(1), timezone: z.string().min(1).optional() }),
+]);
+
+/** `lifeboat serve`: where it listens, its catalog, repository-wide schedules, alert thresholds. */
+export const serverSchema = z.strictObject({
+  /** HOST:PORT; default 127.0.0.1:8080. */
+  listen: z.string().min(1).optional(),
+  /** The catalog file (job history, tokens, audit log, alert state); default beside the config file. */
+  catalog: z.string().min(1).optional(),
+  /** Time zone for schedules that name none; default UTC. */
+  timezone: z.string().min(1).optional(),
+  prune_schedule: scheduleSchema.optional(),
+  check_schedule: scheduleSchema.optional(),
+  /** Percentage of packs the scheduled check reads in full (5 or "5%"); default 5. */
+  check_subset: z.union([z.number().gt(0).max(100), z.string().regex(/^\d+(\.\d+)?%?$/)]).optional(),
+  /** Jobs run at once (never two of one source); default 2. */
+  concurrency: z.number().int().min(1).optional(),
+  /** How long running jobs may finish after SIGTERM before they are marked interrupted; default 30s. */
+  shutdown_grace: duration.optional(),
+  alerts: z
+    .strictObject({
+      /** An alert that still holds is sent again this often; default 4h. */
+      repeat: duration.optional(),
+      /** A backup slower than this many times the median of recent ones is an anomaly; default 3. */
+      duration_factor: z.number().gt(1).optional(),
+      /** A backup whose size differs from the recent median by more than this percentage; default 50. */
+      size_change_percent: z.number().gt(0).optional(),
+      /** How many recent successful backups the medians use; default 10. */
+      history: z.number().int().min(3).optional(),
+      /** Local repositories: alert below this much free space ("10GiB"); default 1GiB. */
+      min_free_space: z
+        .string()
+        .regex(/^\d+(\.\d+)?\s*([KMGT]i?B|B)?$/i, 'expected a size such as 500MiB or 10GiB')
+        .optional(),
+    })
+    .optional(),
+});
+
 /** Keys every source takes, whatever its type. */
 export const commonSourceKeys = {
-  schedule: z.string().optional(),
+  schedule: scheduleSchema.optional(),
   retention: retentionSchema.optional(),
   max_age: duration.optional(),
   hooks: hooksSchema.optional(),
@@ -50,6 +93,7 @@ export const repositorySchema = z.strictObject({
   password: z.string().optional(),
   password_file: z.string().min(1).optional(),
   password_command: z.string().min(1).optional(),
+  ...repositoryStorageKeys,
 });
 
 /** An engine's schema with the common keys; unknown keys are errors (they are usually typos). */
@@ -67,16 +111,19 @@ export const configSchema = z.strictObject({
   sources: z
     .record(z.string().regex(SOURCE_NAME_PATTERN, 'expected a source name'), sourceUnion())
     .optional(),
-  notifications: z.array(z.looseObject({ type: z.string() })).optional(),
+  notifications: z.array(notificationSchema).optional(),
+  server: serverSchema.optional(),
 });
 
 export type RetentionConfig = z.infer<typeof retentionSchema>;
 export type HooksConfig = z.infer<typeof hooksSchema>;
 export type RepositoryConfig = z.infer<typeof repositorySchema>;
+export type ScheduleConfig = z.infer<typeof scheduleSchema>;
+export type ServerConfig = z.infer<typeof serverSchema>;
 
 /** A configured source: its engine's settings plus the common keys. */
 export type ConfiguredSource = SourceConfig & {
-  schedule?: string;
+  schedule?: ScheduleConfig;
   retention?: RetentionConfig;
   max_age?: string;
   hooks?: HooksConfig;
@@ -84,15 +131,13 @@ export type ConfiguredSource = SourceConfig & {
   tags?: string[];
 };
 
-export interface NotificationConfig {
-  type: string;
-  [key: string]: unknown;
-}
+export type { ChannelConfig as NotificationConfig } from '../notify/notification-config.js';
 
 export interface LifeboatConfig {
   repository?: RepositoryConfig;
   sources: Record<string, ConfiguredSource>;
-  notifications?: NotificationConfig[];
+  notifications?: ChannelConfig[];
+  server?: ServerConfig;
 }
 
 /** The JSON Schema of lifeboat.yaml, for editors (docs/lifeboat.schema.json). */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isLifeboatError, type LifeboatError } from '../errors.js';
+import { knownSourceTypes } from '../sources/registry.js';
 import { configJsonSchema, loadConfig, parseConfig, parseDuration, resolveRepository } from './config.js';
 
 function fails(code: string, pattern: RegExp) {
@@ -125,21 +126,21 @@ describe('config: parsing and validation', () => {
       ],
       [
         'sources:\n  db:\n    type: postgress\n',
-        /sources\.db\.type: unknown source type "postgress" \(known: files, sqlite\)/,
+        /sources\.db\.type: unknown source type "postgress" \(known: files, [a-z, ]*sqlite\)/,
       ],
       [
         'sources:\n  db:\n    path: /a\n',
-        /sources\.db\.type: expected a source type \(required; known: files, sqlite\)/,
+        /sources\.db\.type: expected a source type \(required; known: files, [a-z, ]*sqlite\)/,
       ],
       ['sources:\n  "-db":\n    type: sqlite\n    path: /a\n', /sources: "-db" is not a valid source name/],
       ['sources: [a, b]\n', /sources: expected a mapping, got a list/],
       [
         'repository:\n  url: x\n  pasword: y\n',
-        /repository: unknown key "pasword" \(known: url, password, password_file, password_command\)/,
+        /repository: unknown key "pasword" \(known: url, password, password_file, password_command, retries, timeout, circuit_breaker_after, upload_concurrency, limit_upload, limit_download, s3, azure, sftp\)/,
       ],
       [
         'repository: {}\nsource: {}\n',
-        /unknown top-level key "source" \(known: repository, sources, notifications\)/,
+        /unknown top-level key "source" \(known: repository, sources, notifications, server\)/,
       ],
       ['notifications:\n  - webhook_url: x\n', /notifications\[0\]\.type: expected a string \(required\)/],
     ];
@@ -186,8 +187,8 @@ describe('config: parsing and validation', () => {
       properties: Record<string, { additionalProperties?: { oneOf?: unknown[] } }>;
     };
     assert.equal(schema.type, 'object');
-    assert.deepEqual(Object.keys(schema.properties), ['repository', 'sources', 'notifications']);
-    assert.equal(schema.properties.sources.additionalProperties?.oneOf?.length, 2);
+    assert.deepEqual(Object.keys(schema.properties), ['repository', 'sources', 'notifications', 'server']);
+    assert.equal(schema.properties.sources.additionalProperties?.oneOf?.length, knownSourceTypes().length);
     assert.doesNotThrow(() => JSON.stringify(schema));
   });
 });
@@ -298,7 +299,10 @@ describe('config: repository settings', () => {
     );
     await assert.rejects(
       resolveRepository({ repository: { url: '/r' } }, {}),
-      fails('usage', /no repository password given: set LIFEBOAT_PASSWORD, LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD_COMMAND/),
+      fails(
+        'usage',
+        /no repository password given: set LIFEBOAT_PASSWORD, LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD_COMMAND/,
+      ),
     );
   });
 

@@ -18,6 +18,8 @@ export type {
   NotificationConfig,
   RepositoryConfig,
   RetentionConfig,
+  ScheduleConfig,
+  ServerConfig,
 } from './config-schema.js';
 export { configJsonSchema } from './config-schema.js';
 export { parseDuration } from './duration.js';

@@ -28,6 +28,13 @@ export interface BackendCapabilities {
   rangedReads: boolean;
   /** Free space can be asked for (local disks). */
   freeSpace: boolean;
+  /**
+   * Objects may be under a retention lock (S3 Object Lock, `immutable_days`) that forbids
+   * removing them before a date. Such a backend implements retentionUntil(), and its remove()
+   * of a retained object MUST fail with code 'retained' (never hide the object and report
+   * success), so forget and prune can say what is still locked. Absent means false.
+   */
+  retention?: boolean;
 }
 
 export interface Backend {
@@ -58,7 +65,10 @@ export interface Backend {
   /** Size of the object; 'not_found' when missing. */
   stat(handle: FileHandle): Promise<FileInfo>;
 
-  /** Removes the object. Removing a missing object succeeds (idempotent). */
+  /**
+   * Removes the object. Removing a missing object succeeds (idempotent). An object under a
+   * retention lock is not removed: 'retained' (see capabilities.retention).
+   */
   remove(handle: FileHandle): Promise<void>;
 
   /**
@@ -66,6 +76,13 @@ export interface Backend {
    * resolved before the listing began is listed. Objects of an unfinished save() are not.
    */
   list(type: FileType): AsyncIterable<FileInfo>;
+
+  /**
+   * When capabilities.retention: the time before which the object cannot be removed, or
+   * undefined when it may be removed now (no lock, or the lock has expired). 'not_found' when
+   * the object is missing.
+   */
+  retentionUntil?(handle: FileHandle): Promise<Date | undefined>;
 
   /** Free bytes at the location, when capabilities.freeSpace. */
   freeSpace?(): Promise<number>;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
-import { openBackend, redactUrl } from './registry.js';
+import { isRemoteUrl, openBackend, redactUrl } from './registry.js';
+import { RetryBackend } from './retry-backend.js';
 
 test('registry: plain paths and file URLs open the local backend', () => {
   assert.equal(openBackend('/var/backups/lb').location, '/var/backups/lb');
@@ -10,12 +11,32 @@ test('registry: plain paths and file URLs open the local backend', () => {
   assert.equal(openBackend('backups/lb').location, resolve('backups/lb'));
 });
 
-test('registry: schemes without a backend in this build are usage errors', () => {
-  for (const scheme of ['s3', 'azure', 'sftp']) {
-    assert.throws(() => openBackend(`${scheme}://user:secret@bucket/prefix`), {
-      code: 'usage',
-      message: `[storage] ${scheme}:// repositories are not supported in this build yet; use a local path`,
-    });
+test('registry: s3, azure and sftp URLs open remote backends wrapped with retries', () => {
+  const env = {
+    AZURE_STORAGE_CONNECTION_STRING:
+      'DefaultEndpointsProtocol=http;AccountName=a;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/a;',
+  };
+  for (const url of ['s3://bucket/prefix', 'azure://container/prefix', 'sftp://backup@host:2222/srv/repo']) {
+    const b = openBackend(url, { env });
+    assert.ok(b instanceof RetryBackend, url);
+    assert.equal(b.location, url);
+  }
+  assert.ok(!(openBackend('s3://bucket/p', { retry: false }) instanceof RetryBackend));
+  assert.ok(!(openBackend('/var/backups/lb') instanceof RetryBackend));
+  assert.ok(isRemoteUrl('sftp://h/x') && !isRemoteUrl('/x') && !isRemoteUrl('file:///x'));
+});
+
+test('registry: credentials in remote URLs are refused without echoing them', () => {
+  for (const url of [
+    's3://AKIA:s3cr3t@bucket/p',
+    'azure://user:s3cr3t@container/p',
+    'sftp://u:s3cr3t@host/p',
+  ]) {
+    assert.throws(
+      () => openBackend(url),
+      (err: Error) => (err as { code?: string }).code === 'usage' && !err.message.includes('s3cr3t'),
+      url,
+    );
   }
 });
 

@@ -1,23 +1,30 @@
 /**
  * @module storage/registry
- * Opens the backend a repository URL names, by scheme: `file:///abs/path` or a plain path
- * is local; s3, azure and sftp have slots here for their backends.
+ * Opens the backend a repository URL names, by scheme: `file:///abs/path` or a plain path is
+ * local; `s3://bucket/prefix`, `azure://container/prefix` and `sftp://user@host[:port]/path`
+ * are remote. Remote backends are wrapped with timeouts, retries and a circuit breaker
+ * (retry-backend); any backend gets bandwidth limits when asked (limit-backend).
  */
 import { fileURLToPath } from 'node:url';
 import { LifeboatError } from '../errors.js';
+import { createAzureBackend } from './azure/azure-backend.js';
 import type { Backend } from './backend.js';
+import { withLimits } from './limit-backend.js';
 import { createLocalBackend } from './local/local-backend.js';
+import { redactUrl } from './redact-url.js';
+import { RETRY_DEFAULTS, withRetries } from './retry-backend.js';
+import { createS3Backend } from './s3/s3-backend.js';
+import { createSftpBackend } from './sftp/sftp-backend.js';
+import type { StorageOptions } from './storage-options.js';
 
-/** Makes a backend from the full URL (the scheme has already been matched). */
-type BackendFactory = (url: string) => Backend;
+export { redactUrl } from './redact-url.js';
+export type { StorageOptions } from './storage-options.js';
 
-function notYet(scheme: string): BackendFactory {
-  return () => {
-    throw new LifeboatError(
-      'usage',
-      `[storage] ${scheme}:// repositories are not supported in this build yet; use a local path`,
-    );
-  };
+interface Scheme {
+  /** Makes a backend from the full URL (the scheme has already been matched). */
+  open(url: string, options: StorageOptions): Backend;
+  /** Talks over a network: gets the retry wrapper. */
+  remote: boolean;
 }
 
 function openFileUrl(url: string): Backend {
@@ -34,60 +41,63 @@ function openFileUrl(url: string): Backend {
   return createLocalBackend(path);
 }
 
-const SCHEMES: Record<string, BackendFactory> = {
-  file: openFileUrl,
-  s3: notYet('s3'),
-  azure: notYet('azure'),
-  sftp: notYet('sftp'),
+/** The socket idle limit a remote backend's transport gets: the request timeout, when set. */
+function socketTimeout(options: StorageOptions): number | undefined {
+  if (options.retry === false) return undefined;
+  const t = options.retry?.timeoutMs ?? RETRY_DEFAULTS.timeoutMs;
+  return t > 0 ? t : undefined;
+}
+
+const SCHEMES: Record<string, Scheme> = {
+  file: { open: openFileUrl, remote: false },
+  s3: {
+    open: (url, o) => createS3Backend(url, { settings: o.s3, env: o.env, socketTimeoutMs: socketTimeout(o) }),
+    remote: true,
+  },
+  azure: {
+    open: (url, o) =>
+      createAzureBackend(url, { settings: o.azure, env: o.env, socketTimeoutMs: socketTimeout(o) }),
+    remote: true,
+  },
+  sftp: {
+    open: (url, o) =>
+      createSftpBackend(url, { settings: o.sftp, env: o.env, socketTimeoutMs: socketTimeout(o) }),
+    remote: true,
+  },
 };
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 
 /** The backend for a repository URL or path; relative paths resolve against the working directory. */
-export function openBackend(url: string): Backend {
+export function openBackend(url: string, options: StorageOptions = {}): Backend {
   if (url.trim() === '') {
     throw new LifeboatError('usage', '[storage] empty repository URL (set repository.url or LIFEBOAT_REPO)');
   }
   const match = SCHEME.exec(url);
-  if (!match) return createLocalBackend(url);
-  const scheme = match[1].toLowerCase();
-  const factory = SCHEMES[scheme];
-  if (!factory) {
-    const known = Object.keys(SCHEMES)
-      .map((s) => `${s}://`)
-      .join(', ');
-    throw new LifeboatError(
-      'usage',
-      `[storage] unknown repository scheme ${scheme}:// in ${redactUrl(url)} (use a local path or one of ${known})`,
-    );
+  let backend: Backend;
+  if (!match) backend = createLocalBackend(url);
+  else {
+    const scheme = SCHEMES[match[1].toLowerCase()];
+    if (!scheme) {
+      const known = Object.keys(SCHEMES)
+        .map((s) => `${s}://`)
+        .join(', ');
+      throw new LifeboatError(
+        'usage',
+        `[storage] unknown repository scheme ${match[1].toLowerCase()}:// in ${redactUrl(url)} (use a local path or one of ${known})`,
+      );
+    }
+    backend = scheme.open(url, options);
+    if (scheme.remote && options.retry !== false) backend = withRetries(backend, options.retry ?? {});
   }
-  return factory(url);
+  return withLimits(backend, {
+    uploadBytesPerSecond: (options.limitUploadKiB ?? 0) * 1024,
+    downloadBytesPerSecond: (options.limitDownloadKiB ?? 0) * 1024,
+  });
 }
 
-/**
- * The URL without secrets, for messages and logs: drops `user:password@` and any user info
- * but an sftp login name (sftp://backup@host stays), and replaces every query value, which
- * may be a SAS token or a signature. Plain paths come back unchanged.
- */
-export function redactUrl(url: string): string {
+/** True when the URL names a store reached over the network (s3, azure, sftp). */
+export function isRemoteUrl(url: string): boolean {
   const match = SCHEME.exec(url);
-  if (!match) return url;
-  const prefix = match[0];
-  let rest = url.slice(prefix.length);
-  const authorityEnd = rest.search(/[/?#]/);
-  const authority = authorityEnd < 0 ? rest : rest.slice(0, authorityEnd);
-  const at = authority.lastIndexOf('@');
-  const sshUser = match[1].toLowerCase() === 'sftp' && !authority.slice(0, at).includes(':');
-  if (at >= 0 && !sshUser) rest = rest.slice(at + 1);
-  const query = rest.indexOf('?');
-  if (query >= 0) {
-    const hash = rest.indexOf('#', query);
-    const end = hash < 0 ? rest.length : hash;
-    const params = rest
-      .slice(query + 1, end)
-      .split('&')
-      .map((p) => (p.includes('=') ? `${p.slice(0, p.indexOf('='))}=redacted` : p));
-    rest = `${rest.slice(0, query + 1)}${params.join('&')}${rest.slice(end)}`;
-  }
-  return prefix + rest;
+  return !!match && !!SCHEMES[match[1].toLowerCase()]?.remote;
 }

@@ -1,0 +1,242 @@
+/**
+ * @module storage/retry-backend
+ * Wraps a backend with what a network store needs and a local disk does not: per-request
+ * timeouts, retries of transient failures with exponential backoff and full jitter (or the
+ * wait a server asked for with Retry-After), and a circuit breaker that stops sending
+ * requests after a run of failures, so a job against a store that is down fails within a
+ * bounded time with a message naming the store and the last error.
+ *
+ * Only errors a backend marks `retryable` are retried and count towards the breaker:
+ * 'not_found', permission errors and 'retained' are answers, not outages. Backends run their
+ * SDKs with retries off, so this is the one place that decides.
+ */
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { describe, isLifeboatError, LifeboatError } from '../errors.js';
+import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
+import { objectName } from './layout.js';
+import { retryAfterOf, storageError } from './transient-errors.js';
+
+export interface RetryOptions {
+  /** Retries after the first attempt of one request (default 5; 0 disables). */
+  retries?: number;
+  /** Longest one request may take, in ms (default 120 000; 0 disables). Listing: longest pause between entries. */
+  timeoutMs?: number;
+  /** Consecutive failed requests that open the circuit breaker (default 10; 0 disables). */
+  circuitBreakerAfter?: number;
+  /** How long the open breaker refuses requests before letting one through (default 30 s). */
+  halfOpenAfterMs?: number;
+  /** First backoff step (default 500 ms); doubles each retry, up to maxDelayMs (default 30 s). */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Injected for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  /** Called before each retry (the CLI logs these with --debug). */
+  onRetry?: (event: RetryEvent) => void;
+}
+
+export interface RetryEvent {
+  what: string;
+  attempt: number;
+  delayMs: number;
+  error: unknown;
+}
+
+export const RETRY_DEFAULTS = {
+  retries: 5,
+  timeoutMs: 120_000,
+  circuitBreakerAfter: 10,
+  halfOpenAfterMs: 30_000,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+} as const;
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function isRetryable(err: unknown): boolean {
+  return isLifeboatError(err) && err.retryable;
+}
+
+export class RetryBackend implements Backend {
+  readonly freeSpace?: () => Promise<number>;
+  readonly retentionUntil?: (h: FileHandle) => Promise<Date | undefined>;
+  private readonly retries: number;
+  private readonly timeoutMs: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly halfOpenAfterMs: number;
+  private readonly breakAfter: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  private readonly breaker;
+  /** The failure that last counted towards the breaker, for the message when it opens. */
+  private lastFailure: unknown;
+
+  constructor(
+    readonly inner: Backend,
+    private readonly options: RetryOptions = {},
+  ) {
+    this.retries = options.retries ?? RETRY_DEFAULTS.retries;
+    this.timeoutMs = options.timeoutMs ?? RETRY_DEFAULTS.timeoutMs;
+    this.baseDelayMs = options.baseDelayMs ?? RETRY_DEFAULTS.baseDelayMs;
+    this.maxDelayMs = options.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs;
+    this.halfOpenAfterMs = options.halfOpenAfterMs ?? RETRY_DEFAULTS.halfOpenAfterMs;
+    this.breakAfter = options.circuitBreakerAfter ?? RETRY_DEFAULTS.circuitBreakerAfter;
+    this.sleep = options.sleep ?? realSleep;
+    this.random = options.random ?? Math.random;
+    this.breaker =
+      this.breakAfter > 0
+        ? circuitBreaker(handleWhen(isRetryable), {
+            halfOpenAfter: this.halfOpenAfterMs,
+            breaker: new ConsecutiveBreaker(this.breakAfter),
+          })
+        : undefined;
+    if (inner.freeSpace) this.freeSpace = () => this.run('read free space', () => inner.freeSpace!());
+    if (inner.retentionUntil) {
+      this.retentionUntil = (h) =>
+        this.run(`read the retention of ${objectName(h)}`, () => inner.retentionUntil!(h));
+    }
+  }
+
+  get location(): string {
+    return this.inner.location;
+  }
+  get capabilities() {
+    return this.inner.capabilities;
+  }
+
+  /** True while the breaker refuses requests. */
+  get circuitOpen(): boolean {
+    return this.breaker?.state === CircuitState.Open;
+  }
+
+  create(): Promise<void> {
+    return this.run('create the repository', () => this.inner.create());
+  }
+
+  save(h: FileHandle, data: Buffer): Promise<void> {
+    return this.run(`write ${objectName(h)}`, () => this.inner.save(h, data));
+  }
+
+  load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
+    return this.run(`read ${objectName(h)}`, () => this.inner.load(h, offset, length));
+  }
+
+  stat(h: FileHandle): Promise<FileInfo> {
+    return this.run(`stat ${objectName(h)}`, () => this.inner.stat(h));
+  }
+
+  remove(h: FileHandle): Promise<void> {
+    return this.run(`remove ${objectName(h)}`, () => this.inner.remove(h));
+  }
+
+  /**
+   * A listing is retried whole: it is gathered in memory (names and sizes only), so a
+   * failure on page 40 of 50 starts over instead of yielding duplicates.
+   */
+  async *list(type: FileType): AsyncIterable<FileInfo> {
+    const all = await this.run(
+      `list ${type} objects`,
+      async () => {
+        const out: FileInfo[] = [];
+        const it = this.inner.list(type)[Symbol.asyncIterator]();
+        for (;;) {
+          const next = await this.timed(`list ${type} objects`, it.next(), () => void it.return?.());
+          if (next.done) break;
+          out.push(next.value);
+        }
+        return out;
+      },
+      false,
+    );
+    yield* all;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  /** One request with retries, through the breaker; `timed` false when fn times itself. */
+  private async run<T>(what: string, fn: () => Promise<T>, timed = true): Promise<T> {
+    let attempt = 0;
+    const started = Date.now();
+    for (;;) {
+      attempt++;
+      try {
+        const call = () => (timed ? this.timed(what, fn()) : fn());
+        if (!this.breaker) return await call();
+        return await this.breaker.execute(async () => {
+          try {
+            return await call();
+          } catch (err) {
+            if (isRetryable(err)) this.lastFailure = err;
+            throw err;
+          }
+        });
+      } catch (err) {
+        if (err instanceof BrokenCircuitError) throw this.unavailable(what);
+        if (!isRetryable(err)) throw err;
+        if (attempt > this.retries) throw this.givenUp(what, attempt, started, err);
+        const delayMs = this.delay(attempt, err);
+        this.options.onRetry?.({ what, attempt, delayMs, error: err });
+        await this.sleep(delayMs);
+      }
+    }
+  }
+
+  /** Full jitter on an exponential step; a server's Retry-After wins when it asks for longer. */
+  private delay(attempt: number, err: unknown): number {
+    const step = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
+    const jittered = Math.round(this.random() * step);
+    const asked = retryAfterOf(err);
+    return asked === undefined ? jittered : Math.max(asked, jittered);
+  }
+
+  /** Rejects with a retryable timeout error when `p` takes longer than the timeout. */
+  private timed<T>(what: string, p: Promise<T>, onTimeout?: () => void): Promise<T> {
+    if (this.timeoutMs <= 0) return p;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        onTimeout?.();
+        reject(
+          storageError(
+            'storage_failed',
+            `[storage] ${what} at ${this.location} timed out after ${seconds(this.timeoutMs)} (raise repository.timeout for slow links)`,
+            { retryable: true },
+          ),
+        );
+      }, this.timeoutMs);
+    });
+    // The abandoned request may still fail later; nobody is waiting for it then.
+    p.catch(() => {});
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private givenUp(what: string, attempts: number, started: number, err: unknown): LifeboatError {
+    const code = isLifeboatError(err) ? err.code : 'storage_failed';
+    return new LifeboatError(
+      code,
+      `[storage] giving up on ${this.location}: ${what} failed ${attempts} times in ${seconds(Date.now() - started)}; last error: ${describe(err)}`,
+      { cause: err },
+    );
+  }
+
+  private unavailable(what: string): LifeboatError {
+    const last = this.lastFailure === undefined ? 'none recorded' : describe(this.lastFailure);
+    return new LifeboatError(
+      'storage_failed',
+      `[storage] ${this.location} is unavailable: ${this.breakAfter} requests in a row failed, so the circuit breaker stopped sending requests (${what} was not tried; check the store and run again); last error: ${last}`,
+      { cause: this.lastFailure, retryable: false },
+    );
+  }
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
+}
+
+/** Adds timeouts, retries and a circuit breaker to `backend`. */
+export function withRetries(backend: Backend, options: RetryOptions = {}): RetryBackend {
+  return new RetryBackend(backend, options);
+}

@@ -1,0 +1,553 @@
+/**
+ * @module storage/s3/s3-backend
+ * A repository in an S3 bucket (`s3://bucket/prefix`): AWS S3 and the S3-compatible stores
+ * (MinIO, Ceph, R2, B2, GCS interoperability). Endpoint, region and credentials come from
+ * the settings or the standard AWS variables and files, which the SDK reads itself.
+ *
+ * PutObject and CompleteMultipartUpload are atomic, so saves are all-or-nothing without temp
+ * objects. Every upload carries Content-MD5, so a body damaged on the way is refused by the
+ * server (and Object Lock, which demands a checksum, works). The SDK's own retries are off:
+ * the retry wrapper decides. With `immutableDays`, every object but locks is written under
+ * Object Lock retention, and remove() refuses (code 'retained') while it lasts.
+ */
+import { createHash } from 'node:crypto';
+import type { ListObjectsV2CommandOutput, PutObjectCommandInput, S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { describe, LifeboatError } from '../../errors.js';
+import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+import {
+  checkName,
+  joinKey,
+  nameFromListedKey,
+  normalizePrefix,
+  objectName,
+  relativeKey,
+  typePrefix,
+} from '../layout.js';
+import { redactUrl } from '../redact-url.js';
+import type { S3Settings } from '../storage-options.js';
+import {
+  isNetworkError,
+  isRetryableName,
+  isRetryableStatus,
+  parseRetryAfter,
+  storageError,
+} from '../transient-errors.js';
+
+const MiB = 1024 * 1024;
+const DEFAULT_PART_SIZE = 8 * MiB;
+/** S3 refuses parts under 5 MiB (but the last). */
+const MIN_PART_SIZE = 5 * MiB;
+const PART_CONCURRENCY = 3;
+const DAY_MS = 86_400_000;
+
+export interface S3BackendOptions {
+  settings?: S3Settings;
+  env?: NodeJS.ProcessEnv;
+  /** Socket idle limit handed to the HTTP handler (ms); the retry wrapper times whole requests. */
+  socketTimeoutMs?: number;
+  /** Injected for tests (retention dates). */
+  now?: () => number;
+}
+
+type Operation = 'write' | 'read' | 'stat' | 'remove' | 'list' | 'create';
+
+/** Parses `s3://bucket/prefix`; credentials in the URL are refused (they would leak into logs). */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const m = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/i.exec(url);
+  const bad = (why: string) =>
+    new LifeboatError(
+      'usage',
+      `[storage:s3] invalid repository URL ${redactUrl(url)}: ${why} (use s3://bucket/prefix)`,
+    );
+  if (!m) throw bad('unexpected characters');
+  if (m[1].includes('@')) {
+    throw bad(
+      'credentials in the URL are not supported; use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, or repository.s3',
+    );
+  }
+  const bucket = m[1];
+  if (!/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(bucket)) throw bad(`"${bucket}" is not a bucket name`);
+  return { bucket, prefix: normalizePrefix(decodeURIComponent(m[2] ?? '')) };
+}
+
+interface S3ErrorShape {
+  name?: string;
+  Code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+}
+
+export class S3Backend implements Backend {
+  readonly location: string;
+  readonly capabilities: BackendCapabilities;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly settings: S3Settings;
+  private readonly partSize: number;
+  private readonly now: () => number;
+
+  constructor(url: string, options: S3BackendOptions = {}) {
+    const { bucket, prefix } = parseS3Url(url);
+    const env = options.env ?? process.env;
+    this.bucket = bucket;
+    this.prefix = prefix;
+    this.location = redactUrl(`s3://${bucket}${prefix ? `/${prefix}` : ''}`);
+    this.settings = options.settings ?? {};
+    this.now = options.now ?? Date.now;
+    this.partSize = Math.max(MIN_PART_SIZE, this.settings.partSize ?? DEFAULT_PART_SIZE);
+    const retention = (this.settings.immutableDays ?? 0) > 0;
+    this.capabilities = { atomicReplace: true, rangedReads: true, freeSpace: false, retention };
+    // The SDK warns on every run under Node 20 about its future plans; lockfile pins the SDK.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    this.client = new S3Client(clientConfig(this.settings, env, options.socketTimeoutMs));
+  }
+
+  private key(h: FileHandle): string {
+    checkName(h, 'storage:s3');
+    return joinKey(this.prefix, relativeKey(h));
+  }
+
+  async create(): Promise<void> {
+    await this.ensureBucket();
+    let exists = true;
+    try {
+      await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.key({ type: 'config', name: 'config' }) }),
+      );
+    } catch (err) {
+      if (!isMissing(err)) throw this.error(err, 'create', 'config');
+      exists = false;
+    }
+    if (exists) {
+      throw new LifeboatError(
+        'repo_exists',
+        `[storage:s3] a repository already exists at ${this.location} (use it, or choose another prefix)`,
+      );
+    }
+  }
+
+  private async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return;
+    } catch (err) {
+      const status = statusOf(err);
+      // 403: no s3:ListBucket; the bucket may well exist, and the first write will tell.
+      if (status === 403 || !isMissing(err)) {
+        if (status === 403) return;
+        throw this.error(err, 'create', `bucket ${this.bucket}`);
+      }
+    }
+    if (this.settings.createBucket === false) {
+      throw new LifeboatError(
+        'storage_failed',
+        `[storage:s3] bucket "${this.bucket}" does not exist at ${this.location} (create it, or allow repository.s3.create_bucket)`,
+      );
+    }
+    const region = await this.client.config.region();
+    try {
+      await this.client.send(
+        new CreateBucketCommand({
+          Bucket: this.bucket,
+          ObjectLockEnabledForBucket: this.capabilities.retention ? true : undefined,
+          CreateBucketConfiguration:
+            region && region !== 'us-east-1' && !this.settings.endpoint
+              ? { LocationConstraint: region as never }
+              : undefined,
+        }),
+      );
+    } catch (err) {
+      const name = nameOf(err);
+      if (name === 'BucketAlreadyOwnedByYou') return;
+      throw this.error(err, 'create', `bucket ${this.bucket}`);
+    }
+  }
+
+  async save(h: FileHandle, data: Buffer): Promise<void> {
+    const key = this.key(h);
+    const params: PutObjectCommandInput = { Bucket: this.bucket, Key: key };
+    if (h.type === 'pack' && this.settings.storageClass)
+      params.StorageClass = this.settings.storageClass as never;
+    if (this.settings.sse) {
+      params.ServerSideEncryption = this.settings.sse;
+      if (this.settings.sseKmsKeyId) params.SSEKMSKeyId = this.settings.sseKmsKeyId;
+    }
+    // Locks are rewritten and removed while a job runs: they never get retention.
+    if (this.capabilities.retention && h.type !== 'lock') {
+      params.ObjectLockMode = this.settings.immutableMode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE';
+      params.ObjectLockRetainUntilDate = new Date(this.now() + (this.settings.immutableDays ?? 0) * DAY_MS);
+    }
+    try {
+      if (data.length <= this.partSize) {
+        await this.client.send(
+          new PutObjectCommand({ ...params, Body: data, ContentLength: data.length, ContentMD5: md5(data) }),
+        );
+      } else {
+        await this.multipart(params, data);
+      }
+    } catch (err) {
+      throw this.error(err, 'write', objectName(h));
+    }
+  }
+
+  /** Parts in parallel, each with its MD5; any failure aborts the upload so no parts linger. */
+  private async multipart(params: PutObjectCommandInput, data: Buffer): Promise<void> {
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(params));
+    if (!UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+    try {
+      const count = Math.ceil(data.length / this.partSize);
+      const etags = new Array<string>(count);
+      let next = 0;
+      const worker = async () => {
+        while (next < count) {
+          const i = next++;
+          const body = data.subarray(i * this.partSize, Math.min(data.length, (i + 1) * this.partSize));
+          const r = await this.client.send(
+            new UploadPartCommand({
+              Bucket: params.Bucket,
+              Key: params.Key,
+              UploadId,
+              PartNumber: i + 1,
+              Body: body,
+              ContentLength: body.length,
+              ContentMD5: md5(body),
+            }),
+          );
+          if (!r.ETag) throw new Error(`UploadPart ${i + 1} returned no ETag`);
+          etags[i] = r.ETag;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(PART_CONCURRENCY, count) }, worker));
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: params.Bucket,
+          Key: params.Key,
+          UploadId,
+          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+        }),
+      );
+    } catch (err) {
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId }))
+        .catch(() => {});
+      throw err;
+    }
+  }
+
+  async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
+    const key = this.key(h);
+    if (offset === undefined && length === undefined) return this.get(h, key);
+    const start = offset ?? 0;
+    if (
+      !Number.isSafeInteger(start) ||
+      start < 0 ||
+      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
+    ) {
+      throw new LifeboatError(
+        'internal',
+        `[storage:s3] invalid range offset=${offset} length=${length} for ${objectName(h)}`,
+      );
+    }
+    let want = length;
+    if (want === undefined || want === 0) {
+      // An empty range cannot be asked for in HTTP; the size says whether it is in bounds.
+      const size = (await this.stat(h)).size;
+      if (start > size) throw this.short(h, start, want ?? 0, size);
+      want ??= size - start;
+      if (want === 0) return Buffer.alloc(0);
+    }
+    return this.get(h, key, start, want);
+  }
+
+  private async get(h: FileHandle, key: string, start?: number, length?: number): Promise<Buffer> {
+    const ranged = start !== undefined && length !== undefined;
+    let body: Uint8Array;
+    let total: number | undefined;
+    try {
+      const r = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: ranged ? `bytes=${start}-${start + length - 1}` : undefined,
+        }),
+      );
+      if (!r.Body) throw new Error('GetObject returned no body');
+      body = await r.Body.transformToByteArray();
+      total = r.ContentRange ? Number(r.ContentRange.split('/')[1]) : undefined;
+    } catch (err) {
+      if (ranged && (statusOf(err) === 416 || nameOf(err) === 'InvalidRange')) {
+        const size = (await this.stat(h)).size;
+        throw this.short(h, start, length, size);
+      }
+      throw this.error(err, 'read', objectName(h));
+    }
+    const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (ranged && buf.length !== length) throw this.short(h, start, length, total ?? start + buf.length);
+    return buf;
+  }
+
+  private short(h: FileHandle, offset: number, length: number, size: number): LifeboatError {
+    return new LifeboatError(
+      'integrity',
+      `[storage:s3] ${objectName(h)} at ${this.location} is too short: asked for ${length} bytes at offset ${offset}, it has ${size} (run \`lifeboat check\`)`,
+    );
+  }
+
+  async stat(h: FileHandle): Promise<FileInfo> {
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(h) }));
+      return { name: h.type === 'config' ? 'config' : h.name, size: r.ContentLength ?? 0 };
+    } catch (err) {
+      throw this.error(err, 'stat', objectName(h));
+    }
+  }
+
+  async retentionUntil(h: FileHandle): Promise<Date | undefined> {
+    let r: { ObjectLockRetainUntilDate?: Date; ObjectLockMode?: string; ObjectLockLegalHoldStatus?: string };
+    try {
+      r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(h) }));
+    } catch (err) {
+      throw this.error(err, 'stat', objectName(h));
+    }
+    if (r.ObjectLockLegalHoldStatus === 'ON') return new Date(8.64e15);
+    const until = r.ObjectLockRetainUntilDate;
+    return r.ObjectLockMode && until && until.getTime() > this.now() ? until : undefined;
+  }
+
+  async remove(h: FileHandle): Promise<void> {
+    const key = this.key(h);
+    try {
+      if (!this.capabilities.retention) {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+        return;
+      }
+      let until: Date | undefined;
+      try {
+        until = await this.retentionUntil(h);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'not_found') return;
+        throw err;
+      }
+      if (until) {
+        throw new LifeboatError(
+          'retained',
+          `[storage:s3] ${objectName(h)} at ${this.location} is under Object Lock retention until ${until.toISOString()} and cannot be removed before then`,
+        );
+      }
+      await this.removeAllVersions(key);
+    } catch (err) {
+      if (err instanceof LifeboatError) throw err;
+      throw this.error(err, 'remove', objectName(h));
+    }
+  }
+
+  /**
+   * Object Lock needs a versioned bucket, where a plain delete only hides the object behind
+   * a delete marker (and would bring an older version of a lock back): delete every version
+   * of the key instead. Stores without version listing get a plain delete.
+   */
+  private async removeAllVersions(key: string): Promise<void> {
+    let versions: { Key?: string; VersionId?: string }[];
+    try {
+      const r = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.bucket, Prefix: key }));
+      versions = [...(r.Versions ?? []), ...(r.DeleteMarkers ?? [])].filter((v) => v.Key === key);
+    } catch (err) {
+      const status = statusOf(err);
+      if (status !== 501 && status !== 405 && nameOf(err) !== 'NotImplemented') throw err;
+      versions = [];
+    }
+    if (versions.length === 0 || versions.every((v) => !v.VersionId || v.VersionId === 'null')) {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      return;
+    }
+    for (const v of versions) {
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.bucket, Key: key, VersionId: v.VersionId }),
+      );
+    }
+  }
+
+  async *list(type: FileType): AsyncIterable<FileInfo> {
+    if (type === 'config') {
+      try {
+        yield await this.stat({ type: 'config', name: 'config' });
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'not_found') throw err;
+      }
+      return;
+    }
+    const base = this.prefix === '' ? '' : `${this.prefix}/`;
+    let token: string | undefined;
+    do {
+      let page: ListObjectsV2CommandOutput;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: base + typePrefix(type),
+            MaxKeys: this.settings.pageSize,
+            ContinuationToken: token,
+          }),
+        );
+      } catch (err) {
+        if (nameOf(err) === 'NoSuchBucket') return;
+        throw this.error(err, 'list', `${type} objects`);
+      }
+      for (const o of page.Contents ?? []) {
+        if (!o.Key?.startsWith(base)) continue;
+        const name = nameFromListedKey(type, o.Key.slice(base.length));
+        if (name) yield { name, size: o.Size ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  /** An SDK failure as a LifeboatError that names the object, the store and the next step. */
+  private error(err: unknown, op: Operation, what: string): LifeboatError {
+    const status = statusOf(err);
+    const name = nameOf(err);
+    const verb = op === 'create' ? `unable to create a repository (${what})` : `unable to ${op} ${what}`;
+    const where = `[storage:s3] ${verb} at ${this.location}`;
+    if (isMissing(err) && op !== 'create') {
+      if (name === 'NoSuchBucket') {
+        return new LifeboatError(
+          op === 'write' ? 'storage_failed' : 'not_found',
+          `${where}: bucket "${this.bucket}" does not exist (check the URL and the endpoint, or run \`lifeboat init\`)`,
+          { cause: err },
+        );
+      }
+      return new LifeboatError('not_found', `[storage:s3] ${what} not found at ${this.location}`, {
+        cause: err,
+      });
+    }
+    if (name === 'CredentialsProviderError' || /credential/i.test(name ?? '')) {
+      return new LifeboatError(
+        'storage_failed',
+        `${where}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or repository.s3.access_key_id)`,
+        { cause: err },
+      );
+    }
+    if (
+      status === 403 ||
+      name === 'AccessDenied' ||
+      name === 'InvalidAccessKeyId' ||
+      name === 'SignatureDoesNotMatch'
+    ) {
+      const action = {
+        write: 's3:PutObject',
+        read: 's3:GetObject',
+        stat: 's3:GetObject',
+        remove: 's3:DeleteObject',
+        list: 's3:ListBucket',
+        create: 's3:CreateBucket',
+      }[op];
+      return new LifeboatError(
+        'storage_failed',
+        `${where}: access denied${name && name !== 'AccessDenied' ? ` (${name})` : ''} (check the credentials and the bucket policy for ${action})`,
+        { cause: err },
+      );
+    }
+    const retryable =
+      isRetryableStatus(status) || isRetryableName(name) || (status === undefined && isNetworkError(err));
+    const headers = (err as S3ErrorShape).$response?.headers;
+    const retryAfterMs = parseRetryAfter(headers?.['retry-after'] ?? headers?.['Retry-After']);
+    const detail = [status ? `HTTP ${status}` : '', name && name !== 'Error' ? name : '', shortMessage(err)]
+      .filter(Boolean)
+      .join(' ');
+    const next = retryable
+      ? 'check the endpoint and the network; retrying may help'
+      : 'check the settings in repository.s3';
+    return storageError('storage_failed', `${where}: ${detail} (${next})`, {
+      cause: err,
+      retryable,
+      retryAfterMs,
+    });
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as S3ErrorShape | undefined)?.$metadata?.httpStatusCode;
+}
+
+function nameOf(err: unknown): string | undefined {
+  const e = err as S3ErrorShape | undefined;
+  return e?.name ?? e?.Code;
+}
+
+function isMissing(err: unknown): boolean {
+  const name = nameOf(err);
+  return statusOf(err) === 404 || name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchBucket';
+}
+
+/** The SDK's message, first line, bounded; it never holds credentials, but keep it short. */
+function shortMessage(err: unknown): string {
+  const m = describe(err).split('\n')[0];
+  if (m === 'UnknownError' || m === '') return '';
+  return m.length > 200 ? `${m.slice(0, 200)}...` : m;
+}
+
+function md5(data: Buffer): string {
+  return createHash('md5').update(data).digest('base64');
+}
+
+function clientConfig(
+  settings: S3Settings,
+  env: NodeJS.ProcessEnv,
+  socketTimeoutMs?: number,
+): S3ClientConfig {
+  const region =
+    settings.region ??
+    env.AWS_REGION ??
+    env.AWS_DEFAULT_REGION ??
+    (settings.profile || env.AWS_PROFILE || env.AWS_CONFIG_FILE ? undefined : 'us-east-1');
+  const agent = { keepAlive: true, maxSockets: 32 };
+  const config: S3ClientConfig = {
+    region,
+    forcePathStyle: settings.pathStyle ?? env.LIFEBOAT_S3_PATH_STYLE === '1',
+    maxAttempts: 1,
+    // Many S3-compatible stores reject the newer default checksum headers; MD5 covers us.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: {
+      connectionTimeout: 10_000,
+      socketTimeout: socketTimeoutMs,
+      httpAgent: agent,
+      httpsAgent: agent,
+    },
+  };
+  if (settings.endpoint) config.endpoint = settings.endpoint;
+  if (settings.profile) config.profile = settings.profile;
+  if (settings.accessKeyId && settings.secretAccessKey) {
+    config.credentials = {
+      accessKeyId: settings.accessKeyId,
+      secretAccessKey: settings.secretAccessKey,
+      sessionToken: settings.sessionToken,
+    };
+  }
+  return config;
+}
+
+export function createS3Backend(url: string, options: S3BackendOptions = {}): Backend {
+  return new S3Backend(url, options);
+}

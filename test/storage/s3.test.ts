@@ -1,0 +1,154 @@
+/**
+ * The S3 backend against a real S3 server (s3rver, started here): the shared contract, then
+ * what is S3's own (pagination, multipart, path style, URL forms, errors without secrets).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { FileInfo } from '../../src/storage/backend.js';
+import { createS3Backend, parseS3Url, S3Backend } from '../../src/storage/s3/s3-backend.js';
+import type { S3Settings } from '../../src/storage/storage-options.js';
+import { runBackendContract } from '../../src/testing/backend-contract.js';
+import {
+  S3RVER_CREDENTIALS,
+  type S3rverServer,
+  s3rverMissing,
+  startS3rver,
+} from '../../src/testing/servers/s3rver.js';
+
+const skip = s3rverMissing();
+let server: S3rverServer;
+let n = 0;
+
+before(async () => {
+  if (!skip) server = await startS3rver();
+});
+after(async () => {
+  await server?.close();
+});
+
+function settings(extra: S3Settings = {}): S3Settings {
+  return { endpoint: server.endpoint, region: 'us-east-1', pathStyle: true, ...S3RVER_CREDENTIALS, ...extra };
+}
+
+/** A fresh bucket per test: create() must make it. */
+function fresh(extra: S3Settings = {}, prefix = 'repo/one') {
+  return new S3Backend(`s3://lb-${process.pid}-${++n}/${prefix}`, { settings: settings(extra), env: {} });
+}
+
+runBackendContract('s3 (s3rver)', async () => ({ backend: fresh(), cleanup: async () => {} }), { skip });
+
+const opts = skip ? { skip } : {};
+
+test('s3: listing pages through more than 1000 objects (page size 100, then the default)', opts, async () => {
+  const b = fresh({ pageSize: 100 });
+  try {
+    await b.create();
+    const names = Array.from({ length: 1050 }, () => randomBytes(32).toString('hex'));
+    for (let i = 0; i < names.length; i += 50) {
+      await Promise.all(
+        names.slice(i, i + 50).map((name) => b.save({ type: 'index', name }, Buffer.from('x'))),
+      );
+    }
+    const listed: FileInfo[] = [];
+    for await (const f of b.list('index')) listed.push(f);
+    assert.equal(listed.length, 1050);
+    assert.deepEqual(listed.map((f) => f.name).sort(), names.sort());
+    const whole = new S3Backend(`s3://lb-${process.pid}-${n}/repo/one`, { settings: settings(), env: {} });
+    let count = 0;
+    for await (const _ of whole.list('index')) count++;
+    assert.equal(count, 1050);
+    await whole.close();
+  } finally {
+    await b.close();
+  }
+});
+
+test('s3: objects above the part size go up as multipart uploads and read back whole', opts, async () => {
+  const b = fresh({ partSize: 5 * 1024 * 1024 });
+  try {
+    await b.create();
+    const data = randomBytes(12 * 1024 * 1024 + 17);
+    const h = { type: 'pack' as const, name: randomBytes(32).toString('hex') };
+    await b.save(h, data);
+    assert.ok((await b.load(h)).equals(data));
+    assert.ok(
+      (await b.load(h, 5 * 1024 * 1024 - 3, 10)).equals(
+        data.subarray(5 * 1024 * 1024 - 3, 5 * 1024 * 1024 + 7),
+      ),
+    );
+  } finally {
+    await b.close();
+  }
+});
+
+test('s3: the layout matches the local backend (data/xx/name, keys/, snapshots/ ...)', opts, async () => {
+  const b = fresh({}, 'deep/prefix/');
+  try {
+    await b.create();
+    const name = `ab${randomBytes(31).toString('hex')}`;
+    await b.save({ type: 'pack', name }, Buffer.from('p'));
+    await b.save({ type: 'config', name: 'config' }, Buffer.from('c'));
+    // s3rver keeps each object as a file named after its key.
+    const bucketDir = join(server.directory, `lb-${process.pid}-${n}`, 'deep', 'prefix');
+    assert.ok(existsSync(join(bucketDir, 'data', 'ab', `${name}._S3rver_object`)));
+    assert.ok(existsSync(join(bucketDir, `config._S3rver_object`)));
+    const listed: FileInfo[] = [];
+    for await (const f of b.list('pack')) listed.push(f);
+    assert.deepEqual(listed, [{ name, size: 1 }]);
+    assert.equal(b.location, `s3://lb-${process.pid}-${n}/deep/prefix`);
+  } finally {
+    await b.close();
+  }
+});
+
+test('s3: URL forms; credentials in the URL are refused without echoing them', () => {
+  assert.deepEqual(parseS3Url('s3://bucket/a/b/'), { bucket: 'bucket', prefix: 'a/b' });
+  assert.deepEqual(parseS3Url('s3://bucket'), { bucket: 'bucket', prefix: '' });
+  assert.throws(
+    () => parseS3Url('s3://AKIA:hunter2@bucket/x'),
+    (err: Error) => {
+      assert.equal((err as { code?: string }).code, 'usage');
+      assert.doesNotMatch(err.message, /hunter2|AKIA/);
+      return true;
+    },
+  );
+});
+
+test('s3: wrong credentials fail with access denied, naming the bucket, never the secret', opts, async () => {
+  const b = createS3Backend(`s3://lb-${process.pid}-denied/x`, {
+    settings: { ...settings(), accessKeyId: 'NOBODY', secretAccessKey: 'sup3r-s3cret-value' },
+    env: {},
+  });
+  try {
+    await assert.rejects(b.save({ type: 'key', name: 'k1' }, Buffer.from('k')), (err: Error) => {
+      assert.equal((err as { code?: string }).code, 'storage_failed');
+      assert.match(err.message, /^\[storage:s3\] unable to write key k1 at s3:\/\/lb-\d+-denied\/x: /);
+      assert.doesNotMatch(err.message, /sup3r-s3cret-value/);
+      return true;
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+test('s3: a server that is down gives a retryable error naming the store', opts, async () => {
+  const b = new S3Backend('s3://nobody-home/x', {
+    settings: { ...settings(), endpoint: 'http://127.0.0.1:9' },
+    env: {},
+  });
+  try {
+    await assert.rejects(
+      b.stat({ type: 'config', name: 'config' }),
+      (err: Error & { retryable?: boolean }) => {
+        assert.equal(err.retryable, true, err.message);
+        assert.match(err.message, /^\[storage:s3\] unable to stat config at s3:\/\/nobody-home\/x: /);
+        return true;
+      },
+    );
+  } finally {
+    await b.close();
+  }
+});
