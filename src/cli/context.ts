@@ -41,12 +41,15 @@ export class CliContext {
     const options: RepositoryOptions = Number.isInteger(n) && n >= 2 ? { kdf: { N: n, r: 8, p: 1 } } : {};
     const uploads = this.config.repository?.upload_concurrency;
     if (uploads) options.uploadConcurrency = uploads;
+    // LIFEBOAT_SEAL_WORKERS: compression/encryption threads (default: one per core, at most 4).
+    const workers = this.env.LIFEBOAT_SEAL_WORKERS;
+    if (workers !== undefined && /^\d+$/.test(workers)) options.sealWorkers = Number(workers);
     return options;
   }
 
   /** A backend for `url` with this config's storage settings, closed by close(). */
-  backendFor(url: string): Backend {
-    const backend = openBackend(url, this.storageOptions());
+  async backendFor(url: string): Promise<Backend> {
+    const backend = await openBackend(url, this.storageOptions());
     this.opened.push(backend);
     return backend;
   }
@@ -73,17 +76,17 @@ export class CliContext {
   }
 
   /** Another repository (copy's destination), with this config's storage settings. */
-  openRepositoryAt(url: string, password: string): Promise<Repository> {
-    return Repository.open(this.backendFor(url), password, this.repoOptions());
+  async openRepositoryAt(url: string, password: string): Promise<Repository> {
+    return Repository.open(await this.backendFor(url), password, this.repoOptions());
   }
 
   async openRepository(): Promise<Repository> {
     const { url, password } = await resolveRepository(this.config, this.env);
-    return Repository.open(this.backendFor(url), password, this.repoOptions());
+    return Repository.open(await this.backendFor(url), password, this.repoOptions());
   }
 
   /** The repository's backend without opening it (no password needed: `key import`). */
-  openBackend(): Backend {
+  async openBackend(): Promise<Backend> {
     const url = this.env.LIFEBOAT_REPO || this.config.repository?.url;
     if (!url) {
       throw new LifeboatError(
@@ -96,7 +99,7 @@ export class CliContext {
 
   async initRepository(): Promise<Repository> {
     const { url, password } = await resolveRepository(this.config, this.env);
-    return Repository.init(this.backendFor(url), password, this.repoOptions());
+    return Repository.init(await this.backendFor(url), password, this.repoOptions());
   }
 }
 

@@ -168,7 +168,13 @@ async function keyImport(
     passphrase: opts.passphraseFile ? await readSecretFile(opts.passphraseFile) : undefined,
   };
   const password = await newPassword(opts.newPasswordFile, ctx.env);
-  const id = await Repository.importEscrow(ctx.openBackend(), escrow, unlock, password, ctx.repoOptions());
+  const id = await Repository.importEscrow(
+    await ctx.openBackend(),
+    escrow,
+    unlock,
+    password,
+    ctx.repoOptions(),
+  );
   print(`imported: key ${id.slice(0, 8)} opens the repository with the new password`);
 }
 

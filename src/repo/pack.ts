@@ -51,15 +51,32 @@ export function openBlob(keys: KeyRing, entry: PackEntry, sealed: Uint8Array, wh
   return keys.open(sealed, blobAad(entry.type, entry.flags, entry.id), what);
 }
 
-/** Collects sealed blobs in memory until the pack is full, then produces the file. */
+/** Room kept after the blobs for the header; a larger header is handled by one copy. */
+const HEADER_SLACK = 64 * 1024;
+
+/**
+ * Collects sealed blobs into one preallocated buffer until the pack is full, then appends
+ * the header: one copy per blob and no concatenation at the end, so a pack costs its size
+ * in memory once. (Untouched capacity is never paged in.)
+ */
 export class PackBuilder {
-  private parts: Buffer[] = [];
+  private buf: Buffer;
   readonly entries: PackEntry[] = [];
   size = 0;
 
+  constructor(blobCapacity: number) {
+    this.buf = Buffer.allocUnsafe(blobCapacity + HEADER_SLACK);
+  }
+
+  /** True when a sealed blob of `length` bytes still fits before the header room. */
+  fits(length: number): boolean {
+    return this.size + length + HEADER_SLACK <= this.buf.length;
+  }
+
   add(type: BlobType, flags: number, id: Buffer, sealed: Buffer, rawLength: number): void {
+    if (!this.fits(sealed.length)) throw new Error('pack builder overflow'); // callers check fits()
     this.entries.push({ type, flags, id, offset: this.size, length: sealed.length, rawLength });
-    this.parts.push(sealed);
+    sealed.copy(this.buf, this.size);
     this.size += sealed.length;
   }
 
@@ -67,6 +84,7 @@ export class PackBuilder {
     return this.entries.length;
   }
 
+  /** The pack file: a view over the builder's buffer, which the caller then owns. */
   finish(keys: KeyRing): Buffer {
     const header = Buffer.allocUnsafe(this.entries.length * HEADER_ENTRY_SIZE);
     let p = 0;
@@ -79,10 +97,16 @@ export class PackBuilder {
       p += HEADER_ENTRY_SIZE;
     }
     const sealedHeader = keys.seal(header, HEADER_AAD);
-    const trailer = Buffer.allocUnsafe(4);
-    trailer.writeUInt32LE(sealedHeader.length, 0);
-    const file = Buffer.concat([...this.parts, sealedHeader, trailer]);
-    this.parts = [];
+    const total = this.size + sealedHeader.length + 4;
+    if (total > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(total);
+      this.buf.copy(bigger, 0, 0, this.size);
+      this.buf = bigger;
+    }
+    sealedHeader.copy(this.buf, this.size);
+    this.buf.writeUInt32LE(sealedHeader.length, this.size + sealedHeader.length);
+    const file = this.buf.subarray(0, total);
+    this.buf = Buffer.alloc(0);
     return file;
   }
 }

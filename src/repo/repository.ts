@@ -27,7 +27,6 @@ import {
   writeOnlyError,
 } from './crypto.js';
 import type { EscrowTarget, EscrowUnlock } from './escrow.js';
-import { openEscrow, sealEscrow } from './escrow.js';
 import type { IndexedPack } from './index-file.js';
 import { decodeIndex, encodeIndex } from './index-file.js';
 import type { KdfParams, KeyFile, KeyRole } from './keys.js';
@@ -383,8 +382,14 @@ export class Repository {
     rawLength: number,
   ): Promise<void> {
     let builder = this.builders[type];
+    // Another completion may have started a new builder while this one waited: check again.
+    while (builder && !builder.fits(sealed.length)) {
+      this.builders[type] = undefined;
+      await this.upload(builder);
+      builder = this.builders[type];
+    }
     if (!builder) {
-      builder = new PackBuilder();
+      builder = new PackBuilder(Math.max(this.config.packSize, sealed.length));
       this.builders[type] = builder;
     }
     builder.add(type, flags, id, sealed, rawLength);
@@ -579,7 +584,9 @@ export class Repository {
   }
 
   /** The master key sealed for a recipient or passphrase (`key export`). */
-  exportEscrow(target: EscrowTarget): Promise<string> {
+  async exportEscrow(target: EscrowTarget): Promise<string> {
+    // age is loaded only for escrow: it is large and rarely needed.
+    const { sealEscrow } = await import('./escrow.js');
     return sealEscrow(this.full('export keys'), this.config.id, target, this.clock.now());
   }
 
@@ -594,6 +601,7 @@ export class Repository {
     newPassword: string,
     options: RepositoryOptions = {},
   ): Promise<string> {
+    const { openEscrow } = await import('./escrow.js');
     const { master } = await openEscrow(escrow, unlock);
     const sealed = await loadConfigFile(backend);
     try {

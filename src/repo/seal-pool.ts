@@ -41,17 +41,21 @@ export class SealPool {
     return this.run({ seq: 0, type, id, data });
   }
 
-  /** SHA-256 of `data` computed in a worker; the buffer comes back in `sealed`. */
+  /**
+   * SHA-256 of `data` computed in a worker; the buffer comes back in `sealed`. `data`'s
+   * whole ArrayBuffer moves to the worker and back: the caller must not share it.
+   */
   hash(data: Buffer): Promise<SealDone & { sealed: Buffer }> {
-    return this.run({ seq: 0, op: 'hash', type: 'data', id: new Uint8Array(0), data });
+    return this.run({ seq: 0, op: 'hash', type: 'data', id: new Uint8Array(0), data }, true);
   }
 
-  private run(task: SealTask): Promise<SealDone & { sealed: Buffer }> {
+  private run(task: SealTask, ownsArrayBuffer = false): Promise<SealDone & { sealed: Buffer }> {
     const slot = this.pickSlot();
     const seq = this.seq++;
     task.seq = seq;
     const data = task.data;
-    const transferable = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+    const transferable =
+      ownsArrayBuffer || (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength);
     return new Promise<SealDone & { sealed: Buffer }>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject, slot });
       if (slot.busy++ === 0) slot.worker.ref();

@@ -7,22 +7,22 @@
  */
 import { fileURLToPath } from 'node:url';
 import { LifeboatError } from '../errors.js';
-import { createAzureBackend } from './azure/azure-backend.js';
 import type { Backend } from './backend.js';
 import { withLimits } from './limit-backend.js';
 import { createLocalBackend } from './local/local-backend.js';
 import { redactUrl } from './redact-url.js';
 import { RETRY_DEFAULTS, withRetries } from './retry-backend.js';
-import { createS3Backend } from './s3/s3-backend.js';
-import { createSftpBackend } from './sftp/sftp-backend.js';
 import type { StorageOptions } from './storage-options.js';
 
 export { redactUrl } from './redact-url.js';
 export type { StorageOptions } from './storage-options.js';
 
 interface Scheme {
-  /** Makes a backend from the full URL (the scheme has already been matched). */
-  open(url: string, options: StorageOptions): Backend;
+  /**
+   * Makes a backend from the full URL (the scheme has already been matched). Cloud SDKs are
+   * imported only when their scheme is used: together they cost ~40 MiB and ~0.3 s at start.
+   */
+  open(url: string, options: StorageOptions): Backend | Promise<Backend>;
   /** Talks over a network: gets the retry wrapper. */
   remote: boolean;
 }
@@ -51,17 +51,30 @@ function socketTimeout(options: StorageOptions): number | undefined {
 const SCHEMES: Record<string, Scheme> = {
   file: { open: openFileUrl, remote: false },
   s3: {
-    open: (url, o) => createS3Backend(url, { settings: o.s3, env: o.env, socketTimeoutMs: socketTimeout(o) }),
+    open: async (url, o) =>
+      (await import('./s3/s3-backend.js')).createS3Backend(url, {
+        settings: o.s3,
+        env: o.env,
+        socketTimeoutMs: socketTimeout(o),
+      }),
     remote: true,
   },
   azure: {
-    open: (url, o) =>
-      createAzureBackend(url, { settings: o.azure, env: o.env, socketTimeoutMs: socketTimeout(o) }),
+    open: async (url, o) =>
+      (await import('./azure/azure-backend.js')).createAzureBackend(url, {
+        settings: o.azure,
+        env: o.env,
+        socketTimeoutMs: socketTimeout(o),
+      }),
     remote: true,
   },
   sftp: {
-    open: (url, o) =>
-      createSftpBackend(url, { settings: o.sftp, env: o.env, socketTimeoutMs: socketTimeout(o) }),
+    open: async (url, o) =>
+      (await import('./sftp/sftp-backend.js')).createSftpBackend(url, {
+        settings: o.sftp,
+        env: o.env,
+        socketTimeoutMs: socketTimeout(o),
+      }),
     remote: true,
   },
 };
@@ -69,7 +82,7 @@ const SCHEMES: Record<string, Scheme> = {
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 
 /** The backend for a repository URL or path; relative paths resolve against the working directory. */
-export function openBackend(url: string, options: StorageOptions = {}): Backend {
+export async function openBackend(url: string, options: StorageOptions = {}): Promise<Backend> {
   if (url.trim() === '') {
     throw new LifeboatError('usage', '[storage] empty repository URL (set repository.url or LIFEBOAT_REPO)');
   }
@@ -87,7 +100,7 @@ export function openBackend(url: string, options: StorageOptions = {}): Backend 
         `[storage] unknown repository scheme ${match[1].toLowerCase()}:// in ${redactUrl(url)} (use a local path or one of ${known})`,
       );
     }
-    backend = scheme.open(url, options);
+    backend = await scheme.open(url, options);
     if (scheme.remote && options.retry !== false) backend = withRetries(backend, options.retry ?? {});
   }
   return withLimits(backend, {
