@@ -36,10 +36,10 @@ parentPort?.on('message', (task: SealTask) => {
   try {
     const data = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
     if (task.op === 'hash') {
-      parentPort?.postMessage(
-        { seq: task.seq, flags: 0, sealed: data, digest: storageId(data) },
-        ownsBuffer(data) ? [data.buffer as ArrayBuffer] : [],
-      );
+      // The pack's buffer came here whole (transferred); it goes back the same way.
+      parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: task.data, digest: storageId(data) }, [
+        task.data.buffer as ArrayBuffer,
+      ]);
       return;
     }
     const compressed = compress(data, level);
