@@ -58,7 +58,10 @@ export interface Tree {
 
 /** What a source may do with the repository while backing up. */
 export interface ContentStore {
-  /** Chunks, deduplicates, compresses, encrypts and stores a stream. */
+  /**
+   * Chunks, deduplicates, compresses, encrypts and stores a stream. Each piece is consumed
+   * (copied) before the next is pulled, so a source may reuse one buffer for every piece.
+   */
   saveContent(stream: AsyncIterable<Uint8Array>, options?: { sha256?: boolean }): Promise<ContentRef>;
   /** Stores one directory's entries; returns the tree id. Nodes MUST be sorted by name bytes. */
   saveTree(tree: Tree): Promise<string>;

@@ -49,7 +49,7 @@ export class MemoryContentStore implements ContentStore {
       this.bytesSaved += buf.length;
       size += buf.length;
       hash?.update(buf);
-      pending.push(buf);
+      pending.push(Buffer.from(buf)); // the source may reuse its buffer for the next piece
       pendingLength += buf.length;
       if (pendingLength < MEMORY_CHUNK_SIZE) continue;
       const joined = Buffer.concat(pending);
