@@ -19,6 +19,8 @@ export interface BenchOptions {
   json: boolean;
   /** Tools to run, in order. */
   tools: string[];
+  /** The Lifeboat entry script (default: this checkout's bin/lifeboat.js). */
+  lifeboat?: string;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -27,6 +29,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --seed S          seed of the generated data (default "lifeboat")
   --workdir DIR     parent of the temporary work folder (default: the OS temp folder)
   --tools LIST      comma-separated tools to compare: lifeboat,restic (default both)
+  --lifeboat FILE   lifeboat entry script to run (env LIFEBOAT_BENCH_BIN; default bin/lifeboat.js),
+                    e.g. a frozen copy of bin/ + dist/ while others rebuild dist/
   --keep            keep the work folder afterwards
   --json            print the results as JSON`;
 
@@ -68,10 +72,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     keep: false,
     json: false,
     tools: ['lifeboat', 'restic'],
+    lifeboat: env.LIFEBOAT_BENCH_BIN || undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
+    const [name, inline] =
+      arg.startsWith('--') && arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
     const value = (): string => {
       if (inline !== undefined) return inline;
       const next = argv[++i];
@@ -106,6 +112,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
         options.tools = tools;
         break;
       }
+      case '--lifeboat':
+        options.lifeboat = value();
+        break;
       case '--keep':
         options.keep = true;
         break;
