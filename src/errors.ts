@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'retained'
   | 'integrity'
   | 'forbidden'
+  | 'output_failed'
   | 'interrupted'
   | 'notify_failed'
   | 'internal';
@@ -72,6 +73,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   retained: 1,
   integrity: 1,
   forbidden: 1,
+  output_failed: 1,
   interrupted: 1,
   notify_failed: 1,
   internal: 1,

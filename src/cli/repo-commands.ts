@@ -9,7 +9,7 @@ import { runForget } from '../jobs/forget.js';
 import { runPrune } from '../jobs/prune.js';
 import type { KeepPolicy } from '../jobs/retention.js';
 import { filterSnapshots } from '../jobs/snapshot-select.js';
-import { describeLock, listLocks, lockState } from '../repo/lock.js';
+import { describeHolder, listLocks, lockState } from '../repo/lock.js';
 import type { CliContext } from './context.js';
 import { registerCopyCommand } from './copy-command.js';
 import { formatBytes, progressFor } from './progress-bar.js';
@@ -158,9 +158,10 @@ async function check(ctx: CliContext, opts: { readData?: boolean; readDataSubset
     );
   }
   if (!report.ok) {
+    const more = report.errors.length > 1 ? ` (and ${report.errors.length - 1} more, listed above)` : '';
     throw new LifeboatError(
       'integrity',
-      `[check] the repository at ${repo.location} has ${report.errors.length} errors (listed above)`,
+      `[check] the repository at ${repo.location} has ${report.errors.length} error${report.errors.length === 1 ? '' : 's'}: ${report.errors[0]}${more}`,
     );
   }
 }
@@ -269,11 +270,9 @@ async function unlock(ctx: CliContext, opts: { force?: boolean }): Promise<void>
     if (opts.force || state !== 'alive') {
       await repo.removeFile('lock', lock.name);
       removed++;
-      print(`removed ${state} lock: ${describeLock(lock, repo.location, now)}`);
+      print(`removed ${state} lock: ${describeHolder(lock, now)}`);
     } else {
-      print(
-        `kept live lock: ${describeLock(lock, repo.location, now)} (use --force if that process is gone)`,
-      );
+      print(`kept live lock: ${describeHolder(lock, now)} (use --force if that process is gone)`);
     }
   }
   print(`${removed} lock${removed === 1 ? '' : 's'} removed`);

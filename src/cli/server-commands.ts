@@ -168,7 +168,7 @@ async function serve(ctx: CliContext, opts: { listen?: string }): Promise<void> 
   const server = await LifeboatServer.create({
     config: ctx.config,
     catalog,
-    repository: { url, password, options: ctx.repoOptions() },
+    repository: { url, password, options: ctx.repoOptions(), storage: ctx.storageOptions() },
     log,
   });
   // main.ts releases locks and exits on a signal; a server drains its jobs first instead.
@@ -371,7 +371,8 @@ async function jobsRetry(ctx: CliContext, _opts: unknown, ref: string): Promise<
       config: ctx.config,
       log: quietLog,
       concurrency: 1,
-      openRepository: () => Repository.open(openBackend(url), password, ctx.repoOptions()),
+      openRepository: async () =>
+        Repository.open(await openBackend(url, ctx.storageOptions()), password, ctx.repoOptions()),
     });
     const job = runner.submit({
       kind: original.kind,

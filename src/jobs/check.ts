@@ -10,6 +10,7 @@ import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import { storageId, writeOnlyError } from '../repo/crypto.js';
+import { listLocks } from '../repo/lock.js';
 import { headerLength, parsePackHeader } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
 import type { TreeNode } from '../sources/source.js';
@@ -46,6 +47,12 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
   const lock = await repo.lock(false, 'check');
   try {
     await checkFileNames(repo, report);
+    for (const lock of await listLocks(repo.backend, repo.key)) {
+      if (lock.damaged)
+        report.errors.push(
+          `lock ${lock.name} is damaged (if no lifeboat command is running, \`lifeboat unlock\` removes it)`,
+        );
+    }
     // Index files, each on its own so one damaged file is named and the rest still load.
     for await (const f of repo.backend.list('index')) {
       try {

@@ -43,6 +43,14 @@ export async function runPrune(
     for await (const f of repo.backend.list('pack')) stored.set(f.name, f.size);
 
     const used = await markUsed(repo);
+    // Deleting on an incomplete index could drop data a snapshot needs: refuse instead.
+    const missing = [...used].filter((id) => !repo.index.has(Buffer.from(id, 'hex')));
+    if (missing.length > 0) {
+      throw new LifeboatError(
+        'repo_corrupt',
+        `[prune] ${missing.length} blobs that snapshots use are in no index (first: ${missing[0].slice(0, 8)}), so nothing is deleted; run \`lifeboat check --read-data\``,
+      );
+    }
     const byPack = new Map<string, PackEntry[]>();
     for (const e of repo.index.entries()) {
       const list = byPack.get(e.pack) ?? [];
@@ -73,7 +81,10 @@ export async function runPrune(
       packsRetained: retention.count,
       retainedUntil: retention.until,
     };
-    if (options.dryRun || (drop.length === 0 && repack.length === 0)) return outcome;
+    if (options.dryRun) return outcome;
+    // No save can be in flight under the exclusive lock: a killed writer's leftovers can go.
+    outcome.bytesFreed += (await repo.backend.removeUnfinished?.()) ?? 0;
+    if (drop.length === 0 && repack.length === 0) return outcome;
 
     const progress = options.progress ?? silentProgress;
     progress.start(

@@ -26,12 +26,15 @@ export interface LockInfo {
   created: string;
   /** When it was last refreshed. */
   time: string;
+  /** The file could not be read (damaged, or sealed with a retired key). */
+  damaged?: boolean;
 }
 
 export type LockState = 'alive' | 'stale' | 'dead';
 
 /** dead: same host and the process is gone; stale: not refreshed for too long; else alive. */
 export function lockState(lock: LockInfo, now: Date): LockState {
+  if (lock.damaged) return 'stale';
   if (lock.host === hostname() && !processAlive(lock.pid)) return 'dead';
   if (now.getTime() - new Date(lock.time).getTime() > STALE_AFTER_MS) return 'stale';
   return 'alive';
@@ -57,17 +60,39 @@ export async function listLocks(backend: Backend, key: KeyRing): Promise<LockInf
       if ((err as { code?: string }).code === 'not_found') continue; // released meanwhile
       throw err;
     }
-    const info = JSON.parse(key.open(raw, AAD, `lock ${f.name.slice(0, 8)}`).toString('utf8'));
-    locks.push({ ...info, name: f.name });
+    try {
+      const info = JSON.parse(key.open(raw, AAD, `lock ${f.name.slice(0, 8)}`).toString('utf8'));
+      locks.push({ ...info, name: f.name });
+    } catch {
+      // Unreadable: its holder is unknown. A live holder rewrites it within minutes.
+      const epoch = new Date(0).toISOString();
+      locks.push({
+        name: f.name,
+        damaged: true,
+        exclusive: false,
+        operation: 'unknown',
+        host: '?',
+        pid: 0,
+        created: epoch,
+        time: epoch,
+      });
+    }
   }
   return locks;
 }
 
-export function describeLock(lock: LockInfo, location: string, now: Date): string {
+/** Who holds a lock: "backup of app pid 4711 on host db1 since 10:02 UTC (12 min)". */
+export function describeHolder(lock: LockInfo, now: Date): string {
+  if (lock.damaged) return `damaged lock file ${lock.name.slice(0, 8)}`;
   const since = new Date(lock.created);
   const minutes = Math.max(0, Math.round((now.getTime() - since.getTime()) / 60000));
   const hhmm = since.toISOString().slice(11, 16);
-  return `repository at ${location} is locked by ${lock.operation} pid ${lock.pid} on host ${lock.host} since ${hhmm} UTC (${minutes} min)`;
+  return `${lock.operation} pid ${lock.pid} on host ${lock.host} since ${hhmm} UTC (${minutes} min)`;
+}
+
+export function describeLock(lock: LockInfo, location: string, now: Date): string {
+  if (lock.damaged) return `repository at ${location} has a damaged lock file ${lock.name.slice(0, 8)}`;
+  return `repository at ${location} is locked by ${describeHolder(lock, now)}`;
 }
 
 export class RepositoryLock {
@@ -75,6 +100,7 @@ export class RepositoryLock {
   static readonly held = new Set<RepositoryLock>();
   private timer: NodeJS.Timeout | undefined;
   private released = false;
+  private writing: Promise<void> | undefined;
 
   private constructor(
     private readonly backend: Backend,
@@ -133,15 +159,20 @@ export class RepositoryLock {
     if (this.timer) clearInterval(this.timer);
     this.released = true;
     RepositoryLock.held.delete(this);
+    // A write still in flight would put the file back after the removal: let it land first.
+    await this.writing?.catch(() => {});
     await this.backend.remove({ type: 'lock', name: this.info.name });
   }
 
   private async write(): Promise<void> {
     const { name: _name, ...body } = this.info;
     const sealed = this.key.sealIndex(Buffer.from(JSON.stringify(body)), AAD);
-    await this.backend.save({ type: 'lock', name: this.info.name }, sealed);
-    // Released (interrupted) while the write was in flight: the file must not outlive it.
-    if (this.released) await this.backend.remove({ type: 'lock', name: this.info.name });
+    this.writing = this.backend.save({ type: 'lock', name: this.info.name }, sealed);
+    try {
+      await this.writing;
+    } finally {
+      this.writing = undefined;
+    }
   }
 }
 
@@ -155,14 +186,17 @@ async function checkConflicts(
   const now = clock.now();
   for (const lock of await listLocks(backend, key)) {
     if (lock.name === own) continue;
+    // A damaged lock cannot show who holds it: only exclusive work (prune) waits for it.
+    if (lock.damaged && !exclusive) continue;
     if (!exclusive && !lock.exclusive) continue;
     const state = lockState(lock, now);
     if (state === 'dead') {
       await backend.remove({ type: 'lock', name: lock.name });
       continue;
     }
-    const hint =
-      state === 'stale'
+    const hint = lock.damaged
+      ? 'if no lifeboat command is running on this repository, run `lifeboat unlock` to remove it'
+      : state === 'stale'
         ? 'it has not been refreshed for over 30 min; if that process is gone, run `lifeboat unlock`'
         : 'wait for it to finish; if that process is gone, run `lifeboat unlock`';
     throw new LifeboatError('locked', `[repo] ${describeLock(lock, backend.location, now)}; ${hint}`, {

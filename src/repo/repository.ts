@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
-import { LifeboatError } from '../errors.js';
+import { isLifeboatError, LifeboatError } from '../errors.js';
 import type { Backend, FileType } from '../storage/backend.js';
 import { BlobIndex, type IndexEntry } from './blob-index.js';
 import type { ChunkerParams } from './chunker.js';
@@ -280,11 +280,24 @@ export class Repository {
 
   /** Loads every index file. With `adoptOrphans`, packs no index names are read and added too. */
   async loadIndex(options: { adoptOrphans?: boolean } = {}): Promise<void> {
+    this.damagedIndexes = [];
     for await (const f of this.backend.list('index')) {
-      for (const p of await this.loadIndexFile(f.name)) this.index.addPack(p.pack, p.entries);
+      let packs: IndexedPack[];
+      try {
+        packs = await this.loadIndexFile(f.name);
+      } catch (err) {
+        if (!isLifeboatError(err) || (err.code !== 'integrity' && err.code !== 'repo_corrupt')) throw err;
+        // One damaged index must not take every snapshot with it: its packs are read below.
+        this.damagedIndexes.push(f.name);
+        continue;
+      }
+      for (const p of packs) this.index.addPack(p.pack, p.entries);
     }
-    if (options.adoptOrphans) await this.adoptOrphanPacks();
+    if (options.adoptOrphans || this.damagedIndexes.length > 0) await this.adoptOrphanPacks();
   }
+
+  /** Index files the last loadIndex could not read (their packs were indexed from headers). */
+  damagedIndexes: string[] = [];
 
   async loadIndexFile(name: string): Promise<IndexedPack[]> {
     const raw = await this.backend.load({ type: 'index', name });
@@ -399,6 +412,12 @@ export class Repository {
     }
   }
 
+  /** Waits until no blob is being sealed and no pack uploaded (their errors are recorded). */
+  private async settle(): Promise<void> {
+    while (this.sealing.size > 0 || this.uploads.size > 0)
+      await Promise.race([...this.sealing, ...this.uploads]);
+  }
+
   /** Stops the seal workers. */
   async close(): Promise<void> {
     await this.pool?.close();
@@ -431,16 +450,21 @@ export class Repository {
 
   /** Uploads partly filled packs, waits for every upload, and writes the index naming them. */
   async flush(): Promise<void> {
-    while (this.sealing.size > 0) await Promise.race(this.sealing);
-    if (this.uploadError) throw this.uploadError;
-    for (const type of ['data', 'tree'] as BlobType[]) {
-      const b = this.builders[type];
-      if (b && b.count > 0) {
-        this.builders[type] = undefined;
-        await this.upload(b);
+    // On failure, every write in flight still ends (and cleans up) before the error goes up:
+    // a process that exits right after must not cut a save off halfway.
+    await this.settle();
+    if (!this.uploadError) {
+      for (const type of ['data', 'tree'] as BlobType[]) {
+        const b = this.builders[type];
+        if (b && b.count > 0) {
+          this.builders[type] = undefined;
+          await this.upload(b).catch((err) => {
+            this.uploadError ??= err;
+          });
+        }
       }
+      await this.settle();
     }
-    while (this.uploads.size > 0) await Promise.race(this.uploads);
     if (this.uploadError) throw this.uploadError;
     if (!this.deferIndex) await this.writeIndex();
   }
@@ -693,9 +717,18 @@ function openConfig(
   sealed: Buffer,
   location: string,
 ): { config: RepoConfig; keyring: KeyRing } {
-  const stored = JSON.parse(
-    open(master.kek, sealed, CONFIG_AAD, 'repository config').toString('utf8'),
-  ) as StoredConfig;
+  let stored: StoredConfig;
+  try {
+    stored = JSON.parse(
+      open(master.kek, sealed, CONFIG_AAD, 'repository config').toString('utf8'),
+    ) as StoredConfig;
+  } catch (err) {
+    throw new LifeboatError(
+      'repo_corrupt',
+      `[repo] the repository config at ${location} is damaged (a key opened, the config did not): restore the file "config" from a copy of the repository, or from a copy made by \`lifeboat copy\``,
+      { cause: err },
+    );
+  }
   if (stored.version !== 1) {
     throw new LifeboatError(
       'repo_corrupt',

@@ -29,7 +29,8 @@ export class SealPool {
   constructor(
     private readonly spec: SealSpec,
     private readonly level: number,
-    readonly size = Math.max(1, Math.min(4, availableParallelism())),
+    // The main thread reads, chunks and hashes: it is one of the cores at work already.
+    readonly size = Math.max(1, Math.min(4, availableParallelism() - 1)),
   ) {}
 
   /** Tasks in flight; callers keep this bounded for memory. */

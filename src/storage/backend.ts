@@ -84,6 +84,14 @@ export interface Backend {
    */
   retentionUntil?(handle: FileHandle): Promise<Date | undefined>;
 
+  /**
+   * Removes what saves that never finished left behind (a killed writer's temp files), and
+   * returns how many bytes that freed. Only safe when no save can be in flight: callers hold
+   * the repository's exclusive lock (prune). Backends whose saves leave nothing need not
+   * implement it.
+   */
+  removeUnfinished?(): Promise<number>;
+
   /** Free bytes at the location, when capabilities.freeSpace. */
   freeSpace?(): Promise<number>;
 

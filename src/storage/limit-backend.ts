@@ -49,6 +49,7 @@ export class TokenBucket {
 class LimitBackend implements Backend {
   readonly freeSpace?: () => Promise<number>;
   readonly retentionUntil?: (h: FileHandle) => Promise<Date | undefined>;
+  readonly removeUnfinished?: () => Promise<number>;
   private readonly up?: TokenBucket;
   private readonly down?: TokenBucket;
 
@@ -63,6 +64,7 @@ class LimitBackend implements Backend {
       this.down = new TokenBucket(options.downloadBytesPerSecond, now, sleep);
     if (inner.freeSpace) this.freeSpace = () => inner.freeSpace!();
     if (inner.retentionUntil) this.retentionUntil = (h) => inner.retentionUntil!(h);
+    if (inner.removeUnfinished) this.removeUnfinished = () => inner.removeUnfinished!();
   }
 
   get location(): string {

@@ -60,6 +60,7 @@ function isRetryable(err: unknown): boolean {
 export class RetryBackend implements Backend {
   readonly freeSpace?: () => Promise<number>;
   readonly retentionUntil?: (h: FileHandle) => Promise<Date | undefined>;
+  readonly removeUnfinished?: () => Promise<number>;
   private readonly retries: number;
   private readonly timeoutMs: number;
   private readonly baseDelayMs: number;
@@ -92,6 +93,9 @@ export class RetryBackend implements Backend {
           })
         : undefined;
     if (inner.freeSpace) this.freeSpace = () => this.run('read free space', () => inner.freeSpace!());
+    if (inner.removeUnfinished) {
+      this.removeUnfinished = () => this.run('remove unfinished writes', () => inner.removeUnfinished!());
+    }
     if (inner.retentionUntil) {
       this.retentionUntil = (h) =>
         this.run(`read the retention of ${objectName(h)}`, () => inner.retentionUntil!(h));

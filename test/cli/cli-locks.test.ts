@@ -82,7 +82,7 @@ describe('lifeboat unlock and interrupted commands', () => {
     });
 
     it('keeps a live lock unless --force; prune waits for it with a clear message', async () => {
-      const held = await Repository.open(openBackend(repo), PASSWORD);
+      const held = await Repository.open(await openBackend(repo), PASSWORD);
       const lock = await held.lock(false, 'test backup');
       try {
         const r = await ok(['unlock'], env);
@@ -108,7 +108,7 @@ describe('lifeboat unlock and interrupted commands', () => {
       const script = [
         `import { Repository } from '${url('../../src/repo/repository.js')}';`,
         `import { openBackend } from '${url('../../src/storage/registry.js')}';`,
-        'const repo = await Repository.open(openBackend(process.env.LIFEBOAT_REPO), process.env.LIFEBOAT_PASSWORD);',
+        'const repo = await Repository.open(await openBackend(process.env.LIFEBOAT_REPO), process.env.LIFEBOAT_PASSWORD);',
         "await repo.lock(false, 'doomed backup');",
         'process.exit(0);',
       ].join('\n');

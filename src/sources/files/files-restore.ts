@@ -140,6 +140,9 @@ function writeError(err: unknown, display: string): LifeboatError {
   });
 }
 
+/** Plain files written at once during a restore. */
+const PARALLEL_FILES = 8;
+
 class TreeRestorer {
   readonly stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, entries: 0 };
   readonly items: string[] = [];
@@ -169,6 +172,9 @@ class TreeRestorer {
   async restoreDir(treeId: string | undefined, dir: Buffer, rel: string, link: string, sel: Selection) {
     const tree = await loadChecked(this.ctx.store, treeId, rel);
     const seen = new Set<string>();
+    // Plain files are written several at a time (waiting on one file's I/O at a time made
+    // restores of small-file trees slow); everything in a folder ends before its metadata.
+    const tasks: Promise<void>[] = [];
     for (const node of tree.nodes) {
       const child = sel.all ? sel : sel.children.get(node.name);
       if (!child) continue;
@@ -192,9 +198,34 @@ class TreeRestorer {
         this.stats.dirs++;
       } else {
         this.record(childRel);
-        await this.guard(childRel, () => this.restoreEntry(path, node, childRel, childLink));
+        const linked = node.hardlinkTo !== undefined || (node.nlink ?? 1) > 1;
+        if (node.type === 'file' && !linked && this.writing) {
+          await this.slot();
+          const task = this.guard(childRel, () => this.restoreEntry(path, node, childRel, childLink)).finally(
+            () => this.release(),
+          );
+          task.catch(() => {}); // settled below
+          tasks.push(task);
+        } else {
+          await this.guard(childRel, () => this.restoreEntry(path, node, childRel, childLink));
+        }
       }
     }
+    const failed = (await Promise.allSettled(tasks)).find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  private active = 0;
+  private waiting: (() => void)[] = [];
+
+  private async slot(): Promise<void> {
+    while (this.active >= PARALLEL_FILES) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+  }
+
+  private release(): void {
+    this.active--;
+    this.waiting.shift()?.();
   }
 
   private async guard(rel: string, action: () => Promise<void>): Promise<void> {

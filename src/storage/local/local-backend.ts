@@ -328,6 +328,32 @@ export class LocalBackend implements Backend {
     }
   }
 
+  async removeUnfinished(): Promise<number> {
+    let freed = 0;
+    const dirs = Object.values(TYPE_DIRS).map((d) => join(this.location, d));
+    const dataDir = join(this.location, TYPE_DIRS.pack);
+    for (const sub of await this.entries(dataDir, 'pack', true)) dirs.push(join(dataDir, sub));
+    dirs.push(this.location); // the config's temp files
+    for (const dir of new Set(dirs)) {
+      let names: string[];
+      try {
+        names = (await readdir(dir)).filter((n) => n.startsWith(TEMP_PREFIX));
+      } catch (err) {
+        if (isMissing(err)) continue;
+        throw fsError(err, 'list', 'unfinished writes', this.location);
+      }
+      for (const name of names) {
+        try {
+          freed += (await stat(join(dir, name))).size;
+          await unlink(join(dir, name));
+        } catch (err) {
+          if (!isMissing(err)) throw fsError(err, 'remove', 'an unfinished write', this.location);
+        }
+      }
+    }
+    return freed;
+  }
+
   async freeSpace(): Promise<number> {
     try {
       const s = await statfs(this.location);

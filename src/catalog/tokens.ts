@@ -1,0 +1,124 @@
+/**
+ * @module catalog/tokens
+ * API tokens: 32 random bytes shown once, stored as their SHA-256 (a fast hash is enough for
+ * high-entropy secrets: there is no password to guess). Roles are ordered
+ * viewer < operator < admin. Every change is written to the audit log.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { Clock } from '../clock.js';
+import { LifeboatError } from '../errors.js';
+import type { AuditLog } from './audit-log.js';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
+
+/** True when `have` may do what needs `need`. */
+export function roleAllows(have: Role, need: Role): boolean {
+  return RANK[have] >= RANK[need];
+}
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+export interface TokenInfo {
+  name: string;
+  role: Role;
+  created_at: string;
+  created_by: string;
+  last_used_at: string | null;
+}
+
+export const TOKEN_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+const TOKEN_PREFIX = 'lb_';
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export class TokenStore {
+  /** Prepared once: authentication runs on every API request. */
+  private readonly byHash: Database.Statement;
+  private readonly touchStmt: Database.Statement;
+  private readonly touched = new Map<string, number>();
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly clock: Clock,
+    private readonly audit: AuditLog,
+  ) {
+    this.byHash = db.prepare('SELECT name, role FROM tokens WHERE hash = ?');
+    this.touchStmt = db.prepare(
+      'UPDATE tokens SET last_used_at = ? WHERE name = ? AND (last_used_at IS NULL OR last_used_at < ?)',
+    );
+  }
+
+  /** Creates a token and returns its secret, which is not stored and cannot be shown again. */
+  create(name: string, role: Role, actor: string): { token: string; info: TokenInfo } {
+    if (!TOKEN_NAME_PATTERN.test(name)) {
+      throw new LifeboatError(
+        'usage',
+        `[token] "${name}" is not a valid token name (use up to 64 letters, digits, ".", "_", "@" and "-")`,
+      );
+    }
+    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const now = this.clock.now().toISOString();
+    const insert = this.db.transaction(() => {
+      const exists = this.db.prepare('SELECT 1 FROM tokens WHERE name = ?').get(name);
+      if (exists) {
+        throw new LifeboatError(
+          'usage',
+          `[token] a token named "${name}" exists; revoke it first (lifeboat token revoke ${name}) or pick another name`,
+        );
+      }
+      this.db
+        .prepare('INSERT INTO tokens (name, role, hash, created_at, created_by) VALUES (?, ?, ?, ?, ?)')
+        .run(name, role, hashToken(token), now, actor);
+      this.audit.append({ actor, action: 'token.create', target: name, details: { role } });
+    });
+    insert.immediate();
+    return { token, info: { name, role, created_at: now, created_by: actor, last_used_at: null } };
+  }
+
+  list(): TokenInfo[] {
+    return this.db
+      .prepare('SELECT name, role, created_at, created_by, last_used_at FROM tokens ORDER BY name')
+      .all() as TokenInfo[];
+  }
+
+  revoke(name: string, actor: string): void {
+    const remove = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT role FROM tokens WHERE name = ?').get(name) as
+        | { role: string }
+        | undefined;
+      if (!row) {
+        throw new LifeboatError(
+          'not_found',
+          `[token] no token named "${name}" (list them with \`lifeboat token list\`)`,
+        );
+      }
+      this.db.prepare('DELETE FROM tokens WHERE name = ?').run(name);
+      this.audit.append({ actor, action: 'token.revoke', target: name, details: { role: row.role } });
+    });
+    remove.immediate();
+  }
+
+  /** The token's name and role, or undefined when it is not a valid token. */
+  authenticate(token: string): { name: string; role: Role } | undefined {
+    if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
+    return this.byHash.get(hashToken(token)) as { name: string; role: Role } | undefined;
+  }
+
+  /** Records use, at most once a minute per token, so requests do not write to the catalog. */
+  touch(name: string): void {
+    const now = this.clock.now();
+    const last = this.touched.get(name);
+    if (last !== undefined && now.getTime() - last < 60_000 && now.getTime() >= last) return;
+    this.touched.set(name, now.getTime());
+    const cutoff = new Date(now.getTime() - 60_000).toISOString();
+    this.touchStmt.run(now.toISOString(), name, cutoff);
+  }
+}

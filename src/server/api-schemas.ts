@@ -1,0 +1,232 @@
+/**
+ * @module server/api-schemas
+ * What the HTTP API accepts and answers, as zod schemas: requests are validated with them
+ * (a 400 names the bad field), and the OpenAPI document is generated from them, so the two
+ * cannot drift apart.
+ */
+import { z } from 'zod';
+import { JOB_KINDS, JOB_STATUSES, JOB_TRIGGERS } from '../catalog/catalog.js';
+import { SOURCE_NAME_PATTERN } from '../sources/registry.js';
+import { ApiError } from './api-error.js';
+
+const isoTime = z
+  .string()
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'expected an ISO 8601 time such as 2026-01-01T00:00:00Z');
+const limit = (max: number) => z.coerce.number().int().min(1).max(max);
+
+// ---- requests ----------------------------------------------------------------------------
+
+export const sourceParams = z.strictObject({
+  name: z.string().regex(SOURCE_NAME_PATTERN, 'expected a source name'),
+});
+
+export const jobParams = z.strictObject({
+  id: z.string().regex(/^[0-9a-f]{16}$/, 'expected a job id (16 hex characters)'),
+});
+
+export const snapshotsQuery = z.strictObject({
+  source: z.string().min(1).optional().describe('only this source (and its units)'),
+  tag: z.string().min(1).optional().describe('only snapshots with this tag'),
+  before: isoTime.optional().describe('only snapshots taken before this time'),
+  after: isoTime.optional().describe('only snapshots taken after this time'),
+  limit: limit(1000).optional().describe('page size, newest first; default 100'),
+  offset: z.coerce.number().int().min(0).optional().describe('snapshots to skip; default 0'),
+});
+
+export const jobsQuery = z.strictObject({
+  source: z.string().min(1).optional(),
+  status: z.enum(JOB_STATUSES).optional(),
+  kind: z.enum(JOB_KINDS).optional(),
+  since: isoTime.optional().describe('jobs created at or after this time'),
+  limit: limit(1000).optional().describe('default 100'),
+});
+
+export const auditQuery = z.strictObject({
+  since: isoTime.optional(),
+  action: z.string().min(1).optional().describe('an action (restore.approve) or a prefix (restore)'),
+  limit: limit(1000).optional().describe('default 100'),
+  verify: z.enum(['true', 'false']).optional().describe('also verify the hash chain'),
+});
+
+export const backupRequest = z.strictObject({
+  tags: z
+    .array(z.string().regex(/^[^\s,]{1,64}$/, 'expected a tag (no spaces or commas, at most 64 characters)'))
+    .max(20)
+    .optional(),
+});
+
+export const restoreRequest = z.strictObject({
+  snapshot: z.string().min(1).describe('an id, a unique prefix of 8+ hex characters, or "latest"'),
+  source: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('the source whose snapshot to restore (needed with "latest")'),
+  to: z.string().min(1).describe('where to restore: a path or URL'),
+  tables: z.array(z.string().min(1)).optional().describe('databases: only these tables'),
+  include: z.array(z.string().min(1)).optional().describe('files: only these paths'),
+  at: isoTime.optional().describe('point in time (PostgreSQL physical sources)'),
+  overwrite: z.boolean().optional(),
+  dry_run: z.boolean().optional(),
+});
+
+// ---- responses (for the document) --------------------------------------------------------
+
+export const errorResponse = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    field: z.string().optional().describe('the request field at fault (400)'),
+  }),
+});
+
+export const jobResponse = z.object({
+  id: z.string(),
+  kind: z.enum(JOB_KINDS),
+  source: z.string().nullable(),
+  trigger: z.enum(JOB_TRIGGERS),
+  status: z.enum(JOB_STATUSES),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  duration_seconds: z.number().nullable(),
+  bytes_read: z.number().nullable(),
+  bytes_stored: z.number().nullable(),
+  snapshot: z.string().nullable(),
+  snapshots: z.array(z.string()),
+  error: z.string().nullable(),
+  requested_by: z.string().nullable(),
+  approved_by: z.string().nullable(),
+  params: z.record(z.string(), z.unknown()),
+  result: z.record(z.string(), z.unknown()).nullable(),
+  rebuilt: z.boolean(),
+  retry_of: z.string().nullable(),
+});
+
+export const snapshotResponse = z.looseObject({
+  id: z.string(),
+  short_id: z.string(),
+  time: z.string(),
+  source: z.string(),
+  engine: z.string(),
+  kind: z.string(),
+  host: z.string(),
+  tags: z.array(z.string()),
+  stats: z.record(z.string(), z.unknown()),
+  sourceConfig: z
+    .record(z.string(), z.unknown())
+    .describe('settings recorded with the snapshot, secrets redacted'),
+});
+
+export const sourceResponse = z.looseObject({
+  name: z.string(),
+  type: z.string(),
+  protected: z.boolean(),
+  schedule: z.object({ cron: z.string(), timezone: z.string() }).nullable(),
+  next_run: z.string().nullable(),
+  last_backup: z.object({ snapshot: z.string(), time: z.string(), age_seconds: z.number() }).nullable(),
+  rpo: z
+    .object({
+      max_age: z.string(),
+      max_age_seconds: z.number(),
+      age_seconds: z.number().nullable(),
+      breached: z.boolean(),
+    })
+    .nullable(),
+  last_failure: z.object({ job: z.string(), time: z.string(), error: z.string().nullable() }).nullable(),
+  running_job: z.string().nullable(),
+});
+
+export const auditEntryResponse = z.object({
+  seq: z.number(),
+  time: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  target: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  prev_hash: z.string(),
+  hash: z.string(),
+});
+
+export const healthResponse = z.object({
+  status: z.enum(['ok', 'unhealthy']),
+  checks: z.record(z.string(), z.string()),
+  reasons: z.array(z.string()).optional(),
+});
+
+// ---- validation --------------------------------------------------------------------------
+
+type Where = 'body' | 'query' | 'path';
+
+/** Parses `data` or throws a 400 that names the first bad field. */
+export function validate<T extends z.ZodType>(schema: T, data: unknown, where: Where): z.infer<T> {
+  const r = schema.safeParse(data ?? {});
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const path = issue.path.map(String);
+  let field = path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+  let text: string;
+  switch (issue.code) {
+    case 'invalid_type': {
+      const value = valueAt(data, path);
+      text =
+        value === undefined
+          ? `expected ${article(issue.expected)} (required)`
+          : `expected ${article(issue.expected)}, got ${kindOf(value)}`;
+      break;
+    }
+    case 'unrecognized_keys':
+      field = [field, issue.keys[0]].filter(Boolean).join('.');
+      text = `unknown ${where === 'query' ? 'parameter' : 'field'} (allowed: ${allowedKeys(schema).join(', ') || 'none'})`;
+      break;
+    case 'invalid_value':
+      text = `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
+      break;
+    case 'too_small':
+      text =
+        issue.origin === 'string'
+          ? 'expected a non-empty string'
+          : issue.origin === 'array'
+            ? `expected at least ${issue.minimum} items`
+            : `expected a number >= ${issue.minimum}`;
+      break;
+    case 'too_big':
+      text =
+        issue.origin === 'array'
+          ? `expected at most ${issue.maximum} items`
+          : `expected at most ${issue.maximum}`;
+      break;
+    default:
+      text = issue.message;
+  }
+  const name = field ? `${where}.${field}` : where;
+  throw new ApiError(400, 'invalid_request', `[api] ${name}: ${text}`, field || undefined);
+}
+
+function allowedKeys(schema: z.ZodType): string[] {
+  const shape = (schema as unknown as { shape?: Record<string, unknown> }).shape;
+  return shape ? Object.keys(shape) : [];
+}
+
+function valueAt(data: unknown, path: string[]): unknown {
+  let v = data;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[p];
+  }
+  return v;
+}
+
+function article(type: string): string {
+  if (type === 'object') return 'an object';
+  if (type === 'array') return 'a list';
+  if (type === 'int') return 'a whole number';
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  return article(typeof value);
+}

@@ -1,0 +1,459 @@
+/**
+ * @module server/http-api
+ * The HTTP API (fastify): thin routes over the server core. Each route is registered from the
+ * ROUTES table (its role and schemas); a hook checks the bearer token and the role before any
+ * handler runs; errors become `{"error": {"code", "message", "field"?}}` in one place.
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resolve as resolvePath } from 'node:path';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+  type RawServerDefault,
+} from 'fastify';
+import type { Logger } from 'pino';
+import type { Catalog } from '../catalog/catalog.js';
+import { type Role, roleAllows } from '../catalog/tokens.js';
+import type { Clock } from '../clock.js';
+import type { LifeboatConfig } from '../config/config.js';
+import { describe, isLifeboatError } from '../errors.js';
+import { pickSnapshot, sourceMatches } from '../jobs/snapshot-select.js';
+import { ApiError, isApiError } from './api-error.js';
+import {
+  auditQuery,
+  backupRequest,
+  jobParams,
+  jobsQuery,
+  restoreRequest,
+  snapshotsQuery,
+  sourceParams,
+  validate,
+} from './api-schemas.js';
+import { bearerToken, type FailedAuthLimiter } from './auth.js';
+import type { JobRunner } from './job-runner.js';
+import type { ServerMetrics } from './metrics.js';
+import { openApiDocument, ROUTES, type RouteSpec } from './openapi.js';
+import { publicJob } from './public-job.js';
+import { redactText } from './redact.js';
+import type { SnapshotCache } from './snapshot-cache.js';
+import type { SourceStatus } from './source-status.js';
+
+/** What the routes need from the server. */
+export interface ApiContext {
+  config: LifeboatConfig;
+  catalog: Catalog;
+  runner: JobRunner;
+  snapshots: SnapshotCache;
+  metrics: ServerMetrics;
+  limiter: FailedAuthLimiter;
+  clock: Clock;
+  /** Where the repository is, credentials removed. */
+  repositoryLocation: string;
+  sourceStatuses(): SourceStatus[];
+  health(): Promise<{ ok: boolean; checks: Record<string, string>; reasons: string[] }>;
+  log: Logger;
+}
+
+interface Caller {
+  name: string;
+  role: Role;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+  interface FastifyContextConfig {
+    spec?: RouteSpec;
+  }
+}
+
+type Handler = (ctx: ApiContext, req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+export function createHttpApi(
+  ctx: ApiContext,
+): FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger> {
+  const app = Fastify({
+    loggerInstance: ctx.log,
+    // Per-request lines would dominate the log (and cost at load): errors and mutations are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    // The server tolerates 100 concurrent clients and slow ones: keep sockets but bound time.
+    requestTimeout: 60_000,
+  });
+
+  // An empty body with a JSON content type is no body (clients that always send the header).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+    if (typeof text !== 'string' || text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new ApiError(400, 'invalid_request', '[api] body: not valid JSON'), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    const spec = req.routeOptions.config?.spec;
+    if (spec && spec.role === null) return;
+    const ip = req.ip;
+    const wait = ctx.limiter.blockedFor(ip);
+    if (wait > 0) {
+      reply.header('retry-after', String(Math.ceil(wait / 1000)));
+      throw new ApiError(
+        429,
+        'rate_limited',
+        `[auth] too many failed logins from ${ip}: try again in ${Math.ceil(wait / 1000)}s`,
+      );
+    }
+    const token = bearerToken(req.headers.authorization);
+    if (!token) {
+      throw new ApiError(
+        401,
+        'unauthorized',
+        '[auth] missing bearer token: send `Authorization: Bearer TOKEN` (create one with `lifeboat token create`)',
+      );
+    }
+    const caller = ctx.catalog.tokens.authenticate(token);
+    if (!caller) {
+      ctx.limiter.fail(ip);
+      ctx.log.warn({ ip, method: req.method, url: req.url.split('?')[0] }, 'rejected an invalid token');
+      throw new ApiError(401, 'unauthorized', '[auth] invalid or revoked token');
+    }
+    ctx.catalog.tokens.touch(caller.name);
+    req.caller = caller;
+    const need = spec?.role ?? 'viewer';
+    if (!roleAllows(caller.role, need)) {
+      if (req.method !== 'GET') {
+        ctx.catalog.audit.append({
+          actor: caller.name,
+          action: 'auth.denied',
+          target: `${req.method} ${req.url.split('?')[0]}`,
+          details: { role: caller.role, needs: need },
+        });
+      }
+      throw new ApiError(
+        403,
+        'forbidden',
+        `[auth] token "${caller.name}" has role ${caller.role}; ${req.method} ${spec?.path ?? req.url.split('?')[0]} needs ${need}`,
+      );
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method !== 'GET' || reply.statusCode >= 500) {
+      ctx.log.info(
+        {
+          method: req.method,
+          url: req.url.split('?')[0],
+          status: reply.statusCode,
+          caller: req.caller?.name,
+          ip: req.ip,
+        },
+        'request',
+      );
+    }
+  });
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    const { status, body } = errorBody(err);
+    if (status >= 500) ctx.log.error({ err: describe(err), url: req.url.split('?')[0] }, 'request failed');
+    void reply.status(status).send(body);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({
+      error: {
+        code: 'not_found',
+        message: `[api] no route ${req.method} ${req.url.split('?')[0]} (see /api/openapi.json)`,
+      },
+    });
+  });
+
+  for (const spec of ROUTES) {
+    const handler = HANDLERS[`${spec.method} ${spec.path}`];
+    if (!handler) throw new Error(`no handler for ${spec.method} ${spec.path}`);
+    app.route({
+      method: spec.method,
+      url: spec.path.replace(/\{(\w+)\}/g, ':$1'),
+      config: { spec },
+      handler: (req, reply) => handler(ctx, req, reply),
+    });
+  }
+  return app;
+}
+
+function errorBody(err: unknown): { status: number; body: unknown } {
+  if (isApiError(err)) {
+    return {
+      status: err.status,
+      body: { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } },
+    };
+  }
+  if (isLifeboatError(err)) {
+    const status =
+      err.code === 'not_found'
+        ? 404
+        : err.code === 'usage' || err.code === 'config_invalid'
+          ? 400
+          : err.code === 'locked'
+            ? 409
+            : 500;
+    return { status, body: { error: { code: err.code, message: redactText(err.message) } } };
+  }
+  const fe = err as { statusCode?: number; code?: string; message?: string };
+  if (typeof fe.statusCode === 'number' && fe.statusCode < 500) {
+    const message = fe.code?.startsWith('FST_ERR_CTP')
+      ? 'body: not valid JSON (or an unsupported content type)'
+      : (fe.message ?? 'bad request');
+    return {
+      status: fe.statusCode,
+      body: { error: { code: 'invalid_request', message: `[api] ${message}` } },
+    };
+  }
+  return {
+    status: 500,
+    body: { error: { code: 'internal', message: '[api] internal error (see the server log)' } },
+  };
+}
+
+function caller(req: FastifyRequest): Caller {
+  if (!req.caller) throw new ApiError(401, 'unauthorized', '[auth] missing bearer token');
+  return req.caller;
+}
+
+function configuredSource(ctx: ApiContext, name: string) {
+  const source = ctx.config.sources[name];
+  if (!source) {
+    throw new ApiError(
+      404,
+      'not_found',
+      `[api] no source "${name}" in the config (known: ${Object.keys(ctx.config.sources).join(', ') || 'none'})`,
+    );
+  }
+  return source;
+}
+
+/** A protected source, or a target that is a protected source's own path or URL. */
+function isProtected(ctx: ApiContext, snapshotSource: string, to: string): boolean {
+  const sources = ctx.config.sources;
+  if (sources[snapshotSource.split('/')[0]]?.protected) return true;
+  const target = to.includes('://') ? to : resolvePath(to);
+  return Object.values(sources).some((s) => {
+    if (!s.protected) return false;
+    const loc = (s.path ?? s.url) as string | undefined;
+    if (!loc) return false;
+    return loc.includes('://') ? loc === to : resolvePath(loc) === target;
+  });
+}
+
+const HANDLERS: Record<string, Handler> = {
+  'GET /healthz': async (ctx, _req, reply) => {
+    const h = await ctx.health();
+    reply.status(h.ok ? 200 : 503);
+    return { status: h.ok ? 'ok' : 'unhealthy', checks: h.checks, ...(h.ok ? {} : { reasons: h.reasons }) };
+  },
+
+  'GET /metrics': async (ctx, _req, reply) => {
+    reply.header('content-type', ctx.metrics.contentType);
+    return ctx.metrics.render();
+  },
+
+  'GET /api/openapi.json': async () => openApiDocument(),
+
+  'GET /api/sources': async (ctx) => ({ sources: ctx.sourceStatuses() }),
+
+  'GET /api/snapshots': async (ctx, req, reply) => {
+    const q = validate(snapshotsQuery, req.query, 'query');
+    // A page is rendered once per version of the list: the list changes only after jobs.
+    const body = ctx.snapshots.memo(`page:${JSON.stringify(q)}`, () => {
+      const before = q.before ? Date.parse(q.before) : undefined;
+      const after = q.after ? Date.parse(q.after) : undefined;
+      const offset = q.offset ?? 0;
+      const limit = q.limit ?? 100;
+      let total = 0;
+      const page: string[] = [];
+      for (const c of ctx.snapshots.list()) {
+        if (q.source && !sourceMatches(c.snapshot.source, q.source)) continue;
+        if (q.tag && !c.snapshot.tags.includes(q.tag)) continue;
+        if (before !== undefined && c.time >= before) continue;
+        if (after !== undefined && c.time <= after) continue;
+        if (total >= offset && page.length < limit) page.push(c.json);
+        total++;
+      }
+      return Buffer.from(
+        `{"total":${total},"offset":${offset},"limit":${limit},"snapshots":[${page.join(',')}]}`,
+      );
+    });
+    reply.header('content-type', 'application/json; charset=utf-8');
+    return body;
+  },
+
+  'POST /api/sources/{name}/backups': async (ctx, req, reply) => {
+    const { name } = validate(sourceParams, req.params, 'path');
+    const body = validate(backupRequest, req.body, 'body');
+    configuredSource(ctx, name);
+    const who = caller(req);
+    const job = ctx.runner.submit({
+      kind: 'backup',
+      source: name,
+      trigger: 'api',
+      requestedBy: who.name,
+      params: { tags: body.tags ?? [] },
+    });
+    ctx.catalog.audit.append({
+      actor: who.name,
+      action: 'backup.request',
+      target: name,
+      details: { job: job.id, status: job.status, tags: body.tags ?? [] },
+    });
+    if (job.status === 'skipped') {
+      reply.status(409);
+      return { error: { code: 'conflict', message: `[api] ${job.error}` }, job: publicJob(job) };
+    }
+    reply.status(202);
+    return { job: publicJob(job) };
+  },
+
+  'GET /api/jobs': async (ctx, req) => {
+    const q = validate(jobsQuery, req.query, 'query');
+    const since = q.since ? new Date(q.since).toISOString() : undefined;
+    const jobs = ctx.catalog.listJobs({
+      source: q.source,
+      status: q.status,
+      kind: q.kind,
+      since,
+      limit: q.limit ?? 100,
+    });
+    return { jobs: jobs.map(publicJob) };
+  },
+
+  'GET /api/jobs/{id}': async (ctx, req) => {
+    const { id } = validate(jobParams, req.params, 'path');
+    const job = ctx.catalog.getJob(id);
+    if (!job) throw new ApiError(404, 'not_found', `[api] no job ${id}`);
+    return { job: publicJob(job) };
+  },
+
+  'POST /api/restores': async (ctx, req, reply) => {
+    const body = validate(restoreRequest, req.body, 'body');
+    if (body.at) {
+      throw new ApiError(
+        400,
+        'invalid_request',
+        '[api] body.at: point-in-time restore applies to PostgreSQL physical sources, which this build does not have yet',
+        'at',
+      );
+    }
+    if (body.source) configuredSourceOrRecorded(ctx, body.source);
+    let entry: ReturnType<typeof pickSnapshot>;
+    try {
+      entry = pickSnapshot(ctx.snapshots.entries(), body.snapshot, body.source, ctx.repositoryLocation);
+    } catch (err) {
+      if (isLifeboatError(err) && err.code === 'usage')
+        throw new ApiError(400, 'invalid_request', err.message, 'snapshot');
+      throw err;
+    }
+    const who = caller(req);
+    const needsApproval = isProtected(ctx, entry.snapshot.source, body.to);
+    const job = ctx.runner.submit({
+      kind: 'restore',
+      source: entry.snapshot.source.split('/')[0],
+      trigger: 'api',
+      requestedBy: who.name,
+      needsApproval,
+      params: {
+        snapshot: entry.id,
+        source: entry.snapshot.source,
+        to: body.to,
+        tables: body.tables ?? [],
+        include: body.include ?? [],
+        overwrite: body.overwrite ?? false,
+        dry_run: body.dry_run ?? false,
+      },
+    });
+    ctx.catalog.audit.append({
+      actor: who.name,
+      action: 'restore.request',
+      target: job.id,
+      details: {
+        snapshot: entry.id,
+        source: entry.snapshot.source,
+        to: redactText(body.to),
+        protected: needsApproval,
+        status: job.status,
+        dry_run: body.dry_run ?? false,
+      },
+    });
+    if (job.status === 'skipped') {
+      reply.status(409);
+      return { error: { code: 'conflict', message: `[api] ${job.error}` }, job: publicJob(job) };
+    }
+    reply.status(202);
+    return { job: publicJob(job) };
+  },
+
+  'POST /api/restores/{id}/approve': async (ctx, req, reply) => {
+    const { id } = validate(jobParams, req.params, 'path');
+    const who = caller(req);
+    const pending = ctx.catalog.getJob(id);
+    if (pending?.kind !== 'restore') throw new ApiError(404, 'not_found', `[api] no restore ${id}`);
+    try {
+      const job = ctx.runner.approve(id, who.name);
+      ctx.catalog.audit.append({
+        actor: who.name,
+        action: 'restore.approve',
+        target: id,
+        details: { requested_by: job.requested_by, snapshot: job.params.snapshot ?? null },
+      });
+      reply.status(202);
+      return { job: publicJob(job) };
+    } catch (err) {
+      if (isApiError(err) && err.status === 403) {
+        ctx.catalog.audit.append({
+          actor: who.name,
+          action: 'restore.approve_denied',
+          target: id,
+          details: { reason: err.message },
+        });
+      }
+      throw err;
+    }
+  },
+
+  'POST /api/sources/{name}/drills': async (ctx, req) => {
+    const { name } = validate(sourceParams, req.params, 'path');
+    configuredSource(ctx, name);
+    throw new ApiError(
+      501,
+      'not_implemented',
+      `[api] drills are not available in this build yet; to test a restore of ${name} now, POST /api/restores with a scratch "to" target`,
+    );
+  },
+
+  'GET /api/audit': async (ctx, req) => {
+    const q = validate(auditQuery, req.query, 'query');
+    const entries = ctx.catalog.audit.list({
+      since: q.since ? new Date(q.since).toISOString() : undefined,
+      action: q.action,
+      limit: q.limit ?? 100,
+    });
+    if (q.verify !== 'true') return { entries };
+    const v = ctx.catalog.audit.verify();
+    return {
+      entries,
+      verification: { ok: v.ok, entries: v.entries, ...(v.firstBad ? { first_bad: v.firstBad } : {}) },
+    };
+  },
+};
+
+/** A restore may name a configured source or one only the repository knows (a fresh machine). */
+function configuredSourceOrRecorded(ctx: ApiContext, name: string): void {
+  const top = name.split('/')[0];
+  if (ctx.config.sources[top]) return;
+  if (ctx.snapshots.entries().some((e) => sourceMatches(e.snapshot.source, name))) return;
+  throw new ApiError(404, 'not_found', `[api] no source "${name}" in the config or the repository`, 'source');
+}

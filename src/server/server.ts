@@ -1,0 +1,403 @@
+/**
+ * @module server/server
+ * `lifeboat serve` as a library: the catalog, a long-lived read-only repository handle for the
+ * snapshot cache and health, the job runner, the scheduler (on an injected clock), alerts,
+ * metrics and the HTTP API, wired together. Tests create it in-process with a TestClock and
+ * drive `tick()`; the CLI creates it with the system clock and a timer.
+ */
+import { hostname } from 'node:os';
+import { type Logger, pino } from 'pino';
+import type { Catalog, JobRecord } from '../catalog/catalog.js';
+import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
+import { type Clock, systemClock } from '../clock.js';
+import { type LifeboatConfig, parseDuration } from '../config/config.js';
+import { describe } from '../errors.js';
+import { AlertDispatcher, type DispatchReport } from '../notify/alert-dispatcher.js';
+import {
+  type AlertThresholds,
+  DEFAULT_THRESHOLDS,
+  evaluateAlerts,
+  type FinishedRun,
+  parseSize,
+  type SourceFacts,
+} from '../notify/alert-rules.js';
+import { createChannel } from '../notify/channel.js';
+import { Repository, type RepositoryOptions } from '../repo/repository.js';
+import { openBackend, type StorageOptions } from '../storage/registry.js';
+import { FailedAuthLimiter } from './auth.js';
+import { type ApiContext, createHttpApi } from './http-api.js';
+import { JobRunner } from './job-runner.js';
+import { parseListen } from './listen.js';
+import { ServerMetrics, type SourceMetrics } from './metrics.js';
+import { parseSchedule, type Schedule, schedulesOf } from './schedule.js';
+import { Scheduler } from './scheduler.js';
+import { SnapshotCache } from './snapshot-cache.js';
+import { firstSeen, lastSnapshots, type SourceStatus, sourceStatuses } from './source-status.js';
+
+export interface ServerOptions {
+  config: LifeboatConfig;
+  catalog: Catalog;
+  /** Where and how to open the repository; `storage` as the CLI builds it (retries, limits, S3 settings). */
+  repository: { url: string; password: string; options?: RepositoryOptions; storage?: StorageOptions };
+  clock?: Clock;
+  /** A timer drives the scheduler (default); tests pass false and call `tick()`. */
+  autoSchedule?: boolean;
+  log?: Logger;
+}
+
+const DEFAULT_GRACE_MS = 30_000;
+const DEFAULT_CHECK_PERCENT = 5;
+const DEFAULT_REPEAT_MS = 4 * 3_600_000;
+const HEALTH_CACHE_MS = 2_000;
+
+export function defaultLogger(level = process.env.LIFEBOAT_LOG_LEVEL ?? 'info'): Logger {
+  return pino(
+    {
+      level,
+      base: { pid: process.pid },
+      redact: {
+        paths: ['req.headers.authorization', '*.password', '*.token', '*.secret'],
+        censor: '[redacted]',
+      },
+    },
+    pino.destination(2),
+  );
+}
+
+export class LifeboatServer implements ApiContext {
+  readonly config: LifeboatConfig;
+  readonly catalog: Catalog;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly limiter: FailedAuthLimiter;
+  readonly runner: JobRunner;
+  readonly scheduler: Scheduler;
+  readonly snapshots: SnapshotCache;
+  readonly metrics: ServerMetrics;
+  readonly alerts: AlertDispatcher;
+  readonly app: ReturnType<typeof createHttpApi>;
+  readonly graceMs: number;
+  private readonly thresholds: AlertThresholds;
+  private health_: { at: number; ok: boolean; reason: string } = { at: -Infinity, ok: true, reason: 'ok' };
+  private lastFree: number | undefined;
+  private stopping: Promise<JobRecord[]> | undefined;
+
+  private constructor(
+    options: ServerOptions,
+    private readonly reader: Repository,
+    schedules: Map<string, Schedule>,
+  ) {
+    this.config = options.config;
+    this.catalog = options.catalog;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? defaultLogger();
+    const server = this.config.server ?? {};
+    this.graceMs = server.shutdown_grace ? parseDuration(server.shutdown_grace) : DEFAULT_GRACE_MS;
+    const a = server.alerts ?? {};
+    this.thresholds = {
+      ...DEFAULT_THRESHOLDS,
+      ...(a.duration_factor !== undefined ? { durationFactor: a.duration_factor } : {}),
+      ...(a.size_change_percent !== undefined ? { sizeChangePercent: a.size_change_percent } : {}),
+      ...(a.history !== undefined ? { history: a.history } : {}),
+      ...(a.min_free_space !== undefined ? { minFreeBytes: parseSize(a.min_free_space) } : {}),
+    };
+    this.limiter = new FailedAuthLimiter(this.clock);
+    this.snapshots = new SnapshotCache(reader, {
+      onError: (message) => this.log.warn({ err: message }, 'snapshot listing problem'),
+    });
+    const repoSettings = options.repository;
+    this.runner = new JobRunner({
+      catalog: this.catalog,
+      clock: this.clock,
+      config: this.config,
+      log: this.log,
+      concurrency: server.concurrency ?? 2,
+      openRepository: async () =>
+        Repository.open(await openBackend(repoSettings.url, repoSettings.storage), repoSettings.password, {
+          ...repoSettings.options,
+          clock: this.clock,
+        }),
+      onFinished: (job) => this.afterJob(job),
+    });
+    this.metrics = new ServerMetrics(
+      {
+        now: () => this.clock.now(),
+        sources: () => this.sourceMetrics(),
+        jobsRunning: () => this.runner.runningJobs().length,
+        alertsFiring: () => this.catalog.listAlerts('firing').length,
+        snapshots: () => this.snapshots.size,
+        freeBytes: () => this.lastFree,
+      },
+      Object.keys(this.config.sources),
+    );
+    this.alerts = new AlertDispatcher(
+      this.catalog,
+      (this.config.notifications ?? []).map(createChannel),
+      this.clock,
+      {
+        repeatMs: a.repeat ? parseDuration(a.repeat) : DEFAULT_REPEAT_MS,
+        origin: { host: hostname(), repository: reader.location, repository_id: reader.config.id },
+        log: this.log,
+      },
+    );
+    this.scheduler = new Scheduler(this.clock, { auto: options.autoSchedule ?? true });
+    for (const [id, schedule] of schedules) {
+      this.scheduler.add({ id, schedule, run: () => this.scheduled(id) });
+    }
+    // Alerts (RPO, free space) and the snapshot list are looked at every minute.
+    this.scheduler.add({
+      id: 'maintenance',
+      schedule: parseSchedule('* * * * *', 'maintenance'),
+      run: () => this.maintenance(),
+    });
+    this.app = createHttpApi(this);
+  }
+
+  /** Validates the schedules, opens the repository, loads the snapshot list, syncs the catalog. */
+  static async create(options: ServerOptions): Promise<LifeboatServer> {
+    const schedules = schedulesOf(options.config);
+    const reader = await Repository.open(
+      await openBackend(options.repository.url, options.repository.storage),
+      options.repository.password,
+      {
+        ...options.repository.options,
+        clock: options.clock ?? systemClock,
+      },
+    );
+    const server = new LifeboatServer(options, reader, schedules);
+    await server.snapshots.refresh();
+    const recovered = server.runner.recoverStale();
+    const rebuilt = server.syncCatalog();
+    const now = server.clock.now();
+    for (const name of Object.keys(options.config.sources)) firstSeen(server.catalog, name, now);
+    server.log.info(
+      { snapshots: server.snapshots.size, rebuilt, recovered, catalog: server.catalog.path },
+      `catalog ready: ${server.snapshots.size} snapshots, ${rebuilt} jobs rebuilt from the repository, ${recovered} interrupted jobs recovered`,
+    );
+    return server;
+  }
+
+  get repositoryLocation(): string {
+    return this.reader.location;
+  }
+
+  /** Starts the scheduler and listens; resolves with the address. */
+  async start(listen: string): Promise<string> {
+    const { host, port } = parseListen(listen);
+    this.scheduler.start();
+    const address = await this.app.listen({ host, port });
+    this.catalog.audit.append({
+      actor: 'server',
+      action: 'server.start',
+      target: null,
+      details: { listen: address, pid: process.pid },
+    });
+    void this.maintenance();
+    return address;
+  }
+
+  /** Starts only the scheduler (tests that use `app.inject`). */
+  startScheduler(): void {
+    this.scheduler.start();
+  }
+
+  /** Fires what is due now (tests drive a TestClock and call this). */
+  tick(): string[] {
+    return this.scheduler.tick();
+  }
+
+  /**
+   * Stops scheduling, lets running jobs finish within the grace period (marking the rest
+   * interrupted), then closes the HTTP server, the catalog and the repository.
+   */
+  stop(graceMs = this.graceMs, reason = 'the server stopped'): Promise<JobRecord[]> {
+    this.stopping ??= (async () => {
+      this.scheduler.stop();
+      const interrupted = await this.runner.drain(graceMs, reason);
+      await this.app.close().catch(() => {});
+      try {
+        this.catalog.audit.append({
+          actor: 'server',
+          action: 'server.stop',
+          target: null,
+          details: { reason, interrupted: interrupted.map((j) => j.id) },
+        });
+      } catch {}
+      this.alerts.close();
+      await this.reader.close().catch(() => {});
+      await this.reader.backend.close().catch(() => {});
+      return interrupted;
+    })();
+    return this.stopping;
+  }
+
+  sourceStatuses(): SourceStatus[] {
+    return sourceStatuses({
+      config: this.config,
+      snapshots: this.snapshots.entries(),
+      catalog: this.catalog,
+      now: this.clock.now(),
+      running: [
+        ...this.runner.runningJobs(),
+        ...this.catalog.activeJobs().filter((j) => j.status === 'running'),
+      ],
+      nextRun: (name) => this.scheduler.nextRun(`backup:${name}`),
+    });
+  }
+
+  async health(): Promise<{ ok: boolean; checks: Record<string, string>; reasons: string[] }> {
+    const checks: Record<string, string> = {};
+    const reasons: string[] = [];
+    try {
+      this.catalog.ping();
+      checks.catalog = 'ok';
+    } catch (err) {
+      checks.catalog = `unavailable: ${describe(err)}`;
+      reasons.push(`catalog: ${describe(err)}`);
+    }
+    const repo = await this.repositoryHealth();
+    checks.repository = repo.reason;
+    if (!repo.ok) reasons.push(`repository: ${repo.reason}`);
+    const sched = this.scheduler.health();
+    checks.scheduler = sched.ok ? (sched.reason ?? 'ok') : (sched.reason ?? 'not running');
+    if (!sched.ok) reasons.push(`scheduler: ${sched.reason}`);
+    return { ok: reasons.length === 0, checks, reasons };
+  }
+
+  /** Looks at what holds now and sends, repeats or resolves alerts. */
+  async evaluateAlerts(): Promise<DispatchReport> {
+    const now = this.clock.now();
+    const last = this.snapshots.memo('last-by-source', () => lastSnapshots(this.snapshots.entries()));
+    const sources: SourceFacts[] = Object.entries(this.config.sources).map(([name, s]) => ({
+      name,
+      maxAgeMs: s.max_age ? parseDuration(s.max_age) : undefined,
+      lastSuccess: last.has(name) ? new Date(last.get(name)!.entry.snapshot.time) : undefined,
+      watchedSince: firstSeen(this.catalog, name, now),
+      recent: this.catalog.recentBackups(name, this.thresholds.history + 1).map(toRun),
+    }));
+    if (this.reader.backend.capabilities.freeSpace && this.reader.backend.freeSpace) {
+      this.lastFree = await this.reader.backend.freeSpace().catch(() => undefined);
+    }
+    const check = this.catalog.lastFinished('check', null);
+    const conditions = evaluateAlerts({
+      now,
+      sources,
+      freeSpace:
+        this.lastFree === undefined ? undefined : { bytes: this.lastFree, location: this.reader.location },
+      lastCheck: check ? toRun(check) : undefined,
+      thresholds: this.thresholds,
+    });
+    return this.alerts.reconcile(conditions);
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  private scheduled(id: string): void {
+    const [kind, source] = id.split(':') as [string, string | undefined];
+    try {
+      if (kind === 'backup') {
+        this.runner.submit({
+          kind: 'backup',
+          source: source ?? null,
+          trigger: 'schedule',
+          requestedBy: 'scheduler',
+        });
+      } else if (kind === 'prune') {
+        this.runner.submit({ kind: 'prune', source: null, trigger: 'schedule', requestedBy: 'scheduler' });
+      } else if (kind === 'check') {
+        this.runner.submit({
+          kind: 'check',
+          source: null,
+          trigger: 'schedule',
+          requestedBy: 'scheduler',
+          params: { read_data_percent: checkPercent(this.config) },
+        });
+      }
+    } catch (err) {
+      this.log.warn({ task: id, err: describe(err) }, 'scheduled job not started');
+    }
+  }
+
+  private async maintenance(): Promise<void> {
+    try {
+      await this.snapshots.refresh();
+      this.syncCatalog();
+      await this.evaluateAlerts();
+    } catch (err) {
+      this.log.error({ err: describe(err) }, 'maintenance failed');
+    }
+  }
+
+  /** Rebuilt jobs for snapshots the catalog does not know, except of sources backing up now. */
+  private syncCatalog(): number {
+    const busy = new Set(this.catalog.activeJobs().map((j) => j.source));
+    const entries = this.snapshots.entries().filter((e) => !busy.has(e.snapshot.source.split('/')[0]));
+    return syncFromSnapshots(this.catalog, entries);
+  }
+
+  private async afterJob(job: JobRecord): Promise<void> {
+    if (job.kind === 'backup' && job.status === 'failed' && job.source) this.metrics.backupFailed(job.source);
+    if (job.status === 'succeeded' && ['backup', 'forget', 'prune'].includes(job.kind)) {
+      await this.snapshots.refresh().catch(() => {});
+    }
+    if (job.status !== 'skipped') await this.evaluateAlerts();
+  }
+
+  private sourceMetrics(): SourceMetrics[] {
+    const last = this.snapshots.memo('last-by-source', () => lastSnapshots(this.snapshots.entries()));
+    return Object.entries(this.config.sources).map(([name, s]) => {
+      const ok = this.catalog.recentBackups(name, 5).find((j) => j.status === 'succeeded');
+      const run = ok ? toRun(ok) : undefined;
+      return {
+        name,
+        lastSuccess: last.has(name) ? new Date(last.get(name)!.entry.snapshot.time) : undefined,
+        lastDurationSeconds: run?.durationMs != null ? run.durationMs / 1000 : undefined,
+        lastBytesRead: ok?.bytes_read ?? undefined,
+        lastBytesStored: ok?.bytes_stored ?? undefined,
+        maxAgeSeconds: s.max_age ? parseDuration(s.max_age) / 1000 : undefined,
+      };
+    });
+  }
+
+  private async repositoryHealth(): Promise<{ ok: boolean; reason: string }> {
+    const now = performance.now();
+    // Only a good answer is reused: a recovered repository shows at once.
+    if (this.health_.ok && now - this.health_.at < HEALTH_CACHE_MS) return this.health_;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer within 5s')), 5_000);
+    });
+    try {
+      await Promise.race([this.reader.backend.stat({ type: 'config', name: 'config' }), timeout]);
+      this.health_ = { at: now, ok: true, reason: 'ok' };
+    } catch (err) {
+      this.health_ = {
+        at: now,
+        ok: false,
+        reason: `unreachable at ${this.reader.location}: ${describe(err)}`,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.health_;
+  }
+}
+
+export function checkPercent(config: LifeboatConfig): number {
+  const v = config.server?.check_subset;
+  if (v === undefined) return DEFAULT_CHECK_PERCENT;
+  return typeof v === 'number' ? v : Number(v.replace(/%$/, ''));
+}
+
+function toRun(job: JobRecord): FinishedRun {
+  const started = new Date(job.started_at ?? job.created_at);
+  const durationMs = job.finished_at ? new Date(job.finished_at).getTime() - started.getTime() : null;
+  return {
+    id: job.id,
+    status: job.status === 'succeeded' ? 'succeeded' : 'failed',
+    startedAt: started,
+    durationMs,
+    bytesRead: job.bytes_read,
+    error: job.error,
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * @module server/source-status
+ * Per source: last good backup (from the repository, the source of truth), its age against
+ * `max_age`, the next scheduled run, the last failure and what runs now. One function for
+ * `GET /api/sources` and `lifeboat status`, so the two never disagree.
+ */
+import type { Catalog, JobRecord } from '../catalog/catalog.js';
+import { configuredSourceOf } from '../catalog/catalog-rebuild.js';
+import type { ConfiguredSource, LifeboatConfig } from '../config/config.js';
+import { parseDuration } from '../config/config.js';
+import type { SnapshotEntry } from '../repo/snapshot.js';
+import { redactSettings } from './redact.js';
+import { parseSchedule } from './schedule.js';
+
+export interface SourceStatus {
+  name: string;
+  type: string;
+  protected: boolean;
+  schedule: { cron: string; timezone: string } | null;
+  next_run: string | null;
+  /** Why the schedule cannot run (an invalid cron expression), when so. */
+  schedule_error?: string;
+  retention: Record<string, unknown> | null;
+  last_backup: { snapshot: string; time: string; age_seconds: number } | null;
+  rpo: { max_age: string; max_age_seconds: number; age_seconds: number | null; breached: boolean } | null;
+  last_failure: { job: string; time: string; error: string | null } | null;
+  /** The newest backup job that finished (succeeded or failed). */
+  last_job: { id: string; status: string; time: string } | null;
+  running_job: string | null;
+  snapshots: number;
+  config: unknown;
+}
+
+export interface StatusInput {
+  config: LifeboatConfig;
+  /** Every snapshot, any order. */
+  snapshots: readonly SnapshotEntry[];
+  catalog: Catalog;
+  now: Date;
+  /** Jobs running now, from this process or the catalog. */
+  running: readonly JobRecord[];
+  /** The scheduler's next run, when a server runs; computed from the schedule otherwise. */
+  nextRun?: (source: string) => Date | undefined;
+}
+
+/** Newest snapshot and snapshot count per configured source (units count for their source). */
+export function lastSnapshots(
+  snapshots: readonly SnapshotEntry[],
+): Map<string, { entry: SnapshotEntry; count: number }> {
+  const out = new Map<string, { entry: SnapshotEntry; count: number }>();
+  for (const e of snapshots) {
+    const name = configuredSourceOf(e.snapshot.source);
+    const prior = out.get(name);
+    if (!prior) out.set(name, { entry: e, count: 1 });
+    else {
+      prior.count++;
+      if (e.snapshot.time > prior.entry.snapshot.time) prior.entry = e;
+    }
+  }
+  return out;
+}
+
+/** When the server first saw each source: a source never backed up breaches max_age counted from there. */
+export function firstSeen(catalog: Catalog, name: string, now: Date): Date {
+  const key = `first_seen:${name}`;
+  const stored = catalog.getMeta(key);
+  if (stored) return new Date(stored);
+  catalog.setMeta(key, now.toISOString());
+  return now;
+}
+
+export function sourceStatuses(input: StatusInput): SourceStatus[] {
+  const last = lastSnapshots(input.snapshots);
+  const nowMs = input.now.getTime();
+  return Object.entries(input.config.sources).map(([name, source]) => {
+    const snap = last.get(name);
+    const status: SourceStatus = {
+      name,
+      type: source.type,
+      protected: source.protected === true,
+      schedule: null,
+      next_run: null,
+      retention: (source.retention as Record<string, unknown> | undefined) ?? null,
+      last_backup: snap
+        ? {
+            snapshot: snap.entry.id,
+            time: snap.entry.snapshot.time,
+            age_seconds: Math.round((nowMs - new Date(snap.entry.snapshot.time).getTime()) / 1000),
+          }
+        : null,
+      rpo: null,
+      last_failure: null,
+      last_job: null,
+      running_job: input.running.find((j) => j.source === name)?.id ?? null,
+      snapshots: snap?.count ?? 0,
+      config: redactSettings(publicKeys(source)),
+    };
+    applySchedule(status, source, input);
+    if (source.max_age) {
+      const maxAgeMs = parseDuration(source.max_age);
+      const since = snap ? new Date(snap.entry.snapshot.time) : firstSeen(input.catalog, name, input.now);
+      const age = nowMs - since.getTime();
+      status.rpo = {
+        max_age: source.max_age,
+        max_age_seconds: Math.round(maxAgeMs / 1000),
+        age_seconds: snap ? Math.round(age / 1000) : null,
+        breached: age > maxAgeMs,
+      };
+    }
+    const failure = input.catalog.lastFailure(name);
+    if (failure) {
+      status.last_failure = {
+        job: failure.id,
+        time: failure.finished_at ?? failure.started_at ?? failure.created_at,
+        error: failure.error,
+      };
+    }
+    const lastJob = input.catalog.lastFinished('backup', name);
+    if (lastJob) {
+      status.last_job = {
+        id: lastJob.id,
+        status: lastJob.status,
+        time: lastJob.finished_at ?? lastJob.started_at ?? lastJob.created_at,
+      };
+    }
+    return status;
+  });
+}
+
+function applySchedule(status: SourceStatus, source: ConfiguredSource, input: StatusInput): void {
+  if (!source.schedule) return;
+  try {
+    const s = parseSchedule(
+      source.schedule,
+      `sources.${status.name}.schedule`,
+      input.config.server?.timezone,
+    );
+    status.schedule = { cron: s.cron, timezone: s.timezone };
+    const next = input.nextRun ? input.nextRun(status.name) : s.next(input.now);
+    status.next_run = next?.toISOString() ?? null;
+  } catch (err) {
+    status.schedule_error = (err as Error).message;
+  }
+}
+
+/** The engine settings, without the keys the status shows on its own. */
+function publicKeys(source: ConfiguredSource): Record<string, unknown> {
+  const { schedule: _s, retention: _r, max_age: _m, protected: _p, ...rest } = source;
+  return rest;
+}

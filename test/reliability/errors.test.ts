@@ -1,0 +1,305 @@
+/**
+ * Reliability: failures a user meets say what happened, to what, and what to do next; exit
+ * non-zero without a stack trace; and leave the repository as it was (it still checks and
+ * restores). Wrong password, missing repository, malformed config, an unreadable source file
+ * (as an unprivileged user), and a full disk (a small tmpfs).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { compareTrees } from '../../src/testing/tree-compare.js';
+import { BIN, type CliResult, lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { SeededRandom, writeTree } from '../helpers/data-gen.js';
+import { collect, note, STACK_LINE, tempFiles } from '../helpers/repo-files.js';
+
+const MiB = 1024 * 1024;
+
+interface SnapshotJson {
+  id: string;
+  source: string;
+}
+
+function assertClean(r: CliResult, what: string): void {
+  assert.doesNotMatch(r.stderr, STACK_LINE, `${what}: stack trace without --debug:\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /internal error/, `${what}: reported as an internal error:\n${r.stderr}`);
+}
+
+async function snapshotIds(env: NodeJS.ProcessEnv): Promise<string[]> {
+  const r = await lifeboat(['snapshots', '--json'], env);
+  return (JSON.parse(r.stdout) as SnapshotJson[]).map((s) => s.id).sort();
+}
+
+describe('clear errors, nothing damaged', { timeout: 180_000 }, () => {
+  let work: string;
+  let cleanup: () => Promise<void>;
+  let repo: string;
+  let env: NodeJS.ProcessEnv;
+  let src: string;
+  let before1: string[];
+
+  before(async () => {
+    ({ dir: work, cleanup } = await tempDir('lifeboat-errors-'));
+    repo = nodePath.join(work, 'repo');
+    env = repoEnv(repo);
+    src = nodePath.join(work, 'src');
+    await writeTree(src, { seed: 'errors-src', bytes: 512 * 1024, files: 10 });
+    await lifeboat(['init'], env);
+    await lifeboat(['backup', '--type', 'files', '--name', 'src', '--path', src], env);
+    before1 = await snapshotIds(env);
+  });
+
+  after(() => cleanup());
+
+  async function assertUntouched(): Promise<void> {
+    assert.deepEqual(await snapshotIds(env), before1);
+    const check = await runCli(['check', '--read-data'], env);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+  }
+
+  test('wrong password: exit 1, says so, no stack trace, no password echoed', async () => {
+    const wrong = { ...env, LIFEBOAT_PASSWORD: 'not-the-password-7f3a' };
+    for (const args of [
+      ['snapshots'],
+      ['backup', '--type', 'files', '--name', 'src', '--path', src],
+      ['restore', 'latest', '--to', nodePath.join(work, 'never')],
+      ['check'],
+      ['prune'],
+    ]) {
+      const r = await runCli(args, wrong);
+      note(`${args[0]}: exit ${r.code}: ${r.stderr.trim()}`);
+      assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /wrong password/i);
+      assert.ok(r.stderr.includes(repo), 'the message names the repository');
+      assert.ok(!r.stderr.includes('not-the-password-7f3a'), 'the password appears in the message');
+      assertClean(r, args[0]);
+    }
+    assert.equal(existsSync(nodePath.join(work, 'never')), false, 'restore wrote something');
+    await assertUntouched();
+  });
+
+  test('missing repository: names the path and `lifeboat init`, creates nothing', async () => {
+    const missing = nodePath.join(work, 'no-such-repo');
+    const menv = repoEnv(missing);
+    for (const args of [
+      ['snapshots'],
+      ['backup', '--type', 'files', '--name', 'src', '--path', src],
+      ['restore', 'latest', '--to', nodePath.join(work, 'never')],
+      ['check', '--read-data'],
+      ['prune'],
+      ['unlock'],
+    ]) {
+      const r = await runCli(args, menv);
+      note(`${args[0]}: exit ${r.code}: ${r.stderr.trim()}`);
+      assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.ok(r.stderr.includes(`no repository at ${missing}`), `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /lifeboat init/);
+      assertClean(r, args[0]);
+    }
+    assert.equal(existsSync(missing), false, 'a command created the missing repository folder');
+  });
+
+  test('malformed config: exit 2, names the line or the field, never a secret', async () => {
+    const cases: { name: string; text: string; expect: RegExp }[] = [
+      {
+        name: 'yaml syntax',
+        text: 'repository:\n  url: /srv/repo\n password: hunter2-secret [\n',
+        expect: /YAML syntax error at line 3/,
+      },
+      {
+        name: 'unknown key',
+        text: `repository:\n  url: ${repo}\n  pasword: hunter2-secret\n`,
+        expect: /repository: unknown key "pasword"/,
+      },
+      {
+        name: 'relative source path',
+        text: 'sources:\n  app:\n    type: files\n    path: relative/dir\n',
+        expect: /sources\.app\.path: .*absolute/,
+      },
+      {
+        name: 'wrong type',
+        text: `sources:\n  app:\n    type: files\n    path: ${src}\n    retention: { daily: seven }\n`,
+        expect: /sources\.app\.retention\.daily: expected a number/,
+      },
+      {
+        name: 'unknown source type',
+        text: 'sources:\n  app:\n    type: postgress\n    url: postgres://x\n',
+        expect: /sources\.app.*unknown source type "postgress"/,
+      },
+    ];
+    for (const c of cases) {
+      const file = nodePath.join(work, `bad-${c.name.replace(/ /g, '-')}.yaml`);
+      await fs.writeFile(file, c.text);
+      for (const args of [['snapshots'], ['backup']]) {
+        const r = await runCli([...args, '--config', file], env);
+        note(`${c.name} (${args[0]}): exit ${r.code}: ${r.stderr.trim()}`);
+        assert.equal(r.code, 2, `${c.name}: ${r.stderr}`);
+        assert.match(r.stderr, c.expect, c.name);
+        assert.ok(r.stderr.includes(file), `${c.name}: the message names the file`);
+        assert.ok(!r.stderr.includes('hunter2-secret'), `${c.name}: a secret appears in the message`);
+        assertClean(r, c.name);
+      }
+    }
+    await assertUntouched();
+  });
+
+  test('an unreadable source file: non-zero, names the file, no snapshot', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to run the backup as nobody');
+      return;
+    }
+    const base = nodePath.join(work, 'as-nobody');
+    const nsrc = nodePath.join(base, 'src');
+    const nrepo = nodePath.join(base, 'repo');
+    await fs.chmod(work, 0o755);
+    const pub = nodePath.join(base, 'public');
+    await writeTree(nsrc, { seed: 'nobody-src', bytes: 256 * 1024, files: 8 });
+    await writeTree(pub, { seed: 'nobody-public', bytes: 64 * 1024, files: 4 });
+    const secret = nodePath.join(nsrc, 'group-0', 'payroll.db');
+    await fs.writeFile(secret, 'salaries\n');
+    await fs.chmod(secret, 0o000);
+    await fs.mkdir(nrepo, { recursive: true });
+    await fs.chmod(base, 0o755);
+
+    const wrappers = [
+      ['runuser', '-u', 'nobody', '--'],
+      ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'],
+      ['setpriv', '--reuid=nobody', '--regid=nobody', '--clear-groups'],
+    ];
+    const runAs = (prefix: string[], args: string[], e: NodeJS.ProcessEnv) =>
+      collect(
+        spawn(prefix[0], [...prefix.slice(1), process.execPath, BIN, ...args], {
+          env: e,
+          cwd: base,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      );
+    let wrapper: string[] | undefined;
+    const reasons: string[] = [];
+    for (const w of wrappers) {
+      const probe = await runAs(w, ['--version'], env).catch((err: Error) => ({
+        code: -1,
+        signal: null,
+        stdout: '',
+        stderr: err.message,
+      }));
+      if (probe.code === 0) {
+        wrapper = w;
+        break;
+      }
+      reasons.push(`${w.join(' ')}: ${probe.stderr.trim()}`);
+    }
+    if (!wrapper) {
+      t.skip(`cannot run as nobody: ${reasons.join('; ')}`);
+      return;
+    }
+    const uid = Number(execFileSync('id', ['-u', 'nobody']).toString());
+    const gid = Number(execFileSync('id', ['-g', 'nobody']).toString());
+    await fs.chown(nrepo, uid, gid);
+    const nenv = repoEnv(nrepo);
+    const as = (args: string[]) => runAs(wrapper, args, nenv);
+
+    assert.equal((await as(['init'])).code, 0);
+    const ok = await as(['backup', '--type', 'files', '--name', 'other', '--path', pub]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const r = await as(['backup', '--type', 'files', '--name', 'app', '--path', nsrc]);
+    note(`as ${wrapper[0]} nobody: exit ${r.code}: ${r.stderr.trim()}`);
+    assert.equal(r.code, 1, r.stderr);
+    assert.ok(r.stderr.includes(secret), `the message does not name ${secret}: ${r.stderr}`);
+    assert.match(r.stderr, /permission denied/);
+    assertClean(r, 'unreadable file');
+    const list = await as(['snapshots', '--json']);
+    assert.deepEqual(
+      (JSON.parse(list.stdout) as SnapshotJson[]).map((s) => s.source),
+      ['other'],
+      'a snapshot was written for the failed backup',
+    );
+    const check = await as(['check', '--read-data']);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    assert.deepEqual(await tempFiles(nrepo), []);
+
+    // The message's advice works: excluding the file, the backup succeeds and restores.
+    const excluded = await as([
+      'backup',
+      '--type',
+      'files',
+      '--name',
+      'app',
+      '--path',
+      nsrc,
+      '--exclude',
+      'payroll.db',
+    ]);
+    assert.equal(excluded.code, 0, excluded.stderr);
+    const to = nodePath.join(base, 'restored');
+    await fs.mkdir(to);
+    await fs.chown(to, uid, gid);
+    const restored = await as(['restore', 'latest', '--source', 'app', '--to', to, '--overwrite']);
+    assert.equal(restored.code, 0, restored.stderr);
+    // Restored by nobody, the files belong to nobody; everything else must match.
+    const diffs = await compareTrees(nsrc, to, { owners: false, skip: (p) => p.endsWith('payroll.db') });
+    assert.deepEqual(diffs, []);
+  });
+
+  test('a full disk: non-zero, says the disk is full, earlier snapshots intact; works once there is room', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to mount a tmpfs');
+      return;
+    }
+    const mnt = nodePath.join(work, 'small-disk');
+    await fs.mkdir(mnt);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { stdio: 'pipe' });
+    } catch (err) {
+      t.skip(`cannot mount a tmpfs: ${(err as Error).message.split('\n')[0]}`);
+      return;
+    }
+    try {
+      const frepo = nodePath.join(mnt, 'repo');
+      const fenv = repoEnv(frepo);
+      const small = nodePath.join(work, 'fd-small');
+      const large = nodePath.join(work, 'fd-large');
+      await writeTree(small, { seed: 'fd-small', bytes: 200 * 1024, files: 6 });
+      await fs.mkdir(large);
+      const rnd = new SeededRandom('fd-large');
+      for (let i = 0; i < 5; i++)
+        await fs.writeFile(nodePath.join(large, `blob-${i}.bin`), rnd.bytes(4 * MiB));
+
+      await lifeboat(['init'], fenv);
+      await lifeboat(['backup', '--type', 'files', '--name', 'small', '--path', small], fenv);
+      const earlier = await snapshotIds(fenv);
+
+      const r = await runCli(['backup', '--type', 'files', '--name', 'large', '--path', large], fenv);
+      note(`backup onto a full disk: exit ${r.code}: ${r.stderr.trim()}`);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /disk full|no space/i);
+      assert.ok(r.stderr.includes(frepo), 'the message names the repository');
+      assertClean(r, 'full disk');
+
+      assert.deepEqual(await snapshotIds(fenv), earlier, 'the failed backup left a snapshot');
+      assert.deepEqual(await tempFiles(frepo), [], 'the failed write left a temp file on the full disk');
+      const check = await runCli(['check', '--read-data'], fenv);
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      const to = nodePath.join(work, 'fd-restore-small');
+      await lifeboat(['restore', 'latest', '--source', 'small', '--to', to], fenv);
+      assert.deepEqual(await compareTrees(small, to), []);
+
+      // With room again, the same backup succeeds and restores.
+      execFileSync('mount', ['-o', 'remount,size=64m', mnt], { stdio: 'pipe' });
+      await lifeboat(['backup', '--type', 'files', '--name', 'large', '--path', large], fenv);
+      const toLarge = nodePath.join(work, 'fd-restore-large');
+      await lifeboat(['restore', 'latest', '--source', 'large', '--to', toLarge], fenv);
+      assert.deepEqual(await compareTrees(large, toLarge), []);
+      const again = await runCli(['check', '--read-data'], fenv);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+    } finally {
+      try {
+        execFileSync('umount', [mnt], { stdio: 'pipe' });
+      } catch {
+        execFileSync('umount', ['-l', mnt], { stdio: 'pipe' });
+      }
+    }
+  });
+});
