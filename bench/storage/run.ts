@@ -183,7 +183,7 @@ async function targets(wanted: string[], work: string): Promise<Target[]> {
 }
 
 async function measure(t: Target, data: string, dataBytes: number, work: string): Promise<Row> {
-  const counted = withCounting(openBackend(t.url, t.options));
+  const counted = withCounting(await openBackend(t.url, t.options));
   const repo = await Repository.init(counted, 'bench', { kdf: { N: 1024, r: 8, p: 1 } });
   try {
     counted.reset();
