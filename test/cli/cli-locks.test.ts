@@ -131,6 +131,13 @@ describe('lifeboat unlock and interrupted commands', () => {
   describe('an interrupted backup', () => {
     let big: string;
     const locks = () => join(repo, 'locks');
+    const packCount = async () => {
+      let n = 0;
+      for (const sub of await readdir(join(repo, 'data'))) {
+        n += (await readdir(join(repo, 'data', sub))).filter((f) => !f.startsWith('.')).length;
+      }
+      return n;
+    };
 
     /** Starts a backup of `big` and sends SIGTERM once `ready` resolves; returns its outcome. */
     async function interrupt(ready: () => Promise<void>): Promise<{ code: number | null; stderr: string }> {
@@ -155,7 +162,7 @@ describe('lifeboat unlock and interrupted commands', () => {
     before(async () => {
       big = join(dir, 'src', 'big');
       await mkdir(big, { recursive: true });
-      for (let i = 0; i < 4; i++) await writeFile(join(big, `part-${i}.bin`), randomBytes(8 * 1024 * 1024));
+      for (let i = 0; i < 8; i++) await writeFile(join(big, `part-${i}.bin`), randomBytes(8 * 1024 * 1024));
     });
 
     it('stopped mid-backup: releases its lock, commits nothing; the next backup and check are clean', async () => {
@@ -164,7 +171,9 @@ describe('lifeboat unlock and interrupted commands', () => {
         for (let i = 0; i < 500 && (await readdir(locks())).length === 0; i++)
           await new Promise((res) => setTimeout(res, 10));
         assert.equal((await readdir(locks())).length, 1, 'the backup took a lock');
-        await new Promise((res) => setTimeout(res, 300)); // well into reading the data
+        // Well into the data, but not done: the first pack of several has been written.
+        for (let i = 0; i < 1000 && (await packCount()) === 0; i++)
+          await new Promise((res) => setTimeout(res, 5));
       });
       assert.equal(r.code, 143, r.stderr);
       assert.match(r.stderr, /interrupted by SIGTERM; nothing was committed/);
