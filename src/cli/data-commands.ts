@@ -231,7 +231,9 @@ async function dump(
   const failed = new Promise<never>((_, reject) =>
     out.once('error', (err) =>
       reject(
-        new LifeboatError('output_failed', `[dump] cannot write ${opts.output}: ${err.message}`, { cause: err }),
+        new LifeboatError('output_failed', `[dump] cannot write ${opts.output}: ${err.message}`, {
+          cause: err,
+        }),
       ),
     ),
   );
