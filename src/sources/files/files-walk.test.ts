@@ -106,13 +106,13 @@ describe('files backup', () => {
 
   test('a file deleted during the walk is skipped', async () => {
     await withTemp(async (dir) => {
-      await fs.writeFile(nodePath.join(dir, 'a.txt'), 'a');
-      await fs.writeFile(nodePath.join(dir, 'b.txt'), 'b');
+      // Many entries, so the last one is neither stat'ed nor opened yet when the first is saved.
+      const names = Array.from({ length: 100 }, (_, i) => `f${String(i).padStart(3, '0')}.txt`);
+      for (const n of names) await fs.writeFile(nodePath.join(dir, n), n);
       const store = new MemoryContentStore();
       const saveContent = store.saveContent.bind(store);
-      // Delete b.txt while a.txt (sorted first) is being saved.
       store.saveContent = async (stream): Promise<ContentRef> => {
-        await fs.rm(nodePath.join(dir, 'b.txt'), { force: true });
+        await fs.rm(nodePath.join(dir, 'f099.txt'), { force: true });
         return saveContent(stream);
       };
       const source = createFilesSource('t', { type: 'files', path: dir });
@@ -120,7 +120,7 @@ describe('files backup', () => {
       const root = await store.loadTree(result.root);
       assert.deepEqual(
         root.nodes.map((n) => n.name),
-        ['a.txt'],
+        names.slice(0, 99),
       );
     });
   });

@@ -14,6 +14,32 @@ import { createExcludeMatcher, type ExcludeMatcher } from './files-exclude.js';
 import { encodeBytes, hardlinkSegment, joinPath, nodeNameBytes, nodeType, nsString } from './files-meta.js';
 
 const READ_BUFFER = 1 << 20;
+/** Files read at once. */
+const PARALLEL_READS = 4;
+/** lstat calls issued ahead of the entry being looked at. */
+const STAT_AHEAD = 32;
+
+/** lstat of a directory's entries, issued a window ahead so the walk rarely waits for one. */
+class StatAhead {
+  private readonly pending: Promise<BigIntStats>[] = [];
+  private issued = 0;
+
+  constructor(
+    private readonly dir: Buffer,
+    private readonly names: Buffer[],
+  ) {}
+
+  get(i: number): Promise<BigIntStats> {
+    while (this.issued < this.names.length && this.issued <= i + STAT_AHEAD) {
+      const p = fs.lstat(joinPath(this.dir, this.names[this.issued]), { bigint: true });
+      p.catch(() => {}); // observed when its entry is reached
+      this.pending[this.issued++] = p;
+    }
+    const p = this.pending[i];
+    delete this.pending[i];
+    return p;
+  }
+}
 const MAX_NOTES = 100;
 // O_NONBLOCK: should the file be swapped for a FIFO after lstat, open must not hang.
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
@@ -66,7 +92,10 @@ function baseNode(nameBytes: Buffer, type: NodeType, st: BigIntStats): TreeNode 
 
 class TreeWalker {
   private readonly hardlinks = new Map<string, string>();
-  private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER);
+  /** Read buffers, one per file read in flight (see readContent). */
+  private readonly buffers: Buffer[] = [];
+  private active = 0;
+  private waiting: (() => void)[] = [];
   private readonly exclude: ExcludeMatcher;
   readonly stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   readonly skipped: string[] = [];
@@ -111,18 +140,52 @@ class TreeWalker {
     }
     names.sort(Buffer.compare);
     const previous = parentTreeId ? await this.loadParent(parentTreeId) : undefined;
-    const nodes: TreeNode[] = [];
-    for (const name of names) {
+    // Entries are looked at in name order (hard links: the first one carries the content),
+    // but files are read several at a time: one at a time, a walk of small files spends most
+    // of its time waiting on the disk. Their nodes keep their places in the list.
+    const stats = new StatAhead(dir, names);
+    const nodes: (TreeNode | undefined)[] = new Array(names.length);
+    const reads: Promise<void>[] = [];
+    for (const [i, name] of names.entries()) {
       this.checkAborted();
       const text = encodeBytes(name).text;
       const child: Place = {
         display: place.display === '' ? text : `${place.display}/${text}`,
         link: place.link === '' ? hardlinkSegment(name) : `${place.link}/${hardlinkSegment(name)}`,
       };
-      const node = await this.entry(joinPath(dir, name), name, child, previous?.get(name.toString('latin1')));
-      if (node) nodes.push(node);
+      const st = await stats.get(i).catch((err) => this.fail(err, child));
+      if (st === undefined) continue;
+      const prev = previous?.get(name.toString('latin1'));
+      if (st.isFile() && st.nlink === 1n && !this.excluded(child, 'file')) {
+        await this.slot();
+        const read = this.entry(joinPath(dir, name), name, child, prev, true, st)
+          .then((node) => {
+            nodes[i] = node;
+          })
+          .finally(() => this.release());
+        read.catch(() => {}); // settled below
+        reads.push(read);
+      } else {
+        nodes[i] = await this.entry(joinPath(dir, name), name, child, prev, true, st);
+      }
     }
-    return this.ctx.store.saveTree({ nodes });
+    const failed = (await Promise.allSettled(reads)).find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return this.ctx.store.saveTree({ nodes: nodes.filter((n): n is TreeNode => n !== undefined) });
+  }
+
+  private excluded(place: Place, type: NodeType | undefined): boolean {
+    return this.exclude(place.display, type === 'dir');
+  }
+
+  private async slot(): Promise<void> {
+    while (this.active >= PARALLEL_READS) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+  }
+
+  private release(): void {
+    this.active--;
+    this.waiting.shift()?.();
   }
 
   private async loadParent(id: string): Promise<Map<string, TreeNode>> {
@@ -137,10 +200,11 @@ class TreeWalker {
     place: Place,
     previous: TreeNode | undefined,
     excludable = true,
+    prefetched?: BigIntStats,
   ): Promise<TreeNode | undefined> {
     let st: BigIntStats;
     try {
-      st = await fs.lstat(path, { bigint: true });
+      st = prefetched ?? (await fs.lstat(path, { bigint: true }));
     } catch (err) {
       return this.fail(err, place);
     }
@@ -243,10 +307,10 @@ class TreeWalker {
     const { progress } = this.ctx;
     const display = this.displayOf(place);
     const checkAborted = () => this.checkAborted();
-    // One read buffer for the whole walk: a fresh 1 MiB buffer per read (what a read stream
-    // does) turned into most of a backup's time as garbage collection on trees of small files.
+    // Read buffers are reused: a fresh 1 MiB buffer per read (what a read stream does) turned
+    // into most of a backup's time as garbage collection on trees of small files.
     // saveContent consumes each piece before pulling the next (ContentStore contract).
-    const buffer = this.readBuffer;
+    const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER);
     // Read errors are the source's; errors from the store itself pass through unchanged.
     async function* counted(): AsyncIterable<Uint8Array> {
       try {
@@ -268,6 +332,7 @@ class TreeWalker {
       const ref = await this.ctx.store.saveContent(counted());
       return { chunks: ref.chunks, size: ref.size };
     } finally {
+      this.buffers.push(buffer);
       await handle.close();
     }
   }
