@@ -79,7 +79,7 @@ const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 /** Write an index file after this many new packs, so a killed backup loses little. */
 const INDEX_EVERY_PACKS = 32;
 const MAX_INDEX_ENTRIES = 100_000;
-/** Smaller blobs (trees, tails) are sealed inline: a round trip to a worker costs more. */
+/** Smaller blobs (trees, small files) are sealed inline: a round trip to a worker costs more. */
 const POOL_MIN_BLOB = 64 * 1024;
 
 export class Repository {
