@@ -9,7 +9,7 @@ import { LifeboatError } from '../errors.js';
 import { type BackupOutcome, backupSource } from '../jobs/backup.js';
 import { runDump } from '../jobs/dump.js';
 import { runRestore } from '../jobs/restore.js';
-import { sourceFromCli } from '../sources/registry.js';
+import { knownSourceTypes, sourceFromCli } from '../sources/registry.js';
 import type { CliContext } from './context.js';
 import { formatBytes, progressFor } from './progress-bar.js';
 import { type Action, collect, print } from './shell.js';
@@ -19,7 +19,10 @@ export function registerDataCommands(program: Command, action: Action): void {
     .command('backup [sources...]')
     .description('back up the named sources (default: all in the config)')
     .option('--tag <tag>', 'tag the snapshots (repeatable)', collect, [])
-    .option('--type <type>', 'a source given on the command line: its engine (files, sqlite)')
+    .option(
+      '--type <type>',
+      `a source given on the command line: its engine (${knownSourceTypes().join(', ')})`,
+    )
     .option('--name <name>', 'a source given on the command line: its name')
     .option('--path <path>', 'a source given on the command line: its path')
     .option('--url <url>', 'a source given on the command line: its URL')

@@ -91,10 +91,11 @@ function parseTime(value: string | undefined, flag: string): Date | undefined {
 async function init(ctx: CliContext): Promise<void> {
   const repo = await ctx.initRepository();
   if (ctx.options.json) print(JSON.stringify({ id: repo.config.id, location: repo.location }));
-  else
-    print(
-      `created repository ${repo.config.id.slice(0, 8)} at ${repo.location}\nkeep the password safe: without it the data cannot be restored`,
-    );
+  else {
+    print(`created repository ${repo.config.id.slice(0, 8)} at ${repo.location}`);
+    // Advice, not a result: --quiet drops it.
+    if (!ctx.options.quiet) print('keep the password safe: without it the data cannot be restored');
+  }
 }
 
 async function snapshots(
