@@ -10,49 +10,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compareTrees } from '../../src/testing/tree-compare.js';
-import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { repoEnv, tempDir } from '../helpers/cli.js';
+import { bareEnv, CliSession } from '../helpers/cli-session.js';
 
 const PASSWORD = 'pw-backup-Kd3#glacier-heron';
-const STACK = /^\s+at .+:\d+:\d+\)?$|Unhandled 'error' event|internal error/m;
 
-/** Commands run in the suite's own folder, so no ./lifeboat.yaml around the checkout is read. */
-let workDir: string | undefined;
-const runs: { args: string[]; result: CliResult }[] = [];
-
-async function cli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliResult> {
-  const result = await runCli(args, env, { cwd: cwd ?? workDir });
-  runs.push({ args, result });
-  return result;
-}
-
-function show(args: string[], r: CliResult): string {
-  return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-async function ok(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliResult> {
-  const r = await cli(args, env, cwd);
-  assert.equal(r.code, 0, show(args, r));
-  return r;
-}
-
-async function fails(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  code: number,
-  message: RegExp,
-): Promise<CliResult> {
-  const r = await cli(args, env);
-  assert.equal(r.code, code, show(args, r));
-  assert.match(r.stderr, message, show(args, r));
-  return r;
-}
-
-/** Environment without any LIFEBOAT_* setting except cheap scrypt, plus `extra`. */
-function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
-  return { ...env, LIFEBOAT_KDF_N: '1024', ...extra };
-}
+const session = new CliSession({ password: PASSWORD });
+const { ok, fails } = session;
 
 interface ListedSnapshot {
   id: string;
@@ -77,7 +41,7 @@ describe('lifeboat backup and snapshots', () => {
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('lifeboat-cli-backup-'));
-    workDir = dir;
+    session.workDir = dir;
     docs = join(dir, 'docs');
     notes = join(dir, 'notes');
     await mkdir(join(docs, 'guide'), { recursive: true });
@@ -433,11 +397,6 @@ describe('lifeboat backup and snapshots', () => {
   });
 
   it('no output shows the password, and no error a stack trace', () => {
-    assert.ok(runs.length > 20);
-    for (const { args, result } of runs) {
-      const out = result.stdout + result.stderr;
-      assert.ok(!out.includes(PASSWORD), `password in the output of lifeboat ${args.join(' ')}`);
-      assert.doesNotMatch(out, STACK, show(args, result));
-    }
+    session.assertNoLeaks(20);
   });
 });

@@ -9,46 +9,17 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compareTrees } from '../../src/testing/tree-compare.js';
-import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { repoEnv, tempDir } from '../helpers/cli.js';
+import { CliSession, STACK, show } from '../helpers/cli-session.js';
 
 const PASSWORD = 'pw-keys-Vb9*orchid-badger';
 const SECOND = 'pw-keys-second-Lm4^quartz-heron';
 const THIRD = 'pw-keys-third-Ty6~walnut-moose';
 const CHANGED = 'pw-keys-changed-Qe1+amber-finch';
 const ALL_PASSWORDS = [PASSWORD, SECOND, THIRD, CHANGED];
-const STACK = /^\s+at .+:\d+:\d+\)?$|Unhandled 'error' event|internal error/m;
 
-/** Commands run in the suite's own folder, so no ./lifeboat.yaml around the checkout is read. */
-let workDir: string | undefined;
-const runs: { args: string[]; result: CliResult; sweep: boolean }[] = [];
-
-async function cli(args: string[], env: NodeJS.ProcessEnv, sweep = true): Promise<CliResult> {
-  const result = await runCli(args, env, { cwd: workDir });
-  runs.push({ args, result, sweep });
-  return result;
-}
-
-function show(args: string[], r: CliResult): string {
-  return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-async function ok(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const r = await cli(args, env);
-  assert.equal(r.code, 0, show(args, r));
-  return r;
-}
-
-async function fails(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  code: number,
-  message: RegExp,
-): Promise<CliResult> {
-  const r = await cli(args, env);
-  assert.equal(r.code, code, show(args, r));
-  assert.match(r.stderr, message, show(args, r));
-  return r;
-}
+const session = new CliSession({ password: PASSWORD, passwords: ALL_PASSWORDS });
+const { cli, ok, fails } = session;
 
 interface KeyJson {
   id: string;
@@ -92,7 +63,7 @@ describe('lifeboat key', () => {
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('lifeboat-cli-keys-'));
-    workDir = dir;
+    session.workDir = dir;
     repo = join(dir, 'repo');
     data = join(dir, 'data');
     as = (password, extra = {}) => repoEnv(repo, { LIFEBOAT_PASSWORD: password, ...extra });
@@ -156,7 +127,7 @@ describe('lifeboat key', () => {
   it('key add with a --new-password-file that does not exist says so (exit 2)', async () => {
     const args = ['key', 'add', '--new-password-file', join(dir, 'no-such-file.txt')];
     // Checked here rather than in the final sweep, so a failure points at this case alone.
-    const r = await cli(args, as(PASSWORD), false);
+    const r = await cli(args, as(PASSWORD), { sweep: false });
     assert.doesNotMatch(r.stderr, STACK, show(args, r));
     assert.equal(r.code, 2, show(args, r));
     assert.match(r.stderr, /no-such-file\.txt/);
@@ -228,12 +199,6 @@ describe('lifeboat key', () => {
   });
 
   it('no output shows any password, and no error a stack trace', () => {
-    assert.ok(runs.length > 20);
-    for (const { args, result, sweep } of runs) {
-      const out = result.stdout + result.stderr;
-      for (const pw of ALL_PASSWORDS)
-        assert.ok(!out.includes(pw), `a password in the output of lifeboat ${args.join(' ')}`);
-      if (sweep) assert.doesNotMatch(out, STACK, show(args, result));
-    }
+    session.assertNoLeaks(20);
   });
 });

@@ -14,47 +14,13 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { Repository } from '../../src/repo/repository.js';
 import { openBackend } from '../../src/storage/registry.js';
-import { BIN, type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { BIN, repoEnv, tempDir } from '../helpers/cli.js';
+import { CliSession } from '../helpers/cli-session.js';
 
 const PASSWORD = 'pw-locks-Nc7@violet-marmot';
-const STACK = /^\s+at .+:\d+:\d+\)?$|Unhandled 'error' event|internal error/m;
 
-/** Commands run in the suite's own folder, so no ./lifeboat.yaml around the checkout is read. */
-let workDir: string | undefined;
-const runs: { args: string[]; result: CliResult }[] = [];
-
-async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const result = await runCli(args, env, { cwd: workDir });
-  runs.push({ args, result });
-  return result;
-}
-
-function show(args: string[], r: CliResult): string {
-  return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-async function ok(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const r = await cli(args, env);
-  assert.equal(r.code, 0, show(args, r));
-  return r;
-}
-
-async function fails(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  code: number,
-  message: RegExp,
-): Promise<CliResult> {
-  const r = await cli(args, env);
-  assert.equal(r.code, code, show(args, r));
-  assert.match(r.stderr, message, show(args, r));
-  return r;
-}
-
-async function ids(env: NodeJS.ProcessEnv): Promise<string[]> {
-  const list: { id: string }[] = JSON.parse((await ok(['snapshots', '--json'], env)).stdout);
-  return list.map((s) => s.id);
-}
+const session = new CliSession({ password: PASSWORD });
+const { ok, fails, ids } = session;
 
 describe('lifeboat unlock and interrupted commands', () => {
   let dir: string;
@@ -64,7 +30,7 @@ describe('lifeboat unlock and interrupted commands', () => {
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('lifeboat-cli-locks-'));
-    workDir = dir;
+    session.workDir = dir;
     repo = join(dir, 'repo');
     env = repoEnv(repo, { LIFEBOAT_PASSWORD: PASSWORD });
     await ok(['init'], env);
@@ -144,7 +110,7 @@ describe('lifeboat unlock and interrupted commands', () => {
       const args = ['backup', '--type', 'files', '--name', 'big', '--path', big];
       const child = spawn(process.execPath, [BIN, ...args], {
         env,
-        cwd: workDir,
+        cwd: session.workDir,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stderr = '';
@@ -155,7 +121,7 @@ describe('lifeboat unlock and interrupted commands', () => {
       await ready();
       child.kill('SIGTERM'); // the way a service manager stops it
       const code = await closed;
-      runs.push({ args, result: { code, signal: null, stdout: '', stderr } });
+      session.record(args, { code, signal: null, stdout: '', stderr });
       return { code, stderr };
     }
 
@@ -215,11 +181,6 @@ describe('lifeboat unlock and interrupted commands', () => {
   });
 
   it('no output shows the password, and no error a stack trace', () => {
-    assert.ok(runs.length > 10);
-    for (const { args, result } of runs) {
-      const out = result.stdout + result.stderr;
-      assert.ok(!out.includes(PASSWORD), `password in the output of lifeboat ${args.join(' ')}`);
-      assert.doesNotMatch(out, STACK, show(args, result));
-    }
+    session.assertNoLeaks(10);
   });
 });

@@ -9,60 +9,13 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { repoEnv, tempDir } from '../helpers/cli.js';
+import { bareEnv, CliSession } from '../helpers/cli-session.js';
 
 const PASSWORD = 'pw-maint-Hj2&saffron-walrus';
-const STACK = /^\s+at .+:\d+:\d+\)?$|Unhandled 'error' event|internal error/m;
 
-/** Commands run in the suite's own folder, so no ./lifeboat.yaml around the checkout is read. */
-let workDir: string | undefined;
-const runs: { args: string[]; result: CliResult }[] = [];
-
-async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const result = await runCli(args, env, { cwd: workDir });
-  runs.push({ args, result });
-  return result;
-}
-
-function show(args: string[], r: CliResult): string {
-  return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-async function ok(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const r = await cli(args, env);
-  assert.equal(r.code, 0, show(args, r));
-  return r;
-}
-
-async function fails(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  code: number,
-  message: RegExp,
-): Promise<CliResult> {
-  const r = await cli(args, env);
-  assert.equal(r.code, code, show(args, r));
-  assert.match(r.stderr, message, show(args, r));
-  return r;
-}
-
-/** Environment without any LIFEBOAT_* setting except cheap scrypt, plus `extra`. */
-function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
-  return { ...env, LIFEBOAT_KDF_N: '1024', ...extra };
-}
-
-interface Listed {
-  id: string;
-  source: string;
-  tags: string[];
-}
-
-async function ids(env: NodeJS.ProcessEnv, ...args: string[]): Promise<string[]> {
-  const list: Listed[] = JSON.parse((await ok(['snapshots', '--json', ...args], env)).stdout);
-  return list.map((s) => s.id);
-}
+const session = new CliSession({ password: PASSWORD });
+const { cli, ok, fails, ids } = session;
 
 /** Bytes of every file under `dir`. */
 async function sizeOf(dir: string): Promise<number> {
@@ -137,7 +90,7 @@ describe('lifeboat check, forget, prune', () => {
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('lifeboat-cli-maint-'));
-    workDir = dir;
+    session.workDir = dir;
     repo = join(dir, 'repo');
     env = repoEnv(repo, { LIFEBOAT_PASSWORD: PASSWORD });
     await ok(['init'], env);
@@ -362,11 +315,6 @@ describe('lifeboat check, forget, prune', () => {
   });
 
   it('no output shows the password, and no error a stack trace', () => {
-    assert.ok(runs.length > 30);
-    for (const { args, result } of runs) {
-      const out = result.stdout + result.stderr;
-      assert.ok(!out.includes(PASSWORD), `password in the output of lifeboat ${args.join(' ')}`);
-      assert.doesNotMatch(out, STACK, show(args, result));
-    }
+    session.assertNoLeaks(30);
   });
 });

@@ -11,72 +11,13 @@ import { chmod, mkdir, readdir, readFile, rename, symlink, utimes, writeFile } f
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compareTrees } from '../../src/testing/tree-compare.js';
-import { type CliResult, repoEnv, runCli, startCli, tempDir } from '../helpers/cli.js';
+import { repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { bareEnv, CliSession, STACK, show } from '../helpers/cli-session.js';
 
 const PASSWORD = 'pw-restore-Wm5$copper-lantern';
-const STACK = /^\s+at .+:\d+:\d+\)?$|Unhandled 'error' event|internal error/m;
 
-/** Commands run in the suite's own folder, so no ./lifeboat.yaml around the checkout is read. */
-let workDir: string | undefined;
-const runs: { args: string[]; result: CliResult }[] = [];
-
-async function cli(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliResult> {
-  const result = await runCli(args, env, { cwd: cwd ?? workDir });
-  runs.push({ args, result });
-  return result;
-}
-
-function show(args: string[], r: CliResult): string {
-  return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-async function ok(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliResult> {
-  const r = await cli(args, env, cwd);
-  assert.equal(r.code, 0, show(args, r));
-  return r;
-}
-
-async function fails(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  code: number,
-  message: RegExp,
-): Promise<CliResult> {
-  const r = await cli(args, env);
-  assert.equal(r.code, code, show(args, r));
-  assert.match(r.stderr, message, show(args, r));
-  return r;
-}
-
-/** Runs the CLI keeping standard output as bytes (for `dump` to stdout). */
-function cliBytes(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; bytes: Buffer; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = startCli(args, env, workDir);
-    const chunks: Buffer[] = [];
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => chunks.push(d));
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const bytes = Buffer.concat(chunks);
-      // The bytes are an artifact the tests compare with the original; only stderr is text.
-      runs.push({ args, result: { code, signal, stdout: '', stderr } });
-      resolve({ code, bytes, stderr });
-    });
-  });
-}
-
-/** Environment without any LIFEBOAT_* setting except cheap scrypt, plus `extra`. */
-function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
-  return { ...env, LIFEBOAT_KDF_N: '1024', ...extra };
-}
+const session = new CliSession({ password: PASSWORD });
+const { ok, fails, cliBytes } = session;
 
 async function snapshotsJson(
   env: NodeJS.ProcessEnv,
@@ -110,7 +51,7 @@ describe('lifeboat restore and dump (files)', () => {
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('lifeboat-cli-restore-'));
-    workDir = dir;
+    session.workDir = dir;
     env = repoEnv(join(dir, 'repo'), { LIFEBOAT_PASSWORD: PASSWORD });
     data = join(dir, 'data');
     v1 = join(dir, 'v1');
@@ -288,7 +229,7 @@ describe('lifeboat restore and dump (files)', () => {
     const out = join(dir, 'no', 'such', 'folder', 'b.txt');
     const args = ['dump', second, '--path', 'a/b.txt', '--output', out];
     // Checked here rather than in the final sweep, so a failure points at this case alone.
-    const r = await runCli(args, env, { cwd: workDir });
+    const r = await runCli(args, env, { cwd: session.workDir });
     assert.ok(!(r.stdout + r.stderr).includes(PASSWORD));
     assert.doesNotMatch(r.stderr, STACK, show(args, r));
     assert.equal(r.code, 1, show(args, r));
@@ -339,11 +280,6 @@ describe('lifeboat restore and dump (files)', () => {
   });
 
   it('no output shows the password, and no error a stack trace', () => {
-    assert.ok(runs.length > 20);
-    for (const { args, result } of runs) {
-      const out = result.stdout + result.stderr;
-      assert.ok(!out.includes(PASSWORD), `password in the output of lifeboat ${args.join(' ')}`);
-      assert.doesNotMatch(out, STACK, show(args, result));
-    }
+    session.assertNoLeaks(20);
   });
 });

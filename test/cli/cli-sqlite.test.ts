@@ -12,71 +12,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { type CliResult, runCli, startCli, tempDir } from '../helpers/cli.js';
+import { tempDir } from '../helpers/cli.js';
+import { bareEnv, CliSession } from '../helpers/cli-session.js';
 
 const PASSWORD = 'pw-sqlite-Rt4%marble-falcon';
-const STACK = /^\s+at .+:\d+:\d+\)?$|Unhandled 'error' event|internal error/m;
 
-/** Commands run in the suite's own folder, so no ./lifeboat.yaml around the checkout is read. */
-let workDir: string | undefined;
-const runs: { args: string[]; result: CliResult }[] = [];
-
-async function cli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const result = await runCli(args, env, { cwd: workDir });
-  runs.push({ args, result });
-  return result;
-}
-
-function show(args: string[], r: CliResult): string {
-  return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-async function ok(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const r = await cli(args, env);
-  assert.equal(r.code, 0, show(args, r));
-  return r;
-}
-
-async function fails(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  code: number,
-  message: RegExp,
-): Promise<CliResult> {
-  const r = await cli(args, env);
-  assert.equal(r.code, code, show(args, r));
-  assert.match(r.stderr, message, show(args, r));
-  return r;
-}
-
-/** Runs the CLI keeping standard output as bytes (for `dump` to stdout). */
-function cliBytes(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; bytes: Buffer; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = startCli(args, env, workDir);
-    const chunks: Buffer[] = [];
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => chunks.push(d));
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      // The bytes are a database the tests open and compare; only stderr is text.
-      runs.push({ args, result: { code, signal, stdout: '', stderr } });
-      resolve({ code, bytes: Buffer.concat(chunks), stderr });
-    });
-  });
-}
-
-/** Environment without any LIFEBOAT_* setting except cheap scrypt, plus `extra`. */
-function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
-  return { ...env, LIFEBOAT_KDF_N: '1024', ...extra };
-}
+const session = new CliSession({ password: PASSWORD });
+const { ok, fails, cliBytes } = session;
 
 function quote(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -149,7 +91,7 @@ describe('lifeboat with a sqlite source', () => {
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('lifeboat-cli-sqlite-'));
-    workDir = dir;
+    session.workDir = dir;
     repo = join(dir, 'repo');
     live = join(dir, 'app', 'app.db');
     await mkdir(join(dir, 'app'));
@@ -307,11 +249,6 @@ describe('lifeboat with a sqlite source', () => {
   });
 
   it('no output shows the password, and no error a stack trace', () => {
-    assert.ok(runs.length > 10);
-    for (const { args, result } of runs) {
-      const out = result.stdout + result.stderr;
-      assert.ok(!out.includes(PASSWORD), `password in the output of lifeboat ${args.join(' ')}`);
-      assert.doesNotMatch(out, STACK, show(args, result));
-    }
+    session.assertNoLeaks(10);
   });
 });

@@ -8,61 +8,13 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { repoEnv, tempDir } from '../helpers/cli.js';
+import { bareEnv, CliSession, STACK, show } from '../helpers/cli-session.js';
 
 const PASSWORD = 'pw-usage-Zq8!tangerine-otter';
-/** A line of a JavaScript stack trace, or node's report of a crash. */
-const STACK = /^\s+at .+:\d+:\d+\)?$|Unhandled 'error' event|internal error/m;
 
-interface Run {
-  args: string[];
-  result: CliResult;
-  sweep: boolean;
-}
-/** Commands run in the suite's own folder, so no ./lifeboat.yaml around the checkout is read. */
-let workDir: string | undefined;
-const runs: Run[] = [];
-
-/** Runs the CLI and records the outcome for the final sweep over every output. */
-async function cli(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  opts: { cwd?: string; sweep?: boolean } = {},
-): Promise<CliResult> {
-  const result = await runCli(args, env, { cwd: opts.cwd ?? workDir });
-  runs.push({ args, result, sweep: opts.sweep ?? true });
-  return result;
-}
-
-function show(args: string[], r: CliResult): string {
-  return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-async function ok(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliResult> {
-  const r = await cli(args, env, { cwd });
-  assert.equal(r.code, 0, show(args, r));
-  return r;
-}
-
-async function fails(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  code: number,
-  message: RegExp,
-  cwd?: string,
-): Promise<CliResult> {
-  const r = await cli(args, env, { cwd });
-  assert.equal(r.code, code, show(args, r));
-  assert.match(r.stderr, message, show(args, r));
-  return r;
-}
-
-/** Environment without any LIFEBOAT_* setting except cheap scrypt, plus `extra`. */
-function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
-  return { ...env, LIFEBOAT_KDF_N: '1024', ...extra };
-}
+const session = new CliSession({ password: PASSWORD });
+const { cli, ok, fails } = session;
 
 describe('lifeboat: usage, init and errors', () => {
   let dir: string;
@@ -72,7 +24,7 @@ describe('lifeboat: usage, init and errors', () => {
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('lifeboat-cli-usage-'));
-    workDir = dir;
+    session.workDir = dir;
     repo = join(dir, 'repo');
     env = repoEnv(repo, { LIFEBOAT_PASSWORD: PASSWORD });
   });
@@ -265,11 +217,7 @@ describe('lifeboat: usage, init and errors', () => {
   });
 
   it('no output shows the password, and no error a stack trace without --debug', () => {
-    assert.ok(runs.length > 20);
-    for (const { args, result, sweep } of runs) {
-      const out = result.stdout + result.stderr;
-      assert.ok(!out.includes(PASSWORD), `password in the output of lifeboat ${args.join(' ')}`);
-      if (sweep && !args.includes('--debug')) assert.doesNotMatch(out, STACK, show(args, result));
-    }
+    // --debug shows the stack trace on purpose.
+    session.assertNoLeaks(20, (args) => args.includes('--debug'));
   });
 });

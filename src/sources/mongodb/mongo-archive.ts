@@ -13,7 +13,7 @@
  * as in mongodump's .metadata.json files. Documents pass through as raw BSON.
  */
 import { BSON, Int32, Long } from 'bson';
-import { ByteReader, TruncatedError } from '../redis/byte-reader.js';
+import { ByteReader, TruncatedError } from '../byte-reader.js';
 import { EcmaCrc64 } from './mongo-crc64.js';
 
 export const ARCHIVE_MAGIC = 0x8199e26d;

@@ -7,7 +7,7 @@
  * does not know stops it with an error naming the type byte and the key, never a silent skip.
  * The CRC-64 trailer is checked at the end when the file has one.
  */
-import { ByteReader, type ByteTap, TruncatedError } from './byte-reader.js';
+import { ByteReader, type ByteTap, TruncatedError } from '../byte-reader.js';
 import { Crc64 } from './crc64.js';
 import { lzfDecompress } from './lzf.js';
 

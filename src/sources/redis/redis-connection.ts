@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { describe, LifeboatError } from '../../errors.js';
-import { ByteReader, TruncatedError } from './byte-reader.js';
+import { ByteReader, TruncatedError } from '../byte-reader.js';
 import { encodeCommand } from './resp-writer.js';
 
 /** TLS settings of a redis source (paths to PEM files, or PEM text). */

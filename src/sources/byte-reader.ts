@@ -1,5 +1,5 @@
 /**
- * @module sources/redis/byte-reader
+ * @module sources/byte-reader
  * A pull reader over a stream of buffers, for the RDB parser and the RESP client. Small reads
  * are synchronous on an internal buffer (`has(n)` then `u8()`, `take(n)`, ...; `fill(n)` when
  * short), large spans are passed through piece by piece (`skip`), so nothing large is ever
