@@ -13,6 +13,7 @@ import { knownSourceTypes, sourceFromCli } from '../sources/registry.js';
 import type { CliContext } from './context.js';
 import { formatBytes, progressFor } from './progress-bar.js';
 import { type Action, collect, print } from './shell.js';
+import { restoreAt } from './wal-commands.js';
 
 export function registerDataCommands(program: Command, action: Action): void {
   program
@@ -27,6 +28,7 @@ export function registerDataCommands(program: Command, action: Action): void {
     .option('--path <path>', 'a source given on the command line: its path')
     .option('--url <url>', 'a source given on the command line: its URL')
     .option('--exclude <glob>', 'a source given on the command line: exclude glob (repeatable)', collect, [])
+    .option('--method <method>', 'a postgres source given on the command line: logical (default) or physical')
     .action(action(backup));
 
   program
@@ -66,11 +68,12 @@ interface BackupOptions {
   path?: string;
   url?: string;
   exclude: string[];
+  method?: string;
 }
 
 async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Promise<void> {
   const chosen: { name: string; config: Record<string, unknown> }[] = [];
-  if (opts.type || opts.name || opts.path || opts.url) {
+  if (opts.type || opts.name || opts.path || opts.url || opts.method) {
     if (!opts.type || !opts.name) {
       throw new LifeboatError(
         'usage',
@@ -83,6 +86,7 @@ async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Pr
       path: opts.path,
       url: opts.url,
       exclude: opts.exclude,
+      method: opts.method,
     });
     chosen.push({ name: opts.name, config: config as Record<string, unknown> });
   } else {
@@ -148,12 +152,12 @@ interface RestoreCliOptions {
 }
 
 async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: string): Promise<void> {
-  if (opts.at) {
-    throw new LifeboatError(
-      'usage',
-      '[restore] --at (point-in-time) applies to PostgreSQL physical sources, which this build does not have yet',
+  if (opts.at)
+    return restoreAt(
+      ctx,
+      { source: opts.source, at: opts.at, to: opts.to, dryRun: opts.dryRun },
+      snapshotRef,
     );
-  }
   const repo = await ctx.openRepository();
   const progress = progressFor(ctx.options);
   const result = await runRestore(repo, {

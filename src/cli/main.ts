@@ -7,10 +7,12 @@ import { EXIT_CODES } from '../errors.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { VERSION } from '../version.js';
 import { registerDataCommands } from './data-commands.js';
+import { registerDrillCommands } from './drill-commands.js';
 import { registerKeyCommands } from './key-commands.js';
 import { registerRepoCommands } from './repo-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { makeAction } from './shell.js';
+import { registerWalCommands } from './wal-commands.js';
 
 const program = new Command('lifeboat')
   .description('backup and disaster recovery for the data of running applications')
@@ -29,6 +31,8 @@ registerRepoCommands(program, action);
 registerKeyCommands(program, action);
 registerDataCommands(program, action);
 registerServerCommands(program, action);
+registerWalCommands(program, action);
+registerDrillCommands(program, action);
 
 // Every command takes the global options after its name too ("lifeboat backup --config f").
 function addGlobals(cmd: Command): void {

@@ -10,6 +10,7 @@ import { runPrune } from '../jobs/prune.js';
 import type { KeepPolicy } from '../jobs/retention.js';
 import { filterSnapshots } from '../jobs/snapshot-select.js';
 import { describeHolder, listLocks, lockState } from '../repo/lock.js';
+import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
 import type { CliContext } from './context.js';
 import { registerCopyCommand } from './copy-command.js';
 import { formatBytes, progressFor } from './progress-bar.js';
@@ -120,7 +121,9 @@ async function snapshots(
     );
     return;
   }
-  const rows = list.map(({ id, snapshot: s }) => [
+  // Archived WAL files (PostgreSQL PITR) are summed up per source, not listed one by one.
+  const shown = list.filter((e) => e.snapshot.kind !== 'wal');
+  const rows = shown.map(({ id, snapshot: s }) => [
     id.slice(0, 8),
     s.time.replace('T', ' ').slice(0, 19),
     s.source,
@@ -130,7 +133,16 @@ async function snapshots(
     typeof s.stats.bytes === 'number' ? formatBytes(s.stats.bytes) : '',
   ]);
   table(['ID', 'Time (UTC)', 'Source', 'Engine', 'Host', 'Tags', 'Size'], rows);
-  print(`${list.length} snapshot${list.length === 1 ? '' : 's'}`);
+  print(`${shown.length} snapshot${shown.length === 1 ? '' : 's'}`);
+  const physical = [
+    ...new Set(list.filter((e) => e.snapshot.kind === 'physical').map((e) => e.snapshot.source)),
+  ];
+  for (const name of physical) {
+    const w = recoveryWindow(list, name);
+    print(
+      `${name}: ${w.wal} WAL files archived; recoverable window ${w.from} .. ${w.to ?? '(no WAL archived yet)'}`,
+    );
+  }
 }
 
 async function check(ctx: CliContext, opts: { readData?: boolean; readDataSubset?: string }): Promise<void> {

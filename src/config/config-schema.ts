@@ -78,6 +78,28 @@ export const serverSchema = z.strictObject({
     .optional(),
 });
 
+/** A source's restore drill: where to restore (default: a scratch target Lifeboat makes) and what to check. */
+export const drillSchema = z.strictObject({
+  scratch_url: z.string().min(1).optional(),
+  checks: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).optional(),
+        sql: z.string().min(1).optional(),
+        expect: z.union([z.string(), z.number()]).optional(),
+        http: z
+          .strictObject({
+            url: z.string().min(1),
+            status: z.number().int().optional(),
+            body_contains: z.string().optional(),
+          })
+          .optional(),
+        command: z.string().min(1).optional(),
+      }),
+    )
+    .optional(),
+});
+
 /** Keys every source takes, whatever its type. */
 export const commonSourceKeys = {
   schedule: scheduleSchema.optional(),
@@ -86,6 +108,7 @@ export const commonSourceKeys = {
   hooks: hooksSchema.optional(),
   protected: z.boolean().optional(),
   tags: z.array(z.string()).optional(),
+  drill: drillSchema.optional(),
 };
 
 export const repositorySchema = z.strictObject({

@@ -44,7 +44,9 @@ export function pickSnapshot(
   const all = filterSnapshots(entries, { source });
   const repo = { location };
   if (ref === 'latest') {
-    const last = all.at(-1);
+    // Drill reports and archived WAL files are kept as snapshots but are never the "latest" backup.
+    const backups = all.filter((e) => e.snapshot.kind !== 'drill' && e.snapshot.kind !== 'wal');
+    const last = backups.at(-1);
     if (!last) {
       const scope = source ? ` of source "${source}"` : '';
       throw new LifeboatError(
@@ -52,7 +54,7 @@ export function pickSnapshot(
         `[snapshots] no snapshot${scope} in ${repo.location} (run \`lifeboat backup\` first)`,
       );
     }
-    const sources = [...new Set(all.map((e) => e.snapshot.source))];
+    const sources = [...new Set(backups.map((e) => e.snapshot.source))];
     if (sources.length > 1) {
       throw new LifeboatError(
         'usage',

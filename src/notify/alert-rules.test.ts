@@ -118,6 +118,13 @@ describe('alert rules', () => {
     assert.equal(out[0].summary, 'repository /backups has 200.0 MiB free, under the 1.00 GiB minimum');
   });
 
+  it('a failed newest drill holds until a later drill passes', () => {
+    assert.deepEqual(kinds(facts({ lastDrill: run(0, 5, 0, 'failed') })), ['drill_failure:db']);
+    assert.deepEqual(kinds(facts({ lastDrill: run(0, 5, 0) })), []);
+    const [c] = evaluateAlerts(facts({ lastDrill: run(0, 5, 0, 'failed') }));
+    assert.equal(c.summary, 'restore drill of db failed: disk on fire');
+  });
+
   it('helpers', () => {
     assert.equal(medianOf([3, 1, 2]), 2);
     assert.equal(medianOf([4, 1, 2, 3]), 2.5);

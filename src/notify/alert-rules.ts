@@ -58,6 +58,8 @@ export interface SourceFacts {
   watchedSince: Date;
   /** Finished backups, newest first (history + 1 of them suffice). */
   recent: FinishedRun[];
+  /** The newest finished restore drill of the source. */
+  lastDrill?: FinishedRun;
 }
 
 export interface AlertFacts {
@@ -78,6 +80,16 @@ export function evaluateAlerts(facts: AlertFacts): AlertCondition[] {
     const rpo = rpoRule(s, facts.now);
     if (rpo) out.push(rpo);
     out.push(...anomalyRules(s, facts.thresholds));
+    if (s.lastDrill?.status === 'failed') {
+      out.push({
+        key: `drill_failure:${s.name}`,
+        kind: 'drill_failure',
+        source: s.name,
+        severity: 'error',
+        summary: `restore drill of ${s.name} failed: ${s.lastDrill.error ?? 'unknown error'}`,
+        details: { job: s.lastDrill.id, error: s.lastDrill.error },
+      });
+    }
   }
   if (facts.freeSpace && facts.freeSpace.bytes < facts.thresholds.minFreeBytes) {
     out.push({

@@ -5,7 +5,8 @@
  */
 import type { SourceStats } from '../sources/source.js';
 
-export type SnapshotKind = 'files' | 'logical' | 'physical' | 'wal';
+/** 'drill': a restore drill's report (report.json, report.md), not a backup. */
+export type SnapshotKind = 'files' | 'logical' | 'physical' | 'wal' | 'drill';
 
 export interface Snapshot {
   version: 1;

@@ -48,6 +48,11 @@ export const auditQuery = z.strictObject({
   verify: z.enum(['true', 'false']).optional().describe('also verify the hash chain'),
 });
 
+export const drillRequest = z.strictObject({
+  /** Snapshot id or prefix; default: the latest of the source. */
+  snapshot: z.string().min(1).optional(),
+});
+
 export const backupRequest = z.strictObject({
   tags: z
     .array(z.string().regex(/^[^\s,]{1,64}$/, 'expected a tag (no spaces or commas, at most 64 characters)'))

@@ -25,6 +25,7 @@ import { ApiError, isApiError } from './api-error.js';
 import {
   auditQuery,
   backupRequest,
+  drillRequest,
   jobParams,
   jobsQuery,
   restoreRequest,
@@ -424,14 +425,30 @@ const HANDLERS: Record<string, Handler> = {
     }
   },
 
-  'POST /api/sources/{name}/drills': async (ctx, req) => {
+  'POST /api/sources/{name}/drills': async (ctx, req, reply) => {
     const { name } = validate(sourceParams, req.params, 'path');
+    const body = validate(drillRequest, req.body ?? {}, 'body');
     configuredSource(ctx, name);
-    throw new ApiError(
-      501,
-      'not_implemented',
-      `[api] drills are not available in this build yet; to test a restore of ${name} now, POST /api/restores with a scratch "to" target`,
-    );
+    const who = caller(req);
+    const job = ctx.runner.submit({
+      kind: 'drill',
+      source: name,
+      trigger: 'api',
+      requestedBy: who.name,
+      params: body.snapshot ? { snapshot: body.snapshot } : {},
+    });
+    ctx.catalog.audit.append({
+      actor: who.name,
+      action: 'drill.request',
+      target: name,
+      details: { job: job.id, status: job.status, snapshot: body.snapshot ?? null },
+    });
+    if (job.status === 'skipped') {
+      reply.status(409);
+      return { error: { code: 'conflict', message: `[api] ${job.error}` }, job: publicJob(job) };
+    }
+    reply.status(202);
+    return { job: publicJob(job) };
   },
 
   'GET /api/audit': async (ctx, req) => {

@@ -23,6 +23,7 @@ import type { LifeboatConfig } from '../config/config.js';
 import { describe, errnoCode } from '../errors.js';
 import { backupSource } from '../jobs/backup.js';
 import { runCheck } from '../jobs/check.js';
+import { drillFailure, runDrill } from '../jobs/drill.js';
 import { runForget } from '../jobs/forget.js';
 import { runPrune } from '../jobs/prune.js';
 import { runRestore } from '../jobs/restore.js';
@@ -335,8 +336,24 @@ export class JobRunner {
         }
         case 'restore':
           return await this.restore(repo, job);
-        case 'drill':
-          return { failed: true, update: { error: '[drill] drills are not available in this build yet' } };
+        case 'drill': {
+          const snapshot = typeof job.params.snapshot === 'string' ? job.params.snapshot : undefined;
+          const { id, report } = await runDrill(repo, {
+            source: job.source ?? undefined,
+            snapshot,
+            configured: this.o.config.sources as Record<string, Record<string, unknown>>,
+          });
+          const result = {
+            drill: id,
+            snapshot: report.snapshot,
+            passed: report.passed,
+            rto_ms: report.rtoMs,
+            checks: report.checks,
+          };
+          const failure = drillFailure(report);
+          if (!failure) return { update: { result } };
+          return { failed: true, update: { result, error: redactText(`[drill] ${failure}`) } };
+        }
       }
     } finally {
       await repo.close().catch(() => {});

@@ -11,6 +11,7 @@ import {
   auditEntryResponse,
   auditQuery,
   backupRequest,
+  drillRequest,
   errorResponse,
   healthResponse,
   jobParams,
@@ -155,9 +156,15 @@ export const ROUTES: readonly RouteSpec[] = [
     method: 'POST',
     path: '/api/sources/{name}/drills',
     role: 'operator',
-    summary: 'Start a restore drill (not available in this build: 501)',
+    summary:
+      'Start a restore drill: restore into a scratch target, check counts, integrity and the configured checks, keep the report',
     params: sourceParams,
-    responses: { 501: { description: 'drills are not implemented yet', schema: errorResponse } },
+    body: drillRequest,
+    responses: {
+      202: { description: 'queued', schema: jobEnvelope },
+      404: { description: 'no such source', schema: errorResponse },
+      409: { description: 'a job of this source is still running', schema: errorResponse },
+    },
   },
   {
     method: 'GET',

@@ -274,6 +274,7 @@ export class LifeboatServer implements ApiContext {
       lastSuccess: last.has(name) ? new Date(last.get(name)!.entry.snapshot.time) : undefined,
       watchedSince: firstSeen(this.catalog, name, now),
       recent: this.catalog.recentBackups(name, this.thresholds.history + 1).map(toRun),
+      lastDrill: lastRun(this.catalog.lastFinished('drill', name)),
     }));
     if (this.reader.backend.capabilities.freeSpace && this.reader.backend.freeSpace) {
       this.lastFree = await this.reader.backend.freeSpace().catch(() => undefined);
@@ -387,6 +388,10 @@ export function checkPercent(config: LifeboatConfig): number {
   const v = config.server?.check_subset;
   if (v === undefined) return DEFAULT_CHECK_PERCENT;
   return typeof v === 'number' ? v : Number(v.replace(/%$/, ''));
+}
+
+function lastRun(job: JobRecord | undefined): FinishedRun | undefined {
+  return job ? toRun(job) : undefined;
 }
 
 function toRun(job: JobRecord): FinishedRun {

@@ -96,6 +96,8 @@ export interface CliSourceArgs {
   path?: string;
   url?: string;
   exclude?: string[];
+  /** postgres: logical (pg_dump) or physical (pg_basebackup, point-in-time recovery). */
+  method?: string;
 }
 
 /**
@@ -115,6 +117,7 @@ export function sourceFromCli(args: CliSourceArgs): SourceConfig {
   if (args.path !== undefined) config.path = args.path;
   if (args.url !== undefined) config.url = args.url;
   if (args.exclude !== undefined && args.exclude.length > 0) config.exclude = args.exclude;
+  if (args.method !== undefined) config.method = args.method;
   const parsed = schema.strict().safeParse(config);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -2,7 +2,7 @@
  * @module test/server/api
  * The HTTP API through real HTTP: tokens and roles (401, 403, 429), request validation that
  * names the field, backups started over the API, snapshot listing with filters and pages,
- * jobs, the OpenAPI document, metrics, health, drills (501) and that secrets never show.
+ * jobs, the OpenAPI document, metrics, health, drills and that secrets never show.
  */
 import assert from 'node:assert/strict';
 import { rename } from 'node:fs/promises';
@@ -270,11 +270,12 @@ describe('server API', () => {
     assert.equal((await h.waitJob(first.body.job.id)).status, 'succeeded');
   });
 
-  it('answers drills with 501 and a way forward', async () => {
+  it('runs a drill as a job and keeps its report', async () => {
     const r = await h.call('POST', '/api/sources/docs/drills', { token: h.tokens.operator });
-    assert.equal(r.status, 501);
-    assert.equal(r.body.error.code, 'not_implemented');
-    assert.match(r.body.error.message, /drills are not available in this build yet.*POST \/api\/restores/);
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    assert.equal(r.body.job.kind, 'drill');
+    const job = await h.waitJob(r.body.job.id);
+    assert.equal(job.status, 'succeeded', JSON.stringify(job));
     assert.equal((await h.call('POST', '/api/sources/docs/drills', { token: h.tokens.viewer })).status, 403);
   });
 

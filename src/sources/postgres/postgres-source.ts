@@ -20,6 +20,7 @@ import { backupDatabase } from './postgres-backup.js';
 import { connect, listDatabases } from './postgres-catalog.js';
 import { parsePgUrl, withDatabase } from './postgres-connection.js';
 import { backupGlobals, GLOBALS_UNIT, restoreGlobals } from './postgres-globals.js';
+import { PostgresPhysicalSource } from './postgres-physical.js';
 import { restoreDatabase } from './postgres-restore.js';
 
 const SIZE = /^\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$/;
@@ -43,6 +44,8 @@ export const postgresSourceSchema = z.object({
   bin_dir: z.string().min(1).optional(),
   /** pg_dump compression level (-Z); default 0, since the repository compresses and deduplicates. */
   compression: z.number().int().min(0).max(9).optional(),
+  /** logical (default): pg_dump per database; physical: pg_basebackup of the cluster plus archived WAL (point-in-time recovery). */
+  method: z.enum(['logical', 'physical']).optional(),
 });
 
 export type PostgresSourceConfig = z.infer<typeof postgresSourceSchema>;
@@ -51,6 +54,7 @@ export type PostgresSourceConfig = z.infer<typeof postgresSourceSchema>;
 export type PostgresUnit = { database: string } | { globals: true };
 
 export function createPostgresSource(name: string, config: PostgresSourceConfig): Source {
+  if (config.method === 'physical') return new PostgresPhysicalSource(name, config);
   return new PostgresSource(name, config);
 }
 

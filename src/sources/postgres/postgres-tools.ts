@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { LifeboatError } from '../../errors.js';
 import { runTool, type ToolCommand } from '../dump-runner.js';
 
-export type PgTool = 'pg_dump' | 'pg_restore' | 'pg_dumpall' | 'psql';
+export type PgTool = 'pg_dump' | 'pg_restore' | 'pg_dumpall' | 'psql' | 'pg_basebackup';
 
 /** Debian's package for the client programs of one major version. */
 export function clientPackage(major: number | undefined): string {

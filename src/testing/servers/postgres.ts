@@ -81,14 +81,36 @@ function asServerUser(command: string, args: string[]): [string, string[]] {
 }
 
 export async function startPostgres(
-  options: { settings?: Record<string, string> } = {},
+  options: {
+    settings?: Record<string, string>;
+    /** A folder already holding `data/` (e.g. a restored base backup): no initdb; removed by stop(). */
+    existingDir?: string;
+  } = {},
 ): Promise<PostgresServer> {
   const binDir = findPostgresBinDir();
   if (!binDir) throw new Error('initdb not found: apt-get install postgresql');
   const major = Number(/postgresql\/(\d+)\//.exec(`${binDir}/`)?.[1] ?? versionOf(binDir));
-  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-pg-'));
+  const dir = options.existingDir ?? (await mkdtemp(join(tmpdir(), 'lifeboat-pg-')));
   const dataDir = join(dir, 'data');
   const socketDir = dir;
+  if (options.existingDir) {
+    if (isRoot()) {
+      spawnSync('chown', ['-R', `${NOBODY.uid}:${NOBODY.gid}`, dir]);
+      await chmod(dir, 0o700);
+      await chmod(dataDir, 0o700);
+    }
+  } else {
+    await initCluster(binDir, dir, dataDir);
+  }
+  return launch(binDir, major, dir, dataDir, socketDir, options.settings);
+}
+
+/** Runs the PostgreSQL server as the unprivileged server user when root (argv prefix). */
+export function serverUserArgv(command: string, args: string[]): [string, string[]] {
+  return asServerUser(command, args);
+}
+
+async function initCluster(binDir: string, dir: string, dataDir: string): Promise<void> {
   if (isRoot()) {
     await chown(dir, NOBODY.uid, NOBODY.gid);
     await chmod(dir, 0o700);
@@ -115,7 +137,16 @@ export async function startPostgres(
     await rm(dir, { recursive: true, force: true });
     throw new Error(`initdb failed (exit ${init.status}): ${init.stderr || init.stdout}`);
   }
+}
 
+async function launch(
+  binDir: string,
+  major: number,
+  dir: string,
+  dataDir: string,
+  socketDir: string,
+  extra: Record<string, string> | undefined,
+): Promise<PostgresServer> {
   const port = await freePort();
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1',
@@ -127,7 +158,7 @@ export async function startPostgres(
     max_connections: '40',
     shared_buffers: '64MB',
     logging_collector: 'off',
-    ...options.settings,
+    ...extra,
   };
   const args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   const [cmd, cmdArgs] = asServerUser(join(binDir, 'postgres'), args);

@@ -1,0 +1,144 @@
+/**
+ * @module cli/wal-commands
+ * wal-push (PostgreSQL's archive_command) and wal-fetch (its restore_command) for sources
+ * with `method: physical`. Each call opens the repository once; exit 0 means durable
+ * (push) or written (fetch); wal-fetch exits 1 when the file is not archived.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { describe, LifeboatError } from '../errors.js';
+import { fetchWal, pushWal, restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
+import type { CliContext } from './context.js';
+import { type Action, print } from './shell.js';
+
+export function registerWalCommands(program: Command, action: Action): void {
+  program
+    .command('wal-push <path>')
+    .description("archive one WAL file into the repository (archive_command = 'lifeboat wal-push %p')")
+    .option(
+      '--source <name>',
+      'the physical postgres source (default: the only one, or $LIFEBOAT_WAL_SOURCE)',
+    )
+    .action(action(walPush));
+  program
+    .command('wal-fetch <name> <path>')
+    .description(
+      "write an archived WAL file to PATH (restore_command = 'lifeboat wal-fetch %f %p'); exit 1 when not archived",
+    )
+    .option(
+      '--source <name>',
+      'the physical postgres source (default: the only one, or $LIFEBOAT_WAL_SOURCE)',
+    )
+    .action(action(walFetch));
+}
+
+/** The physical postgres source WAL belongs to: --source, $LIFEBOAT_WAL_SOURCE, or the only one. */
+export function walSource(
+  ctx: CliContext,
+  wanted: string | undefined,
+): { name: string; config: Record<string, unknown> } {
+  const all = (ctx.config.sources ?? {}) as Record<string, Record<string, unknown>>;
+  const name = wanted ?? ctx.env.LIFEBOAT_WAL_SOURCE;
+  if (name) {
+    const config = all[name];
+    if (config) return { name, config };
+    // A restore on a machine without the source configured still knows its name.
+    return { name, config: { type: 'postgres', method: 'physical' } };
+  }
+  const physical = Object.entries(all).filter(([, c]) => c?.type === 'postgres' && c.method === 'physical');
+  if (physical.length === 1) return { name: physical[0][0], config: physical[0][1] };
+  throw new LifeboatError(
+    'usage',
+    physical.length === 0
+      ? '[wal] no postgres source with method: physical in the config: add one, or give --source NAME'
+      : `[wal] several physical postgres sources (${physical.map(([n]) => n).join(', ')}): give --source NAME or set LIFEBOAT_WAL_SOURCE`,
+  );
+}
+
+async function walPush(ctx: CliContext, opts: { source?: string }, path: string): Promise<void> {
+  const source = walSource(ctx, opts.source);
+  const repo = await ctx.openRepository();
+  const r = await pushWal(repo, source.name, source.config, path);
+  if (ctx.options.json) print(JSON.stringify(r));
+  else if (!ctx.options.quiet)
+    process.stderr.write(`lifeboat: ${r.name} ${r.result === 'stored' ? 'archived' : 'already archived'}\n`);
+}
+
+/**
+ * Exit status for a wal-fetch that failed for another reason than "not archived" (wrong
+ * password, repository unreachable, damaged data). PostgreSQL reads any status up to 125 as
+ * "not in the archive" and would end recovery early (and, with --at latest, promote); above
+ * 125 it aborts recovery instead, which is what a broken archive warrants.
+ */
+export const WAL_FETCH_FAILED = 200;
+
+async function walFetch(
+  ctx: CliContext,
+  opts: { source?: string },
+  name: string,
+  path: string,
+): Promise<void> {
+  let found: boolean;
+  try {
+    const source = walSource(ctx, opts.source);
+    const repo = await ctx.openRepository();
+    found = await fetchWal(repo, source.name, name, path);
+  } catch (err) {
+    process.stderr.write(`lifeboat: wal-fetch ${name}: ${describe(err)}\n`);
+    await ctx.close();
+    process.exit(WAL_FETCH_FAILED);
+  }
+  if (!found) {
+    await ctx.close();
+    process.exit(1);
+  }
+}
+
+function shQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `--at TIME --to DATADIR` for a physical source: base backup plus recovery settings. */
+export async function restoreAt(
+  ctx: CliContext,
+  opts: { source?: string; at: string; to?: string; dryRun?: boolean },
+  snapshotRef: string,
+): Promise<void> {
+  if (snapshotRef !== 'latest') {
+    throw new LifeboatError(
+      'usage',
+      '[restore] with --at, give "latest": the base backup is chosen by the time',
+    );
+  }
+  if (!opts.to) throw new LifeboatError('usage', '[restore] --at needs --to DATADIR (a new data directory)');
+  if (opts.dryRun) throw new LifeboatError('usage', '[restore] --at does not support --dry-run yet');
+  const source = walSource(ctx, opts.source);
+  const config = ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG;
+  const argv = [process.execPath, resolve(process.argv[1])];
+  if (config) argv.push('--config', resolve(config));
+  argv.push('--quiet', 'wal-fetch', '--source', source.name);
+  const restoreCommand = `${argv.map(shQuote).join(' ')} %f %p`;
+  const repo = await ctx.openRepository();
+  const r = await restoreToPoint(repo, {
+    source: source.name,
+    at: opts.at,
+    to: resolve(opts.to),
+    restoreCommand,
+  });
+  if (ctx.options.json) {
+    print(
+      JSON.stringify(
+        { snapshot: r.base.id, target: r.target, at: r.at, window: { from: r.window.from, to: r.window.to } },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  print(
+    `restored base backup ${r.base.id.slice(0, 8)} (${source.name}, ended ${String(r.base.snapshot.meta.endTime)}) to ${r.target}`,
+  );
+  print(
+    `recovery set to ${r.at === 'latest' ? 'the end of the archive' : r.at}; start PostgreSQL on ${r.target} to replay WAL (recoverable window ${r.window.from} .. ${r.window.to ?? '?'})`,
+  );
+}

@@ -1,0 +1,454 @@
+/**
+ * @module jobs/drill
+ * Restore drills: restore a snapshot into a scratch target Lifeboat makes itself (or a
+ * configured `drill.scratch_url`), check it (the counts the snapshot recorded, a cheap
+ * engine integrity check, the user's checks), measure the recovery time, keep the report in
+ * the repository as a snapshot of kind 'drill', and always remove the scratch target.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { describe, LifeboatError } from '../errors.js';
+import { RepoContentStore } from '../repo/content-store.js';
+import type { Repository } from '../repo/repository.js';
+import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
+import { saveArtifacts } from '../sources/artifact.js';
+import type { SourceStats } from '../sources/source.js';
+import { VERSION } from '../version.js';
+import { runRestore } from './restore.js';
+import { findSnapshot } from './snapshot-select.js';
+
+/** One user check from `drill.checks` in the config. */
+export interface DrillCheckConfig {
+  name?: string;
+  /** A query whose first column of the first row must equal `expect` (sqlite, postgres via psql, mysql via mariadb). */
+  sql?: string;
+  expect?: string;
+  http?: { url: string; status?: number; body_contains?: string };
+  /** A shell command that must exit 0; $LIFEBOAT_DRILL_TARGET names the scratch target. */
+  command?: string;
+}
+
+export interface DrillConfig {
+  scratch_url?: string;
+  checks?: DrillCheckConfig[];
+}
+
+export interface DrillCheckResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+  ms: number;
+}
+
+export interface DrillReport {
+  version: 1;
+  source: string;
+  engine: string;
+  snapshot: string;
+  snapshotTime: string;
+  started: string;
+  finished: string;
+  /** Recovery time: scratch target made, restored and checked (not its cleanup), in milliseconds. */
+  rtoMs: number;
+  restoreMs: number;
+  /** What kind of scratch target was used, never its credentials. */
+  scratch: string;
+  passed: boolean;
+  checks: DrillCheckResult[];
+  /** Set when the restore itself failed. */
+  error?: string;
+}
+
+export interface DrillRequest {
+  /** Source (or unit) name; may be omitted when the repository has one source. */
+  source?: string;
+  /** Snapshot id or prefix; default: the latest of the source. */
+  snapshot?: string;
+  configured: Record<string, Record<string, unknown> | undefined>;
+}
+
+export interface DrillOutcome {
+  /** Id of the drill snapshot that holds the report. */
+  id: string;
+  report: DrillReport;
+}
+
+/** The prefix of the snapshot source under which drill reports are kept. */
+export const DRILL_SOURCE_PREFIX = 'drill:';
+
+interface Scratch {
+  to: string;
+  kind: string;
+  cleanup(): Promise<void>;
+}
+
+export async function runDrill(repo: Repository, req: DrillRequest): Promise<DrillOutcome> {
+  const { id: snapId, snapshot } = await findSnapshot(repo, req.snapshot ?? 'latest', req.source);
+  if (snapshot.kind === 'drill') {
+    throw new LifeboatError(
+      'usage',
+      `[drill] snapshot ${snapId.slice(0, 8)} is a drill report, not a backup`,
+    );
+  }
+  const configured = req.configured[snapshot.source] ?? req.configured[snapshot.source.split('/')[0]];
+  const drill = (configured?.drill ?? {}) as DrillConfig;
+  const started = repo.clock.now();
+  const checks: DrillCheckResult[] = [];
+  let restoreMs = 0;
+  let error: string | undefined;
+  let scratchKind = 'none';
+  let scratch: Scratch | undefined;
+  // Recovery time: from making the scratch target to the last check, before cleanup.
+  const t0 = Date.now();
+  let recovered = t0;
+  try {
+    scratch = await makeScratch(snapshot, drill);
+    scratchKind = scratch.kind;
+    // The drill restores into scratch: the source's restore hooks are not run.
+    const sourceConfig = configured ? { ...configured, hooks: undefined } : undefined;
+    const restoreStart = Date.now();
+    const result = await runRestore(repo, {
+      snapshot: snapId,
+      configured: { [snapshot.source]: sourceConfig },
+      options: { to: scratch.to, overwrite: true, dryRun: false },
+    });
+    restoreMs = Date.now() - restoreStart;
+    checks.push(...countChecks(snapshot.stats, result.stats, snapshot.engine));
+    const integrity = await integrityCheck(snapshot.engine, result.target);
+    if (integrity) checks.push(integrity);
+    for (const [i, c] of (drill.checks ?? []).entries()) {
+      checks.push(await userCheck(c, i, snapshot.engine, result.target, scratch.to));
+    }
+    recovered = Date.now();
+  } catch (err) {
+    error = describe(err);
+    recovered = Date.now();
+  } finally {
+    await scratch?.cleanup().catch(() => {});
+  }
+  const finished = repo.clock.now();
+  for (const c of checks) c.detail = redactUrls(c.detail);
+  if (error !== undefined) error = redactUrls(error);
+  const report: DrillReport = {
+    version: 1,
+    source: snapshot.source,
+    engine: snapshot.engine,
+    snapshot: snapId,
+    snapshotTime: snapshot.time,
+    started: started.toISOString(),
+    finished: finished.toISOString(),
+    rtoMs: recovered - t0,
+    restoreMs,
+    scratch: scratchKind,
+    passed: error === undefined && checks.every((c) => c.ok),
+    checks,
+    error,
+  };
+  const id = await saveReport(repo, report);
+  return { id, report };
+}
+
+/** Passwords inside URLs (a configured scratch_url) never reach a report. */
+function redactUrls(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@\s]*@/gi, '$1:***@');
+}
+
+/** The names of the failed checks, or the restore error. */
+export function drillFailure(report: DrillReport): string | undefined {
+  if (report.error) return `restore failed: ${report.error}`;
+  const failed = report.checks.filter((c) => !c.ok);
+  if (failed.length === 0) return undefined;
+  return failed.map((c) => `check "${c.name}" failed: ${c.detail}`).join('; ');
+}
+
+async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scratch> {
+  if (drill.scratch_url) {
+    return { to: drill.scratch_url, kind: 'configured scratch_url', cleanup: async () => {} };
+  }
+  const tempDir = async (kind: string, file?: string): Promise<Scratch> => {
+    const dir = await mkdtemp(join(tmpdir(), 'lifeboat-drill-'));
+    return {
+      to: file ? join(dir, file) : dir,
+      kind,
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  };
+  switch (snapshot.engine) {
+    case 'files':
+      return tempDir('temporary folder');
+    case 'sqlite':
+      return tempDir('temporary file', 'drill.sqlite');
+    case 'lmdb':
+      return tempDir('temporary folder');
+    case 'redis': {
+      const { startRedis, redisUnavailable } = await import('../testing/servers/redis.js');
+      const why = redisUnavailable();
+      if (why)
+        throw new LifeboatError('usage', `[drill] no scratch redis-server: ${why}; or set drill.scratch_url`);
+      const server = await startRedis();
+      return { to: server.url, kind: 'throwaway redis-server', cleanup: () => server.stop() };
+    }
+    case 'mysql': {
+      const { startMariadb, mariadbUnavailable } = await import('../testing/servers/mariadb.js');
+      const why = mariadbUnavailable();
+      if (why)
+        throw new LifeboatError('usage', `[drill] no scratch MariaDB: ${why}; or set drill.scratch_url`);
+      const server = await startMariadb();
+      const database = typeof snapshot.meta.database === 'string' ? snapshot.meta.database : 'drill';
+      return { to: server.urlFor(database), kind: 'throwaway mariadbd', cleanup: () => server.stop() };
+    }
+    case 'postgres': {
+      if (snapshot.kind !== 'logical') break;
+      const { startPostgres, postgresUnavailable } = await import('../testing/servers/postgres.js');
+      const why = postgresUnavailable();
+      if (why)
+        throw new LifeboatError('usage', `[drill] no scratch PostgreSQL: ${why}; or set drill.scratch_url`);
+      const server = await startPostgres();
+      const database = typeof snapshot.meta.database === 'string' ? snapshot.meta.database : 'drill';
+      return {
+        to: server.urlFor(database),
+        kind: 'throwaway postgres cluster',
+        cleanup: () => server.stop(),
+      };
+    }
+  }
+  throw new LifeboatError(
+    'usage',
+    `[drill] ${snapshot.engine} (${snapshot.kind}) snapshots need a scratch target: set drill.scratch_url on source "${snapshot.source.split('/')[0]}" (this build makes none for them yet)`,
+  );
+}
+
+const COUNTED = ['files', 'dirs', 'rows', 'keys', 'keysTotal', 'entries', 'entriesTotal', 'documentsTotal'];
+
+/** The counts recorded in the snapshot against what the restore produced. */
+export function countChecks(
+  recorded: SourceStats,
+  restored: SourceStats,
+  engine: string,
+): DrillCheckResult[] {
+  const out: DrillCheckResult[] = [];
+  const keys = engine === 'files' ? [...COUNTED, 'bytes'] : COUNTED;
+  for (const k of keys) {
+    const want = recorded[k];
+    const got = restored[k];
+    if (want === undefined || got === undefined) continue;
+    if (typeof want === 'number') {
+      out.push({
+        name: `count ${k}`,
+        ok: want === got,
+        detail: want === got ? `${got}` : `snapshot recorded ${want}, restored ${String(got)}`,
+        ms: 0,
+      });
+    } else if (typeof want === 'object' && want !== null) {
+      const w = want as Record<string, unknown>;
+      const g = (got ?? {}) as Record<string, unknown>;
+      const wrong = Object.keys(w)
+        .filter((name) => w[name] !== g[name])
+        .map((name) => `${name}: recorded ${String(w[name])}, restored ${String(g[name] ?? 'none')}`);
+      out.push({
+        name: `count ${k}`,
+        ok: wrong.length === 0,
+        detail: wrong.length === 0 ? `${Object.keys(w).length} match` : wrong.join(', '),
+        ms: 0,
+      });
+    }
+  }
+  return out;
+}
+
+async function integrityCheck(engine: string, target: string): Promise<DrillCheckResult | undefined> {
+  if (engine !== 'sqlite') return undefined;
+  const t0 = Date.now();
+  try {
+    const db = new Database(target, { readonly: true, fileMustExist: true });
+    try {
+      const rows = db.pragma('integrity_check') as { integrity_check: string }[];
+      const text = rows.map((r) => r.integrity_check).join('; ');
+      return { name: 'sqlite integrity_check', ok: text === 'ok', detail: text, ms: Date.now() - t0 };
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    return { name: 'sqlite integrity_check', ok: false, detail: describe(err), ms: Date.now() - t0 };
+  }
+}
+
+function checkName(c: DrillCheckConfig, i: number): string {
+  if (c.name) return c.name;
+  if (c.sql) return `sql: ${c.sql}`;
+  if (c.http) return `http: ${c.http.url}`;
+  if (c.command) return `command: ${c.command}`;
+  return `check ${i + 1}`;
+}
+
+async function userCheck(
+  c: DrillCheckConfig,
+  i: number,
+  engine: string,
+  target: string,
+  scratchTo: string,
+): Promise<DrillCheckResult> {
+  const name = checkName(c, i);
+  const t0 = Date.now();
+  const done = (ok: boolean, detail: string): DrillCheckResult => ({ name, ok, detail, ms: Date.now() - t0 });
+  try {
+    if (c.sql !== undefined) {
+      const got = await runSql(engine, target, scratchTo, c.sql);
+      if (c.expect === undefined) return done(true, `returned ${got}`);
+      return done(
+        got === String(c.expect),
+        got === String(c.expect) ? got : `expected ${c.expect}, got ${got}`,
+      );
+    }
+    if (c.http) {
+      const res = await fetch(c.http.url, { signal: AbortSignal.timeout(30_000) });
+      const body = await res.text();
+      const status = c.http.status ?? 200;
+      if (res.status !== status) return done(false, `expected status ${status}, got ${res.status}`);
+      if (c.http.body_contains !== undefined && !body.includes(c.http.body_contains)) {
+        return done(false, `body does not contain "${c.http.body_contains}"`);
+      }
+      return done(true, `status ${res.status}`);
+    }
+    if (c.command) {
+      const r = await runShell(c.command, { LIFEBOAT_DRILL_TARGET: scratchTo });
+      return done(r.code === 0, r.code === 0 ? 'exit 0' : `exit ${r.code}: ${r.output.trim().slice(-300)}`);
+    }
+    return done(false, 'a check needs sql, http or command');
+  } catch (err) {
+    return done(false, describe(err));
+  }
+}
+
+async function runSql(engine: string, target: string, scratchTo: string, sql: string): Promise<string> {
+  if (engine === 'sqlite') {
+    const db = new Database(target, { readonly: true, fileMustExist: true });
+    try {
+      const row = db.prepare(sql).raw().get() as unknown[] | undefined;
+      return row === undefined ? '' : String(row[0]);
+    } finally {
+      db.close();
+    }
+  }
+  if (engine === 'postgres') {
+    const client = new pg.Client({ connectionString: scratchTo });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      const r = await client.query({ text: sql, rowMode: 'array' });
+      const row = (r.rows as unknown[][])[0];
+      return row === undefined ? '' : String(row[0]);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+  throw new Error(`sql checks are not supported for ${engine} sources`);
+}
+
+function runShell(command: string, env: Record<string, string>): Promise<{ code: number; output: string }> {
+  return runProgram('/bin/sh', ['-c', command], env);
+}
+
+function runProgram(
+  program: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(program, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      output += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d) => {
+      output += d;
+    });
+    child.on('error', (err) => resolve({ code: 127, output: err.message }));
+    child.on('close', (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+/** The report as Markdown, for people. */
+export function reportMarkdown(r: DrillReport): string {
+  const lines = [
+    `# Restore drill of ${r.source}: ${r.passed ? 'PASSED' : 'FAILED'}`,
+    '',
+    `- snapshot: ${r.snapshot} (${r.engine}, taken ${r.snapshotTime})`,
+    `- started: ${r.started}`,
+    `- recovery time (RTO): ${(r.rtoMs / 1000).toFixed(1)}s (restore ${(r.restoreMs / 1000).toFixed(1)}s)`,
+    `- scratch target: ${r.scratch}`,
+  ];
+  if (r.error) lines.push(`- error: ${r.error}`);
+  lines.push('', '| check | result | detail |', '| --- | --- | --- |');
+  for (const c of r.checks) {
+    lines.push(
+      `| ${c.name.replace(/\|/g, '\\|')} | ${c.ok ? 'ok' : 'FAILED'} | ${c.detail.replace(/\|/g, '\\|')} |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function saveReport(repo: Repository, report: DrillReport): Promise<string> {
+  const lock = await repo.lock(false, `drill of ${report.source}`);
+  try {
+    await repo.loadIndex();
+    const store = new RepoContentStore(repo);
+    const json = Buffer.from(`${JSON.stringify(report, null, 2)}\n`);
+    const md = Buffer.from(reportMarkdown(report));
+    const root = await saveArtifacts(
+      store,
+      [
+        { name: 'report.json', stream: Readable.from([json]) },
+        { name: 'report.md', stream: Readable.from([md]) },
+      ],
+      repo.clock,
+    );
+    await repo.flush();
+    const failed = report.checks.filter((c) => !c.ok).map((c) => c.name);
+    const snapshot: Snapshot = {
+      version: 1,
+      time: report.started,
+      source: `${DRILL_SOURCE_PREFIX}${report.source}`,
+      engine: 'drill',
+      kind: 'drill',
+      host: repo.hostname(),
+      username: 'lifeboat',
+      tags: [report.passed ? 'passed' : 'failed'],
+      programVersion: VERSION,
+      root,
+      stats: { checks: report.checks.length, failed: failed.length, bytes: json.length + md.length },
+      meta: {
+        drilledSource: report.source,
+        drilledSnapshot: report.snapshot,
+        passed: report.passed,
+        rtoMs: report.rtoMs,
+        restoreMs: report.restoreMs,
+        failedChecks: failed,
+        error: report.error,
+      },
+      sourceConfig: { type: 'drill' },
+    };
+    return await repo.saveSnapshot(snapshot);
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+/** Drill reports in the repository, oldest first; only those of `source` when given. */
+export async function listDrills(repo: Repository, source?: string): Promise<SnapshotEntry[]> {
+  return (await repo.listSnapshots()).filter(
+    (e) =>
+      e.snapshot.kind === 'drill' &&
+      (!source ||
+        e.snapshot.meta.drilledSource === source ||
+        String(e.snapshot.meta.drilledSource).startsWith(`${source}/`)),
+  );
+}

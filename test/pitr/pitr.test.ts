@@ -1,0 +1,243 @@
+/**
+ * @module test/pitr/pitr
+ * PostgreSQL point-in-time recovery end to end, through the real CLI: a throwaway cluster
+ * archives WAL with `archive_command = lifeboat wal-push %p`, a base backup is taken with
+ * `method: physical`, batch A is inserted, time T noted, batch B inserted; `restore latest
+ * --at T` builds a data directory whose recovery (restore_command = lifeboat wal-fetch)
+ * stops at T: A is there, B is not. The server runs as `nobody` when the test runs as
+ * root, so the CLI runs as that user too (it writes the repository for the server).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { stringify } from 'yaml';
+import {
+  type PostgresServer,
+  postgresUnavailable,
+  serverUserArgv,
+  startPostgres,
+} from '../../src/testing/servers/postgres.js';
+import { BIN } from '../helpers/cli.js';
+import { sql } from '../postgres/pg-helpers.js';
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+function unavailable(): string | null {
+  const pg = postgresUnavailable();
+  if (pg) return pg;
+  if (spawnSync('pg_basebackup', ['--version']).status !== 0) return 'pg_basebackup not found';
+  if (spawnSync('tar', ['--version']).status !== 0) return 'tar not found';
+  return null;
+}
+
+async function sharedDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  if (isRoot) await chown(dir, 65534, 65534);
+  await chmod(dir, 0o755);
+  return dir;
+}
+
+/** The real CLI, as the server's user. */
+function lifeboat(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [cmd, argv] = serverUserArgv(process.execPath, [BIN, ...args]);
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('point-in-time restore stops at the target time', { timeout: 180_000 }, async (t) => {
+  const why = unavailable();
+  if (why) {
+    console.log(`SKIPPED: ${why}`);
+    t.skip(why);
+    return;
+  }
+  const work = await sharedDir('lifeboat-pitr-');
+  const repo = join(work, 'repo');
+  const configFile = join(work, 'lifeboat.yaml');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LIFEBOAT_REPO: repo,
+    LIFEBOAT_PASSWORD: 'pitr-password',
+    LIFEBOAT_KDF_N: '1024',
+    LIFEBOAT_CONFIG: configFile,
+  };
+  // The server inherits this environment: its archive_command finds the repository here.
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    LIFEBOAT_REPO: repo,
+    LIFEBOAT_PASSWORD: 'pitr-password',
+    LIFEBOAT_KDF_N: '1024',
+    LIFEBOAT_CONFIG: configFile,
+  });
+  let server: PostgresServer | undefined;
+  let restored: PostgresServer | undefined;
+  try {
+    server = await startPostgres({
+      settings: {
+        wal_level: 'replica',
+        archive_mode: 'on',
+        archive_command: `'${process.execPath}' '${BIN}' --quiet wal-push %p`,
+        archive_timeout: '2s',
+        max_wal_senders: '4',
+      },
+    });
+    await writeFile(
+      configFile,
+      stringify({ sources: { db: { type: 'postgres', url: server.url, method: 'physical' } } }),
+      { mode: 0o644 },
+    );
+    const init = await lifeboat(['init'], env);
+    assert.equal(init.code, 0, init.stderr);
+
+    await sql(server.url, 'CREATE TABLE items (batch text, n int)');
+    const backup = await lifeboat(['backup', 'db'], env);
+    assert.equal(backup.code, 0, backup.stderr);
+
+    await sql(server.url, "INSERT INTO items SELECT 'A', g FROM generate_series(1, 1000) g");
+    await sleep(1500);
+    const [{ at }] = await sql<{ at: Date }>(server.url, 'SELECT clock_timestamp() AS at');
+    const T = new Date(at).toISOString();
+    await sleep(1500);
+    await sql(server.url, "INSERT INTO items SELECT 'B', g FROM generate_series(1, 500) g");
+    const [{ wal }] = await sql<{ wal: string }>(
+      server.url,
+      'SELECT pg_walfile_name(pg_current_wal_lsn()) AS wal FROM (SELECT pg_switch_wal()) s',
+    );
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const stat: { last: string | null; failed: string; err: string | null }[] = await sql<{
+        last: string | null;
+        failed: string;
+        err: string | null;
+      }>(
+        server.url,
+        'SELECT last_archived_wal AS last, failed_count::text AS failed, last_failed_wal AS err FROM pg_stat_archiver',
+      );
+      const s = stat[0];
+      if (s.last && s.last >= wal) break;
+      if (Date.now() > deadline) assert.fail(`WAL ${wal} not archived in time: ${JSON.stringify(s)}`);
+      await sleep(200);
+    }
+    // Well past T, so the archive's window holds it.
+    await sleep(500);
+
+    const listing = await lifeboat(['snapshots', '--source', 'db'], env);
+    assert.equal(listing.code, 0, listing.stderr);
+    assert.match(listing.stdout, /db: \d+ WAL files archived; recoverable window \d{4}-/);
+    assert.match(listing.stdout, /^1 snapshot$/m);
+
+    const latestDir = await sharedDir('lifeboat-pitr-latest-');
+    const latest = await lifeboat(
+      ['restore', 'latest', '--source', 'db', '--at', 'latest', '--to', join(latestDir, 'data')],
+      env,
+    );
+    assert.equal(latest.code, 0, latest.stderr);
+    const auto = await readFile(join(latestDir, 'data', 'postgresql.auto.conf'), 'utf8');
+    assert.match(auto, /restore_command = '.*wal-fetch --source db %f %p'/);
+    assert.doesNotMatch(auto, /recovery_target_time/);
+    await readFile(join(latestDir, 'data', 'recovery.signal'));
+    await rm(latestDir, { recursive: true, force: true });
+
+    const target = await sharedDir('lifeboat-pitr-restore-');
+    const tooEarly = await lifeboat(
+      ['restore', 'latest', '--source', 'db', '--at', '2000-01-01T00:00:00Z', '--to', join(target, 'x')],
+      env,
+    );
+    assert.notEqual(tooEarly.code, 0);
+    assert.match(tooEarly.stderr, /outside the recoverable window/);
+
+    const r = await lifeboat(
+      ['restore', 'latest', '--source', 'db', '--at', T, '--to', join(target, 'data')],
+      env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    restored = await startPostgres({ existingDir: target });
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const [{ rec }] = await sql<{ rec: boolean }>(restored.url, 'SELECT pg_is_in_recovery() AS rec').catch(
+        () => [{ rec: true }],
+      );
+      if (!rec) break;
+      if (Date.now() > until) assert.fail('recovery did not finish within 60 s');
+      await sleep(200);
+    }
+    const rows = await sql<{ batch: string; c: string }>(
+      restored.url,
+      'SELECT batch, count(*)::text AS c FROM items GROUP BY batch ORDER BY batch',
+    );
+    assert.deepEqual(rows, [{ batch: 'A', c: '1000' }]);
+  } finally {
+    process.env = saved;
+    await restored?.stop();
+    await server?.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('wal-push is idempotent, refuses other bytes under a name; wal-fetch exits 1 past the archive', async () => {
+  const work = await sharedDir('lifeboat-wal-');
+  const configFile = join(work, 'lifeboat.yaml');
+  await writeFile(
+    configFile,
+    stringify({
+      sources: { db: { type: 'postgres', url: 'postgres://u@127.0.0.1/db', method: 'physical' } },
+    }),
+  );
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LIFEBOAT_REPO: join(work, 'repo'),
+    LIFEBOAT_PASSWORD: 'pw',
+    LIFEBOAT_KDF_N: '1024',
+    LIFEBOAT_CONFIG: configFile,
+  };
+  try {
+    assert.equal((await lifeboat(['init'], env)).code, 0);
+    const seg = join(work, '000000010000000000000003');
+    await writeFile(seg, Buffer.alloc(1 << 20, 7));
+    const first = await lifeboat(['wal-push', seg], env);
+    assert.equal(first.code, 0, first.stderr);
+    const again = await lifeboat(['wal-push', seg], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /already archived/);
+    await writeFile(seg, Buffer.alloc(1 << 20, 8));
+    const other = await lifeboat(['wal-push', seg], env);
+    assert.notEqual(other.code, 0);
+    assert.match(other.stderr, /different content/);
+
+    const out = join(work, 'RECOVERYXLOG');
+    const got = await lifeboat(['wal-fetch', '000000010000000000000003', out], env);
+    assert.equal(got.code, 0, got.stderr);
+    assert.deepEqual(await readFile(out), Buffer.alloc(1 << 20, 7));
+    const missing = await lifeboat(['wal-fetch', '000000010000000000000004', join(work, 'none')], env);
+    assert.equal(missing.code, 1);
+    const wrongPassword = await lifeboat(['wal-fetch', '000000010000000000000003', join(work, 'none')], {
+      ...env,
+      LIFEBOAT_PASSWORD: 'wrong',
+    });
+    assert.equal(wrongPassword.code, 200, wrongPassword.stderr);
+    const bad = await lifeboat(['wal-push', configFile], env);
+    assert.notEqual(bad.code, 0);
+    const wrongType = await lifeboat(
+      ['backup', '--type', 'files', '--name', 'x', '--path', work, '--method', 'physical'],
+      env,
+    );
+    assert.equal(wrongType.code, 2);
+    assert.match(wrongType.stderr, /--method does not apply to --type files/);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
