@@ -9,6 +9,7 @@
 import { describe, isLifeboatError, LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
+import { INDEX_EPOCH } from '../repo/crypto.js';
 import type { IndexedPack } from '../repo/index-file.js';
 import type { RepositoryLock } from '../repo/lock.js';
 import { headerLength, parsePackHeader } from '../repo/pack.js';
@@ -150,7 +151,9 @@ async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot'): Pro
   const names: string[] = [];
   for await (const f of repo.backend.list(type)) names.push(f.name);
   for (const name of names) {
-    if ((await repo.epochOf(type, name)) === repo.key.current) continue;
+    const epoch = await repo.epochOf(type, name);
+    // Index files are sealed with the index key, not a data key: rotation leaves them be.
+    if (epoch === repo.key.current || epoch === INDEX_EPOCH) continue;
     if (type === 'index') {
       await repo.writeIndexFiles(await repo.loadIndexFile(name));
     } else {

@@ -299,8 +299,15 @@ export class Repository {
   /** Index files the last loadIndex could not read (their packs were indexed from headers). */
   damagedIndexes: string[] = [];
 
+  /** One index file, checked against its name (its SHA-256) before it is opened. */
   async loadIndexFile(name: string): Promise<IndexedPack[]> {
     const raw = await this.backend.load({ type: 'index', name });
+    if (storageId(raw) !== name) {
+      throw new LifeboatError(
+        'integrity',
+        `[repo] index ${name.slice(0, 8)} is damaged: content does not match its name`,
+      );
+    }
     return decodeIndex(this.key, raw, name);
   }
 

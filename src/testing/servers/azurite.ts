@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { killChild } from './child-process.js';
 import { freePort } from './free-port.js';
 
 /** Azurite's fixed development account (public, documented by Microsoft). */
@@ -82,14 +83,6 @@ function launch(port: number, directory: string): Promise<ChildProcess> {
   });
 }
 
-function kill(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
-
 export async function startAzurite(): Promise<AzuriteServer> {
   const directory = await mkdtemp(join(tmpdir(), 'lifeboat-azurite-'));
   const port = await freePort();
@@ -102,14 +95,14 @@ export async function startAzurite(): Promise<AzuriteServer> {
     connectionString,
     env: { AZURE_STORAGE_CONNECTION_STRING: connectionString },
     async stop() {
-      await kill(child);
+      await killChild(child);
       child = undefined;
     },
     async start() {
       if (!child) child = await launch(port, directory);
     },
     async close() {
-      await kill(child);
+      await killChild(child);
       child = undefined;
       await rm(directory, { recursive: true, force: true });
     },

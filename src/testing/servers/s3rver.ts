@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { killChild } from './child-process.js';
 import { freePort } from './free-port.js';
 
 /** s3rver's built-in account. */
@@ -76,14 +77,6 @@ function launch(port: number, directory: string): Promise<ChildProcess> {
   });
 }
 
-function kill(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
-
 export async function startS3rver(): Promise<S3rverServer> {
   const directory = await mkdtemp(join(tmpdir(), 'lifeboat-s3rver-'));
   const port = await freePort();
@@ -101,14 +94,14 @@ export async function startS3rver(): Promise<S3rverServer> {
       LIFEBOAT_S3_PATH_STYLE: '1',
     },
     async stop() {
-      await kill(child);
+      await killChild(child);
       child = undefined;
     },
     async start() {
       if (!child) child = await launch(port, directory);
     },
     async close() {
-      await kill(child);
+      await killChild(child);
       child = undefined;
       await rm(directory, { recursive: true, force: true });
     },

@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { killChild } from './child-process.js';
 import { freePort } from './free-port.js';
 
 const run = promisify(execFile);
@@ -69,14 +70,6 @@ function waitForPort(port: number, child: ChildProcess, log: () => string): Prom
       });
     };
     attempt();
-  });
-}
-
-function kill(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
   });
 }
 
@@ -141,14 +134,14 @@ export async function startSshd(): Promise<SshdServer> {
     hostKeyFingerprint,
     url: (path) => `sftp://${user}@127.0.0.1:${port}${join(directory, path)}`,
     async stop() {
-      await kill(child);
+      await killChild(child, 'SIGTERM');
       child = undefined;
     },
     async start() {
       if (!child) child = await launch();
     },
     async close() {
-      await kill(child);
+      await killChild(child, 'SIGTERM');
       child = undefined;
       await rm(directory, { recursive: true, force: true });
     },
