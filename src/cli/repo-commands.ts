@@ -121,8 +121,7 @@ async function snapshots(
     );
     return;
   }
-  // Archived WAL files (PostgreSQL PITR) are summed up per source, not listed one by one.
-  const shown = list.filter((e) => e.snapshot.kind !== 'wal');
+  const shown = list;
   const rows = shown.map(({ id, snapshot: s }) => [
     id.slice(0, 8),
     s.time.replace('T', ' ').slice(0, 19),
@@ -138,9 +137,10 @@ async function snapshots(
     ...new Set(list.filter((e) => e.snapshot.kind === 'physical').map((e) => e.snapshot.source)),
   ];
   for (const name of physical) {
-    const w = recoveryWindow(list, name);
+    const w = await recoveryWindow(repo, list, name);
+    const gaps = w.gaps.map((g) => `${g.first}${g.count > 1 ? ` (+${g.count - 1} more)` : ''}`);
     print(
-      `${name}: ${w.wal} WAL files archived; recoverable window ${w.from} .. ${w.to ?? '(no WAL archived yet)'}`,
+      `${name}: ${w.wal} WAL files archived; recoverable window ${w.from} .. ${w.to ?? '(no WAL archived yet)'}${gaps.length > 0 ? `; WAL missing from ${gaps.join(', ')}: recovery stops there` : ''}`,
     );
   }
 }

@@ -4,10 +4,19 @@
  * with `method: physical`. Each call opens the repository once; exit 0 means durable
  * (push) or written (fetch); wal-fetch exits 1 when the file is not archived.
  */
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { describe, LifeboatError } from '../errors.js';
-import { fetchWal, pushWal, restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
+import {
+  fetchWal,
+  PREFETCH_DIR,
+  prefetchedCount,
+  prefetchWal,
+  pushWal,
+  restoreToPoint,
+} from '../sources/postgres/postgres-physical-wal.js';
 import type { CliContext } from './context.js';
 import { type Action, print } from './shell.js';
 
@@ -29,6 +38,8 @@ export function registerWalCommands(program: Command, action: Action): void {
       '--source <name>',
       'the physical postgres source (default: the only one, or $LIFEBOAT_WAL_SOURCE)',
     )
+    .option('--prefetch <n>', 'segments to fetch ahead into pg_wal/lifeboat-prefetch (0: none)', '32')
+    .option('--prefetch-only', 'only prefetch the segments after NAME (started by wal-fetch itself)')
     .action(action(walFetch));
 }
 
@@ -58,10 +69,14 @@ export function walSource(
 async function walPush(ctx: CliContext, opts: { source?: string }, path: string): Promise<void> {
   const source = walSource(ctx, opts.source);
   const repo = await ctx.openRepository();
-  const r = await pushWal(repo, source.name, source.config, path);
-  if (ctx.options.json) print(JSON.stringify(r));
-  else if (!ctx.options.quiet)
-    process.stderr.write(`lifeboat: ${r.name} ${r.result === 'stored' ? 'archived' : 'already archived'}\n`);
+  const r = await pushWal(repo, source.name, path);
+  if (ctx.options.json) print(JSON.stringify({ ...r.pushed, batch: r.others }));
+  else if (!ctx.options.quiet) {
+    const more = r.others.length > 0 ? ` (and ${r.others.length} more ready files)` : '';
+    process.stderr.write(
+      `lifeboat: ${r.pushed.name} ${r.pushed.result === 'stored' ? 'archived' : 'already archived'}${more}\n`,
+    );
+  }
 }
 
 /**
@@ -74,15 +89,32 @@ export const WAL_FETCH_FAILED = 200;
 
 async function walFetch(
   ctx: CliContext,
-  opts: { source?: string },
+  opts: { source?: string; prefetch: string; prefetchOnly?: boolean },
   name: string,
   path: string,
 ): Promise<void> {
+  const ahead = Number.parseInt(opts.prefetch, 10);
+  if (!Number.isInteger(ahead) || ahead < 0 || ahead > 1024) {
+    throw new LifeboatError(
+      'usage',
+      `[wal-fetch] --prefetch ${opts.prefetch}: give a whole number from 0 to 1024`,
+    );
+  }
+  const pgWal = dirname(resolve(path));
+  if (opts.prefetchOnly) {
+    const source = walSource(ctx, opts.source);
+    await prefetchWal(await ctx.openRepository(), source.name, name, pgWal, ahead);
+    return;
+  }
   let found: boolean;
   try {
     const source = walSource(ctx, opts.source);
     const repo = await ctx.openRepository();
     found = await fetchWal(repo, source.name, name, path);
+    if (found && ahead > 0 && (await prefetchedCount(pgWal)) < ahead / 2) {
+      await mkdir(join(pgWal, PREFETCH_DIR), { recursive: true, mode: 0o700 });
+      startPrefetch(name, path, source.name, ahead);
+    }
   } catch (err) {
     process.stderr.write(`lifeboat: wal-fetch ${name}: ${describe(err)}\n`);
     await ctx.close();
@@ -92,6 +124,34 @@ async function walFetch(
     await ctx.close();
     process.exit(1);
   }
+}
+
+/**
+ * Starts a detached wal-fetch that fetches the next segments while PostgreSQL replays this
+ * one; its own failures only cost speed (the next wal-fetch fetches for itself).
+ */
+function startPrefetch(name: string, path: string, source: string, ahead: number): void {
+  const args = process.argv.slice(1);
+  const at = args.indexOf('wal-fetch');
+  const global = at > 0 ? args.slice(1, at) : [];
+  const child = spawn(
+    process.execPath,
+    [
+      args[0],
+      ...global,
+      'wal-fetch',
+      '--source',
+      source,
+      '--prefetch',
+      String(ahead),
+      '--prefetch-only',
+      name,
+      path,
+    ],
+    { detached: true, stdio: 'ignore' },
+  );
+  child.on('error', () => {});
+  child.unref();
 }
 
 function shQuote(s: string): string {

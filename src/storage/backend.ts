@@ -6,9 +6,10 @@
  */
 
 /** The kinds of object a repository stores; each maps to its own folder or prefix. */
-export type FileType = 'config' | 'key' | 'lock' | 'snapshot' | 'index' | 'pack';
+/** 'wal': archived PostgreSQL WAL files, addressed by name (repo/wal-archive.ts). */
+export type FileType = 'config' | 'key' | 'lock' | 'snapshot' | 'index' | 'pack' | 'wal';
 
-export const FILE_TYPES: readonly FileType[] = ['config', 'key', 'lock', 'snapshot', 'index', 'pack'];
+export const FILE_TYPES: readonly FileType[] = ['config', 'key', 'lock', 'snapshot', 'index', 'pack', 'wal'];
 
 export interface FileHandle {
   type: FileType;

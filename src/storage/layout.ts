@@ -3,7 +3,7 @@
  * Where each object lives below a repository root, for the remote backends (s3, azure, sftp).
  * It is the local backend's layout, so a repository can be moved between a folder and a
  * bucket with ordinary tools (`aws s3 sync`, `azcopy`, `rsync`) and opened from either:
- * `config`, `keys/<name>`, `locks/<name>`, `snapshots/<name>`, `index/<name>`,
+ * `config`, `keys/<name>`, `locks/<name>`, `snapshots/<name>`, `index/<name>`, `wal/<name>`,
  * `data/<first two chars>/<name>`.
  */
 import { LifeboatError } from '../errors.js';
@@ -15,6 +15,7 @@ export const TYPE_DIRS: Record<Exclude<FileType, 'config'>, string> = {
   snapshot: 'snapshots',
   index: 'index',
   pack: 'data',
+  wal: 'wal',
 };
 
 /** `pack 3fa2c1e9`: what messages call an object. */

@@ -1,7 +1,25 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { Repository } from '../../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../../repo/snapshot.js';
-import { confQuote, isWalName, pgTime, recoveryWindow } from './postgres-physical-wal.js';
+import { createLocalBackend } from '../../storage/local/local-backend.js';
+import {
+  ACK_SUFFIX,
+  confQuote,
+  fetchWal,
+  isWalName,
+  PREFETCH_DIR,
+  pgTime,
+  prefetchedCount,
+  prefetchWal,
+  pushWal,
+  recoveryWindow,
+  walGaps,
+} from './postgres-physical-wal.js';
 
 function entry(
   id: string,
@@ -41,24 +59,127 @@ test('WAL file names PostgreSQL archives are accepted, others refused', () => {
     assert.ok(!isWalName(bad), bad);
 });
 
-test('the recoverable window runs from the first base backup end to the newest WAL', () => {
-  const w = recoveryWindow(
-    [
-      entry('a', 'physical', '2026-01-01T00:00:00Z', { endTime: '2026-01-01T00:01:00Z' }),
-      entry('b', 'wal', '2026-01-01T00:02:00Z'),
-      entry('c', 'physical', '2026-01-02T00:00:00Z', { endTime: '2026-01-02T00:01:00Z' }),
-      entry('d', 'wal', '2026-01-02T00:05:00Z'),
-      entry('e', 'logical', '2026-01-03T00:00:00Z'),
-    ],
-    'db',
-  );
-  assert.equal(w.from, '2026-01-01T00:01:00Z');
-  assert.equal(w.to, '2026-01-02T00:05:00Z');
+async function scratch(): Promise<{ repo: Repository; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'lb-wal-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  const repo = await Repository.init(createLocalBackend(join(dir, 'repo')), 'pw', {
+    kdf: { N: 1024, r: 8, p: 1 },
+  });
+  await mkdir(join(dir, 'pg_wal', 'archive_status'), { recursive: true });
+  return { repo, dir };
+}
+
+/** A WAL-like file: part random, part zeros (the size is kept small for speed). */
+async function walFile(dir: string, name: string, size = 64 * 1024): Promise<Buffer> {
+  const data = Buffer.concat([randomBytes(size / 2), Buffer.alloc(size / 2)]);
+  await writeFile(join(dir, 'pg_wal', name), data);
+  return data;
+}
+
+test('push stores a WAL file by name, fetch returns the same bytes, a missing name is false', async () => {
+  const { repo, dir } = await scratch();
+  const name = '000000010000000000000003';
+  const data = await walFile(dir, name, 9 * 1024 * 1024); // three frames
+  const r = await pushWal(repo, 'db', join(dir, 'pg_wal', name));
+  assert.equal(r.pushed.result, 'stored');
+  assert.equal((await pushWal(repo, 'db', join(dir, 'pg_wal', name))).pushed.result, 'already');
+  const out = join(dir, 'RECOVERYXLOG');
+  assert.equal(await fetchWal(repo, 'db', name, out), true);
+  assert.ok((await readFile(out)).equals(data));
+  assert.equal(await fetchWal(repo, 'other-source', name, out), false);
+  assert.equal(await fetchWal(repo, 'db', '000000010000000000000004', out), false);
+  // The object's name hides the source; its bytes hide the content.
+  const [object] = await readdir(join(dir, 'repo', 'wal'));
+  assert.ok(!object.includes('db') && object.endsWith(`-${name}`), object);
+  const stored = await readFile(join(dir, 'repo', 'wal', object));
+  assert.ok(!stored.includes(data.subarray(0, 64)), 'plaintext in the repository');
+});
+
+test('pushing a name again with other bytes is refused; a flipped byte fails the fetch', async () => {
+  const { repo, dir } = await scratch();
+  const name = '000000010000000000000003';
+  await walFile(dir, name);
+  await pushWal(repo, 'db', join(dir, 'pg_wal', name));
+  await walFile(dir, name);
+  await assert.rejects(pushWal(repo, 'db', join(dir, 'pg_wal', name)), /different content/);
+  const [object] = await readdir(join(dir, 'repo', 'wal'));
+  const path = join(dir, 'repo', 'wal', object);
+  const bytes = await readFile(path);
+  bytes[bytes.length - 100] ^= 1;
+  await writeFile(path, bytes);
+  await assert.rejects(fetchWal(repo, 'db', name, join(dir, 'out')), /damaged/);
+  await assert.rejects(readFile(join(dir, 'out')), /ENOENT/, 'nothing half-written');
+});
+
+test('a push also stores the other ready files and acknowledges them', async () => {
+  const { repo, dir } = await scratch();
+  const names = ['000000010000000000000003', '000000010000000000000004', '000000010000000000000005'];
+  for (const n of names) {
+    await walFile(dir, n);
+    await writeFile(join(dir, 'pg_wal', 'archive_status', `${n}.ready`), '');
+  }
+  const r = await pushWal(repo, 'db', join(dir, 'pg_wal', names[0]));
+  assert.deepEqual(r.others.map((o) => o.name).sort(), names.slice(1));
+  const status = await readdir(join(dir, 'pg_wal', 'archive_status'));
   assert.deepEqual(
-    w.bases.map((b) => b.id),
-    ['a', 'c'],
+    status.filter((n) => n.endsWith(ACK_SUFFIX)).sort(),
+    names.slice(1).map((n) => `${n}${ACK_SUFFIX}`),
   );
-  assert.equal(w.wal, 2);
+  assert.equal((await readdir(join(dir, 'repo', 'wal'))).length, 3);
+});
+
+test('prefetch writes the next segments; a fetch takes them from there and drops older ones', async () => {
+  const { repo, dir } = await scratch();
+  const names = ['000000010000000000000003', '000000010000000000000004', '000000010000000000000005'];
+  for (const n of names) {
+    await walFile(dir, n);
+    await pushWal(repo, 'db', join(dir, 'pg_wal', n), { batch: false });
+  }
+  const pgWal = join(dir, 'pg_wal');
+  await mkdir(join(pgWal, PREFETCH_DIR));
+  assert.equal(await prefetchWal(repo, 'db', names[0], pgWal, 8), 2);
+  assert.equal(await prefetchedCount(pgWal), 2);
+  assert.equal(await fetchWal(repo, 'db', names[2], join(pgWal, 'RECOVERYXLOG')), true);
+  assert.ok((await readFile(join(pgWal, 'RECOVERYXLOG'))).equals(await readFile(join(pgWal, names[2]))));
+  assert.equal(await prefetchedCount(pgWal), 0, 'the older prefetched segment is dropped');
+});
+
+test('the window ends at the first gap after the oldest base backup, and the gap is named', async () => {
+  const { repo, dir } = await scratch();
+  const base = entry('a', 'physical', '2026-01-01T00:00:00Z', {
+    endTime: '2026-01-01T00:01:00Z',
+    startWal: '000000010000000000000003',
+  });
+  for (const n of ['000000010000000000000003', '000000010000000000000004', '000000010000000000000007']) {
+    await walFile(dir, n);
+    await pushWal(repo, 'db', join(dir, 'pg_wal', n), { batch: false });
+  }
+  const w = await recoveryWindow(repo, [base], 'db');
+  assert.equal(w.from, '2026-01-01T00:01:00Z');
+  assert.equal(w.wal, 3);
+  assert.deepEqual(w.gaps, [{ first: '000000010000000000000005', count: 2 }]);
+  assert.ok(w.to, 'the window ends at segment 4');
+});
+
+test('a timeline switch is not a gap', () => {
+  const files = [
+    '000000010000000000000003',
+    '000000010000000000000004.partial',
+    '00000002.history',
+    '000000020000000000000004',
+    '000000020000000000000005',
+  ].map((name) => ({ name, object: name, size: 1 }));
+  assert.deepEqual(walGaps(files, '000000010000000000000003'), []);
+  assert.deepEqual(
+    walGaps(
+      files.filter((f) => !f.name.startsWith('0000000200')),
+      '000000010000000000000003',
+    ),
+    [],
+  );
+  assert.deepEqual(walGaps(files.slice(0, 1).concat(files.slice(4)), '000000010000000000000003'), [
+    { first: '000000010000000000000004', count: 1 },
+  ]);
 });
 
 test('times and strings are written the way postgresql.conf reads them', () => {

@@ -1,41 +1,55 @@
-/**
- * @module sources/postgres/postgres-physical-wal
- * WAL archiving into the repository and point-in-time restores. Each archived file (a WAL
- * segment, a .history or .backup file) is one snapshot of kind 'wal' of the physical
- * source, its name in meta.walName and its bytes as the artifact of that name; writing the
- * snapshot is the commit, so `wal-push` exits 0 only once the segment is durable.
- * PostgreSQL's rules: pushing a name already archived with the same bytes succeeds, with
- * other bytes fails; fetching a name not archived exits 1 (the end of the archive).
- */
-import { createHash } from 'node:crypto';
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { LifeboatError } from '../../errors.js';
-import { publicSourceConfig } from '../../jobs/backup.js';
+import { appendFile, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { isLifeboatError, LifeboatError } from '../../errors.js';
 import { RepoContentStore } from '../../repo/content-store.js';
 import type { Repository } from '../../repo/repository.js';
-import type { Snapshot, SnapshotEntry } from '../../repo/snapshot.js';
-import { VERSION } from '../../version.js';
-import { loadArtifacts, saveArtifacts, writeArtifactToFile } from '../artifact.js';
+import { SealPool } from '../../repo/seal-pool.js';
+import type { SnapshotEntry } from '../../repo/snapshot.js';
+import {
+  buildWalObject,
+  isWalName,
+  listWal,
+  openWalObject,
+  readWalHeader,
+  segmentName,
+  segmentNumber,
+  timelineOf,
+  WAL_ZSTD_LEVEL,
+  type WalObject,
+  walObjectName,
+} from '../../repo/wal-archive.js';
 import { extractBaseBackup } from './postgres-physical.js';
 
-const WAL_NAME = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$/;
+export { isWalName };
 
-export function isWalName(name: string): boolean {
-  return WAL_NAME.test(name);
+/** Suffix of the acknowledgement a batch leaves in pg_wal/archive_status for a file it stored. */
+export const ACK_SUFFIX = '.lifeboat-ok';
+/** Folder (in pg_wal) where wal-fetch keeps prefetched files. */
+export const PREFETCH_DIR = 'lifeboat-prefetch';
+/** Files one push stores at most besides the one asked for. */
+const BATCH_FILES = 64;
+
+export interface PushResult {
+  name: string;
+  result: 'stored' | 'already';
 }
 
-function walEntries(entries: SnapshotEntry[], source: string): SnapshotEntry[] {
-  return entries.filter((e) => e.snapshot.source === source && e.snapshot.kind === 'wal');
+/** Where the acknowledgement of `walPath` lives. */
+export function ackPath(walPath: string): string {
+  return join(dirname(walPath), 'archive_status', `${basename(walPath)}${ACK_SUFFIX}`);
 }
 
-/** Stores the WAL file at `path` for `source`; returns 'stored' or 'already' (same bytes). */
+/**
+ * Stores the WAL file at `path` for `source` and, unless `batch` is false, the other files
+ * PostgreSQL has marked ready; acknowledges each of those once durable. Resolves once
+ * `path` is durable (other files may have failed: PostgreSQL will ask for them again).
+ */
 export async function pushWal(
   repo: Repository,
   source: string,
-  sourceConfig: Record<string, unknown>,
   path: string,
-): Promise<{ result: 'stored' | 'already'; id: string; name: string }> {
+  options: { batch?: boolean } = {},
+): Promise<{ pushed: PushResult; others: PushResult[] }> {
   const name = basename(path);
   if (!isWalName(name)) {
     throw new LifeboatError(
@@ -43,112 +57,290 @@ export async function pushWal(
       `[wal-push] "${name}" is not a WAL segment, .history or .backup file name`,
     );
   }
-  const data = await readFile(path);
-  const sha256 = createHash('sha256').update(data).digest('hex');
+  const others = options.batch === false ? [] : await readyFiles(path);
   const lock = await repo.lock(false, `wal-push ${name}`);
+  const pool = others.length > 0 ? new SealPool(repo.key.sealSpec, WAL_ZSTD_LEVEL) : undefined;
   try {
-    const existing = walEntries(await repo.listSnapshots(), source).find(
-      (e) => e.snapshot.meta.walName === name,
-    );
-    if (existing) {
-      if (existing.snapshot.meta.sha256 === sha256) return { result: 'already', id: existing.id, name };
-      throw new LifeboatError(
-        'integrity',
-        `[wal-push] ${name} is already archived for source "${source}" with different content (snapshot ${existing.id.slice(0, 8)}); refusing to overwrite`,
-      );
-    }
-    // No index load: it grows by one file per push and costs more than it saves here (WAL
-    // rarely deduplicates); a blob stored twice is harmless and prune drops the copy.
-    const started = repo.clock.now();
-    const addedBefore = repo.bytesAdded;
-    const store = new RepoContentStore(repo);
-    const root = await saveArtifacts(store, [{ name, stream: once(data) }]);
-    await repo.flush();
-    const snapshot: Snapshot = {
-      version: 1,
-      time: started.toISOString(),
-      source,
-      engine: 'postgres',
-      kind: 'wal',
-      host: repo.hostname(),
-      username: 'postgres',
-      tags: ['wal'],
-      programVersion: VERSION,
-      root,
-      stats: { bytes: data.length },
-      meta: { walName: name, sha256, timeline: timelineOf(name) },
-      sourceConfig: publicSourceConfig(sourceConfig),
-      backup: {
-        bytesRead: data.length,
-        bytesAdded: repo.bytesAdded - addedBefore,
-        durationMs: repo.clock.now().getTime() - started.getTime(),
-      },
+    const mine = pushOne(repo, source, path, pool);
+    const done: PushResult[] = [];
+    // PostgreSQL waits for `path`; the others go alongside, a few at a time.
+    const queue = [...others];
+    const worker = async () => {
+      for (let p = queue.shift(); p; p = queue.shift()) {
+        try {
+          done.push(await pushOne(repo, source, p, pool));
+          await writeFile(ackPath(p), '', { flag: 'w' });
+        } catch {
+          // Not acknowledged: PostgreSQL's own call for this file pushes it and reports why.
+        }
+      }
     };
-    const id = await repo.saveSnapshot(snapshot);
-    return { result: 'stored', id, name };
+    const workers = Array.from({ length: pool ? pool.size + 1 : 0 }, worker);
+    const pushed = await mine;
+    await Promise.all(workers);
+    return { pushed, others: done };
   } finally {
+    await pool?.close();
     await lock.release().catch(() => {});
   }
 }
 
-async function* once(data: Buffer): AsyncIterable<Buffer> {
-  yield data;
+/** Other files PostgreSQL has marked ready to archive, oldest first (history files first). */
+async function readyFiles(path: string): Promise<string[]> {
+  const status = join(dirname(path), 'archive_status');
+  let names: string[];
+  try {
+    names = await readdir(status);
+  } catch {
+    return [];
+  }
+  const self = basename(path);
+  return names
+    .filter((n) => n.endsWith('.ready'))
+    .map((n) => n.slice(0, -'.ready'.length))
+    .filter((n) => n !== self && isWalName(n) && !names.includes(`${n}${ACK_SUFFIX}`))
+    .sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || a.localeCompare(b))
+    .slice(0, BATCH_FILES)
+    .map((n) => join(dirname(path), n));
 }
 
-function timelineOf(name: string): number {
-  return Number.parseInt(name.slice(0, 8), 16);
+async function pushOne(repo: Repository, source: string, path: string, pool?: SealPool): Promise<PushResult> {
+  const name = basename(path);
+  const object = walObjectName(repo.key, source, name);
+  const existing = await existingHeader(repo, object);
+  const built = await buildWalObject(repo.key, source, name, path, repo.clock.now(), pool);
+  if (existing === 'unreadable') return { name, result: 'already' }; // write-only: cannot compare
+  if (existing) {
+    if (existing.sha256 === built.header.sha256) return { name, result: 'already' };
+    throw new LifeboatError(
+      'integrity',
+      `[wal-push] ${name} is already archived for source "${source}" with different content; refusing to overwrite`,
+    );
+  }
+  await repo.backend.save({ type: 'wal', name: object }, built.data);
+  return { name, result: 'stored' };
 }
 
-/** Writes the archived WAL file `name` to `path` (atomically); false when not archived. */
+async function existingHeader(repo: Repository, object: string) {
+  try {
+    await repo.backend.stat({ type: 'wal', name: object });
+  } catch (err) {
+    if (isLifeboatError(err) && err.code === 'not_found') return undefined;
+    throw err;
+  }
+  if (repo.writeOnly) return 'unreadable' as const;
+  return readWalHeader(repo.backend, repo.key, object);
+}
+
+/**
+ * Writes the archived WAL file `name` to `path` (atomically: temporary name, fsync, rename),
+ * from the prefetch folder when an earlier call put it there; false when not archived.
+ */
 export async function fetchWal(
   repo: Repository,
   source: string,
   name: string,
   path: string,
 ): Promise<boolean> {
-  const lock = await repo.lock(false, `wal-fetch ${name}`);
+  if (await takePrefetched(name, path)) return true;
+  const data = await loadObject(repo, walObjectName(repo.key, source, name));
+  if (!data) return false;
+  await writeWalFile(repo, walObjectName(repo.key, source, name), data, path);
+  return true;
+}
+
+/** Moves a prefetched copy into place; drops prefetched files older than `name`. */
+export async function takePrefetched(name: string, path: string): Promise<boolean> {
+  const dir = join(dirname(path), PREFETCH_DIR);
   try {
-    const entry = walEntries(await repo.listSnapshots(), source).find(
-      (e) => e.snapshot.meta.walName === name,
-    );
-    if (!entry) return false;
-    await repo.loadIndex();
-    const store = new RepoContentStore(repo);
-    const [node] = await loadArtifacts(store, entry.snapshot.root);
-    if (!node)
-      throw new LifeboatError('repo_corrupt', `[wal-fetch] snapshot ${entry.id.slice(0, 8)} holds no file`);
-    await writeArtifactToFile(store, node, path);
+    await rename(join(dir, name), path);
     return true;
+  } catch {
+    return false;
   } finally {
-    await lock.release().catch(() => {});
+    const pos = segmentNumber(name);
+    if (pos !== undefined) {
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const n of names) {
+        const p = segmentNumber(n);
+        if (p !== undefined && p < pos) await unlink(join(dir, n)).catch(() => {});
+      }
+    }
   }
+}
+
+async function loadObject(repo: Repository, object: string): Promise<Buffer | undefined> {
+  try {
+    return await repo.backend.load({ type: 'wal', name: object });
+  } catch (err) {
+    if (isLifeboatError(err) && err.code === 'not_found') return undefined;
+    throw err;
+  }
+}
+
+async function writeWalFile(repo: Repository, object: string, data: Buffer, path: string): Promise<void> {
+  const tmp = `${path}.lifeboat-${process.pid}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    for (const frame of openWalObject(repo.key, object, data)) await fh.write(frame);
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  await rename(tmp, path);
+}
+
+/**
+ * Prefetches up to `count` segments after `name` (same timeline) into pg_wal's prefetch
+ * folder, stopping at the first one not archived. Run by a detached wal-fetch while
+ * PostgreSQL replays. Returns how many it wrote.
+ */
+export async function prefetchWal(
+  repo: Repository,
+  source: string,
+  name: string,
+  pgWal: string,
+  count: number,
+): Promise<number> {
+  const pos = segmentNumber(name);
+  if (pos === undefined || name.length !== 24) return 0;
+  const dir = join(pgWal, PREFETCH_DIR);
+  let written = 0;
+  for (let i = 1; i <= count; i++) {
+    const next = segmentName(timelineOf(name), pos + i);
+    const target = join(dir, next);
+    if (await exists(target)) continue;
+    const object = walObjectName(repo.key, source, next);
+    const data = await loadObject(repo, object);
+    if (!data) break;
+    // The folder is made by the wal-fetch that started us; gone means recovery ended.
+    if (!(await exists(dir))) break;
+    await writeWalFile(repo, object, data, target);
+    written++;
+  }
+  return written;
+}
+
+/** How many prefetched files wait in pg_wal (the fast path uses them). */
+export async function prefetchedCount(pgWal: string): Promise<number> {
+  return (await readdir(join(pgWal, PREFETCH_DIR)).catch(() => [] as string[])).filter(isWalName).length;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export interface WalGap {
+  /** The first missing segment (on the timeline of the segment before it). */
+  first: string;
+  /** How many consecutive segment positions are missing. */
+  count: number;
 }
 
 export interface RecoveryWindow {
   /** End of the oldest base backup: the earliest recoverable time. */
   from?: string;
-  /** Time of the newest archived WAL file: the latest recoverable time (approximately). */
+  /**
+   * When the newest WAL file reachable without a gap was archived: the latest recoverable
+   * time (an upper bound of the last commit it holds).
+   */
   to?: string;
   bases: SnapshotEntry[];
+  /** Archived WAL files of the source. */
   wal: number;
+  /** Holes in the chain after the oldest base backup's start: recovery cannot pass them. */
+  gaps: WalGap[];
 }
 
-export function recoveryWindow(entries: SnapshotEntry[], source: string): RecoveryWindow {
+/** Segments per 4 GiB "log" for a segment size (256 for PostgreSQL's default 16 MiB). */
+function segmentsPerLog(segmentSize: number): number {
+  return segmentSize > 0 ? Math.max(1, Math.round(2 ** 32 / segmentSize)) : 256;
+}
+
+/**
+ * Gaps in the archived chain from `start` on. A position counts as present when some
+ * timeline has it (a timeline switch archives the old timeline's part as .partial and the
+ * new one's whole segment under the new timeline).
+ */
+export function walGaps(files: readonly WalObject[], start: string, perLog = 256): WalGap[] {
+  const byPos = new Map<number, string>();
+  for (const f of files) {
+    const base = f.name.replace(/\.partial$/, '');
+    if (base.length !== 24) continue;
+    const pos = segmentNumber(base, perLog) as number;
+    const had = byPos.get(pos);
+    if (!had || had < base) byPos.set(pos, base);
+  }
+  const from = segmentNumber(start, perLog);
+  if (from === undefined || byPos.size === 0) return [];
+  const last = Math.max(...byPos.keys());
+  const gaps: WalGap[] = [];
+  let prev = start;
+  for (let pos = from; pos <= last; pos++) {
+    const here = byPos.get(pos);
+    if (here) {
+      prev = here;
+      continue;
+    }
+    let end = pos;
+    while (end + 1 <= last && !byPos.has(end + 1)) end++;
+    gaps.push({ first: segmentName(timelineOf(prev), pos, perLog), count: end - pos + 1 });
+    pos = end;
+  }
+  return gaps;
+}
+
+/** Base backups, archived WAL and the recoverable window of a physical source. */
+export async function recoveryWindow(
+  repo: Repository,
+  entries: SnapshotEntry[],
+  source: string,
+): Promise<RecoveryWindow> {
   const bases = entries
     .filter((e) => e.snapshot.source === source && e.snapshot.kind === 'physical')
     .sort((a, b) => String(a.snapshot.meta.endTime).localeCompare(String(b.snapshot.meta.endTime)));
-  const wal = walEntries(entries, source);
-  return {
+  const wal = await listWal(repo.backend, repo.key, source);
+  const window: RecoveryWindow = {
     from: bases[0]?.snapshot.meta.endTime as string | undefined,
-    to: wal.at(-1)?.snapshot.time,
     bases,
     wal: wal.length,
+    gaps: [],
   };
+  const segments = wal.filter((f) => f.name.length === 24);
+  if (segments.length === 0) return window;
+  const newest = segments.reduce((a, b) => (positionKey(b.name) > positionKey(a.name) ? b : a));
+  const header = await readWalHeader(repo.backend, repo.key, newest.object);
+  const perLog = segmentsPerLog(header.size);
+  const start = bases
+    .map((b) => String(b.snapshot.meta.startWal ?? ''))
+    .filter((n) => n.length === 24)
+    .sort((a, b) => positionKey(a).localeCompare(positionKey(b)))[0];
+  window.gaps = start ? walGaps(wal, start, perLog) : [];
+  if (window.gaps.length === 0) {
+    window.to = header.archived;
+  } else {
+    // The window ends where the chain breaks: at the segment before the first gap.
+    const before = segmentNumber(window.gaps[0].first, perLog) as number;
+    const last = segments.filter((f) => segmentNumber(f.name, perLog) === before - 1).at(-1);
+    if (last) window.to = (await readWalHeader(repo.backend, repo.key, last.object)).archived;
+  }
+  return window;
+}
+
+/** Sort key by position, then timeline. */
+function positionKey(name: string): string {
+  return name.slice(8, 24) + name.slice(0, 8);
 }
 
 export interface PitrRequest {
   source: string;
-  /** An ISO time (or any Date.parse-able text), or "latest". */
+  /** An ISO time (or any Date.parse-able text), "latest", or "name:NAME" (a restore point). */
   at: string;
   to: string;
   /** The `restore_command` to write; %f and %p are PostgreSQL's. */
@@ -170,19 +362,27 @@ export interface PitrOutcome {
 export async function restoreToPoint(repo: Repository, req: PitrRequest): Promise<PitrOutcome> {
   const lock = await repo.lock(false, 'restore');
   try {
-    const window = recoveryWindow(await repo.listSnapshots(), req.source);
+    const window = await recoveryWindow(repo, await repo.listSnapshots(), req.source);
     if (window.bases.length === 0) {
       throw new LifeboatError(
         'not_found',
         `[restore] source "${req.source}" has no base backup in ${repo.location} (run \`lifeboat backup ${req.source}\` with method: physical)`,
       );
     }
-    const shown = `recoverable window for "${req.source}": ${window.from} .. ${window.to ?? '(no WAL archived yet)'}`;
+    const gaps =
+      window.gaps.length > 0
+        ? ` (the archive has a gap at ${window.gaps[0].first}: run \`lifeboat check\`)`
+        : '';
+    const shown = `recoverable window for "${req.source}": ${window.from} .. ${window.to ?? '(no WAL archived yet)'}${gaps}`;
     let base: SnapshotEntry;
     let at: string;
-    if (req.at === 'latest') {
+    const pointName = req.at.startsWith('name:') ? req.at.slice('name:'.length) : undefined;
+    if (req.at === 'latest' || pointName !== undefined) {
+      if (pointName === '')
+        throw new LifeboatError('usage', '[restore] --at name: needs a restore point name (name:NAME)');
+      // A named point (pg_create_restore_point) is found by replaying: start from the newest base.
       base = window.bases.at(-1) as SnapshotEntry;
-      at = 'latest';
+      at = req.at;
     } else {
       const t = Date.parse(req.at);
       if (Number.isNaN(t))
@@ -208,8 +408,14 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
       `# written by lifeboat restore --at ${at} (base backup ${base.id.slice(0, 8)})`,
       `restore_command = ${confQuote(req.restoreCommand)}`,
     ];
-    if (at !== 'latest') lines.push(`recovery_target_time = ${confQuote(pgTime(at))}`);
-    lines.push(`recovery_target_action = 'promote'`, '');
+    if (pointName !== undefined) lines.push(`recovery_target_name = ${confQuote(pointName)}`);
+    else if (at !== 'latest') lines.push(`recovery_target_time = ${confQuote(pgTime(at))}`);
+    lines.push(
+      `recovery_target_action = 'promote'`,
+      // Prefetched WAL left when recovery ends is not needed any more (the server's cwd is DATADIR).
+      `recovery_end_command = ${confQuote(`rm -rf pg_wal/${PREFETCH_DIR}`)}`,
+      '',
+    );
     await appendFile(`${req.to}/postgresql.auto.conf`, lines.join('\n'), { mode: 0o600 });
     await writeFile(`${req.to}/recovery.signal`, '', { mode: 0o600 });
     return { base, target: req.to, window, at };

@@ -4,7 +4,7 @@
  * a temp file beside the target, fsync it, rename it over the target, fsync the folder.
  *
  * Layout under the root: `config`, `keys/<name>`, `locks/<name>`, `snapshots/<name>`,
- * `index/<name>`, `data/<first two chars of name>/<name>`. create() makes all folders,
+ * `index/<name>`, `wal/<name>`, `data/<first two chars of name>/<name>` (storage/layout.ts). create() makes all folders,
  * including the 256 `data/00`..`data/ff`, eagerly (as restic does); save() still creates a
  * missing type folder below an existing root, so a hand-pruned layout heals itself.
  * Files are written 0o644 (minus umask) so locks can be replaced in place.
@@ -15,35 +15,13 @@ import { mkdir, open, readdir, readFile, rename, stat, statfs, unlink } from 'no
 import { dirname, join, resolve } from 'node:path';
 import { describe, errnoCode, LifeboatError } from '../../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+import { checkName, objectName, TYPE_DIRS } from '../layout.js';
 
 const TEMP_PREFIX = '.tmp-';
-const TYPE_DIRS: Record<Exclude<FileType, 'config'>, string> = {
-  key: 'keys',
-  lock: 'locks',
-  snapshot: 'snapshots',
-  index: 'index',
-  pack: 'data',
-};
 /** Parallel stat() calls while listing. */
 const STAT_CONCURRENCY = 32;
 
 const CAPABILITIES: BackendCapabilities = { atomicReplace: true, rangedReads: true, freeSpace: true };
-
-/** `pack 3fa2c1e9`: what messages call an object. */
-function objectName(h: FileHandle): string {
-  return h.type === 'config' ? 'config' : `${h.type} ${h.name.slice(0, 8)}`;
-}
-
-function checkName(h: FileHandle): void {
-  if (h.type === 'config') return;
-  const n = h.name;
-  if (n.length < 2 || n.startsWith('.') || n.includes('/') || n.includes('\\') || n.includes('\0')) {
-    throw new LifeboatError(
-      'internal',
-      `[storage:local] invalid object name ${JSON.stringify(n)} for ${h.type}`,
-    );
-  }
-}
 
 type Operation = 'write' | 'read' | 'remove' | 'list' | 'create';
 
@@ -142,7 +120,7 @@ export class LocalBackend implements Backend {
   /** Where an object lives on disk. */
   path(h: FileHandle): string {
     if (h.type === 'config') return join(this.location, 'config');
-    checkName(h);
+    checkName(h, 'storage:local');
     if (h.type === 'pack') return join(this.location, 'data', h.name.slice(0, 2), h.name);
     return join(this.location, TYPE_DIRS[h.type], h.name);
   }
