@@ -79,6 +79,7 @@ async function copy(ctx: CliContext, opts: CopyOptions, refs: string[]): Promise
             blobs_read: outcome.blobsRead,
             blobs_added: outcome.blobsAdded,
             bytes_added: outcome.bytesAdded,
+            wal_copied: outcome.walCopied,
           },
           null,
           2,
@@ -96,7 +97,7 @@ async function copy(ctx: CliContext, opts: CopyOptions, refs: string[]): Promise
     }
     const copied = outcome.results.filter((r) => !r.existed).length;
     print(
-      `${copied} snapshot${copied === 1 ? '' : 's'} copied to ${dst.location}, ${outcome.results.length - copied} already there; ${outcome.blobsAdded} blobs, ${formatBytes(outcome.bytesAdded)} added`,
+      `${copied} snapshot${copied === 1 ? '' : 's'} copied to ${dst.location}, ${outcome.results.length - copied} already there; ${outcome.blobsAdded} blobs${outcome.walCopied ? `, ${outcome.walCopied} WAL files` : ''}, ${formatBytes(outcome.bytesAdded)} added`,
     );
   } finally {
     await src.close();

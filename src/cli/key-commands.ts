@@ -123,7 +123,7 @@ async function keyRotate(ctx: CliContext, opts: { reencrypt?: boolean }): Promis
   if (ctx.options.json) print(JSON.stringify(r));
   else
     print(
-      `re-encrypted under epoch ${r.epoch}: ${r.packs} packs (${formatBytes(r.bytes)}), ${r.indexes} index files, ${r.snapshots} snapshots; older epochs can now be retired with \`lifeboat key retire EPOCH\``,
+      `re-encrypted under epoch ${r.epoch}: ${r.packs} packs (${formatBytes(r.bytes)}), ${r.indexes} index files, ${r.snapshots} snapshots${r.wal ? `, ${r.wal} WAL files` : ''}; older epochs can now be retired with \`lifeboat key retire EPOCH\``,
     );
 }
 

@@ -164,10 +164,11 @@ async function check(ctx: CliContext, opts: { readData?: boolean; readDataSubset
     for (const e of report.errors) print(`error: ${e}`);
     const read =
       percent > 0
-        ? `, ${report.packsRead} packs (${formatBytes(report.bytesRead)}) and ${report.blobsRead} blobs read and verified`
+        ? `, ${report.packsRead} packs${report.walRead ? ` and ${report.walRead} WAL files` : ''} (${formatBytes(report.bytesRead)}) and ${report.blobsRead} blobs read and verified`
         : '';
+    const wal = report.walFiles > 0 ? `, ${report.walFiles} archived WAL files` : '';
     print(
-      `${report.ok ? 'no errors' : `${report.errors.length} errors`}: ${report.snapshots} snapshots, ${report.packs} packs checked${read}`,
+      `${report.ok ? 'no errors' : `${report.errors.length} errors`}: ${report.snapshots} snapshots, ${report.packs} packs${wal} checked${read}`,
     );
   }
   if (!report.ok) {
@@ -269,7 +270,7 @@ async function prune(
   else {
     const verb = opts.dryRun ? 'would free' : 'freed';
     print(
-      `${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked, ${r.packsKept} kept; ${verb} ${formatBytes(r.bytesFreed)}${r.packsRetained ? ` (${r.packsRetained} unused packs are under retention until ${r.retainedUntil} and stay)` : ''}`,
+      `${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked, ${r.packsKept} kept${r.walDeleted ? `, ${r.walDeleted} WAL files no base backup needs deleted` : ''}; ${verb} ${formatBytes(r.bytesFreed)}${r.packsRetained ? ` (${r.packsRetained} unused packs are under retention until ${r.retainedUntil} and stay)` : ''}`,
     );
   }
 }

@@ -3,6 +3,7 @@
  * Verification. Structure: every index, snapshot and tree readable, every referenced blob
  * indexed, every indexed pack present. With read-data (all packs or a subset): every pack
  * hashed against its name and every blob in it decrypted and checked against its id.
+ * Archived WAL: no gaps in any chain; with read-data, every file decrypted and hashed.
  */
 import { randomInt } from 'node:crypto';
 import { describe } from '../errors.js';
@@ -13,7 +14,10 @@ import { storageId, writeOnlyError } from '../repo/crypto.js';
 import { listLocks } from '../repo/lock.js';
 import { headerLength, parsePackHeader } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
+import { verifyWalObject } from '../repo/wal-archive.js';
+import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
 import type { TreeNode } from '../sources/source.js';
+import { walBySource } from './wal-chain.js';
 
 export interface CheckRequest {
   /** Percentage of packs to read in full (100 = --read-data, 0 = structure only). */
@@ -30,6 +34,9 @@ export interface CheckReport {
   packsRead: number;
   blobsRead: number;
   bytesRead: number;
+  /** Archived WAL files (PostgreSQL PITR), and how many were read in full. */
+  walFiles: number;
+  walRead: number;
 }
 
 export async function runCheck(repo: Repository, req: CheckRequest): Promise<CheckReport> {
@@ -42,6 +49,8 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
     packsRead: 0,
     blobsRead: 0,
     bytesRead: 0,
+    walFiles: 0,
+    walRead: 0,
   };
   if (repo.writeOnly) throw writeOnlyError('check the repository');
   const lock = await repo.lock(false, 'check');
@@ -78,6 +87,7 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
     await checkSnapshots(repo, report);
     if (req.readDataPercent > 0)
       await readPacks(repo, report, stored, req.readDataPercent, req.progress ?? silentProgress);
+    await checkWal(repo, report, req.readDataPercent);
   } finally {
     await lock.release().catch(() => {});
   }
@@ -91,6 +101,53 @@ async function checkFileNames(repo: Repository, report: CheckReport): Promise<vo
     const data = await repo.backend.load({ type: 'key', name: f.name });
     if (storageId(data) !== f.name) {
       report.errors.push(`key file ${f.name} is damaged: content does not match its name`);
+    }
+  }
+}
+
+/**
+ * Archived WAL: each physical source's chain from its oldest base backup on has no gap (a
+ * gap ends every recovery there), and with read-data every file decrypts to its SHA-256.
+ */
+async function checkWal(repo: Repository, report: CheckReport, readPercent: number): Promise<void> {
+  let wal: Awaited<ReturnType<typeof walBySource>>;
+  try {
+    wal = await walBySource(repo, await repo.listSnapshots());
+  } catch (err) {
+    report.errors.push(`archived WAL: ${describe(err)}`);
+    return;
+  }
+  const files = [...wal.sources.flatMap((s) => s.files), ...wal.orphans];
+  report.walFiles = files.length;
+  for (const s of wal.sources) {
+    if (s.files.length === 0) continue;
+    let window: Awaited<ReturnType<typeof recoveryWindow>>;
+    try {
+      window = await recoveryWindow(repo, await repo.listSnapshots(), s.source);
+    } catch (err) {
+      report.errors.push(`archived WAL of "${s.source}": ${describe(err)}`);
+      continue;
+    }
+    for (const g of window.gaps) {
+      report.errors.push(
+        `archived WAL of "${s.source}" has a gap: ${g.count === 1 ? `segment ${g.first} is` : `${g.count} segments from ${g.first} are`} missing, so recovery cannot go past it (recoverable up to ${window.to ?? 'the base backup only'}; take a new base backup: \`lifeboat backup ${s.source}\`)`,
+      );
+    }
+  }
+  if (wal.orphans.length > 0) {
+    report.warnings.push(
+      `${wal.orphans.length} archived WAL files belong to no source with a base backup (kept; they are useless for recovery until one exists)`,
+    );
+  }
+  for (const f of files) {
+    if (readPercent < 100 && randomInt(100) >= readPercent) continue;
+    try {
+      const data = await repo.backend.load({ type: 'wal', name: f.object });
+      verifyWalObject(repo.key, f.object, data);
+      report.walRead++;
+      report.bytesRead += data.length;
+    } catch (err) {
+      report.errors.push(`wal ${f.object}: ${describe(err)}`);
     }
   }
 }

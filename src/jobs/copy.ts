@@ -8,7 +8,8 @@
  * `meta.copiedFrom`, which makes a second copy of the same snapshot a no-op.
  *
  * Blobs the destination got from an earlier copy are not read again: the earlier copy's
- * trees, walked beside the source's, give their destination ids.
+ * trees, walked beside the source's, give their destination ids. Archived WAL of copied
+ * physical sources goes along (the files the destination lacks).
  */
 import { LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
@@ -16,6 +17,7 @@ import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
+import { listWal, resealWalObject, walObjectName } from '../repo/wal-archive.js';
 import type { Tree } from '../sources/source.js';
 import { findSnapshot } from './snapshot-select.js';
 
@@ -49,8 +51,10 @@ export interface CopyOutcome {
   /** Blobs read from the source and blobs newly stored at the destination. */
   blobsRead: number;
   blobsAdded: number;
-  /** Bytes written to the destination (packs and index files). */
+  /** Bytes written to the destination (packs, index files and WAL). */
   bytesAdded: number;
+  /** Archived WAL files of the copied physical sources newly stored at the destination. */
+  walCopied: number;
 }
 
 /** Blob reads in flight while copying a file's content. */
@@ -84,7 +88,7 @@ async function copyLocked(src: Repository, dst: Repository, req: CopyRequest): P
   const wanted = await selectSnapshots(src, req);
   const existing = await dst.listSnapshots();
   const copier = new BlobCopier(src, dst);
-  const outcome: CopyOutcome = { results: [], blobsRead: 0, blobsAdded: 0, bytesAdded: 0 };
+  const outcome: CopyOutcome = { results: [], blobsRead: 0, blobsAdded: 0, bytesAdded: 0, walCopied: 0 };
   const progress = req.progress ?? silentProgress;
   const seeded = new Set<string>();
   let srcAll: SnapshotEntry[] | undefined;
@@ -144,7 +148,41 @@ async function copyLocked(src: Repository, dst: Repository, req: CopyRequest): P
   outcome.blobsRead = copier.blobsRead;
   outcome.blobsAdded = copier.blobsAdded;
   outcome.bytesAdded = dst.bytesAdded - addedBefore;
+  const physical = new Set(
+    wanted.filter((e) => e.snapshot.kind === 'physical').map((e) => e.snapshot.source),
+  );
+  for (const source of physical) {
+    const w = await copyWal(src, dst, source);
+    outcome.walCopied += w.files;
+    outcome.bytesAdded += w.bytes;
+  }
   return outcome;
+}
+
+/**
+ * Archived WAL of a physical source that the destination lacks (by name), re-sealed with
+ * its keys: the base backups copied there can recover as far as here.
+ */
+async function copyWal(
+  src: Repository,
+  dst: Repository,
+  source: string,
+): Promise<{ files: number; bytes: number }> {
+  const have = new Set((await listWal(dst.backend, dst.key, source)).map((f) => f.name));
+  let files = 0;
+  let bytes = 0;
+  for (const f of await listWal(src.backend, src.key, source)) {
+    if (have.has(f.name)) continue;
+    const object = walObjectName(dst.key, source, f.name);
+    const data = resealWalObject(src.key, f.object, await src.backend.load({ type: 'wal', name: f.object }), {
+      keys: dst.key,
+      object,
+    });
+    await dst.backend.save({ type: 'wal', name: object }, data);
+    files++;
+    bytes += data.length;
+  }
+  return { files, bytes };
 }
 
 async function selectSnapshots(src: Repository, req: CopyRequest): Promise<SnapshotEntry[]> {

@@ -39,11 +39,8 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
   if (repo.writeOnly) throw writeOnlyError('forget snapshots');
   const lock = await repo.lock(false, 'forget');
   try {
-    // Archived WAL (PostgreSQL PITR) is a chain, not a series of backups: keep policies
-    // never thin it out (removing one segment breaks every recovery past it).
-    const entries = filterSnapshots(await repo.listSnapshots(), { source: req.source }).filter(
-      (e) => e.snapshot.kind !== 'wal',
-    );
+    // Archived WAL is not made of snapshots: prune drops what no kept base backup needs.
+    const entries = filterSnapshots(await repo.listSnapshots(), { source: req.source });
     const outcome: ForgetOutcome = { groups: [], removed: [], retained: [] };
     for (const [source, group] of groupBySource(entries)) {
       const policy = isEmptyPolicy(req.policy) ? req.configPolicies?.[source] : req.policy;

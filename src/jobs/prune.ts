@@ -3,7 +3,8 @@
  * Drops data no snapshot references. Under an exclusive lock: mark every blob reachable
  * from a snapshot, delete packs with nothing used, repack packs that are mostly unused,
  * write one fresh index, then delete the old index files and the dropped packs, in that
- * order, so a crash at any point leaves every snapshot restorable.
+ * order, so a crash at any point leaves every snapshot restorable. Archived WAL older than
+ * the oldest base backup of its source goes too (jobs/wal-chain.ts).
  */
 import { describe, LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
@@ -13,6 +14,7 @@ import { writeOnlyError } from '../repo/crypto.js';
 import type { IndexedPack } from '../repo/index-file.js';
 import type { PackEntry } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
+import { expiredWal, walBySource } from './wal-chain.js';
 
 /** A pack whose unused share exceeds this is rewritten. */
 const REPACK_UNUSED_RATIO = 0.3;
@@ -27,6 +29,8 @@ export interface PruneOutcome {
   packsRetained: number;
   /** The latest retention date among them. */
   retainedUntil?: string;
+  /** Archived WAL files older than every kept base backup's start, removed. */
+  walDeleted: number;
 }
 
 export async function runPrune(
@@ -80,8 +84,13 @@ export async function runPrune(
       blobsUsed: used.size,
       packsRetained: retention.count,
       retainedUntil: retention.until,
+      walDeleted: 0,
     };
+    const expired = (await walBySource(repo, await repo.listSnapshots())).sources.flatMap(expiredWal);
+    outcome.walDeleted = expired.length;
+    outcome.bytesFreed += expired.reduce((n, f) => n + f.size, 0);
     if (options.dryRun) return outcome;
+    for (const f of expired) await removeUnlessRetained(repo, 'wal', f.object);
     // No save can be in flight under the exclusive lock: a killed writer's leftovers can go.
     outcome.bytesFreed += (await repo.backend.removeUnfinished?.()) ?? 0;
     if (drop.length === 0 && repack.length === 0) return outcome;
@@ -184,7 +193,11 @@ async function holdRetained(
   return { count, until: latest?.toISOString() };
 }
 
-async function removeUnlessRetained(repo: Repository, type: 'index' | 'pack', name: string): Promise<void> {
+async function removeUnlessRetained(
+  repo: Repository,
+  type: 'index' | 'pack' | 'wal',
+  name: string,
+): Promise<void> {
   try {
     await repo.removeFile(type, name);
   } catch (err) {

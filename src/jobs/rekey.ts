@@ -14,6 +14,7 @@ import type { IndexedPack } from '../repo/index-file.js';
 import type { RepositoryLock } from '../repo/lock.js';
 import { headerLength, parsePackHeader } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
+import { resealWalObject } from '../repo/wal-archive.js';
 
 /** Old packs re-encrypted per batch: the extra space re-encryption needs at most. */
 const BATCH_BYTES = 256 * 1024 * 1024;
@@ -32,6 +33,7 @@ export interface ReencryptOutcome {
   packs: number;
   indexes: number;
   snapshots: number;
+  wal: number;
   bytes: number;
 }
 
@@ -42,13 +44,20 @@ export interface ReencryptOptions {
   batchBytes?: number;
 }
 
-/** Rewrites every pack, index and snapshot not sealed with the current epoch. Resumable. */
+/** Rewrites every pack, index, snapshot and WAL file not sealed with the current epoch. Resumable. */
 export async function runReencrypt(
   repo: Repository,
   options: ReencryptOptions = {},
 ): Promise<ReencryptOutcome> {
   const progress = options.progress ?? silentProgress;
-  const outcome: ReencryptOutcome = { epoch: repo.key.current, packs: 0, indexes: 0, snapshots: 0, bytes: 0 };
+  const outcome: ReencryptOutcome = {
+    epoch: repo.key.current,
+    packs: 0,
+    indexes: 0,
+    snapshots: 0,
+    wal: 0,
+    bytes: 0,
+  };
   const known = new Map<string, number>(); // pack -> epoch, learned once
   let total: number | undefined;
   for (;;) {
@@ -72,6 +81,7 @@ export async function runReencrypt(
       if (stale.length === 0) {
         outcome.indexes += await reencryptFiles(repo, 'index');
         outcome.snapshots += await reencryptFiles(repo, 'snapshot');
+        outcome.wal += await reencryptFiles(repo, 'wal');
         progress.done();
         return outcome;
       }
@@ -146,7 +156,7 @@ async function reencryptPacks(
 }
 
 /** Rewrites index or snapshot files sealed with an older epoch; returns how many. */
-async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot'): Promise<number> {
+async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot' | 'wal'): Promise<number> {
   let count = 0;
   const names: string[] = [];
   for await (const f of repo.backend.list(type)) names.push(f.name);
@@ -154,6 +164,13 @@ async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot'): Pro
     const epoch = await repo.epochOf(type, name);
     // Index files are sealed with the index key, not a data key: rotation leaves them be.
     if (epoch === repo.key.current || epoch === INDEX_EPOCH) continue;
+    if (type === 'wal') {
+      // Name-addressed: replaced in place (atomically), not written anew and removed.
+      const data = await repo.backend.load({ type, name });
+      await repo.backend.save({ type, name }, resealWalObject(repo.key, name, data));
+      count++;
+      continue;
+    }
     if (type === 'index') {
       await repo.writeIndexFiles(await repo.loadIndexFile(name));
     } else {
@@ -172,6 +189,7 @@ export interface EpochUse {
   packs: number;
   indexes: number;
   snapshots: number;
+  wal: number;
   locks: number;
 }
 
@@ -179,11 +197,12 @@ export interface EpochUse {
 export async function runRetire(repo: Repository, epoch: number): Promise<EpochUse> {
   const lock = await repo.lock(true, 'key retire');
   try {
-    const use: EpochUse = { epoch, packs: 0, indexes: 0, snapshots: 0, locks: 0 };
+    const use: EpochUse = { epoch, packs: 0, indexes: 0, snapshots: 0, wal: 0, locks: 0 };
     for (const [type, field] of [
       ['pack', 'packs'],
       ['index', 'indexes'],
       ['snapshot', 'snapshots'],
+      ['wal', 'wal'],
       ['lock', 'locks'],
     ] as const) {
       for await (const f of repo.backend.list(type)) {
@@ -198,11 +217,11 @@ export async function runRetire(repo: Repository, epoch: number): Promise<EpochU
         }
       }
     }
-    const inUse = use.packs + use.indexes + use.snapshots + use.locks;
+    const inUse = use.packs + use.indexes + use.snapshots + use.wal + use.locks;
     if (inUse > 0) {
       throw new LifeboatError(
         'usage',
-        `[key] key epoch ${epoch} still seals ${use.packs} packs, ${use.indexes} index files, ${use.snapshots} snapshots and ${use.locks} locks; run \`lifeboat key rotate --reencrypt\` first`,
+        `[key] key epoch ${epoch} still seals ${use.packs} packs, ${use.indexes} index files, ${use.snapshots} snapshots, ${use.wal} WAL files and ${use.locks} locks; run \`lifeboat key rotate --reencrypt\` first`,
       );
     }
     await repo.retireEpoch(epoch);

@@ -45,7 +45,7 @@ export function pickSnapshot(
   const repo = { location };
   if (ref === 'latest') {
     // Drill reports and archived WAL files are kept as snapshots but are never the "latest" backup.
-    const backups = all.filter((e) => e.snapshot.kind !== 'drill' && e.snapshot.kind !== 'wal');
+    const backups = all.filter((e) => e.snapshot.kind !== 'drill');
     const last = backups.at(-1);
     if (!last) {
       const scope = source ? ` of source "${source}"` : '';

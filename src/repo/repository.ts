@@ -190,6 +190,8 @@ export class Repository {
 
   /** The key epoch a stored file is sealed with (for packs: their header's). */
   async epochOf(type: FileType, name: string, size?: number): Promise<number> {
+    // A WAL object starts with its header's length, then the sealed header.
+    if (type === 'wal') return KeyRing.epochOf(await this.backend.load({ type, name }, 4, 4));
     if (type !== 'pack') return KeyRing.epochOf(await this.backend.load({ type, name }, 0, 4));
     const packSize = size ?? (await this.backend.stat({ type, name })).size;
     const trailer = await this.backend.load({ type, name }, packSize - 4, 4);

@@ -6,7 +6,7 @@
 import type { SourceStats } from '../sources/source.js';
 
 /** 'drill': a restore drill's report (report.json, report.md), not a backup. */
-export type SnapshotKind = 'files' | 'logical' | 'physical' | 'wal' | 'drill';
+export type SnapshotKind = 'files' | 'logical' | 'physical' | 'drill';
 
 export interface Snapshot {
   version: 1;

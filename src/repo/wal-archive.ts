@@ -268,3 +268,35 @@ export function segmentName(timeline: number, position: number, segmentsPerLog =
   const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
   return `${hex(timeline)}${hex(Math.floor(position / segmentsPerLog))}${hex(position % segmentsPerLog)}`;
 }
+
+/**
+ * The same WAL file sealed anew: with the current key (key rotation) or with another
+ * repository's keys under its own name there (copy).
+ */
+export function resealWalObject(
+  keys: KeyRing,
+  object: string,
+  data: Buffer,
+  to: { keys: KeyRing; object: string } = { keys, object },
+): Buffer {
+  const it = openWalObject(keys, object, data);
+  const frames: Buffer[] = [];
+  let header: WalHeader;
+  for (;;) {
+    const r = it.next();
+    if (r.done) {
+      header = r.value;
+      break;
+    }
+    frames.push(r.value);
+  }
+  const sealedFrames = header.frames.map((f, i) => {
+    const packed = f.flags & FLAG_ZSTD ? compress(frames[i], WAL_ZSTD_LEVEL) : undefined;
+    f.flags = packed ? FLAG_ZSTD : 0;
+    return sealBlob(to.keys.sealSpec, 'data', f.flags, partId(to.object, i + 1), packed ?? frames[i]);
+  });
+  const sealedHeader = to.keys.seal(Buffer.from(JSON.stringify(header)), partAad(to.object, 0, 0));
+  const parts: Buffer[] = [u32(sealedHeader.length), sealedHeader];
+  for (const f of sealedFrames) parts.push(u32(f.length), f);
+  return Buffer.concat(parts);
+}

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -111,33 +111,17 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
     await sleep(1500);
     const [{ at }] = await sql<{ at: Date }>(server.url, 'SELECT clock_timestamp() AS at');
     const T = new Date(at).toISOString();
+    await sql(server.url, "SELECT pg_create_restore_point('before_b')");
     await sleep(1500);
     await sql(server.url, "INSERT INTO items SELECT 'B', g FROM generate_series(1, 500) g");
-    const [{ wal }] = await sql<{ wal: string }>(
-      server.url,
-      'SELECT pg_walfile_name(pg_current_wal_lsn()) AS wal FROM (SELECT pg_switch_wal()) s',
-    );
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const stat: { last: string | null; failed: string; err: string | null }[] = await sql<{
-        last: string | null;
-        failed: string;
-        err: string | null;
-      }>(
-        server.url,
-        'SELECT last_archived_wal AS last, failed_count::text AS failed, last_failed_wal AS err FROM pg_stat_archiver',
-      );
-      const s = stat[0];
-      if (s.last && s.last >= wal) break;
-      if (Date.now() > deadline) assert.fail(`WAL ${wal} not archived in time: ${JSON.stringify(s)}`);
-      await sleep(200);
-    }
+    await archived(server);
     // Well past T, so the archive's window holds it.
     await sleep(500);
 
     const listing = await lifeboat(['snapshots', '--source', 'db'], env);
     assert.equal(listing.code, 0, listing.stderr);
     assert.match(listing.stdout, /db: \d+ WAL files archived; recoverable window \d{4}-/);
+    assert.doesNotMatch(listing.stdout, /missing/);
     assert.match(listing.stdout, /^1 snapshot$/m);
 
     const latestDir = await sharedDir('lifeboat-pitr-latest-');
@@ -160,26 +144,61 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
     assert.notEqual(tooEarly.code, 0);
     assert.match(tooEarly.stderr, /outside the recoverable window/);
 
-    const r = await lifeboat(
-      ['restore', 'latest', '--source', 'db', '--at', T, '--to', join(target, 'data')],
-      env,
-    );
-    assert.equal(r.code, 0, r.stderr);
-    restored = await startPostgres({ existingDir: target });
-    const until = Date.now() + 60_000;
-    for (;;) {
-      const [{ rec }] = await sql<{ rec: boolean }>(restored.url, 'SELECT pg_is_in_recovery() AS rec').catch(
-        () => [{ rec: true }],
+    for (const point of [T, 'name:before_b']) {
+      const dir = join(target, point === T ? 'by-time' : 'by-name');
+      const r = await lifeboat(
+        ['restore', 'latest', '--source', 'db', '--at', point, '--to', join(dir, 'data')],
+        env,
       );
-      if (!rec) break;
-      if (Date.now() > until) assert.fail('recovery did not finish within 60 s');
-      await sleep(200);
+      assert.equal(r.code, 0, r.stderr);
+      restored = await startPostgres({ existingDir: dir });
+      await promoted(restored);
+      const rows = await sql<{ batch: string; c: string }>(
+        restored.url,
+        'SELECT batch, count(*)::text AS c FROM items GROUP BY batch ORDER BY batch',
+      );
+      assert.deepEqual(rows, [{ batch: 'A', c: '1000' }], point);
+      // A new timeline, and recovery_end_command removed the prefetched WAL.
+      const [{ tli }] = await sql<{ tli: number }>(
+        restored.url,
+        'SELECT timeline_id AS tli FROM pg_control_checkpoint()',
+      );
+      assert.equal(tli, 2, point);
+      await assert.rejects(readFile(join(dir, 'data', 'pg_wal', 'lifeboat-prefetch')), /ENOENT/);
+      await restored.stop();
+      restored = undefined;
     }
-    const rows = await sql<{ batch: string; c: string }>(
-      restored.url,
-      'SELECT batch, count(*)::text AS c FROM items GROUP BY batch ORDER BY batch',
-    );
-    assert.deepEqual(rows, [{ batch: 'A', c: '1000' }]);
+
+    // Retention: after a second base backup and forget, prune drops the WAL only the first needed.
+    assert.equal((await lifeboat(['backup', 'db'], env)).code, 0);
+    await archived(server);
+    const forget = await lifeboat(['forget', '--source', 'db', '--keep-last', '1'], env);
+    assert.equal(forget.code, 0, forget.stderr);
+    const walBefore = (await readdir(join(repo, 'wal'))).length;
+    const prune = await lifeboat(['prune'], env);
+    assert.equal(prune.code, 0, prune.stderr);
+    const m = /(\d+) WAL files no base backup needs deleted/.exec(prune.stdout);
+    assert.ok(m && Number(m[1]) > 0, prune.stdout);
+    assert.equal((await readdir(join(repo, 'wal'))).length, walBefore - Number(m[1]));
+    const clean = await lifeboat(['check', '--read-data'], env);
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    assert.match(clean.stdout, /archived WAL files checked/);
+
+    // A gap in the chain: check names the missing segment; the window stops before it.
+    for (let i = 0; i < 3; i++) {
+      await sql(server.url, "INSERT INTO items SELECT 'C', g FROM generate_series(1, 100) g");
+      await archived(server);
+    }
+    const segments = (await readdir(join(repo, 'wal')))
+      .filter((n) => /-[0-9A-F]{24}$/.test(n))
+      .sort((a, b) => a.slice(-16).localeCompare(b.slice(-16)));
+    const victim = segments[segments.length - 2];
+    await rm(join(repo, 'wal', victim));
+    const gap = await lifeboat(['check'], env);
+    assert.notEqual(gap.code, 0, gap.stdout + gap.stderr);
+    assert.match(gap.stdout, new RegExp(`gap: segment ${victim.slice(-24)} is missing`));
+    const window = await lifeboat(['snapshots', '--source', 'db'], env);
+    assert.match(window.stdout, new RegExp(`WAL missing from ${victim.slice(-24)}`));
   } finally {
     process.env = saved;
     await restored?.stop();
@@ -187,6 +206,44 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
     await rm(work, { recursive: true, force: true });
   }
 });
+
+/** Switches WAL and waits until the server has archived the segment it closed. */
+async function archived(server: PostgresServer): Promise<void> {
+  // Something to switch away from: pg_switch_wal() on an idle server switches nothing.
+  await sql(server.url, 'CREATE TABLE IF NOT EXISTS ticks (t timestamptz); INSERT INTO ticks VALUES (now())');
+  const [{ wal }] = await sql<{ wal: string }>(
+    server.url,
+    'SELECT pg_walfile_name(pg_current_wal_lsn()) AS wal FROM (SELECT pg_switch_wal()) s',
+  );
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const stat: { last: string | null; failed: string; err: string | null }[] = await sql<{
+      last: string | null;
+      failed: string;
+      err: string | null;
+    }>(
+      server.url,
+      'SELECT last_archived_wal AS last, failed_count::text AS failed, last_failed_wal AS err FROM pg_stat_archiver',
+    );
+    const s = stat[0];
+    if (s.last && s.last >= wal) return;
+    if (Date.now() > deadline) assert.fail(`WAL ${wal} not archived in time: ${JSON.stringify(s)}`);
+    await sleep(200);
+  }
+}
+
+/** Waits until a restored server has finished recovery and promoted. */
+async function promoted(server: PostgresServer): Promise<void> {
+  const until = Date.now() + 60_000;
+  for (;;) {
+    const [{ rec }] = await sql<{ rec: boolean }>(server.url, 'SELECT pg_is_in_recovery() AS rec').catch(
+      () => [{ rec: true }],
+    );
+    if (!rec) return;
+    if (Date.now() > until) assert.fail('recovery did not finish within 60 s');
+    await sleep(200);
+  }
+}
 
 test('wal-push is idempotent, refuses other bytes under a name; wal-fetch exits 1 past the archive', async () => {
   const work = await sharedDir('lifeboat-wal-');
