@@ -1,4 +1,5 @@
 import { appendFile, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { isLifeboatError, LifeboatError } from '../../errors.js';
 import { RepoContentStore } from '../../repo/content-store.js';
@@ -59,7 +60,11 @@ export async function pushWal(
   }
   const others = options.batch === false ? [] : await readyFiles(path);
   const lock = await repo.lock(false, `wal-push ${name}`);
-  const pool = others.length > 0 ? new SealPool(repo.key.sealSpec, WAL_ZSTD_LEVEL) : undefined;
+  // The main thread only reads and hashes here: every core can compress and seal.
+  const pool =
+    others.length > 0
+      ? new SealPool(repo.key.sealSpec, WAL_ZSTD_LEVEL, Math.max(1, Math.min(4, availableParallelism())))
+      : undefined;
   try {
     const mine = pushOne(repo, source, path, pool);
     const done: PushResult[] = [];
