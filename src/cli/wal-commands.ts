@@ -5,6 +5,7 @@
  * (push) or written (fetch); wal-fetch exits 1 when the file is not archived.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -158,6 +159,20 @@ function shQuote(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * This program as a shell command (quoted words): the sh front bin/lifeboat when it is there
+ * (it answers prefetched fetches without starting Node.js), told which node to use.
+ */
+function cliCommand(config: string | undefined): string[] {
+  const js = resolve(process.argv[1]);
+  const front = join(dirname(js), 'lifeboat');
+  const words = existsSync(front)
+    ? [`LIFEBOAT_NODE=${shQuote(process.execPath)}`, shQuote(front)]
+    : [shQuote(process.execPath), shQuote(js)];
+  if (config) words.push('--config', shQuote(resolve(config)));
+  return words;
+}
+
 /** `--at TIME --to DATADIR` for a physical source: base backup plus recovery settings. */
 export async function restoreAt(
   ctx: CliContext,
@@ -174,10 +189,7 @@ export async function restoreAt(
   if (opts.dryRun) throw new LifeboatError('usage', '[restore] --at does not support --dry-run yet');
   const source = walSource(ctx, opts.source);
   const config = ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG;
-  const argv = [process.execPath, resolve(process.argv[1])];
-  if (config) argv.push('--config', resolve(config));
-  argv.push('--quiet', 'wal-fetch', '--source', source.name);
-  const restoreCommand = `${argv.map(shQuote).join(' ')} %f %p`;
+  const restoreCommand = `${cliCommand(config).join(' ')} --quiet wal-fetch --source ${shQuote(source.name)} %f %p`;
   const repo = await ctx.openRepository();
   const r = await restoreToPoint(repo, {
     source: source.name,
