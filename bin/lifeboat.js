@@ -3,13 +3,13 @@
 // call already did the work (a batch push acknowledged this file; a prefetch fetched it),
 // answer here without loading the program: that takes a tenth of the time.
 // (src/sources/postgres/postgres-physical-wal.ts writes these files.)
-import { readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 const args = process.argv.slice(2);
 const at = args.findIndex((a) => a === 'wal-push' || a === 'wal-fetch');
 const WAL_NAME = /^[0-9A-F]{24}$/;
-if (at >= 0 && !args.some((a) => a === '--prefetch-only' || a === '--help' || a === '--json')) {
+if (at >= 0 && !args.some((a) => a === '--agent' || a === '--help' || a === '--json')) {
   const path = args.at(-1) ?? '';
   if (args[at] === 'wal-push' && args.length - at >= 2) {
     try {
@@ -17,13 +17,9 @@ if (at >= 0 && !args.some((a) => a === '--prefetch-only' || a === '--help' || a 
       process.exit(0);
     } catch {}
   } else if (args[at] === 'wal-fetch' && args.length - at >= 3 && WAL_NAME.test(args.at(-2) ?? '')) {
-    const dir = join(dirname(path), 'lifeboat-prefetch');
     try {
-      // With few left, the full command runs instead and starts the next prefetch.
-      if (readdirSync(dir).length > 8) {
-        renameSync(join(dir, args.at(-2) ?? ''), path);
-        process.exit(0);
-      }
+      renameSync(join(dirname(path), 'lifeboat-prefetch', args.at(-2) ?? ''), path);
+      process.exit(0);
     } catch {}
   }
 }

@@ -13,11 +13,10 @@ import { describe, LifeboatError } from '../errors.js';
 import {
   fetchWal,
   PREFETCH_DIR,
-  prefetchedCount,
-  prefetchWal,
   pushWal,
   restoreToPoint,
 } from '../sources/postgres/postgres-physical-wal.js';
+import { agentAlive, runFetchAgent } from '../sources/postgres/wal-fetch-agent.js';
 import type { CliContext } from './context.js';
 import { type Action, print } from './shell.js';
 
@@ -39,8 +38,12 @@ export function registerWalCommands(program: Command, action: Action): void {
       '--source <name>',
       'the physical postgres source (default: the only one, or $LIFEBOAT_WAL_SOURCE)',
     )
-    .option('--prefetch <n>', 'segments to fetch ahead into pg_wal/lifeboat-prefetch (0: none)', '32')
-    .option('--prefetch-only', 'only prefetch the segments after NAME (started by wal-fetch itself)')
+    .option(
+      '--prefetch <n>',
+      'segments to fetch ahead into pg_wal/lifeboat-prefetch (0: no fetch agent)',
+      '16',
+    )
+    .option('--agent', 'serve fetches and prefetch after NAME until idle (started by wal-fetch itself)')
     .action(action(walFetch));
 }
 
@@ -90,7 +93,7 @@ export const WAL_FETCH_FAILED = 200;
 
 async function walFetch(
   ctx: CliContext,
-  opts: { source?: string; prefetch: string; prefetchOnly?: boolean },
+  opts: { source?: string; prefetch: string; agent?: boolean },
   name: string,
   path: string,
 ): Promise<void> {
@@ -102,9 +105,9 @@ async function walFetch(
     );
   }
   const pgWal = dirname(resolve(path));
-  if (opts.prefetchOnly) {
+  if (opts.agent) {
     const source = walSource(ctx, opts.source);
-    await prefetchWal(await ctx.openRepository(), source.name, name, pgWal, ahead);
+    await runFetchAgent(await ctx.openRepository(), source.name, pgWal, { ahead, first: name });
     return;
   }
   let found: boolean;
@@ -112,9 +115,9 @@ async function walFetch(
     const source = walSource(ctx, opts.source);
     const repo = await ctx.openRepository();
     found = await fetchWal(repo, source.name, name, path);
-    if (found && ahead > 0 && (await prefetchedCount(pgWal)) < ahead / 2) {
+    if (ahead > 0 && !(await agentAlive(pgWal))) {
       await mkdir(join(pgWal, PREFETCH_DIR), { recursive: true, mode: 0o700 });
-      startPrefetch(name, path, source.name, ahead);
+      startAgent(name, path, source.name, ahead);
     }
   } catch (err) {
     process.stderr.write(`lifeboat: wal-fetch ${name}: ${describe(err)}\n`);
@@ -128,27 +131,16 @@ async function walFetch(
 }
 
 /**
- * Starts a detached wal-fetch that fetches the next segments while PostgreSQL replays this
- * one; its own failures only cost speed (the next wal-fetch fetches for itself).
+ * Starts the fetch agent (sources/postgres/wal-fetch-agent.ts), detached: it serves the next
+ * calls and fetches ahead while PostgreSQL replays. Its failures only cost speed.
  */
-function startPrefetch(name: string, path: string, source: string, ahead: number): void {
+function startAgent(name: string, path: string, source: string, ahead: number): void {
   const args = process.argv.slice(1);
   const at = args.indexOf('wal-fetch');
   const global = at > 0 ? args.slice(1, at) : [];
   const child = spawn(
     process.execPath,
-    [
-      args[0],
-      ...global,
-      'wal-fetch',
-      '--source',
-      source,
-      '--prefetch',
-      String(ahead),
-      '--prefetch-only',
-      name,
-      path,
-    ],
+    [args[0], ...global, 'wal-fetch', '--source', source, '--prefetch', String(ahead), '--agent', name, path],
     { detached: true, stdio: 'ignore' },
   );
   child.on('error', () => {});

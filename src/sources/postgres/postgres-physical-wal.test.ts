@@ -14,12 +14,11 @@ import {
   isWalName,
   PREFETCH_DIR,
   pgTime,
-  prefetchedCount,
-  prefetchWal,
   pushWal,
   recoveryWindow,
   walGaps,
 } from './postgres-physical-wal.js';
+import { runFetchAgent } from './wal-fetch-agent.js';
 
 function entry(
   id: string,
@@ -128,7 +127,7 @@ test('a push also stores the other ready files and acknowledges them', async () 
   assert.equal((await readdir(join(dir, 'repo', 'wal'))).length, 3);
 });
 
-test('prefetch writes the next segments; a fetch takes them from there and drops older ones', async () => {
+test('the fetch agent answers requests, says which names are absent, and fetches ahead', async () => {
   const { repo, dir } = await scratch();
   const names = ['000000010000000000000003', '000000010000000000000004', '000000010000000000000005'];
   for (const n of names) {
@@ -136,12 +135,24 @@ test('prefetch writes the next segments; a fetch takes them from there and drops
     await pushWal(repo, 'db', join(dir, 'pg_wal', n), { batch: false });
   }
   const pgWal = join(dir, 'pg_wal');
-  await mkdir(join(pgWal, PREFETCH_DIR));
-  assert.equal(await prefetchWal(repo, 'db', names[0], pgWal, 8), 2);
-  assert.equal(await prefetchedCount(pgWal), 2);
-  assert.equal(await fetchWal(repo, 'db', names[2], join(pgWal, 'RECOVERYXLOG')), true);
-  assert.ok((await readFile(join(pgWal, 'RECOVERYXLOG'))).equals(await readFile(join(pgWal, names[2]))));
-  assert.equal(await prefetchedCount(pgWal), 0, 'the older prefetched segment is dropped');
+  const pf = join(pgWal, PREFETCH_DIR);
+  await mkdir(pf);
+  const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, idleMs: 2000 });
+  const waitFor = async (file: string) => {
+    for (let i = 0; i < 500 && !(await readdir(pf)).includes(file); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    return (await readdir(pf)).includes(file);
+  };
+  await writeFile(join(pf, '.want-00000002.history'), '');
+  assert.ok(await waitFor('.absent-00000002.history'));
+  await writeFile(join(pf, `.want-${names[0]}`), '');
+  assert.ok(await waitFor(names[0]));
+  assert.ok((await readFile(join(pf, names[0]))).equals(await readFile(join(pgWal, names[0]))));
+  assert.ok(await waitFor(names[1]), 'fetched ahead');
+  assert.equal(await fetchWal(repo, 'db', names[1], join(pgWal, 'RECOVERYXLOG')), true);
+  assert.ok(await waitFor(names[2]), 'taking a prefetched file moves the window on');
+  await rm(pf, { recursive: true });
+  await agent; // the folder is gone (recovery ended): the agent leaves
 });
 
 test('the window ends at the first gap after the oldest base backup, and the gap is named', async () => {

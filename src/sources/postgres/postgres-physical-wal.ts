@@ -139,7 +139,7 @@ async function existingHeader(repo: Repository, object: string) {
 
 /**
  * Writes the archived WAL file `name` to `path` (atomically: temporary name, fsync, rename),
- * from the prefetch folder when an earlier call put it there; false when not archived.
+ * from the prefetch folder when the fetch agent put it there; false when not archived.
  */
 export async function fetchWal(
   repo: Repository,
@@ -147,10 +147,20 @@ export async function fetchWal(
   name: string,
   path: string,
 ): Promise<boolean> {
-  if (await takePrefetched(name, path)) return true;
-  const data = await loadObject(repo, walObjectName(repo.key, source, name));
+  return (await takePrefetched(name, path)) || fetchToFile(repo, source, name, path);
+}
+
+/** Fetches `name` from the repository into `path`; false when not archived. */
+export async function fetchToFile(
+  repo: Repository,
+  source: string,
+  name: string,
+  path: string,
+): Promise<boolean> {
+  const object = walObjectName(repo.key, source, name);
+  const data = await loadObject(repo, object);
   if (!data) return false;
-  await writeWalFile(repo, walObjectName(repo.key, source, name), data, path);
+  await writeWalFile(repo, object, data, path);
   return true;
 }
 
@@ -168,7 +178,7 @@ export async function takePrefetched(name: string, path: string): Promise<boolea
       const names = await readdir(dir).catch(() => [] as string[]);
       for (const n of names) {
         const p = segmentNumber(n);
-        if (p !== undefined && p < pos) await unlink(join(dir, n)).catch(() => {});
+        if (p !== undefined && p < pos && isWalName(n)) await unlink(join(dir, n)).catch(() => {});
       }
     }
   }
@@ -196,49 +206,6 @@ async function writeWalFile(repo: Repository, object: string, data: Buffer, path
   }
   await fh.close();
   await rename(tmp, path);
-}
-
-/**
- * Prefetches up to `count` segments after `name` (same timeline) into pg_wal's prefetch
- * folder, stopping at the first one not archived. Run by a detached wal-fetch while
- * PostgreSQL replays. Returns how many it wrote.
- */
-export async function prefetchWal(
-  repo: Repository,
-  source: string,
-  name: string,
-  pgWal: string,
-  count: number,
-): Promise<number> {
-  const pos = segmentNumber(name);
-  if (pos === undefined || name.length !== 24) return 0;
-  const dir = join(pgWal, PREFETCH_DIR);
-  let written = 0;
-  for (let i = 1; i <= count; i++) {
-    const next = segmentName(timelineOf(name), pos + i);
-    const target = join(dir, next);
-    if (await exists(target)) continue;
-    const object = walObjectName(repo.key, source, next);
-    const data = await loadObject(repo, object);
-    if (!data) break;
-    // The folder is made by the wal-fetch that started us; gone means recovery ended.
-    if (!(await exists(dir))) break;
-    await writeWalFile(repo, object, data, target);
-    written++;
-  }
-  return written;
-}
-
-/** How many prefetched files wait in pg_wal (the fast path uses them). */
-export async function prefetchedCount(pgWal: string): Promise<number> {
-  return (await readdir(join(pgWal, PREFETCH_DIR)).catch(() => [] as string[])).filter(isWalName).length;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 export interface WalGap {

@@ -1,0 +1,324 @@
+/**
+ * @module bench/pitr/run
+ * `node dist/bench/pitr/run.js [--scale 100] [--seconds 30] [--workdir DIR] [--keep] [--json]`
+ *
+ * PostgreSQL PITR, Lifeboat against pgBackRest (Debian's pgbackrest), each on its own fresh
+ * throwaway cluster fed the same work:
+ *  1. archiving throughput: `pgbench -i -s SCALE` runs with archive_command empty (the
+ *     server keeps its WAL), then archive_command is set to the tool and the real archiver
+ *     drains the backlog; segments per second = backlog / time to drain;
+ *  2. a base backup (timed);
+ *  3. `pgbench -T SECONDS` with archiving live, then a switch and a wait for the archive;
+ *  4. the server is stopped and the tool restores to the end of the archive into a new
+ *     data directory; PostgreSQL starts on it and replays; RTO = restore + recovery until
+ *     promoted. The restored cluster's pgbench_accounts sum must equal the original's.
+ * Both tools encrypt (pgBackRest: aes-256-cbc) and compress with zstd (pgBackRest:
+ * compress-type=zst, its level 3; Lifeboat: level 3 for base backups, 1 for WAL).
+ * pgBackRest archives asynchronously (archive-async, process-max 2), its fast mode.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { type PostgresServer, serverUserArgv, startPostgres } from '../../src/testing/servers/postgres.js';
+import { checkGnuTime, run } from '../measure.js';
+
+const FRONT = fileURLToPath(new URL('../../../bin/lifeboat', import.meta.url));
+const isRoot = process.getuid?.() === 0;
+const NOBODY = 65534;
+
+interface Options {
+  scale: number;
+  seconds: number;
+  workdir?: string;
+  keep: boolean;
+  json: boolean;
+}
+
+interface ToolResult {
+  tool: string;
+  backlogSegments: number;
+  drainSeconds: number;
+  segmentsPerSecond: number;
+  baseBackupSeconds: number;
+  restoreSeconds: number;
+  recoverySeconds: number;
+  rtoSeconds: number;
+  repositoryBytes: number;
+}
+
+const log = (line: string) => process.stderr.write(`[bench:pitr] ${line}\n`);
+
+function parse(argv: string[]): Options {
+  const o: Options = { scale: 100, seconds: 30, keep: false, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--scale') o.scale = Number(argv[++i]);
+    else if (a === '--seconds') o.seconds = Number(argv[++i]);
+    else if (a === '--workdir') o.workdir = argv[++i];
+    else if (a === '--keep') o.keep = true;
+    else if (a === '--json') o.json = true;
+    else
+      throw new Error(
+        `unknown option ${a}\nusage: node dist/bench/pitr/run.js [--scale 100] [--seconds 30] [--workdir DIR] [--keep] [--json]`,
+      );
+  }
+  if (!(o.scale > 0) || !(o.seconds > 0)) throw new Error('--scale and --seconds take positive numbers');
+  return o;
+}
+
+/** A folder the server's user (nobody, when root) owns. */
+function ownedDir(path: string): string {
+  mkdirSync(path, { recursive: true });
+  if (isRoot) chownSync(path, NOBODY, NOBODY);
+  chmodSync(path, 0o700);
+  return path;
+}
+
+/** Runs a command as the server's user; returns its wall time in seconds. */
+function asServer(command: string, args: string[], env: NodeJS.ProcessEnv): number {
+  const [cmd, argv] = serverUserArgv(command, args);
+  const start = process.hrtime.bigint();
+  const r = spawnSync(cmd, argv, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (exit ${r.status}): ${r.stderr}${r.stdout}`);
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Tool {
+  name: string;
+  setup(server: PostgresServer): void;
+  archiveCommand: string;
+  backup(server: PostgresServer): number;
+  /** Writes a recoverable data directory at `dataDir` (to the end of the archive). */
+  restore(dataDir: string): number;
+  repository: string;
+}
+
+function lifeboatTool(work: string, env: NodeJS.ProcessEnv): Tool {
+  const repo = join(work, 'lifeboat-repo');
+  const config = join(work, 'lifeboat.yaml');
+  return {
+    name: 'lifeboat',
+    repository: repo,
+    archiveCommand: `LIFEBOAT_NODE='${process.execPath}' '${FRONT}' --config '${config}' --quiet wal-push %p`,
+    setup(server) {
+      writeFileSync(
+        config,
+        stringify({
+          repository: { url: repo },
+          sources: { db: { type: 'postgres', url: server.url, method: 'physical' } },
+        }),
+        { mode: 0o644 },
+      );
+      asServer(FRONT, ['--config', config, 'init'], env);
+    },
+    backup: () => asServer(FRONT, ['--config', config, '--quiet', 'backup', 'db'], env),
+    restore: (dataDir) =>
+      asServer(
+        FRONT,
+        [
+          '--config',
+          config,
+          '--quiet',
+          'restore',
+          'latest',
+          '--source',
+          'db',
+          '--at',
+          'latest',
+          '--to',
+          dataDir,
+        ],
+        env,
+      ),
+  };
+}
+
+function pgbackrestTool(work: string, env: NodeJS.ProcessEnv): Tool {
+  const repo = join(work, 'pgbackrest-repo');
+  const config = join(work, 'pgbackrest.conf');
+  const base = ['--config', config, '--stanza=bench'];
+  return {
+    name: 'pgbackrest',
+    repository: repo,
+    archiveCommand: `pgbackrest --config '${config}' --stanza=bench archive-push %p`,
+    setup(server) {
+      for (const d of ['pgbackrest-repo', 'pgbackrest-log', 'pgbackrest-lock', 'pgbackrest-spool'])
+        ownedDir(join(work, d));
+      writeFileSync(
+        config,
+        [
+          '[global]',
+          `repo1-path=${repo}`,
+          'repo1-cipher-type=aes-256-cbc',
+          'repo1-cipher-pass=bench-cipher-pass',
+          'compress-type=zst',
+          'archive-async=y',
+          'process-max=2',
+          `spool-path=${join(work, 'pgbackrest-spool')}`,
+          `log-path=${join(work, 'pgbackrest-log')}`,
+          `lock-path=${join(work, 'pgbackrest-lock')}`,
+          'log-level-console=warn',
+          'start-fast=y',
+          '[bench]',
+          `pg1-path=${server.dataDir}`,
+          `pg1-port=${server.port}`,
+          `pg1-socket-path=${server.socketDir}`,
+          `pg1-user=${server.user}`,
+          '',
+        ].join('\n'),
+        { mode: 0o644 },
+      );
+      asServer('pgbackrest', [...base, 'stanza-create'], env);
+    },
+    backup: () => asServer('pgbackrest', [...base, '--type=full', 'backup'], env),
+    restore: (dataDir) => asServer('pgbackrest', [...base, `--pg1-path=${dataDir}`, 'restore'], env),
+  };
+}
+
+async function benchTool(tool: Tool, work: string, o: Options, env: NodeJS.ProcessEnv): Promise<ToolResult> {
+  const server = await startPostgres({
+    settings: {
+      wal_level: 'replica',
+      archive_mode: 'on',
+      full_page_writes: 'on',
+      max_wal_senders: '4',
+      max_wal_size: '8GB',
+      shared_buffers: '256MB',
+      autovacuum: 'off',
+    },
+  });
+  env.PGPASSWORD = server.password;
+  const bin = (name: string) => join(server.binDir, name);
+  const conn = ['-h', server.host, '-p', String(server.port), '-U', server.user];
+  const psql = (sql: string) =>
+    run(bin('psql'), [...conn, '-X', '-q', '-At', '-d', 'postgres', '-c', sql], { env }).trim();
+  const waitArchived = async () => {
+    const wal = psql('SELECT pg_walfile_name(pg_current_wal_lsn()) FROM (SELECT pg_switch_wal()) s');
+    for (;;) {
+      const [last, failed] = psql(
+        "SELECT coalesce(last_archived_wal, ''), failed_count FROM pg_stat_archiver",
+      ).split('|');
+      if (last >= wal) return;
+      if (Number(failed) > 20) throw new Error(`${tool.name}: archiving keeps failing (see the server log)`);
+      await sleep(50);
+    }
+  };
+  let restored: PostgresServer | undefined;
+  try {
+    tool.setup(server);
+    log(`${tool.name}: pgbench -i -s ${o.scale} (WAL kept, not archived)`);
+    run(bin('pgbench'), [...conn, '-i', '-s', String(o.scale), '-q', 'postgres'], { env });
+    psql('CHECKPOINT');
+    // Close the current segment so it joins the backlog, then count what waits.
+    psql('SELECT pg_switch_wal()');
+    const backlog = readdirSync(join(server.dataDir, 'pg_wal', 'archive_status')).filter((n) =>
+      n.endsWith('.ready'),
+    ).length;
+    log(`${tool.name}: ${backlog} segments wait; archive_command = ${tool.name}`);
+    const drainStart = process.hrtime.bigint();
+    psql(`ALTER SYSTEM SET archive_command = '${tool.archiveCommand.replace(/'/g, "''")}'`);
+    psql('SELECT pg_reload_conf()');
+    await waitArchived();
+    const drainSeconds = Number(process.hrtime.bigint() - drainStart) / 1e9;
+    log(
+      `${tool.name}: drained in ${drainSeconds.toFixed(1)} s (${(backlog / drainSeconds).toFixed(1)} segments/s)`,
+    );
+
+    const baseBackupSeconds = tool.backup(server);
+    log(`${tool.name}: base backup ${baseBackupSeconds.toFixed(1)} s`);
+    run(bin('pgbench'), [...conn, '-T', String(o.seconds), '-c', '2', '-n', 'postgres'], { env });
+    await waitArchived();
+    const expected = psql('SELECT sum(abalance)::text || count(*)::text FROM pgbench_accounts');
+    await server.stop();
+
+    const target = ownedDir(mkdtempSync(join(work, `restore-${tool.name}-`)));
+    ownedDir(join(target, 'data'));
+    const restoreSeconds = tool.restore(join(target, 'data'));
+    const recoveryStart = process.hrtime.bigint();
+    restored = await startPostgres({ existingDir: target });
+    const rconn = ['-h', restored.host, '-p', String(restored.port), '-U', restored.user];
+    const rpsql = (sql: string) =>
+      run(bin('psql'), [...rconn, '-X', '-q', '-At', '-d', 'postgres', '-c', sql], { env }).trim();
+    while (rpsql('SELECT pg_is_in_recovery()') !== 'f') await sleep(50);
+    const recoverySeconds = Number(process.hrtime.bigint() - recoveryStart) / 1e9;
+    const got = rpsql('SELECT sum(abalance)::text || count(*)::text FROM pgbench_accounts');
+    if (got !== expected) throw new Error(`${tool.name}: restored data differs (${got} vs ${expected})`);
+    log(
+      `${tool.name}: restore ${restoreSeconds.toFixed(1)} s + recovery ${recoverySeconds.toFixed(1)} s, data verified`,
+    );
+    const du = spawnSync('du', ['-sb', tool.repository], { encoding: 'utf8' });
+    return {
+      tool: tool.name,
+      backlogSegments: backlog,
+      drainSeconds,
+      segmentsPerSecond: backlog / drainSeconds,
+      baseBackupSeconds,
+      restoreSeconds,
+      recoverySeconds,
+      rtoSeconds: restoreSeconds + recoverySeconds,
+      repositoryBytes: Number(du.stdout.split(/\s/)[0]),
+    };
+  } finally {
+    await restored?.stop();
+    await server.stop();
+  }
+}
+
+async function main(): Promise<number> {
+  const o = parse(process.argv.slice(2));
+  const gnu = checkGnuTime();
+  if (gnu) throw new Error(gnu);
+  if (spawnSync('pgbackrest', ['version']).status !== 0)
+    throw new Error('pgbackrest not found: apt-get install pgbackrest');
+  const work = ownedDir(o.workdir ?? mkdtempSync(join(tmpdir(), 'lifeboat-pitr-bench-')));
+  chmodSync(work, 0o755);
+  const env: NodeJS.ProcessEnv = { ...process.env, LIFEBOAT_PASSWORD: 'bench-password' };
+  // The archiver runs as the server, with the server's environment: the password goes there.
+  Object.assign(process.env, { LIFEBOAT_PASSWORD: env.LIFEBOAT_PASSWORD });
+  try {
+    const results: ToolResult[] = [];
+    for (const tool of [lifeboatTool(work, env), pgbackrestTool(work, env)])
+      results.push(await benchTool(tool, work, o, env));
+    const [lb, br] = results;
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify({ scale: o.scale, seconds: o.seconds, results }, null, 2)}\n`);
+      return 0;
+    }
+    const row = (label: string, f: (r: ToolResult) => number, digits = 1, ratio = true) =>
+      `| ${label} | ${f(lb).toFixed(digits)} | ${f(br).toFixed(digits)} | ${ratio ? (f(lb) / f(br)).toFixed(2) : ''} |`;
+    process.stdout.write(
+      [
+        `PITR, pgbench scale ${o.scale}, ${o.seconds} s of pgbench after the base backup`,
+        '',
+        '| | lifeboat | pgbackrest | ratio |',
+        '|---|---|---|---|',
+        row('WAL backlog (segments)', (r) => r.backlogSegments, 0, false),
+        row('archiving: segments/s', (r) => r.segmentsPerSecond),
+        row('base backup (s)', (r) => r.baseBackupSeconds),
+        row('restore (s)', (r) => r.restoreSeconds),
+        row('recovery until promoted (s)', (r) => r.recoverySeconds),
+        row('RTO: restore + recovery (s)', (r) => r.rtoSeconds),
+        row('repository (MiB)', (r) => r.repositoryBytes / 2 ** 20, 0),
+        '',
+      ].join('\n'),
+    );
+    return 0;
+  } finally {
+    if (!o.keep) rmSync(work, { recursive: true, force: true });
+    else log(`kept ${work}`);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench:pitr failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
