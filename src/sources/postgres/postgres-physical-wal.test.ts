@@ -137,6 +137,7 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   const pgWal = join(dir, 'pg_wal');
   const pf = join(pgWal, PREFETCH_DIR);
   await mkdir(pf);
+  await writeFile(join(dir, 'recovery.signal'), '');
   const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, idleMs: 2000 });
   const waitFor = async (file: string) => {
     for (let i = 0; i < 500 && !(await readdir(pf)).includes(file); i++)
@@ -151,8 +152,9 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   assert.ok(await waitFor(names[1]), 'fetched ahead');
   assert.equal(await fetchWal(repo, 'db', names[1], join(pgWal, 'RECOVERYXLOG')), true);
   assert.ok(await waitFor(names[2]), 'taking a prefetched file moves the window on');
-  await rm(pf, { recursive: true });
-  await agent; // the folder is gone (recovery ended): the agent leaves
+  await rm(join(dir, 'recovery.signal'));
+  await agent; // recovery ended: the agent leaves, and takes its folder with it
+  await assert.rejects(readdir(pf), /ENOENT/);
 });
 
 test('the window ends at the first gap after the oldest base backup, and the gap is named', async () => {

@@ -11,11 +11,11 @@
  *   .absent-NAME   not archived        .failed-NAME   another failure (the full command retries)
  *   agent.pid      the agent's pid, while it runs
  *
- * It leaves when the folder goes (recovery_end_command removes it) or after IDLE_MS without
- * a request.
+ * It leaves when recovery ends (recovery.signal is gone; it then removes the folder), when
+ * the folder goes (recovery_end_command removes it) or after IDLE_MS without a request.
  */
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe } from '../../errors.js';
 import type { Repository } from '../../repo/repository.js';
 import { isWalName, segmentName, segmentNumber, timelineOf } from '../../repo/wal-archive.js';
@@ -49,7 +49,7 @@ export async function runFetchAgent(
   let latest = options.first && isWalName(options.first) ? options.first : undefined;
   const written = new Set<string>();
   try {
-    while (await exists(dir)) {
+    while ((await exists(dir)) && (await recovering(pgWal))) {
       const names = new Set(await readdir(dir).catch(() => [] as string[]));
       // A prefetched file that is gone was taken by a fetch: recovery has got that far.
       for (const name of written) {
@@ -82,9 +82,17 @@ export async function runFetchAgent(
       if (Date.now() - lastRequest > (options.idleMs ?? IDLE_MS)) break;
     }
   } finally {
+    // Recovery over: nothing here is needed (recovery_end_command may have raced with us).
+    if (!(await recovering(pgWal))) await rm(dir, { recursive: true, force: true }).catch(() => {});
     const pid = await readFile(join(dir, AGENT_PID), 'utf8').catch(() => '');
     if (Number(pid.trim()) === process.pid) await rm(join(dir, AGENT_PID), { force: true });
   }
+}
+
+/** PostgreSQL removes recovery.signal (or standby.signal) when it leaves recovery. */
+async function recovering(pgWal: string): Promise<boolean> {
+  const data = dirname(pgWal);
+  return (await exists(join(data, 'recovery.signal'))) || (await exists(join(data, 'standby.signal')));
 }
 
 /** The first segment after `latest` (within `ahead`) not fetched yet. */
