@@ -186,7 +186,7 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
     case 'lmdb':
       return tempDir('temporary folder');
     case 'redis': {
-      const { startRedis, redisUnavailable } = await import('../testing/servers/redis.js');
+      const { startRedis, redisUnavailable } = await import('../scratch/redis.js');
       const why = redisUnavailable();
       if (why)
         throw new LifeboatError('usage', `[drill] no scratch redis-server: ${why}; or set drill.scratch_url`);
@@ -194,7 +194,7 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
       return { to: server.url, kind: 'throwaway redis-server', cleanup: () => server.stop() };
     }
     case 'mysql': {
-      const { startMariadb, mariadbUnavailable } = await import('../testing/servers/mariadb.js');
+      const { startMariadb, mariadbUnavailable } = await import('../scratch/mariadb.js');
       const why = mariadbUnavailable();
       if (why)
         throw new LifeboatError('usage', `[drill] no scratch MariaDB: ${why}; or set drill.scratch_url`);
@@ -204,7 +204,7 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
     }
     case 'postgres': {
       if (snapshot.kind !== 'logical') break;
-      const { startPostgres, postgresUnavailable } = await import('../testing/servers/postgres.js');
+      const { startPostgres, postgresUnavailable } = await import('../scratch/postgres.js');
       const why = postgresUnavailable();
       if (why)
         throw new LifeboatError('usage', `[drill] no scratch PostgreSQL: ${why}; or set drill.scratch_url`);
