@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { LifeboatError } from '../errors.js';
-import { drillFailure, listDrills, runDrill } from '../jobs/drill.js';
+import { checkResult, drillFailure, listDrills, runDrill } from '../jobs/drill.js';
 import type { CliContext } from './context.js';
 import { type Action, print, table } from './shell.js';
 
@@ -62,7 +62,7 @@ async function drill(
   if (ctx.options.json) {
     print(JSON.stringify({ id, ...report }, null, 2));
   } else {
-    for (const c of report.checks) print(`${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
+    for (const c of report.checks) print(`${checkResult(c).padEnd(6)} ${c.name}: ${c.detail}`);
     print(
       `drill ${id.slice(0, 8)} of ${report.source} snapshot ${report.snapshot.slice(0, 8)}: ${report.passed ? 'passed' : 'FAILED'}, recovery time ${(report.rtoMs / 1000).toFixed(1)}s`,
     );

@@ -5,7 +5,6 @@
  * engine integrity check, the user's checks), measure the recovery time, keep the report in
  * the repository as a snapshot of kind 'drill', and always remove the scratch target.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
 import { saveArtifacts } from '../sources/artifact.js';
 import type { SourceStats } from '../sources/source.js';
 import { VERSION } from '../version.js';
+import { checkFailed, type DrillCheckResult, integrityChecks, runProgram } from './drill-integrity.js';
 import { runRestore } from './restore.js';
 import { findSnapshot } from './snapshot-select.js';
 
@@ -38,12 +38,7 @@ export interface DrillConfig {
   checks?: DrillCheckConfig[];
 }
 
-export interface DrillCheckResult {
-  name: string;
-  ok: boolean;
-  detail: string;
-  ms: number;
-}
+export type { DrillCheckResult } from './drill-integrity.js';
 
 export interface DrillReport {
   version: 1;
@@ -119,8 +114,13 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
     });
     restoreMs = Date.now() - restoreStart;
     checks.push(...countChecks(snapshot.stats, result.stats, snapshot.engine));
-    const integrity = await integrityCheck(snapshot.engine, result.target);
-    if (integrity) checks.push(integrity);
+    checks.push(
+      ...(await integrityChecks({
+        repo,
+        snapshot,
+        target: snapshot.engine === 'postgres' ? scratch.to : result.target,
+      })),
+    );
     for (const [i, c] of (drill.checks ?? []).entries()) {
       checks.push(await userCheck(c, i, snapshot.engine, result.target, scratch.to));
     }
@@ -145,7 +145,7 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
     rtoMs: recovered - t0,
     restoreMs,
     scratch: scratchKind,
-    passed: error === undefined && checks.every((c) => c.ok),
+    passed: error === undefined && !checks.some(checkFailed),
     checks,
     error,
   };
@@ -161,7 +161,7 @@ function redactUrls(text: string): string {
 /** The names of the failed checks, or the restore error. */
 export function drillFailure(report: DrillReport): string | undefined {
   if (report.error) return `restore failed: ${report.error}`;
-  const failed = report.checks.filter((c) => !c.ok);
+  const failed = report.checks.filter(checkFailed);
   if (failed.length === 0) return undefined;
   return failed.map((c) => `check "${c.name}" failed: ${c.detail}`).join('; ');
 }
@@ -261,23 +261,6 @@ export function countChecks(
   return out;
 }
 
-async function integrityCheck(engine: string, target: string): Promise<DrillCheckResult | undefined> {
-  if (engine !== 'sqlite') return undefined;
-  const t0 = Date.now();
-  try {
-    const db = new Database(target, { readonly: true, fileMustExist: true });
-    try {
-      const rows = db.pragma('integrity_check') as { integrity_check: string }[];
-      const text = rows.map((r) => r.integrity_check).join('; ');
-      return { name: 'sqlite integrity_check', ok: text === 'ok', detail: text, ms: Date.now() - t0 };
-    } finally {
-      db.close();
-    }
-  } catch (err) {
-    return { name: 'sqlite integrity_check', ok: false, detail: describe(err), ms: Date.now() - t0 };
-  }
-}
-
 function checkName(c: DrillCheckConfig, i: number): string {
   if (c.name) return c.name;
   if (c.sql) return `sql: ${c.sql}`;
@@ -354,26 +337,9 @@ function runShell(command: string, env: Record<string, string>): Promise<{ code:
   return runProgram('/bin/sh', ['-c', command], env);
 }
 
-function runProgram(
-  program: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(program, args, {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => {
-      output += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d) => {
-      output += d;
-    });
-    child.on('error', (err) => resolve({ code: 127, output: err.message }));
-    child.on('close', (code) => resolve({ code: code ?? 1, output }));
-  });
+/** "ok", "FAILED" or "skipped", as reports print a check. */
+export function checkResult(c: DrillCheckResult): string {
+  return c.skipped ? 'skipped' : c.ok ? 'ok' : 'FAILED';
 }
 
 /** The report as Markdown, for people. */
@@ -389,9 +355,7 @@ export function reportMarkdown(r: DrillReport): string {
   if (r.error) lines.push(`- error: ${r.error}`);
   lines.push('', '| check | result | detail |', '| --- | --- | --- |');
   for (const c of r.checks) {
-    lines.push(
-      `| ${c.name.replace(/\|/g, '\\|')} | ${c.ok ? 'ok' : 'FAILED'} | ${c.detail.replace(/\|/g, '\\|')} |`,
-    );
+    lines.push(`| ${c.name.replace(/\|/g, '\\|')} | ${checkResult(c)} | ${c.detail.replace(/\|/g, '\\|')} |`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -412,7 +376,7 @@ async function saveReport(repo: Repository, report: DrillReport): Promise<string
       repo.clock,
     );
     await repo.flush();
-    const failed = report.checks.filter((c) => !c.ok).map((c) => c.name);
+    const failed = report.checks.filter(checkFailed).map((c) => c.name);
     const snapshot: Snapshot = {
       version: 1,
       time: report.started,

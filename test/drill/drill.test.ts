@@ -6,11 +6,13 @@
  * redis-server when one can start here.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { countChecks } from '../../src/jobs/drill.js';
@@ -22,6 +24,8 @@ import {
 } from '../../src/testing/servers/postgres.js';
 import { type RedisServer, redisUnavailable, startRedis } from '../../src/testing/servers/redis.js';
 import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+
+const LMDB_WRITER = fileURLToPath(new URL('../lmdb/lmdb-writer.js', import.meta.url));
 
 function show(args: string[], r: CliResult): string {
   return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
@@ -184,9 +188,34 @@ describe('lifeboat drill', () => {
       assert.equal(report.scratch, 'throwaway redis-server');
       const names = report.checks.map((c: { name: string; detail: string }) => `${c.name}=${c.detail}`);
       assert.ok(names.includes('count keysTotal=51'), names.join(', '));
+      const rdb = report.checks.find((c: { name: string }) => c.name === 'redis-check-rdb');
+      assert.equal(rdb?.ok, true, JSON.stringify(rdb));
+      assert.match(rdb.detail, /RDB looks OK/);
+
+      // Without redis-check-rdb on PATH the check is skipped, with why; the drill still passes.
+      const bin = join(dir, 'bin-no-check-rdb');
+      await mkdir(bin, { recursive: true });
+      await symlink(redisServerPath(), join(bin, 'redis-server'));
+      const args = ['--config', config, 'drill', 'cache'];
+      const noTool = await runCli(args, { ...env, PATH: bin }, { cwd: dir });
+      assert.equal(noTool.code, 0, show(args, noTool));
+      assert.match(noTool.stdout, /^skipped redis-check-rdb: redis-check-rdb not found/m);
+      assert.doesNotMatch(noTool.stdout, /^ok +redis-check-rdb/m);
     } finally {
       await server?.stop();
     }
+  });
+
+  it('opens a restored LMDB environment read-only as its integrity check', async () => {
+    const path = join(dir, 'lmdb-env');
+    // The LMDB suite's writer: 100 accounts and 100 ledger entries, and the count in "meta".
+    const w = spawnSync(process.execPath, [LMDB_WRITER, path, '100'], { encoding: 'utf8' });
+    assert.equal(w.status, 0, w.stderr);
+    sources.kv = { type: 'lmdb', path };
+    await ok(['backup', 'kv']);
+    const r = await ok(['drill', 'kv']);
+    assert.match(r.stdout, /^ok +lmdb open read-only: format 2: 4 database\(s\), 201 entries readable$/m);
+    assert.match(r.stdout, /passed, recovery time/);
   });
 
   const pgSkip = postgresUnavailable();
@@ -216,6 +245,7 @@ describe('lifeboat drill', () => {
       assert.equal(report.scratch, 'throwaway postgres cluster');
       const names = report.checks.map((c: { name: string; detail: string }) => `${c.name}=${c.detail}`);
       assert.ok(names.includes('items=120'), names.join(', '));
+      assert.ok(names.includes('pg_amcheck=shop: no corruption found'), names.join(', '));
       assert.ok(
         names.some((n: string) => n.startsWith('count rows=')),
         names.join(', '),
@@ -248,6 +278,13 @@ describe('lifeboat drill', () => {
     }
   });
 });
+
+function redisServerPath(): string {
+  for (const d of (process.env.PATH ?? '').split(':')) {
+    if (d && existsSync(join(d, 'redis-server'))) return join(d, 'redis-server');
+  }
+  throw new Error('redis-server not on PATH');
+}
 
 async function sql(url: string, text: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
