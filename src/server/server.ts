@@ -303,6 +303,14 @@ export class LifeboatServer implements ApiContext {
           trigger: 'schedule',
           requestedBy: 'scheduler',
         });
+      } else if (kind === 'drill') {
+        this.runner.submit({
+          kind: 'drill',
+          source: source ?? null,
+          trigger: 'schedule',
+          requestedBy: 'scheduler',
+          params: {},
+        });
       } else if (kind === 'prune') {
         this.runner.submit({ kind: 'prune', source: null, trigger: 'schedule', requestedBy: 'scheduler' });
       } else if (kind === 'check') {
