@@ -119,7 +119,9 @@ export async function pgAmcheck(url: string, opts: { allDatabases: boolean }): P
     if (!tool) return skipped('pg_amcheck not found (it comes with the postgresql package, PostgreSQL 14+)');
     const u = new URL(url);
     const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres';
-    const args = ['--install-missing', '--no-password', '-h', u.hostname, '-p', u.port || '5432'];
+    // A unix socket folder comes percent-encoded in the host part.
+    const host = decodeURIComponent(u.hostname);
+    const args = ['--install-missing', '--no-password', '-h', host, '-p', u.port || '5432'];
     if (u.username) args.push('-U', decodeURIComponent(u.username));
     if (opts.allDatabases) args.push('--all', '--maintenance-db', database);
     else args.push(database);

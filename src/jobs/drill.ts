@@ -15,10 +15,11 @@ import { describe, LifeboatError } from '../errors.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
-import { saveArtifacts } from '../sources/artifact.js';
+import { loadArtifacts, readArtifact, saveArtifacts } from '../sources/artifact.js';
 import type { SourceStats } from '../sources/source.js';
 import { VERSION } from '../version.js';
 import { checkFailed, type DrillCheckResult, integrityChecks, runProgram } from './drill-integrity.js';
+import { type DrillRecovery, lifeboatArgv, physicalDrill } from './drill-pitr.js';
 import { runRestore } from './restore.js';
 import { findSnapshot } from './snapshot-select.js';
 
@@ -57,6 +58,8 @@ export interface DrillReport {
   checks: DrillCheckResult[];
   /** Set when the restore itself failed. */
   error?: string;
+  /** Physical (PITR) drills: what was recovered, and the data-loss window (RPO) achieved. */
+  recovery?: DrillRecovery;
 }
 
 export interface DrillRequest {
@@ -65,6 +68,11 @@ export interface DrillRequest {
   /** Snapshot id or prefix; default: the latest of the source. */
   snapshot?: string;
   configured: Record<string, Record<string, unknown> | undefined>;
+  /**
+   * argv that runs this Lifeboat with the same config ([node, bin, --config FILE]): physical
+   * drills run `wal-fetch` with it. Default: this process's own, with $LIFEBOAT_CONFIG.
+   */
+  lifeboatArgv?: string[];
 }
 
 export interface DrillOutcome {
@@ -72,6 +80,8 @@ export interface DrillOutcome {
   id: string;
   report: DrillReport;
 }
+
+const PHYSICAL_SCRATCH = 'throwaway postgres cluster recovered from the base backup and the WAL archive';
 
 /** The prefix of the snapshot source under which drill reports are kept. */
 export const DRILL_SOURCE_PREFIX = 'drill:';
@@ -97,39 +107,71 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
   let restoreMs = 0;
   let error: string | undefined;
   let scratchKind = 'none';
-  let scratch: Scratch | undefined;
+  let recovery: DrillRecovery | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
   // Recovery time: from making the scratch target to the last check, before cleanup.
   const t0 = Date.now();
   let recovered = t0;
   try {
-    scratch = await makeScratch(snapshot, drill);
-    scratchKind = scratch.kind;
-    // The drill restores into scratch: the source's restore hooks are not run.
-    const sourceConfig = configured ? { ...configured, hooks: undefined } : undefined;
-    const restoreStart = Date.now();
-    const result = await runRestore(repo, {
-      snapshot: snapId,
-      configured: { [snapshot.source]: sourceConfig },
-      options: { to: scratch.to, overwrite: true, dryRun: false },
-    });
-    restoreMs = Date.now() - restoreStart;
-    checks.push(...countChecks(snapshot.stats, result.stats, snapshot.engine));
-    checks.push(
-      ...(await integrityChecks({
+    /** What the restore produced (a file, a folder or a database URL). */
+    let target: string;
+    /** What user checks get as $LIFEBOAT_DRILL_TARGET. */
+    let scratchTo: string;
+    if (snapshot.engine === 'postgres' && snapshot.kind === 'physical') {
+      if (drill.scratch_url) {
+        throw new LifeboatError(
+          'usage',
+          `[drill] source "${snapshot.source}" is physical: its drill recovers a throwaway cluster of its own from the base backup and the WAL archive; remove drill.scratch_url`,
+        );
+      }
+      scratchKind = PHYSICAL_SCRATCH;
+      const r = await physicalDrill({
         repo,
+        snapshotId: snapId,
         snapshot,
-        target: snapshot.engine === 'postgres' ? scratch.to : result.target,
-      })),
-    );
+        configured,
+        lifeboatArgv: req.lifeboatArgv ?? lifeboatArgv(process.env.LIFEBOAT_CONFIG),
+        started,
+        onCleanup: (c) => cleanups.push(c),
+      });
+      restoreMs = r.restoreMs;
+      recovery = r.recovery;
+      checks.push(...r.checks);
+      target = r.url;
+      scratchTo = r.url;
+    } else {
+      const scratch = await makeScratch(snapshot, drill);
+      cleanups.push(() => scratch.cleanup());
+      scratchKind = scratch.kind;
+      // The drill restores into scratch: the source's restore hooks are not run.
+      const sourceConfig = configured ? { ...configured, hooks: undefined } : undefined;
+      const restoreStart = Date.now();
+      const result = await runRestore(repo, {
+        snapshot: snapId,
+        configured: { [snapshot.source]: sourceConfig },
+        options: { to: scratch.to, overwrite: true, dryRun: false },
+      });
+      restoreMs = Date.now() - restoreStart;
+      target = result.target;
+      scratchTo = scratch.to;
+      checks.push(...countChecks(snapshot.stats, result.stats, snapshot.engine));
+      checks.push(
+        ...(await integrityChecks({
+          repo,
+          snapshot,
+          target: snapshot.engine === 'postgres' ? scratchTo : target,
+        })),
+      );
+    }
     for (const [i, c] of (drill.checks ?? []).entries()) {
-      checks.push(await userCheck(c, i, snapshot.engine, result.target, scratch.to));
+      checks.push(await userCheck(c, i, snapshot.engine, target, scratchTo));
     }
     recovered = Date.now();
   } catch (err) {
     error = describe(err);
     recovered = Date.now();
   } finally {
-    await scratch?.cleanup().catch(() => {});
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }
   const finished = repo.clock.now();
   for (const c of checks) c.detail = redactUrls(c.detail);
@@ -148,6 +190,7 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
     passed: error === undefined && !checks.some(checkFailed),
     checks,
     error,
+    recovery,
   };
   const id = await saveReport(repo, report);
   return { id, report };
@@ -337,6 +380,10 @@ function runShell(command: string, env: Record<string, string>): Promise<{ code:
   return runProgram('/bin/sh', ['-c', command], env);
 }
 
+export function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
 /** "ok", "FAILED" or "skipped", as reports print a check. */
 export function checkResult(c: DrillCheckResult): string {
   return c.skipped ? 'skipped' : c.ok ? 'ok' : 'FAILED';
@@ -349,9 +396,16 @@ export function reportMarkdown(r: DrillReport): string {
     '',
     `- snapshot: ${r.snapshot} (${r.engine}, taken ${r.snapshotTime})`,
     `- started: ${r.started}`,
-    `- recovery time (RTO): ${(r.rtoMs / 1000).toFixed(1)}s (restore ${(r.restoreMs / 1000).toFixed(1)}s)`,
+    `- recovery time (RTO): ${formatSeconds(r.rtoMs)} (restore ${formatSeconds(r.restoreMs)})`,
     `- scratch target: ${r.scratch}`,
   ];
+  if (r.recovery) {
+    const v = r.recovery;
+    lines.push(
+      `- data-loss window (RPO) achieved: ${formatSeconds(v.rpoMs)} (recovered to ${v.recoveredTo}${v.lastTransaction ? ', the last transaction replayed' : ', the end of the base backup: no transaction replayed'})`,
+      `- base backup ${v.base.slice(0, 8)}, ${v.walFetched} WAL file(s) replayed to ${v.replayLsn ?? '?'}; newest archived WAL stored ${v.archiveEnd ?? 'never'}`,
+    );
+  }
   if (r.error) lines.push(`- error: ${r.error}`);
   lines.push('', '| check | result | detail |', '| --- | --- | --- |');
   for (const c of r.checks) {
@@ -395,12 +449,49 @@ async function saveReport(repo: Repository, report: DrillReport): Promise<string
         passed: report.passed,
         rtoMs: report.rtoMs,
         restoreMs: report.restoreMs,
+        rpoMs: report.recovery?.rpoMs,
         failedChecks: failed,
         error: report.error,
       },
       sourceConfig: { type: 'drill' },
     };
     return await repo.saveSnapshot(snapshot);
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+/** One kept report, by drill id (or unique prefix): its JSON (parsed) and Markdown texts. */
+export async function readDrillReport(
+  repo: Repository,
+  ref: string,
+): Promise<{ id: string; report: DrillReport; markdown: string }> {
+  const { id, snapshot } = await findSnapshot(repo, ref);
+  if (snapshot.kind !== 'drill') {
+    throw new LifeboatError(
+      'usage',
+      `[drill] snapshot ${id.slice(0, 8)} is a ${snapshot.kind} backup of ${snapshot.source}, not a drill report (list them with \`lifeboat drill --list\`)`,
+    );
+  }
+  const lock = await repo.lock(false, 'drill --show');
+  try {
+    await repo.loadIndex();
+    const store = new RepoContentStore(repo);
+    const nodes = await loadArtifacts(store, snapshot.root);
+    const text = async (name: string): Promise<string> => {
+      const node = nodes.find((n) => n.name === name);
+      if (!node) {
+        throw new LifeboatError('repo_corrupt', `[drill] report ${id.slice(0, 8)} holds no ${name}`);
+      }
+      const parts: Buffer[] = [];
+      for await (const b of readArtifact(store, node)) parts.push(b);
+      return Buffer.concat(parts).toString('utf8');
+    };
+    return {
+      id,
+      report: JSON.parse(await text('report.json')) as DrillReport,
+      markdown: await text('report.md'),
+    };
   } finally {
     await lock.release().catch(() => {});
   }

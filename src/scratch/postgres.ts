@@ -87,6 +87,8 @@ export async function startPostgres(
     settings?: Record<string, string>;
     /** A folder already holding `data/` (e.g. a restored base backup): no initdb; removed by stop(). */
     existingDir?: string;
+    /** How long start-up may take (recovery of a restored base backup included); default 30 s. */
+    readyTimeoutMs?: number;
   } = {},
 ): Promise<PostgresServer> {
   const binDir = findPostgresBinDir();
@@ -104,7 +106,7 @@ export async function startPostgres(
   } else {
     await initCluster(binDir, dir, dataDir);
   }
-  return launch(binDir, major, dir, dataDir, socketDir, options.settings);
+  return launch(binDir, major, dir, dataDir, socketDir, options.settings, options.readyTimeoutMs ?? 30_000);
 }
 
 /** Runs the PostgreSQL server as the unprivileged server user when root (argv prefix). */
@@ -148,6 +150,7 @@ async function launch(
   dataDir: string,
   socketDir: string,
   extra: Record<string, string> | undefined,
+  readyTimeoutMs: number,
 ): Promise<PostgresServer> {
   const port = await freePort();
   const settings: Record<string, string> = {
@@ -171,7 +174,7 @@ async function launch(
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    await waitReady(binDir, socketDir, port, child, () => log);
+    await waitReady(binDir, socketDir, port, child, () => log, readyTimeoutMs);
   } catch (err) {
     child.kill('SIGKILL');
     await exited;
@@ -225,8 +228,9 @@ async function waitReady(
   port: number,
   child: ChildProcess,
   log: () => string,
+  timeoutMs: number,
 ): Promise<void> {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`postgres exited during start-up: ${log()}`);
@@ -235,5 +239,5 @@ async function waitReady(
     if (r.status === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`postgres did not become ready within 30 s: ${log()}`);
+  throw new Error(`postgres did not become ready within ${Math.round(timeoutMs / 1000)} s: ${log()}`);
 }

@@ -41,6 +41,8 @@ export interface JobRunnerOptions {
   openRepository: () => Promise<Repository>;
   log: Log;
   concurrency: number;
+  /** argv that runs this Lifeboat with the same config (physical drills run `wal-fetch` with it). */
+  lifeboatArgv?: string[];
   /** After a job reaches a final status (metrics, alerts, snapshot cache). */
   onFinished?: (job: JobRecord) => void | Promise<void>;
 }
@@ -342,12 +344,14 @@ export class JobRunner {
             source: job.source ?? undefined,
             snapshot,
             configured: this.o.config.sources as Record<string, Record<string, unknown>>,
+            lifeboatArgv: this.o.lifeboatArgv,
           });
           const result = {
             drill: id,
             snapshot: report.snapshot,
             passed: report.passed,
             rto_ms: report.rtoMs,
+            rpo_ms: report.recovery?.rpoMs,
             checks: report.checks,
           };
           const failure = drillFailure(report);
