@@ -170,6 +170,8 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
   } catch (err) {
     error = describe(err);
     recovered = Date.now();
+    // Named like any check, so a damaged snapshot fails "restore" in the report and the list.
+    checks.push({ name: 'restore', ok: false, detail: error, ms: recovered - t0 });
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -295,6 +295,67 @@ async function sql(url: string, text: string): Promise<void> {
     await client.end();
   }
 }
+
+describe('a drill of a damaged snapshot', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('lifeboat-drill-damaged-'));
+  });
+  after(() => cleanup());
+
+  it('passes before the damage, then fails naming the check, in the report and the list', async () => {
+    const env = repoEnv(join(dir, 'repo'));
+    const config = join(dir, 'lifeboat.yaml');
+    const db = new Database(join(dir, 'app.db'));
+    db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)');
+    const ins = db.prepare('INSERT INTO notes (body) VALUES (?)');
+    for (let i = 0; i < 2000; i++) ins.run(`note ${i} ${'x'.repeat(200)}`);
+    db.close();
+    await writeFile(
+      config,
+      JSON.stringify({ sources: { app: { type: 'sqlite', path: join(dir, 'app.db') } } }),
+    );
+    const run = (args: string[]) => runCli(['--config', config, ...args], env, { cwd: dir });
+    for (const args of [['init'], ['backup', 'app'], ['drill', 'app']]) {
+      const r = await run(args);
+      assert.equal(r.code, 0, show(args, r));
+    }
+
+    // Bit rot in the repository: one byte of the largest pack (the database's data) flipped.
+    const packs: { path: string; size: number }[] = [];
+    for (const sub of await readdir(join(dir, 'repo', 'data'))) {
+      for (const name of await readdir(join(dir, 'repo', 'data', sub))) {
+        const path = join(dir, 'repo', 'data', sub, name);
+        packs.push({ path, size: (await stat(path)).size });
+      }
+    }
+    const largest = packs.sort((a, b) => b.size - a.size)[0];
+    const bytes = await readFile(largest.path);
+    bytes[Math.floor(bytes.length / 2)] ^= 0x40;
+    await writeFile(largest.path, bytes);
+
+    const args = ['drill', 'app', '--json'];
+    const r = await run(args);
+    assert.equal(r.code, 1, show(args, r));
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.passed, false);
+    const failed = report.checks.filter((c: { ok: boolean }) => !c.ok);
+    assert.deepEqual(
+      failed.map((c: { name: string }) => c.name),
+      ['restore'],
+    );
+    assert.match(failed[0].detail, /damaged|authentic|integrity|corrupt/i);
+    assert.match(r.stderr, /\[drill\] app: restore failed: /);
+
+    const list = await run(['drill', '--list', 'app']);
+    assert.match(list.stdout, /passed/);
+    assert.match(list.stdout, /FAILED \(restore\)/);
+    const shown = await run(['drill', '--show', report.id]);
+    assert.match(shown.stdout, /^# Restore drill of app: FAILED$/m);
+    assert.match(shown.stdout, /^\| restore \| FAILED \| /m);
+  });
+});
 
 describe('drill count checks', () => {
   it('fail naming the table when the recorded row counts were tampered', () => {
