@@ -382,8 +382,9 @@ function runShell(command: string, env: Record<string, string>): Promise<{ code:
   return runProgram('/bin/sh', ['-c', command], env);
 }
 
+/** A duration for people: "850ms" below a second, else "4.6s". */
 export function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)}s`;
+  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
 }
 
 /** "ok", "FAILED" or "skipped", as reports print a check. */

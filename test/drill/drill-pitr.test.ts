@@ -165,14 +165,14 @@ test('a physical postgres drill recovers base backup and WAL, and reports RTO an
     assert.equal(list.code, 0, list.stderr);
     assert.match(
       list.stdout,
-      new RegExp(`${report.id.slice(0, 8)} .* db +[0-9a-f]{8} +passed +\\d+\\.\\ds +\\d+\\.\\ds`),
+      new RegExp(`${report.id.slice(0, 8)} .* db +[0-9a-f]{8} +passed +\\d+(\\.\\ds|ms) +\\d+(\\.\\ds|ms)`),
     );
     const md = await runCli(['drill', '--show', report.id.slice(0, 8)], env, { cwd: work });
     assert.equal(md.code, 0, md.stderr);
     assert.match(md.stdout, /^# Restore drill of db: PASSED$/m);
     assert.match(
       md.stdout,
-      /^- data-loss window \(RPO\) achieved: \d+\.\ds \(recovered to .*, the last transaction replayed\)$/m,
+      /^- data-loss window \(RPO\) achieved: \d+(\.\ds|ms) \(recovered to .*, the last transaction replayed\)$/m,
     );
     assert.match(md.stdout, /^\| pg_amcheck \| ok \| every database: no corruption found \|$/m);
     const json = await runCli(['drill', '--show', report.id, '--json'], env, { cwd: work });
