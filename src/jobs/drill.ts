@@ -1,9 +1,10 @@
 /**
  * @module jobs/drill
  * Restore drills: restore a snapshot into a scratch target Lifeboat makes itself (or a
- * configured `drill.scratch_url`), check it (the counts the snapshot recorded, a cheap
- * engine integrity check, the user's checks), measure the recovery time, keep the report in
- * the repository as a snapshot of kind 'drill', and always remove the scratch target.
+ * configured `drill.scratch_url`), check it (the counts the snapshot recorded, the engine's
+ * integrity check, the user's checks), measure the recovery time, keep the report in the
+ * repository as a snapshot of kind 'drill', and always remove the scratch target. Physical
+ * PostgreSQL sources are recovered from base backup and WAL archive instead (drill-pitr).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
