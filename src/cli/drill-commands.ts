@@ -1,7 +1,8 @@
 /**
  * @module cli/drill-commands
- * `lifeboat drill [SOURCE] [--snapshot ID]`: run a restore drill; `--list [SOURCE]`: the
- * drill reports kept in the repository; `--show ID`: one report, as Markdown or (--json) JSON.
+ * `lifeboat drill [SOURCE] [--snapshot ID]`: run a restore drill (one per unit of a source
+ * that backs up as several); `--list [SOURCE]`: the drill reports kept in the repository;
+ * `--show ID`: one report, as Markdown or (--json) JSON.
  */
 import type { Command } from 'commander';
 import { LifeboatError } from '../errors.js';
@@ -12,7 +13,7 @@ import {
   formatSeconds,
   listDrills,
   readDrillReport,
-  runDrill,
+  runDrills,
 } from '../jobs/drill.js';
 import { lifeboatArgv } from '../jobs/drill-pitr.js';
 import type { CliContext } from './context.js';
@@ -76,20 +77,29 @@ async function drill(
     );
     return;
   }
-  const { id, report } = await runDrill(repo, {
+  const outcomes = await runDrills(repo, {
     source,
     snapshot: opts.snapshot,
     configured: (ctx.config.sources ?? {}) as Record<string, Record<string, unknown>>,
     lifeboatArgv: lifeboatArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
   });
   if (ctx.options.json) {
-    print(JSON.stringify({ id, ...report }, null, 2));
+    // One drill: its report; a source of several units: an array, one report per unit.
+    const reports = outcomes.map(({ id, report }) => ({ id, ...report }));
+    print(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2));
   } else {
-    for (const c of report.checks) print(`${checkResult(c).padEnd(6)} ${c.name}: ${c.detail}`);
-    print(summary(id, report));
+    for (const { id, report } of outcomes) {
+      for (const c of report.checks) print(`${checkResult(c).padEnd(6)} ${c.name}: ${c.detail}`);
+      print(summary(id, report));
+    }
   }
-  const failure = drillFailure(report);
-  if (failure) throw new LifeboatError('integrity', `[drill] ${report.source}: ${failure}`);
+  const failures = outcomes
+    .map(({ report }) => {
+      const failure = drillFailure(report);
+      return failure && `[drill] ${report.source}: ${failure}`;
+    })
+    .filter((f): f is string => Boolean(f));
+  if (failures.length > 0) throw new LifeboatError('integrity', failures.join('\n'));
 }
 
 function summary(id: string, report: DrillReport): string {

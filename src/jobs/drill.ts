@@ -22,7 +22,7 @@ import { VERSION } from '../version.js';
 import { checkFailed, type DrillCheckResult, integrityChecks, runProgram } from './drill-integrity.js';
 import { type DrillRecovery, lifeboatArgv, physicalDrill } from './drill-pitr.js';
 import { runRestore } from './restore.js';
-import { findSnapshot } from './snapshot-select.js';
+import { findSnapshot, sourceMatches } from './snapshot-select.js';
 
 /** One user check from `drill.checks` in the config. */
 export interface DrillCheckConfig {
@@ -91,6 +91,34 @@ interface Scratch {
   to: string;
   kind: string;
   cleanup(): Promise<void>;
+}
+
+/**
+ * Drills of a source: one, or when the source backs up as several units (a postgres
+ * source with several databases) and no snapshot is named, one per unit, in name order.
+ */
+export async function runDrills(repo: Repository, req: DrillRequest): Promise<DrillOutcome[]> {
+  if (req.snapshot === undefined && req.source !== undefined) {
+    const units = drillUnits(await repo.listSnapshots(), req.source);
+    if (units.length > 1) {
+      const out: DrillOutcome[] = [];
+      for (const unit of units) out.push(await runDrill(repo, { ...req, source: unit }));
+      return out;
+    }
+  }
+  return [await runDrill(repo, req)];
+}
+
+/** The units `source` has backups of ("app-db/sales", ...); [source] when it is one. */
+export function drillUnits(entries: SnapshotEntry[], source: string): string[] {
+  const names = new Set(
+    entries
+      .filter((e) => e.snapshot.kind !== 'drill' && e.snapshot.kind !== 'wal')
+      .map((e) => e.snapshot.source)
+      .filter((name) => sourceMatches(name, source)),
+  );
+  if (names.has(source) || names.size === 0) return [source];
+  return [...names].sort();
 }
 
 export async function runDrill(repo: Repository, req: DrillRequest): Promise<DrillOutcome> {
@@ -255,7 +283,8 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
       if (why)
         throw new LifeboatError('usage', `[drill] no scratch PostgreSQL: ${why}; or set drill.scratch_url`);
       const server = await startPostgres();
-      const database = typeof snapshot.meta.database === 'string' ? snapshot.meta.database : 'drill';
+      // The globals unit (roles, tablespaces) names no database: it restores through "postgres".
+      const database = typeof snapshot.meta.database === 'string' ? snapshot.meta.database : 'postgres';
       return {
         to: server.urlFor(database),
         kind: 'throwaway postgres cluster',

@@ -255,6 +255,47 @@ describe('lifeboat drill', () => {
     }
   });
 
+  it('drills each unit of a postgres source with several databases and globals', {
+    skip: pgSkip ?? false,
+  }, async () => {
+    let server: PostgresServer | undefined;
+    try {
+      server = await startPostgres();
+      for (const [db, n] of [
+        ['sales', 30],
+        ['crm', 7],
+      ] as const) {
+        await sql(server.url, `CREATE DATABASE ${db}`);
+        await sql(
+          server.urlFor(db),
+          `CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, ${n})`,
+        );
+      }
+      sources.multi = { type: 'postgres', url: server.url, databases: ['sales', 'crm'], globals: true };
+      await ok(['backup', 'multi']);
+      await server.stop();
+      const r = await ok(['drill', 'multi', '--json']);
+      const reports = JSON.parse(r.stdout);
+      assert.deepEqual(
+        reports.map((x: { source: string; passed: boolean }) => [x.source, x.passed]),
+        [
+          ['multi/crm', true],
+          ['multi/globals', true],
+          ['multi/sales', true],
+        ],
+      );
+      const rows = reports.map(
+        (x: { checks: { name: string; detail: string }[] }) =>
+          x.checks.find((c) => c.name === 'count rows')?.detail,
+      );
+      assert.deepEqual(rows, ['1 match', undefined, '1 match']);
+      const list = await ok(['drill', '--list', 'multi', '--json']);
+      assert.equal(JSON.parse(list.stdout).length, 3);
+    } finally {
+      await server?.stop();
+    }
+  });
+
   const myskip = mariadbUnavailable();
   if (myskip) console.log(`SKIPPED mariadb drill: ${myskip}`);
   it('drills a mysql snapshot into a throwaway mariadbd', { skip: myskip ?? false }, async () => {
