@@ -1,11 +1,21 @@
 /**
  * @module cli/drill-commands
- * `lifeboat drill [SOURCE] [--snapshot ID] [--list]`: run a restore drill, or list the
- * drill reports kept in the repository.
+ * `lifeboat drill [SOURCE] [--snapshot ID]`: run a restore drill (one per unit of a source
+ * that backs up as several); `--list [SOURCE]`: the drill reports kept in the repository;
+ * `--show ID`: one report, as Markdown or (--json) JSON.
  */
 import type { Command } from 'commander';
 import { LifeboatError } from '../errors.js';
-import { drillFailure, listDrills, runDrill } from '../jobs/drill.js';
+import {
+  checkResult,
+  type DrillReport,
+  drillFailure,
+  formatSeconds,
+  listDrills,
+  readDrillReport,
+  runDrills,
+} from '../jobs/drill.js';
+import { lifeboatArgv } from '../jobs/drill-pitr.js';
 import type { CliContext } from './context.js';
 import { type Action, print, table } from './shell.js';
 
@@ -15,15 +25,27 @@ export function registerDrillCommands(program: Command, action: Action): void {
     .description('restore a snapshot into a scratch target, check it, and keep the report')
     .option('--snapshot <id>', 'the snapshot to drill (default: the latest of SOURCE)')
     .option('--list', 'list the drill reports kept in the repository')
+    .option('--show <id>', 'print one kept drill report (Markdown; with --json, the JSON report)')
     .action(action(drill));
 }
 
 async function drill(
   ctx: CliContext,
-  opts: { snapshot?: string; list?: boolean },
+  opts: { snapshot?: string; list?: boolean; show?: string },
   source?: string,
 ): Promise<void> {
+  if (opts.list && opts.show) throw new LifeboatError('usage', '[drill] give --list or --show, not both');
+  if ((opts.list || opts.show) && opts.snapshot) {
+    throw new LifeboatError('usage', '[drill] --snapshot runs a drill; it does not go with --list or --show');
+  }
   const repo = await ctx.openRepository();
+  if (opts.show) {
+    if (source) throw new LifeboatError('usage', '[drill] --show takes a drill id, not a source');
+    const { id, report, markdown } = await readDrillReport(repo, opts.show);
+    if (ctx.options.json) print(JSON.stringify({ id, ...report }, null, 2));
+    else process.stdout.write(markdown);
+    return;
+  }
   if (opts.list) {
     const entries = await listDrills(repo, source);
     if (ctx.options.json) {
@@ -37,7 +59,7 @@ async function drill(
       return;
     }
     table(
-      ['ID', 'Time', 'Source', 'Snapshot', 'Result', 'RTO'],
+      ['ID', 'Time', 'Source', 'Snapshot', 'Result', 'RTO', 'RPO'],
       entries.map((e) => {
         const m = e.snapshot.meta;
         return [
@@ -48,25 +70,41 @@ async function drill(
           m.passed
             ? 'passed'
             : `FAILED (${(m.failedChecks as string[] | undefined)?.join(', ') || String(m.error ?? '')})`,
-          `${(Number(m.rtoMs) / 1000).toFixed(1)}s`,
+          formatSeconds(Number(m.rtoMs)),
+          typeof m.rpoMs === 'number' ? formatSeconds(m.rpoMs) : '-',
         ];
       }),
     );
     return;
   }
-  const { id, report } = await runDrill(repo, {
+  const outcomes = await runDrills(repo, {
     source,
     snapshot: opts.snapshot,
     configured: (ctx.config.sources ?? {}) as Record<string, Record<string, unknown>>,
+    lifeboatArgv: lifeboatArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
   });
   if (ctx.options.json) {
-    print(JSON.stringify({ id, ...report }, null, 2));
+    // One drill: its report; a source of several units: an array, one report per unit.
+    const reports = outcomes.map(({ id, report }) => ({ id, ...report }));
+    print(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2));
   } else {
-    for (const c of report.checks) print(`${c.ok ? 'ok    ' : 'FAILED'} ${c.name}: ${c.detail}`);
-    print(
-      `drill ${id.slice(0, 8)} of ${report.source} snapshot ${report.snapshot.slice(0, 8)}: ${report.passed ? 'passed' : 'FAILED'}, recovery time ${(report.rtoMs / 1000).toFixed(1)}s`,
-    );
+    for (const { id, report } of outcomes) {
+      for (const c of report.checks) print(`${checkResult(c).padEnd(6)} ${c.name}: ${c.detail}`);
+      print(summary(id, report));
+    }
   }
-  const failure = drillFailure(report);
-  if (failure) throw new LifeboatError('integrity', `[drill] ${report.source}: ${failure}`);
+  const failures = outcomes
+    .map(({ report }) => {
+      const failure = drillFailure(report);
+      return failure && `[drill] ${report.source}: ${failure}`;
+    })
+    .filter((f): f is string => Boolean(f));
+  if (failures.length > 0) throw new LifeboatError('integrity', failures.join('\n'));
+}
+
+function summary(id: string, report: DrillReport): string {
+  const rpo = report.recovery
+    ? `, data-loss window ${formatSeconds(report.recovery.rpoMs)} (recovered to ${report.recovery.recoveredTo})`
+    : '';
+  return `drill ${id.slice(0, 8)} of ${report.source} snapshot ${report.snapshot.slice(0, 8)}: ${report.passed ? 'passed' : 'FAILED'}, recovery time ${formatSeconds(report.rtoMs)}${rpo}`;
 }

@@ -21,6 +21,7 @@ import { isRole, ROLES } from '../catalog/tokens.js';
 import { systemClock } from '../clock.js';
 import { parseDuration, resolveRepository } from '../config/config.js';
 import { describe, LifeboatError } from '../errors.js';
+import { lifeboatArgv } from '../jobs/drill-pitr.js';
 import { formatAge } from '../notify/alert-rules.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
@@ -170,6 +171,7 @@ async function serve(ctx: CliContext, opts: { listen?: string }): Promise<void> 
     catalog,
     repository: { url, password, options: ctx.repoOptions(), storage: ctx.storageOptions() },
     log,
+    lifeboatArgv: lifeboatArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
   });
   // main.ts releases locks and exits on a signal; a server drains its jobs first instead.
   process.removeAllListeners('SIGTERM');

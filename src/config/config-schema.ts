@@ -78,8 +78,13 @@ export const serverSchema = z.strictObject({
     .optional(),
 });
 
-/** A source's restore drill: where to restore (default: a scratch target Lifeboat makes) and what to check. */
+/**
+ * A source's restore drill: where to restore (default: a scratch target Lifeboat makes),
+ * what to check, and when `lifeboat serve` runs it.
+ */
 export const drillSchema = z.strictObject({
+  /** When `lifeboat serve` runs a drill of the source's latest snapshot (cron, as `schedule`). */
+  schedule: scheduleSchema.optional(),
   scratch_url: z.string().min(1).optional(),
   checks: z
     .array(
@@ -143,6 +148,7 @@ export type HooksConfig = z.infer<typeof hooksSchema>;
 export type RepositoryConfig = z.infer<typeof repositorySchema>;
 export type ScheduleConfig = z.infer<typeof scheduleSchema>;
 export type ServerConfig = z.infer<typeof serverSchema>;
+export type DrillSettings = z.infer<typeof drillSchema>;
 
 /** A configured source: its engine's settings plus the common keys. */
 export type ConfiguredSource = SourceConfig & {
@@ -152,6 +158,7 @@ export type ConfiguredSource = SourceConfig & {
   hooks?: HooksConfig;
   protected?: boolean;
   tags?: string[];
+  drill?: DrillSettings;
 };
 
 export type { ChannelConfig as NotificationConfig } from '../notify/notification-config.js';

@@ -1,11 +1,11 @@
 /**
  * @module jobs/drill
  * Restore drills: restore a snapshot into a scratch target Lifeboat makes itself (or a
- * configured `drill.scratch_url`), check it (the counts the snapshot recorded, a cheap
- * engine integrity check, the user's checks), measure the recovery time, keep the report in
- * the repository as a snapshot of kind 'drill', and always remove the scratch target.
+ * configured `drill.scratch_url`), check it (the counts the snapshot recorded, the engine's
+ * integrity check, the user's checks), measure the recovery time, keep the report in the
+ * repository as a snapshot of kind 'drill', and always remove the scratch target. Physical
+ * PostgreSQL sources are recovered from base backup and WAL archive instead (drill-pitr).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,11 +16,13 @@ import { describe, LifeboatError } from '../errors.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
-import { saveArtifacts } from '../sources/artifact.js';
+import { loadArtifacts, readArtifact, saveArtifacts } from '../sources/artifact.js';
 import type { SourceStats } from '../sources/source.js';
 import { VERSION } from '../version.js';
+import { checkFailed, type DrillCheckResult, integrityChecks, runProgram } from './drill-integrity.js';
+import { type DrillRecovery, lifeboatArgv, physicalDrill } from './drill-pitr.js';
 import { runRestore } from './restore.js';
-import { findSnapshot } from './snapshot-select.js';
+import { findSnapshot, sourceMatches } from './snapshot-select.js';
 
 /** One user check from `drill.checks` in the config. */
 export interface DrillCheckConfig {
@@ -38,12 +40,7 @@ export interface DrillConfig {
   checks?: DrillCheckConfig[];
 }
 
-export interface DrillCheckResult {
-  name: string;
-  ok: boolean;
-  detail: string;
-  ms: number;
-}
+export type { DrillCheckResult } from './drill-integrity.js';
 
 export interface DrillReport {
   version: 1;
@@ -62,6 +59,8 @@ export interface DrillReport {
   checks: DrillCheckResult[];
   /** Set when the restore itself failed. */
   error?: string;
+  /** Physical (PITR) drills: what was recovered, and the data-loss window (RPO) achieved. */
+  recovery?: DrillRecovery;
 }
 
 export interface DrillRequest {
@@ -70,6 +69,11 @@ export interface DrillRequest {
   /** Snapshot id or prefix; default: the latest of the source. */
   snapshot?: string;
   configured: Record<string, Record<string, unknown> | undefined>;
+  /**
+   * argv that runs this Lifeboat with the same config ([node, bin, --config FILE]): physical
+   * drills run `wal-fetch` with it. Default: this process's own, with $LIFEBOAT_CONFIG.
+   */
+  lifeboatArgv?: string[];
 }
 
 export interface DrillOutcome {
@@ -78,6 +82,8 @@ export interface DrillOutcome {
   report: DrillReport;
 }
 
+const PHYSICAL_SCRATCH = 'throwaway postgres cluster recovered from the base backup and the WAL archive';
+
 /** The prefix of the snapshot source under which drill reports are kept. */
 export const DRILL_SOURCE_PREFIX = 'drill:';
 
@@ -85,6 +91,34 @@ interface Scratch {
   to: string;
   kind: string;
   cleanup(): Promise<void>;
+}
+
+/**
+ * Drills of a source: one, or when the source backs up as several units (a postgres
+ * source with several databases) and no snapshot is named, one per unit, in name order.
+ */
+export async function runDrills(repo: Repository, req: DrillRequest): Promise<DrillOutcome[]> {
+  if (req.snapshot === undefined && req.source !== undefined) {
+    const units = drillUnits(await repo.listSnapshots(), req.source);
+    if (units.length > 1) {
+      const out: DrillOutcome[] = [];
+      for (const unit of units) out.push(await runDrill(repo, { ...req, source: unit }));
+      return out;
+    }
+  }
+  return [await runDrill(repo, req)];
+}
+
+/** The units `source` has backups of ("app-db/sales", ...); [source] when it is one. */
+export function drillUnits(entries: SnapshotEntry[], source: string): string[] {
+  const names = new Set(
+    entries
+      .filter((e) => e.snapshot.kind !== 'drill' && e.snapshot.kind !== 'wal')
+      .map((e) => e.snapshot.source)
+      .filter((name) => sourceMatches(name, source)),
+  );
+  if (names.has(source) || names.size === 0) return [source];
+  return [...names].sort();
 }
 
 export async function runDrill(repo: Repository, req: DrillRequest): Promise<DrillOutcome> {
@@ -102,34 +136,73 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
   let restoreMs = 0;
   let error: string | undefined;
   let scratchKind = 'none';
-  let scratch: Scratch | undefined;
+  let recovery: DrillRecovery | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
   // Recovery time: from making the scratch target to the last check, before cleanup.
   const t0 = Date.now();
   let recovered = t0;
   try {
-    scratch = await makeScratch(snapshot, drill);
-    scratchKind = scratch.kind;
-    // The drill restores into scratch: the source's restore hooks are not run.
-    const sourceConfig = configured ? { ...configured, hooks: undefined } : undefined;
-    const restoreStart = Date.now();
-    const result = await runRestore(repo, {
-      snapshot: snapId,
-      configured: { [snapshot.source]: sourceConfig },
-      options: { to: scratch.to, overwrite: true, dryRun: false },
-    });
-    restoreMs = Date.now() - restoreStart;
-    checks.push(...countChecks(snapshot.stats, result.stats, snapshot.engine));
-    const integrity = await integrityCheck(snapshot.engine, result.target);
-    if (integrity) checks.push(integrity);
+    /** What the restore produced (a file, a folder or a database URL). */
+    let target: string;
+    /** What user checks get as $LIFEBOAT_DRILL_TARGET. */
+    let scratchTo: string;
+    if (snapshot.engine === 'postgres' && snapshot.kind === 'physical') {
+      if (drill.scratch_url) {
+        throw new LifeboatError(
+          'usage',
+          `[drill] source "${snapshot.source}" is physical: its drill recovers a throwaway cluster of its own from the base backup and the WAL archive; remove drill.scratch_url`,
+        );
+      }
+      scratchKind = PHYSICAL_SCRATCH;
+      const r = await physicalDrill({
+        repo,
+        snapshotId: snapId,
+        snapshot,
+        configured,
+        lifeboatArgv: req.lifeboatArgv ?? lifeboatArgv(process.env.LIFEBOAT_CONFIG),
+        started,
+        onCleanup: (c) => cleanups.push(c),
+      });
+      restoreMs = r.restoreMs;
+      recovery = r.recovery;
+      checks.push(...r.checks);
+      target = r.url;
+      scratchTo = r.url;
+    } else {
+      const scratch = await makeScratch(snapshot, drill);
+      cleanups.push(() => scratch.cleanup());
+      scratchKind = scratch.kind;
+      // The drill restores into scratch: the source's restore hooks are not run.
+      const sourceConfig = configured ? { ...configured, hooks: undefined } : undefined;
+      const restoreStart = Date.now();
+      const result = await runRestore(repo, {
+        snapshot: snapId,
+        configured: { [snapshot.source]: sourceConfig },
+        options: { to: scratch.to, overwrite: true, dryRun: false },
+      });
+      restoreMs = Date.now() - restoreStart;
+      target = result.target;
+      scratchTo = scratch.to;
+      checks.push(...countChecks(snapshot.stats, result.stats, snapshot.engine));
+      checks.push(
+        ...(await integrityChecks({
+          repo,
+          snapshot,
+          target: snapshot.engine === 'postgres' ? scratchTo : target,
+        })),
+      );
+    }
     for (const [i, c] of (drill.checks ?? []).entries()) {
-      checks.push(await userCheck(c, i, snapshot.engine, result.target, scratch.to));
+      checks.push(await userCheck(c, i, snapshot.engine, target, scratchTo));
     }
     recovered = Date.now();
   } catch (err) {
     error = describe(err);
     recovered = Date.now();
+    // Named like any check, so a damaged snapshot fails "restore" in the report and the list.
+    checks.push({ name: 'restore', ok: false, detail: error, ms: recovered - t0 });
   } finally {
-    await scratch?.cleanup().catch(() => {});
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }
   const finished = repo.clock.now();
   for (const c of checks) c.detail = redactUrls(c.detail);
@@ -145,9 +218,10 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
     rtoMs: recovered - t0,
     restoreMs,
     scratch: scratchKind,
-    passed: error === undefined && checks.every((c) => c.ok),
+    passed: error === undefined && !checks.some(checkFailed),
     checks,
     error,
+    recovery,
   };
   const id = await saveReport(repo, report);
   return { id, report };
@@ -161,7 +235,7 @@ function redactUrls(text: string): string {
 /** The names of the failed checks, or the restore error. */
 export function drillFailure(report: DrillReport): string | undefined {
   if (report.error) return `restore failed: ${report.error}`;
-  const failed = report.checks.filter((c) => !c.ok);
+  const failed = report.checks.filter(checkFailed);
   if (failed.length === 0) return undefined;
   return failed.map((c) => `check "${c.name}" failed: ${c.detail}`).join('; ');
 }
@@ -186,7 +260,7 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
     case 'lmdb':
       return tempDir('temporary folder');
     case 'redis': {
-      const { startRedis, redisUnavailable } = await import('../testing/servers/redis.js');
+      const { startRedis, redisUnavailable } = await import('../scratch/redis.js');
       const why = redisUnavailable();
       if (why)
         throw new LifeboatError('usage', `[drill] no scratch redis-server: ${why}; or set drill.scratch_url`);
@@ -194,7 +268,7 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
       return { to: server.url, kind: 'throwaway redis-server', cleanup: () => server.stop() };
     }
     case 'mysql': {
-      const { startMariadb, mariadbUnavailable } = await import('../testing/servers/mariadb.js');
+      const { startMariadb, mariadbUnavailable } = await import('../scratch/mariadb.js');
       const why = mariadbUnavailable();
       if (why)
         throw new LifeboatError('usage', `[drill] no scratch MariaDB: ${why}; or set drill.scratch_url`);
@@ -204,12 +278,13 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
     }
     case 'postgres': {
       if (snapshot.kind !== 'logical') break;
-      const { startPostgres, postgresUnavailable } = await import('../testing/servers/postgres.js');
+      const { startPostgres, postgresUnavailable } = await import('../scratch/postgres.js');
       const why = postgresUnavailable();
       if (why)
         throw new LifeboatError('usage', `[drill] no scratch PostgreSQL: ${why}; or set drill.scratch_url`);
       const server = await startPostgres();
-      const database = typeof snapshot.meta.database === 'string' ? snapshot.meta.database : 'drill';
+      // The globals unit (roles, tablespaces) names no database: it restores through "postgres".
+      const database = typeof snapshot.meta.database === 'string' ? snapshot.meta.database : 'postgres';
       return {
         to: server.urlFor(database),
         kind: 'throwaway postgres cluster',
@@ -259,23 +334,6 @@ export function countChecks(
     }
   }
   return out;
-}
-
-async function integrityCheck(engine: string, target: string): Promise<DrillCheckResult | undefined> {
-  if (engine !== 'sqlite') return undefined;
-  const t0 = Date.now();
-  try {
-    const db = new Database(target, { readonly: true, fileMustExist: true });
-    try {
-      const rows = db.pragma('integrity_check') as { integrity_check: string }[];
-      const text = rows.map((r) => r.integrity_check).join('; ');
-      return { name: 'sqlite integrity_check', ok: text === 'ok', detail: text, ms: Date.now() - t0 };
-    } finally {
-      db.close();
-    }
-  } catch (err) {
-    return { name: 'sqlite integrity_check', ok: false, detail: describe(err), ms: Date.now() - t0 };
-  }
 }
 
 function checkName(c: DrillCheckConfig, i: number): string {
@@ -354,26 +412,14 @@ function runShell(command: string, env: Record<string, string>): Promise<{ code:
   return runProgram('/bin/sh', ['-c', command], env);
 }
 
-function runProgram(
-  program: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(program, args, {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => {
-      output += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d) => {
-      output += d;
-    });
-    child.on('error', (err) => resolve({ code: 127, output: err.message }));
-    child.on('close', (code) => resolve({ code: code ?? 1, output }));
-  });
+/** A duration for people: "850ms" below a second, else "4.6s". */
+export function formatSeconds(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** "ok", "FAILED" or "skipped", as reports print a check. */
+export function checkResult(c: DrillCheckResult): string {
+  return c.skipped ? 'skipped' : c.ok ? 'ok' : 'FAILED';
 }
 
 /** The report as Markdown, for people. */
@@ -383,15 +429,20 @@ export function reportMarkdown(r: DrillReport): string {
     '',
     `- snapshot: ${r.snapshot} (${r.engine}, taken ${r.snapshotTime})`,
     `- started: ${r.started}`,
-    `- recovery time (RTO): ${(r.rtoMs / 1000).toFixed(1)}s (restore ${(r.restoreMs / 1000).toFixed(1)}s)`,
+    `- recovery time (RTO): ${formatSeconds(r.rtoMs)} (restore ${formatSeconds(r.restoreMs)})`,
     `- scratch target: ${r.scratch}`,
   ];
+  if (r.recovery) {
+    const v = r.recovery;
+    lines.push(
+      `- data-loss window (RPO) achieved: ${formatSeconds(v.rpoMs)} (recovered to ${v.recoveredTo}${v.lastTransaction ? ', the last transaction replayed' : ', the end of the base backup: no transaction replayed'})`,
+      `- base backup ${v.base.slice(0, 8)}, ${v.walFetched} WAL file(s) replayed to ${v.replayLsn ?? '?'}; newest archived WAL stored ${v.archiveEnd ?? 'never'}`,
+    );
+  }
   if (r.error) lines.push(`- error: ${r.error}`);
   lines.push('', '| check | result | detail |', '| --- | --- | --- |');
   for (const c of r.checks) {
-    lines.push(
-      `| ${c.name.replace(/\|/g, '\\|')} | ${c.ok ? 'ok' : 'FAILED'} | ${c.detail.replace(/\|/g, '\\|')} |`,
-    );
+    lines.push(`| ${c.name.replace(/\|/g, '\\|')} | ${checkResult(c)} | ${c.detail.replace(/\|/g, '\\|')} |`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -412,7 +463,7 @@ async function saveReport(repo: Repository, report: DrillReport): Promise<string
       repo.clock,
     );
     await repo.flush();
-    const failed = report.checks.filter((c) => !c.ok).map((c) => c.name);
+    const failed = report.checks.filter(checkFailed).map((c) => c.name);
     const snapshot: Snapshot = {
       version: 1,
       time: report.started,
@@ -431,12 +482,49 @@ async function saveReport(repo: Repository, report: DrillReport): Promise<string
         passed: report.passed,
         rtoMs: report.rtoMs,
         restoreMs: report.restoreMs,
+        rpoMs: report.recovery?.rpoMs,
         failedChecks: failed,
         error: report.error,
       },
       sourceConfig: { type: 'drill' },
     };
     return await repo.saveSnapshot(snapshot);
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+/** One kept report, by drill id (or unique prefix): its JSON (parsed) and Markdown texts. */
+export async function readDrillReport(
+  repo: Repository,
+  ref: string,
+): Promise<{ id: string; report: DrillReport; markdown: string }> {
+  const { id, snapshot } = await findSnapshot(repo, ref);
+  if (snapshot.kind !== 'drill') {
+    throw new LifeboatError(
+      'usage',
+      `[drill] snapshot ${id.slice(0, 8)} is a ${snapshot.kind} backup of ${snapshot.source}, not a drill report (list them with \`lifeboat drill --list\`)`,
+    );
+  }
+  const lock = await repo.lock(false, 'drill --show');
+  try {
+    await repo.loadIndex();
+    const store = new RepoContentStore(repo);
+    const nodes = await loadArtifacts(store, snapshot.root);
+    const text = async (name: string): Promise<string> => {
+      const node = nodes.find((n) => n.name === name);
+      if (!node) {
+        throw new LifeboatError('repo_corrupt', `[drill] report ${id.slice(0, 8)} holds no ${name}`);
+      }
+      const parts: Buffer[] = [];
+      for await (const b of readArtifact(store, node)) parts.push(b);
+      return Buffer.concat(parts).toString('utf8');
+    };
+    return {
+      id,
+      report: JSON.parse(await text('report.json')) as DrillReport,
+      markdown: await text('report.md'),
+    };
   } finally {
     await lock.release().catch(() => {});
   }

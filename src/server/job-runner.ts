@@ -23,7 +23,7 @@ import type { LifeboatConfig } from '../config/config.js';
 import { describe, errnoCode } from '../errors.js';
 import { backupSource } from '../jobs/backup.js';
 import { runCheck } from '../jobs/check.js';
-import { drillFailure, runDrill } from '../jobs/drill.js';
+import { drillFailure, runDrills } from '../jobs/drill.js';
 import { runForget } from '../jobs/forget.js';
 import { runPrune } from '../jobs/prune.js';
 import { runRestore } from '../jobs/restore.js';
@@ -41,6 +41,8 @@ export interface JobRunnerOptions {
   openRepository: () => Promise<Repository>;
   log: Log;
   concurrency: number;
+  /** argv that runs this Lifeboat with the same config (physical drills run `wal-fetch` with it). */
+  lifeboatArgv?: string[];
   /** After a job reaches a final status (metrics, alerts, snapshot cache). */
   onFinished?: (job: JobRecord) => void | Promise<void>;
 }
@@ -338,21 +340,32 @@ export class JobRunner {
           return await this.restore(repo, job);
         case 'drill': {
           const snapshot = typeof job.params.snapshot === 'string' ? job.params.snapshot : undefined;
-          const { id, report } = await runDrill(repo, {
+          const outcomes = await runDrills(repo, {
             source: job.source ?? undefined,
             snapshot,
             configured: this.o.config.sources as Record<string, Record<string, unknown>>,
+            lifeboatArgv: this.o.lifeboatArgv,
           });
-          const result = {
+          const results = outcomes.map(({ id, report }) => ({
             drill: id,
+            source: report.source,
             snapshot: report.snapshot,
             passed: report.passed,
             rto_ms: report.rtoMs,
+            rpo_ms: report.recovery?.rpoMs,
             checks: report.checks,
-          };
-          const failure = drillFailure(report);
-          if (!failure) return { update: { result } };
-          return { failed: true, update: { result, error: redactText(`[drill] ${failure}`) } };
+          }));
+          // One drill: its result as is; a source of several units: one result per unit.
+          const result =
+            results.length === 1 ? results[0] : { passed: results.every((r) => r.passed), drills: results };
+          const failures = outcomes
+            .map(({ report }) => {
+              const failure = drillFailure(report);
+              return failure && (outcomes.length > 1 ? `${report.source}: ${failure}` : failure);
+            })
+            .filter((f): f is string => Boolean(f));
+          if (failures.length === 0) return { update: { result } };
+          return { failed: true, update: { result, error: redactText(`[drill] ${failures.join('; ')}`) } };
         }
       }
     } finally {

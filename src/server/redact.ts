@@ -5,7 +5,7 @@
  */
 import { redactUrl } from '../storage/registry.js';
 
-const SECRET_KEY = /pass(word)?|secret|token|credential|private|(^|_)key$|^auth/i;
+const SECRET_KEY = /(^|_)pass($|_)|password|passphrase|secret|token|credential|private|(^|_)key$|^auth/i;
 const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi;
 
 /** A copy of source settings safe to show: secret keys hidden, URLs without credentials, hooks named only. */

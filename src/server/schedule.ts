@@ -62,6 +62,9 @@ export function schedulesOf(config: LifeboatConfig): Map<string, Schedule> {
   const out = new Map<string, Schedule>();
   for (const [name, s] of Object.entries(config.sources)) {
     if (s.schedule) out.set(`backup:${name}`, parseSchedule(s.schedule, `sources.${name}.schedule`, tz));
+    if (s.drill?.schedule) {
+      out.set(`drill:${name}`, parseSchedule(s.drill.schedule, `sources.${name}.drill.schedule`, tz));
+    }
     if (s.max_age) parseDuration(s.max_age);
   }
   const server = config.server ?? {};

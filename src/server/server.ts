@@ -43,6 +43,8 @@ export interface ServerOptions {
   /** A timer drives the scheduler (default); tests pass false and call `tick()`. */
   autoSchedule?: boolean;
   log?: Logger;
+  /** argv that runs this Lifeboat with the same config; physical drills run `wal-fetch` with it. */
+  lifeboatArgv?: string[];
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -112,6 +114,7 @@ export class LifeboatServer implements ApiContext {
       config: this.config,
       log: this.log,
       concurrency: server.concurrency ?? 2,
+      lifeboatArgv: options.lifeboatArgv,
       openRepository: async () =>
         Repository.open(await openBackend(repoSettings.url, repoSettings.storage), repoSettings.password, {
           ...repoSettings.options,
@@ -302,6 +305,14 @@ export class LifeboatServer implements ApiContext {
           source: source ?? null,
           trigger: 'schedule',
           requestedBy: 'scheduler',
+        });
+      } else if (kind === 'drill') {
+        this.runner.submit({
+          kind: 'drill',
+          source: source ?? null,
+          trigger: 'schedule',
+          requestedBy: 'scheduler',
+          params: {},
         });
       } else if (kind === 'prune') {
         this.runner.submit({ kind: 'prune', source: null, trigger: 'schedule', requestedBy: 'scheduler' });

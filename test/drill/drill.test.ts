@@ -6,11 +6,13 @@
  * redis-server when one can start here.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { countChecks } from '../../src/jobs/drill.js';
@@ -22,6 +24,8 @@ import {
 } from '../../src/testing/servers/postgres.js';
 import { type RedisServer, redisUnavailable, startRedis } from '../../src/testing/servers/redis.js';
 import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+
+const LMDB_WRITER = fileURLToPath(new URL('../lmdb/lmdb-writer.js', import.meta.url));
 
 function show(args: string[], r: CliResult): string {
   return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
@@ -184,9 +188,34 @@ describe('lifeboat drill', () => {
       assert.equal(report.scratch, 'throwaway redis-server');
       const names = report.checks.map((c: { name: string; detail: string }) => `${c.name}=${c.detail}`);
       assert.ok(names.includes('count keysTotal=51'), names.join(', '));
+      const rdb = report.checks.find((c: { name: string }) => c.name === 'redis-check-rdb');
+      assert.equal(rdb?.ok, true, JSON.stringify(rdb));
+      assert.match(rdb.detail, /RDB looks OK/);
+
+      // Without redis-check-rdb on PATH the check is skipped, with why; the drill still passes.
+      const bin = join(dir, 'bin-no-check-rdb');
+      await mkdir(bin, { recursive: true });
+      await symlink(redisServerPath(), join(bin, 'redis-server'));
+      const args = ['--config', config, 'drill', 'cache'];
+      const noTool = await runCli(args, { ...env, PATH: bin }, { cwd: dir });
+      assert.equal(noTool.code, 0, show(args, noTool));
+      assert.match(noTool.stdout, /^skipped redis-check-rdb: redis-check-rdb not found/m);
+      assert.doesNotMatch(noTool.stdout, /^ok +redis-check-rdb/m);
     } finally {
       await server?.stop();
     }
+  });
+
+  it('opens a restored LMDB environment read-only as its integrity check', async () => {
+    const path = join(dir, 'lmdb-env');
+    // The LMDB suite's writer: 100 accounts and 100 ledger entries, and the count in "meta".
+    const w = spawnSync(process.execPath, [LMDB_WRITER, path, '100'], { encoding: 'utf8' });
+    assert.equal(w.status, 0, w.stderr);
+    sources.kv = { type: 'lmdb', path };
+    await ok(['backup', 'kv']);
+    const r = await ok(['drill', 'kv']);
+    assert.match(r.stdout, /^ok +lmdb open read-only: format 2: 4 database\(s\), 201 entries readable$/m);
+    assert.match(r.stdout, /passed, recovery time/);
   });
 
   const pgSkip = postgresUnavailable();
@@ -216,10 +245,52 @@ describe('lifeboat drill', () => {
       assert.equal(report.scratch, 'throwaway postgres cluster');
       const names = report.checks.map((c: { name: string; detail: string }) => `${c.name}=${c.detail}`);
       assert.ok(names.includes('items=120'), names.join(', '));
+      assert.ok(names.includes('pg_amcheck=shop: no corruption found'), names.join(', '));
       assert.ok(
         names.some((n: string) => n.startsWith('count rows=')),
         names.join(', '),
       );
+    } finally {
+      await server?.stop();
+    }
+  });
+
+  it('drills each unit of a postgres source with several databases and globals', {
+    skip: pgSkip ?? false,
+  }, async () => {
+    let server: PostgresServer | undefined;
+    try {
+      server = await startPostgres();
+      for (const [db, n] of [
+        ['sales', 30],
+        ['crm', 7],
+      ] as const) {
+        await sql(server.url, `CREATE DATABASE ${db}`);
+        await sql(
+          server.urlFor(db),
+          `CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, ${n})`,
+        );
+      }
+      sources.multi = { type: 'postgres', url: server.url, databases: ['sales', 'crm'], globals: true };
+      await ok(['backup', 'multi']);
+      await server.stop();
+      const r = await ok(['drill', 'multi', '--json']);
+      const reports = JSON.parse(r.stdout);
+      assert.deepEqual(
+        reports.map((x: { source: string; passed: boolean }) => [x.source, x.passed]),
+        [
+          ['multi/crm', true],
+          ['multi/globals', true],
+          ['multi/sales', true],
+        ],
+      );
+      const rows = reports.map(
+        (x: { checks: { name: string; detail: string }[] }) =>
+          x.checks.find((c) => c.name === 'count rows')?.detail,
+      );
+      assert.deepEqual(rows, ['1 match', undefined, '1 match']);
+      const list = await ok(['drill', '--list', 'multi', '--json']);
+      assert.equal(JSON.parse(list.stdout).length, 3);
     } finally {
       await server?.stop();
     }
@@ -249,6 +320,13 @@ describe('lifeboat drill', () => {
   });
 });
 
+function redisServerPath(): string {
+  for (const d of (process.env.PATH ?? '').split(':')) {
+    if (d && existsSync(join(d, 'redis-server'))) return join(d, 'redis-server');
+  }
+  throw new Error('redis-server not on PATH');
+}
+
 async function sql(url: string, text: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -258,6 +336,67 @@ async function sql(url: string, text: string): Promise<void> {
     await client.end();
   }
 }
+
+describe('a drill of a damaged snapshot', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('lifeboat-drill-damaged-'));
+  });
+  after(() => cleanup());
+
+  it('passes before the damage, then fails naming the check, in the report and the list', async () => {
+    const env = repoEnv(join(dir, 'repo'));
+    const config = join(dir, 'lifeboat.yaml');
+    const db = new Database(join(dir, 'app.db'));
+    db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)');
+    const ins = db.prepare('INSERT INTO notes (body) VALUES (?)');
+    for (let i = 0; i < 2000; i++) ins.run(`note ${i} ${'x'.repeat(200)}`);
+    db.close();
+    await writeFile(
+      config,
+      JSON.stringify({ sources: { app: { type: 'sqlite', path: join(dir, 'app.db') } } }),
+    );
+    const run = (args: string[]) => runCli(['--config', config, ...args], env, { cwd: dir });
+    for (const args of [['init'], ['backup', 'app'], ['drill', 'app']]) {
+      const r = await run(args);
+      assert.equal(r.code, 0, show(args, r));
+    }
+
+    // Bit rot in the repository: one byte of the largest pack (the database's data) flipped.
+    const packs: { path: string; size: number }[] = [];
+    for (const sub of await readdir(join(dir, 'repo', 'data'))) {
+      for (const name of await readdir(join(dir, 'repo', 'data', sub))) {
+        const path = join(dir, 'repo', 'data', sub, name);
+        packs.push({ path, size: (await stat(path)).size });
+      }
+    }
+    const largest = packs.sort((a, b) => b.size - a.size)[0];
+    const bytes = await readFile(largest.path);
+    bytes[Math.floor(bytes.length / 2)] ^= 0x40;
+    await writeFile(largest.path, bytes);
+
+    const args = ['drill', 'app', '--json'];
+    const r = await run(args);
+    assert.equal(r.code, 1, show(args, r));
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.passed, false);
+    const failed = report.checks.filter((c: { ok: boolean }) => !c.ok);
+    assert.deepEqual(
+      failed.map((c: { name: string }) => c.name),
+      ['restore'],
+    );
+    assert.match(failed[0].detail, /damaged|authentic|integrity|corrupt/i);
+    assert.match(r.stderr, /\[drill\] app: restore failed: /);
+
+    const list = await run(['drill', '--list', 'app']);
+    assert.match(list.stdout, /passed/);
+    assert.match(list.stdout, /FAILED \(restore\)/);
+    const shown = await run(['drill', '--show', report.id]);
+    assert.match(shown.stdout, /^# Restore drill of app: FAILED$/m);
+    assert.match(shown.stdout, /^\| restore \| FAILED \| /m);
+  });
+});
 
 describe('drill count checks', () => {
   it('fail naming the table when the recorded row counts were tampered', () => {

@@ -2,12 +2,13 @@
  * @module test/server/scheduler
  * Schedules driven by a TestClock (no real minutes pass): backups at their cron times (with a
  * time zone), overlap recorded as skipped, retention after each backup, prune and
- * `check --read-data-subset` on their own schedules.
+ * `check --read-data-subset` on their own schedules, restore drills on theirs.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClock } from '../../src/clock.js';
-import { parseSchedule } from '../../src/server/schedule.js';
+import { parseConfig } from '../../src/config/config.js';
+import { parseSchedule, schedulesOf } from '../../src/server/schedule.js';
 import { eventually, type Harness, startHarness } from './harness.js';
 
 const CONFIG = `
@@ -156,5 +157,87 @@ describe('server scheduler', () => {
     assert.equal(pruned.status, 'succeeded', pruned.error);
     assert.equal(pruned.trigger, 'schedule');
     await h.server.runner.idle();
+  });
+});
+
+const DRILL_CONFIG = `
+sources:
+  docs:
+    type: files
+    path: $DIR/docs
+    schedule: "15 0 * * *"
+    drill: { schedule: "0 1 * * *" }
+  broken:
+    type: files
+    path: $DIR/docs
+    schedule: "15 0 * * *"
+    drill:
+      schedule: { cron: "0 2 * * *", timezone: Europe/Paris }
+      checks: [{ name: "marker present", command: 'test -f "$LIFEBOAT_DRILL_TARGET/marker"' }]
+`;
+
+describe('scheduled drills', () => {
+  let h: Harness;
+  const clock = new TestClock('2026-01-05T00:00:30Z');
+  before(async () => {
+    h = await startHarness({ config: DRILL_CONFIG, clock, files: { 'docs/a.txt': 'alpha\n' } });
+  });
+  after(async () => {
+    await h?.close();
+  });
+  const jobs = async (query: string) => (await h.call('GET', `/api/jobs?${query}`)).body.jobs;
+  /** The tasks a tick fires, but the minutely maintenance. */
+  const due = () =>
+    h.server
+      .tick()
+      .filter((t) => t !== 'maintenance')
+      .sort();
+
+  it('reject a bad drill schedule at start, naming the field', () => {
+    const config = parseConfig(
+      'sources:\n  a: { type: files, path: /tmp, drill: { schedule: "0 3 * *" } }\n',
+      '/tmp/lifeboat.yaml',
+      {},
+    );
+    assert.throws(
+      () => schedulesOf(config),
+      /sources\.a\.drill\.schedule: invalid cron expression "0 3 \* \*"/,
+    );
+  });
+
+  it('run as drill jobs at their times; a failed one fails its job and raises drill_failure', async () => {
+    clock.set('2026-01-05T00:15:00Z');
+    assert.deepEqual(due(), ['backup:broken', 'backup:docs']);
+    for (const j of await jobs('kind=backup')) assert.equal((await h.waitJob(j.id)).status, 'succeeded');
+    await h.server.runner.idle();
+
+    clock.set('2026-01-05T01:00:00Z'); // docs: 01:00 UTC; broken: 02:00 in Paris
+    assert.deepEqual(due(), ['drill:broken', 'drill:docs']);
+    const drills = await eventually(async () => {
+      const list = await jobs('kind=drill');
+      return list.length === 2 && list;
+    }, 'two drill jobs');
+    const bySource = Object.fromEntries(
+      await Promise.all(
+        drills.map(async (j: { id: string; source: string }) => [j.source, await h.waitJob(j.id)]),
+      ),
+    );
+    const good = bySource.docs;
+    assert.equal(good.status, 'succeeded', good.error);
+    assert.equal(good.trigger, 'schedule');
+    assert.equal(good.requested_by, 'scheduler');
+    assert.equal(good.result.passed, true);
+    assert.ok(good.result.checks.some((c: { name: string }) => c.name === 'count files'));
+    const bad = bySource.broken;
+    assert.equal(bad.status, 'failed');
+    assert.match(bad.error, /\[drill\] check "marker present" failed: exit 1/);
+    await h.server.runner.idle();
+    const alert = await eventually(async () => {
+      const a = h.server.catalog.getAlert('drill_failure:broken');
+      return a?.state === 'firing' && a;
+    }, 'the drill_failure alert');
+    assert.equal(alert.source, 'broken');
+    assert.equal(h.server.catalog.getAlert('drill_failure:docs'), undefined);
+    assert.deepEqual(due(), [], 'each fires once');
   });
 });

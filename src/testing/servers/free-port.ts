@@ -1,20 +1,6 @@
 /**
  * @module testing/servers/free-port
- * A TCP port nobody listens on right now, for throwaway test servers: bind port 0 on the
- * loopback address, read the port the kernel chose, close. (Another process may take it
- * before the server binds it; tests start their server right away, so this is rare.)
+ * A free loopback port for the tests' servers: the one implementation lives in
+ * scratch/free-port (drills use it too).
  */
-import { createServer } from 'node:net';
-
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
+export * from '../../scratch/free-port.js';
