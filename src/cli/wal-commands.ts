@@ -10,6 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { describe, LifeboatError } from '../errors.js';
+import { selfArgv } from '../self-command.js';
 import {
   fetchWal,
   PREFETCH_DIR,
@@ -156,13 +157,12 @@ function shQuote(s: string): string {
  * (it answers prefetched fetches without starting Node.js), told which node to use.
  */
 function cliCommand(config: string | undefined): string[] {
-  const js = resolve(process.argv[1]);
+  const [node, js, ...rest] = selfArgv(config);
   const front = join(dirname(js), 'lifeboat');
-  const words = existsSync(front)
-    ? [`LIFEBOAT_NODE=${shQuote(process.execPath)}`, shQuote(front)]
-    : [shQuote(process.execPath), shQuote(js)];
-  if (config) words.push('--config', shQuote(resolve(config)));
-  return words;
+  const head = existsSync(front)
+    ? [`LIFEBOAT_NODE=${shQuote(node)}`, shQuote(front)]
+    : [node, js].map(shQuote);
+  return [...head, ...rest.map(shQuote)];
 }
 
 /** `--at TIME --to DATADIR` for a physical source: base backup plus recovery settings. */

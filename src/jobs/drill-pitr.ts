@@ -24,6 +24,7 @@ import { LifeboatError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { type PostgresServer, postgresUnavailable, startPostgres } from '../scratch/postgres.js';
+import { selfArgv } from '../self-command.js';
 import { recoveryWindow, restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
 import { type DrillCheckResult, pgAmcheck } from './drill-integrity.js';
 
@@ -70,19 +71,15 @@ export interface PhysicalDrillResult {
 /** How long WAL replay may take before the drill gives up. */
 const RECOVERY_TIMEOUT_MS = 30 * 60_000;
 
-/** argv that runs this Lifeboat again with the same config file (the CLI's own construction). */
-export function lifeboatArgv(config?: string): string[] {
-  const argv = [process.execPath, resolve(process.argv[1])];
-  if (config) argv.push('--config', resolve(config));
-  return argv;
-}
+/** argv that runs this Lifeboat again with the same config file. */
+export const lifeboatArgv = selfArgv;
 
 export async function physicalDrill(req: PhysicalDrillRequest): Promise<PhysicalDrillResult> {
   const { repo, snapshot } = req;
   const why = postgresUnavailable();
   if (why) throw new LifeboatError('usage', `[drill] no scratch PostgreSQL for a physical drill: ${why}`);
   const source = snapshot.source;
-  const window = recoveryWindow(await repo.listSnapshots(), source);
+  const window = await recoveryWindow(repo, await repo.listSnapshots(), source);
   const newest = window.bases.at(-1);
   if (newest && newest.id !== req.snapshotId) {
     throw new LifeboatError(

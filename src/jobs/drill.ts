@@ -113,7 +113,7 @@ export async function runDrills(repo: Repository, req: DrillRequest): Promise<Dr
 export function drillUnits(entries: SnapshotEntry[], source: string): string[] {
   const names = new Set(
     entries
-      .filter((e) => e.snapshot.kind !== 'drill' && e.snapshot.kind !== 'wal')
+      .filter((e) => e.snapshot.kind !== 'drill')
       .map((e) => e.snapshot.source)
       .filter((name) => sourceMatches(name, source)),
   );
