@@ -43,7 +43,12 @@ export interface JobRunnerOptions {
   concurrency: number;
   /** argv that runs this Lifeboat with the same config (physical drills run `wal-fetch` with it). */
   lifeboatArgv?: string[];
-  /** After a job reaches a final status (metrics, alerts, snapshot cache). */
+  /**
+   * After a job succeeded, before the catalog says so: whoever sees "succeeded" must also
+   * see its snapshots (the snapshot cache is refreshed here).
+   */
+  beforeSucceeded?: (job: JobRecord) => Promise<void>;
+  /** After a job reaches a final status (metrics, alerts). */
   onFinished?: (job: JobRecord) => void | Promise<void>;
 }
 
@@ -275,6 +280,11 @@ export class JobRunner {
       followUp = out.followUp;
     } catch (err) {
       update = { status: 'failed', error: redactText(describe(err)) };
+    }
+    if (update.status === 'succeeded') {
+      await this.o.beforeSucceeded?.(a.job).catch((err: unknown) => {
+        this.o.log.error({ job: a.job.id, err: describe(err) }, 'after-job work failed');
+      });
     }
     this.running.delete(a.job.id);
     if (this.abandoned.has(a.job.id)) return;

@@ -120,6 +120,9 @@ export class LifeboatServer implements ApiContext {
           ...repoSettings.options,
           clock: this.clock,
         }),
+      beforeSucceeded: async (job) => {
+        if (['backup', 'forget', 'prune'].includes(job.kind)) await this.snapshots.refresh();
+      },
       onFinished: (job) => this.afterJob(job),
     });
     this.metrics = new ServerMetrics(
@@ -349,9 +352,6 @@ export class LifeboatServer implements ApiContext {
 
   private async afterJob(job: JobRecord): Promise<void> {
     if (job.kind === 'backup' && job.status === 'failed' && job.source) this.metrics.backupFailed(job.source);
-    if (job.status === 'succeeded' && ['backup', 'forget', 'prune'].includes(job.kind)) {
-      await this.snapshots.refresh().catch(() => {});
-    }
     if (job.status !== 'skipped') await this.evaluateAlerts();
   }
 
