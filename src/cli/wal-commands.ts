@@ -5,12 +5,11 @@
  * (push) or written (fetch); wal-fetch exits 1 when the file is not archived.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { describe, LifeboatError } from '../errors.js';
-import { selfArgv } from '../self-command.js';
+import { selfArgv, shellCommand, shQuote } from '../self-command.js';
 import {
   fetchWal,
   PREFETCH_DIR,
@@ -148,23 +147,6 @@ function startAgent(name: string, path: string, source: string, ahead: number): 
   child.unref();
 }
 
-function shQuote(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * This program as a shell command (quoted words): the sh front bin/lifeboat when it is there
- * (it answers prefetched fetches without starting Node.js), told which node to use.
- */
-function cliCommand(config: string | undefined): string[] {
-  const [node, js, ...rest] = selfArgv(config);
-  const front = join(dirname(js), 'lifeboat');
-  const head = existsSync(front)
-    ? [`LIFEBOAT_NODE=${shQuote(node)}`, shQuote(front)]
-    : [node, js].map(shQuote);
-  return [...head, ...rest.map(shQuote)];
-}
-
 /** `--at TIME --to DATADIR` for a physical source: base backup plus recovery settings. */
 export async function restoreAt(
   ctx: CliContext,
@@ -181,7 +163,7 @@ export async function restoreAt(
   if (opts.dryRun) throw new LifeboatError('usage', '[restore] --at does not support --dry-run yet');
   const source = walSource(ctx, opts.source);
   const config = ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG;
-  const restoreCommand = `${cliCommand(config).join(' ')} --quiet wal-fetch --source ${shQuote(source.name)} %f %p`;
+  const restoreCommand = `${shellCommand(selfArgv(config))} --quiet wal-fetch --source ${shQuote(source.name)} %f %p`;
   const repo = await ctx.openRepository();
   const r = await restoreToPoint(repo, {
     source: source.name,

@@ -70,7 +70,16 @@ export const restoreRequest = z.strictObject({
   to: z.string().min(1).describe('where to restore: a path or URL'),
   tables: z.array(z.string().min(1)).optional().describe('databases: only these tables'),
   include: z.array(z.string().min(1)).optional().describe('files: only these paths'),
-  at: isoTime.optional().describe('point in time (PostgreSQL physical sources)'),
+  at: z
+    .string()
+    .refine(
+      (v) => v === 'latest' || /^name:./.test(v) || !Number.isNaN(Date.parse(v)),
+      'expected an ISO 8601 time, "latest" or "name:RESTORE_POINT"',
+    )
+    .optional()
+    .describe(
+      'point in time for a PostgreSQL physical source: an ISO time, "latest" or "name:POINT"; needs source and snapshot "latest"',
+    ),
   overwrite: z.boolean().optional(),
   dry_run: z.boolean().optional(),
 });

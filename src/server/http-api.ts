@@ -341,15 +341,20 @@ const HANDLERS: Record<string, Handler> = {
 
   'POST /api/restores': async (ctx, req, reply) => {
     const body = validate(restoreRequest, req.body, 'body');
-    if (body.at) {
-      throw new ApiError(
-        400,
-        'invalid_request',
-        '[api] body.at: point-in-time restore applies to PostgreSQL physical sources, which this build does not have yet',
-        'at',
-      );
-    }
     if (body.source) configuredSourceOrRecorded(ctx, body.source);
+    if (body.at) {
+      const physical = ctx.snapshots
+        .entries()
+        .some((e) => e.snapshot.source === body.source && e.snapshot.kind === 'physical');
+      if (!body.source || body.snapshot !== 'latest' || !physical) {
+        throw new ApiError(
+          400,
+          'invalid_request',
+          '[api] body.at: a point-in-time restore needs "snapshot": "latest" and the "source" of a PostgreSQL physical source with a base backup',
+          'at',
+        );
+      }
+    }
     let entry: ReturnType<typeof pickSnapshot>;
     try {
       entry = pickSnapshot(ctx.snapshots.entries(), body.snapshot, body.source, ctx.repositoryLocation);
@@ -374,6 +379,7 @@ const HANDLERS: Record<string, Handler> = {
         include: body.include ?? [],
         overwrite: body.overwrite ?? false,
         dry_run: body.dry_run ?? false,
+        ...(body.at ? { at: body.at } : {}),
       },
     });
     ctx.catalog.audit.append({
@@ -387,6 +393,7 @@ const HANDLERS: Record<string, Handler> = {
         protected: needsApproval,
         status: job.status,
         dry_run: body.dry_run ?? false,
+        at: body.at ?? null,
       },
     });
     if (job.status === 'skipped') {

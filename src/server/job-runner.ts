@@ -9,6 +9,7 @@
  * holds no index or worker threads. The daemon and `lifeboat jobs retry` both use this.
  */
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import {
   type Catalog,
   FINAL_STATUSES,
@@ -30,6 +31,8 @@ import { runRestore } from '../jobs/restore.js';
 import type { KeepPolicy } from '../jobs/retention.js';
 import type { Log } from '../notify/alert-dispatcher.js';
 import type { Repository } from '../repo/repository.js';
+import { selfArgv, shellCommand, shQuote } from '../self-command.js';
+import { restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
 import { ApiError } from './api-error.js';
 import { redactText } from './redact.js';
 
@@ -440,6 +443,35 @@ export class JobRunner {
     };
   }
 
+  /** `at` on a physical source: base backup plus recovery settings (wal-commands restoreAt). */
+  private async restoreToPoint(
+    repo: Repository,
+    job: JobRecord,
+    actor: string | null,
+  ): Promise<{ update: JobUpdate }> {
+    const p = job.params as { source: string; at: string; to: string };
+    const argv = this.o.lifeboatArgv ?? selfArgv();
+    const r = await restoreToPoint(repo, {
+      source: p.source,
+      at: p.at,
+      to: resolve(p.to),
+      restoreCommand: `${shellCommand(argv)} --quiet wal-fetch --source ${shQuote(p.source)} %f %p`,
+    });
+    const result = {
+      snapshot: r.base.id,
+      target: redactText(r.target),
+      at: r.at,
+      window: { from: r.window.from ?? null, to: r.window.to ?? null },
+    };
+    this.o.catalog.audit.append({
+      actor: 'server',
+      action: 'restore.finish',
+      target: job.id,
+      details: { status: 'succeeded', by: actor, ...result },
+    });
+    return { update: { snapshots: [], result } };
+  }
+
   private async restore(repo: Repository, job: JobRecord) {
     const p = job.params as {
       snapshot: string;
@@ -449,6 +481,7 @@ export class JobRunner {
       include?: string[];
       overwrite?: boolean;
       dry_run?: boolean;
+      at?: string;
     };
     const actor = job.approved_by ? `${job.requested_by} (approved by ${job.approved_by})` : job.requested_by;
     this.o.catalog.audit.append({
@@ -458,11 +491,13 @@ export class JobRunner {
       details: {
         snapshot: p.snapshot,
         to: p.to ? redactText(p.to) : null,
+        ...(p.at ? { at: p.at } : {}),
         requested_by: job.requested_by,
         approved_by: job.approved_by,
       },
     });
     try {
+      if (typeof p.at === 'string') return await this.restoreToPoint(repo, job, actor);
       const r = await runRestore(repo, {
         snapshot: p.snapshot,
         source: p.source,

@@ -22,6 +22,7 @@ import {
 } from '../../src/testing/servers/postgres.js';
 import { BIN } from '../helpers/cli.js';
 import { sql } from '../postgres/pg-helpers.js';
+import { PASSWORD, startHarness } from '../server/harness.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -71,7 +72,7 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     LIFEBOAT_REPO: repo,
-    LIFEBOAT_PASSWORD: 'pitr-password',
+    LIFEBOAT_PASSWORD: PASSWORD,
     LIFEBOAT_KDF_N: '1024',
     LIFEBOAT_CONFIG: configFile,
   };
@@ -79,7 +80,7 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
   const saved = { ...process.env };
   Object.assign(process.env, {
     LIFEBOAT_REPO: repo,
-    LIFEBOAT_PASSWORD: 'pitr-password',
+    LIFEBOAT_PASSWORD: PASSWORD,
     LIFEBOAT_KDF_N: '1024',
     LIFEBOAT_CONFIG: configFile,
   });
@@ -168,6 +169,34 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
       await assert.rejects(readFile(join(dir, 'data', 'pg_wal', 'lifeboat-prefetch')), /ENOENT/);
       await restored.stop();
       restored = undefined;
+    }
+
+    // The same through the HTTP API: a restore job with `at`.
+    const api = await startHarness({
+      dir: work,
+      config: stringify({
+        repository: { url: repo },
+        sources: { db: { type: 'postgres', url: server.url, method: 'physical' } },
+      }),
+    });
+    try {
+      const viaApi = join(target, 'api', 'data');
+      const posted = await api.call('POST', '/api/restores', {
+        body: { snapshot: 'latest', source: 'db', at: T, to: viaApi },
+      });
+      assert.equal(posted.status, 202, posted.text);
+      const job = await api.waitJob(posted.body.job.id);
+      assert.equal(job.status, 'succeeded', JSON.stringify(job));
+      assert.equal(job.result.at, T);
+      const conf = await readFile(join(viaApi, 'postgresql.auto.conf'), 'utf8');
+      assert.match(conf, /recovery_target_time = '/);
+      assert.match(conf, /wal-fetch --source db %f %p/);
+      const refused = await api.call('POST', '/api/restores', {
+        body: { snapshot: 'latest', source: 'db', at: 'soon', to: viaApi },
+      });
+      assert.equal(refused.status, 400);
+    } finally {
+      await api.stop();
     }
 
     // Retention: after a second base backup and forget, prune drops the WAL only the first needed.

@@ -206,7 +206,7 @@ describe('server API', () => {
         'POST',
         '/api/restores',
         { snapshot: 'latest', source: 'docs', to: '/x', at: '2026-01-01T00:00:00Z' },
-        /body\.at: point-in-time/,
+        /body\.at: a point-in-time restore needs .* PostgreSQL physical source/,
         'at',
       ],
       [

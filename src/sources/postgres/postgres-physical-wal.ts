@@ -1,4 +1,4 @@
-import { appendFile, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { isLifeboatError, LifeboatError } from '../../errors.js';
