@@ -32,6 +32,8 @@ const NOBODY = 65534;
 interface Options {
   scale: number;
   seconds: number;
+  /** Seconds of steady writes for the RPO measurement (0: skip it). */
+  rpo: number;
   workdir?: string;
   keep: boolean;
   json: boolean;
@@ -52,17 +54,18 @@ interface ToolResult {
 const log = (line: string) => process.stderr.write(`[bench:pitr] ${line}\n`);
 
 function parse(argv: string[]): Options {
-  const o: Options = { scale: 100, seconds: 30, keep: false, json: false };
+  const o: Options = { scale: 100, seconds: 30, rpo: 0, keep: false, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--scale') o.scale = Number(argv[++i]);
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
+    else if (a === '--rpo') o.rpo = Number(argv[++i]);
     else if (a === '--workdir') o.workdir = argv[++i];
     else if (a === '--keep') o.keep = true;
     else if (a === '--json') o.json = true;
     else
       throw new Error(
-        `unknown option ${a}\nusage: node dist/bench/pitr/run.js [--scale 100] [--seconds 30] [--workdir DIR] [--keep] [--json]`,
+        `unknown option ${a}\nusage: node dist/bench/pitr/run.js [--scale 100] [--seconds 30] [--rpo SECONDS] [--workdir DIR] [--keep] [--json]`,
       );
   }
   if (!(o.scale > 0) || !(o.seconds > 0)) throw new Error('--scale and --seconds take positive numbers');
@@ -270,6 +273,58 @@ async function benchTool(tool: Tool, work: string, o: Options, env: NodeJS.Proce
   }
 }
 
+/**
+ * The data-loss window actually achieved with archive_timeout = 60: steady small writes for
+ * `seconds`, then the server is killed (SIGKILL: its unarchived WAL is the loss), the
+ * archive restored to its end, and RPO = kill time - newest row recovered.
+ */
+async function measureRpo(work: string, seconds: number, env: NodeJS.ProcessEnv): Promise<number> {
+  const tool = lifeboatTool(join(work, 'rpo'), env);
+  ownedDir(join(work, 'rpo'));
+  chmodSync(join(work, 'rpo'), 0o755);
+  const server = await startPostgres({
+    settings: { wal_level: 'replica', archive_mode: 'on', archive_timeout: '60', max_wal_senders: '4' },
+  });
+  env.PGPASSWORD = server.password;
+  let restored: PostgresServer | undefined;
+  try {
+    const bin = (name: string) => join(server.binDir, name);
+    const conn = ['-h', server.host, '-p', String(server.port), '-U', server.user];
+    const psql = (sql: string) =>
+      run(bin('psql'), [...conn, '-X', '-q', '-At', '-d', 'postgres', '-c', sql], { env }).trim();
+    tool.setup(server);
+    psql(`ALTER SYSTEM SET archive_command = '${tool.archiveCommand.replace(/'/g, "''")}'`);
+    psql('SELECT pg_reload_conf()');
+    psql('CREATE TABLE ticks (t timestamptz)');
+    tool.backup(server);
+    const script = join(work, 'rpo', 'tick.sql');
+    writeFileSync(script, 'INSERT INTO ticks VALUES (clock_timestamp());\n', { mode: 0o644 });
+    log(`rpo: ${seconds} s of 10 writes/s with archive_timeout = 60, then SIGKILL`);
+    run(bin('pgbench'), [...conn, '-n', '-f', script, '-R', '10', '-T', String(seconds), 'postgres'], {
+      env,
+    });
+    const killedAt = Date.now();
+    await server.kill();
+    const target = ownedDir(mkdtempSync(join(work, 'rpo-restore-')));
+    ownedDir(join(target, 'data'));
+    tool.restore(join(target, 'data'));
+    restored = await startPostgres({ existingDir: target });
+    const rconn = ['-h', restored.host, '-p', String(restored.port), '-U', restored.user];
+    const rpsql = (sql: string) =>
+      run(bin('psql'), [...rconn, '-X', '-q', '-At', '-d', 'postgres', '-c', sql], { env }).trim();
+    while (rpsql('SELECT pg_is_in_recovery()') !== 'f') await sleep(100);
+    const newest = Number(rpsql('SELECT extract(epoch FROM max(t)) * 1000 FROM ticks'));
+    const rpo = (killedAt - newest) / 1000;
+    log(
+      `rpo: newest recovered row ${new Date(newest).toISOString()}, killed ${new Date(killedAt).toISOString()}: ${rpo.toFixed(1)} s lost`,
+    );
+    return rpo;
+  } finally {
+    await restored?.stop();
+    await server.stop();
+  }
+}
+
 async function main(): Promise<number> {
   const o = parse(process.argv.slice(2));
   const gnu = checkGnuTime();
@@ -286,8 +341,11 @@ async function main(): Promise<number> {
     for (const tool of [lifeboatTool(work, env), pgbackrestTool(work, env)])
       results.push(await benchTool(tool, work, o, env));
     const [lb, br] = results;
+    const rpoSeconds = o.rpo > 0 ? await measureRpo(work, o.rpo, env) : undefined;
     if (o.json) {
-      process.stdout.write(`${JSON.stringify({ scale: o.scale, seconds: o.seconds, results }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ scale: o.scale, seconds: o.seconds, results, rpoSeconds }, null, 2)}\n`,
+      );
       return 0;
     }
     const row = (label: string, f: (r: ToolResult) => number, digits = 1, ratio = true) =>
@@ -306,6 +364,12 @@ async function main(): Promise<number> {
         row('RTO: restore + recovery (s)', (r) => r.rtoSeconds),
         row('repository (MiB)', (r) => r.repositoryBytes / 2 ** 20, 0),
         '',
+        ...(rpoSeconds === undefined
+          ? []
+          : [
+              `lifeboat RPO with archive_timeout = 60 (killed after ${o.rpo} s of writes): ${rpoSeconds.toFixed(1)} s`,
+              '',
+            ]),
       ].join('\n'),
     );
     return 0;
