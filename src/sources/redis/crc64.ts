@@ -1,31 +1,12 @@
 /**
  * @module sources/redis/crc64
  * CRC-64 as Redis computes it (Jones polynomial, reflected, init 0, no final xor): the
- * trailer of an RDB file and of every DUMP payload. Table-driven, on two 32-bit halves so
- * no BigInt is involved per byte.
+ * trailer of an RDB file and of every DUMP payload.
  */
+import { crc64Table, crc64Update } from '../crc64.js';
 
 /** The reflected Jones polynomial 0xad93d23594c935a9 is 0x95ac9329ac4bc9b5. */
-const POLY_HI = 0x95ac9329;
-const POLY_LO = 0xac4bc9b5;
-
-const TABLE_HI = new Uint32Array(256);
-const TABLE_LO = new Uint32Array(256);
-for (let i = 0; i < 256; i++) {
-  let hi = 0;
-  let lo = i;
-  for (let k = 0; k < 8; k++) {
-    const carry = lo & 1;
-    lo = ((lo >>> 1) | ((hi & 1) << 31)) >>> 0;
-    hi = hi >>> 1;
-    if (carry) {
-      hi = (hi ^ POLY_HI) >>> 0;
-      lo = (lo ^ POLY_LO) >>> 0;
-    }
-  }
-  TABLE_HI[i] = hi;
-  TABLE_LO[i] = lo;
-}
+const TABLE = crc64Table(0x95ac9329, 0xac4bc9b5);
 
 /** A running CRC-64 (Redis flavour). */
 export class Crc64 {
@@ -33,15 +14,7 @@ export class Crc64 {
   lo = 0;
 
   update(data: Uint8Array, start = 0, end = data.length): this {
-    let hi = this.hi;
-    let lo = this.lo;
-    for (let i = start; i < end; i++) {
-      const idx = (lo ^ data[i]) & 0xff;
-      lo = ((lo >>> 8) | (hi << 24)) ^ TABLE_LO[idx];
-      hi = (hi >>> 8) ^ TABLE_HI[idx];
-    }
-    this.hi = hi >>> 0;
-    this.lo = lo >>> 0;
+    crc64Update(TABLE, this, data, start, end);
     return this;
   }
 
