@@ -1,3 +1,17 @@
+/**
+ * @module sources/postgres/postgres-physical-wal
+ * WAL archiving into the repository and point-in-time restores. Each archived file (a WAL
+ * segment, a .history, .backup or .partial file) is one name-addressed object of the
+ * repository (repo/wal-archive.ts). PostgreSQL's rules: pushing a name already archived
+ * with the same bytes succeeds, with other bytes fails; fetching a name not archived exits 1.
+ *
+ * Speed: PostgreSQL runs archive_command once per file, one after another. A push also
+ * stores the other files PostgreSQL has marked ready (pg_wal/archive_status/*.ready), in
+ * parallel, and leaves an acknowledgement beside each (`<name>.lifeboat-ok`) once it is
+ * durable; PostgreSQL's next calls find it and return at once (bin/lifeboat checks it
+ * before starting Node.js). Fetches are served ahead by the fetch agent
+ * (wal-fetch-agent.ts) through pg_wal/lifeboat-prefetch/.
+ */
 import { appendFile, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
