@@ -79,17 +79,17 @@ test('push stores a WAL file by name, fetch returns the same bytes, a missing na
   const { repo, dir } = await scratch();
   const name = '000000010000000000000003';
   const data = await walFile(dir, name, 9 * 1024 * 1024); // three frames
-  const r = await pushWal(repo, 'db', join(dir, 'pg_wal', name));
+  const r = await pushWal(repo, 'payroll', join(dir, 'pg_wal', name));
   assert.equal(r.pushed.result, 'stored');
-  assert.equal((await pushWal(repo, 'db', join(dir, 'pg_wal', name))).pushed.result, 'already');
+  assert.equal((await pushWal(repo, 'payroll', join(dir, 'pg_wal', name))).pushed.result, 'already');
   const out = join(dir, 'RECOVERYXLOG');
-  assert.equal(await fetchWal(repo, 'db', name, out), true);
+  assert.equal(await fetchWal(repo, 'payroll', name, out), true);
   assert.ok((await readFile(out)).equals(data));
   assert.equal(await fetchWal(repo, 'other-source', name, out), false);
-  assert.equal(await fetchWal(repo, 'db', '000000010000000000000004', out), false);
+  assert.equal(await fetchWal(repo, 'payroll', '000000010000000000000004', out), false);
   // The object's name hides the source; its bytes hide the content.
   const [object] = await readdir(join(dir, 'repo', 'wal'));
-  assert.ok(!object.includes('db') && object.endsWith(`-${name}`), object);
+  assert.ok(!object.includes('payroll') && object.endsWith(`-${name}`), object);
   const stored = await readFile(join(dir, 'repo', 'wal', object));
   assert.ok(!stored.includes(data.subarray(0, 64)), 'plaintext in the repository');
 });
