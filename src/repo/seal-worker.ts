@@ -11,8 +11,11 @@ import { FLAG_ZSTD, sealBlob } from './pack.js';
 
 export interface SealTask {
   seq: number;
-  /** 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`. */
-  op?: 'hash';
+  /**
+   * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`; 'seal+hash' seals and
+   * also returns the SHA-256 of the plaintext.
+   */
+  op?: 'hash' | 'seal+hash';
   type: BlobType;
   id: Uint8Array;
   data: Uint8Array;
@@ -46,6 +49,7 @@ parentPort?.on('message', (task: SealTask) => {
     const flags = compressed ? FLAG_ZSTD : 0;
     const sealed = sealBlob(spec, task.type, flags, Buffer.from(task.id), compressed ?? data);
     const done: SealDone = { seq: task.seq, flags, sealed };
+    if (task.op === 'seal+hash') done.digest = storageId(data);
     parentPort?.postMessage(done, ownsBuffer(sealed) ? [sealed.buffer as ArrayBuffer] : []);
   } catch (err) {
     parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: new Uint8Array(0), error: String(err) });

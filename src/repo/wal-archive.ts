@@ -18,7 +18,7 @@ import { LifeboatError } from '../errors.js';
 import type { Backend, FileInfo } from '../storage/backend.js';
 import { compress, decompress } from './compress.js';
 import type { KeyRing } from './crypto.js';
-import { EPOCH_SIZE } from './crypto.js';
+import { EPOCH_SIZE, storageId } from './crypto.js';
 import { blobAad, FLAG_ZSTD, sealBlob } from './pack.js';
 import type { SealPool } from './seal-pool.js';
 
@@ -41,6 +41,7 @@ export interface WalHeader {
   source: string;
   name: string;
   size: number;
+  /** SHA-256 over the SHA-256 of each frame's raw bytes (format.md): the content's digest. */
   sha256: string;
   /** When it was archived (ISO): the recoverable window ends at the newest one. */
   archived: string;
@@ -107,8 +108,7 @@ export async function buildWalObject(
         `[wal-push] ${name} is ${size} bytes: larger than any WAL file can be`,
       );
     }
-    const hash = createHash('sha256');
-    const pending: Promise<{ flags: number; sealed: Uint8Array; length: number }>[] = [];
+    const pending: Promise<{ flags: number; sealed: Uint8Array; length: number; digest: string }>[] = [];
     for (let offset = 0, part = 1; offset < size || part === 1; part++) {
       const length = Math.min(FRAME_SIZE, size - offset);
       const buf = Buffer.allocUnsafeSlow(length);
@@ -116,12 +116,17 @@ export async function buildWalObject(
       if (bytesRead !== length) {
         throw new LifeboatError('source_unreadable', `[wal-push] ${path} changed size while being read`);
       }
-      hash.update(buf);
       offset += length;
       const id = partId(object, part);
       if (pool) {
-        pending.push(pool.seal('data', id, buf).then((d) => ({ flags: d.flags, sealed: d.sealed, length })));
+        // The worker hashes too: a file's SHA-256 on the main thread was a batch's bottleneck.
+        pending.push(
+          pool
+            .sealAndHash('data', id, buf)
+            .then((d) => ({ flags: d.flags, sealed: d.sealed, length, digest: d.digest as string })),
+        );
       } else {
+        const digest = storageId(buf);
         const packed = compress(buf, WAL_ZSTD_LEVEL);
         const flags = packed ? FLAG_ZSTD : 0;
         pending.push(
@@ -129,6 +134,7 @@ export async function buildWalObject(
             flags,
             sealed: sealBlob(keys.sealSpec, 'data', flags, id, packed ?? buf),
             length,
+            digest,
           }),
         );
       }
@@ -140,7 +146,7 @@ export async function buildWalObject(
       source,
       name,
       size,
-      sha256: hash.digest('hex'),
+      sha256: digestOfFrames(frames.map((f) => f.digest)),
       archived: archived.toISOString(),
       frames: frames.map((f) => ({ length: f.length, flags: f.flags })),
     };
@@ -155,6 +161,16 @@ export async function buildWalObject(
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * The content digest a header records: SHA-256 over the frames' SHA-256 digests (a hash
+ * list, so frames are hashed in parallel). Equal files have equal digests.
+ */
+function digestOfFrames(digests: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const d of digests) h.update(Buffer.from(d, 'hex'));
+  return h.digest('hex');
 }
 
 function damaged(object: string, why: string): LifeboatError {
@@ -193,19 +209,19 @@ export function* openWalObject(keys: KeyRing, object: string, data: Buffer): Gen
     return part;
   };
   const header = openHeader(keys, object, next());
-  const hash = createHash('sha256');
+  const digests: string[] = [];
   let total = 0;
   for (const [i, frame] of header.frames.entries()) {
     const what = `wal ${object} frame ${i}`;
     const body = keys.open(next(), partAad(object, i + 1, frame.flags), what);
     const plain = frame.flags & FLAG_ZSTD ? decompress(body, frame.length, what) : body;
     if (plain.length !== frame.length) throw damaged(object, `frame ${i} has the wrong length`);
-    hash.update(plain);
+    digests.push(storageId(plain));
     total += plain.length;
     yield plain;
   }
   if (at.pos !== data.length) throw damaged(object, 'trailing bytes');
-  if (total !== header.size || hash.digest('hex') !== header.sha256) {
+  if (total !== header.size || digestOfFrames(digests) !== header.sha256) {
     throw damaged(object, 'content does not match its recorded SHA-256');
   }
   return header;
