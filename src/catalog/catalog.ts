@@ -87,6 +87,8 @@ export interface JobFilter {
   kind?: JobKind;
   /** Created at or after this ISO time. */
   since?: string;
+  /** Created before this ISO time. */
+  before?: string;
   limit?: number;
 }
 
@@ -368,6 +370,10 @@ export class Catalog {
     if (filter.since) {
       where.push('created_at >= ?');
       values.push(filter.since);
+    }
+    if (filter.before) {
+      where.push('created_at < ?');
+      values.push(filter.before);
     }
     const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY created_at DESC, rowid DESC LIMIT ?`;

@@ -31,6 +31,7 @@ import type { KeepPolicy } from '../jobs/retention.js';
 import type { Log } from '../notify/alert-dispatcher.js';
 import type { Repository } from '../repo/repository.js';
 import { ApiError } from './api-error.js';
+import { JobProgressBoard } from './job-progress.js';
 import { redactText } from './redact.js';
 
 export interface JobRunnerOptions {
@@ -78,8 +79,12 @@ export class JobRunner {
   /** Jobs given up on at shutdown: a late finish must not overwrite `interrupted`. */
   private readonly abandoned = new Set<string>();
   private accepting = true;
+  /** Live progress of the backups and restores running here. */
+  readonly progress: JobProgressBoard;
 
-  constructor(private readonly o: JobRunnerOptions) {}
+  constructor(private readonly o: JobRunnerOptions) {
+    this.progress = new JobProgressBoard(o.clock);
+  }
 
   /** Records the job and starts it when it may run; an overlapping request is recorded as skipped. */
   submit(req: JobRequest): JobRecord {
@@ -275,6 +280,7 @@ export class JobRunner {
       update = { status: 'failed', error: redactText(describe(err)) };
     }
     this.running.delete(a.job.id);
+    this.progress.clear(a.job.id);
     if (this.abandoned.has(a.job.id)) return;
     const job = this.o.catalog.updateJob(a.job.id, {
       ...update,
@@ -371,7 +377,12 @@ export class JobRunner {
       };
     }
     const tags = Array.isArray(job.params.tags) ? (job.params.tags as string[]) : [];
-    const outcomes = await backupSource(repo, { name, config: config as Record<string, unknown>, tags });
+    const outcomes = await backupSource(repo, {
+      name,
+      config: config as Record<string, unknown>,
+      tags,
+      progress: () => this.progress.track(job.id),
+    });
     const units = outcomes.map(({ id, snapshot: s }) => ({
       snapshot: id,
       source: s.source,
@@ -424,6 +435,7 @@ export class JobRunner {
       to?: string;
       tables?: string[];
       include?: string[];
+      collections?: string[];
       overwrite?: boolean;
       dry_run?: boolean;
     };
@@ -448,9 +460,11 @@ export class JobRunner {
           to: p.to,
           include: p.include ?? [],
           tables: p.tables ?? [],
+          collections: p.collections ?? [],
           overwrite: !!p.overwrite,
           dryRun: !!p.dry_run,
         },
+        progress: this.progress.track(job.id),
       });
       const result = {
         snapshot: r.snapshotId,

@@ -31,6 +31,7 @@ import { parseListen } from './listen.js';
 import { ServerMetrics, type SourceMetrics } from './metrics.js';
 import { parseSchedule, type Schedule, schedulesOf } from './schedule.js';
 import { Scheduler } from './scheduler.js';
+import { SnapshotBrowser } from './snapshot-browse.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { firstSeen, lastSnapshots, type SourceStatus, sourceStatuses } from './source-status.js';
 
@@ -73,6 +74,7 @@ export class LifeboatServer implements ApiContext {
   readonly runner: JobRunner;
   readonly scheduler: Scheduler;
   readonly snapshots: SnapshotCache;
+  readonly browser: SnapshotBrowser;
   readonly metrics: ServerMetrics;
   readonly alerts: AlertDispatcher;
   readonly app: ReturnType<typeof createHttpApi>;
@@ -106,17 +108,19 @@ export class LifeboatServer implements ApiContext {
       onError: (message) => this.log.warn({ err: message }, 'snapshot listing problem'),
     });
     const repoSettings = options.repository;
+    const openRepository = async () =>
+      Repository.open(await openBackend(repoSettings.url, repoSettings.storage), repoSettings.password, {
+        ...repoSettings.options,
+        clock: this.clock,
+      });
+    this.browser = new SnapshotBrowser(openRepository, () => this.snapshots.version);
     this.runner = new JobRunner({
       catalog: this.catalog,
       clock: this.clock,
       config: this.config,
       log: this.log,
       concurrency: server.concurrency ?? 2,
-      openRepository: async () =>
-        Repository.open(await openBackend(repoSettings.url, repoSettings.storage), repoSettings.password, {
-          ...repoSettings.options,
-          clock: this.clock,
-        }),
+      openRepository,
       onFinished: (job) => this.afterJob(job),
     });
     this.metrics = new ServerMetrics(
@@ -224,6 +228,7 @@ export class LifeboatServer implements ApiContext {
         });
       } catch {}
       this.alerts.close();
+      await this.browser.close();
       await this.reader.close().catch(() => {});
       await this.reader.backend.close().catch(() => {});
       return interrupted;

@@ -1,0 +1,165 @@
+/**
+ * @module server/snapshot-browse
+ * Browsing a snapshot for the dashboard: one folder of its tree at a time, and the drill
+ * reports kept in the repository. Reading trees needs the index, so the browser keeps one
+ * read handle with its index loaded while it is used (closed after a minute idle, reopened
+ * when the snapshot list changed), instead of loading the index on every click. Downloads
+ * go through `runDump` on a fresh handle (shared lock, streamed, size and SHA-256 checked).
+ */
+import { LifeboatError } from '../errors.js';
+import { RepoContentStore } from '../repo/content-store.js';
+import type { Repository } from '../repo/repository.js';
+import type { Snapshot } from '../repo/snapshot.js';
+import { readArtifact } from '../sources/artifact.js';
+import type { TreeNode } from '../sources/source.js';
+
+export interface TreeEntry {
+  name: string;
+  type: string;
+  size: number | null;
+  mode: number | null;
+  mtime: string | null;
+  sha256: string | null;
+  /** Symlinks: where they point. */
+  target: string | null;
+}
+
+export interface TreeListing {
+  snapshot: string;
+  path: string;
+  entries: TreeEntry[];
+}
+
+const IDLE_MS = 60_000;
+
+export class SnapshotBrowser {
+  private held: { repo: Promise<Repository>; version: number; timer?: NodeJS.Timeout } | undefined;
+
+  constructor(
+    private readonly openRepository: () => Promise<Repository>,
+    /** The snapshot list's version: a new backup means new packs, so the index is reloaded. */
+    private readonly version: () => number,
+  ) {}
+
+  /** The entries of the folder `path` ("" or "/" for the root) of snapshot `id` (a full id). */
+  async list(id: string, path: string): Promise<TreeListing> {
+    return this.use(async (repo) => {
+      const snapshot = await repo.loadSnapshot(id);
+      const store = new RepoContentStore(repo);
+      const parts = path.split('/').filter((p) => p.length > 0 && p !== '.');
+      let tree = await store.loadTree(snapshot.root);
+      for (let i = 0; i < parts.length; i++) {
+        const node = tree.nodes.find((n) => n.name === parts[i]);
+        if (node?.type !== 'dir' || !node.subtree) {
+          throw new LifeboatError(
+            'not_found',
+            `[browse] no folder ${parts.slice(0, i + 1).join('/')} in snapshot ${id.slice(0, 8)}`,
+          );
+        }
+        tree = await store.loadTree(node.subtree);
+      }
+      return { snapshot: id, path: parts.join('/'), entries: tree.nodes.map(entryOf) };
+    });
+  }
+
+  /**
+   * One file of a snapshot, to stream: its size, and its content checked against the
+   * recorded size and SHA-256 as it is read (`readArtifact` throws at the end on a
+   * mismatch). A shared lock is held until the content is read or abandoned, so a prune
+   * cannot remove packs under a download.
+   */
+  async openFile(id: string, path: string): Promise<{ size: number; content: AsyncIterable<Buffer> }> {
+    const parts = path.split('/').filter((p) => p.length > 0 && p !== '.');
+    const name = parts.pop() ?? '';
+    const folder = await this.list(id, parts.join('/'));
+    const node = folder.entries.find((e) => e.name === name);
+    if (!node) throw new LifeboatError('not_found', `[browse] no file ${path} in snapshot ${id.slice(0, 8)}`);
+    if (node.type !== 'file') {
+      throw new LifeboatError('usage', `[browse] ${path} is a ${node.type}, not a file: restore it instead`);
+    }
+    return this.use(async (repo) => {
+      const lock = await repo.lock(false, 'download');
+      const store = new RepoContentStore(repo);
+      const snapshot = await repo.loadSnapshot(id);
+      let tree = await store.loadTree(snapshot.root);
+      for (const part of parts) {
+        const dir = tree.nodes.find((n) => n.name === part);
+        tree = await store.loadTree(dir?.subtree ?? '');
+      }
+      const file = tree.nodes.find((n) => n.name === name)!;
+      async function* content(): AsyncIterable<Buffer> {
+        try {
+          yield* readArtifact(store, file);
+        } finally {
+          await lock.release().catch(() => {});
+        }
+      }
+      return { size: file.size ?? 0, content: content() };
+    });
+  }
+
+  /** The full manifest of a snapshot (the server's cache keeps summaries only). */
+  async manifest(id: string): Promise<Snapshot> {
+    return this.use((repo) => repo.loadSnapshot(id));
+  }
+
+  /** The report.json a drill kept, parsed. */
+  async drillReport(id: string): Promise<Record<string, unknown>> {
+    return this.use(async (repo) => {
+      const snapshot = await repo.loadSnapshot(id);
+      if (snapshot.kind !== 'drill') {
+        throw new LifeboatError('not_found', `[browse] snapshot ${id.slice(0, 8)} is not a drill report`);
+      }
+      const store = new RepoContentStore(repo);
+      const tree = await store.loadTree(snapshot.root);
+      const node = tree.nodes.find((n) => n.name === 'report.json');
+      if (!node?.content) {
+        throw new LifeboatError('repo_corrupt', `[browse] drill ${id.slice(0, 8)} has no report.json`);
+      }
+      const parts: Buffer[] = [];
+      for await (const chunk of store.readContent(node.content)) parts.push(chunk);
+      return JSON.parse(Buffer.concat(parts).toString('utf8'));
+    });
+  }
+
+  async close(): Promise<void> {
+    const held = this.held;
+    this.held = undefined;
+    if (!held) return;
+    clearTimeout(held.timer);
+    const repo = await held.repo.catch(() => undefined);
+    await repo?.close().catch(() => {});
+    await repo?.backend.close().catch(() => {});
+  }
+
+  private async use<T>(fn: (repo: Repository) => Promise<T>): Promise<T> {
+    if (this.held && this.held.version !== this.version()) await this.close();
+    if (!this.held) {
+      const repo = this.openRepository().then(async (r) => {
+        await r.loadIndex();
+        return r;
+      });
+      this.held = { repo, version: this.version() };
+      repo.catch(() => {
+        this.held = undefined;
+      });
+    }
+    const held = this.held;
+    clearTimeout(held.timer);
+    held.timer = setTimeout(() => void this.close(), IDLE_MS);
+    held.timer.unref();
+    return fn(await held.repo);
+  }
+}
+
+function entryOf(n: TreeNode): TreeEntry {
+  return {
+    name: n.name,
+    type: n.type,
+    size: n.type === 'file' ? (n.size ?? 0) : null,
+    mode: n.mode ?? null,
+    mtime: n.mtimeNs ? new Date(Number(BigInt(n.mtimeNs) / 1_000_000n)).toISOString() : null,
+    sha256: n.sha256 ?? null,
+    target: n.target ?? null,
+  };
+}
