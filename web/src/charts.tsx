@@ -33,9 +33,11 @@ interface ChartProps {
   series: string[];
   format: (v: number) => string;
   bars?: boolean;
+  /** A fixed y range (percentages); default: fitted to the data. */
+  yRange?: [number, number];
 }
 
-function Chart({ title, summary, data, series, format, bars }: ChartProps) {
+function Chart({ title, summary, data, series, format, bars, yRange }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = box.current;
@@ -59,7 +61,10 @@ function Chart({ title, summary, data, series, format, bars }: ChartProps) {
           })),
         ],
         axes: [{}, { size: 80, values: (_u, vals) => vals.map((v) => format(v)) }],
-        scales: { x: { time: true } },
+        scales: {
+          x: { time: true, range: xRange(data[0] as number[], !!bars) },
+          ...(yRange ? { y: { range: yRange } } : {}),
+        },
       },
       data,
       el,
@@ -70,7 +75,7 @@ function Chart({ title, summary, data, series, format, bars }: ChartProps) {
       window.removeEventListener('resize', onResize);
       plot.destroy();
     };
-  }, [data, series, format, bars]);
+  }, [data, series, format, bars, yRange]);
   return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
@@ -78,6 +83,15 @@ function Chart({ title, summary, data, series, format, bars }: ChartProps) {
       <p class="muted">{summary}</p>
     </figure>
   );
+}
+
+/** The data's time span; a single point, or bars, get half a day of margin (uPlot would span years). */
+function xRange(xs: number[], bars: boolean): [number, number] | undefined {
+  if (xs.length === 0) return undefined;
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  const pad = bars || hi - lo < 3600 ? 43_200 : 0;
+  return [lo - pad, hi + pad];
 }
 
 /** One x axis for every source: a row per backup time, null where a source has no point. */
@@ -90,6 +104,8 @@ function perSource(
   const ys = series.map((s) => backups.map((b) => (b.source === s ? value(b) : null)));
   return { data: [xs, ...ys] as uPlot.AlignedData, series };
 }
+
+const PERCENT: [number, number] = [0, 100];
 
 const SPANS: Record<string, number> = { '24 hours': 1, '7 days': 7, '30 days': 30, '365 days': 365 };
 
@@ -157,6 +173,7 @@ export function Charts() {
             series={['success %']}
             format={(v) => `${v.toFixed(0)}%`}
             bars
+            yRange={PERCENT}
           />
           <Chart
             title="Repository growth (data added by the backups it holds)"

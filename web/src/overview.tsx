@@ -78,8 +78,8 @@ export function Overview({ me }: { me: Me }) {
                     </span>
                   )}
                 </th>
-                <td>{s.type}</td>
-                <td>
+                <td data-label="Engine">{s.type}</td>
+                <td data-label="Last good backup">
                   {s.last_backup ? (
                     <>
                       {time(s.last_backup.time)}{' '}
@@ -90,7 +90,7 @@ export function Overview({ me }: { me: Me }) {
                   )}
                   <div class="muted">{s.snapshots} snapshots</div>
                 </td>
-                <td>
+                <td data-label="Age / RPO">
                   {s.last_backup ? seconds(s.last_backup.age_seconds) : '–'}
                   {s.rpo ? (
                     <>
@@ -106,8 +106,16 @@ export function Overview({ me }: { me: Me }) {
                     <span class="muted"> (no max_age)</span>
                   )}
                 </td>
-                <td>{s.schedule_error ? <span class="bad">{s.schedule_error}</span> : time(s.next_run)}</td>
-                <td>
+                <td data-label="Next run">
+                  {s.schedule_error ? (
+                    <span class="bad">{s.schedule_error}</span>
+                  ) : s.schedule ? (
+                    time(s.next_run)
+                  ) : (
+                    <span class="muted">not scheduled</span>
+                  )}
+                </td>
+                <td data-label="Last job">
                   {job ? (
                     <JobLive job={job} />
                   ) : s.last_job ? (
@@ -120,7 +128,9 @@ export function Overview({ me }: { me: Me }) {
                   {!job && s.last_failure && s.last_job?.status === 'failed' && (
                     <div class="error-text">{s.last_failure.error}</div>
                   )}
-                  {!job && started[s.name] && <StartedJob id={started[s.name]} />}
+                  {!job && started[s.name] && started[s.name] !== s.last_job?.id && (
+                    <StartedJob id={started[s.name]} />
+                  )}
                 </td>
                 {can(me, 'operator') && (
                   <td class="actions">
