@@ -143,7 +143,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/api/snapshots/{id}/file',
     role: 'operator',
     summary:
-      'Download one file of a snapshot, streamed; its size and SHA-256 are checked as it streams (a mismatch cuts the download off)',
+      'Download one file of a snapshot, streamed: every chunk is authenticated, and the size (and SHA-256 where recorded) is checked at the end; a mismatch cuts the download off',
     params: snapshotParams,
     query: fileQuery,
     responses: {

@@ -63,9 +63,9 @@ export class SnapshotBrowser {
   }
 
   /**
-   * One file of a snapshot, to stream: its size, and its content checked against the
-   * recorded size and SHA-256 as it is read (`readArtifact` throws at the end on a
-   * mismatch). A shared lock is held until the content is read or abandoned, so a prune
+   * One file of a snapshot, to stream: its size, and its content checked as it is read
+   * (each chunk authenticated; `readArtifact` checks the recorded size, and the SHA-256
+   * where one was recorded, and throws at the end on a mismatch). A shared lock is held until the content is read or abandoned, so a prune
    * cannot remove packs under a download.
    */
   async openFile(id: string, path: string): Promise<{ size: number; content: AsyncIterable<Buffer> }> {

@@ -108,6 +108,16 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
 
   it('signs in with a token and shows every source with its RPO state', async () => {
     await page.goto(`${h.base}/`);
+    await page.getByLabel('API token').waitFor();
+    // What the first view transferred (compressed bodies and headers), as the browser counts it.
+    const transferred = await page.evaluate(() =>
+      [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')].reduce(
+        (n, e) => n + (e as PerformanceResourceTiming).transferSize,
+        0,
+      ),
+    );
+    console.log(`first view transferred ${(transferred / 1024).toFixed(1)} KiB`);
+    assert.ok(transferred > 0 && transferred < 300 * 1024, `first view ${transferred} bytes`);
     await shot('01-sign-in');
     await signIn(h.tokens.admin, 'admin (admin)');
     const row = page.locator('tr[data-source="uploads"]');
@@ -236,6 +246,30 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByRole('link', { name: 'History', exact: true }).click();
     await page.getByText('approved by admin2').waitFor();
     await shot('09-restore-approved');
+  });
+
+  it('starts a drill, shows its report, the alerts and the verified audit log', async () => {
+    await page.getByRole('link', { name: 'Overview', exact: true }).click();
+    await page.getByRole('button', { name: 'Start a restore drill of app-db' }).click();
+    await page.getByRole('status').filter({ hasText: 'Drill of app-db started' }).waitFor();
+    const drill = await h.call('GET', '/api/jobs?kind=drill&limit=1');
+    assert.equal((await h.waitJob(drill.body.jobs[0].id)).status, 'succeeded');
+    await h.server.snapshots.refresh();
+    await page.getByRole('link', { name: 'Drills', exact: true }).click();
+    await page.locator('tbody tr').first().getByRole('link').click();
+    const checks = page.getByRole('table', { name: 'Checks' });
+    await checks.waitFor();
+    assert.match((await checks.textContent()) ?? '', /ok/);
+    await page.getByText('passed').first().waitFor();
+    await shot('11-drill-report');
+    h.clock.tick(3 * 3_600_000);
+    await h.server.evaluateAlerts();
+    await page.getByRole('link', { name: 'Alerts', exact: true }).click();
+    await page.getByText('rpo_breach').first().waitFor();
+    await page.getByRole('link', { name: 'Audit log', exact: true }).click();
+    await page.getByText(/Hash chain verified: \d+ entries/).waitFor();
+    await page.getByText('restore.approve', { exact: true }).waitFor();
+    await shot('12-audit-log');
   });
 
   it('shows a viewer no audit log, no restore and no backup button', async () => {
