@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { TestClock } from '../../src/clock.js';
 import { JobProgressBoard } from '../../src/server/job-progress.js';
 import { pickEncoding } from '../../src/server/web-assets.js';
-import { type Harness, startHarness } from './harness.js';
+import { eventually, type Harness, startHarness } from './harness.js';
 
 const CONFIG = `
 sources:
@@ -26,6 +26,11 @@ sources:
     type: files
     path: $DIR/docs
     max_age: 1h
+  slow:
+    type: files
+    path: $DIR/docs
+    hooks:
+      after_backup: sleep 1
 `;
 
 const BIG = Buffer.alloc(3 * 1024 * 1024 + 17, 'lifeboat dashboard bytes ');
@@ -273,6 +278,23 @@ describe('server: dashboard API and assets', () => {
     assert.equal(board.get('j1')?.phases_done, 1);
     board.clear('j1');
     assert.equal(board.get('j1'), undefined);
+  });
+
+  it('shows a running backup’s progress in the job, and drops it when the job ends', async () => {
+    // The hook after the backup holds the job in `running` for a second with its progress recorded.
+    const start = await h.call('POST', '/api/sources/slow/backups', { token: h.tokens.operator });
+    const id = start.body.job.id as string;
+    const seen = await eventually(async () => {
+      const r = await h.call('GET', `/api/jobs/${id}`, { token: h.tokens.viewer });
+      return r.body.job.status === 'running' && r.body.job.progress?.phases_done === 1 && r.body.job.progress;
+    }, 'progress of the running backup');
+    assert.equal(seen.phase, 'backup slow');
+    assert.ok(seen.bytes_done >= BIG.length, JSON.stringify(seen));
+    const listed = await h.call('GET', '/api/jobs?status=running', { token: h.tokens.viewer });
+    assert.equal(listed.body.jobs.find((j: { id: string }) => j.id === id)?.progress?.phase, 'backup slow');
+    const done = await h.waitJob(id);
+    assert.equal(done.status, 'succeeded', done.error);
+    assert.equal(done.progress, undefined);
   });
 
   it('documents every new route in the OpenAPI document', async () => {

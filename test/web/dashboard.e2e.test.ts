@@ -42,6 +42,8 @@ sources:
     type: files
     path: $DIR/uploads
     max_age: 2h
+    hooks:
+      after_backup: sleep 2
 `;
 
 const skip = existsSync(CHROMIUM)
@@ -68,6 +70,23 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('whoami').filter({ hasText: who }).waitFor();
   };
+
+  /** A test that leaves a screenshot and the page's text behind when it fails. */
+  const step = (name: string, fn: () => Promise<void>) =>
+    it(name, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        const path = join(ARTIFACTS, `FAILED-${name.replace(/\W+/g, '-')}.png`);
+        await page?.screenshot({ path, fullPage: true }).catch(() => {});
+        const text = await page
+          ?.locator('body')
+          .textContent()
+          .catch(() => '');
+        console.log(`failed at ${page?.url()}; screenshot ${path}; page text: ${text?.slice(0, 2000)}`);
+        throw err;
+      }
+    });
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
@@ -106,7 +125,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await h?.close();
   });
 
-  it('signs in with a token and shows every source with its RPO state', async () => {
+  step('signs in with a token and shows every source with its RPO state', async () => {
     await page.goto(`${h.base}/`);
     await page.getByLabel('API token').waitFor();
     // What the first view transferred (compressed bodies and headers), as the browser counts it.
@@ -148,20 +167,28 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await shot('02-overview');
   });
 
-  it('starts a backup and shows it finish', async () => {
+  step('starts a backup and shows it finish', async () => {
     for (const source of ['uploads', 'app-db']) {
       await page.getByRole('button', { name: `Back up ${source} now` }).click();
       const row = page.locator(`tr[data-source="${source}"]`);
+      if (source === 'uploads') {
+        // Its hook holds the job in `running` for 2 s after the data is read: the row shows it live.
+        await row
+          .locator('.live')
+          .filter({ hasText: /running\s+backup\s+\d+ B/ })
+          .waitFor();
+        await shot('03-backup-running');
+      }
       // The job shows under the row until it is final; then the row names the new snapshot.
       await row.getByText('succeeded').first().waitFor({ timeout: 30_000 });
       await row.getByRole('link').first().waitFor();
       h.clock.tick(60_000);
     }
     await page.getByRole('status').filter({ hasText: 'Backup of app-db started' }).waitFor();
-    await shot('03-backups-finished');
+    await shot('04-backups-finished');
   });
 
-  it('lists the jobs with their bytes and dedup ratio', async () => {
+  step('lists the jobs with their bytes and dedup ratio', async () => {
     await page.getByRole('link', { name: 'History', exact: true }).click();
     await page.locator('tr[data-job]').nth(1).waitFor();
     const text = (await page.locator('table').textContent()) ?? '';
@@ -171,10 +198,10 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByLabel('Status').selectOption('failed');
     await page.getByText('No jobs match.').waitFor();
     await page.getByLabel('Status').selectOption('');
-    await shot('04-history');
+    await shot('05-history');
   });
 
-  it('browses a snapshot and downloads one file', async () => {
+  step('browses a snapshot and downloads one file', async () => {
     await page.getByRole('link', { name: 'Snapshots', exact: true }).click();
     await page.getByLabel('Source').selectOption('uploads');
     await page.locator('tbody tr').first().getByRole('link').click();
@@ -187,7 +214,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     assert.equal(await readFile((await download.path()) as string, 'utf8'), 'quarterly numbers\n');
     await page.getByRole('button', { name: 'Open folder img' }).click();
     await page.getByRole('rowheader', { name: 'logo.svg' }).waitFor();
-    await shot('05-snapshot-tree');
+    await shot('06-snapshot-tree');
     // A database snapshot shows its tables with row counts.
     await page.getByRole('link', { name: 'Snapshots', exact: true }).click();
     await page.getByLabel('Source').selectOption('app-db');
@@ -195,17 +222,17 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     const rows = page.getByRole('table', { name: 'Tables and their row counts' });
     await rows.waitFor();
     assert.match((await rows.textContent()) ?? '', /users\s*120/);
-    await shot('06-snapshot-database');
+    await shot('07-snapshot-database');
   });
 
-  it('draws the charts', async () => {
+  step('draws the charts', async () => {
     await page.getByRole('link', { name: 'Charts', exact: true }).click();
     await page.locator('.uplot canvas').nth(3).waitFor();
     assert.equal(await page.locator('figure.chart').count(), 4);
-    await shot('07-charts');
+    await shot('08-charts');
   });
 
-  it('walks the restore wizard to a protected restore that a second admin approves', async () => {
+  step('walks the restore wizard to a protected restore that a second admin approves', async () => {
     const target = join(h.dir, 'restored.db');
     await page.getByRole('link', { name: 'Restore', exact: true }).click();
     await page.getByLabel('Source').selectOption('app-db');
@@ -219,7 +246,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByRole('button', { name: /^Restore [0-9a-f]{8} to / }).click();
     await page.locator('[data-testid="restore-job"][data-status="awaiting_approval"]').waitFor();
     await page.getByText('You requested it: another admin must approve.').waitFor();
-    await shot('08-restore-awaiting-approval');
+    await shot('09-restore-awaiting-approval');
 
     // The second admin signs in by keyboard only and approves.
     await page.getByRole('button', { name: 'Sign out' }).click();
@@ -245,10 +272,10 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     assert.ok(existsSync(target));
     await page.getByRole('link', { name: 'History', exact: true }).click();
     await page.getByText('approved by admin2').waitFor();
-    await shot('09-restore-approved');
+    await shot('10-restore-approved');
   });
 
-  it('starts a drill, shows its report, the alerts and the verified audit log', async () => {
+  step('starts a drill, shows its report, the alerts and the verified audit log', async () => {
     await page.getByRole('link', { name: 'Overview', exact: true }).click();
     await page.getByRole('button', { name: 'Start a restore drill of app-db' }).click();
     await page.getByRole('status').filter({ hasText: 'Drill of app-db started' }).waitFor();
@@ -272,7 +299,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await shot('12-audit-log');
   });
 
-  it('shows a viewer no audit log, no restore and no backup button', async () => {
+  step('shows a viewer no audit log, no restore and no backup button', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await signIn(h.tokens.viewer, 'viewer (viewer)');
     assert.equal(await page.getByRole('link', { name: 'Audit log' }).count(), 0);
@@ -280,13 +307,13 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     assert.equal(await page.getByRole('button', { name: /^Back up / }).count(), 0);
   });
 
-  it('fits a phone’s width', async () => {
+  step('fits a phone’s width', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${h.base}/#/`);
     await page.locator('tr[data-source="uploads"]').waitFor();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
-    await shot('10-phone-overview');
+    await shot('13-phone-overview');
   });
 
   it('logged no console error and asked no other origin', () => {
