@@ -47,6 +47,9 @@ function SignIn({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
   const [token, setTokenText] = useState('');
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
+  const field = useRef<HTMLInputElement>(null);
+  // The token field takes the focus, also after signing out (whose button is gone by then).
+  useEffect(() => field.current?.focus(), []);
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -66,6 +69,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
         <label for="token">API token</label>
         <input
           id="token"
+          ref={field}
           name="token"
           type="password"
           autocomplete="off"
