@@ -195,6 +195,7 @@ export function createHttpApi(
       method: spec.method,
       url: spec.path.replace(/\{(\w+)\}/g, ':$1'),
       config: { spec },
+      exposeHeadRoute: !spec.download,
       handler: (req, reply) => handler(ctx, req, reply),
     });
   }

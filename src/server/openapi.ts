@@ -45,6 +45,8 @@ export interface RouteSpec {
   query?: z.ZodObject;
   body?: z.ZodType;
   bodyRequired?: boolean;
+  /** Streams a file: no automatic HEAD route (it would read the whole file to answer). */
+  download?: boolean;
   /** Status → description and body schema (text/plain when `text`). */
   responses: Record<number, { description: string; schema?: z.ZodType; text?: boolean }>;
 }
@@ -146,6 +148,7 @@ export const ROUTES: readonly RouteSpec[] = [
       'Download one file of a snapshot, streamed: every chunk is authenticated, and the size (and SHA-256 where recorded) is checked at the end; a mismatch cuts the download off',
     params: snapshotParams,
     query: fileQuery,
+    download: true,
     responses: {
       200: { description: 'the file’s bytes (application/octet-stream)' },
       400: { description: 'the path is a folder', schema: errorResponse },

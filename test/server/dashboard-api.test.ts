@@ -166,6 +166,9 @@ describe('server: dashboard API and assets', () => {
       token: h.tokens.operator,
     });
     assert.equal(nested.text, 'beta\n');
+    // No HEAD: answering it would read the whole file.
+    const head = await h.call('HEAD', url, { token: h.tokens.operator });
+    assert.equal(head.status, 404);
     const viewer = await h.call('GET', url, { token: h.tokens.viewer });
     assert.equal(viewer.status, 403);
     const dir = await h.call('GET', `/api/snapshots/${docsSnapshot}/file?path=sub`, {
