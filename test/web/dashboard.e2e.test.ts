@@ -175,7 +175,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
         // Its hook holds the job in `running` for 2 s after the data is read: the row shows it live.
         await row
           .locator('.live')
-          .filter({ hasText: /running\s+backup\s+\d+ B/ })
+          .filter({ hasText: /running\s+backup uploads\s+\d+ B/ })
           .waitFor();
         await shot('03-backup-running');
       }

@@ -44,18 +44,26 @@ export function useLoad<T>(
   useEffect(() => {
     const call = ++latest.current;
     let timer: number | undefined;
+    // A hidden tab does not poll; it catches up within a second of being shown again.
+    const later = (ms: number) => {
+      const fire = () => {
+        if (document.hidden) timer = window.setTimeout(fire, 1000);
+        else setTick((t) => t + 1);
+      };
+      timer = window.setTimeout(fire, ms);
+    };
     fn().then(
       (d) => {
         if (call !== latest.current) return;
         setData(d);
         setError(undefined);
         const ms = everyMs(d);
-        if (ms > 0) timer = window.setTimeout(() => setTick((t) => t + 1), ms);
+        if (ms > 0) later(ms);
       },
       (err: Error) => {
         if (call !== latest.current) return;
         setError(err.message);
-        timer = window.setTimeout(() => setTick((t) => t + 1), 10_000);
+        later(10_000);
       },
     );
     return () => {

@@ -166,14 +166,17 @@ export function JobLive({ job }: { job: Job }) {
   const p = job.progress;
   return (
     <span class="live">
-      <span class="badge run">{job.status}</span> {job.kind}
+      <span class="badge run">{job.status}</span> {p?.phase || job.kind}
       {p && (
         <>
           {' '}
           {p.bytes_total ? (
-            <progress max={p.bytes_total} value={p.bytes_done} aria-label={`${job.kind} progress`} />
+            <progress max={p.bytes_total} value={p.bytes_done} aria-label={`${p.phase} progress`} />
           ) : null}{' '}
-          <span class="muted">{bytes(p.bytes_done)}</span>
+          <span class="muted">
+            {bytes(p.bytes_done)}
+            {p.bytes_total ? ` of ${bytes(p.bytes_total)}` : ''}
+          </span>
         </>
       )}
     </span>
