@@ -31,7 +31,8 @@ export function time(iso: string | null | undefined): string {
 export function ratio(read: number | null, stored: number | null): string {
   if (!read || stored === null) return '–';
   if (stored === 0) return '∞';
-  return `${(read / stored).toFixed(1)}×`;
+  const r = read / stored;
+  return `${r.toFixed(r >= 10 ? 0 : r >= 1 ? 1 : 2)}×`;
 }
 
 export function short(id: string | null | undefined): string {

@@ -92,7 +92,10 @@ export function History() {
                   {j.approved_by ? `, approved by ${j.approved_by}` : ''}
                 </div>
               </td>
-              <td>{j.kind}</td>
+              <td>
+                {j.kind}
+                {j.params.dry_run === true && <div class="muted">dry run</div>}
+              </td>
               <td>{j.source ?? '–'}</td>
               <td>
                 {j.status === 'running' ? (
