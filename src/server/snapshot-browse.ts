@@ -32,13 +32,24 @@ export interface TreeListing {
 
 const IDLE_MS = 60_000;
 
+/** One read handle with its index loaded, and how many calls and downloads use it now. */
+interface Held {
+  repo: Promise<Repository>;
+  version: number;
+  users: number;
+  /** Replaced (the snapshot list changed) or idle: closed once its last user is done. */
+  retired: boolean;
+  timer?: NodeJS.Timeout;
+}
+
 export class SnapshotBrowser {
-  private held: { repo: Promise<Repository>; version: number; timer?: NodeJS.Timeout } | undefined;
+  private held: Held | undefined;
 
   constructor(
     private readonly openRepository: () => Promise<Repository>,
     /** The snapshot list's version: a new backup means new packs, so the index is reloaded. */
     private readonly version: () => number,
+    private readonly idleMs = IDLE_MS,
   ) {}
 
   /** The entries of the folder `path` ("" or "/" for the root) of snapshot `id` (a full id). */
@@ -77,8 +88,11 @@ export class SnapshotBrowser {
     if (node.type !== 'file') {
       throw new LifeboatError('usage', `[browse] ${path} is a ${node.type}, not a file: restore it instead`);
     }
-    return this.use(async (repo) => {
-      const lock = await repo.lock(false, 'download');
+    // The handle stays open until the download ends, even if the list changes or it idles meanwhile.
+    const { repo, release } = await this.acquire();
+    let lock: Awaited<ReturnType<Repository['lock']>> | undefined;
+    try {
+      lock = await repo.lock(false, 'download');
       const store = new RepoContentStore(repo);
       const snapshot = await repo.loadSnapshot(id);
       let tree = await store.loadTree(snapshot.root);
@@ -87,15 +101,21 @@ export class SnapshotBrowser {
         tree = await store.loadTree(dir?.subtree ?? '');
       }
       const file = tree.nodes.find((n) => n.name === name)!;
+      const held = lock;
       async function* content(): AsyncIterable<Buffer> {
         try {
           yield* readArtifact(store, file);
         } finally {
-          await lock.release().catch(() => {});
+          await held.release().catch(() => {});
+          release();
         }
       }
       return { size: file.size ?? 0, content: content() };
-    });
+    } catch (err) {
+      await lock?.release().catch(() => {});
+      release();
+      throw err;
+    }
   }
 
   /** The full manifest of a snapshot (the server's cache keeps summaries only). */
@@ -122,33 +142,68 @@ export class SnapshotBrowser {
     });
   }
 
+  /** Closes the handle now, or when the downloads still using it end. */
   async close(): Promise<void> {
-    const held = this.held;
-    this.held = undefined;
-    if (!held) return;
-    clearTimeout(held.timer);
-    const repo = await held.repo.catch(() => undefined);
-    await repo?.close().catch(() => {});
-    await repo?.backend.close().catch(() => {});
+    if (this.held) await this.retire(this.held);
   }
 
   private async use<T>(fn: (repo: Repository) => Promise<T>): Promise<T> {
-    if (this.held && this.held.version !== this.version()) await this.close();
+    const { repo, release } = await this.acquire();
+    try {
+      return await fn(repo);
+    } finally {
+      release();
+    }
+  }
+
+  private async acquire(): Promise<{ repo: Repository; release: () => void }> {
+    if (this.held && this.held.version !== this.version()) void this.retire(this.held);
     if (!this.held) {
       const repo = this.openRepository().then(async (r) => {
         await r.loadIndex();
         return r;
       });
-      this.held = { repo, version: this.version() };
+      const fresh: Held = { repo, version: this.version(), users: 0, retired: false };
+      this.held = fresh;
       repo.catch(() => {
-        this.held = undefined;
+        if (this.held === fresh) this.held = undefined;
       });
     }
     const held = this.held;
+    held.users++;
     clearTimeout(held.timer);
-    held.timer = setTimeout(() => void this.close(), IDLE_MS);
-    held.timer.unref();
-    return fn(await held.repo);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      held.users--;
+      if (held.users > 0) return;
+      if (held.retired) {
+        void this.dispose(held);
+        return;
+      }
+      held.timer = setTimeout(() => void this.retire(held), this.idleMs);
+      held.timer.unref();
+    };
+    try {
+      return { repo: await held.repo, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  private async retire(held: Held): Promise<void> {
+    if (this.held === held) this.held = undefined;
+    held.retired = true;
+    clearTimeout(held.timer);
+    if (held.users === 0) await this.dispose(held);
+  }
+
+  private async dispose(held: Held): Promise<void> {
+    const repo = await held.repo.catch(() => undefined);
+    await repo?.close().catch(() => {});
+    await repo?.backend.close().catch(() => {});
   }
 }
 

@@ -12,9 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { TestClock } from '../../src/clock.js';
+import { Repository } from '../../src/repo/repository.js';
 import { JobProgressBoard } from '../../src/server/job-progress.js';
+import { SnapshotBrowser } from '../../src/server/snapshot-browse.js';
 import { pickEncoding } from '../../src/server/web-assets.js';
-import { eventually, type Harness, startHarness } from './harness.js';
+import { openBackend } from '../../src/storage/registry.js';
+import { eventually, type Harness, KDF, PASSWORD, startHarness } from './harness.js';
 
 const CONFIG = `
 sources:
@@ -179,6 +182,41 @@ describe('server: dashboard API and assets', () => {
       token: h.tokens.operator,
     });
     assert.equal(gone.status, 404, gone.text);
+  });
+
+  it('keeps a download’s repository handle open while the list changes and after the idle time', async () => {
+    let version = 0;
+    const closed: number[] = [];
+    let opened = 0;
+    const browser = new SnapshotBrowser(
+      async () => {
+        const n = opened++;
+        const repo = await Repository.open(await openBackend(h.repo), PASSWORD, { kdf: KDF });
+        const close = repo.close.bind(repo);
+        repo.close = async () => {
+          closed.push(n);
+          await close();
+        };
+        return repo;
+      },
+      () => version,
+      20,
+    );
+    const file = await browser.openFile(docsSnapshot, 'big.bin');
+    const reader = file.content[Symbol.asyncIterator]();
+    const parts: Buffer[] = [];
+    const first = await reader.next();
+    parts.push(first.value as Buffer);
+    version++; // a new snapshot: the next call opens a fresh handle and retires this one
+    assert.equal((await browser.list(docsSnapshot, 'sub')).entries[0].name, 'deep');
+    await new Promise((resolve) => setTimeout(resolve, 80)); // past the idle time of the new one
+    assert.deepEqual(closed, [1], 'the idle handle closed, the downloading one did not');
+    for (let r = await reader.next(); !r.done; r = await reader.next()) parts.push(r.value);
+    assert.ok(Buffer.concat(parts).equals(BIG));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(closed, [1, 0], 'closed once its download ended');
+    await browser.close();
+    assert.equal(opened, 2);
   });
 
   it('lists drill reports and shows one in full', async () => {
