@@ -48,6 +48,8 @@ export const snapshotParams = z.strictObject({
 
 export const treeQuery = z.strictObject({
   path: z.string().optional().describe('a folder inside the snapshot, "a/b"; default: the root'),
+  limit: limit(10_000).optional().describe('entries per page, in tree order; default 1000'),
+  offset: z.coerce.number().int().min(0).optional().describe('entries to skip; default 0'),
 });
 
 export const fileQuery = z.strictObject({
@@ -153,6 +155,8 @@ export const jobResponse = z.object({
 export const treeResponse = z.object({
   snapshot: z.string(),
   path: z.string(),
+  total: z.number().describe('entries in the folder; `entries` is one page of them'),
+  offset: z.number(),
   entries: z.array(
     z.object({
       name: z.string(),

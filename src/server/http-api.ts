@@ -323,7 +323,10 @@ const HANDLERS: Record<string, Handler> = {
   'GET /api/snapshots/{id}/tree': async (ctx, req) => {
     const { id } = validate(snapshotParams, req.params, 'path');
     const q = validate(treeQuery, req.query, 'query');
-    return ctx.browser.list(resolveSnapshot(ctx, id).id, q.path ?? '');
+    return ctx.browser.list(resolveSnapshot(ctx, id).id, q.path ?? '', {
+      offset: q.offset ?? 0,
+      limit: q.limit ?? 1000,
+    });
   },
 
   'GET /api/snapshots/{id}/file': async (ctx, req, reply) => {

@@ -27,6 +27,9 @@ export interface TreeEntry {
 export interface TreeListing {
   snapshot: string;
   path: string;
+  /** Entries in the folder; `entries` holds the page asked for. */
+  total: number;
+  offset: number;
   entries: TreeEntry[];
 }
 
@@ -52,8 +55,15 @@ export class SnapshotBrowser {
     private readonly idleMs = IDLE_MS,
   ) {}
 
-  /** The entries of the folder `path` ("" or "/" for the root) of snapshot `id` (a full id). */
-  async list(id: string, path: string): Promise<TreeListing> {
+  /**
+   * The entries of the folder `path` ("" or "/" for the root) of snapshot `id` (a full id),
+   * a page at a time (a folder may hold many thousands).
+   */
+  async list(
+    id: string,
+    path: string,
+    page: { offset: number; limit: number } = { offset: 0, limit: Infinity },
+  ): Promise<TreeListing> {
     return this.use(async (repo) => {
       const snapshot = await repo.loadSnapshot(id);
       const store = new RepoContentStore(repo);
@@ -69,7 +79,13 @@ export class SnapshotBrowser {
         }
         tree = await store.loadTree(node.subtree);
       }
-      return { snapshot: id, path: parts.join('/'), entries: tree.nodes.map(entryOf) };
+      return {
+        snapshot: id,
+        path: parts.join('/'),
+        total: tree.nodes.length,
+        offset: page.offset,
+        entries: tree.nodes.slice(page.offset, page.offset + page.limit).map(entryOf),
+      };
     });
   }
 

@@ -138,6 +138,14 @@ describe('server: dashboard API and assets', () => {
     );
     const a = root.body.entries.find((e: { name: string }) => e.name === 'a.txt');
     assert.equal(a.size, 6);
+    assert.equal(root.body.total, 3);
+    const page = await h.call('GET', `/api/snapshots/${docsSnapshot}/tree?offset=1&limit=1`, {
+      token: h.tokens.viewer,
+    });
+    assert.deepEqual(
+      [page.body.total, page.body.offset, page.body.entries.map((e: { name: string }) => e.name)],
+      [3, 1, [root.body.entries[1].name]],
+    );
     const deep = await h.call('GET', `/api/snapshots/${docsSnapshot}/tree?path=sub/deep`, {
       token: h.tokens.viewer,
     });

@@ -21,6 +21,9 @@ import { bytes, seconds, short, time } from './format';
 import { useLoad } from './hooks';
 import { Failure, SourceFilter, Table } from './ui';
 
+/** Folder entries loaded at a time. */
+const PAGE = 500;
+
 export function SnapshotsView() {
   const [source, setSource] = useState('');
   const list = useLoad(
@@ -89,15 +92,23 @@ function CountTable({
 }
 
 export function SnapshotDetail({ id, me }: { id: string; me: Me }) {
-  const [path, setPath] = useState('');
+  const [path, setFolder] = useState('');
+  const [shown, setShown] = useState(PAGE);
+  const setPath = (p: string) => {
+    setFolder(p);
+    setShown(PAGE);
+  };
   const [message, setMessage] = useState('');
   const snap = useLoad(
     () => get<{ snapshot: Snapshot }>(`/api/snapshots/${id}`).then((r) => r.snapshot),
     [id],
   );
   const tree = useLoad(
-    () => get<{ path: string; entries: TreeEntry[] }>(`/api/snapshots/${id}/tree${query({ path })}`),
-    [id, path],
+    () =>
+      get<{ path: string; total: number; entries: TreeEntry[] }>(
+        `/api/snapshots/${id}/tree${query({ path, limit: shown })}`,
+      ),
+    [id, path, shown],
   );
   const drills = useLoad(() => get<{ drills: Drill[] }>('/api/drills?limit=1000').then((r) => r.drills), []);
   const check = useLoad(
@@ -280,6 +291,14 @@ export function SnapshotDetail({ id, me }: { id: string; me: Me }) {
             </tr>
           ))}
         </Table>
+      )}
+      {tree.data && tree.data.total > tree.data.entries.length && (
+        <p>
+          {tree.data.entries.length} of {tree.data.total} entries shown.{' '}
+          <button type="button" class="secondary" onClick={() => setShown((n) => n + PAGE)}>
+            Show {Math.min(PAGE, tree.data.total - tree.data.entries.length)} more
+          </button>
+        </p>
       )}
     </section>
   );
