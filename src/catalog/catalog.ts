@@ -28,11 +28,18 @@ export const JOB_STATUSES = [
   'failed',
   'skipped',
   'interrupted',
+  'rejected',
 ] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** Statuses a job does not leave. */
-export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'skipped', 'interrupted'];
+export const FINAL_STATUSES: readonly JobStatus[] = [
+  'succeeded',
+  'failed',
+  'skipped',
+  'interrupted',
+  'rejected',
+];
 
 /** schedule: the server's scheduler; api: an HTTP call; cli: a command; retry: `jobs retry`;
  * retention: the forget that follows a backup; rebuilt: synthesized from a snapshot. */

@@ -82,6 +82,10 @@ export const drillRequest = z.strictObject({
   snapshot: z.string().min(1).optional(),
 });
 
+export const rejectRequest = z.strictObject({
+  reason: z.string().min(1).max(500).optional().describe('why, recorded in the job and the audit log'),
+});
+
 export const backupRequest = z.strictObject({
   tags: z
     .array(z.string().regex(/^[^\s,]{1,64}$/, 'expected a tag (no spaces or commas, at most 64 characters)'))

@@ -32,6 +32,7 @@ import {
   fileQuery,
   jobParams,
   jobsQuery,
+  rejectRequest,
   restoreRequest,
   snapshotParams,
   snapshotsQuery,
@@ -566,6 +567,35 @@ const HANDLERS: Record<string, Handler> = {
       }
       throw err;
     }
+  },
+
+  'POST /api/restores/{id}/reject': async (ctx, req) => {
+    const { id } = validate(jobParams, req.params, 'path');
+    const body = validate(rejectRequest, req.body, 'body');
+    const who = caller(req);
+    const pending = ctx.catalog.getJob(id);
+    if (pending?.kind !== 'restore') throw new ApiError(404, 'not_found', `[api] no restore ${id}`);
+    if (who.role !== 'admin' && who.name !== pending.requested_by) {
+      ctx.catalog.audit.append({
+        actor: who.name,
+        action: 'restore.reject_denied',
+        target: id,
+        details: { requested_by: pending.requested_by },
+      });
+      throw new ApiError(
+        403,
+        'forbidden',
+        `[api] ${who.name} may not reject restore ${id}: an admin or its requester (${pending.requested_by}) may`,
+      );
+    }
+    const job = ctx.runner.reject(id, who.name, body.reason);
+    ctx.catalog.audit.append({
+      actor: who.name,
+      action: who.name === job.requested_by ? 'restore.withdraw' : 'restore.reject',
+      target: id,
+      details: { requested_by: job.requested_by, reason: body.reason ?? null },
+    });
+    return { job: publicJob(job) };
   },
 
   'POST /api/sources/{name}/drills': async (ctx, req, reply) => {

@@ -44,6 +44,11 @@ export interface JobRunnerOptions {
   concurrency: number;
   /** After a job reaches a final status (metrics, alerts, snapshot cache). */
   onFinished?: (job: JobRecord) => void | Promise<void>;
+  /**
+   * After a job's work, before its final status is recorded: whoever sees the job finished
+   * (an API client polling it) then also sees its effects (the server's snapshot list).
+   */
+  beforeFinal?: (job: JobRecord) => Promise<void>;
 }
 
 export interface JobRequest {
@@ -144,6 +149,24 @@ export class JobRunner {
     });
     this.enqueue(queued);
     return queued;
+  }
+
+  /**
+   * Ends a restore awaiting approval without running it: an admin rejects it, or its
+   * requester withdraws it (`by` is who; the caller checks that they may).
+   */
+  reject(id: string, by: string, reason?: string): JobRecord {
+    const job = this.o.catalog.getJob(id);
+    if (!job) throw new ApiError(404, 'not_found', `[jobs] no job ${id}`);
+    if (job.status !== 'awaiting_approval') {
+      throw new ApiError(409, 'conflict', `[jobs] job ${id} is ${job.status}, not awaiting approval`);
+    }
+    const verb = by === job.requested_by ? 'withdrawn' : 'rejected';
+    return this.o.catalog.updateJob(id, {
+      status: 'rejected',
+      finished_at: this.o.clock.now().toISOString(),
+      error: `${verb} by ${by}${reason ? `: ${reason}` : ''}`,
+    });
   }
 
   /** Resolves when the job reaches a final status (only for jobs this process runs). */
@@ -278,6 +301,11 @@ export class JobRunner {
       followUp = out.followUp;
     } catch (err) {
       update = { status: 'failed', error: redactText(describe(err)) };
+    }
+    try {
+      await this.o.beforeFinal?.(a.job);
+    } catch (err) {
+      this.o.log.error({ job: a.job.id, err: describe(err) }, 'work before the final status failed');
     }
     this.running.delete(a.job.id);
     this.progress.clear(a.job.id);

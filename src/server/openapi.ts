@@ -22,6 +22,7 @@ import {
   jobParams,
   jobResponse,
   jobsQuery,
+  rejectRequest,
   restoreRequest,
   snapshotParams,
   snapshotResponse,
@@ -250,6 +251,21 @@ export const ROUTES: readonly RouteSpec[] = [
     responses: {
       202: { description: 'approved and queued', schema: jobEnvelope },
       403: { description: 'the requester cannot approve their own restore', schema: errorResponse },
+      409: { description: 'the job is not awaiting approval', schema: errorResponse },
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/restores/{id}/reject',
+    role: 'operator',
+    summary:
+      'End a restore awaiting approval without running it (status rejected): any admin, or its requester (who withdraws it)',
+    params: jobParams,
+    body: rejectRequest,
+    responses: {
+      200: { description: 'rejected', schema: jobEnvelope },
+      403: { description: 'neither an admin nor the requester', schema: errorResponse },
+      404: { description: 'no such restore', schema: errorResponse },
       409: { description: 'the job is not awaiting approval', schema: errorResponse },
     },
   },

@@ -122,6 +122,10 @@ export class LifeboatServer implements ApiContext {
       concurrency: server.concurrency ?? 2,
       openRepository,
       onFinished: (job) => this.afterJob(job),
+      // A client that sees a backup (or a drill) finish finds its snapshot (or report) listed.
+      beforeFinal: async (job) => {
+        if (['backup', 'forget', 'prune', 'drill'].includes(job.kind)) await this.snapshots.refresh();
+      },
     });
     this.metrics = new ServerMetrics(
       {
@@ -343,9 +347,7 @@ export class LifeboatServer implements ApiContext {
 
   private async afterJob(job: JobRecord): Promise<void> {
     if (job.kind === 'backup' && job.status === 'failed' && job.source) this.metrics.backupFailed(job.source);
-    if (job.status === 'succeeded' && ['backup', 'forget', 'prune'].includes(job.kind)) {
-      await this.snapshots.refresh().catch(() => {});
-    }
+    // The snapshot list was refreshed before the final status (beforeFinal).
     if (job.status !== 'skipped') await this.evaluateAlerts();
   }
 

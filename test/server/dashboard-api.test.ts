@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -232,7 +233,6 @@ describe('server: dashboard API and assets', () => {
     assert.equal(start.status, 202, start.text);
     const job = await h.waitJob(start.body.job.id);
     assert.equal(job.status, 'succeeded', job.error);
-    await h.server.snapshots.refresh();
     const list = await h.call('GET', '/api/drills?source=db', { token: h.tokens.viewer });
     assert.equal(list.body.drills.length, 1, list.text);
     const d = list.body.drills[0];
@@ -307,6 +307,46 @@ describe('server: dashboard API and assets', () => {
     assert.equal(real.body.job.status, 'awaiting_approval');
     const audit = await h.call('GET', '/api/audit?action=restore.request');
     assert.ok(audit.body.entries.every((e: { details: { protected: boolean } }) => e.details.protected));
+  });
+
+  it('ends a restore awaiting approval: an admin rejects it, its requester withdraws it', async () => {
+    const request = async (token: string) => {
+      const r = await h.call('POST', '/api/restores', {
+        token,
+        body: { snapshot: 'latest', source: 'db', to: join(h.dir, 'never.db') },
+      });
+      assert.equal(r.body.job.status, 'awaiting_approval', r.text);
+      return r.body.job.id as string;
+    };
+    const byOperator = await request(h.tokens.operator);
+    const denied = await h.call('POST', `/api/restores/${byOperator}/reject`, { token: h.tokens.viewer });
+    assert.equal(denied.status, 403, 'a viewer may not');
+    const rejected = await h.call('POST', `/api/restores/${byOperator}/reject`, {
+      token: h.tokens.admin2,
+      body: { reason: 'wrong target' },
+    });
+    assert.equal(rejected.status, 200, rejected.text);
+    assert.equal(rejected.body.job.status, 'rejected');
+    assert.equal(rejected.body.job.error, 'rejected by admin2: wrong target');
+    const late = await h.call('POST', `/api/restores/${byOperator}/approve`, { token: h.tokens.admin });
+    assert.equal(late.status, 409, late.text);
+
+    const byAdmin = await request(h.tokens.admin);
+    const notTheirs = await h.call('POST', `/api/restores/${byAdmin}/reject`, { token: h.tokens.operator });
+    assert.equal(notTheirs.status, 403, 'an operator may only withdraw their own');
+    assert.match(notTheirs.body.error.message, /an admin or its requester \(admin\)/);
+    const withdrawn = await h.call('POST', `/api/restores/${byAdmin}/reject`, { token: h.tokens.admin });
+    assert.equal(withdrawn.body.job.error, 'withdrawn by admin');
+    assert.equal((await h.call('POST', `/api/restores/${byAdmin}/reject`)).status, 409);
+    assert.ok(!existsSync(join(h.dir, 'never.db')));
+
+    const audit = await h.call('GET', '/api/audit?action=restore');
+    const actions = audit.body.entries.map(
+      (e: { action: string; actor: string }) => `${e.actor} ${e.action}`,
+    );
+    for (const a of ['admin2 restore.reject', 'operator restore.reject_denied', 'admin restore.withdraw']) {
+      assert.ok(actions.includes(a), `${a} in ${actions.join(', ')}`);
+    }
   });
 
   it('keeps live progress per job while it runs', () => {

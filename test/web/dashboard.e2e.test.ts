@@ -246,6 +246,9 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByRole('button', { name: /^Restore [0-9a-f]{8} to / }).click();
     await page.locator('[data-testid="restore-job"][data-status="awaiting_approval"]').waitFor();
     await page.getByText('You requested it: another admin must approve.').waitFor();
+    // The requester may withdraw it, not approve it.
+    await page.getByRole('button', { name: /^Withdraw restore / }).waitFor();
+    assert.equal(await page.getByRole('button', { name: /^Approve restore / }).count(), 0);
     await shot('09-restore-awaiting-approval');
 
     // The second admin signs in by keyboard only and approves.
@@ -257,6 +260,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await page.keyboard.press('Enter');
     await page.getByTestId('whoami').filter({ hasText: 'admin2 (admin)' }).waitFor();
     await page.getByRole('link', { name: 'Restore', exact: true }).click();
+    await page.getByRole('button', { name: /^Reject restore / }).waitFor();
     const approve = page.getByRole('button', { name: /^Approve restore / });
     await approve.focus();
     await page.keyboard.press('Enter');
@@ -281,7 +285,6 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByRole('status').filter({ hasText: 'Drill of app-db started' }).waitFor();
     const drill = await h.call('GET', '/api/jobs?kind=drill&limit=1');
     assert.equal((await h.waitJob(drill.body.jobs[0].id)).status, 'succeeded');
-    await h.server.snapshots.refresh();
     await page.getByRole('link', { name: 'Drills', exact: true }).click();
     await page.locator('tbody tr').first().getByRole('link').click();
     const checks = page.getByRole('table', { name: 'Checks' });

@@ -119,7 +119,7 @@ export interface AuditEntry {
   details: Record<string, unknown>;
 }
 
-export const FINAL = ['succeeded', 'failed', 'skipped', 'interrupted'];
+export const FINAL = ['succeeded', 'failed', 'skipped', 'interrupted', 'rejected'];
 
 export function getToken(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);

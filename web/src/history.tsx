@@ -10,7 +10,16 @@ import { useLoad } from './hooks';
 import { JobLive } from './overview';
 import { Failure, SourceFilter, Table } from './ui';
 
-const STATUSES = ['queued', 'awaiting_approval', 'running', 'succeeded', 'failed', 'skipped', 'interrupted'];
+const STATUSES = [
+  'queued',
+  'awaiting_approval',
+  'running',
+  'succeeded',
+  'failed',
+  'skipped',
+  'interrupted',
+  'rejected',
+];
 const KINDS = ['backup', 'forget', 'prune', 'check', 'restore', 'drill'];
 
 /** A datetime-local value (no zone) read as UTC, as every time on the page is shown. */
@@ -83,7 +92,11 @@ export function History() {
           ]}
         >
           {jobs.data.map((j) => (
-            <tr key={j.id} data-job={j.id} class={j.status === 'failed' ? 'row-bad' : undefined}>
+            <tr
+              key={j.id}
+              data-job={j.id}
+              class={j.status === 'failed' || j.status === 'rejected' ? 'row-bad' : undefined}
+            >
               <td>
                 <code>{short(j.id)}</code>
                 <div class="muted">
@@ -102,7 +115,7 @@ export function History() {
                   <JobLive job={j} />
                 ) : (
                   <span
-                    class={`badge ${j.status === 'failed' ? 'bad' : j.status === 'succeeded' ? 'good' : ''}`}
+                    class={`badge ${j.status === 'failed' || j.status === 'rejected' ? 'bad' : j.status === 'succeeded' ? 'good' : ''}`}
                   >
                     {j.status}
                   </span>

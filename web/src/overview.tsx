@@ -5,7 +5,7 @@
  * watch it run.
  */
 import { useState } from 'preact/hooks';
-import { ApiFailure, can, get, type Job, type Me, post, type SourceStatus } from './api';
+import { ApiFailure, can, FINAL, get, type Job, type Me, post, type SourceStatus } from './api';
 import { bytes, seconds, short, time } from './format';
 import { useLoad } from './hooks';
 import { Failure, Table } from './ui';
@@ -188,7 +188,7 @@ function StartedJob({ id }: { id: string }) {
   const job = useLoad(
     () => get<{ job: Job }>(`/api/jobs/${id}`).then((r) => r.job),
     [id],
-    (j) => (j && ['succeeded', 'failed', 'skipped', 'interrupted'].includes(j.status) ? 0 : 1000),
+    (j) => (j && FINAL.includes(j.status) ? 0 : 1000),
   );
   if (!job.data) return null;
   return (

@@ -76,7 +76,7 @@ function JobState({ id, onFinal }: { id: string; onFinal?: (job: Job) => void })
     <div class="job-state" data-testid="restore-job" data-status={j.status}>
       <p>
         {dry ? 'Dry run' : 'Restore'} job <code>{short(j.id)}</code>:{' '}
-        <span class={`badge ${j.status === 'failed' ? 'bad' : j.status === 'succeeded' ? 'good' : 'run'}`}>
+        <span class={`badge ${j.status === 'succeeded' ? 'good' : FINAL.includes(j.status) ? 'bad' : 'run'}`}>
           {j.status === 'awaiting_approval' ? 'awaiting approval' : j.status}
         </span>
         {j.approved_by && <> · approved by {j.approved_by}</>}
@@ -303,11 +303,11 @@ function Approvals({ me }: { me: Me }) {
     [],
     () => 3000,
   );
-  const approve = async (id: string) => {
+  const decide = async (id: string, action: 'approve' | 'reject', done: string) => {
     setMessage('');
     try {
-      await post(`/api/restores/${id}/approve`);
-      setMessage(`Approved restore ${short(id)}; it runs now (see History).`);
+      await post(`/api/restores/${id}/${action}`);
+      setMessage(done);
       pending.reload();
     } catch (err) {
       setMessage((err as Error).message);
@@ -331,21 +331,46 @@ function Approvals({ me }: { me: Me }) {
             <p class="muted">
               requested by {j.requested_by} at {time(j.created_at)}
             </p>
-            {can(me, 'admin') ? (
-              j.requested_by === me.name ? (
-                <p class="note">You requested it: another admin must approve.</p>
-              ) : (
+            {j.requested_by === me.name ? (
+              <p class="note">You requested it: another admin must approve.</p>
+            ) : !can(me, 'admin') ? (
+              <p class="note">An admin must approve it.</p>
+            ) : null}
+            <p class="actions">
+              {can(me, 'admin') && j.requested_by !== me.name && (
+                <>
+                  <button
+                    type="button"
+                    onClick={() =>
+                      decide(j.id, 'approve', `Approved restore ${short(j.id)}; it runs now (see History).`)
+                    }
+                    aria-label={`Approve restore ${short(j.id)}`}
+                  >
+                    Approve
+                  </button>{' '}
+                  <button
+                    type="button"
+                    class="secondary"
+                    onClick={() =>
+                      decide(j.id, 'reject', `Rejected restore ${short(j.id)}; it will not run.`)
+                    }
+                    aria-label={`Reject restore ${short(j.id)}`}
+                  >
+                    Reject
+                  </button>
+                </>
+              )}
+              {j.requested_by === me.name && (
                 <button
                   type="button"
-                  onClick={() => approve(j.id)}
-                  aria-label={`Approve restore ${short(j.id)}`}
+                  class="secondary"
+                  onClick={() => decide(j.id, 'reject', `Withdrew restore ${short(j.id)}.`)}
+                  aria-label={`Withdraw restore ${short(j.id)}`}
                 >
-                  Approve
+                  Withdraw
                 </button>
-              )
-            ) : (
-              <p class="note">An admin must approve it.</p>
-            )}
+              )}
+            </p>
           </li>
         ))}
       </ul>
