@@ -223,7 +223,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/api/jobs/{id}',
     role: 'viewer',
     summary:
-      'One job: status (queued, awaiting_approval, running, succeeded, failed, skipped, interrupted), timings, bytes, snapshot, error',
+      'One job: status (queued, awaiting_approval, running, succeeded, failed, skipped, interrupted, rejected), timings, bytes, snapshot, error',
     params: jobParams,
     responses: {
       200: { description: 'the job', schema: jobEnvelope },
