@@ -243,6 +243,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByRole('button', { name: 'Dry run' }).click();
     await page.locator('[data-testid="restore-job"][data-status="succeeded"]').waitFor({ timeout: 30_000 });
     assert.ok(!existsSync(target), 'a dry run writes nothing');
+    await page.getByText('Would restore 1 table (users: 120 rows) to').waitFor();
     await page.getByRole('button', { name: /^Restore [0-9a-f]{8} to / }).click();
     await page.locator('[data-testid="restore-job"][data-status="awaiting_approval"]').waitFor();
     await page.getByText('You requested it: another admin must approve.').waitFor();

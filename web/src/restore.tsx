@@ -57,6 +57,25 @@ function Timeline({
   );
 }
 
+/** "2 tables (users: 120 rows, orders: 0 rows)", "14 files, 3 folders, 2.1 MiB": what a restore's stats say. */
+function summarize(result: Record<string, unknown>): string {
+  const stats = (result.stats ?? {}) as Record<string, unknown>;
+  const parts: string[] = [];
+  if (stats.rows && typeof stats.rows === 'object') {
+    const rows = Object.entries(stats.rows as Record<string, number>);
+    parts.push(
+      `${rows.length} table${rows.length === 1 ? '' : 's'} (${rows.map(([t, n]) => `${t}: ${n} rows`).join(', ')})`,
+    );
+  }
+  if (typeof stats.files === 'number') parts.push(`${stats.files} files`);
+  if (typeof stats.dirs === 'number') parts.push(`${stats.dirs} folders`);
+  if (typeof stats.keysTotal === 'number') parts.push(`${stats.keysTotal} keys`);
+  if (typeof stats.documentsTotal === 'number') parts.push(`${stats.documentsTotal} documents`);
+  if (typeof stats.bytes === 'number') parts.push(bytes(stats.bytes));
+  if (parts.length === 0) parts.push(`${Number(result.items ?? 0)} items`);
+  return parts.join(', ');
+}
+
 function JobState({ id, onFinal }: { id: string; onFinal?: (job: Job) => void }) {
   const job = useLoad(
     () => get<{ job: Job }>(`/api/jobs/${id}`).then((r) => r.job),
@@ -88,7 +107,18 @@ function JobState({ id, onFinal }: { id: string; onFinal?: (job: Job) => void })
         </p>
       )}
       <Failure error={j.error} />
-      {j.result && <pre class="result">{JSON.stringify(j.result, null, 2)}</pre>}
+      {j.result && (
+        <>
+          <p>
+            {dry ? 'Would restore' : 'Restored'} {summarize(j.result)} to{' '}
+            <code>{String(j.result.target ?? '')}</code>.
+          </p>
+          <details>
+            <summary>Details</summary>
+            <pre class="result">{JSON.stringify(j.result, null, 2)}</pre>
+          </details>
+        </>
+      )}
     </div>
   );
 }
