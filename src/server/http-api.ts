@@ -340,7 +340,7 @@ const HANDLERS: Record<string, Handler> = {
     reply.header('content-length', String(file.size));
     reply.header(
       'content-disposition',
-      `attachment; filename="${name.replace(/[^\x20-\x7e]|["\\]/g, '_')}"; filename*=UTF-8''${encodeURIComponent(name)}`,
+      `attachment; filename="${name.replace(/[^\x20-\x7e]|["\\]/g, '_')}"; filename*=UTF-8''${rfc5987(name)}`,
     );
     reply.header('cache-control', 'no-store');
     reply.header('x-content-type-options', 'nosniff');
@@ -639,6 +639,14 @@ const HANDLERS: Record<string, Handler> = {
     };
   },
 };
+
+/** A value for `filename*=UTF-8''…`: percent-encoded, including the characters RFC 5987 reserves. */
+function rfc5987(value: string): string {
+  return encodeURIComponent(value).replace(
+    /['()*!]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
 
 function withProgress(ctx: ApiContext, job: JobRecord): Record<string, unknown> {
   const out = publicJob(job);

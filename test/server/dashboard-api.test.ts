@@ -45,7 +45,12 @@ describe('server: dashboard API and assets', () => {
   before(async () => {
     h = await startHarness({
       config: CONFIG,
-      files: { 'docs/a.txt': 'alpha\n', 'docs/sub/deep/b.txt': 'beta\n', 'docs/big.bin': BIG.toString() },
+      files: {
+        "docs/it's (ü).txt": 'odd\n',
+        'docs/a.txt': 'alpha\n',
+        'docs/sub/deep/b.txt': 'beta\n',
+        'docs/big.bin': BIG.toString(),
+      },
     });
     const db = new Database(join(h.dir, 'app.db'));
     db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT); CREATE TABLE tags (t TEXT)');
@@ -135,17 +140,17 @@ describe('server: dashboard API and assets', () => {
     assert.equal(root.status, 200, root.text);
     assert.deepEqual(
       root.body.entries.map((e: { name: string; type: string }) => `${e.name}:${e.type}`).sort(),
-      ['a.txt:file', 'big.bin:file', 'sub:dir'],
+      ['a.txt:file', 'big.bin:file', "it's (ü).txt:file", 'sub:dir'],
     );
     const a = root.body.entries.find((e: { name: string }) => e.name === 'a.txt');
     assert.equal(a.size, 6);
-    assert.equal(root.body.total, 3);
+    assert.equal(root.body.total, 4);
     const page = await h.call('GET', `/api/snapshots/${docsSnapshot}/tree?offset=1&limit=1`, {
       token: h.tokens.viewer,
     });
     assert.deepEqual(
       [page.body.total, page.body.offset, page.body.entries.map((e: { name: string }) => e.name)],
-      [3, 1, [root.body.entries[1].name]],
+      [4, 1, [root.body.entries[1].name]],
     );
     const deep = await h.call('GET', `/api/snapshots/${docsSnapshot}/tree?path=sub/deep`, {
       token: h.tokens.viewer,
@@ -178,6 +183,22 @@ describe('server: dashboard API and assets', () => {
       token: h.tokens.operator,
     });
     assert.equal(nested.text, 'beta\n');
+    assert.equal(
+      nested.headers.get('content-disposition'),
+      `attachment; filename="b.txt"; filename*=UTF-8''b.txt`,
+    );
+    const odd = await h.call(
+      'GET',
+      `/api/snapshots/${docsSnapshot}/file?path=${encodeURIComponent("it's (ü).txt")}`,
+      {
+        token: h.tokens.operator,
+      },
+    );
+    assert.equal(odd.text, 'odd\n');
+    assert.equal(
+      odd.headers.get('content-disposition'),
+      `attachment; filename="it's (_).txt"; filename*=UTF-8''it%27s%20%28%C3%BC%29.txt`,
+    );
     // No HEAD: answering it would read the whole file.
     const head = await h.call('HEAD', url, { token: h.tokens.operator });
     assert.equal(head.status, 404);
