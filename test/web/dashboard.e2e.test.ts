@@ -227,8 +227,8 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
 
   step('draws the charts', async () => {
     await page.getByRole('link', { name: 'Charts', exact: true }).click();
-    await page.locator('.uplot canvas').nth(3).waitFor();
-    assert.equal(await page.locator('figure.chart').count(), 4);
+    await page.locator('.uplot canvas').nth(4).waitFor();
+    assert.equal(await page.locator('figure.chart').count(), 5);
     await shot('08-charts');
   });
 

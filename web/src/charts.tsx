@@ -126,6 +126,7 @@ export function Charts() {
   const ok = daily.reduce((n, d) => n + d.succeeded, 0);
   const stored = s && perSource(s.backups, (b) => b.bytes_added);
   const duration = s && perSource(s.backups, (b) => b.duration_ms / 1000);
+  const read = s && perSource(s.backups, (b) => b.bytes_read);
   const lastGrowth = s?.growth.at(-1)?.bytes ?? 0;
   return (
     <section aria-labelledby="charts-h">
@@ -143,13 +144,20 @@ export function Charts() {
       </form>
       <Failure error={stats.error} />
       {s && s.backups.length === 0 && <p>No backups in this range.</p>}
-      {s && stored && duration && s.backups.length > 0 && (
+      {s && stored && duration && read && s.backups.length > 0 && (
         <div class="charts">
           <Chart
             title="Stored per backup (new data added to the repository)"
             summary={`${s.backups.length} backups; ${bytes(s.backups.reduce((n, b) => n + b.bytes_added, 0))} added in all`}
             data={stored.data}
             series={stored.series}
+            format={bytes}
+          />
+          <Chart
+            title="Size of each backup (bytes read from the source)"
+            summary={`largest ${bytes(Math.max(...s.backups.map((b) => b.bytes_read)))}`}
+            data={read.data}
+            series={read.series}
             format={bytes}
           />
           <Chart

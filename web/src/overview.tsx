@@ -110,7 +110,12 @@ export function Overview({ me }: { me: Me }) {
                   {s.schedule_error ? (
                     <span class="bad">{s.schedule_error}</span>
                   ) : s.schedule ? (
-                    time(s.next_run)
+                    <>
+                      {time(s.next_run)}
+                      <div class="muted">
+                        <code>{s.schedule.cron}</code> {s.schedule.timezone}
+                      </div>
+                    </>
                   ) : (
                     <span class="muted">not scheduled</span>
                   )}
