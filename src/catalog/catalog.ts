@@ -28,11 +28,18 @@ export const JOB_STATUSES = [
   'failed',
   'skipped',
   'interrupted',
+  'rejected',
 ] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** Statuses a job does not leave. */
-export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'skipped', 'interrupted'];
+export const FINAL_STATUSES: readonly JobStatus[] = [
+  'succeeded',
+  'failed',
+  'skipped',
+  'interrupted',
+  'rejected',
+];
 
 /** schedule: the server's scheduler; api: an HTTP call; cli: a command; retry: `jobs retry`;
  * retention: the forget that follows a backup; rebuilt: synthesized from a snapshot. */
@@ -87,6 +94,8 @@ export interface JobFilter {
   kind?: JobKind;
   /** Created at or after this ISO time. */
   since?: string;
+  /** Created before this ISO time. */
+  before?: string;
   limit?: number;
 }
 
@@ -368,6 +377,10 @@ export class Catalog {
     if (filter.since) {
       where.push('created_at >= ?');
       values.push(filter.since);
+    }
+    if (filter.before) {
+      where.push('created_at < ?');
+      values.push(filter.before);
     }
     const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
       ORDER BY created_at DESC, rowid DESC LIMIT ?`;

@@ -38,7 +38,36 @@ export const jobsQuery = z.strictObject({
   status: z.enum(JOB_STATUSES).optional(),
   kind: z.enum(JOB_KINDS).optional(),
   since: isoTime.optional().describe('jobs created at or after this time'),
+  before: isoTime.optional().describe('jobs created before this time'),
   limit: limit(1000).optional().describe('default 100'),
+});
+
+export const snapshotParams = z.strictObject({
+  id: z.string().regex(/^[0-9a-f]{8,64}$/, 'expected a snapshot id or a prefix of 8+ hex characters'),
+});
+
+export const treeQuery = z.strictObject({
+  path: z.string().optional().describe('a folder inside the snapshot, "a/b"; default: the root'),
+  limit: limit(10_000).optional().describe('entries per page, in tree order; default 1000'),
+  offset: z.coerce.number().int().min(0).optional().describe('entries to skip; default 0'),
+});
+
+export const fileQuery = z.strictObject({
+  path: z.string().min(1).describe('a file inside the snapshot, "a/b/c.txt"'),
+});
+
+export const drillsQuery = z.strictObject({
+  source: z.string().min(1).optional().describe('only drills of this source'),
+  limit: limit(1000).optional().describe('newest first; default 100'),
+});
+
+export const alertsQuery = z.strictObject({
+  state: z.enum(['firing', 'resolved']).optional(),
+});
+
+export const statsQuery = z.strictObject({
+  source: z.string().min(1).optional().describe('only this source'),
+  since: isoTime.optional().describe('from this time; default: 30 days ago'),
 });
 
 export const auditQuery = z.strictObject({
@@ -51,6 +80,10 @@ export const auditQuery = z.strictObject({
 export const drillRequest = z.strictObject({
   /** Snapshot id or prefix; default: the latest of the source. */
   snapshot: z.string().min(1).optional(),
+});
+
+export const rejectRequest = z.strictObject({
+  reason: z.string().min(1).max(500).optional().describe('why, recorded in the job and the audit log'),
 });
 
 export const backupRequest = z.strictObject({
@@ -70,6 +103,10 @@ export const restoreRequest = z.strictObject({
   to: z.string().min(1).describe('where to restore: a path or URL'),
   tables: z.array(z.string().min(1)).optional().describe('databases: only these tables'),
   include: z.array(z.string().min(1)).optional().describe('files: only these paths'),
+  collections: z
+    .array(z.string().min(1))
+    .optional()
+    .describe('MongoDB: only these collections ("coll" or "db.coll")'),
   at: z
     .string()
     .refine(
@@ -115,6 +152,82 @@ export const jobResponse = z.object({
   result: z.record(z.string(), z.unknown()).nullable(),
   rebuilt: z.boolean(),
   retry_of: z.string().nullable(),
+  progress: z
+    .object({
+      phase: z.string(),
+      bytes_done: z.number(),
+      bytes_total: z.number().nullable(),
+      phases_done: z.number(),
+      updated_at: z.string(),
+    })
+    .nullable()
+    .optional()
+    .describe('running jobs of this server: live progress'),
+});
+
+export const treeResponse = z.object({
+  snapshot: z.string(),
+  path: z.string(),
+  total: z.number().describe('entries in the folder; `entries` is one page of them'),
+  offset: z.number(),
+  entries: z.array(
+    z.object({
+      name: z.string(),
+      type: z.string(),
+      size: z.number().nullable(),
+      mode: z.number().nullable(),
+      mtime: z.string().nullable(),
+      sha256: z.string().nullable(),
+      target: z.string().nullable(),
+    }),
+  ),
+});
+
+export const drillResponse = z.looseObject({
+  id: z.string(),
+  time: z.string(),
+  source: z.string(),
+  snapshot: z.string(),
+  passed: z.boolean(),
+  rto_ms: z.number().nullable(),
+  restore_ms: z.number().nullable(),
+  failed_checks: z.array(z.string()),
+  error: z.string().nullable(),
+});
+
+export const alertResponse = z.object({
+  key: z.string(),
+  kind: z.string(),
+  source: z.string().nullable(),
+  state: z.enum(['firing', 'resolved']),
+  summary: z.string(),
+  details: z.record(z.string(), z.unknown()),
+  first_at: z.string(),
+  last_sent_at: z.string().nullable(),
+  resolved_at: z.string().nullable(),
+  sends: z.number(),
+});
+
+export const statsResponse = z.object({
+  since: z.string(),
+  backups: z
+    .array(
+      z.object({
+        source: z.string(),
+        snapshot: z.string(),
+        time: z.string(),
+        bytes_read: z.number(),
+        bytes_added: z.number(),
+        duration_ms: z.number(),
+      }),
+    )
+    .describe('snapshots in the repository taken since `since`, oldest first'),
+  daily: z
+    .array(z.object({ day: z.string(), succeeded: z.number(), failed: z.number() }))
+    .describe('backup jobs finished per day (UTC), from the catalog'),
+  growth: z
+    .array(z.object({ time: z.string(), bytes: z.number() }))
+    .describe('data added to the repository by the backups still in it, cumulative, oldest first'),
 });
 
 export const snapshotResponse = z.looseObject({

@@ -6,7 +6,8 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { resolve as resolvePath } from 'node:path';
+import { basename, resolve as resolvePath } from 'node:path';
+import { Readable } from 'node:stream';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -15,7 +16,7 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import type { Logger } from 'pino';
-import type { Catalog } from '../catalog/catalog.js';
+import type { Catalog, JobRecord } from '../catalog/catalog.js';
 import { type Role, roleAllows } from '../catalog/tokens.js';
 import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
@@ -23,14 +24,21 @@ import { describe, isLifeboatError } from '../errors.js';
 import { pickSnapshot, sourceMatches } from '../jobs/snapshot-select.js';
 import { ApiError, isApiError } from './api-error.js';
 import {
+  alertsQuery,
   auditQuery,
   backupRequest,
   drillRequest,
+  drillsQuery,
+  fileQuery,
   jobParams,
   jobsQuery,
+  rejectRequest,
   restoreRequest,
+  snapshotParams,
   snapshotsQuery,
   sourceParams,
+  statsQuery,
+  treeQuery,
   validate,
 } from './api-schemas.js';
 import { bearerToken, type FailedAuthLimiter } from './auth.js';
@@ -39,8 +47,10 @@ import type { ServerMetrics } from './metrics.js';
 import { openApiDocument, ROUTES, type RouteSpec } from './openapi.js';
 import { publicJob } from './public-job.js';
 import { redactText } from './redact.js';
-import type { SnapshotCache } from './snapshot-cache.js';
+import type { SnapshotBrowser } from './snapshot-browse.js';
+import { type CachedSnapshot, publicSnapshot, type SnapshotCache } from './snapshot-cache.js';
 import type { SourceStatus } from './source-status.js';
+import { loadWebAssets, registerDashboard } from './web-assets.js';
 
 /** What the routes need from the server. */
 export interface ApiContext {
@@ -48,6 +58,8 @@ export interface ApiContext {
   catalog: Catalog;
   runner: JobRunner;
   snapshots: SnapshotCache;
+  /** Reads snapshot trees, files and drill reports for the dashboard. */
+  browser: SnapshotBrowser;
   metrics: ServerMetrics;
   limiter: FailedAuthLimiter;
   clock: Clock;
@@ -69,6 +81,8 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     spec?: RouteSpec;
+    /** The dashboard's static files: no token. */
+    public?: boolean;
   }
 }
 
@@ -100,6 +114,7 @@ export function createHttpApi(
   app.addHook('onRequest', async (req, reply) => {
     const spec = req.routeOptions.config?.spec;
     if (spec && spec.role === null) return;
+    if (req.routeOptions.config?.public) return;
     const ip = req.ip;
     const wait = ctx.limiter.blockedFor(ip);
     if (wait > 0) {
@@ -181,9 +196,11 @@ export function createHttpApi(
       method: spec.method,
       url: spec.path.replace(/\{(\w+)\}/g, ':$1'),
       config: { spec },
+      exposeHeadRoute: !spec.download,
       handler: (req, reply) => handler(ctx, req, reply),
     });
   }
+  registerDashboard(app, loadWebAssets());
   return app;
 }
 
@@ -293,6 +310,129 @@ const HANDLERS: Record<string, Handler> = {
     return body;
   },
 
+  'GET /api/whoami': async (_ctx, req) => {
+    const who = caller(req);
+    return { name: who.name, role: who.role };
+  },
+
+  'GET /api/snapshots/{id}': async (ctx, req) => {
+    const { id } = validate(snapshotParams, req.params, 'path');
+    const entry = resolveSnapshot(ctx, id);
+    return { snapshot: publicSnapshot(entry.id, await ctx.browser.manifest(entry.id)) };
+  },
+
+  'GET /api/snapshots/{id}/tree': async (ctx, req) => {
+    const { id } = validate(snapshotParams, req.params, 'path');
+    const q = validate(treeQuery, req.query, 'query');
+    return ctx.browser.list(resolveSnapshot(ctx, id).id, q.path ?? '', {
+      offset: q.offset ?? 0,
+      limit: q.limit ?? 1000,
+    });
+  },
+
+  'GET /api/snapshots/{id}/file': async (ctx, req, reply) => {
+    const { id } = validate(snapshotParams, req.params, 'path');
+    const q = validate(fileQuery, req.query, 'query');
+    const entry = resolveSnapshot(ctx, id);
+    const file = await ctx.browser.openFile(entry.id, q.path);
+    const name = basename(q.path);
+    reply.header('content-type', 'application/octet-stream');
+    reply.header('content-length', String(file.size));
+    reply.header(
+      'content-disposition',
+      `attachment; filename="${name.replace(/[^\x20-\x7e]|["\\]/g, '_')}"; filename*=UTF-8''${rfc5987(name)}`,
+    );
+    reply.header('cache-control', 'no-store');
+    reply.header('x-content-type-options', 'nosniff');
+    const stream = Readable.from(file.content);
+    stream.once('error', (err) =>
+      ctx.log.error({ err: describe(err), snapshot: entry.id.slice(0, 8) }, 'download cut off'),
+    );
+    return reply.send(stream);
+  },
+
+  'GET /api/drills': async (ctx, req) => {
+    const q = validate(drillsQuery, req.query, 'query');
+    const all = ctx.snapshots.memo('drills', () =>
+      ctx.snapshots
+        .list()
+        .filter((c) => c.snapshot.kind === 'drill')
+        .map(drillOf),
+    );
+    const drills = all.filter(
+      (d) => !q.source || d.source === q.source || d.source.startsWith(`${q.source}/`),
+    );
+    return { drills: drills.slice(0, q.limit ?? 100) };
+  },
+
+  'GET /api/drills/{id}': async (ctx, req) => {
+    const { id } = validate(snapshotParams, req.params, 'path');
+    const found = ctx.snapshots.list().filter((c) => c.snapshot.kind === 'drill' && c.id.startsWith(id));
+    if (found.length !== 1) {
+      throw new ApiError(
+        found.length === 0 ? 404 : 400,
+        found.length === 0 ? 'not_found' : 'invalid_request',
+        found.length === 0
+          ? `[api] no drill report ${id}`
+          : `[api] ${id} names ${found.length} drill reports`,
+      );
+    }
+    return { drill: drillOf(found[0]), report: await ctx.browser.drillReport(found[0].id) };
+  },
+
+  'GET /api/alerts': async (ctx, req) => {
+    const q = validate(alertsQuery, req.query, 'query');
+    const alerts = ctx.catalog
+      .listAlerts(q.state)
+      .sort((a, b) =>
+        a.state === b.state ? (a.first_at < b.first_at ? 1 : -1) : a.state === 'firing' ? -1 : 1,
+      );
+    return { alerts };
+  },
+
+  'GET /api/stats': async (ctx, req) => {
+    const q = validate(statsQuery, req.query, 'query');
+    const now = ctx.clock.now().getTime();
+    const since = q.since ? Date.parse(q.since) : now - 30 * 86_400_000;
+    return ctx.snapshots.memo(`stats:${q.source ?? ''}:${since}`, () => {
+      const backups: Record<string, unknown>[] = [];
+      const growth: { time: string; bytes: number }[] = [];
+      let total = 0;
+      for (const { id, snapshot: s } of ctx.snapshots.entries()) {
+        if (s.kind === 'drill') continue;
+        if (q.source && !sourceMatches(s.source, q.source)) continue;
+        const added = s.backup?.bytesAdded ?? 0;
+        total += added;
+        if (Date.parse(s.time) < since) continue;
+        growth.push({ time: s.time, bytes: total });
+        backups.push({
+          source: s.source,
+          snapshot: id,
+          time: s.time,
+          bytes_read: s.backup?.bytesRead ?? 0,
+          bytes_added: added,
+          duration_ms: s.backup?.durationMs ?? 0,
+        });
+      }
+      const days = new Map<string, { day: string; succeeded: number; failed: number }>();
+      const jobs = ctx.catalog.listJobs({
+        kind: 'backup',
+        source: q.source,
+        since: new Date(since).toISOString(),
+        limit: 100_000,
+      });
+      for (const j of jobs) {
+        if (j.status !== 'succeeded' && j.status !== 'failed') continue;
+        const day = (j.finished_at ?? j.created_at).slice(0, 10);
+        const d = days.get(day) ?? { day, succeeded: 0, failed: 0 };
+        d[j.status]++;
+        days.set(day, d);
+      }
+      const daily = [...days.values()].sort((a, b) => (a.day < b.day ? -1 : 1));
+      return { since: new Date(since).toISOString(), backups, daily, growth };
+    });
+  },
+
   'POST /api/sources/{name}/backups': async (ctx, req, reply) => {
     const { name } = validate(sourceParams, req.params, 'path');
     const body = validate(backupRequest, req.body, 'body');
@@ -327,16 +467,17 @@ const HANDLERS: Record<string, Handler> = {
       status: q.status,
       kind: q.kind,
       since,
+      before: q.before ? new Date(q.before).toISOString() : undefined,
       limit: q.limit ?? 100,
     });
-    return { jobs: jobs.map(publicJob) };
+    return { jobs: jobs.map((j) => withProgress(ctx, j)) };
   },
 
   'GET /api/jobs/{id}': async (ctx, req) => {
     const { id } = validate(jobParams, req.params, 'path');
     const job = ctx.catalog.getJob(id);
     if (!job) throw new ApiError(404, 'not_found', `[api] no job ${id}`);
-    return { job: publicJob(job) };
+    return { job: withProgress(ctx, job) };
   },
 
   'POST /api/restores': async (ctx, req, reply) => {
@@ -364,7 +505,9 @@ const HANDLERS: Record<string, Handler> = {
       throw err;
     }
     const who = caller(req);
-    const needsApproval = isProtected(ctx, entry.snapshot.source, body.to);
+    const protectedTarget = isProtected(ctx, entry.snapshot.source, body.to);
+    // A dry run writes nothing, so it needs no second admin: the wizard runs one before asking.
+    const needsApproval = protectedTarget && !body.dry_run;
     const job = ctx.runner.submit({
       kind: 'restore',
       source: entry.snapshot.source.split('/')[0],
@@ -377,6 +520,7 @@ const HANDLERS: Record<string, Handler> = {
         to: body.to,
         tables: body.tables ?? [],
         include: body.include ?? [],
+        ...(body.collections?.length ? { collections: body.collections } : {}),
         overwrite: body.overwrite ?? false,
         dry_run: body.dry_run ?? false,
         ...(body.at ? { at: body.at } : {}),
@@ -390,7 +534,7 @@ const HANDLERS: Record<string, Handler> = {
         snapshot: entry.id,
         source: entry.snapshot.source,
         to: redactText(body.to),
-        protected: needsApproval,
+        protected: protectedTarget,
         status: job.status,
         dry_run: body.dry_run ?? false,
         at: body.at ?? null,
@@ -430,6 +574,35 @@ const HANDLERS: Record<string, Handler> = {
       }
       throw err;
     }
+  },
+
+  'POST /api/restores/{id}/reject': async (ctx, req) => {
+    const { id } = validate(jobParams, req.params, 'path');
+    const body = validate(rejectRequest, req.body, 'body');
+    const who = caller(req);
+    const pending = ctx.catalog.getJob(id);
+    if (pending?.kind !== 'restore') throw new ApiError(404, 'not_found', `[api] no restore ${id}`);
+    if (who.role !== 'admin' && who.name !== pending.requested_by) {
+      ctx.catalog.audit.append({
+        actor: who.name,
+        action: 'restore.reject_denied',
+        target: id,
+        details: { requested_by: pending.requested_by },
+      });
+      throw new ApiError(
+        403,
+        'forbidden',
+        `[api] ${who.name} may not reject restore ${id}: an admin or its requester (${pending.requested_by}) may`,
+      );
+    }
+    const job = ctx.runner.reject(id, who.name, body.reason);
+    ctx.catalog.audit.append({
+      actor: who.name,
+      action: who.name === job.requested_by ? 'restore.withdraw' : 'restore.reject',
+      target: id,
+      details: { requested_by: job.requested_by, reason: body.reason ?? null },
+    });
+    return { job: publicJob(job) };
   },
 
   'POST /api/sources/{name}/drills': async (ctx, req, reply) => {
@@ -473,6 +646,53 @@ const HANDLERS: Record<string, Handler> = {
     };
   },
 };
+
+/** A value for `filename*=UTF-8''…`: percent-encoded, including the characters RFC 5987 reserves. */
+function rfc5987(value: string): string {
+  return encodeURIComponent(value).replace(
+    /['()*!]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
+function withProgress(ctx: ApiContext, job: JobRecord): Record<string, unknown> {
+  const out = publicJob(job);
+  if (job.status === 'running') out.progress = ctx.runner.progress.get(job.id) ?? null;
+  return out;
+}
+
+/** A snapshot by id or unique prefix (never "latest": the dashboard names what it shows). */
+function resolveSnapshot(ctx: ApiContext, ref: string) {
+  return pickSnapshot(ctx.snapshots.entries(), ref, undefined, ctx.repositoryLocation);
+}
+
+interface DrillSummary {
+  id: string;
+  time: string;
+  source: string;
+  snapshot: string;
+  passed: boolean;
+  rto_ms: number | null;
+  restore_ms: number | null;
+  failed_checks: string[];
+  error: string | null;
+}
+
+function drillOf(c: CachedSnapshot): DrillSummary {
+  // The cache keeps each manifest's API form whole (meta included) even though its summary drops meta.
+  const meta = (JSON.parse(c.json).meta ?? {}) as Record<string, unknown>;
+  return {
+    id: c.id,
+    time: c.snapshot.time,
+    source: String(meta.drilledSource ?? ''),
+    snapshot: String(meta.drilledSnapshot ?? ''),
+    passed: meta.passed === true,
+    rto_ms: typeof meta.rtoMs === 'number' ? meta.rtoMs : null,
+    restore_ms: typeof meta.restoreMs === 'number' ? meta.restoreMs : null,
+    failed_checks: Array.isArray(meta.failedChecks) ? meta.failedChecks.map(String) : [],
+    error: typeof meta.error === 'string' ? redactText(meta.error) : null,
+  };
+}
 
 /** A restore may name a configured source or one only the repository knows (a fresh machine). */
 function configuredSourceOrRecorded(ctx: ApiContext, name: string): void {

@@ -34,6 +34,7 @@ import type { Repository } from '../repo/repository.js';
 import { selfArgv, shellCommand, shQuote } from '../self-command.js';
 import { restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
 import { ApiError } from './api-error.js';
+import { JobProgressBoard } from './job-progress.js';
 import { redactText } from './redact.js';
 
 export interface JobRunnerOptions {
@@ -46,13 +47,13 @@ export interface JobRunnerOptions {
   concurrency: number;
   /** argv that runs this Lifeboat with the same config (physical drills run `wal-fetch` with it). */
   lifeboatArgv?: string[];
-  /**
-   * After a job succeeded, before the catalog says so: whoever sees "succeeded" must also
-   * see its snapshots (the snapshot cache is refreshed here).
-   */
-  beforeSucceeded?: (job: JobRecord) => Promise<void>;
   /** After a job reaches a final status (metrics, alerts). */
   onFinished?: (job: JobRecord) => void | Promise<void>;
+  /**
+   * After a job's work, before its final status is recorded: whoever sees the job finished
+   * (an API client polling it) then also sees its effects (the server's snapshot list).
+   */
+  beforeFinal?: (job: JobRecord) => Promise<void>;
 }
 
 export interface JobRequest {
@@ -88,8 +89,12 @@ export class JobRunner {
   /** Jobs given up on at shutdown: a late finish must not overwrite `interrupted`. */
   private readonly abandoned = new Set<string>();
   private accepting = true;
+  /** Live progress of the backups and restores running here. */
+  readonly progress: JobProgressBoard;
 
-  constructor(private readonly o: JobRunnerOptions) {}
+  constructor(private readonly o: JobRunnerOptions) {
+    this.progress = new JobProgressBoard(o.clock);
+  }
 
   /** Records the job and starts it when it may run; an overlapping request is recorded as skipped. */
   submit(req: JobRequest): JobRecord {
@@ -149,6 +154,24 @@ export class JobRunner {
     });
     this.enqueue(queued);
     return queued;
+  }
+
+  /**
+   * Ends a restore awaiting approval without running it: an admin rejects it, or its
+   * requester withdraws it (`by` is who; the caller checks that they may).
+   */
+  reject(id: string, by: string, reason?: string): JobRecord {
+    const job = this.o.catalog.getJob(id);
+    if (!job) throw new ApiError(404, 'not_found', `[jobs] no job ${id}`);
+    if (job.status !== 'awaiting_approval') {
+      throw new ApiError(409, 'conflict', `[jobs] job ${id} is ${job.status}, not awaiting approval`);
+    }
+    const verb = by === job.requested_by ? 'withdrawn' : 'rejected';
+    return this.o.catalog.updateJob(id, {
+      status: 'rejected',
+      finished_at: this.o.clock.now().toISOString(),
+      error: `${verb} by ${by}${reason ? `: ${reason}` : ''}`,
+    });
   }
 
   /** Resolves when the job reaches a final status (only for jobs this process runs). */
@@ -284,12 +307,13 @@ export class JobRunner {
     } catch (err) {
       update = { status: 'failed', error: redactText(describe(err)) };
     }
-    if (update.status === 'succeeded') {
-      await this.o.beforeSucceeded?.(a.job).catch((err: unknown) => {
-        this.o.log.error({ job: a.job.id, err: describe(err) }, 'after-job work failed');
-      });
+    try {
+      await this.o.beforeFinal?.(a.job);
+    } catch (err) {
+      this.o.log.error({ job: a.job.id, err: describe(err) }, 'work before the final status failed');
     }
     this.running.delete(a.job.id);
+    this.progress.clear(a.job.id);
     if (this.abandoned.has(a.job.id)) return;
     const job = this.o.catalog.updateJob(a.job.id, {
       ...update,
@@ -397,7 +421,12 @@ export class JobRunner {
       };
     }
     const tags = Array.isArray(job.params.tags) ? (job.params.tags as string[]) : [];
-    const outcomes = await backupSource(repo, { name, config: config as Record<string, unknown>, tags });
+    const outcomes = await backupSource(repo, {
+      name,
+      config: config as Record<string, unknown>,
+      tags,
+      progress: () => this.progress.track(job.id),
+    });
     const units = outcomes.map(({ id, snapshot: s }) => ({
       snapshot: id,
       source: s.source,
@@ -479,6 +508,7 @@ export class JobRunner {
       to?: string;
       tables?: string[];
       include?: string[];
+      collections?: string[];
       overwrite?: boolean;
       dry_run?: boolean;
       at?: string;
@@ -506,9 +536,11 @@ export class JobRunner {
           to: p.to,
           include: p.include ?? [],
           tables: p.tables ?? [],
+          collections: p.collections ?? [],
           overwrite: !!p.overwrite,
           dryRun: !!p.dry_run,
         },
+        progress: this.progress.track(job.id),
       });
       const result = {
         snapshot: r.snapshotId,

@@ -8,20 +8,31 @@ import { z } from 'zod';
 import type { Role } from '../catalog/tokens.js';
 import { VERSION } from '../version.js';
 import {
+  alertResponse,
+  alertsQuery,
   auditEntryResponse,
   auditQuery,
   backupRequest,
   drillRequest,
+  drillResponse,
+  drillsQuery,
   errorResponse,
+  fileQuery,
   healthResponse,
   jobParams,
   jobResponse,
   jobsQuery,
+  rejectRequest,
   restoreRequest,
+  snapshotParams,
   snapshotResponse,
   snapshotsQuery,
   sourceParams,
   sourceResponse,
+  statsQuery,
+  statsResponse,
+  treeQuery,
+  treeResponse,
 } from './api-schemas.js';
 
 export interface RouteSpec {
@@ -35,6 +46,8 @@ export interface RouteSpec {
   query?: z.ZodObject;
   body?: z.ZodType;
   bodyRequired?: boolean;
+  /** Streams a file: no automatic HEAD route (it would read the whole file to answer). */
+  download?: boolean;
   /** Status → description and body schema (text/plain when `text`). */
   responses: Record<number, { description: string; schema?: z.ZodType; text?: boolean }>;
 }
@@ -93,6 +106,95 @@ export const ROUTES: readonly RouteSpec[] = [
     },
   },
   {
+    method: 'GET',
+    path: '/api/whoami',
+    role: 'viewer',
+    summary: 'The token’s name and role (the dashboard shows what the role may do)',
+    responses: {
+      200: {
+        description: 'the caller',
+        schema: z.object({ name: z.string(), role: z.enum(['viewer', 'operator', 'admin']) }),
+      },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/snapshots/{id}',
+    role: 'viewer',
+    summary:
+      'One snapshot’s manifest: stats (files, rows per table, keys per database), engine facts, settings',
+    params: snapshotParams,
+    responses: {
+      200: { description: 'the snapshot', schema: z.object({ snapshot: snapshotResponse }) },
+      404: { description: 'no such snapshot', schema: errorResponse },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/snapshots/{id}/tree',
+    role: 'viewer',
+    summary: 'One folder of a snapshot’s tree (files: the file tree; databases: their artifacts)',
+    params: snapshotParams,
+    query: treeQuery,
+    responses: {
+      200: { description: 'the folder’s entries', schema: treeResponse },
+      404: { description: 'no such snapshot or folder', schema: errorResponse },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/snapshots/{id}/file',
+    role: 'operator',
+    summary:
+      'Download one file of a snapshot, streamed: every chunk is authenticated, and the size (and SHA-256 where recorded) is checked at the end; a mismatch cuts the download off',
+    params: snapshotParams,
+    query: fileQuery,
+    download: true,
+    responses: {
+      200: { description: 'the file’s bytes (application/octet-stream)' },
+      400: { description: 'the path is a folder', schema: errorResponse },
+      404: { description: 'no such snapshot or file', schema: errorResponse },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/drills',
+    role: 'viewer',
+    summary: 'Drill reports kept in the repository, newest first',
+    query: drillsQuery,
+    responses: { 200: { description: 'reports', schema: z.object({ drills: z.array(drillResponse) }) } },
+  },
+  {
+    method: 'GET',
+    path: '/api/drills/{id}',
+    role: 'viewer',
+    summary: 'One drill report in full (report.json: every check with its detail and time)',
+    params: snapshotParams,
+    responses: {
+      200: {
+        description: 'the report',
+        schema: z.object({ drill: drillResponse, report: z.looseObject({}) }),
+      },
+      404: { description: 'no such drill report', schema: errorResponse },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/api/alerts',
+    role: 'viewer',
+    summary: 'Alerts firing and resolved (firing first)',
+    query: alertsQuery,
+    responses: { 200: { description: 'alerts', schema: z.object({ alerts: z.array(alertResponse) }) } },
+  },
+  {
+    method: 'GET',
+    path: '/api/stats',
+    role: 'viewer',
+    summary: 'Time series for charts: size and duration of each backup, daily outcomes, repository growth',
+    query: statsQuery,
+    responses: { 200: { description: 'series', schema: statsResponse } },
+  },
+  {
     method: 'POST',
     path: '/api/sources/{name}/backups',
     role: 'operator',
@@ -121,7 +223,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/api/jobs/{id}',
     role: 'viewer',
     summary:
-      'One job: status (queued, awaiting_approval, running, succeeded, failed, skipped, interrupted), timings, bytes, snapshot, error',
+      'One job: status (queued, awaiting_approval, running, succeeded, failed, skipped, interrupted, rejected), timings, bytes, snapshot, error',
     params: jobParams,
     responses: {
       200: { description: 'the job', schema: jobEnvelope },
@@ -149,6 +251,21 @@ export const ROUTES: readonly RouteSpec[] = [
     responses: {
       202: { description: 'approved and queued', schema: jobEnvelope },
       403: { description: 'the requester cannot approve their own restore', schema: errorResponse },
+      409: { description: 'the job is not awaiting approval', schema: errorResponse },
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/restores/{id}/reject',
+    role: 'operator',
+    summary:
+      'End a restore awaiting approval without running it (status rejected): any admin, or its requester (who withdraws it)',
+    params: jobParams,
+    body: rejectRequest,
+    responses: {
+      200: { description: 'rejected', schema: jobEnvelope },
+      403: { description: 'neither an admin nor the requester', schema: errorResponse },
+      404: { description: 'no such restore', schema: errorResponse },
       409: { description: 'the job is not awaiting approval', schema: errorResponse },
     },
   },

@@ -31,6 +31,7 @@ import { parseListen } from './listen.js';
 import { ServerMetrics, type SourceMetrics } from './metrics.js';
 import { parseSchedule, type Schedule, schedulesOf } from './schedule.js';
 import { Scheduler } from './scheduler.js';
+import { SnapshotBrowser } from './snapshot-browse.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { firstSeen, lastSnapshots, type SourceStatus, sourceStatuses } from './source-status.js';
 
@@ -75,6 +76,7 @@ export class LifeboatServer implements ApiContext {
   readonly runner: JobRunner;
   readonly scheduler: Scheduler;
   readonly snapshots: SnapshotCache;
+  readonly browser: SnapshotBrowser;
   readonly metrics: ServerMetrics;
   readonly alerts: AlertDispatcher;
   readonly app: ReturnType<typeof createHttpApi>;
@@ -108,6 +110,12 @@ export class LifeboatServer implements ApiContext {
       onError: (message) => this.log.warn({ err: message }, 'snapshot listing problem'),
     });
     const repoSettings = options.repository;
+    const openRepository = async () =>
+      Repository.open(await openBackend(repoSettings.url, repoSettings.storage), repoSettings.password, {
+        ...repoSettings.options,
+        clock: this.clock,
+      });
+    this.browser = new SnapshotBrowser(openRepository, () => this.snapshots.version);
     this.runner = new JobRunner({
       catalog: this.catalog,
       clock: this.clock,
@@ -115,15 +123,12 @@ export class LifeboatServer implements ApiContext {
       log: this.log,
       concurrency: server.concurrency ?? 2,
       lifeboatArgv: options.lifeboatArgv,
-      openRepository: async () =>
-        Repository.open(await openBackend(repoSettings.url, repoSettings.storage), repoSettings.password, {
-          ...repoSettings.options,
-          clock: this.clock,
-        }),
-      beforeSucceeded: async (job) => {
-        if (['backup', 'forget', 'prune'].includes(job.kind)) await this.snapshots.refresh();
-      },
+      openRepository,
       onFinished: (job) => this.afterJob(job),
+      // A client that sees a backup (or a drill) finish finds its snapshot (or report) listed.
+      beforeFinal: async (job) => {
+        if (['backup', 'forget', 'prune', 'drill'].includes(job.kind)) await this.snapshots.refresh();
+      },
     });
     this.metrics = new ServerMetrics(
       {
@@ -230,6 +235,7 @@ export class LifeboatServer implements ApiContext {
         });
       } catch {}
       this.alerts.close();
+      await this.browser.close();
       await this.reader.close().catch(() => {});
       await this.reader.backend.close().catch(() => {});
       return interrupted;
@@ -352,6 +358,7 @@ export class LifeboatServer implements ApiContext {
 
   private async afterJob(job: JobRecord): Promise<void> {
     if (job.kind === 'backup' && job.status === 'failed' && job.source) this.metrics.backupFailed(job.source);
+    // The snapshot list was refreshed before the final status (beforeFinal).
     if (job.status !== 'skipped') await this.evaluateAlerts();
   }
 

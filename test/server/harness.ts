@@ -130,7 +130,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       for (;;) {
         const r = await h.call('GET', `/api/jobs/${id}`, { token: tokens.viewer });
         assert.equal(r.status, 200, r.text);
-        if (['succeeded', 'failed', 'skipped', 'interrupted'].includes(r.body.job.status)) return r.body.job;
+        if (['succeeded', 'failed', 'skipped', 'interrupted', 'rejected'].includes(r.body.job.status))
+          return r.body.job;
         if (Date.now() > deadline) throw new Error(`job ${id} still ${r.body.job.status} after 30s`);
         await new Promise((resolve) => setTimeout(resolve, 25));
       }

@@ -1,0 +1,419 @@
+/**
+ * @module web/restore
+ * The restore wizard: source, restore point on a timeline, target and scope (tables,
+ * collections or paths), a dry run first, then the restore, which for a protected source or
+ * target waits for a second admin. Admins see the restores awaiting approval and approve
+ * those they did not request.
+ */
+import { useState } from 'preact/hooks';
+import { can, FINAL, get, type Job, type Me, post, query, type Snapshot, type SourceStatus } from './api';
+import { bytes, short, time } from './format';
+import { useLoad } from './hooks';
+import { Failure } from './ui';
+
+function Timeline({
+  snapshots,
+  chosen,
+  onChoose,
+}: {
+  snapshots: Snapshot[];
+  chosen: string | undefined;
+  onChoose: (id: string) => void;
+}) {
+  // The strip shows where the points fall in time; the radio buttons below are the control.
+  if (snapshots.length === 0) return <p>This source has no snapshots yet.</p>;
+  const times = snapshots.map((s) => Date.parse(s.time));
+  const min = Math.min(...times);
+  const span = Math.max(1, Math.max(...times) - min);
+  return (
+    <fieldset class="timeline-box">
+      <legend>Restore point</legend>
+      <div class="timeline" aria-hidden="true">
+        {snapshots.map((s, i) => (
+          <span
+            key={s.id}
+            class={`dot${s.id === chosen ? ' chosen' : ''}`}
+            style={{ left: `${((times[i] - min) / span) * 100}%` }}
+            title={time(s.time)}
+          />
+        ))}
+      </div>
+      <div class="points" role="radiogroup" aria-label="Snapshots, newest first">
+        {snapshots.map((s) => (
+          <label key={s.id} class="point">
+            <input
+              type="radio"
+              name="restore-point"
+              value={s.id}
+              checked={s.id === chosen}
+              onChange={() => onChoose(s.id)}
+            />
+            {time(s.time)} <code>{s.short_id}</code>{' '}
+            <span class="muted">{bytes(typeof s.stats.bytes === 'number' ? s.stats.bytes : null)}</span>
+          </label>
+        ))}
+      </div>
+    </fieldset>
+  );
+}
+
+/** "2 tables (users: 120 rows, orders: 0 rows)", "14 files, 3 folders, 2.1 MiB": what a restore's stats say. */
+function summarize(result: Record<string, unknown>): string {
+  const stats = (result.stats ?? {}) as Record<string, unknown>;
+  const parts: string[] = [];
+  if (stats.rows && typeof stats.rows === 'object') {
+    const rows = Object.entries(stats.rows as Record<string, number>);
+    parts.push(
+      `${rows.length} table${rows.length === 1 ? '' : 's'} (${rows.map(([t, n]) => `${t}: ${n} rows`).join(', ')})`,
+    );
+  }
+  if (typeof stats.files === 'number') parts.push(`${stats.files} files`);
+  if (typeof stats.dirs === 'number') parts.push(`${stats.dirs} folders`);
+  if (typeof stats.keysTotal === 'number') parts.push(`${stats.keysTotal} keys`);
+  if (typeof stats.documentsTotal === 'number') parts.push(`${stats.documentsTotal} documents`);
+  if (typeof stats.bytes === 'number') parts.push(bytes(stats.bytes));
+  if (parts.length === 0) parts.push(`${Number(result.items ?? 0)} items`);
+  return parts.join(', ');
+}
+
+function JobState({ id, onFinal }: { id: string; onFinal?: (job: Job) => void }) {
+  const job = useLoad(
+    () => get<{ job: Job }>(`/api/jobs/${id}`).then((r) => r.job),
+    [id],
+    (j) => {
+      if (j && FINAL.includes(j.status)) {
+        onFinal?.(j);
+        return 0;
+      }
+      return 1000;
+    },
+  );
+  const j = job.data;
+  if (!j) return <p>Loading job {short(id)}…</p>;
+  const dry = j.params.dry_run === true;
+  return (
+    <div class="job-state" data-testid="restore-job" data-status={j.status}>
+      <p>
+        {dry ? 'Dry run' : 'Restore'} job <code>{short(j.id)}</code>:{' '}
+        <span class={`badge ${j.status === 'succeeded' ? 'good' : FINAL.includes(j.status) ? 'bad' : 'run'}`}>
+          {j.status === 'awaiting_approval' ? 'awaiting approval' : j.status}
+        </span>
+        {j.approved_by && <> · approved by {j.approved_by}</>}
+      </p>
+      {j.status === 'awaiting_approval' && (
+        <p role="status">
+          This restore touches a protected source or target: a second admin (not {j.requested_by}) must
+          approve it on this page.
+        </p>
+      )}
+      <Failure error={j.error} />
+      {j.result && (
+        <>
+          <p>
+            {dry ? 'Would restore' : 'Restored'} {summarize(j.result)} to{' '}
+            <code>{String(j.result.target ?? '')}</code>.
+          </p>
+          <details>
+            <summary>Details</summary>
+            <pre class="result">{JSON.stringify(j.result, null, 2)}</pre>
+          </details>
+        </>
+      )}
+    </div>
+  );
+}
+
+function scopeOf(s: Snapshot | undefined): 'tables' | 'collections' | 'paths' | undefined {
+  if (!s) return undefined;
+  if (s.stats.rows && typeof s.stats.rows === 'object') return 'tables';
+  if (s.stats.documents && typeof s.stats.documents === 'object') return 'collections';
+  if (s.kind === 'files') return 'paths';
+  return undefined;
+}
+
+function Wizard() {
+  const [source, setSource] = useState('');
+  const [chosen, setChosen] = useState<string>();
+  const [to, setTo] = useState('');
+  const [picked, setPicked] = useState<string[]>([]);
+  const [paths, setPaths] = useState('');
+  const [overwrite, setOverwrite] = useState(false);
+  const [dryJob, setDryJob] = useState<string>();
+  const [dryOk, setDryOk] = useState(false);
+  const [realJob, setRealJob] = useState<string>();
+  const [error, setError] = useState<string>();
+  const sources = useLoad(() => get<{ sources: SourceStatus[] }>('/api/sources').then((r) => r.sources), []);
+  const snaps = useLoad(
+    () =>
+      source
+        ? get<{ snapshots: Snapshot[] }>(`/api/snapshots${query({ source, limit: 100 })}`).then((r) =>
+            r.snapshots.filter((s) => s.kind !== 'drill'),
+          )
+        : Promise.resolve([] as Snapshot[]),
+    [source],
+  );
+  const snapshot = snaps.data?.find((s) => s.id === chosen);
+  const scope = scopeOf(snapshot);
+  const names =
+    scope === 'tables'
+      ? Object.keys(snapshot?.stats.rows as object)
+      : scope === 'collections'
+        ? Object.keys(snapshot?.stats.documents as object)
+        : [];
+  const src = sources.data?.find((s) => s.name === source);
+  const reset = () => {
+    setDryJob(undefined);
+    setDryOk(false);
+    setRealJob(undefined);
+    setError(undefined);
+  };
+  const request = (dryRun: boolean) => ({
+    snapshot: chosen,
+    source: snapshot?.source,
+    to: to.trim(),
+    ...(scope === 'tables' && picked.length ? { tables: picked } : {}),
+    ...(scope === 'collections' && picked.length ? { collections: picked } : {}),
+    ...(scope === 'paths' && paths.trim()
+      ? {
+          include: paths
+            .split(/[\n,]/)
+            .map((p) => p.trim())
+            .filter(Boolean),
+        }
+      : {}),
+    overwrite,
+    dry_run: dryRun,
+  });
+  const submit = async (dryRun: boolean) => {
+    setError(undefined);
+    try {
+      const r = await post<{ job: Job }>('/api/restores', request(dryRun));
+      if (dryRun) {
+        setDryOk(false);
+        setRealJob(undefined);
+        setDryJob(r.job.id);
+      } else setRealJob(r.job.id);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  return (
+    <form class="wizard" onSubmit={(e) => e.preventDefault()} aria-labelledby="wizard-h">
+      <h2 id="wizard-h">New restore</h2>
+      <ol class="steps">
+        <li>
+          <label>
+            Source
+            <select
+              value={source}
+              onChange={(e) => {
+                setSource(e.currentTarget.value);
+                setChosen(undefined);
+                setPicked([]);
+                reset();
+              }}
+            >
+              <option value="">choose a source</option>
+              {sources.data?.map((s) => (
+                <option key={s.name} value={s.name}>
+                  {s.name} ({s.type}){s.protected ? ' — protected' : ''}
+                </option>
+              ))}
+            </select>
+          </label>
+          {src?.protected && (
+            <p class="note">
+              <strong>{src.name}</strong> is protected: the restore will wait for a second admin’s approval.
+            </p>
+          )}
+        </li>
+        {source && snaps.data && (
+          <li>
+            <Timeline
+              snapshots={snaps.data}
+              chosen={chosen}
+              onChoose={(id) => {
+                setChosen(id);
+                setPicked([]);
+                reset();
+              }}
+            />
+          </li>
+        )}
+        {snapshot && (
+          <li>
+            <fieldset>
+              <legend>Target and scope</legend>
+              <label>
+                Restore to (a path or URL)
+                <input
+                  type="text"
+                  value={to}
+                  required
+                  placeholder="/tmp/restored"
+                  onInput={(e) => {
+                    setTo(e.currentTarget.value);
+                    reset();
+                  }}
+                />
+              </label>
+              {scope === 'paths' && (
+                <label>
+                  Only these paths (one per line or comma-separated; empty: everything)
+                  <textarea
+                    rows={3}
+                    value={paths}
+                    onInput={(e) => {
+                      setPaths(e.currentTarget.value);
+                      reset();
+                    }}
+                  />
+                </label>
+              )}
+              {names.length > 0 && (
+                <fieldset class="scope">
+                  <legend>Only these {scope} (none checked: all)</legend>
+                  {names.map((n) => (
+                    <label key={n} class="check">
+                      <input
+                        type="checkbox"
+                        checked={picked.includes(n)}
+                        onChange={(e) => {
+                          const on = e.currentTarget.checked;
+                          setPicked((p) => (on ? [...p, n] : p.filter((x) => x !== n)));
+                          reset();
+                        }}
+                      />
+                      {n}
+                    </label>
+                  ))}
+                </fieldset>
+              )}
+              <label class="check">
+                <input
+                  type="checkbox"
+                  checked={overwrite}
+                  onChange={(e) => {
+                    setOverwrite(e.currentTarget.checked);
+                    reset();
+                  }}
+                />
+                Replace what is at the target
+              </label>
+            </fieldset>
+          </li>
+        )}
+        {snapshot && (
+          <li>
+            <p>First a dry run: it shows what would be restored and writes nothing.</p>
+            <button type="button" disabled={!to.trim()} onClick={() => submit(true)}>
+              Dry run
+            </button>
+            {dryJob && <JobState id={dryJob} onFinal={(j) => setDryOk(j.status === 'succeeded')} />}
+          </li>
+        )}
+        {dryOk && (
+          <li>
+            <button type="button" onClick={() => submit(false)} disabled={!!realJob}>
+              Restore {short(chosen)} to {to}
+            </button>
+            {realJob && <JobState id={realJob} />}
+          </li>
+        )}
+      </ol>
+      <Failure error={error} />
+    </form>
+  );
+}
+
+function Approvals({ me }: { me: Me }) {
+  const [message, setMessage] = useState('');
+  const pending = useLoad(
+    () => get<{ jobs: Job[] }>('/api/jobs?kind=restore&status=awaiting_approval').then((r) => r.jobs),
+    [],
+    () => 3000,
+  );
+  const decide = async (id: string, action: 'approve' | 'reject', done: string) => {
+    setMessage('');
+    try {
+      await post(`/api/restores/${id}/${action}`);
+      setMessage(done);
+      pending.reload();
+    } catch (err) {
+      setMessage((err as Error).message);
+    }
+  };
+  return (
+    <section aria-labelledby="approvals-h" class="approvals">
+      <h2 id="approvals-h">Awaiting approval</h2>
+      <p role="status" aria-live="polite" class="status-line">
+        {message}
+      </p>
+      {pending.data?.length === 0 && <p class="muted">No restore is waiting.</p>}
+      <ul class="cards">
+        {pending.data?.map((j) => (
+          <li key={j.id} class="card" data-approval={j.id}>
+            <p>
+              Restore <code>{short(j.id)}</code> of <strong>{String(j.params.source ?? j.source)}</strong>{' '}
+              snapshot <code>{short(String(j.params.snapshot ?? ''))}</code> to{' '}
+              <code>{String(j.params.to ?? '')}</code>
+            </p>
+            <p class="muted">
+              requested by {j.requested_by} at {time(j.created_at)}
+            </p>
+            {j.requested_by === me.name ? (
+              <p class="note">You requested it: another admin must approve.</p>
+            ) : !can(me, 'admin') ? (
+              <p class="note">An admin must approve it.</p>
+            ) : null}
+            <p class="actions">
+              {can(me, 'admin') && j.requested_by !== me.name && (
+                <>
+                  <button
+                    type="button"
+                    onClick={() =>
+                      decide(j.id, 'approve', `Approved restore ${short(j.id)}; it runs now (see History).`)
+                    }
+                    aria-label={`Approve restore ${short(j.id)}`}
+                  >
+                    Approve
+                  </button>{' '}
+                  <button
+                    type="button"
+                    class="secondary"
+                    onClick={() =>
+                      decide(j.id, 'reject', `Rejected restore ${short(j.id)}; it will not run.`)
+                    }
+                    aria-label={`Reject restore ${short(j.id)}`}
+                  >
+                    Reject
+                  </button>
+                </>
+              )}
+              {j.requested_by === me.name && (
+                <button
+                  type="button"
+                  class="secondary"
+                  onClick={() => decide(j.id, 'reject', `Withdrew restore ${short(j.id)}.`)}
+                  aria-label={`Withdraw restore ${short(j.id)}`}
+                >
+                  Withdraw
+                </button>
+              )}
+            </p>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+export function RestoreView({ me }: { me: Me }) {
+  return (
+    <section aria-labelledby="restore-h">
+      <h1 id="restore-h">Restore</h1>
+      <Approvals me={me} />
+      <Wizard />
+    </section>
+  );
+}
