@@ -42,7 +42,7 @@ export const ACK_SUFFIX = '.lifeboat-ok';
 /** Folder (in pg_wal) where wal-fetch keeps prefetched files. */
 export const PREFETCH_DIR = 'lifeboat-prefetch';
 /** Files one push stores at most besides the one asked for. */
-const BATCH_FILES = 64;
+const BATCH_FILES = 256;
 
 export interface PushResult {
   name: string;
