@@ -97,7 +97,16 @@ export async function physicalDrill(req: PhysicalDrillRequest): Promise<Physical
     await rm(dir, { recursive: true, force: true });
   });
   const t0 = Date.now();
-  relay = await startWalRelay(dir, [...req.lifeboatArgv, '--quiet', 'wal-fetch', '--source', source]);
+  // --prefetch 0: the relay's staging folder is no data directory, so a fetch agent has nothing to serve.
+  relay = await startWalRelay(dir, [
+    ...req.lifeboatArgv,
+    '--quiet',
+    'wal-fetch',
+    '--source',
+    source,
+    '--prefetch',
+    '0',
+  ]);
   const dataDir = join(dir, 'data');
   await restoreToPoint(repo, { source, at: 'latest', to: dataDir, restoreCommand: relay.command });
   // A cluster configured from /etc (Debian) has no postgresql.conf in its data directory.
