@@ -9,42 +9,17 @@
  * window achieved. The report is then read back with `drill --list` and `drill --show`.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
-import {
-  type PostgresServer,
-  postgresUnavailable,
-  serverUserArgv,
-  startPostgres,
-} from '../../src/testing/servers/postgres.js';
+import { type PostgresServer, startPostgres } from '../../src/testing/servers/postgres.js';
 import { BIN, type CliResult, runCli } from '../helpers/cli.js';
+import { asServerUser, pitrUnavailable } from '../helpers/pitr.js';
 import { allCommandLines, sql } from '../postgres/pg-helpers.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-function unavailable(): string | null {
-  const pg = postgresUnavailable();
-  if (pg) return pg;
-  if (spawnSync('pg_basebackup', ['--version']).status !== 0) return 'pg_basebackup not found';
-  return null;
-}
-
-/** The real CLI as the PostgreSQL server's user (it owns the repository the server archives into). */
-function asServerUser(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const [cmd, argv] = serverUserArgv(process.execPath, [BIN, ...args]);
-  return new Promise((resolve) => {
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
 
 function show(args: string[], r: CliResult): string {
   return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
@@ -55,7 +30,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 test('a physical postgres drill recovers base backup and WAL, and reports RTO and RPO', {
   timeout: 240_000,
 }, async (t) => {
-  const why = unavailable();
+  const why = pitrUnavailable();
   if (why) {
     console.log(`SKIPPED: ${why}`);
     t.skip(why);

@@ -8,31 +8,18 @@
  * root, so the CLI runs as that user too (it writes the repository for the server).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { chmod, chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
-import {
-  type PostgresServer,
-  postgresUnavailable,
-  serverUserArgv,
-  startPostgres,
-} from '../../src/testing/servers/postgres.js';
+import { type PostgresServer, startPostgres } from '../../src/testing/servers/postgres.js';
 import { BIN } from '../helpers/cli.js';
+import { asServerUser, pitrUnavailable } from '../helpers/pitr.js';
 import { sql } from '../postgres/pg-helpers.js';
 import { PASSWORD, startHarness } from '../server/harness.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-function unavailable(): string | null {
-  const pg = postgresUnavailable();
-  if (pg) return pg;
-  if (spawnSync('pg_basebackup', ['--version']).status !== 0) return 'pg_basebackup not found';
-  if (spawnSync('tar', ['--version']).status !== 0) return 'tar not found';
-  return null;
-}
 
 async function sharedDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
@@ -41,26 +28,12 @@ async function sharedDir(prefix: string): Promise<string> {
   return dir;
 }
 
-/** The real CLI, as the server's user. */
-function lifeboat(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const [cmd, argv] = serverUserArgv(process.execPath, [BIN, ...args]);
-  return new Promise((resolve) => {
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const lifeboat = asServerUser;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('point-in-time restore stops at the target time', { timeout: 180_000 }, async (t) => {
-  const why = unavailable();
+  const why = pitrUnavailable();
   if (why) {
     console.log(`SKIPPED: ${why}`);
     t.skip(why);
