@@ -473,11 +473,7 @@ export class JobRunner {
   }
 
   /** `at` on a physical source: base backup plus recovery settings (wal-commands restoreAt). */
-  private async restoreToPoint(
-    repo: Repository,
-    job: JobRecord,
-    actor: string | null,
-  ): Promise<{ update: JobUpdate }> {
+  private async restoreToPoint(repo: Repository, job: JobRecord): Promise<Record<string, unknown>> {
     const p = job.params as { source: string; at: string; to: string };
     const argv = this.o.lifeboatArgv ?? selfArgv();
     const r = await restoreToPoint(repo, {
@@ -486,33 +482,16 @@ export class JobRunner {
       to: resolve(p.to),
       restoreCommand: `${shellCommand(argv)} --quiet wal-fetch --source ${shQuote(p.source)} %f %p`,
     });
-    const result = {
+    return {
       snapshot: r.base.id,
       target: redactText(r.target),
       at: r.at,
       window: { from: r.window.from ?? null, to: r.window.to ?? null },
     };
-    this.o.catalog.audit.append({
-      actor: 'server',
-      action: 'restore.finish',
-      target: job.id,
-      details: { status: 'succeeded', by: actor, ...result },
-    });
-    return { update: { snapshots: [], result } };
   }
 
   private async restore(repo: Repository, job: JobRecord) {
-    const p = job.params as {
-      snapshot: string;
-      source?: string;
-      to?: string;
-      tables?: string[];
-      include?: string[];
-      collections?: string[];
-      overwrite?: boolean;
-      dry_run?: boolean;
-      at?: string;
-    };
+    const p = job.params as RestoreParams;
     const actor = job.approved_by ? `${job.requested_by} (approved by ${job.approved_by})` : job.requested_by;
     this.o.catalog.audit.append({
       actor: 'server',
@@ -527,27 +506,10 @@ export class JobRunner {
       },
     });
     try {
-      if (typeof p.at === 'string') return await this.restoreToPoint(repo, job, actor);
-      const r = await runRestore(repo, {
-        snapshot: p.snapshot,
-        source: p.source,
-        configured: this.o.config.sources as Record<string, Record<string, unknown>>,
-        options: {
-          to: p.to,
-          include: p.include ?? [],
-          tables: p.tables ?? [],
-          collections: p.collections ?? [],
-          overwrite: !!p.overwrite,
-          dryRun: !!p.dry_run,
-        },
-        progress: this.progress.track(job.id),
-      });
-      const result = {
-        snapshot: r.snapshotId,
-        target: redactText(r.target),
-        stats: r.stats,
-        items: r.items.length,
-      };
+      const result =
+        typeof p.at === 'string'
+          ? await this.restoreToPoint(repo, job)
+          : await this.restoreSnapshot(repo, job);
       this.o.catalog.audit.append({
         actor: 'server',
         action: 'restore.finish',
@@ -566,7 +528,44 @@ export class JobRunner {
       throw err;
     }
   }
+
+  private async restoreSnapshot(repo: Repository, job: JobRecord): Promise<Record<string, unknown>> {
+    const p = job.params as RestoreParams;
+    const r = await runRestore(repo, {
+      snapshot: p.snapshot,
+      source: p.source,
+      configured: this.o.config.sources as Record<string, Record<string, unknown>>,
+      options: {
+        to: p.to,
+        include: p.include ?? [],
+        tables: p.tables ?? [],
+        collections: p.collections ?? [],
+        overwrite: !!p.overwrite,
+        dryRun: !!p.dry_run,
+      },
+      progress: this.progress.track(job.id),
+    });
+    return {
+      snapshot: r.snapshotId,
+      target: redactText(r.target),
+      stats: r.stats,
+      items: r.items.length,
+    };
+  }
 }
+
+/** A restore job's params (POST /api/restores). A type, not an interface: it is cast from a Record. */
+type RestoreParams = {
+  snapshot: string;
+  source?: string;
+  to?: string;
+  tables?: string[];
+  include?: string[];
+  collections?: string[];
+  overwrite?: boolean;
+  dry_run?: boolean;
+  at?: string;
+};
 
 function hasPolicy(p: KeepPolicy | undefined): p is KeepPolicy {
   return !!p && Object.entries(p).some(([k, v]) => (k === 'tags' ? Array.isArray(v) && v.length > 0 : !!v));

@@ -203,7 +203,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
 
   step('browses a snapshot and downloads one file', async () => {
     await page.getByRole('link', { name: 'Snapshots', exact: true }).click();
-    await page.getByLabel('Source').selectOption('uploads');
+    await page.getByRole('combobox', { name: /source/i }).selectOption('uploads');
     await page.locator('tbody tr').first().getByRole('link').click();
     await page.getByRole('button', { name: 'Open folder img' }).waitFor();
     const [download] = await Promise.all([
@@ -217,7 +217,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await shot('06-snapshot-tree');
     // A database snapshot shows its tables with row counts.
     await page.getByRole('link', { name: 'Snapshots', exact: true }).click();
-    await page.getByLabel('Source').selectOption('app-db');
+    await page.getByRole('combobox', { name: /source/i }).selectOption('app-db');
     await page.locator('tbody tr').first().getByRole('link').click();
     const rows = page.getByRole('table', { name: 'Tables and their row counts' });
     await rows.waitFor();
@@ -235,7 +235,9 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
   step('walks the restore wizard to a protected restore that a second admin approves', async () => {
     const target = join(h.dir, 'restored.db');
     await page.getByRole('link', { name: 'Restore', exact: true }).click();
-    await page.getByLabel('Source').selectOption('app-db');
+    // The previous view (charts, with their own Source filter) may still be on screen.
+    await page.getByRole('heading', { name: 'New restore' }).waitFor();
+    await page.getByRole('combobox', { name: /source/i }).selectOption('app-db');
     await page.getByText('is protected').waitFor();
     await page.getByRole('radio').first().check();
     await page.getByLabel('Restore to (a path or URL)').fill(target);
