@@ -69,7 +69,7 @@ export class RepoContentStore implements ContentStore {
     let next = 0;
     while (next < chunks.length || inflight.length > 0) {
       while (next < chunks.length && inflight.length < READ_AHEAD) {
-        const p = this.repo.loadBlob(parseId(chunks[next++]));
+        const p = this.repo.loadBlobInWorker(parseId(chunks[next++]));
         p.catch(() => {}); // awaited below; avoid an unhandled rejection while queued
         inflight.push(p);
       }

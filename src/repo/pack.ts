@@ -4,8 +4,9 @@
  * header's length. Layout in docs/format.md, "Pack files".
  */
 import { LifeboatError } from '../errors.js';
+import { decompress } from './compress.js';
 import type { KeyRing } from './crypto.js';
-import { EPOCH_SIZE, SEAL_OVERHEAD, type SealSpec, sealWith } from './crypto.js';
+import { blobId, EPOCH_SIZE, SEAL_OVERHEAD, type SealSpec, sealWith } from './crypto.js';
 
 export type BlobType = 'data' | 'tree';
 export const BLOB_TYPE_CODE: Record<BlobType, number> = { data: 0, tree: 1 };
@@ -49,6 +50,24 @@ export function sealBlob(
 
 export function openBlob(keys: KeyRing, entry: PackEntry, sealed: Uint8Array, what: string): Buffer {
   return keys.open(sealed, blobAad(entry.type, entry.flags, entry.id), what);
+}
+
+/**
+ * Opens a stored blob and verifies it: authentication, decompression, length and keyed id.
+ * (Repository.openEntry and the seal workers' 'open' both use this.)
+ */
+export function openVerified(
+  keys: KeyRing,
+  entry: Pick<PackEntry, 'type' | 'flags' | 'id' | 'rawLength'>,
+  sealed: Uint8Array,
+  what: string,
+): Buffer {
+  const body = keys.open(sealed, blobAad(entry.type, entry.flags, entry.id), what);
+  const plain = entry.flags & FLAG_ZSTD ? decompress(body, entry.rawLength, what) : body;
+  if (plain.length !== entry.rawLength || !blobId(keys.mac, plain).equals(entry.id)) {
+    throw new LifeboatError('integrity', `[repo] ${what} is damaged: content does not match its id`);
+  }
+  return plain;
 }
 
 /** Room kept after the blobs for the header; a larger header is handled by one copy. */

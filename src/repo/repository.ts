@@ -13,7 +13,7 @@ import type { Backend, FileType } from '../storage/backend.js';
 import { BlobIndex, type IndexEntry } from './blob-index.js';
 import type { ChunkerParams } from './chunker.js';
 import { DEFAULT_CHUNKER } from './chunker.js';
-import { compress, DEFAULT_ZSTD_LEVEL, decompress } from './compress.js';
+import { compress, DEFAULT_ZSTD_LEVEL } from './compress.js';
 import type { MasterKey } from './crypto.js';
 import {
   BOX_EPOCH,
@@ -40,7 +40,7 @@ import {
 } from './keys.js';
 import { RepositoryLock } from './lock.js';
 import type { BlobType, PackEntry } from './pack.js';
-import { FLAG_ZSTD, headerLength, openBlob, PackBuilder, parsePackHeader, sealBlob } from './pack.js';
+import { FLAG_ZSTD, headerLength, openVerified, PackBuilder, parsePackHeader, sealBlob } from './pack.js';
 import { SealPool } from './seal-pool.js';
 import type { Snapshot, SnapshotEntry } from './snapshot.js';
 import { CONFIG_AAD, SNAPSHOT_AAD } from './snapshot.js';
@@ -90,6 +90,8 @@ export class Repository {
   private uploads = new Set<Promise<void>>();
   private sealing = new Set<Promise<void>>();
   private pool: SealPool | undefined;
+  /** Opens blobs for loadBlobInWorker(); made on first use. */
+  private readPool: SealPool | undefined;
   private unindexed: IndexedPack[] = [];
   private uploadError: unknown;
   /** Prune writes one index for everything itself; backups write as they go. */
@@ -430,7 +432,9 @@ export class Repository {
   /** Stops the seal workers. */
   async close(): Promise<void> {
     await this.pool?.close();
+    await this.readPool?.close();
     this.pool = undefined;
+    this.readPool = undefined;
   }
 
   private async upload(builder: PackBuilder): Promise<void> {
@@ -534,13 +538,19 @@ export class Repository {
 
   /** Decrypts and verifies a blob read from its pack. */
   openEntry(entry: IndexEntry, sealed: Buffer): Buffer {
-    const what = `blob ${entry.id.toString('hex').slice(0, 8)} in pack ${entry.pack}`;
-    const body = openBlob(this.key, entry, sealed, what);
-    const plain = entry.flags & FLAG_ZSTD ? decompress(body, entry.rawLength, what) : body;
-    if (plain.length !== entry.rawLength || !this.blobId(plain).equals(entry.id)) {
-      throw new LifeboatError('integrity', `[repo] ${what} is damaged: content does not match its id`);
-    }
-    return plain;
+    return openVerified(this.key, entry, sealed, blobWhat(entry));
+  }
+
+  /**
+   * loadBlob() with the opening (decryption, decompression, id check) in a worker: for
+   * streams of large blobs (restores, dumps), where the main thread is the limit.
+   */
+  async loadBlobInWorker(id: Buffer): Promise<Buffer> {
+    const entry = this.index.get(id);
+    if (!entry || entry.rawLength < POOL_MIN_BLOB || this.writeOnly) return this.loadBlob(id);
+    const sealed = await this.backend.load({ type: 'pack', name: entry.pack }, entry.offset, entry.length);
+    this.readPool ??= new SealPool(this.key.sealSpec, this.config.compression.level, undefined, this.key);
+    return this.readPool.open(entry, sealed, blobWhat(entry));
   }
 
   // ---- snapshots ---------------------------------------------------------------------
@@ -799,4 +809,8 @@ function decodeWriteOnly(payload: Buffer): { config: RepoConfig; keyring: KeyRin
     boxPublic: Buffer.from(j.boxPublic, 'base64'),
   });
   return { config: j.config as RepoConfig, keyring };
+}
+
+function blobWhat(entry: IndexEntry): string {
+  return `blob ${entry.id.toString('hex').slice(0, 8)} in pack ${entry.pack}`;
 }

@@ -7,13 +7,15 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
-import type { SealSpec } from './crypto.js';
-import type { BlobType } from './pack.js';
+import type { KeyRingParts, SealSpec } from './crypto.js';
+import type { BlobType, PackEntry } from './pack.js';
 import type { SealDone, SealTask } from './seal-worker.js';
 
 interface Pending {
   resolve(done: SealDone & { sealed: Buffer }): void;
   reject(err: unknown): void;
+  /** An open(): its errors are the data's, not the worker's. */
+  opening?: boolean;
 }
 
 interface Slot {
@@ -31,6 +33,8 @@ export class SealPool {
     private readonly level: number,
     // The main thread reads, chunks and hashes: it is one of the cores at work already.
     readonly size = Math.max(1, Math.min(4, availableParallelism() - 1)),
+    /** Full keys, for open(): only pools that read get them. */
+    private readonly keys?: KeyRingParts,
   ) {}
 
   /** Tasks in flight; callers keep this bounded for memory. */
@@ -40,6 +44,25 @@ export class SealPool {
 
   seal(type: BlobType, id: Buffer, data: Uint8Array): Promise<SealDone & { sealed: Buffer }> {
     return this.run({ seq: 0, type, id, data });
+  }
+
+  /** Opens and verifies a stored blob (pack.openVerified) in a worker; needs `keys`. */
+  async open(
+    entry: Pick<PackEntry, 'type' | 'flags' | 'id' | 'rawLength'>,
+    sealed: Buffer,
+    what: string,
+  ): Promise<Buffer> {
+    const task: SealTask = {
+      seq: 0,
+      op: 'open',
+      type: entry.type,
+      id: entry.id,
+      data: sealed,
+      flags: entry.flags,
+      rawLength: entry.rawLength,
+      what,
+    };
+    return (await this.run(task, false, true)).sealed;
   }
 
   /** seal(), and the SHA-256 (hex) of `data` in `digest`. */
@@ -55,7 +78,11 @@ export class SealPool {
     return this.run({ seq: 0, op: 'hash', type: 'data', id: new Uint8Array(0), data }, true);
   }
 
-  private run(task: SealTask, ownsArrayBuffer = false): Promise<SealDone & { sealed: Buffer }> {
+  private run(
+    task: SealTask,
+    ownsArrayBuffer = false,
+    opening = false,
+  ): Promise<SealDone & { sealed: Buffer }> {
     const slot = this.pickSlot();
     const seq = this.seq++;
     task.seq = seq;
@@ -63,7 +90,7 @@ export class SealPool {
     const transferable =
       ownsArrayBuffer || (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength);
     return new Promise<SealDone & { sealed: Buffer }>((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject, slot });
+      this.pending.set(seq, { resolve, reject, slot, opening });
       if (slot.busy++ === 0) slot.worker.ref();
       slot.worker.postMessage(task, transferable ? [data.buffer as ArrayBuffer] : []);
     });
@@ -86,10 +113,13 @@ export class SealPool {
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./seal-worker.js', import.meta.url), {
-      workerData:
-        'box' in this.spec
-          ? { box: new Uint8Array(this.spec.box), level: this.level }
-          : { epoch: this.spec.epoch, key: new Uint8Array(this.spec.key), level: this.level },
+      workerData: {
+        ...('box' in this.spec
+          ? { box: new Uint8Array(this.spec.box) }
+          : { epoch: this.spec.epoch, key: new Uint8Array(this.spec.key) }),
+        level: this.level,
+        keys: this.keys && { ...this.keys, dataKeys: [...this.keys.dataKeys] },
+      },
     });
     const slot: Slot = { worker, busy: 0 };
     worker.unref();
@@ -98,8 +128,14 @@ export class SealPool {
       if (!p) return;
       this.pending.delete(done.seq);
       if (--slot.busy === 0) worker.unref();
-      if (done.error) p.reject(new LifeboatError('internal', `[repo] sealing a blob failed: ${done.error}`));
-      else
+      if (done.error) {
+        // A blob that does not open is damaged data, not a broken worker: report it as such.
+        p.reject(
+          p.opening
+            ? new LifeboatError(done.errorCode === 'integrity' ? 'integrity' : 'internal', done.error)
+            : new LifeboatError('internal', `[repo] sealing a blob failed: ${done.error}`),
+        );
+      } else
         p.resolve({
           ...done,
           sealed: Buffer.from(done.sealed.buffer, done.sealed.byteOffset, done.sealed.byteLength),

@@ -5,9 +5,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { compress } from './compress.js';
-import { type SealSpec, storageId } from './crypto.js';
+import { KeyRing, type KeyRingParts, type SealSpec, storageId } from './crypto.js';
 import type { BlobType } from './pack.js';
-import { FLAG_ZSTD, sealBlob } from './pack.js';
+import { FLAG_ZSTD, openVerified, sealBlob } from './pack.js';
 
 export interface SealTask {
   seq: number;
@@ -15,7 +15,11 @@ export interface SealTask {
    * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`; 'seal+hash' seals and
    * also returns the SHA-256 of the plaintext.
    */
-  op?: 'hash' | 'seal+hash';
+  op?: 'hash' | 'seal+hash' | 'open';
+  /** For 'open': the blob's flags, plaintext length, and what messages call it. */
+  flags?: number;
+  rawLength?: number;
+  what?: string;
   type: BlobType;
   id: Uint8Array;
   data: Uint8Array;
@@ -27,13 +31,34 @@ export interface SealDone {
   sealed: Uint8Array;
   digest?: string;
   error?: string;
+  /** The LifeboatError code of a failed 'open' (integrity: the data is damaged). */
+  errorCode?: string;
 }
 
-const data = workerData as { epoch?: number; key?: Uint8Array; box?: Uint8Array; level: number };
+const data = workerData as {
+  epoch?: number;
+  key?: Uint8Array;
+  box?: Uint8Array;
+  level: number;
+  keys?: Omit<KeyRingParts, 'dataKeys'> & { dataKeys: [number, Uint8Array][] };
+};
 const spec: SealSpec = data.box
   ? { box: Buffer.from(data.box) }
   : { epoch: data.epoch!, key: Buffer.from(data.key!) };
 const level = data.level;
+const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+// Only pools that read (Repository.loadBlobInWorker) get the full keys.
+const keys =
+  data.keys &&
+  new KeyRing({
+    mac: buf(data.keys.mac),
+    chunkerSeed: buf(data.keys.chunkerSeed),
+    dataKeys: new Map(data.keys.dataKeys.map(([e, k]) => [e, buf(k)])),
+    current: data.keys.current,
+    indexKey: buf(data.keys.indexKey),
+    boxPublic: buf(data.keys.boxPublic),
+    boxPrivate: data.keys.boxPrivate && buf(data.keys.boxPrivate),
+  });
 
 parentPort?.on('message', (task: SealTask) => {
   try {
@@ -45,6 +70,19 @@ parentPort?.on('message', (task: SealTask) => {
       ]);
       return;
     }
+    if (task.op === 'open') {
+      if (!keys) throw new Error('this pool has no keys to open blobs with');
+      const entry = {
+        type: task.type,
+        flags: task.flags ?? 0,
+        id: Buffer.from(task.id),
+        rawLength: task.rawLength ?? 0,
+      };
+      const plain = openVerified(keys, entry, data, task.what ?? 'blob');
+      const out = ownsBuffer(plain) ? plain : Buffer.from(plain);
+      parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: out }, [out.buffer as ArrayBuffer]);
+      return;
+    }
     const compressed = compress(data, level);
     const flags = compressed ? FLAG_ZSTD : 0;
     const sealed = sealBlob(spec, task.type, flags, Buffer.from(task.id), compressed ?? data);
@@ -52,7 +90,14 @@ parentPort?.on('message', (task: SealTask) => {
     if (task.op === 'seal+hash') done.digest = storageId(data);
     parentPort?.postMessage(done, ownsBuffer(sealed) ? [sealed.buffer as ArrayBuffer] : []);
   } catch (err) {
-    parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: new Uint8Array(0), error: String(err) });
+    const e = err as { message?: string; code?: string };
+    parentPort?.postMessage({
+      seq: task.seq,
+      flags: 0,
+      sealed: new Uint8Array(0),
+      error: e?.message ?? String(err),
+      errorCode: e?.code,
+    });
   }
 });
 
