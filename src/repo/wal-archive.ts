@@ -117,25 +117,16 @@ export async function buildWalObject(
         throw new LifeboatError('source_unreadable', `[wal-push] ${path} changed size while being read`);
       }
       offset += length;
-      const id = partId(object, part);
       if (pool) {
         // The worker hashes too: a file's SHA-256 on the main thread was a batch's bottleneck.
         pending.push(
           pool
-            .sealAndHash('data', id, buf)
+            .sealAndHash('data', partId(object, part), buf)
             .then((d) => ({ flags: d.flags, sealed: d.sealed, length, digest: d.digest as string })),
         );
       } else {
-        const digest = storageId(buf);
-        const packed = compress(buf, WAL_ZSTD_LEVEL);
-        const flags = packed ? FLAG_ZSTD : 0;
         pending.push(
-          Promise.resolve({
-            flags,
-            sealed: sealBlob(keys.sealSpec, 'data', flags, id, packed ?? buf),
-            length,
-            digest,
-          }),
+          Promise.resolve({ ...sealFrame(keys, object, part, buf), length, digest: storageId(buf) }),
         );
       }
       if (length === 0) break;
@@ -150,14 +141,15 @@ export async function buildWalObject(
       archived: archived.toISOString(),
       frames: frames.map((f) => ({ length: f.length, flags: f.flags })),
     };
-    const sealedHeader = keys.seal(Buffer.from(JSON.stringify(header)), partAad(object, 0, 0));
-    const parts: Buffer[] = [u32(sealedHeader.length), sealedHeader];
-    for (const f of frames)
-      parts.push(
-        u32(f.sealed.length),
-        Buffer.from(f.sealed.buffer, f.sealed.byteOffset, f.sealed.byteLength),
-      );
-    return { data: Buffer.concat(parts), header };
+    return {
+      data: assemble(
+        keys,
+        object,
+        header,
+        frames.map((f) => f.sealed),
+      ),
+      header,
+    };
   } finally {
     await fh.close();
   }
@@ -167,6 +159,26 @@ export async function buildWalObject(
  * The content digest a header records: SHA-256 over the frames' SHA-256 digests (a hash
  * list, so frames are hashed in parallel). Equal files have equal digests.
  */
+/** One frame, zstd-compressed when that is smaller, sealed here (pool workers do the same). */
+function sealFrame(
+  keys: KeyRing,
+  object: string,
+  part: number,
+  raw: Buffer,
+): { flags: number; sealed: Buffer } {
+  const packed = compress(raw, WAL_ZSTD_LEVEL);
+  const flags = packed ? FLAG_ZSTD : 0;
+  return { flags, sealed: sealBlob(keys.sealSpec, 'data', flags, partId(object, part), packed ?? raw) };
+}
+
+/** The object's bytes: the sealed header, then the sealed frames, each behind its u32 length. */
+function assemble(keys: KeyRing, object: string, header: WalHeader, frames: readonly Uint8Array[]): Buffer {
+  const sealedHeader = keys.seal(Buffer.from(JSON.stringify(header)), partAad(object, 0, 0));
+  const parts: Uint8Array[] = [u32(sealedHeader.length), sealedHeader];
+  for (const f of frames) parts.push(u32(f.length), f);
+  return Buffer.concat(parts);
+}
+
 function digestOfFrames(digests: readonly string[]): string {
   const h = createHash('sha256');
   for (const d of digests) h.update(Buffer.from(d, 'hex'));
@@ -306,13 +318,10 @@ export function resealWalObject(
     }
     frames.push(r.value);
   }
-  const sealedFrames = header.frames.map((f, i) => {
-    const packed = f.flags & FLAG_ZSTD ? compress(frames[i], WAL_ZSTD_LEVEL) : undefined;
-    f.flags = packed ? FLAG_ZSTD : 0;
-    return sealBlob(to.keys.sealSpec, 'data', f.flags, partId(to.object, i + 1), packed ?? frames[i]);
+  const sealed = frames.map((raw, i) => {
+    const f = sealFrame(to.keys, to.object, i + 1, raw);
+    header.frames[i].flags = f.flags;
+    return f.sealed;
   });
-  const sealedHeader = to.keys.seal(Buffer.from(JSON.stringify(header)), partAad(to.object, 0, 0));
-  const parts: Buffer[] = [u32(sealedHeader.length), sealedHeader];
-  for (const f of sealedFrames) parts.push(u32(f.length), f);
-  return Buffer.concat(parts);
+  return assemble(to.keys, to.object, header, sealed);
 }

@@ -4,8 +4,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { runReencrypt, runRetire, runRotate } from '../../jobs/rekey.js';
 import { Repository } from '../../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../../repo/snapshot.js';
+import { resealWalObject, verifyWalObject, walObjectName } from '../../repo/wal-archive.js';
 import { createLocalBackend } from '../../storage/local/local-backend.js';
 import {
   ACK_SUFFIX,
@@ -198,4 +200,38 @@ test('a timeline switch is not a gap', () => {
 test('times and strings are written the way postgresql.conf reads them', () => {
   assert.equal(pgTime('2026-11-24T10:51:00.463Z'), '2026-11-24 10:51:00.463+00');
   assert.equal(confQuote("/a b/it's"), "'/a b/it''s'");
+});
+
+test('key rotation re-seals WAL objects, the old epoch retires, and a copy opens in another repository', async () => {
+  const { repo, dir } = await scratch();
+  const name = '000000010000000000000003';
+  const data = await walFile(dir, name, 5 * 1024 * 1024); // two frames
+  await pushWal(repo, 'db', join(dir, 'pg_wal', name), { batch: false });
+  const object = walObjectName(repo.key, 'db', name);
+  assert.equal(await repo.epochOf('wal', object), 0);
+  await runRotate(repo);
+  const r = await runReencrypt(repo);
+  assert.equal(r.wal, 1);
+  assert.equal(await repo.epochOf('wal', object), 1);
+  await runRetire(repo, 0);
+  const out = join(dir, 'after-rotation');
+  assert.equal(await fetchWal(repo, 'db', name, out), true);
+  assert.ok((await readFile(out)).equals(data));
+
+  const other = await Repository.init(createLocalBackend(join(dir, 'other')), 'pw2', {
+    kdf: { N: 1024, r: 8, p: 1 },
+  });
+  const target = walObjectName(other.key, 'db', name);
+  assert.notEqual(target, object, 'each repository has its own source tag');
+  const stored = await repo.backend.load({ type: 'wal', name: object });
+  await other.backend.save(
+    { type: 'wal', name: target },
+    resealWalObject(repo.key, object, stored, { keys: other.key, object: target }),
+  );
+  assert.equal(await fetchWal(other, 'db', name, join(dir, 'copied')), true);
+  assert.ok((await readFile(join(dir, 'copied'))).equals(data));
+  // Sealed for the other repository, it does not open here under either name.
+  await assert.rejects(async () =>
+    verifyWalObject(repo.key, target, await other.backend.load({ type: 'wal', name: target })),
+  );
 });
