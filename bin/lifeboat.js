@@ -3,7 +3,7 @@
 // call already did the work (a batch push acknowledged this file; a prefetch fetched it),
 // answer here without loading the program: that takes a tenth of the time.
 // (src/sources/postgres/postgres-physical-wal.ts writes these files.)
-import { renameSync, unlinkSync } from 'node:fs';
+import { readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 const args = process.argv.slice(2);
@@ -17,9 +17,15 @@ if (at >= 0 && !args.some((a) => a === '--agent' || a === '--help' || a === '--j
       process.exit(0);
     } catch {}
   } else if (args[at] === 'wal-fetch' && args.length - at >= 3 && WAL_NAME.test(args.at(-2) ?? '')) {
+    // Only files written in this boot (they are written without fsync); the full command
+    // removes a folder from an earlier boot.
     try {
-      renameSync(join(dirname(path), 'lifeboat-prefetch', args.at(-2) ?? ''), path);
-      process.exit(0);
+      const pf = join(dirname(path), 'lifeboat-prefetch');
+      const boot = (f) => readFileSync(f, 'utf8').trim();
+      if (boot(join(pf, 'boot')) === boot('/proc/sys/kernel/random/boot_id')) {
+        renameSync(join(pf, args.at(-2) ?? ''), path);
+        process.exit(0);
+      }
     } catch {}
   }
 }

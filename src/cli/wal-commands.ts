@@ -5,7 +5,7 @@
  * (push) or written (fetch); wal-fetch exits 1 when the file is not archived.
  */
 import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { describe, LifeboatError } from '../errors.js';
@@ -16,7 +16,8 @@ import {
   pushWal,
   restoreToPoint,
 } from '../sources/postgres/postgres-physical-wal.js';
-import { agentAlive, runFetchAgent } from '../sources/postgres/wal-fetch-agent.js';
+import { AGENT_PID, agentAlive, runFetchAgent } from '../sources/postgres/wal-fetch-agent.js';
+import { pushAgentAlive, runPushAgent } from '../sources/postgres/wal-push-agent.js';
 import type { CliContext } from './context.js';
 import { type Action, print } from './shell.js';
 
@@ -28,6 +29,7 @@ export function registerWalCommands(program: Command, action: Action): void {
       '--source <name>',
       'the physical postgres source (default: the only one, or $LIFEBOAT_WAL_SOURCE)',
     )
+    .option('--agent', 'archive ready files until idle (started by the sh front bin/lifeboat)')
     .action(action(walPush));
   program
     .command('wal-fetch <name> <path>')
@@ -70,10 +72,21 @@ export function walSource(
   );
 }
 
-async function walPush(ctx: CliContext, opts: { source?: string }, path: string): Promise<void> {
+async function walPush(
+  ctx: CliContext,
+  opts: { source?: string; agent?: boolean },
+  path: string,
+): Promise<void> {
   const source = walSource(ctx, opts.source);
   const repo = await ctx.openRepository();
-  const r = await pushWal(repo, source.name, path);
+  const pgWal = dirname(resolve(path));
+  if (opts.agent) {
+    const config = ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG ?? 'lifeboat.yaml';
+    await runPushAgent(repo, source.name, pgWal, { config });
+    return;
+  }
+  // A running agent stores the other ready files; this call only stores its own.
+  const r = await pushWal(repo, source.name, path, { batch: !(await pushAgentAlive(pgWal)) });
   if (ctx.options.json) print(JSON.stringify({ ...r.pushed, batch: r.others }));
   else if (!ctx.options.quiet) {
     const more = r.others.length > 0 ? ` (and ${r.others.length} more ready files)` : '';
@@ -117,7 +130,7 @@ async function walFetch(
     found = await fetchWal(repo, source.name, name, path);
     if (ahead > 0 && !(await agentAlive(pgWal))) {
       await mkdir(join(pgWal, PREFETCH_DIR), { recursive: true, mode: 0o700 });
-      startAgent(name, path, source.name, ahead);
+      await startAgent(name, path, source.name, ahead);
     }
   } catch (err) {
     process.stderr.write(`lifeboat: wal-fetch ${name}: ${describe(err)}\n`);
@@ -134,7 +147,7 @@ async function walFetch(
  * Starts the fetch agent (sources/postgres/wal-fetch-agent.ts), detached: it serves the next
  * calls and fetches ahead while PostgreSQL replays. Its failures only cost speed.
  */
-function startAgent(name: string, path: string, source: string, ahead: number): void {
+async function startAgent(name: string, path: string, source: string, ahead: number): Promise<void> {
   const args = process.argv.slice(1);
   const at = args.indexOf('wal-fetch');
   const global = at > 0 ? args.slice(1, at) : [];
@@ -145,6 +158,10 @@ function startAgent(name: string, path: string, source: string, ahead: number): 
   );
   child.on('error', () => {});
   child.unref();
+  // Named at once, so the next call waits for this agent instead of starting another (the
+  // agent names itself too: a failure here only costs speed).
+  if (child.pid)
+    await writeFile(join(dirname(resolve(path)), PREFETCH_DIR, AGENT_PID), `${child.pid}\n`).catch(() => {});
 }
 
 /** `--at TIME --to DATADIR` for a physical source: base backup plus recovery settings. */

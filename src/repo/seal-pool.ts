@@ -65,11 +65,6 @@ export class SealPool {
     return (await this.run(task, false, true)).sealed;
   }
 
-  /** seal(), and the SHA-256 (hex) of `data` in `digest`. */
-  sealAndHash(type: BlobType, id: Buffer, data: Uint8Array): Promise<SealDone & { sealed: Buffer }> {
-    return this.run({ seq: 0, op: 'seal+hash', type, id, data });
-  }
-
   /**
    * SHA-256 of `data` computed in a worker; the buffer comes back in `sealed`. `data`'s
    * whole ArrayBuffer moves to the worker and back: the caller must not share it.

@@ -12,10 +12,9 @@ import { FLAG_ZSTD, openVerified, sealBlob } from './pack.js';
 export interface SealTask {
   seq: number;
   /**
-   * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`; 'seal+hash' seals and
-   * also returns the SHA-256 of the plaintext.
+   * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`.
    */
-  op?: 'hash' | 'seal+hash' | 'open';
+  op?: 'hash' | 'open';
   /** For 'open': the blob's flags, plaintext length, and what messages call it. */
   flags?: number;
   rawLength?: number;
@@ -87,7 +86,6 @@ parentPort?.on('message', (task: SealTask) => {
     const flags = compressed ? FLAG_ZSTD : 0;
     const sealed = sealBlob(spec, task.type, flags, Buffer.from(task.id), compressed ?? data);
     const done: SealDone = { seq: task.seq, flags, sealed };
-    if (task.op === 'seal+hash') done.digest = storageId(data);
     parentPort?.postMessage(done, ownsBuffer(sealed) ? [sealed.buffer as ArrayBuffer] : []);
   } catch (err) {
     const e = err as { message?: string; code?: string };

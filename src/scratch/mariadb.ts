@@ -93,6 +93,9 @@ export async function startMariadb(): Promise<MariadbServer> {
         '--auth-root-authentication-method=normal',
         '--skip-test-db',
         '--skip-name-resolve',
+        // Its own temporary folder, as the server gets: bootstrap temp tables in a shared
+        // /tmp once failed to be deleted while other servers started beside it.
+        `--tmpdir=${dir}`,
         ...asUser,
         ...small,
       ],

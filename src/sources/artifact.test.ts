@@ -88,6 +88,19 @@ describe('artifacts', () => {
     });
   });
 
+  it('skips only the whole-file SHA-256 when asked: the size is still checked', async () => {
+    const store = new MemoryContentStore();
+    const root = await saveArtifacts(store, [{ name: 'base.tar', stream: from(big) }]);
+    const [node] = await loadArtifacts(store, root);
+    const wrongHash = { ...node, sha256: '0'.repeat(64) };
+    assert.deepEqual(await collect(readArtifact(store, wrongHash, { sha256: false })), big);
+    await assert.rejects(collect(readArtifact(store, wrongHash)), /does not match its recorded sha256/);
+    await assert.rejects(
+      collect(readArtifact(store, { ...node, size: big.length - 1 }, { sha256: false })),
+      /artifact "base\.tar" read back/,
+    );
+  });
+
   it('writes an artifact to a file, and nothing when it fails verification', async () => {
     const store = new MemoryContentStore();
     const root = await saveArtifacts(store, [{ name: 'app.db', stream: from(big) }]);

@@ -109,6 +109,11 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
     assert.match(auto, /restore_command = '.*wal-fetch --source db %f %p'/);
     assert.doesNotMatch(auto, /recovery_target_time/);
     await readFile(join(latestDir, 'data', 'recovery.signal'));
+    // Recovery's first asks are answered before the fetch agent has started: the probe for
+    // timeline 2 and the first segments from the base backup's start.
+    const seeded = await readdir(join(latestDir, 'data', 'pg_wal', 'lifeboat-prefetch'));
+    assert.ok(seeded.includes('.absent-00000002.history') && seeded.includes('boot'), seeded.join(' '));
+    assert.ok(seeded.filter((n) => /^[0-9A-F]{24}$/.test(n)).length >= 1, seeded.join(' '));
     await rm(latestDir, { recursive: true, force: true });
 
     const target = await sharedDir('lifeboat-pitr-restore-');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,13 @@ import { after, test } from 'node:test';
 import { runReencrypt, runRetire, runRotate } from '../../jobs/rekey.js';
 import { Repository } from '../../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../../repo/snapshot.js';
-import { resealWalObject, verifyWalObject, walObjectName } from '../../repo/wal-archive.js';
+import {
+  assemble,
+  readWalHeader,
+  resealWalObject,
+  verifyWalObject,
+  walObjectName,
+} from '../../repo/wal-archive.js';
 import { createLocalBackend } from '../../storage/local/local-backend.js';
 import {
   ACK_SUFFIX,
@@ -18,6 +24,7 @@ import {
   pgTime,
   pushWal,
   recoveryWindow,
+  stampBoot,
   walGaps,
 } from './postgres-physical-wal.js';
 import { runFetchAgent } from './wal-fetch-agent.js';
@@ -101,8 +108,18 @@ test('pushing a name again with other bytes is refused; a flipped byte fails the
   const name = '000000010000000000000003';
   await walFile(dir, name);
   await pushWal(repo, 'db', join(dir, 'pg_wal', name));
+  const original = await readFile(join(dir, 'pg_wal', name));
   await walFile(dir, name);
   await assert.rejects(pushWal(repo, 'db', join(dir, 'pg_wal', name)), /different content/);
+  // The bytes are compared, not a digest: the last byte, or a longer file, is a difference.
+  const lastByte = Buffer.from(original);
+  lastByte[lastByte.length - 1] ^= 1;
+  for (const other of [lastByte, Buffer.concat([original, Buffer.alloc(1)])]) {
+    await writeFile(join(dir, 'pg_wal', name), other);
+    await assert.rejects(pushWal(repo, 'db', join(dir, 'pg_wal', name)), /different content/);
+  }
+  await writeFile(join(dir, 'pg_wal', name), original);
+  assert.equal((await pushWal(repo, 'db', join(dir, 'pg_wal', name))).pushed.result, 'already');
   const [object] = await readdir(join(dir, 'repo', 'wal'));
   const path = join(dir, 'repo', 'wal', object);
   const bytes = await readFile(path);
@@ -110,6 +127,38 @@ test('pushing a name again with other bytes is refused; a flipped byte fails the
   await writeFile(path, bytes);
   await assert.rejects(fetchWal(repo, 'db', name, join(dir, 'out')), /damaged/);
   await assert.rejects(readFile(join(dir, 'out')), /ENOENT/, 'nothing half-written');
+});
+
+test('a version 1 object (with its SHA-256) still opens, and a wrong SHA-256 is reported', async () => {
+  const { repo, dir } = await scratch();
+  const name = '000000010000000000000007';
+  const data = await walFile(dir, name, 5 * 1024 * 1024); // two frames
+  await pushWal(repo, 'db', join(dir, 'pg_wal', name), { batch: false });
+  const object = walObjectName(repo.key, 'db', name);
+  const stored = await repo.backend.load({ type: 'wal', name: object });
+  const header = await readWalHeader(repo.backend, repo.key, object);
+  assert.equal(header.version, 2);
+  assert.equal(header.sha256, undefined);
+  // Frames are sealed independently of the header: keep them, write a version 1 header.
+  const frames: Buffer[] = [];
+  for (let at = 4 + stored.readUInt32LE(0); at < stored.length; ) {
+    const len = stored.readUInt32LE(at);
+    frames.push(stored.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  const digest = (parts: Buffer[]) =>
+    createHash('sha256')
+      .update(Buffer.concat(parts.map((p) => createHash('sha256').update(p).digest())))
+      .digest('hex');
+  const halves = [data.subarray(0, 4 * 1024 * 1024), data.subarray(4 * 1024 * 1024)];
+  for (const [sha256, ok] of [
+    [digest(halves), true],
+    [digest([data]), false],
+  ] as const) {
+    const v1 = assemble(repo.key, object, { ...header, version: 1, sha256 }, frames);
+    if (ok) assert.equal(verifyWalObject(repo.key, object, v1).sha256, sha256);
+    else assert.throws(() => verifyWalObject(repo.key, object, v1), /does not match its recorded SHA-256/);
+  }
 });
 
 test('a push also stores the other ready files and acknowledges them', async () => {
@@ -140,7 +189,7 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   const pf = join(pgWal, PREFETCH_DIR);
   await mkdir(pf);
   await writeFile(join(dir, 'recovery.signal'), '');
-  const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, idleMs: 2000 });
+  const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, lingerMs: 300 });
   const waitFor = async (file: string) => {
     for (let i = 0; i < 500 && !(await readdir(pf)).includes(file); i++)
       await new Promise((r) => setTimeout(r, 10));
@@ -155,8 +204,32 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   assert.equal(await fetchWal(repo, 'db', names[1], join(pgWal, 'RECOVERYXLOG')), true);
   assert.ok(await waitFor(names[2]), 'taking a prefetched file moves the window on');
   await rm(join(dir, 'recovery.signal'));
-  await agent; // recovery ended: the agent leaves, and takes its folder with it
+  // PostgreSQL probes history files after it removed recovery.signal: still answered.
+  await writeFile(join(pf, '.want-00000001.history'), '');
+  assert.ok(await waitFor('.absent-00000001.history'));
+  await agent; // recovery ended: the agent leaves soon after, and takes its folder with it
   await assert.rejects(readdir(pf), /ENOENT/);
+});
+
+test('prefetched files from another boot are not served (they were written without fsync)', async () => {
+  const { repo, dir } = await scratch();
+  const name = '000000010000000000000003';
+  const data = await walFile(dir, name);
+  await pushWal(repo, 'db', join(dir, 'pg_wal', name), { batch: false });
+  const pf = join(dir, 'pg_wal', PREFETCH_DIR);
+  await mkdir(pf);
+  await writeFile(join(pf, name), Buffer.alloc(data.length)); // as if torn by a crash
+  await writeFile(join(pf, 'boot'), 'an-earlier-boot\n');
+  const out = join(dir, 'pg_wal', 'RECOVERYXLOG');
+  assert.equal(await fetchWal(repo, 'db', name, out), true);
+  assert.ok((await readFile(out)).equals(data), 'fetched from the repository');
+  await assert.rejects(readdir(pf), /ENOENT/, 'the stale folder is removed');
+  // Stamped with this boot, the same folder is trusted.
+  await mkdir(pf);
+  await stampBoot(pf);
+  await writeFile(join(pf, name), data);
+  await rm(out);
+  assert.equal(await fetchWal(repo, 'other-source', name, out), true, 'served from the folder');
 });
 
 test('the window ends at the first gap after the oldest base backup, and the gap is named', async () => {

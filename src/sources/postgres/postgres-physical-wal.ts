@@ -12,12 +12,12 @@
  * before starting Node.js). Fetches are served ahead by the fetch agent
  * (wal-fetch-agent.ts) through pg_wal/lifeboat-prefetch/.
  */
-import { appendFile, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { isLifeboatError, LifeboatError } from '../../errors.js';
 import { RepoContentStore } from '../../repo/content-store.js';
-import type { Repository } from '../../repo/repository.js';
+import { mapLimit, type Repository } from '../../repo/repository.js';
 import { SealPool } from '../../repo/seal-pool.js';
 import type { SnapshotEntry } from '../../repo/snapshot.js';
 import {
@@ -72,88 +72,122 @@ export async function pushWal(
       `[wal-push] "${name}" is not a WAL segment, .history or .backup file name`,
     );
   }
-  const others = options.batch === false ? [] : await readyFiles(path);
+  const others = options.batch === false ? [] : await readyFiles(dirname(path), name);
   const lock = await repo.lock(false, `wal-push ${name}`);
-  // The main thread only reads and hashes here: every core can compress and seal.
-  const pool =
-    others.length > 0
-      ? new SealPool(repo.key.sealSpec, WAL_ZSTD_LEVEL, Math.max(1, Math.min(4, availableParallelism())))
-      : undefined;
+  const pool = others.length > 0 ? walSealPool(repo) : undefined;
   try {
     const mine = pushOne(repo, source, path, pool);
-    const done: PushResult[] = [];
     // PostgreSQL waits for `path`; the others go alongside, a few at a time.
-    const queue = [...others];
-    const worker = async () => {
-      for (let p = queue.shift(); p; p = queue.shift()) {
-        try {
-          done.push(await pushOne(repo, source, p, pool));
-          await writeFile(ackPath(p), '', { flag: 'w' });
-        } catch {
-          // Not acknowledged: PostgreSQL's own call for this file pushes it and reports why.
-        }
-      }
-    };
-    const workers = Array.from({ length: pool ? pool.size + 1 : 0 }, worker);
+    const rest = pushAcknowledged(repo, source, others, pool);
     const pushed = await mine;
-    await Promise.all(workers);
-    return { pushed, others: done };
+    return { pushed, others: (await rest).done };
   } finally {
     await pool?.close();
     await lock.release().catch(() => {});
   }
 }
 
-/** Other files PostgreSQL has marked ready to archive, oldest first (history files first). */
-async function readyFiles(path: string): Promise<string[]> {
-  const status = join(dirname(path), 'archive_status');
+/** A pool for sealing WAL frames: the main thread only reads, so every core compresses. */
+export function walSealPool(repo: Repository): SealPool {
+  return new SealPool(repo.key.sealSpec, WAL_ZSTD_LEVEL, Math.max(1, Math.min(4, availableParallelism())));
+}
+
+/**
+ * Stores `paths` (a few at a time, oldest first) and acknowledges each once durable. A file
+ * that fails is not acknowledged: PostgreSQL's own call for it pushes it and reports why.
+ */
+export async function pushAcknowledged(
+  repo: Repository,
+  source: string,
+  paths: readonly string[],
+  pool: SealPool | undefined,
+): Promise<{ done: PushResult[]; failed: { path: string; error: unknown }[] }> {
+  const done: PushResult[] = [];
+  const failed: { path: string; error: unknown }[] = [];
+  const queue = [...paths];
+  const worker = async () => {
+    for (let p = queue.shift(); p; p = queue.shift()) {
+      try {
+        done.push(await pushOne(repo, source, p, pool));
+        await writeFile(ackPath(p), '', { flag: 'w' });
+      } catch (error) {
+        failed.push({ path: p, error });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: pool ? pool.size + 1 : 1 }, worker));
+  return { done, failed };
+}
+
+/**
+ * Files in `pgWal` PostgreSQL has marked ready to archive and no push has acknowledged,
+ * oldest first (history files first), at most BATCH_FILES, without `except`.
+ */
+export async function readyFiles(pgWal: string, except?: string): Promise<string[]> {
   let names: string[];
   try {
-    names = await readdir(status);
+    names = await readdir(join(pgWal, 'archive_status'));
   } catch {
     return [];
   }
-  const self = basename(path);
+  const acked = new Set(names.filter((n) => n.endsWith(ACK_SUFFIX)));
   return names
     .filter((n) => n.endsWith('.ready'))
     .map((n) => n.slice(0, -'.ready'.length))
-    .filter((n) => n !== self && isWalName(n) && !names.includes(`${n}${ACK_SUFFIX}`))
+    .filter((n) => n !== except && isWalName(n) && !acked.has(`${n}${ACK_SUFFIX}`))
     .sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || a.localeCompare(b))
     .slice(0, BATCH_FILES)
-    .map((n) => join(dirname(path), n));
+    .map((n) => join(pgWal, n));
 }
 
 async function pushOne(repo: Repository, source: string, path: string, pool?: SealPool): Promise<PushResult> {
   const name = basename(path);
   const object = walObjectName(repo.key, source, name);
-  const existing = await existingHeader(repo, object);
-  const built = await buildWalObject(repo.key, source, name, path, repo.clock.now(), pool);
-  if (existing === 'unreadable') return { name, result: 'already' }; // write-only: cannot compare
-  if (existing) {
-    if (existing.sha256 === built.header.sha256) return { name, result: 'already' };
+  if (await exists(repo, object)) {
+    // PostgreSQL pushes a file again when it crashed before recording the push: fine when
+    // the bytes are the same. Write-only credentials cannot read the archive to compare.
+    if (repo.writeOnly || (await sameContent(repo, object, path))) return { name, result: 'already' };
     throw new LifeboatError(
       'integrity',
       `[wal-push] ${name} is already archived for source "${source}" with different content; refusing to overwrite`,
     );
   }
+  const built = await buildWalObject(repo.key, source, name, path, repo.clock.now(), pool);
   await repo.backend.save({ type: 'wal', name: object }, built.data);
   return { name, result: 'stored' };
 }
 
-async function existingHeader(repo: Repository, object: string) {
+async function exists(repo: Repository, object: string): Promise<boolean> {
   try {
     await repo.backend.stat({ type: 'wal', name: object });
+    return true;
   } catch (err) {
-    if (isLifeboatError(err) && err.code === 'not_found') return undefined;
+    if (isLifeboatError(err) && err.code === 'not_found') return false;
     throw err;
   }
-  if (repo.writeOnly) return 'unreadable' as const;
-  return readWalHeader(repo.backend, repo.key, object);
+}
+
+/** True when the archived object holds exactly the bytes of the file at `path`. */
+async function sameContent(repo: Repository, object: string, path: string): Promise<boolean> {
+  const data = await repo.backend.load({ type: 'wal', name: object });
+  const fh = await open(path, 'r');
+  try {
+    let offset = 0;
+    for (const frame of openWalObject(repo.key, object, data)) {
+      const mine = Buffer.allocUnsafe(frame.length);
+      const { bytesRead } = await fh.read(mine, 0, frame.length, offset);
+      if (bytesRead !== frame.length || !mine.equals(frame)) return false;
+      offset += frame.length;
+    }
+    return (await fh.stat()).size === offset;
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
- * Writes the archived WAL file `name` to `path` (atomically: temporary name, fsync, rename),
- * from the prefetch folder when the fetch agent put it there; false when not archived.
+ * Writes the archived WAL file `name` to `path` (atomically: temporary name, rename), from
+ * the prefetch folder when the fetch agent put it there; false when not archived.
  */
 export async function fetchWal(
   repo: Repository,
@@ -164,23 +198,67 @@ export async function fetchWal(
   return (await takePrefetched(name, path)) || fetchToFile(repo, source, name, path);
 }
 
-/** Fetches `name` from the repository into `path`; false when not archived. */
+/**
+ * Fetches `name` from the repository into `path`; false when not archived. PostgreSQL
+ * does not need what restore_command writes to be durable (it fsyncs what it keeps), so
+ * `durable: false` skips the fsync where the machine's boot id guards the file instead
+ * (the prefetch folder).
+ */
 export async function fetchToFile(
   repo: Repository,
   source: string,
   name: string,
   path: string,
+  options: { durable?: boolean } = {},
 ): Promise<boolean> {
   const object = walObjectName(repo.key, source, name);
   const data = await loadObject(repo, object);
   if (!data) return false;
-  await writeWalFile(repo, object, data, path);
+  await writeWalFile(repo, object, data, path, options.durable !== false || (await bootId()) === '');
   return true;
+}
+
+/** File in the prefetch folder naming the boot its files were written in. */
+export const BOOT_FILE = 'boot';
+
+let boot: Promise<string> | undefined;
+/** The kernel's boot id ('' where there is none): it changes when the machine restarts. */
+export function bootId(): Promise<string> {
+  boot ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (s) => s.trim(),
+    () => '',
+  );
+  return boot;
+}
+
+/** Marks a prefetch folder as written in this boot. */
+export async function stampBoot(dir: string): Promise<void> {
+  await writeFile(join(dir, BOOT_FILE), `${await bootId()}\n`);
+}
+
+/**
+ * True when the prefetch folder's files were written in this boot. Written without fsync,
+ * they may be torn after a crash of the machine: a folder from an earlier boot is removed.
+ */
+async function prefetchTrusted(dir: string): Promise<boolean> {
+  const [mine, stamped] = await Promise.all([
+    bootId(),
+    readFile(join(dir, BOOT_FILE), 'utf8').then(
+      (s) => s.trim(),
+      () => undefined,
+    ),
+  ]);
+  if (stamped === undefined) return false;
+  // Without a boot id (not Linux) the agent writes durably: its files are good.
+  if (stamped === mine) return true;
+  await rm(dir, { recursive: true, force: true });
+  return false;
 }
 
 /** Moves a prefetched copy into place; drops prefetched files older than `name`. */
 export async function takePrefetched(name: string, path: string): Promise<boolean> {
   const dir = join(dirname(path), PREFETCH_DIR);
+  if (!(await prefetchTrusted(dir))) return false;
   try {
     await rename(join(dir, name), path);
     return true;
@@ -207,12 +285,18 @@ async function loadObject(repo: Repository, object: string): Promise<Buffer | un
   }
 }
 
-async function writeWalFile(repo: Repository, object: string, data: Buffer, path: string): Promise<void> {
+async function writeWalFile(
+  repo: Repository,
+  object: string,
+  data: Buffer,
+  path: string,
+  durable: boolean,
+): Promise<void> {
   const tmp = `${path}.lifeboat-${process.pid}.tmp`;
   const fh = await open(tmp, 'w', 0o600);
   try {
     for (const frame of openWalObject(repo.key, object, data)) await fh.write(frame);
-    await fh.sync();
+    if (durable) await fh.sync();
   } catch (err) {
     await fh.close().catch(() => {});
     await rm(tmp, { force: true });
@@ -389,6 +473,7 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
     }
     await repo.loadIndex();
     await extractBaseBackup(new RepoContentStore(repo), base.snapshot.root, req.to);
+    await seedPrefetch(repo, req.source, base, req.to);
     const lines = [
       '',
       `# written by lifeboat restore --at ${at} (base backup ${base.id.slice(0, 8)})`,
@@ -408,6 +493,45 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
   } finally {
     await lock.release().catch(() => {});
   }
+}
+
+/** Segments a restore writes into the prefetch folder (see seedPrefetch). */
+const SEED_SEGMENTS = 8;
+
+/**
+ * Writes what recovery asks for first into the restored pg_wal/lifeboat-prefetch: the
+ * answer to its probe for a newer timeline (the history files, then `.absent-` for the
+ * first one not archived) and the first SEED_SEGMENTS segments from the base backup's
+ * start. The sh front serves them in milliseconds while the fetch agent starts (about a
+ * second: without this, recovery waited for it).
+ */
+async function seedPrefetch(repo: Repository, source: string, base: SnapshotEntry, dataDir: string) {
+  const start = String(base.snapshot.meta.startWal ?? '');
+  if (start.length !== 24) return;
+  const dir = join(dataDir, 'pg_wal', PREFETCH_DIR);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await stampBoot(dir);
+  const archived = await listWal(repo.backend, repo.key, source);
+  const names = new Set(archived.map((w) => w.name));
+  const timeline = timelineOf(start);
+  const fetches: string[] = [];
+  for (let t = timeline + 1; ; t++) {
+    const history = `${t.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    if (!names.has(history)) {
+      await writeFile(join(dir, `.absent-${history}`), '');
+      break;
+    }
+    fetches.push(history);
+  }
+  const from = positionKey(start);
+  fetches.push(
+    ...archived
+      .filter((w) => w.name.length === 24 && timelineOf(w.name) === timeline && positionKey(w.name) >= from)
+      .map((w) => w.name)
+      .sort((a, b) => positionKey(a).localeCompare(positionKey(b)))
+      .slice(0, SEED_SEGMENTS),
+  );
+  await mapLimit(fetches, 2, (name) => fetchToFile(repo, source, name, join(dir, name), { durable: false }));
 }
 
 /** An ISO time as PostgreSQL's timestamptz input accepts it: "2026-11-24 10:51:00.463+00". */

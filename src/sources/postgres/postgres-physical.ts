@@ -7,7 +7,6 @@
  * check the recoverable window (see postgres-pitr). Single-tablespace clusters only:
  * pg_basebackup refuses `-D -` with other tablespaces.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
 import { loadArtifacts, readArtifact, saveArtifacts } from '../artifact.js';
@@ -25,6 +24,7 @@ import { connect, type PgClient, query, serverInfo } from './postgres-catalog.js
 import { describeTarget, parsePgUrl, secretsOf, toolEnv, withDatabase } from './postgres-connection.js';
 import type { PostgresSourceConfig } from './postgres-source.js';
 import { clientPackage, majorOf, resolveTool } from './postgres-tools.js';
+import { extractTar } from './tar-extract.js';
 
 export const BASE_ARTIFACT = 'base.tar';
 
@@ -160,7 +160,9 @@ async function* count(stream: AsyncIterable<Buffer>, onBytes: (n: number) => voi
 
 /**
  * Extracts the base.tar of a physical snapshot into `dataDir`, which must be missing or
- * empty; it is created with mode 0700, as PostgreSQL requires. Uses the system's `tar`.
+ * empty; it is created with mode 0700, as PostgreSQL requires. Files are written in process,
+ * several at once (see tar-extract). On failure the error says that `dataDir` is partly
+ * written.
  */
 export async function extractBaseBackup(store: ContentStore, root: string, dataDir: string): Promise<void> {
   const nodes = await loadArtifacts(store, root);
@@ -176,32 +178,14 @@ export async function extractBaseBackup(store: ContentStore, root: string, dataD
       `[restore] ${dataDir} is not empty: a physical restore needs a new or empty data directory`,
     );
   }
-  const child = spawn('tar', ['-x', '-f', '-', '-C', dataDir], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    stderr = (stderr + d).slice(-4000);
-  });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve(code));
-  });
   try {
-    for await (const chunk of readArtifact(store, node)) {
-      if (!child.stdin.write(chunk)) {
-        await new Promise<void>((resolve) => child.stdin.once('drain', () => resolve()));
-      }
-    }
-    child.stdin.end();
+    // No whole-file SHA-256: every chunk is checked against its id as it is read (readArtifact).
+    await extractTar(readArtifact(store, node, { sha256: false }), dataDir, { archive: BASE_ARTIFACT });
   } catch (err) {
-    child.kill('SIGKILL');
-    await exited.catch(() => {});
-    throw err;
-  }
-  const code = await exited;
-  if (code !== 0) {
     throw new LifeboatError(
-      'source_failed',
-      `[restore] tar exited with ${code} extracting ${BASE_ARTIFACT}: ${stderr.trim()}`,
+      isLifeboatError(err) ? err.code : 'source_failed',
+      `${describe(err)}; ${dataDir} is partly written: remove it (or empty it) before retrying`,
+      { cause: err, retryable: isLifeboatError(err) && err.retryable },
     );
   }
 }

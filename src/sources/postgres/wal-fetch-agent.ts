@@ -3,32 +3,45 @@
  * A short-lived helper that serves PostgreSQL's restore_command during a recovery. Starting
  * Node.js, loading the program and unwrapping the key costs about half a second per call;
  * recovery makes one call per WAL file and several for files that do not exist (timeline
- * history probes). The first `wal-fetch` starts this agent; it keeps the repository open,
- * fetches ahead, and answers requests the sh front (bin/lifeboat) leaves as files in
- * pg_wal/lifeboat-prefetch/:
+ * history probes). The first `wal-fetch` starts this agent (bin/lifeboat in the
+ * background, at once); it keeps the repository open, fetches ahead, and answers requests
+ * the sh front leaves as files in pg_wal/lifeboat-prefetch/:
  *
  *   .want-NAME     a request          NAME           the file, complete (moved into place)
  *   .absent-NAME   not archived        .failed-NAME   another failure (the full command retries)
- *   agent.pid      the agent's pid, while it runs
+ *   agent.pid      the agent's pid     boot           the boot id the files were written in
  *
- * It leaves when recovery ends (recovery.signal is gone; it then removes the folder), when
- * the folder goes (recovery_end_command removes it) or after IDLE_MS without a request.
+ * Files are written without fsync (PostgreSQL makes durable what it keeps): after a crash
+ * of the machine the boot id differs, and readers drop the folder instead of trusting it.
+ * The agent leaves when the folder goes (recovery_end_command removes it), a few seconds
+ * after recovery ends (recovery.signal is gone; the last history probes come after that),
+ * or after IDLE_MS without a request.
  */
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe } from '../../errors.js';
 import type { Repository } from '../../repo/repository.js';
 import { isWalName, segmentName, segmentNumber, timelineOf } from '../../repo/wal-archive.js';
-import { fetchToFile, PREFETCH_DIR } from './postgres-physical-wal.js';
+import { fetchToFile, PREFETCH_DIR, stampBoot } from './postgres-physical-wal.js';
 
 export const AGENT_PID = 'agent.pid';
 const IDLE_MS = 60_000;
+/** How long the agent stays once recovery has ended (PostgreSQL still probes history files). */
+const LINGER_MS = 5_000;
 const POLL_MS = 10;
+/** Segments fetched at once: the reads overlap, and PostgreSQL replays on the other core. */
+const PARALLEL = 2;
 
-/** True when an agent's pid file names a live process. */
-export async function agentAlive(pgWal: string): Promise<boolean> {
+/** True when an agent's pid file names a live process other than this one. */
+export function agentAlive(pgWal: string): Promise<boolean> {
+  return otherProcessAlive(join(pgWal, PREFETCH_DIR, AGENT_PID));
+}
+
+/** True when the pid file at `path` names a live process other than this one (agents). */
+export async function otherProcessAlive(path: string): Promise<boolean> {
   try {
-    const pid = Number((await readFile(join(pgWal, PREFETCH_DIR, AGENT_PID), 'utf8')).trim());
+    const pid = Number((await readFile(path, 'utf8')).trim());
+    if (pid === process.pid) return false;
     process.kill(pid, 0);
     return true;
   } catch {
@@ -40,16 +53,39 @@ export async function runFetchAgent(
   repo: Repository,
   source: string,
   pgWal: string,
-  options: { ahead: number; idleMs?: number; first?: string },
+  options: { ahead: number; idleMs?: number; lingerMs?: number; first?: string },
 ): Promise<void> {
   const dir = join(pgWal, PREFETCH_DIR);
   if (await agentAlive(pgWal)) return;
   await writeFile(join(dir, AGENT_PID), `${process.pid}\n`);
+  await stampBoot(dir);
   let lastRequest = Date.now();
+  let endedAt: number | undefined;
   let latest = options.first && isWalName(options.first) ? options.first : undefined;
+  /** Prefetched files not taken yet. */
   const written = new Set<string>();
+  const inflight = new Map<string, Promise<void>>();
+  const fetch = (name: string, requested: boolean) => {
+    const job = (async () => {
+      try {
+        if (await fetchToFile(repo, source, name, join(dir, name), { durable: false })) {
+          if (requested) {
+            if (name.length === 24 && (!latest || name > latest)) latest = name;
+          } else written.add(name);
+        } else if (requested) await writeFile(join(dir, `.absent-${name}`), '');
+        else latest = undefined; // the archive ends here (for now)
+      } catch (err) {
+        if (requested) await writeFile(join(dir, `.failed-${name}`), describe(err)).catch(() => {});
+      } finally {
+        inflight.delete(name);
+      }
+    })();
+    inflight.set(name, job);
+  };
   try {
-    while ((await exists(dir)) && (await recovering(pgWal))) {
+    while (await exists(dir)) {
+      if (await recovering(pgWal)) endedAt = undefined;
+      else endedAt ??= Date.now();
       const names = new Set(await readdir(dir).catch(() => [] as string[]));
       // A prefetched file that is gone was taken by a fetch: recovery has got that far.
       for (const name of written) {
@@ -63,24 +99,21 @@ export async function runFetchAgent(
         const name = entry.slice('.want-'.length);
         lastRequest = Date.now();
         await rm(join(dir, entry), { force: true });
-        if (!isWalName(name) || names.has(name)) continue;
-        try {
-          if (await fetchToFile(repo, source, name, join(dir, name))) {
-            if (name.length === 24 && (!latest || name > latest)) latest = name;
-          } else await writeFile(join(dir, `.absent-${name}`), '');
-        } catch (err) {
-          await writeFile(join(dir, `.failed-${name}`), describe(err)).catch(() => {});
-        }
+        // A name being fetched ahead already appears in place when done.
+        if (isWalName(name) && !names.has(name) && !inflight.has(name)) fetch(name, true);
       }
-      // One segment ahead per turn, so a request never waits behind a long prefetch.
-      const next = latest && (await nextMissing(dir, latest, options.ahead));
-      if (next) {
-        const found = await fetchToFile(repo, source, next, join(dir, next)).catch(() => false);
-        if (found) written.add(next);
-        else latest = undefined; // the archive ends here (for now)
-      } else await sleep(POLL_MS);
-      if (Date.now() - lastRequest > (options.idleMs ?? IDLE_MS)) break;
+      while (endedAt === undefined && latest && inflight.size < PARALLEL) {
+        const next = await nextMissing(dir, latest, options.ahead, inflight);
+        if (!next) break;
+        fetch(next, false);
+      }
+      await Promise.race([sleep(POLL_MS), ...inflight.values()]);
+      const quiet = Date.now() - lastRequest;
+      if (quiet > (options.idleMs ?? IDLE_MS)) break;
+      const linger = options.lingerMs ?? LINGER_MS;
+      if (endedAt !== undefined && Date.now() - endedAt > linger && quiet > linger) break;
     }
+    await Promise.all(inflight.values());
   } finally {
     // Recovery over: nothing here is needed (recovery_end_command may have raced with us).
     if (!(await recovering(pgWal))) await rm(dir, { recursive: true, force: true }).catch(() => {});
@@ -95,12 +128,17 @@ async function recovering(pgWal: string): Promise<boolean> {
   return (await exists(join(data, 'recovery.signal'))) || (await exists(join(data, 'standby.signal')));
 }
 
-/** The first segment after `latest` (within `ahead`) not fetched yet. */
-async function nextMissing(dir: string, latest: string, ahead: number): Promise<string | undefined> {
+/** The first segment after `latest` (within `ahead`) neither fetched nor being fetched. */
+async function nextMissing(
+  dir: string,
+  latest: string,
+  ahead: number,
+  inflight: ReadonlyMap<string, unknown>,
+): Promise<string | undefined> {
   const pos = segmentNumber(latest) as number;
   for (let i = 1; i <= ahead; i++) {
     const name = segmentName(timelineOf(latest), pos + i);
-    if (!(await exists(join(dir, name)))) return name;
+    if (!inflight.has(name) && !(await exists(join(dir, name)))) return name;
   }
   return undefined;
 }
