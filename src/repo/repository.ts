@@ -542,15 +542,16 @@ export class Repository {
   }
 
   /**
-   * loadBlob() with the opening (decryption, decompression, id check) in a worker: for
-   * streams of large blobs (restores, dumps), where the main thread is the limit.
+   * loadBlob() with the opening (decryption, decompression) in a worker: for streams of
+   * large blobs (restores, dumps), where the main thread is the limit. The GCM tag binds
+   * the id, so the keyed id is not recomputed (pack.openVerified); `check --read-data` does.
    */
   async loadBlobInWorker(id: Buffer): Promise<Buffer> {
     const entry = this.index.get(id);
     if (!entry || entry.rawLength < POOL_MIN_BLOB || this.writeOnly) return this.loadBlob(id);
     const sealed = await this.backend.load({ type: 'pack', name: entry.pack }, entry.offset, entry.length);
     this.readPool ??= new SealPool(this.key.sealSpec, this.config.compression.level, undefined, this.key);
-    return this.readPool.open(entry, sealed, blobWhat(entry));
+    return this.readPool.open(entry, sealed, blobWhat(entry), false);
   }
 
   // ---- snapshots ---------------------------------------------------------------------

@@ -51,6 +51,7 @@ export class SealPool {
     entry: Pick<PackEntry, 'type' | 'flags' | 'id' | 'rawLength'>,
     sealed: Buffer,
     what: string,
+    recomputeId = true,
   ): Promise<Buffer> {
     const task: SealTask = {
       seq: 0,
@@ -61,6 +62,7 @@ export class SealPool {
       flags: entry.flags,
       rawLength: entry.rawLength,
       what,
+      recomputeId,
     };
     return (await this.run(task, false, true)).sealed;
   }

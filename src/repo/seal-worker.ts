@@ -19,6 +19,8 @@ export interface SealTask {
   flags?: number;
   rawLength?: number;
   what?: string;
+  /** For 'open': recompute the keyed id (pack.openVerified's `recomputeId`). */
+  recomputeId?: boolean;
   type: BlobType;
   id: Uint8Array;
   data: Uint8Array;
@@ -77,7 +79,7 @@ parentPort?.on('message', (task: SealTask) => {
         id: Buffer.from(task.id),
         rawLength: task.rawLength ?? 0,
       };
-      const plain = openVerified(keys, entry, data, task.what ?? 'blob');
+      const plain = openVerified(keys, entry, data, task.what ?? 'blob', task.recomputeId !== false);
       const out = ownsBuffer(plain) ? plain : Buffer.from(plain);
       parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: out }, [out.buffer as ArrayBuffer]);
       return;
