@@ -3,6 +3,7 @@
  * One error type for the whole program: a stable string `code`, a message that names the
  * object and the next step, and whether retrying may help. The CLI maps codes to exit codes.
  */
+import { dirname } from 'node:path';
 
 export type ErrorCode =
   | 'usage'
@@ -91,4 +92,14 @@ export function errnoCode(err: unknown): string | undefined {
 export function describe(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** A failed write of a restore target, as a LifeboatError (a full disk is `no_space`). */
+export function writeFailed(tag: string, path: string, err: unknown): unknown {
+  if (isLifeboatError(err)) return err;
+  return new LifeboatError(
+    errnoCode(err) === 'ENOSPC' ? 'no_space' : 'source_failed',
+    `[${tag}] cannot write ${path}: ${describe(err)} (check free space and permissions of ${dirname(path)})`,
+    { cause: err },
+  );
 }

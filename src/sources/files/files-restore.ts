@@ -9,6 +9,7 @@ import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
+import { makeDir } from '../../make-dir.js';
 import type { ContentStore, RestoreContext, RestoreOptions, RestoreResult, TreeNode } from '../source.js';
 import {
   checkedNameBytes,
@@ -330,8 +331,7 @@ export async function restoreFiles(
   const restorer = new TreeRestorer(ctx, options, target);
   const existed = await checkTarget(target, options, restorer.warnings);
   if (!options.dryRun) {
-    if (!existed)
-      await fs.mkdir(target, { recursive: true }).catch((err) => Promise.reject(writeError(err, target)));
+    if (!existed) await makeDir(target).catch((err) => Promise.reject(writeError(err, target)));
     const hasIncludes = options.include !== undefined && options.include.length > 0;
     ctx.progress.start('restore', hasIncludes ? undefined : ctx.stats.bytes);
   }

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
+import { describe, errnoCode, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
+import { makeDir } from '../../make-dir.js';
 import { loadArtifacts, saveArtifacts, writeArtifactToFile } from '../artifact.js';
 import type {
   BackupContext,
@@ -133,22 +134,16 @@ class LmdbSource implements Source {
     const items = Object.entries(expected).map(([db, n]) => `${db}: ${n} entr${n === 1 ? 'y' : 'ies'}`);
     if (options.dryRun) return { target, items, stats: ctx.stats };
 
-    await mkdir(target, { recursive: true });
     // Written and checked beside the target (same file system), then renamed into place.
     const staging = join(target, `.lifeboat-restore-${randomBytes(6).toString('hex')}`);
-    await mkdir(staging);
+    await makeDir(target)
+      .then(() => mkdir(staging))
+      .catch((err) => Promise.reject(writeFailed('source:lmdb', target, err)));
     try {
       ctx.progress.start(`restore ${this.name}`, node.size);
-      try {
-        await writeArtifactToFile(ctx.store, node, join(staging, ARTIFACT), (n) => ctx.progress.advance(n));
-      } catch (err) {
-        if (isLifeboatError(err)) throw err;
-        throw new LifeboatError(
-          errnoCode(err) === 'ENOSPC' ? 'no_space' : 'source_failed',
-          `[source:lmdb] cannot write ${target}: ${describe(err)} (check free space and permissions)`,
-          { cause: err },
-        );
-      }
+      await writeArtifactToFile(ctx.store, node, join(staging, ARTIFACT), (n) =>
+        ctx.progress.advance(n),
+      ).catch((err) => Promise.reject(writeFailed('source:lmdb', target, err)));
       ctx.progress.done();
       const found = await countEntries(staging, format);
       const diffs = differences(expected, found);

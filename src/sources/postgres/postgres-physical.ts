@@ -7,8 +7,9 @@
  * check the recoverable window (see postgres-pitr). Single-tablespace clusters only:
  * pg_basebackup refuses `-D -` with other tablespaces.
  */
-import { mkdir, readdir } from 'node:fs/promises';
-import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
+import { readdir } from 'node:fs/promises';
+import { describe, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
+import { makeDir } from '../../make-dir.js';
 import { loadArtifacts, readArtifact, saveArtifacts } from '../artifact.js';
 import { runDumpTool } from '../dump-runner.js';
 import type {
@@ -170,7 +171,7 @@ export async function extractBaseBackup(store: ContentStore, root: string, dataD
   if (!node) {
     throw new LifeboatError('repo_corrupt', `[source:postgres] the snapshot holds no ${BASE_ARTIFACT}`);
   }
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await makeDir(dataDir, 0o700).catch((err) => Promise.reject(writeFailed('restore', dataDir, err)));
   const existing = await readdir(dataDir);
   if (existing.length > 0) {
     throw new LifeboatError(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -178,6 +178,21 @@ describe('sqlite source', () => {
     await src.restore(restoreCtx(), options({ to, overwrite: true }));
     assert.equal(existsSync(`${to}-wal`), false);
     assert.deepEqual(digests(to), digests(source));
+  });
+
+  it('fails, saying where, when the target folder cannot be made (it hung under /proc)', async () => {
+    const src = createSqliteSource('app', { type: 'sqlite', path: source });
+    await symlink(join(dir, 'nowhere'), join(dir, 'dangling'));
+    await assert.rejects(
+      src.restore(restoreCtx(), options({ to: join(dir, 'dangling', 'sub', 'app.db') })),
+      lifeboatError('source_failed', /cannot write .*dangling\/sub\/app\.db: ENOENT/),
+    );
+    if (existsSync('/proc/self')) {
+      await assert.rejects(
+        src.restore(restoreCtx(), options({ to: '/proc/lifeboat-test/app.db' })),
+        lifeboatError('source_failed', /cannot write \/proc\/lifeboat-test\/app\.db: ENOENT/),
+      );
+    }
   });
 
   it('answers a dry run with the tables and writes nothing', async () => {

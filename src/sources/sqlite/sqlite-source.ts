@@ -6,12 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
+import { describe, errnoCode, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
+import { makeDir } from '../../make-dir.js';
 import { loadArtifacts, saveArtifacts, writeArtifactToFile } from '../artifact.js';
 import type {
   BackupContext,
@@ -111,12 +112,12 @@ class SqliteSource implements Source {
     const items = Object.entries(expected).map(([t, n]) => describeTable(t, n));
     if (options.dryRun) return { target, items, stats: ctx.stats };
 
-    await mkdir(dirname(target), { recursive: true });
+    await makeDir(dirname(target)).catch((err) => Promise.reject(writeFailed('source:sqlite', target, err)));
     const tmp = join(dirname(target), `.${basename(target)}.lifeboat-${randomBytes(6).toString('hex')}`);
     try {
       ctx.progress.start(`restore ${this.name}`, node.size);
       await writeArtifactToFile(ctx.store, node, tmp, (n) => ctx.progress.advance(n)).catch((err) => {
-        throw writeFailed(target, err);
+        throw writeFailed('source:sqlite', target, err);
       });
       ctx.progress.done();
       const rows = verifyCopy(tmp, target, expected, undefined);
@@ -153,12 +154,12 @@ class SqliteSource implements Source {
     const items = tables.map((t) => describeTable(t, expected[t]));
     if (options.dryRun) return { target, items, stats: { rows: chosen, tables: tables.length } };
 
-    await mkdir(dirname(target), { recursive: true });
+    await makeDir(dirname(target)).catch((err) => Promise.reject(writeFailed('source:sqlite', target, err)));
     const tmp = join(dirname(target), `.${basename(target)}.lifeboat-${randomBytes(6).toString('hex')}`);
     try {
       ctx.progress.start(`restore ${this.name}`, node.size);
       await writeArtifactToFile(ctx.store, node, tmp, (n) => ctx.progress.advance(n)).catch((err) => {
-        throw writeFailed(target, err);
+        throw writeFailed('source:sqlite', target, err);
       });
       ctx.progress.done();
       verifyCopy(tmp, target, chosen, tables);
@@ -310,16 +311,6 @@ async function refuseNonEmptyTables(target: string, tables: string[]): Promise<v
   } finally {
     db.close();
   }
-}
-
-function writeFailed(path: string, err: unknown): unknown {
-  if (isLifeboatError(err)) return err;
-  const code = errnoCode(err);
-  return new LifeboatError(
-    code === 'ENOSPC' ? 'no_space' : 'source_failed',
-    `[source:sqlite] cannot write ${path}: ${describe(err)} (check free space and permissions of ${dirname(path)})`,
-    { cause: err },
-  );
 }
 
 function describeTable(table: string, rows: number | undefined): string {

@@ -14,6 +14,7 @@ import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { describe, errnoCode, LifeboatError } from '../../errors.js';
+import { makeDir } from '../../make-dir.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
 import { checkName, objectName, TYPE_DIRS } from '../layout.js';
 
@@ -141,7 +142,7 @@ export class LocalBackend implements Backend {
       );
     }
     try {
-      await mkdir(root, { recursive: true });
+      await makeDir(root);
       for (const dir of Object.values(TYPE_DIRS)) await mkdir(join(root, dir), { recursive: true });
       const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
       await Promise.all(hex.map((h) => mkdir(join(root, 'data', h), { recursive: true })));
