@@ -3,8 +3,6 @@
  * One error type for the whole program: a stable string `code`, a message that names the
  * object and the next step, and whether retrying may help. The CLI maps codes to exit codes.
  */
-import { dirname } from 'node:path';
-
 export type ErrorCode =
   | 'usage'
   | 'config_invalid'
@@ -94,12 +92,19 @@ export function describe(err: unknown): string {
   return String(err);
 }
 
-/** A failed write of a restore target, as a LifeboatError (a full disk is `no_space`). */
-export function writeFailed(tag: string, path: string, err: unknown): unknown {
+/** A failed write of a restore target, as a LifeboatError that says what to do. */
+export function writeFailed(tag: string, path: string, err: unknown): LifeboatError {
   if (isLifeboatError(err)) return err;
-  return new LifeboatError(
-    errnoCode(err) === 'ENOSPC' ? 'no_space' : 'source_failed',
-    `[${tag}] cannot write ${path}: ${describe(err)} (check free space and permissions of ${dirname(path)})`,
-    { cause: err },
-  );
+  const code = errnoCode(err);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new LifeboatError(
+      'no_space',
+      `[${tag}] no space left writing ${path} (free space, or restore elsewhere with --to)`,
+      { cause: err },
+    );
+  }
+  const hint = code === 'EACCES' || code === 'EPERM' ? ' (check that this user may write there)' : '';
+  return new LifeboatError('source_failed', `[${tag}] cannot write ${path}: ${describe(err)}${hint}`, {
+    cause: err,
+  });
 }

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
+import { errnoCode, LifeboatError, writeFailed } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
 import type { ContentStore, RestoreContext, RestoreOptions, RestoreResult, TreeNode } from '../source.js';
 import {
@@ -123,24 +123,6 @@ async function checkTarget(target: string, options: RestoreOptions, warnings: st
   return true;
 }
 
-function writeError(err: unknown, display: string): LifeboatError {
-  if (isLifeboatError(err)) return err;
-  const code = errnoCode(err);
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new LifeboatError(
-      'no_space',
-      `[restore] no space left writing ${display} (free space, or restore elsewhere with --to)`,
-      {
-        cause: err,
-      },
-    );
-  }
-  const hint = code === 'EACCES' || code === 'EPERM' ? ' (check that this user may write there)' : '';
-  return new LifeboatError('source_failed', `[restore] cannot write ${display}: ${describe(err)}${hint}`, {
-    cause: err,
-  });
-}
-
 /** Plain files written at once during a restore. */
 const PARALLEL_FILES = 8;
 
@@ -233,7 +215,7 @@ class TreeRestorer {
     try {
       await action();
     } catch (err) {
-      throw writeError(err, nodePath.posix.join(this.targetDisplay, rel));
+      throw writeFailed('restore', nodePath.posix.join(this.targetDisplay, rel), err);
     }
   }
 
@@ -331,7 +313,7 @@ export async function restoreFiles(
   const restorer = new TreeRestorer(ctx, options, target);
   const existed = await checkTarget(target, options, restorer.warnings);
   if (!options.dryRun) {
-    if (!existed) await makeDir(target).catch((err) => Promise.reject(writeError(err, target)));
+    if (!existed) await makeDir(target).catch((err) => Promise.reject(writeFailed('restore', target, err)));
     const hasIncludes = options.include !== undefined && options.include.length > 0;
     ctx.progress.start('restore', hasIncludes ? undefined : ctx.stats.bytes);
   }
@@ -340,7 +322,9 @@ export async function restoreFiles(
     // Only a folder this restore created takes the snapshot root's metadata; an existing one is the user's.
     const meta = rootMeta(ctx.meta);
     if (!options.dryRun && !existed && !single && meta) {
-      await applyMeta(Buffer.from(target), meta).catch((err) => Promise.reject(writeError(err, target)));
+      await applyMeta(Buffer.from(target), meta).catch((err) =>
+        Promise.reject(writeFailed('restore', target, err)),
+      );
     }
   } finally {
     if (!options.dryRun) ctx.progress.done();
