@@ -6,16 +6,8 @@
  */
 import type { Command } from 'commander';
 import { LifeboatError } from '../errors.js';
-import {
-  checkResult,
-  type DrillReport,
-  drillFailure,
-  formatSeconds,
-  listDrills,
-  readDrillReport,
-  runDrills,
-} from '../jobs/drill.js';
-import { lifeboatArgv } from '../jobs/drill-pitr.js';
+import type { DrillReport } from '../jobs/drill.js';
+import { selfArgv } from '../self-command.js';
 import type { CliContext } from './context.js';
 import { type Action, print, table } from './shell.js';
 
@@ -38,6 +30,10 @@ async function drill(
   if ((opts.list || opts.show) && opts.snapshot) {
     throw new LifeboatError('usage', '[drill] --snapshot runs a drill; it does not go with --list or --show');
   }
+  // Loaded here: drills bring the database drivers, which other commands do without.
+  const { checkResult, drillFailure, formatSeconds, listDrills, readDrillReport, runDrills } = await import(
+    '../jobs/drill.js'
+  );
   const repo = await ctx.openRepository();
   if (opts.show) {
     if (source) throw new LifeboatError('usage', '[drill] --show takes a drill id, not a source');
@@ -81,7 +77,7 @@ async function drill(
     source,
     snapshot: opts.snapshot,
     configured: (ctx.config.sources ?? {}) as Record<string, Record<string, unknown>>,
-    lifeboatArgv: lifeboatArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
+    lifeboatArgv: selfArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
   });
   if (ctx.options.json) {
     // One drill: its report; a source of several units: an array, one report per unit.
@@ -90,7 +86,7 @@ async function drill(
   } else {
     for (const { id, report } of outcomes) {
       for (const c of report.checks) print(`${checkResult(c).padEnd(6)} ${c.name}: ${c.detail}`);
-      print(summary(id, report));
+      print(summary(id, report, formatSeconds));
     }
   }
   const failures = outcomes
@@ -102,7 +98,7 @@ async function drill(
   if (failures.length > 0) throw new LifeboatError('integrity', failures.join('\n'));
 }
 
-function summary(id: string, report: DrillReport): string {
+function summary(id: string, report: DrillReport, formatSeconds: (ms: number) => string): string {
   const rpo = report.recovery
     ? `, data-loss window ${formatSeconds(report.recovery.rpoMs)} (recovered to ${report.recovery.recoveredTo})`
     : '';

@@ -2,7 +2,8 @@
  * @module cli/progress-bar
  * Progress renderers: a bar with bytes, rate and ETA on a terminal; nothing otherwise.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgress from 'cli-progress';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 
@@ -17,6 +18,13 @@ export function formatBytes(n: number): string {
   return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }
 
+/** cli-progress, loaded when a bar is first drawn: most runs (scripts, agents) draw none. */
+let bars: typeof cliProgress | undefined;
+const loadBars = () => {
+  bars ??= createRequire(import.meta.url)('cli-progress') as typeof cliProgress;
+  return bars;
+};
+
 class TerminalProgress implements Progress {
   private bar: cliProgress.SingleBar | undefined;
   private value = 0;
@@ -26,7 +34,8 @@ class TerminalProgress implements Progress {
     this.done();
     this.value = 0;
     this.started = Date.now();
-    this.bar = new cliProgress.SingleBar(
+    const { SingleBar, Presets } = loadBars();
+    this.bar = new SingleBar(
       {
         format: (options, params, payload) => {
           const elapsed = (Date.now() - this.started) / 1000;
@@ -45,7 +54,7 @@ class TerminalProgress implements Progress {
         stream: process.stderr,
         fps: 5,
       },
-      cliProgress.Presets.shades_classic,
+      Presets.shades_classic,
     );
     this.bar.start(totalBytes ?? 0, 0, { label });
   }

@@ -21,11 +21,11 @@ import { isRole, ROLES } from '../catalog/tokens.js';
 import { systemClock } from '../clock.js';
 import { parseDuration, resolveRepository } from '../config/config.js';
 import { describe, LifeboatError } from '../errors.js';
-import { lifeboatArgv } from '../jobs/drill-pitr.js';
 import { formatAge } from '../notify/alert-rules.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
+import { selfArgv } from '../self-command.js';
 import { JobRunner, ownerAlive } from '../server/job-runner.js';
 import { DEFAULT_LISTEN, parseListen } from '../server/listen.js';
 import { publicJob } from '../server/public-job.js';
@@ -171,7 +171,7 @@ async function serve(ctx: CliContext, opts: { listen?: string }): Promise<void> 
     catalog,
     repository: { url, password, options: ctx.repoOptions(), storage: ctx.storageOptions() },
     log,
-    lifeboatArgv: lifeboatArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
+    lifeboatArgv: selfArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
   });
   // main.ts releases locks and exits on a signal; a server drains its jobs first instead.
   process.removeAllListeners('SIGTERM');

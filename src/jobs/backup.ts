@@ -123,7 +123,7 @@ export interface SourceBackupRequest {
  * unit (a postgres source with several databases takes one per database).
  */
 export async function backupSource(repo: Repository, req: SourceBackupRequest): Promise<BackupOutcome[]> {
-  const top = createSource(req.name, req.config);
+  const top = await createSource(req.name, req.config);
   const hooks = req.config.hooks as HooksConfig | undefined;
   return withHooks(
     hooks,

@@ -24,7 +24,6 @@ import { LifeboatError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { type PostgresServer, postgresUnavailable, startPostgres } from '../scratch/postgres.js';
-import { selfArgv } from '../self-command.js';
 import { recoveryWindow, restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
 import { type DrillCheckResult, pgAmcheck } from './drill-integrity.js';
 
@@ -70,9 +69,6 @@ export interface PhysicalDrillResult {
 
 /** How long WAL replay may take before the drill gives up. */
 const RECOVERY_TIMEOUT_MS = 30 * 60_000;
-
-/** argv that runs this Lifeboat again with the same config file. */
-export const lifeboatArgv = selfArgv;
 
 export async function physicalDrill(req: PhysicalDrillRequest): Promise<PhysicalDrillResult> {
   const { repo, snapshot } = req;

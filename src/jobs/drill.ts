@@ -16,11 +16,12 @@ import { describe, LifeboatError } from '../errors.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
+import { selfArgv } from '../self-command.js';
 import { loadArtifacts, readArtifact, saveArtifacts } from '../sources/artifact.js';
 import type { SourceStats } from '../sources/source.js';
 import { VERSION } from '../version.js';
 import { checkFailed, type DrillCheckResult, integrityChecks, runProgram } from './drill-integrity.js';
-import { type DrillRecovery, lifeboatArgv, physicalDrill } from './drill-pitr.js';
+import { type DrillRecovery, physicalDrill } from './drill-pitr.js';
 import { runRestore } from './restore.js';
 import { findSnapshot, sourceMatches } from './snapshot-select.js';
 
@@ -159,7 +160,7 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
         snapshotId: snapId,
         snapshot,
         configured,
-        lifeboatArgv: req.lifeboatArgv ?? lifeboatArgv(process.env.LIFEBOAT_CONFIG),
+        lifeboatArgv: req.lifeboatArgv ?? selfArgv(process.env.LIFEBOAT_CONFIG),
         started,
         onCleanup: (c) => cleanups.push(c),
       });

@@ -35,7 +35,7 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
     // A unit ("app-db/sales") restores through its configured parent source ("app-db").
     const configured = req.configured[snapshot.source] ?? req.configured[snapshot.source.split('/')[0]];
     const config = configured ?? snapshot.sourceConfig;
-    const source = createSource(snapshot.source, config);
+    const source = await createSource(snapshot.source, config);
     const hooks = req.options.dryRun ? undefined : (configured?.hooks as HooksConfig | undefined);
     return await withHooks(
       hooks,

@@ -24,7 +24,6 @@ import type { LifeboatConfig } from '../config/config.js';
 import { describe, errnoCode } from '../errors.js';
 import { backupSource } from '../jobs/backup.js';
 import { runCheck } from '../jobs/check.js';
-import { drillFailure, runDrills } from '../jobs/drill.js';
 import { runForget } from '../jobs/forget.js';
 import { runPrune } from '../jobs/prune.js';
 import { runRestore } from '../jobs/restore.js';
@@ -377,6 +376,8 @@ export class JobRunner {
           return await this.restore(repo, job);
         case 'drill': {
           const snapshot = typeof job.params.snapshot === 'string' ? job.params.snapshot : undefined;
+          // Loaded here: drills bring the database drivers, which other jobs do without.
+          const { drillFailure, runDrills } = await import('../jobs/drill.js');
           const outcomes = await runDrills(repo, {
             source: job.source ?? undefined,
             snapshot,

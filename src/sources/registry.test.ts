@@ -19,27 +19,34 @@ describe('source registry', () => {
     assert.deepEqual(Object.keys(sourceSchemas).sort(), knownSourceTypes());
   });
 
-  it('creates a source by type, accepting the common config keys', () => {
-    const source = createSource('app-db', { type: 'sqlite', path: '/srv/app.db', schedule: '0 3 * * *' });
+  it('creates a source by type, accepting the common config keys', async () => {
+    const source = await createSource('app-db', {
+      type: 'sqlite',
+      path: '/srv/app.db',
+      schedule: '0 3 * * *',
+    });
     assert.equal(source.name, 'app-db');
     assert.equal(source.type, 'sqlite');
     assert.equal(source.kind, 'logical');
-    assert.equal(createSource('up', { type: 'files', path: '/srv/uploads' }).type, 'files');
+    assert.equal((await createSource('up', { type: 'files', path: '/srv/uploads' })).type, 'files');
   });
 
-  it('rejects an unknown type, listing the known ones', () => {
-    assert.throws(
+  it('rejects an unknown type, listing the known ones', async () => {
+    await assert.rejects(
       () => createSource('x', { type: 'oracle' }),
       fails('config_invalid', /unknown source type "oracle" \(known: files, [a-z, ]*sqlite\)/),
     );
-    assert.throws(
+    await assert.rejects(
       () => createSource('x', { type: 'toString' }),
       fails('config_invalid', /unknown source type/),
     );
   });
 
-  it('rejects settings the engine cannot use', () => {
-    assert.throws(() => createSource('x', { type: 'sqlite' }), fails('config_invalid', /source "x": path: /));
+  it('rejects settings the engine cannot use', async () => {
+    await assert.rejects(
+      () => createSource('x', { type: 'sqlite' }),
+      fails('config_invalid', /source "x": path: /),
+    );
   });
 });
 

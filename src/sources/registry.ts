@@ -1,31 +1,19 @@
 /**
  * @module sources/registry
  * Source engines keyed by `type`: their config schemas (which the config file schema is built
- * from) and their factories. Adding an engine means one entry here.
+ * from) and their factories, imported only when a source is built, so that loading the config
+ * does not load every engine's drivers. Adding an engine means one entry here.
  */
 import type { z } from 'zod';
 import { LifeboatError } from '../errors.js';
-import { createFilesSource, type FilesSourceConfig, filesSourceSchema } from './files/files-source.js';
-import { createLmdbSource, type LmdbSourceConfig, lmdbSourceSchema } from './lmdb/lmdb-source.js';
-import {
-  createMongodbSource,
-  type MongodbSourceConfig,
-  mongodbSourceSchema,
-} from './mongodb/mongodb-source.js';
-import {
-  createMysqlSource,
-  type MysqlSourceConfig,
-  mariadbSourceSchema,
-  mysqlSourceSchema,
-} from './mysql/mysql-source.js';
-import {
-  createPostgresSource,
-  type PostgresSourceConfig,
-  postgresSourceSchema,
-} from './postgres/postgres-source.js';
-import { createRedisSource, type RedisSourceConfig, redisSourceSchema } from './redis/redis-source.js';
+import { filesSourceSchema } from './files/files-schema.js';
+import { lmdbSourceSchema } from './lmdb/lmdb-schema.js';
+import { mongodbSourceSchema } from './mongodb/mongodb-schema.js';
+import { mariadbSourceSchema, mysqlSourceSchema } from './mysql/mysql-schema.js';
+import { postgresSourceSchema } from './postgres/postgres-schema.js';
+import { redisSourceSchema } from './redis/redis-schema.js';
 import type { Source } from './source.js';
-import { createSqliteSource, type SqliteSourceConfig, sqliteSourceSchema } from './sqlite/sqlite-source.js';
+import { sqliteSourceSchema } from './sqlite/sqlite-schema.js';
 
 /** A source's settings as the config file or the command line gives them. */
 export type SourceConfig = { type: string } & Record<string, unknown>;
@@ -35,29 +23,42 @@ export const SOURCE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 interface Engine {
   schema: z.ZodObject;
-  create(name: string, config: never): Source;
+  /** Imports the engine and hands back its factory. */
+  load(): Promise<(name: string, config: never) => Source>;
 }
 
 const engines = {
-  files: { schema: filesSourceSchema, create: (n: string, c: FilesSourceConfig) => createFilesSource(n, c) },
+  files: {
+    schema: filesSourceSchema,
+    load: async () => (await import('./files/files-source.js')).createFilesSource,
+  },
   sqlite: {
     schema: sqliteSourceSchema,
-    create: (n: string, c: SqliteSourceConfig) => createSqliteSource(n, c),
+    load: async () => (await import('./sqlite/sqlite-source.js')).createSqliteSource,
   },
-  mysql: { schema: mysqlSourceSchema, create: (n: string, c: MysqlSourceConfig) => createMysqlSource(n, c) },
+  mysql: {
+    schema: mysqlSourceSchema,
+    load: async () => (await import('./mysql/mysql-source.js')).createMysqlSource,
+  },
   mariadb: {
     schema: mariadbSourceSchema,
-    create: (n: string, c: MysqlSourceConfig) => createMysqlSource(n, c),
+    load: async () => (await import('./mysql/mysql-source.js')).createMysqlSource,
   },
   postgres: {
     schema: postgresSourceSchema,
-    create: (n: string, c: PostgresSourceConfig) => createPostgresSource(n, c),
+    load: async () => (await import('./postgres/postgres-source.js')).createPostgresSource,
   },
-  redis: { schema: redisSourceSchema, create: (n: string, c: RedisSourceConfig) => createRedisSource(n, c) },
-  lmdb: { schema: lmdbSourceSchema, create: (n: string, c: LmdbSourceConfig) => createLmdbSource(n, c) },
+  redis: {
+    schema: redisSourceSchema,
+    load: async () => (await import('./redis/redis-source.js')).createRedisSource,
+  },
+  lmdb: {
+    schema: lmdbSourceSchema,
+    load: async () => (await import('./lmdb/lmdb-source.js')).createLmdbSource,
+  },
   mongodb: {
     schema: mongodbSourceSchema,
-    create: (n: string, c: MongodbSourceConfig) => createMongodbSource(n, c),
+    load: async () => (await import('./mongodb/mongodb-source.js')).createMongodbSource,
   },
 } satisfies Record<string, Engine>;
 
@@ -74,7 +75,10 @@ export function knownSourceTypes(): string[] {
  * Builds the source `name` from its settings. The settings are checked against the engine's
  * schema here too, since they may come from a snapshot rather than a validated config file.
  */
-export function createSource(name: string, config: SourceConfig | Record<string, unknown>): Source {
+export async function createSource(
+  name: string,
+  config: SourceConfig | Record<string, unknown>,
+): Promise<Source> {
   const type = String(config.type);
   const engine = Object.hasOwn(engines, type) ? engines[type as keyof typeof engines] : undefined;
   if (!engine) throw unknownType(type);
@@ -87,7 +91,8 @@ export function createSource(name: string, config: SourceConfig | Record<string,
       `[source:${type}] source "${name}": ${field}: ${issue.message} (check its settings in the config)`,
     );
   }
-  return engine.create(name, parsed.data as never);
+  const create = await engine.load();
+  return create(name, parsed.data as never);
 }
 
 export interface CliSourceArgs {

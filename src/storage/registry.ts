@@ -11,7 +11,6 @@ import type { Backend } from './backend.js';
 import { withLimits } from './limit-backend.js';
 import { createLocalBackend } from './local/local-backend.js';
 import { redactUrl } from './redact-url.js';
-import { RETRY_DEFAULTS, withRetries } from './retry-backend.js';
 import type { StorageOptions } from './storage-options.js';
 
 export { redactUrl } from './redact-url.js';
@@ -42,9 +41,9 @@ function openFileUrl(url: string): Backend {
 }
 
 /** The socket idle limit a remote backend's transport gets: the request timeout, when set. */
-function socketTimeout(options: StorageOptions): number | undefined {
+async function socketTimeout(options: StorageOptions): Promise<number | undefined> {
   if (options.retry === false) return undefined;
-  const t = options.retry?.timeoutMs ?? RETRY_DEFAULTS.timeoutMs;
+  const t = options.retry?.timeoutMs ?? (await import('./retry-backend.js')).RETRY_DEFAULTS.timeoutMs;
   return t > 0 ? t : undefined;
 }
 
@@ -55,7 +54,7 @@ const SCHEMES: Record<string, Scheme> = {
       (await import('./s3/s3-backend.js')).createS3Backend(url, {
         settings: o.s3,
         env: o.env,
-        socketTimeoutMs: socketTimeout(o),
+        socketTimeoutMs: await socketTimeout(o),
       }),
     remote: true,
   },
@@ -64,7 +63,7 @@ const SCHEMES: Record<string, Scheme> = {
       (await import('./azure/azure-backend.js')).createAzureBackend(url, {
         settings: o.azure,
         env: o.env,
-        socketTimeoutMs: socketTimeout(o),
+        socketTimeoutMs: await socketTimeout(o),
       }),
     remote: true,
   },
@@ -73,7 +72,7 @@ const SCHEMES: Record<string, Scheme> = {
       (await import('./sftp/sftp-backend.js')).createSftpBackend(url, {
         settings: o.sftp,
         env: o.env,
-        socketTimeoutMs: socketTimeout(o),
+        socketTimeoutMs: await socketTimeout(o),
       }),
     remote: true,
   },
@@ -101,7 +100,9 @@ export async function openBackend(url: string, options: StorageOptions = {}): Pr
       );
     }
     backend = await scheme.open(url, options);
-    if (scheme.remote && options.retry !== false) backend = withRetries(backend, options.retry ?? {});
+    // Loaded here: the retry wrapper's library is for remote stores only.
+    if (scheme.remote && options.retry !== false)
+      backend = (await import('./retry-backend.js')).withRetries(backend, options.retry ?? {});
   }
   return withLimits(backend, {
     uploadBytesPerSecond: (options.limitUploadKiB ?? 0) * 1024,

@@ -15,7 +15,8 @@ import {
   SPARSE_OFFSET,
   tempDir,
 } from './files-fixture.js';
-import { createFilesSource, filesSourceSchema } from './files-source.js';
+import { filesSourceSchema } from './files-schema.js';
+import { createFilesSource } from './files-source.js';
 
 describe('files source round trip', () => {
   const h = harness();

@@ -4,7 +4,6 @@
  * it, whole or in part. Config: `{ type: files, path, exclude? }`.
  */
 import * as nodePath from 'node:path';
-import { z } from 'zod';
 import type {
   BackupContext,
   BackupResult,
@@ -14,22 +13,8 @@ import type {
   Source,
 } from '../source.js';
 import { restoreFiles } from './files-restore.js';
+import type { FilesSourceConfig } from './files-schema.js';
 import { backupFiles } from './files-walk.js';
-
-/**
- * Config of a files source. Only `path` and `exclude` are checked here; the keys every source
- * shares (schedule, retention, max_age, hooks, protected) pass through for the config module.
- */
-export const filesSourceSchema = z.looseObject({
-  type: z.literal('files'),
-  path: z
-    .string()
-    .min(1)
-    .refine((p) => nodePath.isAbsolute(p), { message: 'must be an absolute path to a folder or a file' }),
-  exclude: z.array(z.string().min(1)).optional(),
-});
-
-export type FilesSourceConfig = z.infer<typeof filesSourceSchema>;
 
 /** A files source named `name`. */
 export function createFilesSource(name: string, config: FilesSourceConfig): Source {

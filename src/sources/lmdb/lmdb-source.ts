@@ -12,7 +12,6 @@ import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
 import { describe, errnoCode, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
 import { loadArtifacts, saveArtifacts, writeArtifactToFile } from '../artifact.js';
@@ -32,16 +31,9 @@ import {
   type EntryCounts,
   type LmdbFormat,
 } from './lmdb-env.js';
+import type { LmdbSourceConfig } from './lmdb-schema.js';
 
 export const ARTIFACT = 'data.mdb';
-
-export const lmdbSourceSchema = z.object({
-  type: z.literal('lmdb'),
-  /** The folder of the environment (holding data.mdb and lock.mdb). */
-  path: z.string().min(1),
-});
-
-export type LmdbSourceConfig = z.infer<typeof lmdbSourceSchema>;
 
 export function createLmdbSource(name: string, config: LmdbSourceConfig): Source {
   return new LmdbSource(name, config);

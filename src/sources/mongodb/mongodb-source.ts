@@ -8,7 +8,6 @@
  * checks the counts.
  */
 import { EJSON } from 'bson';
-import { z } from 'zod';
 import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { loadArtifacts, readArtifact, saveArtifacts } from '../artifact.js';
@@ -29,21 +28,12 @@ import {
   openMongoTarget,
 } from './mongo-driver.js';
 import { restoreArchive } from './mongo-restore.js';
+import type { MongodbSourceConfig } from './mongodb-schema.js';
 
 export const ARTIFACT = 'dump.archive';
 
 /** Databases a backup of "everything" leaves out: the server's own. */
 const SYSTEM_DATABASES = new Set(['admin', 'local', 'config']);
-
-export const mongodbSourceSchema = z.object({
-  type: z.literal('mongodb'),
-  /** mongodb://[user:password@]host[:port][/?options] or mongodb+srv://... */
-  url: z.string().regex(/^mongodb(\+srv)?:\/\//, 'expected mongodb://... or mongodb+srv://...'),
-  /** Databases to back up; default: all but admin, local and config. */
-  databases: z.array(z.string().min(1)).optional(),
-});
-
-export type MongodbSourceConfig = z.infer<typeof mongodbSourceSchema>;
 
 export interface MongoConnectors {
   reader(url: string): Promise<MongoBackupReader>;

@@ -6,7 +6,6 @@
  * the chosen tables' sections of it) to the `mariadb` client, into the original database or
  * another one, and checks the row counts. Several databases give one snapshot each.
  */
-import { z } from 'zod';
 import { isLifeboatError, LifeboatError } from '../../errors.js';
 import { loadArtifacts, readArtifact, saveArtifacts } from '../artifact.js';
 import { redact, runDumpTool, runRestoreTool } from '../dump-runner.js';
@@ -21,6 +20,7 @@ import type {
   TreeNode,
 } from '../source.js';
 import { type DumpFacts, filterTables, scanDump } from './mysql-dump-stream.js';
+import type { MysqlSourceConfig } from './mysql-schema.js';
 import {
   clientCommand,
   dumpCommand,
@@ -36,7 +36,6 @@ import {
 import {
   describeServer,
   type MysqlConnection,
-  mysqlUrlProblem,
   parseMysqlUrl,
   sameLogin,
   urlWithDatabase,
@@ -44,27 +43,6 @@ import {
 
 /** Databases that `databases: all` leaves out: the server's own. */
 export const SYSTEM_DATABASES = ['information_schema', 'performance_schema', 'mysql', 'sys'];
-
-const url = z
-  .string()
-  .min(1)
-  .superRefine((value, ctx) => {
-    const problem = mysqlUrlProblem(value);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
-
-const settings = {
-  /** mysql://user:password@host:port/database, or ...@localhost/database?socket=/path. */
-  url,
-  /** Databases to back up, one snapshot each ("<source>/<db>"); `all` = every non-system one. */
-  databases: z.union([z.array(z.string().min(1)).min(1), z.literal('all')]).optional(),
-};
-
-export const mysqlSourceSchema = z.object({ type: z.literal('mysql'), ...settings });
-/** `type: mariadb` is the same engine under its other name. */
-export const mariadbSourceSchema = z.object({ type: z.literal('mariadb'), ...settings });
-
-export type MysqlSourceConfig = z.infer<typeof mysqlSourceSchema> | z.infer<typeof mariadbSourceSchema>;
 
 export function createMysqlSource(name: string, config: MysqlSourceConfig): Source {
   return new MysqlSource(name, config);

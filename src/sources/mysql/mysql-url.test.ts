@@ -96,23 +96,25 @@ describe('mysql tool helpers', () => {
 });
 
 describe('mysql source settings', () => {
-  it('accepts type mysql and its alias mariadb, with one database, a list, or all', () => {
-    assert.equal(createSource('a', { type: 'mysql', url: 'mysql://u:p@h/db' }).type, 'mysql');
-    assert.equal(createSource('a', { type: 'mariadb', url: 'mysql://u:p@h/db' }).type, 'mysql');
-    assert.ok(createSource('a', { type: 'mysql', url: 'mysql://u:p@h', databases: ['x', 'y'] }).expand);
-    assert.ok(createSource('a', { type: 'mysql', url: 'mysql://u:p@h', databases: 'all' }).expand);
-    assert.equal(createSource('a', { type: 'mysql', url: 'mysql://u:p@h/db' }).expand, undefined);
+  it('accepts type mysql and its alias mariadb, with one database, a list, or all', async () => {
+    assert.equal((await createSource('a', { type: 'mysql', url: 'mysql://u:p@h/db' })).type, 'mysql');
+    assert.equal((await createSource('a', { type: 'mariadb', url: 'mysql://u:p@h/db' })).type, 'mysql');
+    assert.ok(
+      (await createSource('a', { type: 'mysql', url: 'mysql://u:p@h', databases: ['x', 'y'] })).expand,
+    );
+    assert.ok((await createSource('a', { type: 'mysql', url: 'mysql://u:p@h', databases: 'all' })).expand);
+    assert.equal((await createSource('a', { type: 'mysql', url: 'mysql://u:p@h/db' })).expand, undefined);
   });
 
-  it('rejects a bad url by field, without echoing it', () => {
-    assert.throws(
+  it('rejects a bad url by field, without echoing it', async () => {
+    await assert.rejects(
       () => createSource('a', { type: 'mysql', url: 'http://u:topsecret@h/db' }),
       (err) =>
         isLifeboatError(err) &&
         /source "a": url: .*mysql:\/\//.test(err.message) &&
         !err.message.includes('topsecret'),
     );
-    assert.throws(
+    await assert.rejects(
       () => createSource('a', { type: 'mysql', url: 'mysql://h/db', databases: [] }),
       /databases/,
     );

@@ -27,7 +27,8 @@ import {
   toolEnv,
   withDatabase,
 } from './postgres-connection.js';
-import { type PostgresSource, parseSize } from './postgres-source.js';
+import { parseSize } from './postgres-schema.js';
+import type { PostgresSource } from './postgres-source.js';
 import { checkedTool, clientPackage, majorOf } from './postgres-tools.js';
 
 export const DEFAULT_EXACT_COUNT_LIMIT = '1GB';

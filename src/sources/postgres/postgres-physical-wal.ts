@@ -33,7 +33,6 @@ import {
   type WalObject,
   walObjectName,
 } from '../../repo/wal-archive.js';
-import { extractBaseBackup } from './postgres-physical.js';
 
 export { isWalName };
 
@@ -472,6 +471,9 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
       at = new Date(t).toISOString();
     }
     await repo.loadIndex();
+    // Loaded here: the base backup's module brings pg and tar, which wal-push and wal-fetch
+    // (a process each, started by PostgreSQL) do without.
+    const { extractBaseBackup } = await import('./postgres-physical.js');
     await extractBaseBackup(new RepoContentStore(repo), base.snapshot.root, req.to);
     await seedPrefetch(repo, req.source, base, req.to);
     const lines = [

@@ -23,7 +23,7 @@ import type {
 } from '../source.js';
 import { connect, type PgClient, query, serverInfo } from './postgres-catalog.js';
 import { describeTarget, parsePgUrl, secretsOf, toolEnv, withDatabase } from './postgres-connection.js';
-import type { PostgresSourceConfig } from './postgres-source.js';
+import type { PostgresSourceConfig } from './postgres-schema.js';
 import { clientPackage, majorOf, resolveTool } from './postgres-tools.js';
 import { extractTar } from './tar-extract.js';
 

@@ -10,7 +10,7 @@ import { isLifeboatError } from '../../errors.js';
 import { parsePgUrl, toolConnArgs, toolEnv, withDatabase } from './postgres-connection.js';
 import { filterGlobals } from './postgres-globals.js';
 import { restoreTarget } from './postgres-restore.js';
-import { parseSize } from './postgres-source.js';
+import { parseSize } from './postgres-schema.js';
 import { describeEntry, missingSupport, parseToc, selectEntries } from './postgres-toc.js';
 import { checkClientVersion, parseToolVersion, resolveTool } from './postgres-tools.js';
 

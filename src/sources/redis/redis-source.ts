@@ -7,7 +7,6 @@
  * (all databases or one, all keys or a glob pattern). `lifeboat dump` hands back the RDB file,
  * which a server can start from.
  */
-import { z } from 'zod';
 import { type Clock, systemClock } from '../../clock.js';
 import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
 import { loadArtifacts, saveArtifacts } from '../artifact.js';
@@ -26,30 +25,9 @@ import { parseRdb, RdbFormatError, type RdbSummary } from './rdb-parser.js';
 import { parseRedisUrl, RedisConnection, type RedisEndpoint } from './redis-connection.js';
 import { openRdbTransfer } from './redis-replication.js';
 import { restoreRdb, targetKeyspace } from './redis-restore.js';
+import type { RedisSourceConfig } from './redis-schema.js';
 
 export const ARTIFACT = 'dump.rdb';
-
-const tlsSchema = z.strictObject({
-  /** CA certificate(s): a PEM file path (or PEM text). */
-  ca: z.string().min(1).optional(),
-  /** Client certificate for mutual TLS. */
-  cert: z.string().min(1).optional(),
-  /** Client key for mutual TLS: a file path. */
-  key: z.string().min(1).optional(),
-  /** Name to check the server certificate against (default: the URL's host). */
-  servername: z.string().min(1).optional(),
-  /** Verify the server certificate (default true). */
-  reject_unauthorized: z.boolean().optional(),
-});
-
-export const redisSourceSchema = z.object({
-  type: z.literal('redis'),
-  /** redis://[user:password@]host:port, or rediss:// for TLS. */
-  url: z.string().regex(/^rediss?:\/\//, 'expected redis://[user:password@]host:port or rediss://...'),
-  tls: tlsSchema.optional(),
-});
-
-export type RedisSourceConfig = z.infer<typeof redisSourceSchema>;
 
 export function createRedisSource(
   name: string,

@@ -10,7 +10,6 @@ import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
 import { describe, errnoCode, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
 import { loadArtifacts, saveArtifacts, writeArtifactToFile } from '../artifact.js';
@@ -34,15 +33,8 @@ import {
   rowsPerTable,
   type SqliteDb,
 } from './sqlite-database.js';
+import type { SqliteSourceConfig } from './sqlite-schema.js';
 import { replaceTables } from './sqlite-table-restore.js';
-
-export const sqliteSourceSchema = z.object({
-  type: z.literal('sqlite'),
-  /** Path of the database file. */
-  path: z.string().min(1),
-});
-
-export type SqliteSourceConfig = z.infer<typeof sqliteSourceSchema>;
 
 export function createSqliteSource(name: string, config: SqliteSourceConfig): Source {
   return new SqliteSource(name, config);
