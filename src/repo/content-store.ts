@@ -65,16 +65,7 @@ export class RepoContentStore implements ContentStore {
   }
 
   async *readContent(chunks: string[]): AsyncIterable<Buffer> {
-    const inflight: Promise<Buffer>[] = [];
-    let next = 0;
-    while (next < chunks.length || inflight.length > 0) {
-      while (next < chunks.length && inflight.length < READ_AHEAD) {
-        const p = this.repo.loadBlobInWorker(parseId(chunks[next++]));
-        p.catch(() => {}); // awaited below; avoid an unhandled rejection while queued
-        inflight.push(p);
-      }
-      yield await inflight.shift()!;
-    }
+    yield* this.repo.readBlobs(chunks.map(parseId), READ_AHEAD);
   }
 }
 

@@ -11,6 +11,7 @@ import { systemClock } from '../clock.js';
 import { isLifeboatError, LifeboatError } from '../errors.js';
 import type { Backend, FileType } from '../storage/backend.js';
 import { BlobIndex, type IndexEntry } from './blob-index.js';
+import { readInRuns } from './blob-runs.js';
 import type { ChunkerParams } from './chunker.js';
 import { DEFAULT_CHUNKER } from './chunker.js';
 import { compress, DEFAULT_ZSTD_LEVEL } from './compress.js';
@@ -90,7 +91,7 @@ export class Repository {
   private uploads = new Set<Promise<void>>();
   private sealing = new Set<Promise<void>>();
   private pool: SealPool | undefined;
-  /** Opens blobs for loadBlobInWorker(); made on first use. */
+  /** Opens blobs for readBlobs(); made on first use. */
   private readPool: SealPool | undefined;
   private unindexed: IndexedPack[] = [];
   private uploadError: unknown;
@@ -542,16 +543,34 @@ export class Repository {
   }
 
   /**
-   * loadBlob() with the opening (decryption, decompression) in a worker: for streams of
-   * large blobs (restores, dumps), where the main thread is the limit. The GCM tag binds
-   * the id, so the keyed id is not recomputed (pack.openVerified); `check --read-data` does.
+   * The blobs `ids` in order (a stream's chunks: restores, dumps), `ahead` at a time, with
+   * one storage read per run of blobs stored together (blob-runs.ts). Large blobs are
+   * opened (decrypted, decompressed) in a worker, as the main thread is the limit here; the
+   * GCM tag binds the id, so the keyed id is not recomputed (pack.openVerified):
+   * `check --read-data` does.
    */
-  async loadBlobInWorker(id: Buffer): Promise<Buffer> {
-    const entry = this.index.get(id);
-    if (!entry || entry.rawLength < POOL_MIN_BLOB || this.writeOnly) return this.loadBlob(id);
-    const sealed = await this.backend.load({ type: 'pack', name: entry.pack }, entry.offset, entry.length);
-    this.readPool ??= new SealPool(this.key.sealSpec, this.config.compression.level, undefined, this.key);
-    return this.readPool.open(entry, sealed, blobWhat(entry), false);
+  readBlobs(ids: readonly Buffer[], ahead: number): AsyncGenerator<Buffer> {
+    return readInRuns(
+      ids.map((id) => this.index.get(id)),
+      {
+        load: (pack, offset, length) => this.backend.load({ type: 'pack', name: pack }, offset, length),
+        open: async (entry, sealed) => {
+          if (entry.rawLength < POOL_MIN_BLOB || this.writeOnly) return this.openEntry(entry, sealed);
+          this.readPool ??= new SealPool(
+            this.key.sealSpec,
+            this.config.compression.level,
+            undefined,
+            this.key,
+          );
+          // A buffer of its own, moved to the worker: a view would send the whole run.
+          const own = Buffer.allocUnsafeSlow(sealed.length);
+          sealed.copy(own);
+          return this.readPool.open(entry, own, blobWhat(entry), false);
+        },
+        single: (i) => this.loadBlob(ids[i]),
+      },
+      ahead,
+    );
   }
 
   // ---- snapshots ---------------------------------------------------------------------
