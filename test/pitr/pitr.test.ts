@@ -175,6 +175,7 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
       assert.equal(refused.status, 400);
     } finally {
       await api.stop();
+      await rm(target, { recursive: true, force: true });
     }
 
     // Retention: after a second base backup and forget, prune drops the WAL only the first needed.
