@@ -38,7 +38,8 @@ export async function runPrune(
   options: { dryRun?: boolean; progress?: Progress } = {},
 ): Promise<PruneOutcome> {
   if (repo.writeOnly) throw writeOnlyError('prune');
-  const lock = await repo.lock(true, 'prune');
+  // WAL pushes go on meanwhile (lock.ts): PostgreSQL must not stop archiving for a prune.
+  const lock = await repo.lock(true, 'prune', { walAllowed: true });
   try {
     const oldIndexes: string[] = [];
     for await (const f of repo.backend.list('index')) oldIndexes.push(f.name);
@@ -91,7 +92,8 @@ export async function runPrune(
     outcome.bytesFreed += expired.reduce((n, f) => n + f.size, 0);
     if (options.dryRun) return outcome;
     for (const f of expired) await removeUnlessRetained(repo, 'wal', f.object);
-    // No save can be in flight under the exclusive lock: a killed writer's leftovers can go.
+    // Only WAL objects and locks can be saved under prune's lock: a killed writer's leftovers
+    // can go (those of WAL and locks once old, see Backend.removeUnfinished).
     outcome.bytesFreed += (await repo.backend.removeUnfinished?.()) ?? 0;
     if (drop.length === 0 && repack.length === 0) return outcome;
 

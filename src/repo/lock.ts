@@ -3,6 +3,12 @@
  * Repository locks: shared for backup (many may run), exclusive for prune (nothing else may).
  * A held lock is refreshed every few minutes; one that was not refreshed for STALE_AFTER_MS,
  * or whose process is provably gone (same host, pid not running), is stale.
+ *
+ * WAL pushes take shared locks of scope 'wal' (they store only name-addressed WAL objects),
+ * which prune's exclusive lock lets through (`walAllowed`): PostgreSQL keeps archiving while
+ * a prune runs, as it would with pgBackRest's expire. Key rotation's exclusive lock does not
+ * (a push sealing with a key being retired would outlive it). Lock files without these
+ * fields (older versions) conflict as before.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -28,6 +34,17 @@ export interface LockInfo {
   time: string;
   /** The file could not be read (damaged, or sealed with a retired key). */
   damaged?: boolean;
+  /** 'wal': a shared holder that only stores WAL objects. */
+  scope?: 'wal';
+  /** An exclusive holder that lets 'wal' holders work alongside (prune). */
+  walAllowed?: boolean;
+}
+
+export interface LockOptions {
+  /** Shared locks: 'wal' when the holder only stores WAL objects. */
+  scope?: 'wal';
+  /** Exclusive locks: let 'wal' holders take and keep their locks. */
+  walAllowed?: boolean;
 }
 
 export type LockState = 'alive' | 'stale' | 'dead';
@@ -110,8 +127,8 @@ export class RepositoryLock {
   ) {}
 
   /**
-   * Takes a lock. Fails with code 'locked' when a conflicting lock is held: any lock for an
-   * exclusive request, an exclusive one for a shared request. Dead locks are removed on the way.
+   * Takes a lock. Fails with code 'locked' when a conflicting lock is held (see conflicts()).
+   * Dead locks are removed on the way.
    */
   static async acquire(
     backend: Backend,
@@ -119,8 +136,8 @@ export class RepositoryLock {
     clock: Clock,
     exclusive: boolean,
     operation: string,
+    options: LockOptions = {},
   ): Promise<RepositoryLock> {
-    await checkConflicts(backend, key, clock, exclusive, undefined);
     const now = clock.now().toISOString();
     const info: LockInfo = {
       name: randomBytes(32).toString('hex'),
@@ -131,13 +148,16 @@ export class RepositoryLock {
       created: now,
       time: now,
     };
+    if (!exclusive && options.scope) info.scope = options.scope;
+    if (exclusive && options.walAllowed) info.walAllowed = true;
+    await checkConflicts(backend, key, clock, info, undefined);
     const lock = new RepositoryLock(backend, key, clock, info);
     // Held from before the write, so an interrupt during it still releases the lock.
     RepositoryLock.held.add(lock);
     await lock.write();
     try {
       // Two processes may have written at the same moment: re-check with ours in place.
-      await checkConflicts(backend, key, clock, exclusive, info.name);
+      await checkConflicts(backend, key, clock, info, info.name);
     } catch (err) {
       await lock.release();
       throw err;
@@ -176,19 +196,31 @@ export class RepositoryLock {
   }
 }
 
+/**
+ * True when `held` keeps `wanted` from being taken: two shared locks never conflict; a
+ * 'wal' shared lock and an exclusive one that allows WAL holders do not; anything else with
+ * an exclusive lock does. A damaged lock cannot show who holds it: only exclusive work waits
+ * for it.
+ */
+export function conflicts(wanted: Omit<LockInfo, 'name'>, held: LockInfo): boolean {
+  if (held.damaged) return wanted.exclusive;
+  if (!wanted.exclusive && !held.exclusive) return false;
+  const [excl, other] = wanted.exclusive ? [wanted, held] : [held, wanted];
+  if (!other.exclusive && other.scope === 'wal' && excl.walAllowed === true) return false;
+  return true;
+}
+
 async function checkConflicts(
   backend: Backend,
   key: KeyRing,
   clock: Clock,
-  exclusive: boolean,
+  wanted: LockInfo,
   own: string | undefined,
 ): Promise<void> {
   const now = clock.now();
   for (const lock of await listLocks(backend, key)) {
     if (lock.name === own) continue;
-    // A damaged lock cannot show who holds it: only exclusive work (prune) waits for it.
-    if (lock.damaged && !exclusive) continue;
-    if (!exclusive && !lock.exclusive) continue;
+    if (!conflicts(wanted, lock)) continue;
     const state = lockState(lock, now);
     if (state === 'dead') {
       await backend.remove({ type: 'lock', name: lock.name });

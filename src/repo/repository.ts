@@ -39,7 +39,7 @@ import {
   wrapKeyFile,
   wrapMasterKey,
 } from './keys.js';
-import { RepositoryLock } from './lock.js';
+import { type LockOptions, RepositoryLock } from './lock.js';
 import type { BlobType, PackEntry } from './pack.js';
 import { FLAG_ZSTD, headerLength, openVerified, PackBuilder, parsePackHeader, sealBlob } from './pack.js';
 import { SealPool } from './seal-pool.js';
@@ -277,8 +277,8 @@ export class Repository {
     );
   }
 
-  lock(exclusive: boolean, operation: string): Promise<RepositoryLock> {
-    return RepositoryLock.acquire(this.backend, this.key, this.clock, exclusive, operation);
+  lock(exclusive: boolean, operation: string, options?: LockOptions): Promise<RepositoryLock> {
+    return RepositoryLock.acquire(this.backend, this.key, this.clock, exclusive, operation, options);
   }
 
   // ---- index -------------------------------------------------------------------------

@@ -38,6 +38,9 @@ export interface BackendCapabilities {
   retention?: boolean;
 }
 
+/** Age past which a temp file of a WAL object or lock is a leftover, not a save in flight. */
+export const UNFINISHED_AGE_MS = 60 * 60 * 1000;
+
 export interface Backend {
   /** Where the repository is, with any credentials removed: safe for messages and logs. */
   readonly location: string;
@@ -87,9 +90,10 @@ export interface Backend {
 
   /**
    * Removes what saves that never finished left behind (a killed writer's temp files), and
-   * returns how many bytes that freed. Only safe when no save can be in flight: callers hold
-   * the repository's exclusive lock (prune). Backends whose saves leave nothing need not
-   * implement it.
+   * returns how many bytes that freed. Callers hold the repository's exclusive lock (prune),
+   * under which only WAL objects and locks may still be saved (lock.ts): leftovers of those
+   * go only once UNFINISHED_AGE_MS old, as no save takes that long. Backends whose saves
+   * leave nothing need not implement it.
    */
   removeUnfinished?(): Promise<number>;
 

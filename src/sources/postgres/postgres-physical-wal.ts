@@ -72,7 +72,7 @@ export async function pushWal(
     );
   }
   const others = options.batch === false ? [] : await readyFiles(dirname(path), name);
-  const lock = await repo.lock(false, `wal-push ${name}`);
+  const lock = await repo.lock(false, `wal-push ${name}`, { scope: 'wal' });
   const pool = others.length > 0 ? walSealPool(repo) : undefined;
   try {
     const mine = pushOne(repo, source, path, pool);

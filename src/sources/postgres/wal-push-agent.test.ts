@@ -72,3 +72,29 @@ test('the push agent stops at a file it cannot store, unacknowledged, for the fu
   assert.match(failures[0], /different content/);
   assert.deepEqual((await readdir(status)).sort(), [`${name}.ready`], 'no acknowledgement, no pid file');
 });
+
+test('WAL is pushed while prune holds its lock, not while a key rotation holds its own', async () => {
+  const { repo, pgWal, status } = await scratch();
+  const names = ['000000010000000000000003', '000000010000000000000004', '000000010000000000000005'];
+  const prune = await repo.lock(true, 'prune', { walAllowed: true });
+  try {
+    await ready(pgWal, names[0]);
+    assert.equal((await pushWal(repo, 'db', join(pgWal, names[0]))).pushed.result, 'stored');
+    // The agent too: it takes a lock per batch.
+    const errors: unknown[] = [];
+    const agent = runPushAgent(repo, 'db', pgWal, { idleMs: 300, onError: (_p, e) => errors.push(e) });
+    await ready(pgWal, names[1]);
+    await agent;
+    assert.deepEqual(errors, []);
+    assert.ok((await readdir(status)).includes(`${names[1]}${ACK_SUFFIX}`));
+  } finally {
+    await prune.release();
+  }
+  const rotate = await repo.lock(true, 'key rotate');
+  try {
+    await ready(pgWal, names[2]);
+    await assert.rejects(pushWal(repo, 'db', join(pgWal, names[2])), /locked by key rotate/);
+  } finally {
+    await rotate.release();
+  }
+});

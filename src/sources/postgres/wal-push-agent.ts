@@ -59,8 +59,9 @@ export async function runPushAgent(
       // A file acknowledged here stays .ready until PostgreSQL has called for it: not again.
       const paths = (await readyFiles(pgWal)).filter((p) => !acknowledged.has(basename(p)));
       if (paths.length > 0) {
-        // A shared lock per batch: prune's exclusive lock must get its turn between them.
-        const lock = await repo.lock(false, 'wal-push agent');
+        // A lock per batch: key rotation's exclusive lock must get its turn between them
+        // (prune's lets WAL pushes through).
+        const lock = await repo.lock(false, 'wal-push agent', { scope: 'wal' });
         let failed: { path: string; error: unknown }[];
         try {
           const r = await pushAcknowledged(repo, source, paths, pool);

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { describe as describeError } from '../../errors.js';
 import { runBackendContract } from '../../testing/backend-contract.js';
-import type { FileInfo, FileType } from '../backend.js';
+import { type FileInfo, type FileType, UNFINISHED_AGE_MS } from '../backend.js';
 import { createLocalBackend, LocalBackend } from './local-backend.js';
 
 runBackendContract('local', async () => {
@@ -61,6 +61,42 @@ test('local: temp and hidden files are not listed', async () => {
     await mkdir(join(dir, 'data', '.tmp-dir'));
     await writeFile(join(dir, 'data', '.tmp-dir', 'x'), 'x');
     assert.deepEqual(await listNames(b, 'key'), ['k1']);
+    assert.deepEqual(await listNames(b, 'pack'), [PACK]);
+  } finally {
+    await done();
+  }
+});
+
+test('local: removeUnfinished drops leftovers, but the temp files of WAL and locks only once old', async () => {
+  const { dir, done } = await scratch();
+  try {
+    const b = new LocalBackend(dir);
+    await b.create();
+    await b.save({ type: 'pack', name: PACK }, Buffer.from('p'));
+    const leftovers = {
+      pack: join(dir, 'data', '3f', '.tmp-8899aabbccddeeff'),
+      index: join(dir, 'index', '.tmp-0011223344556677'),
+      walNew: join(dir, 'wal', '.tmp-1111111111111111'),
+      lockNew: join(dir, 'locks', '.tmp-2222222222222222'),
+      walOld: join(dir, 'wal', '.tmp-3333333333333333'),
+      lockOld: join(dir, 'locks', '.tmp-4444444444444444'),
+    };
+    for (const path of Object.values(leftovers)) await writeFile(path, 'partial');
+    // Saves of WAL objects and locks go on under prune's lock: only old ones are leftovers.
+    const old = new Date(Date.now() - UNFINISHED_AGE_MS - 60_000);
+    for (const path of [leftovers.walOld, leftovers.lockOld]) await utimes(path, old, old);
+    assert.equal(await b.removeUnfinished(), 4 * 'partial'.length);
+    const left = async (path: string) =>
+      stat(path).then(
+        () => true,
+        () => false,
+      );
+    assert.deepEqual(
+      Object.fromEntries(
+        await Promise.all(Object.entries(leftovers).map(async ([k, p]) => [k, await left(p)])),
+      ),
+      { pack: false, index: false, walNew: true, lockNew: true, walOld: false, lockOld: false },
+    );
     assert.deepEqual(await listNames(b, 'pack'), [PACK]);
   } finally {
     await done();

@@ -15,7 +15,14 @@ import { mkdir, open, readdir, readFile, rename, stat, statfs, unlink } from 'no
 import { dirname, join, resolve } from 'node:path';
 import { describe, errnoCode, LifeboatError } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
-import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+import {
+  type Backend,
+  type BackendCapabilities,
+  type FileHandle,
+  type FileInfo,
+  type FileType,
+  UNFINISHED_AGE_MS,
+} from '../backend.js';
 import { checkName, objectName, TYPE_DIRS } from '../layout.js';
 
 const TEMP_PREFIX = '.tmp-';
@@ -313,6 +320,9 @@ export class LocalBackend implements Backend {
     const dataDir = join(this.location, TYPE_DIRS.pack);
     for (const sub of await this.entries(dataDir, 'pack', true)) dirs.push(join(dataDir, sub));
     dirs.push(this.location); // the config's temp files
+    // WAL pushes and their locks go on under prune's lock (lock.ts): only old leftovers there.
+    const live = new Set([join(this.location, TYPE_DIRS.wal), join(this.location, TYPE_DIRS.lock)]);
+    const cutoff = Date.now() - UNFINISHED_AGE_MS;
     for (const dir of new Set(dirs)) {
       let names: string[];
       try {
@@ -323,7 +333,9 @@ export class LocalBackend implements Backend {
       }
       for (const name of names) {
         try {
-          freed += (await stat(join(dir, name))).size;
+          const s = await stat(join(dir, name));
+          if (live.has(dir) && s.mtimeMs > cutoff) continue;
+          freed += s.size;
           await unlink(join(dir, name));
         } catch (err) {
           if (!isMissing(err)) throw fsError(err, 'remove', 'an unfinished write', this.location);
