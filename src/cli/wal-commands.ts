@@ -177,7 +177,6 @@ export async function restoreAt(
     );
   }
   if (!opts.to) throw new LifeboatError('usage', '[restore] --at needs --to DATADIR (a new data directory)');
-  if (opts.dryRun) throw new LifeboatError('usage', '[restore] --at does not support --dry-run yet');
   const source = walSource(ctx, opts.source);
   const config = ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG;
   const restoreCommand = `${shellCommand(selfArgv(config))} --quiet wal-fetch --source ${shQuote(source.name)} %f %p`;
@@ -187,21 +186,27 @@ export async function restoreAt(
     at: opts.at,
     to: resolve(opts.to),
     restoreCommand,
+    dryRun: opts.dryRun,
   });
   if (ctx.options.json) {
-    print(
-      JSON.stringify(
-        { snapshot: r.base.id, target: r.target, at: r.at, window: { from: r.window.from, to: r.window.to } },
-        null,
-        2,
-      ),
-    );
+    const window = { from: r.window.from, to: r.window.to };
+    const out = {
+      snapshot: r.base.id,
+      target: r.target,
+      at: r.at,
+      window,
+      ...(r.dryRun ? { dryRun: true } : {}),
+    };
+    print(JSON.stringify(out, null, 2));
     return;
   }
-  print(
-    `restored base backup ${r.base.id.slice(0, 8)} (${source.name}, ended ${String(r.base.snapshot.meta.endTime)}) to ${r.target}`,
-  );
-  print(
-    `recovery set to ${r.at === 'latest' ? 'the end of the archive' : r.at}; start PostgreSQL on ${r.target} to replay WAL (recoverable window ${r.window.from} .. ${r.window.to ?? '?'})`,
-  );
+  const base = `base backup ${r.base.id.slice(0, 8)} (${source.name}, ended ${String(r.base.snapshot.meta.endTime)})`;
+  const point = r.at === 'latest' ? 'the end of the archive' : r.at;
+  const window = `recoverable window ${r.window.from} .. ${r.window.to ?? '?'}`;
+  if (r.dryRun) {
+    print(`would restore ${base} to ${r.target}, set to recover to ${point} (${window}); nothing written`);
+    return;
+  }
+  print(`restored ${base} to ${r.target}`);
+  print(`recovery set to ${point}; start PostgreSQL on ${r.target} to replay WAL (${window})`);
 }

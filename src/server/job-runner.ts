@@ -475,19 +475,22 @@ export class JobRunner {
 
   /** `at` on a physical source: base backup plus recovery settings (wal-commands restoreAt). */
   private async restoreToPoint(repo: Repository, job: JobRecord): Promise<Record<string, unknown>> {
-    const p = job.params as { source: string; at: string; to: string };
+    const p = job.params as { source: string; at: string; to: string; dry_run?: boolean };
     const argv = this.o.lifeboatArgv ?? selfArgv();
+    // A dry run writes nothing: it is what lets such a request skip the second admin.
     const r = await restoreToPoint(repo, {
       source: p.source,
       at: p.at,
       to: resolve(p.to),
       restoreCommand: `${shellCommand(argv)} --quiet wal-fetch --source ${shQuote(p.source)} %f %p`,
+      dryRun: !!p.dry_run,
     });
     return {
       snapshot: r.base.id,
       target: redactText(r.target),
       at: r.at,
       window: { from: r.window.from ?? null, to: r.window.to ?? null },
+      dry_run: r.dryRun,
     };
   }
 

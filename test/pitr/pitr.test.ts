@@ -117,6 +117,26 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
     await rm(latestDir, { recursive: true, force: true });
 
     const target = await sharedDir('lifeboat-pitr-restore-');
+    // A dry run names the base backup and writes nothing; a non-empty target fails it.
+    const dry = await lifeboat(
+      ['restore', 'latest', '--source', 'db', '--at', 'latest', '--dry-run', '--to', join(target, 'dry')],
+      env,
+    );
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(
+      dry.stdout,
+      /^would restore base backup [0-9a-f]{8} \(db, ended .*\) to .*dry, set to recover to the end of the archive \(recoverable window .*\); nothing written$/m,
+    );
+    await assert.rejects(readdir(join(target, 'dry')), /ENOENT/);
+    await writeFile(join(target, 'occupied'), 'x');
+    const dryFull = await lifeboat(
+      ['restore', 'latest', '--source', 'db', '--at', 'latest', '--dry-run', '--to', target],
+      env,
+    );
+    assert.notEqual(dryFull.code, 0);
+    assert.match(dryFull.stderr, /is not empty: a physical restore needs a new or empty data directory/);
+    await rm(join(target, 'occupied'));
+
     const tooEarly = await lifeboat(
       ['restore', 'latest', '--source', 'db', '--at', '2000-01-01T00:00:00Z', '--to', join(target, 'x')],
       env,
@@ -149,20 +169,35 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
       restored = undefined;
     }
 
-    // The same through the HTTP API: a restore job with `at`.
+    // The same through the HTTP API: a restore job with `at`, of a protected source.
     const api = await startHarness({
       dir: work,
       config: stringify({
         repository: { url: repo },
-        sources: { db: { type: 'postgres', url: server.url, method: 'physical' } },
+        sources: { db: { type: 'postgres', url: server.url, method: 'physical', protected: true } },
       }),
     });
     try {
       const viaApi = join(target, 'api', 'data');
+      // A dry run needs no second admin, so it must write nothing.
+      const dryRun = await api.call('POST', '/api/restores', {
+        body: { snapshot: 'latest', source: 'db', at: T, to: viaApi, dry_run: true },
+      });
+      assert.equal(dryRun.status, 202, dryRun.text);
+      const dryJob = await api.waitJob(dryRun.body.job.id);
+      assert.equal(dryJob.status, 'succeeded', JSON.stringify(dryJob));
+      assert.equal(dryJob.result.dry_run, true);
+      await assert.rejects(readdir(join(target, 'api')), /ENOENT/);
+
       const posted = await api.call('POST', '/api/restores', {
         body: { snapshot: 'latest', source: 'db', at: T, to: viaApi },
       });
       assert.equal(posted.status, 202, posted.text);
+      assert.equal(posted.body.job.status, 'awaiting_approval');
+      const approved = await api.call('POST', `/api/restores/${posted.body.job.id}/approve`, {
+        token: api.tokens.admin2,
+      });
+      assert.equal(approved.status, 202, approved.text);
       const job = await api.waitJob(posted.body.job.id);
       assert.equal(job.status, 'succeeded', JSON.stringify(job));
       assert.equal(job.result.at, T);

@@ -414,6 +414,8 @@ export interface PitrRequest {
   to: string;
   /** The `restore_command` to write; %f and %p are PostgreSQL's. */
   restoreCommand: string;
+  /** Choose the base backup and check the target, write nothing. */
+  dryRun?: boolean;
 }
 
 export interface PitrOutcome {
@@ -421,12 +423,14 @@ export interface PitrOutcome {
   target: string;
   window: RecoveryWindow;
   at: string;
+  dryRun: boolean;
 }
 
 /**
  * Extracts the newest base backup that ended before the target time into `to` and sets it
  * up to recover: recovery.signal, restore_command, recovery_target_time (unless latest) and
- * recovery_target_action = 'promote'.
+ * recovery_target_action = 'promote'. A dry run stops after choosing the base backup and
+ * checking that `to` is missing or empty.
  */
 export async function restoreToPoint(repo: Repository, req: PitrRequest): Promise<PitrOutcome> {
   const lock = await repo.lock(false, 'restore');
@@ -470,10 +474,14 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
         .at(-1) as SnapshotEntry;
       at = new Date(t).toISOString();
     }
-    await repo.loadIndex();
     // Loaded here: the base backup's module brings pg and tar, which wal-push and wal-fetch
     // (a process each, started by PostgreSQL) do without.
-    const { extractBaseBackup } = await import('./postgres-physical.js');
+    const { checkDataDir, extractBaseBackup } = await import('./postgres-physical.js');
+    if (req.dryRun) {
+      await checkDataDir(req.to);
+      return { base, target: req.to, window, at, dryRun: true };
+    }
+    await repo.loadIndex();
     await extractBaseBackup(new RepoContentStore(repo), base.snapshot.root, req.to);
     await seedPrefetch(repo, req.source, base, req.to);
     const lines = [
@@ -491,7 +499,7 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
     );
     await appendFile(`${req.to}/postgresql.auto.conf`, lines.join('\n'), { mode: 0o600 });
     await writeFile(`${req.to}/recovery.signal`, '', { mode: 0o600 });
-    return { base, target: req.to, window, at };
+    return { base, target: req.to, window, at, dryRun: false };
   } finally {
     await lock.release().catch(() => {});
   }

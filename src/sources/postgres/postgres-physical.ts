@@ -8,7 +8,7 @@
  * pg_basebackup refuses `-D -` with other tablespaces.
  */
 import { readdir } from 'node:fs/promises';
-import { describe, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
+import { describe, errnoCode, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
 import { loadArtifacts, readArtifact, saveArtifacts } from '../artifact.js';
 import { runDumpTool } from '../dump-runner.js';
@@ -159,6 +159,23 @@ async function* count(stream: AsyncIterable<Buffer>, onBytes: (n: number) => voi
   }
 }
 
+/** Refuses a data directory that exists and is not empty; a missing one is fine (it is made). */
+export async function checkDataDir(dataDir: string): Promise<void> {
+  let existing: string[];
+  try {
+    existing = await readdir(dataDir);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return;
+    throw writeFailed('restore', dataDir, err);
+  }
+  if (existing.length > 0) {
+    throw new LifeboatError(
+      'target_not_empty',
+      `[restore] ${dataDir} is not empty: a physical restore needs a new or empty data directory`,
+    );
+  }
+}
+
 /**
  * Extracts the base.tar of a physical snapshot into `dataDir`, which must be missing or
  * empty; it is created with mode 0700, as PostgreSQL requires. Files are written in process,
@@ -172,13 +189,7 @@ export async function extractBaseBackup(store: ContentStore, root: string, dataD
     throw new LifeboatError('repo_corrupt', `[source:postgres] the snapshot holds no ${BASE_ARTIFACT}`);
   }
   await makeDir(dataDir, 0o700).catch((err) => Promise.reject(writeFailed('restore', dataDir, err)));
-  const existing = await readdir(dataDir);
-  if (existing.length > 0) {
-    throw new LifeboatError(
-      'target_not_empty',
-      `[restore] ${dataDir} is not empty: a physical restore needs a new or empty data directory`,
-    );
-  }
+  await checkDataDir(dataDir);
   try {
     // No whole-file SHA-256: every chunk is checked against its id as it is read (readArtifact).
     await extractTar(readArtifact(store, node, { sha256: false }), dataDir, { archive: BASE_ARTIFACT });
