@@ -47,7 +47,10 @@ export function registerDataCommands(program: Command, action: Action): void {
       collect,
       [],
     )
-    .option('--at <time>', 'point in time (PostgreSQL physical sources)')
+    .option(
+      '--at <time>',
+      'point in time (PostgreSQL physical sources): TIME, latest, name:POINT, lsn:X/Y or xid:N',
+    )
     .option('--overwrite', 'replace what is at the target')
     .option('--dry-run', 'show what would be restored, write nothing')
     .action(action(restore));

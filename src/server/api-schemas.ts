@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { JOB_KINDS, JOB_STATUSES, JOB_TRIGGERS } from '../catalog/catalog.js';
+import { parseTarget } from '../sources/postgres/recovery-target.js';
 import { SOURCE_NAME_PATTERN } from '../sources/registry.js';
 import { ApiError } from './api-error.js';
 
@@ -109,13 +110,17 @@ export const restoreRequest = z.strictObject({
     .describe('MongoDB: only these collections ("coll" or "db.coll")'),
   at: z
     .string()
-    .refine(
-      (v) => v === 'latest' || /^name:./.test(v) || !Number.isNaN(Date.parse(v)),
-      'expected an ISO 8601 time, "latest" or "name:RESTORE_POINT"',
-    )
+    .refine((v) => {
+      try {
+        parseTarget(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'expected an ISO 8601 time, "latest", "name:RESTORE_POINT", "lsn:X/Y" or "xid:N"')
     .optional()
     .describe(
-      'point in time for a PostgreSQL physical source: an ISO time, "latest" or "name:POINT"; needs source and snapshot "latest"',
+      'point in time for a PostgreSQL physical source: an ISO time, "latest", "name:POINT", "lsn:X/Y" or "xid:N"; needs source and snapshot "latest"',
     ),
   overwrite: z.boolean().optional(),
   dry_run: z.boolean().optional(),

@@ -84,7 +84,10 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
 
     await sql(server.url, "INSERT INTO items SELECT 'A', g FROM generate_series(1, 1000) g");
     await sleep(1500);
-    const [{ at }] = await sql<{ at: Date }>(server.url, 'SELECT clock_timestamp() AS at');
+    const [{ at, lsn }] = await sql<{ at: Date; lsn: string }>(
+      server.url,
+      'SELECT clock_timestamp() AS at, pg_current_wal_lsn()::text AS lsn',
+    );
     const T = new Date(at).toISOString();
     await sql(server.url, "SELECT pg_create_restore_point('before_b')");
     await sleep(1500);
@@ -144,8 +147,31 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
     assert.notEqual(tooEarly.code, 0);
     assert.match(tooEarly.stderr, /outside the recoverable window/);
 
-    for (const point of [T, 'name:before_b']) {
-      const dir = join(target, point === T ? 'by-time' : 'by-name');
+    // A transaction id goes into the recovery settings as it is.
+    const byXid = join(target, 'by-xid', 'data');
+    const xid = await lifeboat(
+      ['restore', 'latest', '--source', 'db', '--at', 'xid:4711', '--to', byXid],
+      env,
+    );
+    assert.equal(xid.code, 0, xid.stderr);
+    assert.match(
+      await readFile(join(byXid, 'postgresql.auto.conf'), 'utf8'),
+      /^recovery_target_xid = '4711'$/m,
+    );
+    await rm(join(target, 'by-xid'), { recursive: true, force: true });
+
+    const tooLow = await lifeboat(
+      ['restore', 'latest', '--source', 'db', '--at', 'lsn:0/1', '--to', join(target, 'x')],
+      env,
+    );
+    assert.notEqual(tooLow.code, 0);
+    assert.match(
+      tooLow.stderr,
+      /--at lsn:0\/1 is before the end of the oldest base backup \(LSN [0-9A-F]+\/[0-9A-F]+\)/,
+    );
+
+    for (const point of [T, 'name:before_b', `lsn:${lsn}`]) {
+      const dir = join(target, point === T ? 'by-time' : `by-${point.split(':')[0]}`);
       const r = await lifeboat(
         ['restore', 'latest', '--source', 'db', '--at', point, '--to', join(dir, 'data')],
         env,

@@ -33,6 +33,7 @@ import {
   type WalObject,
   walObjectName,
 } from '../../repo/wal-archive.js';
+import { lsnValue, parseTarget } from './recovery-target.js';
 
 export { isWalName };
 
@@ -409,7 +410,7 @@ function positionKey(name: string): string {
 
 export interface PitrRequest {
   source: string;
-  /** An ISO time (or any Date.parse-able text), "latest", or "name:NAME" (a restore point). */
+  /** An ISO time (or any Date.parse-able text), "latest", "name:NAME" (a restore point), "lsn:X/Y" or "xid:N". */
   at: string;
   to: string;
   /** The `restore_command` to write; %f and %p are PostgreSQL's. */
@@ -449,20 +450,28 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
     const shown = `recoverable window for "${req.source}": ${window.from} .. ${window.to ?? '(no WAL archived yet)'}${gaps}`;
     let base: SnapshotEntry;
     let at: string;
-    const pointName = req.at.startsWith('name:') ? req.at.slice('name:'.length) : undefined;
-    if (req.at === 'latest' || pointName !== undefined) {
-      if (pointName === '')
-        throw new LifeboatError('usage', '[restore] --at name: needs a restore point name (name:NAME)');
-      // A named point (pg_create_restore_point) is found by replaying: start from the newest base.
+    const target = parseTarget(req.at);
+    if (target.kind === 'lsn') {
+      // The newest base backup that ended at or before the LSN (stopLsn is read after the
+      // backup ended: an upper bound of where it is consistent).
+      base = window.bases
+        .filter((e) => lsnValue(String(e.snapshot.meta.stopLsn)) <= target.value)
+        .at(-1) as SnapshotEntry;
+      if (!base) {
+        const first = String(window.bases[0].snapshot.meta.stopLsn);
+        throw new LifeboatError(
+          'usage',
+          `[restore] --at ${req.at} is before the end of the oldest base backup (LSN ${first}); the ${shown}`,
+        );
+      }
+      at = req.at;
+    } else if (target.kind !== 'time') {
+      // A named point, a transaction or the end of the archive is found by replaying: start
+      // from the newest base backup.
       base = window.bases.at(-1) as SnapshotEntry;
       at = req.at;
     } else {
-      const t = Date.parse(req.at);
-      if (Number.isNaN(t))
-        throw new LifeboatError(
-          'usage',
-          `[restore] --at "${req.at}" is not a time (e.g. 2026-11-24T10:15:00Z) nor "latest"`,
-        );
+      const t = target.time;
       if (t < Date.parse(window.from as string) || !window.to || t > Date.parse(window.to)) {
         throw new LifeboatError(
           'usage',
@@ -489,8 +498,10 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
       `# written by lifeboat restore --at ${at} (base backup ${base.id.slice(0, 8)})`,
       `restore_command = ${confQuote(req.restoreCommand)}`,
     ];
-    if (pointName !== undefined) lines.push(`recovery_target_name = ${confQuote(pointName)}`);
-    else if (at !== 'latest') lines.push(`recovery_target_time = ${confQuote(pgTime(at))}`);
+    if (target.kind === 'name') lines.push(`recovery_target_name = ${confQuote(target.name)}`);
+    else if (target.kind === 'lsn') lines.push(`recovery_target_lsn = ${confQuote(target.lsn)}`);
+    else if (target.kind === 'xid') lines.push(`recovery_target_xid = ${confQuote(target.xid)}`);
+    else if (target.kind === 'time') lines.push(`recovery_target_time = ${confQuote(pgTime(at))}`);
     lines.push(
       `recovery_target_action = 'promote'`,
       // Prefetched WAL left when recovery ends is not needed any more (the server's cwd is DATADIR).
