@@ -562,9 +562,11 @@ export class Repository {
             undefined,
             this.key,
           );
-          // A buffer of its own, moved to the worker: a view would send the whole run.
-          const own = Buffer.allocUnsafeSlow(sealed.length);
-          sealed.copy(own);
+          // Moved to the worker: a run of one blob as it is; a blob of a longer run copied
+          // to a buffer of its own, since posting a view would send the whole run.
+          const whole = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength;
+          const own = whole ? sealed : Buffer.allocUnsafeSlow(sealed.length);
+          if (own !== sealed) sealed.copy(own);
           return this.readPool.open(entry, own, blobWhat(entry), false);
         },
         single: (i) => this.loadBlob(ids[i]),
