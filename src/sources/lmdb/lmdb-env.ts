@@ -136,7 +136,9 @@ async function countWithLmdbJs(dir: string): Promise<EntryCounts> {
   try {
     const counts: EntryCounts = {};
     let named = 0;
-    for (const key of env.getKeys()) {
+    // The names first: opening a database while getKeys() still holds its read transaction
+    // failed now and then with MDB_BAD_TXN ("has a child, or is invalid").
+    for (const key of [...env.getKeys()]) {
       // lmdb-js stores database names with their terminating NUL.
       const name = key.toString('utf8').replace(/\0$/, '');
       const db =
