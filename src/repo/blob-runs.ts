@@ -69,8 +69,16 @@ export function planRuns<E extends Stored>(
 export interface RunReader<E extends Stored> {
   /** One ranged read of a pack. */
   load(pack: string, offset: number, length: number): Promise<Buffer>;
-  /** Opens one blob from its stored bytes (a view into the run's data). */
-  open(entry: E, sealed: Buffer): Promise<Buffer>;
+  /**
+   * Opens one blob from its stored bytes (a view into the run's data), into the memory
+   * reserve() gave for it, if any.
+   */
+  open(entry: E, sealed: Buffer, into: Buffer | undefined): Promise<Buffer>;
+  /**
+   * Memory for the plaintext of `entry`, asked for as its read starts (in stream order, so
+   * memory taken in order is given back in order); undefined lets open() allocate.
+   */
+  reserve?(entry: E): Buffer | undefined;
   /** The blob at `index` of the stream on its own (not in the index: its error). */
   single(index: number): Promise<Buffer>;
 }
@@ -100,7 +108,8 @@ export async function* readInRuns<E extends Stored>(
     fetch(runs[(runIndex.get(run) ?? 0) + 1]);
     const data = run.data as Promise<Buffer>;
     if (--run.left === 0) run.data = undefined;
-    return data.then((buf) => reader.open(entry, buf.subarray(at, at + entry.length)));
+    const into = reader.reserve?.(entry);
+    return data.then((buf) => reader.open(entry, buf.subarray(at, at + entry.length), into));
   };
   const inflight: Promise<Buffer>[] = [];
   let next = 0;

@@ -59,6 +59,9 @@ export function openBlob(keys: KeyRing, entry: PackEntry, sealed: Uint8Array, wh
  * id is in the GCM tag's associated data, so only a holder of the full key could have
  * sealed other content under it (a writer's bug, which `check --read-data` still finds).
  * Blobs sealed to the public key by write-only hosts are always recomputed.
+ *
+ * `into`, exactly `rawLength` bytes, receives the plaintext (and is returned): a reader that
+ * reuses memory (BlobRing) allocates nothing per blob.
  */
 export function openVerified(
   keys: KeyRing,
@@ -66,9 +69,13 @@ export function openVerified(
   sealed: Uint8Array,
   what: string,
   recomputeId = true,
+  into?: Buffer,
 ): Buffer {
   const body = keys.open(sealed, blobAad(entry.type, entry.flags, entry.id), what);
-  const plain = entry.flags & FLAG_ZSTD ? decompress(body, entry.rawLength, what) : body;
+  let plain: Buffer;
+  if (entry.flags & FLAG_ZSTD) plain = decompress(body, entry.rawLength, what, into);
+  else if (into && body.length === into.length) plain = into.subarray(0, body.copy(into));
+  else plain = body;
   const idOk = () =>
     (!recomputeId && KeyRing.epochOf(sealed) !== BOX_EPOCH) || blobId(keys.mac, plain).equals(entry.id);
   if (plain.length !== entry.rawLength || !idOk()) {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { isLifeboatError } from '../errors.js';
 import { createLocalBackend } from '../storage/local/local-backend.js';
+import { BlobRing } from './blob-ring.js';
 import { RepoContentStore } from './content-store.js';
 import { Repository } from './repository.js';
 
@@ -96,4 +97,68 @@ test('packs left without an index by a killed backup are adopted and reused', as
   await new RepoContentStore(again).saveContent(chunks(data));
   await again.flush();
   assert.equal(again.bytesAdded < 10_000, true, `re-uploaded ${again.bytesAdded} bytes`);
+});
+
+test('lent blobs come in shared memory while the ring has room, and as their own buffers after', async () => {
+  const { repo } = await fresh();
+  const store = new RepoContentStore(repo);
+  const data = randomBytes(6_000_000);
+  const ref = await store.saveContent(chunks(data));
+  await repo.flush();
+  const ids = ref.chunks.map((c) => Buffer.from(c, 'hex'));
+  assert.ok(ids.length >= 3, 'several chunks');
+
+  // A reader that gives each blob back: everything goes through the ring (blobs under
+  // 64 KiB, such as a stream's last chunk can be, are opened on the main thread).
+  const ring = new BlobRing(16 * 1024 * 1024);
+  const parts: Buffer[] = [];
+  for await (const blob of repo.readBlobs(ids, 4, ring)) {
+    assert.ok(ring.holds(blob) || blob.length < 64 * 1024);
+    parts.push(Buffer.from(blob));
+    ring.release(blob);
+  }
+  assert.ok(Buffer.concat(parts).equals(data));
+  assert.equal(ring.held, 0);
+
+  // A reader that keeps them all: once the ring is full, blobs get buffers of their own.
+  const small = new BlobRing(Math.max(...parts.map((p) => p.length)));
+  const kept: Buffer[] = [];
+  for await (const blob of repo.readBlobs(ids, 4, small)) kept.push(blob);
+  assert.ok(Buffer.concat(kept).equals(data));
+  assert.ok(
+    kept.some((b) => !small.holds(b)),
+    'a fallback was needed',
+  );
+  assert.ok(kept.some((b) => small.holds(b)));
+});
+
+test('a damaged blob opened into shared memory is an integrity error', async () => {
+  const { dir, repo } = await fresh();
+  const store = new RepoContentStore(repo);
+  const ref = await store.saveContent(chunks(randomBytes(1_500_000)));
+  await repo.flush();
+  const packs: string[] = [];
+  for (const sub of await readdir(join(dir, 'data'))) {
+    for (const f of await readdir(join(dir, 'data', sub))) packs.push(join(dir, 'data', sub, f));
+  }
+  for (const p of packs) {
+    const bytes = await readFile(p);
+    bytes[100] ^= 0xff; // inside the first blob
+    await writeFile(p, bytes);
+  }
+  const again = await Repository.open(createLocalBackend(dir), 'secret', { kdf });
+  await again.loadIndex();
+  const ring = new BlobRing(8 * 1024 * 1024);
+  await assert.rejects(
+    (async () => {
+      for await (const blob of again.readBlobs(
+        ref.chunks.map((c) => Buffer.from(c, 'hex')),
+        4,
+        ring,
+      )) {
+        ring.release(blob);
+      }
+    })(),
+    (err) => isLifeboatError(err) && err.code === 'integrity',
+  );
 });

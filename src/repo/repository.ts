@@ -11,6 +11,7 @@ import { systemClock } from '../clock.js';
 import { isLifeboatError, LifeboatError } from '../errors.js';
 import type { Backend, FileType } from '../storage/backend.js';
 import { BlobIndex, type IndexEntry } from './blob-index.js';
+import type { BlobRing } from './blob-ring.js';
 import { readInRuns } from './blob-runs.js';
 import type { ChunkerParams } from './chunker.js';
 import { DEFAULT_CHUNKER } from './chunker.js';
@@ -548,14 +549,20 @@ export class Repository {
    * opened (decrypted, decompressed) in a worker, as the main thread is the limit here; the
    * GCM tag binds the id, so the keyed id is not recomputed (pack.openVerified):
    * `check --read-data` does.
+   *
+   * With `ring`, those large blobs are opened into its memory while it has room: the reader
+   * must release each blob it gets (BlobRing.release; others are ignored there) once nothing
+   * refers to it any more.
    */
-  readBlobs(ids: readonly Buffer[], ahead: number): AsyncGenerator<Buffer> {
+  readBlobs(ids: readonly Buffer[], ahead: number, ring?: BlobRing): AsyncGenerator<Buffer> {
+    const pooled = (entry: IndexEntry) => entry.rawLength >= POOL_MIN_BLOB && !this.writeOnly;
     return readInRuns(
       ids.map((id) => this.index.get(id)),
       {
         load: (pack, offset, length) => this.backend.load({ type: 'pack', name: pack }, offset, length),
-        open: async (entry, sealed) => {
-          if (entry.rawLength < POOL_MIN_BLOB || this.writeOnly) return this.openEntry(entry, sealed);
+        reserve: ring && ((entry) => (pooled(entry) ? ring.take(entry.rawLength) : undefined)),
+        open: async (entry, sealed, into) => {
+          if (!pooled(entry)) return this.openEntry(entry, sealed);
           this.readPool ??= new SealPool(
             this.key.sealSpec,
             this.config.compression.level,
@@ -567,7 +574,7 @@ export class Repository {
           const whole = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength;
           const own = whole ? sealed : Buffer.allocUnsafeSlow(sealed.length);
           if (own !== sealed) sealed.copy(own);
-          return this.readPool.open(entry, own, blobWhat(entry), false);
+          return this.readPool.open(entry, own, blobWhat(entry), false, into);
         },
         single: (i) => this.loadBlob(ids[i]),
       },

@@ -46,12 +46,17 @@ export class SealPool {
     return this.run({ seq: 0, type, id, data });
   }
 
-  /** Opens and verifies a stored blob (pack.openVerified) in a worker; needs `keys`. */
+  /**
+   * Opens and verifies a stored blob (pack.openVerified) in a worker; needs `keys`. `into`, a
+   * view of exactly the blob's length over a SharedArrayBuffer, receives the plaintext and is
+   * returned: nothing moves between the threads but the sealed bytes.
+   */
   async open(
     entry: Pick<PackEntry, 'type' | 'flags' | 'id' | 'rawLength'>,
     sealed: Buffer,
     what: string,
     recomputeId = true,
+    into?: Buffer,
   ): Promise<Buffer> {
     const task: SealTask = {
       seq: 0,
@@ -64,6 +69,17 @@ export class SealPool {
       what,
       recomputeId,
     };
+    if (into) {
+      if (!(into.buffer instanceof SharedArrayBuffer) || into.length !== entry.rawLength) {
+        throw new LifeboatError(
+          'internal',
+          "[repo] open(): `into` must be shared memory of the blob's length",
+        );
+      }
+      task.into = { ring: into.buffer, at: into.byteOffset };
+      await this.run(task, false, true);
+      return into;
+    }
     return (await this.run(task, false, true)).sealed;
   }
 

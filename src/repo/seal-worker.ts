@@ -21,6 +21,8 @@ export interface SealTask {
   what?: string;
   /** For 'open': recompute the keyed id (pack.openVerified's `recomputeId`). */
   recomputeId?: boolean;
+  /** For 'open': write the plaintext at `at` of this shared memory (a BlobRing) and send back nothing. */
+  into?: { ring: SharedArrayBuffer; at: number };
   type: BlobType;
   id: Uint8Array;
   data: Uint8Array;
@@ -79,7 +81,14 @@ parentPort?.on('message', (task: SealTask) => {
         id: Buffer.from(task.id),
         rawLength: task.rawLength ?? 0,
       };
-      const plain = openVerified(keys, entry, data, task.what ?? 'blob', task.recomputeId !== false);
+      const what = task.what ?? 'blob';
+      if (task.into) {
+        const into = Buffer.from(task.into.ring, task.into.at, entry.rawLength);
+        openVerified(keys, entry, data, what, task.recomputeId !== false, into);
+        parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: new Uint8Array(0) });
+        return;
+      }
+      const plain = openVerified(keys, entry, data, what, task.recomputeId !== false);
       const out = ownsBuffer(plain) ? plain : Buffer.from(plain);
       parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: out }, [out.buffer as ArrayBuffer]);
       return;

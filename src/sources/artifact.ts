@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Clock, systemClock } from '../clock.js';
 import { LifeboatError } from '../errors.js';
-import type { ContentStore, TreeNode } from './source.js';
+import type { ContentStore, LentContent, TreeNode } from './source.js';
 
 export interface Artifact {
   /** File name inside the snapshot (no slashes). */
@@ -65,27 +65,44 @@ export async function loadArtifacts(store: ContentStore, root: string): Promise<
 /**
  * Streams an artifact's content; after the last chunk, checks size and SHA-256 against the
  * node and throws an 'integrity' error naming the artifact on mismatch.
- *
- * `sha256: false` skips the hash (the size is still checked): readContent already checks
- * every chunk against its id (a keyed hash of its content, RepoContentStore through
- * pack.openVerified), and the chunk list comes from an authenticated tree, so the whole-file
- * hash, computed at backup over those same chunks, finds nothing more; it costs a core
- * second per 1.6 GB on the main thread. For reads whose speed matters (physical restores).
  */
-export async function* readArtifact(
-  store: ContentStore,
-  node: TreeNode,
-  options: { sha256?: boolean } = {},
-): AsyncIterable<Buffer> {
+export async function* readArtifact(store: ContentStore, node: TreeNode): AsyncIterable<Buffer> {
+  yield* checked(node, store.readContent(contentOf(node)), true);
+}
+
+/**
+ * readArtifact for reads whose speed matters (physical restores): the chunks are lent
+ * (ContentStore.lendContent), the reader gives each back with `release`, and only the size
+ * is checked. The whole-file SHA-256 finds nothing more here: every chunk is authenticated
+ * against its id as it is read (pack.openVerified), and the chunk list comes from an
+ * authenticated tree; it cost a core second per 1.6 GB on the main thread.
+ */
+export function lendArtifact(store: ContentStore, node: TreeNode): LentContent {
+  const chunks = contentOf(node);
+  const lent = store.lendContent?.(chunks);
+  const stream = checked(node, lent ?? store.readContent(chunks), false);
+  return { [Symbol.asyncIterator]: () => stream, release: (chunk) => lent?.release(chunk) };
+}
+
+function contentOf(node: TreeNode): string[] {
   if (node.type !== 'file' || !node.content) {
     throw new LifeboatError(
       'repo_corrupt',
       `[source] artifact "${node.name}" has no content in the snapshot`,
     );
   }
-  const hash = options.sha256 === false ? undefined : createHash('sha256');
+  return node.content;
+}
+
+/** Passes `chunks` on; after the last, checks size (and SHA-256) against the node. */
+async function* checked(
+  node: TreeNode,
+  chunks: AsyncIterable<Buffer>,
+  sha256: boolean,
+): AsyncGenerator<Buffer> {
+  const hash = sha256 ? createHash('sha256') : undefined;
   let size = 0;
-  for await (const chunk of store.readContent(node.content)) {
+  for await (const chunk of chunks) {
     hash?.update(chunk);
     size += chunk.length;
     yield chunk;

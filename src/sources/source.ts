@@ -70,6 +70,18 @@ export interface ContentStore {
   hasContent(chunks: string[]): boolean;
   /** Reads stored content back, chunk by chunk, verified. */
   readContent(chunks: string[]): AsyncIterable<Buffer>;
+  /**
+   * readContent whose chunks are lent: the store reuses the memory of each chunk given back
+   * with `release`, so a long read allocates almost nothing. The reader gives back every
+   * chunk once nothing refers to it any more. Optional: without it, readContent serves.
+   */
+  lendContent?(chunks: string[]): LentContent;
+}
+
+/** Chunks lent by ContentStore.lendContent. */
+export interface LentContent extends AsyncIterable<Buffer> {
+  /** Gives a chunk (or a view starting where it starts) back; other buffers are ignored. */
+  release(chunk: Uint8Array): void;
 }
 
 /** Statistics a snapshot records and a restore or drill checks. */

@@ -10,7 +10,7 @@
 import { readdir } from 'node:fs/promises';
 import { describe, errnoCode, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
-import { loadArtifacts, readArtifact, saveArtifacts } from '../artifact.js';
+import { lendArtifact, loadArtifacts, saveArtifacts } from '../artifact.js';
 import { runDumpTool } from '../dump-runner.js';
 import type {
   BackupContext,
@@ -191,8 +191,12 @@ export async function extractBaseBackup(store: ContentStore, root: string, dataD
   await makeDir(dataDir, 0o700).catch((err) => Promise.reject(writeFailed('restore', dataDir, err)));
   await checkDataDir(dataDir);
   try {
-    // No whole-file SHA-256: every chunk is checked against its id as it is read (readArtifact).
-    await extractTar(readArtifact(store, node, { sha256: false }), dataDir, { archive: BASE_ARTIFACT });
+    // No whole-file SHA-256 (lendArtifact): every chunk is authenticated as it is read.
+    const content = lendArtifact(store, node);
+    await extractTar(content, dataDir, {
+      archive: BASE_ARTIFACT,
+      release: (chunk) => content.release(chunk),
+    });
   } catch (err) {
     throw new LifeboatError(
       isLifeboatError(err) ? err.code : 'source_failed',

@@ -292,6 +292,65 @@ describe('tar extraction', () => {
     for (const f of files) assert.deepEqual(await readFile(join(dir, f.name)), f.data);
   });
 
+  it('gives every lent chunk back once, and only when nothing refers to it any more', async () => {
+    // Files larger and smaller than a chunk, pax headers (long names), and chunk sizes that
+    // cut headers and file data anywhere.
+    const files = Array.from({ length: 60 }, (_, i) => ({
+      name: `${i % 3 === 0 ? `${'d'.repeat(120)}/` : 'base/5/'}${16000 + i}`,
+      data: randomBytes(i % 5 === 0 ? 200_000 + i : 1 + ((i * 7919) % 9_000)),
+    }));
+    const tar = await makeTar(files.map((f) => ({ header: { name: f.name, mtime: T1 }, data: f.data })));
+    for (const size of [4093, 65_536, 300_000]) {
+      const lent = new Set<Uint8Array>();
+      let released = 0;
+      // Each chunk is a copy of its own; released, it is overwritten, as a lender reusing the
+      // memory would: a chunk given back too early corrupts what is still to be written.
+      async function* lend(): AsyncIterable<Uint8Array> {
+        for await (const piece of pieces(tar, size)) {
+          const chunk = Buffer.from(piece);
+          lent.add(chunk);
+          yield chunk;
+        }
+      }
+      const dir = await fresh();
+      const stats = await extractTar(lend(), dir, {
+        archive: 'base.tar',
+        maxQueuedBytes: 100_000,
+        maxOpenFiles: 3,
+        release: (chunk) => {
+          assert.ok(lent.delete(chunk), 'released a chunk not lent, or twice');
+          chunk.fill(0xee);
+          released++;
+        },
+      });
+      assert.equal(lent.size, 0, `${lent.size} chunks never given back (chunks of ${size})`);
+      assert.equal(released, Math.ceil(tar.length / size));
+      assert.equal(stats.files, files.length);
+      for (const f of files) assert.deepEqual(await readFile(join(dir, f.name)), f.data, f.name);
+    }
+  });
+
+  it('gives lent chunks back when the extraction fails', async () => {
+    const tar = await makeTar([
+      { header: { name: 'a', mtime: T1 }, data: randomBytes(50_000) },
+      { header: { name: '../escape', mtime: T1 }, data: 'x' },
+      { header: { name: 'b', mtime: T1 }, data: randomBytes(50_000) },
+    ]);
+    const lent = new Set<Uint8Array>();
+    async function* lend(): AsyncIterable<Uint8Array> {
+      for await (const piece of pieces(tar, 8192)) {
+        const chunk = Buffer.from(piece);
+        lent.add(chunk);
+        yield chunk;
+      }
+    }
+    await assert.rejects(
+      extractTar(lend(), await fresh(), { archive: 'base.tar', release: (c) => lent.delete(c) }),
+      rejectsWith('repo_corrupt', /"\.\.\/escape"/),
+    );
+    assert.equal(lent.size, 0);
+  });
+
   it('as root, gives entries the owner named in the archive, else its numeric ids', {
     skip: !asRoot,
   }, async () => {

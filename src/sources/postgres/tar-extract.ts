@@ -52,6 +52,12 @@ export interface TarExtractOptions {
   maxOpenFiles?: number;
   /** Give entries the archive's owners and exact modes, as GNU tar does as root. Default: when root. */
   owners?: boolean;
+  /**
+   * Called with each chunk of `source` once nothing refers to its memory any more (the parser
+   * has moved past it and its file data is written), so a lender can reuse it
+   * (ContentStore.lendContent); every chunk is given back by the time extractTar settles.
+   */
+  release?: (chunk: Uint8Array) => void;
 }
 
 export interface TarExtractStats {
@@ -61,6 +67,17 @@ export interface TarExtractStats {
   hardlinks: number;
   /** Bytes of file data written. */
   bytes: number;
+}
+
+/** A chunk of the archive whose memory goes back to its lender (TarExtractOptions.release). */
+interface Lent {
+  chunk: Uint8Array;
+  /** Where it ends in the archive. */
+  end: number;
+  /** Its parts queued for writing and not yet written. */
+  writes: number;
+  /** The parser has moved past its end. */
+  passed: boolean;
 }
 
 interface DelayedDir {
@@ -106,6 +123,9 @@ class TarExtractor {
   /** Where the data of the last entry ends, from the start of the archive. */
   private lastEnd = 0;
   private readonly ids = new OwnerIds();
+  private readonly release: ((chunk: Uint8Array) => void) | undefined;
+  /** Chunks fed to the parser and not yet released, in archive order. */
+  private lent: Lent[] = [];
 
   constructor(
     private readonly dir: string,
@@ -115,6 +135,7 @@ class TarExtractor {
     this.maxQueued = options.maxQueuedBytes ?? 4 * 1024 * 1024;
     this.maxOpen = options.maxOpenFiles ?? 64;
     this.owners = options.owners ?? runningAsRoot;
+    this.release = options.release;
   }
 
   async run(source: AsyncIterable<Uint8Array>): Promise<TarExtractStats> {
@@ -128,8 +149,12 @@ class TarExtractor {
     const feeding = (async () => {
       try {
         for await (const chunk of source) {
-          if (extract.destroying) return;
+          if (extract.destroying) {
+            this.release?.(chunk);
+            return;
+          }
           fed += chunk.length;
+          if (this.release) this.lent.push({ chunk, end: fed, writes: 0, passed: false });
           if (!extract.write(chunk)) await writable(extract);
         }
         extract.end(null);
@@ -152,6 +177,7 @@ class TarExtractor {
     await feeding;
     // Every file closed before returning, whatever happened.
     while (this.sinks.size > 0) await Promise.allSettled([...this.sinks]);
+    this.passed(Number.POSITIVE_INFINITY); // the parser is done with everything
     error ??= this.failure;
     if (error === undefined) {
       try {
@@ -187,6 +213,7 @@ class TarExtractor {
     this.current = raw;
     const hasData = header.type === 'file' || header.type === 'contiguous-file';
     this.lastEnd = offset + 512 + (hasData ? Math.ceil(header.size / 512) * 512 : 0);
+    this.passed(offset + 512);
     const name = this.checkedName(raw, raw);
     await this.leaveDirs(name);
     if (name === '') {
@@ -229,7 +256,7 @@ class TarExtractor {
     const fh = await this.create(name, path, 'create', () => fs.open(path, CREATE_FLAGS, mode));
     this.openFiles++;
     this.stats.files++;
-    const sink = new FileSink(fh, (n) => this.written(n));
+    const sink = new FileSink(fh, (n, buffers) => this.written(n, buffers));
     const done = sink.done
       .then(async () => {
         if (owner) await fh.chown(owner.uid, owner.gid);
@@ -250,7 +277,14 @@ class TarExtractor {
       for await (const chunk of data) {
         this.queued += chunk.length;
         this.stats.bytes += chunk.length;
+        const lent = this.lentOf(chunk);
+        if (lent) lent.writes++;
         sink.push(chunk);
+        // The parser cut this from the lent chunk: it has consumed that chunk up to here.
+        if (lent)
+          this.passed(
+            lent.end - (lent.chunk.byteOffset + lent.chunk.length - chunk.byteOffset - chunk.length),
+          );
         if (this.queued >= this.maxQueued) await this.waitFor(() => this.queued < this.maxQueued);
         this.throwIfFailed();
       }
@@ -371,9 +405,42 @@ class TarExtractor {
     }
   }
 
-  private written(n: number): void {
+  private written(n: number, buffers: Buffer[]): void {
     this.queued -= n;
+    if (this.release) {
+      for (const b of buffers) {
+        const lent = this.lentOf(b);
+        if (lent) lent.writes--;
+      }
+      this.passed(0);
+    }
     this.wake?.();
+  }
+
+  /** The lent chunk `part` (a view the parser cut from it) lies in. */
+  private lentOf(part: Uint8Array): Lent | undefined {
+    if (!this.release) return undefined;
+    return this.lent.find(
+      (l) =>
+        l.chunk.buffer === part.buffer &&
+        part.byteOffset >= l.chunk.byteOffset &&
+        part.byteOffset < l.chunk.byteOffset + l.chunk.length,
+    );
+  }
+
+  /**
+   * The parser has consumed the archive up to `position`: releases the chunks that end there
+   * or before and have nothing left to write.
+   */
+  private passed(position: number): void {
+    if (!this.release || this.lent.length === 0) return;
+    const keep: Lent[] = [];
+    for (const l of this.lent) {
+      if (l.end <= position) l.passed = true;
+      if (l.passed && l.writes <= 0) this.release(l.chunk);
+      else keep.push(l);
+    }
+    this.lent = keep;
   }
 
   private fail(err: LifeboatError): void {
@@ -450,7 +517,8 @@ class FileSink {
 
   constructor(
     private readonly fh: fs.FileHandle,
-    private readonly onWritten: (n: number) => void,
+    /** Bytes written (or dropped after a failed write), and the buffers they were in. */
+    private readonly onWritten: (n: number, buffers: Buffer[]) => void,
   ) {
     this.done = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
@@ -461,7 +529,7 @@ class FileSink {
 
   push(buf: Buffer): void {
     if (this.error !== undefined) {
-      this.onWritten(buf.length); // dropped: it will never be written
+      this.onWritten(buf.length, [buf]); // dropped: it will never be written
       return;
     }
     this.queue.push(buf);
@@ -487,16 +555,17 @@ class FileSink {
         () => {
           this.position += bytes;
           this.writing = false;
-          this.onWritten(bytes);
+          this.onWritten(bytes, batch);
           this.next();
         },
         (err) => {
           this.error = err;
           let dropped = bytes;
           for (const b of this.queue) dropped += b.length;
+          const buffers = [...batch, ...this.queue];
           this.queue = [];
           this.writing = false;
-          this.onWritten(dropped);
+          this.onWritten(dropped, buffers);
           this.next();
         },
       );
