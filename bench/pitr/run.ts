@@ -1,6 +1,6 @@
 /**
  * @module bench/pitr/run
- * `node dist/bench/pitr/run.js [--scale 100] [--seconds 30] [--workdir DIR] [--keep] [--json]`
+ * `node dist/bench/pitr/run.js [--scale 100] [--seconds 30] [--restores 3] [--workdir DIR] [--keep] [--json]`
  *
  * PostgreSQL PITR, Lifeboat against pgBackRest (Debian's pgbackrest), each on its own fresh
  * throwaway cluster fed the same work:
@@ -10,9 +10,12 @@
  *     the first file is archived (once the tool has started: what a busy server sees);
  *  2. a base backup (timed);
  *  3. `pgbench -T SECONDS` with archiving live, then a switch and a wait for the archive;
- *  4. the server is stopped and the tool restores to the end of the archive into a new
- *     data directory; PostgreSQL starts on it and replays; RTO = restore + recovery until
- *     promoted. The restored cluster's pgbench_accounts sum must equal the original's.
+ *  4. the server is stopped; then, RESTORES times (default 3), each tool in turn restores
+ *     to the end of its archive into a new data directory, PostgreSQL starts on it and
+ *     replays; RTO = restore + recovery until promoted. The restored cluster's
+ *     pgbench_accounts sum must equal the original's. The tools alternate (which goes first
+ *     swaps every round) and the table gives medians: one restore of each was too noisy on
+ *     these machines to compare (±0.5 s of an 8 s RTO from one run to the next).
  * Both tools encrypt (pgBackRest: aes-256-cbc) and compress with zstd (pgBackRest:
  * compress-type=zst, its level 3; Lifeboat: level 3 for base backups, -1 for WAL).
  * pgBackRest archives asynchronously (archive-async, process-max 2), its fast mode.
@@ -34,6 +37,8 @@ const NOBODY = 65534;
 interface Options {
   scale: number;
   seconds: number;
+  /** Restores (with recovery) of each tool, alternated; the table gives medians. */
+  restores: number;
   /** Seconds of steady writes for the RPO measurement (0: skip it). */
   rpo: number;
   workdir?: string;
@@ -49,30 +54,49 @@ interface ToolResult {
   /** Segments per second from the first archived file to the last. */
   sustainedPerSecond: number;
   baseBackupSeconds: number;
+  /** Medians over the restores. */
   restoreSeconds: number;
   recoverySeconds: number;
   rtoSeconds: number;
+  /** Every restore, in the order run. */
+  restores: RestoreTiming[];
   repositoryBytes: number;
+}
+
+interface RestoreTiming {
+  restoreSeconds: number;
+  recoverySeconds: number;
+}
+
+/** A tool whose cluster is archived, backed up, loaded and stopped: ready to restore. */
+interface Prepared {
+  tool: Tool;
+  result: Omit<ToolResult, 'restoreSeconds' | 'recoverySeconds' | 'rtoSeconds' | 'restores'>;
+  /** The pgbench_accounts sum and count the restored cluster must show. */
+  expected: string;
 }
 
 const log = (line: string) => process.stderr.write(`[bench:pitr] ${line}\n`);
 
 function parse(argv: string[]): Options {
-  const o: Options = { scale: 100, seconds: 30, rpo: 0, keep: false, json: false };
+  const o: Options = { scale: 100, seconds: 30, restores: 3, rpo: 0, keep: false, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--scale') o.scale = Number(argv[++i]);
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
+    else if (a === '--restores') o.restores = Number(argv[++i]);
     else if (a === '--rpo') o.rpo = Number(argv[++i]);
     else if (a === '--workdir') o.workdir = argv[++i];
     else if (a === '--keep') o.keep = true;
     else if (a === '--json') o.json = true;
     else
       throw new Error(
-        `unknown option ${a}\nusage: node dist/bench/pitr/run.js [--scale 100] [--seconds 30] [--rpo SECONDS] [--workdir DIR] [--keep] [--json]`,
+        `unknown option ${a}\nusage: node dist/bench/pitr/run.js [--scale 100] [--seconds 30] [--restores 3] [--rpo SECONDS] [--workdir DIR] [--keep] [--json]`,
       );
   }
   if (!(o.scale > 0) || !(o.seconds > 0)) throw new Error('--scale and --seconds take positive numbers');
+  if (!Number.isInteger(o.restores) || o.restores < 1)
+    throw new Error('--restores takes a whole number from 1');
   return o;
 }
 
@@ -188,7 +212,7 @@ function pgbackrestTool(work: string, env: NodeJS.ProcessEnv): Tool {
   };
 }
 
-async function benchTool(tool: Tool, work: string, o: Options, env: NodeJS.ProcessEnv): Promise<ToolResult> {
+async function prepareTool(tool: Tool, o: Options, env: NodeJS.ProcessEnv): Promise<Prepared> {
   const server = await startPostgres({
     settings: {
       wal_level: 'replica',
@@ -231,7 +255,6 @@ async function benchTool(tool: Tool, work: string, o: Options, env: NodeJS.Proce
       await client.end();
     }
   };
-  let restored: PostgresServer | undefined;
   try {
     tool.setup(server);
     log(`${tool.name}: pgbench -i -s ${o.scale} (WAL kept, not archived)`);
@@ -264,42 +287,59 @@ async function benchTool(tool: Tool, work: string, o: Options, env: NodeJS.Proce
     await waitArchived();
     const expected = psql('SELECT sum(abalance)::text || count(*)::text FROM pgbench_accounts');
     await server.stop();
-    // As before archiving: the server ran with fsync off, so its shutdown left dirty pages
-    // that would otherwise be written back during the restore being timed.
-    spawnSync('sync');
+    const du = spawnSync('du', ['-sb', tool.repository], { encoding: 'utf8' });
+    return {
+      tool,
+      expected,
+      result: {
+        tool: tool.name,
+        backlogSegments: backlog,
+        drainSeconds,
+        segmentsPerSecond: backlog / drainSeconds,
+        sustainedPerSecond: sustained,
+        baseBackupSeconds,
+        repositoryBytes: Number(du.stdout.split(/\s/)[0]),
+      },
+    };
+  } finally {
+    await server.stop();
+  }
+}
 
-    const target = ownedDir(mkdtempSync(join(work, `restore-${tool.name}-`)));
-    ownedDir(join(target, 'data'));
-    const restoreSeconds = tool.restore(join(target, 'data'));
-    const recoveryStart = process.hrtime.bigint();
-    restored = await startPostgres({ existingDir: target });
+/** Restores to the end of the archive into a new data directory, then recovers and checks it. */
+async function restoreOnce(p: Prepared, work: string, env: NodeJS.ProcessEnv): Promise<RestoreTiming> {
+  const { tool } = p;
+  const target = ownedDir(mkdtempSync(join(work, `restore-${tool.name}-`)));
+  ownedDir(join(target, 'data'));
+  // As before archiving: the servers run with fsync off, so a stopped one (or the previous
+  // restore) left dirty pages that would otherwise be written back during this restore.
+  spawnSync('sync');
+  const restoreSeconds = tool.restore(join(target, 'data'));
+  const recoveryStart = process.hrtime.bigint();
+  const restored = await startPostgres({ existingDir: target });
+  try {
     const rconn = ['-h', restored.host, '-p', String(restored.port), '-U', restored.user];
     const rpsql = (sql: string) =>
-      run(bin('psql'), [...rconn, '-X', '-q', '-At', '-d', 'postgres', '-c', sql], { env }).trim();
+      run(join(restored.binDir, 'psql'), [...rconn, '-X', '-q', '-At', '-d', 'postgres', '-c', sql], {
+        env,
+      }).trim();
     while (rpsql('SELECT pg_is_in_recovery()') !== 'f') await sleep(50);
     const recoverySeconds = Number(process.hrtime.bigint() - recoveryStart) / 1e9;
     const got = rpsql('SELECT sum(abalance)::text || count(*)::text FROM pgbench_accounts');
-    if (got !== expected) throw new Error(`${tool.name}: restored data differs (${got} vs ${expected})`);
+    if (got !== p.expected) throw new Error(`${tool.name}: restored data differs (${got} vs ${p.expected})`);
     log(
       `${tool.name}: restore ${restoreSeconds.toFixed(1)} s + recovery ${recoverySeconds.toFixed(1)} s, data verified`,
     );
-    const du = spawnSync('du', ['-sb', tool.repository], { encoding: 'utf8' });
-    return {
-      tool: tool.name,
-      backlogSegments: backlog,
-      drainSeconds,
-      segmentsPerSecond: backlog / drainSeconds,
-      sustainedPerSecond: sustained,
-      baseBackupSeconds,
-      restoreSeconds,
-      recoverySeconds,
-      rtoSeconds: restoreSeconds + recoverySeconds,
-      repositoryBytes: Number(du.stdout.split(/\s/)[0]),
-    };
+    return { restoreSeconds, recoverySeconds };
   } finally {
-    await restored?.stop();
-    await server.stop();
+    await restored.stop(); // removes the restored directory
   }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /**
@@ -366,9 +406,25 @@ async function main(): Promise<number> {
   // The archiver runs as the server, with the server's environment: the password goes there.
   Object.assign(process.env, { LIFEBOAT_PASSWORD: env.LIFEBOAT_PASSWORD });
   try {
-    const results: ToolResult[] = [];
+    const prepared: Prepared[] = [];
     for (const tool of [lifeboatTool(work, env), pgbackrestTool(work, env)])
-      results.push(await benchTool(tool, work, o, env));
+      prepared.push(await prepareTool(tool, o, env));
+    const timings = prepared.map(() => [] as RestoreTiming[]);
+    for (let round = 0; round < o.restores; round++) {
+      // Which tool goes first swaps every round: neither always follows the other's clean-up.
+      const order = round % 2 === 0 ? [0, 1] : [1, 0];
+      for (const i of order) timings[i].push(await restoreOnce(prepared[i], work, env));
+    }
+    const results: ToolResult[] = prepared.map((p, i) => {
+      const runs = timings[i];
+      return {
+        ...p.result,
+        restoreSeconds: median(runs.map((r) => r.restoreSeconds)),
+        recoverySeconds: median(runs.map((r) => r.recoverySeconds)),
+        rtoSeconds: median(runs.map((r) => r.restoreSeconds + r.recoverySeconds)),
+        restores: runs,
+      };
+    });
     const [lb, br] = results;
     const rpoSeconds = o.rpo > 0 ? await measureRpo(work, o.rpo, env) : undefined;
     if (o.json) {
@@ -377,11 +433,13 @@ async function main(): Promise<number> {
       );
       return 0;
     }
+    const each = (r: ToolResult) =>
+      r.restores.map((t) => (t.restoreSeconds + t.recoverySeconds).toFixed(1)).join(', ');
     const row = (label: string, f: (r: ToolResult) => number, digits = 1, ratio = true) =>
       `| ${label} | ${f(lb).toFixed(digits)} | ${f(br).toFixed(digits)} | ${ratio ? (f(lb) / f(br)).toFixed(2) : ''} |`;
     process.stdout.write(
       [
-        `PITR, pgbench scale ${o.scale}, ${o.seconds} s of pgbench after the base backup`,
+        `PITR, pgbench scale ${o.scale}, ${o.seconds} s of pgbench after the base backup; restore, recovery and RTO: medians of ${o.restores} alternated restores`,
         '',
         '| | lifeboat | pgbackrest | ratio |',
         '|---|---|---|---|',
@@ -393,6 +451,8 @@ async function main(): Promise<number> {
         row('recovery until promoted (s)', (r) => r.recoverySeconds),
         row('RTO: restore + recovery (s)', (r) => r.rtoSeconds),
         row('repository (MiB)', (r) => r.repositoryBytes / 2 ** 20, 0),
+        '',
+        `RTO of each restore (s): lifeboat ${each(lb)}; pgbackrest ${each(br)}`,
         '',
         ...(rpoSeconds === undefined
           ? []
