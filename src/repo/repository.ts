@@ -563,23 +563,26 @@ export class Repository {
         reserve: ring && ((entry) => (pooled(entry) ? ring.take(entry.rawLength) : undefined)),
         open: async (entry, sealed, into) => {
           if (!pooled(entry)) return this.openEntry(entry, sealed);
-          this.readPool ??= new SealPool(
-            this.key.sealSpec,
-            this.config.compression.level,
-            undefined,
-            this.key,
-          );
           // Moved to the worker: a run of one blob as it is; a blob of a longer run copied
           // to a buffer of its own, since posting a view would send the whole run.
           const whole = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength;
           const own = whole ? sealed : Buffer.allocUnsafeSlow(sealed.length);
           if (own !== sealed) sealed.copy(own);
-          return this.readPool.open(entry, own, blobWhat(entry), false, into);
+          return this.openers().open(entry, own, blobWhat(entry), false, into);
         },
         single: (i) => this.loadBlob(ids[i]),
       },
       ahead,
     );
+  }
+
+  /**
+   * The workers that open what is read (decrypt, decompress, verify), started on first use
+   * and stopped by close(): one fewer than the cores, as the main thread reads and writes.
+   */
+  openers(): SealPool {
+    this.readPool ??= new SealPool(this.key.sealSpec, this.config.compression.level, undefined, this.key);
+    return this.readPool;
   }
 
   // ---- snapshots ---------------------------------------------------------------------

@@ -84,6 +84,16 @@ export class SealPool {
   }
 
   /**
+   * Opens and checks the WAL object `object` (wal-archive.openWalObject) in a worker; needs
+   * `keys`. `data` moves to the worker when it spans its whole ArrayBuffer (it is copied
+   * otherwise). Resolves to the file's bytes.
+   */
+  async openWal(object: string, data: Buffer): Promise<Buffer> {
+    const task: SealTask = { seq: 0, op: 'wal', type: 'data', id: new Uint8Array(0), what: object, data };
+    return (await this.run(task, false, true)).sealed;
+  }
+
+  /**
    * SHA-256 of `data` computed in a worker; the buffer comes back in `sealed`. `data`'s
    * whole ArrayBuffer moves to the worker and back: the caller must not share it.
    */

@@ -8,13 +8,15 @@ import { compress } from './compress.js';
 import { KeyRing, type KeyRingParts, type SealSpec, storageId } from './crypto.js';
 import type { BlobType } from './pack.js';
 import { FLAG_ZSTD, openVerified, sealBlob } from './pack.js';
+import { openWalObject } from './wal-archive.js';
 
 export interface SealTask {
   seq: number;
   /**
-   * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`.
+   * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`; 'wal' opens the WAL
+   * object named `what` (its file's bytes come back in `sealed`).
    */
-  op?: 'hash' | 'open';
+  op?: 'hash' | 'open' | 'wal';
   /** For 'open': the blob's flags, plaintext length, and what messages call it. */
   flags?: number;
   rawLength?: number;
@@ -71,6 +73,15 @@ parentPort?.on('message', (task: SealTask) => {
       parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: task.data, digest: storageId(data) }, [
         task.data.buffer as ArrayBuffer,
       ]);
+      return;
+    }
+    if (task.op === 'wal') {
+      if (!keys) throw new Error('this pool has no keys to open WAL with');
+      const file = Buffer.concat([...openWalObject(keys, task.what ?? '', data)]);
+      parentPort?.postMessage(
+        { seq: task.seq, flags: 0, sealed: file },
+        ownsBuffer(file) ? [file.buffer as ArrayBuffer] : [],
+      );
       return;
     }
     if (task.op === 'open') {

@@ -116,7 +116,11 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
     // timeline 2 and the first segments from the base backup's start.
     const seeded = await readdir(join(latestDir, 'data', 'pg_wal', 'lifeboat-prefetch'));
     assert.ok(seeded.includes('.absent-00000002.history') && seeded.includes('boot'), seeded.join(' '));
-    assert.ok(seeded.filter((n) => /^[0-9A-F]{24}$/.test(n)).length >= 1, seeded.join(' '));
+    const seededSegments = seeded.filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+    // From the segment backup_label starts at: the first one recovery asks for.
+    const label = await readFile(join(latestDir, 'data', 'backup_label'), 'utf8');
+    const first = /^START WAL LOCATION: .*\(file ([0-9A-F]{24})\)$/m.exec(label)?.[1];
+    assert.equal(seededSegments[0], first, `${seeded.join(' ')}\n${label}`);
     await rm(latestDir, { recursive: true, force: true });
 
     const target = await sharedDir('lifeboat-pitr-restore-');

@@ -18,6 +18,7 @@ import { createLocalBackend } from '../../storage/local/local-backend.js';
 import {
   ACK_SUFFIX,
   confQuote,
+  fetchToFile,
   fetchWal,
   isWalName,
   PREFETCH_DIR,
@@ -94,6 +95,11 @@ test('push stores a WAL file by name, fetch returns the same bytes, a missing na
   const out = join(dir, 'RECOVERYXLOG');
   assert.equal(await fetchWal(repo, 'payroll', name, out), true);
   assert.ok((await readFile(out)).equals(data));
+  // Opened in a worker (as a restore seeds its first segments): the same bytes.
+  const pooled = join(dir, 'pooled');
+  assert.equal(await fetchToFile(repo, 'payroll', name, pooled, { pool: repo.openers() }), true);
+  assert.ok((await readFile(pooled)).equals(data), 'opened in a worker');
+  await repo.close();
   assert.equal(await fetchWal(repo, 'other-source', name, out), false);
   assert.equal(await fetchWal(repo, 'payroll', '000000010000000000000004', out), false);
   // The object's name hides the source; its bytes hide the content.
@@ -127,6 +133,12 @@ test('pushing a name again with other bytes is refused; a flipped byte fails the
   await writeFile(path, bytes);
   await assert.rejects(fetchWal(repo, 'db', name, join(dir, 'out')), /damaged/);
   await assert.rejects(readFile(join(dir, 'out')), /ENOENT/, 'nothing half-written');
+  await assert.rejects(fetchToFile(repo, 'db', name, join(dir, 'out'), { pool: repo.openers() }), (err) => {
+    assert.equal((err as { code?: string }).code, 'integrity', String(err));
+    return /damaged/.test(String(err));
+  });
+  await repo.close();
+  await assert.rejects(readFile(join(dir, 'out')), /ENOENT/, 'nothing half-written by a worker either');
 });
 
 test('a version 1 object (with its SHA-256) still opens, and a wrong SHA-256 is reported', async () => {

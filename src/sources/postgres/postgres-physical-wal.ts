@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { isLifeboatError, LifeboatError } from '../../errors.js';
 import { RepoContentStore } from '../../repo/content-store.js';
-import { mapLimit, type Repository } from '../../repo/repository.js';
+import type { Repository } from '../../repo/repository.js';
 import { SealPool } from '../../repo/seal-pool.js';
 import type { SnapshotEntry } from '../../repo/snapshot.js';
 import {
@@ -209,12 +209,16 @@ export async function fetchToFile(
   source: string,
   name: string,
   path: string,
-  options: { durable?: boolean } = {},
+  options: { durable?: boolean; pool?: SealPool } = {},
 ): Promise<boolean> {
   const object = walObjectName(repo.key, source, name);
   const data = await loadObject(repo, object);
   if (!data) return false;
-  await writeWalFile(repo, object, data, path, options.durable !== false || (await bootId()) === '');
+  // Opened in a worker (`pool`, which needs keys) or here, frame by frame.
+  const file = options.pool
+    ? [await options.pool.openWal(object, data)]
+    : openWalObject(repo.key, object, data);
+  await writeWalFile(file, path, options.durable !== false || (await bootId()) === '');
   return true;
 }
 
@@ -285,17 +289,11 @@ async function loadObject(repo: Repository, object: string): Promise<Buffer | un
   }
 }
 
-async function writeWalFile(
-  repo: Repository,
-  object: string,
-  data: Buffer,
-  path: string,
-  durable: boolean,
-): Promise<void> {
+async function writeWalFile(file: Iterable<Buffer>, path: string, durable: boolean): Promise<void> {
   const tmp = `${path}.lifeboat-${process.pid}.tmp`;
   const fh = await open(tmp, 'w', 0o600);
   try {
-    for (const frame of openWalObject(repo.key, object, data)) await fh.write(frame);
+    for (const frame of file) await fh.write(frame);
     if (durable) await fh.sync();
   } catch (err) {
     await fh.close().catch(() => {});
@@ -527,8 +525,8 @@ const SEED_SEGMENTS = 8;
  * second: without this, recovery waited for it).
  */
 async function seedPrefetch(repo: Repository, source: string, base: SnapshotEntry, dataDir: string) {
-  const start = String(base.snapshot.meta.startWal ?? '');
-  if (start.length !== 24) return;
+  const start = await firstSegment(dataDir, String(base.snapshot.meta.startWal ?? ''));
+  if (!isWalName(start) || start.length !== 24) return;
   const dir = join(dataDir, 'pg_wal', PREFETCH_DIR);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await stampBoot(dir);
@@ -552,7 +550,25 @@ async function seedPrefetch(repo: Repository, source: string, base: SnapshotEntr
       .sort((a, b) => positionKey(a).localeCompare(positionKey(b)))
       .slice(0, SEED_SEGMENTS),
   );
-  await mapLimit(fetches, 2, (name) => fetchToFile(repo, source, name, join(dir, name), { durable: false }));
+  // The restore's workers are idle now: they open segments while this thread opens others.
+  const pool = repo.openers();
+  const lanes = [undefined, ...Array.from({ length: pool.size }, () => pool)];
+  await Promise.all(
+    lanes.map(async (lane) => {
+      for (let name = fetches.shift(); name; name = fetches.shift())
+        await fetchToFile(repo, source, name, join(dir, name), { durable: false, pool: lane });
+    }),
+  );
+}
+
+/**
+ * The segment recovery asks for first: the one the restored backup_label names as the
+ * backup's start. The snapshot's startWal, read before pg_basebackup ran, may be a segment or
+ * two earlier (the backup's checkpoint switches segments): seeding from it wasted the seeds.
+ */
+async function firstSegment(dataDir: string, fallback: string): Promise<string> {
+  const label = await readFile(join(dataDir, 'backup_label'), 'utf8').catch(() => '');
+  return /^START WAL LOCATION: .*\(file ([0-9A-F]{24})\)$/m.exec(label)?.[1] ?? fallback;
 }
 
 /** An ISO time as PostgreSQL's timestamptz input accepts it: "2026-11-24 10:51:00.463+00". */
