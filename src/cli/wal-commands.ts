@@ -180,6 +180,8 @@ export async function restoreAt(
   const source = walSource(ctx, opts.source);
   const config = ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG;
   const restoreCommand = `${shellCommand(selfArgv(config))} --quiet wal-fetch --source ${shQuote(source.name)} %f %p`;
+  // The base backup's code loads while the key's scrypt runs on the thread pool.
+  if (!opts.dryRun) void import('../sources/postgres/postgres-physical.js').catch(() => {});
   const repo = await ctx.openRepository();
   const r = await restoreToPoint(repo, {
     source: source.name,
