@@ -85,11 +85,21 @@ export class SealPool {
 
   /**
    * Opens and checks the WAL object `object` (wal-archive.openWalObject) in a worker; needs
-   * `keys`. `data` moves to the worker when it spans its whole ArrayBuffer (it is copied
-   * otherwise). Resolves to the file's bytes.
+   * `keys`. `data` moves to the worker when it spans its whole ArrayBuffer (the caller must
+   * not use it after). Resolves to the file's bytes.
    */
   async openWal(object: string, data: Buffer): Promise<Buffer> {
-    const task: SealTask = { seq: 0, op: 'wal', type: 'data', id: new Uint8Array(0), what: object, data };
+    // A view is copied to a buffer of its own: posting it would send its whole ArrayBuffer.
+    const own =
+      data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
+    const task: SealTask = {
+      seq: 0,
+      op: 'wal',
+      type: 'data',
+      id: new Uint8Array(0),
+      what: object,
+      data: own,
+    };
     return (await this.run(task, false, true)).sealed;
   }
 
