@@ -92,8 +92,11 @@ export function describe(err: unknown): string {
   return String(err);
 }
 
-/** A failed write of a restore target, as a LifeboatError that says what to do. */
-export function writeFailed(tag: string, path: string, err: unknown): LifeboatError {
+/**
+ * A failed write of a restore target, as a LifeboatError that says what to do: `verb` says
+ * what was being done to `path` ("write", "create the directory", ...).
+ */
+export function writeFailed(tag: string, path: string, err: unknown, verb = 'write'): LifeboatError {
   if (isLifeboatError(err)) return err;
   const code = errnoCode(err);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
@@ -104,7 +107,7 @@ export function writeFailed(tag: string, path: string, err: unknown): LifeboatEr
     );
   }
   const hint = code === 'EACCES' || code === 'EPERM' ? ' (check that this user may write there)' : '';
-  return new LifeboatError('source_failed', `[${tag}] cannot write ${path}: ${describe(err)}${hint}`, {
+  return new LifeboatError('source_failed', `[${tag}] cannot ${verb} ${path}: ${describe(err)}${hint}`, {
     cause: err,
   });
 }

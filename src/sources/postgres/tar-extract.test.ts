@@ -257,6 +257,26 @@ describe('tar extraction', () => {
     assert.deepEqual(await readdir(dir), ['f']);
   });
 
+  it('reports a full disk as no_space, naming the file (a real 1 MiB tmpfs)', async (t) => {
+    const dir = await fresh();
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { encoding: 'utf8' });
+    if (mount.status !== 0) {
+      const reason = `cannot mount a tmpfs (needs root): ${(mount.stderr || String(mount.error)).trim()}`;
+      console.log(`SKIPPED tar no_space test: ${reason}`);
+      t.skip(reason);
+      return;
+    }
+    try {
+      const tar = await makeTar([{ header: { name: 'big', mtime: T1 }, data: randomBytes(2 * 1024 * 1024) }]);
+      await assert.rejects(
+        extractTar(pieces(tar), dir, { archive: 'base.tar' }),
+        rejectsWith('no_space', /^\[restore\] no space left writing \/.*\/big \(free space/),
+      );
+    } finally {
+      spawnSync('umount', [dir]);
+    }
+  });
+
   it('reports a file-system failure as source_failed naming the entry', async () => {
     const tar = await makeTar([
       { header: { name: 'a', mtime: T1 }, data: 'file' },
@@ -264,7 +284,7 @@ describe('tar extraction', () => {
     ]);
     await assert.rejects(
       extractTar(pieces(tar), await fresh(), { archive: 'base.tar' }),
-      rejectsWith('source_failed', /cannot create a\/b in .*ENOTDIR/),
+      rejectsWith('source_failed', /cannot create \/.*\/a\/b: .*ENOTDIR/),
     );
     const twice = await makeTar([
       { header: { name: 'a', mtime: T1 }, data: 'one' },

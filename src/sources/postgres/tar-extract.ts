@@ -24,7 +24,7 @@ import * as fs from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type Header, extract as tarExtract } from 'tar-stream';
-import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
+import { errnoCode, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
 
 const run = promisify(execFile);
 
@@ -487,17 +487,7 @@ class TarExtractor {
         { cause: err },
       );
     }
-    const hint =
-      code === 'ENOSPC' || code === 'EDQUOT'
-        ? ' (no space left: free some, or restore elsewhere)'
-        : code === 'EACCES' || code === 'EPERM'
-          ? ' (check that this user may write there)'
-          : '';
-    return new LifeboatError(
-      'source_failed',
-      `[restore] cannot ${what} ${name} in ${this.dir}: ${describe(err)}${hint}`,
-      { cause: err },
-    );
+    return writeFailed('restore', join(this.dir, name), err, what);
   }
 }
 
