@@ -82,7 +82,10 @@ export async function writeContent(
 ): Promise<number> {
   const handle = await fs.open(path, 'wx', 0o600);
   try {
+    /** Where the last write ended: the file's length so far (it is new). */
+    let written = 0;
     const writer = new SparseWriter(async (buffer, offset, length, position) => {
+      written = Math.max(written, position + length);
       let done = 0;
       while (done < length) {
         const { bytesWritten } = await handle.write(buffer, offset + done, length - done, position + done);
@@ -100,7 +103,8 @@ export async function writeContent(
         `[restore] ${display}: snapshot content has ${writer.size} bytes, expected ${expectedSize} (run lifeboat check --read-data)`,
       );
     }
-    await handle.truncate(expectedSize);
+    // Zero blocks at the end were skipped (sparse): the length comes from truncate.
+    if (written < expectedSize) await handle.truncate(expectedSize);
   } finally {
     await handle.close();
   }
