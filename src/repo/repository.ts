@@ -563,12 +563,8 @@ export class Repository {
         reserve: ring && ((entry) => (pooled(entry) ? ring.take(entry.rawLength) : undefined)),
         open: async (entry, sealed, into) => {
           if (!pooled(entry)) return this.openEntry(entry, sealed);
-          // Moved to the worker: a run of one blob as it is; a blob of a longer run copied
-          // to a buffer of its own, since posting a view would send the whole run.
-          const whole = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength;
-          const own = whole ? sealed : Buffer.allocUnsafeSlow(sealed.length);
-          if (own !== sealed) sealed.copy(own);
-          return this.openers().open(entry, own, blobWhat(entry), false, into);
+          // Moved to the worker: a run of one blob as it is, a blob of a longer run as a copy.
+          return this.openers().open(entry, sealed, blobWhat(entry), false, into);
         },
         single: (i) => this.loadBlob(ids[i]),
       },

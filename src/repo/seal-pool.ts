@@ -85,21 +85,10 @@ export class SealPool {
 
   /**
    * Opens and checks the WAL object `object` (wal-archive.openWalObject) in a worker; needs
-   * `keys`. `data` moves to the worker when it spans its whole ArrayBuffer (the caller must
-   * not use it after). Resolves to the file's bytes.
+   * `keys`. Resolves to the file's bytes.
    */
   async openWal(object: string, data: Buffer): Promise<Buffer> {
-    // A view is copied to a buffer of its own: posting it would send its whole ArrayBuffer.
-    const own =
-      data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
-    const task: SealTask = {
-      seq: 0,
-      op: 'wal',
-      type: 'data',
-      id: new Uint8Array(0),
-      what: object,
-      data: own,
-    };
+    const task: SealTask = { seq: 0, op: 'wal', type: 'data', id: new Uint8Array(0), what: object, data };
     return (await this.run(task, false, true)).sealed;
   }
 
@@ -119,13 +108,14 @@ export class SealPool {
     const slot = this.pickSlot();
     const seq = this.seq++;
     task.seq = seq;
+    // Always moved, never cloned: a view gets a buffer of its own first, as posting it would
+    // clone its whole ArrayBuffer (a run of blobs, a read buffer).
+    if (!ownsArrayBuffer) task.data = alone(task.data);
     const data = task.data;
-    const transferable =
-      ownsArrayBuffer || (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength);
     return new Promise<SealDone & { sealed: Buffer }>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject, slot, opening });
       if (slot.busy++ === 0) slot.worker.ref();
-      slot.worker.postMessage(task, transferable ? [data.buffer as ArrayBuffer] : []);
+      slot.worker.postMessage(task, [data.buffer as ArrayBuffer]);
     });
   }
 
@@ -190,4 +180,13 @@ export class SealPool {
     }
     this.slots = this.slots.filter((s) => s !== slot);
   }
+}
+
+/** `data` when it is the whole of an ArrayBuffer (not shared); else a copy that is. */
+function alone(data: Uint8Array): Uint8Array {
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+  if (whole && !(data.buffer instanceof SharedArrayBuffer)) return data;
+  const own = Buffer.allocUnsafeSlow(data.byteLength);
+  own.set(data);
+  return own;
 }

@@ -201,7 +201,9 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   const pf = join(pgWal, PREFETCH_DIR);
   await mkdir(pf);
   await writeFile(join(dir, 'recovery.signal'), '');
-  const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, lingerMs: 300 });
+  // It lingers long enough that the probe made after recovery.signal is gone is answered,
+  // even on a loaded machine (300 ms failed once in a full run).
+  const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, lingerMs: 2000 });
   const waitFor = async (file: string) => {
     for (let i = 0; i < 500 && !(await readdir(pf)).includes(file); i++)
       await new Promise((r) => setTimeout(r, 10));

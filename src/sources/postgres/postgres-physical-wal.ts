@@ -428,8 +428,8 @@ export interface PitrOutcome {
 /**
  * Extracts the newest base backup that ended before the target into `to` and sets it up to
  * recover: recovery.signal, restore_command, the recovery target (recovery_target_time,
- * _name, _lsn or _xid; none for latest) and recovery_target_action = 'promote'. A dry run stops after choosing the base backup and
- * checking that `to` is missing or empty.
+ * _name, _lsn or _xid; none for latest) and recovery_target_action = 'promote'. A dry run
+ * stops after choosing the base backup and checking that `to` is missing or empty.
  */
 export async function restoreToPoint(repo: Repository, req: PitrRequest): Promise<PitrOutcome> {
   const lock = await repo.lock(false, 'restore');

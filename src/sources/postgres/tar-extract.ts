@@ -412,7 +412,7 @@ class TarExtractor {
         const lent = this.lentOf(b);
         if (lent) lent.writes--;
       }
-      this.passed(0);
+      this.passed(0); // nothing newly passed: releases the chunks these writes finished
     }
     this.wake?.();
   }
