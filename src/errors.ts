@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'output_failed'
   | 'interrupted'
   | 'notify_failed'
+  | 'partial'
   | 'internal';
 
 export interface LifeboatErrorOptions {
@@ -54,7 +55,11 @@ export function isLifeboatError(err: unknown): err is LifeboatError {
   );
 }
 
-/** Exit codes: 0 ok, 1 failure, 2 usage. Finer codes are documented in docs/cli.md. */
+/**
+ * Exit codes: 0 ok, 1 failure, 2 usage, 3 partial (some of the work done, the rest named as
+ * failed: sources not backed up, paths unreadable, files a damaged repository could not give
+ * back). Finer codes are documented in docs/cli.md.
+ */
 export const EXIT_CODES: Record<ErrorCode, number> = {
   usage: 2,
   config_invalid: 2,
@@ -75,6 +80,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   output_failed: 1,
   interrupted: 1,
   notify_failed: 1,
+  partial: 3,
   internal: 1,
 };
 
