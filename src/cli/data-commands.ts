@@ -193,6 +193,8 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
   }
   const verb = opts.dryRun ? 'would restore' : 'restored';
   if (opts.dryRun) for (const item of result.items) print(item);
+  // Skipped entries, and files a repair cut (they restore with what remains).
+  for (const w of (result.stats.warnings as string[] | undefined) ?? []) print(`warning: ${w}`);
   print(
     `${verb} snapshot ${result.snapshotId.slice(0, 8)} (${result.snapshot.source}) to ${result.target}: ${summary(result.stats)}`,
   );

@@ -9,6 +9,7 @@ import { VERSION } from '../version.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDrillCommands } from './drill-commands.js';
 import { registerKeyCommands } from './key-commands.js';
+import { registerRepairCommands } from './repair-commands.js';
 import { registerRepoCommands } from './repo-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { makeAction } from './shell.js';
@@ -28,6 +29,7 @@ const program = new Command('lifeboat')
 
 const action = makeAction();
 registerRepoCommands(program, action);
+registerRepairCommands(program, action);
 registerKeyCommands(program, action);
 registerDataCommands(program, action);
 registerServerCommands(program, action);

@@ -4,7 +4,8 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { LifeboatError } from '../errors.js';
-import { runCheck } from '../jobs/check.js';
+import { type Damage, runCheck } from '../jobs/check.js';
+import { describeAffected } from '../jobs/damage-map.js';
 import { runForget } from '../jobs/forget.js';
 import { runPrune } from '../jobs/prune.js';
 import type { KeepPolicy } from '../jobs/retention.js';
@@ -162,6 +163,11 @@ async function check(ctx: CliContext, opts: { readData?: boolean; readDataSubset
   else {
     for (const w of report.warnings) print(`warning: ${w}`);
     for (const e of report.errors) print(`error: ${e}`);
+    for (const d of report.damage) for (const line of damageLines(d)) print(line);
+    if (report.repair.length > 0) {
+      print('to repair, in order:');
+      for (const c of report.repair) print(`  ${c}`);
+    }
     const read =
       percent > 0
         ? `, ${report.packsRead} packs${report.walRead ? ` and ${report.walRead} WAL files` : ''} (${formatBytes(report.bytesRead)}) and ${report.blobsRead} blobs read and verified`
@@ -173,11 +179,30 @@ async function check(ctx: CliContext, opts: { readData?: boolean; readDataSubset
   }
   if (!report.ok) {
     const more = report.errors.length > 1 ? ` (and ${report.errors.length - 1} more, listed above)` : '';
+    const next = report.repair.length > 0 ? `; to repair: \`${report.repair[0]}\`` : '';
     throw new LifeboatError(
       'integrity',
-      `[check] the repository at ${repo.location} has ${report.errors.length} error${report.errors.length === 1 ? '' : 's'}: ${report.errors[0]}${more}`,
+      `[check] the repository at ${repo.location} has ${report.errors.length} error${report.errors.length === 1 ? '' : 's'}: ${report.errors[0]}${more}${next}`,
     );
   }
+}
+
+/** A damaged object and what it affects: a headline, then one line per snapshot. */
+function damageLines(d: Damage): string[] {
+  const what =
+    d.kind === 'blob' ? 'missing blobs' : d.name === '' ? d.kind : `${d.kind} ${d.name.slice(0, 8)}`;
+  if (d.kind === 'snapshot') {
+    return [
+      `damage: ${what}: ${d.problem}; that snapshot is lost (its source, time and files cannot be read), no other is affected`,
+    ];
+  }
+  const lost = d.blobsLost > 0 ? `; ${d.blobsLost} blob${d.blobsLost === 1 ? '' : 's'} lost` : '';
+  const n = d.affects.length;
+  const head =
+    n === 0
+      ? `damage: ${what}: ${d.problem}${lost}; no snapshot uses what it lost`
+      : `damage: ${what}: ${d.problem}${lost}; affects ${n} snapshot${n === 1 ? '' : 's'} (id, source, time, paths):`;
+  return [head, ...d.affects.map((a) => `  ${describeAffected(a)}`)];
 }
 
 interface ForgetOptions {

@@ -9,14 +9,14 @@ import { randomInt } from 'node:crypto';
 import { describe } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
-import { RepoContentStore } from '../repo/content-store.js';
 import { storageId, writeOnlyError } from '../repo/crypto.js';
 import { listLocks } from '../repo/lock.js';
-import { headerLength, parsePackHeader } from '../repo/pack.js';
+import { headerLength, type PackEntry, parsePackHeader } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
+import type { SnapshotEntry } from '../repo/snapshot.js';
 import { verifyWalObject } from '../repo/wal-archive.js';
 import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
-import type { TreeNode } from '../sources/source.js';
+import { type Affected, mapAffected, withoutCheckHint } from './damage-map.js';
 import { walBySource } from './wal-chain.js';
 
 export interface CheckRequest {
@@ -25,10 +25,26 @@ export interface CheckRequest {
   progress?: Progress;
 }
 
+/** One damaged (or missing) object and what it costs. */
+export interface Damage {
+  kind: 'pack' | 'index' | 'snapshot' | 'blob';
+  /** Its storage name; for 'blob', the first blob id; for packs in no index, ''. */
+  name: string;
+  problem: string;
+  /** Blobs that are gone with it (no longer open anywhere). */
+  blobsLost: number;
+  /** Snapshots that use what is gone, with the paths in them. */
+  affects: Affected[];
+}
+
 export interface CheckReport {
   ok: boolean;
   errors: string[];
   warnings: string[];
+  /** Each damaged object with the snapshots and paths it affects. */
+  damage: Damage[];
+  /** The steps that repair what was found, in order (commands, then the backups to take). */
+  repair: string[];
   snapshots: number;
   packs: number;
   packsRead: number;
@@ -44,6 +60,8 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
     ok: true,
     errors: [],
     warnings: [],
+    damage: [],
+    repair: [],
     snapshots: 0,
     packs: 0,
     packsRead: 0,
@@ -62,37 +80,198 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
           `lock ${lock.name} is damaged (if no lifeboat command is running, \`lifeboat unlock\` removes it)`,
         );
     }
+    const damage = new DamageBook(report);
     // Index files, each on its own so one damaged file is named and the rest still load.
     for await (const f of repo.backend.list('index')) {
       try {
         for (const p of await repo.loadIndexFile(f.name)) repo.index.addPack(p.pack, p.entries);
       } catch (err) {
-        report.errors.push(`index ${f.name}: ${describe(err)}`);
+        const problem = withoutCheckHint(err);
+        report.errors.push(`index ${f.name}: ${problem}`);
+        damage.indexFile(f.name, problem);
       }
     }
     const stored = new Map<string, number>();
     for await (const f of repo.backend.list('pack')) stored.set(f.name, f.size);
     report.packs = stored.size;
     for (const pack of repo.index.packs) {
-      if (!stored.has(pack))
+      if (!stored.has(pack)) {
         report.errors.push(`pack ${pack} is named by the index but missing from storage`);
+        damage.packLost(pack, 'is named by the index but missing from storage', repo.index.entries());
+      }
     }
-    for (const pack of stored.keys()) {
-      if (!repo.index.hasPack(pack)) {
+    // Packs no index names: a killed backup's leftovers, or the packs of a lost index file.
+    const unindexed = new Map<string, string>();
+    const orphans = [...stored.keys()].filter((p) => !repo.index.hasPack(p));
+    for (const pack of orphans) {
+      try {
+        for (const e of await repo.readPackHeader(pack, stored.get(pack))) unindexed.set(hex(e.id), pack);
+      } catch {
+        // Unreadable and unindexed: nothing can use it; read-data names it.
+      }
+    }
+    if (req.readDataPercent > 0)
+      await readPacks(repo, report, damage, stored, req.readDataPercent, req.progress ?? silentProgress);
+    const snapshots = await readSnapshots(repo, report, damage);
+    await damage.map(repo, snapshots, unindexed);
+    const needed = new Set(damage.packsInNoIndex);
+    for (const pack of orphans) {
+      if (!needed.has(pack))
         report.warnings.push(
           `pack ${pack} is not in any index (left by an interrupted backup; \`lifeboat prune\` removes it)`,
         );
-      }
     }
-    await checkSnapshots(repo, report);
-    if (req.readDataPercent > 0)
-      await readPacks(repo, report, stored, req.readDataPercent, req.progress ?? silentProgress);
+    report.repair = damage.repairCommands();
     await checkWal(repo, report, req.readDataPercent);
   } finally {
     await lock.release().catch(() => {});
   }
   report.ok = report.errors.length === 0;
   return report;
+}
+
+function hex(id: Buffer): string {
+  return id.toString('hex');
+}
+
+/**
+ * The damage found, by object. Blobs are classified as lost (their pack is missing or they do
+ * not open), in no index but in a stored pack (an index file is missing or damaged), or gone
+ * without a trace; then one walk of the snapshots maps them to paths.
+ */
+class DamageBook {
+  private readonly packs = new Map<string, Damage>();
+  private readonly indexes: Damage[] = [];
+  /** Blob id (hex) -> the damage that took it. */
+  private readonly lost = new Map<string, Damage>();
+  private readonly snapshotFiles: Damage[] = [];
+  private inNoIndex: Damage | undefined;
+  private untraced: Damage | undefined;
+  /** Packs in no index whose blobs a snapshot uses. */
+  readonly packsInNoIndex = new Set<string>();
+
+  constructor(private readonly report: CheckReport) {}
+
+  indexFile(name: string, problem: string): void {
+    this.indexes.push({ kind: 'index', name, problem, blobsLost: 0, affects: [] });
+  }
+
+  snapshotFile(name: string, problem: string): void {
+    this.snapshotFiles.push({
+      kind: 'snapshot',
+      name,
+      problem,
+      blobsLost: 0,
+      affects: [{ snapshot: name, source: '(unreadable)', time: '', paths: [], pathCount: 0 }],
+    });
+  }
+
+  pack(name: string, problem: string): Damage {
+    let d = this.packs.get(name);
+    if (!d) {
+      d = { kind: 'pack', name, problem, blobsLost: 0, affects: [] };
+      this.packs.set(name, d);
+    }
+    return d;
+  }
+
+  /** A blob of `pack` that does not open: lost unless the index has it elsewhere. */
+  blobLost(pack: string, problem: string, id: Buffer, indexedAt: string | undefined): void {
+    const d = this.pack(pack, problem);
+    if (indexedAt !== undefined && indexedAt !== pack) return;
+    if (!this.lost.has(hex(id))) d.blobsLost++;
+    this.lost.set(hex(id), d);
+  }
+
+  /** Every blob the index places in `pack` (a missing pack). */
+  packLost(pack: string, problem: string, entries: Iterable<{ id: Buffer; pack: string }>): void {
+    const d = this.pack(pack, problem);
+    for (const e of entries) {
+      if (e.pack !== pack) continue;
+      d.blobsLost++;
+      this.lost.set(hex(e.id), d);
+    }
+  }
+
+  async map(repo: Repository, snapshots: SnapshotEntry[], unindexed: Map<string, string>): Promise<void> {
+    const affected = await mapAffected<Damage>(repo, snapshots, {
+      classify: (blob) => {
+        const lost = this.lost.get(blob);
+        if (lost) return lost;
+        if (repo.index.has(Buffer.from(blob, 'hex'))) return undefined;
+        const pack = unindexed.get(blob);
+        if (pack !== undefined) {
+          this.packsInNoIndex.add(pack);
+          // One damaged index file: its packs are the ones no index names any more.
+          this.inNoIndex ??=
+            this.indexes.length === 1
+              ? this.indexes[0]
+              : {
+                  kind: 'index',
+                  name: '',
+                  problem: 'packs that snapshots use are named by no index file (an index file is missing)',
+                  blobsLost: 0,
+                  affects: [],
+                };
+          return this.inNoIndex;
+        }
+        this.untraced ??= {
+          kind: 'blob',
+          name: blob,
+          problem: 'blobs that snapshots use are in no index and in no pack',
+          blobsLost: 0,
+          affects: [],
+        };
+        this.untraced.blobsLost++;
+        return this.untraced;
+      },
+      unreadableTree: (treeId, path, err) => {
+        const entry = repo.index.get(Buffer.from(treeId, 'hex'));
+        const problem = withoutCheckHint(err);
+        this.report.errors.push(`tree ${treeId.slice(0, 8)} (${path}): ${problem}`);
+        const d = this.pack(entry?.pack ?? '', problem);
+        d.blobsLost++;
+        return d;
+      },
+      found: (d, blob, where) => {
+        if (d.kind === 'pack') return; // the pack's own error names it
+        const what = d.kind === 'index' ? 'is in no index (its pack is intact)' : 'is missing from the index';
+        this.report.errors.push(`${where}: blob ${blob.slice(0, 8)} ${what}`);
+      },
+    });
+    for (const [d, list] of affected) d.affects = list;
+    for (const d of this.all()) this.report.damage.push(d);
+  }
+
+  private all(): Damage[] {
+    const out = [...this.indexes];
+    if (this.inNoIndex && !out.includes(this.inNoIndex)) out.push(this.inNoIndex);
+    out.push(...this.packs.values(), ...this.snapshotFiles);
+    if (this.untraced) out.push(this.untraced);
+    return out;
+  }
+
+  /** What to run, in order: the index first, then packs, then snapshots, then new backups. */
+  repairCommands(): string[] {
+    const all = this.all();
+    const out: string[] = [];
+    const missingPack = [...this.packs.values()].some((d) => /missing from storage/.test(d.problem));
+    if (this.indexes.length > 0 || this.inNoIndex || missingPack) out.push('lifeboat repair index');
+    const damagedPacks = [...this.packs.values()].filter((d) => !/missing from storage/.test(d.problem));
+    if (damagedPacks.length > 0)
+      out.push(`lifeboat repair packs ${damagedPacks.map((d) => d.name.slice(0, 8) || '').join(' ')}`.trim());
+    const lostSomething = all.some((d) => d.kind !== 'index' && d.affects.length > 0);
+    if (lostSomething) out.push('lifeboat repair snapshots --forget');
+    const sources = [
+      ...new Set(
+        all
+          .filter((d) => d.kind === 'pack' || d.kind === 'blob')
+          .flatMap((d) => d.affects.map((a) => a.source)),
+      ),
+    ];
+    if (sources.length > 0) out.push(`back up again what the sources still hold: ${sources.join(', ')}`);
+    return out;
+  }
 }
 
 /** Key files must hash to their names (snapshots and indexes are checked as they load). */
@@ -152,52 +331,30 @@ async function checkWal(repo: Repository, report: CheckReport, readPercent: numb
   }
 }
 
-async function checkSnapshots(repo: Repository, report: CheckReport): Promise<void> {
-  const store = new RepoContentStore(repo);
-  const seenTrees = new Set<string>();
-  const names: string[] = [];
-  for await (const f of repo.backend.list('snapshot')) names.push(f.name);
-  for (const id of names) {
+/** Every snapshot that opens, oldest first; a damaged one is an error of its own. */
+async function readSnapshots(
+  repo: Repository,
+  report: CheckReport,
+  damage: DamageBook,
+): Promise<SnapshotEntry[]> {
+  const out: SnapshotEntry[] = [];
+  for await (const f of repo.backend.list('snapshot')) {
     report.snapshots++;
     try {
-      const snap = await repo.loadSnapshot(id);
-      await walkTree(store, repo, snap.root, `snapshot ${id.slice(0, 8)}`, seenTrees, report);
+      out.push({ id: f.name, snapshot: await repo.loadSnapshot(f.name) });
     } catch (err) {
-      report.errors.push(`snapshot ${id}: ${describe(err)}`);
+      const problem = withoutCheckHint(err);
+      report.errors.push(`snapshot ${f.name}: ${problem}`);
+      damage.snapshotFile(f.name, problem);
     }
   }
-}
-
-async function walkTree(
-  store: RepoContentStore,
-  repo: Repository,
-  treeId: string,
-  where: string,
-  seen: Set<string>,
-  report: CheckReport,
-): Promise<void> {
-  if (seen.has(treeId)) return;
-  seen.add(treeId);
-  let nodes: TreeNode[];
-  try {
-    nodes = (await store.loadTree(treeId)).nodes;
-  } catch (err) {
-    report.errors.push(`${where}: tree ${treeId.slice(0, 8)}: ${describe(err)}`);
-    return;
-  }
-  for (const node of nodes) {
-    for (const c of node.content ?? []) {
-      if (!repo.index.has(Buffer.from(c, 'hex'))) {
-        report.errors.push(`${where}: ${node.name}: data blob ${c.slice(0, 8)} is missing from the index`);
-      }
-    }
-    if (node.subtree) await walkTree(store, repo, node.subtree, `${where}/${node.name}`, seen, report);
-  }
+  return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
 }
 
 async function readPacks(
   repo: Repository,
   report: CheckReport,
+  damage: DamageBook,
   stored: Map<string, number>,
   percent: number,
   progress: Progress,
@@ -211,7 +368,7 @@ async function readPacks(
     }
     packs = packs.slice(0, want);
   }
-  const indexed = new Map<string, { id: Buffer; offset: number; length: number }[]>();
+  const indexed = new Map<string, PackEntry[]>();
   for (const e of repo.index.entries()) {
     const list = indexed.get(e.pack) ?? [];
     list.push(e);
@@ -226,37 +383,52 @@ async function readPacks(
     report.packsRead++;
     report.bytesRead += data.length;
     progress.advance(data.length);
+    const problems: string[] = [];
     if (storageId(data) !== name) {
       report.errors.push(`pack ${name} is damaged: content does not match its name`);
+      problems.push('content does not match its name');
     }
+    let entries: PackEntry[];
     try {
       const n = headerLength(data, data.length, name);
-      const entries = parsePackHeader(
+      entries = parsePackHeader(
         repo.key,
         data.subarray(data.length - 4 - n, data.length - 4),
         data.length,
         name,
       );
-      for (const e of entries) {
-        try {
-          repo.openEntry({ ...e, pack: name }, data.subarray(e.offset, e.offset + e.length));
-          report.blobsRead++;
-        } catch (err) {
-          report.errors.push(describe(err));
-        }
-      }
-      const byId = new Map(entries.map((x) => [x.id.toString('hex'), x]));
+      const byId = new Map(entries.map((x) => [hex(x.id), x]));
       for (const e of indexed.get(name) ?? []) {
-        const h = byId.get(e.id.toString('hex'));
+        const h = byId.get(hex(e.id));
         if (!h || h.offset !== e.offset || h.length !== e.length) {
           report.errors.push(
-            `pack ${name}: index entry for blob ${e.id.toString('hex').slice(0, 8)} does not match the pack header`,
+            `pack ${name}: index entry for blob ${hex(e.id).slice(0, 8)} does not match the pack header`,
           );
         }
       }
     } catch (err) {
-      report.errors.push(`pack ${name}: ${describe(err)}`);
+      report.errors.push(`pack ${name}: ${withoutCheckHint(err)}`);
+      problems.push('its header does not open');
+      // The index still says where its blobs are: each is tried on its own.
+      entries = indexed.get(name) ?? [];
     }
+    let bad = 0;
+    const failed: Buffer[] = [];
+    for (const e of entries) {
+      try {
+        repo.openEntry({ ...e, pack: name }, data.subarray(e.offset, e.offset + e.length));
+        report.blobsRead++;
+      } catch (err) {
+        report.errors.push(withoutCheckHint(err));
+        bad++;
+        failed.push(e.id);
+      }
+    }
+    if (bad > 0) problems.push(`${bad} of ${entries.length} blobs do not open`);
+    if (problems.length === 0) continue;
+    const problem = problems.join('; ');
+    damage.pack(name, problem);
+    for (const id of failed) damage.blobLost(name, problem, id, repo.index.get(id)?.pack);
   }
   progress.done();
 }

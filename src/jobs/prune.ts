@@ -14,6 +14,7 @@ import { writeOnlyError } from '../repo/crypto.js';
 import type { IndexedPack } from '../repo/index-file.js';
 import type { PackEntry } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
+import { commitRewrite, copyBlobs, entriesByPack, removeUnlessRetained } from './pack-rewrite.js';
 import { expiredWal, walBySource } from './wal-chain.js';
 
 /** A pack whose unused share exceeds this is rewritten. */
@@ -53,15 +54,10 @@ export async function runPrune(
     if (missing.length > 0) {
       throw new LifeboatError(
         'repo_corrupt',
-        `[prune] ${missing.length} blobs that snapshots use are in no index (first: ${missing[0].slice(0, 8)}), so nothing is deleted; run \`lifeboat check --read-data\``,
+        `[prune] ${missing.length} blobs that snapshots use are in no index (first: ${missing[0].slice(0, 8)}), so nothing is deleted (\`lifeboat check\` names the snapshots they affect; \`lifeboat repair index\`, then \`lifeboat repair snapshots --forget\` repairs them)`,
       );
     }
-    const byPack = new Map<string, PackEntry[]>();
-    for (const e of repo.index.entries()) {
-      const list = byPack.get(e.pack) ?? [];
-      list.push(e);
-      byPack.set(e.pack, list);
-    }
+    const byPack = entriesByPack(repo);
 
     const keep: IndexedPack[] = [];
     const repack: IndexedPack[] = [];
@@ -104,24 +100,11 @@ export async function runPrune(
     );
     repo.deferIndex = true;
     for (const { pack, entries } of repack) {
-      const data = await repo.backend.load({ type: 'pack', name: pack });
-      for (const e of entries) {
-        if (!used.has(e.id.toString('hex'))) continue;
-        const plain = repo.openEntry({ ...e, pack }, data.subarray(e.offset, e.offset + e.length));
-        await repo.rewriteBlob(e.type, e.id, plain);
-      }
-      progress.advance(data.length);
+      const kept = entries.filter((e) => used.has(e.id.toString('hex')));
+      progress.advance(await copyBlobs(repo, pack, kept));
     }
-    await repo.flush();
     progress.done();
-    const fresh = repo.takeUnindexed();
-    const written = await repo.writeIndexFiles([...keep, ...fresh]);
-    // The new index is durable: the old ones, then the packs they alone named, can go.
-    // Under retention an old index may outlive this run: its entries repeat the new index's.
-    for (const name of oldIndexes)
-      if (!written.includes(name)) await removeUnlessRetained(repo, 'index', name);
-    for (const pack of [...drop, ...repack.map((p) => p.pack)])
-      await removeUnlessRetained(repo, 'pack', pack);
+    await commitRewrite(repo, keep, oldIndexes, [...drop, ...repack.map((p) => p.pack)]);
     return outcome;
   } finally {
     await lock.release().catch(() => {});
@@ -193,19 +176,6 @@ async function holdRetained(
     if (await locked(repack[i].pack)) keep.push(...repack.splice(i, 1));
   }
   return { count, until: latest?.toISOString() };
-}
-
-async function removeUnlessRetained(
-  repo: Repository,
-  type: 'index' | 'pack' | 'wal',
-  name: string,
-): Promise<void> {
-  try {
-    await repo.removeFile(type, name);
-  } catch (err) {
-    // Left behind: an orphan pack is adopted by the next backup, an old index is redundant.
-    if ((err as { code?: string }).code !== 'retained') throw err;
-  }
 }
 
 function blobBytes(entries: readonly PackEntry[]): number {

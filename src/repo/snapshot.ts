@@ -34,6 +34,11 @@ export interface Snapshot {
    * is the hash of its stored bytes, so re-encryption renames it); lookups accept them.
    */
   previousIds?: string[];
+  /**
+   * Written by `lifeboat repair snapshots` in place of snapshot `from` (at `time`), with
+   * `cut` entries marked `damaged` in its trees.
+   */
+  repaired?: { from: string; time: string; cut: number };
   /** Bytes read from the source and bytes newly added to the repository by this backup. */
   backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
 }

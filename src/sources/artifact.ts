@@ -91,6 +91,13 @@ function contentOf(node: TreeNode): string[] {
       `[source] artifact "${node.name}" has no content in the snapshot`,
     );
   }
+  if (node.damaged) {
+    // A dump with bytes cut out would load as something it never was: refuse it whole.
+    throw new LifeboatError(
+      'integrity',
+      `[source] artifact "${node.name}" lost ${node.damaged.lostBytes ?? 'some'} bytes to damage (cut by \`lifeboat repair snapshots\`); restore an older or newer snapshot`,
+    );
+  }
   return node.content;
 }
 

@@ -50,6 +50,12 @@ export interface TreeNode {
    * of the first entry of the same inode; that entry carries the content.
    */
   hardlinkTo?: string;
+  /**
+   * Set by `lifeboat repair snapshots` on an entry that lost data: a file keeps the blobs
+   * still stored (`content` and `size` without what was cut; `lostBytes` cut), a folder
+   * whose listing was lost is empty (`listingLost`).
+   */
+  damaged?: { lostBytes?: number; listingLost?: boolean };
 }
 
 export interface Tree {

@@ -175,6 +175,11 @@ class TreeRestorer {
       const childLink = link === '' ? hardlinkSegment(name) : `${link}/${hardlinkSegment(name)}`;
       if (node.type === 'dir') {
         this.record(`${childRel}/`);
+        if (node.damaged?.listingLost)
+          this.warn(
+            `${childRel}/`,
+            'damaged: its listing was lost (cut by `lifeboat repair snapshots`); restored empty',
+          );
         if (this.writing) await this.guard(childRel, () => ensureDir(path, this.options.overwrite));
         await this.restoreDir(node.subtree, path, childRel, childLink, child);
         if (this.writing) await this.guard(childRel, () => applyMeta(path, node));
@@ -264,6 +269,11 @@ class TreeRestorer {
     } else if ((node.nlink ?? 1) > 1) {
       this.linked.set(link, path);
     }
+    if (source.damaged && !source.damaged.listingLost)
+      this.warn(
+        rel,
+        `damaged: ${source.damaged.lostBytes ?? 'some'} bytes were lost and cut out by \`lifeboat repair snapshots\`; restored what remains`,
+      );
     const size = source.size ?? 0;
     this.stats.bytes += size;
     if (!this.writing) return;

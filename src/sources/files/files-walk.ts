@@ -271,9 +271,12 @@ class TreeWalker {
       this.stats.files++;
       return node;
     }
+    // Reused only when every blob is still stored: after a repair dropped some, or cut the
+    // file (`damaged`), it is read again and what was lost is stored anew.
     const unchanged =
       previous?.type === 'file' &&
       previous.content !== undefined &&
+      previous.damaged === undefined &&
       previous.size === node.size &&
       previous.mtimeNs === node.mtimeNs &&
       previous.inode === node.inode &&
