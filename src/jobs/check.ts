@@ -16,7 +16,7 @@ import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
 import { verifyWalObject } from '../repo/wal-archive.js';
 import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
-import { type Affected, mapAffected, withoutCheckHint } from './damage-map.js';
+import { type Affected, mapAffected, readableSnapshots, withoutCheckHint } from './damage-map.js';
 import { walBySource } from './wal-chain.js';
 
 export interface CheckRequest {
@@ -105,14 +105,23 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
     const orphans = [...stored.keys()].filter((p) => !repo.index.hasPack(p));
     for (const pack of orphans) {
       try {
-        for (const e of await repo.readPackHeader(pack, stored.get(pack))) unindexed.set(hex(e.id), pack);
+        const entries = await repo.readPackHeader(pack, stored.get(pack));
+        for (const e of entries) if (!repo.index.has(e.id)) unindexed.set(hex(e.id), pack);
+        // Indexed for this check only, so the walk reads the trees they hold (as restores do).
+        repo.index.addPack(pack, entries);
       } catch {
         // Unreadable and unindexed: nothing can use it; read-data names it.
       }
     }
     if (req.readDataPercent > 0)
       await readPacks(repo, report, damage, stored, req.readDataPercent, req.progress ?? silentProgress);
-    const snapshots = await readSnapshots(repo, report, damage);
+    const snapshots = await readableSnapshots(repo, (id, err) => {
+      const problem = withoutCheckHint(err);
+      report.errors.push(`snapshot ${id}: ${problem}`);
+      damage.snapshotFile(id, problem);
+      report.snapshots++;
+    });
+    report.snapshots += snapshots.length;
     await damage.map(repo, snapshots, unindexed);
     const needed = new Set(damage.packsInNoIndex);
     for (const pack of orphans) {
@@ -198,9 +207,10 @@ class DamageBook {
       classify: (blob) => {
         const lost = this.lost.get(blob);
         if (lost) return lost;
-        if (repo.index.has(Buffer.from(blob, 'hex'))) return undefined;
         const pack = unindexed.get(blob);
         if (pack !== undefined) {
+          if (!this.packsInNoIndex.has(pack))
+            this.report.errors.push(`pack ${pack} is in no index, but snapshots use its blobs`);
           this.packsInNoIndex.add(pack);
           // One damaged index file: its packs are the ones no index names any more.
           this.inNoIndex ??=
@@ -215,6 +225,7 @@ class DamageBook {
                 };
           return this.inNoIndex;
         }
+        if (repo.index.has(Buffer.from(blob, 'hex'))) return undefined;
         this.untraced ??= {
           kind: 'blob',
           name: blob,
@@ -225,6 +236,7 @@ class DamageBook {
         this.untraced.blobsLost++;
         return this.untraced;
       },
+      readable: (d) => d.kind === 'index',
       unreadableTree: (treeId, path, err) => {
         const entry = repo.index.get(Buffer.from(treeId, 'hex'));
         const problem = withoutCheckHint(err);
@@ -234,9 +246,9 @@ class DamageBook {
         return d;
       },
       found: (d, blob, where) => {
-        if (d.kind === 'pack') return; // the pack's own error names it
-        const what = d.kind === 'index' ? 'is in no index (its pack is intact)' : 'is missing from the index';
-        this.report.errors.push(`${where}: blob ${blob.slice(0, 8)} ${what}`);
+        // A pack's own error names it, and a pack in no index has its one line above.
+        if (d.kind === 'blob')
+          this.report.errors.push(`${where}: blob ${blob.slice(0, 8)} is missing from the index`);
       },
     });
     for (const [d, list] of affected) d.affects = list;
@@ -329,26 +341,6 @@ async function checkWal(repo: Repository, report: CheckReport, readPercent: numb
       report.errors.push(`wal ${f.object}: ${describe(err)}`);
     }
   }
-}
-
-/** Every snapshot that opens, oldest first; a damaged one is an error of its own. */
-async function readSnapshots(
-  repo: Repository,
-  report: CheckReport,
-  damage: DamageBook,
-): Promise<SnapshotEntry[]> {
-  const out: SnapshotEntry[] = [];
-  for await (const f of repo.backend.list('snapshot')) {
-    report.snapshots++;
-    try {
-      out.push({ id: f.name, snapshot: await repo.loadSnapshot(f.name) });
-    } catch (err) {
-      const problem = withoutCheckHint(err);
-      report.errors.push(`snapshot ${f.name}: ${problem}`);
-      damage.snapshotFile(f.name, problem);
-    }
-  }
-  return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
 }
 
 async function readPacks(

@@ -34,6 +34,8 @@ export interface MapOptions<K> {
   classify: Classify<K>;
   /** A tree that is indexed but does not open: the damage to count it under. */
   unreadableTree(treeId: string, path: string, err: unknown): K;
+  /** True when a tree counted under `key` still opens (its pack is in no index): walk into it. */
+  readable?(key: K): boolean;
   /** Called once per (tree, blob) with the damage found there: check reports it as an error. */
   found?(key: K, blob: string, where: string): void;
 }
@@ -72,6 +74,13 @@ export async function mapAffected<K>(
       const shown = dir === '' ? '/' : `${dir}/`;
       let key = options.classify(treeId, 'tree');
       let nodes: Tree['nodes'] = [];
+      let clean = true;
+      if (key !== undefined && options.readable?.(key)) {
+        report(key, treeId, parent, shown);
+        hit(key, shown);
+        key = undefined;
+        clean = false;
+      }
       if (key === undefined) {
         try {
           nodes = (await store.loadTree(treeId)).nodes;
@@ -84,7 +93,6 @@ export async function mapAffected<K>(
         hit(key, shown);
         return false;
       }
-      let clean = true;
       for (const node of nodes) {
         const path = dir === '' ? node.name : `${dir}/${node.name}`;
         const keys = new Set<K>();
@@ -122,4 +130,23 @@ export function withoutCheckHint(err: unknown): string {
   return describe(err)
     .replace(/\s*\(run `?lifeboat check[^)]*\)/g, '')
     .replace(/;? run `lifeboat check[^`]*`/g, '');
+}
+
+/**
+ * Every snapshot that opens, oldest first; `onDamaged` hears of each snapshot file that does
+ * not (one damaged file must not hide the others).
+ */
+export async function readableSnapshots(
+  repo: Repository,
+  onDamaged: (id: string, err: unknown) => void = () => {},
+): Promise<SnapshotEntry[]> {
+  const out: SnapshotEntry[] = [];
+  for await (const f of repo.backend.list('snapshot')) {
+    try {
+      out.push({ id: f.name, snapshot: await repo.loadSnapshot(f.name) });
+    } catch (err) {
+      onDamaged(f.name, err);
+    }
+  }
+  return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
 }

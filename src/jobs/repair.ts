@@ -18,7 +18,7 @@ import type { PackEntry } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import type { Tree, TreeNode } from '../sources/source.js';
-import { type Affected, MAX_PATHS, mapAffected } from './damage-map.js';
+import { type Affected, MAX_PATHS, mapAffected, readableSnapshots } from './damage-map.js';
 import { commitRewrite, copyBlobs, entriesByPack, removeUnlessRetained } from './pack-rewrite.js';
 
 export interface RepairOptions {
@@ -274,18 +274,6 @@ async function packProblem(
   return problems.length > 0 ? problems.join('; ') : undefined;
 }
 
-async function readableSnapshots(repo: Repository): Promise<{ id: string; snapshot: Snapshot }[]> {
-  const out: { id: string; snapshot: Snapshot }[] = [];
-  for await (const f of repo.backend.list('snapshot')) {
-    try {
-      out.push({ id: f.name, snapshot: await repo.loadSnapshot(f.name) });
-    } catch {
-      // A damaged snapshot file: `repair snapshots --forget` removes it.
-    }
-  }
-  return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
-}
-
 // ---- repair snapshots --------------------------------------------------------------------
 
 export interface SnapshotRepair {
@@ -316,6 +304,8 @@ interface TreeFix {
   lost: boolean;
   cut: string[];
   cutCount: number;
+  /** File bytes cut below it. */
+  lostBytes: number;
 }
 
 export function repairSnapshots(
@@ -328,6 +318,7 @@ export function repairSnapshots(
     const out: SnapshotsRepairOutcome = { snapshots: 0, repaired: [], damaged: [] };
     const fixes = new Map<string, TreeFix>();
     const has = (id: string) => repo.index.has(Buffer.from(id, 'hex'));
+    // A dry run stores nothing: a tree's would-be id only has to differ from the original's.
     const save = async (tree: Tree): Promise<string> =>
       options.dryRun ? storageId(Buffer.from(JSON.stringify(tree))) : store.saveTree(tree);
 
@@ -337,9 +328,9 @@ export function repairSnapshots(
       let tree: Tree | undefined;
       if (has(treeId)) tree = await store.loadTree(treeId).catch(() => undefined);
       let fix: TreeFix;
-      if (!tree) fix = { id: await save({ nodes: [] }), lost: true, cut: [], cutCount: 0 };
+      if (!tree) fix = { id: await save({ nodes: [] }), lost: true, cut: [], cutCount: 0, lostBytes: 0 };
       else {
-        fix = { id: treeId, lost: false, cut: [], cutCount: 0 };
+        fix = { id: treeId, lost: false, cut: [], cutCount: 0, lostBytes: 0 };
         let changed = false;
         const nodes: TreeNode[] = [];
         const cut = (path: string, n = 1) => {
@@ -354,12 +345,9 @@ export function repairSnapshots(
               (n, c) => n + (repo.index.get(Buffer.from(c, 'hex'))?.rawLength ?? 0),
               0,
             );
-            next = {
-              ...node,
-              content: kept,
-              size,
-              damaged: { lostBytes: Math.max(0, (node.size ?? size) - size) },
-            };
+            const lostBytes = Math.max(0, (node.size ?? size) - size);
+            next = { ...node, content: kept, size, damaged: { lostBytes } };
+            fix.lostBytes += lostBytes;
             cut(node.name);
           }
           if (node.subtree) {
@@ -371,6 +359,7 @@ export function repairSnapshots(
               next = { ...next, subtree: sub.id };
               for (const p of sub.cut) if (fix.cut.length < MAX_PATHS) fix.cut.push(`${node.name}/${p}`);
               fix.cutCount += sub.cutCount;
+              fix.lostBytes += sub.lostBytes;
             }
           }
           if (next !== node) changed = true;
@@ -382,16 +371,10 @@ export function repairSnapshots(
       return fix;
     };
 
-    const originals: string[] = [];
-    for await (const f of repo.backend.list('snapshot')) originals.push(f.name);
-    for (const id of originals) {
-      let snapshot: Snapshot;
-      try {
-        snapshot = await repo.loadSnapshot(id);
-      } catch (err) {
-        out.damaged.push({ id, problem: describe(err), removed: false });
-        continue;
-      }
+    const originals = await readableSnapshots(repo, (id, err) =>
+      out.damaged.push({ id, problem: describe(err), removed: false }),
+    );
+    for (const { id, snapshot } of originals) {
       out.snapshots++;
       const root = await fixTree(snapshot.root);
       if (root.id === snapshot.root && !root.lost) continue;
@@ -406,9 +389,12 @@ export function repairSnapshots(
       });
       if (options.dryRun) continue;
       // The new snapshot keeps the time (retention and "latest" treat it as the original).
+      const stats = { ...snapshot.stats };
+      if (typeof stats.bytes === 'number') stats.bytes = Math.max(0, stats.bytes - root.lostBytes);
       const repaired: Snapshot = {
         ...snapshot,
         root: root.id,
+        stats,
         tags: [...new Set([...snapshot.tags, 'repaired'])],
         repaired: { from: id, time: repo.clock.now().toISOString(), cut: root.lost ? 1 : root.cutCount },
       };

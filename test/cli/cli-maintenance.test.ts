@@ -37,6 +37,8 @@ async function packFiles(repo: string): Promise<string[]> {
 interface CheckJson {
   ok: boolean;
   errors: string[];
+  damage: { kind: string; name: string; affects: { snapshot: string; source: string; paths: string[] }[] }[];
+  repair: string[];
   warnings: string[];
   snapshots: number;
   packs: number;
@@ -168,9 +170,43 @@ describe('lifeboat check, forget, prune', () => {
       const name = pack.split('/').at(-1) ?? '';
       const r = await fails(['check', '--read-data'], damaged, 1, /has \d+ errors/);
       assert.match(r.stdout, new RegExp(`^error: pack ${name} is damaged`, 'm'));
+      // What it costs, and the repair: never "run check" again.
+      assert.match(r.stdout, new RegExp(`^damage: pack ${name.slice(0, 8)}: `, 'm'));
+      assert.match(
+        r.stdout,
+        new RegExp(`^to repair, in order:\n {2}lifeboat repair packs ${name.slice(0, 8)}$`, 'm'),
+      );
+      assert.doesNotMatch(`${r.stdout}${r.stderr}`, /run `?lifeboat check/);
       const report: CheckJson = JSON.parse((await cli(['check', '--read-data', '--json'], damaged)).stdout);
       assert.equal(report.ok, false);
       assert.ok(report.errors.some((e) => e.includes(name)));
+      const damage = report.damage.find((d) => d.name === name);
+      assert.ok(damage, JSON.stringify(report.damage));
+      const known = [...web, ...logs];
+      for (const a of damage.affects) {
+        assert.ok(known.includes(a.snapshot), `an affected snapshot of this repository: ${a.snapshot}`);
+        assert.match(a.source, /^(web|logs)$/);
+        assert.ok(
+          a.paths.every((p) => ['payload.bin', 'readme.txt', '/'].includes(p)),
+          a.paths.join(),
+        );
+      }
+      assert.equal(report.repair[0], `lifeboat repair packs ${name.slice(0, 8)}`);
+    });
+
+    it('repair --json on a whole repository finds nothing to do and changes nothing', async () => {
+      const before = (await packFiles(repo)).sort();
+      const index = JSON.parse((await ok(['repair', 'index', '--json'], env)).stdout);
+      assert.equal(index.changed, false);
+      assert.equal(index.packs, before.length);
+      const packs = JSON.parse((await ok(['repair', 'packs', '--json'], env)).stdout);
+      assert.deepEqual(packs.repaired, []);
+      assert.equal(packs.packsRead, before.length);
+      const snaps = JSON.parse((await ok(['repair', 'snapshots', '--forget', '--json'], env)).stdout);
+      assert.deepEqual(snaps.repaired, []);
+      assert.equal(snaps.snapshots, 8);
+      assert.deepEqual((await packFiles(repo)).sort(), before);
+      await fails(['repair', 'packs', 'ffffffff'], env, 1, /there is no pack "ffffffff"/);
     });
   });
 
