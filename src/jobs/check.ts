@@ -156,6 +156,7 @@ class DamageBook {
   private readonly snapshotFiles: Damage[] = [];
   private inNoIndex: Damage | undefined;
   private untraced: Damage | undefined;
+  private readonly untracedIds = new Set<string>();
   /** Packs in no index whose blobs a snapshot uses. */
   readonly packsInNoIndex = new Set<string>();
 
@@ -233,7 +234,8 @@ class DamageBook {
           blobsLost: 0,
           affects: [],
         };
-        this.untraced.blobsLost++;
+        if (!this.untracedIds.has(blob)) this.untraced.blobsLost++;
+        this.untracedIds.add(blob);
         return this.untraced;
       },
       readable: (d) => d.kind === 'index',
@@ -243,6 +245,7 @@ class DamageBook {
         this.report.errors.push(`tree ${treeId.slice(0, 8)} (${path}): ${problem}`);
         const d = this.pack(entry?.pack ?? '', problem);
         d.blobsLost++;
+        this.lost.set(treeId, d); // once: other snapshots meet it as lost
         return d;
       },
       found: (d, blob, where) => {
