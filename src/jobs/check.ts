@@ -11,12 +11,13 @@ import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { storageId, writeOnlyError } from '../repo/crypto.js';
 import { listLocks } from '../repo/lock.js';
-import { headerLength, type PackEntry, parsePackHeader } from '../repo/pack.js';
+import type { PackEntry } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
 import { verifyWalObject } from '../repo/wal-archive.js';
 import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
 import { type Affected, mapAffected, readableSnapshots, withoutCheckHint } from './damage-map.js';
+import { verifyPack } from './pack-verify.js';
 import { walBySource } from './wal-chain.js';
 
 export interface CheckRequest {
@@ -378,52 +379,12 @@ async function readPacks(
     report.packsRead++;
     report.bytesRead += data.length;
     progress.advance(data.length);
-    const problems: string[] = [];
-    if (storageId(data) !== name) {
-      report.errors.push(`pack ${name} is damaged: content does not match its name`);
-      problems.push('content does not match its name');
-    }
-    let entries: PackEntry[];
-    try {
-      const n = headerLength(data, data.length, name);
-      entries = parsePackHeader(
-        repo.key,
-        data.subarray(data.length - 4 - n, data.length - 4),
-        data.length,
-        name,
-      );
-      const byId = new Map(entries.map((x) => [hex(x.id), x]));
-      for (const e of indexed.get(name) ?? []) {
-        const h = byId.get(hex(e.id));
-        if (!h || h.offset !== e.offset || h.length !== e.length) {
-          report.errors.push(
-            `pack ${name}: index entry for blob ${hex(e.id).slice(0, 8)} does not match the pack header`,
-          );
-        }
-      }
-    } catch (err) {
-      report.errors.push(`pack ${name}: ${withoutCheckHint(err)}`);
-      problems.push('its header does not open');
-      // The index still says where its blobs are: each is tried on its own.
-      entries = indexed.get(name) ?? [];
-    }
-    let bad = 0;
-    const failed: Buffer[] = [];
-    for (const e of entries) {
-      try {
-        repo.openEntry({ ...e, pack: name }, data.subarray(e.offset, e.offset + e.length));
-        report.blobsRead++;
-      } catch (err) {
-        report.errors.push(withoutCheckHint(err));
-        bad++;
-        failed.push(e.id);
-      }
-    }
-    if (bad > 0) problems.push(`${bad} of ${entries.length} blobs do not open`);
-    if (problems.length === 0) continue;
-    const problem = problems.join('; ');
-    damage.pack(name, problem);
-    for (const id of failed) damage.blobLost(name, problem, id, repo.index.get(id)?.pack);
+    const v = verifyPack(repo, name, data, indexed.get(name) ?? []);
+    report.blobsRead += v.opened;
+    report.errors.push(...v.findings);
+    if (v.problem === '') continue;
+    damage.pack(name, v.problem);
+    for (const id of v.failed) damage.blobLost(name, v.problem, id, repo.index.get(id)?.pack);
   }
   progress.done();
 }

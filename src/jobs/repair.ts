@@ -20,6 +20,7 @@ import type { Snapshot } from '../repo/snapshot.js';
 import type { Tree, TreeNode } from '../sources/source.js';
 import { type Affected, MAX_PATHS, mapAffected, readableSnapshots } from './damage-map.js';
 import { commitRewrite, copyBlobs, entriesByPack, removeUnlessRetained } from './pack-rewrite.js';
+import { verifyPack } from './pack-verify.js';
 
 export interface RepairOptions {
   dryRun?: boolean;
@@ -149,7 +150,7 @@ export interface PackRepair {
 }
 
 export interface PacksRepairOutcome {
-  /** Packs read to find the damaged ones (with no pack named). */
+  /** Packs read and verified (every pack, or the ones named). */
   packsRead: number;
   repaired: PackRepair[];
   /** Snapshots that use a lost blob, with the paths: `repair snapshots` cuts them. */
@@ -172,22 +173,23 @@ export function repairPacks(
     const byPack = entriesByPack(repo);
     const out: PacksRepairOutcome = { packsRead: 0, repaired: [], affects: [] };
 
+    // Named packs are repaired whatever their state; with none, every pack is read and judged.
+    const named = names.map((n) => resolvePack(n, stored));
+    const toRead = named.length > 0 ? named : [...stored.keys()];
     const targets = new Map<string, string>();
-    if (names.length > 0)
-      for (const n of names) targets.set(resolvePack(n, stored), 'named on the command line');
-    else {
-      progress.start(
-        'repair packs: read every pack',
-        [...stored.values()].reduce((a, b) => a + b, 0),
-      );
-      for (const [pack, size] of stored) {
-        const problem = await packProblem(repo, pack, byPack.get(pack) ?? []);
-        out.packsRead++;
-        progress.advance(size);
-        if (problem) targets.set(pack, problem);
-      }
-      progress.done();
+    progress.start(
+      'repair packs: read packs',
+      toRead.reduce((n, p) => n + (stored.get(p) ?? 0), 0),
+    );
+    for (const pack of toRead) {
+      const data = await repo.backend.load({ type: 'pack', name: pack });
+      const { problem } = verifyPack(repo, pack, data, byPack.get(pack) ?? []);
+      out.packsRead++;
+      progress.advance(data.length);
+      if (problem) targets.set(pack, problem);
+      else if (named.length > 0) targets.set(pack, 'no damage found; rewritten as asked');
     }
+    progress.done();
     if (targets.size === 0) return out;
 
     if (!options.dryRun) repo.deferIndex = true;
@@ -245,33 +247,6 @@ function resolvePack(name: string, stored: Map<string, number>): string {
     'not_found',
     `[repair] there is no pack "${name}" in the repository (\`lifeboat check --read-data\` names the damaged ones; a missing pack is dropped from the index by \`lifeboat repair index\`)`,
   );
-}
-
-/** What is wrong with a pack, read in full; undefined when it is whole. */
-async function packProblem(
-  repo: Repository,
-  pack: string,
-  indexed: PackEntry[],
-): Promise<string | undefined> {
-  const data = await repo.backend.load({ type: 'pack', name: pack });
-  const problems: string[] = [];
-  if (storageId(data) !== pack) problems.push('content does not match its name');
-  let entries = indexed;
-  try {
-    entries = await repo.readPackHeader(pack, data.length);
-  } catch (err) {
-    problems.push(describe(err));
-  }
-  let bad = 0;
-  for (const e of entries) {
-    try {
-      repo.openEntry({ ...e, pack }, data.subarray(e.offset, e.offset + e.length));
-    } catch {
-      bad++;
-    }
-  }
-  if (bad > 0) problems.push(`${bad} of ${entries.length} blobs do not open`);
-  return problems.length > 0 ? problems.join('; ') : undefined;
 }
 
 // ---- repair snapshots --------------------------------------------------------------------
