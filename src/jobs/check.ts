@@ -134,6 +134,8 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
     report.repair = damage.repairCommands();
     await checkWal(repo, report, req.readDataPercent);
   } finally {
+    // It holds packs no index file names: a later job must not take it for the stored index.
+    repo.resetIndex();
     await lock.release().catch(() => {});
   }
   report.ok = report.errors.length === 0;
