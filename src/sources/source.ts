@@ -124,6 +124,16 @@ export interface RestoreOptions {
   pattern?: string;
   /** MongoDB: collections to restore ("coll" or "db.coll"); empty = all. */
   collections?: string[];
+  /**
+   * PostgreSQL, with tables or schemas: replace only the rows of the tables, in one
+   * transaction; their definitions and what depends on them stay as they are.
+   */
+  dataOnly?: boolean;
+  /**
+   * PostgreSQL: create first, NOLOGIN, the roles the snapshot's objects name (owners,
+   * grantees) that the target lacks. For drills into a scratch cluster without the globals.
+   */
+  createRoles?: boolean;
   overwrite: boolean;
   dryRun: boolean;
 }
