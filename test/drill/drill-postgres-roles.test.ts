@@ -14,8 +14,8 @@ import {
   postgresUnavailable,
   startPostgres,
 } from '../../src/testing/servers/postgres.js';
-import { sql } from '../postgres/pg-helpers.js';
 import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { sql } from '../postgres/pg-helpers.js';
 
 const skip = postgresUnavailable();
 if (skip) console.log(`SKIPPED postgres role drills: ${skip}`);

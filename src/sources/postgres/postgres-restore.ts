@@ -145,45 +145,26 @@ export async function restoreDatabase(
     if (partial || options.dryRun || options.createRoles) {
       toc = await readToc(ctx, node, tool, join(work, 'toc.list'));
     }
-    let chosen: TocEntry[] | undefined;
-    let scopeTables: string[] | undefined;
-    /** Data-only: the tables whose rows are replaced. */
-    let dataTables: string[] = [];
-    let recreated: Dependent[] = [];
+    let plan: PartialPlan = { dataTables: [], recreated: [], clash: [], missing: [] };
     if (partial && toc) {
-      const owned = ownedMap(ctx.meta.owned);
-      const sel = resolveSelection(toc, tables, schemas, source.name);
-      const picked = new Set(selectEntries(toc, { tables: sel.tables, schemas, owned }));
-      if (dataOnly) {
-        dataTables = tocTables(toc.filter((e) => e.desc === 'TABLE' && picked.has(e)));
-        chosen = toc.filter((e) => e.desc === 'TABLE DATA' && picked.has(e));
-        scopeTables = dataTables;
-        const absent = dataTables.filter((t) => !existing.includes(t));
-        if (absent.length > 0) throw dataOnlyNeedsTables(target, absent);
-        const full = await withClient(conn, source.name, (c) => tablesWithRows(c, dataTables));
-        if (full.length > 0 && !options.overwrite) throw notEmpty(target, full);
-      } else {
-        const present = exists ? await withClient(conn, source.name, supportPresent) : new Set<string>();
-        for (const e of missingSupport(toc, present)) picked.add(e);
-        scopeTables = tocTables(toc.filter((e) => picked.has(e)));
-        const clash = existing.filter((t) => scopeTables?.includes(t));
-        if (clash.length > 0 && !options.overwrite) throw notEmpty(target, clash);
-        // Tables about to be dropped: what depends on them comes back from the snapshot, or nothing happens.
-        const replaced = tocTables(toc.filter((e) => e.desc === 'TABLE' && picked.has(e))).filter((t) =>
-          existing.includes(t),
-        );
-        if (replaced.length > 0) {
-          const deps = await withClient(conn, source.name, (c) => dependentsOf(c, replaced));
-          const found = dependentEntries(toc, deps, owned);
-          if (found.missing.length > 0) throw dependentsRefused(target, found.missing);
-          for (const e of found.entries) picked.add(e);
-          recreated = deps.filter((d) => !found.missing.includes(d));
-        }
-        chosen = toc.filter((e) => picked.has(e));
-      }
+      plan = await planPartial({
+        toc,
+        tables,
+        schemas,
+        dataOnly,
+        ctx,
+        conn,
+        source,
+        exists,
+        existing,
+        target,
+      });
+      if (plan.clash.length > 0 && !options.overwrite) throw notEmpty(target, plan.clash);
+      if (plan.missing.length > 0) throw dependentsRefused(target, plan.missing);
     } else if (existing.length > 0 && !options.overwrite) {
       throw notEmpty(target, existing);
     }
+    const { chosen, scopeTables, recreated, dataTables } = plan;
 
     const expected = ctx.stats.rows ?? {};
     if (options.dryRun) {
@@ -214,9 +195,9 @@ export async function restoreDatabase(
       }
       ctx.progress.start(`restore ${source.name}`, node.size);
       const stream = () => counted(readArtifact(ctx.store, node), (n) => ctx.progress.advance(n));
-      if (dataOnly && chosen) {
-        const list = join(work, 'restore.list');
-        await writeFile(list, `${chosen.map((e) => e.line).join('\n')}\n`, { mode: 0o600 });
+      const list = join(work, 'restore.list');
+      if (chosen) await writeFile(list, `${chosen.map((e) => e.line).join('\n')}\n`, { mode: 0o600 });
+      if (dataOnly) {
         const around = await withClient(conn, source.name, (c) => dataOnlyScript(c, dataTables));
         const psql = await checkedTool('psql', {
           binDir: source.config.bin_dir,
@@ -233,7 +214,7 @@ export async function restoreDatabase(
           '-f',
           '-',
         ];
-        // pg_restore writes the data as SQL (no connection); psql runs it inside our transaction.
+        // pg_restore turns the data entries into SQL (no connection); psql runs it inside our transaction.
         await runDumpTool(
           tool(['-L', list, '-f', '-']),
           (script) => runRestoreTool({ ...tool(psqlArgs), command: psql.path }, wrapScript(script, around)),
@@ -242,11 +223,7 @@ export async function restoreDatabase(
       } else {
         const args = ['--no-password', '--exit-on-error', ...toolConnArgs(conn)];
         if (options.overwrite) args.push('--clean', '--if-exists');
-        if (chosen) {
-          const list = join(work, 'restore.list');
-          await writeFile(list, `${chosen.map((e) => e.line).join('\n')}\n`, { mode: 0o600 });
-          args.push('-L', list);
-        }
+        if (chosen) args.push('-L', list);
         const jobs = source.config.jobs ?? 1;
         if (jobs > 1) {
           // pg_restore -j needs a seekable file; it is private (0600 in a 0700 folder) and removed.
@@ -297,6 +274,70 @@ export async function restoreDatabase(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** What a --table or --schema restore does. */
+interface PartialPlan {
+  /** The entries to restore, in archive order. */
+  chosen?: TocEntry[];
+  /** The tables and views they create (or, data-only, whose rows they load). */
+  scopeTables?: string[];
+  /** Data-only: the tables whose rows are replaced. */
+  dataTables: string[];
+  /** Objects depending on replaced tables, dropped and re-created from the snapshot. */
+  recreated: Dependent[];
+  /** What the target already holds that the restore would replace (needs --overwrite). */
+  clash: string[];
+  /** Dependents the snapshot cannot re-create: the restore is refused. */
+  missing: Dependent[];
+}
+
+async function planPartial(p: {
+  toc: TocEntry[];
+  tables: string[];
+  schemas: string[];
+  dataOnly: boolean;
+  ctx: RestoreContext;
+  conn: PgConnection;
+  source: PostgresSource;
+  exists: boolean;
+  existing: string[];
+  target: string;
+}): Promise<PartialPlan> {
+  const { toc, schemas, conn, existing } = p;
+  const name = p.source.name;
+  const owned = ownedMap(p.ctx.meta.owned);
+  const sel = resolveSelection(toc, p.tables, schemas, name);
+  const picked = new Set(selectEntries(toc, { tables: sel.tables, schemas, owned }));
+  const pickedTables = tocTables(toc.filter((e) => e.desc === 'TABLE' && picked.has(e)));
+  if (p.dataOnly) {
+    const absent = pickedTables.filter((t) => !existing.includes(t));
+    if (absent.length > 0) throw dataOnlyNeedsTables(p.target, absent);
+    return {
+      chosen: toc.filter((e) => e.desc === 'TABLE DATA' && picked.has(e)),
+      scopeTables: pickedTables,
+      dataTables: pickedTables,
+      recreated: [],
+      clash: await withClient(conn, name, (c) => tablesWithRows(c, pickedTables)),
+      missing: [],
+    };
+  }
+  const present = p.exists ? await withClient(conn, name, supportPresent) : new Set<string>();
+  for (const e of missingSupport(toc, present)) picked.add(e);
+  const scopeTables = tocTables(toc.filter((e) => picked.has(e)));
+  // Tables about to be dropped: what depends on them comes back from the snapshot, or nothing happens.
+  const replaced = pickedTables.filter((t) => existing.includes(t));
+  const deps = replaced.length > 0 ? await withClient(conn, name, (c) => dependentsOf(c, replaced)) : [];
+  const found = dependentEntries(toc, deps, owned);
+  for (const e of found.entries) picked.add(e);
+  return {
+    chosen: toc.filter((e) => picked.has(e)),
+    scopeTables,
+    dataTables: [],
+    recreated: deps.filter((d) => !found.missing.includes(d)),
+    clash: existing.filter((t) => scopeTables.includes(t)),
+    missing: found.missing,
+  };
 }
 
 async function pickArchive(ctx: RestoreContext, source: string): Promise<TreeNode> {
