@@ -161,6 +161,8 @@ export interface Source {
   readonly type: string;
   /** 'files' for trees, 'logical' for dumps, 'physical' for base backups. */
   readonly kind: 'files' | 'logical' | 'physical';
+  /** True when restore honours `dataOnly`; the restore job refuses it for other sources. */
+  readonly restoresDataOnly?: boolean;
   backup(ctx: BackupContext): Promise<BackupResult>;
   restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult>;
   /**

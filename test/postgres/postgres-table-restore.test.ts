@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import {
   type PostgresServer,
   postgresUnavailable,
@@ -225,7 +226,7 @@ describe('postgres restore --table with dependent objects', { skip: unavailable 
     assert.equal((await sql(url, "SELECT 1 FROM pg_views WHERE viewname = 'recent_orders'")).length, 1);
   });
 
-  it('--data-only needs tables that exist, and --table or --schema', async () => {
+  it('--data-only needs tables that exist, --table or --schema, and a PostgreSQL database snapshot', async () => {
     const noTable = await cli([
       'restore',
       'latest',
@@ -245,6 +246,30 @@ describe('postgres restore --table with dependent objects', { skip: unavailable 
     assert.match(
       missing.stderr,
       /does not hold public\.orders \(restore without --data-only to create them\)/,
+    );
+    const db = new Database(join(dir, 'app.db'));
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)');
+    db.close();
+    await writeConfig(dir, {
+      shop: { type: 'postgres', url },
+      app: { type: 'sqlite', path: join(dir, 'app.db') },
+    });
+    await ok(['backup', 'app']);
+    const sqlite = await cli([
+      'restore',
+      'latest',
+      '--source',
+      'app',
+      '--table',
+      't',
+      '--data-only',
+      '--to',
+      join(dir, 'x.db'),
+    ]);
+    assert.equal(sqlite.code, 2, sqlite.stderr);
+    assert.match(
+      sqlite.stderr,
+      /\[restore\] --data-only applies to PostgreSQL database snapshots, not to app \(sqlite, logical\)/,
     );
   });
 });
