@@ -1,7 +1,8 @@
 /**
  * @module test/postgres/postgres-table-restore
- * `restore --table T` into a live database where a view (and a view on it), functions of T's
- * row type and another table's foreign key depend on T, through the real CLI against a
+ * `restore --table T` into a live database where a view (and a view on it), a materialized
+ * view with an index, functions of T's row type, and another table's foreign key and policy
+ * depend on T, through the real CLI against a
  * throwaway server: `--data-only` replaces T's rows in one transaction and leaves every
  * dependent as it was (same OIDs); the replace mode drops and re-creates them from the
  * snapshot; a dependent the snapshot does not hold makes it refuse before any change.
@@ -33,8 +34,13 @@ CREATE VIEW biggest_orders AS SELECT id FROM big_orders WHERE amount > 90;
 CREATE FUNCTION order_total(o orders) RETURNS numeric LANGUAGE sql AS 'SELECT o.amount * 2';
 CREATE FUNCTION all_orders() RETURNS SETOF orders LANGUAGE sql BEGIN ATOMIC SELECT * FROM orders; END;
 COMMENT ON VIEW big_orders IS 'orders over 50';
+ALTER TABLE order_items ENABLE ROW LEVEL SECURITY;
+CREATE POLICY items_of_orders ON order_items USING (order_id IN (SELECT id FROM orders));
 INSERT INTO orders (amount, note) SELECT g, 'order ' || g FROM generate_series(1, 100) g;
 INSERT INTO order_items (order_id, qty) SELECT 1 + g % 100, g FROM generate_series(1, 300) g;
+-- After the rows: a restore re-creates it with its data as of then (REFRESH).
+CREATE MATERIALIZED VIEW order_sums AS SELECT count(*) AS n, sum(amount) AS total FROM orders;
+CREATE UNIQUE INDEX order_sums_n ON order_sums (n);
 `;
 
 /** A table's rows as one md5, in a stable order. */
@@ -56,6 +62,9 @@ async function dependents(url: string): Promise<Record<string, string>> {
       WHERE p.proname IN ('order_total', 'all_orders')
      UNION ALL SELECT 'fk ' || conname, oid || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
       WHERE conname = 'order_items_order_id_fkey'
+     UNION ALL SELECT 'matview', c.oid || ' ' || pg_get_viewdef(c.oid) || (SELECT string_agg(indexdef, ';') FROM pg_indexes
+      WHERE tablename = 'order_sums') || (SELECT n || ' ' || total FROM order_sums) FROM pg_class c WHERE c.relname = 'order_sums'
+     UNION ALL SELECT 'policy ' || polname, p.oid || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy p
      UNION ALL SELECT 'comment', coalesce(obj_description('big_orders'::regclass, 'pg_class'), 'none')`,
   );
   return Object.fromEntries(rows.map((r) => [r.k, r.v]));
@@ -63,7 +72,7 @@ async function dependents(url: string): Promise<Record<string, string>> {
 
 /** The same without the OIDs. */
 function definitions(deps: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(deps).map(([k, v]) => [k, v.replace(/^\d+ /, '')]));
+  return Object.fromEntries(Object.entries(deps).map(([k, v]) => [k, String(v).replace(/^\d+ /, '')]));
 }
 
 describe('postgres restore --table with dependent objects', { skip: unavailable ?? false }, () => {
@@ -177,7 +186,7 @@ describe('postgres restore --table with dependent objects', { skip: unavailable 
     await sql(url, 'DELETE FROM order_items WHERE order_id = 500; DELETE FROM orders WHERE id = 500');
   });
 
-  it('replaces the table and drops and re-creates the views, functions and foreign key the snapshot holds', async () => {
+  it('replaces the table and drops and re-creates the views, functions, foreign key and policy the snapshot holds', async () => {
     await sql(
       url,
       'UPDATE orders SET amount = amount + 1 WHERE id % 3 = 0; INSERT INTO order_items (order_id, qty) VALUES (7, 1)',
