@@ -184,6 +184,20 @@ describe('postgres restore --table with dependent objects', { skip: unavailable 
     );
     assert.equal(await checksum(url, 'orders'), live2);
     await sql(url, 'DELETE FROM order_items WHERE order_id = 500; DELETE FROM orders WHERE id = 500');
+
+    // A role that may write the table but not keep its triggers quiet: refused, with what it needs.
+    await sql(
+      url,
+      "CREATE ROLE clerk LOGIN PASSWORD 'clerk-pw'; GRANT ALL ON ALL TABLES IN SCHEMA public TO clerk",
+    );
+    const live3 = await checksum(url, 'orders');
+    const to = `postgres://clerk:clerk-pw@127.0.0.1:${server.port}/shop`;
+    const denied = await cli([...restore('--data-only', '--overwrite'), '--to', to]);
+    assert.equal(denied.code, 1, denied.stderr);
+    assert.match(denied.stderr, /permission denied to set parameter "session_replication_role"/);
+    assert.match(denied.stderr, /needs a superuser or GRANT SET ON PARAMETER session_replication_role/);
+    assert.ok(!denied.stderr.includes('clerk-pw'));
+    assert.equal(await checksum(url, 'orders'), live3);
   });
 
   it('replaces the table and drops and re-creates the views, functions, foreign key and policy the snapshot holds', async () => {

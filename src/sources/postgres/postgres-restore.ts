@@ -556,6 +556,9 @@ function restoreFailed(source: string, target: string, err: unknown, created: bo
   if (/out of shared memory|max_locks_per_transaction/.test(detail)) {
     next +=
       '; raise max_locks_per_transaction on the server, or set jobs: 2 or more to restore without one transaction';
+  } else if (/session_replication_role/.test(detail)) {
+    next +=
+      '; --data-only keeps triggers and foreign keys from firing, which needs a superuser or GRANT SET ON PARAMETER session_replication_role';
   } else if (/role .* does not exist/.test(detail)) {
     next += `; restore the roles first (the unit "<source>/globals" with globals: true), or create them`;
   }
