@@ -6,7 +6,8 @@
  * roles the archive names are created NOLOGIN. Ownership and grants come out as the source's.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -129,6 +130,44 @@ describe('drills of postgres databases owned by postgres or application roles', 
       assert.equal(detail(report, 'count rows'), '1 match');
     } finally {
       await server?.stop();
+    }
+  });
+
+  it('fails the roles check, naming why, when the globals cannot be loaded; the database is still drilled', async () => {
+    let server: PostgresServer | undefined;
+    let space: string | undefined;
+    try {
+      server = await startPostgres({ superuser: 'postgres' });
+      // A tablespace: its folder is the source's, so the scratch cluster cannot create it again.
+      space = await mkdtemp(join(tmpdir(), 'lifeboat-space-'));
+      if (process.getuid?.() === 0) await chown(space, 65534, 65534);
+      await sql(server.url, 'CREATE ROLE app_owner NOLOGIN');
+      await sql(server.url, `CREATE TABLESPACE archive LOCATION '${space}'`);
+      await sql(server.url, 'CREATE DATABASE shop OWNER app_owner');
+      await sql(
+        server.urlFor('shop'),
+        'SET ROLE app_owner; CREATE TABLE t (id int); INSERT INTO t VALUES (1)',
+      );
+      sources.spaced = { type: 'postgres', url: server.url, databases: ['shop'], globals: true };
+      await ok(['backup', 'spaced']);
+      await server.stop();
+      const args = ['drill', 'spaced/shop', '--json'];
+      const r = await cli(args);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const report = JSON.parse(r.stdout) as Report;
+      assert.equal(report.passed, false);
+      assert.deepEqual(
+        report.checks.filter((c) => !c.ok).map((c) => c.name),
+        ['roles'],
+      );
+      assert.match(
+        String(detail(report, 'roles')),
+        /^loading the globals spaced\/globals [0-9a-f]{8} failed: .*tablespace.*; none had to be created$/s,
+      );
+      assert.equal(detail(report, 'count rows'), '1 match');
+    } finally {
+      await server?.stop();
+      if (space) await rm(space, { recursive: true, force: true });
     }
   });
 
