@@ -38,6 +38,9 @@ ALTER TABLE order_items ENABLE ROW LEVEL SECURITY;
 CREATE POLICY items_of_orders ON order_items USING (order_id IN (SELECT id FROM orders));
 INSERT INTO orders (amount, note) SELECT g, 'order ' || g FROM generate_series(1, 100) g;
 INSERT INTO order_items (order_id, qty) SELECT 1 + g % 100, g FROM generate_series(1, 300) g;
+CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);
+CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+INSERT INTO events SELECT g, DATE '2024-01-01' + g FROM generate_series(1, 50) g;
 -- After the rows: a restore re-creates it with its data as of then (REFRESH).
 CREATE MATERIALIZED VIEW order_sums AS SELECT count(*) AS n, sum(amount) AS total FROM orders;
 CREATE UNIQUE INDEX order_sums_n ON order_sums (n);
@@ -270,6 +273,41 @@ describe('postgres restore --table with dependent objects', { skip: unavailable 
       missing.stderr,
       /does not hold public\.orders \(restore without --data-only to create them\)/,
     );
+    // A partitioned table: its rows are its partitions'; replacing it would take them along.
+    const parted = await cli([
+      'restore',
+      'latest',
+      '--source',
+      'shop',
+      '--table',
+      'events',
+      '--data-only',
+      '--overwrite',
+    ]);
+    assert.equal(parted.code, 2, parted.stderr);
+    assert.match(
+      parted.stderr,
+      /no rows of public\.events of their own \(a partitioned table: name its partitions with --table\)/,
+    );
+    const whole = await cli(['restore', 'latest', '--source', 'shop', '--table', 'events', '--overwrite']);
+    assert.equal(whole.code, 1, whole.stderr);
+    assert.match(
+      whole.stderr,
+      /table public\.events_2024 depends on public\.events and cannot be dropped and re-created on its own/,
+    );
+    const snapEvents = await checksum(url, 'events_2024');
+    await sql(url, 'DELETE FROM events WHERE id < 10');
+    await ok([
+      'restore',
+      'latest',
+      '--source',
+      'shop',
+      '--table',
+      'events_2024',
+      '--data-only',
+      '--overwrite',
+    ]);
+    assert.equal(await checksum(url, 'events_2024'), snapEvents);
     const db = new Database(join(dir, 'app.db'));
     db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)');
     db.close();

@@ -311,14 +311,25 @@ async function planPartial(p: {
   const picked = new Set(selectEntries(toc, { tables: sel.tables, schemas, owned }));
   const pickedTables = tocTables(toc.filter((e) => e.desc === 'TABLE' && picked.has(e)));
   if (p.dataOnly) {
-    const absent = pickedTables.filter((t) => !existing.includes(t));
+    const data = toc.filter((e) => e.desc === 'TABLE DATA' && picked.has(e));
+    // A partitioned table has no rows of its own: its partitions do.
+    const withData = new Set(data.map((e) => `${e.schema}.${tagOf(e)}`));
+    const noRows = sel.tables.filter((t) => !withData.has(t));
+    if (noRows.length > 0) {
+      throw new LifeboatError(
+        'usage',
+        `[source:postgres] the snapshot holds no rows of ${noRows.join(', ')} of their own (a partitioned table: name its partitions with --table)`,
+      );
+    }
+    const dataTables = pickedTables.filter((t) => withData.has(t));
+    const absent = dataTables.filter((t) => !existing.includes(t));
     if (absent.length > 0) throw dataOnlyNeedsTables(p.target, absent);
     return {
-      chosen: toc.filter((e) => e.desc === 'TABLE DATA' && picked.has(e)),
-      scopeTables: pickedTables,
-      dataTables: pickedTables,
+      chosen: data,
+      scopeTables: dataTables,
+      dataTables,
       recreated: [],
-      clash: await withClient(conn, name, (c) => tablesWithRows(c, pickedTables)),
+      clash: await withClient(conn, name, (c) => tablesWithRows(c, dataTables)),
       missing: [],
     };
   }
