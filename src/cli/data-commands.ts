@@ -51,6 +51,10 @@ export function registerDataCommands(program: Command, action: Action): void {
       '--at <time>',
       'point in time (PostgreSQL physical sources): TIME, latest, name:POINT, lsn:X/Y or xid:N',
     )
+    .option(
+      '--data-only',
+      'with --table or --schema (PostgreSQL): replace only the rows, in one transaction; definitions and what depends on the tables stay',
+    )
     .option('--overwrite', 'replace what is at the target')
     .option('--dry-run', 'show what would be restored, write nothing')
     .action(action(restore));
@@ -150,6 +154,7 @@ interface RestoreCliOptions {
   pattern?: string;
   collection: string[];
   at?: string;
+  dataOnly?: boolean;
   overwrite?: boolean;
   dryRun?: boolean;
 }
@@ -175,6 +180,7 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
       db: redisDb(opts.db),
       pattern: opts.pattern,
       collections: opts.collection,
+      dataOnly: !!opts.dataOnly,
       overwrite: !!opts.overwrite,
       dryRun: !!opts.dryRun,
     },

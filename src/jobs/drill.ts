@@ -5,6 +5,9 @@
  * integrity check, the user's checks), measure the recovery time, keep the report in the
  * repository as a snapshot of kind 'drill', and always remove the scratch target. Physical
  * PostgreSQL sources are recovered from base backup and WAL archive instead (drill-pitr).
+ * A PostgreSQL database gets its roles first, as a real recovery would: the source's globals
+ * unit restored into the same throwaway cluster, and the roles its objects name that are still
+ * missing created NOLOGIN (all of them, when no globals were saved).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -91,6 +94,8 @@ export const DRILL_SOURCE_PREFIX = 'drill:';
 interface Scratch {
   to: string;
   kind: string;
+  /** A throwaway PostgreSQL cluster's maintenance database: where the globals go. */
+  cluster?: string;
   cleanup(): Promise<void>;
 }
 
@@ -176,14 +181,19 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
       // The drill restores into scratch: the source's restore hooks are not run.
       const sourceConfig = configured ? { ...configured, hooks: undefined } : undefined;
       const restoreStart = Date.now();
+      const pgDatabase = snapshot.engine === 'postgres' && typeof snapshot.meta.database === 'string';
+      const globals = pgDatabase
+        ? await loadGlobals(repo, snapId, snapshot, scratch, req.configured)
+        : undefined;
       const result = await runRestore(repo, {
         snapshot: snapId,
         configured: { [snapshot.source]: sourceConfig },
-        options: { to: scratch.to, overwrite: true, dryRun: false },
+        options: { to: scratch.to, overwrite: true, dryRun: false, createRoles: pgDatabase },
       });
       restoreMs = Date.now() - restoreStart;
       target = result.target;
       scratchTo = scratch.to;
+      if (pgDatabase) checks.push(rolesCheck(globals, result.stats.rolesCreated));
       checks.push(...countChecks(snapshot.stats, result.stats, snapshot.engine));
       checks.push(
         ...(await integrityChecks({
@@ -289,6 +299,7 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
       return {
         to: server.urlFor(database),
         kind: 'throwaway postgres cluster',
+        cluster: server.urlFor('postgres'),
         cleanup: () => server.stop(),
       };
     }
@@ -297,6 +308,70 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
     'usage',
     `[drill] ${snapshot.engine} (${snapshot.kind}) snapshots need a scratch target: set drill.scratch_url on source "${snapshot.source.split('/')[0]}" (this build makes none for them yet)`,
   );
+}
+
+/** How the roles of a PostgreSQL drill came about: from the globals unit, or not. */
+interface GlobalsLoaded {
+  /** "app-db/globals 3fa2c1e9" */
+  from?: string;
+  roles?: number;
+  /** Why the globals were not loaded (none saved, a configured scratch_url, a failure). */
+  skipped?: string;
+  failed?: string;
+}
+
+/**
+ * The roles of the source's cluster, from its globals unit (the snapshot nearest in time to
+ * the database's), into the drill's throwaway cluster. A configured scratch_url is someone's
+ * server: roles with their passwords and attributes are not loaded there.
+ */
+async function loadGlobals(
+  repo: Repository,
+  snapId: string,
+  snapshot: Snapshot,
+  scratch: Scratch,
+  configured: DrillRequest['configured'],
+): Promise<GlobalsLoaded> {
+  const parent = snapshot.source.split('/')[0];
+  const time = Date.parse(snapshot.time);
+  const candidates = (await repo.listSnapshots()).filter(
+    (e) =>
+      e.id !== snapId &&
+      e.snapshot.kind === 'logical' &&
+      e.snapshot.engine === 'postgres' &&
+      e.snapshot.meta.part === 'globals' &&
+      e.snapshot.source.split('/')[0] === parent,
+  );
+  const nearest = candidates.sort(
+    (a, b) => Math.abs(Date.parse(a.snapshot.time) - time) - Math.abs(Date.parse(b.snapshot.time) - time),
+  )[0];
+  if (!nearest) return { skipped: 'no globals saved (globals: true)' };
+  const from = `${nearest.snapshot.source} ${nearest.id.slice(0, 8)}`;
+  if (!scratch.cluster)
+    return { skipped: `the globals ${from} are not loaded into a configured scratch_url` };
+  const conf = configured[nearest.snapshot.source] ?? configured[parent];
+  try {
+    const r = await runRestore(repo, {
+      snapshot: nearest.id,
+      configured: { [nearest.snapshot.source]: conf ? { ...conf, hooks: undefined } : undefined },
+      options: { to: scratch.cluster, overwrite: true, dryRun: false },
+    });
+    return { from, roles: typeof r.stats.roles === 'number' ? r.stats.roles : undefined };
+  } catch (err) {
+    return { from, failed: describe(err) };
+  }
+}
+
+/** The "roles" check: where the roles came from, and which had to be made up. */
+function rolesCheck(globals: GlobalsLoaded | undefined, created: unknown): DrillCheckResult {
+  const made = Array.isArray(created) ? (created as string[]) : [];
+  const parts: string[] = [];
+  if (globals?.from && !globals.failed && !globals.skipped) {
+    parts.push(`${globals.roles ?? 'the'} roles loaded from the globals ${globals.from}`);
+  } else if (globals?.failed) parts.push(`loading the globals ${globals.from} failed: ${globals.failed}`);
+  else if (globals?.skipped) parts.push(globals.skipped);
+  parts.push(made.length > 0 ? `created NOLOGIN: ${made.join(', ')}` : 'none had to be created');
+  return { name: 'roles', ok: !globals?.failed, detail: parts.join('; '), ms: 0 };
 }
 
 const COUNTED = ['files', 'dirs', 'rows', 'keys', 'keysTotal', 'entries', 'entriesTotal', 'documentsTotal'];

@@ -3,6 +3,7 @@
  * Restore one snapshot through its source engine, under a shared lock so prune cannot
  * remove data while it is read.
  */
+import { LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
@@ -36,6 +37,12 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
     const configured = req.configured[snapshot.source] ?? req.configured[snapshot.source.split('/')[0]];
     const config = configured ?? snapshot.sourceConfig;
     const source = await createSource(snapshot.source, config);
+    if (req.options.dataOnly && !source.restoresDataOnly) {
+      throw new LifeboatError(
+        'usage',
+        `[restore] --data-only applies to PostgreSQL database snapshots, not to ${snapshot.source} (${source.type}, ${source.kind})`,
+      );
+    }
     const hooks = req.options.dryRun ? undefined : (configured?.hooks as HooksConfig | undefined);
     return await withHooks(
       hooks,

@@ -2,10 +2,10 @@
  * @module scratch/postgres
  * A throwaway PostgreSQL server, for restore drills and tests: initdb into a temporary folder,
  * then postgres on a free loopback port with its unix socket in that folder, fsync off, and
- * password (SCRAM) authentication for a test superuser, so the password-handling path is the
+ * password (SCRAM) authentication for a superuser ("lbtest" unless told), so the password-handling path is the
  * real one. PostgreSQL refuses to run as root: as root, the folder is given to `nobody` and
  * the server runs as that user through setpriv. It never touches the machine's own server.
- * (The superuser and password are fixed: the server listens on loopback only and lives as long
+ * (The password is fixed: the server listens on loopback only and lives as long
  * as the drill or test.)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -89,6 +89,8 @@ export async function startPostgres(
     existingDir?: string;
     /** How long start-up may take (recovery of a restored base backup included); default 30 s. */
     readyTimeoutMs?: number;
+    /** The cluster's superuser, made by initdb (default "lbtest"); "postgres" for a cluster as most are deployed. */
+    superuser?: string;
   } = {},
 ): Promise<PostgresServer> {
   const binDir = findPostgresBinDir();
@@ -97,6 +99,7 @@ export async function startPostgres(
   const dir = options.existingDir ?? (await mkdtemp(join(tmpdir(), 'lifeboat-pg-')));
   const dataDir = join(dir, 'data');
   const socketDir = dir;
+  const user = options.superuser ?? TEST_USER;
   if (options.existingDir) {
     if (isRoot()) {
       spawnSync('chown', ['-R', `${NOBODY.uid}:${NOBODY.gid}`, dir]);
@@ -104,9 +107,18 @@ export async function startPostgres(
       await chmod(dataDir, 0o700);
     }
   } else {
-    await initCluster(binDir, dir, dataDir);
+    await initCluster(binDir, dir, dataDir, user);
   }
-  return launch(binDir, major, dir, dataDir, socketDir, options.settings, options.readyTimeoutMs ?? 30_000);
+  return launch(
+    binDir,
+    major,
+    dir,
+    dataDir,
+    socketDir,
+    user,
+    options.settings,
+    options.readyTimeoutMs ?? 30_000,
+  );
 }
 
 /** Runs the PostgreSQL server as the unprivileged server user when root (argv prefix). */
@@ -114,7 +126,7 @@ export function serverUserArgv(command: string, args: string[]): [string, string
   return asServerUser(command, args);
 }
 
-async function initCluster(binDir: string, dir: string, dataDir: string): Promise<void> {
+async function initCluster(binDir: string, dir: string, dataDir: string, user: string): Promise<void> {
   if (isRoot()) {
     await chown(dir, NOBODY.uid, NOBODY.gid);
     await chmod(dir, 0o700);
@@ -127,7 +139,7 @@ async function initCluster(binDir: string, dir: string, dataDir: string): Promis
     '-D',
     dataDir,
     '-U',
-    TEST_USER,
+    user,
     `--pwfile=${pwfile}`,
     '--auth=scram-sha-256',
     '-E',
@@ -149,6 +161,7 @@ async function launch(
   dir: string,
   dataDir: string,
   socketDir: string,
+  user: string,
   extra: Record<string, string> | undefined,
   readyTimeoutMs: number,
 ): Promise<PostgresServer> {
@@ -183,14 +196,14 @@ async function launch(
   }
 
   const host = '127.0.0.1';
-  const auth = `${encodeURIComponent(TEST_USER)}:${encodeURIComponent(TEST_PASSWORD)}`;
+  const auth = `${encodeURIComponent(user)}:${encodeURIComponent(TEST_PASSWORD)}`;
   const urlFor = (database: string) => `postgres://${auth}@${host}:${port}/${encodeURIComponent(database)}`;
   let stopped = false;
   return {
     url: urlFor('postgres'),
     host,
     port,
-    user: TEST_USER,
+    user,
     password: TEST_PASSWORD,
     dir,
     dataDir,

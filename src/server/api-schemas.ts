@@ -122,6 +122,12 @@ export const restoreRequest = z.strictObject({
     .describe(
       'point in time for a PostgreSQL physical source: an ISO time, "latest", "name:POINT", "lsn:X/Y" or "xid:N"; needs source and snapshot "latest"',
     ),
+  data_only: z
+    .boolean()
+    .optional()
+    .describe(
+      'PostgreSQL, with tables: replace only their rows, in one transaction; definitions and what depends on them stay',
+    ),
   overwrite: z.boolean().optional(),
   dry_run: z.boolean().optional(),
 });

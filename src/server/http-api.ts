@@ -521,6 +521,7 @@ const HANDLERS: Record<string, Handler> = {
         tables: body.tables ?? [],
         include: body.include ?? [],
         ...(body.collections?.length ? { collections: body.collections } : {}),
+        ...(body.data_only ? { data_only: true } : {}),
         overwrite: body.overwrite ?? false,
         dry_run: body.dry_run ?? false,
         ...(body.at ? { at: body.at } : {}),

@@ -544,6 +544,7 @@ export class JobRunner {
         include: p.include ?? [],
         tables: p.tables ?? [],
         collections: p.collections ?? [],
+        dataOnly: !!p.data_only,
         overwrite: !!p.overwrite,
         dryRun: !!p.dry_run,
       },
@@ -566,6 +567,7 @@ type RestoreParams = {
   tables?: string[];
   include?: string[];
   collections?: string[];
+  data_only?: boolean;
   overwrite?: boolean;
   dry_run?: boolean;
   at?: string;

@@ -33,16 +33,21 @@ function start(cmd: ToolCommand, stdio: ['ignore' | 'pipe', 'pipe' | 'ignore', '
   });
 }
 
-/** Runs a tool whose stdout is the artifact; `consume` reads it (e.g. into the repository). */
+/**
+ * Runs a tool whose stdout is the artifact; `consume` reads it (e.g. into the repository).
+ * With `input`, the tool reads that on stdin meanwhile (pg_restore turning an archive into SQL).
+ */
 export async function runDumpTool<T>(
   cmd: ToolCommand,
   consume: (stdout: AsyncIterable<Buffer>) => Promise<T>,
+  input?: AsyncIterable<Uint8Array>,
 ): Promise<T> {
   cmd.signal?.throwIfAborted();
-  const child = start(cmd, ['ignore', 'pipe', 'pipe']);
+  const child = start(cmd, [input ? 'pipe' : 'ignore', 'pipe', 'pipe']);
   const watch = watchChild(child, cmd);
   try {
-    const result = await consume(child.stdout as AsyncIterable<Buffer>);
+    const fed = input ? feed(child, watch, input) : Promise.resolve();
+    const [result] = await Promise.all([consume(child.stdout as AsyncIterable<Buffer>), fed]);
     await watch.done;
     return result;
   } catch (err) {
@@ -71,34 +76,42 @@ export async function runRestoreTool(
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
     if (stdout.length < 1024 * 1024) stdout += d;
   });
-  if (input && child.stdin) {
-    const stdin = child.stdin;
-    // EPIPE when the tool stops reading (it died, or it needed only the start of the input,
-    // like `pg_restore -l`): its exit status says which.
-    let closed = false;
-    stdin.on('error', () => {
-      closed = true;
-    });
-    const exited = watch.done.then(
-      () => {},
-      () => {},
-    );
-    try {
-      for await (const chunk of input) {
-        if (closed || child.exitCode !== null || child.signalCode !== null) break;
-        if (!stdin.write(chunk)) {
-          await writable(child, stdin);
-        }
-      }
-      stdin.end();
-    } catch (err) {
-      child.kill('SIGKILL');
-      await exited;
-      throw err;
-    }
-  }
+  if (input) await feed(child, watch, input);
   await watch.done;
   return stdout;
+}
+
+/** Writes `input` to the tool's stdin, then closes it; a failing input kills the tool. */
+async function feed(
+  child: ChildProcess,
+  watch: { done: Promise<void> },
+  input: AsyncIterable<Uint8Array>,
+): Promise<void> {
+  const stdin = child.stdin;
+  if (!stdin) return;
+  // EPIPE when the tool stops reading (it died, or it needed only the start of the input,
+  // like `pg_restore -l`): its exit status says which.
+  let closed = false;
+  stdin.on('error', () => {
+    closed = true;
+  });
+  const exited = watch.done.then(
+    () => {},
+    () => {},
+  );
+  try {
+    for await (const chunk of input) {
+      if (closed || child.exitCode !== null || child.signalCode !== null) break;
+      if (!stdin.write(chunk)) {
+        await writable(child, stdin);
+      }
+    }
+    stdin.end();
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited;
+    throw err;
+  }
 }
 
 /** Resolves when the tool's stdin can take more, or will never again (closed, tool gone). */

@@ -130,6 +130,16 @@ export interface RestoreOptions {
   pattern?: string;
   /** MongoDB: collections to restore ("coll" or "db.coll"); empty = all. */
   collections?: string[];
+  /**
+   * PostgreSQL, with tables or schemas: replace only the rows of the tables, in one
+   * transaction; their definitions and what depends on them stay as they are.
+   */
+  dataOnly?: boolean;
+  /**
+   * PostgreSQL: create first, NOLOGIN, the roles the snapshot's objects name (owners,
+   * grantees) that the target lacks. For drills into a scratch cluster without the globals.
+   */
+  createRoles?: boolean;
   overwrite: boolean;
   dryRun: boolean;
 }
@@ -157,6 +167,8 @@ export interface Source {
   readonly type: string;
   /** 'files' for trees, 'logical' for dumps, 'physical' for base backups. */
   readonly kind: 'files' | 'logical' | 'physical';
+  /** True when restore honours `dataOnly`; the restore job refuses it for other sources. */
+  readonly restoresDataOnly?: boolean;
   backup(ctx: BackupContext): Promise<BackupResult>;
   restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult>;
   /**

@@ -127,10 +127,10 @@ export async function restoreGlobals(
   ctx: RestoreContext,
   options: RestoreOptions,
 ): Promise<RestoreResult> {
-  if ((options.tables?.length ?? 0) > 0 || (options.schemas?.length ?? 0) > 0) {
+  if ((options.tables?.length ?? 0) > 0 || (options.schemas?.length ?? 0) > 0 || options.dataOnly) {
     throw new LifeboatError(
       'usage',
-      `[source:postgres] ${source.name} holds roles and tablespaces: --table and --schema do not apply`,
+      `[source:postgres] ${source.name} holds roles and tablespaces: --table, --schema and --data-only do not apply`,
     );
   }
   const conn = globalsConnection(options.to ?? source.config.url);

@@ -6,13 +6,18 @@
  * streamed into one pg_restore in a single transaction (all or nothing); with `jobs: N` it is
  * written to a private temporary file first, since `pg_restore -j` needs a seekable file.
  * Afterwards the row counts and the schema digest are checked against the snapshot's.
+ * Replacing tables of a live database also drops and re-creates, from the snapshot, what
+ * depends on them (views, functions, other tables' foreign keys), and refuses before any
+ * change when the snapshot does not hold one; `dataOnly` replaces only their rows
+ * (postgres-table-data). `createRoles` first creates the roles the archive names that the
+ * target lacks (postgres-roles), for drills without the globals.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
 import { loadArtifacts, readArtifact, writeArtifactToFile } from '../artifact.js';
-import { runRestoreTool, type ToolCommand } from '../dump-runner.js';
+import { runDumpTool, runRestoreTool, type ToolCommand } from '../dump-runner.js';
 import type { RestoreContext, RestoreOptions, RestoreResult, TreeNode } from '../source.js';
 import {
   connect,
@@ -37,8 +42,13 @@ import {
   toolEnv,
   withDatabase,
 } from './postgres-connection.js';
+import { dependentsOf } from './postgres-dependents.js';
+import { archiveRoles, createMissingRoles, ROLE_NAMING } from './postgres-roles.js';
 import type { PostgresSource } from './postgres-source.js';
+import { dataOnlyScript, tablesWithRows, wrapScript } from './postgres-table-data.js';
 import {
+  type Dependent,
+  dependentEntries,
   describeEntry,
   missingSupport,
   parseToc,
@@ -90,6 +100,13 @@ export async function restoreDatabase(
   const tables = options.tables ?? [];
   const schemas = options.schemas ?? [];
   const partial = tables.length > 0 || schemas.length > 0;
+  const dataOnly = options.dataOnly === true;
+  if (dataOnly && !partial) {
+    throw new LifeboatError(
+      'usage',
+      '[source:postgres] --data-only replaces the rows of chosen tables: name them with --table or --schema',
+    );
+  }
 
   // The server: is the database there, and what does it hold?
   const admin = await connectAdmin(conn, source.name);
@@ -123,25 +140,31 @@ export async function restoreDatabase(
 
   const work = await mkdtemp(join(tmpdir(), 'lifeboat-pg-restore-'));
   try {
-    // The table of contents: for listings and partial restores.
+    // The table of contents: for listings, partial restores and the roles it names.
     let toc: TocEntry[] | undefined;
-    if (partial || options.dryRun) toc = await readToc(ctx, node, tool, join(work, 'toc.list'));
-    let chosen: TocEntry[] | undefined;
-    let scopeTables: string[] | undefined;
+    if (partial || options.dryRun || options.createRoles) {
+      toc = await readToc(ctx, node, tool, join(work, 'toc.list'));
+    }
+    let plan: PartialPlan = { dataTables: [], recreated: [], clash: [], missing: [] };
     if (partial && toc) {
-      const sel = resolveSelection(toc, tables, schemas, source.name);
-      const picked = new Set(
-        selectEntries(toc, { tables: sel.tables, schemas, owned: ownedMap(ctx.meta.owned) }),
-      );
-      const present = exists ? await withClient(conn, source.name, supportPresent) : new Set<string>();
-      for (const e of missingSupport(toc, present)) picked.add(e);
-      chosen = toc.filter((e) => picked.has(e));
-      scopeTables = tocTables(chosen);
-      const clash = existing.filter((t) => scopeTables?.includes(t));
-      if (clash.length > 0 && !options.overwrite) throw notEmpty(target, clash);
+      plan = await planPartial({
+        toc,
+        tables,
+        schemas,
+        dataOnly,
+        ctx,
+        conn,
+        source,
+        exists,
+        existing,
+        target,
+      });
+      if (plan.clash.length > 0 && !options.overwrite) throw notEmpty(target, plan.clash);
+      if (plan.missing.length > 0) throw dependentsRefused(target, plan.missing);
     } else if (existing.length > 0 && !options.overwrite) {
       throw notEmpty(target, existing);
     }
+    const { chosen, scopeTables, recreated, dataTables } = plan;
 
     const expected = ctx.stats.rows ?? {};
     if (options.dryRun) {
@@ -154,6 +177,7 @@ export async function restoreDatabase(
           : line;
       });
       if (!exists) items.unshift(`CREATE DATABASE ${conn.database}`);
+      items.push(...recreated.map(recreatedItem));
       return { target, items, stats: scopedStats(ctx, scopeTables) };
     }
 
@@ -162,25 +186,54 @@ export async function restoreDatabase(
       await createDatabase(conn, source.name, ctx.meta);
       created = true;
     }
+    let rolesCreated: string[] = [];
     try {
-      const args = ['--no-password', '--exit-on-error', ...toolConnArgs(conn)];
-      if (options.overwrite) args.push('--clean', '--if-exists');
-      if (chosen) {
-        const list = join(work, 'restore.list');
-        await writeFile(list, `${chosen.map((e) => e.line).join('\n')}\n`, { mode: 0o600 });
-        args.push('-L', list);
+      if (options.createRoles && toc) {
+        const named = await readRoleSql(ctx, node, tool, toc, work);
+        const roles = archiveRoles(chosen ?? toc, named);
+        rolesCreated = await withClient(conn, source.name, (c) => createMissingRoles(c, roles));
       }
-      const jobs = source.config.jobs ?? 1;
       ctx.progress.start(`restore ${source.name}`, node.size);
-      if (jobs > 1) {
-        // pg_restore -j needs a seekable file; it is private (0600 in a 0700 folder) and removed.
-        const file = join(work, 'archive.pgdump');
-        await writeArtifactToFile(ctx.store, node, file, (n) => ctx.progress.advance(n));
-        await runRestoreTool(tool([...args, '-j', String(jobs), file]), undefined);
+      const stream = () => counted(readArtifact(ctx.store, node), (n) => ctx.progress.advance(n));
+      const list = join(work, 'restore.list');
+      if (chosen) await writeFile(list, `${chosen.map((e) => e.line).join('\n')}\n`, { mode: 0o600 });
+      if (dataOnly) {
+        const around = await withClient(conn, source.name, (c) => dataOnlyScript(c, dataTables));
+        const psql = await checkedTool('psql', {
+          binDir: source.config.bin_dir,
+          serverMajor,
+          source: source.name,
+        });
+        const psqlArgs = [
+          '-X',
+          '-q',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '--no-password',
+          ...toolConnArgs(conn),
+          '-f',
+          '-',
+        ];
+        // pg_restore turns the data entries into SQL (no connection); psql runs it inside our transaction.
+        await runDumpTool(
+          tool(['-L', list, '-f', '-']),
+          (script) => runRestoreTool({ ...tool(psqlArgs), command: psql.path }, wrapScript(script, around)),
+          stream(),
+        );
       } else {
-        // One transaction: a failure leaves the target as it was.
-        const stream = counted(readArtifact(ctx.store, node), (n) => ctx.progress.advance(n));
-        await runRestoreTool(tool([...args, '--single-transaction']), stream);
+        const args = ['--no-password', '--exit-on-error', ...toolConnArgs(conn)];
+        if (options.overwrite) args.push('--clean', '--if-exists');
+        if (chosen) args.push('-L', list);
+        const jobs = source.config.jobs ?? 1;
+        if (jobs > 1) {
+          // pg_restore -j needs a seekable file; it is private (0600 in a 0700 folder) and removed.
+          const file = join(work, 'archive.pgdump');
+          await writeArtifactToFile(ctx.store, node, file, (n) => ctx.progress.advance(n));
+          await runRestoreTool(tool([...args, '-j', String(jobs), file]), undefined);
+        } else {
+          // One transaction: a failure leaves the target as it was.
+          await runRestoreTool(tool([...args, '--single-transaction']), stream());
+        }
       }
       ctx.progress.done();
     } catch (err) {
@@ -196,7 +249,11 @@ export async function restoreDatabase(
         `[source:postgres] ${target} does not match snapshot of ${source.name} after the restore: ${check.diffs.slice(0, 5).join('; ')} (run lifeboat check --read-data)`,
       );
     }
-    const items = Object.entries(check.rows).map(([t, n]) => `${t}: ${rowsText(n)}`);
+    const items = [
+      ...rolesCreated.map((r) => `ROLE ${r} (created NOLOGIN: the target had no such role)`),
+      ...recreated.map(recreatedItem),
+      ...Object.entries(check.rows).map(([t, n]) => `${t}: ${rowsText(n)}`),
+    ];
     if (check.schemaMatches === false) {
       items.push(
         'schema digest differs from the snapshot (objects outside the snapshot, or another server version)',
@@ -211,11 +268,87 @@ export async function restoreDatabase(
         bytes: node.size,
         ...(check.schemaMatches === undefined ? {} : { schemaMatches: check.schemaMatches }),
         ...(check.largeObjects === undefined ? {} : { largeObjects: check.largeObjects }),
+        ...(options.createRoles ? { rolesCreated } : {}),
       },
     };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** What a --table or --schema restore does. */
+interface PartialPlan {
+  /** The entries to restore, in archive order. */
+  chosen?: TocEntry[];
+  /** The tables and views they create (or, data-only, whose rows they load). */
+  scopeTables?: string[];
+  /** Data-only: the tables whose rows are replaced. */
+  dataTables: string[];
+  /** Objects depending on replaced tables, dropped and re-created from the snapshot. */
+  recreated: Dependent[];
+  /** What the target already holds that the restore would replace (needs --overwrite). */
+  clash: string[];
+  /** Dependents the snapshot cannot re-create: the restore is refused. */
+  missing: Dependent[];
+}
+
+async function planPartial(p: {
+  toc: TocEntry[];
+  tables: string[];
+  schemas: string[];
+  dataOnly: boolean;
+  ctx: RestoreContext;
+  conn: PgConnection;
+  source: PostgresSource;
+  exists: boolean;
+  existing: string[];
+  target: string;
+}): Promise<PartialPlan> {
+  const { toc, schemas, conn, existing } = p;
+  const name = p.source.name;
+  const owned = ownedMap(p.ctx.meta.owned);
+  const sel = resolveSelection(toc, p.tables, schemas, name);
+  const picked = new Set(selectEntries(toc, { tables: sel.tables, schemas, owned }));
+  const pickedTables = tocTables(toc.filter((e) => e.desc === 'TABLE' && picked.has(e)));
+  if (p.dataOnly) {
+    const data = toc.filter((e) => e.desc === 'TABLE DATA' && picked.has(e));
+    // A partitioned table has no rows of its own: its partitions do.
+    const withData = new Set(data.map((e) => `${e.schema}.${tagOf(e)}`));
+    const noRows = sel.tables.filter((t) => !withData.has(t));
+    if (noRows.length > 0) {
+      throw new LifeboatError(
+        'usage',
+        `[source:postgres] the snapshot holds no rows of ${noRows.join(', ')} of their own (a partitioned table: name its partitions with --table)`,
+      );
+    }
+    const dataTables = pickedTables.filter((t) => withData.has(t));
+    const absent = dataTables.filter((t) => !existing.includes(t));
+    if (absent.length > 0) throw dataOnlyNeedsTables(p.target, absent);
+    return {
+      chosen: data,
+      scopeTables: dataTables,
+      dataTables,
+      recreated: [],
+      clash: await withClient(conn, name, (c) => tablesWithRows(c, dataTables)),
+      missing: [],
+    };
+  }
+  const present = p.exists ? await withClient(conn, name, supportPresent) : new Set<string>();
+  for (const e of missingSupport(toc, present)) picked.add(e);
+  const scopeTables = tocTables(toc.filter((e) => picked.has(e)));
+  // Tables about to be dropped: what depends on them comes back from the snapshot, or nothing happens.
+  const replaced = pickedTables.filter((t) => existing.includes(t));
+  const deps = replaced.length > 0 ? await withClient(conn, name, (c) => dependentsOf(c, replaced)) : [];
+  const found = dependentEntries(toc, deps, owned);
+  for (const e of found.entries) picked.add(e);
+  return {
+    chosen: toc.filter((e) => picked.has(e)),
+    scopeTables,
+    dataTables: [],
+    recreated: deps.filter((d) => !found.missing.includes(d)),
+    clash: existing.filter((t) => scopeTables.includes(t)),
+    missing: found.missing,
+  };
 }
 
 async function pickArchive(ctx: RestoreContext, source: string): Promise<TreeNode> {
@@ -319,6 +452,49 @@ function resolveSelection(
   return { tables: resolved };
 }
 
+/** The SQL of the entries that name roles besides their owner (privileges, policies). */
+async function readRoleSql(
+  ctx: RestoreContext,
+  node: TreeNode,
+  tool: (args: string[]) => ToolCommand,
+  toc: TocEntry[],
+  work: string,
+): Promise<string> {
+  const naming = toc.filter((e) => ROLE_NAMING.has(e.desc));
+  if (naming.length === 0) return '';
+  const list = join(work, 'roles.list');
+  const file = join(work, 'roles.sql');
+  await writeFile(list, `${naming.map((e) => e.line).join('\n')}\n`, { mode: 0o600 });
+  await runRestoreTool(tool(['-L', list, '-f', file]), readArtifact(ctx.store, node));
+  return readFile(file, 'utf8');
+}
+
+function recreatedItem(d: Dependent): string {
+  return `${d.what}: dropped and re-created from the snapshot (it depends on ${d.on})`;
+}
+
+function dependentsRefused(target: string, missing: Dependent[]): LifeboatError {
+  const shown = missing
+    .slice(0, 5)
+    .map((d) =>
+      d.kind === 'other'
+        ? `${d.what} depends on ${d.on} and cannot be dropped and re-created on its own`
+        : `${d.what} depends on ${d.on} and is not in the snapshot`,
+    );
+  if (missing.length > 5) shown.push(`and ${missing.length - 5} more`);
+  return new LifeboatError(
+    'target_not_empty',
+    `[source:postgres] ${shown.join('; ')} (use --data-only to replace only the rows, or drop ${missing.length === 1 ? 'it' : 'them'} first; ${target} was not changed)`,
+  );
+}
+
+function dataOnlyNeedsTables(target: string, tables: string[]): LifeboatError {
+  return new LifeboatError(
+    'not_found',
+    `[source:postgres] --data-only replaces the rows of existing tables, and ${target} does not hold ${tables.join(', ')} (restore without --data-only to create them)`,
+  );
+}
+
 function ownedMap(value: unknown): Record<string, string> {
   return value && typeof value === 'object' ? (value as Record<string, string>) : {};
 }
@@ -391,6 +567,9 @@ function restoreFailed(source: string, target: string, err: unknown, created: bo
   if (/out of shared memory|max_locks_per_transaction/.test(detail)) {
     next +=
       '; raise max_locks_per_transaction on the server, or set jobs: 2 or more to restore without one transaction';
+  } else if (/session_replication_role/.test(detail)) {
+    next +=
+      '; --data-only keeps triggers and foreign keys from firing, which needs a superuser or GRANT SET ON PARAMETER session_replication_role';
   } else if (/role .* does not exist/.test(detail)) {
     next += `; restore the roles first (the unit "<source>/globals" with globals: true), or create them`;
   }

@@ -165,12 +165,88 @@ export function selectEntries(entries: TocEntry[], sel: Selection): TocEntry[] {
     for (const n of set) {
       if (e.rest.startsWith(`${n} `) || e.rest === n) return true;
       if (e.desc === 'COMMENT' || e.desc === 'ACL' || e.desc === 'SECURITY LABEL') {
-        for (const kind of ['TABLE', 'SEQUENCE']) if (e.rest.startsWith(`${kind} ${n} `)) return true;
+        for (const kind of RELATION_KINDS) if (e.rest.startsWith(`${kind} ${n} `)) return true;
         if (e.rest.startsWith(`COLUMN ${n}.`)) return true;
       }
     }
     return false;
   });
+}
+
+/** How COMMENT, ACL and SECURITY LABEL entries name a relation: "TABLE accounts", "VIEW totals". */
+const RELATION_KINDS = ['TABLE', 'SEQUENCE', 'VIEW', 'MATERIALIZED VIEW', 'FOREIGN TABLE'];
+
+/**
+ * An object of the target that depends on a table a restore replaces (see
+ * postgres-dependents), named as the archive's table of contents names it.
+ */
+export interface Dependent {
+  /** As the target describes it, for messages: "view public.recent_orders". */
+  what: string;
+  /** The table it depends on, "schema.table". */
+  on: string;
+  /**
+   * relation: a view or materialized view; routine: a function, procedure or aggregate;
+   * table part: a foreign key, trigger, policy or rule of another table; other: what cannot
+   * be dropped and re-created on its own (another table, a column default, a domain, ...).
+   */
+  kind: 'relation' | 'routine' | 'table part' | 'other';
+  schema: string;
+  /** The relation's name, the routine's signature ("total(public.orders)"), or the part's name. */
+  name: string;
+  /** Routines and table parts: the entry kind ("FUNCTION", "FK CONSTRAINT", "TRIGGER", ...). */
+  desc?: string;
+  /** Table parts: the table they belong to. */
+  table?: string;
+}
+
+/**
+ * The entries that re-create the dependents (with their comments, privileges, and for views
+ * what hangs on them), and the dependents the archive does not hold.
+ */
+export function dependentEntries(
+  entries: TocEntry[],
+  deps: Dependent[],
+  owned: Record<string, string>,
+): { entries: TocEntry[]; missing: Dependent[] } {
+  const picked = new Set<TocEntry>();
+  const missing: Dependent[] = [];
+  for (const d of deps) {
+    const found = entriesOf(entries, d, owned);
+    if (found.length === 0) missing.push(d);
+    for (const e of found) picked.add(e);
+  }
+  return { entries: entries.filter((e) => picked.has(e)), missing };
+}
+
+function entriesOf(entries: TocEntry[], d: Dependent, owned: Record<string, string>): TocEntry[] {
+  const inSchema = entries.filter((e) => e.schema === d.schema);
+  if (d.kind === 'relation') {
+    const main = inSchema.some(
+      (e) => (e.desc === 'VIEW' || e.desc === 'MATERIALIZED VIEW') && tagOf(e) === d.name,
+    );
+    return main ? selectEntries(entries, { tables: [`${d.schema}.${d.name}`], schemas: [], owned }) : [];
+  }
+  if (d.kind === 'routine') {
+    const main = inSchema.filter((e) => e.desc === d.desc && tagOf(e) === d.name);
+    if (main.length === 0) return [];
+    const about = inSchema.filter((e) => isAnnotation(e) && e.rest.startsWith(`${d.desc} ${d.name} `));
+    return [...main, ...about];
+  }
+  if (d.kind === 'table part') {
+    const main = inSchema.filter((e) => e.desc === d.desc && tagOf(e) === `${d.table} ${d.name}`);
+    if (main.length === 0) return [];
+    const word = d.desc === 'FK CONSTRAINT' ? 'CONSTRAINT' : d.desc;
+    const about = inSchema.filter(
+      (e) => isAnnotation(e) && e.rest.startsWith(`${word} ${d.name} ON ${d.table} `),
+    );
+    return [...main, ...about];
+  }
+  return [];
+}
+
+function isAnnotation(e: TocEntry): boolean {
+  return e.desc === 'COMMENT' || e.desc === 'ACL' || e.desc === 'SECURITY LABEL';
 }
 
 function tagOf(e: TocEntry): string {

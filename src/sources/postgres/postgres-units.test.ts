@@ -1,8 +1,9 @@
 /**
  * Unit tests of the PostgreSQL engine's pure parts: URL handling (the password only in the
  * environment), client version checks with injected versions, the missing-binary message,
- * the archive listing and partial-restore selection, sizes, the globals filter, and where a
- * restore goes.
+ * the archive listing and partial-restore selection, sizes, the globals filter, where a
+ * restore goes, the roles an archive names, the entries of dependents, and the data-only
+ * script's end.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -10,8 +11,17 @@ import { isLifeboatError } from '../../errors.js';
 import { parsePgUrl, toolConnArgs, toolEnv, withDatabase } from './postgres-connection.js';
 import { filterGlobals } from './postgres-globals.js';
 import { restoreTarget } from './postgres-restore.js';
+import { archiveRoles, rolesInSql } from './postgres-roles.js';
 import { parseSize } from './postgres-schema.js';
-import { describeEntry, missingSupport, parseToc, selectEntries } from './postgres-toc.js';
+import { SCRIPT_COMPLETE, wrapScript } from './postgres-table-data.js';
+import {
+  type Dependent,
+  dependentEntries,
+  describeEntry,
+  missingSupport,
+  parseToc,
+  selectEntries,
+} from './postgres-toc.js';
 import { checkClientVersion, parseToolVersion, resolveTool } from './postgres-tools.js';
 
 test('the password goes to PGPASSWORD only, never into the arguments', () => {
@@ -190,4 +200,107 @@ test('restore targets: the original, another database, another server', () => {
   // Another server never receives the source's password.
   const other = restoreTarget(url, 'sales', 'postgres://elsewhere:5432/');
   assert.deepEqual([other.user, other.password, other.database], [undefined, undefined, 'sales']);
+});
+
+test('the roles an archive names: owners, grantees, grantors, default privileges, policies', () => {
+  const toc = parseToc(
+    [
+      '215; 1259 16388 TABLE public orders app_owner',
+      '3373; 0 0 ACL public TABLE orders app_owner',
+      '216; 1255 16417 FUNCTION public all_orders() postgres',
+    ].join('\n'),
+  );
+  const sql = [
+    'GRANT SELECT ON TABLE public.orders TO app_reader;',
+    'GRANT SELECT,INSERT ON TABLE public.orders TO "Mixed Role", PUBLIC WITH GRANT OPTION;',
+    'REVOKE ALL ON TABLE public.orders FROM app_owner;',
+    'SET SESSION AUTHORIZATION grantor_role;',
+    'ALTER DEFAULT PRIVILEGES FOR ROLE app_owner IN SCHEMA public GRANT SELECT ON TABLES TO reporting;',
+    'CREATE POLICY mine ON public.orders TO tenant USING ((owner = CURRENT_USER));',
+    "COMMENT ON TABLE public.orders IS 'GRANT nothing TO nobody';",
+  ].join('\n');
+  assert.deepEqual(rolesInSql(sql).sort(), [
+    'Mixed Role',
+    'app_owner',
+    'app_reader',
+    'grantor_role',
+    'reporting',
+    'tenant',
+  ]);
+  assert.deepEqual(archiveRoles(toc, sql), [
+    'Mixed Role',
+    'app_owner',
+    'app_reader',
+    'grantor_role',
+    'postgres',
+    'reporting',
+    'tenant',
+  ]);
+});
+
+test('the entries that re-create what depends on a replaced table, and what the archive lacks', () => {
+  const toc = parseToc(
+    [
+      '215; 1259 16388 TABLE public orders lb',
+      '220; 1255 16416 FUNCTION public order_total(public.orders) lb',
+      '3380; 0 0 ACL public FUNCTION order_total(public.orders) lb',
+      '218; 1259 16408 VIEW public big_orders lb',
+      '3381; 0 0 COMMENT public VIEW big_orders lb',
+      '3382; 0 0 ACL public TABLE big_orders lb',
+      '217; 1259 16397 TABLE public order_items lb',
+      '3366; 0 16397 TABLE DATA public order_items lb',
+      '3218; 2606 16403 FK CONSTRAINT public order_items order_items_order_id_fkey lb',
+      '3219; 2606 16404 FK CONSTRAINT public order_items order_items_other_fkey lb',
+    ].join('\n'),
+  );
+  const dep = (kind: Dependent['kind'], name: string, extra: Partial<Dependent> = {}): Dependent => ({
+    what: `${kind} ${name}`,
+    on: 'public.orders',
+    kind,
+    schema: 'public',
+    name,
+    ...extra,
+  });
+  const { entries, missing } = dependentEntries(
+    toc,
+    [
+      dep('relation', 'big_orders'),
+      dep('routine', 'order_total(public.orders)', { desc: 'FUNCTION' }),
+      dep('table part', 'order_items_order_id_fkey', { desc: 'FK CONSTRAINT', table: 'order_items' }),
+      dep('relation', 'recent_orders'),
+      dep('other', 'events_2023'),
+    ],
+    {},
+  );
+  assert.deepEqual(
+    entries.map((e) => e.id),
+    [220, 3380, 218, 3381, 3382, 3218],
+  );
+  assert.deepEqual(
+    missing.map((d) => d.name),
+    ['recent_orders', 'events_2023'],
+  );
+});
+
+test("a data-only load commits only after pg_restore's complete script", async () => {
+  const around = { before: 'BEGIN;\n', after: 'COMMIT;\n' };
+  const collect = async (parts: string[]) => {
+    const out: string[] = [];
+    for await (const b of wrapScript(
+      (async function* () {
+        for (const p of parts) yield Buffer.from(p);
+      })(),
+      around,
+    ))
+      out.push(b.toString());
+    return out.join('');
+  };
+  const complete =
+    'COPY t FROM stdin;\n1\n\\.\n\n--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict abc123\n\n';
+  assert.ok((await collect([complete.slice(0, 20), complete.slice(20)])).endsWith('\nCOMMIT;\n'));
+  assert.ok(SCRIPT_COMPLETE.test('--\n-- PostgreSQL database dump complete\n--\n\n'));
+  await assert.rejects(
+    collect(['COPY t FROM stdin;\n1\n']),
+    /ended before its last line, so nothing was committed/,
+  );
 });
