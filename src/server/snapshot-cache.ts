@@ -10,6 +10,7 @@
 import { describe } from '../errors.js';
 import { mapLimit, type Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
+import { sourceOfUnit, unitLabel, unitName } from '../sources/source-units.js';
 import { redactSettings } from './redact.js';
 
 export interface CachedSnapshot {
@@ -48,7 +49,9 @@ export function summarize(s: Snapshot): Snapshot {
 
 /** A snapshot as the API shows it: the CLI's `snapshots --json` form, settings redacted. */
 export function publicSnapshot(id: string, s: Snapshot): Record<string, unknown> {
-  return { id, short_id: id.slice(0, 8), ...s, sourceConfig: redactSettings(s.sourceConfig) };
+  const name = s.kind === 'drill' ? undefined : unitName(s.source);
+  const unit = name === undefined ? null : { source: sourceOfUnit(s.source), name, label: unitLabel(s) };
+  return { id, short_id: id.slice(0, 8), ...s, unit, sourceConfig: redactSettings(s.sourceConfig) };
 }
 
 export class SnapshotCache {
