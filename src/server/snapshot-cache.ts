@@ -10,7 +10,7 @@
 import { describe } from '../errors.js';
 import { mapLimit, type Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
-import { sourceOfUnit, unitLabel, unitName } from '../sources/source-units.js';
+import { labelFacts, sourceOfUnit, unitLabel, unitName } from '../sources/source-units.js';
 import { redactSettings } from './redact.js';
 
 export interface CachedSnapshot {
@@ -25,8 +25,9 @@ export interface CachedSnapshot {
 
 /**
  * What the server keeps of a manifest besides its API form: what listing, selecting
- * (`latest`, prefixes), status and catalog rebuilds read. The tree root, engine meta and
- * settings are dropped, which halves the memory 10,000 snapshots take.
+ * (`latest`, prefixes), status and catalog rebuilds read, and the run a unit belongs to. The
+ * tree root, engine meta (but what a unit's label reads) and settings are dropped, which
+ * halves the memory 10,000 snapshots take.
  */
 export function summarize(s: Snapshot): Snapshot {
   return {
@@ -41,8 +42,9 @@ export function summarize(s: Snapshot): Snapshot {
     programVersion: s.programVersion,
     root: '',
     stats: typeof s.stats.bytes === 'number' ? { bytes: s.stats.bytes } : {},
-    meta: {},
+    meta: labelFacts(s.meta),
     sourceConfig: {},
+    ...(s.run ? { run: s.run } : {}),
     ...(s.backup ? { backup: s.backup } : {}),
   };
 }

@@ -54,6 +54,14 @@ export function unitLabel(s: Pick<UnitSnapshot, 'source' | 'meta'>): string {
   return name;
 }
 
+/** The engine facts `unitLabel` reads, for callers that keep a snapshot's summary only. */
+export function labelFacts(meta: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (typeof meta.part === 'string') out.part = meta.part;
+  if (typeof meta.database === 'string') out.database = meta.database;
+  return out;
+}
+
 /** The snapshots one run of a source saved. */
 export interface SourceRun<E> {
   source: string;
