@@ -1,9 +1,9 @@
 /**
  * @module server/source-status
  * Per source: last good backup (from the repository, the source of truth: the newest run that
- * saved every unit of the source), its age against
- * `max_age`, the next scheduled run, the last failure and what runs now. One function for
- * `GET /api/sources` and `lifeboat status`, so the two never disagree.
+ * saved every unit of the source), its age against `max_age`, the next scheduled run, the
+ * last failure and what runs now. One function for `GET /api/sources` and `lifeboat status`,
+ * so the two never disagree.
  */
 import type { Catalog, JobRecord } from '../catalog/catalog.js';
 import type { ConfiguredSource, LifeboatConfig } from '../config/config.js';
@@ -51,7 +51,7 @@ export interface StatusInput {
   nextRun?: (source: string) => Date | undefined;
 }
 
-/** Per configured source: its newest complete run and how many snapshots it has (units count for their source). */
+/** Per configured source: its newest complete run, and its snapshots counted (units count for their source). */
 export function lastGoodBackups(
   snapshots: readonly SnapshotEntry[],
 ): Map<string, { run?: SourceRun<SnapshotEntry>; count: number }> {
