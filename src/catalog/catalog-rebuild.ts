@@ -5,36 +5,36 @@
  * with the CLI while no server ran). Idempotent.
  */
 import type { SnapshotEntry } from '../repo/snapshot.js';
+import { runsOf, runTotals } from '../sources/source-units.js';
 import type { Catalog, JobRecord } from './catalog.js';
 
-/** The configured source a snapshot belongs to: a unit "app-db/sales" belongs to "app-db". */
-export function configuredSourceOf(snapshotSource: string): string {
-  return snapshotSource.split('/')[0];
-}
-
-/** Adds a rebuilt job for each snapshot the catalog does not know; returns how many. */
+/**
+ * Adds a rebuilt job for each run of snapshots the catalog does not know (the units of one
+ * run make one job, as when the server runs it); returns how many.
+ */
 export function syncFromSnapshots(catalog: Catalog, entries: readonly SnapshotEntry[]): number {
   const known = catalog.knownSnapshots();
   const missing = entries.filter((e) => !known.has(e.id));
   if (missing.length === 0) return 0;
-  const jobs: Omit<JobRecord, 'id' | 'snapshot'>[] = missing.map(({ id, snapshot: s }) => {
-    const started = new Date(s.time);
-    const finished = new Date(started.getTime() + (s.backup?.durationMs ?? 0));
+  const jobs: Omit<JobRecord, 'id' | 'snapshot'>[] = runsOf(missing).map((run) => {
+    const first = run.entries[0].snapshot;
+    const totals = runTotals(run);
+    const stats = first.stats.bytes;
     return {
       kind: 'backup',
-      source: configuredSourceOf(s.source),
+      source: run.source,
       trigger: 'rebuilt',
       status: 'succeeded',
-      created_at: s.time,
-      started_at: s.time,
-      finished_at: finished.toISOString(),
-      bytes_read: s.backup?.bytesRead ?? (typeof s.stats.bytes === 'number' ? s.stats.bytes : null),
-      bytes_stored: s.backup?.bytesAdded ?? null,
-      snapshots: [id],
+      created_at: run.time,
+      started_at: run.time,
+      finished_at: totals.finished,
+      bytes_read: first.backup ? totals.bytesRead : typeof stats === 'number' ? stats : null,
+      bytes_stored: first.backup ? totals.bytesAdded : null,
+      snapshots: run.entries.map((e) => e.id),
       error: null,
       requested_by: null,
       approved_by: null,
-      params: { tags: s.tags, unit: s.source },
+      params: { tags: first.tags, units: run.entries.map((e) => e.snapshot.source) },
       result: null,
       rebuilt: true,
       retry_of: null,

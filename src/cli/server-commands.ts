@@ -31,6 +31,7 @@ import { DEFAULT_LISTEN, parseListen } from '../server/listen.js';
 import { publicJob } from '../server/public-job.js';
 import { schedulesOf } from '../server/schedule.js';
 import { sourceStatuses } from '../server/source-status.js';
+import { sourceOfUnit } from '../sources/source-units.js';
 import { openBackend } from '../storage/registry.js';
 import type { CliContext } from './context.js';
 import { formatBytes } from './progress-bar.js';
@@ -142,7 +143,7 @@ async function repositorySnapshots(ctx: CliContext, catalog: Catalog): Promise<S
     );
     syncFromSnapshots(
       catalog,
-      entries.filter((e) => !busy.has(e.snapshot.source.split('/')[0])),
+      entries.filter((e) => !busy.has(sourceOfUnit(e.snapshot.source))),
     );
     return entries;
   } catch (err) {

@@ -3,6 +3,7 @@
  * One backup of one source: lock (shared), load the index, let the source store its data,
  * flush packs and index, then write the snapshot, which is the commit.
  */
+import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { describe, isLifeboatError, LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
@@ -12,6 +13,7 @@ import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
 import type { Source } from '../sources/source.js';
+import type { SnapshotRun } from '../sources/source-units.js';
 import { VERSION } from '../version.js';
 import { type HooksConfig, withHooks } from './hooks.js';
 import { latestOf } from './snapshot-select.js';
@@ -22,6 +24,8 @@ export interface BackupRequest {
   sourceConfig: Record<string, unknown>;
   tags?: string[];
   progress?: Progress;
+  /** The run this snapshot is a unit of, for a source saved as several units. */
+  run?: SnapshotRun;
 }
 
 export interface BackupOutcome {
@@ -72,6 +76,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
       stats: result.stats,
       meta: result.meta ?? {},
       sourceConfig: publicSourceConfig(req.sourceConfig),
+      ...(req.run ? { run: req.run } : {}),
       backup: {
         bytesRead: typeof result.stats.bytes === 'number' ? result.stats.bytes : 0,
         bytesAdded: repo.bytesAdded - addedBefore,
@@ -130,15 +135,18 @@ export async function backupSource(repo: Repository, req: SourceBackupRequest): 
     'backup',
     { source: req.name, type: top.type },
     async () => {
-      const units = top.expand ? await top.expand() : [{ source: top, config: req.config }];
+      const units = top.expand ? await top.expand() : undefined;
+      // Each unit's snapshot names the run and all its units: a run missing one is not a whole backup.
+      const run = units && { id: randomBytes(8).toString('hex'), units: units.map((u) => u.source.name) };
       const outcomes: BackupOutcome[] = [];
-      for (const unit of units) {
+      for (const unit of units ?? [{ source: top, config: req.config }]) {
         outcomes.push(
           await runBackup(repo, {
             source: unit.source,
             sourceConfig: unit.config,
             tags: req.tags,
             progress: req.progress?.(),
+            run,
           }),
         );
       }

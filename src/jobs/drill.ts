@@ -22,11 +22,12 @@ import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
 import { selfArgv } from '../self-command.js';
 import { loadArtifacts, readArtifact, saveArtifacts } from '../sources/artifact.js';
 import type { SourceStats } from '../sources/source.js';
+import { belongsTo, sourceOfUnit } from '../sources/source-units.js';
 import { VERSION } from '../version.js';
 import { checkFailed, type DrillCheckResult, integrityChecks, runProgram } from './drill-integrity.js';
 import { type DrillRecovery, physicalDrill } from './drill-pitr.js';
 import { runRestore } from './restore.js';
-import { findSnapshot, sourceMatches } from './snapshot-select.js';
+import { findSnapshot } from './snapshot-select.js';
 
 /** One user check from `drill.checks` in the config. */
 export interface DrillCheckConfig {
@@ -121,7 +122,7 @@ export function drillUnits(entries: SnapshotEntry[], source: string): string[] {
     entries
       .filter((e) => e.snapshot.kind !== 'drill')
       .map((e) => e.snapshot.source)
-      .filter((name) => sourceMatches(name, source)),
+      .filter((name) => belongsTo(name, source)),
   );
   if (names.has(source) || names.size === 0) return [source];
   return [...names].sort();
@@ -135,7 +136,7 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
       `[drill] snapshot ${snapId.slice(0, 8)} is a drill report, not a backup`,
     );
   }
-  const configured = req.configured[snapshot.source] ?? req.configured[snapshot.source.split('/')[0]];
+  const configured = req.configured[snapshot.source] ?? req.configured[sourceOfUnit(snapshot.source)];
   const drill = (configured?.drill ?? {}) as DrillConfig;
   const started = repo.clock.now();
   const checks: DrillCheckResult[] = [];
@@ -306,7 +307,7 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
   }
   throw new LifeboatError(
     'usage',
-    `[drill] ${snapshot.engine} (${snapshot.kind}) snapshots need a scratch target: set drill.scratch_url on source "${snapshot.source.split('/')[0]}" (this build makes none for them yet)`,
+    `[drill] ${snapshot.engine} (${snapshot.kind}) snapshots need a scratch target: set drill.scratch_url on source "${sourceOfUnit(snapshot.source)}" (this build makes none for them yet)`,
   );
 }
 
@@ -610,9 +611,6 @@ export async function readDrillReport(
 export async function listDrills(repo: Repository, source?: string): Promise<SnapshotEntry[]> {
   return (await repo.listSnapshots()).filter(
     (e) =>
-      e.snapshot.kind === 'drill' &&
-      (!source ||
-        e.snapshot.meta.drilledSource === source ||
-        String(e.snapshot.meta.drilledSource).startsWith(`${source}/`)),
+      e.snapshot.kind === 'drill' && (!source || belongsTo(String(e.snapshot.meta.drilledSource), source)),
   );
 }

@@ -1,10 +1,12 @@
 /**
  * @module jobs/forget
  * Removes the snapshots a keep policy does not keep, per source. Data goes with `prune`.
+ * A source saved as several units keeps N snapshots of each unit, under the source's policy.
  */
 import { LifeboatError } from '../errors.js';
 import { writeOnlyError } from '../repo/crypto.js';
 import type { Repository } from '../repo/repository.js';
+import { sourceOfUnit } from '../sources/source-units.js';
 import type { KeepPolicy, RetentionDecision } from './retention.js';
 import { applyPolicy, groupBySource, isEmptyPolicy } from './retention.js';
 import { filterSnapshots } from './snapshot-select.js';
@@ -12,6 +14,7 @@ import { filterSnapshots } from './snapshot-select.js';
 export interface ForgetRequest {
   /** The policy from the command line; when empty, each source's `retention` from the config. */
   policy: KeepPolicy;
+  /** Each configured source's `retention`, by source name; its units share it. */
   configPolicies?: Record<string, KeepPolicy | undefined>;
   source?: string;
   dryRun: boolean;
@@ -43,12 +46,13 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
     const entries = filterSnapshots(await repo.listSnapshots(), { source: req.source });
     const outcome: ForgetOutcome = { groups: [], removed: [], retained: [] };
     for (const [source, group] of groupBySource(entries)) {
-      const policy = isEmptyPolicy(req.policy) ? req.configPolicies?.[source] : req.policy;
+      const configured = sourceOfUnit(source);
+      const policy = isEmptyPolicy(req.policy) ? req.configPolicies?.[configured] : req.policy;
       if (!policy || isEmptyPolicy(policy)) {
         if (!isEmptyPolicy(req.policy) || req.source) {
           throw new LifeboatError(
             'usage',
-            `[forget] no keep policy for source "${source}": pass --keep-* options or set its retention in the config`,
+            `[forget] no keep policy for source "${configured}": pass --keep-* options or set its retention in the config`,
           );
         }
         continue; // sources without a policy are left alone

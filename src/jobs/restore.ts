@@ -11,6 +11,7 @@ import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
 import type { RestoreOptions, RestoreResult } from '../sources/source.js';
+import { sourceOfUnit } from '../sources/source-units.js';
 import { stripUrlPassword } from './backup.js';
 import { type HooksConfig, withHooks } from './hooks.js';
 import { findSnapshot } from './snapshot-select.js';
@@ -34,7 +35,7 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
   try {
     const { id, snapshot } = await findSnapshot(repo, req.snapshot, req.source);
     // A unit ("app-db/sales") restores through its configured parent source ("app-db").
-    const configured = req.configured[snapshot.source] ?? req.configured[snapshot.source.split('/')[0]];
+    const configured = req.configured[snapshot.source] ?? req.configured[sourceOfUnit(snapshot.source)];
     const config = configured ?? snapshot.sourceConfig;
     const source = await createSource(snapshot.source, config);
     if (req.options.dataOnly && !source.restoresDataOnly) {

@@ -80,7 +80,10 @@ export function applyPolicy(entries: SnapshotEntry[], policy: KeepPolicy): Reten
   return decisions;
 }
 
-/** Groups snapshots by source, so a policy applies per source. */
+/**
+ * Groups snapshots by the source they record, so a policy applies per source, and per unit
+ * of a source saved as several (each database keeps its own N).
+ */
 export function groupBySource(entries: SnapshotEntry[]): Map<string, SnapshotEntry[]> {
   const groups = new Map<string, SnapshotEntry[]>();
   for (const e of entries) {

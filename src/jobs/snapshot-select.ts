@@ -5,6 +5,7 @@
 import { LifeboatError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
+import { belongsTo } from '../sources/source-units.js';
 
 export interface SnapshotFilter {
   source?: string;
@@ -16,17 +17,12 @@ export interface SnapshotFilter {
 export function filterSnapshots(entries: SnapshotEntry[], f: SnapshotFilter): SnapshotEntry[] {
   return entries.filter(({ snapshot: s }) => {
     const t = new Date(s.time).getTime();
-    if (f.source && !sourceMatches(s.source, f.source)) return false;
+    if (f.source && !belongsTo(s.source, f.source)) return false;
     if (f.tag && !s.tags.includes(f.tag)) return false;
     if (f.before && t >= f.before.getTime()) return false;
     if (f.after && t <= f.after.getTime()) return false;
     return true;
   });
-}
-
-/** A source filter names a source, or a unit of one ("app-db" matches "app-db/sales"). */
-export function sourceMatches(snapshotSource: string, wanted: string): boolean {
-  return snapshotSource === wanted || snapshotSource.startsWith(`${wanted}/`);
 }
 
 /** SNAPSHOT is a full id, a unique prefix of at least 8 hex characters, or `latest`. */

@@ -101,6 +101,32 @@ describe('alert rules', () => {
     ]);
   });
 
+  it('a source saved as units compares runs that saved the same units, never a unit with a run', () => {
+    const both = ['shop-db/globals', 'shop-db/shop'];
+    const unit = (r: FinishedRun, units: string[]) => ({ ...r, units });
+    // Whole runs (a 10 MB database plus a 573-byte roles dump) among runs that saved the roles alone.
+    const history = [
+      unit(run(1, 60, 10_000_573), both),
+      unit(run(2, 60, 573), ['shop-db/globals']),
+      unit(run(3, 60, 10_100_573), both),
+      unit(run(4, 60, 573), ['shop-db/globals']),
+      unit(run(5, 60, 9_900_573), both),
+      unit(run(6, 60, 573), ['shop-db/globals']),
+    ];
+    assert.deepEqual(kinds(facts({ recent: [unit(run(0, 60, 10_050_573), both), ...history] })), []);
+    assert.deepEqual(kinds(facts({ recent: [unit(run(0, 60, 573), ['shop-db/globals']), ...history] })), []);
+    // The database shrinking to a tenth is still news.
+    const shrunk = evaluateAlerts(facts({ recent: [unit(run(0, 60, 1_000_573), both), ...history] }));
+    assert.deepEqual(
+      shrunk.map((c) => c.key),
+      ['size_anomaly:db'],
+    );
+    assert.equal(shrunk[0].details.median_bytes, 10_000_573);
+    // Without the units filter the same history would have called the whole run an anomaly.
+    const blind = history.map(({ units: _u, ...r }) => r);
+    assert.deepEqual(kinds(facts({ recent: [run(0, 60, 10_050_573), ...blind] })), ['size_anomaly:db']);
+  });
+
   it('low free space and a failed check hold for the repository', () => {
     const f = facts(
       {},

@@ -46,6 +46,12 @@ export interface FinishedRun {
   durationMs: number | null;
   bytesRead: number | null;
   error: string | null;
+  /**
+   * The units a backup saved (a postgres source with globals saves a database and the roles),
+   * sorted; the anomaly rules compare a run only with runs that saved the same units.
+   * Unknown for old records: then any run compares.
+   */
+  units?: readonly string[];
 }
 
 export interface SourceFacts {
@@ -56,7 +62,7 @@ export interface SourceFacts {
   lastSuccess?: Date;
   /** Since when the source has been watched, for a source never backed up. */
   watchedSince: Date;
-  /** Finished backups, newest first (history + 1 of them suffice). */
+  /** Finished backups, newest first (history + 1 of them, more when some saved other units). */
   recent: FinishedRun[];
   /** The newest finished restore drill of the source. */
   lastDrill?: FinishedRun;
@@ -154,11 +160,14 @@ function rpoRule(s: SourceFacts, now: Date): AlertCondition | undefined {
   };
 }
 
-/** The newest successful backup against the median of the ones before it. */
+/**
+ * The newest successful backup against the median of the ones before it that saved the same
+ * units: run totals with run totals, never a whole run with one unit of another.
+ */
 function anomalyRules(s: SourceFacts, t: AlertThresholds): AlertCondition[] {
   const ok = s.recent.filter((r) => r.status === 'succeeded');
   const [last, ...before] = ok;
-  const base = before.slice(0, t.history);
+  const base = before.filter((r) => last && sameUnits(r, last)).slice(0, t.history);
   if (!last || base.length < 3) return [];
   const out: AlertCondition[] = [];
   const durations = base.map((r) => r.durationMs).filter((d): d is number => d !== null);
@@ -198,6 +207,11 @@ function anomalyRules(s: SourceFacts, t: AlertThresholds): AlertCondition[] {
     }
   }
   return out;
+}
+
+function sameUnits(a: FinishedRun, b: FinishedRun): boolean {
+  if (!a.units || !b.units) return true;
+  return a.units.length === b.units.length && a.units.every((u, i) => u === b.units?.[i]);
 }
 
 export function medianOf(values: readonly number[]): number {

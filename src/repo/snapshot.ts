@@ -4,6 +4,7 @@
  * index that names it; a snapshot file that exists is a complete backup.
  */
 import type { SourceStats } from '../sources/source.js';
+import type { SnapshotRun } from '../sources/source-units.js';
 
 /** 'drill': a restore drill's report (report.json, report.md), not a backup. */
 export type SnapshotKind = 'files' | 'logical' | 'physical' | 'drill';
@@ -39,6 +40,11 @@ export interface Snapshot {
    * `cut` entries marked `damaged` in its trees.
    */
   repaired?: { from: string; time: string; cut: number };
+  /**
+   * For a source saved as several units (one snapshot each): the run that saved this unit and
+   * every unit it set out to save. The run is a whole backup once each unit has its snapshot.
+   */
+  run?: SnapshotRun;
   /** Bytes read from the source and bytes newly added to the repository by this backup. */
   backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
 }

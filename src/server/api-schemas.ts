@@ -251,6 +251,10 @@ export const snapshotResponse = z.looseObject({
   host: z.string(),
   tags: z.array(z.string()),
   stats: z.record(z.string(), z.unknown()),
+  unit: z
+    .object({ source: z.string(), name: z.string(), label: z.string() })
+    .nullable()
+    .describe('for a unit of a source saved as several (a database, the roles): its source, name and label'),
   sourceConfig: z
     .record(z.string(), z.unknown())
     .describe('settings recorded with the snapshot, secrets redacted'),
@@ -262,7 +266,19 @@ export const sourceResponse = z.looseObject({
   protected: z.boolean(),
   schedule: z.object({ cron: z.string(), timezone: z.string() }).nullable(),
   next_run: z.string().nullable(),
-  last_backup: z.object({ snapshot: z.string(), time: z.string(), age_seconds: z.number() }).nullable(),
+  last_backup: z
+    .object({
+      snapshot: z.string(),
+      time: z.string(),
+      age_seconds: z.number(),
+      units: z
+        .array(z.object({ unit: z.string(), label: z.string(), snapshot: z.string(), time: z.string() }))
+        .optional(),
+    })
+    .nullable()
+    .describe(
+      'the newest backup that saved every unit of the source (time: its start); units: each unit’s snapshot',
+    ),
   rpo: z
     .object({
       max_age: z.string(),

@@ -21,7 +21,8 @@ import { type Role, roleAllows } from '../catalog/tokens.js';
 import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { describe, isLifeboatError } from '../errors.js';
-import { pickSnapshot, sourceMatches } from '../jobs/snapshot-select.js';
+import { pickSnapshot } from '../jobs/snapshot-select.js';
+import { belongsTo, sourceOfUnit } from '../sources/source-units.js';
 import { ApiError, isApiError } from './api-error.js';
 import {
   alertsQuery,
@@ -258,7 +259,7 @@ function configuredSource(ctx: ApiContext, name: string) {
 /** A protected source, or a target that is a protected source's own path or URL. */
 function isProtected(ctx: ApiContext, snapshotSource: string, to: string): boolean {
   const sources = ctx.config.sources;
-  if (sources[snapshotSource.split('/')[0]]?.protected) return true;
+  if (sources[sourceOfUnit(snapshotSource)]?.protected) return true;
   const target = to.includes('://') ? to : resolvePath(to);
   return Object.values(sources).some((s) => {
     if (!s.protected) return false;
@@ -295,7 +296,7 @@ const HANDLERS: Record<string, Handler> = {
       let total = 0;
       const page: string[] = [];
       for (const c of ctx.snapshots.list()) {
-        if (q.source && !sourceMatches(c.snapshot.source, q.source)) continue;
+        if (q.source && !belongsTo(c.snapshot.source, q.source)) continue;
         if (q.tag && !c.snapshot.tags.includes(q.tag)) continue;
         if (before !== undefined && c.time >= before) continue;
         if (after !== undefined && c.time <= after) continue;
@@ -359,9 +360,7 @@ const HANDLERS: Record<string, Handler> = {
         .filter((c) => c.snapshot.kind === 'drill')
         .map(drillOf),
     );
-    const drills = all.filter(
-      (d) => !q.source || d.source === q.source || d.source.startsWith(`${q.source}/`),
-    );
+    const drills = all.filter((d) => !q.source || belongsTo(d.source, q.source));
     return { drills: drills.slice(0, q.limit ?? 100) };
   },
 
@@ -400,7 +399,7 @@ const HANDLERS: Record<string, Handler> = {
       let total = 0;
       for (const { id, snapshot: s } of ctx.snapshots.entries()) {
         if (s.kind === 'drill') continue;
-        if (q.source && !sourceMatches(s.source, q.source)) continue;
+        if (q.source && !belongsTo(s.source, q.source)) continue;
         const added = s.backup?.bytesAdded ?? 0;
         total += added;
         if (Date.parse(s.time) < since) continue;
@@ -510,7 +509,7 @@ const HANDLERS: Record<string, Handler> = {
     const needsApproval = protectedTarget && !body.dry_run;
     const job = ctx.runner.submit({
       kind: 'restore',
-      source: entry.snapshot.source.split('/')[0],
+      source: sourceOfUnit(entry.snapshot.source),
       trigger: 'api',
       requestedBy: who.name,
       needsApproval,
@@ -697,8 +696,7 @@ function drillOf(c: CachedSnapshot): DrillSummary {
 
 /** A restore may name a configured source or one only the repository knows (a fresh machine). */
 function configuredSourceOrRecorded(ctx: ApiContext, name: string): void {
-  const top = name.split('/')[0];
-  if (ctx.config.sources[top]) return;
-  if (ctx.snapshots.entries().some((e) => sourceMatches(e.snapshot.source, name))) return;
+  if (ctx.config.sources[sourceOfUnit(name)]) return;
+  if (ctx.snapshots.entries().some((e) => belongsTo(e.snapshot.source, name))) return;
   throw new ApiError(404, 'not_found', `[api] no source "${name}" in the config or the repository`, 'source');
 }

@@ -459,9 +459,8 @@ export class JobRunner {
     if (!hasPolicy(policy)) {
       return { failed: true, update: { error: `[forget] source "${name}" has no retention in the config` } };
     }
-    const units = Array.isArray(job.params.units) ? (job.params.units as string[]) : [];
+    // Each unit of the source keeps its own snapshots under the source's policy.
     const configPolicies: Record<string, KeepPolicy> = { [name]: policy };
-    for (const u of units) configPolicies[u] = policy;
     const r = await runForget(repo, { policy: {}, configPolicies, source: name, dryRun: false });
     return {
       update: {

@@ -2,15 +2,16 @@
  * @module server/metrics
  * Prometheus metrics (prom-client) on the server's own registry. Gauges are computed at scrape
  * time from the server's state (snapshot cache, catalog), so they are right after a restart;
- * the failure counter counts failures seen by this process.
+ * the failure counter counts failures seen by this process. A source is one series whatever
+ * units it saves: its newest good backup is the newest run that saved every unit, summed.
  */
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
 export interface SourceMetrics {
   name: string;
-  /** Newest good backup (snapshot time). */
+  /** Start of the newest good backup (the newest run that saved every unit). */
   lastSuccess?: Date;
-  /** The newest successful backup job. */
+  /** That backup: from its start to its last unit's end, and its bytes summed over its units. */
   lastDurationSeconds?: number;
   lastBytesRead?: number;
   lastBytesStored?: number;
@@ -35,7 +36,7 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'lifeboat_last_success_timestamp_seconds',
-      help: 'Time of the newest good backup (snapshot) of each source, seconds since the epoch',
+      help: 'Start of the newest good backup of each source (every unit saved), seconds since the epoch',
       labelNames: ['source'],
       registers,
       collect() {
@@ -71,7 +72,7 @@ export class ServerMetrics {
     });
     new Gauge({
       name: 'lifeboat_backup_duration_seconds',
-      help: 'Duration of the newest successful backup of each source',
+      help: 'Duration of the newest good backup of each source, from its start to its last unit’s end',
       labelNames: ['source'],
       registers,
       collect() {
@@ -83,7 +84,7 @@ export class ServerMetrics {
     });
     new Gauge({
       name: 'lifeboat_backup_bytes',
-      help: 'Bytes of the newest successful backup of each source: read from the source, and newly stored',
+      help: 'Bytes of the newest good backup of each source, summed over its units: read from the source, and newly stored',
       labelNames: ['source', 'type'],
       registers,
       collect() {

@@ -23,6 +23,7 @@ import {
 } from '../notify/alert-rules.js';
 import { createChannel } from '../notify/channel.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
+import { runTotals, sourceOfUnit } from '../sources/source-units.js';
 import { openBackend, type StorageOptions } from '../storage/registry.js';
 import { FailedAuthLimiter } from './auth.js';
 import { type ApiContext, createHttpApi } from './http-api.js';
@@ -33,7 +34,7 @@ import { parseSchedule, type Schedule, schedulesOf } from './schedule.js';
 import { Scheduler } from './scheduler.js';
 import { SnapshotBrowser } from './snapshot-browse.js';
 import { SnapshotCache } from './snapshot-cache.js';
-import { firstSeen, lastSnapshots, type SourceStatus, sourceStatuses } from './source-status.js';
+import { firstSeen, lastGoodBackups, type SourceStatus, sourceStatuses } from './source-status.js';
 
 export interface ServerOptions {
   config: LifeboatConfig;
@@ -279,13 +280,14 @@ export class LifeboatServer implements ApiContext {
   /** Looks at what holds now and sends, repeats or resolves alerts. */
   async evaluateAlerts(): Promise<DispatchReport> {
     const now = this.clock.now();
-    const last = this.snapshots.memo('last-by-source', () => lastSnapshots(this.snapshots.entries()));
+    const last = this.lastGood();
     const sources: SourceFacts[] = Object.entries(this.config.sources).map(([name, s]) => ({
       name,
       maxAgeMs: s.max_age ? parseDuration(s.max_age) : undefined,
-      lastSuccess: last.has(name) ? new Date(last.get(name)!.entry.snapshot.time) : undefined,
+      lastSuccess: lastTime(last.get(name)?.run),
       watchedSince: firstSeen(this.catalog, name, now),
-      recent: this.catalog.recentBackups(name, this.thresholds.history + 1).map(toRun),
+      // Runs that saved other units are skipped by the rules: read a few more than needed.
+      recent: this.catalog.recentBackups(name, 4 * (this.thresholds.history + 1)).map(toRun),
       lastDrill: lastRun(this.catalog.lastFinished('drill', name)),
     }));
     if (this.reader.backend.capabilities.freeSpace && this.reader.backend.freeSpace) {
@@ -352,7 +354,7 @@ export class LifeboatServer implements ApiContext {
   /** Rebuilt jobs for snapshots the catalog does not know, except of sources backing up now. */
   private syncCatalog(): number {
     const busy = new Set(this.catalog.activeJobs().map((j) => j.source));
-    const entries = this.snapshots.entries().filter((e) => !busy.has(e.snapshot.source.split('/')[0]));
+    const entries = this.snapshots.entries().filter((e) => !busy.has(sourceOfUnit(e.snapshot.source)));
     return syncFromSnapshots(this.catalog, entries);
   }
 
@@ -362,17 +364,23 @@ export class LifeboatServer implements ApiContext {
     if (job.status !== 'skipped') await this.evaluateAlerts();
   }
 
+  /** Per source, the newest run that saved every unit (from the snapshot list, memoized). */
+  private lastGood() {
+    return this.snapshots.memo('last-good-by-source', () => lastGoodBackups(this.snapshots.entries()));
+  }
+
+  /** The newest whole backup of each source, its units summed (docs/server.md, "Metrics"). */
   private sourceMetrics(): SourceMetrics[] {
-    const last = this.snapshots.memo('last-by-source', () => lastSnapshots(this.snapshots.entries()));
+    const last = this.lastGood();
     return Object.entries(this.config.sources).map(([name, s]) => {
-      const ok = this.catalog.recentBackups(name, 5).find((j) => j.status === 'succeeded');
-      const run = ok ? toRun(ok) : undefined;
+      const run = last.get(name)?.run;
+      const totals = run && runTotals(run);
       return {
         name,
-        lastSuccess: last.has(name) ? new Date(last.get(name)!.entry.snapshot.time) : undefined,
-        lastDurationSeconds: run?.durationMs != null ? run.durationMs / 1000 : undefined,
-        lastBytesRead: ok?.bytes_read ?? undefined,
-        lastBytesStored: ok?.bytes_stored ?? undefined,
+        lastSuccess: lastTime(run),
+        lastDurationSeconds: totals && totals.durationMs / 1000,
+        lastBytesRead: totals?.bytesRead,
+        lastBytesStored: totals?.bytesAdded,
         maxAgeSeconds: s.max_age ? parseDuration(s.max_age) / 1000 : undefined,
       };
     });
@@ -408,6 +416,10 @@ export function checkPercent(config: LifeboatConfig): number {
   return typeof v === 'number' ? v : Number(v.replace(/%$/, ''));
 }
 
+function lastTime(run: { time: string } | undefined): Date | undefined {
+  return run ? new Date(run.time) : undefined;
+}
+
 function lastRun(job: JobRecord | undefined): FinishedRun | undefined {
   return job ? toRun(job) : undefined;
 }
@@ -422,5 +434,19 @@ function toRun(job: JobRecord): FinishedRun {
     durationMs,
     bytesRead: job.bytes_read,
     error: job.error,
+    units: unitsOfJob(job),
   };
+}
+
+/** The units a backup job saved: the server's per-unit result, or a rebuilt job's params. */
+function unitsOfJob(job: JobRecord): string[] | undefined {
+  const result = job.result?.units;
+  const units = Array.isArray(result)
+    ? result.map((u) => String((u as { source?: unknown }).source))
+    : Array.isArray(job.params.units)
+      ? job.params.units.map(String)
+      : typeof job.params.unit === 'string'
+        ? [job.params.unit]
+        : undefined;
+  return units?.sort();
 }

@@ -10,6 +10,7 @@
 import { describe } from '../errors.js';
 import { mapLimit, type Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
+import { labelFacts, sourceOfUnit, unitLabel, unitName } from '../sources/source-units.js';
 import { redactSettings } from './redact.js';
 
 export interface CachedSnapshot {
@@ -24,8 +25,9 @@ export interface CachedSnapshot {
 
 /**
  * What the server keeps of a manifest besides its API form: what listing, selecting
- * (`latest`, prefixes), status and catalog rebuilds read. The tree root, engine meta and
- * settings are dropped, which halves the memory 10,000 snapshots take.
+ * (`latest`, prefixes), status and catalog rebuilds read, and the run a unit belongs to. The
+ * tree root, engine meta (but what a unit's label reads) and settings are dropped, which
+ * halves the memory 10,000 snapshots take.
  */
 export function summarize(s: Snapshot): Snapshot {
   return {
@@ -40,15 +42,18 @@ export function summarize(s: Snapshot): Snapshot {
     programVersion: s.programVersion,
     root: '',
     stats: typeof s.stats.bytes === 'number' ? { bytes: s.stats.bytes } : {},
-    meta: {},
+    meta: labelFacts(s.meta),
     sourceConfig: {},
+    ...(s.run ? { run: s.run } : {}),
     ...(s.backup ? { backup: s.backup } : {}),
   };
 }
 
 /** A snapshot as the API shows it: the CLI's `snapshots --json` form, settings redacted. */
 export function publicSnapshot(id: string, s: Snapshot): Record<string, unknown> {
-  return { id, short_id: id.slice(0, 8), ...s, sourceConfig: redactSettings(s.sourceConfig) };
+  const name = s.kind === 'drill' ? undefined : unitName(s.source);
+  const unit = name === undefined ? null : { source: sourceOfUnit(s.source), name, label: unitLabel(s) };
+  return { id, short_id: id.slice(0, 8), ...s, unit, sourceConfig: redactSettings(s.sourceConfig) };
 }
 
 export class SnapshotCache {

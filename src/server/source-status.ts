@@ -1,14 +1,15 @@
 /**
  * @module server/source-status
- * Per source: last good backup (from the repository, the source of truth), its age against
- * `max_age`, the next scheduled run, the last failure and what runs now. One function for
- * `GET /api/sources` and `lifeboat status`, so the two never disagree.
+ * Per source: last good backup (from the repository, the source of truth: the newest run that
+ * saved every unit of the source), its age against `max_age`, the next scheduled run, the
+ * last failure and what runs now. One function for `GET /api/sources` and `lifeboat status`,
+ * so the two never disagree.
  */
 import type { Catalog, JobRecord } from '../catalog/catalog.js';
-import { configuredSourceOf } from '../catalog/catalog-rebuild.js';
 import type { ConfiguredSource, LifeboatConfig } from '../config/config.js';
 import { parseDuration } from '../config/config.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
+import { runsOf, type SourceRun, sourceOfUnit, unitLabel } from '../sources/source-units.js';
 import { redactSettings } from './redact.js';
 import { parseSchedule } from './schedule.js';
 
@@ -21,7 +22,14 @@ export interface SourceStatus {
   /** Why the schedule cannot run (an invalid cron expression), when so. */
   schedule_error?: string;
   retention: Record<string, unknown> | null;
-  last_backup: { snapshot: string; time: string; age_seconds: number } | null;
+  /** The newest run that saved every unit; `time` is its start, the age of its oldest data. */
+  last_backup: {
+    snapshot: string;
+    time: string;
+    age_seconds: number;
+    /** Each unit's snapshot, for a source saved as several units. */
+    units?: { unit: string; label: string; snapshot: string; time: string }[];
+  } | null;
   rpo: { max_age: string; max_age_seconds: number; age_seconds: number | null; breached: boolean } | null;
   last_failure: { job: string; time: string; error: string | null } | null;
   /** The newest backup job that finished (succeeded or failed). */
@@ -43,19 +51,21 @@ export interface StatusInput {
   nextRun?: (source: string) => Date | undefined;
 }
 
-/** Newest snapshot and snapshot count per configured source (units count for their source). */
-export function lastSnapshots(
+/** Per configured source: its newest complete run, and its snapshots counted (units count for their source). */
+export function lastGoodBackups(
   snapshots: readonly SnapshotEntry[],
-): Map<string, { entry: SnapshotEntry; count: number }> {
-  const out = new Map<string, { entry: SnapshotEntry; count: number }>();
+): Map<string, { run?: SourceRun<SnapshotEntry>; count: number }> {
+  const out = new Map<string, { run?: SourceRun<SnapshotEntry>; count: number }>();
   for (const e of snapshots) {
-    const name = configuredSourceOf(e.snapshot.source);
+    const name = sourceOfUnit(e.snapshot.source);
     const prior = out.get(name);
-    if (!prior) out.set(name, { entry: e, count: 1 });
-    else {
-      prior.count++;
-      if (e.snapshot.time > prior.entry.snapshot.time) prior.entry = e;
-    }
+    if (prior) prior.count++;
+    else out.set(name, { count: 1 });
+  }
+  // Runs come oldest first: the last complete one wins.
+  for (const run of runsOf(snapshots)) {
+    const slot = out.get(run.source);
+    if (slot && run.complete) slot.run = run;
   }
   return out;
 }
@@ -70,10 +80,11 @@ export function firstSeen(catalog: Catalog, name: string, now: Date): Date {
 }
 
 export function sourceStatuses(input: StatusInput): SourceStatus[] {
-  const last = lastSnapshots(input.snapshots);
+  const last = lastGoodBackups(input.snapshots);
   const nowMs = input.now.getTime();
   return Object.entries(input.config.sources).map(([name, source]) => {
-    const snap = last.get(name);
+    const slot = last.get(name);
+    const run = slot?.run;
     const status: SourceStatus = {
       name,
       type: source.type,
@@ -81,29 +92,23 @@ export function sourceStatuses(input: StatusInput): SourceStatus[] {
       schedule: null,
       next_run: null,
       retention: (source.retention as Record<string, unknown> | undefined) ?? null,
-      last_backup: snap
-        ? {
-            snapshot: snap.entry.id,
-            time: snap.entry.snapshot.time,
-            age_seconds: Math.round((nowMs - new Date(snap.entry.snapshot.time).getTime()) / 1000),
-          }
-        : null,
+      last_backup: run ? lastBackup(run, nowMs) : null,
       rpo: null,
       last_failure: null,
       last_job: null,
       running_job: input.running.find((j) => j.source === name)?.id ?? null,
-      snapshots: snap?.count ?? 0,
+      snapshots: slot?.count ?? 0,
       config: redactSettings(publicKeys(source)),
     };
     applySchedule(status, source, input);
     if (source.max_age) {
       const maxAgeMs = parseDuration(source.max_age);
-      const since = snap ? new Date(snap.entry.snapshot.time) : firstSeen(input.catalog, name, input.now);
+      const since = run ? new Date(run.time) : firstSeen(input.catalog, name, input.now);
       const age = nowMs - since.getTime();
       status.rpo = {
         max_age: source.max_age,
         max_age_seconds: Math.round(maxAgeMs / 1000),
-        age_seconds: snap ? Math.round(age / 1000) : null,
+        age_seconds: run ? Math.round(age / 1000) : null,
         breached: age > maxAgeMs,
       };
     }
@@ -125,6 +130,24 @@ export function sourceStatuses(input: StatusInput): SourceStatus[] {
     }
     return status;
   });
+}
+
+function lastBackup(run: SourceRun<SnapshotEntry>, nowMs: number): NonNullable<SourceStatus['last_backup']> {
+  const first = run.entries[0];
+  const out: NonNullable<SourceStatus['last_backup']> = {
+    snapshot: first.id,
+    time: run.time,
+    age_seconds: Math.round((nowMs - Date.parse(run.time)) / 1000),
+  };
+  if (first.snapshot.source !== run.source) {
+    out.units = run.entries.map((e) => ({
+      unit: e.snapshot.source,
+      label: unitLabel(e.snapshot),
+      snapshot: e.id,
+      time: e.snapshot.time,
+    }));
+  }
+  return out;
 }
 
 function applySchedule(status: SourceStatus, source: ConfiguredSource, input: StatusInput): void {

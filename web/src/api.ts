@@ -55,7 +55,13 @@ export interface SourceStatus {
   schedule: { cron: string; timezone: string } | null;
   next_run: string | null;
   schedule_error?: string;
-  last_backup: { snapshot: string; time: string; age_seconds: number } | null;
+  /** The newest backup that saved every unit; `units`: each unit's snapshot. */
+  last_backup: {
+    snapshot: string;
+    time: string;
+    age_seconds: number;
+    units?: { unit: string; label: string; snapshot: string; time: string }[];
+  } | null;
   rpo: { max_age: string; max_age_seconds: number; age_seconds: number | null; breached: boolean } | null;
   last_failure: { job: string; time: string; error: string | null } | null;
   last_job: { id: string; status: string; time: string } | null;
@@ -74,6 +80,8 @@ export interface Snapshot {
   tags: string[];
   stats: Record<string, unknown>;
   meta?: Record<string, unknown>;
+  /** For a unit of a source saved as several: "shop (database)", "globals (roles and tablespaces)". */
+  unit?: { source: string; name: string; label: string } | null;
   backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
 }
 

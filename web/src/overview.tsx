@@ -1,6 +1,7 @@
 /**
  * @module web/overview
- * Every source: engine, last good backup and its age against the RPO, next run, last job,
+ * Every source: engine, last good backup (the newest that saved every unit, which it names)
+ * and its age against the RPO, next run, last job,
  * with a mark on sources in breach or failing; operators can start a backup or a drill and
  * watch it run.
  */
@@ -84,6 +85,11 @@ export function Overview({ me }: { me: Me }) {
                     <>
                       {time(s.last_backup.time)}{' '}
                       <a href={`#/snapshots/${s.last_backup.snapshot}`}>{short(s.last_backup.snapshot)}</a>
+                      {s.last_backup.units && (
+                        <div class="muted" data-testid="last-units">
+                          {s.last_backup.units.map((u) => u.label).join(', ')}
+                        </div>
+                      )}
                     </>
                   ) : (
                     'never'

@@ -1,6 +1,7 @@
 /**
  * @module web/restore
- * The restore wizard: source, restore point on a timeline, target and scope (tables,
+ * The restore wizard: source, the unit for a source saved as several (each with its label,
+ * "shop (database)"), restore point on a timeline, target and scope (tables,
  * collections or paths), a dry run first, then the restore, which for a protected source or
  * target waits for a second admin. Admins see the restores awaiting approval and approve
  * those they did not request.
@@ -48,7 +49,7 @@ function Timeline({
               checked={s.id === chosen}
               onChange={() => onChoose(s.id)}
             />
-            {time(s.time)} <code>{s.short_id}</code>{' '}
+            {time(s.time)} <code>{s.short_id}</code> {s.unit && <span class="tag">{s.unit.label}</span>}{' '}
             <span class="muted">{bytes(typeof s.stats.bytes === 'number' ? s.stats.bytes : null)}</span>
           </label>
         ))}
@@ -131,8 +132,46 @@ function scopeOf(s: Snapshot | undefined): 'tables' | 'collections' | 'paths' | 
   return undefined;
 }
 
+/** The units among a source's snapshots, with their labels, in the order first seen. */
+function unitsIn(snapshots: Snapshot[]): { source: string; label: string }[] {
+  const seen = new Map<string, string>();
+  for (const s of snapshots) if (s.unit && !seen.has(s.source)) seen.set(s.source, s.unit.label);
+  return [...seen]
+    .map(([source, label]) => ({ source, label }))
+    .sort((a, b) => a.label.localeCompare(b.label));
+}
+
+function UnitChoice({
+  units,
+  chosen,
+  onChoose,
+}: {
+  units: { source: string; label: string }[];
+  chosen: string;
+  onChoose: (source: string) => void;
+}) {
+  return (
+    <fieldset class="units" data-testid="restore-units">
+      <legend>What to restore (this source is saved in parts)</legend>
+      {units.map((u) => (
+        <label key={u.source} class="check">
+          <input
+            type="radio"
+            name="restore-unit"
+            value={u.source}
+            checked={u.source === chosen}
+            onChange={() => onChoose(u.source)}
+          />
+          {u.label}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
 function Wizard() {
   const [source, setSource] = useState('');
+  const [unit, setUnit] = useState('');
   const [chosen, setChosen] = useState<string>();
   const [to, setTo] = useState('');
   const [picked, setPicked] = useState<string[]>([]);
@@ -152,7 +191,11 @@ function Wizard() {
         : Promise.resolve([] as Snapshot[]),
     [source],
   );
-  const snapshot = snaps.data?.find((s) => s.id === chosen);
+  const units = unitsIn(snaps.data ?? []);
+  // A source saved in parts: one part at a time, each with its own restore points.
+  const points =
+    units.length > 1 ? (unit ? snaps.data?.filter((s) => s.source === unit) : undefined) : snaps.data;
+  const snapshot = points?.find((s) => s.id === chosen);
   const scope = scopeOf(snapshot);
   const names =
     scope === 'tables'
@@ -208,6 +251,7 @@ function Wizard() {
               value={source}
               onChange={(e) => {
                 setSource(e.currentTarget.value);
+                setUnit('');
                 setChosen(undefined);
                 setPicked([]);
                 reset();
@@ -227,10 +271,24 @@ function Wizard() {
             </p>
           )}
         </li>
-        {source && snaps.data && (
+        {source && units.length > 1 && (
+          <li>
+            <UnitChoice
+              units={units}
+              chosen={unit}
+              onChoose={(u) => {
+                setUnit(u);
+                setChosen(undefined);
+                setPicked([]);
+                reset();
+              }}
+            />
+          </li>
+        )}
+        {source && points && (
           <li>
             <Timeline
-              snapshots={snaps.data}
+              snapshots={points}
               chosen={chosen}
               onChoose={(id) => {
                 setChosen(id);
