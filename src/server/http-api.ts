@@ -6,7 +6,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { basename, resolve as resolvePath } from 'node:path';
+import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import Fastify, {
   type FastifyInstance,
@@ -20,6 +20,7 @@ import type { Catalog, JobRecord } from '../catalog/catalog.js';
 import { type Role, roleAllows } from '../catalog/tokens.js';
 import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
+import type { ConfiguredSource } from '../config/config-schema.js';
 import { describe, isLifeboatError } from '../errors.js';
 import { pickSnapshot, sourceMatches } from '../jobs/snapshot-select.js';
 import { ApiError, isApiError } from './api-error.js';
@@ -50,6 +51,7 @@ import { redactText } from './redact.js';
 import type { SnapshotBrowser } from './snapshot-browse.js';
 import { type CachedSnapshot, publicSnapshot, type SnapshotCache } from './snapshot-cache.js';
 import type { SourceStatus } from './source-status.js';
+import { protectedTargetReason } from './target-match.js';
 import { loadWebAssets, registerDashboard } from './web-assets.js';
 
 /** What the routes need from the server. */
@@ -244,7 +246,7 @@ function caller(req: FastifyRequest): Caller {
 }
 
 function configuredSource(ctx: ApiContext, name: string) {
-  const source = ctx.config.sources[name];
+  const source = sourceConfig(ctx, name);
   if (!source) {
     throw new ApiError(
       404,
@@ -255,17 +257,25 @@ function configuredSource(ctx: ApiContext, name: string) {
   return source;
 }
 
-/** A protected source, or a target that is a protected source's own path or URL. */
-function isProtected(ctx: ApiContext, snapshotSource: string, to: string): boolean {
-  const sources = ctx.config.sources;
-  if (sources[snapshotSource.split('/')[0]]?.protected) return true;
-  const target = to.includes('://') ? to : resolvePath(to);
-  return Object.values(sources).some((s) => {
-    if (!s.protected) return false;
-    const loc = (s.path ?? s.url) as string | undefined;
-    if (!loc) return false;
-    return loc.includes('://') ? loc === to : resolvePath(loc) === target;
-  });
+/** A configured source by name, an own key only (`constructor` is no source). */
+function sourceConfig(ctx: ApiContext, name: string): ConfiguredSource | undefined {
+  return Object.hasOwn(ctx.config.sources, name) ? ctx.config.sources[name] : undefined;
+}
+
+/**
+ * Why a restore needs a second admin: its snapshot's source is protected, or its target
+ * reaches a protected source however it is spelled (see target-match); undefined if neither.
+ */
+async function approvalReason(
+  ctx: ApiContext,
+  snapshotSource: string,
+  to: string,
+): Promise<string | undefined> {
+  const top = snapshotSource.split('/')[0];
+  const own = sourceConfig(ctx, top);
+  if (own?.protected) return `source ${top} is protected`;
+  const url = (own as { url?: unknown } | undefined)?.url;
+  return protectedTargetReason(ctx.config.sources, to, typeof url === 'string' ? url : undefined);
 }
 
 const HANDLERS: Record<string, Handler> = {
@@ -334,6 +344,25 @@ const HANDLERS: Record<string, Handler> = {
     const { id } = validate(snapshotParams, req.params, 'path');
     const q = validate(fileQuery, req.query, 'query');
     const entry = resolveSnapshot(ctx, id);
+    const who = caller(req);
+    const top = entry.snapshot.source.split('/')[0];
+    if (sourceConfig(ctx, top)?.protected) {
+      // A download is a restore to the caller's machine: protected data goes to admins only.
+      const allowed = who.role === 'admin';
+      ctx.catalog.audit.append({
+        actor: who.name,
+        action: allowed ? 'snapshot.download' : 'snapshot.download_denied',
+        target: entry.id,
+        details: { source: entry.snapshot.source, path: q.path },
+      });
+      if (!allowed) {
+        throw new ApiError(
+          403,
+          'forbidden',
+          `[api] snapshot ${entry.id.slice(0, 8)} is of protected source ${top}: downloading its files needs an admin token (or request a restore, which a second admin approves)`,
+        );
+      }
+    }
     const file = await ctx.browser.openFile(entry.id, q.path);
     const name = basename(q.path);
     reply.header('content-type', 'application/octet-stream');
@@ -505,7 +534,8 @@ const HANDLERS: Record<string, Handler> = {
       throw err;
     }
     const who = caller(req);
-    const protectedTarget = isProtected(ctx, entry.snapshot.source, body.to);
+    const reason = await approvalReason(ctx, entry.snapshot.source, body.to);
+    const protectedTarget = reason !== undefined;
     // A dry run writes nothing, so it needs no second admin: the wizard runs one before asking.
     const needsApproval = protectedTarget && !body.dry_run;
     const job = ctx.runner.submit({
@@ -535,6 +565,7 @@ const HANDLERS: Record<string, Handler> = {
         source: entry.snapshot.source,
         to: redactText(body.to),
         protected: protectedTarget,
+        ...(reason ? { approval_reason: reason } : {}),
         status: job.status,
         dry_run: body.dry_run ?? false,
         at: body.at ?? null,
@@ -697,7 +728,7 @@ function drillOf(c: CachedSnapshot): DrillSummary {
 /** A restore may name a configured source or one only the repository knows (a fresh machine). */
 function configuredSourceOrRecorded(ctx: ApiContext, name: string): void {
   const top = name.split('/')[0];
-  if (ctx.config.sources[top]) return;
+  if (sourceConfig(ctx, top)) return;
   if (ctx.snapshots.entries().some((e) => sourceMatches(e.snapshot.source, name))) return;
   throw new ApiError(404, 'not_found', `[api] no source "${name}" in the config or the repository`, 'source');
 }
