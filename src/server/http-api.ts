@@ -100,6 +100,9 @@ export function createHttpApi(
     bodyLimit: 1024 * 1024,
     // The server tolerates 100 concurrent clients and slow ones: keep sockets but bound time.
     requestTimeout: 60_000,
+    // The client's address (for the failed-login limit and the log) is read from
+    // X-Forwarded-For only when the peer is one of these proxies.
+    trustProxy: ctx.config.server?.trusted_proxies ?? false,
   });
 
   // An empty body with a JSON content type is no body (clients that always send the header).
@@ -118,15 +121,6 @@ export function createHttpApi(
     if (spec && spec.role === null) return;
     if (req.routeOptions.config?.public) return;
     const ip = req.ip;
-    const wait = ctx.limiter.blockedFor(ip);
-    if (wait > 0) {
-      reply.header('retry-after', String(Math.ceil(wait / 1000)));
-      throw new ApiError(
-        429,
-        'rate_limited',
-        `[auth] too many failed logins from ${ip}: try again in ${Math.ceil(wait / 1000)}s`,
-      );
-    }
     const token = bearerToken(req.headers.authorization);
     if (!token) {
       throw new ApiError(
@@ -137,6 +131,17 @@ export function createHttpApi(
     }
     const caller = ctx.catalog.tokens.authenticate(token);
     if (!caller) {
+      // Only failures are throttled: a valid token from the same address (a proxy, a shared
+      // NAT) always gets through, so a stranger's bad requests cannot lock its users out.
+      const wait = ctx.limiter.blockedFor(ip);
+      if (wait > 0) {
+        reply.header('retry-after', String(Math.ceil(wait / 1000)));
+        throw new ApiError(
+          429,
+          'rate_limited',
+          `[auth] too many failed logins from ${ip}: try again in ${Math.ceil(wait / 1000)}s`,
+        );
+      }
       ctx.limiter.fail(ip);
       ctx.log.warn({ ip, method: req.method, url: req.url.split('?')[0] }, 'rejected an invalid token');
       throw new ApiError(401, 'unauthorized', '[auth] invalid or revoked token');
