@@ -136,7 +136,7 @@ describe('config: parsing and validation', () => {
       ['sources: [a, b]\n', /sources: expected a mapping, got a list/],
       [
         'repository:\n  url: x\n  pasword: y\n',
-        /repository: unknown key "pasword" \(known: url, password, password_file, password_command, retries, timeout, circuit_breaker_after, upload_concurrency, limit_upload, limit_download, s3, azure, sftp\)/,
+        /repository: unknown key "pasword" \(known: url, password, password_file, password_command, retries, timeout, connect_timeout, idle_timeout, retry_budget, circuit_breaker_after, upload_concurrency, limit_upload, limit_download, s3, azure, sftp\)/,
       ],
       [
         'repository: {}\nsource: {}\n',

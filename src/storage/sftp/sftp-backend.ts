@@ -22,7 +22,7 @@ import { describe, errnoCode, LifeboatError } from '../../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
 import { checkName, objectName, relativeKey, TYPE_DIRS } from '../layout.js';
 import { redactUrl } from '../redact-url.js';
-import type { SftpSettings } from '../storage-options.js';
+import type { SftpSettings, TransportTimeouts } from '../storage-options.js';
 import { storageError } from '../transient-errors.js';
 import { verifyHostKey } from './known-hosts.js';
 
@@ -39,8 +39,8 @@ const PERMISSION_DENIED = 3;
 export interface SftpBackendOptions {
   settings?: SftpSettings;
   env?: NodeJS.ProcessEnv;
-  /** Handshake limit (ms); the retry wrapper times whole requests. */
-  socketTimeoutMs?: number;
+  /** Handshake and idle limits; the retry wrapper times whole requests. */
+  timeouts?: TransportTimeouts;
 }
 
 export interface SftpTarget {
@@ -204,9 +204,11 @@ export class SftpBackend implements Backend {
       host: t.host,
       port: t.port,
       username: t.user,
-      readyTimeout: Math.min(this.options.socketTimeoutMs ?? 20_000, 60_000),
-      keepaliveInterval: 15_000,
-      keepaliveCountMax: 4,
+      // TCP and the SSH handshake; ssh2's own default is 20 s.
+      readyTimeout: this.options.timeouts?.connectMs || 20_000,
+      // A server that stops answering is dropped after about the idle limit (3 unanswered pings).
+      keepaliveInterval: Math.max(1000, Math.ceil((this.options.timeouts?.idleMs || 60_000) / 3)),
+      keepaliveCountMax: 3,
     };
     const s = this.settings;
     if (s.password) config.password = s.password;
