@@ -59,8 +59,14 @@ describe('config: parsing and validation', () => {
   });
 
   it('treats an empty file and an empty sources key as no sources', () => {
-    assert.deepEqual(parse(''), { sources: {} });
-    assert.deepEqual(parse('sources:\n'), { sources: {} });
+    for (const text of ['', 'sources:\n']) {
+      const config = parse(text);
+      assert.deepEqual(Object.keys(config), ['sources']);
+      assert.deepEqual(Object.keys(config.sources), []);
+      // Looked up by names from requests: prototype names are no sources.
+      assert.equal(config.sources.constructor, undefined);
+      assert.equal(config.sources.toString, undefined);
+    }
   });
 
   it(`interpolates \${NAME} in every string value, and $\${ as a literal \${`, () => {
