@@ -51,7 +51,7 @@ import { redactText } from './redact.js';
 import type { SnapshotBrowser } from './snapshot-browse.js';
 import { type CachedSnapshot, publicSnapshot, type SnapshotCache } from './snapshot-cache.js';
 import type { SourceStatus } from './source-status.js';
-import { protectedTargetReason } from './target-match.js';
+import { restoreApprovalReason } from './target-match.js';
 import { loadWebAssets, registerDashboard } from './web-assets.js';
 
 /** What the routes need from the server. */
@@ -265,22 +265,6 @@ function configuredSource(ctx: ApiContext, name: string) {
 /** A configured source by name, an own key only (`constructor` is no source). */
 function sourceConfig(ctx: ApiContext, name: string): ConfiguredSource | undefined {
   return Object.hasOwn(ctx.config.sources, name) ? ctx.config.sources[name] : undefined;
-}
-
-/**
- * Why a restore needs a second admin: its snapshot's source is protected, or its target
- * reaches a protected source however it is spelled (see target-match); undefined if neither.
- */
-async function approvalReason(
-  ctx: ApiContext,
-  snapshotSource: string,
-  to: string,
-): Promise<string | undefined> {
-  const top = snapshotSource.split('/')[0];
-  const own = sourceConfig(ctx, top);
-  if (own?.protected) return `source ${top} is protected`;
-  const url = (own as { url?: unknown } | undefined)?.url;
-  return protectedTargetReason(ctx.config.sources, to, typeof url === 'string' ? url : undefined);
 }
 
 const HANDLERS: Record<string, Handler> = {
@@ -539,7 +523,7 @@ const HANDLERS: Record<string, Handler> = {
       throw err;
     }
     const who = caller(req);
-    const reason = await approvalReason(ctx, entry.snapshot.source, body.to);
+    const reason = await restoreApprovalReason(ctx.config.sources, entry.snapshot.source, body.to);
     const protectedTarget = reason !== undefined;
     // A dry run writes nothing, so it needs no second admin: the wizard runs one before asking.
     const needsApproval = protectedTarget && !body.dry_run;

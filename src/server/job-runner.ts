@@ -36,6 +36,7 @@ import { restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
 import { ApiError } from './api-error.js';
 import { JobProgressBoard } from './job-progress.js';
 import { redactText } from './redact.js';
+import { restoreApprovalReason } from './target-match.js';
 
 export interface JobRunnerOptions {
   catalog: Catalog;
@@ -519,6 +520,23 @@ export class JobRunner {
     }
     const job = secret === undefined ? stored : { ...stored, params: { ...stored.params, to: secret } };
     const p = job.params as RestoreParams;
+    if (!job.approved_by && !p.dry_run && typeof p.to === 'string') {
+      // The target was checked when the restore was requested; a symlink made since must not
+      // carry an unapproved restore onto a protected source.
+      const reason = await restoreApprovalReason(this.o.config.sources, p.source ?? job.source ?? '', p.to);
+      if (reason) {
+        this.o.catalog.audit.append({
+          actor: 'server',
+          action: 'restore.denied',
+          target: job.id,
+          details: { reason, requested_by: job.requested_by, to: redactText(p.to) },
+        });
+        throw new LifeboatError(
+          'forbidden',
+          `[jobs] restore ${job.id} was not approved, and ${reason} now (the target changed since the request; request it again, and a second admin approves it)`,
+        );
+      }
+    }
     const actor = job.approved_by ? `${job.requested_by} (approved by ${job.approved_by})` : job.requested_by;
     this.o.catalog.audit.append({
       actor: 'server',

@@ -222,3 +222,21 @@ export async function protectedTargetReason(
   }
   return undefined;
 }
+
+/**
+ * Why a restore of a snapshot of `snapshotSource` to `to` needs a second admin: the source
+ * is protected, or the target reaches a protected source; undefined if neither. Asked when
+ * the restore is requested, and again just before an unapproved one runs (a symlink made in
+ * between must not carry it onto protected data).
+ */
+export async function restoreApprovalReason(
+  sources: Record<string, ConfiguredSource>,
+  snapshotSource: string,
+  to: string,
+): Promise<string | undefined> {
+  const top = snapshotSource.split('/')[0];
+  const own = Object.hasOwn(sources, top) ? sources[top] : undefined;
+  if (own?.protected) return `source ${top} is protected`;
+  const url = (own as { url?: unknown } | undefined)?.url;
+  return protectedTargetReason(sources, to, typeof url === 'string' ? url : undefined);
+}

@@ -147,3 +147,47 @@ describe('server: protected targets under other spellings', () => {
     }
   });
 });
+
+describe('server: a target that changes after the request', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({
+      // One job at a time, and a backup that takes a while: a restore requested meanwhile waits in the queue.
+      config: `${CONFIG}
+  slow:
+    type: files
+    path: $DIR/docs
+    hooks:
+      before_backup: sleep 2
+server:
+  concurrency: 1
+`,
+      files: { 'docs/secret.txt': 'overwritten by the operator\n', 'vault/secret.txt': 'the real secret\n' },
+    });
+    const r = await h.call('POST', '/api/sources/docs/backups', { token: h.tokens.operator });
+    assert.equal((await h.waitJob(r.body.job.id)).status, 'succeeded');
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  it('checks the target again before an unapproved restore runs', async () => {
+    const slow = await h.call('POST', '/api/sources/slow/backups', { token: h.tokens.operator });
+    assert.equal(slow.status, 202, slow.text);
+    const later = join(h.dir, 'later');
+    const r = await h.call('POST', '/api/restores', {
+      token: h.tokens.operator,
+      body: { snapshot: 'latest', source: 'docs', to: later, overwrite: true },
+    });
+    assert.equal(r.body.job.status, 'queued', r.text);
+    // While it waits, the requester points the harmless target at the protected folder.
+    await symlink(join(h.dir, 'vault'), later);
+    const job = await h.waitJob(r.body.job.id);
+    assert.equal(job.status, 'failed', 'the restore ran through the new symlink');
+    assert.match(job.error, /was not approved, and the target reaches protected source vault now/);
+    assert.equal(await readFile(join(h.dir, 'vault', 'secret.txt'), 'utf8'), 'the real secret\n');
+    assert.equal((await h.waitJob(slow.body.job.id)).status, 'succeeded');
+    const audit = await h.call('GET', '/api/audit?action=restore.denied');
+    assert.equal(audit.body.entries.length, 1, audit.text);
+  });
+});
