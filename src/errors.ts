@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'interrupted'
   | 'notify_failed'
   | 'partial'
+  | 'unsupported'
   | 'internal';
 
 export interface LifeboatErrorOptions {
@@ -81,6 +82,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   interrupted: 1,
   notify_failed: 1,
   partial: 3,
+  unsupported: 1,
   internal: 1,
 };
 

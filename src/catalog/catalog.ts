@@ -15,6 +15,7 @@ import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { AuditLog } from './audit-log.js';
+import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import { TokenStore } from './tokens.js';
 
 export const JOB_KINDS = ['backup', 'restore', 'forget', 'prune', 'check', 'drill'] as const;
@@ -314,9 +315,9 @@ export class Catalog {
         now,
         final ? now : null,
         final ? now : null,
-        job.error ?? null,
+        job.error === undefined || job.error === null ? null : withoutPasswordsInText(job.error),
         job.requested_by ?? null,
-        JSON.stringify(job.params ?? {}),
+        JSON.stringify(withoutPasswords(job.params ?? {})),
         job.retry_of ?? null,
         job.owner ?? null,
       );
@@ -346,7 +347,9 @@ export class Catalog {
     for (const [k, v] of Object.entries(update)) {
       if (v === undefined) continue;
       sets.push(`${k} = ?`);
-      values.push(k === 'snapshots' || k === 'result' ? (v === null ? null : JSON.stringify(v)) : v);
+      // Results and errors may name a restore target: kept without its password.
+      const kept = k === 'result' || k === 'error' ? withoutPasswords(v) : v;
+      values.push(k === 'snapshots' || k === 'result' ? (kept === null ? null : JSON.stringify(kept)) : kept);
     }
     const write = this.db.transaction(() => {
       if (sets.length > 0)

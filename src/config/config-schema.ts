@@ -4,6 +4,7 @@
  * the source registry plus the keys every source takes), notifications. Also published as a
  * JSON Schema for editors.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { type ChannelConfig, notificationSchema } from '../notify/notification-config.js';
 import {
@@ -47,6 +48,20 @@ export const scheduleSchema = z.union([
 export const serverSchema = z.strictObject({
   /** HOST:PORT; default 127.0.0.1:8080. */
   listen: z.string().min(1).optional(),
+  /**
+   * Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; the
+   * client's address is what the failed-login limit counts. Default: none (the peer's address).
+   */
+  trusted_proxies: z
+    .array(
+      z.string().refine((v) => {
+        const [address, bits, extra] = v.split('/');
+        const family = isIP(address);
+        if (!family || extra !== undefined) return false;
+        return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+      }, 'expected an IP address or a CIDR range such as 10.0.0.0/8'),
+    )
+    .optional(),
   /** The catalog file (job history, tokens, audit log, alert state); default beside the config file. */
   catalog: z.string().min(1).optional(),
   /** Time zone for schedules that name none; default UTC. */

@@ -59,8 +59,14 @@ describe('config: parsing and validation', () => {
   });
 
   it('treats an empty file and an empty sources key as no sources', () => {
-    assert.deepEqual(parse(''), { sources: {} });
-    assert.deepEqual(parse('sources:\n'), { sources: {} });
+    for (const text of ['', 'sources:\n']) {
+      const config = parse(text);
+      assert.deepEqual(Object.keys(config), ['sources']);
+      assert.deepEqual(Object.keys(config.sources), []);
+      // Looked up by names from requests: prototype names are no sources.
+      assert.equal(config.sources.constructor, undefined);
+      assert.equal(config.sources.toString, undefined);
+    }
   });
 
   it(`interpolates \${NAME} in every string value, and $\${ as a literal \${`, () => {
@@ -136,7 +142,7 @@ describe('config: parsing and validation', () => {
       ['sources: [a, b]\n', /sources: expected a mapping, got a list/],
       [
         'repository:\n  url: x\n  pasword: y\n',
-        /repository: unknown key "pasword" \(known: url, password, password_file, password_command, retries, timeout, circuit_breaker_after, upload_concurrency, limit_upload, limit_download, s3, azure, sftp\)/,
+        /repository: unknown key "pasword" \(known: url, password, password_file, password_command, retries, timeout, connect_timeout, idle_timeout, retry_budget, circuit_breaker_after, upload_concurrency, limit_upload, limit_download, s3, azure, sftp\)/,
       ],
       [
         'repository: {}\nsource: {}\n',

@@ -79,7 +79,8 @@ export function parseConfig(
     throw new LifeboatError('config_invalid', lines.join('\n'));
   }
   const config = parsed.data as unknown as LifeboatConfig;
-  config.sources ??= {};
+  // Sources are looked up by names from requests: "constructor" or "toString" must find nothing.
+  config.sources = Object.assign(Object.create(null), config.sources ?? {});
   const pwFile = config.repository?.password_file;
   if (config.repository && pwFile && !isAbsolute(pwFile)) {
     config.repository.password_file = resolve(dirname(resolve(file)), pwFile);

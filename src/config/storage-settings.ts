@@ -61,6 +61,12 @@ export const repositoryStorageKeys = {
   retries: z.number().int().min(0).max(100).optional(),
   /** Longest one storage request may take (remote backends). */
   timeout: duration.optional(),
+  /** Longest a connection may take to come up, TCP and TLS or SSH handshake (remote backends). */
+  connect_timeout: duration.optional(),
+  /** Longest a connection may stay silent within a request (remote backends). */
+  idle_timeout: duration.optional(),
+  /** No retry of a request starts later than this after its first attempt (remote backends). */
+  retry_budget: duration.optional(),
   /** Consecutive failed requests after which the job stops trying (0: never). */
   circuit_breaker_after: z.number().int().min(0).optional(),
   /** Pack uploads in flight at once. */
@@ -95,6 +101,9 @@ export function storageOptionsFromConfig(
     retry: {
       retries: r.retries,
       timeoutMs: r.timeout === undefined ? undefined : parseDuration(r.timeout),
+      connectTimeoutMs: r.connect_timeout === undefined ? undefined : parseDuration(r.connect_timeout),
+      idleTimeoutMs: r.idle_timeout === undefined ? undefined : parseDuration(r.idle_timeout),
+      retryBudgetMs: r.retry_budget === undefined ? undefined : parseDuration(r.retry_budget),
       circuitBreakerAfter: r.circuit_breaker_after,
     },
     limitUploadKiB: r.limit_upload,

@@ -101,18 +101,48 @@ export async function wrapKeyFile(
   return Buffer.from(JSON.stringify(file, null, 2));
 }
 
+/** The key format this build reads; a key file of a later version needs a newer Lifeboat. */
+export const KEY_FILE_VERSION = 1;
+
+/**
+ * A key file, read. Throws `repo_corrupt` when it is no key file at all, `repo_not_found`
+ * when it is restic's (same folder name, no `version`, a `hostname`), and `unsupported`
+ * when a later Lifeboat wrote it: each is told apart from a wrong password.
+ */
 export function parseKeyFile(raw: Buffer, name: string): KeyFile {
+  let j: Record<string, unknown>;
   try {
-    const j = JSON.parse(raw.toString('utf8')) as KeyFile;
-    if (j.version !== 1 || j.kdf !== 'scrypt' || typeof j.salt !== 'string' || typeof j.data !== 'string') {
-      throw new Error('unknown layout');
-    }
-    return j;
+    j = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+    if (!j || typeof j !== 'object' || Array.isArray(j)) throw new Error('not an object');
   } catch (err) {
     throw new LifeboatError('repo_corrupt', `[repo] key file ${name.slice(0, 8)} is unreadable`, {
       cause: err,
     });
   }
+  if (j.version === undefined && typeof j.hostname === 'string' && typeof j.salt === 'string') {
+    throw new LifeboatError(
+      'repo_not_found',
+      `[repo] key file ${name.slice(0, 8)} is a restic key: this is a restic repository, not a Lifeboat one (open it with restic)`,
+    );
+  }
+  if (typeof j.version === 'number' && j.version > KEY_FILE_VERSION) {
+    throw new LifeboatError(
+      'unsupported',
+      `[repo] key file ${name.slice(0, 8)} has format version ${j.version}, and this Lifeboat reads version ${KEY_FILE_VERSION} (upgrade Lifeboat)`,
+    );
+  }
+  if (
+    j.version !== KEY_FILE_VERSION ||
+    j.kdf !== 'scrypt' ||
+    typeof j.salt !== 'string' ||
+    typeof j.data !== 'string'
+  ) {
+    throw new LifeboatError(
+      'repo_corrupt',
+      `[repo] key file ${name.slice(0, 8)} is unreadable (unknown layout)`,
+    );
+  }
+  return j as unknown as KeyFile;
 }
 
 /** The key file's payload, or undefined when the password does not open it. */

@@ -246,14 +246,30 @@ export class Repository {
     const sealedConfig = await loadConfigFile(backend);
     const keyNames: string[] = [];
     for await (const f of backend.list('key')) keyNames.push(f.name);
+    if (keyNames.length === 0) {
+      throw new LifeboatError(
+        'repo_corrupt',
+        `[repo] the repository at ${backend.location} has no key files (its keys folder is empty or missing): restore the keys from a copy, or add one from an escrow file (\`lifeboat key import\`)`,
+      );
+    }
     const damaged: string[] = [];
+    /** Key files this build cannot try the password on: restic's, or a later version's. */
+    const unreadable: LifeboatError[] = [];
     for (const name of keyNames) {
-      const raw = await backend.load({ type: 'key', name });
+      let raw: Buffer;
+      try {
+        raw = await backend.load({ type: 'key', name });
+      } catch (err) {
+        // Removed between the listing and the read (a key change): the others may open.
+        if (isLifeboatError(err) && err.code === 'not_found') continue;
+        throw err;
+      }
       if (storageId(raw) !== name) damaged.push(name);
       let file: KeyFile;
       try {
         file = parseKeyFile(raw, name);
-      } catch {
+      } catch (err) {
+        if (isLifeboatError(err) && err.code !== 'repo_corrupt') unreadable.push(err);
         continue;
       }
       const payload = await unwrapKeyFile(file, password);
@@ -265,6 +281,22 @@ export class Repository {
       const master = decodeMaster(payload);
       const { config, keyring } = openConfig(master, sealedConfig, backend.location);
       return new Repository(backend, master, keyring, config, name, clock, options);
+    }
+    // Restic's keys sit in the same folder: say so rather than blame the password.
+    const restic = unreadable.find((e) => e.code === 'repo_not_found');
+    if (restic) {
+      throw new LifeboatError(
+        'repo_not_found',
+        `[repo] the repository at ${backend.location} is a restic repository, not a Lifeboat one (open it with restic, or give Lifeboat another location)`,
+        { cause: restic },
+      );
+    }
+    if (unreadable.length > 0) {
+      throw new LifeboatError(
+        'unsupported',
+        `[repo] no key of the repository at ${backend.location} opens with this password, and ${unreadable.length} of its ${keyNames.length} keys are of a later format: ${unreadable[0].message.replace(/^\[repo\] /, '')}`,
+        { cause: unreadable[0] },
+      );
     }
     if (damaged.length > 0) {
       throw new LifeboatError(

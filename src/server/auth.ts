@@ -1,8 +1,10 @@
 /**
  * @module server/auth
  * Bearer tokens and the limit on failed logins: an address that presents 10 bad tokens within
- * a minute is answered 429 (for every token, good or bad) until the oldest failure ages out,
- * so tokens cannot be guessed at speed. Time comes from the injected clock.
+ * a minute has its further bad tokens answered 429 until the oldest failure ages out. Valid
+ * tokens from that address still pass: a token is 256 random bits, so the limit is there to
+ * stop floods, and it must not let a stranger behind the same proxy lock everyone out. Time
+ * comes from the injected clock.
  */
 import type { Clock } from '../clock.js';
 

@@ -6,7 +6,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { basename, resolve as resolvePath } from 'node:path';
+import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import Fastify, {
   type FastifyInstance,
@@ -20,6 +20,7 @@ import type { Catalog, JobRecord } from '../catalog/catalog.js';
 import { type Role, roleAllows } from '../catalog/tokens.js';
 import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
+import type { ConfiguredSource } from '../config/config-schema.js';
 import { describe, isLifeboatError } from '../errors.js';
 import { pickSnapshot } from '../jobs/snapshot-select.js';
 import { belongsTo, sourceOfUnit } from '../sources/source-units.js';
@@ -51,6 +52,7 @@ import { redactText } from './redact.js';
 import type { SnapshotBrowser } from './snapshot-browse.js';
 import { type CachedSnapshot, publicSnapshot, type SnapshotCache } from './snapshot-cache.js';
 import type { SourceStatus } from './source-status.js';
+import { restoreApprovalReason } from './target-match.js';
 import { loadWebAssets, registerDashboard } from './web-assets.js';
 
 /** What the routes need from the server. */
@@ -99,6 +101,9 @@ export function createHttpApi(
     bodyLimit: 1024 * 1024,
     // The server tolerates 100 concurrent clients and slow ones: keep sockets but bound time.
     requestTimeout: 60_000,
+    // The client's address (for the failed-login limit and the log) is read from
+    // X-Forwarded-For only when the peer is one of these proxies.
+    trustProxy: ctx.config.server?.trusted_proxies ?? false,
   });
 
   // An empty body with a JSON content type is no body (clients that always send the header).
@@ -117,15 +122,6 @@ export function createHttpApi(
     if (spec && spec.role === null) return;
     if (req.routeOptions.config?.public) return;
     const ip = req.ip;
-    const wait = ctx.limiter.blockedFor(ip);
-    if (wait > 0) {
-      reply.header('retry-after', String(Math.ceil(wait / 1000)));
-      throw new ApiError(
-        429,
-        'rate_limited',
-        `[auth] too many failed logins from ${ip}: try again in ${Math.ceil(wait / 1000)}s`,
-      );
-    }
     const token = bearerToken(req.headers.authorization);
     if (!token) {
       throw new ApiError(
@@ -136,6 +132,17 @@ export function createHttpApi(
     }
     const caller = ctx.catalog.tokens.authenticate(token);
     if (!caller) {
+      // Only failures are throttled: a valid token from the same address (a proxy, a shared
+      // NAT) always gets through, so a stranger's bad requests cannot lock its users out.
+      const wait = ctx.limiter.blockedFor(ip);
+      if (wait > 0) {
+        reply.header('retry-after', String(Math.ceil(wait / 1000)));
+        throw new ApiError(
+          429,
+          'rate_limited',
+          `[auth] too many failed logins from ${ip}: try again in ${Math.ceil(wait / 1000)}s`,
+        );
+      }
       ctx.limiter.fail(ip);
       ctx.log.warn({ ip, method: req.method, url: req.url.split('?')[0] }, 'rejected an invalid token');
       throw new ApiError(401, 'unauthorized', '[auth] invalid or revoked token');
@@ -245,7 +252,7 @@ function caller(req: FastifyRequest): Caller {
 }
 
 function configuredSource(ctx: ApiContext, name: string) {
-  const source = ctx.config.sources[name];
+  const source = sourceConfig(ctx, name);
   if (!source) {
     throw new ApiError(
       404,
@@ -256,17 +263,9 @@ function configuredSource(ctx: ApiContext, name: string) {
   return source;
 }
 
-/** A protected source, or a target that is a protected source's own path or URL. */
-function isProtected(ctx: ApiContext, snapshotSource: string, to: string): boolean {
-  const sources = ctx.config.sources;
-  if (sources[sourceOfUnit(snapshotSource)]?.protected) return true;
-  const target = to.includes('://') ? to : resolvePath(to);
-  return Object.values(sources).some((s) => {
-    if (!s.protected) return false;
-    const loc = (s.path ?? s.url) as string | undefined;
-    if (!loc) return false;
-    return loc.includes('://') ? loc === to : resolvePath(loc) === target;
-  });
+/** A configured source by name, an own key only (`constructor` is no source). */
+function sourceConfig(ctx: ApiContext, name: string): ConfiguredSource | undefined {
+  return Object.hasOwn(ctx.config.sources, name) ? ctx.config.sources[name] : undefined;
 }
 
 const HANDLERS: Record<string, Handler> = {
@@ -335,6 +334,25 @@ const HANDLERS: Record<string, Handler> = {
     const { id } = validate(snapshotParams, req.params, 'path');
     const q = validate(fileQuery, req.query, 'query');
     const entry = resolveSnapshot(ctx, id);
+    const who = caller(req);
+    const top = sourceOfUnit(entry.snapshot.source);
+    if (sourceConfig(ctx, top)?.protected) {
+      // A download is a restore to the caller's machine: protected data goes to admins only.
+      const allowed = who.role === 'admin';
+      ctx.catalog.audit.append({
+        actor: who.name,
+        action: allowed ? 'snapshot.download' : 'snapshot.download_denied',
+        target: entry.id,
+        details: { source: entry.snapshot.source, path: q.path },
+      });
+      if (!allowed) {
+        throw new ApiError(
+          403,
+          'forbidden',
+          `[api] snapshot ${entry.id.slice(0, 8)} is of protected source ${top}: downloading its files needs an admin token (or request a restore, which a second admin approves)`,
+        );
+      }
+    }
     const file = await ctx.browser.openFile(entry.id, q.path);
     const name = basename(q.path);
     reply.header('content-type', 'application/octet-stream');
@@ -504,7 +522,8 @@ const HANDLERS: Record<string, Handler> = {
       throw err;
     }
     const who = caller(req);
-    const protectedTarget = isProtected(ctx, entry.snapshot.source, body.to);
+    const reason = await restoreApprovalReason(ctx.config.sources, entry.snapshot.source, body.to);
+    const protectedTarget = reason !== undefined;
     // A dry run writes nothing, so it needs no second admin: the wizard runs one before asking.
     const needsApproval = protectedTarget && !body.dry_run;
     const job = ctx.runner.submit({
@@ -535,6 +554,7 @@ const HANDLERS: Record<string, Handler> = {
         source: entry.snapshot.source,
         to: redactText(body.to),
         protected: protectedTarget,
+        ...(reason ? { approval_reason: reason } : {}),
         status: job.status,
         dry_run: body.dry_run ?? false,
         at: body.at ?? null,
@@ -696,7 +716,7 @@ function drillOf(c: CachedSnapshot): DrillSummary {
 
 /** A restore may name a configured source or one only the repository knows (a fresh machine). */
 function configuredSourceOrRecorded(ctx: ApiContext, name: string): void {
-  if (ctx.config.sources[sourceOfUnit(name)]) return;
+  if (sourceConfig(ctx, sourceOfUnit(name))) return;
   if (ctx.snapshots.entries().some((e) => belongsTo(e.snapshot.source, name))) return;
   throw new ApiError(404, 'not_found', `[api] no source "${name}" in the config or the repository`, 'source');
 }

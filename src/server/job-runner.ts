@@ -19,9 +19,10 @@ import {
   type JobUpdate,
   PROCESS_OWNER,
 } from '../catalog/catalog.js';
+import { withoutPasswordsInText } from '../catalog/secret-free.js';
 import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
-import { describe, errnoCode } from '../errors.js';
+import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { backupSource } from '../jobs/backup.js';
 import { runCheck } from '../jobs/check.js';
 import { runForget } from '../jobs/forget.js';
@@ -35,6 +36,7 @@ import { restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
 import { ApiError } from './api-error.js';
 import { JobProgressBoard } from './job-progress.js';
 import { redactText } from './redact.js';
+import { restoreApprovalReason } from './target-match.js';
 
 export interface JobRunnerOptions {
   catalog: Catalog;
@@ -88,6 +90,8 @@ export class JobRunner {
   /** Jobs given up on at shutdown: a late finish must not overwrite `interrupted`. */
   private readonly abandoned = new Set<string>();
   private accepting = true;
+  /** Restore targets whose password the catalog does not keep, by job id (memory only). */
+  private readonly secretTargets = new Map<string, string>();
   /** Live progress of the backups and restores running here. */
   readonly progress: JobProgressBoard;
 
@@ -100,6 +104,16 @@ export class JobRunner {
     if (!this.accepting) {
       throw new ApiError(503, 'unavailable', '[server] shutting down: no new jobs are started');
     }
+    const to = req.params?.to;
+    const secretTo = typeof to === 'string' && withoutPasswordsInText(to) !== to ? to : undefined;
+    // The catalog keeps the target without its password; the restore reads it from memory.
+    if (secretTo) req = { ...req, params: { ...req.params, target_password_kept: false } };
+    const job = this.record(req);
+    if (secretTo && job.status !== 'skipped') this.secretTargets.set(job.id, secretTo);
+    return job;
+  }
+
+  private record(req: JobRequest): JobRecord {
     const base = {
       kind: req.kind,
       source: req.source,
@@ -166,6 +180,7 @@ export class JobRunner {
       throw new ApiError(409, 'conflict', `[jobs] job ${id} is ${job.status}, not awaiting approval`);
     }
     const verb = by === job.requested_by ? 'withdrawn' : 'rejected';
+    this.secretTargets.delete(id);
     return this.o.catalog.updateJob(id, {
       status: 'rejected',
       finished_at: this.o.clock.now().toISOString(),
@@ -493,8 +508,34 @@ export class JobRunner {
     };
   }
 
-  private async restore(repo: Repository, job: JobRecord) {
+  private async restore(repo: Repository, stored: JobRecord) {
+    const secret = this.secretTargets.get(stored.id);
+    this.secretTargets.delete(stored.id);
+    if (stored.params.target_password_kept === false && secret === undefined) {
+      throw new LifeboatError(
+        'usage',
+        `[jobs] restore ${stored.id}: the password in its target URL is kept in memory only and was lost when the server restarted (request the restore again)`,
+      );
+    }
+    const job = secret === undefined ? stored : { ...stored, params: { ...stored.params, to: secret } };
     const p = job.params as RestoreParams;
+    if (!job.approved_by && !p.dry_run && typeof p.to === 'string') {
+      // The target was checked when the restore was requested; a symlink made since must not
+      // carry an unapproved restore onto a protected source.
+      const reason = await restoreApprovalReason(this.o.config.sources, p.source ?? job.source ?? '', p.to);
+      if (reason) {
+        this.o.catalog.audit.append({
+          actor: 'server',
+          action: 'restore.denied',
+          target: job.id,
+          details: { reason, requested_by: job.requested_by, to: redactText(p.to) },
+        });
+        throw new LifeboatError(
+          'forbidden',
+          `[jobs] restore ${job.id} was not approved, and ${reason} now (the target changed since the request; request it again, and a second admin approves it)`,
+        );
+      }
+    }
     const actor = job.approved_by ? `${job.requested_by} (approved by ${job.approved_by})` : job.requested_by;
     this.o.catalog.audit.append({
       actor: 'server',

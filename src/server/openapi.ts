@@ -146,7 +146,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/api/snapshots/{id}/file',
     role: 'operator',
     summary:
-      'Download one file of a snapshot, streamed: every chunk is authenticated, and the size (and SHA-256 where recorded) is checked at the end; a mismatch cuts the download off',
+      'Download one file of a snapshot, streamed: every chunk is authenticated, and the size (and SHA-256 where recorded) is checked at the end; a mismatch cuts the download off. A protected source’s files need an admin token',
     params: snapshotParams,
     query: fileQuery,
     download: true,

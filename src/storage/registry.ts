@@ -11,7 +11,7 @@ import type { Backend } from './backend.js';
 import { withLimits } from './limit-backend.js';
 import { createLocalBackend } from './local/local-backend.js';
 import { redactUrl } from './redact-url.js';
-import type { StorageOptions } from './storage-options.js';
+import type { StorageOptions, TransportTimeouts } from './storage-options.js';
 
 export { redactUrl } from './redact-url.js';
 export type { StorageOptions } from './storage-options.js';
@@ -40,11 +40,16 @@ function openFileUrl(url: string): Backend {
   return createLocalBackend(path);
 }
 
-/** The socket idle limit a remote backend's transport gets: the request timeout, when set. */
-async function socketTimeout(options: StorageOptions): Promise<number | undefined> {
-  if (options.retry === false) return undefined;
-  const t = options.retry?.timeoutMs ?? (await import('./retry-backend.js')).RETRY_DEFAULTS.timeoutMs;
-  return t > 0 ? t : undefined;
+/** The connect, idle and request limits a remote backend's transport gets from the retry policy. */
+async function transportTimeouts(options: StorageOptions): Promise<TransportTimeouts> {
+  if (options.retry === false) return {};
+  const p = (await import('./retry-backend.js')).effectiveRetryPolicy(options.retry ?? {});
+  const limit = (ms: number) => (ms > 0 ? ms : undefined);
+  return {
+    connectMs: limit(p.connectTimeoutMs),
+    idleMs: limit(p.idleTimeoutMs),
+    requestMs: limit(p.timeoutMs),
+  };
 }
 
 const SCHEMES: Record<string, Scheme> = {
@@ -54,7 +59,7 @@ const SCHEMES: Record<string, Scheme> = {
       (await import('./s3/s3-backend.js')).createS3Backend(url, {
         settings: o.s3,
         env: o.env,
-        socketTimeoutMs: await socketTimeout(o),
+        timeouts: await transportTimeouts(o),
       }),
     remote: true,
   },
@@ -63,7 +68,7 @@ const SCHEMES: Record<string, Scheme> = {
       (await import('./azure/azure-backend.js')).createAzureBackend(url, {
         settings: o.azure,
         env: o.env,
-        socketTimeoutMs: await socketTimeout(o),
+        timeouts: await transportTimeouts(o),
       }),
     remote: true,
   },
@@ -72,7 +77,7 @@ const SCHEMES: Record<string, Scheme> = {
       (await import('./sftp/sftp-backend.js')).createSftpBackend(url, {
         settings: o.sftp,
         env: o.env,
-        socketTimeoutMs: await socketTimeout(o),
+        timeouts: await transportTimeouts(o),
       }),
     remote: true,
   },

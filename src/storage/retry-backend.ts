@@ -6,6 +6,11 @@
  * requests after a run of failures, so a job against a store that is down fails within a
  * bounded time with a message naming the store and the last error.
  *
+ * Every request has a deadline: each attempt is bounded by the transport's connect and idle
+ * limits and by the request timeout, and no retry starts once the request's retry budget is
+ * spent, so an endpoint that accepts connections and never answers fails a job within
+ * `retryBudgetMs` plus one attempt (`effectiveRetryPolicy` computes it; 63 s by default).
+ *
  * Only errors a backend marks `retryable` are retried and count towards the breaker:
  * 'not_found', permission errors and 'retained' are answers, not outages. Backends run their
  * SDKs with retries off, so this is the one place that decides.
@@ -21,6 +26,12 @@ export interface RetryOptions {
   retries?: number;
   /** Longest one request may take, in ms (default 120 000; 0 disables). Listing: longest pause between entries. */
   timeoutMs?: number;
+  /** Longest a connection may take to come up, TCP and TLS or SSH handshake (default 10 000; 0 disables). */
+  connectTimeoutMs?: number;
+  /** Longest a connection may stay silent, no byte either way, within a request (default 20 000; 0 disables). */
+  idleTimeoutMs?: number;
+  /** No retry of a request starts later than this after its first attempt (default 40 000; 0: retries only). */
+  retryBudgetMs?: number;
   /** Consecutive failed requests that open the circuit breaker (default 10; 0 disables). */
   circuitBreakerAfter?: number;
   /** How long the open breaker refuses requests before letting one through (default 30 s). */
@@ -30,6 +41,7 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** Injected for tests. */
   sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
   random?: () => number;
   /** Called before each retry (the CLI logs these with --debug). */
   onRetry?: (event: RetryEvent) => void;
@@ -45,6 +57,9 @@ export interface RetryEvent {
 export const RETRY_DEFAULTS = {
   retries: 5,
   timeoutMs: 120_000,
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 20_000,
+  retryBudgetMs: 40_000,
   circuitBreakerAfter: 10,
   halfOpenAfterMs: 30_000,
   baseDelayMs: 500,
@@ -52,6 +67,45 @@ export const RETRY_DEFAULTS = {
 } as const;
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** How late a transport may notice its connect or idle limit (S3's handler defers its timer). */
+const TRANSPORT_SLACK_MS = 3_000;
+
+/** The policy in force for `options`, defaults filled in, and what it means for a silent endpoint. */
+export interface EffectiveRetryPolicy {
+  retries: number;
+  timeoutMs: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  retryBudgetMs: number;
+  /**
+   * The longest one request can take against an endpoint that accepts the connection and
+   * never answers: the last retry starts within the budget and ends at the connect or idle
+   * limit (or the request timeout, if lower). Infinity when nothing bounds it.
+   */
+  silentEndpointMs: number;
+}
+
+export function effectiveRetryPolicy(options: RetryOptions = {}): EffectiveRetryPolicy {
+  const retries = options.retries ?? RETRY_DEFAULTS.retries;
+  const timeoutMs = options.timeoutMs ?? RETRY_DEFAULTS.timeoutMs;
+  const connectTimeoutMs = options.connectTimeoutMs ?? RETRY_DEFAULTS.connectTimeoutMs;
+  const idleTimeoutMs = options.idleTimeoutMs ?? RETRY_DEFAULTS.idleTimeoutMs;
+  const retryBudgetMs = options.retryBudgetMs ?? RETRY_DEFAULTS.retryBudgetMs;
+  // A silent endpoint trips the idle limit once connected, or the connect limit before; S3's
+  // HTTP handler arms its idle timer up to 3 s after the request starts.
+  const transport =
+    connectTimeoutMs > 0 && idleTimeoutMs > 0
+      ? Math.max(connectTimeoutMs, idleTimeoutMs) + TRANSPORT_SLACK_MS
+      : Infinity;
+  const attempt = Math.min(transport, timeoutMs > 0 ? timeoutMs : Infinity);
+  const maxDelay = options.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs;
+  const base = options.baseDelayMs ?? RETRY_DEFAULTS.baseDelayMs;
+  let unbudgeted = attempt;
+  for (let i = 1; i <= retries; i++) unbudgeted += Math.min(maxDelay, base * 2 ** (i - 1)) + attempt;
+  const silentEndpointMs = retryBudgetMs > 0 ? Math.min(unbudgeted, retryBudgetMs + attempt) : unbudgeted;
+  return { retries, timeoutMs, connectTimeoutMs, idleTimeoutMs, retryBudgetMs, silentEndpointMs };
+}
 
 function isRetryable(err: unknown): boolean {
   return isLifeboatError(err) && err.retryable;
@@ -63,6 +117,8 @@ export class RetryBackend implements Backend {
   readonly removeUnfinished?: () => Promise<number>;
   private readonly retries: number;
   private readonly timeoutMs: number;
+  private readonly retryBudgetMs: number;
+  private readonly now: () => number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly halfOpenAfterMs: number;
@@ -79,6 +135,8 @@ export class RetryBackend implements Backend {
   ) {
     this.retries = options.retries ?? RETRY_DEFAULTS.retries;
     this.timeoutMs = options.timeoutMs ?? RETRY_DEFAULTS.timeoutMs;
+    this.retryBudgetMs = options.retryBudgetMs ?? RETRY_DEFAULTS.retryBudgetMs;
+    this.now = options.now ?? Date.now;
     this.baseDelayMs = options.baseDelayMs ?? RETRY_DEFAULTS.baseDelayMs;
     this.maxDelayMs = options.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs;
     this.halfOpenAfterMs = options.halfOpenAfterMs ?? RETRY_DEFAULTS.halfOpenAfterMs;
@@ -163,7 +221,7 @@ export class RetryBackend implements Backend {
   /** One request with retries, through the breaker; `timed` false when fn times itself. */
   private async run<T>(what: string, fn: () => Promise<T>, timed = true): Promise<T> {
     let attempt = 0;
-    const started = Date.now();
+    const started = this.now();
     for (;;) {
       attempt++;
       try {
@@ -182,6 +240,15 @@ export class RetryBackend implements Backend {
         if (!isRetryable(err)) throw err;
         if (attempt > this.retries) throw this.givenUp(what, attempt, started, err);
         const delayMs = this.delay(attempt, err);
+        if (this.retryBudgetMs > 0 && this.now() - started + delayMs >= this.retryBudgetMs) {
+          throw this.givenUp(
+            what,
+            attempt,
+            started,
+            err,
+            ` (retry budget ${seconds(this.retryBudgetMs)} spent; raise repository.retry_budget for flaky links)`,
+          );
+        }
         this.options.onRetry?.({ what, attempt, delayMs, error: err });
         await this.sleep(delayMs);
       }
@@ -217,11 +284,11 @@ export class RetryBackend implements Backend {
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private givenUp(what: string, attempts: number, started: number, err: unknown): LifeboatError {
+  private givenUp(what: string, attempts: number, started: number, err: unknown, why = ''): LifeboatError {
     const code = isLifeboatError(err) ? err.code : 'storage_failed';
     return new LifeboatError(
       code,
-      `[storage] giving up on ${this.location}: ${what} failed ${attempts} times in ${seconds(Date.now() - started)}; last error: ${describe(err)}`,
+      `[storage] giving up on ${this.location}: ${what} failed ${attempts} times in ${seconds(this.now() - started)}${why}; last error: ${describe(err)}`,
       { cause: err },
     );
   }

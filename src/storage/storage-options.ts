@@ -69,6 +69,16 @@ export interface SftpSettings {
   concurrency?: number;
 }
 
+/** How long a remote backend's transport waits, in ms (0 or absent: no limit of its own). */
+export interface TransportTimeouts {
+  /** For a connection to come up: TCP, then the TLS or SSH handshake. */
+  connectMs?: number;
+  /** For a byte either way on an open connection, within a request. */
+  idleMs?: number;
+  /** For one attempt of a request, whole. */
+  requestMs?: number;
+}
+
 export interface StorageOptions {
   /** Environment for LIFEBOAT_* and credential variables (default process.env). */
   env?: NodeJS.ProcessEnv;

@@ -144,7 +144,10 @@ test('s3: a server that is down gives a retryable error naming the store', opts,
       b.stat({ type: 'config', name: 'config' }),
       (err: Error & { retryable?: boolean }) => {
         assert.equal(err.retryable, true, err.message);
-        assert.match(err.message, /^\[storage:s3\] unable to stat config at s3:\/\/nobody-home\/x: /);
+        assert.match(
+          err.message,
+          /^\[storage:s3\] unable to stat config at s3:\/\/nobody-home\/x \(endpoint http:\/\/127\.0\.0\.1:9\): /,
+        );
         return true;
       },
     );

@@ -29,7 +29,7 @@ import {
   typePrefix,
 } from '../layout.js';
 import { redactUrl } from '../redact-url.js';
-import type { AzureSettings } from '../storage-options.js';
+import type { AzureSettings, TransportTimeouts } from '../storage-options.js';
 import {
   isNetworkError,
   isRetryableName,
@@ -37,6 +37,7 @@ import {
   parseRetryAfter,
   storageError,
 } from '../transient-errors.js';
+import { connectionStringIsHttps, idleAgent } from './idle-agent.js';
 
 const MiB = 1024 * 1024;
 const DEFAULT_BLOCK_SIZE = 8 * MiB;
@@ -46,8 +47,8 @@ const CAPABILITIES: BackendCapabilities = { atomicReplace: true, rangedReads: tr
 export interface AzureBackendOptions {
   settings?: AzureSettings;
   env?: NodeJS.ProcessEnv;
-  /** Per-try timeout handed to the SDK (ms); the retry wrapper times whole requests. */
-  socketTimeoutMs?: number;
+  /** Connect, idle and per-try limits for the SDK's transport; the retry wrapper times whole requests. */
+  timeouts?: TransportTimeouts;
 }
 
 type Operation = 'write' | 'read' | 'stat' | 'remove' | 'list' | 'create';
@@ -84,6 +85,8 @@ export class AzureBackend implements Backend {
   private readonly containerName: string;
   private readonly prefix: string;
   private readonly blockSize: number;
+  /** The blob service, named in connection failures (the location names only the container). */
+  private readonly endpoint: string;
 
   constructor(
     url: string,
@@ -98,8 +101,9 @@ export class AzureBackend implements Backend {
       options.settings ?? {},
       options.env ?? process.env,
       this.location,
-      options.socketTimeoutMs,
+      options.timeouts ?? {},
     ).getContainerClient(container);
+    this.endpoint = new URL(this.container.url).origin;
   }
 
   private blob(h: FileHandle) {
@@ -292,7 +296,8 @@ export class AzureBackend implements Backend {
     const next = retryable
       ? 'check the endpoint and the network; retrying may help'
       : 'check the settings in repository.azure';
-    return storageError('storage_failed', `${where}: ${detail || 'request failed'} (${next})`, {
+    const via = retryable ? ` (endpoint ${this.endpoint})` : '';
+    return storageError('storage_failed', `${where}${via}: ${detail || 'request failed'} (${next})`, {
       cause: err,
       retryable,
       retryAfterMs,
@@ -332,17 +337,23 @@ function serviceClient(
   settings: AzureSettings,
   env: NodeJS.ProcessEnv,
   location: string,
-  timeoutMs?: number,
+  timeouts: TransportTimeouts,
 ): BlobServiceClient {
-  const pipeline: StoragePipelineOptions = {
-    retryOptions: { maxTries: 1, tryTimeoutInMs: timeoutMs },
-  };
   const connectionString = settings.connectionString ?? env.AZURE_STORAGE_CONNECTION_STRING;
   const account = settings.account ?? env.AZURE_STORAGE_ACCOUNT;
   const endpoint = (settings.endpoint ?? (account ? `https://${account}.blob.core.windows.net` : '')).replace(
     /\/+$/,
     '',
   );
+  const usesConnectionString = !(settings.key || settings.sas) && !!connectionString;
+  const secure = usesConnectionString
+    ? connectionStringIsHttps(connectionString ?? '')
+    : !/^http:/i.test(endpoint);
+  const pipeline = {
+    retryOptions: { maxTries: 1, tryTimeoutInMs: timeouts.requestMs },
+    // Passed through to the core pipeline's agent policy: the SDK has no idle limit of its own.
+    agent: idleAgent(secure, timeouts),
+  } as StoragePipelineOptions;
   try {
     if (settings.key || settings.sas || !connectionString) {
       const key = settings.key ?? (settings.sas ? undefined : env.AZURE_STORAGE_KEY);

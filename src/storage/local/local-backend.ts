@@ -7,7 +7,9 @@
  * `index/<name>`, `wal/<name>`, `data/<first two chars of name>/<name>` (storage/layout.ts). create() makes all folders,
  * including the 256 `data/00`..`data/ff`, eagerly (as restic does); save() still creates a
  * missing type folder below an existing root, so a hand-pruned layout heals itself.
- * Files are written 0o644 (minus umask) so locks can be replaced in place.
+ * The repository is private, as restic's: folders are made 0700 and files 0400 (written
+ * 0600, then made read-only before the rename; a save replaces a file by rename, never in
+ * place), so no other local user reads a key file, a pack or the config.
  */
 import { randomBytes } from 'node:crypto';
 import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
@@ -26,6 +28,8 @@ import {
 import { checkName, objectName, TYPE_DIRS } from '../layout.js';
 
 const TEMP_PREFIX = '.tmp-';
+/** Modes of what the backend creates (before the umask for folders). */
+export const LOCAL_MODES = { dir: 0o700, file: 0o400, temp: 0o600 } as const;
 /** Parallel stat() calls while listing. */
 const STAT_CONCURRENCY = 32;
 
@@ -149,10 +153,11 @@ export class LocalBackend implements Backend {
       );
     }
     try {
-      await makeDir(root);
-      for (const dir of Object.values(TYPE_DIRS)) await mkdir(join(root, dir), { recursive: true });
+      await makeDir(root, LOCAL_MODES.dir);
+      const mode = LOCAL_MODES.dir;
+      for (const dir of Object.values(TYPE_DIRS)) await mkdir(join(root, dir), { recursive: true, mode });
       const hex = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-      await Promise.all(hex.map((h) => mkdir(join(root, 'data', h), { recursive: true })));
+      await Promise.all(hex.map((h) => mkdir(join(root, 'data', h), { recursive: true, mode })));
       await syncDir(join(root, 'data'));
       await syncDir(root);
     } catch (err) {
@@ -167,15 +172,16 @@ export class LocalBackend implements Backend {
     let fh: NodeFileHandle | undefined;
     try {
       try {
-        fh = await open(temp, 'wx', 0o644);
+        fh = await open(temp, 'wx', LOCAL_MODES.temp);
       } catch (err) {
         if (errnoCode(err) !== 'ENOENT' || dir === this.location) throw err;
         // A type folder removed by hand: recreate it, but never the root (no repository there).
         await stat(this.location);
-        await mkdir(dir, { recursive: true });
-        fh = await open(temp, 'wx', 0o644);
+        await mkdir(dir, { recursive: true, mode: LOCAL_MODES.dir });
+        fh = await open(temp, 'wx', LOCAL_MODES.temp);
       }
       await writeAll(fh, data);
+      await fh.chmod(LOCAL_MODES.file);
       await fh.sync();
       await fh.close();
       fh = undefined;

@@ -39,7 +39,7 @@ import {
   typePrefix,
 } from '../layout.js';
 import { redactUrl } from '../redact-url.js';
-import type { S3Settings } from '../storage-options.js';
+import type { S3Settings, TransportTimeouts } from '../storage-options.js';
 import {
   isNetworkError,
   isRetryableName,
@@ -58,8 +58,8 @@ const DAY_MS = 86_400_000;
 export interface S3BackendOptions {
   settings?: S3Settings;
   env?: NodeJS.ProcessEnv;
-  /** Socket idle limit handed to the HTTP handler (ms); the retry wrapper times whole requests. */
-  socketTimeoutMs?: number;
+  /** Connect and idle limits for the HTTP handler; the retry wrapper times whole requests. */
+  timeouts?: TransportTimeouts;
   /** Injected for tests (retention dates). */
   now?: () => number;
 }
@@ -102,6 +102,8 @@ export class S3Backend implements Backend {
   private readonly settings: S3Settings;
   private readonly partSize: number;
   private readonly now: () => number;
+  /** A custom endpoint, named in connection failures (the location names only the bucket). */
+  private readonly endpoint: string | undefined;
 
   constructor(url: string, options: S3BackendOptions = {}) {
     const { bucket, prefix } = parseS3Url(url);
@@ -110,13 +112,14 @@ export class S3Backend implements Backend {
     this.prefix = prefix;
     this.location = redactUrl(`s3://${bucket}${prefix ? `/${prefix}` : ''}`);
     this.settings = options.settings ?? {};
+    this.endpoint = this.settings.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
     this.now = options.now ?? Date.now;
     this.partSize = Math.max(MIN_PART_SIZE, this.settings.partSize ?? DEFAULT_PART_SIZE);
     const retention = (this.settings.immutableDays ?? 0) > 0;
     this.capabilities = { atomicReplace: true, rangedReads: true, freeSpace: false, retention };
     // The SDK warns on every run under Node 20 about its future plans; lockfile pins the SDK.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.client = new S3Client(clientConfig(this.settings, env, options.socketTimeoutMs));
+    this.client = new S3Client(clientConfig(this.settings, env, options.timeouts ?? {}));
   }
 
   private key(h: FileHandle): string {
@@ -478,7 +481,8 @@ export class S3Backend implements Backend {
     const next = retryable
       ? 'check the endpoint and the network; retrying may help'
       : 'check the settings in repository.s3';
-    return storageError('storage_failed', `${where}: ${detail} (${next})`, {
+    const via = this.endpoint ? ` (endpoint ${redactUrl(this.endpoint)})` : '';
+    return storageError('storage_failed', `${where}${via}: ${detail} (${next})`, {
       cause: err,
       retryable,
       retryAfterMs,
@@ -514,7 +518,7 @@ function md5(data: Buffer): string {
 function clientConfig(
   settings: S3Settings,
   env: NodeJS.ProcessEnv,
-  socketTimeoutMs?: number,
+  timeouts: TransportTimeouts,
 ): S3ClientConfig {
   const region =
     settings.region ??
@@ -530,8 +534,9 @@ function clientConfig(
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
-      connectionTimeout: 10_000,
-      socketTimeout: socketTimeoutMs,
+      connectionTimeout: timeouts.connectMs,
+      // Idle, not total: a large upload that keeps moving is never cut off by it.
+      socketTimeout: timeouts.idleMs,
       httpAgent: agent,
       httpsAgent: agent,
     },

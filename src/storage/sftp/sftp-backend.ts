@@ -10,6 +10,7 @@
  * and rename it over the target with posix-rename@openssh.com, which replaces atomically.
  * A server without that extension gets remove-then-rename, which is atomic for new names
  * (every name but locks is new). Transfers pipeline many requests over one channel.
+ * Folders are made 0700 and files end 0400, as the local backend's: the repository is private.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -21,7 +22,7 @@ import { describe, errnoCode, LifeboatError } from '../../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
 import { checkName, objectName, relativeKey, TYPE_DIRS } from '../layout.js';
 import { redactUrl } from '../redact-url.js';
-import type { SftpSettings } from '../storage-options.js';
+import type { SftpSettings, TransportTimeouts } from '../storage-options.js';
 import { storageError } from '../transient-errors.js';
 import { verifyHostKey } from './known-hosts.js';
 
@@ -29,6 +30,8 @@ const CAPABILITIES: BackendCapabilities = { atomicReplace: true, rangedReads: tr
 const CHUNK = 64 * 1024;
 const DEFAULT_CONCURRENCY = 32;
 const TEMP_PREFIX = '.tmp-';
+/** Modes of what the backend creates (the server may apply its umask to folders). */
+const SFTP_MODES = { dir: 0o700, file: 0o400, temp: 0o600 } as const;
 /** SFTP status codes (draft-ietf-secsh-filexfer-02). */
 const NO_SUCH_FILE = 2;
 const PERMISSION_DENIED = 3;
@@ -36,8 +39,8 @@ const PERMISSION_DENIED = 3;
 export interface SftpBackendOptions {
   settings?: SftpSettings;
   env?: NodeJS.ProcessEnv;
-  /** Handshake limit (ms); the retry wrapper times whole requests. */
-  socketTimeoutMs?: number;
+  /** Handshake and idle limits; the retry wrapper times whole requests. */
+  timeouts?: TransportTimeouts;
 }
 
 export interface SftpTarget {
@@ -201,9 +204,11 @@ export class SftpBackend implements Backend {
       host: t.host,
       port: t.port,
       username: t.user,
-      readyTimeout: Math.min(this.options.socketTimeoutMs ?? 20_000, 60_000),
-      keepaliveInterval: 15_000,
-      keepaliveCountMax: 4,
+      // TCP and the SSH handshake; ssh2's own default is 20 s.
+      readyTimeout: this.options.timeouts?.connectMs || 20_000,
+      // A server that stops answering is dropped after about the idle limit (3 unanswered pings).
+      keepaliveInterval: Math.max(1000, Math.ceil((this.options.timeouts?.idleMs || 60_000) / 3)),
+      keepaliveCountMax: 3,
     };
     const s = this.settings;
     if (s.password) config.password = s.password;
@@ -265,7 +270,7 @@ export class SftpBackend implements Backend {
 
   private async mkdir(sftp: SFTPWrapper, dir: string): Promise<void> {
     try {
-      await p<void>((cb) => sftp.mkdir(dir, cb));
+      await p<void>((cb) => sftp.mkdir(dir, { mode: SFTP_MODES.dir }, cb));
     } catch (err) {
       const st = await p<Stats>((cb) => sftp.stat(dir, cb)).catch(() => undefined);
       if (!st?.isDirectory()) throw err;
@@ -289,19 +294,21 @@ export class SftpBackend implements Backend {
     let handle: Buffer | undefined;
     try {
       try {
-        handle = await p<Buffer>((cb) => sftp.open(temp, 'w', { mode: 0o644 }, cb));
+        handle = await p<Buffer>((cb) => sftp.open(temp, 'w', { mode: SFTP_MODES.temp }, cb));
       } catch (err) {
         if (!isMissing(err) || dir === this.target.path) throw err;
         // A type folder removed by hand: recreate it, but never the root (no repository there).
         await p<Stats>((cb) => sftp.stat(this.target.path, cb));
         await this.mkdirs(sftp, dir);
-        handle = await p<Buffer>((cb) => sftp.open(temp, 'w', { mode: 0o644 }, cb));
+        handle = await p<Buffer>((cb) => sftp.open(temp, 'w', { mode: SFTP_MODES.temp }, cb));
       }
       const h2 = handle;
       const offsets = Array.from({ length: Math.ceil(data.length / CHUNK) }, (_, i) => i * CHUNK);
       await mapLimit(offsets, this.settings.concurrency ?? DEFAULT_CONCURRENCY, (off) =>
         p<void>((cb) => sftp.write(h2, data, off, Math.min(CHUNK, data.length - off), off, cb)),
       );
+      // Read-only before it is renamed into place, as the local backend does.
+      await p<void>((cb) => sftp.fchmod(h2, SFTP_MODES.file, cb));
       try {
         await p<void>((cb) => sftp.ext_openssh_fsync(h2, cb));
       } catch (err) {
