@@ -3,7 +3,7 @@
  * Snapshot manifests: the commit record of a backup. Written last, after the data and the
  * index that names it; a snapshot file that exists is a complete backup.
  */
-import type { SourceStats } from '../sources/source.js';
+import type { SkippedPath, SourceStats } from '../sources/source.js';
 
 /** 'drill': a restore drill's report (report.json, report.md), not a backup. */
 export type SnapshotKind = 'files' | 'logical' | 'physical' | 'drill';
@@ -34,6 +34,13 @@ export interface Snapshot {
    * is the hash of its stored bytes, so re-encryption renames it); lookups accept them.
    */
   previousIds?: string[];
+  /**
+   * Parts of the source that could not be read (permission denied, vanished, I/O error) and
+   * are not in this snapshot; absent when everything was read. At most the first
+   * SKIPPED_LISTED are listed; `skippedCount` counts them all.
+   */
+  skipped?: SkippedPath[];
+  skippedCount?: number;
   /** Bytes read from the source and bytes newly added to the repository by this backup. */
   backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
 }
@@ -42,6 +49,9 @@ export interface SnapshotEntry {
   id: string;
   snapshot: Snapshot;
 }
+
+/** Skipped paths a snapshot lists at most. */
+export const SKIPPED_LISTED = 100;
 
 export const SNAPSHOT_AAD = Buffer.from('lifeboat snapshot v1');
 export const CONFIG_AAD = Buffer.from('lifeboat config v1');

@@ -2,7 +2,8 @@
  * Reliability: failures a user meets say what happened, to what, and what to do next; exit
  * non-zero without a stack trace; and leave the repository as it was (it still checks and
  * restores). Wrong password, missing repository, malformed config, an unreadable source file
- * (as an unprivileged user), and a full disk (a small tmpfs).
+ * (as an unprivileged user: the rest is saved, the file named, exit 3), and a full disk (a
+ * small tmpfs).
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -20,6 +21,8 @@ const MiB = 1024 * 1024;
 interface SnapshotJson {
   id: string;
   source: string;
+  skipped?: { path: string; error: string }[];
+  skippedCount?: number;
 }
 
 function assertClean(r: CliResult, what: string): void {
@@ -145,7 +148,7 @@ describe('clear errors, nothing damaged', { timeout: 180_000 }, () => {
     await assertUntouched();
   });
 
-  test('an unreadable source file: non-zero, names the file, no snapshot', async (t) => {
+  test('an unreadable source file: exit 3, names the file, a snapshot of the rest that records it', async (t) => {
     if (process.getuid?.() !== 0) {
       t.skip('needs root to run the backup as nobody');
       return;
@@ -205,20 +208,43 @@ describe('clear errors, nothing damaged', { timeout: 180_000 }, () => {
     const ok = await as(['backup', '--type', 'files', '--name', 'other', '--path', pub]);
     assert.equal(ok.code, 0, ok.stderr);
     const r = await as(['backup', '--type', 'files', '--name', 'app', '--path', nsrc]);
-    note(`as ${wrapper[0]} nobody: exit ${r.code}: ${r.stderr.trim()}`);
-    assert.equal(r.code, 1, r.stderr);
+    note(`as ${wrapper[0]} nobody: exit ${r.code}: ${r.stdout.trim()} / ${r.stderr.trim()}`);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /^snapshot [0-9a-f]{8} saved: app \(files\), .*; 1 unreadable path left out$/m);
+    assert.ok(r.stderr.includes(`skipped: ${secret}: permission denied`), r.stderr);
     assert.ok(r.stderr.includes(secret), `the message does not name ${secret}: ${r.stderr}`);
-    assert.match(r.stderr, /permission denied/);
+    assert.match(r.stderr, /lifeboat: \[backup\] app backed up in part; .*permission denied/);
     assertClean(r, 'unreadable file');
-    const list = await as(['snapshots', '--json']);
+
+    // The snapshot is there and says what it lacks, in the table and in JSON.
+    const list = JSON.parse((await as(['snapshots', '--json'])).stdout) as SnapshotJson[];
     assert.deepEqual(
-      (JSON.parse(list.stdout) as SnapshotJson[]).map((s) => s.source),
-      ['other'],
-      'a snapshot was written for the failed backup',
+      list.map((s) => s.source),
+      ['other', 'app'],
     );
+    assert.deepEqual(list[1].skipped, [{ path: secret, error: 'permission denied' }]);
+    assert.equal(list[1].skippedCount, 1);
+    assert.equal(list[0].skipped, undefined, 'a complete snapshot lists nothing skipped');
+    const table = await as(['snapshots']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /Size\s+Skipped\n/);
+    assert.match(table.stdout, new RegExp(`^${list[1].id.slice(0, 8)} .*1 unreadable$`, 'm'));
+    assert.ok(table.stdout.includes(`  ${secret}: permission denied`), table.stdout);
     const check = await as(['check', '--read-data']);
     assert.equal(check.code, 0, check.stdout + check.stderr);
     assert.deepEqual(await tempFiles(nrepo), []);
+
+    // Everything else in it restores identical.
+    const partial = nodePath.join(base, 'restored-partial');
+    await fs.mkdir(partial);
+    await fs.chown(partial, uid, gid);
+    const back = await as(['restore', list[1].id, '--to', partial, '--overwrite']);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(existsSync(nodePath.join(partial, 'group-0', 'payroll.db')), false);
+    assert.deepEqual(
+      await compareTrees(nsrc, partial, { owners: false, skip: (p) => p.endsWith('payroll.db') }),
+      [],
+    );
 
     // The message's advice works: excluding the file, the backup succeeds and restores.
     const excluded = await as([
