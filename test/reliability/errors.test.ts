@@ -6,15 +6,16 @@
  * small tmpfs).
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { compareTrees } from '../../src/testing/tree-compare.js';
-import { BIN, type CliResult, lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { asNobody } from '../helpers/as-nobody.js';
+import { type CliResult, lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
 import { SeededRandom, writeTree } from '../helpers/data-gen.js';
-import { collect, note, STACK_LINE, tempFiles } from '../helpers/repo-files.js';
+import { note, STACK_LINE, tempFiles } from '../helpers/repo-files.js';
 
 const MiB = 1024 * 1024;
 
@@ -149,10 +150,6 @@ describe('clear errors, nothing damaged', { timeout: 180_000 }, () => {
   });
 
   test('an unreadable source file: exit 3, names the file, a snapshot of the rest that records it', async (t) => {
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root to run the backup as nobody');
-      return;
-    }
     const base = nodePath.join(work, 'as-nobody');
     const nsrc = nodePath.join(base, 'src');
     const nrepo = nodePath.join(base, 'repo');
@@ -166,49 +163,21 @@ describe('clear errors, nothing damaged', { timeout: 180_000 }, () => {
     await fs.mkdir(nrepo, { recursive: true });
     await fs.chmod(base, 0o755);
 
-    const wrappers = [
-      ['runuser', '-u', 'nobody', '--'],
-      ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'],
-      ['setpriv', '--reuid=nobody', '--regid=nobody', '--clear-groups'],
-    ];
-    const runAs = (prefix: string[], args: string[], e: NodeJS.ProcessEnv) =>
-      collect(
-        spawn(prefix[0], [...prefix.slice(1), process.execPath, BIN, ...args], {
-          env: e,
-          cwd: base,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        }),
-      );
-    let wrapper: string[] | undefined;
-    const reasons: string[] = [];
-    for (const w of wrappers) {
-      const probe = await runAs(w, ['--version'], env).catch((err: Error) => ({
-        code: -1,
-        signal: null,
-        stdout: '',
-        stderr: err.message,
-      }));
-      if (probe.code === 0) {
-        wrapper = w;
-        break;
-      }
-      reasons.push(`${w.join(' ')}: ${probe.stderr.trim()}`);
-    }
-    if (!wrapper) {
-      t.skip(`cannot run as nobody: ${reasons.join('; ')}`);
+    const nobody = await asNobody(env, base);
+    if (typeof nobody === 'string') {
+      t.skip(nobody);
       return;
     }
-    const uid = Number(execFileSync('id', ['-u', 'nobody']).toString());
-    const gid = Number(execFileSync('id', ['-g', 'nobody']).toString());
+    const { uid, gid } = nobody;
     await fs.chown(nrepo, uid, gid);
     const nenv = repoEnv(nrepo);
-    const as = (args: string[]) => runAs(wrapper, args, nenv);
+    const as = (args: string[]) => nobody.run(args, nenv, base);
 
     assert.equal((await as(['init'])).code, 0);
     const ok = await as(['backup', '--type', 'files', '--name', 'other', '--path', pub]);
     assert.equal(ok.code, 0, ok.stderr);
     const r = await as(['backup', '--type', 'files', '--name', 'app', '--path', nsrc]);
-    note(`as ${wrapper[0]} nobody: exit ${r.code}: ${r.stdout.trim()} / ${r.stderr.trim()}`);
+    note(`as ${nobody.via} nobody: exit ${r.code}: ${r.stdout.trim()} / ${r.stderr.trim()}`);
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stdout, /^snapshot [0-9a-f]{8} saved: app \(files\), .*; 1 unreadable path left out$/m);
     assert.ok(r.stderr.includes(`skipped: ${secret}: permission denied`), r.stderr);
@@ -233,6 +202,17 @@ describe('clear errors, nothing damaged', { timeout: 180_000 }, () => {
     const check = await as(['check', '--read-data']);
     assert.equal(check.code, 0, check.stdout + check.stderr);
     assert.deepEqual(await tempFiles(nrepo), []);
+
+    // --json says the same per source: partial, the snapshot, the path and why.
+    const json = await as(['backup', '--type', 'files', '--name', 'app', '--path', nsrc, '--json']);
+    assert.equal(json.code, 3, json.stderr);
+    const [entry] = JSON.parse(json.stdout);
+    assert.equal(entry.source, 'app');
+    assert.equal(entry.status, 'partial');
+    assert.equal(entry.error, null);
+    assert.equal(entry.snapshots.length, 1);
+    assert.deepEqual(entry.skipped, [{ path: secret, error: 'permission denied' }]);
+    assert.deepEqual(entry.saved[0].skipped, entry.skipped);
 
     // Everything else in it restores identical.
     const partial = nodePath.join(base, 'restored-partial');
