@@ -226,6 +226,17 @@ describe('clear errors, nothing damaged', { timeout: 180_000 }, () => {
       [],
     );
 
+    // A source whose folder itself cannot be read saves nothing: a failure, exit 1.
+    const closed = nodePath.join(base, 'closed');
+    await fs.mkdir(closed, { mode: 0o700 });
+    await fs.writeFile(nodePath.join(closed, 'x.txt'), 'x');
+    const denied = await as(['backup', '--type', 'files', '--name', 'closed', '--path', closed]);
+    assert.equal(denied.code, 1, denied.stderr);
+    assert.ok(denied.stderr.includes(`cannot read ${closed}: permission denied`), denied.stderr);
+    assertClean(denied, 'unreadable root');
+    const after = JSON.parse((await as(['snapshots', '--json'])).stdout) as SnapshotJson[];
+    assert.ok(!after.some((s) => s.source === 'closed'), 'a snapshot was written for an unreadable root');
+
     // The message's advice works: excluding the file, the backup succeeds and restores.
     const excluded = await as([
       'backup',
