@@ -136,6 +136,21 @@ describe('files backup past what it cannot read', () => {
     });
   });
 
+  test('an excluded file that vanishes is not named', async () => {
+    await withTemp(async (dir) => {
+      const all = Array.from({ length: 100 }, (_, i) => `f${String(i).padStart(3, '0')}.txt`);
+      for (const n of all) await fs.writeFile(nodePath.join(dir, n), n);
+      await fs.writeFile(nodePath.join(dir, 'z.tmp'), 'scratch');
+      const store = storeWithHook(() => fs.rm(nodePath.join(dir, 'z.tmp')));
+      const result = await createFilesSource('t', { type: 'files', path: dir, exclude: ['*.tmp'] }).backup({
+        store,
+        progress: new RecordingProgress(),
+      });
+      assert.equal(result.skipped, undefined);
+      assert.deepEqual(await names(store, result.root), all);
+    });
+  });
+
   test('a file that vanishes between stat and read is named; the next backup reads it again', async () => {
     await withTemp(async (dir) => {
       const src = nodePath.join(dir, 'src');

@@ -148,6 +148,8 @@ class TreeWalker {
       if (mapped) throw mapped;
       return undefined;
     }
+    // An excluded entry is not missed, even one that could not be stat'ed (its type unknown).
+    if (this.exclude(place.display, false) || this.exclude(place.display, true)) return undefined;
     this.unreadableCount++;
     if (this.unreadable.length < MAX_SKIPPED)
       this.unreadable.push({ path: this.displayOf(place), error: reason });
