@@ -6,7 +6,8 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { LifeboatError } from '../errors.js';
-import { type BackupOutcome, backupSource } from '../jobs/backup.js';
+import type { BackupOutcome, SourceBackupReport } from '../jobs/backup.js';
+import { backupRunError, runBackups, skippedOf } from '../jobs/backup-run.js';
 import { runDump } from '../jobs/dump.js';
 import { runRestore } from '../jobs/restore.js';
 import { knownSourceTypes, sourceFromCli } from '../sources/registry.js';
@@ -117,31 +118,52 @@ async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Pr
     }
   }
   const repo = await ctx.openRepository();
-  const results: BackupOutcome[] = [];
-  for (const { name, config } of chosen) {
-    const outcomes = await backupSource(repo, {
-      name,
-      config,
-      tags: opts.tag,
-      progress: () => progressFor(ctx.options),
-    });
-    for (const { id, snapshot } of outcomes) {
-      results.push({ id, snapshot });
-      if (ctx.options.json) continue;
-      const b = snapshot.backup;
-      print(
-        `snapshot ${id.slice(0, 8)} saved: ${snapshot.source} (${snapshot.engine}), ${formatBytes(b?.bytesRead ?? 0)} read, ${formatBytes(b?.bytesAdded ?? 0)} added, ${((b?.durationMs ?? 0) / 1000).toFixed(1)}s`,
-      );
+  const reports = await runBackups(repo, {
+    sources: chosen,
+    tags: opts.tag,
+    progress: () => progressFor(ctx.options),
+    onSource: (report) => {
+      if (!ctx.options.json) for (const o of report.saved) print(savedLine(o));
+    },
+  });
+  if (ctx.options.json) print(JSON.stringify(reports.map(reportJson), null, 2));
+  const error = backupRunError(reports);
+  // Each failure and each unreadable path, at the end, above the error that sums them up
+  // (a lone failure is that error itself).
+  for (const r of reports) {
+    for (const f of r.failures) {
+      if (f.error !== error) process.stderr.write(`failed: ${f.name}: ${f.error.message}\n`);
+    }
+    const { paths, count } = skippedOf(r);
+    for (const p of paths) process.stderr.write(`skipped: ${p.path}: ${p.error}\n`);
+    if (count > paths.length) {
+      process.stderr.write(`skipped: ${count - paths.length} more paths of ${r.source}, not listed\n`);
     }
   }
-  if (ctx.options.json)
-    print(
-      JSON.stringify(
-        results.map((r) => ({ id: r.id, ...r.snapshot })),
-        null,
-        2,
-      ),
-    );
+  if (error) throw error;
+}
+
+function savedLine({ id, snapshot }: BackupOutcome): string {
+  const b = snapshot.backup;
+  const skipped = snapshot.skippedCount
+    ? `; ${snapshot.skippedCount} unreadable path${snapshot.skippedCount === 1 ? '' : 's'} left out`
+    : '';
+  return `snapshot ${id.slice(0, 8)} saved: ${snapshot.source} (${snapshot.engine}), ${formatBytes(b?.bytesRead ?? 0)} read, ${formatBytes(b?.bytesAdded ?? 0)} added, ${((b?.durationMs ?? 0) / 1000).toFixed(1)}s${skipped}`;
+}
+
+/** One source in `backup --json`: its status, its snapshots (ids, and in full), what failed or was left out. */
+function reportJson(r: SourceBackupReport): Record<string, unknown> {
+  const { paths, count } = skippedOf(r);
+  return {
+    source: r.source,
+    status: r.status,
+    snapshots: r.saved.map((o) => o.id),
+    error: r.failures.length > 0 ? r.failures.map((f) => `${f.name}: ${f.error.message}`).join('; ') : null,
+    failures: r.failures.map((f) => ({ name: f.name, code: f.error.code, error: f.error.message })),
+    skipped: paths,
+    skippedCount: count,
+    saved: r.saved.map((o) => ({ id: o.id, ...o.snapshot })),
+  };
 }
 
 interface RestoreCliOptions {

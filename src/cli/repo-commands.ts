@@ -11,6 +11,7 @@ import { runPrune } from '../jobs/prune.js';
 import type { KeepPolicy } from '../jobs/retention.js';
 import { filterSnapshots } from '../jobs/snapshot-select.js';
 import { describeHolder, listLocks, lockState } from '../repo/lock.js';
+import { SKIPPED_LISTED } from '../repo/snapshot.js';
 import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
 import type { CliContext } from './context.js';
 import { registerCopyCommand } from './copy-command.js';
@@ -70,6 +71,9 @@ export function registerRepoCommands(program: Command, action: Action): void {
     .action(action(unlock));
 }
 
+/** Skipped paths the table's notes show per snapshot; --json has all that were recorded. */
+const SKIPPED_SHOWN = 5;
+
 function count(value: string): number {
   const n = Number(value);
   // InvalidArgumentError makes commander report it as a usage error (exit 2).
@@ -123,6 +127,8 @@ async function snapshots(
     return;
   }
   const shown = list;
+  // A column for paths left out, only when a listed snapshot has some.
+  const partial = shown.some((e) => e.snapshot.skippedCount);
   const rows = shown.map(({ id, snapshot: s }) => [
     id.slice(0, 8),
     s.time.replace('T', ' ').slice(0, 19),
@@ -131,9 +137,21 @@ async function snapshots(
     s.host,
     s.tags.join(','),
     typeof s.stats.bytes === 'number' ? formatBytes(s.stats.bytes) : '',
+    ...(partial ? [s.skippedCount ? `${s.skippedCount} unreadable` : ''] : []),
   ]);
-  table(['ID', 'Time (UTC)', 'Source', 'Engine', 'Host', 'Tags', 'Size'], rows);
+  table(
+    ['ID', 'Time (UTC)', 'Source', 'Engine', 'Host', 'Tags', 'Size', ...(partial ? ['Skipped'] : [])],
+    rows,
+  );
   print(`${shown.length} snapshot${shown.length === 1 ? '' : 's'}`);
+  for (const { id, snapshot: s } of shown) {
+    if (!s.skippedCount) continue;
+    const listed = (s.skipped ?? []).slice(0, SKIPPED_SHOWN);
+    print(`${id.slice(0, 8)} left out what it could not read:`);
+    for (const p of listed) print(`  ${p.path}: ${p.error}`);
+    const more = s.skippedCount - listed.length;
+    if (more > 0) print(`  and ${more} more (snapshots --json lists the first ${SKIPPED_LISTED})`);
+  }
   const physical = [
     ...new Set(list.filter((e) => e.snapshot.kind === 'physical').map((e) => e.snapshot.source)),
   ];

@@ -1,7 +1,8 @@
 /**
  * @module jobs/backup
  * One backup of one source: lock (shared), load the index, let the source store its data,
- * flush packs and index, then write the snapshot, which is the commit.
+ * flush packs and index, then write the snapshot, which is the commit. A source of several
+ * units goes on past a unit that fails, and reports what was saved and what was not.
  */
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
@@ -10,12 +11,12 @@ import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
-import type { Snapshot } from '../repo/snapshot.js';
+import { SKIPPED_LISTED, type Snapshot } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
 import type { Source } from '../sources/source.js';
 import type { SnapshotRun } from '../sources/source-units.js';
 import { VERSION } from '../version.js';
-import { type HooksConfig, withHooks } from './hooks.js';
+import { type HookContext, type HooksConfig, withHooks } from './hooks.js';
 import { latestOf } from './snapshot-select.js';
 
 export interface BackupRequest {
@@ -77,6 +78,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
       meta: result.meta ?? {},
       sourceConfig: publicSourceConfig(req.sourceConfig),
       ...(req.run ? { run: req.run } : {}),
+      ...skippedFields(result),
       backup: {
         bytesRead: typeof result.stats.bytes === 'number' ? result.stats.bytes : 0,
         bytesAdded: repo.bytesAdded - addedBefore,
@@ -88,6 +90,14 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
   } finally {
     await lock.release().catch(() => {});
   }
+}
+
+/** The snapshot's record of what could not be read, capped (the count stays whole). */
+function skippedFields(result: Awaited<ReturnType<Source['backup']>>): Partial<Snapshot> {
+  const listed = result.skipped ?? [];
+  const count = Math.max(result.skippedCount ?? 0, listed.length);
+  if (count === 0) return {};
+  return { skipped: listed.slice(0, SKIPPED_LISTED), skippedCount: count };
 }
 
 const SECRET_KEYS = /pass(word)?|secret|token|key$/i;
@@ -124,34 +134,125 @@ export interface SourceBackupRequest {
 }
 
 /**
- * Backs up one configured source: its hooks around the whole job, and one snapshot per
- * unit (a postgres source with several databases takes one per database).
+ * ok: everything saved. partial: snapshots saved, but a unit or a hook failed, or some data
+ * could not be read (listed in the snapshots). failed: nothing saved.
  */
-export async function backupSource(repo: Repository, req: SourceBackupRequest): Promise<BackupOutcome[]> {
-  const top = await createSource(req.name, req.config);
-  const hooks = req.config.hooks as HooksConfig | undefined;
-  return withHooks(
-    hooks,
-    'backup',
-    { source: req.name, type: top.type },
-    async () => {
-      const units = top.expand ? await top.expand() : undefined;
-      // Each unit's snapshot names the run and all its units: a run missing one is not a whole backup.
-      const run = units && { id: randomBytes(8).toString('hex'), units: units.map((u) => u.source.name) };
-      const outcomes: BackupOutcome[] = [];
-      for (const unit of units ?? [{ source: top, config: req.config }]) {
-        outcomes.push(
-          await runBackup(repo, {
-            source: unit.source,
-            sourceConfig: unit.config,
-            tags: req.tags,
-            progress: req.progress?.(),
-            run,
-          }),
-        );
-      }
-      return outcomes;
-    },
-    (outcomes) => ({ snapshot: outcomes.map((o) => o.id).join(' ') }),
+export type SourceStatus = 'ok' | 'partial' | 'failed';
+
+/** What failed: a unit ("app-db/sales"), or the source as a whole (its hook, its server). */
+export interface BackupFailure {
+  name: string;
+  error: LifeboatError;
+}
+
+/** What one source's backup came to. */
+export interface SourceBackupReport {
+  source: string;
+  status: SourceStatus;
+  /** One snapshot per unit saved. */
+  saved: BackupOutcome[];
+  failures: BackupFailure[];
+  /** An error no other source can get past (the repository's, the storage's): stop the run. */
+  stop?: LifeboatError;
+}
+
+/**
+ * Errors of the repository or of the run rather than of a source: every later source would
+ * meet them too, so a run of several sources stops at them.
+ */
+const RUN_STOPPERS = new Set<string>([
+  'wrong_password',
+  'repo_not_found',
+  'locked',
+  'storage_failed',
+  'no_space',
+  'forbidden',
+  'interrupted',
+]);
+
+/** Any error of a source's backup as a LifeboatError naming the source. */
+function asBackupError(err: unknown, name: string): LifeboatError {
+  return isLifeboatError(err)
+    ? err
+    : new LifeboatError('source_failed', `[backup] ${name}: ${describe(err)}`, { cause: err });
+}
+
+/**
+ * Backs up one configured source: its hooks around the whole job, and one snapshot per unit
+ * (a postgres source with several databases takes one per database). A unit that fails does
+ * not stop the others; failures are reported, not thrown.
+ */
+export async function backupSource(repo: Repository, req: SourceBackupRequest): Promise<SourceBackupReport> {
+  const saved: BackupOutcome[] = [];
+  const failures: BackupFailure[] = [];
+  let stop: LifeboatError | undefined;
+  const failed = (name: string, err: unknown) => {
+    const error = asBackupError(err, name);
+    failures.push({ name, error });
+    if (RUN_STOPPERS.has(error.code)) stop ??= error;
+  };
+  try {
+    const top = await createSource(req.name, req.config);
+    const hooks = req.config.hooks as HooksConfig | undefined;
+    await withHooks(
+      hooks,
+      'backup',
+      { source: req.name, type: top.type },
+      async () => {
+        const units = top.expand ? await top.expand() : undefined;
+        // Each unit's snapshot names the run and all its units: a run missing one is not a whole backup.
+        const run = units && { id: randomBytes(8).toString('hex'), units: units.map((u) => u.source.name) };
+        for (const unit of units ?? [{ source: top, config: req.config }]) {
+          if (stop) {
+            failed(unit.source.name, notAttempted(unit.source.name, stop));
+            continue;
+          }
+          try {
+            saved.push(
+              await runBackup(repo, {
+                source: unit.source,
+                sourceConfig: unit.config,
+                tags: req.tags,
+                progress: req.progress?.(),
+                run,
+              }),
+            );
+          } catch (err) {
+            failed(unit.source.name, err);
+          }
+        }
+      },
+      () => afterHookContext(saved, failures),
+    );
+  } catch (err) {
+    // createSource, expand, or a hook: the before hook stops the job, the after hook does not
+    // unsave what was saved.
+    failed(req.name, err);
+  }
+  const status: SourceStatus =
+    saved.length === 0 && failures.length > 0
+      ? 'failed'
+      : failures.length > 0 || saved.some((o) => o.snapshot.skippedCount)
+        ? 'partial'
+        : 'ok';
+  return { source: req.name, status, saved, failures, ...(stop ? { stop } : {}) };
+}
+
+/** After hooks learn the snapshots saved and, when a unit failed, that the job did. */
+function afterHookContext(saved: BackupOutcome[], failures: BackupFailure[]): Partial<HookContext> {
+  const snapshot = saved.map((o) => o.id).join(' ');
+  if (failures.length === 0) return { snapshot };
+  return {
+    snapshot,
+    status: 'failure',
+    error: failures.map((f) => `${f.name}: ${f.error.message}`).join('; '),
+  };
+}
+
+/** The failure recorded for what a run did not reach after an error that stops it. */
+export function notAttempted(name: string, stop: LifeboatError): LifeboatError {
+  return new LifeboatError(
+    stop.code,
+    `[backup] ${name} not backed up: the run stopped at an earlier error (${stop.message})`,
   );
 }

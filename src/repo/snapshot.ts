@@ -3,7 +3,7 @@
  * Snapshot manifests: the commit record of a backup. Written last, after the data and the
  * index that names it; a snapshot file that exists is a complete backup.
  */
-import type { SourceStats } from '../sources/source.js';
+import type { SkippedPath, SourceStats } from '../sources/source.js';
 import type { SnapshotRun } from '../sources/source-units.js';
 
 /** 'drill': a restore drill's report (report.json, report.md), not a backup. */
@@ -45,6 +45,13 @@ export interface Snapshot {
    * every unit it set out to save. The run is a whole backup once each unit has its snapshot.
    */
   run?: SnapshotRun;
+  /**
+   * Parts of the source that could not be read (permission denied, vanished, I/O error) and
+   * are not in this snapshot; absent when everything was read. At most the first
+   * SKIPPED_LISTED are listed; `skippedCount` counts them all.
+   */
+  skipped?: SkippedPath[];
+  skippedCount?: number;
   /** Bytes read from the source and bytes newly added to the repository by this backup. */
   backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
 }
@@ -53,6 +60,9 @@ export interface SnapshotEntry {
   id: string;
   snapshot: Snapshot;
 }
+
+/** Skipped paths a snapshot lists at most. */
+export const SKIPPED_LISTED = 100;
 
 export const SNAPSHOT_AAD = Buffer.from('lifeboat snapshot v1');
 export const CONFIG_AAD = Buffer.from('lifeboat config v1');

@@ -160,7 +160,12 @@ export const jobResponse = z.object({
   requested_by: z.string().nullable(),
   approved_by: z.string().nullable(),
   params: z.record(z.string(), z.unknown()),
-  result: z.record(z.string(), z.unknown()).nullable(),
+  result: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe(
+      'what came out; a backup: status (ok, partial, failed), units (snapshot, bytes, and skipped and skipped_count when paths could not be read), warning naming what was left out',
+    ),
   rebuilt: z.boolean(),
   retry_of: z.string().nullable(),
   progress: z
@@ -258,6 +263,11 @@ export const snapshotResponse = z.looseObject({
   sourceConfig: z
     .record(z.string(), z.unknown())
     .describe('settings recorded with the snapshot, secrets redacted'),
+  skipped: z
+    .array(z.object({ path: z.string(), error: z.string() }))
+    .optional()
+    .describe('paths the backup could not read and left out (the first 100); absent when it read everything'),
+  skippedCount: z.number().optional().describe('how many paths were left out in all'),
 });
 
 export const sourceResponse = z.looseObject({

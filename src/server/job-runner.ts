@@ -437,25 +437,44 @@ export class JobRunner {
       };
     }
     const tags = Array.isArray(job.params.tags) ? (job.params.tags as string[]) : [];
-    const outcomes = await backupSource(repo, {
+    const report = await backupSource(repo, {
       name,
       config: config as Record<string, unknown>,
       tags,
       progress: () => this.progress.track(job.id),
     });
-    const units = outcomes.map(({ id, snapshot: s }) => ({
+    const units = report.saved.map(({ id, snapshot: s }) => ({
       snapshot: id,
       source: s.source,
       bytes_read: s.backup?.bytesRead ?? 0,
       bytes_added: s.backup?.bytesAdded ?? 0,
       duration_ms: s.backup?.durationMs ?? 0,
+      ...(s.skippedCount ? { skipped: s.skipped ?? [], skipped_count: s.skippedCount } : {}),
     }));
+    // Saved, but not all of it: the result says what is missing, as a warning.
+    const skipped = units.reduce((n, u) => n + (u.skipped_count ?? 0), 0);
+    const first = units.flatMap((u) => u.skipped ?? [])[0];
+    const warning =
+      skipped > 0
+        ? redactText(
+            `[backup] ${skipped} path${skipped === 1 ? '' : 's'} could not be read and ${skipped === 1 ? 'is' : 'are'} not in the snapshot${first ? `: ${first.path} (${first.error})${skipped > 1 ? ', ...' : ''}` : ''}`,
+          )
+        : undefined;
     const update: JobUpdate = {
       snapshots: units.map((u) => u.snapshot),
       bytes_read: units.reduce((n, u) => n + u.bytes_read, 0),
       bytes_stored: units.reduce((n, u) => n + u.bytes_added, 0),
-      result: { units },
+      result: { status: report.status, units, ...(warning ? { warning } : {}) },
     };
+    // A unit or hook that failed fails the job, with what was saved still recorded.
+    if (report.failures.length > 0) {
+      const [one, ...more] = report.failures;
+      const error =
+        more.length === 0
+          ? one.error.message
+          : `[backup] ${report.failures.map((f) => `${f.name}: ${f.error.message}`).join('; ')}`;
+      return { failed: true, update: { ...update, error: redactText(error) } };
+    }
     const followUp: JobRequest | undefined = hasPolicy(config.retention)
       ? {
           kind: 'forget',

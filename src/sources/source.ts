@@ -108,11 +108,26 @@ export interface BackupContext {
   signal?: AbortSignal;
 }
 
+/** A part of the source the backup could not read, left out of the snapshot: where, and why. */
+export interface SkippedPath {
+  /** As the source names it (for files: the absolute path on the backed-up machine). */
+  path: string;
+  /** Why, short: "permission denied", "vanished during the backup", "EIO: i/o error, read". */
+  error: string;
+}
+
 export interface BackupResult {
   root: string;
   stats: SourceStats;
   /** Engine facts worth keeping (server version, artifact names); never secrets. */
   meta?: Record<string, unknown>;
+  /**
+   * What could not be read and is missing from the snapshot, the rest being saved. A source
+   * MAY list only the first ones (a whole unreadable tree must not bloat the snapshot);
+   * `skippedCount` then counts them all.
+   */
+  skipped?: SkippedPath[];
+  skippedCount?: number;
 }
 
 export interface RestoreOptions {

@@ -3,20 +3,37 @@
  * `backup` and `snapshots` through the real CLI: a source named on the command line, sources
  * from a config file found each of the ways the contract allows (--config before and after
  * the command, LIFEBOAT_CONFIG, ./lifeboat.yaml), `${ENV}` in the config, several sources,
- * tags, and the listing with its filters, as a table and as JSON.
+ * tags, and the listing with its filters, as a table and as JSON. Several sources of which
+ * some fail (a missing database file or folder, a failing hook, servers where nothing
+ * listens): the others are saved, each failure is named, exit 3; all failing, exit 1.
  */
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { freePort } from '../../src/testing/servers/free-port.js';
 import { compareTrees } from '../../src/testing/tree-compare.js';
 import { repoEnv, tempDir } from '../helpers/cli.js';
 import { bareEnv, CliSession } from '../helpers/cli-session.js';
 
 const PASSWORD = 'pw-backup-Kd3#glacier-heron';
+/** A database password in a source URL, never to be shown either. */
+const PG_PASSWORD = 'pg-Secret-4417';
 
-const session = new CliSession({ password: PASSWORD });
+const session = new CliSession({ password: PASSWORD, passwords: [PASSWORD, PG_PASSWORD] });
 const { ok, fails } = session;
+
+/** One source in `backup --json`. */
+interface SourceResult {
+  source: string;
+  status: 'ok' | 'partial' | 'failed';
+  snapshots: string[];
+  error: string | null;
+  failures: { name: string; code: string; error: string }[];
+  skipped: { path: string; error: string }[];
+  skippedCount: number;
+  saved: (ListedSnapshot & { backup: { bytesRead: number } })[];
+}
 
 interface ListedSnapshot {
   id: string;
@@ -94,7 +111,13 @@ describe('lifeboat backup and snapshots', () => {
         ],
         env,
       );
-      const [saved] = JSON.parse(r.stdout);
+      const [result]: SourceResult[] = JSON.parse(r.stdout);
+      assert.equal(result.source, 'notes');
+      assert.equal(result.status, 'ok');
+      assert.equal(result.error, null);
+      assert.deepEqual(result.skipped, []);
+      const [saved] = result.saved;
+      assert.deepEqual(result.snapshots, [saved.id]);
       assert.deepEqual(saved.tags, ['manual', 'pre-upgrade']);
       assert.equal(saved.source, 'notes');
       const listed = await listJson(['--source', 'notes'], env);
@@ -290,6 +313,140 @@ describe('lifeboat backup and snapshots', () => {
       assert.deepEqual(await listJson(['--source', 'blocked'], env), []);
       const last = (await readFile(log, 'utf8')).trimEnd().split('\n').at(-1);
       assert.equal(last, 'after_backup blocked failure  pw=');
+    });
+  });
+
+  describe('several sources, some failing', () => {
+    let env: NodeJS.ProcessEnv;
+    let config: string;
+    let missingDb: string;
+    let missingDir: string;
+
+    before(async () => {
+      missingDb = join(dir, 'no-such.db');
+      missingDir = join(dir, 'no-such-folder');
+      config = join(dir, 'failing.yaml');
+      // Ports taken and released: nothing listens there.
+      const redisPort = await freePort();
+      const pgPort = await freePort();
+      await writeFile(
+        config,
+        [
+          'sources:',
+          `  docs: {type: files, path: ${docs}}`,
+          `  app-db: {type: sqlite, path: ${missingDb}}`,
+          '  blocked:',
+          '    type: files',
+          `    path: ${notes}`,
+          '    hooks:',
+          `      before_backup: 'echo maintenance mode is stuck; exit 4'`,
+          `  cache: {type: redis, url: 'redis://127.0.0.1:${redisPort}'}`,
+          `  orders: {type: postgres, url: 'postgres://app:${PG_PASSWORD}@127.0.0.1:${pgPort}/orders'}`,
+          `  uploads: {type: files, path: ${missingDir}}`,
+          `  notes: {type: files, path: ${notes}}`,
+          '',
+        ].join('\n'),
+      );
+      env = {
+        ...repoEnv(join(dir, 'repo-failing'), { LIFEBOAT_PASSWORD: PASSWORD }),
+        LIFEBOAT_CONFIG: config,
+      };
+      await ok(['init'], env);
+    });
+
+    it('backs up the sources after a failing one, names each failure, exits 3', async () => {
+      const r = await fails(['backup'], env, 3, /\[backup\] 2 of 7 sources backed up; failed: /);
+      // Saved: the first and the last.
+      assert.match(r.stdout, /^snapshot [0-9a-f]{8} saved: docs \(files\)/m);
+      assert.match(r.stdout, /^snapshot [0-9a-f]{8} saved: notes \(files\)/m);
+      assert.equal(r.stdout.match(/saved:/g)?.length, 2, r.stdout);
+      // Each failure on a line of its own, with its error, then the summary.
+      const lines = r.stderr.trimEnd().split('\n');
+      const failed = lines.filter((l) => l.startsWith('failed: '));
+      assert.deepEqual(
+        failed.map((l) => l.split(':')[1].trim()),
+        ['app-db', 'blocked', 'cache', 'orders/orders', 'uploads'],
+      );
+      assert.ok(failed[0].includes(missingDb), failed[0]);
+      assert.match(
+        failed[1],
+        /before_backup hook of source "blocked" exited with code 4; output: maintenance mode is stuck/,
+      );
+      assert.match(failed[2], /\[source:redis\] cannot connect to 127\.0\.0\.1:\d+/);
+      assert.match(failed[3], /\[source:postgres\] cannot connect to 127\.0\.0\.1:\d+\/orders/);
+      assert.match(failed[4], new RegExp(`path ${missingDir} does not exist`));
+      assert.equal(
+        lines.at(-1),
+        'lifeboat: [backup] 2 of 7 sources backed up; failed: app-db, blocked, cache, orders/orders, uploads (each is listed above: fix it and back up again)',
+      );
+      const list = await listJson([], env);
+      assert.deepEqual(
+        list.map((s) => s.source),
+        ['docs', 'notes'],
+      );
+      // The last source, backed up after the failures, restores identical.
+      const to = join(dir, 'restored-after-failures');
+      await ok(['restore', 'latest', '--source', 'notes', '--to', to], env);
+      assert.deepEqual(await compareTrees(notes, to), []);
+    });
+
+    it('--json: one entry per source with its status, snapshots and error', async () => {
+      const r = await fails(
+        ['backup', 'docs', 'app-db', 'orders', 'notes', '--json'],
+        env,
+        3,
+        /2 of 4 sources/,
+      );
+      const results: SourceResult[] = JSON.parse(r.stdout);
+      assert.deepEqual(
+        results.map((e) => [e.source, e.status, e.snapshots.length]),
+        [
+          ['docs', 'ok', 1],
+          ['app-db', 'failed', 0],
+          ['orders', 'failed', 0],
+          ['notes', 'ok', 1],
+        ],
+      );
+      const [docsResult, dbResult, pgResult, notesResult] = results;
+      assert.equal(docsResult.error, null);
+      assert.deepEqual(docsResult.snapshots, [docsResult.saved[0].id]);
+      assert.equal(notesResult.saved[0].source, 'notes');
+      assert.match(dbResult.error ?? '', new RegExp(`^app-db: \\[source:sqlite\\] .*${missingDb}`));
+      assert.deepEqual(
+        dbResult.failures.map((f) => f.name),
+        ['app-db'],
+      );
+      assert.deepEqual(
+        pgResult.failures.map((f) => f.name),
+        ['orders/orders'],
+      );
+      for (const e of results) assert.deepEqual(e.skipped, []);
+      const listed = (await listJson([], env)).map((s) => s.id);
+      for (const id of [...docsResult.snapshots, ...notesResult.snapshots])
+        assert.ok(listed.includes(id), id);
+      for (const text of [r.stdout, r.stderr]) {
+        assert.ok(!text.includes(PG_PASSWORD), `the postgres password shows in the output: ${text}`);
+      }
+    });
+
+    it('all failing: exit 1, each named; a lone failure is its own error', async () => {
+      const before = (await listJson([], env)).length;
+      const r = await fails(
+        ['backup', 'app-db', 'uploads'],
+        env,
+        1,
+        /^lifeboat: \[backup\] no source backed up; failed: app-db, uploads \(each is listed above/m,
+      );
+      assert.match(r.stderr, /^failed: app-db: \[source:sqlite\]/m);
+      assert.match(r.stderr, /^failed: uploads: \[source:files\] path .* does not exist/m);
+      const one = await fails(['backup', 'uploads'], env, 1, /\[source:files\] path .* does not exist/);
+      assert.doesNotMatch(one.stderr, /^failed: /m, 'a lone failure is not listed twice');
+      const json = await fails(['backup', 'app-db', 'uploads', '--json'], env, 1, /no source backed up/);
+      assert.deepEqual(
+        (JSON.parse(json.stdout) as SourceResult[]).map((e) => e.status),
+        ['failed', 'failed'],
+      );
+      assert.equal((await listJson([], env)).length, before, 'a snapshot was written');
     });
   });
 

@@ -73,7 +73,7 @@ describe('lifeboat check, forget, prune', () => {
     await writeFile(join(src, 'readme.txt'), `source ${name}\n`);
     const args = ['backup', '--type', 'files', '--name', name, '--path', src, '--json'];
     for (const t of tags) args.push('--tag', t);
-    const [saved] = JSON.parse((await ok(args, env)).stdout);
+    const [saved] = JSON.parse((await ok(args, env)).stdout)[0].saved;
     payloads.set(saved.id, payload);
     return saved.id;
   }

@@ -48,7 +48,7 @@ test('rotate, back up, re-encrypt with kills in between, retire: every snapshot 
     for (let i = 0; i < 6; i++) await writeFile(join(src(), `day${day}-${i}.bin`), randomBytes(700_000));
     await writeFile(join(src(), 'notes.txt'), `day ${day}\n`.repeat(1000));
     const r = await lifeboat(['backup', '--json', '--type', 'files', '--name', 'data', '--path', src()], env);
-    const id = JSON.parse(r.stdout)[0].id as string;
+    const id = JSON.parse(r.stdout)[0].snapshots[0] as string;
     const copy = join(dir, `expected-${day}`);
     await lifeboat(['restore', id, '--to', copy], env);
     snapshots.push({ id, copy });

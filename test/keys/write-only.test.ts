@@ -43,7 +43,7 @@ test('a write-only host backs up with dedup, cannot read anything back; a full h
     // The write-only host adds a snapshot: unchanged data is deduplicated, not uploaded again.
     await writeFile(join(src, 'new.txt'), `${marker} day two\n`);
     const r = await lifeboat(['backup', '--json', '--type', 'files', '--name', 'app', '--path', src], wo);
-    const snap = JSON.parse(r.stdout)[0];
+    const snap = JSON.parse(r.stdout)[0].saved[0];
     assert.ok(snap.backup.bytesAdded < 100_000, `write-only backup added ${snap.backup.bytesAdded} bytes`);
 
     // Everything that reads, lists contents or deletes is refused, clearly.

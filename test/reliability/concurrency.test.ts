@@ -70,7 +70,7 @@ describe('concurrent processes on one repository', { timeout: 180_000 }, () => {
   async function snapshotOf(run: Started): Promise<SnapshotJson> {
     const exit = await run.done;
     assert.equal(exit.code, 0, `backup failed: ${exit.stderr}`);
-    return (JSON.parse(exit.stdout) as SnapshotJson[])[0];
+    return (JSON.parse(exit.stdout) as { saved: SnapshotJson[] }[])[0].saved[0];
   }
 
   async function restoreAndCompare(id: string, expected: string): Promise<void> {

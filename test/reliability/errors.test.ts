@@ -2,24 +2,28 @@
  * Reliability: failures a user meets say what happened, to what, and what to do next; exit
  * non-zero without a stack trace; and leave the repository as it was (it still checks and
  * restores). Wrong password, missing repository, malformed config, an unreadable source file
- * (as an unprivileged user), and a full disk (a small tmpfs).
+ * (as an unprivileged user: the rest is saved, the file named, exit 3), and a full disk (a
+ * small tmpfs).
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { compareTrees } from '../../src/testing/tree-compare.js';
-import { BIN, type CliResult, lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { asNobody } from '../helpers/as-nobody.js';
+import { type CliResult, lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
 import { SeededRandom, writeTree } from '../helpers/data-gen.js';
-import { collect, note, STACK_LINE, tempFiles } from '../helpers/repo-files.js';
+import { note, STACK_LINE, tempFiles } from '../helpers/repo-files.js';
 
 const MiB = 1024 * 1024;
 
 interface SnapshotJson {
   id: string;
   source: string;
+  skipped?: { path: string; error: string }[];
+  skippedCount?: number;
 }
 
 function assertClean(r: CliResult, what: string): void {
@@ -145,11 +149,7 @@ describe('clear errors, nothing damaged', { timeout: 180_000 }, () => {
     await assertUntouched();
   });
 
-  test('an unreadable source file: non-zero, names the file, no snapshot', async (t) => {
-    if (process.getuid?.() !== 0) {
-      t.skip('needs root to run the backup as nobody');
-      return;
-    }
+  test('an unreadable source file: exit 3, names the file, a snapshot of the rest that records it', async (t) => {
     const base = nodePath.join(work, 'as-nobody');
     const nsrc = nodePath.join(base, 'src');
     const nrepo = nodePath.join(base, 'repo');
@@ -163,62 +163,79 @@ describe('clear errors, nothing damaged', { timeout: 180_000 }, () => {
     await fs.mkdir(nrepo, { recursive: true });
     await fs.chmod(base, 0o755);
 
-    const wrappers = [
-      ['runuser', '-u', 'nobody', '--'],
-      ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'],
-      ['setpriv', '--reuid=nobody', '--regid=nobody', '--clear-groups'],
-    ];
-    const runAs = (prefix: string[], args: string[], e: NodeJS.ProcessEnv) =>
-      collect(
-        spawn(prefix[0], [...prefix.slice(1), process.execPath, BIN, ...args], {
-          env: e,
-          cwd: base,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        }),
-      );
-    let wrapper: string[] | undefined;
-    const reasons: string[] = [];
-    for (const w of wrappers) {
-      const probe = await runAs(w, ['--version'], env).catch((err: Error) => ({
-        code: -1,
-        signal: null,
-        stdout: '',
-        stderr: err.message,
-      }));
-      if (probe.code === 0) {
-        wrapper = w;
-        break;
-      }
-      reasons.push(`${w.join(' ')}: ${probe.stderr.trim()}`);
-    }
-    if (!wrapper) {
-      t.skip(`cannot run as nobody: ${reasons.join('; ')}`);
+    const nobody = await asNobody(env, base);
+    if (typeof nobody === 'string') {
+      t.skip(nobody);
       return;
     }
-    const uid = Number(execFileSync('id', ['-u', 'nobody']).toString());
-    const gid = Number(execFileSync('id', ['-g', 'nobody']).toString());
+    const { uid, gid } = nobody;
     await fs.chown(nrepo, uid, gid);
     const nenv = repoEnv(nrepo);
-    const as = (args: string[]) => runAs(wrapper, args, nenv);
+    const as = (args: string[]) => nobody.run(args, nenv, base);
 
     assert.equal((await as(['init'])).code, 0);
     const ok = await as(['backup', '--type', 'files', '--name', 'other', '--path', pub]);
     assert.equal(ok.code, 0, ok.stderr);
     const r = await as(['backup', '--type', 'files', '--name', 'app', '--path', nsrc]);
-    note(`as ${wrapper[0]} nobody: exit ${r.code}: ${r.stderr.trim()}`);
-    assert.equal(r.code, 1, r.stderr);
+    note(`as ${nobody.via} nobody: exit ${r.code}: ${r.stdout.trim()} / ${r.stderr.trim()}`);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stdout, /^snapshot [0-9a-f]{8} saved: app \(files\), .*; 1 unreadable path left out$/m);
+    assert.ok(r.stderr.includes(`skipped: ${secret}: permission denied`), r.stderr);
     assert.ok(r.stderr.includes(secret), `the message does not name ${secret}: ${r.stderr}`);
-    assert.match(r.stderr, /permission denied/);
+    assert.match(r.stderr, /lifeboat: \[backup\] app backed up in part; .*permission denied/);
     assertClean(r, 'unreadable file');
-    const list = await as(['snapshots', '--json']);
+
+    // The snapshot is there and says what it lacks, in the table and in JSON.
+    const list = JSON.parse((await as(['snapshots', '--json'])).stdout) as SnapshotJson[];
     assert.deepEqual(
-      (JSON.parse(list.stdout) as SnapshotJson[]).map((s) => s.source),
-      ['other'],
-      'a snapshot was written for the failed backup',
+      list.map((s) => s.source),
+      ['other', 'app'],
     );
+    assert.deepEqual(list[1].skipped, [{ path: secret, error: 'permission denied' }]);
+    assert.equal(list[1].skippedCount, 1);
+    assert.equal(list[0].skipped, undefined, 'a complete snapshot lists nothing skipped');
+    const table = await as(['snapshots']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /Size\s+Skipped\n/);
+    assert.match(table.stdout, new RegExp(`^${list[1].id.slice(0, 8)} .*1 unreadable$`, 'm'));
+    assert.ok(table.stdout.includes(`  ${secret}: permission denied`), table.stdout);
     const check = await as(['check', '--read-data']);
     assert.equal(check.code, 0, check.stdout + check.stderr);
     assert.deepEqual(await tempFiles(nrepo), []);
+
+    // --json says the same per source: partial, the snapshot, the path and why.
+    const json = await as(['backup', '--type', 'files', '--name', 'app', '--path', nsrc, '--json']);
+    assert.equal(json.code, 3, json.stderr);
+    const [entry] = JSON.parse(json.stdout);
+    assert.equal(entry.source, 'app');
+    assert.equal(entry.status, 'partial');
+    assert.equal(entry.error, null);
+    assert.equal(entry.snapshots.length, 1);
+    assert.deepEqual(entry.skipped, [{ path: secret, error: 'permission denied' }]);
+    assert.deepEqual(entry.saved[0].skipped, entry.skipped);
+
+    // Everything else in it restores identical.
+    const partial = nodePath.join(base, 'restored-partial');
+    await fs.mkdir(partial);
+    await fs.chown(partial, uid, gid);
+    const back = await as(['restore', list[1].id, '--to', partial, '--overwrite']);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(existsSync(nodePath.join(partial, 'group-0', 'payroll.db')), false);
+    assert.deepEqual(
+      await compareTrees(nsrc, partial, { owners: false, skip: (p) => p.endsWith('payroll.db') }),
+      [],
+    );
+
+    // A source whose folder itself cannot be read saves nothing: a failure, exit 1.
+    const closed = nodePath.join(base, 'closed');
+    await fs.mkdir(closed, { mode: 0o700 });
+    await fs.writeFile(nodePath.join(closed, 'x.txt'), 'x');
+    const denied = await as(['backup', '--type', 'files', '--name', 'closed', '--path', closed]);
+    assert.equal(denied.code, 1, denied.stderr);
+    assert.ok(denied.stderr.includes(`cannot read ${closed}: permission denied`), denied.stderr);
+    assertClean(denied, 'unreadable root');
+    const after = JSON.parse((await as(['snapshots', '--json'])).stdout) as SnapshotJson[];
+    assert.ok(!after.some((s) => s.source === 'closed'), 'a snapshot was written for an unreadable root');
 
     // The message's advice works: excluding the file, the backup succeeds and restores.
     const excluded = await as([

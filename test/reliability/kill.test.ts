@@ -25,6 +25,11 @@ interface SnapshotJson {
   backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
 }
 
+/** One source in `backup --json`. */
+interface BackupJson {
+  saved: SnapshotJson[];
+}
+
 interface KillState {
   packs: number;
   packBytes: number;
@@ -96,7 +101,7 @@ describe('kill -9 during a backup', { timeout: 240_000 }, () => {
       ['conf', conf],
     ]) {
       const r = await lifeboat(['backup', '--type', 'files', '--name', name, '--path', path, '--json'], env);
-      earlier.set((JSON.parse(r.stdout) as SnapshotJson[])[0].id, path);
+      earlier.set((JSON.parse(r.stdout) as BackupJson[])[0].saved[0].id, path);
     }
 
     // Measure a full backup of `big` into a scratch repository.
@@ -114,7 +119,7 @@ describe('kill -9 during a backup', { timeout: 240_000 }, () => {
     full.totalMs = performance.now() - t0;
     stop();
     assert.equal(r.code, 0, r.stderr);
-    full.bytesAdded = (JSON.parse(r.stdout) as SnapshotJson[])[0].backup!.bytesAdded;
+    full.bytesAdded = (JSON.parse(r.stdout) as BackupJson[])[0].saved[0].backup!.bytesAdded;
     full.packs = (await repoFiles(scratch)).filter((f) => f.kind === 'pack').length;
     await fs.rm(scratch, { recursive: true, force: true });
     note(
@@ -273,7 +278,7 @@ describe('kill -9 during a backup', { timeout: 240_000 }, () => {
     const orphanBytes = records[records.length - 1].orphanBytes;
     assert.ok(orphanBytes >= 0.6 * full.bytesAdded, 'the last kill should have left most data uploaded');
     const r = await lifeboat(['backup', '--type', 'files', '--name', 'big', '--path', big, '--json'], env);
-    const snap = (JSON.parse(r.stdout) as SnapshotJson[])[0];
+    const snap = (JSON.parse(r.stdout) as BackupJson[])[0].saved[0];
     const added = snap.backup!.bytesAdded;
     note(
       `after the kills: ${(orphanBytes / MiB).toFixed(1)} MiB already in packs; the final backup added ` +

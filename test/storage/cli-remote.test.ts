@@ -65,7 +65,7 @@ function roundTrip(
         [...args, 'backup', '--type', 'files', '--name', 'data', '--path', data, '--json'],
         env,
       );
-      const added = JSON.parse(again.stdout)[0].backup.bytesAdded;
+      const added = JSON.parse(again.stdout)[0].saved[0].backup.bytesAdded;
       assert.ok(added < 64 * 1024, `second backup added ${added} bytes`);
     });
   });

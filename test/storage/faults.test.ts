@@ -74,7 +74,7 @@ describe('storage faults (s3rver behind a fault-injecting proxy)', { skip }, () 
     const full = JSON.parse(
       (await lifeboat(['backup', '--type', 'files', '--name', 'data', '--path', data, '--json'], clean))
         .stdout,
-    )[0].backup.bytesAdded as number;
+    )[0].saved[0].backup.bytesAdded as number;
     await baseline.cleanup();
 
     const url = `s3://outage-${process.pid}/repo`;
@@ -130,7 +130,7 @@ describe('storage faults (s3rver behind a fault-injecting proxy)', { skip }, () 
       ['--config', config, 'backup', '--type', 'files', '--name', 'data', '--path', data, '--json'],
       e,
     );
-    const added = JSON.parse(again.stdout)[0].backup.bytesAdded as number;
+    const added = JSON.parse(again.stdout)[0].saved[0].backup.bytesAdded as number;
     console.log(`outage: clean backup stores ${full} bytes; after the outage the next run added ${added}`);
     // Packs uploaded before the outage were adopted, not sent again.
     assert.ok(added < full - 12 * 1024 * 1024, `added ${added} of ${full}`);

@@ -81,7 +81,9 @@ test('retention: forget keeps and names locked snapshots; prune leaves locked pa
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       await writeFile(join(data, `f${i}`), randomBytes(200_000));
-      const [o] = await backupSource(repo, { name: 'files', config: { type: 'files', path: data } });
+      const {
+        saved: [o],
+      } = await backupSource(repo, { name: 'files', config: { type: 'files', path: data } });
       ids.push(o.id);
       clock.tick(DAY);
     }

@@ -47,6 +47,16 @@ export async function removeTree(dir: string): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true });
 }
 
+/** Runs `fn` with a new empty folder, removed afterwards. */
+export async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await tempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await removeTree(dir);
+  }
+}
+
 /** `dir` joined with names given as text or raw bytes. */
 export function rawPath(dir: string, ...names: Array<string | Buffer>): Buffer {
   const slash = Buffer.from('/');

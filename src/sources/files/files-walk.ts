@@ -2,14 +2,16 @@
  * @module sources/files/files-walk
  * Backup of a file tree: a depth-first walk that stores each directory's entries as a tree
  * blob (children first, so a parent can name its subtrees) and each regular file's content.
- * Files unchanged since the parent snapshot reuse its content without being opened.
+ * Files unchanged since the parent snapshot reuse its content without being opened. An entry
+ * that cannot be read (permission denied, vanished, I/O error) is left out and listed as
+ * skipped, and the rest is saved; only an unreadable root fails the backup.
  */
 import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
-import type { BackupContext, BackupResult, NodeType, Tree, TreeNode } from '../source.js';
+import type { BackupContext, BackupResult, NodeType, SkippedPath, Tree, TreeNode } from '../source.js';
 import { createExcludeMatcher, type ExcludeMatcher } from './files-exclude.js';
 import { encodeBytes, hardlinkSegment, joinPath, nodeNameBytes, nodeType, nsString } from './files-meta.js';
 
@@ -41,6 +43,8 @@ class StatAhead {
   }
 }
 const MAX_NOTES = 100;
+/** Skipped paths listed at most (all are counted), so an unreadable tree cannot bloat the snapshot. */
+const MAX_SKIPPED = 100;
 // O_NONBLOCK: should the file be swapped for a FIFO after lstat, open must not hang.
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
@@ -56,8 +60,8 @@ interface Place {
 }
 
 /**
- * Maps a failed fs call on `displayPath` to the error the user sees; undefined means the
- * entry vanished while we walked (deleted), which is not an error.
+ * Maps a failed fs call on `displayPath` to the error that fails the backup (the root, or an
+ * error that is not the entry's); undefined when it vanished, which the caller reports.
  */
 export function walkError(err: unknown, displayPath: string): LifeboatError | undefined {
   if (isLifeboatError(err)) return err;
@@ -73,6 +77,20 @@ export function walkError(err: unknown, displayPath: string): LifeboatError | un
   return new LifeboatError('source_failed', `[source:files] cannot read ${displayPath}: ${describe(err)}`, {
     cause: err,
   });
+}
+
+/**
+ * Why an entry could not be read, for the snapshot's list of skipped paths; undefined when the
+ * error is not the entry's (the store's, an interruption, a bug), which fails the backup.
+ */
+export function skipReason(err: unknown): string | undefined {
+  if (isLifeboatError(err)) return undefined;
+  const code = errnoCode(err);
+  if (code === undefined) return undefined;
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'ENOENT') return 'vanished during the backup';
+  // "EIO: i/o error, read '/srv/x'": the path is named beside it already.
+  return describe(err).replace(/ '.*'$/, '');
 }
 
 /** The metadata every node carries, in a fixed key order so equal trees serialize equally. */
@@ -100,11 +118,16 @@ class TreeWalker {
   readonly stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   readonly skipped: string[] = [];
   skippedCount = 0;
+  /** Entries that could not be read, left out (the first MAX_SKIPPED; all counted). */
+  readonly unreadable: SkippedPath[] = [];
+  unreadableCount = 0;
 
+  /** `singleFile`: the root is one file, so failing to read it fails the backup. */
   constructor(
     private readonly ctx: BackupContext,
     private readonly rootDisplay: string,
     exclude: string[] | undefined,
+    private readonly singleFile = false,
   ) {
     this.exclude = createExcludeMatcher(exclude);
   }
@@ -113,9 +136,23 @@ class TreeWalker {
     return place.display === '' ? this.rootDisplay : nodePath.posix.join(this.rootDisplay, place.display);
   }
 
-  private fail(err: unknown, place: Place): undefined {
-    const mapped = walkError(err, this.displayOf(place));
-    if (mapped) throw mapped;
+  /**
+   * A failed fs call on an entry: the entry is left out and listed as skipped. The root is
+   * different: without it nothing can be saved, so that fails (a vanished root is reported
+   * by the caller).
+   */
+  private skip(err: unknown, place: Place): undefined {
+    const reason = skipReason(err);
+    if (reason === undefined || place.display === '' || this.singleFile) {
+      const mapped = walkError(err, this.displayOf(place));
+      if (mapped) throw mapped;
+      return undefined;
+    }
+    // An excluded entry is not missed, even one that could not be stat'ed (its type unknown).
+    if (this.exclude(place.display, false) || this.exclude(place.display, true)) return undefined;
+    this.unreadableCount++;
+    if (this.unreadable.length < MAX_SKIPPED)
+      this.unreadable.push({ path: this.displayOf(place), error: reason });
     return undefined;
   }
 
@@ -136,7 +173,7 @@ class TreeWalker {
     try {
       names = await fs.readdir(dir, { encoding: 'buffer' });
     } catch (err) {
-      return this.fail(err, place);
+      return this.skip(err, place);
     }
     names.sort(Buffer.compare);
     const previous = parentTreeId ? await this.loadParent(parentTreeId) : undefined;
@@ -153,7 +190,7 @@ class TreeWalker {
         display: place.display === '' ? text : `${place.display}/${text}`,
         link: place.link === '' ? hardlinkSegment(name) : `${place.link}/${hardlinkSegment(name)}`,
       };
-      const st = await stats.get(i).catch((err) => this.fail(err, child));
+      const st = await stats.get(i).catch((err) => this.skip(err, child));
       if (st === undefined) continue;
       const prev = previous?.get(name.toString('latin1'));
       if (st.isFile() && st.nlink === 1n && !this.excluded(child, 'file')) {
@@ -206,7 +243,7 @@ class TreeWalker {
     try {
       st = prefetched ?? (await fs.lstat(path, { bigint: true }));
     } catch (err) {
-      return this.fail(err, place);
+      return this.skip(err, place);
     }
     const type = nodeType(st);
     if (excludable && this.exclude(place.display, type === 'dir')) return undefined;
@@ -237,7 +274,7 @@ class TreeWalker {
         try {
           target = await fs.readlink(path, { encoding: 'buffer' });
         } catch (err) {
-          return this.fail(err, place);
+          return this.skip(err, place);
         }
         const encoded = encodeBytes(target);
         node.target = encoded.text;
@@ -305,35 +342,38 @@ class TreeWalker {
     try {
       handle = await fs.open(path, OPEN_FLAGS);
     } catch (err) {
-      return this.fail(err, place);
+      return this.skip(err, place);
     }
     const { progress } = this.ctx;
-    const display = this.displayOf(place);
     const checkAborted = () => this.checkAborted();
     // Read buffers are reused: a fresh 1 MiB buffer per read (what a read stream does) turned
     // into most of a backup's time as garbage collection on trees of small files.
     // saveContent consumes each piece before pulling the next (ContentStore contract).
     const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER);
-    // Read errors are the source's; errors from the store itself pass through unchanged.
+    // A read error skips the file (what was stored of it is left for prune); errors from the
+    // store itself, or an interruption, fail the backup.
+    let readError: unknown;
     async function* counted(): AsyncIterable<Uint8Array> {
-      try {
-        for (;;) {
-          const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-          if (bytesRead === 0) return;
-          checkAborted();
-          progress.advance(bytesRead);
-          yield buffer.subarray(0, bytesRead);
+      for (;;) {
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await handle.read(buffer, 0, buffer.length, null));
+        } catch (err) {
+          readError = err;
+          throw err;
         }
-      } catch (err) {
-        throw (
-          walkError(err, display) ??
-          new LifeboatError('source_failed', `[source:files] ${display} vanished while read`)
-        );
+        if (bytesRead === 0) return;
+        checkAborted();
+        progress.advance(bytesRead);
+        yield buffer.subarray(0, bytesRead);
       }
     }
     try {
       const ref = await this.ctx.store.saveContent(counted());
       return { chunks: ref.chunks, size: ref.size };
+    } catch (err) {
+      if (readError === undefined) throw err;
+      return this.skip(readError, place);
     } finally {
       this.buffers.push(buffer);
       await handle.close();
@@ -364,7 +404,12 @@ export async function backupFiles(config: WalkConfig, ctx: BackupContext): Promi
   }
   const meta: Record<string, unknown> = { path: root };
   // Messages name entries under the folder that holds them: the root itself, or a file's folder.
-  const walker = new TreeWalker(ctx, st.isDirectory() ? root : nodePath.dirname(root), config.exclude);
+  const walker = new TreeWalker(
+    ctx,
+    st.isDirectory() ? root : nodePath.dirname(root),
+    config.exclude,
+    !st.isDirectory(),
+  );
   let rootId: string | undefined;
   if (st.isDirectory()) {
     meta.pathType = 'dir';
@@ -401,5 +446,10 @@ export async function backupFiles(config: WalkConfig, ctx: BackupContext): Promi
     meta.skipped = walker.skipped;
     meta.skippedCount = walker.skippedCount;
   }
-  return { root: rootId, stats: { ...walker.stats }, meta };
+  const result: BackupResult = { root: rootId, stats: { ...walker.stats }, meta };
+  if (walker.unreadableCount > 0) {
+    result.skipped = walker.unreadable;
+    result.skippedCount = walker.unreadableCount;
+  }
+  return result;
 }
