@@ -133,11 +133,15 @@ interface Tool {
 function lifeboatTool(work: string, env: NodeJS.ProcessEnv): Tool {
   const repo = join(work, 'lifeboat-repo');
   const config = join(work, 'lifeboat.yaml');
+  const passwordFile = join(work, 'lifeboat-password');
   return {
     name: 'lifeboat',
     repository: repo,
     archiveCommand: `LIFEBOAT_NODE='${process.execPath}' '${FRONT}' --config '${config}' --quiet wal-push %p`,
     setup(server) {
+      // restore --at notes the password file for restore_command (never LIFEBOAT_PASSWORD).
+      writeFileSync(passwordFile, String(env.LIFEBOAT_PASSWORD), { mode: 0o600 });
+      if (isRoot) chownSync(passwordFile, NOBODY, NOBODY);
       writeFileSync(
         config,
         stringify({
@@ -155,6 +159,8 @@ function lifeboatTool(work: string, env: NodeJS.ProcessEnv): Tool {
         [
           '--config',
           config,
+          '--password-file',
+          passwordFile,
           '--quiet',
           'restore',
           'latest',

@@ -5,6 +5,7 @@
  */
 import type { LifeboatConfig } from '../config/config.js';
 import { loadConfig, resolveRepository } from '../config/config.js';
+import { type RepositoryGiven, withRepositoryEnv } from '../config/repository-settings.js';
 import { storageOptionsFromConfig } from '../config/storage-settings.js';
 import { describe, LifeboatError } from '../errors.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
@@ -19,20 +20,32 @@ export interface GlobalOptions {
   /** KiB/s, from --limit-upload / --limit-download. */
   limitUpload?: string;
   limitDownload?: string;
+  /** --repo and --password-file: over LIFEBOAT_REPO, the password settings and the config. */
+  repo?: string;
+  passwordFile?: string;
 }
 
 export class CliContext {
   /** Backends this command opened, closed when it ends (sftp keeps a connection open). */
-  private readonly opened: Backend[] = [];
-
   private constructor(
     readonly config: LifeboatConfig,
     readonly options: GlobalOptions,
     readonly env: NodeJS.ProcessEnv,
+    private readonly opened: Backend[] = [],
   ) {}
 
   static async create(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Promise<CliContext> {
-    return new CliContext(await loadConfig(options.config, env), options, env);
+    const config = await loadConfig(options.config, env);
+    const given = { url: options.repo, passwordFile: options.passwordFile };
+    return new CliContext(config, options, withRepositoryEnv(env, given));
+  }
+
+  /**
+   * This context with the repository and its password given another way (a restore's
+   * recovery settings); what it opens is closed with this context.
+   */
+  withRepository(given: RepositoryGiven): CliContext {
+    return new CliContext(this.config, this.options, withRepositoryEnv(this.env, given), this.opened);
   }
 
   /** Repository options from the environment: test hooks that make scrypt cheap. */

@@ -5,6 +5,7 @@
  * (push) or written (fetch); wal-fetch exits 1 when the file is not archived.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -14,12 +15,17 @@ import {
   fetchWal,
   PREFETCH_DIR,
   pushWal,
+  RECOVERY_SETTINGS,
   restoreToPoint,
 } from '../sources/postgres/postgres-physical-wal.js';
 import { AGENT_PID, agentAlive, runFetchAgent } from '../sources/postgres/wal-fetch-agent.js';
 import { pushAgentAlive, runPushAgent } from '../sources/postgres/wal-push-agent.js';
 import type { CliContext } from './context.js';
+import { readRecoverySettings, recoverySettings, settingsContext } from './recovery-settings.js';
 import { type Action, print } from './shell.js';
+
+/** The config file every command reads when none is named (config/config.ts). */
+const DEFAULT_CONFIG = 'lifeboat.yaml';
 
 export function registerWalCommands(program: Command, action: Action): void {
   program
@@ -39,6 +45,10 @@ export function registerWalCommands(program: Command, action: Action): void {
     .option(
       '--source <name>',
       'the physical postgres source (default: the only one, or $LIFEBOAT_WAL_SOURCE)',
+    )
+    .option(
+      '--settings <file>',
+      'read the repository and how to get its password from this file (restore --at writes it into the data directory)',
     )
     .option(
       '--prefetch <n>',
@@ -105,11 +115,12 @@ async function walPush(
 export const WAL_FETCH_FAILED = 200;
 
 async function walFetch(
-  ctx: CliContext,
-  opts: { source?: string; prefetch: string; agent?: boolean },
+  given: CliContext,
+  opts: { source?: string; prefetch: string; agent?: boolean; settings?: string },
   name: string,
   path: string,
 ): Promise<void> {
+  let ctx = given;
   const ahead = Number.parseInt(opts.prefetch, 10);
   if (!Number.isInteger(ahead) || ahead < 0 || ahead > 1024) {
     throw new LifeboatError(
@@ -119,18 +130,20 @@ async function walFetch(
   }
   const pgWal = dirname(resolve(path));
   if (opts.agent) {
+    if (opts.settings) ctx = settingsContext(ctx, await readRecoverySettings(opts.settings));
     const source = walSource(ctx, opts.source);
     await runFetchAgent(await ctx.openRepository(), source.name, pgWal, { ahead, first: name });
     return;
   }
   let found: boolean;
   try {
+    if (opts.settings) ctx = settingsContext(ctx, await readRecoverySettings(opts.settings));
     const source = walSource(ctx, opts.source);
     const repo = await ctx.openRepository();
     found = await fetchWal(repo, source.name, name, path);
     if (ahead > 0 && !(await agentAlive(pgWal))) {
       await mkdir(join(pgWal, PREFETCH_DIR), { recursive: true, mode: 0o700 });
-      await startAgent(name, path, source.name, ahead);
+      await startAgent(name, path, source.name, ahead, opts.settings);
     }
   } catch (err) {
     process.stderr.write(`lifeboat: wal-fetch ${name}: ${describe(err)}\n`);
@@ -147,15 +160,27 @@ async function walFetch(
  * Starts the fetch agent (sources/postgres/wal-fetch-agent.ts), detached: it serves the next
  * calls and fetches ahead while PostgreSQL replays. Its failures only cost speed.
  */
-async function startAgent(name: string, path: string, source: string, ahead: number): Promise<void> {
+async function startAgent(
+  name: string,
+  path: string,
+  source: string,
+  ahead: number,
+  settings: string | undefined,
+): Promise<void> {
   const args = process.argv.slice(1);
   const at = args.indexOf('wal-fetch');
   const global = at > 0 ? args.slice(1, at) : [];
-  const child = spawn(
-    process.execPath,
-    [args[0], ...global, 'wal-fetch', '--source', source, '--prefetch', String(ahead), '--agent', name, path],
-    { detached: true, stdio: 'ignore' },
-  );
+  const own = [
+    '--source',
+    source,
+    '--prefetch',
+    String(ahead),
+    ...(settings ? ['--settings', resolve(settings)] : []),
+  ];
+  const child = spawn(process.execPath, [args[0], ...global, 'wal-fetch', ...own, '--agent', name, path], {
+    detached: true,
+    stdio: 'ignore',
+  });
   child.on('error', () => {});
   child.unref();
   // Named at once, so the next call waits for this agent instead of starting another (the
@@ -178,8 +203,14 @@ export async function restoreAt(
   }
   if (!opts.to) throw new LifeboatError('usage', '[restore] --at needs --to DATADIR (a new data directory)');
   const source = walSource(ctx, opts.source);
-  const config = ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG;
-  const restoreCommand = `${shellCommand(selfArgv(config))} --quiet wal-fetch --source ${shQuote(source.name)} %f %p`;
+  const config =
+    ctx.options.config ??
+    ctx.env.LIFEBOAT_CONFIG ??
+    (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+  // The repository read here and how to get its password go into the data directory:
+  // recovery reads the same one, whatever the server's config and environment say.
+  const settings = recoverySettings(ctx, config);
+  const restoreCommand = `${shellCommand(selfArgv(config))} --quiet wal-fetch --settings ${RECOVERY_SETTINGS} --source ${shQuote(source.name)} %f %p`;
   // The base backup's code loads while the key's scrypt runs on the thread pool.
   if (!opts.dryRun) void import('../sources/postgres/postgres-physical.js').catch(() => {});
   const repo = await ctx.openRepository();
@@ -188,6 +219,7 @@ export async function restoreAt(
     at: opts.at,
     to: resolve(opts.to),
     restoreCommand,
+    settings: `${JSON.stringify(settings, null, 2)}\n`,
     dryRun: opts.dryRun,
   });
   if (ctx.options.json) {
@@ -209,6 +241,14 @@ export async function restoreAt(
     print(`would restore ${base} to ${r.target}, set to recover to ${point} (${window}); nothing written`);
     return;
   }
+  const password = settings.password_file
+    ? `the password file ${settings.password_file}`
+    : settings.password_command
+      ? 'the password command'
+      : `repository.password in ${settings.password_in_config}`;
   print(`restored ${base} to ${r.target}`);
+  print(
+    `restore_command reads WAL from ${settings.repository} with ${password} (noted in ${join(r.target, RECOVERY_SETTINGS)}: the server's OS user must be able to read them)`,
+  );
   print(`recovery set to ${point}; start PostgreSQL on ${r.target} to replay WAL (${window})`);
 }

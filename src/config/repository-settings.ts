@@ -15,33 +15,77 @@ export interface RepositorySettings {
 }
 
 /**
- * URL: LIFEBOAT_REPO, then repository.url. Password: LIFEBOAT_PASSWORD, LIFEBOAT_PASSWORD_FILE,
- * LIFEBOAT_PASSWORD_COMMAND, repository.password, repository.password_file,
- * repository.password_command, in that order. Empty values count as unset.
+ * Where the password comes from, without reading it: the first of LIFEBOAT_PASSWORD,
+ * LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD_COMMAND, repository.password, password_file,
+ * password_command that is set (empty values count as unset), and the setting's name.
  */
+export type PasswordSource =
+  | { kind: 'value'; value: string; setting: 'LIFEBOAT_PASSWORD' | 'repository.password' }
+  | { kind: 'file'; value: string; setting: 'LIFEBOAT_PASSWORD_FILE' | 'repository.password_file' }
+  | { kind: 'command'; value: string; setting: 'LIFEBOAT_PASSWORD_COMMAND' | 'repository.password_command' };
+
+export function passwordSource(
+  config: Pick<LifeboatConfig, 'repository'>,
+  env: NodeJS.ProcessEnv = process.env,
+): PasswordSource | undefined {
+  const repo = config.repository ?? {};
+  if (env.LIFEBOAT_PASSWORD)
+    return { kind: 'value', value: env.LIFEBOAT_PASSWORD, setting: 'LIFEBOAT_PASSWORD' };
+  if (env.LIFEBOAT_PASSWORD_FILE)
+    return { kind: 'file', value: env.LIFEBOAT_PASSWORD_FILE, setting: 'LIFEBOAT_PASSWORD_FILE' };
+  if (env.LIFEBOAT_PASSWORD_COMMAND)
+    return { kind: 'command', value: env.LIFEBOAT_PASSWORD_COMMAND, setting: 'LIFEBOAT_PASSWORD_COMMAND' };
+  if (repo.password) return { kind: 'value', value: repo.password, setting: 'repository.password' };
+  if (repo.password_file)
+    return { kind: 'file', value: repo.password_file, setting: 'repository.password_file' };
+  if (repo.password_command)
+    return { kind: 'command', value: repo.password_command, setting: 'repository.password_command' };
+  return undefined;
+}
+
+export interface RepositoryGiven {
+  url?: string;
+  passwordFile?: string;
+  passwordCommand?: string;
+  /** The config file's password settings, not the environment's. */
+  passwordFromConfig?: boolean;
+}
+
+/**
+ * The environment with the repository and its password given another way (--repo,
+ * --password-file, a restore's recovery settings): they then win over LIFEBOAT_PASSWORD and
+ * the other password settings of the environment.
+ */
+export function withRepositoryEnv(env: NodeJS.ProcessEnv, given: RepositoryGiven): NodeJS.ProcessEnv {
+  const out = { ...env };
+  if (given.url) out.LIFEBOAT_REPO = given.url;
+  if (given.passwordFile || given.passwordCommand || given.passwordFromConfig) {
+    delete out.LIFEBOAT_PASSWORD;
+    delete out.LIFEBOAT_PASSWORD_FILE;
+    delete out.LIFEBOAT_PASSWORD_COMMAND;
+    if (given.passwordFile) out.LIFEBOAT_PASSWORD_FILE = given.passwordFile;
+    else if (given.passwordCommand) out.LIFEBOAT_PASSWORD_COMMAND = given.passwordCommand;
+  }
+  return out;
+}
+
+/** URL: LIFEBOAT_REPO, then repository.url. Password: from passwordSource(). */
 export async function resolveRepository(
   config: Pick<LifeboatConfig, 'repository'>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RepositorySettings> {
-  const repo = config.repository ?? {};
-  const url = env.LIFEBOAT_REPO || repo.url;
+  const url = env.LIFEBOAT_REPO || config.repository?.url;
   if (!url) {
     throw new LifeboatError(
       'usage',
       '[config] no repository given: set repository.url in lifeboat.yaml or LIFEBOAT_REPO',
     );
   }
+  const from = passwordSource(config, env);
   let password: string | undefined;
-  if (env.LIFEBOAT_PASSWORD) password = env.LIFEBOAT_PASSWORD;
-  else if (env.LIFEBOAT_PASSWORD_FILE)
-    password = await readPasswordFile(env.LIFEBOAT_PASSWORD_FILE, 'LIFEBOAT_PASSWORD_FILE');
-  else if (env.LIFEBOAT_PASSWORD_COMMAND)
-    password = await runPasswordCommand(env.LIFEBOAT_PASSWORD_COMMAND, 'LIFEBOAT_PASSWORD_COMMAND');
-  else if (repo.password) password = repo.password;
-  else if (repo.password_file)
-    password = await readPasswordFile(repo.password_file, 'repository.password_file');
-  else if (repo.password_command)
-    password = await runPasswordCommand(repo.password_command, 'repository.password_command');
+  if (from?.kind === 'value') password = from.value;
+  else if (from?.kind === 'file') password = await readPasswordFile(from.value, from.setting);
+  else if (from?.kind === 'command') password = await runPasswordCommand(from.value, from.setting);
   if (!password) {
     throw new LifeboatError(
       'usage',

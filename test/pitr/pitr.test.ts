@@ -8,25 +8,22 @@
  * root, so the CLI runs as that user too (it writes the repository for the server).
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { chown, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { type PostgresServer, startPostgres } from '../../src/testing/servers/postgres.js';
-import { BIN } from '../helpers/cli.js';
-import { asServerUser, pitrUnavailable } from '../helpers/pitr.js';
+import {
+  archived,
+  archivingSettings,
+  asServerUser,
+  isRoot,
+  pitrUnavailable,
+  promoted,
+  sharedDir,
+} from '../helpers/pitr.js';
 import { sql } from '../postgres/pg-helpers.js';
 import { PASSWORD, startHarness } from '../server/harness.js';
-
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-async function sharedDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  if (isRoot) await chown(dir, 65534, 65534);
-  await chmod(dir, 0o755);
-  return dir;
-}
 
 const lifeboat = asServerUser;
 
@@ -42,15 +39,20 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
   const work = await sharedDir('lifeboat-pitr-');
   const repo = join(work, 'repo');
   const configFile = join(work, 'lifeboat.yaml');
+  // A restore refuses a password from LIFEBOAT_PASSWORD (restore_command would not have it).
+  const passwordFile = join(work, 'password');
+  await writeFile(passwordFile, PASSWORD, { mode: 0o600 });
+  if (isRoot) await chown(passwordFile, 65534, 65534);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     LIFEBOAT_REPO: repo,
-    LIFEBOAT_PASSWORD: PASSWORD,
+    LIFEBOAT_PASSWORD_FILE: passwordFile,
     LIFEBOAT_KDF_N: '1024',
     LIFEBOAT_CONFIG: configFile,
   };
   // The server inherits this environment: its archive_command finds the repository here.
   const saved = { ...process.env };
+  delete env.LIFEBOAT_PASSWORD;
   Object.assign(process.env, {
     LIFEBOAT_REPO: repo,
     LIFEBOAT_PASSWORD: PASSWORD,
@@ -60,16 +62,7 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
   let server: PostgresServer | undefined;
   let restored: PostgresServer | undefined;
   try {
-    server = await startPostgres({
-      settings: {
-        wal_level: 'replica',
-        archive_mode: 'on',
-        // Through the sh front, as installed: it answers batch-acknowledged pushes itself.
-        archive_command: `LIFEBOAT_NODE='${process.execPath}' '${join(dirname(BIN), 'lifeboat')}' --quiet wal-push %p`,
-        archive_timeout: '2s',
-        max_wal_senders: '4',
-      },
-    });
+    server = await startPostgres({ settings: archivingSettings() });
     await writeFile(
       configFile,
       stringify({ sources: { db: { type: 'postgres', url: server.url, method: 'physical' } } }),
@@ -109,7 +102,7 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
     );
     assert.equal(latest.code, 0, latest.stderr);
     const auto = await readFile(join(latestDir, 'data', 'postgresql.auto.conf'), 'utf8');
-    assert.match(auto, /restore_command = '.*wal-fetch --source db %f %p'/);
+    assert.match(auto, /restore_command = '.*wal-fetch --settings lifeboat-restore\.json --source db %f %p'/);
     assert.doesNotMatch(auto, /recovery_target_time/);
     await readFile(join(latestDir, 'data', 'recovery.signal'));
     // Recovery's first asks are answered before the fetch agent has started: the probe for
@@ -280,44 +273,6 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
     await rm(work, { recursive: true, force: true });
   }
 });
-
-/** Switches WAL and waits until the server has archived the segment it closed. */
-async function archived(server: PostgresServer): Promise<void> {
-  // Something to switch away from: pg_switch_wal() on an idle server switches nothing.
-  await sql(server.url, 'CREATE TABLE IF NOT EXISTS ticks (t timestamptz); INSERT INTO ticks VALUES (now())');
-  const [{ wal }] = await sql<{ wal: string }>(
-    server.url,
-    'SELECT pg_walfile_name(pg_current_wal_lsn()) AS wal FROM (SELECT pg_switch_wal()) s',
-  );
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const stat: { last: string | null; failed: string; err: string | null }[] = await sql<{
-      last: string | null;
-      failed: string;
-      err: string | null;
-    }>(
-      server.url,
-      'SELECT last_archived_wal AS last, failed_count::text AS failed, last_failed_wal AS err FROM pg_stat_archiver',
-    );
-    const s = stat[0];
-    if (s.last && s.last >= wal) return;
-    if (Date.now() > deadline) assert.fail(`WAL ${wal} not archived in time: ${JSON.stringify(s)}`);
-    await sleep(200);
-  }
-}
-
-/** Waits until a restored server has finished recovery and promoted. */
-async function promoted(server: PostgresServer): Promise<void> {
-  const until = Date.now() + 60_000;
-  for (;;) {
-    const [{ rec }] = await sql<{ rec: boolean }>(server.url, 'SELECT pg_is_in_recovery() AS rec').catch(
-      () => [{ rec: true }],
-    );
-    if (!rec) return;
-    if (Date.now() > until) assert.fail('recovery did not finish within 60 s');
-    await sleep(200);
-  }
-}
 
 test('wal-push is idempotent, refuses other bytes under a name; wal-fetch exits 1 past the archive', async () => {
   const work = await sharedDir('lifeboat-wal-');

@@ -12,7 +12,19 @@
  * before starting Node.js). Fetches are served ahead by the fetch agent
  * (wal-fetch-agent.ts) through pg_wal/lifeboat-prefetch/.
  */
-import { appendFile, mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chown,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { isLifeboatError, LifeboatError } from '../../errors.js';
@@ -41,6 +53,12 @@ export { isWalName };
 export const ACK_SUFFIX = '.lifeboat-ok';
 /** Folder (in pg_wal) where wal-fetch keeps prefetched files. */
 export const PREFETCH_DIR = 'lifeboat-prefetch';
+/**
+ * File (in the data directory) where a restore leaves restore_command's settings: which
+ * repository to read and how to get its password (never the password). Mode 0600, owned by
+ * the cluster's owner; recovery_end_command removes it.
+ */
+export const RECOVERY_SETTINGS = 'lifeboat-restore.json';
 /** Files one push stores at most besides the one asked for. */
 const BATCH_FILES = 256;
 
@@ -413,6 +431,8 @@ export interface PitrRequest {
   to: string;
   /** The `restore_command` to write; %f and %p are PostgreSQL's. */
   restoreCommand: string;
+  /** What restore_command reads from RECOVERY_SETTINGS in the data directory (no secret). */
+  settings?: string;
   /** Choose the base backup and check the target, write nothing. */
   dryRun?: boolean;
 }
@@ -491,6 +511,7 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
     await repo.loadIndex();
     await extractBaseBackup(new RepoContentStore(repo), base.snapshot.root, req.to);
     await seedPrefetch(repo, req.source, base, req.to);
+    if (req.settings !== undefined) await writeOwned(req.to, RECOVERY_SETTINGS, req.settings);
     const lines = [
       '',
       `# written by lifeboat restore --at ${at} (base backup ${base.id.slice(0, 8)})`,
@@ -502,16 +523,29 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
     else if (target.kind === 'time') lines.push(`recovery_target_time = ${confQuote(pgTime(at))}`);
     lines.push(
       `recovery_target_action = 'promote'`,
-      // Prefetched WAL left when recovery ends is not needed any more (the server's cwd is DATADIR).
-      `recovery_end_command = ${confQuote(`rm -rf pg_wal/${PREFETCH_DIR}`)}`,
+      // Prefetched WAL left when recovery ends is not needed any more, nor the settings of
+      // restore_command (the server's cwd is DATADIR).
+      `recovery_end_command = ${confQuote(`rm -rf pg_wal/${PREFETCH_DIR}${req.settings !== undefined ? ` ${RECOVERY_SETTINGS}` : ''}`)}`,
       '',
     );
     await appendFile(`${req.to}/postgresql.auto.conf`, lines.join('\n'), { mode: 0o600 });
-    await writeFile(`${req.to}/recovery.signal`, '', { mode: 0o600 });
+    await writeOwned(req.to, 'recovery.signal', '');
     return { base, target: req.to, window, at, dryRun: false };
   } finally {
     await lock.release().catch(() => {});
   }
+}
+
+/**
+ * Writes `name` in the data directory, mode 0600, owned (when restoring as root) by the
+ * cluster's owner: the owner of PG_VERSION, as the base backup gave it.
+ */
+async function writeOwned(dataDir: string, name: string, text: string): Promise<void> {
+  const path = join(dataDir, name);
+  await writeFile(path, text, { mode: 0o600 });
+  if (process.getuid?.() !== 0) return;
+  const owner = await stat(join(dataDir, 'PG_VERSION')).catch(() => undefined);
+  if (owner) await chown(path, owner.uid, owner.gid);
 }
 
 /** Segments a restore writes into the prefetch folder (see seedPrefetch). */
