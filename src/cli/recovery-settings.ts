@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { passwordSource } from '../config/repository-settings.js';
-import { describe, LifeboatError } from '../errors.js';
+import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { redactUrl } from '../storage/redact-url.js';
 import type { CliContext } from './context.js';
 
@@ -69,7 +69,7 @@ export async function readRecoverySettings(path: string): Promise<RecoverySettin
   } catch (err) {
     throw new LifeboatError(
       'usage',
-      `[wal-fetch] cannot read the recovery settings ${resolve(path)}: ${describe(err)} (restore --at writes them into the data directory)`,
+      `[wal-fetch] cannot read the recovery settings ${resolve(path)}: ${errnoCode(err) === 'ENOENT' ? 'file not found' : describe(err)} (restore --at writes them into the data directory)`,
       { cause: err },
     );
   }
