@@ -143,6 +143,23 @@ export interface RestoreResult {
   /** What was (or, for a dry run, would be) restored, one line each. */
   items: string[];
   stats: SourceStats;
+  /**
+   * What the restore could not give back because the repository's copy is damaged; all
+   * else was restored. Nothing damaged is left under its real name at the target.
+   */
+  damaged?: DamagedItem[];
+}
+
+/** Something a restore left out because stored data is damaged (a blob fails to open). */
+export interface DamagedItem {
+  /** Its path in the snapshot (a folder ends in "/"); for a dump, the artifact's name. */
+  path: string;
+  /** Dumps: the damaged bytes of the artifact, end exclusive. */
+  ranges?: { start: number; end: number }[];
+  /** Dumps: the tables (or key ranges) those bytes belong to, where the engine can tell. */
+  tables?: string[];
+  /** What the repository said (names the blob and its pack). */
+  reason: string;
 }
 
 /** A configured source: what `type: files` plus its settings becomes. */
