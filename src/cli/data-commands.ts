@@ -206,8 +206,8 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
     print(
       `${verb} snapshot ${result.snapshotId.slice(0, 8)} (${result.snapshot.source}) to ${result.target}: ${summary(result.stats)}`,
     );
-    for (const d of damaged)
-      print(`not restored, damaged in the repository: ${describeDamaged(d)}: ${d.reason}`);
+    // The path alone on its line (a script can take it), then why, indented.
+    for (const d of damaged) print(`not restored: ${describeDamaged(d)}\n  ${d.reason}`);
   }
   if (damaged.length > 0) throw partialRestoreError(damaged, result.target);
 }

@@ -44,7 +44,7 @@ export function partialRestoreError(damaged: readonly DamagedItem[], target: str
   const more = damaged.length > shown.length ? `; and ${damaged.length - shown.length} more` : '';
   return new LifeboatError(
     'partial',
-    `[restore] ${damaged.length} item${damaged.length === 1 ? '' : 's'} could not be restored to ${target}, the repository's copy is damaged: ${shown.join('; ')}${more} (everything else was restored; run \`lifeboat check --read-data\`, and restore these from another snapshot)`,
+    `[restore] ${damaged.length} item${damaged.length === 1 ? '' : 's'} could not be restored to ${target}, the repository's copy is damaged: ${shown.join('; ')}${more}; the first: ${damaged[0].reason} (everything else was restored; restore these from another snapshot)`,
   );
 }
 

@@ -120,8 +120,8 @@ export async function latestOf(repo: Repository, source: string): Promise<Snapsh
 export function describeProblems(problems: readonly SnapshotProblem[]): string[] {
   return problems.map((p) =>
     p.kind === 'damaged'
-      ? `snapshot ${p.id} is damaged and skipped: ${p.message} (\`lifeboat forget ${p.id.slice(0, 8)}\` removes the file)`
-      : `snapshot ${p.id} could not be read and is skipped: ${p.message} (try again; if it persists run \`lifeboat check\`)`,
+      ? `snapshot ${p.id} skipped, it is lost: ${p.message} (\`lifeboat forget ${p.id.slice(0, 8)}\` removes the file)`
+      : `snapshot ${p.id} skipped, it could not be read: ${p.message} (try again; if it persists run \`lifeboat check\`)`,
   );
 }
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
-import { describe, isLifeboatError, LifeboatError } from '../errors.js';
+import { describe, isDamage, isLifeboatError, LifeboatError } from '../errors.js';
 import type { Backend, FileType } from '../storage/backend.js';
 import { BlobIndex, type IndexEntry } from './blob-index.js';
 import type { BlobRing } from './blob-ring.js';
@@ -553,19 +553,38 @@ export class Repository {
    * With `ring`, those large blobs are opened into its memory while it has room: the reader
    * must release each blob it gets (BlobRing.release; others are ignored there) once nothing
    * refers to it any more.
+   *
+   * With `damaged`, a blob whose stored bytes are wrong is reported (by its index in `ids`)
+   * and given as zeros of its length instead of ending the stream.
    */
-  readBlobs(ids: readonly Buffer[], ahead: number, ring?: BlobRing): AsyncGenerator<Buffer> {
+  readBlobs(
+    ids: readonly Buffer[],
+    ahead: number,
+    ring?: BlobRing,
+    damaged?: (index: number, err: unknown) => void,
+  ): AsyncGenerator<Buffer> {
     const pooled = (entry: IndexEntry) => entry.rawLength >= POOL_MIN_BLOB && !this.writeOnly;
+    const opened = async (entry: IndexEntry, sealed: Buffer, into: Buffer | undefined) => {
+      if (!pooled(entry)) return this.openEntry(entry, sealed);
+      // Moved to the worker: a run of one blob as it is, a blob of a longer run as a copy.
+      return this.openers().open(entry, sealed, blobWhat(entry), false, into);
+    };
     return readInRuns(
       ids.map((id) => this.index.get(id)),
       {
         load: (pack, offset, length) => this.backend.load({ type: 'pack', name: pack }, offset, length),
         reserve: ring && ((entry) => (pooled(entry) ? ring.take(entry.rawLength) : undefined)),
-        open: async (entry, sealed, into) => {
-          if (!pooled(entry)) return this.openEntry(entry, sealed);
-          // Moved to the worker: a run of one blob as it is, a blob of a longer run as a copy.
-          return this.openers().open(entry, sealed, blobWhat(entry), false, into);
-        },
+        open: !damaged
+          ? opened
+          : async (entry, sealed, into, index) => {
+              try {
+                return await opened(entry, sealed, into);
+              } catch (err) {
+                if (!isDamage(err)) throw err;
+                damaged(index, err);
+                return Buffer.alloc(entry.rawLength);
+              }
+            },
         single: (i) => this.loadBlob(ids[i]),
       },
       ahead,

@@ -84,7 +84,7 @@ export function snapshotProblemError(problems: readonly SnapshotProblem[]): Life
   if (damaged.length === problems.length) {
     return new LifeboatError(
       'repo_corrupt',
-      `[snapshots] snapshot ${first.id.slice(0, 8)}${more} is damaged: ${first.message} (it cannot be read again; \`lifeboat forget ${first.id.slice(0, 8)}\` removes the file)`,
+      `${first.message}${more}: the snapshot is lost (\`lifeboat forget ${first.id.slice(0, 8)}\` removes the file)`,
     );
   }
   const unreadable = problems.find((p) => p.kind === 'unreadable') as SnapshotProblem;

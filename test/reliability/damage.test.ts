@@ -1,0 +1,412 @@
+/**
+ * Reliability: damage costs only what it touches. Bytes are flipped in real repository
+ * files; then a damaged snapshot file is named and skipped while every command goes on
+ * with the others, and a restore that meets a damaged blob writes every other file exactly,
+ * leaves nothing under a damaged file's real name, names each damaged path and exits 3.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { RepoContentStore } from '../../src/repo/content-store.js';
+import { Repository } from '../../src/repo/repository.js';
+import { openBackend } from '../../src/storage/registry.js';
+import { compareTrees } from '../../src/testing/tree-compare.js';
+import { BIN, type CliResult, lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { writeTree } from '../helpers/data-gen.js';
+import { collect, flipByte, note, repoFiles, STACK_LINE } from '../helpers/repo-files.js';
+
+const MiB = 1024 * 1024;
+
+interface SnapshotJson {
+  id: string;
+  source: string;
+  time: string;
+  root: string;
+}
+
+function assertClean(r: CliResult, what: string): void {
+  assert.doesNotMatch(r.stderr, STACK_LINE, `${what}: stack trace:\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /internal error/, `${what}: an internal error:\n${r.stderr}`);
+}
+
+/** Files whose name starts like a restore's temporary files, anywhere under `dir`. */
+async function restoreTemps(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { recursive: true });
+  return entries.filter((e) => nodePath.basename(e).startsWith('.lifeboat-'));
+}
+
+/** Every path under `dir` (relative, '/'-separated), folders with a trailing '/'. */
+async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(dir, { recursive: true, withFileTypes: true })) {
+    const rel = nodePath.relative(dir, nodePath.join(e.parentPath, e.name));
+    out.push(e.isDirectory() ? `${rel}/` : rel);
+  }
+  return out.sort();
+}
+
+describe('a damaged snapshot file costs only itself', { timeout: 300_000 }, () => {
+  let work: string;
+  let cleanup: () => Promise<void>;
+  let repo: string;
+  let env: NodeJS.ProcessEnv;
+  let photos: string;
+  let notes: string;
+  let snaps: SnapshotJson[];
+  let damaged: SnapshotJson;
+  let n = 0;
+  const target = () => nodePath.join(work, `restore-${n++}`);
+
+  before(async () => {
+    ({ dir: work, cleanup } = await tempDir('lifeboat-damage-snap-'));
+    repo = nodePath.join(work, 'repo');
+    env = repoEnv(repo);
+    photos = nodePath.join(work, 'photos');
+    notes = nodePath.join(work, 'notes');
+    await writeTree(photos, { seed: 'dmg-photos', bytes: 2 * MiB, files: 12, randomShare: 0.9 });
+    await writeTree(notes, { seed: 'dmg-notes', bytes: 3 * MiB, files: 10, randomShare: 1 });
+    await lifeboat(['init'], env);
+    await lifeboat(['backup', '--type', 'files', '--name', 'photos', '--path', photos], env);
+    await lifeboat(['backup', '--type', 'files', '--name', 'notes', '--path', notes], env);
+    await fs.writeFile(nodePath.join(photos, 'new.txt'), 'taken after the first backup\n');
+    await lifeboat(['backup', '--type', 'files', '--name', 'photos', '--path', photos], env);
+    snaps = JSON.parse((await lifeboat(['snapshots', '--json'], env)).stdout);
+    assert.equal(snaps.length, 3);
+    damaged = snaps.find((s) => s.source === 'notes') as SnapshotJson;
+    const file = nodePath.join(repo, 'snapshots', damaged.id);
+    await flipByte(file, Math.floor((await fs.stat(file)).size / 2));
+  });
+
+  after(() => cleanup());
+
+  test('snapshots lists the others and names the damaged one on stderr, exit 3', async () => {
+    const r = await runCli(['snapshots'], env);
+    note(`snapshots with ${damaged.id.slice(0, 8)} damaged: exit ${r.code}\n${r.stdout}${r.stderr}`);
+    assertClean(r, 'snapshots');
+    assert.equal(r.code, 3, r.stderr);
+    for (const s of snaps.filter((x) => x !== damaged)) assert.ok(r.stdout.includes(s.id.slice(0, 8)));
+    assert.ok(!r.stdout.includes(damaged.id.slice(0, 8)), 'the damaged snapshot is listed as if whole');
+    assert.match(r.stdout, /^2 snapshots$/m);
+    assert.ok(r.stderr.includes(damaged.id), `stderr does not name ${damaged.id}: ${r.stderr}`);
+    assert.match(r.stderr, /damaged/);
+    assert.ok(r.stderr.includes(`lifeboat forget ${damaged.id.slice(0, 8)}`), r.stderr);
+
+    const j = await runCli(['snapshots', '--json'], env);
+    assert.equal(j.code, 3, j.stderr);
+    const listed = (JSON.parse(j.stdout) as SnapshotJson[]).map((s) => s.id).sort();
+    assert.deepEqual(
+      listed,
+      snaps
+        .filter((s) => s !== damaged)
+        .map((s) => s.id)
+        .sort(),
+    );
+    assert.ok(j.stderr.includes(damaged.id), j.stderr);
+  });
+
+  test('restore of another snapshot is exact; of the damaged one, a clear failure', async () => {
+    const to = target();
+    const r = await runCli(['restore', 'latest', '--source', 'photos', '--to', to], env);
+    assert.equal(r.code, 0, r.stderr);
+    // `latest` chose among the snapshots that read: the warning says which did not.
+    assert.ok(r.stderr.includes(damaged.id), `no warning about ${damaged.id}: ${r.stderr}`);
+    assert.deepEqual(await compareTrees(photos, to), []);
+    const older = snaps.find((s) => s.source === 'photos') as SnapshotJson;
+    const to2 = target();
+    const r2 = await runCli(['restore', older.id.slice(0, 8), '--to', to2], env);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.deepEqual(await compareTrees(photos, to2, { skip: (p) => p === 'new.txt' }), []);
+    assert.ok(!existsSync(nodePath.join(to2, 'new.txt')));
+
+    const bad = await runCli(['restore', damaged.id.slice(0, 8), '--to', target()], env);
+    note(`restore of the damaged snapshot: exit ${bad.code}: ${bad.stderr.trim()}`);
+    assertClean(bad, 'restore damaged');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /damaged/);
+    assert.ok(bad.stderr.includes(damaged.id.slice(0, 8)), bad.stderr);
+    assert.ok(bad.stderr.includes('lifeboat forget'), bad.stderr);
+    const gone = await runCli(['restore', 'latest', '--source', 'notes', '--to', target()], env);
+    assert.equal(gone.code, 1);
+    assert.ok(
+      gone.stderr.includes(damaged.id.slice(0, 8)),
+      `not found, without naming the damaged file: ${gone.stderr}`,
+    );
+  });
+
+  test('prune counts the damaged snapshot as lost, names it, and keeps what the others use', async () => {
+    const packsBefore = (await repoFiles(repo)).filter((f) => f.kind === 'pack').length;
+    const r = await runCli(['prune'], env);
+    note(`prune: exit ${r.code}\n${r.stdout}${r.stderr}`);
+    assertClean(r, 'prune');
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stderr.includes(damaged.id), r.stderr);
+    assert.ok(r.stderr.includes(`lifeboat forget ${damaged.id.slice(0, 8)}`), r.stderr);
+    const packsAfter = (await repoFiles(repo)).filter((f) => f.kind === 'pack').length;
+    assert.ok(
+      packsAfter < packsBefore,
+      `the notes data was not freed: ${packsBefore} -> ${packsAfter} packs`,
+    );
+    const to = target();
+    assert.equal((await runCli(['restore', 'latest', '--source', 'photos', '--to', to], env)).code, 0);
+    assert.deepEqual(await compareTrees(photos, to), []);
+  });
+
+  test('forget by policy works around it, and `forget ID` removes it', async () => {
+    const r = await runCli(['forget', '--keep-last', '1'], env);
+    note(`forget --keep-last 1: exit ${r.code}\n${r.stdout}${r.stderr}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stderr.includes(damaged.id), `forget does not name the damaged snapshot: ${r.stderr}`);
+    const older = snaps.find((s) => s.source === 'photos') as SnapshotJson;
+    assert.ok(!existsSync(nodePath.join(repo, 'snapshots', older.id)), 'the older photos snapshot stayed');
+    assert.ok(
+      existsSync(nodePath.join(repo, 'snapshots', damaged.id)),
+      'a policy removed a snapshot it cannot read',
+    );
+
+    const f = await runCli(['forget', damaged.id.slice(0, 8)], env);
+    assert.equal(f.code, 0, f.stderr);
+    assert.match(f.stdout, new RegExp(`removed snapshot ${damaged.id.slice(0, 8)}`));
+    assert.ok(!existsSync(nodePath.join(repo, 'snapshots', damaged.id)));
+    const list = await runCli(['snapshots'], env);
+    assert.equal(list.code, 0, list.stderr);
+    assert.equal(list.stderr, '');
+    assert.equal((await runCli(['prune'], env)).code, 0);
+    const check = await runCli(['check', '--read-data'], env);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    const to = target();
+    assert.equal((await runCli(['restore', 'latest', '--source', 'photos', '--to', to], env)).code, 0);
+    assert.deepEqual(await compareTrees(photos, to), []);
+  });
+});
+
+describe('an unreadable snapshot file (a read error, maybe passing)', { timeout: 120_000 }, () => {
+  test('is named and skipped; prune deletes nothing and says why', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to run lifeboat as nobody');
+      return;
+    }
+    const { dir: work, cleanup } = await tempDir('lifeboat-damage-unread-');
+    try {
+      await fs.chmod(work, 0o755);
+      const repo = nodePath.join(work, 'repo');
+      const env = repoEnv(repo);
+      const a = nodePath.join(work, 'a');
+      const b = nodePath.join(work, 'b');
+      await writeTree(a, { seed: 'unread-a', bytes: 512 * 1024, files: 6, randomShare: 1 });
+      await writeTree(b, { seed: 'unread-b', bytes: 512 * 1024, files: 6, randomShare: 1 });
+      await lifeboat(['init'], env);
+      await lifeboat(['backup', '--type', 'files', '--name', 'a', '--path', a], env);
+      await lifeboat(['backup', '--type', 'files', '--name', 'b', '--path', b], env);
+      const snaps: SnapshotJson[] = JSON.parse((await lifeboat(['snapshots', '--json'], env)).stdout);
+      const hidden = snaps.find((s) => s.source === 'b') as SnapshotJson;
+      await lifeboat(['forget', snaps.find((s) => s.source === 'a')!.id], env);
+      await fs.chmod(work, 0o755);
+      await spawnOk('chown', ['-R', 'nobody', repo]);
+      await fs.chmod(nodePath.join(repo, 'snapshots', hidden.id), 0o000);
+      const as = (args: string[]) =>
+        collect(spawn('runuser', ['-u', 'nobody', '--', process.execPath, BIN, ...args], { env, cwd: work }));
+      const probe = await as(['--version']).catch(() => undefined);
+      if (probe?.code !== 0) {
+        t.skip(`cannot run as nobody: ${probe?.stderr ?? 'runuser failed'}`);
+        return;
+      }
+      const packs = (await repoFiles(repo)).filter((f) => f.kind === 'pack').map((f) => f.name);
+
+      const list = await as(['snapshots']);
+      note(`snapshots with one unreadable: exit ${list.code}\n${list.stdout}${list.stderr}`);
+      assert.equal(list.code, 3, list.stderr);
+      assert.ok(list.stderr.includes(hidden.id), list.stderr);
+      assert.match(list.stderr, /could not be read/);
+
+      const prune = await as(['prune']);
+      note(`prune with one unreadable: exit ${prune.code}: ${prune.stderr.trim()}`);
+      assert.equal(prune.code, 1);
+      assert.ok(prune.stderr.includes(hidden.id.slice(0, 8)), prune.stderr);
+      assert.match(prune.stderr, /nothing is deleted/);
+      const after = (await repoFiles(repo)).filter((f) => f.kind === 'pack').map((f) => f.name);
+      assert.deepEqual(after, packs, 'prune deleted packs while a snapshot was unreadable');
+      // Readable again: everything is there.
+      await fs.chmod(nodePath.join(repo, 'snapshots', hidden.id), 0o644);
+      const to = nodePath.join(work, 'restored');
+      const r = await runCli(['restore', hidden.id, '--to', to], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await compareTrees(b, to), []);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+async function spawnOk(cmd: string, args: string[]): Promise<void> {
+  const r = await collect(spawn(cmd, args));
+  assert.equal(r.code, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
+}
+
+describe('a files restore that meets a damaged blob', { timeout: 300_000 }, () => {
+  let work: string;
+  let cleanup: () => Promise<void>;
+  let repo: string;
+  let env: NodeJS.ProcessEnv;
+  let src: string;
+  let snap: SnapshotJson;
+  /** Blob id (hex) -> the paths (from the snapshot root) of the files whose content uses it. */
+  const users = new Map<string, string[]>();
+  /** Hard links: the path of the entry with the content -> the other paths of that inode. */
+  const links = new Map<string, string[]>();
+  /** Every file that needs `blob`: those whose content uses it, and their hard links. */
+  const needing = (blob: string) =>
+    (users.get(blob) ?? []).flatMap((p) => [p, ...(links.get(p) ?? [])]).sort();
+  /** Tree blob id -> the folder (from the root, trailing '/') it lists. */
+  const trees = new Map<string, string>();
+
+  before(async () => {
+    ({ dir: work, cleanup } = await tempDir('lifeboat-damage-blob-'));
+    repo = nodePath.join(work, 'repo');
+    env = repoEnv(repo);
+    src = nodePath.join(work, 'src');
+    await writeTree(nodePath.join(src, 'rest'), { seed: 'dmg-rest', bytes: 3 * MiB, files: 40, dirs: 4 });
+    await writeTree(nodePath.join(src, 'other'), { seed: 'dmg-other', bytes: 1 * MiB, files: 8 });
+    // One large file of several chunks, a copy (same chunks) and a hard link to it.
+    const big = Buffer.alloc(6 * MiB);
+    for (let i = 0; i < big.length; i += 4)
+      big.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
+    await fs.mkdir(nodePath.join(src, 'media', 'copies'), { recursive: true });
+    await fs.writeFile(nodePath.join(src, 'media', 'big.bin'), big);
+    await fs.writeFile(nodePath.join(src, 'media', 'copies', 'big-copy.bin'), big);
+    await fs.link(nodePath.join(src, 'media', 'big.bin'), nodePath.join(src, 'media', 'big-link.bin'));
+    await lifeboat(['init'], env);
+    await lifeboat(['backup', '--type', 'files', '--name', 'src', '--path', src], env);
+    [snap] = JSON.parse((await lifeboat(['snapshots', '--json'], env)).stdout);
+
+    // Which files use which blob, read with the library (the test knows the password).
+    const r = await Repository.open(await openBackend(repo), 'test-password');
+    try {
+      await r.loadIndex();
+      const store = new RepoContentStore(r);
+      const walk = async (treeId: string, prefix: string) => {
+        trees.set(treeId, prefix);
+        for (const node of (await store.loadTree(treeId)).nodes) {
+          const path = `${prefix}${node.name}`;
+          for (const c of node.content ?? []) users.set(c, [...(users.get(c) ?? []), path]);
+          if (node.hardlinkTo) links.set(node.hardlinkTo, [...(links.get(node.hardlinkTo) ?? []), path]);
+          if (node.subtree) await walk(node.subtree, `${path}/`);
+        }
+      };
+      await walk(snap.root, '');
+    } finally {
+      await r.close();
+      await r.backend.close();
+    }
+  });
+
+  after(() => cleanup());
+
+  /** Where a blob is stored (its pack file and byte range), from the index. */
+  async function locate(id: string): Promise<{ file: string; offset: number; length: number; pack: string }> {
+    const r = await Repository.open(await openBackend(repo), 'test-password');
+    try {
+      await r.loadIndex();
+      const e = r.index.get(Buffer.from(id, 'hex'));
+      assert.ok(e, `blob ${id} is not in the index`);
+      return {
+        file: nodePath.join(repo, 'data', e.pack.slice(0, 2), e.pack),
+        offset: e.offset,
+        length: e.length,
+        pack: e.pack,
+      };
+    } finally {
+      await r.close();
+      await r.backend.close();
+    }
+  }
+
+  test('every other file is written and exact; damaged ones are absent and named; exit 3', async () => {
+    // The third chunk of big.bin: a part of the file is written when the damage is met.
+    const big = [...users].filter(([id]) => needing(id).includes('media/big.bin')).map(([id]) => id);
+    assert.ok(big.length >= 4, `big.bin has only ${big.length} chunks`);
+    const blob = big[2];
+    const expected = needing(blob);
+    assert.deepEqual(expected, ['media/big-link.bin', 'media/big.bin', 'media/copies/big-copy.bin']);
+    const at = await locate(blob);
+    const unflip = await flipByte(at.file, at.offset + Math.floor(at.length / 2));
+    try {
+      for (const json of [false, true]) {
+        const to = nodePath.join(work, `restore-${json ? 'json' : 'text'}`);
+        const r = await runCli(['restore', 'latest', '--to', to, ...(json ? ['--json'] : [])], env);
+        note(
+          `restore with blob ${blob.slice(0, 8)} damaged${json ? ' (--json)' : ''}: exit ${r.code}\n${r.stdout}${r.stderr}`,
+        );
+        assertClean(r, 'damaged blob');
+        assert.equal(r.code, 3, r.stderr);
+        let named: string[];
+        if (json) {
+          const out = JSON.parse(r.stdout) as { damaged: { path: string; reason: string }[] };
+          named = out.damaged.map((d) => d.path).sort();
+          for (const d of out.damaged) assert.ok(d.reason.includes(at.pack), `${d.path}: ${d.reason}`);
+        } else {
+          named = [...r.stdout.matchAll(/^not restored: (.+)$/gm)].map((m) => m[1]).sort();
+        }
+        assert.deepEqual(named, expected);
+        for (const p of expected)
+          assert.ok(r.stderr.includes(p), `the error does not name ${p}: ${r.stderr}`);
+        assert.ok(r.stderr.includes(at.pack.slice(0, 8)), `the error does not name the pack: ${r.stderr}`);
+        for (const p of expected)
+          assert.ok(!existsSync(nodePath.join(to, p)), `${p} is there under its real name`);
+        assert.deepEqual(await restoreTemps(to), [], 'temporary files were left behind');
+        const diffs = await compareTrees(src, to, { skip: (p) => expected.includes(p) });
+        assert.deepEqual(diffs, [], 'a file that does not need the damaged blob differs');
+        const present = await listTree(to);
+        const wanted = (await listTree(src)).filter((p) => !expected.includes(p));
+        assert.deepEqual(present, wanted);
+      }
+    } finally {
+      await unflip();
+    }
+  });
+
+  test('a damaged folder listing: the folder is named, everything else is exact', async () => {
+    const [treeId, folder] = [...trees].find(([, path]) => path === 'other/') as [string, string];
+    const at = await locate(treeId);
+    const unflip = await flipByte(at.file, at.offset + Math.floor(at.length / 2));
+    try {
+      const to = nodePath.join(work, 'restore-tree');
+      const r = await runCli(['restore', 'latest', '--to', to, '--json'], env);
+      note(`restore with folder ${folder} damaged: exit ${r.code}\n${r.stderr}`);
+      assert.equal(r.code, 3, r.stderr);
+      const out = JSON.parse(r.stdout) as { damaged: { path: string }[] };
+      assert.deepEqual(
+        out.damaged.map((d) => d.path),
+        [folder],
+      );
+      assert.ok(!existsSync(nodePath.join(to, 'other')), 'the damaged folder was created');
+      assert.deepEqual(
+        await compareTrees(src, to, { skip: (p) => p === 'other' || p.startsWith('other/') }),
+        [],
+      );
+    } finally {
+      await unflip();
+    }
+  });
+
+  test('with --overwrite, a damaged file leaves what was at the target untouched', async () => {
+    const big = [...users].filter(([id]) => needing(id).includes('media/big.bin')).map(([id]) => id);
+    const at = await locate(big[0]);
+    const to = nodePath.join(work, 'restore-over');
+    await fs.mkdir(nodePath.join(to, 'media', 'copies'), { recursive: true });
+    await fs.writeFile(nodePath.join(to, 'media', 'big.bin'), 'the old big.bin\n');
+    const unflip = await flipByte(at.file, at.offset + 40);
+    try {
+      const r = await runCli(['restore', 'latest', '--to', to, '--overwrite'], env);
+      assert.equal(r.code, 3, r.stderr);
+      assert.equal(await fs.readFile(nodePath.join(to, 'media', 'big.bin'), 'utf8'), 'the old big.bin\n');
+      assert.deepEqual(await restoreTemps(to), []);
+      const expected = needing(big[0]);
+      assert.deepEqual(await compareTrees(src, to, { skip: (p) => expected.includes(p) }), []);
+    } finally {
+      await unflip();
+    }
+  });
+});
