@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { RepoContentStore } from '../../src/repo/content-store.js';
 import { Repository } from '../../src/repo/repository.js';
 import { openBackend } from '../../src/storage/registry.js';
@@ -407,6 +408,154 @@ describe('a files restore that meets a damaged blob', { timeout: 300_000 }, () =
       assert.deepEqual(await compareTrees(src, to, { skip: (p) => expected.includes(p) }), []);
     } finally {
       await unflip();
+    }
+  });
+});
+
+describe('a SQLite restore that meets a damaged blob', { timeout: 180_000 }, () => {
+  test('names the artifact, the damaged bytes and their tables, and leaves the target as it was', async () => {
+    const { dir: work, cleanup } = await tempDir('lifeboat-damage-sqlite-');
+    try {
+      const repo = nodePath.join(work, 'repo');
+      const env = repoEnv(repo);
+      const dbPath = nodePath.join(work, 'app.db');
+      const db = new Database(dbPath);
+      db.exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);
+        CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, body BLOB);
+        CREATE INDEX events_kind ON events (kind);
+        CREATE TABLE attachments (id INTEGER PRIMARY KEY, data BLOB);
+        CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT);`);
+      const seed = (n: number) => {
+        const b = Buffer.alloc(n + 4);
+        for (let i = 0; i < n; i += 4) b.writeUInt32LE(Math.imul(i + n, 2654435761) >>> 0, i);
+        return b.subarray(0, n);
+      };
+      // Rows of every table in turn, so that their pages interleave through the file.
+      db.transaction(() => {
+        for (let i = 0; i < 3000; i++) {
+          if (i % 15 === 0) db.prepare('INSERT INTO users (name) VALUES (?)').run(`user ${i}`);
+          db.prepare('INSERT INTO events (kind, body) VALUES (?, ?)').run(`kind-${i % 7}`, seed(1500 + i));
+          // Large rows: their payload lives in chains of overflow pages.
+          if (i % 250 === 0) db.prepare('INSERT INTO attachments (data) VALUES (?)').run(seed(300_000 + i));
+          db.prepare('INSERT INTO notes (text) VALUES (?)').run(`note ${i} `.repeat(20));
+        }
+      })();
+      db.close();
+      await lifeboat(['init'], env);
+      await lifeboat(['backup', '--type', 'sqlite', '--name', 'app', '--path', dbPath], env);
+      const [snap]: SnapshotJson[] = JSON.parse((await lifeboat(['snapshots', '--json'], env)).stdout);
+
+      // The artifact's chunks and where each starts in it, read with the library.
+      const r = await Repository.open(await openBackend(repo), 'test-password');
+      let chunks: { id: string; start: number; end: number; file: string; offset: number; length: number }[];
+      let artifact: string;
+      try {
+        await r.loadIndex();
+        const [node] = (await new RepoContentStore(r).loadTree(snap.root)).nodes;
+        artifact = node.name;
+        let at = 0;
+        chunks = (node.content ?? []).map((id) => {
+          const e = r.index.get(Buffer.from(id, 'hex'));
+          assert.ok(e);
+          const c = {
+            id,
+            start: at,
+            end: at + e.rawLength,
+            file: nodePath.join(repo, 'data', e.pack.slice(0, 2), e.pack),
+            offset: e.offset,
+            length: e.length,
+          };
+          at += e.rawLength;
+          return c;
+        });
+      } finally {
+        await r.close();
+        await r.backend.close();
+      }
+      assert.ok(chunks.length >= 5, `the database is only ${chunks.length} chunks`);
+      // What held each chunk's bytes, by SQLite's own dbstat over the same file (the artifact).
+      const copy = nodePath.join(work, 'dumped.db');
+      await lifeboat(['dump', snap.id, '--output', copy], env);
+      const check = new Database(copy, { readonly: true });
+      const pageSize = check.pragma('page_size', { simple: true }) as number;
+      const tableOf = new Map(
+        (
+          check.prepare('SELECT name, tbl_name, type FROM sqlite_schema').all() as {
+            name: string;
+            tbl_name: string;
+            type: string;
+          }[]
+        ).map((s) => [s.name, s.type === 'index' ? `${s.tbl_name} (index ${s.name})` : s.name]),
+      );
+      const heldBy = (hit: (typeof chunks)[number]) =>
+        (
+          check
+            .prepare('SELECT DISTINCT name FROM dbstat WHERE pageno BETWEEN ? AND ?')
+            .pluck()
+            .all(Math.floor(hit.start / pageSize) + 1, Math.floor((hit.end - 1) / pageSize) + 1) as string[]
+        )
+          .map((n) => tableOf.get(n) ?? n)
+          .sort();
+
+      const target = nodePath.join(work, 'target.db');
+      const old = new Database(target);
+      old.exec("CREATE TABLE kept (x); INSERT INTO kept VALUES ('the old database')");
+      old.close();
+      const before = await fs.readFile(target);
+      const hits = [chunks[0], chunks[Math.floor(chunks.length / 2)], chunks[chunks.length - 2]];
+      const seen = new Set<string>();
+      for (const hit of hits) {
+        // The first chunk holds the file header and the schema's root: nothing can be told then.
+        const expected = hit === chunks[0] ? [] : heldBy(hit);
+
+        const unflip = await flipByte(hit.file, hit.offset + Math.floor(hit.length / 2));
+        try {
+          const res = await runCli(
+            ['restore', 'latest', '--source', 'app', '--to', target, '--overwrite'],
+            env,
+          );
+          note(
+            `sqlite restore with bytes ${hit.start}-${hit.end} damaged (dbstat: ${heldBy(hit).join(', ')}): exit ${res.code}\n${res.stderr}`,
+          );
+          assertClean(res, 'sqlite damaged');
+          assert.equal(res.code, 1);
+          assert.ok(res.stderr.includes(artifact), `the artifact ${artifact} is not named: ${res.stderr}`);
+          assert.ok(
+            res.stderr.includes(`bytes ${hit.start}-${hit.end}`),
+            `the byte range is not named: ${res.stderr}`,
+          );
+          if (expected.length === 0) {
+            assert.match(res.stderr, /which tables they held cannot be told \(the file header/);
+          } else {
+            const named = /they held tables? (.+?)(?: and \d+ more pages \(.*?\))?;/.exec(res.stderr)?.[1];
+            assert.ok(named, `no tables named: ${res.stderr}`);
+            assert.deepEqual(
+              named.split(', ').sort(),
+              expected,
+              'the tables named are not those dbstat finds',
+            );
+          }
+          for (const t of expected) seen.add(t);
+          assert.deepEqual(await fs.readFile(target), before, 'the target database was changed');
+          assert.deepEqual(
+            (await fs.readdir(work)).filter((f) => f.includes('lifeboat')),
+            [],
+            'temporary files were left beside the target',
+          );
+          const fresh = nodePath.join(work, 'fresh.db');
+          const res2 = await runCli(['restore', 'latest', '--source', 'app', '--to', fresh], env);
+          assert.equal(res2.code, 1);
+          assert.ok(!existsSync(fresh), 'a broken database was left at the new path');
+        } finally {
+          await unflip();
+        }
+      }
+      check.close();
+      assert.ok(seen.size >= 3, `the damage landed in too few tables to tell much: ${[...seen].join(', ')}`);
+      const ok = await runCli(['restore', 'latest', '--source', 'app', '--to', target, '--overwrite'], env);
+      assert.equal(ok.code, 0, ok.stderr);
+    } finally {
+      await cleanup();
     }
   });
 });

@@ -145,8 +145,8 @@ class SqliteSource implements Source {
     if (damaged.length === 0) return;
     const owners = await ownersOfRanges(tmp, damaged).catch(() => undefined);
     const where = !owners
-      ? 'which tables they held cannot be told (the schema is damaged)'
-      : `they held ${owners.owners.length > 0 ? `table ${owners.owners.join(', ')}` : 'no table'}${owners.unattributed > 0 ? ` and ${owners.unattributed} pages of unknown use` : ''}`;
+      ? 'which tables they held cannot be told (the file header or the schema is among them)'
+      : `they held ${owners.owners.length > 0 ? `table${owners.owners.length > 1 ? 's' : ''} ${owners.owners.join(', ')}` : 'no table'}${owners.unattributed > 0 ? ` and ${owners.unattributed} more pages (free, or reached only through damaged ones)` : ''}`;
     const bytes = damaged.map((d) => `${d.start}-${d.end}`).join(', ');
     throw new LifeboatError(
       'integrity',
