@@ -383,6 +383,10 @@ export async function restoreFiles(
   const stats: Record<string, unknown> = { ...restorer.stats };
   if (restorer.warnings.length > 0) stats.warnings = restorer.warnings;
   const result: RestoreResult = { target, items: restorer.items, stats };
-  if (restorer.damaged.length > 0) result.damaged = restorer.damaged;
+  if (restorer.damaged.length > 0) {
+    const lost = new Set(restorer.damaged.map((d) => d.path));
+    result.items = result.items.filter((item) => !lost.has(item));
+    result.damaged = restorer.damaged;
+  }
   return result;
 }
