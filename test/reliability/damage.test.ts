@@ -559,3 +559,54 @@ describe('a SQLite restore that meets a damaged blob', { timeout: 180_000 }, () 
     }
   });
 });
+
+describe('a files restore killed midway', { timeout: 180_000 }, () => {
+  test('leaves no partial file under a real name', async () => {
+    const { dir: work, cleanup } = await tempDir('lifeboat-damage-kill-');
+    try {
+      const repo = nodePath.join(work, 'repo');
+      const env = repoEnv(repo);
+      const src = nodePath.join(work, 'src');
+      await writeTree(src, { seed: 'kill-restore', bytes: 96 * MiB, files: 12, dirs: 2, randomShare: 1 });
+      await lifeboat(['init'], env);
+      await lifeboat(['backup', '--type', 'files', '--name', 'src', '--path', src], env);
+      const to = nodePath.join(work, 'restored');
+      const child = spawn(process.execPath, [BIN, 'restore', 'latest', '--to', to], { env });
+      const done = collect(child);
+      // Killed once a file is being written under its temporary name (and some are done).
+      let killed = false;
+      const deadline = Date.now() + 60_000;
+      while (!killed && Date.now() < deadline && child.exitCode === null) {
+        const temps = existsSync(to) ? await restoreTemps(to).catch(() => []) : [];
+        const real = existsSync(to)
+          ? (await listTree(to).catch(() => [])).filter(
+              (p) => !p.endsWith('/') && !temps.some((t) => t === p),
+            )
+          : [];
+        if (temps.length > 0 && real.length > 0) killed = child.kill('SIGKILL');
+        else await new Promise((r) => setTimeout(r, 2));
+      }
+      const exit = await done;
+      assert.ok(killed, `the restore ended (${exit.code}) before it could be killed midway`);
+      const present = (await listTree(to)).filter(
+        (p) => !p.endsWith('/') && !nodePath.basename(p).startsWith('.lifeboat-'),
+      );
+      note(
+        `killed restore: ${present.length} files under their names, ${(await restoreTemps(to)).length} temporary`,
+      );
+      assert.ok(present.length > 0);
+      for (const p of present) {
+        const [a, b] = await Promise.all([
+          fs.readFile(nodePath.join(src, p)),
+          fs.readFile(nodePath.join(to, p)),
+        ]);
+        assert.ok(
+          a.equals(b),
+          `${p} is under its real name but not whole (${b.length} of ${a.length} bytes)`,
+        );
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+});
