@@ -72,7 +72,15 @@ export async function* readArtifact(
   onDamaged?: (d: DamagedRange) => void,
 ): AsyncIterable<Buffer> {
   if (!onDamaged) {
-    yield* checked(node, store.readContent(contentOf(node)), true);
+    // The first damaged chunk ends the read, named by the artifact and its bytes; its zeros
+    // are never passed on.
+    const fail = (d: DamagedRange): never => {
+      throw new LifeboatError(
+        'integrity',
+        `[source] artifact "${node.name}" is damaged: bytes ${d.start}-${d.end} cannot be read: ${d.reason}`,
+      );
+    };
+    yield* checked(node, store.readContent(contentOf(node), { onDamaged: fail }), true);
     return;
   }
   // Damaged chunks read as zeros, reported: the SHA-256 cannot match then, and need not.

@@ -546,6 +546,15 @@ describe('a SQLite restore that meets a damaged blob', { timeout: 180_000 }, () 
           const res2 = await runCli(['restore', 'latest', '--source', 'app', '--to', fresh], env);
           assert.equal(res2.code, 1);
           assert.ok(!existsSync(fresh), 'a broken database was left at the new path');
+          // `dump` names the artifact and its damaged bytes too, and leaves no file.
+          const out = nodePath.join(work, 'dump.db');
+          const dump = await runCli(['dump', 'latest', '--source', 'app', '--output', out], env);
+          assert.equal(dump.code, 1);
+          assert.ok(
+            dump.stderr.includes(`artifact "${artifact}" is damaged: bytes ${hit.start}-${hit.end}`),
+            dump.stderr,
+          );
+          assert.ok(!existsSync(out));
         } finally {
           await unflip();
         }
