@@ -3,7 +3,7 @@
  * Snapshot manifests: the commit record of a backup. Written last, after the data and the
  * index that names it; a snapshot file that exists is a complete backup.
  */
-import { isLifeboatError, LifeboatError } from '../errors.js';
+import { isDamage, isLifeboatError, LifeboatError } from '../errors.js';
 import type { SourceStats } from '../sources/source.js';
 
 /** 'drill': a restore drill's report (report.json, report.md), not a backup. */
@@ -73,7 +73,7 @@ export function snapshotProblemKind(err: unknown): SnapshotProblem['kind'] | und
   if (!isLifeboatError(err)) return 'unreadable';
   if (err.code === 'not_found') return undefined;
   if (err.code === 'forbidden') throw err; // write-only credentials: not a problem of the file
-  return err.code === 'integrity' || err.code === 'repo_corrupt' ? 'damaged' : 'unreadable';
+  return isDamage(err) ? 'damaged' : 'unreadable';
 }
 
 /** One error for snapshot files that do not read, naming them and what to do. */
