@@ -75,10 +75,7 @@ export async function* readArtifact(
     // The first damaged chunk ends the read, named by the artifact and its bytes; its zeros
     // are never passed on.
     const fail = (d: DamagedRange): never => {
-      throw new LifeboatError(
-        'integrity',
-        `[source] artifact "${node.name}" is damaged: bytes ${d.start}-${d.end} cannot be read: ${d.reason}`,
-      );
+      throw damagedArtifact(node, d);
     };
     yield* checked(node, store.readContent(contentOf(node), { onDamaged: fail }), true);
     return;
@@ -91,6 +88,14 @@ export async function* readArtifact(
   };
   const chunks = store.readContent(contentOf(node), { onDamaged: report });
   yield* checked(node, chunks, true, () => damaged);
+}
+
+/** The error of a read that met damaged bytes of an artifact: names it and the bytes. */
+export function damagedArtifact(node: TreeNode, d: DamagedRange): LifeboatError {
+  return new LifeboatError(
+    'integrity',
+    `[source] artifact "${node.name}" is damaged: bytes ${d.start}-${d.end} cannot be read: ${d.reason}`,
+  );
 }
 
 /**

@@ -96,6 +96,8 @@ describe('a postgres restore that meets a damaged blob', { skip: unavailable ?? 
         r.stderr.includes(`artifact "${artifact}" is damaged: bytes ${hit.start}-${hit.end}`),
         r.stderr,
       );
+      // The table whose data the bytes held, from the archive's TOC and block walk.
+      assert.ok(r.stderr.includes('the damaged bytes held TABLE DATA public.orders'), r.stderr);
       const dbs = await sql<{ datname: string }>(server.url, 'SELECT datname FROM pg_database');
       assert.ok(!dbs.some((d) => d.datname === 'shop_new'), 'the half-restored database was left');
 
