@@ -7,15 +7,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RepoContentStore } from '../../src/repo/content-store.js';
-import { Repository } from '../../src/repo/repository.js';
-import { openBackend } from '../../src/storage/registry.js';
 import {
   type PostgresServer,
   postgresUnavailable,
   startPostgres,
 } from '../../src/testing/servers/postgres.js';
 import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { artifactChunks } from '../helpers/repo-blobs.js';
 import { flipByte, note, STACK_LINE } from '../helpers/repo-files.js';
 import { sql, writeConfig } from './pg-helpers.js';
 
@@ -57,30 +55,10 @@ describe('a postgres restore that meets a damaged blob', { skip: unavailable ?? 
 
   it('fails naming the artifact and its bytes; leaves no database and an existing one untouched', async () => {
     const [snap] = JSON.parse((await cli(['snapshots', '--json'])).stdout) as { root: string }[];
-    const repo = await Repository.open(await openBackend(join(dir, 'repo')), 'test-password');
-    let hit: { start: number; end: number; file: string; at: number };
-    let artifact: string;
-    try {
-      await repo.loadIndex();
-      const [node] = (await new RepoContentStore(repo).loadTree(snap.root)).nodes;
-      artifact = node.name;
-      const chunks = node.content ?? [];
-      assert.ok(chunks.length >= 3, `the archive is only ${chunks.length} chunks`);
-      let start = 0;
-      const target = Math.floor(chunks.length / 2);
-      for (let i = 0; i < target; i++) start += repo.index.get(Buffer.from(chunks[i], 'hex'))?.rawLength ?? 0;
-      const e = repo.index.get(Buffer.from(chunks[target], 'hex'));
-      assert.ok(e);
-      hit = {
-        start,
-        end: start + e.rawLength,
-        file: join(dir, 'repo', 'data', e.pack.slice(0, 2), e.pack),
-        at: e.offset + Math.floor(e.length / 2),
-      };
-    } finally {
-      await repo.close();
-      await repo.backend.close();
-    }
+    const { name: artifact, chunks } = await artifactChunks(join(dir, 'repo'), snap.root);
+    assert.ok(chunks.length >= 3, `the archive is only ${chunks.length} chunks`);
+    const chunk = chunks[Math.floor(chunks.length / 2)];
+    const hit = { ...chunk, at: chunk.offset + Math.floor(chunk.length / 2) };
     await sql(server.url, 'CREATE DATABASE shop_old');
     await sql(
       server.urlFor('shop_old'),

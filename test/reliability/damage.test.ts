@@ -12,11 +12,10 @@ import * as nodePath from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { RepoContentStore } from '../../src/repo/content-store.js';
-import { Repository } from '../../src/repo/repository.js';
-import { openBackend } from '../../src/storage/registry.js';
 import { compareTrees } from '../../src/testing/tree-compare.js';
 import { BIN, type CliResult, lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
 import { writeTree } from '../helpers/data-gen.js';
+import { artifactChunks, withRepository } from '../helpers/repo-blobs.js';
 import { collect, flipByte, note, repoFiles, STACK_LINE } from '../helpers/repo-files.js';
 
 const MiB = 1024 * 1024;
@@ -283,9 +282,7 @@ describe('a files restore that meets a damaged blob', { timeout: 300_000 }, () =
     [snap] = JSON.parse((await lifeboat(['snapshots', '--json'], env)).stdout);
 
     // Which files use which blob, read with the library (the test knows the password).
-    const r = await Repository.open(await openBackend(repo), 'test-password');
-    try {
-      await r.loadIndex();
+    await withRepository(repo, async (r) => {
       const store = new RepoContentStore(r);
       const walk = async (treeId: string, prefix: string) => {
         trees.set(treeId, prefix);
@@ -297,32 +294,13 @@ describe('a files restore that meets a damaged blob', { timeout: 300_000 }, () =
         }
       };
       await walk(snap.root, '');
-    } finally {
-      await r.close();
-      await r.backend.close();
-    }
+    });
   });
 
   after(() => cleanup());
 
   /** Where a blob is stored (its pack file and byte range), from the index. */
-  async function locate(id: string): Promise<{ file: string; offset: number; length: number; pack: string }> {
-    const r = await Repository.open(await openBackend(repo), 'test-password');
-    try {
-      await r.loadIndex();
-      const e = r.index.get(Buffer.from(id, 'hex'));
-      assert.ok(e, `blob ${id} is not in the index`);
-      return {
-        file: nodePath.join(repo, 'data', e.pack.slice(0, 2), e.pack),
-        offset: e.offset,
-        length: e.length,
-        pack: e.pack,
-      };
-    } finally {
-      await r.close();
-      await r.backend.close();
-    }
-  }
+  const locate = (id: string) => withRepository(repo, async (_r, place) => place(id));
 
   test('every other file is written and exact; damaged ones are absent and named; exit 3', async () => {
     // The third chunk of big.bin: a part of the file is written when the damage is met.
@@ -446,32 +424,7 @@ describe('a SQLite restore that meets a damaged blob', { timeout: 180_000 }, () 
       const [snap]: SnapshotJson[] = JSON.parse((await lifeboat(['snapshots', '--json'], env)).stdout);
 
       // The artifact's chunks and where each starts in it, read with the library.
-      const r = await Repository.open(await openBackend(repo), 'test-password');
-      let chunks: { id: string; start: number; end: number; file: string; offset: number; length: number }[];
-      let artifact: string;
-      try {
-        await r.loadIndex();
-        const [node] = (await new RepoContentStore(r).loadTree(snap.root)).nodes;
-        artifact = node.name;
-        let at = 0;
-        chunks = (node.content ?? []).map((id) => {
-          const e = r.index.get(Buffer.from(id, 'hex'));
-          assert.ok(e);
-          const c = {
-            id,
-            start: at,
-            end: at + e.rawLength,
-            file: nodePath.join(repo, 'data', e.pack.slice(0, 2), e.pack),
-            offset: e.offset,
-            length: e.length,
-          };
-          at += e.rawLength;
-          return c;
-        });
-      } finally {
-        await r.close();
-        await r.backend.close();
-      }
+      const { name: artifact, chunks } = await artifactChunks(repo, snap.root);
       assert.ok(chunks.length >= 5, `the database is only ${chunks.length} chunks`);
       // What held each chunk's bytes, by SQLite's own dbstat over the same file (the artifact).
       const copy = nodePath.join(work, 'dumped.db');
@@ -529,11 +482,13 @@ describe('a SQLite restore that meets a damaged blob', { timeout: 180_000 }, () 
           } else {
             const named = /they held tables? (.+?)(?: and \d+ more pages \(.*?\))?;/.exec(res.stderr)?.[1];
             assert.ok(named, `no tables named: ${res.stderr}`);
-            assert.deepEqual(
-              named.split(', ').sort(),
-              expected,
-              'the tables named are not those dbstat finds',
-            );
+            // Pages below a damaged interior page cannot be attributed (dbstat reads the
+            // intact file): then what is named is a part of what dbstat finds, else all of it.
+            const list = named.split(', ').sort();
+            const unattributed = /and \d+ more pages/.test(res.stderr);
+            for (const t of list) assert.ok(expected.includes(t), `${t} is named, dbstat finds ${expected}`);
+            if (!unattributed)
+              assert.deepEqual(list, expected, 'the tables named are not those dbstat finds');
           }
           for (const t of expected) seen.add(t);
           assert.deepEqual(await fs.readFile(target), before, 'the target database was changed');
