@@ -119,3 +119,12 @@ export function writeFailed(tag: string, path: string, err: unknown, verb = 'wri
     cause: err,
   });
 }
+
+/**
+ * Whether `err` says stored data is verifiably wrong (it fails authentication, does not
+ * match its id or length, or is missing from the index): lost for good, unlike a read error,
+ * which may pass. A restore leaves out what needs such data and goes on with the rest.
+ */
+export function isDamage(err: unknown): boolean {
+  return isLifeboatError(err) && (err.code === 'integrity' || err.code === 'repo_corrupt');
+}

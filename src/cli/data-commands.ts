@@ -9,7 +9,8 @@ import { LifeboatError } from '../errors.js';
 import type { BackupOutcome, SourceBackupReport } from '../jobs/backup.js';
 import { backupRunError, runBackups, skippedOf } from '../jobs/backup-run.js';
 import { runDump } from '../jobs/dump.js';
-import { runRestore } from '../jobs/restore.js';
+import { describeDamaged, partialRestoreError, runRestore } from '../jobs/restore.js';
+import { describeProblems } from '../jobs/snapshot-select.js';
 import { knownSourceTypes, sourceFromCli } from '../sources/registry.js';
 import type { CliContext } from './context.js';
 import { formatBytes, progressFor } from './progress-bar.js';
@@ -207,25 +208,38 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
       dryRun: !!opts.dryRun,
     },
     progress,
+    returnPartial: true,
   });
   progress.done();
+  // `latest` passed over snapshot files that do not read: say so, the newest may be among them.
+  for (const line of describeProblems(result.skipped)) process.stderr.write(`lifeboat: warning: ${line}\n`);
+  const damaged = result.damaged ?? [];
   if (ctx.options.json) {
     print(
       JSON.stringify(
-        { snapshot: result.snapshotId, target: result.target, items: result.items, stats: result.stats },
+        {
+          snapshot: result.snapshotId,
+          target: result.target,
+          items: result.items,
+          stats: result.stats,
+          ...(damaged.length > 0 ? { damaged } : {}),
+        },
         null,
         2,
       ),
     );
-    return;
+  } else {
+    const verb = opts.dryRun ? 'would restore' : 'restored';
+    if (opts.dryRun) for (const item of result.items) print(item);
+    // Skipped entries, and files a repair cut (they restore with what remains).
+    for (const w of (result.stats.warnings as string[] | undefined) ?? []) print(`warning: ${w}`);
+    print(
+      `${verb} snapshot ${result.snapshotId.slice(0, 8)} (${result.snapshot.source}) to ${result.target}: ${summary(result.stats)}`,
+    );
+    // The path alone on its line (a script can take it), then why, indented.
+    for (const d of damaged) print(`not restored: ${describeDamaged(d)}\n  ${d.reason}`);
   }
-  const verb = opts.dryRun ? 'would restore' : 'restored';
-  if (opts.dryRun) for (const item of result.items) print(item);
-  // Skipped entries, and files a repair cut (they restore with what remains).
-  for (const w of (result.stats.warnings as string[] | undefined) ?? []) print(`warning: ${w}`);
-  print(
-    `${verb} snapshot ${result.snapshotId.slice(0, 8)} (${result.snapshot.source}) to ${result.target}: ${summary(result.stats)}`,
-  );
+  if (damaged.length > 0) throw partialRestoreError(damaged, result.target);
 }
 
 function redisDb(value: string | undefined): number | undefined {

@@ -8,8 +8,8 @@ import { type Damage, runCheck } from '../jobs/check.js';
 import { describeAffected } from '../jobs/damage-map.js';
 import { runForget } from '../jobs/forget.js';
 import { runPrune } from '../jobs/prune.js';
-import type { KeepPolicy } from '../jobs/retention.js';
-import { filterSnapshots } from '../jobs/snapshot-select.js';
+import { isEmptyPolicy, type KeepPolicy } from '../jobs/retention.js';
+import { describeProblems, filterSnapshots } from '../jobs/snapshot-select.js';
 import { describeHolder, listLocks, lockState } from '../repo/lock.js';
 import { SKIPPED_LISTED } from '../repo/snapshot.js';
 import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
@@ -41,8 +41,8 @@ export function registerRepoCommands(program: Command, action: Action): void {
     .action(action(check));
 
   const forget = program
-    .command('forget')
-    .description('remove snapshots that the keep policy does not keep')
+    .command('forget [snapshots...]')
+    .description('remove snapshots that the keep policy does not keep, or the snapshots named by id')
     .option('--source <name>', 'only this source')
     .option('--prune', 'prune unreferenced data afterwards')
     .option('--dry-run', 'show what would be removed, remove nothing')
@@ -115,7 +115,14 @@ async function snapshots(
     after: parseTime(opts.after, '--after'),
   };
   const repo = await ctx.openRepository();
-  const list = filterSnapshots(await repo.listSnapshots(), filter);
+  const scan = await repo.scanSnapshots();
+  const list = filterSnapshots(scan.snapshots, filter);
+  // Files that do not read are named on stderr (stdout keeps its form) and end in exit 3.
+  const problems = () => {
+    if (scan.problems.length === 0) return;
+    for (const line of describeProblems(scan.problems)) process.stderr.write(`lifeboat: ${line}\n`);
+    throw snapshotsPartial(scan.problems.length);
+  };
   if (ctx.options.json) {
     print(
       JSON.stringify(
@@ -124,7 +131,7 @@ async function snapshots(
         2,
       ),
     );
-    return;
+    return problems();
   }
   const shown = list;
   // A column for paths left out, only when a listed snapshot has some.
@@ -162,6 +169,14 @@ async function snapshots(
       `${name}: ${w.wal} WAL files archived; recoverable window ${w.from} .. ${w.to ?? '(no WAL archived yet)'}${gaps.length > 0 ? `; WAL missing from ${gaps.join(', ')}: recovery stops there` : ''}`,
     );
   }
+  problems();
+}
+
+function snapshotsPartial(n: number): LifeboatError {
+  return new LifeboatError(
+    'partial',
+    `[snapshots] ${n} snapshot file${n === 1 ? '' : 's'} could not be read and ${n === 1 ? 'is' : 'are'} not listed (named above)`,
+  );
 }
 
 async function check(ctx: CliContext, opts: { readData?: boolean; readDataSubset?: string }): Promise<void> {
@@ -236,7 +251,7 @@ interface ForgetOptions {
   keepYearly?: number;
 }
 
-async function forgetCommand(ctx: CliContext, opts: ForgetOptions): Promise<void> {
+async function forgetCommand(ctx: CliContext, opts: ForgetOptions, ids: string[] = []): Promise<void> {
   const policy: KeepPolicy = {
     last: opts.keepLast,
     hourly: opts.keepHourly,
@@ -251,15 +266,25 @@ async function forgetCommand(ctx: CliContext, opts: ForgetOptions): Promise<void
     const r = (s as { retention?: KeepPolicy & { tags?: string[] } }).retention;
     if (r) configPolicies[name] = r;
   }
+  if (ids.length > 0 && (!isEmptyPolicy(policy) || opts.source)) {
+    throw new LifeboatError(
+      'usage',
+      '[forget] give snapshot ids or a keep policy (--keep-*, --source), not both',
+    );
+  }
   const repo = await ctx.openRepository();
   const outcome = await runForget(repo, {
     policy,
     configPolicies,
     source: opts.source,
     dryRun: !!opts.dryRun,
+    ids,
   });
+  for (const line of describeProblems(outcome.skipped)) process.stderr.write(`lifeboat: warning: ${line}\n`);
   const locked = new Map(outcome.retained.map((r) => [r.id, r.until]));
-  if (ctx.options.json) {
+  if (ctx.options.json && ids.length > 0) {
+    print(JSON.stringify({ removed: outcome.removed, retained: outcome.retained }, null, 2));
+  } else if (ctx.options.json) {
     print(
       JSON.stringify(
         outcome.groups.map((g) => ({
@@ -279,6 +304,9 @@ async function forgetCommand(ctx: CliContext, opts: ForgetOptions): Promise<void
       ),
     );
   } else {
+    for (const id of ids.length > 0 ? outcome.removed : []) {
+      print(`${opts.dryRun ? 'would remove' : 'removed'} snapshot ${id.slice(0, 8)}`);
+    }
     for (const g of outcome.groups) {
       print(`source ${g.source}:`);
       for (const d of g.decisions) {
@@ -314,6 +342,11 @@ async function prune(
     const verb = opts.dryRun ? 'would free' : 'freed';
     print(
       `${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked, ${r.packsKept} kept${r.walDeleted ? `, ${r.walDeleted} WAL files no base backup needs deleted` : ''}; ${verb} ${formatBytes(r.bytesFreed)}${r.packsRetained ? ` (${r.packsRetained} unused packs are under retention until ${r.retainedUntil} and stay)` : ''}`,
+    );
+  }
+  for (const id of r.damagedSnapshots) {
+    process.stderr.write(
+      `lifeboat: warning: snapshot ${id} is damaged and counted as lost: what only it used ${opts.dryRun ? 'would be' : 'was'} freed (\`lifeboat forget ${id.slice(0, 8)}\` removes the file)\n`,
     );
   }
 }

@@ -21,6 +21,7 @@ import { isRole, ROLES } from '../catalog/tokens.js';
 import { systemClock } from '../clock.js';
 import { parseDuration, resolveRepository } from '../config/config.js';
 import { describe, LifeboatError } from '../errors.js';
+import { describeProblems } from '../jobs/snapshot-select.js';
 import { formatAge } from '../notify/alert-rules.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
@@ -134,7 +135,8 @@ function count(value: string | undefined, flag: string, fallback: number): numbe
 async function repositorySnapshots(ctx: CliContext, catalog: Catalog): Promise<SnapshotEntry[] | undefined> {
   try {
     const repo = await ctx.openRepository();
-    const entries = await repo.listSnapshots();
+    const { snapshots: entries, problems } = await repo.scanSnapshots();
+    for (const line of describeProblems(problems)) process.stderr.write(`lifeboat: warning: ${line}\n`);
     const busy = new Set(
       catalog
         .activeJobs()

@@ -75,7 +75,7 @@ export async function physicalDrill(req: PhysicalDrillRequest): Promise<Physical
   const why = postgresUnavailable();
   if (why) throw new LifeboatError('usage', `[drill] no scratch PostgreSQL for a physical drill: ${why}`);
   const source = snapshot.source;
-  const window = await recoveryWindow(repo, await repo.listSnapshots(), source);
+  const window = await recoveryWindow(repo, (await repo.scanSnapshots()).snapshots, source);
   const newest = window.bases.at(-1);
   if (newest && newest.id !== req.snapshotId) {
     throw new LifeboatError(

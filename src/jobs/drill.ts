@@ -106,7 +106,7 @@ interface Scratch {
  */
 export async function runDrills(repo: Repository, req: DrillRequest): Promise<DrillOutcome[]> {
   if (req.snapshot === undefined && req.source !== undefined) {
-    const units = drillUnits(await repo.listSnapshots(), req.source);
+    const units = drillUnits((await repo.scanSnapshots()).snapshots, req.source);
     if (units.length > 1) {
       const out: DrillOutcome[] = [];
       for (const unit of units) out.push(await runDrill(repo, { ...req, source: unit }));
@@ -609,7 +609,7 @@ export async function readDrillReport(
 
 /** Drill reports in the repository, oldest first; only those of `source` when given. */
 export async function listDrills(repo: Repository, source?: string): Promise<SnapshotEntry[]> {
-  return (await repo.listSnapshots()).filter(
+  return (await repo.scanSnapshots()).snapshots.filter(
     (e) =>
       e.snapshot.kind === 'drill' && (!source || belongsTo(String(e.snapshot.meta.drilledSource), source)),
   );

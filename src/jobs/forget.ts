@@ -6,10 +6,11 @@
 import { LifeboatError } from '../errors.js';
 import { writeOnlyError } from '../repo/crypto.js';
 import type { Repository } from '../repo/repository.js';
+import type { SnapshotProblem, SnapshotScan } from '../repo/snapshot.js';
 import { sourceOfUnit } from '../sources/source-units.js';
 import type { KeepPolicy, RetentionDecision } from './retention.js';
 import { applyPolicy, groupBySource, isEmptyPolicy } from './retention.js';
-import { filterSnapshots } from './snapshot-select.js';
+import { filterSnapshots, pickSnapshot } from './snapshot-select.js';
 
 export interface ForgetRequest {
   /** The policy from the command line; when empty, each source's `retention` from the config. */
@@ -18,6 +19,11 @@ export interface ForgetRequest {
   configPolicies?: Record<string, KeepPolicy | undefined>;
   source?: string;
   dryRun: boolean;
+  /**
+   * Snapshots to remove by id (or unique prefix of 8+ characters), instead of a policy:
+   * also those whose files are damaged, which no policy can judge.
+   */
+  ids?: string[];
 }
 
 export interface ForgetGroup {
@@ -36,15 +42,21 @@ export interface ForgetOutcome {
   removed: string[];
   /** Snapshots kept because the storage refuses to delete them yet (S3 Object Lock). */
   retained: RetainedSnapshot[];
+  /** Snapshot files that did not read: a policy leaves them alone (forget them by id). */
+  skipped: SnapshotProblem[];
 }
 
 export async function runForget(repo: Repository, req: ForgetRequest): Promise<ForgetOutcome> {
   if (repo.writeOnly) throw writeOnlyError('forget snapshots');
   const lock = await repo.lock(false, 'forget');
   try {
+    const scan = await repo.scanSnapshots();
+    if (req.ids && req.ids.length > 0) return await forgetIds(repo, scan, req.ids, req.dryRun);
     // Archived WAL is not made of snapshots: prune drops what no kept base backup needs.
-    const entries = filterSnapshots(await repo.listSnapshots(), { source: req.source });
-    const outcome: ForgetOutcome = { groups: [], removed: [], retained: [] };
+    // A snapshot file that does not read has no source or time to judge it by: it is skipped
+    // (and named), never counted among what a policy keeps.
+    const entries = filterSnapshots(scan.snapshots, { source: req.source });
+    const outcome: ForgetOutcome = { groups: [], removed: [], retained: [], skipped: scan.problems };
     for (const [source, group] of groupBySource(entries)) {
       const configured = sourceOfUnit(source);
       const policy = isEmptyPolicy(req.policy) ? req.configPolicies?.[configured] : req.policy;
@@ -66,16 +78,7 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
           outcome.retained.push({ id: d.entry.id, until });
           continue;
         }
-        if (!req.dryRun) {
-          try {
-            await repo.removeSnapshot(d.entry.id);
-          } catch (err) {
-            if ((err as { code?: string }).code !== 'retained') throw err;
-            outcome.retained.push({ id: d.entry.id, until: 'a later date' });
-            continue;
-          }
-        }
-        outcome.removed.push(d.entry.id);
+        await removeOne(repo, d.entry.id, req.dryRun, outcome);
       }
     }
     if (outcome.groups.length === 0 && isEmptyPolicy(req.policy)) {
@@ -88,6 +91,56 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
   } finally {
     await lock.release().catch(() => {});
   }
+}
+
+/** Removes `id` (unless a dry run), or records it as retained when the storage refuses. */
+async function removeOne(
+  repo: Repository,
+  id: string,
+  dryRun: boolean,
+  outcome: ForgetOutcome,
+): Promise<void> {
+  if (!dryRun) {
+    try {
+      await repo.removeSnapshot(id);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'retained') throw err;
+      outcome.retained.push({ id, until: 'a later date' });
+      return;
+    }
+  }
+  outcome.removed.push(id);
+}
+
+/** `forget ID...`: each id names one snapshot file, readable or not. */
+async function forgetIds(
+  repo: Repository,
+  scan: SnapshotScan,
+  ids: string[],
+  dryRun: boolean,
+): Promise<ForgetOutcome> {
+  const outcome: ForgetOutcome = { groups: [], removed: [], retained: [], skipped: [] };
+  const targets = new Set<string>();
+  for (const ref of ids) {
+    if (ref === 'latest') {
+      throw new LifeboatError('usage', '[forget] name snapshots by id to forget them, not "latest"');
+    }
+    const bad = scan.problems.filter((p) => /^[0-9a-f]{8,64}$/.test(ref) && p.id.startsWith(ref));
+    const good = bad.length > 0 ? [] : [pickSnapshot(scan.snapshots, ref, undefined, repo.location)];
+    if (bad.length > 1) {
+      throw new LifeboatError(
+        'usage',
+        `[forget] prefix ${ref} matches ${bad.length} snapshots; give more characters`,
+      );
+    }
+    targets.add(bad[0]?.id ?? good[0].id);
+  }
+  for (const id of targets) {
+    const until = await retainedUntil(repo, id);
+    if (until) outcome.retained.push({ id, until });
+    else await removeOne(repo, id, dryRun, outcome);
+  }
+  return outcome;
 }
 
 /** When the storage keeps objects under retention: until when this snapshot is locked, if it is. */

@@ -14,6 +14,7 @@ import { writeOnlyError } from '../repo/crypto.js';
 import type { IndexedPack } from '../repo/index-file.js';
 import type { PackEntry } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
+import type { SnapshotEntry } from '../repo/snapshot.js';
 import { commitRewrite, copyBlobs, entriesByPack, removeUnlessRetained } from './pack-rewrite.js';
 import { expiredWal, walBySource } from './wal-chain.js';
 
@@ -32,6 +33,11 @@ export interface PruneOutcome {
   retainedUntil?: string;
   /** Archived WAL files older than every kept base backup's start, removed. */
   walDeleted: number;
+  /**
+   * Snapshot files that are damaged (lost for good): pruned as if forgotten, so what only
+   * they used is freed. The files stay until `lifeboat forget ID` removes them.
+   */
+  damagedSnapshots: string[];
 }
 
 export async function runPrune(
@@ -48,7 +54,7 @@ export async function runPrune(
     const stored = new Map<string, number>();
     for await (const f of repo.backend.list('pack')) stored.set(f.name, f.size);
 
-    const used = await markUsed(repo);
+    const { used, snapshots, damaged } = await markUsed(repo);
     // Deleting on an incomplete index could drop data a snapshot needs: refuse instead.
     const missing = [...used].filter((id) => !repo.index.has(Buffer.from(id, 'hex')));
     if (missing.length > 0) {
@@ -82,8 +88,9 @@ export async function runPrune(
       packsRetained: retention.count,
       retainedUntil: retention.until,
       walDeleted: 0,
+      damagedSnapshots: damaged,
     };
-    const expired = (await walBySource(repo, await repo.listSnapshots())).sources.flatMap(expiredWal);
+    const expired = (await walBySource(repo, snapshots)).sources.flatMap(expiredWal);
     outcome.walDeleted = expired.length;
     outcome.bytesFreed += expired.reduce((n, f) => n + f.size, 0);
     if (options.dryRun) return outcome;
@@ -111,17 +118,26 @@ export async function runPrune(
   }
 }
 
-/** Ids (hex) of every tree and data blob reachable from any snapshot. */
-async function markUsed(repo: Repository): Promise<Set<string>> {
+/**
+ * Ids (hex) of every tree and data blob reachable from any snapshot, the snapshots, and the
+ * ids of damaged snapshot files. A damaged snapshot is lost for good (its bytes are wrong,
+ * not just unread), so what only it used may go. An unreadable one may read again later
+ * and reference anything: then nothing is deleted.
+ */
+async function markUsed(
+  repo: Repository,
+): Promise<{ used: Set<string>; snapshots: SnapshotEntry[]; damaged: string[] }> {
   const store = new RepoContentStore(repo);
   const used = new Set<string>();
-  const snapshots = await repo.listSnapshots().catch((err) => {
+  const { snapshots, problems } = await repo.scanSnapshots();
+  const unreadable = problems.find((p) => p.kind === 'unreadable');
+  if (unreadable) {
     throw new LifeboatError(
-      'repo_corrupt',
-      `[prune] cannot read every snapshot, so nothing is deleted: ${describe(err)} (run \`lifeboat check\`)`,
-      { cause: err },
+      'storage_failed',
+      `[prune] snapshot ${unreadable.id.slice(0, 8)} cannot be read, so nothing is deleted (what it uses is unknown): ${unreadable.message} (try again; if it persists run \`lifeboat check\`)`,
+      { cause: unreadable.error, retryable: true },
     );
-  });
+  }
   const visit = async (treeId: string): Promise<void> => {
     if (used.has(treeId)) return;
     used.add(treeId);
@@ -141,7 +157,7 @@ async function markUsed(repo: Repository): Promise<Set<string>> {
     }
   };
   for (const { snapshot } of snapshots) await visit(snapshot.root);
-  return used;
+  return { used, snapshots, damaged: problems.map((p) => p.id) };
 }
 
 /**

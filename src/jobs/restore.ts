@@ -8,9 +8,9 @@ import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
-import type { Snapshot } from '../repo/snapshot.js';
+import type { Snapshot, SnapshotProblem } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
-import type { RestoreOptions, RestoreResult } from '../sources/source.js';
+import type { DamagedItem, RestoreOptions, RestoreResult } from '../sources/source.js';
 import { sourceOfUnit } from '../sources/source-units.js';
 import { stripUrlPassword } from './backup.js';
 import { type HooksConfig, withHooks } from './hooks.js';
@@ -23,17 +23,45 @@ export interface RestoreRequest {
   configured: Record<string, Record<string, unknown> | undefined>;
   options: RestoreOptions;
   progress?: Progress;
+  /**
+   * A restore that met damaged data writes everything else, then throws a 'partial' error
+   * naming what it could not restore; with `returnPartial` it returns instead, `damaged` set,
+   * for a caller that lists every item itself (the CLI). Callers that know nothing of
+   * partial results (a drill) so never take one for a success.
+   */
+  returnPartial?: boolean;
 }
 
 export interface RestoreOutcome extends RestoreResult {
   snapshotId: string;
   snapshot: Snapshot;
+  /** `latest` was chosen among the snapshots that read; these files did not. */
+  skipped: SnapshotProblem[];
+}
+
+/** The error of a restore that left out what damaged data kept it from writing. */
+export function partialRestoreError(damaged: readonly DamagedItem[], target: string): LifeboatError {
+  const shown = damaged.slice(0, 10).map(describeDamaged);
+  const more = damaged.length > shown.length ? `; and ${damaged.length - shown.length} more` : '';
+  return new LifeboatError(
+    'partial',
+    `[restore] ${damaged.length} item${damaged.length === 1 ? '' : 's'} could not be restored to ${target}, the repository's copy is damaged: ${shown.join('; ')}${more}; the first: ${damaged[0].reason} (everything else was restored; restore these from another snapshot)`,
+  );
+}
+
+/** One damaged item in a line: its path, and for dumps the byte ranges and tables. */
+export function describeDamaged(d: DamagedItem): string {
+  const ranges = d.ranges?.map((r) => `${r.start}-${r.end}`).join(', ');
+  const where = [ranges && `bytes ${ranges}`, d.tables?.length && `tables ${d.tables.join(', ')}`]
+    .filter(Boolean)
+    .join(', ');
+  return where ? `${d.path} (${where})` : d.path;
 }
 
 export async function runRestore(repo: Repository, req: RestoreRequest): Promise<RestoreOutcome> {
   const lock = await repo.lock(false, 'restore');
   try {
-    const { id, snapshot } = await findSnapshot(repo, req.snapshot, req.source);
+    const { id, snapshot, skipped } = await findSnapshot(repo, req.snapshot, req.source);
     // A unit ("app-db/sales") restores through its configured parent source ("app-db").
     const configured = req.configured[snapshot.source] ?? req.configured[sourceOfUnit(snapshot.source)];
     const config = configured ?? snapshot.sourceConfig;
@@ -64,7 +92,9 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
           meta: snapshot.meta,
         };
         const result = await source.restore(ctx, req.options);
-        return { ...result, snapshotId: id, snapshot };
+        if (result.damaged?.length && !req.returnPartial)
+          throw partialRestoreError(result.damaged, result.target);
+        return { ...result, snapshotId: id, snapshot, skipped };
       },
     );
   } finally {

@@ -4,7 +4,8 @@
  */
 import { LifeboatError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
-import type { SnapshotEntry } from '../repo/snapshot.js';
+import type { SnapshotEntry, SnapshotProblem } from '../repo/snapshot.js';
+import { snapshotProblemError } from '../repo/snapshot.js';
 import { belongsTo } from '../sources/source-units.js';
 
 export interface SnapshotFilter {
@@ -25,19 +26,37 @@ export function filterSnapshots(entries: SnapshotEntry[], f: SnapshotFilter): Sn
   });
 }
 
-/** SNAPSHOT is a full id, a unique prefix of at least 8 hex characters, or `latest`. */
-export async function findSnapshot(repo: Repository, ref: string, source?: string): Promise<SnapshotEntry> {
-  return pickSnapshot(await repo.listSnapshots(), ref, source, repo.location);
+/**
+ * SNAPSHOT is a full id, a unique prefix of at least 8 hex characters, or `latest`. A
+ * snapshot file that does not read costs only itself: naming it is an error that says so,
+ * `latest` is the newest snapshot that reads (the caller warns about `skipped`).
+ */
+export async function findSnapshot(
+  repo: Repository,
+  ref: string,
+  source?: string,
+): Promise<SnapshotEntry & { skipped: SnapshotProblem[] }> {
+  const scan = await repo.scanSnapshots();
+  const entry = pickSnapshot(scan.snapshots, ref, source, repo.location, scan.problems);
+  return { ...entry, skipped: ref === 'latest' ? scan.problems : [] };
 }
 
-/** findSnapshot over a list already at hand (oldest first), e.g. the server's cache. */
+/**
+ * findSnapshot over a list already at hand (oldest first), e.g. the server's cache, with the
+ * snapshot files that did not read (`problems`), so a ref naming one is told why.
+ */
 export function pickSnapshot(
   entries: SnapshotEntry[],
   ref: string,
   source: string | undefined,
   location: string,
+  problems: readonly SnapshotProblem[] = [],
 ): SnapshotEntry {
   const all = filterSnapshots(entries, { source });
+  const unread =
+    problems.length > 0
+      ? ` (${problems.length} snapshot file${problems.length === 1 ? '' : 's'} could not be read: ${problems.map((p) => p.id.slice(0, 8)).join(', ')})`
+      : '';
   const repo = { location };
   if (ref === 'latest') {
     // Drill reports and archived WAL files are kept as snapshots but are never the "latest" backup.
@@ -47,7 +66,7 @@ export function pickSnapshot(
       const scope = source ? ` of source "${source}"` : '';
       throw new LifeboatError(
         'not_found',
-        `[snapshots] no snapshot${scope} in ${repo.location} (run \`lifeboat backup\` first)`,
+        `[snapshots] no snapshot${scope} in ${repo.location} (run \`lifeboat backup\` first)${unread}`,
       );
     }
     const sources = [...new Set(backups.map((e) => e.snapshot.source))];
@@ -69,6 +88,8 @@ export function pickSnapshot(
   if (matches.length === 0)
     matches = all.filter((e) => e.snapshot.previousIds?.some((p) => p.startsWith(ref)));
   if (matches.length === 0) {
+    const bad = problems.filter((p) => p.id.startsWith(ref));
+    if (bad.length > 0) throw snapshotProblemError(bad);
     throw new LifeboatError(
       'not_found',
       `[snapshots] no snapshot ${ref} in ${repo.location} (list them with \`lifeboat snapshots\`)`,
@@ -83,7 +104,24 @@ export function pickSnapshot(
   return matches[0];
 }
 
-/** The newest snapshot of exactly this source (or unit), if any: the parent for change detection. */
+/**
+ * The newest snapshot of exactly this source (or unit) that reads, if any: the parent for
+ * change detection. A damaged newer one costs only speed (more is read), never correctness.
+ */
 export async function latestOf(repo: Repository, source: string): Promise<SnapshotEntry | undefined> {
-  return (await repo.listSnapshots()).filter((e) => e.snapshot.source === source).at(-1);
+  return (await repo.scanSnapshots()).snapshots.filter((e) => e.snapshot.source === source).at(-1);
+}
+
+/** Snapshot files that did not read, one line each, for a listing's stderr. */
+export function describeProblems(problems: readonly SnapshotProblem[]): string[] {
+  return problems.map((p) =>
+    p.kind === 'damaged'
+      ? `snapshot ${p.id} skipped, it is lost: ${p.message} (\`lifeboat forget ${p.id.slice(0, 8)}\` removes the file)`
+      : `snapshot ${p.id} skipped, it could not be read: ${p.message} (try again; if it persists run \`lifeboat check\`)`,
+  );
+}
+
+/** Problems as `snapshots --json` and the API show them (without the error object). */
+export function publicProblems(problems: readonly SnapshotProblem[]): Omit<SnapshotProblem, 'error'>[] {
+  return problems.map(({ id, kind, message }) => ({ id, kind, message }));
 }

@@ -70,10 +70,10 @@ export interface RunReader<E extends Stored> {
   /** One ranged read of a pack. */
   load(pack: string, offset: number, length: number): Promise<Buffer>;
   /**
-   * Opens one blob from its stored bytes (a view into the run's data), into the memory
-   * reserve() gave for it, if any.
+   * Opens one blob (the stream's `index`-th) from its stored bytes (a view into the run's
+   * data), into the memory reserve() gave for it, if any.
    */
-  open(entry: E, sealed: Buffer, into: Buffer | undefined): Promise<Buffer>;
+  open(entry: E, sealed: Buffer, into: Buffer | undefined, index: number): Promise<Buffer>;
   /**
    * Memory for the plaintext of `entry`, asked for as its read starts (in stream order, so
    * memory taken in order is given back in order); undefined lets open() allocate.
@@ -109,7 +109,7 @@ export async function* readInRuns<E extends Stored>(
     const data = run.data as Promise<Buffer>;
     if (--run.left === 0) run.data = undefined;
     const into = reader.reserve?.(entry);
-    return data.then((buf) => reader.open(entry, buf.subarray(at, at + entry.length), into));
+    return data.then((buf) => reader.open(entry, buf.subarray(at, at + entry.length), into, i));
   };
   const inflight: Promise<Buffer>[] = [];
   let next = 0;

@@ -4,8 +4,8 @@
  * blobs. Sources see ids and trees, never packs or keys.
  */
 import { createHash } from 'node:crypto';
-import { LifeboatError } from '../errors.js';
-import type { ContentRef, ContentStore, LentContent, Tree } from '../sources/source.js';
+import { describe, LifeboatError } from '../errors.js';
+import type { ContentRef, ContentStore, DamagedRange, LentContent, Tree } from '../sources/source.js';
 import { BlobRing } from './blob-ring.js';
 import { Chunker, gearTable } from './chunker.js';
 import type { Repository } from './repository.js';
@@ -72,8 +72,32 @@ export class RepoContentStore implements ContentStore {
     return chunks.every((c) => this.repo.hasBlob(parseId(c)));
   }
 
-  async *readContent(chunks: string[]): AsyncIterable<Buffer> {
-    yield* this.repo.readBlobs(chunks.map(parseId), READ_AHEAD);
+  async *readContent(
+    chunks: string[],
+    options: { onDamaged?: (d: DamagedRange) => void } = {},
+  ): AsyncIterable<Buffer> {
+    const { onDamaged } = options;
+    if (!onDamaged) {
+      yield* this.repo.readBlobs(chunks.map(parseId), READ_AHEAD);
+      return;
+    }
+    // Reported as opened (out of order), passed on in order, where the offset is known.
+    const reasons = new Map<number, string>();
+    let offset = 0;
+    let i = 0;
+    const blobs = this.repo.readBlobs(chunks.map(parseId), READ_AHEAD, undefined, (index, err) =>
+      reasons.set(index, describe(err)),
+    );
+    for await (const blob of blobs) {
+      const reason = reasons.get(i);
+      if (reason !== undefined) {
+        reasons.delete(i);
+        onDamaged({ start: offset, end: offset + blob.length, reason });
+      }
+      offset += blob.length;
+      i++;
+      yield blob;
+    }
   }
 
   lendContent(chunks: string[]): LentContent {

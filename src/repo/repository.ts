@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
-import { isLifeboatError, LifeboatError } from '../errors.js';
+import { describe, isDamage, isLifeboatError, LifeboatError } from '../errors.js';
 import type { Backend, FileType } from '../storage/backend.js';
 import { BlobIndex, type IndexEntry } from './blob-index.js';
 import type { BlobRing } from './blob-ring.js';
@@ -44,8 +44,8 @@ import { type LockOptions, RepositoryLock } from './lock.js';
 import type { BlobType, PackEntry } from './pack.js';
 import { FLAG_ZSTD, headerLength, openVerified, PackBuilder, parsePackHeader, sealBlob } from './pack.js';
 import { SealPool } from './seal-pool.js';
-import type { Snapshot, SnapshotEntry } from './snapshot.js';
-import { CONFIG_AAD, SNAPSHOT_AAD } from './snapshot.js';
+import type { Snapshot, SnapshotEntry, SnapshotProblem, SnapshotScan } from './snapshot.js';
+import { CONFIG_AAD, SNAPSHOT_AAD, snapshotProblemError, snapshotProblemKind } from './snapshot.js';
 
 export interface RepoConfig {
   version: 1;
@@ -585,19 +585,38 @@ export class Repository {
    * With `ring`, those large blobs are opened into its memory while it has room: the reader
    * must release each blob it gets (BlobRing.release; others are ignored there) once nothing
    * refers to it any more.
+   *
+   * With `damaged`, a blob whose stored bytes are wrong is reported (by its index in `ids`)
+   * and given as zeros of its length instead of ending the stream.
    */
-  readBlobs(ids: readonly Buffer[], ahead: number, ring?: BlobRing): AsyncGenerator<Buffer> {
+  readBlobs(
+    ids: readonly Buffer[],
+    ahead: number,
+    ring?: BlobRing,
+    damaged?: (index: number, err: unknown) => void,
+  ): AsyncGenerator<Buffer> {
     const pooled = (entry: IndexEntry) => entry.rawLength >= POOL_MIN_BLOB && !this.writeOnly;
+    const opened = async (entry: IndexEntry, sealed: Buffer, into: Buffer | undefined) => {
+      if (!pooled(entry)) return this.openEntry(entry, sealed);
+      // Moved to the worker: a run of one blob as it is, a blob of a longer run as a copy.
+      return this.openers().open(entry, sealed, blobWhat(entry), false, into);
+    };
     return readInRuns(
       ids.map((id) => this.index.get(id)),
       {
         load: (pack, offset, length) => this.backend.load({ type: 'pack', name: pack }, offset, length),
         reserve: ring && ((entry) => (pooled(entry) ? ring.take(entry.rawLength) : undefined)),
-        open: async (entry, sealed, into) => {
-          if (!pooled(entry)) return this.openEntry(entry, sealed);
-          // Moved to the worker: a run of one blob as it is, a blob of a longer run as a copy.
-          return this.openers().open(entry, sealed, blobWhat(entry), false, into);
-        },
+        open: !damaged
+          ? opened
+          : async (entry, sealed, into, index) => {
+              try {
+                return await opened(entry, sealed, into);
+              } catch (err) {
+                if (!isDamage(err)) throw err;
+                damaged(index, err);
+                return Buffer.alloc(entry.rawLength);
+              }
+            },
         single: (i) => this.loadBlob(ids[i]),
       },
       ahead,
@@ -631,16 +650,49 @@ export class Repository {
         `[repo] snapshot ${id.slice(0, 8)} is damaged: content does not match its name`,
       );
     }
-    return JSON.parse(this.key.open(raw, SNAPSHOT_AAD, `snapshot ${id.slice(0, 8)}`).toString('utf8'));
+    const json = this.key.open(raw, SNAPSHOT_AAD, `snapshot ${id.slice(0, 8)}`).toString('utf8');
+    try {
+      return JSON.parse(json);
+    } catch (err) {
+      throw new LifeboatError('integrity', `[repo] snapshot ${id.slice(0, 8)} is damaged: not valid JSON`, {
+        cause: err,
+      });
+    }
   }
 
-  /** Every snapshot, oldest first. */
-  async listSnapshots(): Promise<SnapshotEntry[]> {
+  /**
+   * Every snapshot that reads, oldest first, and the files that do not. One bad file costs
+   * only itself: the others are listed, and the caller decides what the problems mean
+   * (list and name them; prune counts damaged ones as lost but stops on unreadable ones).
+   * A file removed while listing (a concurrent forget) is skipped silently.
+   */
+  async scanSnapshots(): Promise<SnapshotScan> {
     if (this.writeOnly) throw writeOnlyError('list snapshots');
     const names: string[] = [];
     for await (const f of this.backend.list('snapshot')) names.push(f.name);
-    const out = await mapLimit(names, 16, async (id) => ({ id, snapshot: await this.loadSnapshot(id) }));
-    return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+    const snapshots: SnapshotEntry[] = [];
+    const problems: SnapshotProblem[] = [];
+    await mapLimit(names, 16, async (id) => {
+      try {
+        snapshots.push({ id, snapshot: await this.loadSnapshot(id) });
+      } catch (err) {
+        const kind = snapshotProblemKind(err);
+        if (kind) problems.push({ id, kind, message: describe(err), error: err });
+      }
+    });
+    snapshots.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+    problems.sort((a, b) => a.id.localeCompare(b.id));
+    return { snapshots, problems };
+  }
+
+  /**
+   * Every snapshot, oldest first, or an error naming the first file that does not read: for
+   * callers that must see every snapshot or none (copying them all). The rest use scanSnapshots.
+   */
+  async listSnapshots(): Promise<SnapshotEntry[]> {
+    const { snapshots, problems } = await this.scanSnapshots();
+    if (problems.length > 0) throw snapshotProblemError(problems);
+    return snapshots;
   }
 
   async removeSnapshot(id: string): Promise<void> {

@@ -3,6 +3,7 @@
  * Snapshot manifests: the commit record of a backup. Written last, after the data and the
  * index that names it; a snapshot file that exists is a complete backup.
  */
+import { isDamage, isLifeboatError, LifeboatError } from '../errors.js';
 import type { SkippedPath, SourceStats } from '../sources/source.js';
 import type { SnapshotRun } from '../sources/source-units.js';
 
@@ -66,3 +67,52 @@ export const SKIPPED_LISTED = 100;
 
 export const SNAPSHOT_AAD = Buffer.from('lifeboat snapshot v1');
 export const CONFIG_AAD = Buffer.from('lifeboat config v1');
+
+/**
+ * A snapshot file that does not read. `damaged`: its stored bytes are verifiably wrong
+ * (they do not hash to the file's name, authentication fails, the JSON does not parse), so
+ * the snapshot is lost for good. `unreadable`: the read itself failed (permissions, I/O,
+ * the storage), which may pass: nothing can be said about what the snapshot references.
+ */
+export interface SnapshotProblem {
+  id: string;
+  kind: 'damaged' | 'unreadable';
+  /** What went wrong, as the error said it. */
+  message: string;
+  error: unknown;
+}
+
+/** What `Repository.scanSnapshots` found: the snapshots that read, and the files that did not. */
+export interface SnapshotScan {
+  /** Oldest first. */
+  snapshots: SnapshotEntry[];
+  problems: SnapshotProblem[];
+}
+
+/** How a failed snapshot load counts; undefined when the file is gone (a concurrent forget). */
+export function snapshotProblemKind(err: unknown): SnapshotProblem['kind'] | undefined {
+  if (!isLifeboatError(err)) return 'unreadable';
+  if (err.code === 'not_found') return undefined;
+  if (err.code === 'forbidden') throw err; // write-only credentials: not a problem of the file
+  return isDamage(err) ? 'damaged' : 'unreadable';
+}
+
+/** One error for snapshot files that do not read, naming them and what to do. */
+export function snapshotProblemError(problems: readonly SnapshotProblem[]): LifeboatError {
+  const damaged = problems.filter((p) => p.kind === 'damaged');
+  const first = problems[0];
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+  if (damaged.length === problems.length) {
+    return new LifeboatError(
+      'repo_corrupt',
+      `${first.message}${more}: the snapshot is lost (\`lifeboat forget ${first.id.slice(0, 8)}\` removes the file)`,
+    );
+  }
+  const unreadable = problems.find((p) => p.kind === 'unreadable') as SnapshotProblem;
+  if (isLifeboatError(unreadable.error)) return unreadable.error;
+  return new LifeboatError(
+    'storage_failed',
+    `[snapshots] snapshot ${unreadable.id.slice(0, 8)}${more} cannot be read: ${unreadable.message} (try again; if it persists run \`lifeboat check\`)`,
+    { cause: unreadable.error, retryable: true },
+  );
+}

@@ -22,7 +22,7 @@ import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import type { ConfiguredSource } from '../config/config-schema.js';
 import { describe, isLifeboatError } from '../errors.js';
-import { pickSnapshot } from '../jobs/snapshot-select.js';
+import { pickSnapshot, publicProblems } from '../jobs/snapshot-select.js';
 import { belongsTo, sourceOfUnit } from '../sources/source-units.js';
 import { ApiError, isApiError } from './api-error.js';
 import {
@@ -302,8 +302,10 @@ const HANDLERS: Record<string, Handler> = {
         if (total >= offset && page.length < limit) page.push(c.json);
         total++;
       }
+      // Snapshot files that do not read are listed apart: the others are served as usual.
+      const problems = JSON.stringify(publicProblems(ctx.snapshots.problems()));
       return Buffer.from(
-        `{"total":${total},"offset":${offset},"limit":${limit},"snapshots":[${page.join(',')}]}`,
+        `{"total":${total},"offset":${offset},"limit":${limit},"snapshots":[${page.join(',')}],"problems":${problems}}`,
       );
     });
     reply.header('content-type', 'application/json; charset=utf-8');
@@ -515,7 +517,13 @@ const HANDLERS: Record<string, Handler> = {
     }
     let entry: ReturnType<typeof pickSnapshot>;
     try {
-      entry = pickSnapshot(ctx.snapshots.entries(), body.snapshot, body.source, ctx.repositoryLocation);
+      entry = pickSnapshot(
+        ctx.snapshots.entries(),
+        body.snapshot,
+        body.source,
+        ctx.repositoryLocation,
+        ctx.snapshots.problems(),
+      );
     } catch (err) {
       if (isLifeboatError(err) && err.code === 'usage')
         throw new ApiError(400, 'invalid_request', err.message, 'snapshot');
@@ -683,7 +691,13 @@ function withProgress(ctx: ApiContext, job: JobRecord): Record<string, unknown> 
 
 /** A snapshot by id or unique prefix (never "latest": the dashboard names what it shows). */
 function resolveSnapshot(ctx: ApiContext, ref: string) {
-  return pickSnapshot(ctx.snapshots.entries(), ref, undefined, ctx.repositoryLocation);
+  return pickSnapshot(
+    ctx.snapshots.entries(),
+    ref,
+    undefined,
+    ctx.repositoryLocation,
+    ctx.snapshots.problems(),
+  );
 }
 
 interface DrillSummary {

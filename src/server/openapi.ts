@@ -101,6 +101,17 @@ export const ROUTES: readonly RouteSpec[] = [
           offset: z.number(),
           limit: z.number(),
           snapshots: z.array(snapshotResponse),
+          problems: z
+            .array(
+              z.object({
+                id: z.string(),
+                kind: z.enum(['damaged', 'unreadable']),
+                message: z.string(),
+              }),
+            )
+            .describe(
+              'snapshot files that do not read, not in `snapshots`: damaged (lost; forget them by id) or unreadable (retried)',
+            ),
         }),
       },
     },

@@ -9,7 +9,8 @@
  */
 import { describe } from '../errors.js';
 import { mapLimit, type Repository } from '../repo/repository.js';
-import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
+import type { Snapshot, SnapshotEntry, SnapshotProblem } from '../repo/snapshot.js';
+import { snapshotProblemKind } from '../repo/snapshot.js';
 import { labelFacts, sourceOfUnit, unitLabel, unitName } from '../sources/source-units.js';
 import { redactSettings } from './redact.js';
 
@@ -60,7 +61,8 @@ export class SnapshotCache {
   private byId = new Map<string, CachedSnapshot>();
   /** Newest first. */
   private sorted: CachedSnapshot[] = [];
-  private unreadable = new Map<string, string>();
+  /** Snapshot files that did not read; damaged ones stay here, unreadable ones are retried. */
+  private unreadable = new Map<string, SnapshotProblem>();
   private inflight: Promise<void> | undefined;
   private again = false;
   private memos = new Map<string, unknown>();
@@ -99,9 +101,11 @@ export class SnapshotCache {
     return this.sorted.length;
   }
 
-  /** Snapshot files that could not be read, with why. */
-  problems(): Map<string, string> {
-    return this.unreadable;
+  /** Snapshot files that could not be read, with why, by id. */
+  problems(): SnapshotProblem[] {
+    return this.memo('problems', () =>
+      [...this.unreadable.values()].sort((a, b) => a.id.localeCompare(b.id)),
+    );
   }
 
   /** Brings the list up to date. A refresh asked for while one runs runs again after it. */
@@ -132,7 +136,8 @@ export class SnapshotCache {
       this.options.onError?.(this.lastError);
       throw err;
     }
-    const added = [...names].filter((n) => !this.byId.has(n) && !this.unreadable.has(n));
+    // A damaged file stays damaged; an unreadable one (a read error) is tried again.
+    const added = [...names].filter((n) => !this.byId.has(n) && this.unreadable.get(n)?.kind !== 'damaged');
     let changed = false;
     for (const id of this.byId.keys()) {
       if (!names.has(id)) {
@@ -140,13 +145,23 @@ export class SnapshotCache {
         changed = true;
       }
     }
-    for (const id of this.unreadable.keys()) if (!names.has(id)) this.unreadable.delete(id);
+    for (const id of this.unreadable.keys()) {
+      if (names.has(id)) continue;
+      this.unreadable.delete(id);
+      changed = true;
+    }
     const loaded = await mapLimit(added, 16, async (id) => {
       try {
-        return { id, snapshot: await this.repo.loadSnapshot(id) };
+        const snapshot = await this.repo.loadSnapshot(id);
+        if (this.unreadable.delete(id)) changed = true;
+        return { id, snapshot };
       } catch (err) {
-        this.unreadable.set(id, describe(err));
-        this.options.onError?.(`snapshot ${id.slice(0, 8)}: ${describe(err)}`);
+        const kind = snapshotProblemKind(err);
+        if (!kind) return undefined; // removed meanwhile (a forget)
+        const known = this.unreadable.get(id);
+        if (known?.kind !== kind || known.message !== describe(err)) changed = true;
+        this.unreadable.set(id, { id, kind, message: describe(err), error: err });
+        this.options.onError?.(`snapshot ${id.slice(0, 8)} is ${kind}: ${describe(err)}`);
         return undefined;
       }
     });

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Clock, systemClock } from '../clock.js';
 import { LifeboatError } from '../errors.js';
-import type { ContentStore, LentContent, TreeNode } from './source.js';
+import type { ContentStore, DamagedRange, LentContent, TreeNode } from './source.js';
 
 export interface Artifact {
   /** File name inside the snapshot (no slashes). */
@@ -66,8 +66,36 @@ export async function loadArtifacts(store: ContentStore, root: string): Promise<
  * Streams an artifact's content; after the last chunk, checks size and SHA-256 against the
  * node and throws an 'integrity' error naming the artifact on mismatch.
  */
-export async function* readArtifact(store: ContentStore, node: TreeNode): AsyncIterable<Buffer> {
-  yield* checked(node, store.readContent(contentOf(node)), true);
+export async function* readArtifact(
+  store: ContentStore,
+  node: TreeNode,
+  onDamaged?: (d: DamagedRange) => void,
+): AsyncIterable<Buffer> {
+  if (!onDamaged) {
+    // The first damaged chunk ends the read, named by the artifact and its bytes; its zeros
+    // are never passed on.
+    const fail = (d: DamagedRange): never => {
+      throw damagedArtifact(node, d);
+    };
+    yield* checked(node, store.readContent(contentOf(node), { onDamaged: fail }), true);
+    return;
+  }
+  // Damaged chunks read as zeros, reported: the SHA-256 cannot match then, and need not.
+  let damaged = false;
+  const report = (d: DamagedRange) => {
+    damaged = true;
+    onDamaged(d);
+  };
+  const chunks = store.readContent(contentOf(node), { onDamaged: report });
+  yield* checked(node, chunks, true, () => damaged);
+}
+
+/** The error of a read that met damaged bytes of an artifact: names it and the bytes. */
+export function damagedArtifact(node: TreeNode, d: DamagedRange): LifeboatError {
+  return new LifeboatError(
+    'integrity',
+    `[source] artifact "${node.name}" is damaged: bytes ${d.start}-${d.end} cannot be read: ${d.reason}`,
+  );
 }
 
 /**
@@ -106,6 +134,7 @@ async function* checked(
   node: TreeNode,
   chunks: AsyncIterable<Buffer>,
   sha256: boolean,
+  damaged = () => false,
 ): AsyncGenerator<Buffer> {
   const hash = sha256 ? createHash('sha256') : undefined;
   let size = 0;
@@ -120,7 +149,7 @@ async function* checked(
       `[source] artifact "${node.name}" read back ${size} bytes, the snapshot recorded ${node.size} (run lifeboat check --read-data)`,
     );
   }
-  if (hash && node.sha256 !== undefined && hash.digest('hex') !== node.sha256) {
+  if (hash && node.sha256 !== undefined && !damaged() && hash.digest('hex') !== node.sha256) {
     throw new LifeboatError(
       'integrity',
       `[source] artifact "${node.name}" does not match its recorded sha256 (run lifeboat check --read-data)`,
@@ -130,17 +159,20 @@ async function* checked(
 
 /**
  * Writes an artifact to `path` through a temporary name in the same folder, synced, then
- * renamed: the path holds either nothing new or the whole verified artifact.
+ * renamed: the path holds either nothing new or the whole verified artifact. With
+ * `onDamaged`, damaged chunks are reported and written as zeros (so the caller can tell
+ * what they held, then must not use the file as a restore).
  */
 export async function writeArtifactToFile(
   store: ContentStore,
   node: TreeNode,
   path: string,
   onBytes?: (n: number) => void,
+  onDamaged?: (d: DamagedRange) => void,
 ): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.lifeboat-${randomBytes(6).toString('hex')}`);
   try {
-    const source = Readable.from(countBytes(readArtifact(store, node), onBytes));
+    const source = Readable.from(countBytes(readArtifact(store, node, onDamaged), onBytes));
     await pipeline(source, createWriteStream(tmp, { mode: node.mode ?? 0o600, flags: 'wx' }));
     const fh = await open(tmp, 'r');
     try {

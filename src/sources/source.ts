@@ -74,14 +74,28 @@ export interface ContentStore {
   loadTree(id: string): Promise<Tree>;
   /** True when every chunk is present in the repository (so unchanged content can be reused). */
   hasContent(chunks: string[]): boolean;
-  /** Reads stored content back, chunk by chunk, verified. */
-  readContent(chunks: string[]): AsyncIterable<Buffer>;
+  /**
+   * Reads stored content back, chunk by chunk, verified. A chunk whose stored bytes are
+   * damaged throws (an 'integrity' or 'repo_corrupt' LifeboatError), unless `onDamaged` is
+   * given: then it is reported there and read as zeros of its length, so the stream keeps its
+   * length and the reader can say which of its bytes are lost (a chunk of unknown length,
+   * missing from the index, still throws).
+   */
+  readContent(chunks: string[], options?: { onDamaged?: (d: DamagedRange) => void }): AsyncIterable<Buffer>;
   /**
    * readContent whose chunks are lent: the store reuses the memory of each chunk given back
    * with `release`, so a long read allocates almost nothing. The reader gives back every
    * chunk once nothing refers to it any more. Optional: without it, readContent serves.
    */
   lendContent?(chunks: string[]): LentContent;
+}
+
+/** Bytes of a stream whose chunk is damaged, end exclusive. */
+export interface DamagedRange {
+  start: number;
+  end: number;
+  /** What the repository said (names the blob and its pack). */
+  reason: string;
 }
 
 /** Chunks lent by ContentStore.lendContent. */
@@ -174,6 +188,23 @@ export interface RestoreResult {
   /** What was (or, for a dry run, would be) restored, one line each. */
   items: string[];
   stats: SourceStats;
+  /**
+   * What the restore could not give back because the repository's copy is damaged; all
+   * else was restored. Nothing damaged is left under its real name at the target.
+   */
+  damaged?: DamagedItem[];
+}
+
+/** Something a restore left out because stored data is damaged (a blob fails to open). */
+export interface DamagedItem {
+  /** Its path in the snapshot (a folder ends in "/"); for a dump, the artifact's name. */
+  path: string;
+  /** Dumps: the damaged bytes of the artifact, end exclusive. */
+  ranges?: { start: number; end: number }[];
+  /** Dumps: the tables (or key ranges) those bytes belong to, where the engine can tell. */
+  tables?: string[];
+  /** What the repository said (names the blob and its pack). */
+  reason: string;
 }
 
 /** A configured source: what `type: files` plus its settings becomes. */

@@ -8,9 +8,17 @@
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { errnoCode, LifeboatError, writeFailed } from '../../errors.js';
+import { describe, errnoCode, isDamage, LifeboatError, writeFailed } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
-import type { ContentStore, RestoreContext, RestoreOptions, RestoreResult, TreeNode } from '../source.js';
+import type {
+  ContentStore,
+  DamagedItem,
+  RestoreContext,
+  RestoreOptions,
+  RestoreResult,
+  Tree,
+  TreeNode,
+} from '../source.js';
 import {
   checkedNameBytes,
   hardlinkSegment,
@@ -130,8 +138,15 @@ class TreeRestorer {
   readonly stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, entries: 0 };
   readonly items: string[] = [];
   readonly warnings: string[] = [];
+  /**
+   * What damaged data kept out: each file (and folder whose listing is damaged) by its path
+   * in the snapshot. Held whole, as every one is reported; it grows with the damage only.
+   */
+  readonly damaged: DamagedItem[] = [];
   /** Hard-link path of each restored inode's first entry -> where it now is. */
   private readonly linked = new Map<string, Buffer>();
+  /** Hard-link path of each inode whose content is damaged -> why. */
+  private readonly linkedDamage = new Map<string, string>();
 
   constructor(
     private readonly ctx: RestoreContext,
@@ -152,8 +167,18 @@ class TreeRestorer {
     if (this.warnings.length < MAX_WARNINGS) this.warnings.push(`${rel}: ${why}`);
   }
 
-  async restoreDir(treeId: string | undefined, dir: Buffer, rel: string, link: string, sel: Selection) {
-    const tree = await loadChecked(this.ctx.store, treeId, rel);
+  /** Loads a folder's listing; a damaged one is recorded (the folder is left out) and gives undefined. */
+  async loadDir(treeId: string | undefined, rel: string): Promise<Tree | undefined> {
+    try {
+      return await loadChecked(this.ctx.store, treeId, rel);
+    } catch (err) {
+      if (!isDamage(err)) throw err;
+      this.damaged.push({ path: `${rel}/`, reason: describe(err) });
+      return undefined;
+    }
+  }
+
+  async restoreDir(tree: Tree, dir: Buffer, rel: string, link: string, sel: Selection) {
     const seen = new Set<string>();
     // Plain files are written several at a time (waiting on one file's I/O at a time made
     // restores of small-file trees slow); everything in a folder ends before its metadata.
@@ -180,8 +205,11 @@ class TreeRestorer {
             `${childRel}/`,
             'damaged: its listing was lost (cut by `lifeboat repair snapshots`); restored empty',
           );
+        // Listing first: a folder whose listing is damaged is not created at all.
+        const subtree = await this.loadDir(node.subtree, childRel);
+        if (!subtree) continue;
         if (this.writing) await this.guard(childRel, () => ensureDir(path, this.options.overwrite));
-        await this.restoreDir(node.subtree, path, childRel, childLink, child);
+        await this.restoreDir(subtree, path, childRel, childLink, child);
         if (this.writing) await this.guard(childRel, () => applyMeta(path, node));
         this.stats.dirs++;
       } else {
@@ -257,31 +285,53 @@ class TreeRestorer {
   private async restoreFile(path: Buffer, node: TreeNode, rel: string, link: string): Promise<void> {
     this.stats.files++;
     let source: TreeNode = node;
+    /** This inode's key among the hard links: the path of its first entry. */
+    let inode = link;
     if (node.hardlinkTo !== undefined) {
       const first = this.linked.get(node.hardlinkTo);
+      const damage = this.linkedDamage.get(node.hardlinkTo);
+      if (damage !== undefined) {
+        this.stats.files--;
+        this.damaged.push({ path: rel, reason: damage });
+        return;
+      }
       if (first) {
         if (this.writing) await placeEntry(path, this.options.overwrite, (p) => fs.link(first, p));
         return;
       }
       // The first entry was left out by --include: this one gets the content instead.
       source = await this.findLinked(node.hardlinkTo, rel);
-      this.linked.set(node.hardlinkTo, path);
-    } else if ((node.nlink ?? 1) > 1) {
-      this.linked.set(link, path);
+      inode = node.hardlinkTo;
     }
     if (source.damaged && !source.damaged.listingLost)
       this.warn(
         rel,
         `damaged: ${source.damaged.lostBytes ?? 'some'} bytes were lost and cut out by \`lifeboat repair snapshots\`; restored what remains`,
       );
+    if (node.hardlinkTo !== undefined || (node.nlink ?? 1) > 1) this.linked.set(inode, path);
     const size = source.size ?? 0;
     this.stats.bytes += size;
     if (!this.writing) return;
     const chunks = source.content ?? [];
     const progress = this.ctx.progress;
-    await placeEntry(path, this.options.overwrite, async (p) => {
-      await writeContent(p, this.ctx.store.readContent(chunks), size, rel, (n) => progress.advance(n));
-    });
+    try {
+      // Always through a temporary name: a file whose content turns out damaged, or a
+      // restore killed midway, never leaves part of a file under the real name.
+      await placeEntry(
+        path,
+        this.options.overwrite,
+        (p) => writeContent(p, this.ctx.store.readContent(chunks), size, rel, (n) => progress.advance(n)),
+        true,
+      );
+    } catch (err) {
+      if (!isDamage(err)) throw err;
+      this.damaged.push({ path: rel, reason: describe(err) });
+      this.linked.delete(inode);
+      this.linkedDamage.set(inode, describe(err));
+      this.stats.files--;
+      this.stats.bytes -= size;
+      return;
+    }
     await applyMeta(path, node);
   }
 
@@ -328,7 +378,8 @@ export async function restoreFiles(
     ctx.progress.start('restore', hasIncludes ? undefined : ctx.stats.bytes);
   }
   try {
-    await restorer.restoreDir(ctx.root, Buffer.from(target), '', '', selection);
+    const root = await loadChecked(ctx.store, ctx.root, '');
+    await restorer.restoreDir(root, Buffer.from(target), '', '', selection);
     // Only a folder this restore created takes the snapshot root's metadata; an existing one is the user's.
     const meta = rootMeta(ctx.meta);
     if (!options.dryRun && !existed && !single && meta) {
@@ -341,5 +392,11 @@ export async function restoreFiles(
   }
   const stats: Record<string, unknown> = { ...restorer.stats };
   if (restorer.warnings.length > 0) stats.warnings = restorer.warnings;
-  return { target, items: restorer.items, stats };
+  const result: RestoreResult = { target, items: restorer.items, stats };
+  if (restorer.damaged.length > 0) {
+    const lost = new Set(restorer.damaged.map((d) => d.path));
+    result.items = result.items.filter((item) => !lost.has(item));
+    result.damaged = restorer.damaged;
+  }
+  return result;
 }

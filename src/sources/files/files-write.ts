@@ -29,24 +29,29 @@ function siblingTemp(path: Buffer): Buffer {
 
 /**
  * Creates the entry at `path` with `create`, which may return false when it made nothing.
- * When overwriting, the entry is made under a temporary name in the same folder and renamed
- * over whatever is there, so a reader never sees half a file; a directory in the way is
- * removed first (the snapshot says a non-directory goes there).
+ * With `viaTemp` (always when overwriting), the entry is made under a temporary name in the
+ * same folder and renamed into place once complete, so a reader never sees half a file and
+ * a restore that fails or is killed midway leaves none under its real name; when
+ * overwriting, a directory in the way is removed first (the snapshot says a non-directory
+ * goes there).
  */
 export async function placeEntry(
   path: Buffer,
   overwrite: boolean,
   create: (path: Buffer) => Promise<unknown>,
+  viaTemp = overwrite,
 ): Promise<void> {
-  if (!overwrite) {
+  if (!viaTemp) {
     await create(path);
     return;
   }
   const temp = siblingTemp(path);
   try {
     if ((await create(temp)) === false) return;
-    const existing = await fs.lstat(path).catch(() => undefined);
-    if (existing?.isDirectory()) await fs.rm(path, { recursive: true, force: true });
+    if (overwrite) {
+      const existing = await fs.lstat(path).catch(() => undefined);
+      if (existing?.isDirectory()) await fs.rm(path, { recursive: true, force: true });
+    }
     await fs.rename(temp, path);
   } catch (err) {
     await fs.rm(temp, { force: true }).catch(() => {});

@@ -454,7 +454,7 @@ export interface PitrOutcome {
 export async function restoreToPoint(repo: Repository, req: PitrRequest): Promise<PitrOutcome> {
   const lock = await repo.lock(false, 'restore');
   try {
-    const window = await recoveryWindow(repo, await repo.listSnapshots(), req.source);
+    const window = await recoveryWindow(repo, (await repo.scanSnapshots()).snapshots, req.source);
     if (window.bases.length === 0) {
       throw new LifeboatError(
         'not_found',

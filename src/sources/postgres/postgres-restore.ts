@@ -16,9 +16,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
-import { loadArtifacts, readArtifact, writeArtifactToFile } from '../artifact.js';
+import { damagedArtifact, loadArtifacts, readArtifact, writeArtifactToFile } from '../artifact.js';
 import { runDumpTool, runRestoreTool, type ToolCommand } from '../dump-runner.js';
-import type { RestoreContext, RestoreOptions, RestoreResult, TreeNode } from '../source.js';
+import type { DamagedRange, RestoreContext, RestoreOptions, RestoreResult, TreeNode } from '../source.js';
+import { archiveEntryAt } from './postgres-archive-blocks.js';
 import {
   connect,
   countLargeObjects,
@@ -182,6 +183,7 @@ export async function restoreDatabase(
     }
 
     let created = false;
+    let damage: DamagedRange | undefined;
     if (!exists) {
       await createDatabase(conn, source.name, ctx.meta);
       created = true;
@@ -194,7 +196,13 @@ export async function restoreDatabase(
         rolesCreated = await withClient(conn, source.name, (c) => createMissingRoles(c, roles));
       }
       ctx.progress.start(`restore ${source.name}`, node.size);
-      const stream = () => counted(readArtifact(ctx.store, node), (n) => ctx.progress.advance(n));
+      // The first damaged chunk ends the read (its zeros are never passed on), remembered
+      // so that the table its bytes held can be named.
+      const onDamaged = (d: DamagedRange): never => {
+        damage = d;
+        throw damagedArtifact(node, d);
+      };
+      const stream = () => counted(readArtifact(ctx.store, node, onDamaged), (n) => ctx.progress.advance(n));
       const list = join(work, 'restore.list');
       if (chosen) await writeFile(list, `${chosen.map((e) => e.line).join('\n')}\n`, { mode: 0o600 });
       if (dataOnly) {
@@ -228,7 +236,7 @@ export async function restoreDatabase(
         if (jobs > 1) {
           // pg_restore -j needs a seekable file; it is private (0600 in a 0700 folder) and removed.
           const file = join(work, 'archive.pgdump');
-          await writeArtifactToFile(ctx.store, node, file, (n) => ctx.progress.advance(n));
+          await writeArtifactToFile(ctx.store, node, file, (n) => ctx.progress.advance(n), onDamaged);
           await runRestoreTool(tool([...args, '-j', String(jobs), file]), undefined);
         } else {
           // One transaction: a failure leaves the target as it was.
@@ -239,7 +247,8 @@ export async function restoreDatabase(
     } catch (err) {
       ctx.progress.done();
       if (created) await dropDatabase(conn, source.name).catch(() => {});
-      throw restoreFailed(source.name, target, err, created);
+      const held = damage && (await archiveEntryAt(ctx.store.readContent(node.content ?? []), damage.start));
+      throw restoreFailed(source.name, target, err, created, held);
     }
 
     const check = await withClient(conn, source.name, (c) => verify(c, ctx, scopeTables));
@@ -559,8 +568,16 @@ async function dropDatabase(conn: PgConnection, source: string): Promise<void> {
   );
 }
 
-function restoreFailed(source: string, target: string, err: unknown, created: boolean): LifeboatError {
-  const detail = describe(err).replace(/^\[source:postgres\]\s*/, '');
+function restoreFailed(
+  source: string,
+  target: string,
+  err: unknown,
+  created: boolean,
+  /** The archive entry whose data a damaged range held, when that is known. */
+  held?: string,
+): LifeboatError {
+  const named = held ? ` (the damaged bytes held ${held})` : '';
+  const detail = describe(err).replace(/^\[source:postgres\]\s*/, '') + named;
   let next = created
     ? 'the database created for it was dropped again'
     : 'the restore ran in one transaction, so the target is unchanged';

@@ -16,6 +16,7 @@ import { loadArtifacts, saveArtifacts, writeArtifactToFile } from '../artifact.j
 import type {
   BackupContext,
   BackupResult,
+  DamagedRange,
   RestoreContext,
   RestoreOptions,
   RestoreResult,
@@ -33,6 +34,7 @@ import {
   rowsPerTable,
   type SqliteDb,
 } from './sqlite-database.js';
+import { ownersOfRanges } from './sqlite-pages.js';
 import type { SqliteSourceConfig } from './sqlite-schema.js';
 import { replaceTables } from './sqlite-table-restore.js';
 
@@ -107,11 +109,7 @@ class SqliteSource implements Source {
     await makeDir(dirname(target)).catch((err) => Promise.reject(writeFailed('source:sqlite', target, err)));
     const tmp = join(dirname(target), `.${basename(target)}.lifeboat-${randomBytes(6).toString('hex')}`);
     try {
-      ctx.progress.start(`restore ${this.name}`, node.size);
-      await writeArtifactToFile(ctx.store, node, tmp, (n) => ctx.progress.advance(n)).catch((err) => {
-        throw writeFailed('source:sqlite', target, err);
-      });
-      ctx.progress.done();
+      await this.writeCopy(ctx, node, tmp, target);
       const rows = verifyCopy(tmp, target, expected, undefined);
       // A stale journal or WAL beside the new file would be replayed into it.
       for (const suffix of ['-wal', '-shm', '-journal']) await rm(target + suffix, { force: true });
@@ -124,6 +122,36 @@ class SqliteSource implements Source {
     } finally {
       await removeDatabase(tmp);
     }
+  }
+
+  /**
+   * Writes the snapshot's database file to `tmp`. Damaged chunks are written as zeros and
+   * collected; then the error names the artifact, the damaged bytes and the tables they
+   * held, and the caller's target is never touched.
+   */
+  private async writeCopy(ctx: RestoreContext, node: TreeNode, tmp: string, target: string): Promise<void> {
+    const damaged: DamagedRange[] = [];
+    ctx.progress.start(`restore ${this.name}`, node.size);
+    await writeArtifactToFile(
+      ctx.store,
+      node,
+      tmp,
+      (n) => ctx.progress.advance(n),
+      (d) => addRange(damaged, d),
+    ).catch((err) => {
+      throw writeFailed('source:sqlite', target, err);
+    });
+    ctx.progress.done();
+    if (damaged.length === 0) return;
+    const owners = await ownersOfRanges(tmp, damaged).catch(() => undefined);
+    const where = !owners
+      ? 'which tables they held cannot be told (the file header or the schema is among them)'
+      : `they held ${owners.owners.length > 0 ? `table${owners.owners.length > 1 ? 's' : ''} ${owners.owners.join(', ')}` : 'no table'}${owners.unattributed > 0 ? ` and ${owners.unattributed} more pages (free, or reached only through damaged ones)` : ''}`;
+    const bytes = damaged.map((d) => `${d.start}-${d.end}`).join(', ');
+    throw new LifeboatError(
+      'integrity',
+      `[source:sqlite] the snapshot's copy of ${node.name} is damaged: bytes ${bytes} cannot be read, ${where}; ${target} was left as it was (restore an older snapshot; run lifeboat check --read-data). ${damaged[0].reason}`,
+    );
   }
 
   private async restoreTables(
@@ -149,11 +177,7 @@ class SqliteSource implements Source {
     await makeDir(dirname(target)).catch((err) => Promise.reject(writeFailed('source:sqlite', target, err)));
     const tmp = join(dirname(target), `.${basename(target)}.lifeboat-${randomBytes(6).toString('hex')}`);
     try {
-      ctx.progress.start(`restore ${this.name}`, node.size);
-      await writeArtifactToFile(ctx.store, node, tmp, (n) => ctx.progress.advance(n)).catch((err) => {
-        throw writeFailed('source:sqlite', target, err);
-      });
-      ctx.progress.done();
+      await this.writeCopy(ctx, node, tmp, target);
       verifyCopy(tmp, target, chosen, tables);
 
       let db: SqliteDb | undefined;
@@ -276,6 +300,13 @@ async function sizeOf(path: string): Promise<number | undefined> {
       },
     );
   }
+}
+
+/** Adds a damaged range, merged with the last one when they touch (a run of damaged chunks). */
+function addRange(ranges: DamagedRange[], d: DamagedRange): void {
+  const last = ranges.at(-1);
+  if (last && last.end === d.start) last.end = d.end;
+  else ranges.push({ ...d });
 }
 
 /** Partial restore replaces tables; without --overwrite, only missing or empty ones. */
