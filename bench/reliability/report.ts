@@ -88,8 +88,8 @@ function killRows(label: string, kills: KillRecord[]): string[][] {
   const n = kills.length;
   const sum = (f: (k: KillRecord) => number) => kills.reduce((s, k) => s + f(k), 0);
   return [
-    [label, String(n)],
-    ['  killed before they ended', String(kills.filter((k) => k.outcome === 'killed').length)],
+    [label, String(kills.filter((k) => k.outcome === 'killed').length)],
+    ['  runs started to be killed', String(n)],
     ['  ended before the kill', String(kills.filter((k) => k.outcome === 'completed').length)],
     ['  failed on their own', String(kills.filter((k) => k.outcome === 'failed').length)],
     ['  broken repositories (check --read-data not 0)', String(kills.filter((k) => !k.checkOk).length)],
@@ -121,8 +121,8 @@ export function formatReliabilityReport(r: ReliabilityResult): string {
   lines.push(
     ...table([
       ['kills', 'count'],
-      ...killRows('backups killed (SIGKILL)', r.backupKills),
-      ...killRows('prunes killed (SIGKILL)', r.pruneKills),
+      ...killRows('backups killed (SIGKILL) before they ended', r.backupKills),
+      ...killRows('prunes killed (SIGKILL) before they ended', r.pruneKills),
     ]),
   );
   for (const [label, kills] of [
