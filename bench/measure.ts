@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  lstatSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -135,19 +136,41 @@ export function diskUsage(dir: string): { allocated: number; apparent: number } 
   return { allocated: num(['-s', '-B1']), apparent: num(['-sb']) };
 }
 
-/** Relative path → sha256 of every regular file under `root`. */
-export type Manifest = Map<string, { size: number; sha256: string }>;
+/** One entry of a manifest; `mode` and `mtimeNs` only when hashed with metadata. */
+export interface ManifestEntry {
+  /** Bytes of a file; -1 for a folder (and for anything unexpected). */
+  size: number;
+  /** SHA-256 of a file's bytes; `dir` for a folder, else what the entry unexpectedly is. */
+  sha256: string;
+  /** Permission bits (`& 0o7777`). */
+  mode?: number;
+  mtimeNs?: bigint;
+}
 
-/** Hashes every file under `root` (symlinks and special files are not expected in the tree). */
-export function hashTree(root: string): Manifest {
+/** Relative path → sha256 of every regular file under `root` (and folders, with metadata). */
+export type Manifest = Map<string, ManifestEntry>;
+
+/**
+ * Hashes every file under `root` (symlinks and special files are not expected in the tree).
+ * With `metadata`, also records each file's and folder's mode and mtime, so a restore can be
+ * compared with the tree as it was without keeping a copy of it.
+ */
+export function hashTree(root: string, options: { metadata?: boolean } = {}): Manifest {
   const manifest: Manifest = new Map();
   const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+  const meta = (path: string): Pick<ManifestEntry, 'mode' | 'mtimeNs'> => {
+    if (!options.metadata) return {};
+    const st = lstatSync(path, { bigint: true });
+    return { mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs };
+  };
   const walk = (dir: string, prefix: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       const rel = prefix + entry.name;
-      if (entry.isDirectory()) walk(path, `${rel}/`);
-      else if (entry.isFile()) {
+      if (entry.isDirectory()) {
+        if (options.metadata) manifest.set(`${rel}/`, { size: -1, sha256: 'dir', ...meta(path) });
+        walk(path, `${rel}/`);
+      } else if (entry.isFile()) {
         const hash = createHash('sha256');
         const fd = openSync(path, 'r');
         let size = 0;
@@ -163,7 +186,7 @@ export function hashTree(root: string): Manifest {
         } finally {
           closeSync(fd);
         }
-        manifest.set(rel, { size, sha256: hash.digest('hex') });
+        manifest.set(rel, { size, sha256: hash.digest('hex'), ...meta(path) });
       } else {
         manifest.set(rel, {
           size: -1,
@@ -176,7 +199,11 @@ export function hashTree(root: string): Manifest {
   return manifest;
 }
 
-/** Differences between an expected and an actual manifest (empty when equal), at most `limit`. */
+/**
+ * Differences between an expected and an actual manifest (empty when equal), at most `limit`;
+ * mode and mtime are compared where both sides recorded them, mtimes to the microsecond (restores
+ * set times through libuv, which keeps whole microseconds).
+ */
 export function compareManifests(expected: Manifest, actual: Manifest, limit = 20): string[] {
   const diffs: string[] = [];
   let count = 0;
@@ -188,6 +215,14 @@ export function compareManifests(expected: Manifest, actual: Manifest, limit = 2
     if (!got) note(`missing: ${path}`);
     else if (got.sha256 !== want.sha256)
       note(`differs: ${path} (size ${got.size}, expected ${want.size}; sha256 ${got.sha256.slice(0, 16)}…)`);
+    else if (want.mode !== undefined && got.mode !== undefined && want.mode !== got.mode)
+      note(`mode differs: ${path} (${got.mode.toString(8)}, expected ${want.mode.toString(8)})`);
+    else if (
+      want.mtimeNs !== undefined &&
+      got.mtimeNs !== undefined &&
+      want.mtimeNs / 1000n !== got.mtimeNs / 1000n
+    )
+      note(`mtime differs: ${path} (${got.mtimeNs} ns, expected ${want.mtimeNs} ns)`);
   }
   for (const path of actual.keys()) if (!expected.has(path)) note(`extra: ${path}`);
   if (count > limit) diffs.push(`... and ${count - limit} more`);

@@ -281,7 +281,7 @@ export function sourceFor(kind: Kind, style: TextStyle, label: string): ByteSour
 }
 
 /** Writes `length` bytes from `source` to `fd` at `position` (or the end when null). */
-function writeFrom(fd: number, source: ByteSource, length: number, position: number | null): void {
+export function writeFrom(fd: number, source: ByteSource, length: number, position: number | null): void {
   let done = 0;
   while (done < length) {
     const n = Math.min(BLOCK, length - done);
