@@ -160,6 +160,20 @@ describe('command engine through the CLI', () => {
     assert.equal(await sha256Of(fed), await sha256Of(data));
   });
 
+  it('drills into a temporary folder, never through restore_command', async () => {
+    const fed = join(dir, 'fed.bin');
+    const before = (await stat(fed)).mtimeMs;
+    const r = await succeed(['drill', 'blob', '--json']);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.passed, true, r.stdout);
+    assert.equal(report.scratch, 'temporary folder');
+    assert.deepEqual(
+      report.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok]),
+      [['artifact sha256', true]],
+    );
+    assert.equal((await stat(fed)).mtimeMs, before);
+  });
+
   it('reports a failing restore_command with its exit code and stderr', async () => {
     await succeed(['backup', 'bad-restore']);
     const r = await run(['restore', 'latest', '--source', 'bad-restore']);
