@@ -6,7 +6,13 @@ import { z } from 'zod';
 import { DURATION_PATTERN } from '../../config/duration.js';
 
 /** An argv array run as is, or a string run by `/bin/sh -c`. */
-const commandLine = z.union([z.string().min(1), z.array(z.string()).min(1)]);
+const commandLine = z.union([
+  z.string().min(1),
+  z
+    .array(z.string())
+    .min(1)
+    .refine((argv) => argv[0] !== '', 'expected the program first'),
+]);
 
 export const commandSourceSchema = z.object({
   type: z.literal('command'),
