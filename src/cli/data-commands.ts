@@ -31,6 +31,10 @@ export function registerDataCommands(program: Command, action: Action): void {
     .option('--url <url>', 'a source given on the command line: its URL')
     .option('--exclude <glob>', 'a source given on the command line: exclude glob (repeatable)', collect, [])
     .option('--method <method>', 'a postgres source given on the command line: logical (default) or physical')
+    .option(
+      '--command <command>',
+      'a command source given on the command line: what prints the data (run by /bin/sh -c)',
+    )
     .action(action(backup));
 
   program
@@ -78,15 +82,16 @@ interface BackupOptions {
   url?: string;
   exclude: string[];
   method?: string;
+  command?: string;
 }
 
 async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Promise<void> {
   const chosen: { name: string; config: Record<string, unknown> }[] = [];
-  if (opts.type || opts.name || opts.path || opts.url || opts.method) {
+  if (opts.type || opts.name || opts.path || opts.url || opts.method || opts.command) {
     if (!opts.type || !opts.name) {
       throw new LifeboatError(
         'usage',
-        '[backup] a source on the command line needs --type and --name (and --path or --url)',
+        '[backup] a source on the command line needs --type and --name (and --path, --url or --command)',
       );
     }
     const config = sourceFromCli({
@@ -96,6 +101,7 @@ async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Pr
       url: opts.url,
       exclude: opts.exclude,
       method: opts.method,
+      command: opts.command,
     });
     chosen.push({ name: opts.name, config: config as Record<string, unknown> });
   } else {

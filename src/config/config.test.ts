@@ -132,11 +132,11 @@ describe('config: parsing and validation', () => {
       ],
       [
         'sources:\n  db:\n    type: postgress\n',
-        /sources\.db\.type: unknown source type "postgress" \(known: files, [a-z, ]*sqlite\)/,
+        /sources\.db\.type: unknown source type "postgress" \(known: command, files, [a-z, ]*sqlite\)/,
       ],
       [
         'sources:\n  db:\n    path: /a\n',
-        /sources\.db\.type: expected a source type \(required; known: files, [a-z, ]*sqlite\)/,
+        /sources\.db\.type: expected a source type \(required; known: command, files, [a-z, ]*sqlite\)/,
       ],
       ['sources:\n  "-db":\n    type: sqlite\n    path: /a\n', /sources: "-db" is not a valid source name/],
       ['sources: [a, b]\n', /sources: expected a mapping, got a list/],

@@ -102,11 +102,17 @@ function skippedFields(result: Awaited<ReturnType<Source['backup']>>): Partial<S
 
 const SECRET_KEYS = /pass(word)?|secret|token|key$/i;
 
-/** Settings minus hooks and secrets; passwords inside URLs are removed. */
+/**
+ * Settings a snapshot records, written by whoever holds a key (a write-only one too), so
+ * nothing in them is ever run: not the hooks, not a restore_command. `env` values are secrets.
+ */
+const UNRECORDED_KEYS = new Set(['hooks', 'restore_command', 'env']);
+
+/** Settings minus hooks, commands to run and secrets; passwords inside URLs are removed. */
 export function publicSourceConfig(config: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(config)) {
-    if (k === 'hooks' || SECRET_KEYS.test(k)) continue;
+    if (UNRECORDED_KEYS.has(k) || SECRET_KEYS.test(k)) continue;
     out[k] = typeof v === 'string' ? stripUrlPassword(v) : v;
   }
   return out;

@@ -3,12 +3,13 @@
  * The engines' own integrity checks on what a drill restored, each a named check in the
  * report: `PRAGMA integrity_check` (sqlite), pg_amcheck (postgres: tables and B-tree
  * indexes, with the amcheck extension installed into the scratch database on the way),
- * redis-check-rdb (redis: the RDB file as the repository holds it), and opening the
- * restored LMDB environment read-only. A check whose tool is not installed is reported as
+ * redis-check-rdb (redis: the RDB file as the repository holds it), opening the
+ * restored LMDB environment read-only, and the restored file's SHA-256 (command). A check whose tool is not installed is reported as
  * skipped, with why: never as passed.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +42,7 @@ export const CHECK_NAMES = {
   pgAmcheck: 'pg_amcheck',
   redisCheckRdb: 'redis-check-rdb',
   lmdb: 'lmdb open read-only',
+  artifactSha256: 'artifact sha256',
 } as const;
 
 export interface IntegrityTarget {
@@ -61,6 +63,8 @@ export async function integrityChecks(t: IntegrityTarget): Promise<DrillCheckRes
       return [await timed(CHECK_NAMES.redisCheckRdb, () => redisCheckRdb(t.repo, t.snapshot))];
     case 'lmdb':
       return [await timed(CHECK_NAMES.lmdb, () => lmdbReadOnly(t.target))];
+    case 'command':
+      return [await timed(CHECK_NAMES.artifactSha256, () => fileSha256(t.target, t.snapshot))];
     default:
       return [];
   }
@@ -182,6 +186,20 @@ async function lmdbReadOnly(dir: string): Promise<Outcome> {
     ok: true,
     detail: `format ${format}: ${Object.keys(counts).length} database(s), ${total} entries readable`,
   };
+}
+
+/** The restored file read back from disk, hashed, against the hash the snapshot recorded. */
+async function fileSha256(file: string, snapshot: Snapshot): Promise<Outcome> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  const got = hash.digest('hex');
+  const want = snapshot.stats.sha256;
+  return got === want
+    ? { ok: true, detail: `${file}: ${got.slice(0, 16)}…, as recorded` }
+    : {
+        ok: false,
+        detail: `${file}: sha256 ${got.slice(0, 16)}…, the snapshot recorded ${String(want).slice(0, 16)}…`,
+      };
 }
 
 export function runProgram(

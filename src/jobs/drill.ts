@@ -270,6 +270,7 @@ async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scra
     case 'sqlite':
       return tempDir('temporary file', 'drill.sqlite');
     case 'lmdb':
+    case 'command':
       return tempDir('temporary folder');
     case 'redis': {
       const { startRedis, redisUnavailable } = await import('../scratch/redis.js');

@@ -6,10 +6,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import { type Clock, systemClock } from '../clock.js';
 import { LifeboatError } from '../errors.js';
 import type { ContentStore, DamagedRange, LentContent, TreeNode } from './source.js';
@@ -28,6 +29,18 @@ export async function saveArtifacts(
   artifacts: Artifact[],
   clock: Clock = systemClock,
 ): Promise<string> {
+  return (await saveArtifactTree(store, artifacts, clock)).root;
+}
+
+/**
+ * saveArtifacts that also hands back the nodes (size, SHA-256): the tree itself cannot be
+ * read back before the repository is flushed.
+ */
+export async function saveArtifactTree(
+  store: ContentStore,
+  artifacts: Artifact[],
+  clock: Clock = systemClock,
+): Promise<{ root: string; nodes: TreeNode[] }> {
   const seen = new Set<string>();
   for (const a of artifacts) {
     if (a.name === '' || a.name.includes('/') || a.name === '.' || a.name === '..') {
@@ -53,7 +66,39 @@ export async function saveArtifacts(
     });
   }
   nodes.sort((x, y) => Buffer.compare(Buffer.from(x.name), Buffer.from(y.name)));
-  return store.saveTree({ nodes });
+  return { root: await store.saveTree({ nodes }), nodes };
+}
+
+/**
+ * The one artifact of a snapshot of a single-artifact engine: the one `meta.artifact` names,
+ * or the only one. `engine` names the engine in the error.
+ */
+export async function pickArtifact(
+  store: ContentStore,
+  root: string,
+  meta: Record<string, unknown>,
+  engine: string,
+): Promise<TreeNode> {
+  const nodes = await loadArtifacts(store, root);
+  const wanted = typeof meta.artifact === 'string' ? meta.artifact : undefined;
+  const node = nodes.find((n) => n.name === wanted) ?? (nodes.length === 1 ? nodes[0] : undefined);
+  if (!node) {
+    throw new LifeboatError(
+      'repo_corrupt',
+      `[source:${engine}] snapshot root ${root.slice(0, 8)} holds no single artifact (run lifeboat check)`,
+    );
+  }
+  return node;
+}
+
+/**
+ * The file `restore --to` names for an artifact: a path or file: URL; an existing folder
+ * receives the artifact by its name.
+ */
+export async function artifactTarget(to: string, artifact: string): Promise<string> {
+  const path = resolve(to.startsWith('file:') ? fileURLToPath(to) : to);
+  const info = await stat(path).catch(() => undefined);
+  return info?.isDirectory() ? join(path, artifact) : path;
 }
 
 /** The artifact nodes of a snapshot root. */
@@ -187,10 +232,11 @@ export async function writeArtifactToFile(
   }
 }
 
-async function* countBytes(
-  stream: AsyncIterable<Buffer>,
+/** Passes a stream on, telling `onBytes` the size of each piece (for progress). */
+export async function* countBytes<T extends Uint8Array>(
+  stream: AsyncIterable<T>,
   onBytes: ((n: number) => void) | undefined,
-): AsyncIterable<Buffer> {
+): AsyncIterable<T> {
   for await (const chunk of stream) {
     onBytes?.(chunk.length);
     yield chunk;

@@ -17,7 +17,14 @@ export interface ToolCommand {
   /** Extra environment for the child (PGPASSWORD, MYSQL_PWD, ...). */
   env?: Record<string, string>;
   /** Debian package that provides the command, for the "not found" message. */
-  packageHint: string;
+  packageHint?: string;
+  /** What messages call the tool (default: `command`), e.g. `source "k8s": kubectl`. */
+  label?: string;
+  /**
+   * Run the tool in its own process group and kill the whole group: a shell's children
+   * (`a | b`) must not outlive it, holding the output open.
+   */
+  group?: boolean;
   /** Strings to blank out of any message (passwords). */
   secrets?: string[];
   /** Aborting kills the tool (SIGKILL); the run rejects with the signal's reason. */
@@ -30,7 +37,20 @@ function start(cmd: ToolCommand, stdio: ['ignore' | 'pipe', 'pipe' | 'ignore', '
   return spawn(cmd.command, cmd.args, {
     stdio,
     env: { ...process.env, ...cmd.env },
+    detached: cmd.group === true,
   });
+}
+
+function kill(child: ChildProcess, cmd: ToolCommand): void {
+  if (cmd.group && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+      return;
+    } catch {
+      // The group is gone already; the child itself may still be reaped below.
+    }
+  }
+  child.kill('SIGKILL');
 }
 
 /**
@@ -46,7 +66,7 @@ export async function runDumpTool<T>(
   const child = start(cmd, [input ? 'pipe' : 'ignore', 'pipe', 'pipe']);
   const watch = watchChild(child, cmd);
   try {
-    const fed = input ? feed(child, watch, input) : Promise.resolve();
+    const fed = input ? feed(child, cmd, watch, input) : Promise.resolve();
     const [result] = await Promise.all([consume(child.stdout as AsyncIterable<Buffer>), fed]);
     await watch.done;
     return result;
@@ -54,7 +74,7 @@ export async function runDumpTool<T>(
     // The tool's own failure (it exited on its own, non-zero) explains a truncated stream
     // better than the reader's error; a tool we kill here is not the cause.
     const exitedOnItsOwn = child.exitCode !== null || child.signalCode !== null;
-    child.kill('SIGKILL');
+    kill(child, cmd);
     const toolErr = await watch.done.then(
       () => undefined,
       (e: unknown) => e,
@@ -76,7 +96,7 @@ export async function runRestoreTool(
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
     if (stdout.length < 1024 * 1024) stdout += d;
   });
-  if (input) await feed(child, watch, input);
+  if (input) await feed(child, cmd, watch, input);
   await watch.done;
   return stdout;
 }
@@ -84,6 +104,7 @@ export async function runRestoreTool(
 /** Writes `input` to the tool's stdin, then closes it; a failing input kills the tool. */
 async function feed(
   child: ChildProcess,
+  cmd: ToolCommand,
   watch: { done: Promise<void> },
   input: AsyncIterable<Uint8Array>,
 ): Promise<void> {
@@ -108,7 +129,7 @@ async function feed(
     }
     stdin.end();
   } catch (err) {
-    child.kill('SIGKILL');
+    kill(child, cmd);
     await exited;
     throw err;
   }
@@ -142,8 +163,9 @@ function watchChild(child: ChildProcess, cmd: ToolCommand): { done: Promise<void
   let aborted = false;
   const onAbort = () => {
     aborted = true;
-    child.kill('SIGKILL');
+    kill(child, cmd);
   };
+  const label = cmd.label ?? cmd.command;
   cmd.signal?.addEventListener('abort', onAbort, { once: true });
   child.once('close', () => cmd.signal?.removeEventListener('abort', onAbort));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
@@ -152,25 +174,20 @@ function watchChild(child: ChildProcess, cmd: ToolCommand): { done: Promise<void
   const done = new Promise<void>((resolve, reject) => {
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') {
-        reject(
-          new LifeboatError(
-            'source_failed',
-            `[source:${cmd.engine}] ${cmd.command} not found: install the ${cmd.packageHint} package (e.g. apt-get install ${cmd.packageHint})`,
-          ),
-        );
+        const hint = cmd.packageHint
+          ? `install the ${cmd.packageHint} package (e.g. apt-get install ${cmd.packageHint})`
+          : 'check the command name and PATH';
+        reject(new LifeboatError('source_failed', `[source:${cmd.engine}] ${label} not found: ${hint}`));
       } else
         reject(
-          new LifeboatError(
-            'source_failed',
-            `[source:${cmd.engine}] cannot run ${cmd.command}: ${err.message}`,
-          ),
+          new LifeboatError('source_failed', `[source:${cmd.engine}] cannot run ${label}: ${err.message}`),
         );
     });
     child.on('close', (code, signal) => {
       if (aborted)
         return reject(
           cmd.signal?.reason ??
-            new LifeboatError('interrupted', `[source:${cmd.engine}] ${cmd.command} was stopped`),
+            new LifeboatError('interrupted', `[source:${cmd.engine}] ${label} was stopped`),
         );
       if (code === 0) return resolve();
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
@@ -178,7 +195,7 @@ function watchChild(child: ChildProcess, cmd: ToolCommand): { done: Promise<void
       reject(
         new LifeboatError(
           'source_failed',
-          `[source:${cmd.engine}] ${cmd.command} ${how}${detail ? `: ${detail}` : ''}`,
+          `[source:${cmd.engine}] ${label} ${how}${detail ? `: ${detail}` : ''}`,
         ),
       );
     });

@@ -14,7 +14,7 @@ function fails(code: string, pattern: RegExp) {
 
 describe('source registry', () => {
   it('knows every engine, each with a schema', () => {
-    for (const t of ['files', 'sqlite', 'postgres', 'mysql', 'redis', 'mongodb', 'lmdb'])
+    for (const t of ['files', 'sqlite', 'postgres', 'mysql', 'redis', 'mongodb', 'lmdb', 'command'])
       assert.ok(knownSourceTypes().includes(t), t);
     assert.deepEqual(Object.keys(sourceSchemas).sort(), knownSourceTypes());
   });
@@ -34,7 +34,7 @@ describe('source registry', () => {
   it('rejects an unknown type, listing the known ones', async () => {
     await assert.rejects(
       () => createSource('x', { type: 'oracle' }),
-      fails('config_invalid', /unknown source type "oracle" \(known: files, [a-z, ]*sqlite\)/),
+      fails('config_invalid', /unknown source type "oracle" \(known: command, files, [a-z, ]*sqlite\)/),
     );
     await assert.rejects(
       () => createSource('x', { type: 'toString' }),
@@ -77,7 +77,7 @@ describe('sources on the command line', () => {
     );
     assert.throws(
       () => sourceFromCli({ type: 'oracle', name: 'db', url: 'x' }),
-      fails('usage', /unknown source type "oracle" \(known: files, [a-z, ]*sqlite\)/),
+      fails('usage', /unknown source type "oracle" \(known: command, files, [a-z, ]*sqlite\)/),
     );
     assert.throws(
       () => sourceFromCli({ type: 'files', name: '../up', path: '/a' }),

@@ -6,6 +6,7 @@
  */
 import type { z } from 'zod';
 import { LifeboatError } from '../errors.js';
+import { commandSourceSchema } from './command/command-schema.js';
 import { filesSourceSchema } from './files/files-schema.js';
 import { lmdbSourceSchema } from './lmdb/lmdb-schema.js';
 import { mongodbSourceSchema } from './mongodb/mongodb-schema.js';
@@ -60,6 +61,10 @@ const engines = {
     schema: mongodbSourceSchema,
     load: async () => (await import('./mongodb/mongodb-source.js')).createMongodbSource,
   },
+  command: {
+    schema: commandSourceSchema,
+    load: async () => (await import('./command/command-source.js')).createCommandSource,
+  },
 } satisfies Record<string, Engine>;
 
 /** Engine config schemas by type; each has a literal `type` key. */
@@ -103,6 +108,8 @@ export interface CliSourceArgs {
   exclude?: string[];
   /** postgres: logical (pg_dump) or physical (pg_basebackup, point-in-time recovery). */
   method?: string;
+  /** command: what prints the data, run by /bin/sh -c. */
+  command?: string;
 }
 
 /**
@@ -123,6 +130,7 @@ export function sourceFromCli(args: CliSourceArgs): SourceConfig {
   if (args.url !== undefined) config.url = args.url;
   if (args.exclude !== undefined && args.exclude.length > 0) config.exclude = args.exclude;
   if (args.method !== undefined) config.method = args.method;
+  if (args.command !== undefined) config.command = args.command;
   const parsed = schema.strict().safeParse(config);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

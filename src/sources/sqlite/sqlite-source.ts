@@ -9,10 +9,9 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, errnoCode, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
-import { loadArtifacts, saveArtifacts, writeArtifactToFile } from '../artifact.js';
+import { artifactTarget, countBytes, pickArtifact, saveArtifacts, writeArtifactToFile } from '../artifact.js';
 import type {
   BackupContext,
   BackupResult,
@@ -90,8 +89,8 @@ class SqliteSource implements Source {
   }
 
   async restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult> {
-    const node = await pickArtifact(ctx);
-    const target = await targetPath(options.to ?? this.config.path, node.name);
+    const node = await pickArtifact(ctx.store, ctx.root, ctx.meta, 'sqlite');
+    const target = await artifactTarget(options.to ?? this.config.path, node.name);
     const expected = ctx.stats.rows ?? {};
     const tables = options.tables ?? [];
     if (tables.length > 0) return this.restoreTables(ctx, options, node, target, tables, expected);
@@ -267,26 +266,6 @@ function verifyCopy(
   }
 }
 
-async function pickArtifact(ctx: RestoreContext): Promise<TreeNode> {
-  const nodes = await loadArtifacts(ctx.store, ctx.root);
-  const wanted = typeof ctx.meta.artifact === 'string' ? ctx.meta.artifact : undefined;
-  const node = nodes.find((n) => n.name === wanted) ?? (nodes.length === 1 ? nodes[0] : undefined);
-  if (!node) {
-    throw new LifeboatError(
-      'repo_corrupt',
-      `[source:sqlite] snapshot root ${ctx.root.slice(0, 8)} holds no single database file (run lifeboat check)`,
-    );
-  }
-  return node;
-}
-
-/** The file to restore to: a path or file: URL; an existing folder receives the artifact by name. */
-async function targetPath(to: string, artifact: string): Promise<string> {
-  const path = resolve(to.startsWith('file:') ? fileURLToPath(to) : to);
-  const info = await stat(path).catch(() => undefined);
-  return info?.isDirectory() ? join(path, artifact) : path;
-}
-
 async function sizeOf(path: string): Promise<number | undefined> {
   try {
     return (await stat(path)).size;
@@ -342,14 +321,4 @@ function describeTable(table: string, rows: number | undefined): string {
 
 async function removeDatabase(path: string): Promise<void> {
   for (const suffix of ['', '-wal', '-shm', '-journal']) await rm(path + suffix, { force: true });
-}
-
-async function* countBytes(
-  stream: AsyncIterable<Buffer>,
-  onBytes: (n: number) => void,
-): AsyncIterable<Buffer> {
-  for await (const chunk of stream) {
-    onBytes(chunk.length);
-    yield chunk;
-  }
 }
