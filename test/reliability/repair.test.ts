@@ -308,7 +308,10 @@ describe('lifeboat repair', { timeout: 600_000 }, () => {
     const backup = JSON.parse(
       (await ok(['backup', '--type', 'files', '--name', 'photos', '--path', photos, '--json'], env)).stdout,
     );
-    assert.ok(backup[0].saved[0].backup.bytesAdded > 3 * MiB, `re-uploaded: ${backup[0].saved[0].backup.bytesAdded}`);
+    assert.ok(
+      backup[0].saved[0].backup.bytesAdded > 3 * MiB,
+      `re-uploaded: ${backup[0].saved[0].backup.bytesAdded}`,
+    );
     // The same blobs again: the older snapshots are whole again too, nothing to cut.
     await ok(['check', '--read-data'], env);
     assert.match((await ok(['repair', 'snapshots'], env)).stdout, /none lost data; nothing to do/);
