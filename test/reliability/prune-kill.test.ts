@@ -68,7 +68,7 @@ describe('kill -9 during a prune', { timeout: 180_000 }, () => {
         ['backup', '--type', 'files', '--name', 'site', '--path', path, '--json'],
         env,
       );
-      ids.push((JSON.parse(r.stdout) as { id: string }[])[0].id);
+      ids.push((JSON.parse(r.stdout) as { snapshots: string[] }[])[0].snapshots[0]);
     }
     kept.set(ids[1], day2);
     await lifeboat(['forget', '--keep-last', '1'], env);
