@@ -308,8 +308,11 @@ async function checkFileNames(repo: Repository, report: CheckReport): Promise<vo
  */
 async function checkWal(repo: Repository, report: CheckReport, readPercent: number): Promise<void> {
   let wal: Awaited<ReturnType<typeof walBySource>>;
+  // Snapshot files that do not read are reported once, by checkSnapshots.
+  let snapshots: SnapshotEntry[];
   try {
-    wal = await walBySource(repo, await repo.listSnapshots());
+    snapshots = (await repo.scanSnapshots()).snapshots;
+    wal = await walBySource(repo, snapshots);
   } catch (err) {
     report.errors.push(`archived WAL: ${describe(err)}`);
     return;
@@ -320,7 +323,7 @@ async function checkWal(repo: Repository, report: CheckReport, readPercent: numb
     if (s.files.length === 0) continue;
     let window: Awaited<ReturnType<typeof recoveryWindow>>;
     try {
-      window = await recoveryWindow(repo, await repo.listSnapshots(), s.source);
+      window = await recoveryWindow(repo, snapshots, s.source);
     } catch (err) {
       report.errors.push(`archived WAL of "${s.source}": ${describe(err)}`);
       continue;

@@ -334,9 +334,9 @@ async function loadGlobals(
   scratch: Scratch,
   configured: DrillRequest['configured'],
 ): Promise<GlobalsLoaded> {
-  const parent = snapshot.source.split('/')[0];
+  const parent = sourceOfUnit(snapshot.source);
   const time = Date.parse(snapshot.time);
-  const candidates = (await repo.listSnapshots()).filter(
+  const candidates = (await repo.scanSnapshots()).snapshots.filter(
     (e) =>
       e.id !== snapId &&
       e.snapshot.kind === 'logical' &&
