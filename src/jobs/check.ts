@@ -114,6 +114,7 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
         // Unreadable and unindexed: nothing can use it; read-data names it.
       }
     }
+    await checkCopies(repo, report);
     if (req.readDataPercent > 0)
       await readPacks(repo, report, damage, stored, req.readDataPercent, req.progress ?? silentProgress);
     const snapshots = await readableSnapshots(repo, (id, err) => {
@@ -188,10 +189,10 @@ class DamageBook {
     return d;
   }
 
-  /** A blob of `pack` that does not open: lost unless the index has it elsewhere. */
-  blobLost(pack: string, problem: string, id: Buffer, indexedAt: string | undefined): void {
+  /** A blob of `pack` that does not open: lost when no other copy of it does. */
+  blobLost(pack: string, problem: string, id: Buffer, lost: boolean): void {
     const d = this.pack(pack, problem);
-    if (indexedAt !== undefined && indexedAt !== pack) return;
+    if (!lost) return;
     if (!this.lost.has(hex(id))) d.blobsLost++;
     this.lost.set(hex(id), d);
   }
@@ -376,6 +377,8 @@ async function readPacks(
     'check --read-data',
     packs.reduce((n, p) => n + (stored.get(p) ?? 0), 0),
   );
+  /** Blob id (hex) -> the packs where it did not open, with the pack's problem. */
+  const failed = new Map<string, Map<string, string>>();
   for (const name of packs) {
     const data = await repo.backend.load({ type: 'pack', name });
     report.packsRead++;
@@ -386,7 +389,48 @@ async function readPacks(
     report.errors.push(...v.findings);
     if (v.problem === '') continue;
     damage.pack(name, v.problem);
-    for (const id of v.failed) damage.blobLost(name, v.problem, id, repo.index.get(id)?.pack);
+    for (const id of v.failed) {
+      const at = failed.get(hex(id)) ?? new Map<string, string>();
+      at.set(name, v.problem);
+      failed.set(hex(id), at);
+    }
+  }
+  // A blob is lost only when no copy of it opens (a copy in a pack not read is trusted).
+  for (const [blob, at] of failed) {
+    const id = Buffer.from(blob, 'hex');
+    const good = repo.index.locations(id).find((l) => !at.has(l.pack));
+    for (const [pack, problem] of at) {
+      damage.blobLost(pack, problem, id, !good);
+      if (good)
+        report.errors.push(
+          `blob ${blob.slice(0, 8)}: the copy in pack ${pack} does not verify, the copy in pack ${good.pack} does (\`lifeboat prune\` keeps only the good copy)`,
+        );
+    }
   }
   progress.done();
+}
+
+/**
+ * Blobs stored more than once with different kinds of key (a data key and a write-only
+ * host's sealed box): two backups racing can do that, and so can a write-only host storing
+ * a false copy under a known id to make restores fail or prune drop the genuine one.
+ * Readers and prune prefer the copy that verifies; check --read-data names a bad one.
+ */
+async function checkCopies(repo: Repository, report: CheckReport): Promise<void> {
+  for (const copies of repo.index.copies()) {
+    const kinds = await Promise.all(
+      copies.map(async (c) => {
+        try {
+          return (await repo.isSealedBox(c)) ? 'sealed box' : 'data key';
+        } catch {
+          return 'unreadable';
+        }
+      }),
+    );
+    if (new Set(kinds).size < 2) continue;
+    const where = copies.map((c, i) => `pack ${c.pack} (${kinds[i]})`).join(', ');
+    report.errors.push(
+      `blob ${hex(copies[0].id).slice(0, 8)} is stored ${copies.length} times with different keys: ${where} (a write-only host may have stored a false copy; \`lifeboat check --read-data\` names a copy that does not verify, and \`lifeboat prune\` keeps only one that does)`,
+    );
+  }
 }
