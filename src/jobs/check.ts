@@ -15,7 +15,9 @@ import type { PackEntry } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
 import { verifyWalObject } from '../repo/wal-archive.js';
+import { checkedNameBytes } from '../sources/files/files-meta.js';
 import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
+import type { Tree } from '../sources/source.js';
 import { type Affected, mapAffected, readableSnapshots, withoutCheckHint } from './damage-map.js';
 import { verifyPack } from './pack-verify.js';
 import { walBySource } from './wal-chain.js';
@@ -115,6 +117,11 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
       }
     }
     await checkCopies(repo, report);
+    for await (const f of repo.backend.listUnfinished?.() ?? []) {
+      report.warnings.push(
+        `${f.name} (${f.size} bytes) is an unfinished write left by an interrupted save (\`lifeboat prune\` removes it)`,
+      );
+    }
     if (req.readDataPercent > 0)
       await readPacks(repo, report, damage, stored, req.readDataPercent, req.progress ?? silentProgress);
     const snapshots = await readableSnapshots(repo, (id, err) => {
@@ -252,6 +259,10 @@ class DamageBook {
         this.lost.set(treeId, d); // once: other snapshots meet it as lost
         return d;
       },
+      tree: (nodes, dir, where) => {
+        for (const problem of hostileNames(nodes))
+          this.report.errors.push(`${where}: ${dir || '/'}: ${problem}`);
+      },
       found: (d, blob, where) => {
         // A pack's own error names it, and a pack in no index has its one line above.
         if (d.kind === 'blob')
@@ -291,6 +302,31 @@ class DamageBook {
     if (sources.length > 0) out.push(`back up again what the sources still hold: ${sources.join(', ')}`);
     return out;
   }
+}
+
+/**
+ * Names in a tree that restore refuses (empty, `.`, `..`, with `/` or NUL) or that appear
+ * twice: a writer's bug, or a hostile tree from a write-only host aiming outside the target.
+ */
+function hostileNames(nodes: Tree['nodes']): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const node of nodes) {
+    let name: Buffer;
+    try {
+      name = checkedNameBytes(node);
+    } catch {
+      out.push(
+        `invalid name ${JSON.stringify(node.name)} (restore refuses this folder; \`lifeboat forget\` the snapshot)`,
+      );
+      continue;
+    }
+    const key = name.toString('latin1');
+    if (seen.has(key))
+      out.push(`the name ${JSON.stringify(node.name)} is listed twice (restore refuses this folder)`);
+    seen.add(key);
+  }
+  return out;
 }
 
 /** Key files must hash to their names (snapshots and indexes are checked as they load). */
