@@ -31,30 +31,27 @@ test('a write-only key storing garbage under a known blob id cannot break restor
     await wo.loadIndex();
     const genuine = [...wo.index.entries()].find((e) => e.type === 'data');
     assert.ok(genuine);
-    // The attacker stores a false copy (a new pack and index) until its index is listed first,
-    // which is the one a reader used to believe.
-    let falsePack = '';
-    for (let attempt = 0; attempt < 20; attempt++) {
+    // The attacker stores false copies (garbage of the same length under the same id) until
+    // one is the location a reader loads first, the one the index used to believe.
+    const firstLoaded = async () => {
+      const reader = await Repository.open(backend, 'test-password');
+      await reader.loadIndex();
+      return reader.index.get(genuine.id)?.pack;
+    };
+    let copies = 0;
+    while ((await firstLoaded()) === genuine.pack && copies < 40) {
       await wo.rewriteBlob('data', genuine.id, randomBytes(genuine.rawLength));
       await wo.flush();
-      let first = '';
-      for await (const f of backend.list('index')) {
-        first = f.name;
-        break;
-      }
-      const named = (await wo.loadIndexFile(first))[0];
-      if (named.pack !== genuine.pack && named.entries.some((e) => e.id.equals(genuine.id))) {
-        falsePack = named.pack;
-        break;
-      }
+      copies++;
     }
     await wo.close();
-    assert.ok(falsePack, 'a false copy listed first');
+    const falsePack = await firstLoaded();
+    assert.ok(falsePack && falsePack !== genuine.pack, `a false copy loads first (after ${copies} copies)`);
 
     // Plain check: the id is stored with two kinds of key, an error.
     const plain = await runCli(['check'], full);
     assert.notEqual(plain.code, 0, plain.stdout + plain.stderr);
-    assert.match(plain.stdout + plain.stderr, /stored 2 times with different keys/);
+    assert.match(plain.stdout + plain.stderr, /stored \d+ times with different keys/);
     assert.match(plain.stdout + plain.stderr, new RegExp(`${falsePack} \\(sealed box\\)`));
 
     // Restore reads the genuine copy.
