@@ -3,7 +3,7 @@
 // false one, and prune keeps the genuine pack and drops the false copy.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Repository } from '../../src/repo/repository.js';
@@ -70,6 +70,18 @@ test('a write-only key storing garbage under a known blob id cannot break restor
       report.damage.every((d: { blobsLost: number }) => d.blobsLost === 0),
       read.stdout,
     );
+
+    // repair packs (what check suggests) drops the false copies' packs and keeps the genuine one.
+    const copy = join(dir, 'repo-copy');
+    await cp(repo, copy, { recursive: true });
+    const copyEnv = repoEnv(copy);
+    await lifeboat(['repair', 'packs'], copyEnv);
+    await stat(packPath(copy, genuine.pack));
+    await assert.rejects(stat(packPath(copy, falsePack)), /ENOENT/);
+    await lifeboat(['restore', 'latest', '--to', join(dir, 'out-repaired')], copyEnv);
+    assert.deepEqual(await compareTrees(src, join(dir, 'out-repaired')), []);
+    const repaired = await runCli(['check', '--read-data'], copyEnv);
+    assert.equal(repaired.code, 0, repaired.stdout + repaired.stderr);
 
     // Prune keeps the genuine pack and drops the false copy.
     await lifeboat(['prune'], full);
