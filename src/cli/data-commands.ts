@@ -61,6 +61,11 @@ export function registerDataCommands(program: Command, action: Action): void {
       '--data-only',
       'with --table or --schema (PostgreSQL): replace only the rows, in one transaction; definitions and what depends on the tables stay',
     )
+    .option(
+      '--no-privileges',
+      'files: drop setuid/setgid bits and refuse device nodes (always so for a snapshot a write-only key wrote)',
+    )
+    .option('--devices', 'files, without privileges: create device nodes all the same')
     .option('--overwrite', 'replace what is at the target')
     .option('--dry-run', 'show what would be restored, write nothing')
     .action(action(restore));
@@ -184,6 +189,9 @@ interface RestoreCliOptions {
   collection: string[];
   at?: string;
   dataOnly?: boolean;
+  /** false with --no-privileges. */
+  privileges?: boolean;
+  devices?: boolean;
   overwrite?: boolean;
   dryRun?: boolean;
 }
@@ -210,6 +218,8 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
       pattern: opts.pattern,
       collections: opts.collection,
       dataOnly: !!opts.dataOnly,
+      noPrivileges: opts.privileges === false,
+      devices: !!opts.devices,
       overwrite: !!opts.overwrite,
       dryRun: !!opts.dryRun,
     },

@@ -15,7 +15,9 @@ import type { PackEntry } from '../repo/pack.js';
 import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
 import { verifyWalObject } from '../repo/wal-archive.js';
+import { checkedNameBytes } from '../sources/files/files-meta.js';
 import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
+import type { Tree } from '../sources/source.js';
 import { type Affected, mapAffected, readableSnapshots, withoutCheckHint } from './damage-map.js';
 import { verifyPack } from './pack-verify.js';
 import { walBySource } from './wal-chain.js';
@@ -114,6 +116,12 @@ export async function runCheck(repo: Repository, req: CheckRequest): Promise<Che
         // Unreadable and unindexed: nothing can use it; read-data names it.
       }
     }
+    await checkCopies(repo, report);
+    for await (const f of repo.backend.listUnfinished?.() ?? []) {
+      report.warnings.push(
+        `${f.name} (${f.size} bytes) is an unfinished write left by an interrupted save (\`lifeboat prune\` removes it)`,
+      );
+    }
     if (req.readDataPercent > 0)
       await readPacks(repo, report, damage, stored, req.readDataPercent, req.progress ?? silentProgress);
     const snapshots = await readableSnapshots(repo, (id, err) => {
@@ -188,10 +196,10 @@ class DamageBook {
     return d;
   }
 
-  /** A blob of `pack` that does not open: lost unless the index has it elsewhere. */
-  blobLost(pack: string, problem: string, id: Buffer, indexedAt: string | undefined): void {
+  /** A blob of `pack` that does not open: lost when no other copy of it does. */
+  blobLost(pack: string, problem: string, id: Buffer, lost: boolean): void {
     const d = this.pack(pack, problem);
-    if (indexedAt !== undefined && indexedAt !== pack) return;
+    if (!lost) return;
     if (!this.lost.has(hex(id))) d.blobsLost++;
     this.lost.set(hex(id), d);
   }
@@ -251,6 +259,10 @@ class DamageBook {
         this.lost.set(treeId, d); // once: other snapshots meet it as lost
         return d;
       },
+      tree: (nodes, dir, where) => {
+        for (const problem of hostileNames(nodes))
+          this.report.errors.push(`${where}: ${dir || '/'}: ${problem}`);
+      },
       found: (d, blob, where) => {
         // A pack's own error names it, and a pack in no index has its one line above.
         if (d.kind === 'blob')
@@ -290,6 +302,31 @@ class DamageBook {
     if (sources.length > 0) out.push(`back up again what the sources still hold: ${sources.join(', ')}`);
     return out;
   }
+}
+
+/**
+ * Names in a tree that restore refuses (empty, `.`, `..`, with `/` or NUL) or that appear
+ * twice: a writer's bug, or a hostile tree from a write-only host aiming outside the target.
+ */
+function hostileNames(nodes: Tree['nodes']): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const node of nodes) {
+    let name: Buffer;
+    try {
+      name = checkedNameBytes(node);
+    } catch {
+      out.push(
+        `invalid name ${JSON.stringify(node.name)} (restore refuses this folder; \`lifeboat forget\` the snapshot)`,
+      );
+      continue;
+    }
+    const key = name.toString('latin1');
+    if (seen.has(key))
+      out.push(`the name ${JSON.stringify(node.name)} is listed twice (restore refuses this folder)`);
+    seen.add(key);
+  }
+  return out;
 }
 
 /** Key files must hash to their names (snapshots and indexes are checked as they load). */
@@ -379,6 +416,8 @@ async function readPacks(
     'check --read-data',
     packs.reduce((n, p) => n + (stored.get(p) ?? 0), 0),
   );
+  /** Blob id (hex) -> the packs where it did not open, with the pack's problem. */
+  const failed = new Map<string, Map<string, string>>();
   for (const name of packs) {
     const data = await repo.backend.load({ type: 'pack', name });
     report.packsRead++;
@@ -389,7 +428,48 @@ async function readPacks(
     report.errors.push(...v.findings);
     if (v.problem === '') continue;
     damage.pack(name, v.problem);
-    for (const id of v.failed) damage.blobLost(name, v.problem, id, repo.index.get(id)?.pack);
+    for (const id of v.failed) {
+      const at = failed.get(hex(id)) ?? new Map<string, string>();
+      at.set(name, v.problem);
+      failed.set(hex(id), at);
+    }
+  }
+  // A blob is lost only when no copy of it opens (a copy in a pack not read is trusted).
+  for (const [blob, at] of failed) {
+    const id = Buffer.from(blob, 'hex');
+    const good = repo.index.locations(id).find((l) => !at.has(l.pack));
+    for (const [pack, problem] of at) {
+      damage.blobLost(pack, problem, id, !good);
+      if (good)
+        report.errors.push(
+          `blob ${blob.slice(0, 8)}: the copy in pack ${pack} does not verify, the copy in pack ${good.pack} does (\`lifeboat prune\` keeps only the good copy)`,
+        );
+    }
   }
   progress.done();
+}
+
+/**
+ * Blobs stored more than once with different kinds of key (a data key and a write-only
+ * host's sealed box): two backups racing can do that, and so can a write-only host storing
+ * a false copy under a known id to make restores fail or prune drop the genuine one.
+ * Readers and prune prefer the copy that verifies; check --read-data names a bad one.
+ */
+async function checkCopies(repo: Repository, report: CheckReport): Promise<void> {
+  for (const copies of repo.index.copies()) {
+    const kinds = await Promise.all(
+      copies.map(async (c) => {
+        try {
+          return (await repo.isSealedBox(c)) ? 'sealed box' : 'data key';
+        } catch {
+          return 'unreadable';
+        }
+      }),
+    );
+    if (new Set(kinds).size < 2) continue;
+    const where = copies.map((c, i) => `pack ${c.pack} (${kinds[i]})`).join(', ');
+    report.errors.push(
+      `blob ${hex(copies[0].id).slice(0, 8)} is stored ${copies.length} times with different keys: ${where} (a write-only host may have stored a false copy; \`lifeboat check --read-data\` names a copy that does not verify, and \`lifeboat prune\` keeps only one that does)`,
+    );
+  }
 }

@@ -38,6 +38,8 @@ export interface MapOptions<K> {
   readable?(key: K): boolean;
   /** Called once per (tree, blob) with the damage found there: check reports it as an error. */
   found?(key: K, blob: string, where: string): void;
+  /** Each tree that opens, once (at the first snapshot that has it), with where it is. */
+  tree?(nodes: Tree['nodes'], dir: string, where: string): void;
 }
 
 /** For each damage, the snapshots (oldest first) and paths that depend on it. */
@@ -93,6 +95,7 @@ export async function mapAffected<K>(
         hit(key, shown);
         return false;
       }
+      options.tree?.(nodes, dir, where);
       for (const node of nodes) {
         const path = dir === '' ? node.name : `${dir}/${node.name}`;
         const keys = new Set<K>();

@@ -63,19 +63,25 @@ export async function runPrune(
         `[prune] ${missing.length} blobs that snapshots use are in no index (first: ${missing[0].slice(0, 8)}), so nothing is deleted (\`lifeboat check\` names the snapshots they affect; \`lifeboat repair index\`, then \`lifeboat repair snapshots --forget\` repairs them)`,
       );
     }
+    // Of a blob stored more than once, one copy that verifies is kept; the others count as
+    // unused. A false copy (a write-only host's garbage under a known id) so never outlives,
+    // nor costs, the genuine one.
+    const surplus = await surplusCopies(repo, used);
+    const isUsed = (pack: string, e: PackEntry) =>
+      used.has(e.id.toString('hex')) && !surplus.has(`${pack}:${e.offset}`);
     const byPack = entriesByPack(repo);
 
     const keep: IndexedPack[] = [];
     const repack: IndexedPack[] = [];
     const drop: string[] = [];
     for (const pack of stored.keys()) {
-      const entries = byPack.get(pack) ?? [];
-      const usedBytes = entries
-        .filter((e) => used.has(e.id.toString('hex')))
-        .reduce((n, e) => n + e.length, 0);
+      const all = byPack.get(pack) ?? [];
+      const usedBytes = all.filter((e) => isUsed(pack, e)).reduce((n, e) => n + e.length, 0);
+      // A surplus copy in a pack that stays is left out of the index.
+      const entries = all.filter((e) => !surplus.has(`${pack}:${e.offset}`));
       if (usedBytes === 0) drop.push(pack);
       // Judge by blob bytes: a pack's header is overhead, not waste.
-      else if (1 - usedBytes / blobBytes(entries) > REPACK_UNUSED_RATIO) repack.push({ pack, entries });
+      else if (1 - usedBytes / blobBytes(all) > REPACK_UNUSED_RATIO) repack.push({ pack, entries });
       else keep.push({ pack, entries });
     }
     const retention = await holdRetained(repo, drop, repack, keep, byPack);
@@ -107,7 +113,7 @@ export async function runPrune(
     );
     repo.deferIndex = true;
     for (const { pack, entries } of repack) {
-      const kept = entries.filter((e) => used.has(e.id.toString('hex')));
+      const kept = entries.filter((e) => isUsed(pack, e));
       progress.advance(await copyBlobs(repo, pack, kept));
     }
     progress.done();
@@ -158,6 +164,24 @@ async function markUsed(
   };
   for (const { snapshot } of snapshots) await visit(snapshot.root);
   return { used, snapshots, damaged: problems.map((p) => p.id) };
+}
+
+/**
+ * Locations (`pack:offset`) of the copies prune may drop: for each used blob stored more than
+ * once, every copy but the first that opens and verifies (data-key copies tried first). When
+ * none verifies, all stay: nothing of that blob is deleted.
+ */
+async function surplusCopies(repo: Repository, used: Set<string>): Promise<Set<string>> {
+  const surplus = new Set<string>();
+  for (const copies of repo.index.copies()) {
+    const id = copies[0].id;
+    if (!used.has(id.toString('hex'))) continue;
+    const judged = await repo.judgeCopies(id, true);
+    const good = judged.find((c) => c.plain);
+    if (!good) continue;
+    for (const c of judged) if (c !== good) surplus.add(`${c.entry.pack}:${c.entry.offset}`);
+  }
+  return surplus;
 }
 
 /**

@@ -202,9 +202,9 @@ export function repairPacks(
         entries = byPack.get(pack) ?? []; // the header is gone: the index still locates its blobs
       }
       const r: PackRepair = { pack, problem, blobs: entries.length, salvaged: 0, elsewhere: 0, lost: [] };
+      // A blob also stored in a pack not being repaired is held there: not copied again.
       const own = entries.filter((e) => {
-        const at = repo.index.get(e.id)?.pack;
-        if (at === undefined || at === pack) return true;
+        if (!repo.index.locations(e.id).some((at) => !targets.has(at.pack))) return true;
         r.elsewhere++;
         return false;
       });

@@ -7,6 +7,7 @@ import { LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
+import { BOX_EPOCH } from '../repo/crypto.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotProblem } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
@@ -91,7 +92,10 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
           stats: snapshot.stats,
           meta: snapshot.meta,
         };
-        const result = await source.restore(ctx, req.options);
+        // What a write-only host wrote is restored without privileges (docs/keys.md).
+        const fromWriteOnly = (await repo.epochOf('snapshot', id)) === BOX_EPOCH;
+        const options = fromWriteOnly ? { ...req.options, noPrivileges: true } : req.options;
+        const result = await source.restore(ctx, options);
         if (result.damaged?.length && !req.returnPartial)
           throw partialRestoreError(result.damaged, result.target);
         return { ...result, snapshotId: id, snapshot, skipped };

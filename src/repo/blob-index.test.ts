@@ -6,7 +6,7 @@ import type { PackEntry } from './pack.js';
 
 const id = (n: number) => createHash('sha256').update(String(n)).digest();
 
-test('blob index finds every entry across rehashes and keeps the first location', () => {
+test('blob index finds every entry across rehashes, the first location first', () => {
   const index = new BlobIndex();
   const entries: PackEntry[] = [];
   for (let i = 0; i < 20_000; i++) {
@@ -34,4 +34,43 @@ test('blob index finds every entry across rehashes and keeps the first location'
   }
   assert.equal(index.has(id(-1)), false);
   assert.deepEqual([...index.packs], ['a'.repeat(64), 'b'.repeat(64)]);
+});
+
+test('blob index keeps every location of an id stored twice, once per place', () => {
+  const index = new BlobIndex();
+  const entry = (i: number, offset: number): PackEntry => ({
+    type: 'data',
+    flags: 0,
+    id: id(i),
+    offset,
+    length: 10,
+    rawLength: 10,
+  });
+  const many = Array.from({ length: 5_000 }, (_, i) => entry(i, i * 10));
+  index.addPack('a'.repeat(64), many);
+  // Another index naming the same pack adds no copy; another pack does.
+  index.addPack('a'.repeat(64), many.slice(0, 100));
+  index.addPack('b'.repeat(64), [entry(7, 0), entry(9, 40)]);
+  index.addPack('c'.repeat(64), [
+    entry(7, 80),
+    ...Array.from({ length: 5_000 }, (_, i) => entry(10_000 + i, i)),
+  ]);
+  assert.equal(index.size, 10_000);
+  assert.deepEqual(
+    index.locations(id(7)).map((e) => [e.pack[0], e.offset]),
+    [
+      ['a', 70],
+      ['b', 0],
+      ['c', 80],
+    ],
+  );
+  assert.equal(index.get(id(7))?.pack, 'a'.repeat(64));
+  assert.equal(index.hasCopies(id(9)), true);
+  assert.equal(index.hasCopies(id(8)), false);
+  assert.deepEqual(
+    [...index.copies()].map((c) => c.length),
+    [3, 2],
+  );
+  assert.equal([...index.entries()].length, 10_003);
+  for (let i = 10_000; i < 15_000; i += 11) assert.equal(index.get(id(i))?.pack, 'c'.repeat(64));
 });

@@ -3,6 +3,10 @@
  * The in-memory index: blob id -> pack, offset, length. Records live in one growable
  * buffer with an open-addressing hash table over it, so a million blobs cost ~80 MiB
  * less than a Map of hex strings would, and lookups allocate nothing.
+ *
+ * An id stored more than once (two backups racing, or a write-only host storing a false
+ * copy under a known id) keeps every location: the first in the hash table, the others
+ * as records beside it listed in a small side table, which is empty in the usual case.
  */
 import type { BlobType, PackEntry } from './pack.js';
 import { BLOB_TYPE_CODE, BLOB_TYPES } from './pack.js';
@@ -20,9 +24,14 @@ export class BlobIndex {
   private table = new Int32Array(2048);
   private packIds: string[] = [];
   private packNumbers = new Map<string, number>();
+  /** Record of an id's first location -> records of its other locations. */
+  private alternates = new Map<number, number[]>();
 
+  /** Distinct blob ids. */
   get size(): number {
-    return this.count;
+    let extra = 0;
+    for (const more of this.alternates.values()) extra += more.length;
+    return this.count - extra;
   }
 
   get packs(): readonly string[] {
@@ -37,12 +46,31 @@ export class BlobIndex {
     return this.find(id) >= 0;
   }
 
+  /** The first location loaded; Repository.loadBlob chooses among several. */
   get(id: Buffer): IndexEntry | undefined {
     const i = this.find(id);
     return i < 0 ? undefined : this.entryAt(i);
   }
 
-  /** Adds every blob of a pack; blobs already indexed elsewhere keep their first location. */
+  /** Every location of `id`, the first loaded first. */
+  locations(id: Buffer): IndexEntry[] {
+    const i = this.find(id);
+    if (i < 0) return [];
+    return [i, ...(this.alternates.get(i) ?? [])].map((r) => this.entryAt(r));
+  }
+
+  /** Whether `id` is stored in more than one place. */
+  hasCopies(id: Buffer): boolean {
+    const i = this.find(id);
+    return i >= 0 && this.alternates.has(i);
+  }
+
+  /** The locations of each id stored more than once. */
+  *copies(): Generator<IndexEntry[]> {
+    for (const [first, more] of this.alternates) yield [first, ...more].map((r) => this.entryAt(r));
+  }
+
+  /** Adds every blob of a pack; an id already indexed elsewhere gains a location. */
   addPack(pack: string, entries: readonly PackEntry[]): void {
     let packNo = this.packNumbers.get(pack);
     if (packNo === undefined) {
@@ -53,13 +81,18 @@ export class BlobIndex {
     for (const e of entries) this.add(packNo, e);
   }
 
-  /** Every entry, grouped by nothing in particular. */
+  /** Every location of every blob, grouped by nothing in particular. */
   *entries(): Generator<IndexEntry> {
     for (let i = 0; i < this.count; i++) yield this.entryAt(i);
   }
 
   private add(packNo: number, e: PackEntry): void {
-    if (this.find(e.id) >= 0) return;
+    const first = this.find(e.id);
+    if (first >= 0) {
+      // Several index files may name one pack: the same location is not another copy.
+      const known = [first, ...(this.alternates.get(first) ?? [])];
+      if (known.some((r) => this.samePlace(r, packNo, e.offset))) return;
+    }
     if ((this.count + 1) * REC > this.records.length) {
       const bigger = Buffer.alloc(this.records.length * 2);
       this.records.copy(bigger);
@@ -74,13 +107,24 @@ export class BlobIndex {
     this.records[o + 48] = BLOB_TYPE_CODE[e.type];
     this.records[o + 49] = e.flags;
     this.count++;
-    if (this.count * 2 > this.table.length) this.rehash();
+    if (first >= 0) {
+      const more = this.alternates.get(first) ?? [];
+      more.push(this.count - 1);
+      this.alternates.set(first, more);
+    } else if (this.count * 2 > this.table.length) this.rehash();
     else this.insertSlot(this.count - 1);
+  }
+
+  private samePlace(r: number, packNo: number, offset: number): boolean {
+    const o = r * REC;
+    return this.records.readUInt32LE(o + 32) === packNo && this.records.readUInt32LE(o + 36) === offset;
   }
 
   private rehash(): void {
     this.table = new Int32Array(this.table.length * 2);
-    for (let i = 0; i < this.count; i++) this.insertSlot(i);
+    const isCopy = new Set<number>();
+    for (const more of this.alternates.values()) for (const r of more) isCopy.add(r);
+    for (let i = 0; i < this.count; i++) if (!isCopy.has(i)) this.insertSlot(i);
   }
 
   private insertSlot(i: number): void {

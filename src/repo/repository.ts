@@ -68,6 +68,19 @@ export interface RepositoryOptions {
   sealWorkers?: number;
 }
 
+/** One stored copy of a blob, as Repository.judgeCopies found it. */
+export interface BlobCopy {
+  entry: IndexEntry;
+  /** Sealed to the public key (by a write-only host), not with a data key. */
+  sealedBox: boolean;
+  /** Its stored bytes, until judged. */
+  sealed?: Buffer;
+  /** Its content, when it opened and matched its id. */
+  plain?: Buffer;
+  /** Why it did not, when it was tried. */
+  error?: unknown;
+}
+
 export interface KeyListing {
   id: string;
   current: boolean;
@@ -557,17 +570,72 @@ export class Repository {
     await this.addToPack(type, id, data);
   }
 
-  /** Reads a blob and verifies it: authentication, length and keyed id. */
+  /**
+   * Reads a blob and verifies it: authentication, length and keyed id. Of several copies,
+   * one sealed with a data key is tried before one sealed to the public key (a write-only
+   * host's, which could hold anything), and the next is tried when one fails.
+   */
   async loadBlob(id: Buffer): Promise<Buffer> {
-    const entry = this.index.get(id);
-    if (!entry) {
+    const copies = this.index.locations(id);
+    if (copies.length === 0) {
       throw new LifeboatError(
         'repo_corrupt',
         `[repo] blob ${id.toString('hex').slice(0, 8)} is missing from the index (run \`lifeboat check\`)`,
       );
     }
-    const sealed = await this.backend.load({ type: 'pack', name: entry.pack }, entry.offset, entry.length);
-    return this.openEntry(entry, sealed);
+    if (copies.length === 1) {
+      const sealed = await this.backend.load(
+        { type: 'pack', name: copies[0].pack },
+        copies[0].offset,
+        copies[0].length,
+      );
+      return this.openEntry(copies[0], sealed);
+    }
+    const judged = await this.judgeCopies(id, true);
+    const good = judged.find((c) => c.plain);
+    if (good?.plain) return good.plain;
+    throw judged[0].error;
+  }
+
+  /**
+   * Every copy of `id`, in the order readers try them (data key first), each opened and
+   * verified (keyed id recomputed): all of them, or with `stopAtGood` up to the first that verifies. Prune keeps
+   * the first that verifies; check names the others.
+   */
+  async judgeCopies(id: Buffer, stopAtGood = false): Promise<BlobCopy[]> {
+    const copies: BlobCopy[] = [];
+    for (const entry of this.index.locations(id)) {
+      try {
+        const sealed = await this.backend.load(
+          { type: 'pack', name: entry.pack },
+          entry.offset,
+          entry.length,
+        );
+        copies.push({ entry, sealedBox: KeyRing.epochOf(sealed) === BOX_EPOCH, sealed });
+      } catch (err) {
+        if (!isDamage(err) && !(isLifeboatError(err) && err.code === 'not_found')) throw err;
+        copies.push({ entry, sealedBox: true, error: err });
+      }
+    }
+    copies.sort((a, b) => Number(a.sealedBox) - Number(b.sealedBox));
+    for (const c of copies) {
+      if (!c.sealed) continue;
+      try {
+        c.plain = this.openEntry(c.entry, c.sealed);
+        if (stopAtGood) break;
+      } catch (err) {
+        if (!isDamage(err)) throw err;
+        c.error = err;
+      }
+      c.sealed = undefined;
+    }
+    return copies;
+  }
+
+  /** Whether the blob at `entry` is sealed to the public key (read from its first bytes). */
+  async isSealedBox(entry: IndexEntry): Promise<boolean> {
+    const head = await this.backend.load({ type: 'pack', name: entry.pack }, entry.offset, 4);
+    return KeyRing.epochOf(head) === BOX_EPOCH;
   }
 
   /** Decrypts and verifies a blob read from its pack. */
@@ -601,8 +669,9 @@ export class Repository {
       // Moved to the worker: a run of one blob as it is, a blob of a longer run as a copy.
       return this.openers().open(entry, sealed, blobWhat(entry), false, into);
     };
+    // A blob stored more than once is read on its own (single): loadBlob chooses the copy.
     return readInRuns(
-      ids.map((id) => this.index.get(id)),
+      ids.map((id) => (this.index.hasCopies(id) ? undefined : this.index.get(id))),
       {
         load: (pack, offset, length) => this.backend.load({ type: 'pack', name: pack }, offset, length),
         reserve: ring && ((entry) => (pooled(entry) ? ring.take(entry.rawLength) : undefined)),
@@ -617,7 +686,12 @@ export class Repository {
                 return Buffer.alloc(entry.rawLength);
               }
             },
-        single: (i) => this.loadBlob(ids[i]),
+        single: (i) =>
+          this.loadBlob(ids[i]).catch((err) => {
+            if (!damaged || !isDamage(err) || !this.index.has(ids[i])) throw err;
+            damaged(i, err);
+            return Buffer.alloc(this.index.get(ids[i])?.rawLength ?? 0);
+          }),
       },
       ahead,
     );

@@ -128,6 +128,13 @@ export const restoreRequest = z.strictObject({
     .describe(
       'PostgreSQL, with tables: replace only their rows, in one transaction; definitions and what depends on them stay',
     ),
+  no_privileges: z
+    .boolean()
+    .optional()
+    .describe(
+      'files: drop setuid/setgid bits and refuse device nodes (always so for a snapshot a write-only key wrote)',
+    ),
+  devices: z.boolean().optional().describe('files, without privileges: create device nodes all the same'),
   overwrite: z.boolean().optional(),
   dry_run: z.boolean().optional(),
 });

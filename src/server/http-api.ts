@@ -548,6 +548,8 @@ const HANDLERS: Record<string, Handler> = {
         include: body.include ?? [],
         ...(body.collections?.length ? { collections: body.collections } : {}),
         ...(body.data_only ? { data_only: true } : {}),
+        ...(body.no_privileges ? { no_privileges: true } : {}),
+        ...(body.devices ? { devices: true } : {}),
         overwrite: body.overwrite ?? false,
         dry_run: body.dry_run ?? false,
         ...(body.at ? { at: body.at } : {}),

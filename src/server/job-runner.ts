@@ -604,6 +604,8 @@ export class JobRunner {
         tables: p.tables ?? [],
         collections: p.collections ?? [],
         dataOnly: !!p.data_only,
+        noPrivileges: !!p.no_privileges,
+        devices: !!p.devices,
         overwrite: !!p.overwrite,
         dryRun: !!p.dry_run,
       },
@@ -627,6 +629,8 @@ type RestoreParams = {
   include?: string[];
   collections?: string[];
   data_only?: boolean;
+  no_privileges?: boolean;
+  devices?: boolean;
   overwrite?: boolean;
   dry_run?: boolean;
   at?: string;

@@ -169,6 +169,13 @@ export interface RestoreOptions {
    * grantees) that the target lacks. For drills into a scratch cluster without the globals.
    */
   createRoles?: boolean;
+  /**
+   * Files: drop setuid/setgid bits and refuse device nodes (unless `devices`). Always on for
+   * a snapshot a write-only key wrote: its host could have put anything in it.
+   */
+  noPrivileges?: boolean;
+  /** Files, with `noPrivileges`: create device nodes all the same. */
+  devices?: boolean;
   overwrite: boolean;
   dryRun: boolean;
 }

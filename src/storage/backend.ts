@@ -97,6 +97,13 @@ export interface Backend {
    */
   removeUnfinished?(): Promise<number>;
 
+  /**
+   * Lists what removeUnfinished would remove that is UNFINISHED_AGE_MS old or older (younger
+   * temp files may belong to a save in progress), by path from the repository root, for
+   * `check` to report. Implemented together with removeUnfinished.
+   */
+  listUnfinished?(): AsyncIterable<FileInfo>;
+
   /** Free bytes at the location, when capabilities.freeSpace. */
   freeSpace?(): Promise<number>;
 

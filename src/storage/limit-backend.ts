@@ -50,6 +50,7 @@ class LimitBackend implements Backend {
   readonly freeSpace?: () => Promise<number>;
   readonly retentionUntil?: (h: FileHandle) => Promise<Date | undefined>;
   readonly removeUnfinished?: () => Promise<number>;
+  readonly listUnfinished?: () => AsyncIterable<FileInfo>;
   private readonly up?: TokenBucket;
   private readonly down?: TokenBucket;
 
@@ -65,6 +66,7 @@ class LimitBackend implements Backend {
     if (inner.freeSpace) this.freeSpace = () => inner.freeSpace!();
     if (inner.retentionUntil) this.retentionUntil = (h) => inner.retentionUntil!(h);
     if (inner.removeUnfinished) this.removeUnfinished = () => inner.removeUnfinished!();
+    if (inner.listUnfinished) this.listUnfinished = () => inner.listUnfinished!();
   }
 
   get location(): string {

@@ -115,6 +115,7 @@ export class RetryBackend implements Backend {
   readonly freeSpace?: () => Promise<number>;
   readonly retentionUntil?: (h: FileHandle) => Promise<Date | undefined>;
   readonly removeUnfinished?: () => Promise<number>;
+  readonly listUnfinished?: () => AsyncIterable<FileInfo>;
   private readonly retries: number;
   private readonly timeoutMs: number;
   private readonly retryBudgetMs: number;
@@ -154,6 +155,8 @@ export class RetryBackend implements Backend {
     if (inner.removeUnfinished) {
       this.removeUnfinished = () => this.run('remove unfinished writes', () => inner.removeUnfinished!());
     }
+    // Not retried: check only warns about what it lists, nothing depends on it.
+    if (inner.listUnfinished) this.listUnfinished = () => inner.listUnfinished!();
     if (inner.retentionUntil) {
       this.retentionUntil = (h) =>
         this.run(`read the retention of ${objectName(h)}`, () => inner.retentionUntil!(h));

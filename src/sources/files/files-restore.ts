@@ -210,7 +210,7 @@ class TreeRestorer {
         if (!subtree) continue;
         if (this.writing) await this.guard(childRel, () => ensureDir(path, this.options.overwrite));
         await this.restoreDir(subtree, path, childRel, childLink, child);
-        if (this.writing) await this.guard(childRel, () => applyMeta(path, node));
+        if (this.writing) await this.guard(childRel, () => applyMeta(path, this.meta(node, `${childRel}/`)));
         this.stats.dirs++;
       } else {
         this.record(childRel);
@@ -262,11 +262,18 @@ class TreeRestorer {
         this.stats.symlinks++;
         if (!this.writing) return;
         await placeEntry(path, overwrite, (p) => fs.symlink(nodeTargetBytes(node), p));
-        await applyMeta(path, node);
+        await applyMeta(path, this.meta(node, rel));
         return;
       case 'fifo':
       case 'chardev':
       case 'blockdev': {
+        if (node.type !== 'fifo' && this.options.noPrivileges && !this.options.devices) {
+          this.warn(
+            rel,
+            'device node, refused (restored without privileges: the snapshot was written by a write-only key, or --no-privileges; --devices creates it)',
+          );
+          return;
+        }
         if (!this.writing) return;
         let skipped: string | undefined;
         await placeEntry(path, overwrite, async (p) => {
@@ -274,7 +281,7 @@ class TreeRestorer {
           return skipped === undefined;
         });
         if (skipped !== undefined) this.warn(rel, skipped);
-        else await applyMeta(path, node);
+        else await applyMeta(path, this.meta(node, rel));
         return;
       }
       default:
@@ -332,7 +339,14 @@ class TreeRestorer {
       this.stats.bytes -= size;
       return;
     }
-    await applyMeta(path, node);
+    await applyMeta(path, this.meta(node, rel));
+  }
+
+  /** The metadata to apply to `node`: without setuid/setgid bits when restoring without privileges. */
+  private meta(node: TreeNode, rel: string): TreeNode {
+    if (!this.options.noPrivileges || node.mode === undefined || (node.mode & 0o6000) === 0) return node;
+    this.warn(rel, 'setuid/setgid bits dropped (restored without privileges)');
+    return { ...node, mode: node.mode & ~0o6000 };
   }
 
   /** The node a hard link points at, found by its path from the snapshot root. */

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { describe, errnoCode, LifeboatError } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
 import {
@@ -325,13 +325,34 @@ export class LocalBackend implements Backend {
 
   async removeUnfinished(): Promise<number> {
     let freed = 0;
+    // WAL pushes and their locks go on under prune's lock (lock.ts): only old leftovers there.
+    const live = new Set([join(this.location, TYPE_DIRS.wal), join(this.location, TYPE_DIRS.lock)]);
+    const cutoff = Date.now() - UNFINISHED_AGE_MS;
+    for await (const f of this.unfinished()) {
+      if (live.has(f.dir) && f.mtimeMs > cutoff) continue;
+      try {
+        await unlink(join(f.dir, f.name));
+        freed += f.size;
+      } catch (err) {
+        if (!isMissing(err)) throw fsError(err, 'remove', 'an unfinished write', this.location);
+      }
+    }
+    return freed;
+  }
+
+  async *listUnfinished(): AsyncIterable<FileInfo> {
+    const cutoff = Date.now() - UNFINISHED_AGE_MS;
+    for await (const f of this.unfinished()) {
+      if (f.mtimeMs <= cutoff) yield { name: relative(this.location, join(f.dir, f.name)), size: f.size };
+    }
+  }
+
+  /** Temp files of saves, in every folder the backend writes to. */
+  private async *unfinished(): AsyncGenerator<{ dir: string; name: string; size: number; mtimeMs: number }> {
     const dirs = Object.values(TYPE_DIRS).map((d) => join(this.location, d));
     const dataDir = join(this.location, TYPE_DIRS.pack);
     for (const sub of await this.entries(dataDir, 'pack', true)) dirs.push(join(dataDir, sub));
     dirs.push(this.location); // the config's temp files
-    // WAL pushes and their locks go on under prune's lock (lock.ts): only old leftovers there.
-    const live = new Set([join(this.location, TYPE_DIRS.wal), join(this.location, TYPE_DIRS.lock)]);
-    const cutoff = Date.now() - UNFINISHED_AGE_MS;
     for (const dir of new Set(dirs)) {
       let names: string[];
       try {
@@ -343,15 +364,12 @@ export class LocalBackend implements Backend {
       for (const name of names) {
         try {
           const s = await stat(join(dir, name));
-          if (live.has(dir) && s.mtimeMs > cutoff) continue;
-          freed += s.size;
-          await unlink(join(dir, name));
+          yield { dir, name, size: s.size, mtimeMs: s.mtimeMs };
         } catch (err) {
-          if (!isMissing(err)) throw fsError(err, 'remove', 'an unfinished write', this.location);
+          if (!isMissing(err)) throw fsError(err, 'list', 'unfinished writes', this.location);
         }
       }
     }
-    return freed;
   }
 
   async freeSpace(): Promise<number> {
