@@ -1,0 +1,168 @@
+// A write-only key is the credential a compromised backup host holds. It can add snapshots
+// but must not be able to make retention delete good ones, nor choose what `restore latest`
+// brings back: here it writes garbage as the same source, dated 2099, and floods the present.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { TestClock } from '../../src/clock.js';
+import { backupSource } from '../../src/jobs/backup.js';
+import { Repository } from '../../src/repo/repository.js';
+import { createLocalBackend } from '../../src/storage/local/local-backend.js';
+import { compareTrees } from '../../src/testing/tree-compare.js';
+import { lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+
+const WO_PASSWORD = 'backup-host-password';
+const KDF = { N: 1024, r: 8, p: 1 };
+const DAY = 86_400_000;
+
+/** Backs up `path` as source `name` through the write-only key, with the repository's clock at `time`. */
+async function writeOnlyBackup(repo: string, name: string, path: string, time: Date): Promise<string> {
+  const wo = await Repository.open(createLocalBackend(repo), WO_PASSWORD, {
+    clock: new TestClock(time),
+    kdf: KDF,
+  });
+  try {
+    assert.equal(wo.writeOnly, true);
+    const report = await backupSource(wo, { name, config: { type: 'files', path } });
+    assert.equal(report.failures.length, 0, report.failures.map((f) => f.error.message).join('; '));
+    return report.saved[0].id;
+  } finally {
+    await wo.close();
+  }
+}
+
+async function fullBackup(repo: string, name: string, path: string, time: Date): Promise<string> {
+  const full = await Repository.open(createLocalBackend(repo), 'test-password', {
+    clock: new TestClock(time),
+    kdf: KDF,
+  });
+  try {
+    return (await backupSource(full, { name, config: { type: 'files', path } })).saved[0].id;
+  } finally {
+    await full.close();
+  }
+}
+
+async function snapshotIds(env: NodeJS.ProcessEnv): Promise<string[]> {
+  const list = JSON.parse((await lifeboat(['snapshots', '--json'], env)).stdout) as { id: string }[];
+  return list.map((s) => s.id).sort();
+}
+
+/** A repository path with its CLI environment, the genuine source and the attacker's, in `dir`. */
+async function layout(dir: string) {
+  const repo = join(dir, 'repo');
+  const src = join(dir, 'src');
+  const garbage = join(dir, 'garbage');
+  await mkdir(src);
+  await mkdir(garbage);
+  return { repo, full: repoEnv(repo), src, garbage };
+}
+
+test('a write-only snapshot dated 2099 neither wins forget --keep-last nor restore latest', async () => {
+  const { dir, cleanup } = await tempDir('lifeboat-future-');
+  try {
+    const { repo, full, src, garbage } = await layout(dir);
+    await writeFile(join(src, 'data.bin'), randomBytes(200_000));
+    await writeFile(join(garbage, 'data.bin'), Buffer.from('attacker data\n'));
+    await lifeboat(['init'], full);
+    await lifeboat(['backup', '--type', 'files', '--name', 'app', '--path', src], full);
+    await writeFile(join(src, 'day-two.txt'), 'the genuine latest\n');
+    const genuine = JSON.parse(
+      (await lifeboat(['backup', '--json', '--type', 'files', '--name', 'app', '--path', src], full)).stdout,
+    )[0].saved[0].id as string;
+    await lifeboat(['key', 'add', '--write-only'], { ...full, LIFEBOAT_NEW_PASSWORD: WO_PASSWORD });
+
+    // The attack: garbage as the same source, claiming 2099.
+    const future = await writeOnlyBackup(repo, 'app', garbage, new Date('2099-01-01T00:00:00Z'));
+
+    const r = await runCli(['forget', '--keep-last', '1'], full);
+    assert.equal(r.code, 0, r.stderr);
+    // The genuine latest stays, the one before goes, the forged one is neither counted nor removed.
+    assert.deepEqual(await snapshotIds(full), [genuine, future].sort());
+    const restored = await runCli(['restore', 'latest', '--to', join(dir, 'out')], full);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(await compareTrees(src, join(dir, 'out')), []);
+
+    // Both say what they passed over.
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `snapshot ${future.slice(0, 8)} claims 2099-01-01T00:00:00.000Z, \\d+ days ahead of the storage clock: not counted, kept`,
+      ),
+    );
+    assert.match(r.stdout, new RegExp(`${genuine.slice(0, 8)} .* keep {4}\\(last 1/1\\)`));
+    assert.match(
+      restored.stderr,
+      new RegExp(`snapshot ${future.slice(0, 8)} claims 2099.*not taken as latest`),
+    );
+
+    // Named by id, the forged snapshot is still there to look at.
+    await lifeboat(['restore', future.slice(0, 8), '--to', join(dir, 'forged')], full);
+    assert.deepEqual(await compareTrees(garbage, join(dir, 'forged')), []);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('keep-within keeps every full-key snapshot younger than the duration however many write-only ones come', async () => {
+  const { dir, cleanup } = await tempDir('lifeboat-within-');
+  try {
+    const { repo, full, src, garbage } = await layout(dir);
+    await writeFile(join(src, 'a.txt'), 'genuine\n');
+    await writeFile(join(garbage, 'a.txt'), 'flood\n');
+    await lifeboat(['init'], full);
+    await lifeboat(['key', 'add', '--write-only'], { ...full, LIFEBOAT_NEW_PASSWORD: WO_PASSWORD });
+    const now = Date.now();
+    const old = await fullBackup(repo, 'app', src, new Date(now - 40 * DAY));
+    const young: string[] = [];
+    for (const days of [20, 10, 1])
+      young.push(await fullBackup(repo, 'app', src, new Date(now - days * DAY)));
+    const flood: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      flood.push(await writeOnlyBackup(repo, 'app', garbage, new Date(now - i * 60_000)));
+    }
+    const forged = await writeOnlyBackup(repo, 'app', garbage, new Date('2099-06-01T00:00:00Z'));
+
+    const r = await runCli(['forget', '--keep-within', '30d', '--keep-last', '2', '--json'], full);
+    assert.equal(r.code, 0, r.stderr);
+    const [group] = JSON.parse(r.stdout) as {
+      keep: { id: string; reasons: string[] }[];
+      remove: { id: string }[];
+    }[];
+    assert.deepEqual(
+      group.remove.map((x) => x.id),
+      [old],
+    );
+    for (const id of young) {
+      assert.ok(
+        group.keep.find((k) => k.id === id)?.reasons.includes('within 30d'),
+        `${id} kept as within 30d`,
+      );
+    }
+    // The two newest full-key snapshots are the last 2 whatever the flood: judged among full keys.
+    assert.deepEqual(
+      group.keep
+        .filter((k) => k.reasons.some((x) => x.startsWith('last ')))
+        .map((k) => k.id)
+        .filter((id) => young.includes(id)),
+      young.slice(1).reverse(),
+    );
+    assert.deepEqual(await snapshotIds(full), [...young, ...flood, forged].sort());
+
+    // "Backups are retained for 30 days" is one line of config.
+    const config = join(dir, 'lifeboat.yaml');
+    await writeFile(
+      config,
+      `sources:\n  app:\n    type: files\n    path: ${src}\n    retention: { within: 30d }\n`,
+    );
+    await fullBackup(repo, 'app', src, new Date(now - 35 * DAY)); // 34 days before the newest
+    const byConfig = await runCli(['--config', config, 'forget', '--dry-run'], full);
+    assert.equal(byConfig.code, 0, byConfig.stderr);
+    assert.match(byConfig.stdout, /1 snapshot would be removed/);
+    assert.match(byConfig.stdout, /keep {4}\(within 30d\)/);
+  } finally {
+    await cleanup();
+  }
+});
