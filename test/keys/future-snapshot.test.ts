@@ -12,9 +12,11 @@ import { Repository } from '../../src/repo/repository.js';
 import { createLocalBackend } from '../../src/storage/local/local-backend.js';
 import { compareTrees } from '../../src/testing/tree-compare.js';
 import { lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { KDF, PASSWORD, startHarness } from '../server/harness.js';
 
 const WO_PASSWORD = 'backup-host-password';
-const KDF = { N: 1024, r: 8, p: 1 };
+/** The password repoEnv gives the CLI. */
+const FULL_PASSWORD = 'test-password';
 const DAY = 86_400_000;
 
 /** Backs up `path` as source `name` through the write-only key, with the repository's clock at `time`. */
@@ -34,7 +36,7 @@ async function writeOnlyBackup(repo: string, name: string, path: string, time: D
 }
 
 async function fullBackup(repo: string, name: string, path: string, time: Date): Promise<string> {
-  const full = await Repository.open(createLocalBackend(repo), 'test-password', {
+  const full = await Repository.open(createLocalBackend(repo), FULL_PASSWORD, {
     clock: new TestClock(time),
     kdf: KDF,
   });
@@ -164,5 +166,55 @@ test('keep-within keeps every full-key snapshot younger than the duration howeve
     assert.match(byConfig.stdout, /keep {4}\(within 30d\)/);
   } finally {
     await cleanup();
+  }
+});
+
+test('the server: retention after a backup and a restore of latest ignore a forged 2099 snapshot', async () => {
+  const h = await startHarness({
+    config: 'sources:\n  docs:\n    type: files\n    path: $DIR/docs\n    retention: { last: 1 }\n',
+    clock: new TestClock(new Date()),
+    files: { 'docs/a.txt': 'genuine day one\n', 'garbage/a.txt': 'attacker data\n' },
+  });
+  try {
+    const owner = await Repository.open(createLocalBackend(h.repo), PASSWORD, { kdf: KDF });
+    await owner.addKey(WO_PASSWORD, { writeOnly: true });
+    await owner.close();
+    const backup = async () => {
+      const r = await h.call('POST', '/api/sources/docs/backups', { token: h.tokens.operator });
+      assert.equal(r.status, 202, r.text);
+      const job = await h.waitJob(r.body.job.id);
+      assert.equal(job.status, 'succeeded', job.error);
+      await h.server.runner.idle(); // the retention that follows
+      return job.snapshots[0] as string;
+    };
+    const first = await backup();
+    const forged = await writeOnlyBackup(
+      h.repo,
+      'docs',
+      join(h.dir, 'garbage'),
+      new Date('2099-01-01T00:00:00Z'),
+    );
+    await writeFile(join(h.dir, 'docs/a.txt'), 'genuine day two\n');
+    h.clock.tick(60_000);
+    const second = await backup();
+
+    const snaps = (await h.call('GET', '/api/snapshots?source=docs')).body.snapshots as { id: string }[];
+    assert.deepEqual(snaps.map((s) => s.id).sort(), [second, forged].sort(), 'the genuine latest is kept');
+    const forgets = (await h.call('GET', '/api/jobs?source=docs&kind=forget')).body.jobs;
+    assert.ok(forgets.every((j: { status: string }) => j.status === 'succeeded'));
+    assert.deepEqual(
+      forgets.flatMap((j: { result: { removed: string[] } }) => j.result.removed),
+      [first],
+    );
+
+    const restore = await h.call('POST', '/api/restores', {
+      token: h.tokens.operator,
+      body: { snapshot: 'latest', source: 'docs', to: join(h.dir, 'out') },
+    });
+    assert.equal(restore.status, 202, restore.text);
+    assert.equal((await h.waitJob(restore.body.job.id)).status, 'succeeded');
+    assert.deepEqual(await compareTrees(join(h.dir, 'docs'), join(h.dir, 'out')), []);
+  } finally {
+    await h.close();
   }
 });
