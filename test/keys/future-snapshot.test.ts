@@ -206,6 +206,7 @@ test('the server: retention after a backup and a restore of latest ignore a forg
       forgets.flatMap((j: { result: { removed: string[] } }) => j.result.removed),
       [first],
     );
+    assert.deepEqual(forgets[0].result.not_counted, [forged], 'the retention job names the forged snapshot');
 
     const restore = await h.call('POST', '/api/restores', {
       token: h.tokens.operator,
