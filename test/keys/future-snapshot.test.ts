@@ -47,6 +47,12 @@ async function fullBackup(repo: string, name: string, path: string, time: Date):
   }
 }
 
+async function snapshotOf(env: NodeJS.ProcessEnv, id: string): Promise<{ time: string }> {
+  return JSON.parse((await lifeboat(['snapshots', '--json'], env)).stdout).find(
+    (s: { id: string }) => s.id === id,
+  );
+}
+
 async function snapshotIds(env: NodeJS.ProcessEnv): Promise<string[]> {
   const list = JSON.parse((await lifeboat(['snapshots', '--json'], env)).stdout) as { id: string }[];
   return list.map((s) => s.id).sort();
@@ -152,6 +158,20 @@ test('keep-within keeps every full-key snapshot younger than the duration howeve
       young.slice(1).reverse(),
     );
     assert.deepEqual(await snapshotIds(full), [...young, ...flood, forged].sort());
+
+    // Re-encrypted under the data key, the flood still counts as written with a write-only key.
+    // (Ids change on re-encryption; times do not.)
+    const youngTimes = await Promise.all(young.slice(1).map(async (id) => (await snapshotOf(full, id)).time));
+    await lifeboat(['key', 'rotate', '--reencrypt'], full);
+    const rekeyed = await runCli(['forget', '--keep-last', '2', '--dry-run', '--json'], full);
+    assert.equal(rekeyed.code, 0, rekeyed.stderr);
+    const [after] = JSON.parse(rekeyed.stdout) as { keep: { time: string; reasons: string[] }[] }[];
+    for (const time of youngTimes) {
+      assert.ok(
+        after.keep.some((k) => k.time === time && k.reasons.some((x) => x.startsWith('last '))),
+        `full-key snapshot of ${time} is among the last 2 full-key ones`,
+      );
+    }
 
     // "Backups are retained for 30 days" is one line of config.
     const config = join(dir, 'lifeboat.yaml');
