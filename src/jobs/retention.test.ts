@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
 import { applyPolicy, FUTURE_TOLERANCE_MS } from './retention.js';
+import { pickSnapshot } from './snapshot-select.js';
 
 const NOW = new Date('2026-03-01T00:00:00Z');
 
 function snaps(times: string[], tags: string[][] = [], more: Partial<SnapshotEntry> = {}): SnapshotEntry[] {
   return times.map((time, i) => ({
-    id: `${more.writeOnly ? 'w' : 'f'}${String(i).padStart(63, '0')}`,
+    id: `${more.writeOnly ? 'a' : 'f'}${String(i).padStart(63, '0')}`,
     snapshot: { time, tags: tags[i] ?? [], source: 's' } as unknown as Snapshot,
     ...more,
   }));
@@ -130,4 +131,18 @@ test('keep-within keeps everything younger than the duration however many write-
   const keptGenuine = decisions.filter((d) => d.keep && d.entry.id.startsWith('f'));
   assert.equal(keptGenuine.length, 31);
   assert.ok(keptGenuine.every((d) => d.reasons.includes('within 30d')));
+});
+
+test('latest passes over a snapshot from the future, and says so when nothing else is left', () => {
+  const genuine = snaps(['2026-02-27T00:00:00Z']);
+  const forged = snaps(['2099-01-01T00:00:00Z'], [], { writeOnly: true });
+  assert.equal(pickSnapshot([...genuine, ...forged], 'latest', undefined, 'here', [], NOW), genuine[0]);
+  assert.equal(
+    pickSnapshot([...genuine, ...forged], forged[0].id.slice(0, 8), undefined, 'here', [], NOW),
+    forged[0],
+  );
+  assert.throws(
+    () => pickSnapshot(forged, 'latest', undefined, 'here', [], NOW),
+    /no snapshot in here to take as latest: 1 claims a time ahead of the storage clock \(a0000000\); name one by id/,
+  );
 });

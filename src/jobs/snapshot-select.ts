@@ -76,13 +76,17 @@ export function pickSnapshot(
   const repo = { location };
   if (ref === 'latest') {
     // Drill reports and archived WAL files are kept as snapshots but are never the "latest" backup.
-    const backups = all.filter((e) => e.snapshot.kind !== 'drill' && aheadOfStorage(e, now) === 0);
+    const candidates = all.filter((e) => e.snapshot.kind !== 'drill');
+    const backups = candidates.filter((e) => aheadOfStorage(e, now) === 0);
     const last = backups.at(-1);
     if (!last) {
       const scope = source ? ` of source "${source}"` : '';
+      const future = candidates.map((e) => e.id.slice(0, 8));
       throw new LifeboatError(
         'not_found',
-        `[snapshots] no snapshot${scope} in ${repo.location} (run \`lifeboat backup\` first)${unread}`,
+        future.length > 0
+          ? `[snapshots] no snapshot${scope} in ${repo.location} to take as latest: ${future.length} claim${future.length === 1 ? 's' : ''} a time ahead of the storage clock (${future.join(', ')}); name one by id if it is genuine`
+          : `[snapshots] no snapshot${scope} in ${repo.location} (run \`lifeboat backup\` first)${unread}`,
       );
     }
     const sources = [...new Set(backups.map((e) => e.snapshot.source))];
