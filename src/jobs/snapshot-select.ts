@@ -47,7 +47,7 @@ export async function findSnapshot(
 }
 
 /** One line per snapshot `latest` passed over because it claims a time from the future. */
-export function describeFuture(entries: readonly SnapshotEntry[], now: Date): string[] {
+function describeFuture(entries: readonly SnapshotEntry[], now: Date): string[] {
   return entries.map(
     (e) =>
       `snapshot ${e.id.slice(0, 8)} claims ${e.snapshot.time}, ${describeAhead(aheadOfStorage(e, now))} ahead of the storage clock: not taken as latest (name it by id to use it)`,
