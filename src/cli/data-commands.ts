@@ -228,7 +228,9 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
   });
   progress.done();
   // `latest` passed over snapshot files that do not read: say so, the newest may be among them.
-  for (const line of describeProblems(result.skipped)) process.stderr.write(`lifeboat: warning: ${line}\n`);
+  for (const line of [...describeProblems(result.skipped), ...result.future]) {
+    process.stderr.write(`lifeboat: warning: ${line}\n`);
+  }
   const damaged = result.damaged ?? [];
   if (ctx.options.json) {
     print(

@@ -3,6 +3,7 @@
  * init, snapshots, check, forget, prune, key, unlock: parse, call one job, render.
  */
 import { type Command, InvalidArgumentError } from 'commander';
+import { DURATION_PATTERN } from '../config/duration.js';
 import { LifeboatError } from '../errors.js';
 import { type Damage, runCheck } from '../jobs/check.js';
 import { describeAffected } from '../jobs/damage-map.js';
@@ -54,6 +55,11 @@ export function registerRepoCommands(program: Command, action: Action): void {
       count,
     );
   }
+  forget.option(
+    '--keep-within <duration>',
+    'keep every snapshot younger than this (30d, 12h, 2w, 1y), counted back from the newest',
+    duration,
+  );
   forget.action(action(forgetCommand));
 
   program
@@ -80,6 +86,14 @@ function count(value: string): number {
   if (!Number.isInteger(n) || n < 0)
     throw new InvalidArgumentError(`"${value}" is not a count: give a whole number`);
   return n;
+}
+
+function duration(value: string): string {
+  if (!DURATION_PATTERN.test(value))
+    throw new InvalidArgumentError(
+      `"${value}" is not a duration: give a whole number and a unit, like 30d, 12h, 2w or 1y`,
+    );
+  return value;
 }
 
 function parseTime(value: string | undefined, flag: string): Date | undefined {
@@ -249,6 +263,7 @@ interface ForgetOptions {
   keepWeekly?: number;
   keepMonthly?: number;
   keepYearly?: number;
+  keepWithin?: string;
 }
 
 async function forgetCommand(ctx: CliContext, opts: ForgetOptions, ids: string[] = []): Promise<void> {
@@ -259,6 +274,7 @@ async function forgetCommand(ctx: CliContext, opts: ForgetOptions, ids: string[]
     weekly: opts.keepWeekly,
     monthly: opts.keepMonthly,
     yearly: opts.keepYearly,
+    within: opts.keepWithin,
     tags: opts.keepTag,
   };
   const configPolicies: Record<string, KeepPolicy | undefined> = {};
@@ -281,6 +297,11 @@ async function forgetCommand(ctx: CliContext, opts: ForgetOptions, ids: string[]
     ids,
   });
   for (const line of describeProblems(outcome.skipped)) process.stderr.write(`lifeboat: warning: ${line}\n`);
+  for (const d of outcome.groups.flatMap((g) => g.decisions.filter((x) => x.ahead))) {
+    process.stderr.write(
+      `lifeboat: warning: snapshot ${d.entry.id.slice(0, 8)} ${d.reasons[0]}, kept (a wrong clock or a write-only key: \`lifeboat forget ${d.entry.id.slice(0, 8)}\` removes it)\n`,
+    );
+  }
   const locked = new Map(outcome.retained.map((r) => [r.id, r.until]));
   if (ctx.options.json && ids.length > 0) {
     print(JSON.stringify({ removed: outcome.removed, retained: outcome.retained }, null, 2));

@@ -16,7 +16,7 @@ import {
 import { DURATION_PATTERN } from './duration.js';
 import { repositoryStorageKeys } from './storage-settings.js';
 
-const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as 30m, 26h, 7d or 2w');
+const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as 30m, 26h, 7d, 2w or 1y');
 const count = z.number().int().min(0);
 
 export const retentionSchema = z.strictObject({
@@ -26,6 +26,8 @@ export const retentionSchema = z.strictObject({
   weekly: count.optional(),
   monthly: count.optional(),
   yearly: count.optional(),
+  /** Every snapshot younger than this (`30d`), counted back from the newest: restic's keep-within. */
+  within: duration.optional(),
   /** Snapshots with any of these tags are always kept. */
   tags: z.array(z.string()).optional(),
 });

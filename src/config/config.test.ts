@@ -36,6 +36,7 @@ sources:
     type: files
     path: /srv/uploads
     exclude: ["*.tmp", ".cache/"]
+    retention: { within: 30d }
     hooks: { before_backup: "touch /srv/maintenance", after_backup: "rm -f /srv/maintenance", timeout: 5m }
 notifications:
   - type: slack
@@ -51,6 +52,8 @@ describe('config: parsing and validation', () => {
     assert.equal(config.sources['app-db'].type, 'sqlite');
     assert.deepEqual(config.sources['app-db'].retention, { daily: 7, weekly: 4, monthly: 12, yearly: 5 });
     assert.equal(config.sources.uploads.hooks?.timeout, '5m');
+    // "Backups are retained for 30 days" is one line.
+    assert.deepEqual(config.sources.uploads.retention, { within: '30d' });
     assert.deepEqual(config.notifications?.[0], {
       type: 'slack',
       webhook_url: 'https://hooks.example/x',
@@ -113,6 +116,10 @@ describe('config: parsing and validation', () => {
       [
         'sources:\n  db:\n    type: sqlite\n    path: /a\n    retention: { daily: 1.5 }\n',
         /sources\.db\.retention\.daily: expected a whole number/,
+      ],
+      [
+        'sources:\n  db:\n    type: sqlite\n    path: /a\n    retention: { within: 30 }\n',
+        /sources\.db\.retention\.within: expected a string, got a number/,
       ],
       [
         'sources:\n  db:\n    type: sqlite\n    path: /a\n    max_age: soon\n',
@@ -339,10 +346,11 @@ describe('config: durations', () => {
     assert.equal(parseDuration('7d'), 7 * 86_400_000);
     assert.equal(parseDuration('2w'), 14 * 86_400_000);
     assert.equal(parseDuration('1h30m'), 5_400_000);
+    assert.equal(parseDuration('1y2d'), 367 * 86_400_000);
   });
 
   it('names a bad value', () => {
-    for (const bad of ['', '26', 'h', '1.5h', '7 days', '-1d', '3y']) {
+    for (const bad of ['', '26', 'h', '1.5h', '7 days', '-1d', '3mo']) {
       assert.throws(() => parseDuration(bad), fails('usage', new RegExp(`invalid duration "${bad}"`)), bad);
     }
   });

@@ -140,6 +140,7 @@ async function copyLocked(src: Repository, dst: Repository, req: CopyRequest): P
       } satisfies CopiedFrom,
     };
     const copy: Snapshot = { ...s, root, parent: parentCopy?.id, meta };
+    if (entry.writeOnly) copy.writeOnly = true;
     if (!parentCopy) delete copy.parent;
     const id = await dst.saveSnapshot(copy);
     existing.push({ id, snapshot: copy });

@@ -146,7 +146,7 @@ export async function readableSnapshots(
   const out: SnapshotEntry[] = [];
   for await (const f of repo.backend.list('snapshot')) {
     try {
-      out.push({ id: f.name, snapshot: await repo.loadSnapshot(f.name) });
+      out.push(await repo.readSnapshot(f.name, f.modified));
     } catch (err) {
       onDamaged(f.name, err);
     }

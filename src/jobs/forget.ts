@@ -2,6 +2,7 @@
  * @module jobs/forget
  * Removes the snapshots a keep policy does not keep, per source. Data goes with `prune`.
  * A source saved as several units keeps N snapshots of each unit, under the source's policy.
+ * Snapshots claiming a time from the future are kept and counted by no rule (retention.ts).
  */
 import { LifeboatError } from '../errors.js';
 import { writeOnlyError } from '../repo/crypto.js';
@@ -69,7 +70,7 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
         }
         continue; // sources without a policy are left alone
       }
-      const decisions = applyPolicy(group, policy);
+      const decisions = applyPolicy(group, policy, repo.clock.now());
       outcome.groups.push({ source, decisions });
       for (const d of decisions) {
         if (d.keep) continue;

@@ -174,8 +174,10 @@ async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot' | 'wa
     if (type === 'index') {
       await repo.writeIndexFiles(await repo.loadIndexFile(name));
     } else {
-      const snapshot = await repo.loadSnapshot(name);
+      const { snapshot, writeOnly } = await repo.readSnapshot(name);
       snapshot.previousIds = [...(snapshot.previousIds ?? []), name];
+      // Re-sealed under a data key, it still counts as written with a write-only key.
+      if (writeOnly) snapshot.writeOnly = true;
       await repo.saveSnapshot(snapshot);
     }
     await repo.removeFile(type, name);

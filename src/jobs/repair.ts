@@ -349,7 +349,7 @@ export function repairSnapshots(
     const originals = await readableSnapshots(repo, (id, err) =>
       out.damaged.push({ id, problem: describe(err), removed: false }),
     );
-    for (const { id, snapshot } of originals) {
+    for (const { id, snapshot, writeOnly } of originals) {
       out.snapshots++;
       const root = await fixTree(snapshot.root);
       if (root.id === snapshot.root && !root.lost) continue;
@@ -372,6 +372,7 @@ export function repairSnapshots(
         stats,
         tags: [...new Set([...snapshot.tags, 'repaired'])],
         repaired: { from: id, time: repo.clock.now().toISOString(), cut: root.lost ? 1 : root.cutCount },
+        ...(writeOnly ? { writeOnly: true as const } : {}),
       };
       // Trees first (packs, then their index), the snapshot last: the usual write order.
       await repo.flush();

@@ -38,6 +38,8 @@ export interface RestoreOutcome extends RestoreResult {
   snapshot: Snapshot;
   /** `latest` was chosen among the snapshots that read; these files did not. */
   skipped: SnapshotProblem[];
+  /** Snapshots `latest` passed over as they claim a time from the future, one line each. */
+  future: string[];
 }
 
 /** The error of a restore that left out what damaged data kept it from writing. */
@@ -62,7 +64,7 @@ export function describeDamaged(d: DamagedItem): string {
 export async function runRestore(repo: Repository, req: RestoreRequest): Promise<RestoreOutcome> {
   const lock = await repo.lock(false, 'restore');
   try {
-    const { id, snapshot, skipped } = await findSnapshot(repo, req.snapshot, req.source);
+    const { id, snapshot, skipped, future } = await findSnapshot(repo, req.snapshot, req.source);
     // A unit ("app-db/sales") restores through its configured parent source ("app-db").
     const configured = req.configured[snapshot.source] ?? req.configured[sourceOfUnit(snapshot.source)];
     const config = configured ?? snapshot.sourceConfig;
@@ -98,7 +100,7 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
         const result = await source.restore(ctx, options);
         if (result.damaged?.length && !req.returnPartial)
           throw partialRestoreError(result.damaged, result.target);
-        return { ...result, snapshotId: id, snapshot, skipped };
+        return { ...result, snapshotId: id, snapshot, skipped, future };
       },
     );
   } finally {

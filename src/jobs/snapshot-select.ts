@@ -7,6 +7,7 @@ import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry, SnapshotProblem } from '../repo/snapshot.js';
 import { snapshotProblemError } from '../repo/snapshot.js';
 import { belongsTo } from '../sources/source-units.js';
+import { aheadOfStorage, describeAhead } from './retention.js';
 
 export interface SnapshotFilter {
   source?: string;
@@ -29,21 +30,35 @@ export function filterSnapshots(entries: SnapshotEntry[], f: SnapshotFilter): Sn
 /**
  * SNAPSHOT is a full id, a unique prefix of at least 8 hex characters, or `latest`. A
  * snapshot file that does not read costs only itself: naming it is an error that says so,
- * `latest` is the newest snapshot that reads (the caller warns about `skipped`).
+ * `latest` is the newest snapshot that reads and is not from the future (the caller warns
+ * about `skipped` and `future`).
  */
 export async function findSnapshot(
   repo: Repository,
   ref: string,
   source?: string,
-): Promise<SnapshotEntry & { skipped: SnapshotProblem[] }> {
+): Promise<SnapshotEntry & { skipped: SnapshotProblem[]; future: string[] }> {
   const scan = await repo.scanSnapshots();
-  const entry = pickSnapshot(scan.snapshots, ref, source, repo.location, scan.problems);
-  return { ...entry, skipped: ref === 'latest' ? scan.problems : [] };
+  const now = repo.clock.now();
+  const entry = pickSnapshot(scan.snapshots, ref, source, repo.location, scan.problems, now);
+  if (ref !== 'latest') return { ...entry, skipped: [], future: [] };
+  const passed = filterSnapshots(scan.snapshots, { source }).filter((e) => aheadOfStorage(e, now) > 0);
+  return { ...entry, skipped: scan.problems, future: describeFuture(passed, now) };
+}
+
+/** One line per snapshot `latest` passed over because it claims a time from the future. */
+function describeFuture(entries: readonly SnapshotEntry[], now: Date): string[] {
+  return entries.map(
+    (e) =>
+      `snapshot ${e.id.slice(0, 8)} claims ${e.snapshot.time}, ${describeAhead(aheadOfStorage(e, now))} ahead of the storage clock: not taken as latest (name it by id to use it)`,
+  );
 }
 
 /**
  * findSnapshot over a list already at hand (oldest first), e.g. the server's cache, with the
- * snapshot files that did not read (`problems`), so a ref naming one is told why.
+ * snapshot files that did not read (`problems`), so a ref naming one is told why. `latest`
+ * passes over snapshots ahead of the storage's clock at `now` (retention.aheadOfStorage):
+ * a write-only key must not be able to choose what a restore of `latest` brings back.
  */
 export function pickSnapshot(
   entries: SnapshotEntry[],
@@ -51,6 +66,7 @@ export function pickSnapshot(
   source: string | undefined,
   location: string,
   problems: readonly SnapshotProblem[] = [],
+  now: Date = new Date(),
 ): SnapshotEntry {
   const all = filterSnapshots(entries, { source });
   const unread =
@@ -60,13 +76,17 @@ export function pickSnapshot(
   const repo = { location };
   if (ref === 'latest') {
     // Drill reports and archived WAL files are kept as snapshots but are never the "latest" backup.
-    const backups = all.filter((e) => e.snapshot.kind !== 'drill');
+    const candidates = all.filter((e) => e.snapshot.kind !== 'drill');
+    const backups = candidates.filter((e) => aheadOfStorage(e, now) === 0);
     const last = backups.at(-1);
     if (!last) {
       const scope = source ? ` of source "${source}"` : '';
+      const future = candidates.map((e) => e.id.slice(0, 8));
       throw new LifeboatError(
         'not_found',
-        `[snapshots] no snapshot${scope} in ${repo.location} (run \`lifeboat backup\` first)${unread}`,
+        future.length > 0
+          ? `[snapshots] no snapshot${scope} in ${repo.location} to take as latest: ${future.length} claim${future.length === 1 ? 's' : ''} a time ahead of the storage clock (${future.join(', ')}); name one by id if it is genuine`
+          : `[snapshots] no snapshot${scope} in ${repo.location} (run \`lifeboat backup\` first)${unread}`,
       );
     }
     const sources = [...new Set(backups.map((e) => e.snapshot.source))];
@@ -105,11 +125,15 @@ export function pickSnapshot(
 }
 
 /**
- * The newest snapshot of exactly this source (or unit) that reads, if any: the parent for
- * change detection. A damaged newer one costs only speed (more is read), never correctness.
+ * The newest snapshot of exactly this source (or unit) that reads and is not from the
+ * future, if any: the parent for change detection. A damaged newer one costs only speed
+ * (more is read), never correctness.
  */
 export async function latestOf(repo: Repository, source: string): Promise<SnapshotEntry | undefined> {
-  return (await repo.scanSnapshots()).snapshots.filter((e) => e.snapshot.source === source).at(-1);
+  const now = repo.clock.now();
+  return (await repo.scanSnapshots()).snapshots
+    .filter((e) => e.snapshot.source === source && aheadOfStorage(e, now) === 0)
+    .at(-1);
 }
 
 /** Snapshot files that did not read, one line each, for a listing's stderr. */

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { describe, isDamage, isLifeboatError, LifeboatError } from '../errors.js';
-import type { Backend, FileType } from '../storage/backend.js';
+import type { Backend, FileInfo, FileType } from '../storage/backend.js';
 import { BlobIndex, type IndexEntry } from './blob-index.js';
 import type { BlobRing } from './blob-ring.js';
 import { readInRuns } from './blob-runs.js';
@@ -709,13 +709,22 @@ export class Repository {
   // ---- snapshots ---------------------------------------------------------------------
 
   async saveSnapshot(snapshot: Snapshot): Promise<string> {
-    const file = this.key.seal(Buffer.from(JSON.stringify(snapshot)), SNAPSHOT_AAD);
+    const marked = this.writeOnly ? { ...snapshot, writeOnly: true as const } : snapshot;
+    const file = this.key.seal(Buffer.from(JSON.stringify(marked)), SNAPSHOT_AAD);
     const id = storageId(file);
     await this.backend.save({ type: 'snapshot', name: id }, file);
     return id;
   }
 
   async loadSnapshot(id: string): Promise<Snapshot> {
+    return (await this.readSnapshot(id)).snapshot;
+  }
+
+  /**
+   * The snapshot with what its file says beside the manifest: whether a write-only key wrote
+   * it, and the storage's time for it when the caller listed one (`stored`).
+   */
+  async readSnapshot(id: string, stored?: Date): Promise<SnapshotEntry> {
     if (this.writeOnly) throw writeOnlyError('read snapshots');
     const raw = await this.backend.load({ type: 'snapshot', name: id });
     if (storageId(raw) !== id) {
@@ -725,13 +734,16 @@ export class Repository {
       );
     }
     const json = this.key.open(raw, SNAPSHOT_AAD, `snapshot ${id.slice(0, 8)}`).toString('utf8');
+    let snapshot: Snapshot;
     try {
-      return JSON.parse(json);
+      snapshot = JSON.parse(json);
     } catch (err) {
       throw new LifeboatError('integrity', `[repo] snapshot ${id.slice(0, 8)} is damaged: not valid JSON`, {
         cause: err,
       });
     }
+    const writeOnly = KeyRing.epochOf(raw) === BOX_EPOCH || snapshot.writeOnly === true;
+    return { id, snapshot, writeOnly, ...(stored ? { stored } : {}) };
   }
 
   /**
@@ -742,13 +754,13 @@ export class Repository {
    */
   async scanSnapshots(): Promise<SnapshotScan> {
     if (this.writeOnly) throw writeOnlyError('list snapshots');
-    const names: string[] = [];
-    for await (const f of this.backend.list('snapshot')) names.push(f.name);
+    const files: FileInfo[] = [];
+    for await (const f of this.backend.list('snapshot')) files.push(f);
     const snapshots: SnapshotEntry[] = [];
     const problems: SnapshotProblem[] = [];
-    await mapLimit(names, 16, async (id) => {
+    await mapLimit(files, 16, async ({ name: id, modified }) => {
       try {
-        snapshots.push({ id, snapshot: await this.loadSnapshot(id) });
+        snapshots.push(await this.readSnapshot(id, modified));
       } catch (err) {
         const kind = snapshotProblemKind(err);
         if (kind) problems.push({ id, kind, message: describe(err), error: err });

@@ -55,11 +55,23 @@ export interface Snapshot {
   skippedCount?: number;
   /** Bytes read from the source and bytes newly added to the repository by this backup. */
   backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
+  /**
+   * Set when a write-only key wrote the snapshot, and kept when a full key re-seals it
+   * (rekey, repair), so retention still tells it from a full-key backup (SnapshotEntry.writeOnly).
+   */
+  writeOnly?: true;
 }
 
 export interface SnapshotEntry {
   id: string;
   snapshot: Snapshot;
+  /**
+   * Written with a write-only key: its file is a sealed box (which only a write-only key
+   * writes), or the manifest says so. A write-only key cannot forge a full-key snapshot.
+   */
+  writeOnly?: boolean;
+  /** When the storage stored the file, by its own clock, where the listing gives it. */
+  stored?: Date;
 }
 
 /** Skipped paths a snapshot lists at most. */

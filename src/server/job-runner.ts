@@ -501,6 +501,8 @@ export class JobRunner {
         result: {
           removed: r.removed,
           kept: r.groups.flatMap((g) => g.decisions.filter((d) => d.keep).map((d) => d.entry.id)).length,
+          // Snapshots dated ahead of the storage clock: kept, counted by no rule (retention.ts).
+          not_counted: r.groups.flatMap((g) => g.decisions.filter((d) => d.ahead).map((d) => d.entry.id)),
         },
       },
     };

@@ -20,6 +20,10 @@ export interface CachedSnapshot {
   snapshot: Snapshot;
   /** Milliseconds since the epoch. */
   time: number;
+  /** When the storage stored the file, where its listing says. */
+  stored?: Date;
+  /** Written with a write-only key (SnapshotEntry.writeOnly). */
+  writeOnly?: boolean;
   /** The API form, serialized. */
   json: string;
 }
@@ -82,7 +86,11 @@ export class SnapshotCache {
 
   /** Oldest first, as `Repository.listSnapshots` gives them. Do not modify. */
   entries(): SnapshotEntry[] {
-    return this.memo('entries', () => this.sorted.map((c) => ({ id: c.id, snapshot: c.snapshot })).reverse());
+    return this.memo('entries', () =>
+      this.sorted
+        .map((c) => ({ id: c.id, snapshot: c.snapshot, writeOnly: c.writeOnly, stored: c.stored }))
+        .reverse(),
+    );
   }
 
   /**
@@ -129,8 +137,12 @@ export class SnapshotCache {
 
   private async refreshOnce(): Promise<void> {
     const names = new Set<string>();
+    const stored = new Map<string, Date>();
     try {
-      for await (const f of this.repo.backend.list('snapshot')) names.add(f.name);
+      for await (const f of this.repo.backend.list('snapshot')) {
+        names.add(f.name);
+        if (f.modified) stored.set(f.name, f.modified);
+      }
     } catch (err) {
       this.lastError = describe(err);
       this.options.onError?.(this.lastError);
@@ -152,9 +164,9 @@ export class SnapshotCache {
     }
     const loaded = await mapLimit(added, 16, async (id) => {
       try {
-        const snapshot = await this.repo.loadSnapshot(id);
+        const entry = await this.repo.readSnapshot(id, stored.get(id));
         if (this.unreadable.delete(id)) changed = true;
-        return { id, snapshot };
+        return entry;
       } catch (err) {
         const kind = snapshotProblemKind(err);
         if (!kind) return undefined; // removed meanwhile (a forget)
@@ -172,6 +184,8 @@ export class SnapshotCache {
         id: e.id,
         snapshot: summarize(e.snapshot),
         time,
+        stored: e.stored,
+        writeOnly: e.writeOnly,
         json: JSON.stringify(publicSnapshot(e.id, e.snapshot)),
       });
       changed = true;

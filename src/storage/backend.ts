@@ -20,6 +20,12 @@ export interface FileHandle {
 export interface FileInfo {
   name: string;
   size: number;
+  /**
+   * When the object was stored, by the storage's own clock (not the writer's): S3 and Azure
+   * LastModified, a file's mtime. list() SHOULD give it when the storage records one; callers
+   * MUST treat its absence as unknown. Retention trusts it over the time a snapshot claims.
+   */
+  modified?: Date;
 }
 
 export interface BackendCapabilities {
@@ -78,6 +84,7 @@ export interface Backend {
   /**
    * Every object of `type`, in no particular order. MUST be complete: an object whose save()
    * resolved before the listing began is listed. Objects of an unfinished save() are not.
+   * Each entry SHOULD carry `modified` where the storage keeps a stored time.
    */
   list(type: FileType): AsyncIterable<FileInfo>;
 

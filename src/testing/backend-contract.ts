@@ -31,11 +31,15 @@ function handle(type: FileType, name = newName()): FileHandle {
   return { type, name: type === 'config' ? 'config' : name };
 }
 
+/** Names and sizes listed (the optional stored time is checked on its own). */
 async function listAll(backend: Backend, type: FileType): Promise<FileInfo[]> {
   const out: FileInfo[] = [];
-  for await (const f of backend.list(type)) out.push(f);
+  for await (const f of backend.list(type)) out.push({ name: f.name, size: f.size });
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
+
+/** How far a storage's clock may differ from this host's in the stored-time check. */
+const CLOCK_SKEW_MS = 2 * 60 * 1000;
 
 async function names(backend: Backend, type: FileType): Promise<string[]> {
   return (await listAll(backend, type)).map((f) => f.name);
@@ -162,6 +166,31 @@ export function runBackendContract(
             .map((s) => ({ name: s.h.name, size: s.size }))
             .sort((x, y) => x.name.localeCompare(y.name));
           assert.deepEqual(await listAll(b, type), expected, type);
+        }
+      }));
+
+    test('list gives every object its stored time by the storage clock, or none at all', () =>
+      withBackend(async (b) => {
+        const before = Date.now();
+        const saved = [handle('snapshot'), handle('snapshot'), handle('pack')];
+        for (const h of saved) await b.save(h, randomBytes(100));
+        const after = Date.now();
+        const listed: FileInfo[] = [];
+        for (const type of ['snapshot', 'pack'] as const) for await (const f of b.list(type)) listed.push(f);
+        assert.equal(listed.length, saved.length);
+        const times = listed.map((f) => f.modified).filter((t) => t !== undefined);
+        if (times.length === 0) {
+          console.log(
+            `NOTE ${title}: list() gives no stored time (retention falls back to the reader's clock)`,
+          );
+          return;
+        }
+        assert.equal(times.length, listed.length, 'either every entry has a stored time or none has');
+        for (const t of times) {
+          assert.ok(t instanceof Date && !Number.isNaN(t.getTime()), `modified is a valid Date: ${t}`);
+          // Second-granular stores (SFTP) round down; a server's clock may differ a little.
+          assert.ok(t.getTime() >= before - CLOCK_SKEW_MS, `${t.toISOString()} is before the save began`);
+          assert.ok(t.getTime() <= after + CLOCK_SKEW_MS, `${t.toISOString()} is after the save ended`);
         }
       }));
 

@@ -256,7 +256,9 @@ export class AzureBackend implements Backend {
       for (const item of page.value.segment.blobItems) {
         if (!item.name.startsWith(base)) continue;
         const name = nameFromListedKey(type, item.name.slice(base.length));
-        if (name) yield { name, size: item.properties.contentLength ?? 0 };
+        if (name) {
+          yield { name, size: item.properties.contentLength ?? 0, modified: item.properties.lastModified };
+        }
       }
     }
   }

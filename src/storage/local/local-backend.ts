@@ -282,7 +282,7 @@ export class LocalBackend implements Backend {
     if (type === 'config') {
       try {
         const s = await stat(join(this.location, 'config'));
-        yield { name: 'config', size: s.size };
+        yield { name: 'config', size: s.size, modified: s.mtime };
       } catch (err) {
         if (!isMissing(err)) throw fsError(err, 'list', 'config', this.location);
       }
@@ -316,7 +316,8 @@ export class LocalBackend implements Backend {
 
   private async statIn(dir: string, name: string, type: FileType): Promise<FileInfo | undefined> {
     try {
-      return { name, size: (await stat(join(dir, name))).size };
+      const s = await stat(join(dir, name));
+      return { name, size: s.size, modified: s.mtime };
     } catch (err) {
       if (isMissing(err)) return undefined; // removed while listing
       throw fsError(err, 'list', `${type} objects`, this.location);

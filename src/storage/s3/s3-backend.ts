@@ -416,7 +416,7 @@ export class S3Backend implements Backend {
       for (const o of page.Contents ?? []) {
         if (!o.Key?.startsWith(base)) continue;
         const name = nameFromListedKey(type, o.Key.slice(base.length));
-        if (name) yield { name, size: o.Size ?? 0 };
+        if (name) yield { name, size: o.Size ?? 0, ...(o.LastModified ? { modified: o.LastModified } : {}) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

@@ -434,7 +434,7 @@ export class SftpBackend implements Backend {
     const entries = await read(top);
     if (type !== 'pack') {
       for (const e of entries) {
-        if (!e.filename.startsWith('.') && e.attrs.isFile()) yield { name: e.filename, size: e.attrs.size };
+        if (!e.filename.startsWith('.') && e.attrs.isFile()) yield listed(e);
       }
       return;
     }
@@ -442,7 +442,7 @@ export class SftpBackend implements Backend {
     const lists = await mapLimit(dirs, 8, (d) => read(`${top}/${d.filename}`));
     for (const list of lists) {
       for (const e of list) {
-        if (!e.filename.startsWith('.') && e.attrs.isFile()) yield { name: e.filename, size: e.attrs.size };
+        if (!e.filename.startsWith('.') && e.attrs.isFile()) yield listed(e);
       }
     }
   }
@@ -520,4 +520,9 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 
 export function createSftpBackend(url: string, options: SftpBackendOptions = {}): Backend {
   return new SftpBackend(url, options);
+}
+
+/** A directory entry as list() gives it; SFTP times are whole seconds. */
+function listed(e: { filename: string; attrs: Stats }): FileInfo {
+  return { name: e.filename, size: e.attrs.size, modified: new Date(e.attrs.mtime * 1000) };
 }
