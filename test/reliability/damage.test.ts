@@ -535,7 +535,15 @@ describe('a files restore killed midway', { timeout: 180_000 }, () => {
       await lifeboat(['init'], env);
       await lifeboat(['backup', '--type', 'files', '--name', 'src', '--path', src], env);
       const to = nodePath.join(work, 'restored');
-      const child = spawn(process.execPath, [BIN, 'restore', 'latest', '--to', to], { env });
+      // Downloads limited to 16 MiB/s: the 96 MiB restore takes seconds on any machine, so the
+      // kill lands midway instead of racing a restore that is already done.
+      const child = spawn(
+        process.execPath,
+        [BIN, '--limit-download', '16384', 'restore', 'latest', '--to', to],
+        {
+          env,
+        },
+      );
       const done = collect(child);
       // Killed once a file is being written under its temporary name (and some are done).
       let killed = false;
