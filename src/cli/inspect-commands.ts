@@ -145,7 +145,7 @@ async function ls(
   const found = await findSnapshot(repo, ref, opts.source);
   warnSkipped(found);
   const store = await treeReader(repo);
-  const root = await folderTree(store, found, path);
+  const root = await folderTree(store, { id: found.id, root: found.snapshot.root }, path);
   const prefix = path
     .split('/')
     .filter((p) => p.length > 0 && p !== '.')

@@ -50,20 +50,24 @@ function damagedText(node: TreeNode): string {
   return `${node.damaged?.lostBytes ?? 0} bytes were lost (cut by \`lifeboat repair snapshots\`)`;
 }
 
-/** The tree id of folder `path` in a snapshot ("" for the root). */
+/**
+ * The tree id of folder `path` ("" or "/" for the root) of snapshot `id` (root tree `root`);
+ * `component` names the caller in the error when there is no such folder.
+ */
 export async function folderTree(
   store: RepoContentStore,
-  entry: SnapshotEntry,
+  snapshot: { id: string; root: string },
   path: string,
+  component = 'ls',
 ): Promise<string> {
   const parts = path.split('/').filter((p) => p.length > 0 && p !== '.');
-  let tree = entry.snapshot.root;
+  let tree = snapshot.root;
   for (let i = 0; i < parts.length; i++) {
     const node = (await store.loadTree(tree)).nodes.find((n) => n.name === parts[i]);
     if (node?.type !== 'dir' || !node.subtree) {
       throw new LifeboatError(
         'not_found',
-        `[ls] no folder ${parts.slice(0, i + 1).join('/')} in snapshot ${entry.id.slice(0, 8)} (list its root with \`lifeboat ls ${entry.id.slice(0, 8)}\`)`,
+        `[${component}] no folder ${parts.slice(0, i + 1).join('/')} in snapshot ${snapshot.id.slice(0, 8)}`,
       );
     }
     tree = node.subtree;
