@@ -72,7 +72,7 @@ function finishPartial(command: string, problems: readonly (WalkProblem & { id?:
   }
   throw new LifeboatError(
     'partial',
-    `[${command}] ${problems.length} part${problems.length === 1 ? '' : 's'} of the snapshot could not be read (named above; \`lifeboat check\` says what is damaged)`,
+    `[${command}] ${problems.length} part${problems.length === 1 ? '' : 's'} of ${problems.some((p) => p.id) ? 'the snapshots' : 'the snapshot'} could not be read (named above; \`lifeboat check\` says what is damaged)`,
   );
 }
 
