@@ -154,9 +154,20 @@ async function ls(
   const walk = walkTree(store, root, prefix, problems);
   const s = found.snapshot;
   if (ctx.options.json) {
+    // The entries stream into the array; the snapshot's statistics (a dump's counts) follow.
+    const head = {
+      id: found.id,
+      short_id: found.id.slice(0, 8),
+      source: s.source,
+      engine: s.engine,
+      kind: s.kind,
+      time: s.time,
+    };
+    process.stdout.write(`${JSON.stringify(head, null, 1).slice(0, -2)},\n"entries": `);
     const out = jsonArray();
     for await (const { path: p, node } of walk) out.push(jsonNode(p, node));
     out.end();
+    process.stdout.write(`,\n"stats": ${JSON.stringify(s.stats)}\n}\n`);
   } else {
     print(`snapshot ${found.id.slice(0, 8)} of ${s.source} (${s.engine}) at ${shortTime(s.time)}:`);
     const rows: string[][] = [];

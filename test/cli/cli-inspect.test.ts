@@ -60,7 +60,11 @@ describe('lifeboat ls, find, diff, stats, tag', () => {
   after(() => cleanup());
 
   it('ls lists every entry with its type and size; --long like ls -l; a folder below', async () => {
-    const list: Listed[] = JSON.parse((await ok(['ls', first, '--json'], env)).stdout);
+    const listing = JSON.parse((await ok(['ls', first, '--json'], env)).stdout);
+    assert.equal(listing.id, first);
+    assert.equal(listing.kind, 'files');
+    assert.deepEqual(listing.stats, { files: 4, dirs: 2, symlinks: 1, bytes: 6019 });
+    const list: Listed[] = listing.entries;
     assert.deepEqual(
       list.map((e) => [e.path, e.type, e.size]),
       [
@@ -79,7 +83,7 @@ describe('lifeboat ls, find, diff, stats, tag', () => {
     assert.match(long, /^-rw-r--r-- +\d+ +\d+ +6000 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +docs\/guide\.txt$/m);
     assert.match(long, /^drwx.* docs\/old$/m);
     assert.match(long, /^l.* link -> readme\.md$/m);
-    const below: Listed[] = JSON.parse((await ok(['ls', first, 'docs/old', '--json'], env)).stdout);
+    const below: Listed[] = JSON.parse((await ok(['ls', first, 'docs/old', '--json'], env)).stdout).entries;
     assert.deepEqual(
       below.map((e) => e.path),
       ['docs/old/a.txt', 'docs/old/b.txt'],
@@ -178,8 +182,9 @@ describe('lifeboat ls, find, diff, stats, tag', () => {
     assert.deepEqual(await session.ids(env, '--tag', 'keep'), [r.id]);
     assert.deepEqual(await session.ids(env), [r.id, second]);
     // The old id (and its prefix) still finds the snapshot; its tree is unchanged.
-    const viaOld: Listed[] = JSON.parse((await ok(['ls', first.slice(0, 8), '--json'], env)).stdout);
-    assert.equal(viaOld.length, 7);
+    const viaOld = JSON.parse((await ok(['ls', first.slice(0, 8), '--json'], env)).stdout);
+    assert.equal(viaOld.id, r.id);
+    assert.equal(viaOld.entries.length, 7);
     const again = JSON.parse((await ok(['tag', first, '--remove', 'audit', '--json'], env)).stdout);
     assert.equal(again.previousId, r.id);
     assert.deepEqual(again.tags, ['keep']);
@@ -222,7 +227,7 @@ describe('lifeboat ls, find, diff, stats, tag', () => {
     const restoreByte = await flipByte(oldTree.file, oldTree.offset + 10);
     try {
       const r = await fails(['ls', first, '--json'], env, 3, /docs\/old: folder listing could not be read/);
-      const listed: Listed[] = JSON.parse(r.stdout);
+      const listed: Listed[] = JSON.parse(r.stdout).entries;
       assert.deepEqual(
         listed.map((e) => e.path),
         ['docs', 'docs/guide.txt', 'docs/old', 'link', 'readme.md'],
@@ -271,7 +276,10 @@ describe('ls and diff of SQLite dumps', () => {
     await ok(['backup', '--type', 'sqlite', '--name', 'db', '--path', path], env);
     const [a, b] = await session.ids(env);
 
-    const list: Listed[] = JSON.parse((await ok(['ls', a, '--json'], env)).stdout);
+    const listing = JSON.parse((await ok(['ls', a, '--json'], env)).stdout);
+    assert.equal(listing.kind, 'logical');
+    assert.deepEqual(listing.stats.rows, { posts: 1, users: 30 });
+    const list: Listed[] = listing.entries;
     assert.equal(list.length, 1);
     assert.equal(list[0].type, 'file');
     const size = (await readFile(path)).length;
