@@ -8,6 +8,7 @@ import { releaseAllLocks } from '../repo/lock.js';
 import { VERSION } from '../version.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDrillCommands } from './drill-commands.js';
+import { registerInspectCommands } from './inspect-commands.js';
 import { registerKeyCommands } from './key-commands.js';
 import { registerRepairCommands } from './repair-commands.js';
 import { registerRepoCommands } from './repo-commands.js';
@@ -31,6 +32,7 @@ const program = new Command('lifeboat')
 
 const action = makeAction();
 registerRepoCommands(program, action);
+registerInspectCommands(program, action);
 registerRepairCommands(program, action);
 registerKeyCommands(program, action);
 registerDataCommands(program, action);

@@ -7,6 +7,7 @@
  * go through `runDump` on a fresh handle (shared lock, streamed, size and SHA-256 checked).
  */
 import { LifeboatError } from '../errors.js';
+import { folderTree } from '../jobs/snapshot-walk.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
@@ -68,17 +69,7 @@ export class SnapshotBrowser {
       const snapshot = await repo.loadSnapshot(id);
       const store = new RepoContentStore(repo);
       const parts = path.split('/').filter((p) => p.length > 0 && p !== '.');
-      let tree = await store.loadTree(snapshot.root);
-      for (let i = 0; i < parts.length; i++) {
-        const node = tree.nodes.find((n) => n.name === parts[i]);
-        if (node?.type !== 'dir' || !node.subtree) {
-          throw new LifeboatError(
-            'not_found',
-            `[browse] no folder ${parts.slice(0, i + 1).join('/')} in snapshot ${id.slice(0, 8)}`,
-          );
-        }
-        tree = await store.loadTree(node.subtree);
-      }
+      const tree = await store.loadTree(await folderTree(store, { id, root: snapshot.root }, path, 'browse'));
       return {
         snapshot: id,
         path: parts.join('/'),
