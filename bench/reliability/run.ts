@@ -299,7 +299,7 @@ class ReliabilityBench {
       );
       return { id: null, timing };
     }
-    const id = (JSON.parse(r.stdout) as { id: string }[])[0].id;
+    const id = (JSON.parse(r.stdout) as { snapshots: string[] }[])[0].snapshots[0];
     this.expected.set(id, { source, state });
     return { id, timing };
   }
