@@ -221,7 +221,7 @@ async function check(ctx: CliContext, opts: { readData?: boolean; readDataSubset
         : '';
     const wal = report.walFiles > 0 ? `, ${report.walFiles} archived WAL files` : '';
     print(
-      `${report.ok ? 'no errors' : `${report.errors.length} errors`}: ${report.snapshots} snapshots, ${report.packs} packs${wal} checked${read}`,
+      `${report.ok ? 'no errors' : `${report.errors.length} error${report.errors.length === 1 ? '' : 's'}`}: ${report.snapshots} snapshots, ${report.packs} packs${wal} checked${read}`,
     );
   }
   if (!report.ok) {
