@@ -1,0 +1,214 @@
+/**
+ * @module test/web/snapshot-problems.e2e
+ * The dashboard over a repository that is not whole, in real headless Chromium against an
+ * in-process `lifeboat serve`: one snapshot file has a flipped byte (the snapshots view
+ * names it in a banner with the way out and lists the others), one snapshot was taken by
+ * the CLI running as nobody over a folder holding a file nobody may read (a badge with the
+ * count in the list, the path in its detail), and the restore wizard sends `no_privileges`
+ * for a files restore and shows it in the dry run's summary.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { asNobody } from '../helpers/as-nobody.js';
+import { flipByte } from '../helpers/repo-files.js';
+import { type Harness, PASSWORD, startHarness } from '../server/harness.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+];
+const ARTIFACTS = resolve('test-artifacts/dashboard');
+
+const CONFIG = `
+sources:
+  docs:
+    type: files
+    path: $DIR/docs
+  logs:
+    type: files
+    path: $DIR/logs
+`;
+
+const skip = !existsSync(CHROMIUM)
+  ? `${CHROMIUM} is missing (install Debian's chromium package)`
+  : process.getuid?.() !== 0
+    ? 'needs root to run the CLI as nobody'
+    : false;
+if (skip) console.log(`SKIPPED dashboard over a damaged repository: ${skip}`);
+
+describe('the dashboard over a damaged repository', { skip, timeout: 180_000 }, () => {
+  let h: Harness;
+  let profile: string;
+  let context: BrowserContext;
+  let page: Page;
+  let damaged: string;
+  let partial: string;
+  let secret: string;
+  const problems: string[] = [];
+
+  before(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    const first = await startHarness({
+      config: CONFIG,
+      files: { 'docs/a.txt': 'alpha\n', 'logs/today.log': 'line 1\n' },
+    });
+    const dir = first.dir;
+    for (const source of ['docs', 'logs']) {
+      first.clock.tick(60_000);
+      const r = await first.call('POST', `/api/sources/${source}/backups`);
+      const job = await first.waitJob(r.body.job.id);
+      assert.equal(job.status, 'succeeded', job.error);
+      if (source === 'logs') damaged = job.snapshot;
+    }
+    await first.stop();
+
+    // The CLI as nobody backs up docs again: the repository is nobody's, one file is not.
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
+    Object.assign(env, { LIFEBOAT_PASSWORD: PASSWORD, LIFEBOAT_LOG_LEVEL: 'warn' });
+    const nobody = await asNobody(env, dir);
+    if (typeof nobody === 'string') throw new Error(nobody);
+    // Its config (and the catalog the CLI keeps beside it) in a folder of nobody's own.
+    const home = await mkdtemp(join(tmpdir(), 'lifeboat-nobody-'));
+    const cli = join(home, 'lifeboat.yaml');
+    await writeFile(
+      cli,
+      `repository:\n  url: ${join(dir, 'repo')}\nsources:\n  docs: {type: files, path: ${join(dir, 'docs')}}\n`,
+    );
+    await chmod(dir, 0o755);
+    await chownTree(join(dir, 'repo'), nobody.uid, nobody.gid);
+    await chownTree(home, nobody.uid, nobody.gid);
+    secret = join(dir, 'docs', 'secret.txt');
+    await writeFile(secret, 'not for nobody\n', { mode: 0o600 });
+    const run = await nobody.run(['--config', cli, 'backup', 'docs'], env, home);
+    await rm(home, { recursive: true, force: true });
+    // Exit 3: saved, but in part.
+    assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stderr, /backed up in part/);
+
+    // Then a byte of the logs snapshot flips, and the server starts over that repository.
+    const file = join(dir, 'repo', 'snapshots', damaged);
+    await flipByte(file, Math.floor((await stat(file)).size / 2));
+    h = await startHarness({ config: CONFIG, dir });
+    const listed = await h.call('GET', '/api/snapshots');
+    partial = listed.body.snapshots.find((s: { skippedCount?: number }) => s.skippedCount)?.id;
+    assert.ok(partial, listed.text);
+
+    profile = await mkdtemp(join(tmpdir(), 'lifeboat-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ARGS,
+      viewport: { width: 1280, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    page.on('console', (m) => {
+      // The server answers the damaged snapshot's own page with an error; nothing else may fail.
+      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+    });
+    await page.goto(`${h.base}/`);
+    await page.getByLabel('API token').fill(h.tokens.admin);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('whoami').waitFor();
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+    await h?.close();
+  });
+
+  /** Leaves the page's text and a screenshot behind when a step fails. */
+  const step = (name: string, fn: () => Promise<void>) =>
+    it(name, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        const path = join(ARTIFACTS, `FAILED-${name.replace(/\W+/g, '-')}.png`);
+        await page?.screenshot({ path, fullPage: true }).catch(() => {});
+        const text = await page
+          ?.locator('body')
+          .textContent()
+          .catch(() => '');
+        console.log(`failed at ${page?.url()}; page text: ${text?.slice(0, 2000)}`);
+        throw err;
+      }
+    });
+
+  step(
+    'names the damaged snapshot in a banner and lists the others, the partial one with a badge',
+    async () => {
+      await page.getByRole('link', { name: 'Snapshots', exact: true }).click();
+      const banner = page.getByTestId('snapshot-problems');
+      await banner.waitFor();
+      const text = (await banner.textContent()) ?? '';
+      assert.match(text, new RegExp(damaged));
+      assert.match(text, /damaged/);
+      assert.match(text, /lifeboat forget ID/);
+      assert.match(text, /lifeboat repair snapshots --forget/);
+      const rows = page.locator('tbody tr');
+      assert.equal(await rows.count(), 2);
+      assert.equal(await page.locator(`a[href="#/snapshots/${damaged}"]`).count(), 0);
+      const badges = page.getByTestId('skipped-badge');
+      assert.equal(await badges.count(), 1);
+      assert.equal(await badges.textContent(), '1 skipped');
+      await page.screenshot({ path: join(ARTIFACTS, 'snapshot-problems.png'), fullPage: true });
+
+      await page.locator(`a[href="#/snapshots/${partial}"]`).click();
+      const skipped = page.getByTestId('skipped-paths');
+      await skipped.waitFor();
+      const list = (await skipped.textContent()) ?? '';
+      assert.match(list, /1 path could not be read and is not in this snapshot/);
+      assert.ok(list.includes(secret), list);
+      assert.match(list, /permission denied/);
+    },
+  );
+
+  step('the restore wizard sends no_privileges for a files restore and shows it', async () => {
+    await page.getByRole('link', { name: 'Restore', exact: true }).click();
+    await page.getByRole('heading', { name: 'New restore' }).waitFor();
+    await page.getByRole('combobox', { name: /source/i }).selectOption('docs');
+    const points = page.getByRole('radiogroup', { name: /Snapshots/ });
+    await points.waitFor();
+    await points.getByRole('radio').first().check();
+    const to = join(h.dir, 'restored');
+    await page.getByLabel('Restore to (a path or URL)').fill(to);
+    // No data-only choice for files; the device choice appears only without privileges.
+    assert.equal(await page.getByRole('checkbox', { name: /Data only/ }).count(), 0);
+    assert.equal(await page.getByRole('checkbox', { name: /device nodes all the same/ }).count(), 0);
+    await page.getByRole('checkbox', { name: /Without privileges/ }).check();
+    await page.getByRole('checkbox', { name: /device nodes all the same/ }).waitFor();
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    await page.locator('[data-testid="restore-job"][data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    const options = (await page.getByTestId('restore-options').textContent()) ?? '';
+    assert.match(options, /no privileges/);
+    assert.match(options, /device nodes refused/);
+    const jobs = await h.call('GET', '/api/jobs?kind=restore&limit=1');
+    const [job] = jobs.body.jobs;
+    assert.equal(job.params.no_privileges, true);
+    assert.equal(job.params.devices, undefined);
+    assert.equal(job.params.dry_run, true);
+    assert.equal(job.params.snapshot, partial);
+    assert.deepEqual(problems, []);
+  });
+});
+
+/** Hands a folder and everything in it to `uid`. */
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await chown(path, uid, gid);
+  for (const e of await readdir(path, { withFileTypes: true })) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) await chownTree(p, uid, gid);
+    else await chown(p, uid, gid);
+  }
+}
