@@ -3,11 +3,13 @@
  * The dashboard over a repository that is not whole, in real headless Chromium against an
  * in-process `lifeboat serve`: one snapshot file has a flipped byte (the snapshots view
  * names it in a banner with the way out and lists the others), one snapshot was taken by
- * the CLI running as nobody over a folder holding a file nobody may read (a badge with the
- * count in the list, the path in its detail), and the restore wizard sends `no_privileges`
+ * `lifeboat serve` running as nobody over a folder holding a file nobody may read (a badge
+ * with the count in the list, the path in its detail, the job's warning in the history,
+ * not a plain success), and the restore wizard sends `no_privileges`
  * for a files restore and shows it in the dry run's summary.
  */
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { asNobody } from '../helpers/as-nobody.js';
-import { flipByte } from '../helpers/repo-files.js';
+import { flipByte, sleep } from '../helpers/repo-files.js';
 import { type Harness, PASSWORD, startHarness } from '../server/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -53,6 +55,7 @@ describe('the dashboard over a damaged repository', { skip, timeout: 180_000 }, 
   let damaged: string;
   let partial: string;
   let secret: string;
+  let partialJob: string;
   const problems: string[] = [];
 
   before(async () => {
@@ -71,29 +74,28 @@ describe('the dashboard over a damaged repository', { skip, timeout: 180_000 }, 
     }
     await first.stop();
 
-    // The CLI as nobody backs up docs again: the repository is nobody's, one file is not.
+    // `lifeboat serve` as nobody backs up docs again, over the same repository and catalog:
+    // both are nobody's, one file of docs is not.
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
     Object.assign(env, { LIFEBOAT_PASSWORD: PASSWORD, LIFEBOAT_LOG_LEVEL: 'warn' });
     const nobody = await asNobody(env, dir);
     if (typeof nobody === 'string') throw new Error(nobody);
-    // Its config (and the catalog the CLI keeps beside it) in a folder of nobody's own.
-    const home = await mkdtemp(join(tmpdir(), 'lifeboat-nobody-'));
-    const cli = join(home, 'lifeboat.yaml');
+    const cfg = ['--config', join(dir, 'lifeboat.yaml')];
     await writeFile(
-      cli,
-      `repository:\n  url: ${join(dir, 'repo')}\nsources:\n  docs: {type: files, path: ${join(dir, 'docs')}}\n`,
+      join(dir, 'lifeboat.yaml'),
+      `repository:\n  url: ${join(dir, 'repo')}\n${CONFIG.replaceAll('$DIR', dir)}`,
     );
     await chmod(dir, 0o755);
-    await chownTree(join(dir, 'repo'), nobody.uid, nobody.gid);
-    await chownTree(home, nobody.uid, nobody.gid);
+    await chownTree(dir, nobody.uid, nobody.gid);
     secret = join(dir, 'docs', 'secret.txt');
     await writeFile(secret, 'not for nobody\n', { mode: 0o600 });
-    const run = await nobody.run(['--config', cli, 'backup', 'docs'], env, home);
-    await rm(home, { recursive: true, force: true });
-    // Exit 3: saved, but in part.
-    assert.equal(run.code, 3, run.stderr);
-    assert.match(run.stderr, /backed up in part/);
+    const t = await nobody.run([...cfg, 'token', 'create', 'op', '--role', 'operator'], env, dir);
+    assert.equal(t.code, 0, t.stderr);
+    partialJob = await backupAsNobody(
+      nobody.start([...cfg, 'serve', '--listen', '127.0.0.1:0'], env, dir),
+      t.stdout.trim(),
+    );
 
     // Then a byte of the logs snapshot flips, and the server starts over that repository.
     const file = join(dir, 'repo', 'snapshots', damaged);
@@ -174,6 +176,16 @@ describe('the dashboard over a damaged repository', { skip, timeout: 180_000 }, 
     },
   );
 
+  step('the job history shows the partial backup with its warning', async () => {
+    await page.getByRole('link', { name: 'History', exact: true }).click();
+    const row = page.locator(`tr[data-job="${partialJob}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator('.badge').textContent(), 'succeeded, partial');
+    const warning = (await row.getByTestId('job-warning').textContent()) ?? '';
+    assert.ok(warning.includes(`could not be read and is not in the snapshot: ${secret}`), warning);
+    assert.equal(await page.getByTestId('job-warning').count(), 1);
+  });
+
   step('the restore wizard sends no_privileges for a files restore and shows it', async () => {
     await page.getByRole('link', { name: 'Restore', exact: true }).click();
     await page.getByRole('heading', { name: 'New restore' }).waitFor();
@@ -202,6 +214,45 @@ describe('the dashboard over a damaged repository', { skip, timeout: 180_000 }, 
     assert.deepEqual(problems, []);
   });
 });
+
+/** Starts a backup of docs through `serve`'s API, waits for it, stops the server; the job's id. */
+async function backupAsNobody(server: ChildProcess, token: string): Promise<string> {
+  let out = '';
+  server.stdout?.setEncoding('utf8').on('data', (d) => {
+    out += d;
+  });
+  server.stderr?.resume();
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  try {
+    let base = '';
+    const deadline = Date.now() + 20_000;
+    while (!base) {
+      base = /serving on (http:\/\/\S+)/.exec(out)?.[1] ?? '';
+      if (server.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start:\n${out}`);
+      await sleep(50);
+    }
+    const call = async (path: string, method = 'GET') => {
+      const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}` } });
+      assert.ok(res.status < 300, `${method} ${path}: ${res.status}`);
+      return (await res.json()) as {
+        job: { id: string; status: string; error: string | null; result: { status?: string } };
+      };
+    };
+    let { job } = await call('/api/sources/docs/backups', 'POST');
+    while (!['succeeded', 'failed'].includes(job.status)) {
+      assert.ok(Date.now() < deadline + 30_000, `job ${job.id} is still ${job.status}`);
+      await sleep(50);
+      ({ job } = await call(`/api/jobs/${job.id}`));
+    }
+    assert.equal(job.status, 'succeeded', job.error ?? '');
+    assert.equal(job.result.status, 'partial');
+    return job.id;
+  } finally {
+    server.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  }
+}
 
 /** Hands a folder and everything in it to `uid`. */
 async function chownTree(path: string, uid: number, gid: number): Promise<void> {
