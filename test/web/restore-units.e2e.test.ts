@@ -4,7 +4,7 @@
  * headless Chromium against an in-process `lifeboat serve` and a throwaway PostgreSQL
  * server: the overview names the units of the last good backup, and the restore wizard asks
  * which unit to restore, each with its label, then offers that unit's restore points and
- * tables through to a dry run.
+ * tables (with "data only" once a table is chosen) through to a dry run.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -113,6 +113,14 @@ describe('the dashboard with a source saved as units', { skip, timeout: 180_000 
       await points.getByRole('radio').first().check();
       await page.getByLabel('Restore to (a path or URL)').fill(server.urlFor('shop_copy'));
       await page.getByRole('checkbox', { name: 'public.items' }).waitFor();
+      // Data only is offered for chosen tables of a PostgreSQL snapshot, and no privilege options.
+      const dataOnly = page.getByRole('checkbox', { name: /Data only/ });
+      assert.equal(await dataOnly.count(), 0);
+      assert.equal(await page.getByRole('checkbox', { name: /Without privileges/ }).count(), 0);
+      await page.getByRole('checkbox', { name: 'public.items' }).check();
+      await dataOnly.waitFor();
+      await page.getByRole('checkbox', { name: 'public.items' }).uncheck();
+      assert.equal(await dataOnly.count(), 0);
       await page.getByRole('button', { name: 'Dry run' }).click();
       await page.locator('[data-testid="restore-job"][data-status="succeeded"]').waitFor({ timeout: 30_000 });
       await page.getByText('Would restore 1 table (public.items: 200 rows)').waitFor();
