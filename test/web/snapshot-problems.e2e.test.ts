@@ -10,25 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { chmod, chown, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe } from 'node:test';
+import type { Page } from 'playwright-core';
 import { asNobody } from '../helpers/as-nobody.js';
 import { flipByte, sleep } from '../helpers/repo-files.js';
 import { type Harness, PASSWORD, startHarness } from '../server/harness.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-];
-const ARTIFACTS = resolve('test-artifacts/dashboard');
+import { ARTIFACTS, type Browser, chromiumMissing, openBrowser, stepsOn } from './browser.js';
 
 const CONFIG = `
 sources:
@@ -40,26 +29,19 @@ sources:
     path: $DIR/logs
 `;
 
-const skip = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is missing (install Debian's chromium package)`
-  : process.getuid?.() !== 0
-    ? 'needs root to run the CLI as nobody'
-    : false;
+const skip = chromiumMissing || (process.getuid?.() !== 0 ? 'needs root to run the CLI as nobody' : false);
 if (skip) console.log(`SKIPPED dashboard over a damaged repository: ${skip}`);
 
 describe('the dashboard over a damaged repository', { skip, timeout: 180_000 }, () => {
   let h: Harness;
-  let profile: string;
-  let context: BrowserContext;
+  let browser: Browser;
   let page: Page;
   let damaged: string;
   let partial: string;
   let secret: string;
   let partialJob: string;
-  const problems: string[] = [];
 
   before(async () => {
-    await mkdir(ARTIFACTS, { recursive: true });
     const first = await startHarness({
       config: CONFIG,
       files: { 'docs/a.txt': 'alpha\n', 'logs/today.log': 'line 1\n' },
@@ -105,19 +87,8 @@ describe('the dashboard over a damaged repository', { skip, timeout: 180_000 }, 
     partial = listed.body.snapshots.find((s: { skippedCount?: number }) => s.skippedCount)?.id;
     assert.ok(partial, listed.text);
 
-    profile = await mkdtemp(join(tmpdir(), 'lifeboat-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ARGS,
-      viewport: { width: 1280, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    page.on('console', (m) => {
-      // The server answers the damaged snapshot's own page with an error; nothing else may fail.
-      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-    });
+    browser = await openBrowser();
+    page = browser.page;
     await page.goto(`${h.base}/`);
     await page.getByLabel('API token').fill(h.tokens.admin);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -125,27 +96,11 @@ describe('the dashboard over a damaged repository', { skip, timeout: 180_000 }, 
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    await browser?.close();
     await h?.close();
   });
 
-  /** Leaves the page's text and a screenshot behind when a step fails. */
-  const step = (name: string, fn: () => Promise<void>) =>
-    it(name, async () => {
-      try {
-        await fn();
-      } catch (err) {
-        const path = join(ARTIFACTS, `FAILED-${name.replace(/\W+/g, '-')}.png`);
-        await page?.screenshot({ path, fullPage: true }).catch(() => {});
-        const text = await page
-          ?.locator('body')
-          .textContent()
-          .catch(() => '');
-        console.log(`failed at ${page?.url()}; page text: ${text?.slice(0, 2000)}`);
-        throw err;
-      }
-    });
+  const step = stepsOn(() => page);
 
   step(
     'names the damaged snapshot in a banner and lists the others, the partial one with a badge',
@@ -211,7 +166,7 @@ describe('the dashboard over a damaged repository', { skip, timeout: 180_000 }, 
     assert.equal(job.params.devices, undefined);
     assert.equal(job.params.dry_run, true);
     assert.equal(job.params.snapshot, partial);
-    assert.deepEqual(problems, []);
+    assert.deepEqual(browser.problems, []);
   });
 });
 

@@ -7,6 +7,7 @@
  * target waits for a second admin. Admins see the restores awaiting approval and approve
  * those they did not request.
  */
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { can, FINAL, get, type Job, type Me, post, query, type Snapshot, type SourceStatus } from './api';
 import { bytes, short, time } from './format';
@@ -182,6 +183,33 @@ function UnitChoice({
         </label>
       ))}
     </fieldset>
+  );
+}
+
+/** A labelled checkbox of the wizard; any change also clears the dry run (`onAny`). */
+function Check({
+  checked,
+  onChange,
+  onAny,
+  children,
+}: {
+  checked: boolean;
+  onChange: (on: boolean) => void;
+  onAny: () => void;
+  children: ComponentChildren;
+}) {
+  return (
+    <label class="check">
+      <input
+        type="checkbox"
+        checked={checked}
+        onChange={(e) => {
+          onChange(e.currentTarget.checked);
+          onAny();
+        }}
+      />
+      {children}
+    </label>
   );
 }
 
@@ -372,56 +400,24 @@ function Wizard() {
                   ))}
                 </fieldset>
               )}
-              <label class="check">
-                <input
-                  type="checkbox"
-                  checked={overwrite}
-                  onChange={(e) => {
-                    setOverwrite(e.currentTarget.checked);
-                    reset();
-                  }}
-                />
+              <Check checked={overwrite} onChange={setOverwrite} onAny={reset}>
                 Replace what is at the target
-              </label>
+              </Check>
               {offersDataOnly && (
-                <label class="check">
-                  <input
-                    type="checkbox"
-                    checked={dataOnly}
-                    onChange={(e) => {
-                      setDataOnly(e.currentTarget.checked);
-                      reset();
-                    }}
-                  />
+                <Check checked={dataOnly} onChange={setDataOnly} onAny={reset}>
                   Data only: empty the chosen tables and load their rows in one transaction (definitions, and
                   what depends on them, stay as they are)
-                </label>
+                </Check>
               )}
               {offersPrivileges && (
-                <label class="check">
-                  <input
-                    type="checkbox"
-                    checked={noPrivileges}
-                    onChange={(e) => {
-                      setNoPrivileges(e.currentTarget.checked);
-                      reset();
-                    }}
-                  />
+                <Check checked={noPrivileges} onChange={setNoPrivileges} onAny={reset}>
                   Without privileges: drop setuid/setgid bits and refuse device nodes
-                </label>
+                </Check>
               )}
               {offersPrivileges && noPrivileges && (
-                <label class="check">
-                  <input
-                    type="checkbox"
-                    checked={devices}
-                    onChange={(e) => {
-                      setDevices(e.currentTarget.checked);
-                      reset();
-                    }}
-                  />
+                <Check checked={devices} onChange={setDevices} onAny={reset}>
                   Create device nodes all the same
-                </label>
+                </Check>
               )}
             </fieldset>
           </li>
