@@ -9,27 +9,14 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { TestClock } from '../../src/clock.js';
 import { type Harness, startHarness } from '../server/harness.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const ARTIFACTS = resolve('test-artifacts/dashboard');
+import { ARTIFACTS, type Browser, chromiumMissing, openBrowser, stepsOn } from './browser.js';
 
 const CONFIG = `
 sources:
@@ -46,17 +33,14 @@ sources:
       after_backup: sleep 2
 `;
 
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is missing (install Debian's chromium package; .ci/run does)`;
+const skip = chromiumMissing;
 if (skip) console.log(`SKIPPED dashboard end-to-end tests: ${skip}`);
 
 describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
   let h: Harness;
-  let profile: string;
-  let context: BrowserContext;
+  let browser: Browser;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[];
 
   const shot = async (name: string) => {
     const path = join(ARTIFACTS, `${name}.png`);
@@ -71,25 +55,9 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     await page.getByTestId('whoami').filter({ hasText: who }).waitFor();
   };
 
-  /** A test that leaves a screenshot and the page's text behind when it fails. */
-  const step = (name: string, fn: () => Promise<void>) =>
-    it(name, async () => {
-      try {
-        await fn();
-      } catch (err) {
-        const path = join(ARTIFACTS, `FAILED-${name.replace(/\W+/g, '-')}.png`);
-        await page?.screenshot({ path, fullPage: true }).catch(() => {});
-        const text = await page
-          ?.locator('body')
-          .textContent()
-          .catch(() => '');
-        console.log(`failed at ${page?.url()}; screenshot ${path}; page text: ${text?.slice(0, 2000)}`);
-        throw err;
-      }
-    });
+  const step = stepsOn(() => page);
 
   before(async () => {
-    await mkdir(ARTIFACTS, { recursive: true });
     h = await startHarness({
       config: CONFIG,
       clock: new TestClock(new Date()),
@@ -100,19 +68,8 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
     const insert = db.prepare('INSERT INTO users (name) VALUES (?)');
     for (let i = 0; i < 120; i++) insert.run(`user ${i}`);
     db.close();
-    profile = await mkdtemp(join(tmpdir(), 'lifeboat-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ARGS,
-      viewport: { width: 1280, height: 900 },
-      acceptDownloads: true,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    browser = await openBrowser({ acceptDownloads: true });
+    ({ page, problems } = browser);
     page.on('request', (r) => {
       if (!r.url().startsWith(h.base) && !r.url().startsWith('blob:') && !r.url().startsWith('data:'))
         problems.push(`request to another origin: ${r.url()}`);
@@ -120,8 +77,7 @@ describe('dashboard in headless Chromium', { skip, timeout: 180_000 }, () => {
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    await browser?.close();
     await h?.close();
   });
 

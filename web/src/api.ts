@@ -83,6 +83,16 @@ export interface Snapshot {
   /** For a unit of a source saved as several: "shop (database)", "globals (roles and tablespaces)". */
   unit?: { source: string; name: string; label: string } | null;
   backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
+  /** Paths the backup could not read (the first 100) and how many there were in all. */
+  skipped?: { path: string; error: string }[];
+  skippedCount?: number;
+}
+
+/** A snapshot file that does not read: left out of the listing, named so it can be forgotten. */
+export interface SnapshotProblem {
+  id: string;
+  kind: 'damaged' | 'unreadable';
+  message: string;
 }
 
 export interface TreeEntry {

@@ -1,7 +1,7 @@
 /**
  * @module web/history
  * Jobs with filters (source, status, kind, time range): timings, bytes read and stored, the
- * dedup ratio, errors, and live progress of running jobs (polled every second while any runs).
+ * dedup ratio, errors, a partial backup's warning, and live progress of running jobs (polled every second while any runs).
  */
 import { useState } from 'preact/hooks';
 import { get, type Job, query } from './api';
@@ -25,6 +25,18 @@ const KINDS = ['backup', 'forget', 'prune', 'check', 'restore', 'drill'];
 /** A datetime-local value (no zone) read as UTC, as every time on the page is shown. */
 function utc(local: string): string | undefined {
   return local ? new Date(`${local}:00Z`).toISOString() : undefined;
+}
+
+/** A job that succeeded but left something out (a backup that could not read some paths). */
+function partial(j: Job): boolean {
+  return j.status === 'succeeded' && j.result?.status === 'partial';
+}
+
+function StatusBadge({ job: j }: { job: Job }) {
+  if (partial(j)) return <span class="badge warn">succeeded, partial</span>;
+  const tone =
+    j.status === 'failed' || j.status === 'rejected' ? 'bad' : j.status === 'succeeded' ? 'good' : '';
+  return <span class={`badge ${tone}`}>{j.status}</span>;
 }
 
 export function History() {
@@ -110,17 +122,7 @@ export function History() {
                 {j.params.dry_run === true && <div class="muted">dry run</div>}
               </td>
               <td>{j.source ?? '–'}</td>
-              <td>
-                {j.status === 'running' ? (
-                  <JobLive job={j} />
-                ) : (
-                  <span
-                    class={`badge ${j.status === 'failed' || j.status === 'rejected' ? 'bad' : j.status === 'succeeded' ? 'good' : ''}`}
-                  >
-                    {j.status}
-                  </span>
-                )}
-              </td>
+              <td>{j.status === 'running' ? <JobLive job={j} /> : <StatusBadge job={j} />}</td>
               <td>{time(j.started_at ?? j.created_at)}</td>
               <td>{seconds(j.duration_seconds)}</td>
               <td>{bytes(j.bytes_read)}</td>
@@ -129,6 +131,11 @@ export function History() {
               <td>
                 {j.snapshot && <a href={`#/snapshots/${j.snapshot}`}>{short(j.snapshot)}</a>}
                 {j.error && <div class="error-text">{j.error}</div>}
+                {partial(j) && (
+                  <div class="error-text" data-testid="job-warning">
+                    {String(j.result?.warning ?? 'some paths could not be read')}
+                  </div>
+                )}
               </td>
             </tr>
           ))}

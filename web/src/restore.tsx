@@ -2,10 +2,12 @@
  * @module web/restore
  * The restore wizard: source, the unit for a source saved as several (each with its label,
  * "shop (database)"), restore point on a timeline, target and scope (tables,
- * collections or paths), a dry run first, then the restore, which for a protected source or
+ * collections or paths) with the options that fit it (data only for PostgreSQL tables, no
+ * privileges and device nodes for files), a dry run first, then the restore, which for a protected source or
  * target waits for a second admin. Admins see the restores awaiting approval and approve
  * those they did not request.
  */
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { can, FINAL, get, type Job, type Me, post, query, type Snapshot, type SourceStatus } from './api';
 import { bytes, short, time } from './format';
@@ -77,6 +79,18 @@ function summarize(result: Record<string, unknown>): string {
   return parts.join(', ');
 }
 
+/** The restore's options as the job records them: "data only", "no privileges, devices". */
+function optionsOf(params: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  if (params.data_only === true)
+    out.push('data only (rows replaced in one transaction; definitions and dependents untouched)');
+  if (params.no_privileges === true) out.push('no privileges (setuid/setgid bits dropped)');
+  if (params.no_privileges === true)
+    out.push(params.devices === true ? 'device nodes created' : 'device nodes refused');
+  if (params.overwrite === true) out.push('replaces what is at the target');
+  return out;
+}
+
 function JobState({ id, onFinal }: { id: string; onFinal?: (job: Job) => void }) {
   const job = useLoad(
     () => get<{ job: Job }>(`/api/jobs/${id}`).then((r) => r.job),
@@ -106,6 +120,9 @@ function JobState({ id, onFinal }: { id: string; onFinal?: (job: Job) => void })
           This restore touches a protected source or target: a second admin (not {j.requested_by}) must
           approve it on this page.
         </p>
+      )}
+      {optionsOf(j.params).length > 0 && (
+        <p data-testid="restore-options">Options: {optionsOf(j.params).join('; ')}.</p>
       )}
       <Failure error={j.error} />
       {j.result && (
@@ -169,6 +186,33 @@ function UnitChoice({
   );
 }
 
+/** A labelled checkbox of the wizard; any change also clears the dry run (`onAny`). */
+function Check({
+  checked,
+  onChange,
+  onAny,
+  children,
+}: {
+  checked: boolean;
+  onChange: (on: boolean) => void;
+  onAny: () => void;
+  children: ComponentChildren;
+}) {
+  return (
+    <label class="check">
+      <input
+        type="checkbox"
+        checked={checked}
+        onChange={(e) => {
+          onChange(e.currentTarget.checked);
+          onAny();
+        }}
+      />
+      {children}
+    </label>
+  );
+}
+
 function Wizard() {
   const [source, setSource] = useState('');
   const [unit, setUnit] = useState('');
@@ -177,6 +221,9 @@ function Wizard() {
   const [picked, setPicked] = useState<string[]>([]);
   const [paths, setPaths] = useState('');
   const [overwrite, setOverwrite] = useState(false);
+  const [dataOnly, setDataOnly] = useState(false);
+  const [noPrivileges, setNoPrivileges] = useState(false);
+  const [devices, setDevices] = useState(false);
   const [dryJob, setDryJob] = useState<string>();
   const [dryOk, setDryOk] = useState(false);
   const [realJob, setRealJob] = useState<string>();
@@ -204,6 +251,9 @@ function Wizard() {
         ? Object.keys(snapshot?.stats.documents as object)
         : [];
   const src = sources.data?.find((s) => s.name === source);
+  // Only a PostgreSQL restore of chosen tables can replace rows alone; only files have privileges.
+  const offersDataOnly = scope === 'tables' && snapshot?.engine === 'postgres' && picked.length > 0;
+  const offersPrivileges = scope === 'paths';
   const reset = () => {
     setDryJob(undefined);
     setDryOk(false);
@@ -224,6 +274,9 @@ function Wizard() {
             .filter(Boolean),
         }
       : {}),
+    ...(offersDataOnly && dataOnly ? { data_only: true } : {}),
+    ...(offersPrivileges && noPrivileges ? { no_privileges: true } : {}),
+    ...(offersPrivileges && noPrivileges && devices ? { devices: true } : {}),
     overwrite,
     dry_run: dryRun,
   });
@@ -347,17 +400,25 @@ function Wizard() {
                   ))}
                 </fieldset>
               )}
-              <label class="check">
-                <input
-                  type="checkbox"
-                  checked={overwrite}
-                  onChange={(e) => {
-                    setOverwrite(e.currentTarget.checked);
-                    reset();
-                  }}
-                />
+              <Check checked={overwrite} onChange={setOverwrite} onAny={reset}>
                 Replace what is at the target
-              </label>
+              </Check>
+              {offersDataOnly && (
+                <Check checked={dataOnly} onChange={setDataOnly} onAny={reset}>
+                  Data only: empty the chosen tables and load their rows in one transaction (definitions, and
+                  what depends on them, stay as they are)
+                </Check>
+              )}
+              {offersPrivileges && (
+                <Check checked={noPrivileges} onChange={setNoPrivileges} onAny={reset}>
+                  Without privileges: drop setuid/setgid bits and refuse device nodes
+                </Check>
+              )}
+              {offersPrivileges && noPrivileges && (
+                <Check checked={devices} onChange={setDevices} onAny={reset}>
+                  Create device nodes all the same
+                </Check>
+              )}
             </fieldset>
           </li>
         )}
@@ -416,6 +477,7 @@ function Approvals({ me }: { me: Me }) {
               snapshot <code>{short(String(j.params.snapshot ?? ''))}</code> to{' '}
               <code>{String(j.params.to ?? '')}</code>
             </p>
+            {optionsOf(j.params).length > 0 && <p>Options: {optionsOf(j.params).join('; ')}.</p>}
             <p class="muted">
               requested by {j.requested_by} at {time(j.created_at)}
             </p>

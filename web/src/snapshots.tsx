@@ -15,6 +15,7 @@ import {
   type Me,
   query,
   type Snapshot,
+  type SnapshotProblem,
   type TreeEntry,
 } from './api';
 import { bytes, seconds, short, time } from './format';
@@ -27,7 +28,10 @@ const PAGE = 500;
 export function SnapshotsView() {
   const [source, setSource] = useState('');
   const list = useLoad(
-    () => get<{ total: number; snapshots: Snapshot[] }>(`/api/snapshots${query({ source, limit: 200 })}`),
+    () =>
+      get<{ total: number; snapshots: Snapshot[]; problems?: SnapshotProblem[] }>(
+        `/api/snapshots${query({ source, limit: 200 })}`,
+      ),
     [source],
   );
   return (
@@ -37,6 +41,7 @@ export function SnapshotsView() {
         <SourceFilter value={source} onChange={setSource} />
       </form>
       <Failure error={list.error} />
+      {list.data?.problems && list.data.problems.length > 0 && <Problems problems={list.data.problems} />}
       {list.data && (
         <>
           <p class="muted">
@@ -51,6 +56,15 @@ export function SnapshotsView() {
               <tr key={s.id}>
                 <td>
                   <a href={`#/snapshots/${s.id}`}>{s.short_id}</a>
+                  {s.skippedCount ? (
+                    <span
+                      class="badge warn"
+                      data-testid="skipped-badge"
+                      title="paths the backup could not read"
+                    >
+                      {s.skippedCount} skipped
+                    </span>
+                  ) : null}
                 </td>
                 <td>{time(s.time)}</td>
                 <td>{s.source}</td>
@@ -65,6 +79,31 @@ export function SnapshotsView() {
         </>
       )}
     </section>
+  );
+}
+
+/** Snapshot files that do not read: the rest is listed, these are named with the way out. */
+function Problems({ problems }: { problems: SnapshotProblem[] }) {
+  return (
+    <div role="alert" class="banner" data-testid="snapshot-problems">
+      <p>
+        <strong>
+          {problems.length} snapshot file{problems.length === 1 ? '' : 's'} could not be read
+        </strong>{' '}
+        and {problems.length === 1 ? 'is' : 'are'} left out of this list:
+      </p>
+      <ul>
+        {problems.map((p) => (
+          <li key={p.id} data-problem={p.id}>
+            <code class="wrap">{p.id}</code> <span class="badge bad">{p.kind}</span> {p.message}
+          </li>
+        ))}
+      </ul>
+      <p>
+        A damaged file stays damaged: remove it with <code>lifeboat forget ID</code>, or all such files with{' '}
+        <code>lifeboat repair snapshots --forget</code>. An unreadable one is tried again at each refresh.
+      </p>
+    </div>
   );
 }
 
@@ -171,6 +210,24 @@ export function SnapshotDetail({ id, me }: { id: string; me: Me }) {
           </dd>
         </dl>
       )}
+      {s?.skippedCount ? (
+        <section aria-labelledby="skipped-h" class="banner warn" data-testid="skipped-paths">
+          <h2 id="skipped-h">
+            {s.skippedCount} path{s.skippedCount === 1 ? '' : 's'} could not be read and{' '}
+            {s.skippedCount === 1 ? 'is' : 'are'} not in this snapshot
+          </h2>
+          <ul>
+            {s.skipped?.map((p) => (
+              <li key={p.path}>
+                <code class="wrap">{p.path}</code> <span class="muted">{p.error}</span>
+              </li>
+            ))}
+          </ul>
+          {(s.skipped?.length ?? 0) < s.skippedCount && (
+            <p class="muted">The first {s.skipped?.length ?? 0} are listed.</p>
+          )}
+        </section>
+      ) : null}
       {s && typeof s.stats.rows === 'object' && s.stats.rows && (
         <CountTable
           caption="Tables and their row counts"
