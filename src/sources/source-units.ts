@@ -101,7 +101,9 @@ export function runsOf<E extends { snapshot: UnitSnapshot }>(entries: readonly E
   }
   const runs = [...byKey.values()];
   for (const r of runs) {
-    r.entries.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time));
+    // In the order the run saved its units (times of units saved in one second can tie).
+    const order = (e: E) => r.units.indexOf(e.snapshot.source);
+    r.entries.sort((a, b) => order(a) - order(b) || a.snapshot.time.localeCompare(b.snapshot.time));
     const saved = new Set(r.entries.map((e) => e.snapshot.source));
     r.complete = r.units.every((u) => saved.has(u));
   }
