@@ -24,8 +24,8 @@ import { LifeboatError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { type PostgresServer, postgresUnavailable, startPostgres } from '../scratch/postgres.js';
-import { recoveryWindow, restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
 import { type DrillCheckResult, pgAmcheck } from './drill-integrity.js';
+import { recoveryWindow, restoreToPoint } from './pitr.js';
 
 /** What a physical drill recovered, for the report. */
 export interface DrillRecovery {

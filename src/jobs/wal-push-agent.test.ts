@@ -4,9 +4,12 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Repository } from '../../repo/repository.js';
-import { createLocalBackend } from '../../storage/local/local-backend.js';
-import { ACK_SUFFIX, fetchWal, pushWal } from './postgres-physical-wal.js';
+import { TestClock } from '../clock.js';
+import { Repository } from '../repo/repository.js';
+import { ACK_SUFFIX } from '../sources/postgres/wal-dir.js';
+import { createLocalBackend } from '../storage/local/local-backend.js';
+import { fetchWal } from './wal-fetch.js';
+import { pushWal } from './wal-push.js';
 import { PUSH_AGENT_PID, runPushAgent } from './wal-push-agent.js';
 
 async function scratch(): Promise<{ repo: Repository; pgWal: string; status: string; dir: string }> {
