@@ -181,12 +181,15 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   const pf = join(pgWal, PREFETCH_DIR);
   await mkdir(pf);
   await writeFile(join(dir, 'recovery.signal'), '');
-  // It lingers long enough that the probe made after recovery.signal is gone is answered,
-  // even on a loaded machine (300 ms failed once in a full run).
-  const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, lingerMs: 2000 });
+  // The clock moves only when told: each step wakes the agent's polling loop once, and the
+  // probe made after recovery.signal is gone is answered within its linger time.
+  const clock = new TestClock();
+  const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, lingerMs: 2000, clock });
   const waitFor = async (file: string) => {
-    for (let i = 0; i < 500 && !(await readdir(pf)).includes(file); i++)
-      await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 10_000 && !(await readdir(pf)).includes(file); i++) {
+      await clock.sleeping();
+      clock.tick(10);
+    }
     return (await readdir(pf)).includes(file);
   };
   await writeFile(join(pf, '.want-00000002.history'), '');
@@ -201,7 +204,10 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   // PostgreSQL probes history files after it removed recovery.signal: still answered.
   await writeFile(join(pf, '.want-00000001.history'), '');
   assert.ok(await waitFor('.absent-00000001.history'));
-  await agent; // recovery ended: the agent leaves soon after, and takes its folder with it
+  // Recovery ended: once the linger time has passed, the agent leaves and takes its folder.
+  await clock.sleeping();
+  clock.tick(2001);
+  await agent;
   await assert.rejects(readdir(pf), /ENOENT/);
 });
 
