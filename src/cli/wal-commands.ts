@@ -217,7 +217,7 @@ export async function restoreAt(
     at: opts.at,
     to: resolve(opts.to),
     restoreCommand,
-    settings: `${JSON.stringify(settings, null, 2)}\n`,
+    settings,
     dryRun: opts.dryRun,
   });
   if (ctx.options.json) {

@@ -26,6 +26,7 @@ import {
   type WalGap,
   walGaps,
 } from '../sources/postgres/wal-names.js';
+import { type RecoverySettings, settingsText } from './pitr-settings.js';
 import { fetchToFile } from './wal-fetch.js';
 import { walArchive } from './wal-push.js';
 
@@ -92,7 +93,7 @@ export interface PitrRequest {
   /** The `restore_command` to write; %f and %p are PostgreSQL's (walFetchCommand makes one). */
   restoreCommand: string;
   /** What restore_command reads from RECOVERY_SETTINGS in the data directory (no secret). */
-  settings?: string;
+  settings?: RecoverySettings;
   /** Choose the base backup and check the target, write nothing. */
   dryRun?: boolean;
 }
@@ -189,7 +190,7 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
       target,
       baseId: base.id,
       restoreCommand: req.restoreCommand,
-      settings: req.settings,
+      settings: req.settings && settingsText(req.settings),
     });
     return { base, target: req.to, window, at, dryRun: false };
   } finally {
