@@ -2,7 +2,7 @@
 // PostgreSQL runs archive_command and restore_command once per WAL file. When an earlier
 // call already did the work (a batch push acknowledged this file; a prefetch fetched it),
 // answer here without loading the program: that takes a tenth of the time.
-// (src/sources/postgres/postgres-physical-wal.ts writes these files.)
+// (src/sources/postgres/wal-dir.ts names these files.)
 import { readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 

@@ -10,16 +10,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { describe, LifeboatError } from '../errors.js';
-import { selfArgv, shellCommand, shQuote } from '../self-command.js';
-import {
-  fetchWal,
-  PREFETCH_DIR,
-  pushWal,
-  RECOVERY_SETTINGS,
-  restoreToPoint,
-} from '../sources/postgres/postgres-physical-wal.js';
-import { AGENT_PID, agentAlive, runFetchAgent } from '../sources/postgres/wal-fetch-agent.js';
-import { pushAgentAlive, runPushAgent } from '../sources/postgres/wal-push-agent.js';
+import { restoreToPoint, walFetchCommand } from '../jobs/pitr.js';
+import { fetchWal } from '../jobs/wal-fetch.js';
+import { AGENT_PID, agentAlive, runFetchAgent } from '../jobs/wal-fetch-agent.js';
+import { pushWal } from '../jobs/wal-push.js';
+import { pushAgentAlive, runPushAgent } from '../jobs/wal-push-agent.js';
+import { selfArgv } from '../self-command.js';
+import { RECOVERY_SETTINGS } from '../sources/postgres/recovery-config.js';
+import { PREFETCH_DIR } from '../sources/postgres/wal-dir.js';
 import type { CliContext } from './context.js';
 import { readRecoverySettings, recoverySettings, settingsContext } from './recovery-settings.js';
 import { type Action, print } from './shell.js';
@@ -157,7 +155,7 @@ async function walFetch(
 }
 
 /**
- * Starts the fetch agent (sources/postgres/wal-fetch-agent.ts), detached: it serves the next
+ * Starts the fetch agent (jobs/wal-fetch-agent.ts), detached: it serves the next
  * calls and fetches ahead while PostgreSQL replays. Its failures only cost speed.
  */
 async function startAgent(
@@ -210,7 +208,7 @@ export async function restoreAt(
   // The repository read here and how to get its password go into the data directory:
   // recovery reads the same one, whatever the server's config and environment say.
   const settings = recoverySettings(ctx, config);
-  const restoreCommand = `${shellCommand(selfArgv(config))} --quiet wal-fetch --settings ${RECOVERY_SETTINGS} --source ${shQuote(source.name)} %f %p`;
+  const restoreCommand = walFetchCommand(selfArgv(config), source.name, { settings: true });
   // The base backup's code loads while the key's scrypt runs on the thread pool.
   if (!opts.dryRun) void import('../sources/postgres/postgres-physical.js').catch(() => {});
   const repo = await ctx.openRepository();
@@ -219,7 +217,7 @@ export async function restoreAt(
     at: opts.at,
     to: resolve(opts.to),
     restoreCommand,
-    settings: `${JSON.stringify(settings, null, 2)}\n`,
+    settings,
     dryRun: opts.dryRun,
   });
   if (ctx.options.json) {

@@ -16,10 +16,10 @@ import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
 import { verifyWalObject } from '../repo/wal-archive.js';
 import { checkedNameBytes } from '../sources/files/files-meta.js';
-import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
 import type { Tree } from '../sources/source.js';
 import { type Affected, mapAffected, readableSnapshots, withoutCheckHint } from './damage-map.js';
 import { verifyPack } from './pack-verify.js';
+import { recoveryWindow } from './pitr.js';
 import { walBySource } from './wal-chain.js';
 
 export interface CheckRequest {

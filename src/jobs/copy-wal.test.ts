@@ -7,9 +7,10 @@ import { after, test } from 'node:test';
 import { RepoContentStore } from '../repo/content-store.js';
 import { Repository } from '../repo/repository.js';
 import { listWal } from '../repo/wal-archive.js';
-import { fetchWal, pushWal } from '../sources/postgres/postgres-physical-wal.js';
 import { createLocalBackend } from '../storage/local/local-backend.js';
 import { runCopy } from './copy.js';
+import { fetchWal } from './wal-fetch.js';
+import { pushWal } from './wal-push.js';
 
 const kdf = { kdf: { N: 1024, r: 8, p: 1 } };
 

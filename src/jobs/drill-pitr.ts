@@ -20,12 +20,13 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { systemClock, type WaitingClock } from '../clock.js';
 import { LifeboatError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { type PostgresServer, postgresUnavailable, startPostgres } from '../scratch/postgres.js';
-import { recoveryWindow, restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
 import { type DrillCheckResult, pgAmcheck } from './drill-integrity.js';
+import { recoveryWindow, restoreToPoint } from './pitr.js';
 
 /** What a physical drill recovered, for the report. */
 export interface DrillRecovery {
@@ -57,6 +58,8 @@ export interface PhysicalDrillRequest {
   started: Date;
   /** Registers the cleanup of what was made, even when a later step fails. */
   onCleanup(cleanup: () => Promise<void>): void;
+  /** Measures the restore and paces the wait for promotion (the system clock by default). */
+  clock?: WaitingClock;
 }
 
 export interface PhysicalDrillResult {
@@ -72,6 +75,8 @@ const RECOVERY_TIMEOUT_MS = 30 * 60_000;
 
 export async function physicalDrill(req: PhysicalDrillRequest): Promise<PhysicalDrillResult> {
   const { repo, snapshot } = req;
+  const clock = req.clock ?? systemClock;
+  const now = () => clock.now().getTime();
   const why = postgresUnavailable();
   if (why) throw new LifeboatError('usage', `[drill] no scratch PostgreSQL for a physical drill: ${why}`);
   const source = snapshot.source;
@@ -92,7 +97,7 @@ export async function physicalDrill(req: PhysicalDrillRequest): Promise<Physical
     await relay?.close().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   });
-  const t0 = Date.now();
+  const t0 = now();
   // --prefetch 0: the relay's staging folder is no data directory, so a fetch agent has nothing to serve.
   relay = await startWalRelay(dir, [
     ...req.lifeboatArgv,
@@ -132,8 +137,8 @@ export async function physicalDrill(req: PhysicalDrillRequest): Promise<Physical
   });
   const { user, database } = connectAs(req.configured);
   const url = await firstUrl(server, user, database);
-  const state = await waitPromoted(url);
-  const restoreMs = Date.now() - t0;
+  const state = await waitPromoted(url, clock);
+  const restoreMs = now() - t0;
 
   const baseEnd = String(window.bases.at(-1)?.snapshot.meta.endTime ?? snapshot.time);
   const recoveredTo = state.lastTransaction ?? baseEnd;
@@ -196,17 +201,20 @@ async function firstUrl(server: PostgresServer, users: string[], database: strin
   );
 }
 
-async function waitPromoted(url: string): Promise<{ lastTransaction: string | null; lsn: string | null }> {
-  const deadline = Date.now() + RECOVERY_TIMEOUT_MS;
+async function waitPromoted(
+  url: string,
+  clock: WaitingClock,
+): Promise<{ lastTransaction: string | null; lsn: string | null }> {
+  const deadline = clock.now().getTime() + RECOVERY_TIMEOUT_MS;
   for (;;) {
     const [row] = await query<{ rec: boolean; ts: Date | null; lsn: string | null }>(
       url,
       'SELECT pg_is_in_recovery() AS rec, pg_last_xact_replay_timestamp() AS ts, pg_last_wal_replay_lsn()::text AS lsn',
     );
     if (!row.rec) return { lastTransaction: row.ts ? new Date(row.ts).toISOString() : null, lsn: row.lsn };
-    if (Date.now() > deadline)
+    if (clock.now().getTime() > deadline)
       throw new LifeboatError('source_failed', '[drill] recovery did not finish in time');
-    await new Promise((r) => setTimeout(r, 200));
+    await clock.sleep(200);
   }
 }
 

@@ -5,7 +5,8 @@
  */
 import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
-import { listAllWal, segmentNumber, sourceTag, type WalObject } from '../repo/wal-archive.js';
+import { listAllWal, sourceTag, type WalObject } from '../repo/wal-archive.js';
+import { segmentNumber } from '../sources/postgres/wal-names.js';
 
 export interface SourceWal {
   source: string;

@@ -84,11 +84,11 @@ export class SealPool {
   }
 
   /**
-   * Opens and checks the WAL object `object` (wal-archive.openWalObject) in a worker; needs
-   * `keys`. Resolves to the file's bytes.
+   * Opens and checks the archived object `object` (object-archive.openObject) in a worker;
+   * needs `keys`. Resolves to the file's bytes.
    */
-  async openWal(object: string, data: Buffer): Promise<Buffer> {
-    const task: SealTask = { seq: 0, op: 'wal', type: 'data', id: new Uint8Array(0), what: object, data };
+  async openObject(object: string, data: Buffer): Promise<Buffer> {
+    const task: SealTask = { seq: 0, op: 'object', type: 'data', id: new Uint8Array(0), what: object, data };
     return (await this.run(task, false, true)).sealed;
   }
 

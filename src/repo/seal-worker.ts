@@ -6,17 +6,17 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { compress } from './compress.js';
 import { KeyRing, type KeyRingParts, type SealSpec, storageId } from './crypto.js';
+import { openObject } from './object-archive.js';
 import type { BlobType } from './pack.js';
 import { FLAG_ZSTD, openVerified, sealBlob } from './pack.js';
-import { openWalObject } from './wal-archive.js';
 
 export interface SealTask {
   seq: number;
   /**
-   * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`; 'wal' opens the WAL
-   * object named `what` (its file's bytes come back in `sealed`).
+   * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`; 'object' opens the
+   * archived object named `what` (object-archive.ts; its file's bytes come back in `sealed`).
    */
-  op?: 'hash' | 'open' | 'wal';
+  op?: 'hash' | 'open' | 'object';
   /** For 'open': the blob's flags, plaintext length, and what messages call it. */
   flags?: number;
   rawLength?: number;
@@ -75,9 +75,9 @@ parentPort?.on('message', (task: SealTask) => {
       ]);
       return;
     }
-    if (task.op === 'wal') {
-      if (!keys) throw new Error('this pool has no keys to open WAL with');
-      const file = Buffer.concat([...openWalObject(keys, task.what ?? '', data)]);
+    if (task.op === 'object') {
+      if (!keys) throw new Error('this pool has no keys to open archived objects with');
+      const file = Buffer.concat([...openObject(keys, task.what ?? '', data)]);
       parentPort?.postMessage(
         { seq: task.seq, flags: 0, sealed: file },
         ownsBuffer(file) ? [file.buffer as ArrayBuffer] : [],

@@ -26,13 +26,13 @@ import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { backupSource } from '../jobs/backup.js';
 import { runCheck } from '../jobs/check.js';
 import { runForget } from '../jobs/forget.js';
+import { restoreToPoint, walFetchCommand } from '../jobs/pitr.js';
 import { runPrune } from '../jobs/prune.js';
 import { runRestore } from '../jobs/restore.js';
 import type { KeepPolicy } from '../jobs/retention.js';
 import type { Log } from '../notify/alert-dispatcher.js';
 import type { Repository } from '../repo/repository.js';
-import { selfArgv, shellCommand, shQuote } from '../self-command.js';
-import { restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
+import { selfArgv } from '../self-command.js';
 import { ApiError } from './api-error.js';
 import { JobProgressBoard } from './job-progress.js';
 import { redactText } from './redact.js';
@@ -511,13 +511,12 @@ export class JobRunner {
   /** `at` on a physical source: base backup plus recovery settings (wal-commands restoreAt). */
   private async restoreToPoint(repo: Repository, job: JobRecord): Promise<Record<string, unknown>> {
     const p = job.params as { source: string; at: string; to: string; dry_run?: boolean };
-    const argv = this.o.lifeboatArgv ?? selfArgv();
     // A dry run writes nothing: it is what lets such a request skip the second admin.
     const r = await restoreToPoint(repo, {
       source: p.source,
       at: p.at,
       to: resolve(p.to),
-      restoreCommand: `${shellCommand(argv)} --quiet wal-fetch --source ${shQuote(p.source)} %f %p`,
+      restoreCommand: walFetchCommand(this.o.lifeboatArgv ?? selfArgv(), p.source),
       dryRun: !!p.dry_run,
     });
     return {

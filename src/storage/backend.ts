@@ -6,7 +6,7 @@
  */
 
 /** The kinds of object a repository stores; each maps to its own folder or prefix. */
-/** 'wal': archived PostgreSQL WAL files, addressed by name (repo/wal-archive.ts). */
+/** 'wal': archived named objects (PostgreSQL WAL files), addressed by name (repo/object-archive.ts). */
 export type FileType = 'config' | 'key' | 'lock' | 'snapshot' | 'index' | 'pack' | 'wal';
 
 export const FILE_TYPES: readonly FileType[] = ['config', 'key', 'lock', 'snapshot', 'index', 'pack', 'wal'];

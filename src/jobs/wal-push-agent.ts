@@ -1,5 +1,5 @@
 /**
- * @module sources/postgres/wal-push-agent
+ * @module jobs/wal-push-agent
  * Archives WAL as soon as PostgreSQL marks it ready, ahead of archive_command. PostgreSQL
  * runs archive_command once per file and waits for each; the sh front (bin/lifeboat)
  * starts this agent on the first call and then only waits for the file's acknowledgement
@@ -12,13 +12,16 @@
  * A file the agent cannot store stops it: the sh front then runs the full wal-push, which
  * reports the error to PostgreSQL (and the next call starts a new agent). The agent also
  * leaves after IDLE_MS without ready files, after MAX_LIFE_MS (so a changed config or
- * program is picked up), when the config file changes, or when pg_wal goes.
+ * program is picked up), when the config file changes, or when pg_wal goes. Its time limits
+ * run on an injected clock.
  */
-import { readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Repository } from '../../repo/repository.js';
-import { ACK_SUFFIX, pushAcknowledged, readyFiles, walSealPool } from './postgres-physical-wal.js';
+import { systemClock, type WaitingClock } from '../clock.js';
+import type { Repository } from '../repo/repository.js';
+import { readyFiles, sweepAcknowledgements } from '../sources/postgres/wal-dir.js';
 import { otherProcessAlive } from './wal-fetch-agent.js';
+import { pushAcknowledged, walSealers } from './wal-push.js';
 
 export const PUSH_AGENT_PID = 'lifeboat-agent.pid';
 const IDLE_MS = 60_000;
@@ -37,6 +40,7 @@ export interface PushAgentOptions {
   config?: string;
   /** Told why the agent stopped early (a file it could not store). */
   onError?: (path: string, error: unknown) => void;
+  clock?: WaitingClock;
 }
 
 export async function runPushAgent(
@@ -48,11 +52,12 @@ export async function runPushAgent(
   if (await pushAgentAlive(pgWal)) return;
   const pidFile = join(pgWal, 'archive_status', PUSH_AGENT_PID);
   await writeFile(pidFile, `${process.pid}\n`);
-  const started = Date.now();
+  const clock = options.clock ?? systemClock;
+  const started = clock.now().getTime();
   const configTime = options.config ? await mtime(options.config) : undefined;
-  let lastWork = Date.now();
-  let lastConfigCheck = Date.now();
-  const pool = walSealPool(repo);
+  let lastWork = started;
+  let lastConfigCheck = started;
+  const sealers = walSealers(repo);
   const acknowledged = new Set<string>();
   try {
     for (;;) {
@@ -64,7 +69,7 @@ export async function runPushAgent(
         const lock = await repo.lock(false, 'wal-push agent', { scope: 'wal' });
         let failed: { path: string; error: unknown }[];
         try {
-          const r = await pushAcknowledged(repo, source, paths, pool);
+          const r = await pushAcknowledged(repo, source, paths, sealers);
           for (const d of r.done) acknowledged.add(d.name);
           failed = r.failed;
         } finally {
@@ -74,39 +79,24 @@ export async function runPushAgent(
           options.onError?.(failed[0].path, failed[0].error);
           return;
         }
-        lastWork = Date.now();
+        lastWork = clock.now().getTime();
         continue;
       }
-      const now = Date.now();
+      const now = clock.now().getTime();
       if (now - lastWork > (options.idleMs ?? IDLE_MS) || now - started > (options.maxLifeMs ?? MAX_LIFE_MS))
         return;
       if (now - lastConfigCheck > 1000) {
         lastConfigCheck = now;
-        await sweep(pgWal, acknowledged);
+        await sweepAcknowledgements(pgWal, acknowledged);
         if (options.config && (await mtime(options.config)) !== configTime) return;
         if ((await mtime(pgWal)) === undefined) return;
       }
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await clock.sleep(POLL_MS);
     }
   } finally {
-    await pool.close();
+    await sealers.close();
     const pid = await readFile(pidFile, 'utf8').catch(() => '');
     if (Number(pid.trim()) === process.pid) await rm(pidFile, { force: true });
-  }
-}
-
-/**
- * Removes acknowledgements PostgreSQL will not ask for (the file is no longer .ready:
- * archive_command changed, or the file was archived some other way), and forgets them.
- */
-async function sweep(pgWal: string, acknowledged: Set<string>): Promise<void> {
-  const status = join(pgWal, 'archive_status');
-  const names = new Set(await readdir(status).catch(() => [] as string[]));
-  for (const name of acknowledged) if (!names.has(`${name}.ready`)) acknowledged.delete(name);
-  for (const n of names) {
-    if (!n.endsWith(ACK_SUFFIX)) continue;
-    const name = n.slice(0, -ACK_SUFFIX.length);
-    if (!names.has(`${name}.ready`)) await unlink(join(status, n)).catch(() => {});
   }
 }
 

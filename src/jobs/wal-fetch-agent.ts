@@ -1,5 +1,5 @@
 /**
- * @module sources/postgres/wal-fetch-agent
+ * @module jobs/wal-fetch-agent
  * A short-lived helper that serves PostgreSQL's restore_command during a recovery. Starting
  * Node.js, loading the program and unwrapping the key costs about half a second per call;
  * recovery makes one call per WAL file and several for files that do not exist (timeline
@@ -15,14 +15,16 @@
  * of the machine the boot id differs, and readers drop the folder instead of trusting it.
  * The agent leaves when the folder goes (recovery_end_command removes it), a few seconds
  * after recovery ends (recovery.signal is gone; the last history probes come after that),
- * or after IDLE_MS without a request.
+ * or after IDLE_MS without a request. Its time limits run on an injected clock.
  */
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { describe } from '../../errors.js';
-import type { Repository } from '../../repo/repository.js';
-import { isWalName, segmentName, segmentNumber, timelineOf } from '../../repo/wal-archive.js';
-import { fetchToFile, PREFETCH_DIR, stampBoot } from './postgres-physical-wal.js';
+import { join } from 'node:path';
+import { systemClock, type WaitingClock } from '../clock.js';
+import { describe } from '../errors.js';
+import type { Repository } from '../repo/repository.js';
+import { PREFETCH_DIR, recovering, stampBoot } from '../sources/postgres/wal-dir.js';
+import { isWalName, segmentName, segmentNumber, timelineOf } from '../sources/postgres/wal-names.js';
+import { fetchToFile } from './wal-fetch.js';
 
 export const AGENT_PID = 'agent.pid';
 const IDLE_MS = 60_000;
@@ -53,13 +55,15 @@ export async function runFetchAgent(
   repo: Repository,
   source: string,
   pgWal: string,
-  options: { ahead: number; idleMs?: number; lingerMs?: number; first?: string },
+  options: { ahead: number; idleMs?: number; lingerMs?: number; first?: string; clock?: WaitingClock },
 ): Promise<void> {
   const dir = join(pgWal, PREFETCH_DIR);
   if (await agentAlive(pgWal)) return;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now().getTime();
   await writeFile(join(dir, AGENT_PID), `${process.pid}\n`);
   await stampBoot(dir);
-  let lastRequest = Date.now();
+  let lastRequest = now();
   let endedAt: number | undefined;
   let latest = options.first && isWalName(options.first) ? options.first : undefined;
   /** Prefetched files not taken yet. */
@@ -85,19 +89,19 @@ export async function runFetchAgent(
   try {
     while (await exists(dir)) {
       if (await recovering(pgWal)) endedAt = undefined;
-      else endedAt ??= Date.now();
+      else endedAt ??= now();
       const names = new Set(await readdir(dir).catch(() => [] as string[]));
       // A prefetched file that is gone was taken by a fetch: recovery has got that far.
       for (const name of written) {
         if (names.has(name)) continue;
         written.delete(name);
-        lastRequest = Date.now();
+        lastRequest = now();
         if (!latest || name > latest) latest = name;
       }
       for (const entry of names) {
         if (!entry.startsWith('.want-')) continue;
         const name = entry.slice('.want-'.length);
-        lastRequest = Date.now();
+        lastRequest = now();
         await rm(join(dir, entry), { force: true });
         // A name being fetched ahead already appears in place when done.
         if (isWalName(name) && !names.has(name) && !inflight.has(name)) fetch(name, true);
@@ -107,11 +111,11 @@ export async function runFetchAgent(
         if (!next) break;
         fetch(next, false);
       }
-      await Promise.race([sleep(POLL_MS), ...inflight.values()]);
-      const quiet = Date.now() - lastRequest;
+      await Promise.race([clock.sleep(POLL_MS), ...inflight.values()]);
+      const quiet = now() - lastRequest;
       if (quiet > (options.idleMs ?? IDLE_MS)) break;
       const linger = options.lingerMs ?? LINGER_MS;
-      if (endedAt !== undefined && Date.now() - endedAt > linger && quiet > linger) break;
+      if (endedAt !== undefined && now() - endedAt > linger && quiet > linger) break;
     }
     await Promise.all(inflight.values());
   } finally {
@@ -120,12 +124,6 @@ export async function runFetchAgent(
     const pid = await readFile(join(dir, AGENT_PID), 'utf8').catch(() => '');
     if (Number(pid.trim()) === process.pid) await rm(join(dir, AGENT_PID), { force: true });
   }
-}
-
-/** PostgreSQL removes recovery.signal (or standby.signal) when it leaves recovery. */
-async function recovering(pgWal: string): Promise<boolean> {
-  const data = dirname(pgWal);
-  return (await exists(join(data, 'recovery.signal'))) || (await exists(join(data, 'standby.signal')));
 }
 
 /** The first segment after `latest` (within `ahead`) neither fetched nor being fetched. */
@@ -149,5 +147,3 @@ async function exists(path: string): Promise<boolean> {
     () => false,
   );
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,9 +4,12 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Repository } from '../../repo/repository.js';
-import { createLocalBackend } from '../../storage/local/local-backend.js';
-import { ACK_SUFFIX, fetchWal, pushWal } from './postgres-physical-wal.js';
+import { TestClock } from '../clock.js';
+import { Repository } from '../repo/repository.js';
+import { ACK_SUFFIX } from '../sources/postgres/wal-dir.js';
+import { createLocalBackend } from '../storage/local/local-backend.js';
+import { fetchWal } from './wal-fetch.js';
+import { pushWal } from './wal-push.js';
 import { PUSH_AGENT_PID, runPushAgent } from './wal-push-agent.js';
 
 async function scratch(): Promise<{ repo: Repository; pgWal: string; status: string; dir: string }> {
@@ -28,27 +31,32 @@ async function ready(pgWal: string, name: string): Promise<Buffer> {
   return data;
 }
 
-const waitFor = async (check: () => Promise<boolean>) => {
-  for (let i = 0; i < 500 && !(await check()); i++) await new Promise((r) => setTimeout(r, 10));
-  return check();
-};
-
 test('the push agent stores ready files as they appear, acknowledges them, and leaves when idle', async () => {
   const { repo, pgWal, status, dir } = await scratch();
+  const clock = new TestClock();
   const names = ['000000010000000000000003', '000000010000000000000004'];
   const data = [await ready(pgWal, names[0])];
-  const agent = runPushAgent(repo, 'db', pgWal, { idleMs: 3000 });
-  const acked = (n: string) => async () => (await readdir(status)).includes(`${n}${ACK_SUFFIX}`);
-  assert.ok(await waitFor(acked(names[0])));
+  const agent = runPushAgent(repo, 'db', pgWal, { idleMs: 3000, clock });
+  const acked = async (n: string) => (await readdir(status)).includes(`${n}${ACK_SUFFIX}`);
+  // Sleeping means it has stored and acknowledged everything ready.
+  await clock.sleeping();
+  assert.ok(await acked(names[0]));
   assert.equal((await readFile(join(status, PUSH_AGENT_PID), 'utf8')).trim(), String(process.pid));
   // PostgreSQL's call takes the acknowledgement and marks the file done; a later file is
   // stored without any call.
   await rm(join(status, `${names[0]}${ACK_SUFFIX}`));
   await rename(join(status, `${names[0]}.ready`), join(status, `${names[0]}.done`));
   data.push(await ready(pgWal, names[1]));
-  assert.ok(await waitFor(acked(names[1])));
-  // An acknowledgement PostgreSQL will not ask for (the file was archived another way) goes.
+  clock.tick(20);
+  await clock.sleeping();
+  assert.ok(await acked(names[1]));
+  // An acknowledgement PostgreSQL will not ask for (the file was archived another way) goes
+  // at the next sweep (every second), and the agent leaves once idle.
   await rm(join(status, `${names[1]}.ready`));
+  clock.tick(1001);
+  await clock.sleeping();
+  assert.ok(!(await acked(names[1])));
+  clock.tick(3000);
   await agent;
   assert.deepEqual((await readdir(status)).sort(), [`${names[0]}.done`]);
   for (const [i, n] of names.entries()) {
@@ -82,8 +90,13 @@ test('WAL is pushed while prune holds its lock, not while a key rotation holds i
     assert.equal((await pushWal(repo, 'db', join(pgWal, names[0]))).pushed.result, 'stored');
     // The agent too: it takes a lock per batch.
     const errors: unknown[] = [];
-    const agent = runPushAgent(repo, 'db', pgWal, { idleMs: 300, onError: (_p, e) => errors.push(e) });
+    const clock = new TestClock();
+    const agent = runPushAgent(repo, 'db', pgWal, { idleMs: 300, clock, onError: (_p, e) => errors.push(e) });
+    await clock.sleeping();
     await ready(pgWal, names[1]);
+    clock.tick(20);
+    await clock.sleeping();
+    clock.tick(301);
     await agent;
     assert.deepEqual(errors, []);
     assert.ok((await readdir(status)).includes(`${names[1]}${ACK_SUFFIX}`));
