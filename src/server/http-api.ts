@@ -22,9 +22,14 @@ import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import type { ConfiguredSource } from '../config/config-schema.js';
 import { describe, isLifeboatError } from '../errors.js';
+import type { JobQueue } from '../jobs/queue/job-queue.js';
+import { publicJob } from '../jobs/queue/public-job.js';
+import { redactText } from '../jobs/queue/redact.js';
+import type { SourceStatus } from '../jobs/queue/source-status.js';
+import { restoreApprovalReason } from '../jobs/queue/target-match.js';
 import { pickSnapshot, publicProblems } from '../jobs/snapshot-select.js';
 import { belongsTo, sourceOfUnit } from '../sources/source-units.js';
-import { ApiError, isApiError } from './api-error.js';
+import { ApiError, errorReply } from './api-error.js';
 import {
   alertsQuery,
   auditQuery,
@@ -44,22 +49,17 @@ import {
   validate,
 } from './api-schemas.js';
 import { bearerToken, type FailedAuthLimiter } from './auth.js';
-import type { JobRunner } from './job-runner.js';
 import type { ServerMetrics } from './metrics.js';
 import { openApiDocument, ROUTES, type RouteSpec } from './openapi.js';
-import { publicJob } from './public-job.js';
-import { redactText } from './redact.js';
 import type { SnapshotBrowser } from './snapshot-browse.js';
 import { type CachedSnapshot, publicSnapshot, type SnapshotCache } from './snapshot-cache.js';
-import type { SourceStatus } from './source-status.js';
-import { restoreApprovalReason } from './target-match.js';
 import { loadWebAssets, registerDashboard } from './web-assets.js';
 
 /** What the routes need from the server. */
 export interface ApiContext {
   config: LifeboatConfig;
   catalog: Catalog;
-  runner: JobRunner;
+  runner: JobQueue;
   snapshots: SnapshotCache;
   /** Reads snapshot trees, files and drill reports for the dashboard. */
   browser: SnapshotBrowser;
@@ -183,7 +183,7 @@ export function createHttpApi(
   });
 
   app.setErrorHandler((err: unknown, req, reply) => {
-    const { status, body } = errorBody(err);
+    const { status, body } = errorReply(err);
     if (status >= 500) ctx.log.error({ err: describe(err), url: req.url.split('?')[0] }, 'request failed');
     void reply.status(status).send(body);
   });
@@ -210,40 +210,6 @@ export function createHttpApi(
   }
   registerDashboard(app, loadWebAssets());
   return app;
-}
-
-function errorBody(err: unknown): { status: number; body: unknown } {
-  if (isApiError(err)) {
-    return {
-      status: err.status,
-      body: { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } },
-    };
-  }
-  if (isLifeboatError(err)) {
-    const status =
-      err.code === 'not_found'
-        ? 404
-        : err.code === 'usage' || err.code === 'config_invalid'
-          ? 400
-          : err.code === 'locked'
-            ? 409
-            : 500;
-    return { status, body: { error: { code: err.code, message: redactText(err.message) } } };
-  }
-  const fe = err as { statusCode?: number; code?: string; message?: string };
-  if (typeof fe.statusCode === 'number' && fe.statusCode < 500) {
-    const message = fe.code?.startsWith('FST_ERR_CTP')
-      ? 'body: not valid JSON (or an unsupported content type)'
-      : (fe.message ?? 'bad request');
-    return {
-      status: fe.statusCode,
-      body: { error: { code: 'invalid_request', message: `[api] ${message}` } },
-    };
-  }
-  return {
-    status: 500,
-    body: { error: { code: 'internal', message: '[api] internal error (see the server log)' } },
-  };
 }
 
 function caller(req: FastifyRequest): Caller {
@@ -594,7 +560,7 @@ const HANDLERS: Record<string, Handler> = {
       reply.status(202);
       return { job: publicJob(job) };
     } catch (err) {
-      if (isApiError(err) && err.status === 403) {
+      if (isLifeboatError(err) && err.code === 'forbidden') {
         ctx.catalog.audit.append({
           actor: who.name,
           action: 'restore.approve_denied',

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { TestClock } from '../../src/clock.js';
 import { Repository } from '../../src/repo/repository.js';
-import { JobProgressBoard } from '../../src/server/job-progress.js';
+import { JobProgressBoard } from '../../src/jobs/queue/job-progress.js';
 import { SnapshotBrowser } from '../../src/server/snapshot-browse.js';
 import { pickEncoding } from '../../src/server/web-assets.js';
 import { openBackend } from '../../src/storage/registry.js';
