@@ -35,8 +35,8 @@ export function can(me: Me, role: Role): boolean {
   return ROLE_RANK[me.role] >= ROLE_RANK[role];
 }
 
-/** Statuses a job does not leave (the catalog's own list; plain constants, bundled). */
-export { FINAL_STATUSES as FINAL } from '../../src/catalog/job-states.js';
+/** Job statuses, and those a job does not leave (the catalog's own lists: plain constants, bundled). */
+export { FINAL_STATUSES as FINAL, JOB_STATUSES } from '../../src/catalog/job-states.js';
 
 export function getToken(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
