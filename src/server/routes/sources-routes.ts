@@ -12,9 +12,13 @@ import {
   errorResponse,
   jobEnvelope,
   jobResponse,
+  type SourceJson,
   sourceResponse,
 } from '../api-schemas.js';
 import { type ApiContext, callerOf, defineRoute, sourceConfig, submitted } from './route.js';
+
+/** The fields a loose schema declares, without the index signature of the ones it lets through. */
+type Declared<T> = { [K in keyof T as string extends K ? never : K]: T[K] };
 
 const sourceParams = z.strictObject({
   name: z.string().regex(SOURCE_NAME_PATTERN, 'expected a source name'),
@@ -27,7 +31,8 @@ export const sourcesRoutes = [
     role: 'viewer',
     summary: 'Configured sources with their last good backup, RPO state, next run and last failure',
     responses: { 200: { description: 'sources', schema: z.object({ sources: z.array(sourceResponse) }) } },
-    handler: async (ctx) => ({ sources: ctx.sourceStatuses() }),
+    // Checked against the schema, so the document (and the dashboard's type) says what is sent.
+    handler: async (ctx) => ({ sources: ctx.sourceStatuses() satisfies Declared<SourceJson>[] }),
   }),
   defineRoute({
     method: 'POST',
