@@ -12,6 +12,7 @@ import Fastify, { type FastifyInstance, LogController, type RawServerDefault } f
 import type { Logger } from 'pino';
 import { roleAllows } from '../catalog/tokens.js';
 import { describe } from '../errors.js';
+import type { ApiContext } from './api-context.js';
 import { ApiError, errorReply } from './api-error.js';
 import { validate } from './api-validate.js';
 import { bearerToken } from './auth.js';
@@ -21,14 +22,12 @@ import { auditRoutes } from './routes/audit-routes.js';
 import { drillsRoutes } from './routes/drills-routes.js';
 import { jobsRoutes } from './routes/jobs-routes.js';
 import { restoresRoutes } from './routes/restores-routes.js';
-import type { ApiContext, Route } from './routes/route.js';
+import type { Route } from './routes/route.js';
 import { snapshotsRoutes } from './routes/snapshots-routes.js';
 import { sourcesRoutes } from './routes/sources-routes.js';
 import { statsRoutes } from './routes/stats-routes.js';
 import { systemRoutes } from './routes/system-routes.js';
 import { loadWebAssets, registerDashboard } from './web-assets.js';
-
-export type { ApiContext } from './routes/route.js';
 
 const RESOURCES: readonly Route[] = [
   ...systemRoutes,

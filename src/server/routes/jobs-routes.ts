@@ -5,9 +5,10 @@
 import { z } from 'zod';
 import type { JobRecord } from '../../catalog/catalog.js';
 import { publicJob } from '../../jobs/queue/public-job.js';
+import type { ApiContext } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import { errorResponse, jobEnvelope, jobParams, jobResponse, jobsQuery } from '../api-schemas.js';
-import { type ApiContext, defineRoute } from './route.js';
+import { defineRoute } from './route.js';
 
 export const jobsRoutes = [
   defineRoute({

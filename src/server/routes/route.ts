@@ -7,46 +7,12 @@
  * the OpenAPI document is generated from the same specs (server/openapi).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { Catalog, JobRecord } from '../../catalog/catalog.js';
+import type { JobRecord } from '../../catalog/catalog.js';
 import type { Role } from '../../catalog/tokens.js';
-import type { Clock } from '../../clock.js';
-import type { LifeboatConfig } from '../../config/config.js';
-import type { ConfiguredSource } from '../../config/config-schema.js';
-import type { JobQueue } from '../../jobs/queue/job-queue.js';
 import { publicJob } from '../../jobs/queue/public-job.js';
-import type { SourceStatus } from '../../jobs/queue/source-status.js';
+import type { ApiContext, Caller } from '../api-context.js';
 import { ApiError } from '../api-error.js';
-import type { FailedAuthLimiter } from '../auth.js';
-import type { ServerMetrics } from '../metrics.js';
-import type { SnapshotBrowser } from '../snapshot-browse.js';
-import type { SnapshotCache } from '../snapshot-cache.js';
-
-/** What the routes need from the server. */
-export interface ApiContext {
-  config: LifeboatConfig;
-  catalog: Catalog;
-  /** The job queue. */
-  runner: JobQueue;
-  snapshots: SnapshotCache;
-  /** Reads snapshot trees, files and drill reports for the dashboard. */
-  browser: SnapshotBrowser;
-  metrics: ServerMetrics;
-  limiter: FailedAuthLimiter;
-  clock: Clock;
-  /** Where the repository is, credentials removed. */
-  repositoryLocation: string;
-  sourceStatuses(): SourceStatus[];
-  health(): Promise<{ ok: boolean; checks: Record<string, string>; reasons: string[] }>;
-  log: Logger;
-}
-
-/** Who calls: the token's name and role (set by the auth hook). */
-export interface Caller {
-  name: string;
-  role: Role;
-}
 
 /** A route's spec: what the document says and the HTTP layer checks. */
 export interface RouteSpec {
@@ -114,11 +80,6 @@ declare module 'fastify' {
 export function callerOf(req: FastifyRequest): Caller {
   if (!req.caller) throw new ApiError(401, 'unauthorized', '[auth] missing bearer token');
   return req.caller;
-}
-
-/** A configured source by name, an own key only (`constructor` is no source). */
-export function sourceConfig(ctx: ApiContext, name: string): ConfiguredSource | undefined {
-  return Object.hasOwn(ctx.config.sources, name) ? ctx.config.sources[name] : undefined;
 }
 
 /**

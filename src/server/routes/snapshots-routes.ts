@@ -10,6 +10,7 @@ import { describe } from '../../errors.js';
 import { mayDownload } from '../../jobs/queue/restore-approval.js';
 import { pickSnapshot, publicProblems } from '../../jobs/snapshot-select.js';
 import { belongsTo, sourceOfUnit } from '../../sources/source-units.js';
+import { type ApiContext, sourceConfig } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import {
   errorResponse,
@@ -22,7 +23,7 @@ import {
   treeResponse,
 } from '../api-schemas.js';
 import { publicSnapshot } from '../snapshot-cache.js';
-import { type ApiContext, callerOf, defineRoute, sourceConfig } from './route.js';
+import { callerOf, defineRoute } from './route.js';
 
 export const snapshotsRoutes = [
   defineRoute({

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { SOURCE_NAME_PATTERN } from '../../sources/registry.js';
+import { type ApiContext, sourceConfig } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import {
   backupRequest,
@@ -15,7 +16,7 @@ import {
   type SourceJson,
   sourceResponse,
 } from '../api-schemas.js';
-import { type ApiContext, callerOf, defineRoute, sourceConfig, submitted } from './route.js';
+import { callerOf, defineRoute, submitted } from './route.js';
 
 /** The fields a loose schema declares, without the index signature of the ones it lets through. */
 type Declared<T> = { [K in keyof T as string extends K ? never : K]: T[K] };

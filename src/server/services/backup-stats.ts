@@ -6,8 +6,8 @@
  */
 
 import { belongsTo } from '../../sources/source-units.js';
+import type { ApiContext } from '../api-context.js';
 import type { StatsJson } from '../api-schemas.js';
-import type { ApiContext } from '../routes/route.js';
 
 /** Series since `since` (ms), of one source (and its units) or of all. */
 export function backupStats(

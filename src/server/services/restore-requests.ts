@@ -14,9 +14,9 @@ import { redactText } from '../../jobs/queue/redact.js';
 import { mayReject, type Requester, restoreApproval } from '../../jobs/queue/restore-approval.js';
 import { pickSnapshot } from '../../jobs/snapshot-select.js';
 import { belongsTo, sourceOfUnit } from '../../sources/source-units.js';
+import { type ApiContext, sourceConfig } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import type { restoreRequest } from '../api-schemas.js';
-import { type ApiContext, sourceConfig } from '../routes/route.js';
 
 type RestoreRequest = z.output<typeof restoreRequest>;
 
