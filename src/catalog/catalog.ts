@@ -15,9 +15,11 @@ import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { AuditLog } from './audit-log.js';
+import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import { TokenStore } from './tokens.js';
 
+// The constants live apart, free of Node.js, for the schemas that the dashboard's types come from.
 export {
   FINAL_STATUSES,
   JOB_KINDS,
@@ -27,8 +29,6 @@ export {
   type JobStatus,
   type JobTrigger,
 } from './job-states.js';
-
-import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
 
 export interface JobRecord {
   id: string;
