@@ -1,7 +1,8 @@
 /**
  * @module errors
  * One error type for the whole program: a stable string `code`, a message that names the
- * object and the next step, and whether retrying may help. The CLI maps codes to exit codes.
+ * object and the next step, and whether retrying may help. The CLI maps codes to exit codes,
+ * the HTTP API to statuses (both tables below).
  */
 export type ErrorCode =
   | 'usage'
@@ -25,6 +26,8 @@ export type ErrorCode =
   | 'notify_failed'
   | 'partial'
   | 'unsupported'
+  | 'conflict'
+  | 'unavailable'
   | 'internal';
 
 export interface LifeboatErrorOptions {
@@ -83,7 +86,41 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   notify_failed: 1,
   partial: 3,
   unsupported: 1,
+  conflict: 1,
+  unavailable: 1,
   internal: 1,
+};
+
+/**
+ * The HTTP status the API answers a LifeboatError with (its body names the code). Errors of
+ * the request (usage, not found, forbidden, conflict) are 4xx; whatever went wrong on the
+ * server's side is 500, and `unavailable` (shutting down) 503.
+ */
+export const HTTP_STATUSES: Record<ErrorCode, number> = {
+  usage: 400,
+  config_invalid: 400,
+  repo_not_found: 500,
+  repo_exists: 500,
+  repo_corrupt: 500,
+  wrong_password: 500,
+  locked: 409,
+  not_found: 404,
+  target_not_empty: 500,
+  source_unreadable: 500,
+  source_failed: 500,
+  storage_failed: 500,
+  no_space: 500,
+  retained: 500,
+  integrity: 500,
+  forbidden: 403,
+  output_failed: 500,
+  interrupted: 500,
+  notify_failed: 500,
+  partial: 500,
+  unsupported: 500,
+  conflict: 409,
+  unavailable: 503,
+  internal: 500,
 };
 
 /** The node errno code of an error, if any (ENOENT, ENOSPC, ...). */

@@ -15,37 +15,20 @@ import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { AuditLog } from './audit-log.js';
+import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import { TokenStore } from './tokens.js';
 
-export const JOB_KINDS = ['backup', 'restore', 'forget', 'prune', 'check', 'drill'] as const;
-export type JobKind = (typeof JOB_KINDS)[number];
-
-export const JOB_STATUSES = [
-  'queued',
-  'awaiting_approval',
-  'running',
-  'succeeded',
-  'failed',
-  'skipped',
-  'interrupted',
-  'rejected',
-] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
-
-/** Statuses a job does not leave. */
-export const FINAL_STATUSES: readonly JobStatus[] = [
-  'succeeded',
-  'failed',
-  'skipped',
-  'interrupted',
-  'rejected',
-];
-
-/** schedule: the server's scheduler; api: an HTTP call; cli: a command; retry: `jobs retry`;
- * retention: the forget that follows a backup; rebuilt: synthesized from a snapshot. */
-export const JOB_TRIGGERS = ['schedule', 'api', 'cli', 'retry', 'retention', 'rebuilt'] as const;
-export type JobTrigger = (typeof JOB_TRIGGERS)[number];
+// The constants live apart, free of Node.js, for the schemas that the dashboard's types come from.
+export {
+  FINAL_STATUSES,
+  JOB_KINDS,
+  JOB_STATUSES,
+  JOB_TRIGGERS,
+  type JobKind,
+  type JobStatus,
+  type JobTrigger,
+} from './job-states.js';
 
 export interface JobRecord {
   id: string;

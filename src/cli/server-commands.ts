@@ -1,8 +1,9 @@
 /**
  * @module cli/server-commands
- * serve, status, jobs, token, audit: parse, call the server core or the catalog, render.
- * status and jobs read the catalog and the repository directly, so they work without a
- * running server.
+ * serve, status, jobs, token, audit: parse, call the job queue (jobs/queue), the daemon or
+ * the catalog, render. status and jobs read the catalog and the repository directly, so they
+ * work without a running server. Nothing here imports server/: `serve` starts it through
+ * daemon/serve-daemon.
  */
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -20,18 +21,18 @@ import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
 import { isRole, ROLES } from '../catalog/tokens.js';
 import { systemClock } from '../clock.js';
 import { parseDuration, resolveRepository } from '../config/config.js';
+import { DEFAULT_LISTEN, parseListen, runDaemon } from '../daemon/serve-daemon.js';
 import { describe, LifeboatError } from '../errors.js';
+import { orderOf } from '../jobs/queue/job-kinds.js';
+import { JobQueue, ownerAlive } from '../jobs/queue/job-queue.js';
+import { publicJob } from '../jobs/queue/public-job.js';
+import { schedulesOf } from '../jobs/queue/schedule.js';
+import { sourceStatuses } from '../jobs/queue/source-status.js';
 import { describeProblems } from '../jobs/snapshot-select.js';
 import { formatAge } from '../notify/alert-rules.js';
-import { releaseAllLocks } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
 import { selfArgv } from '../self-command.js';
-import { JobRunner, ownerAlive } from '../server/job-runner.js';
-import { DEFAULT_LISTEN, parseListen } from '../server/listen.js';
-import { publicJob } from '../server/public-job.js';
-import { schedulesOf } from '../server/schedule.js';
-import { sourceStatuses } from '../server/source-status.js';
 import { sourceOfUnit } from '../sources/source-units.js';
 import { openBackend } from '../storage/registry.js';
 import type { CliContext } from './context.js';
@@ -163,51 +164,19 @@ async function serve(ctx: CliContext, opts: { listen?: string }): Promise<void> 
   } catch (err) {
     throw new LifeboatError('usage', `[serve] --listen ${describe(err)}`);
   }
-  const schedules = schedulesOf(ctx.config);
+  // Checked before anything opens: a typo in a schedule fails here, naming the field.
+  schedulesOf(ctx.config);
   const { url, password } = await resolveRepository(ctx.config, ctx.env);
   const catalog = openCatalog(ctx);
-  // The HTTP stack loads only for `serve`, so other commands start fast.
-  const { defaultLogger, LifeboatServer } = await import('../server/server.js');
-  const log = defaultLogger(ctx.options.debug ? 'debug' : ctx.options.quiet ? 'warn' : undefined);
-  const server = await LifeboatServer.create({
+  await runDaemon({
+    listen,
     config: ctx.config,
     catalog,
     repository: { url, password, options: ctx.repoOptions(), storage: ctx.storageOptions() },
-    log,
+    logLevel: ctx.options.debug ? 'debug' : ctx.options.quiet ? 'warn' : undefined,
     lifeboatArgv: selfArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
+    print,
   });
-  // main.ts releases locks and exits on a signal; a server drains its jobs first instead.
-  process.removeAllListeners('SIGTERM');
-  process.removeAllListeners('SIGINT');
-  const signal = new Promise<NodeJS.Signals>((resolve) => {
-    for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => resolve(s));
-  });
-  const address = await server.start(listen);
-  const sources = Object.keys(ctx.config.sources).length;
-  print(
-    `lifeboat: serving on ${address} (${sources} source${sources === 1 ? '' : 's'}, ${schedules.size} schedule${schedules.size === 1 ? '' : 's'}, catalog ${catalog.path})`,
-  );
-  const got = await signal;
-  log.info(
-    { signal: got, grace_ms: server.graceMs },
-    `${got}: finishing running jobs (up to ${server.graceMs / 1000}s)`,
-  );
-  // A second signal stops at once; the jobs left running are marked interrupted at the next start.
-  for (const s of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(s, () => {
-      void releaseAllLocks().finally(() => process.exit(1));
-    });
-  }
-  const interrupted = await server.stop(server.graceMs, `the server got ${got}`);
-  await releaseAllLocks();
-  catalog.close();
-  const note = interrupted.length
-    ? `; interrupted: ${interrupted.map((j) => `${j.kind} ${j.id.slice(0, 8)}`).join(', ')}`
-    : '';
-  log.info({ interrupted: interrupted.map((j) => j.id) }, `stopped${note}`);
-  print(`lifeboat: stopped${note}`);
-  log.flush();
-  process.exit(0);
 }
 
 // ---- status ----------------------------------------------------------------------------
@@ -370,7 +339,7 @@ async function jobsRetry(ctx: CliContext, _opts: unknown, ref: string): Promise<
     }
     const actor = cliActor();
     const { url, password } = await resolveRepository(ctx.config, ctx.env);
-    const runner = new JobRunner({
+    const runner = new JobQueue({
       catalog,
       clock: systemClock,
       config: ctx.config,
@@ -380,11 +349,10 @@ async function jobsRetry(ctx: CliContext, _opts: unknown, ref: string): Promise<
         Repository.open(await openBackend(url, ctx.storageOptions()), password, ctx.repoOptions()),
     });
     const job = runner.submit({
-      kind: original.kind,
+      ...orderOf(original),
       source: original.source,
       trigger: 'retry',
       requestedBy: actor,
-      params: original.params,
       retryOf: original.id,
     });
     catalog.audit.append({

@@ -1,14 +1,14 @@
 /**
  * @module server/api-schemas
- * What the HTTP API accepts and answers, as zod schemas: requests are validated with them
- * (a 400 names the bad field), and the OpenAPI document is generated from them, so the two
- * cannot drift apart.
+ * What the HTTP API accepts and answers, as zod schemas: the routes (server/routes) name them
+ * in their specs, requests are validated with them centrally (a 400 names the bad field), the
+ * OpenAPI document is generated from them, and the dashboard's types are inferred from them
+ * (the types at the end; web/src/api.ts imports them type-only), so none of the three can
+ * drift from the others. No Node.js imports here: the dashboard's type check reads this file.
  */
 import { z } from 'zod';
-import { JOB_KINDS, JOB_STATUSES, JOB_TRIGGERS } from '../catalog/catalog.js';
-import { parseTarget } from '../sources/postgres/recovery-target.js';
-import { SOURCE_NAME_PATTERN } from '../sources/registry.js';
-import { ApiError } from './api-error.js';
+import { JOB_KINDS, JOB_STATUSES, JOB_TRIGGERS } from '../catalog/job-states.js';
+import { recoveryTargetText, restoreScopeFields } from '../jobs/queue/job-kinds.js';
 
 const isoTime = z
   .string()
@@ -16,10 +16,6 @@ const isoTime = z
 const limit = (max: number) => z.coerce.number().int().min(1).max(max);
 
 // ---- requests ----------------------------------------------------------------------------
-
-export const sourceParams = z.strictObject({
-  name: z.string().regex(SOURCE_NAME_PATTERN, 'expected a source name'),
-});
 
 export const jobParams = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{16}$/, 'expected a job id (16 hex characters)'),
@@ -94,6 +90,9 @@ export const backupRequest = z.strictObject({
     .optional(),
 });
 
+// The fields in the order a 400 lists them as allowed (and the document shows them).
+const { tables, include, collections, ...scopeFlags } = restoreScopeFields;
+
 export const restoreRequest = z.strictObject({
   snapshot: z.string().min(1).describe('an id, a unique prefix of 8+ hex characters, or "latest"'),
   source: z
@@ -102,39 +101,16 @@ export const restoreRequest = z.strictObject({
     .optional()
     .describe('the source whose snapshot to restore (needed with "latest")'),
   to: z.string().min(1).describe('where to restore: a path or URL'),
-  tables: z.array(z.string().min(1)).optional().describe('databases: only these tables'),
-  include: z.array(z.string().min(1)).optional().describe('files: only these paths'),
-  collections: z
-    .array(z.string().min(1))
-    .optional()
-    .describe('MongoDB: only these collections ("coll" or "db.coll")'),
-  at: z
-    .string()
-    .refine((v) => {
-      try {
-        parseTarget(v);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'expected an ISO 8601 time, "latest", "name:RESTORE_POINT", "lsn:X/Y" or "xid:N"')
+  // What part of the snapshot: declared once, in jobs/queue/job-kinds (restore scope).
+  tables,
+  include,
+  collections,
+  at: recoveryTargetText
     .optional()
     .describe(
       'point in time for a PostgreSQL physical source: an ISO time, "latest", "name:POINT", "lsn:X/Y" or "xid:N"; needs source and snapshot "latest"',
     ),
-  data_only: z
-    .boolean()
-    .optional()
-    .describe(
-      'PostgreSQL, with tables: replace only their rows, in one transaction; definitions and what depends on them stay',
-    ),
-  no_privileges: z
-    .boolean()
-    .optional()
-    .describe(
-      'files: drop setuid/setgid bits and refuse device nodes (always so for a snapshot a write-only key wrote)',
-    ),
-  devices: z.boolean().optional().describe('files, without privileges: create device nodes all the same'),
+  ...scopeFlags,
   overwrite: z.boolean().optional(),
   dry_run: z.boolean().optional(),
 });
@@ -275,6 +251,29 @@ export const snapshotResponse = z.looseObject({
     .optional()
     .describe('paths the backup could not read and left out (the first 100); absent when it read everything'),
   skippedCount: z.number().optional().describe('how many paths were left out in all'),
+  meta: z.record(z.string(), z.unknown()).optional().describe('engine facts recorded with the snapshot'),
+  backup: z
+    .object({ bytesRead: z.number(), bytesAdded: z.number(), durationMs: z.number() })
+    .optional()
+    .describe('what the backup read and added, and how long it took'),
+});
+
+export const snapshotProblemResponse = z.object({
+  id: z.string(),
+  kind: z.enum(['damaged', 'unreadable']),
+  message: z.string(),
+});
+
+export const snapshotsPage = z.object({
+  total: z.number(),
+  offset: z.number(),
+  limit: z.number(),
+  snapshots: z.array(snapshotResponse),
+  problems: z
+    .array(snapshotProblemResponse)
+    .describe(
+      'snapshot files that do not read, not in `snapshots`: damaged (lost; forget them by id) or unreadable (retried)',
+    ),
 });
 
 export const sourceResponse = z.looseObject({
@@ -283,6 +282,7 @@ export const sourceResponse = z.looseObject({
   protected: z.boolean(),
   schedule: z.object({ cron: z.string(), timezone: z.string() }).nullable(),
   next_run: z.string().nullable(),
+  schedule_error: z.string().optional().describe('why the schedule cannot run (an invalid cron expression)'),
   last_backup: z
     .object({
       snapshot: z.string(),
@@ -305,7 +305,12 @@ export const sourceResponse = z.looseObject({
     })
     .nullable(),
   last_failure: z.object({ job: z.string(), time: z.string(), error: z.string().nullable() }).nullable(),
+  last_job: z
+    .object({ id: z.string(), status: z.string(), time: z.string() })
+    .nullable()
+    .describe('the newest backup job that finished (succeeded or failed)'),
   running_job: z.string().nullable(),
+  snapshots: z.number().describe('snapshots of the source (its units count for it)'),
 });
 
 export const auditEntryResponse = z.object({
@@ -319,85 +324,41 @@ export const auditEntryResponse = z.object({
   hash: z.string(),
 });
 
+export const auditPage = z.object({
+  entries: z.array(auditEntryResponse),
+  verification: z
+    .object({
+      ok: z.boolean(),
+      entries: z.number(),
+      first_bad: z.object({ seq: z.number(), reason: z.string() }).optional(),
+    })
+    .optional(),
+});
+
+export const whoamiResponse = z.object({ name: z.string(), role: z.enum(['viewer', 'operator', 'admin']) });
+
+export const jobEnvelope = z.object({ job: jobResponse });
+
 export const healthResponse = z.object({
   status: z.enum(['ok', 'unhealthy']),
   checks: z.record(z.string(), z.string()),
   reasons: z.array(z.string()).optional(),
 });
 
-// ---- validation --------------------------------------------------------------------------
+// ---- types for the dashboard -------------------------------------------------------------
+// What the API answers (output) and accepts (input): web/src/api.ts re-exports these.
 
-type Where = 'body' | 'query' | 'path';
-
-/** Parses `data` or throws a 400 that names the first bad field. */
-export function validate<T extends z.ZodType>(schema: T, data: unknown, where: Where): z.infer<T> {
-  const r = schema.safeParse(data ?? {});
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const path = issue.path.map(String);
-  let field = path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
-  let text: string;
-  switch (issue.code) {
-    case 'invalid_type': {
-      const value = valueAt(data, path);
-      text =
-        value === undefined
-          ? `expected ${article(issue.expected)} (required)`
-          : `expected ${article(issue.expected)}, got ${kindOf(value)}`;
-      break;
-    }
-    case 'unrecognized_keys':
-      field = [field, issue.keys[0]].filter(Boolean).join('.');
-      text = `unknown ${where === 'query' ? 'parameter' : 'field'} (allowed: ${allowedKeys(schema).join(', ') || 'none'})`;
-      break;
-    case 'invalid_value':
-      text = `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
-      break;
-    case 'too_small':
-      text =
-        issue.origin === 'string'
-          ? 'expected a non-empty string'
-          : issue.origin === 'array'
-            ? `expected at least ${issue.minimum} items`
-            : `expected a number >= ${issue.minimum}`;
-      break;
-    case 'too_big':
-      text =
-        issue.origin === 'array'
-          ? `expected at most ${issue.maximum} items`
-          : `expected at most ${issue.maximum}`;
-      break;
-    default:
-      text = issue.message;
-  }
-  const name = field ? `${where}.${field}` : where;
-  throw new ApiError(400, 'invalid_request', `[api] ${name}: ${text}`, field || undefined);
-}
-
-function allowedKeys(schema: z.ZodType): string[] {
-  const shape = (schema as unknown as { shape?: Record<string, unknown> }).shape;
-  return shape ? Object.keys(shape) : [];
-}
-
-function valueAt(data: unknown, path: string[]): unknown {
-  let v = data;
-  for (const p of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[p];
-  }
-  return v;
-}
-
-function article(type: string): string {
-  if (type === 'object') return 'an object';
-  if (type === 'array') return 'a list';
-  if (type === 'int') return 'a whole number';
-  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'an object';
-  return article(typeof value);
-}
+export type JobJson = z.output<typeof jobResponse>;
+export type SourceJson = z.output<typeof sourceResponse>;
+export type SnapshotJson = z.output<typeof snapshotResponse>;
+export type SnapshotProblemJson = z.output<typeof snapshotProblemResponse>;
+export type SnapshotsPageJson = z.output<typeof snapshotsPage>;
+export type TreeJson = z.output<typeof treeResponse>;
+export type TreeEntryJson = TreeJson['entries'][number];
+export type DrillJson = z.output<typeof drillResponse>;
+export type AlertJson = z.output<typeof alertResponse>;
+export type AuditEntryJson = z.output<typeof auditEntryResponse>;
+export type AuditPageJson = z.output<typeof auditPage>;
+export type StatsJson = z.output<typeof statsResponse>;
+export type WhoamiJson = z.output<typeof whoamiResponse>;
+export type RestoreRequestJson = z.input<typeof restoreRequest>;

@@ -7,7 +7,7 @@
  * says when that matters.
  */
 import type { Clock } from '../clock.js';
-import type { Schedule } from './schedule.js';
+import type { Schedule } from '../jobs/queue/schedule.js';
 
 export interface ScheduledTask {
   id: string;

@@ -12,6 +12,14 @@ import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
 import { type Clock, systemClock } from '../clock.js';
 import { type LifeboatConfig, parseDuration } from '../config/config.js';
 import { describe } from '../errors.js';
+import { JobQueue } from '../jobs/queue/job-queue.js';
+import { parseSchedule, type Schedule, schedulesOf } from '../jobs/queue/schedule.js';
+import {
+  firstSeen,
+  lastGoodBackups,
+  type SourceStatus,
+  sourceStatuses,
+} from '../jobs/queue/source-status.js';
 import { AlertDispatcher, type DispatchReport } from '../notify/alert-dispatcher.js';
 import {
   type AlertThresholds,
@@ -25,16 +33,14 @@ import { createChannel } from '../notify/channel.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
 import { runTotals, sourceOfUnit } from '../sources/source-units.js';
 import { openBackend, type StorageOptions } from '../storage/registry.js';
+import type { ApiContext } from './api-context.js';
 import { FailedAuthLimiter } from './auth.js';
-import { type ApiContext, createHttpApi } from './http-api.js';
-import { JobRunner } from './job-runner.js';
+import { createHttpApi } from './http-api.js';
 import { parseListen } from './listen.js';
 import { ServerMetrics, type SourceMetrics } from './metrics.js';
-import { parseSchedule, type Schedule, schedulesOf } from './schedule.js';
 import { Scheduler } from './scheduler.js';
 import { SnapshotBrowser } from './snapshot-browse.js';
 import { SnapshotCache } from './snapshot-cache.js';
-import { firstSeen, lastGoodBackups, type SourceStatus, sourceStatuses } from './source-status.js';
 
 export interface ServerOptions {
   config: LifeboatConfig;
@@ -74,7 +80,7 @@ export class LifeboatServer implements ApiContext {
   readonly clock: Clock;
   readonly log: Logger;
   readonly limiter: FailedAuthLimiter;
-  readonly runner: JobRunner;
+  readonly runner: JobQueue;
   readonly scheduler: Scheduler;
   readonly snapshots: SnapshotCache;
   readonly browser: SnapshotBrowser;
@@ -117,7 +123,7 @@ export class LifeboatServer implements ApiContext {
         clock: this.clock,
       });
     this.browser = new SnapshotBrowser(openRepository, () => this.snapshots.version);
-    this.runner = new JobRunner({
+    this.runner = new JobQueue({
       catalog: this.catalog,
       clock: this.clock,
       config: this.config,

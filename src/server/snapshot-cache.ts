@@ -8,11 +8,11 @@
  * the list changes.
  */
 import { describe } from '../errors.js';
+import { redactSettings } from '../jobs/queue/redact.js';
 import { mapLimit, type Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotEntry, SnapshotProblem } from '../repo/snapshot.js';
 import { snapshotProblemKind } from '../repo/snapshot.js';
 import { labelFacts, sourceOfUnit, unitLabel, unitName } from '../sources/source-units.js';
-import { redactSettings } from './redact.js';
 
 export interface CachedSnapshot {
   id: string;

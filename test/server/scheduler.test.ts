@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClock } from '../../src/clock.js';
 import { parseConfig } from '../../src/config/config.js';
-import { parseSchedule, schedulesOf } from '../../src/server/schedule.js';
+import { parseSchedule, schedulesOf } from '../../src/jobs/queue/schedule.js';
 import { eventually, type Harness, startHarness } from './harness.js';
 
 const CONFIG = `

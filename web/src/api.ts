@@ -2,11 +2,31 @@
  * @module web/api
  * The dashboard's only way to the server: JSON calls with the bearer token from
  * sessionStorage (never a cookie, so no cross-site request can use it; never in a URL).
+ * The types of what it sends and gets are inferred from the server's API schemas (the same
+ * ones that validate requests and generate /api/openapi.json), imported for their types only,
+ * so a field changed there fails the dashboard's type check and nothing of zod is bundled.
  */
+
+export type {
+  AlertJson as Alert,
+  AuditEntryJson as AuditEntry,
+  AuditPageJson as AuditPage,
+  DrillJson as Drill,
+  JobJson as Job,
+  RestoreRequestJson as RestoreRequest,
+  SnapshotJson as Snapshot,
+  SnapshotProblemJson as SnapshotProblem,
+  SourceJson as SourceStatus,
+  StatsJson as Stats,
+  TreeEntryJson as TreeEntry,
+  WhoamiJson as Me,
+} from '../../src/server/api-schemas.js';
+
+import type { WhoamiJson as Me } from '../../src/server/api-schemas.js';
 
 const TOKEN_KEY = 'lifeboat.token';
 
-export type Role = 'viewer' | 'operator' | 'admin';
+export type Role = Me['role'];
 
 const ROLE_RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
@@ -15,129 +35,8 @@ export function can(me: Me, role: Role): boolean {
   return ROLE_RANK[me.role] >= ROLE_RANK[role];
 }
 
-export interface Me {
-  name: string;
-  role: Role;
-}
-
-export interface Job {
-  id: string;
-  kind: string;
-  source: string | null;
-  trigger: string;
-  status: string;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  duration_seconds: number | null;
-  bytes_read: number | null;
-  bytes_stored: number | null;
-  snapshot: string | null;
-  snapshots: string[];
-  error: string | null;
-  requested_by: string | null;
-  approved_by: string | null;
-  params: Record<string, unknown>;
-  result: Record<string, unknown> | null;
-  progress?: {
-    phase: string;
-    bytes_done: number;
-    bytes_total: number | null;
-    phases_done: number;
-    updated_at: string;
-  } | null;
-}
-
-export interface SourceStatus {
-  name: string;
-  type: string;
-  protected: boolean;
-  schedule: { cron: string; timezone: string } | null;
-  next_run: string | null;
-  schedule_error?: string;
-  /** The newest backup that saved every unit; `units`: each unit's snapshot. */
-  last_backup: {
-    snapshot: string;
-    time: string;
-    age_seconds: number;
-    units?: { unit: string; label: string; snapshot: string; time: string }[];
-  } | null;
-  rpo: { max_age: string; max_age_seconds: number; age_seconds: number | null; breached: boolean } | null;
-  last_failure: { job: string; time: string; error: string | null } | null;
-  last_job: { id: string; status: string; time: string } | null;
-  running_job: string | null;
-  snapshots: number;
-}
-
-export interface Snapshot {
-  id: string;
-  short_id: string;
-  time: string;
-  source: string;
-  engine: string;
-  kind: string;
-  host: string;
-  tags: string[];
-  stats: Record<string, unknown>;
-  meta?: Record<string, unknown>;
-  /** For a unit of a source saved as several: "shop (database)", "globals (roles and tablespaces)". */
-  unit?: { source: string; name: string; label: string } | null;
-  backup?: { bytesRead: number; bytesAdded: number; durationMs: number };
-  /** Paths the backup could not read (the first 100) and how many there were in all. */
-  skipped?: { path: string; error: string }[];
-  skippedCount?: number;
-}
-
-/** A snapshot file that does not read: left out of the listing, named so it can be forgotten. */
-export interface SnapshotProblem {
-  id: string;
-  kind: 'damaged' | 'unreadable';
-  message: string;
-}
-
-export interface TreeEntry {
-  name: string;
-  type: string;
-  size: number | null;
-  mode: number | null;
-  mtime: string | null;
-  sha256: string | null;
-  target: string | null;
-}
-
-export interface Drill {
-  id: string;
-  time: string;
-  source: string;
-  snapshot: string;
-  passed: boolean;
-  rto_ms: number | null;
-  restore_ms: number | null;
-  failed_checks: string[];
-  error: string | null;
-}
-
-export interface Alert {
-  key: string;
-  kind: string;
-  source: string | null;
-  state: 'firing' | 'resolved';
-  summary: string;
-  first_at: string;
-  resolved_at: string | null;
-  sends: number;
-}
-
-export interface AuditEntry {
-  seq: number;
-  time: string;
-  actor: string;
-  action: string;
-  target: string | null;
-  details: Record<string, unknown>;
-}
-
-export const FINAL = ['succeeded', 'failed', 'skipped', 'interrupted', 'rejected'];
+/** Job statuses, and those a job does not leave (the catalog's own lists: plain constants, bundled). */
+export { FINAL_STATUSES as FINAL, JOB_STATUSES } from '../../src/catalog/job-states.js';
 
 export function getToken(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);

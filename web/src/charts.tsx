@@ -5,24 +5,10 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
-import { get, query } from './api';
+import { get, query, type Stats } from './api';
 import { bytes, seconds } from './format';
 import { useLoad } from './hooks';
 import { Failure, SourceFilter } from './ui';
-
-interface Stats {
-  since: string;
-  backups: {
-    source: string;
-    snapshot: string;
-    time: string;
-    bytes_read: number;
-    bytes_added: number;
-    duration_ms: number;
-  }[];
-  daily: { day: string; succeeded: number; failed: number }[];
-  growth: { time: string; bytes: number }[];
-}
 
 const COLORS = ['#1f6feb', '#d97706', '#16a34a', '#9333ea', '#dc2626', '#0891b2', '#65a30d', '#db2777'];
 

@@ -4,22 +4,12 @@
  * dedup ratio, errors, a partial backup's warning, and live progress of running jobs (polled every second while any runs).
  */
 import { useState } from 'preact/hooks';
-import { get, type Job, query } from './api';
+import { get, type Job, query, JOB_STATUSES as STATUSES } from './api';
 import { bytes, ratio, seconds, short, time } from './format';
 import { useLoad } from './hooks';
 import { JobLive } from './overview';
 import { Failure, SourceFilter, Table } from './ui';
 
-const STATUSES = [
-  'queued',
-  'awaiting_approval',
-  'running',
-  'succeeded',
-  'failed',
-  'skipped',
-  'interrupted',
-  'rejected',
-];
 const KINDS = ['backup', 'forget', 'prune', 'check', 'restore', 'drill'];
 
 /** A datetime-local value (no zone) read as UTC, as every time on the page is shown. */

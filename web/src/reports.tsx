@@ -4,7 +4,7 @@
  * audit log with its hash-chain check.
  */
 import { useState } from 'preact/hooks';
-import { type Alert, type AuditEntry, can, type Drill, get, type Me, query } from './api';
+import { type Alert, type AuditPage, can, type Drill, get, type Me, query } from './api';
 import { seconds, short, time } from './format';
 import { useLoad } from './hooks';
 import { Failure, Table } from './ui';
@@ -135,11 +135,7 @@ export function AlertsView() {
 export function AuditView() {
   const [action, setAction] = useState('');
   const audit = useLoad(
-    () =>
-      get<{
-        entries: AuditEntry[];
-        verification?: { ok: boolean; entries: number; first_bad?: { seq: number; reason: string } };
-      }>(`/api/audit${query({ action, limit: 200, verify: 'true' })}`),
+    () => get<AuditPage>(`/api/audit${query({ action, limit: 200, verify: 'true' })}`),
     [action],
   );
   const v = audit.data?.verification;

@@ -1,9 +1,9 @@
 /**
- * @module server/redact
+ * @module jobs/queue/redact
  * What the API and the logs may show of settings and messages: no passwords, tokens, keys or
  * credentials inside URLs. Settings keep their shape; secret values become "[redacted]".
  */
-import { redactUrl } from '../storage/registry.js';
+import { redactUrl } from '../../storage/registry.js';
 
 const SECRET_KEY = /(^|_)pass($|_)|password|passphrase|secret|token|credential|private|(^|_)key$|^auth/i;
 const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi;

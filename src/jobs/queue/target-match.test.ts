@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ConfiguredSource } from '../config/config-schema.js';
+import type { ConfiguredSource } from '../../config/config-schema.js';
 import { protectedTargetReason } from './target-match.js';
 
 describe('protectedTargetReason', () => {

@@ -1,5 +1,5 @@
 /**
- * @module server/target-match
+ * @module jobs/queue/target-match
  * Whether a restore target reaches a protected source, however it is spelled. Targets and
  * protected locations are normalised first: `file:` URLs become paths; paths are resolved
  * through the real path of their longest existing prefix (symlinked folders, `..`); database
@@ -14,8 +14,8 @@ import { realpath } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ConfiguredSource } from '../config/config-schema.js';
-import { sourceOfUnit } from '../sources/source-units.js';
+import type { ConfiguredSource } from '../../config/config-schema.js';
+import { sourceOfUnit } from '../../sources/source-units.js';
 
 /** A place a restore can write: a path, a database server (and database), or an unknown. */
 export type Location =

@@ -1,9 +1,9 @@
 /**
- * @module server/public-job
+ * @module jobs/queue/public-job
  * A job as the API and `lifeboat jobs --json` show it: parameters, results and errors
  * without secrets, plus its duration.
  */
-import type { JobRecord } from '../catalog/catalog.js';
+import type { JobRecord } from '../../catalog/catalog.js';
 import { redactSettings, redactText } from './redact.js';
 
 /** A job as the API shows it: parameters and errors without secrets. */

@@ -1,11 +1,11 @@
 /**
- * @module server/job-progress
+ * @module jobs/queue/job-progress
  * Live progress of the jobs this server runs: a Progress implementation per job (the core
  * calls it, as it calls the terminal bar in the CLI), kept in memory while the job runs and
  * shown by GET /api/jobs and the dashboard's live view. Nothing here is stored.
  */
-import type { Clock } from '../clock.js';
-import type { Progress } from '../progress.js';
+import type { Clock } from '../../clock.js';
+import type { Progress } from '../../progress.js';
 
 export interface JobProgressState {
   /** The phase the core named ("backup app-db", "restore"). */

@@ -1,12 +1,12 @@
 /**
- * @module server/schedule
+ * @module jobs/queue/schedule
  * A schedule from the config: a cron expression (5 fields, or 6 with seconds) and a time zone
  * (the entry's own, else `server.timezone`, else UTC), validated up front so a typo fails
  * `lifeboat serve` at start, naming the field, instead of never running.
  */
 import { Cron } from 'croner';
-import { type LifeboatConfig, parseDuration, type ScheduleConfig } from '../config/config.js';
-import { describe, LifeboatError } from '../errors.js';
+import { type LifeboatConfig, parseDuration, type ScheduleConfig } from '../../config/config.js';
+import { describe, LifeboatError } from '../../errors.js';
 
 export interface Schedule {
   cron: string;

@@ -1,15 +1,15 @@
 /**
- * @module server/source-status
+ * @module jobs/queue/source-status
  * Per source: last good backup (from the repository, the source of truth: the newest run that
  * saved every unit of the source), its age against `max_age`, the next scheduled run, the
  * last failure and what runs now. One function for `GET /api/sources` and `lifeboat status`,
  * so the two never disagree.
  */
-import type { Catalog, JobRecord } from '../catalog/catalog.js';
-import type { ConfiguredSource, LifeboatConfig } from '../config/config.js';
-import { parseDuration } from '../config/config.js';
-import type { SnapshotEntry } from '../repo/snapshot.js';
-import { runsOf, type SourceRun, sourceOfUnit, unitLabel } from '../sources/source-units.js';
+import type { Catalog, JobRecord } from '../../catalog/catalog.js';
+import type { ConfiguredSource, LifeboatConfig } from '../../config/config.js';
+import { parseDuration } from '../../config/config.js';
+import type { SnapshotEntry } from '../../repo/snapshot.js';
+import { runsOf, type SourceRun, sourceOfUnit, unitLabel } from '../../sources/source-units.js';
 import { redactSettings } from './redact.js';
 import { parseSchedule } from './schedule.js';
 

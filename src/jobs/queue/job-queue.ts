@@ -1,0 +1,399 @@
+/**
+ * @module jobs/queue/job-queue
+ * The job queue: records each job in the catalog and runs it (jobs/queue/job-runner) when it
+ * may. Rules: never two jobs of one source at once (nor two prunes or checks): a request that
+ * would overlap is recorded as `skipped`; prune waits until nothing else runs and holds back
+ * what comes after it; at most `concurrency` jobs run at once; a restore that needs approval
+ * waits as `awaiting_approval` until a second admin approves it. A successful backup is
+ * followed by its source's retention (a forget job). Each job opens its own Repository and
+ * closes it after, so concurrent jobs share no state and an idle server holds no index or
+ * worker threads. The daemon and `lifeboat jobs retry` both use this; errors are
+ * LifeboatErrors (the API maps their codes to statuses).
+ */
+import { hostname } from 'node:os';
+import {
+  type Catalog,
+  FINAL_STATUSES,
+  type JobKind,
+  type JobRecord,
+  type JobTrigger,
+  type JobUpdate,
+  PROCESS_OWNER,
+} from '../../catalog/catalog.js';
+import { withoutPasswordsInText } from '../../catalog/secret-free.js';
+import type { Clock } from '../../clock.js';
+import type { LifeboatConfig } from '../../config/config.js';
+import { describe, errnoCode, LifeboatError } from '../../errors.js';
+import type { Log } from '../../notify/alert-dispatcher.js';
+import type { Repository } from '../../repo/repository.js';
+import type { JobOrderInput } from './job-kinds.js';
+import { JobProgressBoard } from './job-progress.js';
+import { runJob } from './job-runner.js';
+import { redactText } from './redact.js';
+import { checkApprover } from './restore-approval.js';
+
+export interface JobQueueOptions {
+  catalog: Catalog;
+  clock: Clock;
+  config: LifeboatConfig;
+  /** A fresh repository handle per job; the queue closes it. */
+  openRepository: () => Promise<Repository>;
+  log: Log;
+  concurrency: number;
+  /** argv that runs this Lifeboat with the same config (physical drills run `wal-fetch` with it). */
+  lifeboatArgv?: string[];
+  /** After a job reaches a final status (metrics, alerts). */
+  onFinished?: (job: JobRecord) => void | Promise<void>;
+  /**
+   * After a job's work, before its final status is recorded: whoever sees the job finished
+   * (an API client polling it) then also sees its effects (the server's snapshot list).
+   */
+  beforeFinal?: (job: JobRecord) => Promise<void>;
+}
+
+/** A job to record and run: its kind and params (jobs/queue/job-kinds), and who asks why. */
+export type JobRequest = JobOrderInput & {
+  source: string | null;
+  trigger: JobTrigger;
+  /** Token name, `cli:<user>`, or `scheduler`. */
+  requestedBy: string;
+  retryOf?: string;
+  /** Recorded as awaiting_approval; runs after `approve`. */
+  needsApproval?: boolean;
+};
+
+interface Active {
+  job: JobRecord;
+  key: string;
+  done: Promise<JobRecord>;
+  resolve: (job: JobRecord) => void;
+  started: boolean;
+}
+
+/** Jobs that may not overlap share a key: one per source, one for prune, one for check. */
+export function conflictKey(kind: JobKind, source: string | null): string {
+  if (source) return `source:${source}`;
+  return `repository:${kind}`;
+}
+
+export class JobQueue {
+  private readonly queue: Active[] = [];
+  private readonly running = new Map<string, Active>();
+  private readonly waiters = new Map<string, Active>();
+  /** Jobs given up on at shutdown: a late finish must not overwrite `interrupted`. */
+  private readonly abandoned = new Set<string>();
+  private accepting = true;
+  /** Restore targets whose password the catalog does not keep, by job id (memory only). */
+  private readonly secretTargets = new Map<string, string>();
+  /** Live progress of the backups and restores running here. */
+  readonly progress: JobProgressBoard;
+
+  constructor(private readonly o: JobQueueOptions) {
+    this.progress = new JobProgressBoard(o.clock);
+  }
+
+  /** Records the job and starts it when it may run; an overlapping request is recorded as skipped. */
+  submit(req: JobRequest): JobRecord {
+    if (!this.accepting) {
+      throw new LifeboatError('unavailable', '[server] shutting down: no new jobs are started');
+    }
+    const to = req.params?.to;
+    const secretTo = typeof to === 'string' && withoutPasswordsInText(to) !== to ? to : undefined;
+    // The catalog keeps the target without its password; the restore reads it from memory.
+    if (secretTo) req = { ...req, params: { ...req.params, target_password_kept: false } } as JobRequest;
+    const job = this.record(req);
+    if (secretTo && job.status !== 'skipped') this.secretTargets.set(job.id, secretTo);
+    return job;
+  }
+
+  private record(req: JobRequest): JobRecord {
+    const base = {
+      kind: req.kind,
+      source: req.source,
+      trigger: req.trigger,
+      requested_by: req.requestedBy,
+      params: req.params ?? {},
+      retry_of: req.retryOf ?? null,
+    };
+    if (req.needsApproval) return this.o.catalog.createJob({ ...base, status: 'awaiting_approval' });
+    const key = conflictKey(req.kind, req.source);
+    const busy = this.busyWith(key);
+    if (busy) {
+      const what = req.source ? `source ${req.source}` : req.kind;
+      const job = this.o.catalog.createJob({
+        ...base,
+        status: 'skipped',
+        error: `skipped: job ${busy.id} (${busy.kind}) of ${what} is still ${busy.status}`,
+      });
+      this.o.log.warn(
+        { job: job.id, kind: job.kind, source: job.source, busy: busy.id },
+        job.error ?? 'skipped',
+      );
+      void this.finished(job);
+      return job;
+    }
+    const job = this.o.catalog.createJob({ ...base, status: 'queued', owner: PROCESS_OWNER });
+    this.enqueue(job);
+    return job;
+  }
+
+  /** A second person lets an awaiting restore run. */
+  approve(id: string, approver: string): JobRecord {
+    const job = this.o.catalog.getJob(id);
+    if (!job) throw new LifeboatError('not_found', `[jobs] no job ${id}`);
+    if (job.status !== 'awaiting_approval') {
+      throw new LifeboatError('conflict', `[jobs] job ${id} is ${job.status}, not awaiting approval`);
+    }
+    checkApprover(job, approver);
+    if (!this.accepting)
+      throw new LifeboatError('unavailable', '[server] shutting down: no new jobs are started');
+    const queued = this.o.catalog.updateJob(id, {
+      status: 'queued',
+      approved_by: approver,
+      owner: PROCESS_OWNER,
+    });
+    this.enqueue(queued);
+    return queued;
+  }
+
+  /**
+   * Ends a restore awaiting approval without running it: an admin rejects it, or its
+   * requester withdraws it (`by` is who; the caller checks that they may).
+   */
+  reject(id: string, by: string, reason?: string): JobRecord {
+    const job = this.o.catalog.getJob(id);
+    if (!job) throw new LifeboatError('not_found', `[jobs] no job ${id}`);
+    if (job.status !== 'awaiting_approval') {
+      throw new LifeboatError('conflict', `[jobs] job ${id} is ${job.status}, not awaiting approval`);
+    }
+    const verb = by === job.requested_by ? 'withdrawn' : 'rejected';
+    this.secretTargets.delete(id);
+    return this.o.catalog.updateJob(id, {
+      status: 'rejected',
+      finished_at: this.o.clock.now().toISOString(),
+      error: `${verb} by ${by}${reason ? `: ${reason}` : ''}`,
+    });
+  }
+
+  /** Resolves when the job reaches a final status (only for jobs this process runs). */
+  wait(id: string): Promise<JobRecord> {
+    const active = this.waiters.get(id);
+    if (active) return active.done;
+    const job = this.o.catalog.getJob(id);
+    if (!job) return Promise.reject(new Error(`no job ${id}`));
+    return Promise.resolve(job);
+  }
+
+  /** Jobs this process runs right now. */
+  runningJobs(): JobRecord[] {
+    return [...this.running.values()].map((a) => a.job);
+  }
+
+  /** Resolves when nothing is queued or running here (tests). */
+  async idle(): Promise<void> {
+    while (this.waiters.size > 0) await Promise.all([...this.waiters.values()].map((a) => a.done));
+  }
+
+  /**
+   * Jobs left queued or running by a process that is gone (a crash, a kill -9) are marked
+   * interrupted. Returns how many.
+   */
+  recoverStale(): number {
+    let n = 0;
+    for (const job of this.o.catalog.activeJobs()) {
+      if (job.owner === PROCESS_OWNER || ownerAlive(job.owner)) continue;
+      this.o.catalog.updateJob(job.id, {
+        status: 'interrupted',
+        finished_at: this.o.clock.now().toISOString(),
+        error: `the process that ran it (${job.owner ?? 'unknown'}) stopped before it finished; nothing it left half-written is referenced by a snapshot`,
+      });
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Stops taking jobs; queued ones are marked interrupted at once, running ones get `graceMs`
+   * to finish and are marked interrupted after it. Returns the jobs interrupted.
+   */
+  async drain(graceMs: number, reason: string): Promise<JobRecord[]> {
+    this.accepting = false;
+    const interrupted: JobRecord[] = [];
+    for (const a of this.queue.splice(0)) {
+      interrupted.push(this.interrupt(a, `${reason} before the job started`));
+    }
+    const running = [...this.running.values()];
+    if (running.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([Promise.all(running.map((a) => a.done)), timeout]);
+      clearTimeout(timer);
+    }
+    for (const a of this.running.values()) {
+      interrupted.push(
+        this.interrupt(
+          a,
+          `${reason} and the job did not finish within the ${Math.round(graceMs / 1000)}s grace period; a snapshot is written only when a backup completes, so none is half-written (data already uploaded is reused by the next backup)`,
+        ),
+      );
+    }
+    return interrupted;
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  private busyWith(key: string): JobRecord | undefined {
+    for (const a of [...this.running.values(), ...this.queue]) if (a.key === key) return a.job;
+    // Jobs of other live processes (`lifeboat jobs retry`, another server on this catalog).
+    for (const job of this.o.catalog.activeJobs()) {
+      if (job.owner === PROCESS_OWNER || !ownerAlive(job.owner)) continue;
+      if (conflictKey(job.kind, job.source) === key) return job;
+    }
+    return undefined;
+  }
+
+  private enqueue(job: JobRecord): void {
+    let resolve!: (job: JobRecord) => void;
+    const done = new Promise<JobRecord>((r) => {
+      resolve = r;
+    });
+    const active: Active = { job, key: conflictKey(job.kind, job.source), done, resolve, started: false };
+    this.queue.push(active);
+    this.waiters.set(job.id, active);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (!this.accepting) return;
+    const pruneRunning = [...this.running.values()].some((a) => a.job.kind === 'prune');
+    for (let i = 0; i < this.queue.length && this.running.size < this.o.concurrency; ) {
+      const a = this.queue[i];
+      if (a.job.kind === 'prune') {
+        // Prune runs alone; what is queued after it waits for it.
+        if (this.running.size > 0) return;
+      } else if (pruneRunning || [...this.running.values()].some((r) => r.key === a.key)) {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      this.start(a);
+      if (a.job.kind === 'prune') return;
+    }
+  }
+
+  private start(a: Active): void {
+    a.started = true;
+    this.running.set(a.job.id, a);
+    a.job = this.o.catalog.updateJob(a.job.id, {
+      status: 'running',
+      started_at: this.o.clock.now().toISOString(),
+      owner: PROCESS_OWNER,
+    });
+    this.o.log.info(
+      { job: a.job.id, kind: a.job.kind, source: a.job.source, trigger: a.job.trigger },
+      'job started',
+    );
+    void this.runJob(a);
+  }
+
+  private async runJob(a: Active): Promise<void> {
+    let update: JobUpdate;
+    let followUp: JobRequest | undefined;
+    try {
+      const out = await this.execute(a.job);
+      update = { status: out.failed ? 'failed' : 'succeeded', ...out.update };
+      if (out.followUp) followUp = { ...out.followUp, trigger: 'retention', requestedBy: 'server' };
+    } catch (err) {
+      update = { status: 'failed', error: redactText(describe(err)) };
+    }
+    try {
+      await this.o.beforeFinal?.(a.job);
+    } catch (err) {
+      this.o.log.error({ job: a.job.id, err: describe(err) }, 'work before the final status failed');
+    }
+    this.running.delete(a.job.id);
+    this.progress.clear(a.job.id);
+    if (this.abandoned.has(a.job.id)) return;
+    const job = this.o.catalog.updateJob(a.job.id, {
+      ...update,
+      finished_at: this.o.clock.now().toISOString(),
+    });
+    a.job = job;
+    this.waiters.delete(job.id);
+    const fields = { job: job.id, kind: job.kind, source: job.source, status: job.status };
+    if (job.status === 'failed') this.o.log.error({ ...fields, err: job.error }, `job failed: ${job.error}`);
+    else this.o.log.info({ ...fields, snapshot: job.snapshot ?? undefined }, 'job finished');
+    if (followUp && this.accepting) this.submit(followUp);
+    await this.finished(job);
+    a.resolve(job);
+    this.pump();
+  }
+
+  private async finished(job: JobRecord): Promise<void> {
+    try {
+      await this.o.onFinished?.(job);
+    } catch (err) {
+      this.o.log.error({ job: job.id, err: describe(err) }, 'after-job work failed');
+    }
+  }
+
+  private async execute(job: JobRecord) {
+    const secret = this.secretTargets.get(job.id);
+    this.secretTargets.delete(job.id);
+    const repo = await this.o.openRepository();
+    try {
+      return await runJob(
+        {
+          catalog: this.o.catalog,
+          config: this.o.config,
+          progress: this.progress,
+          lifeboatArgv: this.o.lifeboatArgv,
+        },
+        repo,
+        job,
+        secret,
+      );
+    } finally {
+      await repo.close().catch(() => {});
+      await repo.backend.close().catch(() => {});
+    }
+  }
+
+  private interrupt(a: Active, message: string): JobRecord {
+    this.abandoned.add(a.job.id);
+    this.running.delete(a.job.id);
+    this.waiters.delete(a.job.id);
+    const job = this.o.catalog.updateJob(a.job.id, {
+      status: 'interrupted',
+      finished_at: this.o.clock.now().toISOString(),
+      error: message,
+    });
+    a.resolve(job);
+    return job;
+  }
+}
+
+/**
+ * Whether the process named by `host:pid:nonce` may still run. Other hosts cannot be asked;
+ * the nonce tells this process from an earlier one with the same pid (pid 1 in a container).
+ */
+export function ownerAlive(owner: string | null): boolean {
+  if (!owner) return false;
+  if (owner === PROCESS_OWNER) return true;
+  const [host, pidText] = owner.split(':');
+  const pid = Number(pidText);
+  if (host !== hostname()) return true;
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+export function isFinal(job: JobRecord): boolean {
+  return FINAL_STATUSES.includes(job.status);
+}

@@ -1,0 +1,47 @@
+/**
+ * @module server/api-context
+ * What the routes and services of the HTTP API need from the server (LifeboatServer is it),
+ * and who calls.
+ */
+import type { Logger } from 'pino';
+import type { Catalog } from '../catalog/catalog.js';
+import type { Role } from '../catalog/tokens.js';
+import type { Clock } from '../clock.js';
+import type { LifeboatConfig } from '../config/config.js';
+import type { ConfiguredSource } from '../config/config-schema.js';
+import type { JobQueue } from '../jobs/queue/job-queue.js';
+import type { SourceStatus } from '../jobs/queue/source-status.js';
+import type { FailedAuthLimiter } from './auth.js';
+import type { ServerMetrics } from './metrics.js';
+import type { SnapshotBrowser } from './snapshot-browse.js';
+import type { SnapshotCache } from './snapshot-cache.js';
+
+/** What the routes need from the server. */
+export interface ApiContext {
+  config: LifeboatConfig;
+  catalog: Catalog;
+  /** The job queue. */
+  runner: JobQueue;
+  snapshots: SnapshotCache;
+  /** Reads snapshot trees, files and drill reports for the dashboard. */
+  browser: SnapshotBrowser;
+  metrics: ServerMetrics;
+  limiter: FailedAuthLimiter;
+  clock: Clock;
+  /** Where the repository is, credentials removed. */
+  repositoryLocation: string;
+  sourceStatuses(): SourceStatus[];
+  health(): Promise<{ ok: boolean; checks: Record<string, string>; reasons: string[] }>;
+  log: Logger;
+}
+
+/** Who calls: the token's name and role (set by the auth hook). */
+export interface Caller {
+  name: string;
+  role: Role;
+}
+
+/** A configured source by name, an own key only (`constructor` is no source). */
+export function sourceConfig(ctx: ApiContext, name: string): ConfiguredSource | undefined {
+  return Object.hasOwn(ctx.config.sources, name) ? ctx.config.sources[name] : undefined;
+}

@@ -1,0 +1,51 @@
+/**
+ * @module server/routes/system-routes
+ * The server itself: liveness (no token), Prometheus metrics, and who the caller is.
+ */
+import { healthResponse, whoamiResponse } from '../api-schemas.js';
+import { callerOf, defineRoute } from './route.js';
+
+export const systemRoutes = [
+  defineRoute({
+    method: 'GET',
+    path: '/healthz',
+    role: null,
+    summary:
+      'Liveness: 200 when the catalog, the repository and the scheduler are fine, 503 with the reasons otherwise',
+    responses: {
+      200: { description: 'healthy', schema: healthResponse },
+      503: { description: 'unhealthy, with reasons', schema: healthResponse },
+    },
+    handler: async (ctx, { reply }) => {
+      const h = await ctx.health();
+      reply.status(h.ok ? 200 : 503);
+      return {
+        status: h.ok ? 'ok' : 'unhealthy',
+        checks: h.checks,
+        ...(h.ok ? {} : { reasons: h.reasons }),
+      };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/metrics',
+    role: 'viewer',
+    summary: 'Prometheus metrics (text exposition format)',
+    responses: { 200: { description: 'metrics', text: true } },
+    handler: async (ctx, { reply }) => {
+      reply.header('content-type', ctx.metrics.contentType);
+      return ctx.metrics.render();
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/api/whoami',
+    role: 'viewer',
+    summary: 'The token’s name and role (the dashboard shows what the role may do)',
+    responses: { 200: { description: 'the caller', schema: whoamiResponse } },
+    handler: async (_ctx, { req }) => {
+      const who = callerOf(req);
+      return { name: who.name, role: who.role };
+    },
+  }),
+];
