@@ -19,6 +19,7 @@ import {
 } from '@azure/storage-blob';
 import { describe, LifeboatError } from '../../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+import { rangeStart, tooShort } from '../byte-range.js';
 import {
   checkName,
   joinKey,
@@ -172,17 +173,7 @@ export class AzureBackend implements Backend {
 
   async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     const blob = this.blob(h);
-    const start = offset ?? 0;
-    if (
-      !Number.isSafeInteger(start) ||
-      start < 0 ||
-      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-    ) {
-      throw new LifeboatError(
-        'internal',
-        `[storage:azure] invalid range offset=${offset} length=${length} for ${objectName(h)}`,
-      );
-    }
+    const start = rangeStart('storage:azure', h, offset, length);
     let want = length;
     if (offset !== undefined && (want === undefined || want === 0)) {
       // count 0 means "to the end" to the SDK; the size says whether the range is in bounds.
@@ -206,10 +197,7 @@ export class AzureBackend implements Backend {
   }
 
   private short(h: FileHandle, offset: number, length: number, size: number): LifeboatError {
-    return new LifeboatError(
-      'integrity',
-      `[storage:azure] ${objectName(h)} at ${this.location} is too short: asked for ${length} bytes at offset ${offset}, it has ${size} (run \`lifeboat check\`)`,
-    );
+    return tooShort('storage:azure', h, this.location, offset, length, size);
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {

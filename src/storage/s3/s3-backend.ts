@@ -29,6 +29,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { describe, LifeboatError } from '../../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+import { rangeStart, tooShort } from '../byte-range.js';
 import {
   checkName,
   joinKey,
@@ -257,17 +258,7 @@ export class S3Backend implements Backend {
   async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     const key = this.key(h);
     if (offset === undefined && length === undefined) return this.get(h, key);
-    const start = offset ?? 0;
-    if (
-      !Number.isSafeInteger(start) ||
-      start < 0 ||
-      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-    ) {
-      throw new LifeboatError(
-        'internal',
-        `[storage:s3] invalid range offset=${offset} length=${length} for ${objectName(h)}`,
-      );
-    }
+    const start = rangeStart('storage:s3', h, offset, length);
     let want = length;
     if (want === undefined || want === 0) {
       // An empty range cannot be asked for in HTTP; the size says whether it is in bounds.
@@ -307,10 +298,7 @@ export class S3Backend implements Backend {
   }
 
   private short(h: FileHandle, offset: number, length: number, size: number): LifeboatError {
-    return new LifeboatError(
-      'integrity',
-      `[storage:s3] ${objectName(h)} at ${this.location} is too short: asked for ${length} bytes at offset ${offset}, it has ${size} (run \`lifeboat check\`)`,
-    );
+    return tooShort('storage:s3', h, this.location, offset, length, size);
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {

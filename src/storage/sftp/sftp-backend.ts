@@ -20,6 +20,7 @@ import type { ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { describe, errnoCode, LifeboatError } from '../../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+import { rangeStart, tooShort } from '../byte-range.js';
 import { checkName, objectName, relativeKey, TYPE_DIRS } from '../layout.js';
 import { redactUrl } from '../redact-url.js';
 import type { SftpSettings, TransportTimeouts } from '../storage-options.js';
@@ -341,17 +342,7 @@ export class SftpBackend implements Backend {
 
   async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     const file = this.path(h);
-    const start = offset ?? 0;
-    if (
-      !Number.isSafeInteger(start) ||
-      start < 0 ||
-      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-    ) {
-      throw new LifeboatError(
-        'internal',
-        `[storage:sftp] invalid range offset=${offset} length=${length} for ${objectName(h)}`,
-      );
-    }
+    const start = rangeStart('storage:sftp', h, offset, length);
     const sftp = await this.sftp();
     let handle: Buffer;
     try {
@@ -386,10 +377,7 @@ export class SftpBackend implements Backend {
   }
 
   private short(h: FileHandle, offset: number, length: number, size: number): LifeboatError {
-    return new LifeboatError(
-      'integrity',
-      `[storage:sftp] ${objectName(h)} at ${this.location} is too short: asked for ${length} bytes at offset ${offset}, it has ${size} (run \`lifeboat check\`)`,
-    );
+    return tooShort('storage:sftp', h, this.location, offset, length, size);
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {
