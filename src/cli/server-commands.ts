@@ -4,9 +4,11 @@
  * status and jobs read the catalog and the repository directly, so they work without a
  * running server.
  */
+
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
+import { formatBytes } from '../byte-size.js';
 import {
   Catalog,
   catalogPath,
@@ -35,7 +37,6 @@ import { sourceStatuses } from '../server/source-status.js';
 import { sourceOfUnit } from '../sources/source-units.js';
 import { openBackend } from '../storage/registry.js';
 import type { CliContext } from './context.js';
-import { formatBytes } from './progress-bar.js';
 import { type Action, print } from './shell.js';
 
 export function registerServerCommands(program: Command, action: Action): void {

@@ -17,6 +17,7 @@ import {
   type StoragePipelineOptions,
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
+import { parseByteSize } from '../../byte-size.js';
 import { describe, LifeboatError } from '../../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
 import { rangeStart, tooShort } from '../byte-range.js';
@@ -30,7 +31,7 @@ import {
   typePrefix,
 } from '../layout.js';
 import { redactUrl } from '../redact-url.js';
-import type { AzureSettings, TransportTimeouts } from '../storage-options.js';
+import type { TransportTimeouts } from '../storage-options.js';
 import {
   isNetworkError,
   isRetryableName,
@@ -38,6 +39,7 @@ import {
   parseRetryAfter,
   storageError,
 } from '../transient-errors.js';
+import type { AzureSettings } from './azure-settings.js';
 import { connectionStringIsHttps, idleAgent } from './idle-agent.js';
 
 const MiB = 1024 * 1024;
@@ -97,7 +99,7 @@ export class AzureBackend implements Backend {
     this.containerName = container;
     this.prefix = prefix;
     this.location = `azure://${container}${prefix ? `/${prefix}` : ''}`;
-    this.blockSize = Math.max(MiB, options.settings?.blockSize ?? DEFAULT_BLOCK_SIZE);
+    this.blockSize = Math.max(MiB, parseByteSize(options.settings?.block_size ?? DEFAULT_BLOCK_SIZE));
     this.container = serviceClient(
       options.settings ?? {},
       options.env ?? process.env,
@@ -113,7 +115,7 @@ export class AzureBackend implements Backend {
   }
 
   async create(): Promise<void> {
-    if (this.options.settings?.createContainer !== false) {
+    if (this.options.settings?.create_container !== false) {
       try {
         await this.container.createIfNotExists();
       } catch (err) {
@@ -230,7 +232,7 @@ export class AzureBackend implements Backend {
     const base = this.prefix === '' ? '' : `${this.prefix}/`;
     const pages = this.container
       .listBlobsFlat({ prefix: base + typePrefix(type) })
-      .byPage({ maxPageSize: this.options.settings?.pageSize ?? 5000 });
+      .byPage({ maxPageSize: this.options.settings?.page_size ?? 5000 });
     const it = pages[Symbol.asyncIterator]();
     for (;;) {
       let page: Awaited<ReturnType<typeof it.next>>;
@@ -329,7 +331,7 @@ function serviceClient(
   location: string,
   timeouts: TransportTimeouts,
 ): BlobServiceClient {
-  const connectionString = settings.connectionString ?? env.AZURE_STORAGE_CONNECTION_STRING;
+  const connectionString = settings.connection_string ?? env.AZURE_STORAGE_CONNECTION_STRING;
   const account = settings.account ?? env.AZURE_STORAGE_ACCOUNT;
   const endpoint = (settings.endpoint ?? (account ? `https://${account}.blob.core.windows.net` : '')).replace(
     /\/+$/,

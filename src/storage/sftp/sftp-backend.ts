@@ -23,9 +23,10 @@ import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } fro
 import { rangeStart, tooShort } from '../byte-range.js';
 import { checkName, objectName, relativeKey, TYPE_DIRS } from '../layout.js';
 import { redactUrl } from '../redact-url.js';
-import type { SftpSettings, TransportTimeouts } from '../storage-options.js';
+import type { TransportTimeouts } from '../storage-options.js';
 import { storageError } from '../transient-errors.js';
 import { verifyHostKey } from './known-hosts.js';
+import type { SftpSettings } from './sftp-settings.js';
 
 const CAPABILITIES: BackendCapabilities = { atomicReplace: true, rangedReads: true, freeSpace: false };
 const CHUNK = 64 * 1024;
@@ -150,7 +151,7 @@ export class SftpBackend implements Backend {
     let verdict: ReturnType<typeof verifyHostKey> | undefined;
     const knownHosts = await this.readKnownHosts();
     config.hostVerifier = (key: Buffer) => {
-      verdict = verifyHostKey(key, this.target.host, this.target.port, this.settings.hostKey, knownHosts);
+      verdict = verifyHostKey(key, this.target.host, this.target.port, this.settings.host_key, knownHosts);
       return verdict.ok;
     };
     try {
@@ -168,7 +169,7 @@ export class SftpBackend implements Backend {
 
   private hostKeyError(v: Extract<ReturnType<typeof verifyHostKey>, { ok: false }>): LifeboatError {
     const who = `${this.target.host}:${this.target.port}`;
-    const file = this.settings.knownHosts ?? join(this.home(), '.ssh', 'known_hosts');
+    const file = this.settings.known_hosts ?? join(this.home(), '.ssh', 'known_hosts');
     const messages = {
       unknown: `host key ${v.fingerprint} of ${who} is unknown: check it out of band (ssh-keygen -lf on the server's key), then add the host to ${file} (ssh-keyscan) or set repository.sftp.host_key: ${v.fingerprint}`,
       mismatch: `HOST KEY CHANGED: ${who} offered ${v.fingerprint}, which does not match ${file}; someone may be intercepting the connection (if the server's key really changed, update ${file})`,
@@ -186,8 +187,8 @@ export class SftpBackend implements Backend {
   }
 
   private async readKnownHosts(): Promise<string | undefined> {
-    if (this.settings.hostKey) return undefined;
-    const file = this.settings.knownHosts ?? join(this.home(), '.ssh', 'known_hosts');
+    if (this.settings.host_key) return undefined;
+    const file = this.settings.known_hosts ?? join(this.home(), '.ssh', 'known_hosts');
     try {
       return await readFile(file, 'utf8');
     } catch (err) {
@@ -213,22 +214,22 @@ export class SftpBackend implements Backend {
     };
     const s = this.settings;
     if (s.password) config.password = s.password;
-    if (s.keyFile) {
+    if (s.key_file) {
       try {
-        config.privateKey = await readFile(s.keyFile);
+        config.privateKey = await readFile(s.key_file);
       } catch (err) {
         throw new LifeboatError(
           'usage',
-          `[storage:sftp] cannot read the key file ${s.keyFile} (repository.sftp.key_file): ${describe(err)}`,
+          `[storage:sftp] cannot read the key file ${s.key_file} (repository.sftp.key_file): ${describe(err)}`,
         );
       }
-      if (s.keyPassphrase) config.passphrase = s.keyPassphrase;
+      if (s.key_passphrase) config.passphrase = s.key_passphrase;
     } else {
       if (this.env.SSH_AUTH_SOCK) config.agent = this.env.SSH_AUTH_SOCK;
       for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
         try {
           config.privateKey = await readFile(join(this.home(), '.ssh', name));
-          if (s.keyPassphrase) config.passphrase = s.keyPassphrase;
+          if (s.key_passphrase) config.passphrase = s.key_passphrase;
           break;
         } catch {
           // next
