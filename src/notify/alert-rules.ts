@@ -4,7 +4,7 @@
  * free space). Pure: no I/O, time passed in, so every rule is tested with plain data.
  */
 import { formatBytes } from '../byte-size.js';
-import type { AlertKind } from './notification-config.js';
+import type { AlertKind } from './channel.js';
 
 export type Severity = 'critical' | 'error' | 'warning';
 

@@ -21,7 +21,7 @@ import {
   type FinishedRun,
   type SourceFacts,
 } from '../notify/alert-rules.js';
-import { createChannel } from '../notify/channel.js';
+import { createChannel } from '../notify/channel-registry.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
 import { runTotals, sourceOfUnit } from '../sources/source-units.js';
 import { openBackend, type StorageOptions } from '../storage/registry.js';
