@@ -126,7 +126,7 @@ async function targets(wanted: string[], work: string): Promise<Target[]> {
         options: {
           ...noRetry,
           env: {},
-          s3: { endpoint: proxy.endpoint, region: 'us-east-1', pathStyle: true, ...S3RVER_CREDENTIALS },
+          s3: { endpoint: proxy.endpoint, region: 'us-east-1', path_style: true, ...S3RVER_CREDENTIALS },
         },
         proxy,
         stop: async () => {
@@ -173,7 +173,7 @@ async function targets(wanted: string[], work: string): Promise<Target[]> {
         options: {
           ...noRetry,
           env: { HOME: s.directory },
-          sftp: { keyFile: s.userKeyFile, knownHosts: s.knownHostsFile },
+          sftp: { key_file: s.userKeyFile, known_hosts: s.knownHostsFile },
         },
         stop: () => s.close(),
       });

@@ -3,6 +3,7 @@
  * What every command needs: the loaded config, the repository settings, and a way to open
  * the repository or build a source. Errors here say which setting is missing.
  */
+import { isByteRate, parseByteRate } from '../byte-size.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { loadConfig, resolveRepository } from '../config/config.js';
 import { type RepositoryGiven, withRepositoryEnv } from '../config/repository-settings.js';
@@ -17,7 +18,7 @@ export interface GlobalOptions {
   json?: boolean;
   quiet?: boolean;
   debug?: boolean;
-  /** KiB/s, from --limit-upload / --limit-download. */
+  /** --limit-upload / --limit-download: KiB/s, or a size per second (2MiB). */
   limitUpload?: string;
   limitDownload?: string;
   /** --repo and --password-file: over LIFEBOAT_REPO, the password settings and the config. */
@@ -77,8 +78,8 @@ export class CliContext {
     const options = storageOptionsFromConfig(this.config.repository, this.env);
     const up = parseLimit(this.options.limitUpload, '--limit-upload');
     const down = parseLimit(this.options.limitDownload, '--limit-download');
-    if (up !== undefined) options.limitUploadKiB = up;
-    if (down !== undefined) options.limitDownloadKiB = down;
+    if (up !== undefined) options.limitUploadBytesPerSecond = up;
+    if (down !== undefined) options.limitDownloadBytesPerSecond = down;
     if (this.options.debug && options.retry) {
       options.retry.onRetry = (e) =>
         process.stderr.write(
@@ -116,15 +117,14 @@ export class CliContext {
   }
 }
 
-/** A --limit-* value in KiB/s; 0 means unlimited. */
+/** A --limit-* value in bytes per second: KiB/s as a number, or a size per second; 0 means unlimited. */
 function parseLimit(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) {
+  if (!isByteRate(value)) {
     throw new LifeboatError(
       'usage',
-      `[cli] ${flag} "${value}" is not a rate: give KiB/s as a number, e.g. 2048`,
+      `[cli] ${flag} "${value}" is not a rate: give KiB/s as a number, e.g. 2048, or a size per second such as 2MiB`,
     );
   }
-  return n;
+  return parseByteRate(value);
 }

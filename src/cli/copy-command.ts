@@ -3,14 +3,16 @@
  * `lifeboat copy SNAPSHOT|--all --to REPO_URL [--older-than DURATION]`: parse, open both
  * repositories, call the copy job once, render.
  */
+
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { formatBytes } from '../byte-size.js';
 import { parseDuration, resolveRepository } from '../config/config.js';
 import { describe, LifeboatError } from '../errors.js';
 import { runCopy } from '../jobs/copy.js';
 import { redactUrl } from '../storage/registry.js';
 import type { CliContext } from './context.js';
-import { formatBytes, progressFor } from './progress-bar.js';
+import { progressFor } from './progress-bar.js';
 import { type Action, print } from './shell.js';
 
 interface CopyOptions {

@@ -2,9 +2,11 @@
  * @module cli/data-commands
  * backup, restore, dump: parse, call one job, render.
  */
+
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { formatBytes } from '../byte-size.js';
 import { LifeboatError } from '../errors.js';
 import type { BackupOutcome, SourceBackupReport } from '../jobs/backup.js';
 import { backupRunError, runBackups, skippedOf } from '../jobs/backup-run.js';
@@ -13,7 +15,7 @@ import { describeDamaged, partialRestoreError, runRestore } from '../jobs/restor
 import { describeProblems } from '../jobs/snapshot-select.js';
 import { knownSourceTypes, sourceFromCli } from '../sources/registry.js';
 import type { CliContext } from './context.js';
-import { formatBytes, progressFor } from './progress-bar.js';
+import { progressFor } from './progress-bar.js';
 import { type Action, collect, print } from './shell.js';
 import { restoreAt } from './wal-commands.js';
 

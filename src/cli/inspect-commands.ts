@@ -4,7 +4,9 @@
  * jobs/snapshot-walk, jobs/repo-stats or jobs/snapshot-tag, render. Listings stream (a
  * --json listing is one JSON array written entry by entry).
  */
+
 import type { Command } from 'commander';
+import { formatBytes } from '../byte-size.js';
 import { LifeboatError } from '../errors.js';
 import { type RawStats, type RestoreStats, rawStats, restoreStats } from '../jobs/repo-stats.js';
 import { describeProblems, filterSnapshots, findSnapshot } from '../jobs/snapshot-select.js';
@@ -23,7 +25,6 @@ import {
 import type { SnapshotEntry } from '../repo/snapshot.js';
 import type { TreeNode } from '../sources/source.js';
 import type { CliContext } from './context.js';
-import { formatBytes } from './progress-bar.js';
 import { type Action, collect, print, table } from './shell.js';
 
 export function registerInspectCommands(program: Command, action: Action): void {

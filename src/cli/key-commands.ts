@@ -3,14 +3,16 @@
  * `lifeboat key ...`: passwords (add, list, remove, passwd), data-key epochs (rotate,
  * retire) and escrow (export, import). Parse, call the repository or a job, render.
  */
+
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { formatBytes } from '../byte-size.js';
 import { LifeboatError } from '../errors.js';
 import { runReencrypt, runRetire, runRotate } from '../jobs/rekey.js';
 import { Repository } from '../repo/repository.js';
 import type { CliContext } from './context.js';
 import { newPassword } from './password-prompt.js';
-import { formatBytes, progressFor } from './progress-bar.js';
+import { progressFor } from './progress-bar.js';
 import { type Action, print, table } from './shell.js';
 
 export function registerKeyCommands(program: Command, action: Action): void {

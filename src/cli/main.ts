@@ -25,8 +25,8 @@ const program = new Command('lifeboat')
   .option('--debug', 'show stack traces on errors')
   .option('--repo <url>', 'the repository (over $LIFEBOAT_REPO and repository.url)')
   .option('--password-file <file>', "read the repository's password from this file (over $LIFEBOAT_PASSWORD)")
-  .option('--limit-upload <kib>', 'limit uploads to the repository to this many KiB/s')
-  .option('--limit-download <kib>', 'limit downloads from the repository to this many KiB/s')
+  .option('--limit-upload <kib>', 'limit uploads to this many KiB/s, or a size per second (2MiB)')
+  .option('--limit-download <kib>', 'limit downloads to this many KiB/s, or a size per second (2MiB)')
   .exitOverride()
   .showHelpAfterError('(run `lifeboat --help` for usage)');
 
@@ -51,8 +51,8 @@ function addGlobals(cmd: Command): void {
       .option('--debug', 'show stack traces on errors')
       .option('--repo <url>', 'the repository')
       .option('--password-file <file>', "read the repository's password from this file")
-      .option('--limit-upload <kib>', 'limit uploads to the repository to this many KiB/s')
-      .option('--limit-download <kib>', 'limit downloads from the repository to this many KiB/s')
+      .option('--limit-upload <kib>', 'limit uploads to this many KiB/s, or a size per second (2MiB)')
+      .option('--limit-download <kib>', 'limit downloads to this many KiB/s, or a size per second (2MiB)')
       .exitOverride();
   }
 }

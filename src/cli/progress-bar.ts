@@ -4,19 +4,9 @@
  */
 import { createRequire } from 'node:module';
 import type cliProgress from 'cli-progress';
+import { formatBytes } from '../byte-size.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
-}
 
 /** cli-progress, loaded when a bar is first drawn: most runs (scripts, agents) draw none. */
 let bars: typeof cliProgress | undefined;

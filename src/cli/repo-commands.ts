@@ -2,7 +2,9 @@
  * @module cli/repo-commands
  * init, snapshots, check, forget, prune, key, unlock: parse, call one job, render.
  */
+
 import { type Command, InvalidArgumentError } from 'commander';
+import { formatBytes } from '../byte-size.js';
 import { DURATION_PATTERN } from '../config/duration.js';
 import { LifeboatError } from '../errors.js';
 import { type Damage, runCheck } from '../jobs/check.js';
@@ -16,7 +18,7 @@ import { describeHolder, listLocks, lockState } from '../repo/lock.js';
 import { SKIPPED_LISTED } from '../repo/snapshot.js';
 import type { CliContext } from './context.js';
 import { registerCopyCommand } from './copy-command.js';
-import { formatBytes, progressFor } from './progress-bar.js';
+import { progressFor } from './progress-bar.js';
 import { type Action, collect, print, table } from './shell.js';
 
 export function registerRepoCommands(program: Command, action: Action): void {

@@ -5,9 +5,11 @@
  * work without a running server. Nothing here imports server/: `serve` starts it through
  * daemon/serve-daemon.
  */
+
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
+import { formatBytes } from '../byte-size.js';
 import {
   Catalog,
   catalogPath,
@@ -36,7 +38,6 @@ import { selfArgv } from '../self-command.js';
 import { sourceOfUnit } from '../sources/source-units.js';
 import { openBackend } from '../storage/registry.js';
 import type { CliContext } from './context.js';
-import { formatBytes } from './progress-bar.js';
 import { type Action, print } from './shell.js';
 
 export function registerServerCommands(program: Command, action: Action): void {

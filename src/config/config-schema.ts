@@ -6,6 +6,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { byteSizeSchema } from '../byte-size.js';
 import { type ChannelConfig, notificationSchema } from '../notify/notification-config.js';
 import {
   knownSourceTypes,
@@ -87,10 +88,7 @@ export const serverSchema = z.strictObject({
       /** How many recent successful backups the medians use; default 10. */
       history: z.number().int().min(3).optional(),
       /** Local repositories: alert below this much free space ("10GiB"); default 1GiB. */
-      min_free_space: z
-        .string()
-        .regex(/^\d+(\.\d+)?\s*([KMGT]i?B|B)?$/i, 'expected a size such as 500MiB or 10GiB')
-        .optional(),
+      min_free_space: byteSizeSchema.optional(),
     })
     .optional(),
 });

@@ -8,8 +8,7 @@ import type { AlertRecord, Catalog } from '../catalog/catalog.js';
 import type { Clock } from '../clock.js';
 import { describe } from '../errors.js';
 import type { AlertCondition } from './alert-rules.js';
-import type { AlertChannel, AlertEvent } from './channel.js';
-import type { AlertKind } from './notification-config.js';
+import type { AlertChannel, AlertEvent, AlertKind } from './channel.js';
 
 /** The slice of a pino logger the dispatcher uses. */
 export interface Log {

@@ -3,7 +3,8 @@
  * Which alerts hold right now, from facts the caller gathers (job history, last good backup,
  * free space). Pure: no I/O, time passed in, so every rule is tested with plain data.
  */
-import type { AlertKind } from './notification-config.js';
+import { formatBytes } from '../byte-size.js';
+import type { AlertKind } from './channel.js';
 
 export type Severity = 'critical' | 'error' | 'warning';
 
@@ -230,34 +231,4 @@ export function formatAge(ms: number): string {
   if (h < 48) return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
   const d = Math.floor(h / 24);
   return h % 24 ? `${d}d ${h % 24}h` : `${d}d`;
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
-}
-
-const SIZE_UNITS: Record<string, number> = {
-  B: 1,
-  KB: 1e3,
-  MB: 1e6,
-  GB: 1e9,
-  TB: 1e12,
-  KIB: 1024,
-  MIB: 1024 ** 2,
-  GIB: 1024 ** 3,
-  TIB: 1024 ** 4,
-};
-
-/** "10GiB", "500 MB", "1024" (bytes). */
-export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?$/i.exec(text.trim());
-  if (!m) throw new Error(`invalid size "${text}"`);
-  return Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? 'B').toUpperCase()]);
 }

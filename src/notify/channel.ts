@@ -1,14 +1,26 @@
 /**
  * @module notify/channel
- * The contract every alert channel implements, and the registry keyed by `type`. A channel
- * sends one event (an alert firing, firing again, or resolved); the dispatcher decides when.
+ * The contract every alert channel (webhook, Slack, email, PagerDuty) implements. A channel
+ * delivers one event (an alert firing, firing again, or resolved) to one receiver; the
+ * dispatcher decides when, and the registry (channel-registry.ts) builds channels from the
+ * config. The shared suite in testing/channel-contract.ts checks every rule below.
  */
-import { describe, LifeboatError } from '../errors.js';
-import { createEmailChannel } from './email-channel.js';
-import type { AlertKind, ChannelConfig } from './notification-config.js';
-import { createPagerdutyChannel } from './pagerduty-channel.js';
-import { createSlackChannel } from './slack-channel.js';
-import { createWebhookChannel } from './webhook-channel.js';
+import { z } from 'zod';
+
+/** What can go wrong, as named in a channel's `on:` list. */
+export const ALERT_KINDS = [
+  'failure',
+  'rpo_breach',
+  'duration_anomaly',
+  'size_anomaly',
+  'low_space',
+  'check_failure',
+  'drill_failure',
+] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+
+/** The `on:` key every channel takes: the alert kinds it receives (absent: every kind). */
+export const alertKindsSchema = z.array(z.enum(ALERT_KINDS)).optional();
 
 export interface AlertEvent {
   /** trigger: the alert holds (first time, or a repeat); resolve: it cleared. */
@@ -30,75 +42,37 @@ export interface AlertEvent {
   origin: { host: string; repository: string; repository_id: string };
 }
 
-export interface AlertChannel {
-  readonly type: ChannelConfig['type'];
-  /** For logs: the type and host it posts to, never a secret. */
-  readonly label: string;
-  accepts(kind: AlertKind): boolean;
-  /** Delivers the event; MUST reject (code notify_failed) when the receiver did not accept it. */
-  send(event: AlertEvent): Promise<void>;
-  close?(): void;
-}
-
+/** How long one delivery may take before it fails, connection and answer included. */
 export const SEND_TIMEOUT_MS = 10_000;
 
-export function createChannel(config: ChannelConfig): AlertChannel {
-  switch (config.type) {
-    case 'webhook':
-      return createWebhookChannel(config);
-    case 'slack':
-      return createSlackChannel(config);
-    case 'email':
-      return createEmailChannel(config);
-    case 'pagerduty':
-      return createPagerdutyChannel(config);
-  }
+export interface AlertChannel {
+  /** The `type` of its config entry. */
+  readonly type: string;
+
+  /**
+   * For logs and messages: the type and the host it delivers to (`webhook https://hooks.example`).
+   * MUST NOT hold a secret: no URL path or query (a Slack webhook's path is its key), no
+   * credentials, no routing key.
+   */
+  readonly label: string;
+
+  /** Whether events of `kind` go to this channel: its `on:` list, or every kind without one. */
+  accepts(kind: AlertKind): boolean;
+
+  /**
+   * Delivers the event. MUST resolve only once the receiver has accepted it (an HTTP 2xx, an
+   * SMTP 250), and MUST otherwise reject with code 'notify_failed', retryable when trying
+   * again may help (the receiver was unreachable or answered 5xx or 429). MUST give up
+   * within SEND_TIMEOUT_MS. Its messages MUST NOT hold a secret, as `label`. What reaches the
+   * receiver names the alert: its summary (trigger) or its key (resolve).
+   */
+  send(event: AlertEvent): Promise<void>;
+
+  /** Releases connections (an SMTP pool); optional, and safe to call when nothing was sent. */
+  close?(): void;
 }
 
 /** A channel's `on:` list as a predicate; no list means every kind. */
 export function kindFilter(on: readonly AlertKind[] | undefined): (kind: AlertKind) => boolean {
   return (kind) => !on || on.includes(kind);
-}
-
-/** `https://hooks.slack.com`: where a URL points, without its path (which may be a secret). */
-export function urlHost(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}`;
-  } catch {
-    return 'an invalid URL';
-  }
-}
-
-/** POSTs a body; a non-2xx answer or a network failure rejects with the status, never the URL path. */
-export async function postJson(
-  component: string,
-  url: string,
-  body: string,
-  headers: Record<string, string> = {},
-): Promise<void> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'lifeboat', ...headers },
-      body,
-      signal: AbortSignal.timeout(SEND_TIMEOUT_MS),
-    });
-  } catch (err) {
-    const cause = (err as { cause?: unknown }).cause;
-    throw new LifeboatError(
-      'notify_failed',
-      `[notify:${component}] cannot reach ${urlHost(url)}: ${describe(cause ?? err)} (check the URL and the network)`,
-      { cause: err, retryable: true },
-    );
-  }
-  const text = await res.text().catch(() => '');
-  if (!res.ok) {
-    throw new LifeboatError(
-      'notify_failed',
-      `[notify:${component}] ${urlHost(url)} answered ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
-      { retryable: res.status >= 500 || res.status === 429 },
-    );
-  }
 }

@@ -4,23 +4,31 @@
  * and kept, so a burst of alerts reuses one connection pool.
  */
 import type { Transporter, TransportOptions } from 'nodemailer';
+import { z } from 'zod';
 import { describe, LifeboatError } from '../errors.js';
-import { type AlertChannel, type AlertEvent, kindFilter, SEND_TIMEOUT_MS } from './channel.js';
-import type { EmailChannelConfig } from './notification-config.js';
-import { eventLine } from './slack-channel.js';
+import {
+  type AlertChannel,
+  type AlertEvent,
+  alertKindsSchema,
+  kindFilter,
+  SEND_TIMEOUT_MS,
+} from './channel.js';
+import { eventLine, urlHost } from './channel-delivery.js';
 
-function smtpHost(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}`;
-  } catch {
-    return 'an invalid SMTP URL';
-  }
-}
+export const emailChannelSchema = z.strictObject({
+  type: z.literal('email'),
+  /** smtp://user:password@host:587 (STARTTLS when offered) or smtps://host:465. */
+  smtp_url: z.string().regex(/^smtps?:\/\//, 'expected an smtp:// or smtps:// URL'),
+  from: z.string().min(1),
+  to: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  on: alertKindsSchema,
+});
+
+export type EmailChannelConfig = z.infer<typeof emailChannelSchema>;
 
 export function createEmailChannel(config: EmailChannelConfig): AlertChannel {
   let transport: Transporter | undefined;
-  const host = smtpHost(config.smtp_url);
+  const host = urlHost(config.smtp_url);
   return {
     type: 'email',
     label: `email ${host}`,

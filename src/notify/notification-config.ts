@@ -1,65 +1,12 @@
 /**
  * @module notify/notification-config
- * The `notifications:` entries of lifeboat.yaml: one channel each (webhook, Slack, email,
- * PagerDuty) and the alert kinds it receives. The config schema imports these.
+ * The schema of a `notifications:` entry of lifeboat.yaml, built from the channel registry:
+ * one channel each and the alert kinds it receives. The config schema imports it.
  */
 import { z } from 'zod';
+import { CHANNEL_TYPES, type ChannelConfig, channelSchemas } from './channel-registry.js';
 
-/** What can go wrong, as named in a channel's `on:` list. */
-export const ALERT_KINDS = [
-  'failure',
-  'rpo_breach',
-  'duration_anomaly',
-  'size_anomaly',
-  'low_space',
-  'check_failure',
-  'drill_failure',
-] as const;
-export type AlertKind = (typeof ALERT_KINDS)[number];
-
-export const CHANNEL_TYPES = ['webhook', 'slack', 'email', 'pagerduty'] as const;
-export type ChannelType = (typeof CHANNEL_TYPES)[number];
-
-const httpUrl = z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL');
-const on = z.array(z.enum(ALERT_KINDS)).optional();
-
-export const webhookChannelSchema = z.strictObject({
-  type: z.literal('webhook'),
-  url: httpUrl,
-  /** Signs each body: `X-Lifeboat-Signature: sha256=<HMAC-SHA256 of the body, hex>`. */
-  secret: z.string().min(1).optional(),
-  on,
-});
-
-export const slackChannelSchema = z.strictObject({
-  type: z.literal('slack'),
-  webhook_url: httpUrl,
-  on,
-});
-
-export const emailChannelSchema = z.strictObject({
-  type: z.literal('email'),
-  /** smtp://user:password@host:587 (STARTTLS when offered) or smtps://host:465. */
-  smtp_url: z.string().regex(/^smtps?:\/\//, 'expected an smtp:// or smtps:// URL'),
-  from: z.string().min(1),
-  to: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-  on,
-});
-
-export const pagerdutyChannelSchema = z.strictObject({
-  type: z.literal('pagerduty'),
-  routing_key: z.string().min(1),
-  /** The Events API v2 endpoint; tests and proxies point it elsewhere. */
-  events_url: httpUrl.optional(),
-  on,
-});
-
-const channelSchemas = [
-  webhookChannelSchema,
-  slackChannelSchema,
-  emailChannelSchema,
-  pagerdutyChannelSchema,
-] as const;
+export type { ChannelConfig };
 
 /**
  * One `notifications:` entry. Checked in three steps so messages stay plain: `type` present,
@@ -76,13 +23,3 @@ export const notificationSchema = z
       return rest;
     }),
   });
-
-export type WebhookChannelConfig = z.infer<typeof webhookChannelSchema>;
-export type SlackChannelConfig = z.infer<typeof slackChannelSchema>;
-export type EmailChannelConfig = z.infer<typeof emailChannelSchema>;
-export type PagerdutyChannelConfig = z.infer<typeof pagerdutyChannelSchema>;
-export type ChannelConfig =
-  | WebhookChannelConfig
-  | SlackChannelConfig
-  | EmailChannelConfig
-  | PagerdutyChannelConfig;

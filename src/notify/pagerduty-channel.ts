@@ -3,8 +3,19 @@
  * PagerDuty Events API v2: `trigger` while an alert holds (repeats reuse its dedup_key, so
  * PagerDuty keeps one incident), `resolve` when it clears.
  */
-import { type AlertChannel, type AlertEvent, kindFilter, postJson, urlHost } from './channel.js';
-import type { PagerdutyChannelConfig } from './notification-config.js';
+import { z } from 'zod';
+import { type AlertChannel, type AlertEvent, alertKindsSchema, kindFilter } from './channel.js';
+import { httpUrl, postJson, urlHost } from './channel-delivery.js';
+
+export const pagerdutyChannelSchema = z.strictObject({
+  type: z.literal('pagerduty'),
+  routing_key: z.string().min(1),
+  /** The Events API v2 endpoint; tests and proxies point it elsewhere. */
+  events_url: httpUrl.optional(),
+  on: alertKindsSchema,
+});
+
+export type PagerdutyChannelConfig = z.infer<typeof pagerdutyChannelSchema>;
 
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
 

@@ -2,17 +2,20 @@
  * @module notify/slack-channel
  * A Slack incoming webhook: one short message per event.
  */
-import { type AlertChannel, type AlertEvent, kindFilter, postJson, urlHost } from './channel.js';
-import type { SlackChannelConfig } from './notification-config.js';
+import { z } from 'zod';
+import { type AlertChannel, type AlertEvent, alertKindsSchema, kindFilter } from './channel.js';
+import { eventLine, httpUrl, postJson, urlHost } from './channel-delivery.js';
+
+export const slackChannelSchema = z.strictObject({
+  type: z.literal('slack'),
+  /** The incoming webhook's URL; its path is the secret. */
+  webhook_url: httpUrl,
+  on: alertKindsSchema,
+});
+
+export type SlackChannelConfig = z.infer<typeof slackChannelSchema>;
 
 const ICON = { critical: ':rotating_light:', error: ':red_circle:', warning: ':warning:' } as const;
-
-/** The line every text channel uses: `[lifeboat] FIRING rpo_breach app-db: ...`. */
-export function eventLine(event: AlertEvent): string {
-  const state = event.action === 'resolve' ? 'RESOLVED' : event.repeat ? 'STILL FIRING' : 'FIRING';
-  const subject = event.alert.source ?? 'repository';
-  return `[lifeboat] ${state} ${event.alert.kind} ${subject}: ${event.alert.summary}`;
-}
 
 export function createSlackChannel(config: SlackChannelConfig): AlertChannel {
   return {

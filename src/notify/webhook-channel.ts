@@ -5,8 +5,19 @@
  * from this server and was not altered.
  */
 import { createHmac } from 'node:crypto';
-import { type AlertChannel, type AlertEvent, kindFilter, postJson, urlHost } from './channel.js';
-import type { WebhookChannelConfig } from './notification-config.js';
+import { z } from 'zod';
+import { type AlertChannel, type AlertEvent, alertKindsSchema, kindFilter } from './channel.js';
+import { httpUrl, postJson, urlHost } from './channel-delivery.js';
+
+export const webhookChannelSchema = z.strictObject({
+  type: z.literal('webhook'),
+  url: httpUrl,
+  /** Signs each body: `X-Lifeboat-Signature: sha256=<HMAC-SHA256 of the body, hex>`. */
+  secret: z.string().min(1).optional(),
+  on: alertKindsSchema,
+});
+
+export type WebhookChannelConfig = z.infer<typeof webhookChannelSchema>;
 
 export const SIGNATURE_HEADER = 'x-lifeboat-signature';
 

@@ -7,6 +7,7 @@
  */
 import { hostname } from 'node:os';
 import { type Logger, pino } from 'pino';
+import { parseByteSize } from '../byte-size.js';
 import type { Catalog, JobRecord } from '../catalog/catalog.js';
 import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
 import { type Clock, systemClock } from '../clock.js';
@@ -26,10 +27,9 @@ import {
   DEFAULT_THRESHOLDS,
   evaluateAlerts,
   type FinishedRun,
-  parseSize,
   type SourceFacts,
 } from '../notify/alert-rules.js';
-import { createChannel } from '../notify/channel.js';
+import { createChannel } from '../notify/channel-registry.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
 import { runTotals, sourceOfUnit } from '../sources/source-units.js';
 import { openBackend, type StorageOptions } from '../storage/registry.js';
@@ -110,7 +110,7 @@ export class LifeboatServer implements ApiContext {
       ...(a.duration_factor !== undefined ? { durationFactor: a.duration_factor } : {}),
       ...(a.size_change_percent !== undefined ? { sizeChangePercent: a.size_change_percent } : {}),
       ...(a.history !== undefined ? { history: a.history } : {}),
-      ...(a.min_free_space !== undefined ? { minFreeBytes: parseSize(a.min_free_space) } : {}),
+      ...(a.min_free_space !== undefined ? { minFreeBytes: parseByteSize(a.min_free_space) } : {}),
     };
     this.limiter = new FailedAuthLimiter(this.clock);
     this.snapshots = new SnapshotCache(reader, {

@@ -68,7 +68,9 @@ export interface Backend {
 
   /**
    * Reads the object, or `length` bytes from `offset` when given. A missing object MUST fail
-   * with code 'not_found'. A range past the end MUST fail, not return short data.
+   * with code 'not_found'. A range past the end MUST fail ('integrity'), not return short
+   * data; a negative or fractional offset or length MUST fail with 'internal' (byte-range.ts
+   * holds both checks).
    */
   load(handle: FileHandle, offset?: number, length?: number): Promise<Buffer>;
 

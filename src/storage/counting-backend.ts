@@ -4,6 +4,7 @@
  * (requests per GiB stored) and for tests that assert what was or was not transferred.
  */
 import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
+import { ForwardingBackend } from './forwarding-backend.js';
 
 export interface OperationCounts {
   create: number;
@@ -27,22 +28,9 @@ function zero(): OperationCounts {
   return { create: 0, save: 0, load: 0, stat: 0, remove: 0, list: 0, bytesSaved: 0, bytesLoaded: 0 };
 }
 
-class Counter implements CountingBackend {
+class Counter extends ForwardingBackend implements CountingBackend {
   counts = zero();
-  readonly freeSpace?: () => Promise<number>;
-  readonly retentionUntil?: (h: FileHandle) => Promise<Date | undefined>;
 
-  constructor(private readonly inner: Backend) {
-    if (inner.freeSpace) this.freeSpace = () => inner.freeSpace!();
-    if (inner.retentionUntil) this.retentionUntil = (h) => inner.retentionUntil!(h);
-  }
-
-  get location(): string {
-    return this.inner.location;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
   get calls(): number {
     const c = this.counts;
     return c.create + c.save + c.load + c.stat + c.remove + c.list;
@@ -52,41 +40,37 @@ class Counter implements CountingBackend {
     this.counts = zero();
   }
 
-  create(): Promise<void> {
+  override create(): Promise<void> {
     this.counts.create++;
     return this.inner.create();
   }
 
-  async save(h: FileHandle, data: Buffer): Promise<void> {
+  override async save(h: FileHandle, data: Buffer): Promise<void> {
     this.counts.save++;
     await this.inner.save(h, data);
     this.counts.bytesSaved += data.length;
   }
 
-  async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
+  override async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     this.counts.load++;
     const data = await this.inner.load(h, offset, length);
     this.counts.bytesLoaded += data.length;
     return data;
   }
 
-  stat(h: FileHandle): Promise<FileInfo> {
+  override stat(h: FileHandle): Promise<FileInfo> {
     this.counts.stat++;
     return this.inner.stat(h);
   }
 
-  remove(h: FileHandle): Promise<void> {
+  override remove(h: FileHandle): Promise<void> {
     this.counts.remove++;
     return this.inner.remove(h);
   }
 
-  list(type: FileType): AsyncIterable<FileInfo> {
+  override list(type: FileType): AsyncIterable<FileInfo> {
     this.counts.list++;
     return this.inner.list(type);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

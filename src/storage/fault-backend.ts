@@ -4,7 +4,9 @@
  * does when storage fails midway (a killed backup, a flaky network, a flipped bit).
  */
 import { LifeboatError } from '../errors.js';
-import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
+import type { Backend, FileHandle } from './backend.js';
+import { ForwardingBackend } from './forwarding-backend.js';
+import { objectName } from './layout.js';
 
 export interface FaultPlan {
   /**
@@ -29,28 +31,16 @@ export interface FaultBackend extends Backend {
   heal(): void;
 }
 
-function objectName(h: FileHandle): string {
-  return h.type === 'config' ? 'config' : `${h.type} ${h.name.slice(0, 8)}`;
-}
-
-class FaultInjectingBackend implements FaultBackend {
+class FaultInjectingBackend extends ForwardingBackend implements FaultBackend {
   saves = 0;
   failedSaves = 0;
   private healed = false;
-  readonly freeSpace?: () => Promise<number>;
 
   constructor(
-    private readonly inner: Backend,
+    inner: Backend,
     private readonly plan: FaultPlan,
   ) {
-    if (inner.freeSpace) this.freeSpace = () => inner.freeSpace!();
-  }
-
-  get location(): string {
-    return this.inner.location;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
+    super(inner);
   }
 
   heal(): void {
@@ -65,11 +55,7 @@ class FaultInjectingBackend implements FaultBackend {
     );
   }
 
-  create(): Promise<void> {
-    return this.inner.create();
-  }
-
-  async save(h: FileHandle, data: Buffer): Promise<void> {
+  override async save(h: FileHandle, data: Buffer): Promise<void> {
     const limit = this.plan.failSaveAfter;
     if (limit !== undefined && (this.plan.failSaveOf?.(h) ?? true)) {
       this.saves++;
@@ -81,29 +67,13 @@ class FaultInjectingBackend implements FaultBackend {
     await this.inner.save(h, data);
   }
 
-  async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
+  override async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     if (!this.healed && this.plan.failLoadOf?.(h)) throw this.fault('read', h);
     const data = await this.inner.load(h, offset, length);
     if (this.healed || data.length === 0 || !this.plan.corrupt?.(h)) return data;
     const damaged = Buffer.from(data);
     damaged[damaged.length >> 1] ^= 0x01;
     return damaged;
-  }
-
-  stat(h: FileHandle): Promise<FileInfo> {
-    return this.inner.stat(h);
-  }
-
-  remove(h: FileHandle): Promise<void> {
-    return this.inner.remove(h);
-  }
-
-  list(type: FileType): AsyncIterable<FileInfo> {
-    return this.inner.list(type);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

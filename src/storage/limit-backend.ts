@@ -5,7 +5,8 @@
  * buffers, so the limit holds on average (over a few objects), not within one object: a
  * 16 MiB pack at 1 MiB/s waits about 16 s, then goes at the link's speed.
  */
-import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
+import type { Backend, FileHandle } from './backend.js';
+import { ForwardingBackend } from './forwarding-backend.js';
 
 export interface LimitOptions {
   /** Upload limit in bytes per second; 0 or undefined: unlimited. */
@@ -46,67 +47,30 @@ export class TokenBucket {
   }
 }
 
-class LimitBackend implements Backend {
-  readonly freeSpace?: () => Promise<number>;
-  readonly retentionUntil?: (h: FileHandle) => Promise<Date | undefined>;
-  readonly removeUnfinished?: () => Promise<number>;
-  readonly listUnfinished?: () => AsyncIterable<FileInfo>;
+class LimitBackend extends ForwardingBackend {
   private readonly up?: TokenBucket;
   private readonly down?: TokenBucket;
 
-  constructor(
-    private readonly inner: Backend,
-    options: LimitOptions,
-  ) {
+  constructor(inner: Backend, options: LimitOptions) {
+    super(inner);
     const now = options.now ?? Date.now;
     const sleep = options.sleep ?? realSleep;
     if (options.uploadBytesPerSecond) this.up = new TokenBucket(options.uploadBytesPerSecond, now, sleep);
     if (options.downloadBytesPerSecond)
       this.down = new TokenBucket(options.downloadBytesPerSecond, now, sleep);
-    if (inner.freeSpace) this.freeSpace = () => inner.freeSpace!();
-    if (inner.retentionUntil) this.retentionUntil = (h) => inner.retentionUntil!(h);
-    if (inner.removeUnfinished) this.removeUnfinished = () => inner.removeUnfinished!();
-    if (inner.listUnfinished) this.listUnfinished = () => inner.listUnfinished!();
   }
 
-  get location(): string {
-    return this.inner.location;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
-  }
-
-  create(): Promise<void> {
-    return this.inner.create();
-  }
-
-  async save(h: FileHandle, data: Buffer): Promise<void> {
+  override async save(h: FileHandle, data: Buffer): Promise<void> {
     await this.up?.take(data.length);
     await this.inner.save(h, data);
   }
 
-  async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
+  override async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     // A ranged read's size is known up front; a whole object is paid for once it arrived.
     if (length !== undefined) await this.down?.take(length);
     const data = await this.inner.load(h, offset, length);
     if (length === undefined) await this.down?.take(data.length);
     return data;
-  }
-
-  stat(h: FileHandle): Promise<FileInfo> {
-    return this.inner.stat(h);
-  }
-
-  remove(h: FileHandle): Promise<void> {
-    return this.inner.remove(h);
-  }
-
-  list(type: FileType): AsyncIterable<FileInfo> {
-    return this.inner.list(type);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

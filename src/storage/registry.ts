@@ -2,15 +2,21 @@
  * @module storage/registry
  * Opens the backend a repository URL names, by scheme: `file:///abs/path` or a plain path is
  * local; `s3://bucket/prefix`, `azure://container/prefix` and `sftp://user@host[:port]/path`
- * are remote. Remote backends are wrapped with timeouts, retries and a circuit breaker
- * (retry-backend); any backend gets bandwidth limits when asked (limit-backend).
+ * are remote. Each remote scheme brings its settings schema (the `repository.<scheme>`
+ * section of the config is built from it). Remote backends are wrapped with timeouts,
+ * retries and a circuit breaker (retry-backend); any backend gets bandwidth limits when asked
+ * (limit-backend). Adding a backend means its folder and one entry here.
  */
 import { fileURLToPath } from 'node:url';
+import type { z } from 'zod';
 import { LifeboatError } from '../errors.js';
+import { azureSettingsSchema } from './azure/azure-settings.js';
 import type { Backend } from './backend.js';
 import { withLimits } from './limit-backend.js';
 import { createLocalBackend } from './local/local-backend.js';
 import { redactUrl } from './redact-url.js';
+import { s3SettingsSchema } from './s3/s3-settings.js';
+import { sftpSettingsSchema } from './sftp/sftp-settings.js';
 import type { StorageOptions, TransportTimeouts } from './storage-options.js';
 
 export { redactUrl } from './redact-url.js';
@@ -24,6 +30,8 @@ interface Scheme {
   open(url: string, options: StorageOptions): Backend | Promise<Backend>;
   /** Talks over a network: gets the retry wrapper. */
   remote: boolean;
+  /** The backend's settings: `repository.<scheme>` in the config, `StorageOptions[scheme]` here. */
+  settings?: z.ZodObject;
 }
 
 function openFileUrl(url: string): Backend {
@@ -52,9 +60,10 @@ async function transportTimeouts(options: StorageOptions): Promise<TransportTime
   };
 }
 
-const SCHEMES: Record<string, Scheme> = {
+const SCHEMES = {
   file: { open: openFileUrl, remote: false },
   s3: {
+    settings: s3SettingsSchema,
     open: async (url, o) =>
       (await import('./s3/s3-backend.js')).createS3Backend(url, {
         settings: o.s3,
@@ -64,6 +73,7 @@ const SCHEMES: Record<string, Scheme> = {
     remote: true,
   },
   azure: {
+    settings: azureSettingsSchema,
     open: async (url, o) =>
       (await import('./azure/azure-backend.js')).createAzureBackend(url, {
         settings: o.azure,
@@ -73,6 +83,7 @@ const SCHEMES: Record<string, Scheme> = {
     remote: true,
   },
   sftp: {
+    settings: sftpSettingsSchema,
     open: async (url, o) =>
       (await import('./sftp/sftp-backend.js')).createSftpBackend(url, {
         settings: o.sftp,
@@ -81,7 +92,21 @@ const SCHEMES: Record<string, Scheme> = {
       }),
     remote: true,
   },
+} satisfies Record<string, Scheme>;
+
+/**
+ * Each backend's settings schema, by the name of its config section (the scheme): what the
+ * `repository:` section of the config takes besides its own keys.
+ */
+export const storageSettingsSchemas = {
+  s3: SCHEMES.s3.settings,
+  azure: SCHEMES.azure.settings,
+  sftp: SCHEMES.sftp.settings,
 };
+
+function schemeOf(name: string): Scheme | undefined {
+  return Object.hasOwn(SCHEMES, name) ? (SCHEMES as Record<string, Scheme>)[name] : undefined;
+}
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 
@@ -94,7 +119,7 @@ export async function openBackend(url: string, options: StorageOptions = {}): Pr
   let backend: Backend;
   if (!match) backend = createLocalBackend(url);
   else {
-    const scheme = SCHEMES[match[1].toLowerCase()];
+    const scheme = schemeOf(match[1].toLowerCase());
     if (!scheme) {
       const known = Object.keys(SCHEMES)
         .map((s) => `${s}://`)
@@ -110,13 +135,13 @@ export async function openBackend(url: string, options: StorageOptions = {}): Pr
       backend = (await import('./retry-backend.js')).withRetries(backend, options.retry ?? {});
   }
   return withLimits(backend, {
-    uploadBytesPerSecond: (options.limitUploadKiB ?? 0) * 1024,
-    downloadBytesPerSecond: (options.limitDownloadKiB ?? 0) * 1024,
+    uploadBytesPerSecond: options.limitUploadBytesPerSecond,
+    downloadBytesPerSecond: options.limitDownloadBytesPerSecond,
   });
 }
 
 /** True when the URL names a store reached over the network (s3, azure, sftp). */
 export function isRemoteUrl(url: string): boolean {
   const match = SCHEME.exec(url);
-  return !!match && !!SCHEMES[match[1].toLowerCase()]?.remote;
+  return !!match && !!schemeOf(match[1].toLowerCase())?.remote;
 }

@@ -18,6 +18,7 @@
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import { describe, isLifeboatError, LifeboatError } from '../errors.js';
 import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
+import { ForwardingBackend } from './forwarding-backend.js';
 import { objectName } from './layout.js';
 import { retryAfterOf, storageError } from './transient-errors.js';
 
@@ -111,11 +112,7 @@ function isRetryable(err: unknown): boolean {
   return isLifeboatError(err) && err.retryable;
 }
 
-export class RetryBackend implements Backend {
-  readonly freeSpace?: () => Promise<number>;
-  readonly retentionUntil?: (h: FileHandle) => Promise<Date | undefined>;
-  readonly removeUnfinished?: () => Promise<number>;
-  readonly listUnfinished?: () => AsyncIterable<FileInfo>;
+export class RetryBackend extends ForwardingBackend {
   private readonly retries: number;
   private readonly timeoutMs: number;
   private readonly retryBudgetMs: number;
@@ -131,9 +128,10 @@ export class RetryBackend implements Backend {
   private lastFailure: unknown;
 
   constructor(
-    readonly inner: Backend,
+    inner: Backend,
     private readonly options: RetryOptions = {},
   ) {
+    super(inner);
     this.retries = options.retries ?? RETRY_DEFAULTS.retries;
     this.timeoutMs = options.timeoutMs ?? RETRY_DEFAULTS.timeoutMs;
     this.retryBudgetMs = options.retryBudgetMs ?? RETRY_DEFAULTS.retryBudgetMs;
@@ -151,23 +149,6 @@ export class RetryBackend implements Backend {
             breaker: new ConsecutiveBreaker(this.breakAfter),
           })
         : undefined;
-    if (inner.freeSpace) this.freeSpace = () => this.run('read free space', () => inner.freeSpace!());
-    if (inner.removeUnfinished) {
-      this.removeUnfinished = () => this.run('remove unfinished writes', () => inner.removeUnfinished!());
-    }
-    // Not retried: check only warns about what it lists, nothing depends on it.
-    if (inner.listUnfinished) this.listUnfinished = () => inner.listUnfinished!();
-    if (inner.retentionUntil) {
-      this.retentionUntil = (h) =>
-        this.run(`read the retention of ${objectName(h)}`, () => inner.retentionUntil!(h));
-    }
-  }
-
-  get location(): string {
-    return this.inner.location;
-  }
-  get capabilities() {
-    return this.inner.capabilities;
   }
 
   /** True while the breaker refuses requests. */
@@ -175,23 +156,37 @@ export class RetryBackend implements Backend {
     return this.breaker?.state === CircuitState.Open;
   }
 
-  create(): Promise<void> {
+  override freeSpace?(): Promise<number> {
+    return this.run('read free space', () => this.inner.freeSpace!());
+  }
+
+  override removeUnfinished?(): Promise<number> {
+    return this.run('remove unfinished writes', () => this.inner.removeUnfinished!());
+  }
+
+  // listUnfinished is not retried: check only warns about what it lists, nothing depends on it.
+
+  override retentionUntil?(h: FileHandle): Promise<Date | undefined> {
+    return this.run(`read the retention of ${objectName(h)}`, () => this.inner.retentionUntil!(h));
+  }
+
+  override create(): Promise<void> {
     return this.run('create the repository', () => this.inner.create());
   }
 
-  save(h: FileHandle, data: Buffer): Promise<void> {
+  override save(h: FileHandle, data: Buffer): Promise<void> {
     return this.run(`write ${objectName(h)}`, () => this.inner.save(h, data));
   }
 
-  load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
+  override load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     return this.run(`read ${objectName(h)}`, () => this.inner.load(h, offset, length));
   }
 
-  stat(h: FileHandle): Promise<FileInfo> {
+  override stat(h: FileHandle): Promise<FileInfo> {
     return this.run(`stat ${objectName(h)}`, () => this.inner.stat(h));
   }
 
-  remove(h: FileHandle): Promise<void> {
+  override remove(h: FileHandle): Promise<void> {
     return this.run(`remove ${objectName(h)}`, () => this.inner.remove(h));
   }
 
@@ -199,7 +194,7 @@ export class RetryBackend implements Backend {
    * A listing is retried whole: it is gathered in memory (names and sizes only), so a
    * failure on page 40 of 50 starts over instead of yielding duplicates.
    */
-  async *list(type: FileType): AsyncIterable<FileInfo> {
+  override async *list(type: FileType): AsyncIterable<FileInfo> {
     const all = await this.run(
       `list ${type} objects`,
       async () => {
@@ -215,10 +210,6 @@ export class RetryBackend implements Backend {
       false,
     );
     yield* all;
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 
   /** One request with retries, through the breaker; `timed` false when fn times itself. */

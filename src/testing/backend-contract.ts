@@ -129,6 +129,16 @@ export function runBackendContract(
         await assert.rejects(b.load(h, 0, 4097), isError);
       }));
 
+    test('a negative or fractional offset or length is refused as a caller bug (internal)', () =>
+      withBackend(async (b) => {
+        const h = handle('pack');
+        await b.save(h, randomBytes(16));
+        const internal = { code: 'internal' };
+        await assert.rejects(b.load(h, -1, 4), internal);
+        await assert.rejects(b.load(h, 0, -4), internal);
+        await assert.rejects(b.load(h, 1.5, 4), internal);
+      }));
+
     test('load and stat of a missing object fail with not_found, for every type', () =>
       withBackend(async (b) => {
         for (const type of FILE_TYPES) {

@@ -6,14 +6,12 @@
  */
 import { LifeboatError } from '../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../storage/backend.js';
+import { rangeStart, tooShort } from '../storage/byte-range.js';
+import { objectName } from '../storage/layout.js';
 
 const CAPABILITIES: BackendCapabilities = { atomicReplace: true, rangedReads: true, freeSpace: false };
 
 let counter = 0;
-
-function objectName(h: FileHandle): string {
-  return h.type === 'config' ? 'config' : `${h.type} ${h.name.slice(0, 8)}`;
-}
 
 export class MemoryBackend implements Backend {
   readonly location: string;
@@ -60,13 +58,10 @@ export class MemoryBackend implements Backend {
 
   async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     const data = this.get(h);
-    const start = offset ?? 0;
+    const start = rangeStart('storage:memory', h, offset, length);
     const end = length === undefined ? data.length : start + length;
-    if (start < 0 || start > data.length || end < start || end > data.length) {
-      throw new LifeboatError(
-        'integrity',
-        `[storage:memory] ${objectName(h)} is too short: asked for bytes ${start}..${end}, it has ${data.length}`,
-      );
+    if (start > data.length || end > data.length) {
+      throw tooShort('storage:memory', h, this.location, start, length ?? 0, data.length);
     }
     return Buffer.from(data.subarray(start, end));
   }

@@ -11,8 +11,8 @@ import {
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
 import { AzureBackend, parseAzureUrl } from '../../src/storage/azure/azure-backend.js';
+import type { AzureSettings } from '../../src/storage/azure/azure-settings.js';
 import type { FileInfo } from '../../src/storage/backend.js';
-import type { AzureSettings } from '../../src/storage/storage-options.js';
 import { runBackendContract } from '../../src/testing/backend-contract.js';
 import {
   AZURITE_ACCOUNT,
@@ -36,7 +36,7 @@ after(async () => {
 /** A fresh container per backend: create() must make it. */
 function fresh(settings: AzureSettings = {}, env: NodeJS.ProcessEnv = {}) {
   return new AzureBackend(`azure://lb${process.pid}x${++n}/repo/one`, {
-    settings: { connectionString: server.connectionString, ...settings },
+    settings: { connection_string: server.connectionString, ...settings },
     env,
   });
 }
@@ -46,7 +46,7 @@ runBackendContract('azure (azurite)', async () => ({ backend: fresh(), cleanup: 
 const opts = skip ? { skip } : {};
 
 test('azure: objects above the block size go up as blocks and read back whole', opts, async () => {
-  const b = fresh({ blockSize: 1024 * 1024 });
+  const b = fresh({ block_size: 1024 * 1024 });
   try {
     await b.create();
     const data = randomBytes(5 * 1024 * 1024 + 3);
@@ -60,7 +60,7 @@ test('azure: objects above the block size go up as blocks and read back whole', 
 });
 
 test('azure: listing pages (page size 7 over 30 objects)', opts, async () => {
-  const b = fresh({ pageSize: 7 });
+  const b = fresh({ page_size: 7 });
   try {
     await b.create();
     const names = Array.from({ length: 30 }, () => randomBytes(32).toString('hex'));
@@ -75,7 +75,7 @@ test('azure: listing pages (page size 7 over 30 objects)', opts, async () => {
 
 test('azure: account and key from the settings, or from the environment', opts, async () => {
   const viaSettings = fresh({
-    connectionString: undefined,
+    connection_string: undefined,
     account: AZURITE_ACCOUNT,
     key: AZURITE_KEY,
     endpoint: server.endpoint,
@@ -105,7 +105,7 @@ test('azure: a SAS token from the settings works, and never shows in messages', 
     new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
   ).toString();
   const b = fresh({
-    connectionString: undefined,
+    connection_string: undefined,
     account: AZURITE_ACCOUNT,
     sas: `?${sas}`,
     endpoint: server.endpoint,
@@ -124,7 +124,7 @@ test('azure: a SAS token from the settings works, and never shows in messages', 
 test('azure: a wrong key is access denied, and the key never shows', opts, async () => {
   const wrong = Buffer.from('not the key, a secret of its own').toString('base64');
   const b = fresh({
-    connectionString: undefined,
+    connection_string: undefined,
     account: AZURITE_ACCOUNT,
     key: wrong,
     endpoint: server.endpoint,

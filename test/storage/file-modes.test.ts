@@ -104,7 +104,7 @@ describe('storage: repository files are private', () => {
     it('sftp: folders 0700, files 0400, unreadable to another user', async () => {
       const root = join(server.directory, 'repo');
       const b = new SftpBackend(server.url('repo'), {
-        settings: { keyFile: server.userKeyFile, knownHosts: server.knownHostsFile },
+        settings: { key_file: server.userKeyFile, known_hosts: server.knownHostsFile },
         env: { HOME: '/nonexistent' },
       });
       try {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FileInfo } from '../../src/storage/backend.js';
 import { createS3Backend, parseS3Url, S3Backend } from '../../src/storage/s3/s3-backend.js';
-import type { S3Settings } from '../../src/storage/storage-options.js';
+import type { S3Settings } from '../../src/storage/s3/s3-settings.js';
 import { runBackendContract } from '../../src/testing/backend-contract.js';
 import {
   S3RVER_CREDENTIALS,
@@ -30,7 +30,13 @@ after(async () => {
 });
 
 function settings(extra: S3Settings = {}): S3Settings {
-  return { endpoint: server.endpoint, region: 'us-east-1', pathStyle: true, ...S3RVER_CREDENTIALS, ...extra };
+  return {
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    path_style: true,
+    ...S3RVER_CREDENTIALS,
+    ...extra,
+  };
 }
 
 /** A fresh bucket per test: create() must make it. */
@@ -43,7 +49,7 @@ runBackendContract('s3 (s3rver)', async () => ({ backend: fresh(), cleanup: asyn
 const opts = skip ? { skip } : {};
 
 test('s3: listing pages through more than 1000 objects (page size 100, then the default)', opts, async () => {
-  const b = fresh({ pageSize: 100 });
+  const b = fresh({ page_size: 100 });
   try {
     await b.create();
     const names = Array.from({ length: 1050 }, () => randomBytes(32).toString('hex'));
@@ -67,7 +73,7 @@ test('s3: listing pages through more than 1000 objects (page size 100, then the 
 });
 
 test('s3: objects above the part size go up as multipart uploads and read back whole', opts, async () => {
-  const b = fresh({ partSize: 5 * 1024 * 1024 });
+  const b = fresh({ part_size: 5 * 1024 * 1024 });
   try {
     await b.create();
     const data = randomBytes(12 * 1024 * 1024 + 17);
@@ -119,7 +125,7 @@ test('s3: URL forms; credentials in the URL are refused without echoing them', (
 
 test('s3: wrong credentials fail with access denied, naming the bucket, never the secret', opts, async () => {
   const b = createS3Backend(`s3://lb-${process.pid}-denied/x`, {
-    settings: { ...settings(), accessKeyId: 'NOBODY', secretAccessKey: 'sup3r-s3cret-value' },
+    settings: { ...settings(), access_key_id: 'NOBODY', secret_access_key: 'sup3r-s3cret-value' },
     env: {},
   });
   try {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fingerprint, verifyHostKey } from '../../src/storage/sftp/known-hosts.js';
 import { parseSftpUrl, SftpBackend } from '../../src/storage/sftp/sftp-backend.js';
-import type { SftpSettings } from '../../src/storage/storage-options.js';
+import type { SftpSettings } from '../../src/storage/sftp/sftp-settings.js';
 import { runBackendContract } from '../../src/testing/backend-contract.js';
 import { type SshdServer, sshdMissing, startSshd } from '../../src/testing/servers/sshd.js';
 
@@ -26,7 +26,7 @@ after(async () => {
 
 function fresh(settings: SftpSettings = {}, env: NodeJS.ProcessEnv = { HOME: '/nonexistent' }) {
   return new SftpBackend(server.url(`repo-${++n}`), {
-    settings: { keyFile: server.userKeyFile, knownHosts: server.knownHostsFile, ...settings },
+    settings: { key_file: server.userKeyFile, known_hosts: server.knownHostsFile, ...settings },
     env,
   });
 }
@@ -38,7 +38,7 @@ const opts = skip ? { skip } : {};
 test('sftp: an unknown host key is refused, with its fingerprint and how to pin it', opts, async () => {
   const empty = join(server.directory, 'empty_known_hosts');
   await writeFile(empty, '');
-  const b = fresh({ knownHosts: empty });
+  const b = fresh({ known_hosts: empty });
   await assert.rejects(b.create(), (err: Error) => {
     assert.equal((err as { code?: string }).code, 'storage_failed');
     assert.ok(
@@ -52,13 +52,13 @@ test('sftp: an unknown host key is refused, with its fingerprint and how to pin 
 });
 
 test('sftp: a pinned fingerprint is enough, and a wrong pin is refused', opts, async () => {
-  const pinned = fresh({ knownHosts: '/nonexistent', hostKey: server.hostKeyFingerprint });
+  const pinned = fresh({ known_hosts: '/nonexistent', host_key: server.hostKeyFingerprint });
   await pinned.create();
   await pinned.save({ type: 'key', name: 'k1' }, Buffer.from('k'));
   await pinned.close();
   const wrong = fresh({
-    knownHosts: server.knownHostsFile,
-    hostKey: `SHA256:${randomBytes(32).toString('base64').replace(/=+$/, '')}`,
+    known_hosts: server.knownHostsFile,
+    host_key: `SHA256:${randomBytes(32).toString('base64').replace(/=+$/, '')}`,
   });
   await assert.rejects(wrong.create(), /not the one pinned in repository\.sftp\.host_key/);
   await wrong.close();
@@ -73,13 +73,13 @@ test('sftp: a changed host key in known_hosts is refused loudly', opts, async ()
     randomBytes(32),
   ]);
   await writeFile(other, `[127.0.0.1]:${server.port} ssh-ed25519 ${fake.toString('base64')}\n`);
-  const b = fresh({ knownHosts: other });
+  const b = fresh({ known_hosts: other });
   await assert.rejects(b.create(), /HOST KEY CHANGED/);
   await b.close();
 });
 
 test('sftp: a key the server does not know is refused with a clear message', opts, async () => {
-  const b = fresh({ keyFile: join(server.directory, 'host_ed25519') });
+  const b = fresh({ key_file: join(server.directory, 'host_ed25519') });
   await assert.rejects(b.create(), /refused every login method tried/);
   await b.close();
 });

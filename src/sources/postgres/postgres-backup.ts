@@ -4,6 +4,7 @@
  * --snapshot` streams the archive into the repository while the same transaction counts rows
  * and reads the schema, so the statistics describe exactly the data dumped, even under load.
  */
+import { parseByteSize } from '../../byte-size.js';
 import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
 import { saveArtifacts } from '../artifact.js';
 import { runDumpTool } from '../dump-runner.js';
@@ -27,7 +28,6 @@ import {
   toolEnv,
   withDatabase,
 } from './postgres-connection.js';
-import { parseSize } from './postgres-schema.js';
 import type { PostgresSource } from './postgres-source.js';
 import { checkedTool, clientPackage, majorOf } from './postgres-tools.js';
 
@@ -104,7 +104,7 @@ export async function backupDatabase(
       void client.end().catch(() => {});
       throw err;
     };
-    const limit = parseSize(source.config.exact_count_limit ?? DEFAULT_EXACT_COUNT_LIMIT);
+    const limit = parseByteSize(source.config.exact_count_limit ?? DEFAULT_EXACT_COUNT_LIMIT);
     const settled = await Promise.allSettled([dump.catch(fail), gatherFacts(client, limit).catch(fail)]);
     ctx.signal?.removeEventListener('abort', onOuterAbort);
     if (first !== undefined) throw dumpFailed(source.name, conn, first);

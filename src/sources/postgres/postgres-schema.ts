@@ -3,9 +3,7 @@
  * The postgres config schema, kept apart from the engine so the config file loads without its drivers.
  */
 import { z } from 'zod';
-import { LifeboatError } from '../../errors.js';
-
-const SIZE = /^\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$/;
+import { byteSizeSchema } from '../../byte-size.js';
 
 export const postgresSourceSchema = z.object({
   type: z.literal('postgres'),
@@ -19,7 +17,7 @@ export const postgresSourceSchema = z.object({
   /** Also back up roles and tablespaces (pg_dumpall --globals-only) as the unit "<source>/globals". */
   globals: z.boolean().optional(),
   /** Tables up to this size (pg_relation_size) get an exact count(*); bigger ones the planner's estimate. Default 1GB. */
-  exact_count_limit: z.string().regex(SIZE, 'expected a size such as 512MB or 1GB').optional(),
+  exact_count_limit: byteSizeSchema.optional(),
   /** Restore with `pg_restore -j N` from a temporary copy of the archive; default 1 (streamed, one transaction). */
   jobs: z.number().int().min(1).max(64).optional(),
   /** Folder of pg_dump, pg_restore, pg_dumpall and psql; default: the server's version in /usr/lib/postgresql, else PATH. */
@@ -31,13 +29,3 @@ export const postgresSourceSchema = z.object({
 });
 
 export type PostgresSourceConfig = z.infer<typeof postgresSourceSchema>;
-
-/** Parses "512MB", "1GB", "1 GiB", "1048576" (PostgreSQL's units: kB, MB, GB, TB are powers of 1024). */
-export function parseSize(text: string): number {
-  const m = SIZE.exec(text);
-  if (!m)
-    throw new LifeboatError('config_invalid', `[source:postgres] "${text}" is not a size (e.g. 512MB, 1GB)`);
-  const unit = (m[2] ?? 'B').toUpperCase().replace('IB', 'B');
-  const pow = { B: 0, KB: 1, MB: 2, GB: 3, TB: 4 }[unit] ?? 0;
-  return Math.round(Number(m[1]) * 1024 ** pow);
-}

@@ -12,7 +12,6 @@ import { parsePgUrl, toolConnArgs, toolEnv, withDatabase } from './postgres-conn
 import { filterGlobals } from './postgres-globals.js';
 import { restoreTarget } from './postgres-restore.js';
 import { archiveRoles, rolesInSql } from './postgres-roles.js';
-import { parseSize } from './postgres-schema.js';
 import { SCRIPT_COMPLETE, wrapScript } from './postgres-table-data.js';
 import {
   type Dependent,
@@ -161,14 +160,6 @@ test('a partial restore takes a table with what hangs on it, and nothing else', 
     missingSupport(toc, new Set(['SCHEMA sales', 'SCHEMA public'])).map((e) => e.id),
     [216, 900],
   );
-});
-
-test('sizes use PostgreSQL units', () => {
-  assert.equal(parseSize('1GB'), 1024 ** 3);
-  assert.equal(parseSize('512 MB'), 512 * 1024 ** 2);
-  assert.equal(parseSize('1.5GiB'), 1.5 * 1024 ** 3);
-  assert.equal(parseSize('4096'), 4096);
-  assert.throws(() => parseSize('lots'), /not a size/);
 });
 
 test('restoring globals leaves the connecting role alone and keeps existing roles', () => {

@@ -17,8 +17,10 @@ import {
   type StoragePipelineOptions,
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
+import { parseByteSize } from '../../byte-size.js';
 import { describe, LifeboatError } from '../../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+import { rangeStart, tooShort } from '../byte-range.js';
 import {
   checkName,
   joinKey,
@@ -29,7 +31,7 @@ import {
   typePrefix,
 } from '../layout.js';
 import { redactUrl } from '../redact-url.js';
-import type { AzureSettings, TransportTimeouts } from '../storage-options.js';
+import type { TransportTimeouts } from '../storage-options.js';
 import {
   isNetworkError,
   isRetryableName,
@@ -37,6 +39,7 @@ import {
   parseRetryAfter,
   storageError,
 } from '../transient-errors.js';
+import type { AzureSettings } from './azure-settings.js';
 import { connectionStringIsHttps, idleAgent } from './idle-agent.js';
 
 const MiB = 1024 * 1024;
@@ -96,7 +99,7 @@ export class AzureBackend implements Backend {
     this.containerName = container;
     this.prefix = prefix;
     this.location = `azure://${container}${prefix ? `/${prefix}` : ''}`;
-    this.blockSize = Math.max(MiB, options.settings?.blockSize ?? DEFAULT_BLOCK_SIZE);
+    this.blockSize = Math.max(MiB, parseByteSize(options.settings?.block_size ?? DEFAULT_BLOCK_SIZE));
     this.container = serviceClient(
       options.settings ?? {},
       options.env ?? process.env,
@@ -112,7 +115,7 @@ export class AzureBackend implements Backend {
   }
 
   async create(): Promise<void> {
-    if (this.options.settings?.createContainer !== false) {
+    if (this.options.settings?.create_container !== false) {
       try {
         await this.container.createIfNotExists();
       } catch (err) {
@@ -172,17 +175,7 @@ export class AzureBackend implements Backend {
 
   async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     const blob = this.blob(h);
-    const start = offset ?? 0;
-    if (
-      !Number.isSafeInteger(start) ||
-      start < 0 ||
-      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-    ) {
-      throw new LifeboatError(
-        'internal',
-        `[storage:azure] invalid range offset=${offset} length=${length} for ${objectName(h)}`,
-      );
-    }
+    const start = rangeStart('storage:azure', h, offset, length);
     let want = length;
     if (offset !== undefined && (want === undefined || want === 0)) {
       // count 0 means "to the end" to the SDK; the size says whether the range is in bounds.
@@ -206,10 +199,7 @@ export class AzureBackend implements Backend {
   }
 
   private short(h: FileHandle, offset: number, length: number, size: number): LifeboatError {
-    return new LifeboatError(
-      'integrity',
-      `[storage:azure] ${objectName(h)} at ${this.location} is too short: asked for ${length} bytes at offset ${offset}, it has ${size} (run \`lifeboat check\`)`,
-    );
+    return tooShort('storage:azure', h, this.location, offset, length, size);
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {
@@ -242,7 +232,7 @@ export class AzureBackend implements Backend {
     const base = this.prefix === '' ? '' : `${this.prefix}/`;
     const pages = this.container
       .listBlobsFlat({ prefix: base + typePrefix(type) })
-      .byPage({ maxPageSize: this.options.settings?.pageSize ?? 5000 });
+      .byPage({ maxPageSize: this.options.settings?.page_size ?? 5000 });
     const it = pages[Symbol.asyncIterator]();
     for (;;) {
       let page: Awaited<ReturnType<typeof it.next>>;
@@ -341,7 +331,7 @@ function serviceClient(
   location: string,
   timeouts: TransportTimeouts,
 ): BlobServiceClient {
-  const connectionString = settings.connectionString ?? env.AZURE_STORAGE_CONNECTION_STRING;
+  const connectionString = settings.connection_string ?? env.AZURE_STORAGE_CONNECTION_STRING;
   const account = settings.account ?? env.AZURE_STORAGE_ACCOUNT;
   const endpoint = (settings.endpoint ?? (account ? `https://${account}.blob.core.windows.net` : '')).replace(
     /\/+$/,

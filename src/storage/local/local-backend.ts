@@ -25,6 +25,7 @@ import {
   type FileType,
   UNFINISHED_AGE_MS,
 } from '../backend.js';
+import { rangeStart, tooShort } from '../byte-range.js';
 import { checkName, objectName, TYPE_DIRS } from '../layout.js';
 
 const TEMP_PREFIX = '.tmp-';
@@ -211,17 +212,7 @@ export class LocalBackend implements Backend {
         throw fsError(err, 'read', objectName(h), this.location);
       }
     }
-    const start = offset ?? 0;
-    if (
-      !Number.isSafeInteger(start) ||
-      start < 0 ||
-      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-    ) {
-      throw new LifeboatError(
-        'internal',
-        `[storage:local] invalid range offset=${offset} length=${length} for ${objectName(h)}`,
-      );
-    }
+    const start = rangeStart('storage:local', h, offset, length);
     let fh: NodeFileHandle;
     try {
       fh = await open(file, 'r');
@@ -253,10 +244,7 @@ export class LocalBackend implements Backend {
   }
 
   private shortError(h: FileHandle, offset: number, length: number, size: number): LifeboatError {
-    return new LifeboatError(
-      'integrity',
-      `[storage:local] ${objectName(h)} at ${this.location} is too short: asked for ${length} bytes at offset ${offset}, it has ${size} (run \`lifeboat check\`)`,
-    );
+    return tooShort('storage:local', h, this.location, offset, length, size);
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {

@@ -27,8 +27,10 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { parseByteSize } from '../../byte-size.js';
 import { describe, LifeboatError } from '../../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+import { rangeStart, tooShort } from '../byte-range.js';
 import {
   checkName,
   joinKey,
@@ -39,7 +41,7 @@ import {
   typePrefix,
 } from '../layout.js';
 import { redactUrl } from '../redact-url.js';
-import type { S3Settings, TransportTimeouts } from '../storage-options.js';
+import type { TransportTimeouts } from '../storage-options.js';
 import {
   isNetworkError,
   isRetryableName,
@@ -47,6 +49,7 @@ import {
   parseRetryAfter,
   storageError,
 } from '../transient-errors.js';
+import type { S3Settings } from './s3-settings.js';
 
 const MiB = 1024 * 1024;
 const DEFAULT_PART_SIZE = 8 * MiB;
@@ -114,8 +117,8 @@ export class S3Backend implements Backend {
     this.settings = options.settings ?? {};
     this.endpoint = this.settings.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
     this.now = options.now ?? Date.now;
-    this.partSize = Math.max(MIN_PART_SIZE, this.settings.partSize ?? DEFAULT_PART_SIZE);
-    const retention = (this.settings.immutableDays ?? 0) > 0;
+    this.partSize = Math.max(MIN_PART_SIZE, parseByteSize(this.settings.part_size ?? DEFAULT_PART_SIZE));
+    const retention = (this.settings.immutable_days ?? 0) > 0;
     this.capabilities = { atomicReplace: true, rangedReads: true, freeSpace: false, retention };
     // The SDK warns on every run under Node 20 about its future plans; lockfile pins the SDK.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -158,7 +161,7 @@ export class S3Backend implements Backend {
         throw this.error(err, 'create', `bucket ${this.bucket}`);
       }
     }
-    if (this.settings.createBucket === false) {
+    if (this.settings.create_bucket === false) {
       throw new LifeboatError(
         'storage_failed',
         `[storage:s3] bucket "${this.bucket}" does not exist at ${this.location} (create it, or allow repository.s3.create_bucket)`,
@@ -186,16 +189,16 @@ export class S3Backend implements Backend {
   async save(h: FileHandle, data: Buffer): Promise<void> {
     const key = this.key(h);
     const params: PutObjectCommandInput = { Bucket: this.bucket, Key: key };
-    if (h.type === 'pack' && this.settings.storageClass)
-      params.StorageClass = this.settings.storageClass as never;
+    if (h.type === 'pack' && this.settings.storage_class)
+      params.StorageClass = this.settings.storage_class as never;
     if (this.settings.sse) {
       params.ServerSideEncryption = this.settings.sse;
-      if (this.settings.sseKmsKeyId) params.SSEKMSKeyId = this.settings.sseKmsKeyId;
+      if (this.settings.sse_kms_key_id) params.SSEKMSKeyId = this.settings.sse_kms_key_id;
     }
     // Locks are rewritten and removed while a job runs: they never get retention.
     if (this.capabilities.retention && h.type !== 'lock') {
-      params.ObjectLockMode = this.settings.immutableMode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE';
-      params.ObjectLockRetainUntilDate = new Date(this.now() + (this.settings.immutableDays ?? 0) * DAY_MS);
+      params.ObjectLockMode = this.settings.immutable_mode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE';
+      params.ObjectLockRetainUntilDate = new Date(this.now() + (this.settings.immutable_days ?? 0) * DAY_MS);
     }
     try {
       if (data.length <= this.partSize) {
@@ -257,17 +260,7 @@ export class S3Backend implements Backend {
   async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     const key = this.key(h);
     if (offset === undefined && length === undefined) return this.get(h, key);
-    const start = offset ?? 0;
-    if (
-      !Number.isSafeInteger(start) ||
-      start < 0 ||
-      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-    ) {
-      throw new LifeboatError(
-        'internal',
-        `[storage:s3] invalid range offset=${offset} length=${length} for ${objectName(h)}`,
-      );
-    }
+    const start = rangeStart('storage:s3', h, offset, length);
     let want = length;
     if (want === undefined || want === 0) {
       // An empty range cannot be asked for in HTTP; the size says whether it is in bounds.
@@ -307,10 +300,7 @@ export class S3Backend implements Backend {
   }
 
   private short(h: FileHandle, offset: number, length: number, size: number): LifeboatError {
-    return new LifeboatError(
-      'integrity',
-      `[storage:s3] ${objectName(h)} at ${this.location} is too short: asked for ${length} bytes at offset ${offset}, it has ${size} (run \`lifeboat check\`)`,
-    );
+    return tooShort('storage:s3', h, this.location, offset, length, size);
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {
@@ -405,7 +395,7 @@ export class S3Backend implements Backend {
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: base + typePrefix(type),
-            MaxKeys: this.settings.pageSize,
+            MaxKeys: this.settings.page_size,
             ContinuationToken: token,
           }),
         );
@@ -528,7 +518,7 @@ function clientConfig(
   const agent = { keepAlive: true, maxSockets: 32 };
   const config: S3ClientConfig = {
     region,
-    forcePathStyle: settings.pathStyle ?? env.LIFEBOAT_S3_PATH_STYLE === '1',
+    forcePathStyle: settings.path_style ?? env.LIFEBOAT_S3_PATH_STYLE === '1',
     maxAttempts: 1,
     // Many S3-compatible stores reject the newer default checksum headers; MD5 covers us.
     requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -543,11 +533,11 @@ function clientConfig(
   };
   if (settings.endpoint) config.endpoint = settings.endpoint;
   if (settings.profile) config.profile = settings.profile;
-  if (settings.accessKeyId && settings.secretAccessKey) {
+  if (settings.access_key_id && settings.secret_access_key) {
     config.credentials = {
-      accessKeyId: settings.accessKeyId,
-      secretAccessKey: settings.secretAccessKey,
-      sessionToken: settings.sessionToken,
+      accessKeyId: settings.access_key_id,
+      secretAccessKey: settings.secret_access_key,
+      sessionToken: settings.session_token,
     };
   }
   return config;

@@ -20,11 +20,13 @@ import type { ConnectConfig, SFTPWrapper, Stats } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { describe, errnoCode, LifeboatError } from '../../errors.js';
 import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+import { rangeStart, tooShort } from '../byte-range.js';
 import { checkName, objectName, relativeKey, TYPE_DIRS } from '../layout.js';
 import { redactUrl } from '../redact-url.js';
-import type { SftpSettings, TransportTimeouts } from '../storage-options.js';
+import type { TransportTimeouts } from '../storage-options.js';
 import { storageError } from '../transient-errors.js';
 import { verifyHostKey } from './known-hosts.js';
+import type { SftpSettings } from './sftp-settings.js';
 
 const CAPABILITIES: BackendCapabilities = { atomicReplace: true, rangedReads: true, freeSpace: false };
 const CHUNK = 64 * 1024;
@@ -149,7 +151,7 @@ export class SftpBackend implements Backend {
     let verdict: ReturnType<typeof verifyHostKey> | undefined;
     const knownHosts = await this.readKnownHosts();
     config.hostVerifier = (key: Buffer) => {
-      verdict = verifyHostKey(key, this.target.host, this.target.port, this.settings.hostKey, knownHosts);
+      verdict = verifyHostKey(key, this.target.host, this.target.port, this.settings.host_key, knownHosts);
       return verdict.ok;
     };
     try {
@@ -167,7 +169,7 @@ export class SftpBackend implements Backend {
 
   private hostKeyError(v: Extract<ReturnType<typeof verifyHostKey>, { ok: false }>): LifeboatError {
     const who = `${this.target.host}:${this.target.port}`;
-    const file = this.settings.knownHosts ?? join(this.home(), '.ssh', 'known_hosts');
+    const file = this.settings.known_hosts ?? join(this.home(), '.ssh', 'known_hosts');
     const messages = {
       unknown: `host key ${v.fingerprint} of ${who} is unknown: check it out of band (ssh-keygen -lf on the server's key), then add the host to ${file} (ssh-keyscan) or set repository.sftp.host_key: ${v.fingerprint}`,
       mismatch: `HOST KEY CHANGED: ${who} offered ${v.fingerprint}, which does not match ${file}; someone may be intercepting the connection (if the server's key really changed, update ${file})`,
@@ -185,8 +187,8 @@ export class SftpBackend implements Backend {
   }
 
   private async readKnownHosts(): Promise<string | undefined> {
-    if (this.settings.hostKey) return undefined;
-    const file = this.settings.knownHosts ?? join(this.home(), '.ssh', 'known_hosts');
+    if (this.settings.host_key) return undefined;
+    const file = this.settings.known_hosts ?? join(this.home(), '.ssh', 'known_hosts');
     try {
       return await readFile(file, 'utf8');
     } catch (err) {
@@ -212,22 +214,22 @@ export class SftpBackend implements Backend {
     };
     const s = this.settings;
     if (s.password) config.password = s.password;
-    if (s.keyFile) {
+    if (s.key_file) {
       try {
-        config.privateKey = await readFile(s.keyFile);
+        config.privateKey = await readFile(s.key_file);
       } catch (err) {
         throw new LifeboatError(
           'usage',
-          `[storage:sftp] cannot read the key file ${s.keyFile} (repository.sftp.key_file): ${describe(err)}`,
+          `[storage:sftp] cannot read the key file ${s.key_file} (repository.sftp.key_file): ${describe(err)}`,
         );
       }
-      if (s.keyPassphrase) config.passphrase = s.keyPassphrase;
+      if (s.key_passphrase) config.passphrase = s.key_passphrase;
     } else {
       if (this.env.SSH_AUTH_SOCK) config.agent = this.env.SSH_AUTH_SOCK;
       for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
         try {
           config.privateKey = await readFile(join(this.home(), '.ssh', name));
-          if (s.keyPassphrase) config.passphrase = s.keyPassphrase;
+          if (s.key_passphrase) config.passphrase = s.key_passphrase;
           break;
         } catch {
           // next
@@ -341,17 +343,7 @@ export class SftpBackend implements Backend {
 
   async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
     const file = this.path(h);
-    const start = offset ?? 0;
-    if (
-      !Number.isSafeInteger(start) ||
-      start < 0 ||
-      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-    ) {
-      throw new LifeboatError(
-        'internal',
-        `[storage:sftp] invalid range offset=${offset} length=${length} for ${objectName(h)}`,
-      );
-    }
+    const start = rangeStart('storage:sftp', h, offset, length);
     const sftp = await this.sftp();
     let handle: Buffer;
     try {
@@ -386,10 +378,7 @@ export class SftpBackend implements Backend {
   }
 
   private short(h: FileHandle, offset: number, length: number, size: number): LifeboatError {
-    return new LifeboatError(
-      'integrity',
-      `[storage:sftp] ${objectName(h)} at ${this.location} is too short: asked for ${length} bytes at offset ${offset}, it has ${size} (run \`lifeboat check\`)`,
-    );
+    return tooShort('storage:sftp', h, this.location, offset, length, size);
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {

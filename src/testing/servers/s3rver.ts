@@ -15,7 +15,7 @@ import { killChild } from './child-process.js';
 import { freePort } from './free-port.js';
 
 /** s3rver's built-in account. */
-export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+export const S3RVER_CREDENTIALS = { access_key_id: 'S3RVER', secret_access_key: 'S3RVER' };
 
 export interface S3rverServer {
   endpoint: string;
@@ -88,8 +88,8 @@ export async function startS3rver(): Promise<S3rverServer> {
     directory,
     env: {
       AWS_ENDPOINT_URL_S3: endpoint,
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.access_key_id,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secret_access_key,
       AWS_REGION: 'us-east-1',
       LIFEBOAT_S3_PATH_STYLE: '1',
     },
