@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, LifeboatError } from '../errors.js';
-import type { ContentRef, ContentStore, DamagedRange, LentContent, Tree } from '../sources/source.js';
 import { BlobRing } from './blob-ring.js';
 import { Chunker, gearTable } from './chunker.js';
 import type { Repository } from './repository.js';
+import type { ContentRef, ContentStore, DamagedRange, LentContent, Tree } from './tree.js';
 
 /** Blobs read ahead while streaming content back, to overlap storage latency. */
 const READ_AHEAD = 4;
