@@ -6,7 +6,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { LifeboatError } from '../errors.js';
-import { runReencrypt, runRetire, runRotate } from '../jobs/rekey.js';
+import { runReencrypt, runRetire, runRotate } from '../repo/maintenance/rekey.js';
 import { Repository } from '../repo/repository.js';
 import type { CliContext } from './context.js';
 import { newPassword } from './password-prompt.js';

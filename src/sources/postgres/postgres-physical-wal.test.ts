@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { runReencrypt, runRetire, runRotate } from '../../jobs/rekey.js';
+import { runReencrypt, runRetire, runRotate } from '../../repo/maintenance/rekey.js';
 import { Repository } from '../../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../../repo/snapshot.js';
 import {

@@ -1,5 +1,5 @@
 /**
- * @module jobs/repair
+ * @module repo/maintenance/repair
  * Repairs after damage, as restic has them, each under the exclusive lock and with a dry run:
  * - index: rebuilt from the pack headers; entries of missing packs dropped.
  * - packs: every blob of a damaged pack that still opens is copied into new packs, then the
@@ -8,16 +8,16 @@
  *   (docs/format.md, "Trees"); with `forget`, the originals are removed once the new ones
  *   are written.
  */
-import { describe, LifeboatError } from '../errors.js';
-import type { Progress } from '../progress.js';
-import { silentProgress } from '../progress.js';
-import { RepoContentStore } from '../repo/content-store.js';
-import { storageId, writeOnlyError } from '../repo/crypto.js';
-import type { IndexedPack } from '../repo/index-file.js';
-import type { PackEntry } from '../repo/pack.js';
-import type { Repository } from '../repo/repository.js';
-import type { Snapshot } from '../repo/snapshot.js';
-import type { Tree, TreeNode } from '../sources/source.js';
+import { describe, LifeboatError } from '../../errors.js';
+import type { Progress } from '../../progress.js';
+import { silentProgress } from '../../progress.js';
+import { RepoContentStore } from '../content-store.js';
+import { storageId, writeOnlyError } from '../crypto.js';
+import type { IndexedPack } from '../index-file.js';
+import type { PackEntry } from '../pack.js';
+import type { Repository } from '../repository.js';
+import type { Snapshot } from '../snapshot.js';
+import type { Tree, TreeNode } from '../tree.js';
 import { type Affected, MAX_PATHS, mapAffected, readableSnapshots } from './damage-map.js';
 import { commitRewrite, copyBlobs, entriesByPack, removeUnlessRetained } from './pack-rewrite.js';
 import { verifyPack } from './pack-verify.js';

@@ -1,12 +1,12 @@
 /**
- * @module jobs/pack-rewrite
+ * @module repo/maintenance/pack-rewrite
  * The write order prune and repair share (docs/format.md, invariant 5): blobs copied into
  * new packs, then one fresh set of index files naming every pack kept, then the old index
  * files, then the old packs. A crash between steps leaves extra, never missing, data.
  */
-import type { IndexedPack } from '../repo/index-file.js';
-import type { PackEntry } from '../repo/pack.js';
-import type { Repository } from '../repo/repository.js';
+import type { IndexedPack } from '../index-file.js';
+import type { PackEntry } from '../pack.js';
+import type { Repository } from '../repository.js';
 
 /** The loaded index's entries grouped by pack. */
 export function entriesByPack(repo: Repository): Map<string, PackEntry[]> {

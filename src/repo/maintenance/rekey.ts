@@ -1,20 +1,20 @@
 /**
- * @module jobs/rekey
+ * @module repo/maintenance/rekey
  * Data-key rotation: start a new key epoch, re-encrypt what older epochs sealed, and retire
  * an epoch once nothing needs it. Re-encryption works in batches, each under a short
  * exclusive lock, so backups interleave with it; each batch writes new packs, then the index
  * naming them, then replaces the index files that named the old packs, then deletes the old
  * packs: a kill at any point leaves every snapshot readable, and a rerun resumes.
  */
-import { describe, isLifeboatError, LifeboatError } from '../errors.js';
-import type { Progress } from '../progress.js';
-import { silentProgress } from '../progress.js';
-import { INDEX_EPOCH } from '../repo/crypto.js';
-import type { IndexedPack } from '../repo/index-file.js';
-import type { RepositoryLock } from '../repo/lock.js';
-import { headerLength, parsePackHeader } from '../repo/pack.js';
-import type { Repository } from '../repo/repository.js';
-import { resealWalObject } from '../repo/wal-archive.js';
+import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
+import type { Progress } from '../../progress.js';
+import { silentProgress } from '../../progress.js';
+import { INDEX_EPOCH } from '../crypto.js';
+import type { IndexedPack } from '../index-file.js';
+import type { RepositoryLock } from '../lock.js';
+import { headerLength, parsePackHeader } from '../pack.js';
+import type { Repository } from '../repository.js';
+import { resealWalObject } from '../wal-archive.js';
 
 /** Old packs re-encrypted per batch: the extra space re-encryption needs at most. */
 const BATCH_BYTES = 256 * 1024 * 1024;

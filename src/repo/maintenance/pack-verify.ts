@@ -1,12 +1,12 @@
 /**
- * @module jobs/pack-verify
+ * @module repo/maintenance/pack-verify
  * One pack read in full and judged, as `check --read-data` and `repair packs` both need it:
  * its content against its name, its header, the index's entries against the header, and
  * every blob opened and checked against its id.
  */
-import { storageId } from '../repo/crypto.js';
-import { headerLength, type PackEntry, parsePackHeader } from '../repo/pack.js';
-import type { Repository } from '../repo/repository.js';
+import { storageId } from '../crypto.js';
+import { headerLength, type PackEntry, parsePackHeader } from '../pack.js';
+import type { Repository } from '../repository.js';
 import { withoutCheckHint } from './damage-map.js';
 
 export interface PackVerdict {
