@@ -10,7 +10,7 @@ import { runForget } from '../jobs/forget.js';
 import { runPrune } from '../jobs/prune.js';
 import { isEmptyPolicy, type KeepPolicy } from '../jobs/retention.js';
 import { describeProblems, filterSnapshots } from '../jobs/snapshot-select.js';
-import { describeHolder, listLocks, lockState } from '../repo/lock.js';
+import { describeHolder, lockState } from '../repo/lock.js';
 import { describeAffected } from '../repo/maintenance/damage-map.js';
 import { SKIPPED_LISTED } from '../repo/snapshot.js';
 import { recoveryWindow } from '../sources/postgres/postgres-physical-wal.js';
@@ -376,10 +376,10 @@ async function unlock(ctx: CliContext, opts: { force?: boolean }): Promise<void>
   const repo = await ctx.openRepository();
   const now = repo.clock.now();
   let removed = 0;
-  for (const lock of await listLocks(repo.backend, repo.key)) {
+  for (const lock of await repo.listLocks()) {
     const state = lockState(lock, now);
     if (opts.force || state !== 'alive') {
-      await repo.removeFile('lock', lock.name);
+      await repo.removeLock(lock.name);
       removed++;
       print(`removed ${state} lock: ${describeHolder(lock, now)}`);
     } else {

@@ -146,7 +146,5 @@ async function forgetIds(
 
 /** When the storage keeps objects under retention: until when this snapshot is locked, if it is. */
 async function retainedUntil(repo: Repository, id: string): Promise<string | undefined> {
-  const b = repo.backend;
-  if (!b.capabilities.retention || !b.retentionUntil) return undefined;
-  return (await b.retentionUntil({ type: 'snapshot', name: id }))?.toISOString();
+  return (await repo.snapshotRetainedUntil(id))?.toISOString();
 }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { describe, LifeboatError } from '../errors.js';
 import { BlobRing } from './blob-ring.js';
 import { Chunker, gearTable } from './chunker.js';
+import { partsOf } from './repo-parts.js';
 import type { Repository } from './repository.js';
 import type { ContentRef, ContentStore, DamagedRange, LentContent, Tree } from './tree.js';
 
@@ -25,7 +26,7 @@ export class RepoContentStore implements ContentStore {
   private treeCache = new Map<string, Tree>();
 
   constructor(private readonly repo: Repository) {
-    this.chunker = new Chunker(repo.config.chunker, gearTable(repo.key.chunkerSeed));
+    this.chunker = new Chunker(repo.config.chunker, gearTable(partsOf(repo).key.chunkerSeed));
   }
 
   async saveContent(

@@ -423,7 +423,7 @@ export class JobRunner {
       }
     } finally {
       await repo.close().catch(() => {});
-      await repo.backend.close().catch(() => {});
+      await repo.closeStorage().catch(() => {});
     }
   }
 

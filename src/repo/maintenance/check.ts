@@ -13,6 +13,7 @@ import { silentProgress } from '../../progress.js';
 import { storageId, writeOnlyError } from '../crypto.js';
 import { listLocks } from '../lock.js';
 import type { PackEntry } from '../pack.js';
+import { partsOf } from '../repo-parts.js';
 import type { Repository } from '../repository.js';
 import type { SnapshotEntry } from '../snapshot.js';
 import type { TreeNode } from '../tree.js';
@@ -87,7 +88,7 @@ export async function checkRepository(
   const lock = await repo.lock(false, 'check');
   try {
     await checkFileNames(repo, report);
-    for (const lock of await listLocks(repo.backend, repo.key)) {
+    for (const lock of await listLocks(partsOf(repo).backend, partsOf(repo).key)) {
       if (lock.damaged)
         report.errors.push(
           `lock ${lock.name} is damaged (if no lifeboat command is running, \`lifeboat unlock\` removes it)`,
@@ -95,9 +96,10 @@ export async function checkRepository(
     }
     const damage = new DamageBook(report);
     // Index files, each on its own so one damaged file is named and the rest still load.
-    for await (const f of repo.backend.list('index')) {
+    for await (const f of partsOf(repo).backend.list('index')) {
       try {
-        for (const p of await repo.loadIndexFile(f.name)) repo.index.addPack(p.pack, p.entries);
+        for (const p of await partsOf(repo).reader.loadIndexFile(f.name))
+          partsOf(repo).index.addPack(p.pack, p.entries);
       } catch (err) {
         const problem = withoutCheckHint(err);
         report.errors.push(`index ${f.name}: ${problem}`);
@@ -105,29 +107,33 @@ export async function checkRepository(
       }
     }
     const stored = new Map<string, number>();
-    for await (const f of repo.backend.list('pack')) stored.set(f.name, f.size);
+    for await (const f of partsOf(repo).backend.list('pack')) stored.set(f.name, f.size);
     report.packs = stored.size;
-    for (const pack of repo.index.packs) {
+    for (const pack of partsOf(repo).index.packs) {
       if (!stored.has(pack)) {
         report.errors.push(`pack ${pack} is named by the index but missing from storage`);
-        damage.packLost(pack, 'is named by the index but missing from storage', repo.index.entries());
+        damage.packLost(
+          pack,
+          'is named by the index but missing from storage',
+          partsOf(repo).index.entries(),
+        );
       }
     }
     // Packs no index names: a killed backup's leftovers, or the packs of a lost index file.
     const unindexed = new Map<string, string>();
-    const orphans = [...stored.keys()].filter((p) => !repo.index.hasPack(p));
+    const orphans = [...stored.keys()].filter((p) => !partsOf(repo).index.hasPack(p));
     for (const pack of orphans) {
       try {
-        const entries = await repo.readPackHeader(pack, stored.get(pack));
-        for (const e of entries) if (!repo.index.has(e.id)) unindexed.set(hex(e.id), pack);
+        const entries = await partsOf(repo).reader.readPackHeader(pack, stored.get(pack));
+        for (const e of entries) if (!partsOf(repo).index.has(e.id)) unindexed.set(hex(e.id), pack);
         // Indexed for this check only, so the walk reads the trees they hold (as restores do).
-        repo.index.addPack(pack, entries);
+        partsOf(repo).index.addPack(pack, entries);
       } catch {
         // Unreadable and unindexed: nothing can use it; read-data names it.
       }
     }
     await checkCopies(repo, report);
-    for await (const f of repo.backend.listUnfinished?.() ?? []) {
+    for await (const f of partsOf(repo).backend.listUnfinished?.() ?? []) {
       report.warnings.push(
         `${f.name} (${f.size} bytes) is an unfinished write left by an interrupted save (\`lifeboat prune\` removes it)`,
       );
@@ -153,7 +159,7 @@ export async function checkRepository(
     await hooks.more?.(report);
   } finally {
     // It holds packs no index file names: a later job must not take it for the stored index.
-    repo.resetIndex();
+    partsOf(repo).resetIndex();
     await lock.release().catch(() => {});
   }
   report.ok = report.errors.length === 0;
@@ -252,7 +258,7 @@ class DamageBook {
                 };
           return this.inNoIndex;
         }
-        if (repo.index.has(Buffer.from(blob, 'hex'))) return undefined;
+        if (partsOf(repo).index.has(Buffer.from(blob, 'hex'))) return undefined;
         this.untraced ??= {
           kind: 'blob',
           name: blob,
@@ -266,7 +272,7 @@ class DamageBook {
       },
       readable: (d) => d.kind === 'index',
       unreadableTree: (treeId, path, err) => {
-        const entry = repo.index.get(Buffer.from(treeId, 'hex'));
+        const entry = partsOf(repo).index.get(Buffer.from(treeId, 'hex'));
         const problem = withoutCheckHint(err);
         this.report.errors.push(`tree ${treeId.slice(0, 8)} (${path}): ${problem}`);
         const d = this.pack(entry?.pack ?? '', problem);
@@ -321,8 +327,8 @@ class DamageBook {
 
 /** Key files must hash to their names (snapshots and indexes are checked as they load). */
 async function checkFileNames(repo: Repository, report: CheckReport): Promise<void> {
-  for await (const f of repo.backend.list('key')) {
-    const data = await repo.backend.load({ type: 'key', name: f.name });
+  for await (const f of partsOf(repo).backend.list('key')) {
+    const data = await partsOf(repo).backend.load({ type: 'key', name: f.name });
     if (storageId(data) !== f.name) {
       report.errors.push(`key file ${f.name} is damaged: content does not match its name`);
     }
@@ -342,8 +348,8 @@ export async function readWalObjects(
   for (const object of objects) {
     if (readPercent < 100 && randomInt(100) >= readPercent) continue;
     try {
-      const data = await repo.backend.load({ type: 'wal', name: object });
-      verifyWalObject(repo.key, object, data);
+      const data = await partsOf(repo).backend.load({ type: 'wal', name: object });
+      verifyWalObject(partsOf(repo).key, object, data);
       report.walRead++;
       report.bytesRead += data.length;
     } catch (err) {
@@ -360,7 +366,7 @@ async function readPacks(
   percent: number,
   progress: Progress,
 ): Promise<void> {
-  let packs = [...stored.keys()].filter((p) => repo.index.hasPack(p) || percent >= 100);
+  let packs = [...stored.keys()].filter((p) => partsOf(repo).index.hasPack(p) || percent >= 100);
   if (percent < 100) {
     const want = Math.max(1, Math.ceil((packs.length * percent) / 100));
     for (let i = packs.length - 1; i > 0; i--) {
@@ -370,7 +376,7 @@ async function readPacks(
     packs = packs.slice(0, want);
   }
   const indexed = new Map<string, PackEntry[]>();
-  for (const e of repo.index.entries()) {
+  for (const e of partsOf(repo).index.entries()) {
     const list = indexed.get(e.pack) ?? [];
     list.push(e);
     indexed.set(e.pack, list);
@@ -382,7 +388,7 @@ async function readPacks(
   /** Blob id (hex) -> the packs where it did not open, with the pack's problem. */
   const failed = new Map<string, Map<string, string>>();
   for (const name of packs) {
-    const data = await repo.backend.load({ type: 'pack', name });
+    const data = await partsOf(repo).backend.load({ type: 'pack', name });
     report.packsRead++;
     report.bytesRead += data.length;
     progress.advance(data.length);
@@ -400,7 +406,9 @@ async function readPacks(
   // A blob is lost only when no copy of it opens (a copy in a pack not read is trusted).
   for (const [blob, at] of failed) {
     const id = Buffer.from(blob, 'hex');
-    const good = repo.index.locations(id).find((l) => !at.has(l.pack));
+    const good = partsOf(repo)
+      .index.locations(id)
+      .find((l) => !at.has(l.pack));
     for (const [pack, problem] of at) {
       damage.blobLost(pack, problem, id, !good);
       if (good)
@@ -419,11 +427,11 @@ async function readPacks(
  * Readers and prune prefer the copy that verifies; check --read-data names a bad one.
  */
 async function checkCopies(repo: Repository, report: CheckReport): Promise<void> {
-  for (const copies of repo.index.copies()) {
+  for (const copies of partsOf(repo).index.copies()) {
     const kinds = await Promise.all(
       copies.map(async (c) => {
         try {
-          return (await repo.isSealedBox(c)) ? 'sealed box' : 'data key';
+          return (await partsOf(repo).reader.isSealedBox(c)) ? 'sealed box' : 'data key';
         } catch {
           return 'unreadable';
         }

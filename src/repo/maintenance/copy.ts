@@ -15,6 +15,7 @@ import { LifeboatError } from '../../errors.js';
 import type { Progress } from '../../progress.js';
 import { silentProgress } from '../../progress.js';
 import { RepoContentStore } from '../content-store.js';
+import { partsOf } from '../repo-parts.js';
 import type { Repository } from '../repository.js';
 import type { Snapshot, SnapshotEntry } from '../snapshot.js';
 import type { Tree } from '../tree.js';
@@ -181,17 +182,22 @@ async function copyWal(
   dst: Repository,
   source: string,
 ): Promise<{ files: number; bytes: number }> {
-  const have = new Set((await listWal(dst.backend, dst.key, source)).map((f) => f.name));
+  const have = new Set((await listWal(partsOf(dst).backend, partsOf(dst).key, source)).map((f) => f.name));
   let files = 0;
   let bytes = 0;
-  for (const f of await listWal(src.backend, src.key, source)) {
+  for (const f of await listWal(partsOf(src).backend, partsOf(src).key, source)) {
     if (have.has(f.name)) continue;
-    const object = walObjectName(dst.key, source, f.name);
-    const data = resealWalObject(src.key, f.object, await src.backend.load({ type: 'wal', name: f.object }), {
-      keys: dst.key,
-      object,
-    });
-    await dst.backend.save({ type: 'wal', name: object }, data);
+    const object = walObjectName(partsOf(dst).key, source, f.name);
+    const data = resealWalObject(
+      partsOf(src).key,
+      f.object,
+      await partsOf(src).backend.load({ type: 'wal', name: f.object }),
+      {
+        keys: partsOf(dst).key,
+        object,
+      },
+    );
+    await partsOf(dst).backend.save({ type: 'wal', name: object }, data);
     files++;
     bytes += data.length;
   }
@@ -252,7 +258,7 @@ class BlobCopier {
   ) {
     this.srcStore = new RepoContentStore(src);
     this.dstStore = new RepoContentStore(dst);
-    this.sameKeys = src.key.mac.equals(dst.key.mac);
+    this.sameKeys = partsOf(src).key.mac.equals(partsOf(dst).key.mac);
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 import { describe } from '../../errors.js';
 import { RepoContentStore } from '../content-store.js';
+import { partsOf } from '../repo-parts.js';
 import type { Repository } from '../repository.js';
 import type { SnapshotEntry } from '../snapshot.js';
 import type { Tree } from '../tree.js';
@@ -144,7 +145,7 @@ export async function readableSnapshots(
   onDamaged: (id: string, err: unknown) => void = () => {},
 ): Promise<SnapshotEntry[]> {
   const out: SnapshotEntry[] = [];
-  for await (const f of repo.backend.list('snapshot')) {
+  for await (const f of partsOf(repo).backend.list('snapshot')) {
     try {
       out.push(await repo.readSnapshot(f.name, f.modified));
     } catch (err) {

@@ -6,6 +6,7 @@
  */
 import { storageId } from '../crypto.js';
 import { headerLength, type PackEntry, parsePackHeader } from '../pack.js';
+import { partsOf } from '../repo-parts.js';
 import type { Repository } from '../repository.js';
 import { withoutCheckHint } from './damage-map.js';
 
@@ -37,7 +38,7 @@ export function verifyPack(
   try {
     const n = headerLength(data, data.length, name);
     entries = parsePackHeader(
-      repo.key,
+      partsOf(repo).key,
       data.subarray(data.length - 4 - n, data.length - 4),
       data.length,
       name,
@@ -61,7 +62,7 @@ export function verifyPack(
   let opened = 0;
   for (const e of entries) {
     try {
-      repo.openEntry({ ...e, pack: name }, data.subarray(e.offset, e.offset + e.length));
+      partsOf(repo).reader.openEntry({ ...e, pack: name }, data.subarray(e.offset, e.offset + e.length));
       opened++;
     } catch (err) {
       findings.push(withoutCheckHint(err));

@@ -13,6 +13,7 @@ import { RepoContentStore } from '../content-store.js';
 import { writeOnlyError } from '../crypto.js';
 import type { IndexedPack } from '../index-file.js';
 import type { PackEntry } from '../pack.js';
+import { partsOf } from '../repo-parts.js';
 import type { Repository } from '../repository.js';
 import type { SnapshotEntry } from '../snapshot.js';
 import { commitRewrite, copyBlobs, entriesByPack, removeUnlessRetained } from './pack-rewrite.js';
@@ -58,14 +59,14 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
   const lock = await repo.lock(true, 'prune', { walAllowed: true });
   try {
     const oldIndexes: string[] = [];
-    for await (const f of repo.backend.list('index')) oldIndexes.push(f.name);
+    for await (const f of partsOf(repo).backend.list('index')) oldIndexes.push(f.name);
     await repo.loadIndex();
     const stored = new Map<string, number>();
-    for await (const f of repo.backend.list('pack')) stored.set(f.name, f.size);
+    for await (const f of partsOf(repo).backend.list('pack')) stored.set(f.name, f.size);
 
     const { used, snapshots, damaged } = await markUsed(repo);
     // Deleting on an incomplete index could drop data a snapshot needs: refuse instead.
-    const missing = [...used].filter((id) => !repo.index.has(Buffer.from(id, 'hex')));
+    const missing = [...used].filter((id) => !partsOf(repo).index.has(Buffer.from(id, 'hex')));
     if (missing.length > 0) {
       throw new LifeboatError(
         'repo_corrupt',
@@ -112,7 +113,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
     for (const f of expired) await removeUnlessRetained(repo, 'wal', f.object);
     // Only WAL objects and locks can be saved under prune's lock: a killed writer's leftovers
     // can go (those of WAL and locks once old, see Backend.removeUnfinished).
-    outcome.bytesFreed += (await repo.backend.removeUnfinished?.()) ?? 0;
+    outcome.bytesFreed += (await partsOf(repo).backend.removeUnfinished?.()) ?? 0;
     if (drop.length === 0 && repack.length === 0) return outcome;
 
     const progress = options.progress ?? silentProgress;
@@ -120,7 +121,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
       'prune: repack',
       repack.reduce((n, p) => n + (stored.get(p.pack) ?? 0), 0),
     );
-    repo.deferIndex = true;
+    partsOf(repo).writer.deferIndex = true;
     for (const { pack, entries } of repack) {
       const kept = entries.filter((e) => isUsed(pack, e));
       progress.advance(await copyBlobs(repo, pack, kept));
@@ -182,10 +183,10 @@ async function markUsed(
  */
 async function surplusCopies(repo: Repository, used: Set<string>): Promise<Set<string>> {
   const surplus = new Set<string>();
-  for (const copies of repo.index.copies()) {
+  for (const copies of partsOf(repo).index.copies()) {
     const id = copies[0].id;
     if (!used.has(id.toString('hex'))) continue;
-    const judged = await repo.judgeCopies(id, true);
+    const judged = await partsOf(repo).reader.judgeCopies(id, true);
     const good = judged.find((c) => c.plain);
     if (!good) continue;
     for (const c of judged) if (c !== good) surplus.add(`${c.entry.pack}:${c.entry.offset}`);
@@ -204,7 +205,7 @@ async function holdRetained(
   keep: IndexedPack[],
   byPack: Map<string, PackEntry[]>,
 ): Promise<{ count: number; until?: string }> {
-  const b = repo.backend;
+  const b = partsOf(repo).backend;
   if (!b.capabilities.retention || !b.retentionUntil) return { count: 0 };
   let count = 0;
   let latest: Date | undefined;

@@ -13,6 +13,7 @@ import { INDEX_EPOCH } from '../crypto.js';
 import type { IndexedPack } from '../index-file.js';
 import type { RepositoryLock } from '../lock.js';
 import { headerLength, parsePackHeader } from '../pack.js';
+import { partsOf } from '../repo-parts.js';
 import type { Repository } from '../repository.js';
 import { resealWalObject } from '../wal-archive.js';
 
@@ -51,7 +52,7 @@ export async function runReencrypt(
 ): Promise<ReencryptOutcome> {
   const progress = options.progress ?? silentProgress;
   const outcome: ReencryptOutcome = {
-    epoch: repo.key.current,
+    epoch: partsOf(repo).key.current,
     packs: 0,
     indexes: 0,
     snapshots: 0,
@@ -63,10 +64,10 @@ export async function runReencrypt(
   for (;;) {
     const lock = await lockWaiting(repo, options.lockWaitMs ?? 10 * 60 * 1000);
     try {
-      const current = repo.key.current;
+      const current = partsOf(repo).key.current;
       outcome.epoch = current;
       const stale: { name: string; size: number }[] = [];
-      for await (const f of repo.backend.list('pack')) {
+      for await (const f of partsOf(repo).backend.list('pack')) {
         let epoch = known.get(f.name);
         if (epoch === undefined) {
           epoch = await repo.epochOf('pack', f.name, f.size);
@@ -120,59 +121,62 @@ async function reencryptPacks(
   progress: Progress,
 ): Promise<void> {
   const names = new Set(batch.map((f) => f.name));
-  repo.deferIndex = true;
+  partsOf(repo).writer.deferIndex = true;
   try {
     for (const { name } of batch) {
-      const data = await repo.backend.load({ type: 'pack', name });
+      const data = await partsOf(repo).backend.load({ type: 'pack', name });
       const n = headerLength(data, data.length, name);
       const entries = parsePackHeader(
-        repo.key,
+        partsOf(repo).key,
         data.subarray(data.length - 4 - n, data.length - 4),
         data.length,
         name,
       );
       for (const e of entries) {
-        const plain = repo.openEntry({ ...e, pack: name }, data.subarray(e.offset, e.offset + e.length));
-        await repo.rewriteBlob(e.type, e.id, plain);
+        const plain = partsOf(repo).reader.openEntry(
+          { ...e, pack: name },
+          data.subarray(e.offset, e.offset + e.length),
+        );
+        await partsOf(repo).writer.rewriteBlob(e.type, e.id, plain);
       }
       progress.advance(data.length);
     }
     await repo.flush();
   } finally {
-    repo.deferIndex = false;
+    partsOf(repo).writer.deferIndex = false;
   }
-  const fresh = repo.takeUnindexed();
-  const written = await repo.writeIndexFiles(fresh);
+  const fresh = partsOf(repo).writer.takeUnindexed();
+  const written = await partsOf(repo).writer.writeIndexFiles(fresh);
   // Index files that name an old pack are replaced by ones without it (under the new key).
-  for await (const f of repo.backend.list('index')) {
+  for await (const f of partsOf(repo).backend.list('index')) {
     if (written.includes(f.name)) continue;
-    const packs = await repo.loadIndexFile(f.name);
+    const packs = await partsOf(repo).reader.loadIndexFile(f.name);
     if (!packs.some((p) => names.has(p.pack))) continue;
     const keep: IndexedPack[] = packs.filter((p) => !names.has(p.pack));
-    if (keep.length > 0) await repo.writeIndexFiles(keep);
-    await repo.removeFile('index', f.name);
+    if (keep.length > 0) await partsOf(repo).writer.writeIndexFiles(keep);
+    await partsOf(repo).removeFile('index', f.name);
   }
-  for (const { name } of batch) await repo.removeFile('pack', name);
+  for (const { name } of batch) await partsOf(repo).removeFile('pack', name);
 }
 
 /** Rewrites index or snapshot files sealed with an older epoch; returns how many. */
 async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot' | 'wal'): Promise<number> {
   let count = 0;
   const names: string[] = [];
-  for await (const f of repo.backend.list(type)) names.push(f.name);
+  for await (const f of partsOf(repo).backend.list(type)) names.push(f.name);
   for (const name of names) {
     const epoch = await repo.epochOf(type, name);
     // Index files are sealed with the index key, not a data key: rotation leaves them be.
-    if (epoch === repo.key.current || epoch === INDEX_EPOCH) continue;
+    if (epoch === partsOf(repo).key.current || epoch === INDEX_EPOCH) continue;
     if (type === 'wal') {
       // Name-addressed: replaced in place (atomically), not written anew and removed.
-      const data = await repo.backend.load({ type, name });
-      await repo.backend.save({ type, name }, resealWalObject(repo.key, name, data));
+      const data = await partsOf(repo).backend.load({ type, name });
+      await partsOf(repo).backend.save({ type, name }, resealWalObject(partsOf(repo).key, name, data));
       count++;
       continue;
     }
     if (type === 'index') {
-      await repo.writeIndexFiles(await repo.loadIndexFile(name));
+      await partsOf(repo).writer.writeIndexFiles(await partsOf(repo).reader.loadIndexFile(name));
     } else {
       const { snapshot, writeOnly } = await repo.readSnapshot(name);
       snapshot.previousIds = [...(snapshot.previousIds ?? []), name];
@@ -180,7 +184,7 @@ async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot' | 'wa
       if (writeOnly) snapshot.writeOnly = true;
       await repo.saveSnapshot(snapshot);
     }
-    await repo.removeFile(type, name);
+    await partsOf(repo).removeFile(type, name);
     count++;
   }
   return count;
@@ -207,7 +211,7 @@ export async function runRetire(repo: Repository, epoch: number): Promise<EpochU
       ['wal', 'wal'],
       ['lock', 'locks'],
     ] as const) {
-      for await (const f of repo.backend.list(type)) {
+      for await (const f of partsOf(repo).backend.list(type)) {
         if (type === 'lock' && f.name === lock.info.name) continue;
         try {
           if ((await repo.epochOf(type, f.name, f.size)) === epoch) use[field]++;
