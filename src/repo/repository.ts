@@ -17,7 +17,7 @@ import { BlobIndex, type IndexEntry } from './blob-index.js';
 import { BlobReader } from './blob-reader.js';
 import type { BlobRing } from './blob-ring.js';
 import type { ChunkerParams } from './chunker.js';
-import { BOX_EPOCH, blobId, type KeyRing } from './crypto.js';
+import { BOX_EPOCH, blobId, type KeyRing, writeOnlyError } from './crypto.js';
 import type { EscrowTarget, EscrowUnlock } from './escrow.js';
 import { type KeyListing, KeyStore } from './key-store.js';
 import type { KdfParams } from './keys.js';
@@ -141,6 +141,11 @@ export class Repository {
   /** Credentials that can add snapshots but not read, list contents, forget or prune. */
   get writeOnly(): boolean {
     return this.keys.writeOnly;
+  }
+
+  /** Throws the write-only error (saying what they cannot do) unless these are full credentials. */
+  requireFullKey(what: string): void {
+    if (this.writeOnly) throw writeOnlyError(what);
   }
 
   /** Bytes this process added to storage (packs and index files), for statistics. */

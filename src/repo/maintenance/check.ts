@@ -70,6 +70,7 @@ export async function checkRepository(
   req: CheckRequest,
   hooks: CheckHooks = {},
 ): Promise<CheckReport> {
+  const parts = partsOf(repo);
   const report: CheckReport = {
     ok: true,
     errors: [],
@@ -88,7 +89,7 @@ export async function checkRepository(
   const lock = await repo.lock(false, 'check');
   try {
     await checkFileNames(repo, report);
-    for (const lock of await listLocks(partsOf(repo).backend, partsOf(repo).key)) {
+    for (const lock of await listLocks(parts.backend, parts.key)) {
       if (lock.damaged)
         report.errors.push(
           `lock ${lock.name} is damaged (if no lifeboat command is running, \`lifeboat unlock\` removes it)`,
@@ -96,10 +97,9 @@ export async function checkRepository(
     }
     const damage = new DamageBook(report);
     // Index files, each on its own so one damaged file is named and the rest still load.
-    for await (const f of partsOf(repo).backend.list('index')) {
+    for await (const f of parts.backend.list('index')) {
       try {
-        for (const p of await partsOf(repo).reader.loadIndexFile(f.name))
-          partsOf(repo).index.addPack(p.pack, p.entries);
+        for (const p of await parts.reader.loadIndexFile(f.name)) parts.index.addPack(p.pack, p.entries);
       } catch (err) {
         const problem = withoutCheckHint(err);
         report.errors.push(`index ${f.name}: ${problem}`);
@@ -107,33 +107,29 @@ export async function checkRepository(
       }
     }
     const stored = new Map<string, number>();
-    for await (const f of partsOf(repo).backend.list('pack')) stored.set(f.name, f.size);
+    for await (const f of parts.backend.list('pack')) stored.set(f.name, f.size);
     report.packs = stored.size;
-    for (const pack of partsOf(repo).index.packs) {
+    for (const pack of parts.index.packs) {
       if (!stored.has(pack)) {
         report.errors.push(`pack ${pack} is named by the index but missing from storage`);
-        damage.packLost(
-          pack,
-          'is named by the index but missing from storage',
-          partsOf(repo).index.entries(),
-        );
+        damage.packLost(pack, 'is named by the index but missing from storage', parts.index.entries());
       }
     }
     // Packs no index names: a killed backup's leftovers, or the packs of a lost index file.
     const unindexed = new Map<string, string>();
-    const orphans = [...stored.keys()].filter((p) => !partsOf(repo).index.hasPack(p));
+    const orphans = [...stored.keys()].filter((p) => !parts.index.hasPack(p));
     for (const pack of orphans) {
       try {
-        const entries = await partsOf(repo).reader.readPackHeader(pack, stored.get(pack));
-        for (const e of entries) if (!partsOf(repo).index.has(e.id)) unindexed.set(hex(e.id), pack);
+        const entries = await parts.reader.readPackHeader(pack, stored.get(pack));
+        for (const e of entries) if (!parts.index.has(e.id)) unindexed.set(hex(e.id), pack);
         // Indexed for this check only, so the walk reads the trees they hold (as restores do).
-        partsOf(repo).index.addPack(pack, entries);
+        parts.index.addPack(pack, entries);
       } catch {
         // Unreadable and unindexed: nothing can use it; read-data names it.
       }
     }
     await checkCopies(repo, report);
-    for await (const f of partsOf(repo).backend.listUnfinished?.() ?? []) {
+    for await (const f of parts.backend.listUnfinished?.() ?? []) {
       report.warnings.push(
         `${f.name} (${f.size} bytes) is an unfinished write left by an interrupted save (\`lifeboat prune\` removes it)`,
       );
@@ -159,7 +155,7 @@ export async function checkRepository(
     await hooks.more?.(report);
   } finally {
     // It holds packs no index file names: a later job must not take it for the stored index.
-    partsOf(repo).resetIndex();
+    parts.resetIndex();
     await lock.release().catch(() => {});
   }
   report.ok = report.errors.length === 0;
@@ -366,7 +362,8 @@ async function readPacks(
   percent: number,
   progress: Progress,
 ): Promise<void> {
-  let packs = [...stored.keys()].filter((p) => partsOf(repo).index.hasPack(p) || percent >= 100);
+  const parts = partsOf(repo);
+  let packs = [...stored.keys()].filter((p) => parts.index.hasPack(p) || percent >= 100);
   if (percent < 100) {
     const want = Math.max(1, Math.ceil((packs.length * percent) / 100));
     for (let i = packs.length - 1; i > 0; i--) {
@@ -376,7 +373,7 @@ async function readPacks(
     packs = packs.slice(0, want);
   }
   const indexed = new Map<string, PackEntry[]>();
-  for (const e of partsOf(repo).index.entries()) {
+  for (const e of parts.index.entries()) {
     const list = indexed.get(e.pack) ?? [];
     list.push(e);
     indexed.set(e.pack, list);
@@ -388,7 +385,7 @@ async function readPacks(
   /** Blob id (hex) -> the packs where it did not open, with the pack's problem. */
   const failed = new Map<string, Map<string, string>>();
   for (const name of packs) {
-    const data = await partsOf(repo).backend.load({ type: 'pack', name });
+    const data = await parts.backend.load({ type: 'pack', name });
     report.packsRead++;
     report.bytesRead += data.length;
     progress.advance(data.length);
@@ -406,9 +403,7 @@ async function readPacks(
   // A blob is lost only when no copy of it opens (a copy in a pack not read is trusted).
   for (const [blob, at] of failed) {
     const id = Buffer.from(blob, 'hex');
-    const good = partsOf(repo)
-      .index.locations(id)
-      .find((l) => !at.has(l.pack));
+    const good = parts.index.locations(id).find((l) => !at.has(l.pack));
     for (const [pack, problem] of at) {
       damage.blobLost(pack, problem, id, !good);
       if (good)

@@ -182,22 +182,24 @@ async function copyWal(
   dst: Repository,
   source: string,
 ): Promise<{ files: number; bytes: number }> {
-  const have = new Set((await listWal(partsOf(dst).backend, partsOf(dst).key, source)).map((f) => f.name));
+  const to = partsOf(dst);
+  const from = partsOf(src);
+  const have = new Set((await listWal(to.backend, to.key, source)).map((f) => f.name));
   let files = 0;
   let bytes = 0;
-  for (const f of await listWal(partsOf(src).backend, partsOf(src).key, source)) {
+  for (const f of await listWal(from.backend, from.key, source)) {
     if (have.has(f.name)) continue;
-    const object = walObjectName(partsOf(dst).key, source, f.name);
+    const object = walObjectName(to.key, source, f.name);
     const data = resealWalObject(
-      partsOf(src).key,
+      from.key,
       f.object,
-      await partsOf(src).backend.load({ type: 'wal', name: f.object }),
+      await from.backend.load({ type: 'wal', name: f.object }),
       {
-        keys: partsOf(dst).key,
+        keys: to.key,
         object,
       },
     );
-    await partsOf(dst).backend.save({ type: 'wal', name: object }, data);
+    await to.backend.save({ type: 'wal', name: object }, data);
     files++;
     bytes += data.length;
   }

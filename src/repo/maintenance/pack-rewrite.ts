@@ -33,17 +33,18 @@ export async function copyBlobs(
   onDamaged?: (entry: PackEntry, err: unknown) => void,
   write = true,
 ): Promise<number> {
-  const data = await partsOf(repo).backend.load({ type: 'pack', name: pack });
+  const parts = partsOf(repo);
+  const data = await parts.backend.load({ type: 'pack', name: pack });
   for (const e of entries) {
     let plain: Buffer;
     try {
-      plain = partsOf(repo).reader.openEntry({ ...e, pack }, data.subarray(e.offset, e.offset + e.length));
+      plain = parts.reader.openEntry({ ...e, pack }, data.subarray(e.offset, e.offset + e.length));
     } catch (err) {
       if (!onDamaged) throw err;
       onDamaged(e, err);
       continue;
     }
-    if (write) await partsOf(repo).writer.rewriteBlob(e.type, e.id, plain);
+    if (write) await parts.writer.rewriteBlob(e.type, e.id, plain);
   }
   return data.length;
 }
@@ -51,7 +52,7 @@ export async function copyBlobs(
 /**
  * Commits a rewrite: uploads the copied blobs' packs, writes index files naming `keep` and
  * them, then removes `oldIndexes` (those not written again) and `dropPacks`, in that order.
- * The caller set `partsOf(repo).writer.deferIndex` before copying. Returns the index files written.
+ * The caller set `parts.writer.deferIndex` before copying. Returns the index files written.
  */
 export async function commitRewrite(
   repo: Repository,

@@ -54,19 +54,20 @@ export interface PruneOptions {
 }
 
 export async function pruneRepository(repo: Repository, options: PruneOptions = {}): Promise<PruneOutcome> {
+  const parts = partsOf(repo);
   if (repo.writeOnly) throw writeOnlyError('prune');
   // WAL pushes go on meanwhile (lock.ts): PostgreSQL must not stop archiving for a prune.
   const lock = await repo.lock(true, 'prune', { walAllowed: true });
   try {
     const oldIndexes: string[] = [];
-    for await (const f of partsOf(repo).backend.list('index')) oldIndexes.push(f.name);
+    for await (const f of parts.backend.list('index')) oldIndexes.push(f.name);
     await repo.loadIndex();
     const stored = new Map<string, number>();
-    for await (const f of partsOf(repo).backend.list('pack')) stored.set(f.name, f.size);
+    for await (const f of parts.backend.list('pack')) stored.set(f.name, f.size);
 
     const { used, snapshots, damaged } = await markUsed(repo);
     // Deleting on an incomplete index could drop data a snapshot needs: refuse instead.
-    const missing = [...used].filter((id) => !partsOf(repo).index.has(Buffer.from(id, 'hex')));
+    const missing = [...used].filter((id) => !parts.index.has(Buffer.from(id, 'hex')));
     if (missing.length > 0) {
       throw new LifeboatError(
         'repo_corrupt',
@@ -113,7 +114,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
     for (const f of expired) await removeUnlessRetained(repo, 'wal', f.object);
     // Only WAL objects and locks can be saved under prune's lock: a killed writer's leftovers
     // can go (those of WAL and locks once old, see Backend.removeUnfinished).
-    outcome.bytesFreed += (await partsOf(repo).backend.removeUnfinished?.()) ?? 0;
+    outcome.bytesFreed += (await parts.backend.removeUnfinished?.()) ?? 0;
     if (drop.length === 0 && repack.length === 0) return outcome;
 
     const progress = options.progress ?? silentProgress;
@@ -121,7 +122,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
       'prune: repack',
       repack.reduce((n, p) => n + (stored.get(p.pack) ?? 0), 0),
     );
-    partsOf(repo).writer.deferIndex = true;
+    parts.writer.deferIndex = true;
     for (const { pack, entries } of repack) {
       const kept = entries.filter((e) => isUsed(pack, e));
       progress.advance(await copyBlobs(repo, pack, kept));

@@ -50,9 +50,10 @@ export async function runReencrypt(
   repo: Repository,
   options: ReencryptOptions = {},
 ): Promise<ReencryptOutcome> {
+  const parts = partsOf(repo);
   const progress = options.progress ?? silentProgress;
   const outcome: ReencryptOutcome = {
-    epoch: partsOf(repo).key.current,
+    epoch: parts.key.current,
     packs: 0,
     indexes: 0,
     snapshots: 0,
@@ -64,10 +65,10 @@ export async function runReencrypt(
   for (;;) {
     const lock = await lockWaiting(repo, options.lockWaitMs ?? 10 * 60 * 1000);
     try {
-      const current = partsOf(repo).key.current;
+      const current = parts.key.current;
       outcome.epoch = current;
       const stale: { name: string; size: number }[] = [];
-      for await (const f of partsOf(repo).backend.list('pack')) {
+      for await (const f of parts.backend.list('pack')) {
         let epoch = known.get(f.name);
         if (epoch === undefined) {
           epoch = await repo.epochOf('pack', f.name, f.size);
@@ -120,63 +121,65 @@ async function reencryptPacks(
   batch: { name: string; size: number }[],
   progress: Progress,
 ): Promise<void> {
+  const parts = partsOf(repo);
   const names = new Set(batch.map((f) => f.name));
-  partsOf(repo).writer.deferIndex = true;
+  parts.writer.deferIndex = true;
   try {
     for (const { name } of batch) {
-      const data = await partsOf(repo).backend.load({ type: 'pack', name });
+      const data = await parts.backend.load({ type: 'pack', name });
       const n = headerLength(data, data.length, name);
       const entries = parsePackHeader(
-        partsOf(repo).key,
+        parts.key,
         data.subarray(data.length - 4 - n, data.length - 4),
         data.length,
         name,
       );
       for (const e of entries) {
-        const plain = partsOf(repo).reader.openEntry(
+        const plain = parts.reader.openEntry(
           { ...e, pack: name },
           data.subarray(e.offset, e.offset + e.length),
         );
-        await partsOf(repo).writer.rewriteBlob(e.type, e.id, plain);
+        await parts.writer.rewriteBlob(e.type, e.id, plain);
       }
       progress.advance(data.length);
     }
     await repo.flush();
   } finally {
-    partsOf(repo).writer.deferIndex = false;
+    parts.writer.deferIndex = false;
   }
-  const fresh = partsOf(repo).writer.takeUnindexed();
-  const written = await partsOf(repo).writer.writeIndexFiles(fresh);
+  const fresh = parts.writer.takeUnindexed();
+  const written = await parts.writer.writeIndexFiles(fresh);
   // Index files that name an old pack are replaced by ones without it (under the new key).
-  for await (const f of partsOf(repo).backend.list('index')) {
+  for await (const f of parts.backend.list('index')) {
     if (written.includes(f.name)) continue;
-    const packs = await partsOf(repo).reader.loadIndexFile(f.name);
+    const packs = await parts.reader.loadIndexFile(f.name);
     if (!packs.some((p) => names.has(p.pack))) continue;
     const keep: IndexedPack[] = packs.filter((p) => !names.has(p.pack));
-    if (keep.length > 0) await partsOf(repo).writer.writeIndexFiles(keep);
-    await partsOf(repo).removeFile('index', f.name);
+    if (keep.length > 0) await parts.writer.writeIndexFiles(keep);
+    await parts.removeFile('index', f.name);
   }
-  for (const { name } of batch) await partsOf(repo).removeFile('pack', name);
+  for (const { name } of batch) await parts.removeFile('pack', name);
 }
 
 /** Rewrites index or snapshot files sealed with an older epoch; returns how many. */
 async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot' | 'wal'): Promise<number> {
+  const parts = partsOf(repo);
   let count = 0;
   const names: string[] = [];
-  for await (const f of partsOf(repo).backend.list(type)) names.push(f.name);
+  for await (const f of parts.backend.list(type)) names.push(f.name);
   for (const name of names) {
     const epoch = await repo.epochOf(type, name);
     // Index files are sealed with the index key, not a data key: rotation leaves them be.
-    if (epoch === partsOf(repo).key.current || epoch === INDEX_EPOCH) continue;
+    if (epoch === parts.key.current || epoch === INDEX_EPOCH) continue;
     if (type === 'wal') {
       // Name-addressed: replaced in place (atomically), not written anew and removed.
-      const data = await partsOf(repo).backend.load({ type, name });
-      await partsOf(repo).backend.save({ type, name }, resealWalObject(partsOf(repo).key, name, data));
+      const data = await parts.backend.load({ type, name });
+      await parts.backend.save({ type, name }, resealWalObject(parts.key, name, data));
       count++;
       continue;
     }
     if (type === 'index') {
-      await partsOf(repo).writer.writeIndexFiles(await partsOf(repo).reader.loadIndexFile(name));
+      await parts.writer.writeIndexFiles(await parts.reader.loadIndexFile(name));
     } else {
       const { snapshot, writeOnly } = await repo.readSnapshot(name);
       snapshot.previousIds = [...(snapshot.previousIds ?? []), name];
@@ -184,7 +187,7 @@ async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot' | 'wa
       if (writeOnly) snapshot.writeOnly = true;
       await repo.saveSnapshot(snapshot);
     }
-    await partsOf(repo).removeFile(type, name);
+    await parts.removeFile(type, name);
     count++;
   }
   return count;

@@ -61,21 +61,22 @@ export interface IndexRepairOutcome {
 }
 
 export function repairIndex(repo: Repository, options: RepairOptions = {}): Promise<IndexRepairOutcome> {
+  const parts = partsOf(repo);
   return exclusively(repo, 'repair index', async () => {
     const oldIndexes: string[] = [];
-    for await (const f of partsOf(repo).backend.list('index')) oldIndexes.push(f.name);
+    for await (const f of parts.backend.list('index')) oldIndexes.push(f.name);
     const fromIndex = new Map<string, PackEntry[]>();
     const damagedIndexes: string[] = [];
     for (const name of oldIndexes) {
       try {
-        for (const p of await partsOf(repo).reader.loadIndexFile(name))
+        for (const p of await parts.reader.loadIndexFile(name))
           if (!fromIndex.has(p.pack)) fromIndex.set(p.pack, p.entries);
       } catch {
         damagedIndexes.push(name);
       }
     }
     const stored = new Map<string, number>();
-    for await (const f of partsOf(repo).backend.list('pack')) stored.set(f.name, f.size);
+    for await (const f of parts.backend.list('pack')) stored.set(f.name, f.size);
     const progress = options.progress ?? silentProgress;
     progress.start('repair index: read pack headers');
     const packs: IndexedPack[] = [];
@@ -95,7 +96,7 @@ export function repairIndex(repo: Repository, options: RepairOptions = {}): Prom
       const known = fromIndex.get(pack);
       let entries: PackEntry[];
       try {
-        entries = await partsOf(repo).reader.readPackHeader(pack, size);
+        entries = await parts.reader.readPackHeader(pack, size);
       } catch {
         out.unreadablePacks.push(pack);
         // The old index may still locate its blobs; repair packs salvages them.
@@ -115,7 +116,7 @@ export function repairIndex(repo: Repository, options: RepairOptions = {}): Prom
       damagedIndexes.length + out.packsAdded.length + out.packsDropped.length + out.packsCorrected.length > 0;
     if (!out.changed || options.dryRun) return out;
     // New index files first; only then the old ones go (a crash leaves both, never neither).
-    const written = await partsOf(repo).writer.writeIndexFiles(packs);
+    const written = await parts.writer.writeIndexFiles(packs);
     out.indexesWritten = written.length;
     for (const name of oldIndexes) {
       if (written.includes(name)) continue;
@@ -163,13 +164,14 @@ export function repairPacks(
   names: readonly string[],
   options: RepairOptions = {},
 ): Promise<PacksRepairOutcome> {
+  const parts = partsOf(repo);
   return exclusively(repo, 'repair packs', async () => {
     const oldIndexes: string[] = [];
-    for await (const f of partsOf(repo).backend.list('index')) oldIndexes.push(f.name);
+    for await (const f of parts.backend.list('index')) oldIndexes.push(f.name);
     await repo.loadIndex();
-    partsOf(repo).writer.takeUnindexed(); // packs adopted from headers go into the fresh index below anyway
+    parts.writer.takeUnindexed(); // packs adopted from headers go into the fresh index below anyway
     const stored = new Map<string, number>();
-    for await (const f of partsOf(repo).backend.list('pack')) stored.set(f.name, f.size);
+    for await (const f of parts.backend.list('pack')) stored.set(f.name, f.size);
     const progress = options.progress ?? silentProgress;
     const byPack = entriesByPack(repo);
     const out: PacksRepairOutcome = { packsRead: 0, repaired: [], affects: [] };
@@ -183,7 +185,7 @@ export function repairPacks(
       toRead.reduce((n, p) => n + (stored.get(p) ?? 0), 0),
     );
     for (const pack of toRead) {
-      const data = await partsOf(repo).backend.load({ type: 'pack', name: pack });
+      const data = await parts.backend.load({ type: 'pack', name: pack });
       const { problem } = verifyPack(repo, pack, data, byPack.get(pack) ?? []);
       out.packsRead++;
       progress.advance(data.length);
@@ -193,24 +195,19 @@ export function repairPacks(
     progress.done();
     if (targets.size === 0) return out;
 
-    if (!options.dryRun) partsOf(repo).writer.deferIndex = true;
+    if (!options.dryRun) parts.writer.deferIndex = true;
     const lost = new Set<string>();
     for (const [pack, problem] of targets) {
       let entries: PackEntry[];
       try {
-        entries = await partsOf(repo).reader.readPackHeader(pack, stored.get(pack));
+        entries = await parts.reader.readPackHeader(pack, stored.get(pack));
       } catch {
         entries = byPack.get(pack) ?? []; // the header is gone: the index still locates its blobs
       }
       const r: PackRepair = { pack, problem, blobs: entries.length, salvaged: 0, elsewhere: 0, lost: [] };
       // A blob also stored in a pack not being repaired is held there: not copied again.
       const own = entries.filter((e) => {
-        if (
-          !partsOf(repo)
-            .index.locations(e.id)
-            .some((at) => !targets.has(at.pack))
-        )
-          return true;
+        if (!parts.index.locations(e.id).some((at) => !targets.has(at.pack))) return true;
         r.elsewhere++;
         return false;
       });
