@@ -18,7 +18,7 @@ import { headerLength, openVerified, parsePackHeader } from './pack.js';
 import { type PackWriter, POOL_MIN_BLOB } from './pack-writer.js';
 import { SealPool } from './seal-pool.js';
 
-/** One stored copy of a blob, as Repository.judgeCopies found it. */
+/** One stored copy of a blob, as BlobReader.judgeCopies found it. */
 export interface BlobCopy {
   entry: IndexEntry;
   /** Sealed to the public key (by a write-only host), not with a data key. */

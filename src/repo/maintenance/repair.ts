@@ -3,7 +3,7 @@
  * Repairs after damage, as restic has them, each under the exclusive lock and with a dry run:
  * - index: rebuilt from the pack headers; entries of missing packs dropped.
  * - packs: every blob of a damaged pack that still opens is copied into new packs, then the
- *   damaged pack goes (prune's write order, jobs/pack-rewrite.ts).
+ *   damaged pack goes (prune's write order, pack-rewrite.ts).
  * - snapshots: new snapshots without the blobs that are gone, cut entries marked `damaged`
  *   (docs/format.md, "Trees"); with `forget`, the originals are removed once the new ones
  *   are written.
