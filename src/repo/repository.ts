@@ -8,6 +8,11 @@
  * repo-config.ts), the pack writer (pack-writer.ts), the blob reader (blob-reader.ts) and
  * the snapshot files (snapshot-store.ts); the repository's own maintenance (maintenance/)
  * reaches them through repo-parts.ts.
+ *
+ * Code outside repo/ imports only repo's public modules: this facade, snapshot.ts and
+ * tree.ts (the snapshot and tree formats), content-store.ts (the ContentStore sources write
+ * through), lock.ts (lock listing) and maintenance/ (check, prune, repair, rekey, copy).
+ * Everything else here (pack, index, crypto, keys, seal pools, ...) is private.
  */
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
