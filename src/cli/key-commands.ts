@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { formatBytes } from '../byte-size.js';
 import { LifeboatError } from '../errors.js';
-import { runReencrypt, runRetire, runRotate } from '../jobs/rekey.js';
+import { runReencrypt, runRetire, runRotate } from '../repo/maintenance/rekey.js';
 import { Repository } from '../repo/repository.js';
 import type { CliContext } from './context.js';
 import { newPassword } from './password-prompt.js';
@@ -58,9 +58,9 @@ export function registerKeyCommands(program: Command, action: Action): void {
 async function keyList(ctx: CliContext): Promise<void> {
   const repo = await ctx.openRepository();
   const keys = await repo.listKeys();
-  const epochs = [...repo.key.dataKeys.keys()].sort((a, b) => a - b);
+  const { epochs, current } = repo.keyEpochs();
   if (ctx.options.json) {
-    const epochInfo = repo.writeOnly ? { writeOnly: true } : { epochs, currentEpoch: repo.key.current };
+    const epochInfo = repo.writeOnly ? { writeOnly: true } : { epochs, currentEpoch: current };
     print(JSON.stringify({ keys, ...epochInfo }, null, 2));
     return;
   }
@@ -76,7 +76,7 @@ async function keyList(ctx: CliContext): Promise<void> {
     ]),
   );
   if (repo.writeOnly) return;
-  print(`data-key epochs: ${epochs.join(', ')} (current: ${repo.key.current})`);
+  print(`data-key epochs: ${epochs.join(', ')} (current: ${current})`);
 }
 
 async function keyAdd(
@@ -105,9 +105,7 @@ async function keyRemove(ctx: CliContext, _opts: unknown, ref: string): Promise<
 
 async function keyPasswd(ctx: CliContext, opts: { newPasswordFile?: string }): Promise<void> {
   const repo = await ctx.openRepository();
-  const id = await repo.addKey(await newPassword(opts.newPasswordFile, ctx.env));
-  // The new key is durable before the old one goes: a crash leaves both working.
-  await repo.removeFile('key', repo.keyId);
+  const id = await repo.replaceKey(await newPassword(opts.newPasswordFile, ctx.env));
   print(`password changed: key ${repo.keyId.slice(0, 8)} replaced by ${id.slice(0, 8)}`);
 }
 

@@ -3,8 +3,8 @@
  * `repair index | packs | snapshots`: parse, call one job (jobs/repair.ts), render.
  */
 import type { Command } from 'commander';
-import { describeAffected } from '../jobs/damage-map.js';
-import { repairIndex, repairPacks, repairSnapshots } from '../jobs/repair.js';
+import { describeAffected } from '../repo/maintenance/damage-map.js';
+import { repairIndex, repairPacks, repairSnapshots } from '../repo/maintenance/repair.js';
 import type { CliContext } from './context.js';
 import { progressFor } from './progress-bar.js';
 import { type Action, print } from './shell.js';

@@ -8,13 +8,13 @@ import { formatBytes } from '../byte-size.js';
 import { DURATION_PATTERN } from '../config/duration.js';
 import { LifeboatError } from '../errors.js';
 import { type Damage, runCheck } from '../jobs/check.js';
-import { describeAffected } from '../jobs/damage-map.js';
 import { runForget } from '../jobs/forget.js';
 import { recoveryWindow } from '../jobs/pitr.js';
 import { runPrune } from '../jobs/prune.js';
 import { isEmptyPolicy, type KeepPolicy } from '../jobs/retention.js';
 import { describeProblems, filterSnapshots } from '../jobs/snapshot-select.js';
-import { describeHolder, listLocks, lockState } from '../repo/lock.js';
+import { describeHolder, lockState } from '../repo/lock.js';
+import { describeAffected } from '../repo/maintenance/damage-map.js';
 import { SKIPPED_LISTED } from '../repo/snapshot.js';
 import type { CliContext } from './context.js';
 import { registerCopyCommand } from './copy-command.js';
@@ -378,10 +378,10 @@ async function unlock(ctx: CliContext, opts: { force?: boolean }): Promise<void>
   const repo = await ctx.openRepository();
   const now = repo.clock.now();
   let removed = 0;
-  for (const lock of await listLocks(repo.backend, repo.key)) {
+  for (const lock of await repo.listLocks()) {
     const state = lockState(lock, now);
     if (opts.force || state !== 'alive') {
-      await repo.removeFile('lock', lock.name);
+      await repo.removeLock(lock.name);
       removed++;
       print(`removed ${state} lock: ${describeHolder(lock, now)}`);
     } else {

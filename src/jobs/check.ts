@@ -1,314 +1,37 @@
 /**
  * @module jobs/check
- * Verification. Structure: every index, snapshot and tree readable, every referenced blob
- * indexed, every indexed pack present. With read-data (all packs or a subset): every pack
- * hashed against its name and every blob in it decrypted and checked against its id.
- * Archived WAL: no gaps in any chain; with read-data, every file decrypted and hashed.
+ * `lifeboat check`: the repository's own verification (repo/maintenance/check.ts) with what
+ * needs the sources' knowledge: names in trees that a files restore refuses, and archived
+ * WAL chains without gaps (with read-data, every WAL file decrypted and hashed).
  */
-import { randomInt } from 'node:crypto';
 import { describe } from '../errors.js';
-import type { Progress } from '../progress.js';
-import { silentProgress } from '../progress.js';
-import { storageId, writeOnlyError } from '../repo/crypto.js';
-import { listLocks } from '../repo/lock.js';
-import type { PackEntry } from '../repo/pack.js';
+import {
+  type CheckReport,
+  type CheckRequest,
+  checkRepository,
+  readWalObjects,
+} from '../repo/maintenance/check.js';
 import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
-import { verifyWalObject } from '../repo/wal-archive.js';
+import type { TreeNode } from '../repo/tree.js';
 import { checkedNameBytes } from '../sources/files/files-meta.js';
-import type { Tree } from '../sources/source.js';
-import { type Affected, mapAffected, readableSnapshots, withoutCheckHint } from './damage-map.js';
-import { verifyPack } from './pack-verify.js';
 import { recoveryWindow } from './pitr.js';
 import { walBySource } from './wal-chain.js';
 
-export interface CheckRequest {
-  /** Percentage of packs to read in full (100 = --read-data, 0 = structure only). */
-  readDataPercent: number;
-  progress?: Progress;
-}
+export type { CheckReport, CheckRequest, Damage } from '../repo/maintenance/check.js';
 
-/** One damaged (or missing) object and what it costs. */
-export interface Damage {
-  kind: 'pack' | 'index' | 'snapshot' | 'blob';
-  /** Its storage name; for 'blob', the first blob id; for packs in no index, ''. */
-  name: string;
-  problem: string;
-  /** Blobs that are gone with it (no longer open anywhere). */
-  blobsLost: number;
-  /** Snapshots that use what is gone, with the paths in them. */
-  affects: Affected[];
-}
-
-export interface CheckReport {
-  ok: boolean;
-  errors: string[];
-  warnings: string[];
-  /** Each damaged object with the snapshots and paths it affects. */
-  damage: Damage[];
-  /** The steps that repair what was found, in order (commands, then the backups to take). */
-  repair: string[];
-  snapshots: number;
-  packs: number;
-  packsRead: number;
-  blobsRead: number;
-  bytesRead: number;
-  /** Archived WAL files (PostgreSQL PITR), and how many were read in full. */
-  walFiles: number;
-  walRead: number;
-}
-
-export async function runCheck(repo: Repository, req: CheckRequest): Promise<CheckReport> {
-  const report: CheckReport = {
-    ok: true,
-    errors: [],
-    warnings: [],
-    damage: [],
-    repair: [],
-    snapshots: 0,
-    packs: 0,
-    packsRead: 0,
-    blobsRead: 0,
-    bytesRead: 0,
-    walFiles: 0,
-    walRead: 0,
-  };
-  if (repo.writeOnly) throw writeOnlyError('check the repository');
-  const lock = await repo.lock(false, 'check');
-  try {
-    await checkFileNames(repo, report);
-    for (const lock of await listLocks(repo.backend, repo.key)) {
-      if (lock.damaged)
-        report.errors.push(
-          `lock ${lock.name} is damaged (if no lifeboat command is running, \`lifeboat unlock\` removes it)`,
-        );
-    }
-    const damage = new DamageBook(report);
-    // Index files, each on its own so one damaged file is named and the rest still load.
-    for await (const f of repo.backend.list('index')) {
-      try {
-        for (const p of await repo.loadIndexFile(f.name)) repo.index.addPack(p.pack, p.entries);
-      } catch (err) {
-        const problem = withoutCheckHint(err);
-        report.errors.push(`index ${f.name}: ${problem}`);
-        damage.indexFile(f.name, problem);
-      }
-    }
-    const stored = new Map<string, number>();
-    for await (const f of repo.backend.list('pack')) stored.set(f.name, f.size);
-    report.packs = stored.size;
-    for (const pack of repo.index.packs) {
-      if (!stored.has(pack)) {
-        report.errors.push(`pack ${pack} is named by the index but missing from storage`);
-        damage.packLost(pack, 'is named by the index but missing from storage', repo.index.entries());
-      }
-    }
-    // Packs no index names: a killed backup's leftovers, or the packs of a lost index file.
-    const unindexed = new Map<string, string>();
-    const orphans = [...stored.keys()].filter((p) => !repo.index.hasPack(p));
-    for (const pack of orphans) {
-      try {
-        const entries = await repo.readPackHeader(pack, stored.get(pack));
-        for (const e of entries) if (!repo.index.has(e.id)) unindexed.set(hex(e.id), pack);
-        // Indexed for this check only, so the walk reads the trees they hold (as restores do).
-        repo.index.addPack(pack, entries);
-      } catch {
-        // Unreadable and unindexed: nothing can use it; read-data names it.
-      }
-    }
-    await checkCopies(repo, report);
-    for await (const f of repo.backend.listUnfinished?.() ?? []) {
-      report.warnings.push(
-        `${f.name} (${f.size} bytes) is an unfinished write left by an interrupted save (\`lifeboat prune\` removes it)`,
-      );
-    }
-    if (req.readDataPercent > 0)
-      await readPacks(repo, report, damage, stored, req.readDataPercent, req.progress ?? silentProgress);
-    const snapshots = await readableSnapshots(repo, (id, err) => {
-      const problem = withoutCheckHint(err);
-      report.errors.push(`snapshot ${id}: ${problem}`);
-      damage.snapshotFile(id, problem);
-      report.snapshots++;
-    });
-    report.snapshots += snapshots.length;
-    await damage.map(repo, snapshots, unindexed);
-    const needed = new Set(damage.packsInNoIndex);
-    for (const pack of orphans) {
-      if (!needed.has(pack))
-        report.warnings.push(
-          `pack ${pack} is not in any index (left by an interrupted backup; \`lifeboat prune\` removes it)`,
-        );
-    }
-    report.repair = damage.repairCommands();
-    await checkWal(repo, report, req.readDataPercent);
-  } finally {
-    // It holds packs no index file names: a later job must not take it for the stored index.
-    repo.resetIndex();
-    await lock.release().catch(() => {});
-  }
-  report.ok = report.errors.length === 0;
-  return report;
-}
-
-function hex(id: Buffer): string {
-  return id.toString('hex');
-}
-
-/**
- * The damage found, by object. Blobs are classified as lost (their pack is missing or they do
- * not open), in no index but in a stored pack (an index file is missing or damaged), or gone
- * without a trace; then one walk of the snapshots maps them to paths.
- */
-class DamageBook {
-  private readonly packs = new Map<string, Damage>();
-  private readonly indexes: Damage[] = [];
-  /** Blob id (hex) -> the damage that took it. */
-  private readonly lost = new Map<string, Damage>();
-  private readonly snapshotFiles: Damage[] = [];
-  private inNoIndex: Damage | undefined;
-  private untraced: Damage | undefined;
-  private readonly untracedIds = new Set<string>();
-  /** Packs in no index whose blobs a snapshot uses. */
-  readonly packsInNoIndex = new Set<string>();
-
-  constructor(private readonly report: CheckReport) {}
-
-  indexFile(name: string, problem: string): void {
-    this.indexes.push({ kind: 'index', name, problem, blobsLost: 0, affects: [] });
-  }
-
-  snapshotFile(name: string, problem: string): void {
-    this.snapshotFiles.push({
-      kind: 'snapshot',
-      name,
-      problem,
-      blobsLost: 0,
-      affects: [{ snapshot: name, source: '(unreadable)', time: '', paths: [], pathCount: 0 }],
-    });
-  }
-
-  pack(name: string, problem: string): Damage {
-    let d = this.packs.get(name);
-    if (!d) {
-      d = { kind: 'pack', name, problem, blobsLost: 0, affects: [] };
-      this.packs.set(name, d);
-    }
-    return d;
-  }
-
-  /** A blob of `pack` that does not open: lost when no other copy of it does. */
-  blobLost(pack: string, problem: string, id: Buffer, lost: boolean): void {
-    const d = this.pack(pack, problem);
-    if (!lost) return;
-    if (!this.lost.has(hex(id))) d.blobsLost++;
-    this.lost.set(hex(id), d);
-  }
-
-  /** Every blob the index places in `pack` (a missing pack). */
-  packLost(pack: string, problem: string, entries: Iterable<{ id: Buffer; pack: string }>): void {
-    const d = this.pack(pack, problem);
-    for (const e of entries) {
-      if (e.pack !== pack) continue;
-      d.blobsLost++;
-      this.lost.set(hex(e.id), d);
-    }
-  }
-
-  async map(repo: Repository, snapshots: SnapshotEntry[], unindexed: Map<string, string>): Promise<void> {
-    const affected = await mapAffected<Damage>(repo, snapshots, {
-      classify: (blob) => {
-        const lost = this.lost.get(blob);
-        if (lost) return lost;
-        const pack = unindexed.get(blob);
-        if (pack !== undefined) {
-          if (!this.packsInNoIndex.has(pack))
-            this.report.errors.push(`pack ${pack} is in no index, but snapshots use its blobs`);
-          this.packsInNoIndex.add(pack);
-          // One damaged index file: its packs are the ones no index names any more.
-          this.inNoIndex ??=
-            this.indexes.length === 1
-              ? this.indexes[0]
-              : {
-                  kind: 'index',
-                  name: '',
-                  problem: 'packs that snapshots use are named by no index file (an index file is missing)',
-                  blobsLost: 0,
-                  affects: [],
-                };
-          return this.inNoIndex;
-        }
-        if (repo.index.has(Buffer.from(blob, 'hex'))) return undefined;
-        this.untraced ??= {
-          kind: 'blob',
-          name: blob,
-          problem: 'blobs that snapshots use are in no index and in no pack',
-          blobsLost: 0,
-          affects: [],
-        };
-        if (!this.untracedIds.has(blob)) this.untraced.blobsLost++;
-        this.untracedIds.add(blob);
-        return this.untraced;
-      },
-      readable: (d) => d.kind === 'index',
-      unreadableTree: (treeId, path, err) => {
-        const entry = repo.index.get(Buffer.from(treeId, 'hex'));
-        const problem = withoutCheckHint(err);
-        this.report.errors.push(`tree ${treeId.slice(0, 8)} (${path}): ${problem}`);
-        const d = this.pack(entry?.pack ?? '', problem);
-        d.blobsLost++;
-        this.lost.set(treeId, d); // once: other snapshots meet it as lost
-        return d;
-      },
-      tree: (nodes, dir, where) => {
-        for (const problem of hostileNames(nodes))
-          this.report.errors.push(`${where}: ${dir || '/'}: ${problem}`);
-      },
-      found: (d, blob, where) => {
-        // A pack's own error names it, and a pack in no index has its one line above.
-        if (d.kind === 'blob')
-          this.report.errors.push(`${where}: blob ${blob.slice(0, 8)} is missing from the index`);
-      },
-    });
-    for (const [d, list] of affected) d.affects = list;
-    for (const d of this.all()) this.report.damage.push(d);
-  }
-
-  private all(): Damage[] {
-    const out = [...this.indexes];
-    if (this.inNoIndex && !out.includes(this.inNoIndex)) out.push(this.inNoIndex);
-    out.push(...this.packs.values(), ...this.snapshotFiles);
-    if (this.untraced) out.push(this.untraced);
-    return out;
-  }
-
-  /** What to run, in order: the index first, then packs, then snapshots, then new backups. */
-  repairCommands(): string[] {
-    const all = this.all();
-    const out: string[] = [];
-    const missingPack = [...this.packs.values()].some((d) => /missing from storage/.test(d.problem));
-    if (this.indexes.length > 0 || this.inNoIndex || missingPack) out.push('lifeboat repair index');
-    const damagedPacks = [...this.packs.values()].filter((d) => !/missing from storage/.test(d.problem));
-    if (damagedPacks.length > 0)
-      out.push(`lifeboat repair packs ${damagedPacks.map((d) => d.name.slice(0, 8) || '').join(' ')}`.trim());
-    const lostSomething = all.some((d) => d.kind !== 'index' && d.affects.length > 0);
-    if (lostSomething) out.push('lifeboat repair snapshots --forget');
-    const sources = [
-      ...new Set(
-        all
-          .filter((d) => d.kind === 'pack' || d.kind === 'blob')
-          .flatMap((d) => d.affects.map((a) => a.source)),
-      ),
-    ];
-    if (sources.length > 0) out.push(`back up again what the sources still hold: ${sources.join(', ')}`);
-    return out;
-  }
+export function runCheck(repo: Repository, req: CheckRequest): Promise<CheckReport> {
+  return checkRepository(repo, req, {
+    treeProblems: hostileNames,
+    more: (report) => checkWal(repo, report, req.readDataPercent),
+  });
 }
 
 /**
  * Names in a tree that restore refuses (empty, `.`, `..`, with `/` or NUL) or that appear
  * twice: a writer's bug, or a hostile tree from a write-only host aiming outside the target.
  */
-function hostileNames(nodes: Tree['nodes']): string[] {
+function hostileNames(nodes: readonly TreeNode[]): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
   for (const node of nodes) {
@@ -327,16 +50,6 @@ function hostileNames(nodes: Tree['nodes']): string[] {
     seen.add(key);
   }
   return out;
-}
-
-/** Key files must hash to their names (snapshots and indexes are checked as they load). */
-async function checkFileNames(repo: Repository, report: CheckReport): Promise<void> {
-  for await (const f of repo.backend.list('key')) {
-    const data = await repo.backend.load({ type: 'key', name: f.name });
-    if (storageId(data) !== f.name) {
-      report.errors.push(`key file ${f.name} is damaged: content does not match its name`);
-    }
-  }
 }
 
 /**
@@ -376,100 +89,10 @@ async function checkWal(repo: Repository, report: CheckReport, readPercent: numb
       `${wal.orphans.length} archived WAL files belong to no source with a base backup (kept; they are useless for recovery until one exists)`,
     );
   }
-  for (const f of files) {
-    if (readPercent < 100 && randomInt(100) >= readPercent) continue;
-    try {
-      const data = await repo.backend.load({ type: 'wal', name: f.object });
-      verifyWalObject(repo.key, f.object, data);
-      report.walRead++;
-      report.bytesRead += data.length;
-    } catch (err) {
-      report.errors.push(`wal ${f.object}: ${describe(err)}`);
-    }
-  }
-}
-
-async function readPacks(
-  repo: Repository,
-  report: CheckReport,
-  damage: DamageBook,
-  stored: Map<string, number>,
-  percent: number,
-  progress: Progress,
-): Promise<void> {
-  let packs = [...stored.keys()].filter((p) => repo.index.hasPack(p) || percent >= 100);
-  if (percent < 100) {
-    const want = Math.max(1, Math.ceil((packs.length * percent) / 100));
-    for (let i = packs.length - 1; i > 0; i--) {
-      const j = randomInt(i + 1);
-      [packs[i], packs[j]] = [packs[j], packs[i]];
-    }
-    packs = packs.slice(0, want);
-  }
-  const indexed = new Map<string, PackEntry[]>();
-  for (const e of repo.index.entries()) {
-    const list = indexed.get(e.pack) ?? [];
-    list.push(e);
-    indexed.set(e.pack, list);
-  }
-  progress.start(
-    'check --read-data',
-    packs.reduce((n, p) => n + (stored.get(p) ?? 0), 0),
+  await readWalObjects(
+    repo,
+    report,
+    files.map((f) => f.object),
+    readPercent,
   );
-  /** Blob id (hex) -> the packs where it did not open, with the pack's problem. */
-  const failed = new Map<string, Map<string, string>>();
-  for (const name of packs) {
-    const data = await repo.backend.load({ type: 'pack', name });
-    report.packsRead++;
-    report.bytesRead += data.length;
-    progress.advance(data.length);
-    const v = verifyPack(repo, name, data, indexed.get(name) ?? []);
-    report.blobsRead += v.opened;
-    report.errors.push(...v.findings);
-    if (v.problem === '') continue;
-    damage.pack(name, v.problem);
-    for (const id of v.failed) {
-      const at = failed.get(hex(id)) ?? new Map<string, string>();
-      at.set(name, v.problem);
-      failed.set(hex(id), at);
-    }
-  }
-  // A blob is lost only when no copy of it opens (a copy in a pack not read is trusted).
-  for (const [blob, at] of failed) {
-    const id = Buffer.from(blob, 'hex');
-    const good = repo.index.locations(id).find((l) => !at.has(l.pack));
-    for (const [pack, problem] of at) {
-      damage.blobLost(pack, problem, id, !good);
-      if (good)
-        report.errors.push(
-          `blob ${blob.slice(0, 8)}: the copy in pack ${pack} does not verify, the copy in pack ${good.pack} does (\`lifeboat prune\` keeps only the good copy)`,
-        );
-    }
-  }
-  progress.done();
-}
-
-/**
- * Blobs stored more than once with different kinds of key (a data key and a write-only
- * host's sealed box): two backups racing can do that, and so can a write-only host storing
- * a false copy under a known id to make restores fail or prune drop the genuine one.
- * Readers and prune prefer the copy that verifies; check --read-data names a bad one.
- */
-async function checkCopies(repo: Repository, report: CheckReport): Promise<void> {
-  for (const copies of repo.index.copies()) {
-    const kinds = await Promise.all(
-      copies.map(async (c) => {
-        try {
-          return (await repo.isSealedBox(c)) ? 'sealed box' : 'data key';
-        } catch {
-          return 'unreadable';
-        }
-      }),
-    );
-    if (new Set(kinds).size < 2) continue;
-    const where = copies.map((c, i) => `pack ${c.pack} (${kinds[i]})`).join(', ');
-    report.errors.push(
-      `blob ${hex(copies[0].id).slice(0, 8)} is stored ${copies.length} times with different keys: ${where} (a write-only host may have stored a false copy; \`lifeboat check --read-data\` names a copy that does not verify, and \`lifeboat prune\` keeps only one that does)`,
-    );
-  }
 }

@@ -5,7 +5,6 @@
  * Snapshots claiming a time from the future are kept and counted by no rule (retention.ts).
  */
 import { LifeboatError } from '../errors.js';
-import { writeOnlyError } from '../repo/crypto.js';
 import type { Repository } from '../repo/repository.js';
 import type { SnapshotProblem, SnapshotScan } from '../repo/snapshot.js';
 import { sourceOfUnit } from '../sources/source-units.js';
@@ -48,7 +47,7 @@ export interface ForgetOutcome {
 }
 
 export async function runForget(repo: Repository, req: ForgetRequest): Promise<ForgetOutcome> {
-  if (repo.writeOnly) throw writeOnlyError('forget snapshots');
+  repo.requireFullKey('forget snapshots');
   const lock = await repo.lock(false, 'forget');
   try {
     const scan = await repo.scanSnapshots();
@@ -146,7 +145,5 @@ async function forgetIds(
 
 /** When the storage keeps objects under retention: until when this snapshot is locked, if it is. */
 async function retainedUntil(repo: Repository, id: string): Promise<string | undefined> {
-  const b = repo.backend;
-  if (!b.capabilities.retention || !b.retentionUntil) return undefined;
-  return (await b.retentionUntil({ type: 'snapshot', name: id }))?.toISOString();
+  return (await repo.snapshotRetainedUntil(id))?.toISOString();
 }

@@ -47,7 +47,7 @@ export function rawStats(repo: Repository): RawStats {
   let storedBytes = 0;
   let rawBytes = 0;
   const seen = new Set<string>();
-  for (const e of repo.index.entries()) {
+  for (const e of repo.storedBlobs()) {
     // A blob stored twice (a repaired or copied pack) counts once.
     const key = e.id.toString('hex');
     if (seen.has(key)) continue;
@@ -58,7 +58,7 @@ export function rawStats(repo: Repository): RawStats {
     rawBytes += e.rawLength;
   }
   return {
-    packs: repo.index.packs.length,
+    packs: repo.packCount,
     blobs,
     treeBlobs,
     storedBytes,
@@ -71,7 +71,7 @@ export function rawStats(repo: Repository): RawStats {
 function rawDataBytes(repo: Repository): number {
   let n = 0;
   const seen = new Set<string>();
-  for (const e of repo.index.entries()) {
+  for (const e of repo.storedBlobs()) {
     const key = e.id.toString('hex');
     if (e.type !== 'data' || seen.has(key)) continue;
     seen.add(key);

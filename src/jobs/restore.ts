@@ -7,7 +7,6 @@ import { LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
-import { BOX_EPOCH } from '../repo/crypto.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotProblem } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
@@ -95,7 +94,7 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
           meta: snapshot.meta,
         };
         // What a write-only host wrote is restored without privileges (docs/keys.md).
-        const fromWriteOnly = (await repo.epochOf('snapshot', id)) === BOX_EPOCH;
+        const fromWriteOnly = await repo.sealedByWriteOnlyKey(id);
         const options = fromWriteOnly ? { ...req.options, noPrivileges: true } : req.options;
         const result = await source.restore(ctx, options);
         if (result.damaged?.length && !req.returnPartial)

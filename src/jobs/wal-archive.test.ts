@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { TestClock } from '../clock.js';
+import { runReencrypt, runRetire, runRotate } from '../repo/maintenance/rekey.js';
 import {
   assemble,
   readObjectHeader as readWalHeader,
@@ -17,7 +18,6 @@ import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
 import { ACK_SUFFIX, PREFETCH_DIR, stampBoot } from '../sources/postgres/wal-dir.js';
 import { createLocalBackend } from '../storage/local/local-backend.js';
 import { recoveryWindow } from './pitr.js';
-import { runReencrypt, runRetire, runRotate } from './rekey.js';
 import { fetchToFile, fetchWal } from './wal-fetch.js';
 import { runFetchAgent } from './wal-fetch-agent.js';
 import { pushWal } from './wal-push.js';

@@ -46,7 +46,7 @@ export class BlobIndex {
     return this.find(id) >= 0;
   }
 
-  /** The first location loaded; Repository.loadBlob chooses among several. */
+  /** The first location loaded; BlobReader.loadBlob chooses among several. */
   get(id: Buffer): IndexEntry | undefined {
     const i = this.find(id);
     return i < 0 ? undefined : this.entryAt(i);

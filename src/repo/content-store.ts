@@ -5,10 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, LifeboatError } from '../errors.js';
-import type { ContentRef, ContentStore, DamagedRange, LentContent, Tree } from '../sources/source.js';
 import { BlobRing } from './blob-ring.js';
 import { Chunker, gearTable } from './chunker.js';
+import { partsOf } from './repo-parts.js';
 import type { Repository } from './repository.js';
+import type { ContentRef, ContentStore, DamagedRange, LentContent, Tree } from './tree.js';
 
 /** Blobs read ahead while streaming content back, to overlap storage latency. */
 const READ_AHEAD = 4;
@@ -25,7 +26,7 @@ export class RepoContentStore implements ContentStore {
   private treeCache = new Map<string, Tree>();
 
   constructor(private readonly repo: Repository) {
-    this.chunker = new Chunker(repo.config.chunker, gearTable(repo.key.chunkerSeed));
+    this.chunker = new Chunker(repo.config.chunker, gearTable(partsOf(repo).key.chunkerSeed));
   }
 
   async saveContent(

@@ -8,6 +8,7 @@ import { isLifeboatError } from '../errors.js';
 import { createLocalBackend } from '../storage/local/local-backend.js';
 import { BlobRing } from './blob-ring.js';
 import { RepoContentStore } from './content-store.js';
+import { partsOf } from './repo-parts.js';
 import { Repository } from './repository.js';
 
 const kdf = { N: 1024, r: 8, p: 1 };
@@ -90,7 +91,7 @@ test('packs left without an index by a killed backup are adopted and reused', as
   const store = new RepoContentStore(repo);
   await store.saveContent(chunks(data));
   // Upload packs but "die" before the index: flush packs with the index deferred.
-  repo.deferIndex = true;
+  partsOf(repo).writer.deferIndex = true;
   await repo.flush();
   const again = await Repository.open(createLocalBackend(dir), 'secret', { kdf });
   await again.loadIndex({ adoptOrphans: true });

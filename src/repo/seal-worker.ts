@@ -52,7 +52,7 @@ const spec: SealSpec = data.box
   : { epoch: data.epoch!, key: Buffer.from(data.key!) };
 const level = data.level;
 const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-// Only pools that read (Repository.readBlobs) get the full keys.
+// Only pools that read (BlobReader.readBlobs) get the full keys.
 const keys =
   data.keys &&
   new KeyRing({

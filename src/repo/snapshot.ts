@@ -4,8 +4,32 @@
  * index that names it; a snapshot file that exists is a complete backup.
  */
 import { isDamage, isLifeboatError, LifeboatError } from '../errors.js';
-import type { SkippedPath, SourceStats } from '../sources/source.js';
-import type { SnapshotRun } from '../sources/source-units.js';
+
+/** Statistics a snapshot records and a restore or drill checks. */
+export interface SourceStats {
+  files?: number;
+  dirs?: number;
+  bytes?: number;
+  /** Rows per table (databases). */
+  rows?: Record<string, number>;
+  [key: string]: unknown;
+}
+
+/** A part of the source the backup could not read, left out of the snapshot: where, and why. */
+export interface SkippedPath {
+  /** As the source names it (for files: the absolute path on the backed-up machine). */
+  path: string;
+  /** Why, short: "permission denied", "vanished during the backup", "EIO: i/o error, read". */
+  error: string;
+}
+
+/** What a snapshot records of the run that saved it (see `Snapshot.run`). */
+export interface SnapshotRun {
+  /** Shared by the snapshots of one run. */
+  id: string;
+  /** Every unit the run set out to save, in order. */
+  units: string[];
+}
 
 /** 'drill': a restore drill's report (report.json, report.md), not a backup. */
 export type SnapshotKind = 'files' | 'logical' | 'physical' | 'drill';

@@ -139,7 +139,7 @@ export class SnapshotCache {
     const names = new Set<string>();
     const stored = new Map<string, Date>();
     try {
-      for await (const f of this.repo.backend.list('snapshot')) {
+      for await (const f of this.repo.listSnapshotFiles()) {
         names.add(f.name);
         if (f.modified) stored.set(f.name, f.modified);
       }

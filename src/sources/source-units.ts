@@ -7,13 +7,9 @@
  * the restore wizard agree.
  */
 
-/** What a snapshot records of the run that saved it (see `Snapshot.run`). */
-export interface SnapshotRun {
-  /** Shared by the snapshots of one run. */
-  id: string;
-  /** Every unit the run set out to save, in order. */
-  units: string[];
-}
+import type { SnapshotRun } from '../repo/snapshot.js';
+
+export type { SnapshotRun } from '../repo/snapshot.js';
 
 /** What of a snapshot this module reads. */
 export interface UnitSnapshot {

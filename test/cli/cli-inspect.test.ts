@@ -158,7 +158,7 @@ describe('lifeboat ls, find, diff, stats, tag', () => {
     assert.equal(s.raw.storedBytes, blobBytes);
     const raw = await withRepository(
       repo,
-      async (r) => [...r.index.entries()].reduce((n, e) => n + e.rawLength, 0),
+      async (r) => [...r.storedBlobs()].reduce((n, e) => n + e.rawLength, 0),
       PASSWORD,
     );
     assert.equal(s.raw.rawBytes, raw);

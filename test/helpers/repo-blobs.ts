@@ -6,6 +6,7 @@
  */
 import * as nodePath from 'node:path';
 import { RepoContentStore } from '../../src/repo/content-store.js';
+import { partsOf } from '../../src/repo/repo-parts.js';
 import { Repository } from '../../src/repo/repository.js';
 import { openBackend } from '../../src/storage/registry.js';
 
@@ -37,7 +38,7 @@ export async function withRepository<T>(
   try {
     await repo.loadIndex();
     const place = (id: string): BlobPlace => {
-      const e = repo.index.get(Buffer.from(id, 'hex'));
+      const e = partsOf(repo).index.get(Buffer.from(id, 'hex'));
       if (!e) throw new Error(`blob ${id} is not in the index`);
       const file = nodePath.join(path, 'data', e.pack.slice(0, 2), e.pack);
       return { pack: e.pack, file, offset: e.offset, length: e.length, rawLength: e.rawLength };
@@ -45,7 +46,7 @@ export async function withRepository<T>(
     return await fn(repo, place);
   } finally {
     await repo.close();
-    await repo.backend.close();
+    await repo.closeStorage();
   }
 }
 

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { partsOf } from '../../src/repo/repo-parts.js';
 import { Repository } from '../../src/repo/repository.js';
 import { createLocalBackend } from '../../src/storage/local/local-backend.js';
 import { compareTrees } from '../../src/testing/tree-compare.js';
@@ -29,18 +30,18 @@ test('a write-only key storing garbage under a known blob id cannot break restor
     const backend = createLocalBackend(repo);
     const wo = await Repository.open(backend, 'wo-password');
     await wo.loadIndex();
-    const genuine = [...wo.index.entries()].find((e) => e.type === 'data');
+    const genuine = [...wo.storedBlobs()].find((e) => e.type === 'data');
     assert.ok(genuine);
     // The attacker stores false copies (garbage of the same length under the same id) until
     // one is the location a reader loads first, the one the index used to believe.
     const firstLoaded = async () => {
       const reader = await Repository.open(backend, 'test-password');
       await reader.loadIndex();
-      return reader.index.get(genuine.id)?.pack;
+      return partsOf(reader).index.get(genuine.id)?.pack;
     };
     let copies = 0;
     while ((await firstLoaded()) === genuine.pack && copies < 40) {
-      await wo.rewriteBlob('data', genuine.id, randomBytes(genuine.rawLength));
+      await partsOf(wo).writer.rewriteBlob('data', genuine.id, randomBytes(genuine.rawLength));
       await wo.flush();
       copies++;
     }

@@ -357,7 +357,7 @@ export class JobQueue {
       );
     } finally {
       await repo.close().catch(() => {});
-      await repo.backend.close().catch(() => {});
+      await repo.closeStorage().catch(() => {});
     }
   }
 

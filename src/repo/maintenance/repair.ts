@@ -1,23 +1,24 @@
 /**
- * @module jobs/repair
+ * @module repo/maintenance/repair
  * Repairs after damage, as restic has them, each under the exclusive lock and with a dry run:
  * - index: rebuilt from the pack headers; entries of missing packs dropped.
  * - packs: every blob of a damaged pack that still opens is copied into new packs, then the
- *   damaged pack goes (prune's write order, jobs/pack-rewrite.ts).
+ *   damaged pack goes (prune's write order, pack-rewrite.ts).
  * - snapshots: new snapshots without the blobs that are gone, cut entries marked `damaged`
  *   (docs/format.md, "Trees"); with `forget`, the originals are removed once the new ones
  *   are written.
  */
-import { describe, LifeboatError } from '../errors.js';
-import type { Progress } from '../progress.js';
-import { silentProgress } from '../progress.js';
-import { RepoContentStore } from '../repo/content-store.js';
-import { storageId, writeOnlyError } from '../repo/crypto.js';
-import type { IndexedPack } from '../repo/index-file.js';
-import type { PackEntry } from '../repo/pack.js';
-import type { Repository } from '../repo/repository.js';
-import type { Snapshot } from '../repo/snapshot.js';
-import type { Tree, TreeNode } from '../sources/source.js';
+import { describe, LifeboatError } from '../../errors.js';
+import type { Progress } from '../../progress.js';
+import { silentProgress } from '../../progress.js';
+import { RepoContentStore } from '../content-store.js';
+import { storageId, writeOnlyError } from '../crypto.js';
+import type { IndexedPack } from '../index-file.js';
+import type { PackEntry } from '../pack.js';
+import { partsOf } from '../repo-parts.js';
+import type { Repository } from '../repository.js';
+import type { Snapshot } from '../snapshot.js';
+import type { Tree, TreeNode } from '../tree.js';
 import { type Affected, MAX_PATHS, mapAffected, readableSnapshots } from './damage-map.js';
 import { commitRewrite, copyBlobs, entriesByPack, removeUnlessRetained } from './pack-rewrite.js';
 import { verifyPack } from './pack-verify.js';
@@ -60,21 +61,22 @@ export interface IndexRepairOutcome {
 }
 
 export function repairIndex(repo: Repository, options: RepairOptions = {}): Promise<IndexRepairOutcome> {
+  const parts = partsOf(repo);
   return exclusively(repo, 'repair index', async () => {
     const oldIndexes: string[] = [];
-    for await (const f of repo.backend.list('index')) oldIndexes.push(f.name);
+    for await (const f of parts.backend.list('index')) oldIndexes.push(f.name);
     const fromIndex = new Map<string, PackEntry[]>();
     const damagedIndexes: string[] = [];
     for (const name of oldIndexes) {
       try {
-        for (const p of await repo.loadIndexFile(name))
+        for (const p of await parts.reader.loadIndexFile(name))
           if (!fromIndex.has(p.pack)) fromIndex.set(p.pack, p.entries);
       } catch {
         damagedIndexes.push(name);
       }
     }
     const stored = new Map<string, number>();
-    for await (const f of repo.backend.list('pack')) stored.set(f.name, f.size);
+    for await (const f of parts.backend.list('pack')) stored.set(f.name, f.size);
     const progress = options.progress ?? silentProgress;
     progress.start('repair index: read pack headers');
     const packs: IndexedPack[] = [];
@@ -94,7 +96,7 @@ export function repairIndex(repo: Repository, options: RepairOptions = {}): Prom
       const known = fromIndex.get(pack);
       let entries: PackEntry[];
       try {
-        entries = await repo.readPackHeader(pack, size);
+        entries = await parts.reader.readPackHeader(pack, size);
       } catch {
         out.unreadablePacks.push(pack);
         // The old index may still locate its blobs; repair packs salvages them.
@@ -114,7 +116,7 @@ export function repairIndex(repo: Repository, options: RepairOptions = {}): Prom
       damagedIndexes.length + out.packsAdded.length + out.packsDropped.length + out.packsCorrected.length > 0;
     if (!out.changed || options.dryRun) return out;
     // New index files first; only then the old ones go (a crash leaves both, never neither).
-    const written = await repo.writeIndexFiles(packs);
+    const written = await parts.writer.writeIndexFiles(packs);
     out.indexesWritten = written.length;
     for (const name of oldIndexes) {
       if (written.includes(name)) continue;
@@ -162,13 +164,14 @@ export function repairPacks(
   names: readonly string[],
   options: RepairOptions = {},
 ): Promise<PacksRepairOutcome> {
+  const parts = partsOf(repo);
   return exclusively(repo, 'repair packs', async () => {
     const oldIndexes: string[] = [];
-    for await (const f of repo.backend.list('index')) oldIndexes.push(f.name);
+    for await (const f of parts.backend.list('index')) oldIndexes.push(f.name);
     await repo.loadIndex();
-    repo.takeUnindexed(); // packs adopted from headers go into the fresh index below anyway
+    parts.writer.takeUnindexed(); // packs adopted from headers go into the fresh index below anyway
     const stored = new Map<string, number>();
-    for await (const f of repo.backend.list('pack')) stored.set(f.name, f.size);
+    for await (const f of parts.backend.list('pack')) stored.set(f.name, f.size);
     const progress = options.progress ?? silentProgress;
     const byPack = entriesByPack(repo);
     const out: PacksRepairOutcome = { packsRead: 0, repaired: [], affects: [] };
@@ -182,7 +185,7 @@ export function repairPacks(
       toRead.reduce((n, p) => n + (stored.get(p) ?? 0), 0),
     );
     for (const pack of toRead) {
-      const data = await repo.backend.load({ type: 'pack', name: pack });
+      const data = await parts.backend.load({ type: 'pack', name: pack });
       const { problem } = verifyPack(repo, pack, data, byPack.get(pack) ?? []);
       out.packsRead++;
       progress.advance(data.length);
@@ -192,19 +195,19 @@ export function repairPacks(
     progress.done();
     if (targets.size === 0) return out;
 
-    if (!options.dryRun) repo.deferIndex = true;
+    if (!options.dryRun) parts.writer.deferIndex = true;
     const lost = new Set<string>();
     for (const [pack, problem] of targets) {
       let entries: PackEntry[];
       try {
-        entries = await repo.readPackHeader(pack, stored.get(pack));
+        entries = await parts.reader.readPackHeader(pack, stored.get(pack));
       } catch {
         entries = byPack.get(pack) ?? []; // the header is gone: the index still locates its blobs
       }
       const r: PackRepair = { pack, problem, blobs: entries.length, salvaged: 0, elsewhere: 0, lost: [] };
       // A blob also stored in a pack not being repaired is held there: not copied again.
       const own = entries.filter((e) => {
-        if (!repo.index.locations(e.id).some((at) => !targets.has(at.pack))) return true;
+        if (!parts.index.locations(e.id).some((at) => !targets.has(at.pack))) return true;
         r.elsewhere++;
         return false;
       });
@@ -292,7 +295,7 @@ export function repairSnapshots(
     const store = new RepoContentStore(repo);
     const out: SnapshotsRepairOutcome = { snapshots: 0, repaired: [], damaged: [] };
     const fixes = new Map<string, TreeFix>();
-    const has = (id: string) => repo.index.has(Buffer.from(id, 'hex'));
+    const has = (id: string) => partsOf(repo).index.has(Buffer.from(id, 'hex'));
     // A dry run stores nothing: a tree's would-be id only has to differ from the original's.
     const save = async (tree: Tree): Promise<string> =>
       options.dryRun ? storageId(Buffer.from(JSON.stringify(tree))) : store.saveTree(tree);
@@ -317,7 +320,7 @@ export function repairSnapshots(
           if (node.content?.some((c) => !has(c))) {
             const kept = node.content.filter(has);
             const size = kept.reduce(
-              (n, c) => n + (repo.index.get(Buffer.from(c, 'hex'))?.rawLength ?? 0),
+              (n, c) => n + (partsOf(repo).index.get(Buffer.from(c, 'hex'))?.rawLength ?? 0),
               0,
             );
             const lostBytes = Math.max(0, (node.size ?? size) - size);

@@ -1,15 +1,16 @@
 /**
- * @module jobs/damage-map
+ * @module repo/maintenance/damage-map
  * What a damaged object costs: which snapshots, and which paths in them (for dumps, the
  * artifact's name), use the blobs it took with it. Each snapshot's trees are walked once, and
  * a subtree found whole is not walked again for the next snapshot; only the blobs asked
  * about are mapped, so memory grows with the damage, not with the repository.
  */
-import { describe } from '../errors.js';
-import { RepoContentStore } from '../repo/content-store.js';
-import type { Repository } from '../repo/repository.js';
-import type { SnapshotEntry } from '../repo/snapshot.js';
-import type { Tree } from '../sources/source.js';
+import { describe } from '../../errors.js';
+import { RepoContentStore } from '../content-store.js';
+import { partsOf } from '../repo-parts.js';
+import type { Repository } from '../repository.js';
+import type { SnapshotEntry } from '../snapshot.js';
+import type { Tree } from '../tree.js';
 
 /** Paths listed per snapshot and damage; the rest are counted. */
 export const MAX_PATHS = 50;
@@ -144,7 +145,7 @@ export async function readableSnapshots(
   onDamaged: (id: string, err: unknown) => void = () => {},
 ): Promise<SnapshotEntry[]> {
   const out: SnapshotEntry[] = [];
-  for await (const f of repo.backend.list('snapshot')) {
+  for await (const f of partsOf(repo).backend.list('snapshot')) {
     try {
       out.push(await repo.readSnapshot(f.name, f.modified));
     } catch (err) {

@@ -1,12 +1,13 @@
 /**
- * @module jobs/pack-verify
+ * @module repo/maintenance/pack-verify
  * One pack read in full and judged, as `check --read-data` and `repair packs` both need it:
  * its content against its name, its header, the index's entries against the header, and
  * every blob opened and checked against its id.
  */
-import { storageId } from '../repo/crypto.js';
-import { headerLength, type PackEntry, parsePackHeader } from '../repo/pack.js';
-import type { Repository } from '../repo/repository.js';
+import { storageId } from '../crypto.js';
+import { headerLength, type PackEntry, parsePackHeader } from '../pack.js';
+import { partsOf } from '../repo-parts.js';
+import type { Repository } from '../repository.js';
 import { withoutCheckHint } from './damage-map.js';
 
 export interface PackVerdict {
@@ -37,7 +38,7 @@ export function verifyPack(
   try {
     const n = headerLength(data, data.length, name);
     entries = parsePackHeader(
-      repo.key,
+      partsOf(repo).key,
       data.subarray(data.length - 4 - n, data.length - 4),
       data.length,
       name,
@@ -61,7 +62,7 @@ export function verifyPack(
   let opened = 0;
   for (const e of entries) {
     try {
-      repo.openEntry({ ...e, pack: name }, data.subarray(e.offset, e.offset + e.length));
+      partsOf(repo).reader.openEntry({ ...e, pack: name }, data.subarray(e.offset, e.offset + e.length));
       opened++;
     } catch (err) {
       findings.push(withoutCheckHint(err));

@@ -1,17 +1,18 @@
 /**
- * @module jobs/pack-rewrite
+ * @module repo/maintenance/pack-rewrite
  * The write order prune and repair share (docs/format.md, invariant 5): blobs copied into
  * new packs, then one fresh set of index files naming every pack kept, then the old index
  * files, then the old packs. A crash between steps leaves extra, never missing, data.
  */
-import type { IndexedPack } from '../repo/index-file.js';
-import type { PackEntry } from '../repo/pack.js';
-import type { Repository } from '../repo/repository.js';
+import type { IndexedPack } from '../index-file.js';
+import type { PackEntry } from '../pack.js';
+import { partsOf } from '../repo-parts.js';
+import type { Repository } from '../repository.js';
 
 /** The loaded index's entries grouped by pack. */
 export function entriesByPack(repo: Repository): Map<string, PackEntry[]> {
   const byPack = new Map<string, PackEntry[]>();
-  for (const e of repo.index.entries()) {
+  for (const e of partsOf(repo).index.entries()) {
     const list = byPack.get(e.pack) ?? [];
     list.push(e);
     byPack.set(e.pack, list);
@@ -32,17 +33,18 @@ export async function copyBlobs(
   onDamaged?: (entry: PackEntry, err: unknown) => void,
   write = true,
 ): Promise<number> {
-  const data = await repo.backend.load({ type: 'pack', name: pack });
+  const parts = partsOf(repo);
+  const data = await parts.backend.load({ type: 'pack', name: pack });
   for (const e of entries) {
     let plain: Buffer;
     try {
-      plain = repo.openEntry({ ...e, pack }, data.subarray(e.offset, e.offset + e.length));
+      plain = parts.reader.openEntry({ ...e, pack }, data.subarray(e.offset, e.offset + e.length));
     } catch (err) {
       if (!onDamaged) throw err;
       onDamaged(e, err);
       continue;
     }
-    if (write) await repo.rewriteBlob(e.type, e.id, plain);
+    if (write) await parts.writer.rewriteBlob(e.type, e.id, plain);
   }
   return data.length;
 }
@@ -50,7 +52,7 @@ export async function copyBlobs(
 /**
  * Commits a rewrite: uploads the copied blobs' packs, writes index files naming `keep` and
  * them, then removes `oldIndexes` (those not written again) and `dropPacks`, in that order.
- * The caller set `repo.deferIndex` before copying. Returns the index files written.
+ * The caller set `parts.writer.deferIndex` before copying. Returns the index files written.
  */
 export async function commitRewrite(
   repo: Repository,
@@ -59,8 +61,8 @@ export async function commitRewrite(
   dropPacks: readonly string[],
 ): Promise<string[]> {
   await repo.flush();
-  const fresh = repo.takeUnindexed();
-  const written = await repo.writeIndexFiles([...keep, ...fresh]);
+  const fresh = partsOf(repo).writer.takeUnindexed();
+  const written = await partsOf(repo).writer.writeIndexFiles([...keep, ...fresh]);
   // The new index is durable: the old ones, then the packs they alone named, can go.
   // Under retention an old index may outlive this run: its entries repeat the new index's.
   for (const name of oldIndexes) if (!written.includes(name)) await removeUnlessRetained(repo, 'index', name);
@@ -74,7 +76,7 @@ export async function removeUnlessRetained(
   name: string,
 ): Promise<void> {
   try {
-    await repo.removeFile(type, name);
+    await partsOf(repo).removeFile(type, name);
   } catch (err) {
     // Left behind: an orphan pack is adopted by the next backup, an old index is redundant.
     if ((err as { code?: string }).code !== 'retained') throw err;

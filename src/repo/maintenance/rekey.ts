@@ -1,20 +1,21 @@
 /**
- * @module jobs/rekey
+ * @module repo/maintenance/rekey
  * Data-key rotation: start a new key epoch, re-encrypt what older epochs sealed, and retire
  * an epoch once nothing needs it. Re-encryption works in batches, each under a short
  * exclusive lock, so backups interleave with it; each batch writes new packs, then the index
  * naming them, then replaces the index files that named the old packs, then deletes the old
  * packs: a kill at any point leaves every snapshot readable, and a rerun resumes.
  */
-import { describe, isLifeboatError, LifeboatError } from '../errors.js';
-import type { Progress } from '../progress.js';
-import { silentProgress } from '../progress.js';
-import { INDEX_EPOCH } from '../repo/crypto.js';
-import type { IndexedPack } from '../repo/index-file.js';
-import type { RepositoryLock } from '../repo/lock.js';
-import { headerLength, parsePackHeader } from '../repo/pack.js';
-import type { Repository } from '../repo/repository.js';
-import { resealWalObject } from '../repo/wal-archive.js';
+import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
+import type { Progress } from '../../progress.js';
+import { silentProgress } from '../../progress.js';
+import { INDEX_EPOCH } from '../crypto.js';
+import type { IndexedPack } from '../index-file.js';
+import type { RepositoryLock } from '../lock.js';
+import { headerLength, parsePackHeader } from '../pack.js';
+import { partsOf } from '../repo-parts.js';
+import type { Repository } from '../repository.js';
+import { resealWalObject } from '../wal-archive.js';
 
 /** Old packs re-encrypted per batch: the extra space re-encryption needs at most. */
 const BATCH_BYTES = 256 * 1024 * 1024;
@@ -49,9 +50,10 @@ export async function runReencrypt(
   repo: Repository,
   options: ReencryptOptions = {},
 ): Promise<ReencryptOutcome> {
+  const parts = partsOf(repo);
   const progress = options.progress ?? silentProgress;
   const outcome: ReencryptOutcome = {
-    epoch: repo.key.current,
+    epoch: parts.key.current,
     packs: 0,
     indexes: 0,
     snapshots: 0,
@@ -63,10 +65,10 @@ export async function runReencrypt(
   for (;;) {
     const lock = await lockWaiting(repo, options.lockWaitMs ?? 10 * 60 * 1000);
     try {
-      const current = repo.key.current;
+      const current = parts.key.current;
       outcome.epoch = current;
       const stale: { name: string; size: number }[] = [];
-      for await (const f of repo.backend.list('pack')) {
+      for await (const f of parts.backend.list('pack')) {
         let epoch = known.get(f.name);
         if (epoch === undefined) {
           epoch = await repo.epochOf('pack', f.name, f.size);
@@ -119,60 +121,65 @@ async function reencryptPacks(
   batch: { name: string; size: number }[],
   progress: Progress,
 ): Promise<void> {
+  const parts = partsOf(repo);
   const names = new Set(batch.map((f) => f.name));
-  repo.deferIndex = true;
+  parts.writer.deferIndex = true;
   try {
     for (const { name } of batch) {
-      const data = await repo.backend.load({ type: 'pack', name });
+      const data = await parts.backend.load({ type: 'pack', name });
       const n = headerLength(data, data.length, name);
       const entries = parsePackHeader(
-        repo.key,
+        parts.key,
         data.subarray(data.length - 4 - n, data.length - 4),
         data.length,
         name,
       );
       for (const e of entries) {
-        const plain = repo.openEntry({ ...e, pack: name }, data.subarray(e.offset, e.offset + e.length));
-        await repo.rewriteBlob(e.type, e.id, plain);
+        const plain = parts.reader.openEntry(
+          { ...e, pack: name },
+          data.subarray(e.offset, e.offset + e.length),
+        );
+        await parts.writer.rewriteBlob(e.type, e.id, plain);
       }
       progress.advance(data.length);
     }
     await repo.flush();
   } finally {
-    repo.deferIndex = false;
+    parts.writer.deferIndex = false;
   }
-  const fresh = repo.takeUnindexed();
-  const written = await repo.writeIndexFiles(fresh);
+  const fresh = parts.writer.takeUnindexed();
+  const written = await parts.writer.writeIndexFiles(fresh);
   // Index files that name an old pack are replaced by ones without it (under the new key).
-  for await (const f of repo.backend.list('index')) {
+  for await (const f of parts.backend.list('index')) {
     if (written.includes(f.name)) continue;
-    const packs = await repo.loadIndexFile(f.name);
+    const packs = await parts.reader.loadIndexFile(f.name);
     if (!packs.some((p) => names.has(p.pack))) continue;
     const keep: IndexedPack[] = packs.filter((p) => !names.has(p.pack));
-    if (keep.length > 0) await repo.writeIndexFiles(keep);
-    await repo.removeFile('index', f.name);
+    if (keep.length > 0) await parts.writer.writeIndexFiles(keep);
+    await parts.removeFile('index', f.name);
   }
-  for (const { name } of batch) await repo.removeFile('pack', name);
+  for (const { name } of batch) await parts.removeFile('pack', name);
 }
 
 /** Rewrites index or snapshot files sealed with an older epoch; returns how many. */
 async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot' | 'wal'): Promise<number> {
+  const parts = partsOf(repo);
   let count = 0;
   const names: string[] = [];
-  for await (const f of repo.backend.list(type)) names.push(f.name);
+  for await (const f of parts.backend.list(type)) names.push(f.name);
   for (const name of names) {
     const epoch = await repo.epochOf(type, name);
     // Index files are sealed with the index key, not a data key: rotation leaves them be.
-    if (epoch === repo.key.current || epoch === INDEX_EPOCH) continue;
+    if (epoch === parts.key.current || epoch === INDEX_EPOCH) continue;
     if (type === 'wal') {
       // Name-addressed: replaced in place (atomically), not written anew and removed.
-      const data = await repo.backend.load({ type, name });
-      await repo.backend.save({ type, name }, resealWalObject(repo.key, name, data));
+      const data = await parts.backend.load({ type, name });
+      await parts.backend.save({ type, name }, resealWalObject(parts.key, name, data));
       count++;
       continue;
     }
     if (type === 'index') {
-      await repo.writeIndexFiles(await repo.loadIndexFile(name));
+      await parts.writer.writeIndexFiles(await parts.reader.loadIndexFile(name));
     } else {
       const { snapshot, writeOnly } = await repo.readSnapshot(name);
       snapshot.previousIds = [...(snapshot.previousIds ?? []), name];
@@ -180,7 +187,7 @@ async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot' | 'wa
       if (writeOnly) snapshot.writeOnly = true;
       await repo.saveSnapshot(snapshot);
     }
-    await repo.removeFile(type, name);
+    await parts.removeFile(type, name);
     count++;
   }
   return count;
@@ -207,7 +214,7 @@ export async function runRetire(repo: Repository, epoch: number): Promise<EpochU
       ['wal', 'wal'],
       ['lock', 'locks'],
     ] as const) {
-      for await (const f of repo.backend.list(type)) {
+      for await (const f of partsOf(repo).backend.list(type)) {
         if (type === 'lock' && f.name === lock.info.name) continue;
         try {
           if ((await repo.epochOf(type, f.name, f.size)) === epoch) use[field]++;

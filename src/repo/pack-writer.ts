@@ -1,0 +1,218 @@
+/**
+ * @module repo/pack-writer
+ * Writing blobs: each is compressed and sealed (in seal workers when large), gathered into a
+ * pack per blob type, and the pack uploaded once full; an index file names uploaded packs
+ * every INDEX_EVERY_PACKS and at flush. Write order (docs/format.md): packs, then the index.
+ */
+import type { Backend } from '../storage/backend.js';
+import type { BlobIndex } from './blob-index.js';
+import { compress } from './compress.js';
+import { storageId } from './crypto.js';
+import type { IndexedPack } from './index-file.js';
+import { encodeIndex } from './index-file.js';
+import type { KeyStore } from './key-store.js';
+import type { BlobType } from './pack.js';
+import { FLAG_ZSTD, PackBuilder, sealBlob } from './pack.js';
+import { SealPool } from './seal-pool.js';
+
+/** Write an index file after this many new packs, so a killed backup loses little. */
+const INDEX_EVERY_PACKS = 32;
+const MAX_INDEX_ENTRIES = 100_000;
+/** Smaller blobs (trees, small files) are sealed inline: a round trip to a worker costs more. */
+export const POOL_MIN_BLOB = 64 * 1024;
+
+export interface PackWriterOptions {
+  /** Pack uploads allowed in flight at once. */
+  uploadConcurrency?: number;
+  /** Worker threads that compress and seal blobs; 0 seals on the main thread. */
+  sealWorkers?: number;
+}
+
+export class PackWriter {
+  private builders: Partial<Record<BlobType, PackBuilder>> = {};
+  /** Blobs sealed into a pack that is not yet indexed (hex ids). */
+  private pending = new Set<string>();
+  private uploads = new Set<Promise<void>>();
+  private sealing = new Set<Promise<void>>();
+  private pool: SealPool | undefined;
+  private unindexed: IndexedPack[] = [];
+  private uploadError: unknown;
+  /** Prune writes one index for everything itself; backups write as they go. */
+  deferIndex = false;
+  /** Bytes this process added to storage (packs and index files), for statistics. */
+  bytesAdded = 0;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly keys: KeyStore,
+    /** The loaded index (replaced when it is reset): uploaded packs are added to it. */
+    private readonly index: () => BlobIndex,
+    private readonly options: PackWriterOptions,
+  ) {}
+
+  /** Sealed into a pack not yet indexed. */
+  isPending(id: Buffer): boolean {
+    return this.pending.has(id.toString('hex'));
+  }
+
+  /** Packs read back from storage (orphans adopted by loadIndex), for the next index file. */
+  adopt(pack: IndexedPack): void {
+    this.unindexed.push(pack);
+  }
+
+  async addToPack(type: BlobType, id: Buffer, data: Uint8Array): Promise<void> {
+    if (this.uploadError) throw this.uploadError;
+    this.pending.add(id.toString('hex'));
+    const rawLength = data.length;
+    const config = this.keys.config;
+    const ring = this.keys.ring;
+    if (rawLength < POOL_MIN_BLOB || this.options.sealWorkers === 0) {
+      const compressed = compress(data, config.compression.level);
+      const flags = compressed ? FLAG_ZSTD : 0;
+      await this.addSealed(
+        type,
+        flags,
+        id,
+        sealBlob(ring.sealSpec, type, flags, id, compressed ?? data),
+        rawLength,
+      );
+      return;
+    }
+    this.pool ??= new SealPool(ring.sealSpec, config.compression.level, this.options.sealWorkers);
+    while (this.sealing.size >= this.pool.size * 2) await Promise.race(this.sealing);
+    if (this.uploadError) throw this.uploadError;
+    // `data` may be transferred to the worker: nothing here reads it afterwards.
+    const job = this.pool
+      .seal(type, id, data)
+      .then((done) => this.addSealed(type, done.flags, id, done.sealed, rawLength))
+      .catch((err) => {
+        this.uploadError ??= err;
+      });
+    const tracked = job.finally(() => this.sealing.delete(tracked));
+    this.sealing.add(tracked);
+  }
+
+  private async addSealed(
+    type: BlobType,
+    flags: number,
+    id: Buffer,
+    sealed: Buffer,
+    rawLength: number,
+  ): Promise<void> {
+    const packSize = this.keys.config.packSize;
+    let builder = this.builders[type];
+    // Another completion may have started a new builder while this one waited: check again.
+    while (builder && !builder.fits(sealed.length)) {
+      this.builders[type] = undefined;
+      await this.upload(builder);
+      builder = this.builders[type];
+    }
+    if (!builder) {
+      builder = new PackBuilder(Math.max(packSize, sealed.length));
+      this.builders[type] = builder;
+    }
+    builder.add(type, flags, id, sealed, rawLength);
+    if (builder.size >= packSize) {
+      this.builders[type] = undefined;
+      await this.upload(builder);
+    }
+  }
+
+  /** Waits until no blob is being sealed and no pack uploaded (their errors are recorded). */
+  private async settle(): Promise<void> {
+    while (this.sealing.size > 0 || this.uploads.size > 0)
+      await Promise.race([...this.sealing, ...this.uploads]);
+  }
+
+  /** Stops the seal workers (they hold the current key: a rotation closes them). */
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = undefined;
+  }
+
+  private async upload(builder: PackBuilder): Promise<void> {
+    const limit = this.options.uploadConcurrency ?? 2;
+    while (this.uploads.size >= limit) await Promise.race(this.uploads);
+    if (this.uploadError) throw this.uploadError;
+    const built = builder.finish(this.keys.ring);
+    const entries = builder.entries;
+    const job = (async () => {
+      // Hashing a 16 MiB pack is worth a worker when workers are running anyway.
+      const { file, name } = this.pool
+        ? await this.pool.hash(built).then((d) => ({ file: d.sealed, name: d.digest as string }))
+        : { file: built, name: storageId(built) };
+      await this.backend.save({ type: 'pack', name }, file);
+      this.bytesAdded += file.length;
+      this.index().addPack(name, entries);
+      for (const e of entries) this.pending.delete(e.id.toString('hex'));
+      this.unindexed.push({ pack: name, entries });
+      if (!this.deferIndex && this.unindexed.length >= INDEX_EVERY_PACKS) await this.writeIndex();
+    })().catch((err) => {
+      this.uploadError ??= err;
+    });
+    const tracked = job.finally(() => this.uploads.delete(tracked));
+    this.uploads.add(tracked);
+  }
+
+  /** Uploads partly filled packs, waits for every upload, and writes the index naming them. */
+  async flush(): Promise<void> {
+    // On failure, every write in flight still ends (and cleans up) before the error goes up:
+    // a process that exits right after must not cut a save off halfway.
+    await this.settle();
+    if (!this.uploadError) {
+      for (const type of ['data', 'tree'] as BlobType[]) {
+        const b = this.builders[type];
+        if (b && b.count > 0) {
+          this.builders[type] = undefined;
+          await this.upload(b).catch((err) => {
+            this.uploadError ??= err;
+          });
+        }
+      }
+      await this.settle();
+    }
+    if (this.uploadError) throw this.uploadError;
+    if (!this.deferIndex) await this.writeIndex();
+  }
+
+  /** Packs uploaded but not yet written to an index file; taken by the caller (prune). */
+  takeUnindexed(): IndexedPack[] {
+    const packs = this.unindexed;
+    this.unindexed = [];
+    return packs;
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    await this.writeIndexFiles(this.takeUnindexed());
+  }
+
+  /** Writes index files for `packs`, at most MAX_INDEX_ENTRIES blobs each; returns their names. */
+  async writeIndexFiles(packs: readonly IndexedPack[]): Promise<string[]> {
+    const names: string[] = [];
+    let batch: IndexedPack[] = [];
+    let n = 0;
+    const write = async () => {
+      const file = encodeIndex(this.keys.ring, batch);
+      const name = storageId(file);
+      await this.backend.save({ type: 'index', name }, file);
+      this.bytesAdded += file.length;
+      names.push(name);
+      batch = [];
+      n = 0;
+    };
+    for (const p of packs) {
+      batch.push(p);
+      n += p.entries.length;
+      if (n >= MAX_INDEX_ENTRIES) await write();
+    }
+    if (batch.length > 0) await write();
+    return names;
+  }
+
+  /** Stores a blob even if the index already has it (prune's repacking). */
+  async rewriteBlob(type: BlobType, id: Buffer, data: Uint8Array): Promise<void> {
+    if (this.isPending(id)) return;
+    await this.addToPack(type, id, data);
+  }
+}
