@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { JOB_KINDS, JOB_STATUSES, JOB_TRIGGERS } from '../catalog/catalog.js';
 import { parseTarget } from '../sources/postgres/recovery-target.js';
-import { SOURCE_NAME_PATTERN } from '../sources/registry.js';
+import { restoreScopes, SOURCE_NAME_PATTERN } from '../sources/registry.js';
 import { ApiError } from './api-error.js';
 
 const isoTime = z
@@ -94,6 +94,21 @@ export const backupRequest = z.strictObject({
     .optional(),
 });
 
+/** The restore scopes as request fields, from the engines' declarations (the CLI's flags too). */
+function scopeFields(): Record<string, z.ZodType> {
+  return Object.fromEntries(
+    restoreScopes().map((scope) => {
+      const value =
+        scope.type === 'names'
+          ? z.array(z.string().min(1))
+          : scope.type === 'integer'
+            ? z.number().int().min(0)
+            : z.string().min(1);
+      return [scope.field, value.optional().describe(scope.help)];
+    }),
+  );
+}
+
 export const restoreRequest = z.strictObject({
   snapshot: z.string().min(1).describe('an id, a unique prefix of 8+ hex characters, or "latest"'),
   source: z
@@ -102,12 +117,7 @@ export const restoreRequest = z.strictObject({
     .optional()
     .describe('the source whose snapshot to restore (needed with "latest")'),
   to: z.string().min(1).describe('where to restore: a path or URL'),
-  tables: z.array(z.string().min(1)).optional().describe('databases: only these tables'),
-  include: z.array(z.string().min(1)).optional().describe('files: only these paths'),
-  collections: z
-    .array(z.string().min(1))
-    .optional()
-    .describe('MongoDB: only these collections ("coll" or "db.coll")'),
+  ...scopeFields(),
   at: z
     .string()
     .refine((v) => {
@@ -306,6 +316,27 @@ export const sourceResponse = z.looseObject({
     .nullable(),
   last_failure: z.object({ job: z.string(), time: z.string(), error: z.string().nullable() }).nullable(),
   running_job: z.string().nullable(),
+});
+
+export const engineResponse = z.object({
+  type: z.string().describe('the source type ("postgres")'),
+  scopes: z
+    .array(
+      z.object({
+        field: z.string().describe('the field of POST /api/restores it fills'),
+        flag: z.string().describe('the CLI flag of `lifeboat restore`, without its dashes'),
+        type: z.enum(['names', 'text', 'integer']),
+        help: z.string(),
+        label: z.string(),
+        choices: z.string().optional().describe('the statistic of a snapshot whose keys are the choices'),
+      }),
+    )
+    .describe('what a restore of its snapshots can be narrowed to'),
+  data_only: z.boolean().describe('restores honour data_only'),
+  privileges: z.boolean().describe('restores honour no_privileges and devices'),
+  stats: z
+    .array(z.object({ name: z.string(), help: z.string(), drill: z.enum(['equal', 'none']) }))
+    .describe('the statistics its snapshots record; "equal": a drill compares them with the restore'),
 });
 
 export const auditEntryResponse = z.object({

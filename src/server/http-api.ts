@@ -23,6 +23,8 @@ import type { LifeboatConfig } from '../config/config.js';
 import type { ConfiguredSource } from '../config/config-schema.js';
 import { describe, isLifeboatError } from '../errors.js';
 import { pickSnapshot, publicProblems } from '../jobs/snapshot-select.js';
+import { engineFacts } from '../sources/registry.js';
+import { scopeValues } from '../sources/restore-scopes.js';
 import { belongsTo, sourceOfUnit } from '../sources/source-units.js';
 import { ApiError, isApiError } from './api-error.js';
 import {
@@ -284,6 +286,16 @@ const HANDLERS: Record<string, Handler> = {
 
   'GET /api/sources': async (ctx) => ({ sources: ctx.sourceStatuses() }),
 
+  'GET /api/engines': async () => ({
+    engines: engineFacts().map((e) => ({
+      type: e.type,
+      scopes: e.restore.scopes,
+      data_only: !!e.restore.dataOnly,
+      privileges: !!e.restore.privileges,
+      stats: e.stats,
+    })),
+  }),
+
   'GET /api/snapshots': async (ctx, req, reply) => {
     const q = validate(snapshotsQuery, req.query, 'query');
     // A page is rendered once per version of the list: the list changes only after jobs.
@@ -544,9 +556,9 @@ const HANDLERS: Record<string, Handler> = {
         snapshot: entry.id,
         source: entry.snapshot.source,
         to: body.to,
-        tables: body.tables ?? [],
-        include: body.include ?? [],
-        ...(body.collections?.length ? { collections: body.collections } : {}),
+        tables: [],
+        include: [],
+        ...scopeValues(body, 'field'),
         ...(body.data_only ? { data_only: true } : {}),
         ...(body.no_privileges ? { no_privileges: true } : {}),
         ...(body.devices ? { devices: true } : {}),

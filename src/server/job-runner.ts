@@ -33,6 +33,7 @@ import type { Log } from '../notify/alert-dispatcher.js';
 import type { Repository } from '../repo/repository.js';
 import { selfArgv, shellCommand, shQuote } from '../self-command.js';
 import { restoreToPoint } from '../sources/postgres/postgres-physical-wal.js';
+import { scopeValues } from '../sources/restore-scopes.js';
 import { ApiError } from './api-error.js';
 import { JobProgressBoard } from './job-progress.js';
 import { redactText } from './redact.js';
@@ -605,6 +606,7 @@ export class JobRunner {
         include: p.include ?? [],
         tables: p.tables ?? [],
         collections: p.collections ?? [],
+        ...scopeValues(p, 'field'),
         dataOnly: !!p.data_only,
         noPrivileges: !!p.no_privileges,
         devices: !!p.devices,

@@ -16,6 +16,7 @@ import {
   drillRequest,
   drillResponse,
   drillsQuery,
+  engineResponse,
   errorResponse,
   fileQuery,
   healthResponse,
@@ -86,6 +87,13 @@ export const ROUTES: readonly RouteSpec[] = [
     role: 'viewer',
     summary: 'Configured sources with their last good backup, RPO state, next run and last failure',
     responses: { 200: { description: 'sources', schema: z.object({ sources: z.array(sourceResponse) }) } },
+  },
+  {
+    method: 'GET',
+    path: '/api/engines',
+    role: 'viewer',
+    summary: 'Source engines as they declare themselves: restore scopes, restore options, statistics',
+    responses: { 200: { description: 'engines', schema: z.object({ engines: z.array(engineResponse) }) } },
   },
   {
     method: 'GET',

@@ -42,6 +42,19 @@ export function engineDeclaration(type: string): EngineDeclaration | undefined {
   return Object.hasOwn(engines, type) ? engines[type] : undefined;
 }
 
+/** Every engine's declaration without its functions, by type in name order: what the API serves. */
+export function engineFacts(): {
+  type: string;
+  restore: EngineDeclaration['restore'];
+  stats: EngineDeclaration['stats'];
+}[] {
+  return knownSourceTypes().map((type) => ({
+    type,
+    restore: engines[type].restore,
+    stats: engines[type].stats,
+  }));
+}
+
 /**
  * The restore scopes any engine honours, each once, in the CLI's order: what the CLI's
  * restore flags and the API's restore request are built from.

@@ -4,7 +4,8 @@
  * flags, the API's request fields and the dashboard wizard's controls are built from these.
  * The order here is the order the CLI's help lists them in.
  */
-import type { RestoreScope, ScopeField } from './source.js';
+import { LifeboatError } from '../errors.js';
+import type { RestoreOptions, RestoreScope, ScopeField } from './source.js';
 
 export const RESTORE_SCOPES = {
   include: {
@@ -61,3 +62,26 @@ export const RESTORE_SCOPES = {
 
 /** Every scope, in the CLI's order. */
 export const ALL_SCOPES: readonly RestoreScope[] = Object.values(RESTORE_SCOPES);
+
+/** The scope values of a restore, as RestoreOptions takes them. */
+export type ScopeValues = Partial<Pick<RestoreOptions, ScopeField>>;
+
+/**
+ * The scopes given in `given`, keyed by CLI flag (commander's parsed options, strings) or by
+ * field (an API request, already typed): only those present. A CLI integer is checked here.
+ */
+export function scopeValues(given: Record<string, unknown>, key: 'flag' | 'field'): ScopeValues {
+  const out: Record<string, unknown> = {};
+  for (const scope of ALL_SCOPES) {
+    let value = given[scope[key]];
+    if (value === undefined) continue;
+    if (scope.type === 'integer' && typeof value === 'string') {
+      if (!/^\d+$/.test(value)) {
+        throw new LifeboatError('usage', `[restore] --${scope.flag} expects a whole number, got "${value}"`);
+      }
+      value = Number(value);
+    }
+    out[scope.field] = value;
+  }
+  return out as ScopeValues;
+}
