@@ -88,6 +88,28 @@ export interface Snapshot {
   skippedCount?: number;
 }
 
+/** A way to narrow a restore, as the engine declares it (GET /api/engines). */
+export interface RestoreScope {
+  /** The field of POST /api/restores it fills ("tables"). */
+  field: string;
+  flag: string;
+  /** 'names': a list; 'text': one string; 'integer': one whole number. */
+  type: 'names' | 'text' | 'integer';
+  help: string;
+  /** "Only these tables" */
+  label: string;
+  /** The snapshot statistic whose keys are the choices ("rows"). */
+  choices?: string;
+}
+
+/** A source engine as it declares itself (GET /api/engines). */
+export interface Engine {
+  type: string;
+  scopes: RestoreScope[];
+  data_only: boolean;
+  privileges: boolean;
+}
+
 /** A snapshot file that does not read: left out of the listing, named so it can be forgotten. */
 export interface SnapshotProblem {
   id: string;
