@@ -50,8 +50,14 @@ export interface SourceUnderTest {
   checkDump?(file: string): Promise<void>;
   /** Where a drill restores, for engines that make no scratch target themselves; or why it cannot run. */
   drill?: { scratchUrl?: string } | string;
-  cleanup(): Promise<void>;
 }
+
+/**
+ * Makes the live data. What it starts (folders, servers) it hands to `defer` as soon as it
+ * exists, so a factory that fails halfway leaves nothing running; the suite runs them last
+ * first, after its tests.
+ */
+export type SourceFactory = (defer: (cleanup: () => Promise<unknown>) => void) => Promise<SourceUnderTest>;
 
 export interface SourceContractOptions {
   /** Skip the whole suite for this reason (printed), e.g. a server binary is missing. */
@@ -69,7 +75,7 @@ function skipped(title: string, reason: string): { skip: string } {
 
 export function runSourceContract(
   type: string,
-  factory: () => Promise<SourceUnderTest>,
+  factory: SourceFactory,
   options: SourceContractOptions = {},
 ): void {
   const title = `source contract: ${type}`;
@@ -82,6 +88,7 @@ export function runSourceContract(
 
   describe(title, { timeout: options.timeout ?? 300_000 }, () => {
     let s: SourceUnderTest;
+    const cleanups: (() => Promise<unknown>)[] = [];
     let dir: string;
     let repo: Repository;
     let id: string | undefined;
@@ -92,10 +99,10 @@ export function runSourceContract(
       repo = await Repository.init(createLocalBackend(join(dir, 'repo')), 'pw', {
         kdf: { N: 1024, r: 8, p: 1 },
       });
-      s = await factory();
+      s = await factory((c) => cleanups.push(c));
     });
     after(async () => {
-      await s?.cleanup();
+      for (const c of cleanups.reverse()) await c().catch((err) => console.error(`cleanup failed: ${err}`));
       await rm(dir, { recursive: true, force: true });
     });
 

@@ -16,8 +16,9 @@ const sha = async (file: string) =>
         .digest('hex')
     : 'missing';
 
-runSourceContract('command', async () => {
+runSourceContract('command', async (defer) => {
   const dir = await mkdtemp(join(tmpdir(), 'lifeboat-command-contract-'));
+  defer(() => rm(dir, { recursive: true, force: true }));
   const data = join(dir, 'data.txt');
   await writeFile(data, Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join(''));
   let n = 0;
@@ -27,6 +28,5 @@ runSourceContract('command', async () => {
     digest: (target) => sha(target ?? data),
     scopes: {},
     checkDump: async (file) => assert.equal(await sha(file), await sha(data)),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 });

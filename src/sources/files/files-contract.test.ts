@@ -33,8 +33,9 @@ async function folderDigest(dir: string): Promise<string> {
   return lines.join('\n');
 }
 
-runSourceContract('files', async () => {
+runSourceContract('files', async (defer) => {
   const dir = await mkdtemp(join(tmpdir(), 'lifeboat-files-contract-'));
+  defer(() => rm(dir, { recursive: true, force: true }));
   const data = join(dir, 'data');
   await mkdir(join(data, 'docs', 'deep'), { recursive: true });
   await mkdir(join(data, 'media'));
@@ -58,6 +59,5 @@ runSourceContract('files', async () => {
     },
     dumpPath: 'docs/a.md',
     checkDump: async (file) => assert.equal(await readFile(file, 'utf8'), '# a\n'),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 });

@@ -32,8 +32,9 @@ function tableDigests(path: string): Record<string, string> {
   }
 }
 
-runSourceContract('sqlite', async () => {
+runSourceContract('sqlite', async (defer) => {
   const dir = await mkdtemp(join(tmpdir(), 'lifeboat-sqlite-contract-'));
+  defer(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'app.sqlite');
   const db = new Database(path);
   db.exec(
@@ -59,6 +60,5 @@ runSourceContract('sqlite', async () => {
       },
     },
     checkDump: async (file) => assert.deepEqual(tableDigests(file), tableDigests(path)),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 });
