@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe } from '../errors.js';
+import { describe, LifeboatError } from '../errors.js';
 import type { DrillCheckResult } from './source.js';
 
 export type CheckOutcome = { ok: boolean; detail: string; skipped?: boolean };
@@ -63,4 +63,9 @@ export function runProgram(
     child.on('error', (err) => resolve({ code: 127, output: err.message }));
     child.on('close', (code) => resolve({ code: code ?? 1, output }));
   });
+}
+
+/** Throws, saying what is missing, when a drill's scratch server cannot run here (`why` set). */
+export function needScratch(what: string, why: string | null): void {
+  if (why) throw new LifeboatError('usage', `[drill] no scratch ${what}: ${why}; or set drill.scratch_url`);
 }

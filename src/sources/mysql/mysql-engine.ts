@@ -3,7 +3,7 @@
  * The mysql and mariadb engines as the registry holds them (one implementation, two config
  * types): tables as restore scope; a drill restores into a throwaway mariadbd.
  */
-import { LifeboatError } from '../../errors.js';
+import { needScratch } from '../drill-checks.js';
 import { RESTORE_SCOPES } from '../restore-scopes.js';
 import type { Engine, EngineDeclaration } from '../source.js';
 import { mariadbSourceSchema, mysqlSourceSchema } from './mysql-schema.js';
@@ -19,9 +19,7 @@ const declaration: EngineDeclaration = {
   drill: {
     scratch: async (snapshot) => {
       const { startMariadb, mariadbUnavailable } = await import('../../scratch/mariadb.js');
-      const why = mariadbUnavailable();
-      if (why)
-        throw new LifeboatError('usage', `[drill] no scratch MariaDB: ${why}; or set drill.scratch_url`);
+      needScratch('MariaDB', mariadbUnavailable());
       const server = await startMariadb();
       const database = typeof snapshot.meta.database === 'string' ? snapshot.meta.database : 'drill';
       return { to: server.urlFor(database), kind: 'throwaway mariadbd', cleanup: () => server.stop() };

@@ -5,7 +5,7 @@
  * globals unit first (so the roles its objects name exist, the rest created NOLOGIN), then
  * pg_amcheck; a physical one recovers base backup and WAL (jobs/drill-pitr).
  */
-import { LifeboatError } from '../../errors.js';
+import { needScratch } from '../drill-checks.js';
 import { RESTORE_SCOPES } from '../restore-scopes.js';
 import type { DrillCheckResult, Engine, PreludeLoaded, SourceStats } from '../source.js';
 import { postgresSourceSchema } from './postgres-schema.js';
@@ -43,9 +43,7 @@ export const postgresEngine: Engine = {
     scratch: async (snapshot) => {
       if (snapshot.kind !== 'logical') return undefined;
       const { startPostgres, postgresUnavailable } = await import('../../scratch/postgres.js');
-      const why = postgresUnavailable();
-      if (why)
-        throw new LifeboatError('usage', `[drill] no scratch PostgreSQL: ${why}; or set drill.scratch_url`);
+      needScratch('PostgreSQL', postgresUnavailable());
       const server = await startPostgres();
       // The globals unit (roles, tablespaces) names no database: it restores through "postgres".
       const database = typeof snapshot.meta.database === 'string' ? snapshot.meta.database : 'postgres';

@@ -7,11 +7,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LifeboatError } from '../../errors.js';
 import { loadArtifacts, writeArtifactToFile } from '../artifact.js';
 import {
   type CheckOutcome,
   lastLines,
+  needScratch,
   onPath,
   runProgram,
   skippedCheck,
@@ -59,9 +59,7 @@ export const redisEngine: Engine = {
   drill: {
     scratch: async () => {
       const { startRedis, redisUnavailable } = await import('../../scratch/redis.js');
-      const why = redisUnavailable();
-      if (why)
-        throw new LifeboatError('usage', `[drill] no scratch redis-server: ${why}; or set drill.scratch_url`);
+      needScratch('redis-server', redisUnavailable());
       const server = await startRedis();
       return { to: server.url, kind: 'throwaway redis-server', cleanup: () => server.stop() };
     },
