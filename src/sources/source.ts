@@ -221,8 +221,6 @@ export interface Source {
   readonly type: string;
   /** 'files' for trees, 'logical' for dumps, 'physical' for base backups. */
   readonly kind: 'files' | 'logical' | 'physical';
-  /** True when restore honours `dataOnly`; the restore job refuses it for other sources. */
-  readonly restoresDataOnly?: boolean;
   backup(ctx: BackupContext): Promise<BackupResult>;
   restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult>;
   /**
@@ -397,7 +395,7 @@ export interface EngineDeclaration {
   restore: {
     /** The scopes it honours, in the order the CLI lists them. */
     scopes: RestoreScope[];
-    /** Restore honours `dataOnly` (with tables or schemas). */
+    /** Restore honours `dataOnly` (with tables or schemas); the restore job refuses it for other engines. */
     dataOnly?: boolean;
     /** Restore honours `noPrivileges` and `devices`. */
     privileges?: boolean;
