@@ -29,7 +29,7 @@ import { findSnapshot } from './snapshot-select.js';
 /** One user check from `drill.checks` in the config. */
 export interface DrillCheckConfig {
   name?: string;
-  /** A query whose first column of the first row must equal `expect` (sqlite, postgres via psql, mysql via mariadb). */
+  /** A query whose first column of the first row must equal `expect`; for engines that declare a check query (drill.query). */
   sql?: string;
   expect?: string;
   http?: { url: string; status?: number; body_contains?: string };

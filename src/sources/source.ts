@@ -2,7 +2,10 @@
  * @module sources/source
  * The contract every source engine (files, sqlite, postgres, ...) implements. A source turns
  * live data into content and trees through a ContentStore, and back. It knows nothing of
- * packs, indexes or encryption.
+ * packs, indexes or encryption. Besides the Source, each engine declares as data (`Engine`):
+ * its restore scopes, the statistics it records and how a drill checks them, how a drill
+ * gets a scratch target and runs a check query; shells and jobs read that, never an engine
+ * name. testing/source-contract is the suite every engine passes.
  */
 import type { z } from 'zod';
 import type { Progress } from '../progress.js';
