@@ -13,7 +13,8 @@ import { backupRunError, runBackups, skippedOf } from '../jobs/backup-run.js';
 import { runDump } from '../jobs/dump.js';
 import { describeDamaged, partialRestoreError, runRestore } from '../jobs/restore.js';
 import { describeProblems } from '../jobs/snapshot-select.js';
-import { knownSourceTypes, sourceFromCli } from '../sources/registry.js';
+import { knownSourceTypes, restoreScopes, sourceFromCli } from '../sources/registry.js';
+import { scopeValues } from '../sources/restore-scopes.js';
 import type { CliContext } from './context.js';
 import { progressFor } from './progress-bar.js';
 import { type Action, collect, print } from './shell.js';
@@ -39,22 +40,18 @@ export function registerDataCommands(program: Command, action: Action): void {
     )
     .action(action(backup));
 
-  program
+  const restoreCommand = program
     .command('restore <snapshot>')
     .description('restore a snapshot (an id, a unique prefix, or "latest")')
     .option('--source <name>', 'the source whose snapshot to restore')
-    .option('--to <target>', 'restore here instead of the original location')
-    .option('--include <path>', 'restore only this path (repeatable)', collect, [])
-    .option('--table <name>', 'restore only this table (repeatable)', collect, [])
-    .option('--schema <name>', 'restore only this schema (PostgreSQL; repeatable)', collect, [])
-    .option('--db <n>', 'restore only this database number (Redis)')
-    .option('--pattern <glob>', 'restore only keys matching this glob (Redis KEYS syntax)')
-    .option(
-      '--collection <name>',
-      'restore only this collection, "coll" or "db.coll" (MongoDB; repeatable)',
-      collect,
-      [],
-    )
+    .option('--to <target>', 'restore here instead of the original location');
+  // The scopes are the engines' declarations (sources/restore-scopes): the API takes the same.
+  for (const scope of restoreScopes()) {
+    const flag = `--${scope.flag} <${scope.value}>`;
+    if (scope.type === 'names') restoreCommand.option(flag, scope.help, collect, []);
+    else restoreCommand.option(flag, scope.help);
+  }
+  restoreCommand
     .option(
       '--at <time>',
       'point in time (PostgreSQL physical sources): TIME, latest, name:POINT, lsn:X/Y or xid:N',
@@ -183,12 +180,6 @@ function reportJson(r: SourceBackupReport): Record<string, unknown> {
 interface RestoreCliOptions {
   source?: string;
   to?: string;
-  include: string[];
-  table: string[];
-  schema: string[];
-  db?: string;
-  pattern?: string;
-  collection: string[];
   at?: string;
   dataOnly?: boolean;
   /** false with --no-privileges. */
@@ -213,12 +204,7 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
     configured: (ctx.config.sources ?? {}) as Record<string, Record<string, unknown>>,
     options: {
       to: opts.to,
-      include: opts.include,
-      tables: opts.table,
-      schemas: opts.schema,
-      db: redisDb(opts.db),
-      pattern: opts.pattern,
-      collections: opts.collection,
+      ...scopeValues(opts as unknown as Record<string, unknown>, 'flag'),
       dataOnly: !!opts.dataOnly,
       noPrivileges: opts.privileges === false,
       devices: !!opts.devices,
@@ -260,13 +246,6 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
     for (const d of damaged) print(`not restored: ${describeDamaged(d)}\n  ${d.reason}`);
   }
   if (damaged.length > 0) throw partialRestoreError(damaged, result.target);
-}
-
-function redisDb(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value))
-    throw new LifeboatError('usage', `[restore] --db expects a database number, got "${value}"`);
-  return Number(value);
 }
 
 function summary(stats: Record<string, unknown>): string {

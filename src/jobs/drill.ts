@@ -5,23 +5,20 @@
  * integrity check, the user's checks), measure the recovery time, keep the report in the
  * repository as a snapshot of kind 'drill', and always remove the scratch target. Physical
  * PostgreSQL sources are recovered from base backup and WAL archive instead (drill-pitr).
- * A PostgreSQL database gets its roles first, as a real recovery would: the source's globals
- * unit restored into the same throwaway cluster, and the roles its objects name that are still
- * missing created NOLOGIN (all of them, when no globals were saved).
+ * What differs between engines (the scratch target, the counts compared, the integrity check,
+ * check queries, a prelude such as PostgreSQL's globals) is the engine's `drill` declaration.
+ * Timings read the repository's clock.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import Database from 'better-sqlite3';
-import pg from 'pg';
+import type { Clock } from '../clock.js';
 import { describe, LifeboatError } from '../errors.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
 import { selfArgv } from '../self-command.js';
 import { loadArtifacts, readArtifact, saveArtifacts } from '../sources/artifact.js';
-import type { SourceStats } from '../sources/source.js';
+import { engineDeclaration } from '../sources/registry.js';
+import type { DrillDeclaration, PreludeLoaded, ScratchTarget, SourceStats } from '../sources/source.js';
 import { belongsTo, sourceOfUnit } from '../sources/source-units.js';
 import { VERSION } from '../version.js';
 import { checkFailed, type DrillCheckResult, integrityChecks, runProgram } from './drill-integrity.js';
@@ -32,7 +29,7 @@ import { findSnapshot } from './snapshot-select.js';
 /** One user check from `drill.checks` in the config. */
 export interface DrillCheckConfig {
   name?: string;
-  /** A query whose first column of the first row must equal `expect` (sqlite, postgres via psql, mysql via mariadb). */
+  /** A query whose first column of the first row must equal `expect`; for engines that declare a check query (drill.query). */
   sql?: string;
   expect?: string;
   http?: { url: string; status?: number; body_contains?: string };
@@ -92,14 +89,6 @@ const PHYSICAL_SCRATCH = 'throwaway postgres cluster recovered from the base bac
 /** The prefix of the snapshot source under which drill reports are kept. */
 export const DRILL_SOURCE_PREFIX = 'drill:';
 
-interface Scratch {
-  to: string;
-  kind: string;
-  /** A throwaway PostgreSQL cluster's maintenance database: where the globals go. */
-  cluster?: string;
-  cleanup(): Promise<void>;
-}
-
 /**
  * Drills of a source: one, or when the source backs up as several units (a postgres
  * source with several databases) and no snapshot is named, one per unit, in name order.
@@ -138,7 +127,10 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
   }
   const configured = req.configured[snapshot.source] ?? req.configured[sourceOfUnit(snapshot.source)];
   const drill = (configured?.drill ?? {}) as DrillConfig;
-  const started = repo.clock.now();
+  const clock = repo.clock;
+  const ms = () => clock.now().getTime();
+  const started = clock.now();
+  const engine = drillOf(snapshot.engine);
   const checks: DrillCheckResult[] = [];
   let restoreMs = 0;
   let error: string | undefined;
@@ -146,14 +138,14 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
   let recovery: DrillRecovery | undefined;
   const cleanups: (() => Promise<void>)[] = [];
   // Recovery time: from making the scratch target to the last check, before cleanup.
-  const t0 = Date.now();
+  const t0 = ms();
   let recovered = t0;
   try {
     /** What the restore produced (a file, a folder or a database URL). */
     let target: string;
     /** What user checks get as $LIFEBOAT_DRILL_TARGET. */
     let scratchTo: string;
-    if (snapshot.engine === 'postgres' && snapshot.kind === 'physical') {
+    if (engine.recoversFromLog?.(snapshot)) {
       if (drill.scratch_url) {
         throw new LifeboatError(
           'usage',
@@ -176,41 +168,37 @@ export async function runDrill(repo: Repository, req: DrillRequest): Promise<Dri
       target = r.url;
       scratchTo = r.url;
     } else {
-      const scratch = await makeScratch(snapshot, drill);
+      const scratch = await makeScratch(engine, snapshot, drill);
       cleanups.push(() => scratch.cleanup());
       scratchKind = scratch.kind;
       // The drill restores into scratch: the source's restore hooks are not run.
       const sourceConfig = configured ? { ...configured, hooks: undefined } : undefined;
-      const restoreStart = Date.now();
-      const pgDatabase = snapshot.engine === 'postgres' && typeof snapshot.meta.database === 'string';
-      const globals = pgDatabase
-        ? await loadGlobals(repo, snapId, snapshot, scratch, req.configured)
+      const restoreStart = ms();
+      const prelude = engine.prelude?.wanted(snapshot) ? engine.prelude : undefined;
+      const loaded = prelude
+        ? await loadPrelude(repo, snapId, snapshot, prelude, scratch, req.configured)
         : undefined;
       const result = await runRestore(repo, {
         snapshot: snapId,
         configured: { [snapshot.source]: sourceConfig },
-        options: { to: scratch.to, overwrite: true, dryRun: false, createRoles: pgDatabase },
+        options: { to: scratch.to, overwrite: true, dryRun: false, ...prelude?.options },
       });
-      restoreMs = Date.now() - restoreStart;
+      restoreMs = ms() - restoreStart;
       target = result.target;
       scratchTo = scratch.to;
-      if (pgDatabase) checks.push(rolesCheck(globals, result.stats.rolesCreated));
-      checks.push(...countChecks(snapshot.stats, result.stats, snapshot.engine));
+      if (prelude && loaded) checks.push(prelude.check(loaded, result.stats));
+      checks.push(...countChecks(snapshot.stats, result.stats, countedStats(snapshot.engine)));
       checks.push(
-        ...(await integrityChecks({
-          repo,
-          snapshot,
-          target: snapshot.engine === 'postgres' ? scratchTo : target,
-        })),
+        ...(await integrityChecks({ repo, snapshot, target: { to: scratchTo, restored: target }, clock })),
       );
     }
     for (const [i, c] of (drill.checks ?? []).entries()) {
-      checks.push(await userCheck(c, i, snapshot.engine, target, scratchTo));
+      checks.push(await userCheck(c, i, { engine, name: snapshot.engine, clock }, target, scratchTo));
     }
-    recovered = Date.now();
+    recovered = ms();
   } catch (err) {
     error = describe(err);
-    recovered = Date.now();
+    recovered = ms();
     // Named like any check, so a damaged snapshot fails "restore" in the report and the list.
     checks.push({ name: 'restore', ok: false, detail: error, ms: recovered - t0 });
   } finally {
@@ -252,141 +240,82 @@ export function drillFailure(report: DrillReport): string | undefined {
   return failed.map((c) => `check "${c.name}" failed: ${c.detail}`).join('; ');
 }
 
-async function makeScratch(snapshot: Snapshot, drill: DrillConfig): Promise<Scratch> {
+/** The drill declaration of `engine`; an unknown engine (a newer Lifeboat's) has none. */
+function drillOf(engine: string): DrillDeclaration {
+  return engineDeclaration(engine)?.drill ?? { scratch: async () => undefined };
+}
+
+/** The statistics a drill of `engine`'s snapshots compares, in the order it declares them. */
+export function countedStats(engine: string): string[] {
+  return (engineDeclaration(engine)?.stats ?? []).filter((s) => s.drill === 'equal').map((s) => s.name);
+}
+
+async function makeScratch(
+  engine: DrillDeclaration,
+  snapshot: Snapshot,
+  drill: DrillConfig,
+): Promise<ScratchTarget> {
   if (drill.scratch_url) {
     return { to: drill.scratch_url, kind: 'configured scratch_url', cleanup: async () => {} };
   }
-  const tempDir = async (kind: string, file?: string): Promise<Scratch> => {
-    const dir = await mkdtemp(join(tmpdir(), 'lifeboat-drill-'));
-    return {
-      to: file ? join(dir, file) : dir,
-      kind,
-      cleanup: () => rm(dir, { recursive: true, force: true }),
-    };
-  };
-  switch (snapshot.engine) {
-    case 'files':
-      return tempDir('temporary folder');
-    case 'sqlite':
-      return tempDir('temporary file', 'drill.sqlite');
-    case 'lmdb':
-    case 'command':
-      return tempDir('temporary folder');
-    case 'redis': {
-      const { startRedis, redisUnavailable } = await import('../scratch/redis.js');
-      const why = redisUnavailable();
-      if (why)
-        throw new LifeboatError('usage', `[drill] no scratch redis-server: ${why}; or set drill.scratch_url`);
-      const server = await startRedis();
-      return { to: server.url, kind: 'throwaway redis-server', cleanup: () => server.stop() };
-    }
-    case 'mysql': {
-      const { startMariadb, mariadbUnavailable } = await import('../scratch/mariadb.js');
-      const why = mariadbUnavailable();
-      if (why)
-        throw new LifeboatError('usage', `[drill] no scratch MariaDB: ${why}; or set drill.scratch_url`);
-      const server = await startMariadb();
-      const database = typeof snapshot.meta.database === 'string' ? snapshot.meta.database : 'drill';
-      return { to: server.urlFor(database), kind: 'throwaway mariadbd', cleanup: () => server.stop() };
-    }
-    case 'postgres': {
-      if (snapshot.kind !== 'logical') break;
-      const { startPostgres, postgresUnavailable } = await import('../scratch/postgres.js');
-      const why = postgresUnavailable();
-      if (why)
-        throw new LifeboatError('usage', `[drill] no scratch PostgreSQL: ${why}; or set drill.scratch_url`);
-      const server = await startPostgres();
-      // The globals unit (roles, tablespaces) names no database: it restores through "postgres".
-      const database = typeof snapshot.meta.database === 'string' ? snapshot.meta.database : 'postgres';
-      return {
-        to: server.urlFor(database),
-        kind: 'throwaway postgres cluster',
-        cluster: server.urlFor('postgres'),
-        cleanup: () => server.stop(),
-      };
-    }
-  }
+  const scratch = await engine.scratch(snapshot);
+  if (scratch) return scratch;
   throw new LifeboatError(
     'usage',
     `[drill] ${snapshot.engine} (${snapshot.kind}) snapshots need a scratch target: set drill.scratch_url on source "${sourceOfUnit(snapshot.source)}" (this build makes none for them yet)`,
   );
 }
 
-/** How the roles of a PostgreSQL drill came about: from the globals unit, or not. */
-interface GlobalsLoaded {
-  /** "app-db/globals 3fa2c1e9" */
-  from?: string;
-  roles?: number;
-  /** Why the globals were not loaded (none saved, a configured scratch_url, a failure). */
-  skipped?: string;
-  failed?: string;
-}
-
 /**
- * The roles of the source's cluster, from its globals unit (the snapshot nearest in time to
- * the database's), into the drill's throwaway cluster. A configured scratch_url is someone's
- * server: roles with their passwords and attributes are not loaded there.
+ * The engine's prelude (PostgreSQL: the globals unit) from the source's snapshot nearest in
+ * time to the drilled one, into the same scratch target. A configured scratch_url is someone's
+ * server: the prelude (roles with their passwords and attributes) is not loaded there.
  */
-async function loadGlobals(
+async function loadPrelude(
   repo: Repository,
   snapId: string,
   snapshot: Snapshot,
-  scratch: Scratch,
+  prelude: NonNullable<DrillDeclaration['prelude']>,
+  scratch: ScratchTarget,
   configured: DrillRequest['configured'],
-): Promise<GlobalsLoaded> {
+): Promise<PreludeLoaded> {
   const parent = sourceOfUnit(snapshot.source);
   const time = Date.parse(snapshot.time);
   const candidates = (await repo.scanSnapshots()).snapshots.filter(
     (e) =>
       e.id !== snapId &&
-      e.snapshot.kind === 'logical' &&
-      e.snapshot.engine === 'postgres' &&
-      e.snapshot.meta.part === 'globals' &&
+      e.snapshot.engine === snapshot.engine &&
+      prelude.is(e.snapshot) &&
       e.snapshot.source.split('/')[0] === parent,
   );
   const nearest = candidates.sort(
     (a, b) => Math.abs(Date.parse(a.snapshot.time) - time) - Math.abs(Date.parse(b.snapshot.time) - time),
   )[0];
-  if (!nearest) return { skipped: 'no globals saved (globals: true)' };
+  if (!nearest) return { skipped: prelude.noneSaved };
   const from = `${nearest.snapshot.source} ${nearest.id.slice(0, 8)}`;
-  if (!scratch.cluster)
-    return { skipped: `the globals ${from} are not loaded into a configured scratch_url` };
+  if (!scratch.preludeTo)
+    return { skipped: `the ${prelude.name} ${from} are not loaded into a configured scratch_url` };
   const conf = configured[nearest.snapshot.source] ?? configured[parent];
   try {
     const r = await runRestore(repo, {
       snapshot: nearest.id,
       configured: { [nearest.snapshot.source]: conf ? { ...conf, hooks: undefined } : undefined },
-      options: { to: scratch.cluster, overwrite: true, dryRun: false },
+      options: { to: scratch.preludeTo, overwrite: true, dryRun: false },
     });
-    return { from, roles: typeof r.stats.roles === 'number' ? r.stats.roles : undefined };
+    return { from, stats: r.stats };
   } catch (err) {
     return { from, failed: describe(err) };
   }
 }
 
-/** The "roles" check: where the roles came from, and which had to be made up. */
-function rolesCheck(globals: GlobalsLoaded | undefined, created: unknown): DrillCheckResult {
-  const made = Array.isArray(created) ? (created as string[]) : [];
-  const parts: string[] = [];
-  if (globals?.from && !globals.failed && !globals.skipped) {
-    parts.push(`${globals.roles ?? 'the'} roles loaded from the globals ${globals.from}`);
-  } else if (globals?.failed) parts.push(`loading the globals ${globals.from} failed: ${globals.failed}`);
-  else if (globals?.skipped) parts.push(globals.skipped);
-  parts.push(made.length > 0 ? `created NOLOGIN: ${made.join(', ')}` : 'none had to be created');
-  return { name: 'roles', ok: !globals?.failed, detail: parts.join('; '), ms: 0 };
-}
-
-const COUNTED = ['files', 'dirs', 'rows', 'keys', 'keysTotal', 'entries', 'entriesTotal', 'documentsTotal'];
-
-/** The counts recorded in the snapshot against what the restore produced. */
+/** The counts recorded in the snapshot against what the restore produced, for the `counted` statistics. */
 export function countChecks(
   recorded: SourceStats,
   restored: SourceStats,
-  engine: string,
+  counted: readonly string[],
 ): DrillCheckResult[] {
   const out: DrillCheckResult[] = [];
-  const keys = engine === 'files' ? [...COUNTED, 'bytes'] : COUNTED;
-  for (const k of keys) {
+  for (const k of counted) {
     const want = recorded[k];
     const got = restored[k];
     if (want === undefined || got === undefined) continue;
@@ -425,16 +354,18 @@ function checkName(c: DrillCheckConfig, i: number): string {
 async function userCheck(
   c: DrillCheckConfig,
   i: number,
-  engine: string,
+  of: { engine: DrillDeclaration; name: string; clock: Clock },
   target: string,
   scratchTo: string,
 ): Promise<DrillCheckResult> {
   const name = checkName(c, i);
-  const t0 = Date.now();
-  const done = (ok: boolean, detail: string): DrillCheckResult => ({ name, ok, detail, ms: Date.now() - t0 });
+  const ms = () => of.clock.now().getTime();
+  const t0 = ms();
+  const done = (ok: boolean, detail: string): DrillCheckResult => ({ name, ok, detail, ms: ms() - t0 });
   try {
     if (c.sql !== undefined) {
-      const got = await runSql(engine, target, scratchTo, c.sql);
+      if (!of.engine.query) throw new Error(`sql checks are not supported for ${of.name} sources`);
+      const got = await of.engine.query({ to: scratchTo, restored: target }, c.sql);
       if (c.expect === undefined) return done(true, `returned ${got}`);
       return done(
         got === String(c.expect),
@@ -459,31 +390,6 @@ async function userCheck(
   } catch (err) {
     return done(false, describe(err));
   }
-}
-
-async function runSql(engine: string, target: string, scratchTo: string, sql: string): Promise<string> {
-  if (engine === 'sqlite') {
-    const db = new Database(target, { readonly: true, fileMustExist: true });
-    try {
-      const row = db.prepare(sql).raw().get() as unknown[] | undefined;
-      return row === undefined ? '' : String(row[0]);
-    } finally {
-      db.close();
-    }
-  }
-  if (engine === 'postgres') {
-    const client = new pg.Client({ connectionString: scratchTo });
-    client.on('error', () => {});
-    await client.connect();
-    try {
-      const r = await client.query({ text: sql, rowMode: 'array' });
-      const row = (r.rows as unknown[][])[0];
-      return row === undefined ? '' : String(row[0]);
-    } finally {
-      await client.end().catch(() => {});
-    }
-  }
-  throw new Error(`sql checks are not supported for ${engine} sources`);
 }
 
 function runShell(command: string, env: Record<string, string>): Promise<{ code: number; output: string }> {

@@ -9,7 +9,7 @@ import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotProblem } from '../repo/snapshot.js';
-import { createSource } from '../sources/registry.js';
+import { createSource, engineDeclaration } from '../sources/registry.js';
 import type { DamagedItem, RestoreOptions, RestoreResult } from '../sources/source.js';
 import { sourceOfUnit } from '../sources/source-units.js';
 import { stripUrlPassword } from './backup.js';
@@ -68,7 +68,7 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
     const configured = req.configured[snapshot.source] ?? req.configured[sourceOfUnit(snapshot.source)];
     const config = configured ?? snapshot.sourceConfig;
     const source = await createSource(snapshot.source, config);
-    if (req.options.dataOnly && !source.restoresDataOnly) {
+    if (req.options.dataOnly && !engineDeclaration(source.type)?.restore.dataOnly) {
       throw new LifeboatError(
         'usage',
         `[restore] --data-only applies to PostgreSQL database snapshots, not to ${snapshot.source} (${source.type}, ${source.kind})`,

@@ -313,6 +313,27 @@ export const sourceResponse = z.looseObject({
   snapshots: z.number().describe('snapshots of the source (its units count for it)'),
 });
 
+export const engineResponse = z.object({
+  type: z.string().describe('the source type ("postgres")'),
+  scopes: z
+    .array(
+      z.object({
+        field: z.string().describe('the field of POST /api/restores it fills'),
+        flag: z.string().describe('the CLI flag of `lifeboat restore`, without its dashes'),
+        type: z.enum(['names', 'text', 'integer']),
+        help: z.string(),
+        label: z.string(),
+        choices: z.string().optional().describe('the statistic of a snapshot whose keys are the choices'),
+      }),
+    )
+    .describe('what a restore of its snapshots can be narrowed to'),
+  data_only: z.boolean().describe('restores honour data_only'),
+  privileges: z.boolean().describe('restores honour no_privileges and devices'),
+  stats: z
+    .array(z.object({ name: z.string(), help: z.string(), drill: z.enum(['equal', 'none']) }))
+    .describe('the statistics its snapshots record; "equal": a drill compares them with the restore'),
+});
+
 export const auditEntryResponse = z.object({
   seq: z.number(),
   time: z.string(),
@@ -362,3 +383,5 @@ export type AuditPageJson = z.output<typeof auditPage>;
 export type StatsJson = z.output<typeof statsResponse>;
 export type WhoamiJson = z.output<typeof whoamiResponse>;
 export type RestoreRequestJson = z.input<typeof restoreRequest>;
+export type EngineJson = z.output<typeof engineResponse>;
+export type RestoreScopeJson = EngineJson['scopes'][number];

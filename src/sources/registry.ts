@@ -1,20 +1,23 @@
 /**
  * @module sources/registry
- * Source engines keyed by `type`: their config schemas (which the config file schema is built
- * from) and their factories, imported only when a source is built, so that loading the config
- * does not load every engine's drivers. Adding an engine means one entry here.
+ * Source engines keyed by `type`: each engine folder's `Engine` (sources/source.ts): its
+ * config schema, its declaration (restore scopes, statistics, drills) and its factory,
+ * imported only when a source is built, so that loading the config does not load every
+ * engine's drivers. Adding an engine means its folder, one entry here, and a test file that
+ * runs the source contract suite (testing/source-contract).
  */
 import type { z } from 'zod';
 import { LifeboatError } from '../errors.js';
-import { commandSourceSchema } from './command/command-schema.js';
-import { filesSourceSchema } from './files/files-schema.js';
-import { lmdbSourceSchema } from './lmdb/lmdb-schema.js';
-import { mongodbSourceSchema } from './mongodb/mongodb-schema.js';
-import { mariadbSourceSchema, mysqlSourceSchema } from './mysql/mysql-schema.js';
-import { postgresSourceSchema } from './postgres/postgres-schema.js';
-import { redisSourceSchema } from './redis/redis-schema.js';
-import type { Source } from './source.js';
-import { sqliteSourceSchema } from './sqlite/sqlite-schema.js';
+import { commandEngine } from './command/command-engine.js';
+import { filesEngine } from './files/files-engine.js';
+import { lmdbEngine } from './lmdb/lmdb-engine.js';
+import { mongodbEngine } from './mongodb/mongodb-engine.js';
+import { mariadbEngine, mysqlEngine } from './mysql/mysql-engine.js';
+import { postgresEngine } from './postgres/postgres-engine.js';
+import { redisEngine } from './redis/redis-engine.js';
+import { ALL_SCOPES } from './restore-scopes.js';
+import type { Engine, EngineDeclaration, RestoreScope, Source } from './source.js';
+import { sqliteEngine } from './sqlite/sqlite-engine.js';
 
 /** A source's settings as the config file or the command line gives them. */
 export type SourceConfig = { type: string } & Record<string, unknown>;
@@ -22,50 +25,44 @@ export type SourceConfig = { type: string } & Record<string, unknown>;
 /** Source names: they appear in snapshots, URLs and file names. */
 export const SOURCE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-interface Engine {
-  schema: z.ZodObject;
-  /** Imports the engine and hands back its factory. */
-  load(): Promise<(name: string, config: never) => Source>;
+const engines: Record<string, Engine> = {
+  files: filesEngine,
+  sqlite: sqliteEngine,
+  mysql: mysqlEngine,
+  mariadb: mariadbEngine,
+  postgres: postgresEngine,
+  redis: redisEngine,
+  lmdb: lmdbEngine,
+  mongodb: mongodbEngine,
+  command: commandEngine,
+};
+
+/** What the engine of `type` declares (scopes, statistics, drills); undefined for an unknown type. */
+export function engineDeclaration(type: string): EngineDeclaration | undefined {
+  return Object.hasOwn(engines, type) ? engines[type] : undefined;
 }
 
-const engines = {
-  files: {
-    schema: filesSourceSchema,
-    load: async () => (await import('./files/files-source.js')).createFilesSource,
-  },
-  sqlite: {
-    schema: sqliteSourceSchema,
-    load: async () => (await import('./sqlite/sqlite-source.js')).createSqliteSource,
-  },
-  mysql: {
-    schema: mysqlSourceSchema,
-    load: async () => (await import('./mysql/mysql-source.js')).createMysqlSource,
-  },
-  mariadb: {
-    schema: mariadbSourceSchema,
-    load: async () => (await import('./mysql/mysql-source.js')).createMysqlSource,
-  },
-  postgres: {
-    schema: postgresSourceSchema,
-    load: async () => (await import('./postgres/postgres-source.js')).createPostgresSource,
-  },
-  redis: {
-    schema: redisSourceSchema,
-    load: async () => (await import('./redis/redis-source.js')).createRedisSource,
-  },
-  lmdb: {
-    schema: lmdbSourceSchema,
-    load: async () => (await import('./lmdb/lmdb-source.js')).createLmdbSource,
-  },
-  mongodb: {
-    schema: mongodbSourceSchema,
-    load: async () => (await import('./mongodb/mongodb-source.js')).createMongodbSource,
-  },
-  command: {
-    schema: commandSourceSchema,
-    load: async () => (await import('./command/command-source.js')).createCommandSource,
-  },
-} satisfies Record<string, Engine>;
+/** Every engine's declaration without its functions, by type in name order: what the API serves. */
+export function engineFacts(): {
+  type: string;
+  restore: EngineDeclaration['restore'];
+  stats: EngineDeclaration['stats'];
+}[] {
+  return knownSourceTypes().map((type) => ({
+    type,
+    restore: engines[type].restore,
+    stats: engines[type].stats,
+  }));
+}
+
+/**
+ * The restore scopes any engine honours, each once, in the CLI's order: what the CLI's
+ * restore flags and the API's restore request are built from.
+ */
+export function restoreScopes(): RestoreScope[] {
+  const used = new Set(Object.values(engines).flatMap((e) => e.restore.scopes.map((s) => s.field)));
+  return ALL_SCOPES.filter((s) => used.has(s.field));
+}
 
 /** Engine config schemas by type; each has a literal `type` key. */
 export const sourceSchemas: Record<string, z.ZodObject> = Object.fromEntries(
@@ -85,7 +82,7 @@ export async function createSource(
   config: SourceConfig | Record<string, unknown>,
 ): Promise<Source> {
   const type = String(config.type);
-  const engine = Object.hasOwn(engines, type) ? engines[type as keyof typeof engines] : undefined;
+  const engine = Object.hasOwn(engines, type) ? engines[type] : undefined;
   if (!engine) throw unknownType(type);
   const parsed = engine.schema.safeParse(config);
   if (!parsed.success) {

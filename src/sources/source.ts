@@ -2,8 +2,12 @@
  * @module sources/source
  * The contract every source engine (files, sqlite, postgres, ...) implements. A source turns
  * live data into content and trees through a ContentStore, and back. It knows nothing of
- * packs, indexes or encryption.
+ * packs, indexes or encryption. Besides the Source, each engine declares as data (`Engine`):
+ * its restore scopes, the statistics it records and how a drill checks them, how a drill
+ * gets a scratch target and runs a check query; shells and jobs read that, never an engine
+ * name. testing/source-contract is the suite every engine passes.
  */
+import type { z } from 'zod';
 import type { Progress } from '../progress.js';
 import type { SkippedPath, SourceStats } from '../repo/snapshot.js';
 import type { ContentStore } from '../repo/tree.js';
@@ -117,8 +121,6 @@ export interface Source {
   readonly type: string;
   /** 'files' for trees, 'logical' for dumps, 'physical' for base backups. */
   readonly kind: 'files' | 'logical' | 'physical';
-  /** True when restore honours `dataOnly`; the restore job refuses it for other sources. */
-  readonly restoresDataOnly?: boolean;
   backup(ctx: BackupContext): Promise<BackupResult>;
   restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult>;
   /**
@@ -135,4 +137,158 @@ export interface Source {
 export interface SourceUnit {
   source: Source;
   config: Record<string, unknown>;
+}
+
+// ---- what an engine declares, as data --------------------------------------------------------
+//
+// The registry holds one `Engine` per type. The CLI's restore flags, the HTTP API's restore
+// request and the dashboard's restore wizard are all built from `restore.scopes`, and a drill
+// does what `drill` says, so no shell or job names an engine.
+
+// ScopeField and RestoreScope live with the scope catalogue (node-free: the dashboard's
+// type check reads it through the API's schemas).
+import type { RestoreScope, ScopeField } from './restore-scopes.js';
+
+export type { RestoreScope, ScopeField };
+
+/** A statistic an engine records in its snapshots. */
+export interface StatDeclaration {
+  /** Its key in SourceStats. */
+  name: string;
+  help: string;
+  /**
+   * 'equal': a drill compares what the snapshot recorded with what the restore produced (a
+   * number, or per-name numbers); 'none': recorded only.
+   */
+  drill: 'equal' | 'none';
+}
+
+/** The outcome of one check of a drill, as its report keeps it. */
+export interface DrillCheckResult {
+  name: string;
+  /** True when the check ran and held. */
+  ok: boolean;
+  /** The check could not run here (its tool is missing): neither passed nor failed. */
+  skipped?: boolean;
+  detail: string;
+  ms: number;
+}
+
+/** What a drill knows of the snapshot it restores (a repository snapshot's public fields). */
+export interface DrillSnapshot {
+  source: string;
+  engine: string;
+  kind: string;
+  time: string;
+  root: string;
+  stats: SourceStats;
+  meta: Record<string, unknown>;
+}
+
+/** Somewhere a drill can restore to and throw away. */
+export interface ScratchTarget {
+  /** Where the restore goes: a path or a database URL. */
+  to: string;
+  /** What kind of target, for the report, never its credentials ("throwaway redis-server"). */
+  kind: string;
+  /** Where a prelude restores (PostgreSQL: the scratch cluster's maintenance database). */
+  preludeTo?: string;
+  /** Removes it; MUST be safe to call after a failed restore. */
+  cleanup(): Promise<void>;
+}
+
+/** What a restored drill target is, as the engine's checks need it. */
+export interface DrillTarget {
+  /** Where the drill told the restore to go (ScratchTarget.to, or the configured scratch_url). */
+  to: string;
+  /** What the restore reported it wrote (RestoreResult.target). */
+  restored: string;
+}
+
+export interface IntegrityContext {
+  snapshot: DrillSnapshot;
+  target: DrillTarget;
+  /** Reads the snapshot's stored content, with the repository locked and its index loaded. */
+  withStore<T>(read: (store: ContentStore) => Promise<T>): Promise<T>;
+  /** Milliseconds now, for the checks' timings (the drill's injected clock). */
+  now(): number;
+}
+
+/** What restoring a prelude gave: where it came from, or why it was not restored. */
+export interface PreludeLoaded {
+  /** "app-db/globals 3fa2c1e9" */
+  from?: string;
+  /** The prelude's restore statistics. */
+  stats?: SourceStats;
+  /** Why it was not restored (none saved, a configured scratch_url). */
+  skipped?: string;
+  failed?: string;
+}
+
+/**
+ * Another snapshot of the same source a drill restores first, into the same scratch target
+ * (PostgreSQL: the globals unit, so the database's roles exist).
+ */
+export interface DrillPrelude {
+  /** Whether the drilled snapshot wants one. */
+  wanted(snapshot: DrillSnapshot): boolean;
+  /** Whether `candidate`, a snapshot of the same source, is one (the nearest in time is used). */
+  is(candidate: DrillSnapshot): boolean;
+  /** Why none is restored when the repository holds none. */
+  noneSaved: string;
+  /** What it is called in the report ("globals"). */
+  name: string;
+  /** Options of the drilled snapshot's restore when a prelude is wanted. */
+  options: Partial<RestoreOptions>;
+  /** The report's check of it, from what it loaded and what the main restore said. */
+  check(loaded: PreludeLoaded, restored: SourceStats): DrillCheckResult;
+}
+
+/** How an engine's snapshots are drilled. */
+export interface DrillDeclaration {
+  /**
+   * A throwaway target for `snapshot` (a temporary folder, a scratch server), or undefined
+   * when the engine makes none for it (the user then sets drill.scratch_url). A server that
+   * cannot run here MUST throw a 'usage' LifeboatError saying what is missing.
+   */
+  scratch(snapshot: DrillSnapshot): Promise<ScratchTarget | undefined>;
+  /**
+   * True when the snapshot is drilled by recovering a base backup and its log rather than by
+   * a restore (PostgreSQL physical): the drill job's point-in-time path.
+   */
+  recoversFromLog?(snapshot: DrillSnapshot): boolean;
+  /** The engine's own integrity checks of the restored target; a missing tool is `skipped`. */
+  integrity?(ctx: IntegrityContext): Promise<DrillCheckResult[]>;
+  /**
+   * Runs a user's check query on the restored target: the first column of the first row, as
+   * text ('' for no row). Engines without it refuse `sql` checks.
+   */
+  query?(target: DrillTarget, sql: string): Promise<string>;
+  prelude?: DrillPrelude;
+}
+
+/** Everything an engine declares about itself, besides its config schema and its factory. */
+export interface EngineDeclaration {
+  restore: {
+    /** The scopes it honours, in the order the CLI lists them. */
+    scopes: RestoreScope[];
+    /** Restore honours `dataOnly` (with tables or schemas); the restore job refuses it for other engines. */
+    dataOnly?: boolean;
+    /** Restore honours `noPrivileges` and `devices`. */
+    privileges?: boolean;
+  };
+  /** The statistics its snapshots record. */
+  stats: StatDeclaration[];
+  drill: DrillDeclaration;
+}
+
+/**
+ * A registry entry: the declaration, the config schema (which the config file schema is built
+ * from) and the factory, imported only when a source is built so that loading the config does
+ * not load every engine's drivers. Each engine folder exports one (`<engine>-engine.ts`).
+ */
+export interface Engine extends EngineDeclaration {
+  schema: z.ZodObject;
+  /** Imports the engine and hands back its factory. */
+  load(): Promise<(name: string, config: never) => Source>;
 }

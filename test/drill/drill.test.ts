@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { countChecks } from '../../src/jobs/drill.js';
+import { countChecks, countedStats } from '../../src/jobs/drill.js';
 import { type MariadbServer, mariadbUnavailable, startMariadb } from '../../src/testing/servers/mariadb.js';
 import {
   type PostgresServer,
@@ -402,14 +402,18 @@ describe('drill count checks', () => {
   it('fail naming the table when the recorded row counts were tampered', () => {
     const recorded = { rows: { users: 501, orders: 1 }, tables: 2, bytes: 10 };
     const restored = { rows: { users: 500, orders: 1 }, tables: 2, bytes: 12 };
-    const checks = countChecks(recorded, restored, 'sqlite');
+    const checks = countChecks(recorded, restored, countedStats('sqlite'));
     assert.deepEqual(
       checks.map((c) => [c.name, c.ok, c.detail]),
       [['count rows', false, 'users: recorded 501, restored 500']],
     );
   });
   it('compare files, folders and bytes of a files snapshot', () => {
-    const checks = countChecks({ files: 3, dirs: 1, bytes: 9 }, { files: 2, dirs: 1, bytes: 9 }, 'files');
+    const checks = countChecks(
+      { files: 3, dirs: 1, bytes: 9 },
+      { files: 2, dirs: 1, bytes: 9 },
+      countedStats('files'),
+    );
     assert.deepEqual(
       checks.map((c) => [c.name, c.ok]),
       [

@@ -1,15 +1,27 @@
 /**
  * @module web/restore
  * The restore wizard: source, the unit for a source saved as several (each with its label,
- * "shop (database)"), restore point on a timeline, target and scope (tables,
- * collections or paths) with the options that fit it (data only for PostgreSQL tables, no
- * privileges and device nodes for files), a dry run first, then the restore, which for a protected source or
+ * "shop (database)"), restore point on a timeline, target and scope with the options that fit
+ * it, both as the snapshot's engine declares them (GET /api/engines: tables, schemas,
+ * collections, paths, key patterns; data only, no privileges and device nodes), a dry run first, then the restore, which for a protected source or
  * target waits for a second admin. Admins see the restores awaiting approval and approve
  * those they did not request.
  */
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { can, FINAL, get, type Job, type Me, post, query, type Snapshot, type SourceStatus } from './api';
+import {
+  can,
+  type Engine,
+  FINAL,
+  get,
+  type Job,
+  type Me,
+  post,
+  query,
+  type RestoreScope,
+  type Snapshot,
+  type SourceStatus,
+} from './api';
 import { bytes, short, time } from './format';
 import { useLoad } from './hooks';
 import { Failure } from './ui';
@@ -141,12 +153,80 @@ function JobState({ id, onFinal }: { id: string; onFinal?: (job: Job) => void })
   );
 }
 
-function scopeOf(s: Snapshot | undefined): 'tables' | 'collections' | 'paths' | undefined {
-  if (!s) return undefined;
-  if (s.stats.rows && typeof s.stats.rows === 'object') return 'tables';
-  if (s.stats.documents && typeof s.stats.documents === 'object') return 'collections';
-  if (s.kind === 'files') return 'paths';
-  return undefined;
+/** The names a scope offers as checkboxes: the keys of the snapshot statistic it names. */
+function choicesOf(scope: RestoreScope, s: Snapshot): string[] {
+  const stat = scope.choices ? s.stats[scope.choices] : undefined;
+  return stat && typeof stat === 'object' ? Object.keys(stat) : [];
+}
+
+/** What the user gave for a scope, as the request takes it; undefined when nothing. */
+function scopeValue(scope: RestoreScope, given: string[] | string | undefined): unknown {
+  if (given === undefined) return undefined;
+  if (Array.isArray(given)) return given.length > 0 ? given : undefined;
+  const text = given.trim();
+  if (!text) return undefined;
+  if (scope.type === 'integer') return /^\d+$/.test(text) ? Number(text) : undefined;
+  if (scope.type === 'text') return text;
+  const names = text
+    .split(/[\n,]/)
+    .map((p) => p.trim())
+    .filter(Boolean);
+  return names.length > 0 ? names : undefined;
+}
+
+/** The control of one scope: checkboxes when the snapshot lists the choices, else a text field. */
+function ScopeInput({
+  scope,
+  choices,
+  value,
+  onChange,
+}: {
+  scope: RestoreScope;
+  choices: string[];
+  value: string[] | string | undefined;
+  onChange: (v: string[] | string) => void;
+}) {
+  if (scope.type === 'names' && choices.length > 0) {
+    const picked = Array.isArray(value) ? value : [];
+    return (
+      <fieldset class="scope">
+        <legend>{scope.label} (none checked: all)</legend>
+        {choices.map((n) => (
+          <label key={n} class="check">
+            <input
+              type="checkbox"
+              checked={picked.includes(n)}
+              onChange={(e) => {
+                const on = e.currentTarget.checked;
+                onChange(on ? [...picked, n] : picked.filter((x) => x !== n));
+              }}
+            />
+            {n}
+          </label>
+        ))}
+      </fieldset>
+    );
+  }
+  const text = typeof value === 'string' ? value : '';
+  if (scope.type === 'names') {
+    return (
+      <label>
+        {scope.label} (one per line or comma-separated; empty: everything)
+        <textarea rows={3} value={text} onInput={(e) => onChange(e.currentTarget.value)} />
+      </label>
+    );
+  }
+  return (
+    <label>
+      {scope.label} (empty: everything)
+      <input
+        type="text"
+        inputMode={scope.type === 'integer' ? 'numeric' : 'text'}
+        value={text}
+        onInput={(e) => onChange(e.currentTarget.value)}
+      />
+    </label>
+  );
 }
 
 /** The units among a source's snapshots, with their labels, in the order first seen. */
@@ -218,8 +298,8 @@ function Wizard() {
   const [unit, setUnit] = useState('');
   const [chosen, setChosen] = useState<string>();
   const [to, setTo] = useState('');
-  const [picked, setPicked] = useState<string[]>([]);
-  const [paths, setPaths] = useState('');
+  /** What the user gave per scope field: checked names, or the text typed. */
+  const [scoped, setScoped] = useState<Record<string, string[] | string>>({});
   const [overwrite, setOverwrite] = useState(false);
   const [dataOnly, setDataOnly] = useState(false);
   const [noPrivileges, setNoPrivileges] = useState(false);
@@ -229,6 +309,7 @@ function Wizard() {
   const [realJob, setRealJob] = useState<string>();
   const [error, setError] = useState<string>();
   const sources = useLoad(() => get<{ sources: SourceStatus[] }>('/api/sources').then((r) => r.sources), []);
+  const engines = useLoad(() => get<{ engines: Engine[] }>('/api/engines').then((r) => r.engines), []);
   const snaps = useLoad(
     () =>
       source
@@ -243,17 +324,18 @@ function Wizard() {
   const points =
     units.length > 1 ? (unit ? snaps.data?.filter((s) => s.source === unit) : undefined) : snaps.data;
   const snapshot = points?.find((s) => s.id === chosen);
-  const scope = scopeOf(snapshot);
-  const names =
-    scope === 'tables'
-      ? Object.keys(snapshot?.stats.rows as object)
-      : scope === 'collections'
-        ? Object.keys(snapshot?.stats.documents as object)
-        : [];
+  // The scopes and options are the engine's own declaration: nothing here names an engine.
+  const engine = engines.data?.find((e) => e.type === snapshot?.engine);
+  const scopes = engine?.scopes ?? [];
+  const given = Object.fromEntries(
+    scopes
+      .map((sc) => [sc.field, scopeValue(sc, scoped[sc.field])] as const)
+      .filter(([, v]) => v !== undefined),
+  );
   const src = sources.data?.find((s) => s.name === source);
-  // Only a PostgreSQL restore of chosen tables can replace rows alone; only files have privileges.
-  const offersDataOnly = scope === 'tables' && snapshot?.engine === 'postgres' && picked.length > 0;
-  const offersPrivileges = scope === 'paths';
+  // Rows alone can be replaced only for chosen tables or schemas, where the engine can.
+  const offersDataOnly = !!engine?.data_only && Object.keys(given).length > 0;
+  const offersPrivileges = !!engine?.privileges;
   const reset = () => {
     setDryJob(undefined);
     setDryOk(false);
@@ -264,16 +346,7 @@ function Wizard() {
     snapshot: chosen,
     source: snapshot?.source,
     to: to.trim(),
-    ...(scope === 'tables' && picked.length ? { tables: picked } : {}),
-    ...(scope === 'collections' && picked.length ? { collections: picked } : {}),
-    ...(scope === 'paths' && paths.trim()
-      ? {
-          include: paths
-            .split(/[\n,]/)
-            .map((p) => p.trim())
-            .filter(Boolean),
-        }
-      : {}),
+    ...given,
     ...(offersDataOnly && dataOnly ? { data_only: true } : {}),
     ...(offersPrivileges && noPrivileges ? { no_privileges: true } : {}),
     ...(offersPrivileges && noPrivileges && devices ? { devices: true } : {}),
@@ -306,7 +379,7 @@ function Wizard() {
                 setSource(e.currentTarget.value);
                 setUnit('');
                 setChosen(undefined);
-                setPicked([]);
+                setScoped({});
                 reset();
               }}
             >
@@ -332,7 +405,7 @@ function Wizard() {
               onChoose={(u) => {
                 setUnit(u);
                 setChosen(undefined);
-                setPicked([]);
+                setScoped({});
                 reset();
               }}
             />
@@ -345,7 +418,7 @@ function Wizard() {
               chosen={chosen}
               onChoose={(id) => {
                 setChosen(id);
-                setPicked([]);
+                setScoped({});
                 reset();
               }}
             />
@@ -368,38 +441,18 @@ function Wizard() {
                   }}
                 />
               </label>
-              {scope === 'paths' && (
-                <label>
-                  Only these paths (one per line or comma-separated; empty: everything)
-                  <textarea
-                    rows={3}
-                    value={paths}
-                    onInput={(e) => {
-                      setPaths(e.currentTarget.value);
-                      reset();
-                    }}
-                  />
-                </label>
-              )}
-              {names.length > 0 && (
-                <fieldset class="scope">
-                  <legend>Only these {scope} (none checked: all)</legend>
-                  {names.map((n) => (
-                    <label key={n} class="check">
-                      <input
-                        type="checkbox"
-                        checked={picked.includes(n)}
-                        onChange={(e) => {
-                          const on = e.currentTarget.checked;
-                          setPicked((p) => (on ? [...p, n] : p.filter((x) => x !== n)));
-                          reset();
-                        }}
-                      />
-                      {n}
-                    </label>
-                  ))}
-                </fieldset>
-              )}
+              {scopes.map((sc) => (
+                <ScopeInput
+                  key={sc.field}
+                  scope={sc}
+                  choices={choicesOf(sc, snapshot)}
+                  value={scoped[sc.field]}
+                  onChange={(v) => {
+                    setScoped((m) => ({ ...m, [sc.field]: v }));
+                    reset();
+                  }}
+                />
+              ))}
               <Check checked={overwrite} onChange={setOverwrite} onAny={reset}>
                 Replace what is at the target
               </Check>

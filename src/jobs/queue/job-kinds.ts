@@ -10,20 +10,35 @@ import { z } from 'zod';
 import type { JobKind } from '../../catalog/job-states.js';
 import { LifeboatError } from '../../errors.js';
 import { parseTarget } from '../../sources/postgres/recovery-target.js';
+import { type ALL_SCOPES, RESTORE_SCOPES, scopeValues } from '../../sources/restore-scopes.js';
 
 // ---- restore scope ---------------------------------------------------------------------
-// What part of a snapshot a restore brings back. The one place these fields are declared:
-// the API's restore request spreads `restoreScopeFields`, a restore job records
-// `restoreScopeParams(request)`, and the runner hands `restoreScopeOptions(params)` to
-// runRestore. A new scope is one field here and one line in each of the two functions.
+// What part of a snapshot a restore brings back. The scopes themselves (tables, paths,
+// schemas, a Redis database or key pattern, collections) are declared once, in
+// sources/restore-scopes, as the engines honour them; here they become request fields with
+// the restore options beside them. The API's restore request spreads `restoreScopeFields`, a
+// restore job records `restoreScopeParams(request)`, and the runner hands
+// `restoreScopeOptions(params)` to runRestore.
+
+function scopeField(scope: (typeof ALL_SCOPES)[number]) {
+  const value =
+    scope.type === 'names'
+      ? z.array(z.string().min(1))
+      : scope.type === 'integer'
+        ? z.number().int().min(0)
+        : z.string().min(1);
+  return value.optional().describe(scope.help);
+}
+
+const { include, tables, schemas, db, pattern, collections } = RESTORE_SCOPES;
 
 export const restoreScopeFields = {
-  tables: z.array(z.string().min(1)).optional().describe('databases: only these tables'),
-  include: z.array(z.string().min(1)).optional().describe('files: only these paths'),
-  collections: z
-    .array(z.string().min(1))
-    .optional()
-    .describe('MongoDB: only these collections ("coll" or "db.coll")'),
+  tables: z.array(z.string().min(1)).optional().describe(tables.help),
+  include: z.array(z.string().min(1)).optional().describe(include.help),
+  collections: z.array(z.string().min(1)).optional().describe(collections.help),
+  schemas: scopeField(schemas) as z.ZodOptional<z.ZodArray<z.ZodString>>,
+  db: z.number().int().min(0).optional().describe(db.help),
+  pattern: z.string().min(1).optional().describe(pattern.help),
   data_only: z
     .boolean()
     .optional()
@@ -46,6 +61,7 @@ export function restoreScopeParams(scope: RestoreScope): RestoreScope {
   return {
     tables: scope.tables ?? [],
     include: scope.include ?? [],
+    ...scopeValues(scope, 'field'),
     ...(scope.collections?.length ? { collections: scope.collections } : {}),
     ...(scope.data_only ? { data_only: true } : {}),
     ...(scope.no_privileges ? { no_privileges: true } : {}),
@@ -59,6 +75,7 @@ export function restoreScopeOptions(scope: RestoreScope) {
     include: scope.include ?? [],
     tables: scope.tables ?? [],
     collections: scope.collections ?? [],
+    ...scopeValues(scope, 'field'),
     dataOnly: !!scope.data_only,
     noPrivileges: !!scope.no_privileges,
     devices: !!scope.devices,

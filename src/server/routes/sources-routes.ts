@@ -4,12 +4,13 @@
  * starting a backup or a restore drill of one.
  */
 import { z } from 'zod';
-import { SOURCE_NAME_PATTERN } from '../../sources/registry.js';
+import { engineFacts, SOURCE_NAME_PATTERN } from '../../sources/registry.js';
 import { type ApiContext, sourceConfig } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import {
   backupRequest,
   drillRequest,
+  engineResponse,
   errorResponse,
   jobEnvelope,
   jobResponse,
@@ -34,6 +35,22 @@ export const sourcesRoutes = [
     responses: { 200: { description: 'sources', schema: z.object({ sources: z.array(sourceResponse) }) } },
     // Checked against the schema, so the document (and the dashboard's type) says what is sent.
     handler: async (ctx) => ({ sources: ctx.sourceStatuses() satisfies Declared<SourceJson>[] }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/api/engines',
+    role: 'viewer',
+    summary: 'Source engines as they declare themselves: restore scopes, restore options, statistics',
+    responses: { 200: { description: 'engines', schema: z.object({ engines: z.array(engineResponse) }) } },
+    handler: async () => ({
+      engines: engineFacts().map((e) => ({
+        type: e.type,
+        scopes: e.restore.scopes,
+        data_only: !!e.restore.dataOnly,
+        privileges: !!e.restore.privileges,
+        stats: e.stats,
+      })),
+    }),
   }),
   defineRoute({
     method: 'POST',

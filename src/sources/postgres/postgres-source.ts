@@ -34,7 +34,6 @@ export function createPostgresSource(name: string, config: PostgresSourceConfig)
 export class PostgresSource implements Source {
   readonly type = 'postgres';
   readonly kind = 'logical';
-  readonly restoresDataOnly = true;
 
   constructor(
     readonly name: string,
