@@ -2,7 +2,7 @@
  * @module cli/main
  * The `lifeboat` command line: the contract in DESIGN.md, "Command line".
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES } from '../errors.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { VERSION } from '../version.js';
@@ -41,6 +41,7 @@ registerWalCommands(program, action);
 registerDrillCommands(program, action);
 
 // Every command takes the global options after its name too ("lifeboat backup --config f").
+// The rate limits are listed once, in `lifeboat --help`: on every command they were noise.
 function addGlobals(cmd: Command): void {
   for (const sub of cmd.commands) {
     if (sub.commands.length > 0) addGlobals(sub);
@@ -51,8 +52,8 @@ function addGlobals(cmd: Command): void {
       .option('--debug', 'show stack traces on errors')
       .option('--repo <url>', 'the repository')
       .option('--password-file <file>', "read the repository's password from this file")
-      .option('--limit-upload <kib>', 'limit uploads to the repository to this many KiB/s')
-      .option('--limit-download <kib>', 'limit downloads from the repository to this many KiB/s')
+      .addOption(new Option('--limit-upload <kib>').hideHelp())
+      .addOption(new Option('--limit-download <kib>').hideHelp())
       .exitOverride();
   }
 }
