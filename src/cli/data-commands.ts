@@ -155,12 +155,19 @@ async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Pr
   if (error) throw error;
 }
 
-function savedLine({ id, snapshot }: BackupOutcome): string {
+function savedLine({ id, snapshot, bytesReused }: BackupOutcome): string {
   const b = snapshot.backup;
   const skipped = snapshot.skippedCount
     ? `; ${snapshot.skippedCount} unreadable path${snapshot.skippedCount === 1 ? '' : 's'} left out`
     : '';
-  return `snapshot ${id.slice(0, 8)} saved: ${snapshot.source} (${snapshot.engine}), ${formatBytes(b?.bytesRead ?? 0)} read, ${formatBytes(b?.bytesAdded ?? 0)} added, ${((b?.durationMs ?? 0) / 1000).toFixed(1)}s${skipped}`;
+  // What was unchanged was processed, not read: "read" alone would overstate the work.
+  const total = b?.bytesRead ?? 0;
+  const reused = Math.min(bytesReused ?? 0, total);
+  const amount =
+    reused > 0
+      ? `${formatBytes(total)} processed (${formatBytes(total - reused)} read, ${formatBytes(reused)} unchanged)`
+      : `${formatBytes(total)} read`;
+  return `snapshot ${id.slice(0, 8)} saved: ${snapshot.source} (${snapshot.engine}), ${amount}, ${formatBytes(b?.bytesAdded ?? 0)} added, ${((b?.durationMs ?? 0) / 1000).toFixed(1)}s${skipped}`;
 }
 
 /** One source in `backup --json`: its status, its snapshots (ids, and in full), what failed or was left out. */

@@ -16,6 +16,9 @@ import { registerServerCommands } from './server-commands.js';
 import { makeAction } from './shell.js';
 import { registerWalCommands } from './wal-commands.js';
 
+/** --json anywhere on the line: commander reports usage errors before any command runs. */
+const jsonMode = process.argv.slice(2).includes('--json');
+
 const program = new Command('lifeboat')
   .description('backup and disaster recovery for the data of running applications')
   .version(VERSION)
@@ -28,7 +31,16 @@ const program = new Command('lifeboat')
   .option('--limit-upload <kib>', 'limit uploads to the repository to this many KiB/s')
   .option('--limit-download <kib>', 'limit downloads from the repository to this many KiB/s')
   .exitOverride()
-  .showHelpAfterError('(run `lifeboat --help` for usage)');
+  .showHelpAfterError(jsonMode ? false : '(run `lifeboat --help` for usage)');
+// Under --json a usage error is an error object too (commands inherit this output).
+if (jsonMode) {
+  program.configureOutput({
+    outputError: (text, write) =>
+      write(
+        `${JSON.stringify({ type: 'error', code: 'usage', exit: EXIT_CODES.usage, message: text.replace(/^error: /, '').trim(), retryable: false })}\n`,
+      ),
+  });
+}
 
 const action = makeAction();
 registerRepoCommands(program, action);
