@@ -41,6 +41,27 @@ export const silentProgress: Progress = {
   done() {},
 };
 
+/** One Progress that passes every call on to each of `targets` (a renderer and a tally). */
+export function teeProgress(...targets: Progress[]): Progress {
+  const tee: Progress = {
+    start: (label, totalBytes) => {
+      for (const t of targets) t.start(label, totalBytes);
+    },
+    advance: (bytes, detail) => {
+      for (const t of targets) t.advance(bytes, detail);
+    },
+    done: () => {
+      for (const t of targets) t.done();
+    },
+  };
+  if (targets.some((t) => t.total)) {
+    tee.total = (totals) => {
+      for (const t of targets) t.total?.(totals);
+    };
+  }
+  return tee;
+}
+
 /** A phase's counts and estimates; `now` in milliseconds (a renderer's clock). */
 export class ProgressTally implements Progress {
   label = '';

@@ -4,15 +4,19 @@
  */
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { LifeboatError } from '../errors.js';
-import type { BackupOutcome, SourceBackupReport } from '../jobs/backup.js';
+import { type BackupOutcome, type SourceBackupReport, stripUrlPassword } from '../jobs/backup.js';
 import { backupRunError, runBackups, skippedOf } from '../jobs/backup-run.js';
 import { runDump } from '../jobs/dump.js';
 import { describeDamaged, partialRestoreError, runRestore } from '../jobs/restore.js';
 import { describeProblems } from '../jobs/snapshot-select.js';
+import { ProgressTally, teeProgress } from '../progress.js';
+import type { Snapshot } from '../repo/snapshot.js';
 import { knownSourceTypes, sourceFromCli } from '../sources/registry.js';
 import type { CliContext } from './context.js';
+import { restoreNote, setInterruptNote } from './interrupt-note.js';
 import { formatBytes, progressFor } from './progress-bar.js';
 import { type Action, collect, print } from './shell.js';
 import { restoreAt } from './wal-commands.js';
@@ -211,7 +215,11 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
       snapshotRef,
     );
   const repo = await ctx.openRepository();
-  const progress = progressFor(ctx.options);
+  // What was written so far, for what an interruption says (interrupt-note.ts).
+  const tally = new ProgressTally();
+  const progress = teeProgress(progressFor(ctx.options), tally);
+  let found: { id: string; snapshot: Snapshot; target?: string } | undefined;
+  if (!opts.dryRun) setInterruptNote(restoreNote(tally, () => found));
   const result = await runRestore(repo, {
     snapshot: snapshotRef,
     source: opts.source,
@@ -232,7 +240,13 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
     },
     progress,
     returnPartial: true,
-  });
+    onSnapshot: (id, snapshot) => {
+      const recorded = typeof snapshot.meta.path === 'string' ? snapshot.meta.path : undefined;
+      const to =
+        opts.to && (/^[a-z][a-z0-9+.-]*:\/\//i.test(opts.to) ? stripUrlPassword(opts.to) : resolve(opts.to));
+      found = { id, snapshot, target: to || recorded };
+    },
+  }).finally(() => setInterruptNote(undefined));
   progress.done();
   // `latest` passed over snapshot files that do not read: say so, the newest may be among them.
   for (const line of [...describeProblems(result.skipped), ...result.future]) {

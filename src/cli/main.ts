@@ -9,6 +9,7 @@ import { VERSION } from '../version.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDrillCommands } from './drill-commands.js';
 import { registerInspectCommands } from './inspect-commands.js';
+import { interruptNote } from './interrupt-note.js';
 import { registerKeyCommands } from './key-commands.js';
 import { registerRepairCommands } from './repair-commands.js';
 import { registerRepoCommands } from './repo-commands.js';
@@ -71,12 +72,15 @@ function addGlobals(cmd: Command): void {
 }
 addGlobals(program);
 
-// An interrupted command releases its repository locks; what it wrote stays unreferenced
-// (the snapshot is the commit), and the next backup reuses it.
+// An interrupted command releases its repository locks; what a backup wrote stays
+// unreferenced (the snapshot is the commit), and the next backup reuses it. A restore says
+// what it wrote and left (interrupt-note.ts).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    process.stderr.write(`\nlifeboat: interrupted by ${signal}; nothing was committed\n`);
-    void releaseAllLocks().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void interruptNote()
+      .then((note) => process.stderr.write(`\nlifeboat: interrupted by ${signal}; ${note}\n`))
+      .then(() => releaseAllLocks())
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   });
 }
 

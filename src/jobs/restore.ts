@@ -31,6 +31,8 @@ export interface RestoreRequest {
    * partial results (a drill) so never take one for a success.
    */
   returnPartial?: boolean;
+  /** Told which snapshot restores, before anything is written (for what an interruption says). */
+  onSnapshot?: (id: string, snapshot: Snapshot) => void;
 }
 
 export interface RestoreOutcome extends RestoreResult {
@@ -71,6 +73,7 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
         `[restore] snapshot ${id.slice(0, 8)} is a restore drill's report for ${String(snapshot.meta.drilledSource ?? snapshot.source)}, not a backup: read it with \`lifeboat drill --show ${id.slice(0, 8)}\``,
       );
     }
+    req.onSnapshot?.(id, snapshot);
     // A unit ("app-db/sales") restores through its configured parent source ("app-db").
     const configured = req.configured[snapshot.source] ?? req.configured[sourceOfUnit(snapshot.source)];
     const config = configured ?? snapshot.sourceConfig;

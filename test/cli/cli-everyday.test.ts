@@ -6,10 +6,11 @@
  * ${VAR} needed only by commands that use that source, and the rate limits listed once.
  */
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { repoEnv, tempDir } from '../helpers/cli.js';
+import { repoEnv, startCli, tempDir } from '../helpers/cli.js';
 import { bareEnv, CliSession } from '../helpers/cli-session.js';
 import { runOnTerminal, terminalUnavailable } from '../helpers/terminal.js';
 
@@ -29,6 +30,14 @@ interface ProgressLine {
   bytes_processed_unchanged: number;
   bytes_total: number | null;
   percent: number | null;
+}
+
+async function until(ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await ready())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 const jsonLines = (text: string) =>
@@ -222,6 +231,47 @@ describe('lifeboat: progress, JSON output and configuration in everyday use', ()
       r.screen,
       /saved: lines \(files\), 1\.91 MiB processed \(48\.8 KiB read, 1\.86 MiB unchanged\)/,
     );
+  });
+
+  it('an interrupted restore says what it wrote and what it left', async () => {
+    const big = join(dir, 'big');
+    await mkdir(big);
+    for (let i = 0; i < 40; i++) await writeFile(join(big, `b${i}`), randomBytes(100_000));
+    await ok(['backup', '--type', 'files', '--name', 'big', '--path', big, '--json', '-q'], env);
+    const to = join(dir, 'big-restore');
+    // Slowed to 400 KiB/s, the restore is stopped once it has written a file.
+    const child = startCli(
+      ['restore', 'latest', '--source', 'big', '--to', to, '--limit-download', '400'],
+      env,
+      dir,
+    );
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+    await until(async () => (await readdir(to).catch(() => [])).some((n) => n.startsWith('b')), 60_000);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 143, stderr);
+    const written = (await readdir(to)).filter((n) => n.startsWith('b'));
+    assert.ok(written.length > 0 && written.length < 40, stderr);
+    assert.match(
+      stderr,
+      new RegExp(
+        `^lifeboat: interrupted by SIGTERM; the restore of snapshot [0-9a-f]{8} \\(big\\) to ${to} stopped after writing [\\d.]+ [KM]iB of 3\\.81 MiB: the files it wrote are complete and stay, the rest are missing.*Restore again with --overwrite to complete ${to}$`,
+        'm',
+      ),
+    );
+    // No half-written file is left, and each file there is whole.
+    assert.deepEqual(
+      (await readdir(to)).filter((n) => n.startsWith('.lifeboat-restore-')),
+      [],
+    );
+    for (const n of written) {
+      assert.deepEqual(await readFile(join(to, n)), await readFile(join(big, n)), n);
+    }
+    const again = await ok(['restore', 'latest', '--source', 'big', '--to', to, '--overwrite'], env);
+    assert.match(again.stdout, /restored snapshot .* 40 files/);
   });
 
   it('shows no password and no stack trace in any output', () => session.assertNoLeaks(8));
