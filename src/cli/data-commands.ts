@@ -6,6 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { requireSettings } from '../config/config.js';
 import { LifeboatError } from '../errors.js';
 import { type BackupOutcome, type SourceBackupReport, stripUrlPassword } from '../jobs/backup.js';
 import { backupRunError, runBackups, skippedOf } from '../jobs/backup-run.js';
@@ -132,6 +133,8 @@ async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Pr
       }
       chosen.push({ name: n, config: config as Record<string, unknown> });
     }
+    // A source whose settings use an unset ${NAME} fails the run before anything is saved.
+    for (const c of chosen) requireSettings(c.config);
   }
   const repo = await ctx.openRepository();
   const reports = await runBackups(repo, {
