@@ -78,7 +78,7 @@ describe('lifeboat: progress, JSON output and configuration in everyday use', ()
         '    exclude: ["*.tmp"]',
         '  db:',
         '    type: postgres',
-        '    url: postgres://app:${DB_PASSWORD}@localhost/app',
+        `    url: postgres://app:\${DB_PASSWORD}@localhost/app`,
         '',
       ].join('\n'),
     );
@@ -88,7 +88,7 @@ describe('lifeboat: progress, JSON output and configuration in everyday use', ()
 
   const configEnv = () => bareEnv({ LIFEBOAT_CONFIG: join(dir, 'site', 'lifeboat.yaml') });
 
-  it('config paths resolve against its folder; an unset ${VAR} of an unused source is no error', async () => {
+  it(`config paths resolve against its folder; an unset \${VAR} of an unused source is no error`, async () => {
     // Run from elsewhere: the repository, the password file and the source path are found.
     const r = await ok(['backup', 'docs', '--json'], configEnv(), '/');
     const [report] = JSON.parse(r.stdout);
