@@ -123,6 +123,21 @@ export const HTTP_STATUSES: Record<ErrorCode, number> = {
   internal: 500,
 };
 
+/**
+ * An error as `--json` prints it: its stable code, the exit code it ends with, the message,
+ * and whether retrying may help. Anything not a LifeboatError is `internal`.
+ */
+export function errorJson(
+  err: unknown,
+  exit: number,
+): { type: 'error'; code: ErrorCode; exit: number; message: string; retryable: boolean } {
+  if (isLifeboatError(err)) {
+    return { type: 'error', code: err.code, exit, message: err.message, retryable: err.retryable };
+  }
+  const message = `internal error: ${describe(err)} (rerun with --debug for details, and report it)`;
+  return { type: 'error', code: 'internal', exit, message, retryable: false };
+}
+
 /** The node errno code of an error, if any (ENOENT, ENOSPC, ...). */
 export function errnoCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string') {

@@ -6,12 +6,13 @@
 import { isByteRate, parseByteRate } from '../byte-size.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { loadConfig, resolveRepository } from '../config/config.js';
-import { type RepositoryGiven, withRepositoryEnv } from '../config/repository-settings.js';
+import { passwordSource, type RepositoryGiven, withRepositoryEnv } from '../config/repository-settings.js';
 import { storageOptionsFromConfig } from '../config/storage-settings.js';
 import { describe, LifeboatError } from '../errors.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
 import type { Backend } from '../storage/backend.js';
-import { openBackend, type StorageOptions } from '../storage/registry.js';
+import { openBackend, redactUrl, type StorageOptions } from '../storage/registry.js';
+import { askPassword, askTwice, canPrompt } from './password-prompt.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -95,8 +96,22 @@ export class CliContext {
   }
 
   async openRepository(): Promise<Repository> {
+    await this.promptForPassword(false);
     const { url, password } = await resolveRepository(this.config, this.env);
     return Repository.open(await this.backendFor(url), password, this.repoOptions());
+  }
+
+  /**
+   * No password setting, on a terminal: the password is typed (twice for a new repository),
+   * and kept for the rest of this command. Without a terminal, resolveRepository says which
+   * settings give one.
+   */
+  private async promptForPassword(isNew: boolean): Promise<void> {
+    const url = this.env.LIFEBOAT_REPO || this.config.repository?.url;
+    if (!url || passwordSource(this.config, this.env) || !canPrompt()) return;
+    this.env.LIFEBOAT_PASSWORD = isNew
+      ? await askTwice('password for the new repository', 'init')
+      : await askPassword(`password for the repository at ${redactUrl(url)}: `, 'repo');
   }
 
   /** The repository's backend without opening it (no password needed: `key import`). */
@@ -112,6 +127,7 @@ export class CliContext {
   }
 
   async initRepository(): Promise<Repository> {
+    await this.promptForPassword(true);
     const { url, password } = await resolveRepository(this.config, this.env);
     return Repository.init(await this.backendFor(url), password, this.repoOptions());
   }

@@ -5,17 +5,22 @@
 
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatBytes } from '../byte-size.js';
+import { requireSettings } from '../config/config.js';
 import { LifeboatError } from '../errors.js';
-import type { BackupOutcome, SourceBackupReport } from '../jobs/backup.js';
+import { type BackupOutcome, type SourceBackupReport, stripUrlPassword } from '../jobs/backup.js';
 import { backupRunError, runBackups, skippedOf } from '../jobs/backup-run.js';
 import { runDump } from '../jobs/dump.js';
 import { describeDamaged, partialRestoreError, runRestore } from '../jobs/restore.js';
 import { describeProblems } from '../jobs/snapshot-select.js';
+import { ProgressTally, teeProgress } from '../progress.js';
+import type { Snapshot } from '../repo/snapshot.js';
 import { knownSourceTypes, restoreScopes, sourceFromCli } from '../sources/registry.js';
 import { scopeValues } from '../sources/restore-scopes.js';
 import type { CliContext } from './context.js';
+import { restoreNote, setInterruptNote } from './interrupt-note.js';
 import { progressFor } from './progress-bar.js';
 import { type Action, collect, print } from './shell.js';
 import { restoreAt } from './wal-commands.js';
@@ -127,6 +132,8 @@ async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Pr
       }
       chosen.push({ name: n, config: config as Record<string, unknown> });
     }
+    // A source whose settings use an unset ${NAME} fails the run before anything is saved.
+    for (const c of chosen) requireSettings(c.config);
   }
   const repo = await ctx.openRepository();
   const reports = await runBackups(repo, {
@@ -154,12 +161,19 @@ async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Pr
   if (error) throw error;
 }
 
-function savedLine({ id, snapshot }: BackupOutcome): string {
+function savedLine({ id, snapshot, bytesReused }: BackupOutcome): string {
   const b = snapshot.backup;
   const skipped = snapshot.skippedCount
     ? `; ${snapshot.skippedCount} unreadable path${snapshot.skippedCount === 1 ? '' : 's'} left out`
     : '';
-  return `snapshot ${id.slice(0, 8)} saved: ${snapshot.source} (${snapshot.engine}), ${formatBytes(b?.bytesRead ?? 0)} read, ${formatBytes(b?.bytesAdded ?? 0)} added, ${((b?.durationMs ?? 0) / 1000).toFixed(1)}s${skipped}`;
+  // What was unchanged was processed, not read: "read" alone would overstate the work.
+  const total = b?.bytesRead ?? 0;
+  const reused = Math.min(bytesReused ?? 0, total);
+  const amount =
+    reused > 0
+      ? `${formatBytes(total)} processed (${formatBytes(total - reused)} read, ${formatBytes(reused)} unchanged)`
+      : `${formatBytes(total)} read`;
+  return `snapshot ${id.slice(0, 8)} saved: ${snapshot.source} (${snapshot.engine}), ${amount}, ${formatBytes(b?.bytesAdded ?? 0)} added, ${((b?.durationMs ?? 0) / 1000).toFixed(1)}s${skipped}`;
 }
 
 /** One source in `backup --json`: its status, its snapshots (ids, and in full), what failed or was left out. */
@@ -197,7 +211,11 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
       snapshotRef,
     );
   const repo = await ctx.openRepository();
-  const progress = progressFor(ctx.options);
+  // What was written so far, for what an interruption says (interrupt-note.ts).
+  const tally = new ProgressTally();
+  const progress = teeProgress(progressFor(ctx.options), tally);
+  let found: { id: string; snapshot: Snapshot; target?: string } | undefined;
+  if (!opts.dryRun) setInterruptNote(restoreNote(tally, () => found));
   const result = await runRestore(repo, {
     snapshot: snapshotRef,
     source: opts.source,
@@ -213,7 +231,13 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: st
     },
     progress,
     returnPartial: true,
-  });
+    onSnapshot: (id, snapshot) => {
+      const recorded = typeof snapshot.meta.path === 'string' ? snapshot.meta.path : undefined;
+      const to =
+        opts.to && (/^[a-z][a-z0-9+.-]*:\/\//i.test(opts.to) ? stripUrlPassword(opts.to) : resolve(opts.to));
+      found = { id, snapshot, target: to || recorded };
+    },
+  }).finally(() => setInterruptNote(undefined));
   progress.done();
   // `latest` passed over snapshot files that do not read: say so, the newest may be among them.
   for (const line of [...describeProblems(result.skipped), ...result.future]) {

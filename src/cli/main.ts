@@ -2,19 +2,23 @@
  * @module cli/main
  * The `lifeboat` command line: the contract in DESIGN.md, "Command line".
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES } from '../errors.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { VERSION } from '../version.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDrillCommands } from './drill-commands.js';
 import { registerInspectCommands } from './inspect-commands.js';
+import { interruptNote } from './interrupt-note.js';
 import { registerKeyCommands } from './key-commands.js';
 import { registerRepairCommands } from './repair-commands.js';
 import { registerRepoCommands } from './repo-commands.js';
 import { registerServerCommands } from './server-commands.js';
 import { makeAction } from './shell.js';
 import { registerWalCommands } from './wal-commands.js';
+
+/** --json anywhere on the line: commander reports usage errors before any command runs. */
+const jsonMode = process.argv.slice(2).includes('--json');
 
 const program = new Command('lifeboat')
   .description('backup and disaster recovery for the data of running applications')
@@ -28,7 +32,16 @@ const program = new Command('lifeboat')
   .option('--limit-upload <kib>', 'limit uploads to this many KiB/s, or a size per second (2MiB)')
   .option('--limit-download <kib>', 'limit downloads to this many KiB/s, or a size per second (2MiB)')
   .exitOverride()
-  .showHelpAfterError('(run `lifeboat --help` for usage)');
+  .showHelpAfterError(jsonMode ? false : '(run `lifeboat --help` for usage)');
+// Under --json a usage error is an error object too (commands inherit this output).
+if (jsonMode) {
+  program.configureOutput({
+    outputError: (text, write) =>
+      write(
+        `${JSON.stringify({ type: 'error', code: 'usage', exit: EXIT_CODES.usage, message: text.replace(/^error: /, '').trim(), retryable: false })}\n`,
+      ),
+  });
+}
 
 const action = makeAction();
 registerRepoCommands(program, action);
@@ -41,6 +54,7 @@ registerWalCommands(program, action);
 registerDrillCommands(program, action);
 
 // Every command takes the global options after its name too ("lifeboat backup --config f").
+// The rate limits are listed once, in `lifeboat --help`: on every command they were noise.
 function addGlobals(cmd: Command): void {
   for (const sub of cmd.commands) {
     if (sub.commands.length > 0) addGlobals(sub);
@@ -51,19 +65,22 @@ function addGlobals(cmd: Command): void {
       .option('--debug', 'show stack traces on errors')
       .option('--repo <url>', 'the repository')
       .option('--password-file <file>', "read the repository's password from this file")
-      .option('--limit-upload <kib>', 'limit uploads to this many KiB/s, or a size per second (2MiB)')
-      .option('--limit-download <kib>', 'limit downloads to this many KiB/s, or a size per second (2MiB)')
+      .addOption(new Option('--limit-upload <kib>').hideHelp())
+      .addOption(new Option('--limit-download <kib>').hideHelp())
       .exitOverride();
   }
 }
 addGlobals(program);
 
-// An interrupted command releases its repository locks; what it wrote stays unreferenced
-// (the snapshot is the commit), and the next backup reuses it.
+// An interrupted command releases its repository locks; what a backup wrote stays
+// unreferenced (the snapshot is the commit), and the next backup reuses it. A restore says
+// what it wrote and left (interrupt-note.ts).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    process.stderr.write(`\nlifeboat: interrupted by ${signal}; nothing was committed\n`);
-    void releaseAllLocks().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void interruptNote()
+      .then((note) => process.stderr.write(`\nlifeboat: interrupted by ${signal}; ${note}\n`))
+      .then(() => releaseAllLocks())
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   });
 }
 

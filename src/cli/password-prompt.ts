@@ -1,12 +1,26 @@
 /**
  * @module cli/password-prompt
- * New passwords for `key add` / `key passwd`: from a file, the environment, or (only on a
- * terminal) typed twice without echo.
+ * Passwords typed at a terminal, without echo: the repository's when no setting gives it, and
+ * new ones (`init`, `key add`, `key passwd`, `key import`), typed twice. Only on a terminal:
+ * a script without a password setting gets an error that names the settings instead.
  */
 import { readFile } from 'node:fs/promises';
 import { LifeboatError } from '../errors.js';
 
-export async function newPassword(file: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
+/** Whether a prompt can be shown: standard input is a terminal. */
+export function canPrompt(): boolean {
+  return !!process.stdin.isTTY;
+}
+
+/**
+ * A new password from `file`, LIFEBOAT_NEW_PASSWORD, or (only on a terminal) typed twice;
+ * `tag` names the command in errors.
+ */
+export async function newPassword(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  tag = 'key',
+): Promise<string> {
   if (file) {
     let text: string;
     try {
@@ -14,55 +28,80 @@ export async function newPassword(file: string | undefined, env: NodeJS.ProcessE
     } catch (err) {
       throw new LifeboatError(
         'usage',
-        `[key] cannot read the new password file ${file}: ${(err as Error).message}`,
+        `[${tag}] cannot read the new password file ${file}: ${(err as Error).message}`,
       );
     }
     const password = text.replace(/\r?\n$/, '');
     if (password.length === 0)
-      throw new LifeboatError('usage', `[key] the new password file ${file} is empty`);
+      throw new LifeboatError('usage', `[${tag}] the new password file ${file} is empty`);
     return password;
   }
   if (env.LIFEBOAT_NEW_PASSWORD) return env.LIFEBOAT_NEW_PASSWORD;
-  if (!process.stdin.isTTY) {
+  if (!canPrompt()) {
     throw new LifeboatError(
       'usage',
-      '[key] no new password: pass --new-password-file FILE or set LIFEBOAT_NEW_PASSWORD',
+      `[${tag}] no new password: pass --new-password-file FILE or set LIFEBOAT_NEW_PASSWORD`,
     );
   }
-  const first = await ask('new password: ');
-  const second = await ask('repeat new password: ');
+  return askTwice('new password', tag);
+}
+
+/** A password typed twice (a new one: a typo would lock the data away); `what` names it. */
+export async function askTwice(what: string, tag: string): Promise<string> {
+  const first = await askPassword(`${what}: `, tag);
+  if (first.length === 0) throw new LifeboatError('usage', `[${tag}] an empty password is not allowed`);
+  const second = await askPassword(`repeat ${what}: `, tag);
   if (first !== second)
-    throw new LifeboatError('usage', '[key] the two passwords differ; nothing was changed');
-  if (first.length === 0) throw new LifeboatError('usage', '[key] an empty password is not allowed');
+    throw new LifeboatError('usage', `[${tag}] the two passwords differ; nothing was changed`);
   return first;
 }
 
-function ask(prompt: string): Promise<string> {
+/** Characters typed after a line's end, kept for the next prompt (a paste of two lines). */
+let pending = '';
+
+/** One line typed at the terminal without echo; Ctrl-C or Ctrl-D on an empty line cancels. */
+export function askPassword(prompt: string, tag: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;
     process.stderr.write(prompt);
-    stdin.setRawMode(true);
-    stdin.resume();
     let value = '';
-    const onData = (buf: Buffer) => {
-      for (const ch of buf.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') {
-          stdin.setRawMode(false);
-          stdin.pause();
-          stdin.off('data', onData);
-          process.stderr.write('\n');
-          resolve(value);
-          return;
-        }
-        if (ch === '\u0003') {
-          stdin.setRawMode(false);
-          reject(new LifeboatError('interrupted', '[key] cancelled'));
-          return;
-        }
-        if (ch === '\u007f') value = value.slice(0, -1);
-        else value += ch;
-      }
+    const finish = (error?: LifeboatError) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (error) reject(error);
+      else resolve(value);
     };
+    const take = (text: string): boolean => {
+      const chars = [...text];
+      for (let i = 0; i < chars.length; i++) {
+        const ch = chars[i];
+        if (ch === '\r' || ch === '\n') {
+          // "\r\n" is one line end.
+          const next = ch === '\r' && chars[i + 1] === '\n' ? i + 2 : i + 1;
+          pending = chars.slice(next).join('');
+          finish();
+          return true;
+        }
+        if (ch === '\u0003' || (ch === '\u0004' && value === '')) {
+          pending = '';
+          finish(new LifeboatError('interrupted', `[${tag}] password prompt cancelled; nothing was done`));
+          return true;
+        }
+        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+        else if (ch >= ' ') value += ch;
+      }
+      return false;
+    };
+    const onData = (buf: Buffer) => {
+      take(buf.toString('utf8'));
+    };
+    stdin.setRawMode(true);
+    const leftover = pending;
+    pending = '';
+    if (take(leftover)) return;
     stdin.on('data', onData);
+    stdin.resume();
   });
 }

@@ -34,6 +34,7 @@ export function registerRepoCommands(program: Command, action: Action): void {
     .option('--tag <tag>', 'only snapshots with this tag')
     .option('--before <time>', 'only snapshots taken before this time')
     .option('--after <time>', 'only snapshots taken after this time')
+    .option('--all', "also restore drills' reports (kind drill)")
     .action(action(snapshots));
 
   program
@@ -49,7 +50,8 @@ export function registerRepoCommands(program: Command, action: Action): void {
     .option('--source <name>', 'only this source')
     .option('--prune', 'prune unreferenced data afterwards')
     .option('--dry-run', 'show what would be removed, remove nothing')
-    .option('--keep-tag <tag>', 'keep snapshots with this tag (repeatable)', collect, []);
+    .option('--keep-tag <tag>', 'keep snapshots with this tag (repeatable)', collect, [])
+    .option('--all', "apply the policy to restore drills' reports too");
   for (const k of ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly']) {
     forget.option(
       `--keep-${k} <n>`,
@@ -122,7 +124,7 @@ async function init(ctx: CliContext): Promise<void> {
 
 async function snapshots(
   ctx: CliContext,
-  opts: { source?: string; tag?: string; before?: string; after?: string },
+  opts: { source?: string; tag?: string; before?: string; after?: string; all?: boolean },
 ): Promise<void> {
   const filter = {
     source: opts.source,
@@ -132,7 +134,8 @@ async function snapshots(
   };
   const repo = await ctx.openRepository();
   const scan = await repo.scanSnapshots();
-  const list = filterSnapshots(scan.snapshots, filter);
+  const list = filterSnapshots(scan.snapshots, { ...filter, hideDrills: !opts.all });
+  const drills = opts.all ? 0 : filterSnapshots(scan.snapshots, filter).length - list.length;
   // Files that do not read are named on stderr (stdout keeps its form) and end in exit 3.
   const problems = () => {
     if (scan.problems.length === 0) return;
@@ -166,7 +169,11 @@ async function snapshots(
     ['ID', 'Time (UTC)', 'Source', 'Engine', 'Host', 'Tags', 'Size', ...(partial ? ['Skipped'] : [])],
     rows,
   );
-  print(`${shown.length} snapshot${shown.length === 1 ? '' : 's'}`);
+  const hidden =
+    drills > 0
+      ? ` (and ${drills} restore drill report${drills === 1 ? '' : 's'}, not listed: --all lists them, \`lifeboat drill --list\` summarizes them)`
+      : '';
+  print(`${shown.length} snapshot${shown.length === 1 ? '' : 's'}${hidden}`);
   for (const { id, snapshot: s } of shown) {
     if (!s.skippedCount) continue;
     const listed = (s.skipped ?? []).slice(0, SKIPPED_SHOWN);
@@ -266,6 +273,7 @@ interface ForgetOptions {
   keepMonthly?: number;
   keepYearly?: number;
   keepWithin?: string;
+  all?: boolean;
 }
 
 async function forgetCommand(ctx: CliContext, opts: ForgetOptions, ids: string[] = []): Promise<void> {
@@ -297,6 +305,7 @@ async function forgetCommand(ctx: CliContext, opts: ForgetOptions, ids: string[]
     source: opts.source,
     dryRun: !!opts.dryRun,
     ids,
+    includeDrills: !!opts.all,
   });
   for (const line of describeProblems(outcome.skipped)) process.stderr.write(`lifeboat: warning: ${line}\n`);
   for (const d of outcome.groups.flatMap((g) => g.decisions.filter((x) => x.ahead))) {

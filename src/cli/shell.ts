@@ -4,7 +4,7 @@
  * to messages and exit codes in one place.
  */
 import type { Command } from 'commander';
-import { EXIT_CODES, isLifeboatError } from '../errors.js';
+import { EXIT_CODES, errorJson, isLifeboatError } from '../errors.js';
 import { CliContext, type GlobalOptions } from './context.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: commander hands options as loosely typed records
@@ -43,21 +43,23 @@ export function makeAction(): Action {
         await handler(ctx, options, ...positional);
         await ctx.close();
       } catch (err) {
-        reportError(err, !!options.debug);
+        reportError(err, { debug: !!options.debug, json: !!options.json });
       }
     };
 }
 
-export function reportError(err: unknown, debug: boolean): never {
-  if (isLifeboatError(err)) {
-    process.stderr.write(`lifeboat: ${err.message}\n`);
-    if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
-    process.exit(EXIT_CODES[err.code] ?? 1);
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(
-    `lifeboat: internal error: ${message} (rerun with --debug for details, and report it)\n`,
-  );
-  if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  process.exit(1);
+/**
+ * The error on stderr and the exit code its code maps to: `lifeboat: message`, or with
+ * --json one JSON object (`type`, `code`, `exit`, `message`, `retryable`).
+ */
+export function reportError(err: unknown, options: { debug?: boolean; json?: boolean } = {}): never {
+  const known = isLifeboatError(err);
+  const message = known
+    ? err.message
+    : `internal error: ${err instanceof Error ? err.message : String(err)} (rerun with --debug for details, and report it)`;
+  const exit = known ? (EXIT_CODES[err.code] ?? 1) : 1;
+  if (options.json) process.stderr.write(`${JSON.stringify(errorJson(err, exit))}\n`);
+  else process.stderr.write(`lifeboat: ${message}\n`);
+  if (options.debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exit(exit);
 }

@@ -85,9 +85,15 @@ describe('config: parsing and validation', () => {
     assert.deepEqual(config.sources.a.tags, ['nightly', `cost \${HOME}`, '$$5 plain']);
   });
 
-  it('names a missing variable and the field that uses it', () => {
+  it('names a missing variable and the field that uses it, when a command reads that field', () => {
+    const config = parse(
+      `sources:\n  app-db:\n    type: sqlite\n    path: \${DB_PATH}\n    retention: { last: 3 }\n`,
+    );
+    // The source is listed and its other settings read: forget needs no database path.
+    assert.deepEqual(Object.keys(config.sources), ['app-db']);
+    assert.deepEqual(config.sources['app-db'].retention, { last: 3 });
     assert.throws(
-      () => parse(`sources:\n  app-db:\n    type: sqlite\n    path: \${DB_PATH}\n`),
+      () => config.sources['app-db'].path,
       fails(
         'config_invalid',
         /^\[config\] lifeboat\.yaml: sources\.app-db\.path uses \$\{DB_PATH\}, which is not set \(export it or edit the file\)$/,
@@ -97,6 +103,49 @@ describe('config: parsing and validation', () => {
       () => parse(`repository:\n  password: "ab\${oops"\n`),
       fails('config_invalid', /repository\.password has a "\$\{" without a closing "\}"/),
     );
+  });
+
+  it('fails at once on an unset variable outside the sources, and on a broken one anywhere', () => {
+    assert.throws(
+      () => parse(`repository:\n  password: \${REPO_PW}\n`),
+      fails('config_invalid', /repository\.password uses \$\{REPO_PW\}, which is not set/),
+    );
+    assert.throws(
+      () => parse(`sources:\n  db:\n    type: sqlite\n    path: "/x/\${oops"\n`),
+      fails('config_invalid', /sources\.db\.path has a "\$\{" without a closing "\}"/),
+    );
+  });
+
+  it("resolves relative paths against the config file's folder, the repository too", () => {
+    const config = parseConfig(
+      [
+        'repository:',
+        '  url: ./repo',
+        '  password_file: secrets/pw',
+        'sources:',
+        '  up:',
+        '    type: files',
+        '    path: data/uploads',
+        '  db:',
+        '    type: sqlite',
+        '    path: /abs/app.db',
+        '  remote:',
+        '    type: redis',
+        '    url: redis://localhost:6379',
+        '    tls: { ca: certs/ca.pem, cert: "-----BEGIN CERTIFICATE-----\\nAAA\\n" }',
+      ].join('\n'),
+      '/etc/lifeboat/lifeboat.yaml',
+      {},
+    );
+    assert.equal(config.repository?.url, '/etc/lifeboat/repo');
+    assert.equal(config.repository?.password_file, '/etc/lifeboat/secrets/pw');
+    assert.equal(config.sources.up.path, '/etc/lifeboat/data/uploads');
+    assert.equal(config.sources.db.path, '/abs/app.db');
+    const tls = (config.sources.remote as { tls?: { ca?: string; cert?: string } }).tls;
+    assert.equal(tls?.ca, '/etc/lifeboat/certs/ca.pem');
+    assert.match(tls?.cert ?? '', /^-----BEGIN/);
+    const s3 = parseConfig('repository:\n  url: s3://bucket/prefix\n', '/etc/lifeboat/lifeboat.yaml', {});
+    assert.equal(s3.repository?.url, 's3://bucket/prefix');
   });
 
   it('names each bad field by its path and says what is expected', () => {

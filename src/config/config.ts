@@ -1,7 +1,9 @@
 /**
  * @module config/config
  * Loading lifeboat.yaml: find the file, parse YAML, interpolate `${NAME}` from the
- * environment, validate. Every error names the file and the field and says what to do.
+ * environment, make relative paths relative to the file's folder, validate. Every error names
+ * the file and the field and says what to do. A source's unset `${NAME}` fails only the
+ * command that reads that setting, so `audit list` needs no database password.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -9,7 +11,7 @@ import { parseDocument } from 'yaml';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { describeIssues } from './config-issues.js';
 import { configSchema, type LifeboatConfig } from './config-schema.js';
-import { interpolateEnv } from './interpolate.js';
+import { interpolateEnv, type UnsetReference } from './interpolate.js';
 
 export type {
   ConfiguredSource,
@@ -69,9 +71,14 @@ export function parseConfig(
     });
   }
   let raw: unknown = doc.toJS() ?? {};
-  raw = interpolateEnv(raw, env, file);
+  const deferred: UnsetReference[] = [];
+  raw = interpolateEnv(raw, env, file, [], deferred);
+  // Only a source's settings wait until they are read: the rest every command may need.
+  const early = deferred.find((d) => d.path[0] !== 'sources');
+  if (early) throw early.error;
   // `sources:` with every entry commented out is an empty list of sources, not an error.
   if (isRecord(raw) && raw.sources === null) raw.sources = {};
+  if (isRecord(raw)) resolvePaths(raw, dirname(resolve(file)));
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -81,11 +88,78 @@ export function parseConfig(
   const config = parsed.data as unknown as LifeboatConfig;
   // Sources are looked up by names from requests: "constructor" or "toString" must find nothing.
   config.sources = Object.assign(Object.create(null), config.sources ?? {});
-  const pwFile = config.repository?.password_file;
-  if (config.repository && pwFile && !isAbsolute(pwFile)) {
-    config.repository.password_file = resolve(dirname(resolve(file)), pwFile);
-  }
+  for (const d of deferred) failOnRead(config, d);
   return config;
+}
+
+/**
+ * Reads every setting of a source, so one that uses an unset `${NAME}` fails now, before a
+ * command starts work that needs it (a backup of several sources checks them all first).
+ */
+export function requireSettings(source: unknown): void {
+  JSON.stringify(source);
+}
+
+/**
+ * Settings that name a local file or folder, by where they sit (`*` any source), resolved
+ * against the config file's folder, as a shell would from there. The repository URL counts
+ * when it is a plain path (no scheme); PEM text given in place of a TLS file stays as it is.
+ */
+const PATH_SETTINGS = [
+  ['repository', 'url'],
+  ['repository', 'password_file'],
+  ['sources', '*', 'path'],
+  ['sources', '*', 'bin_dir'],
+  ['sources', '*', 'tls', 'ca'],
+  ['sources', '*', 'tls', 'cert'],
+  ['sources', '*', 'tls', 'key'],
+  ['server', 'catalog'],
+];
+
+function resolvePaths(raw: Record<string, unknown>, base: string): void {
+  const visit = (node: unknown, rest: string[]): void => {
+    if (!isRecord(node)) return;
+    const [key, ...more] = rest;
+    const keys = key === '*' ? Object.keys(node) : [key];
+    for (const k of keys) {
+      const value = node[k];
+      if (more.length > 0) visit(value, more);
+      else if (typeof value === 'string' && isLocalRelative(value)) node[k] = resolve(base, value);
+    }
+  };
+  for (const setting of PATH_SETTINGS) visit(raw, setting);
+}
+
+function isLocalRelative(value: string): boolean {
+  return (
+    value !== '' &&
+    !value.startsWith('-----') &&
+    !isAbsolute(value) &&
+    !/^[a-z][a-z0-9+.-]*:/i.test(value) &&
+    !value.includes('\n')
+  );
+}
+
+/**
+ * The setting that used an unset variable throws its error when read (the source holding it
+ * is still listed; reading its other settings works). When validation reshaped the value,
+ * the whole source throws instead.
+ */
+function failOnRead(config: LifeboatConfig, d: UnsetReference): void {
+  const path = d.path.slice(1);
+  let parent: unknown = config.sources;
+  for (const key of path.slice(0, -1))
+    parent = isRecord(parent) || Array.isArray(parent) ? (parent as Record<string, unknown>)[key] : undefined;
+  const leaf = path[path.length - 1];
+  const holder = (isRecord(parent) || Array.isArray(parent)) && leaf in parent ? parent : config.sources;
+  const key = holder === parent ? leaf : path[0];
+  Object.defineProperty(holder, key, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      throw d.error;
+    },
+  });
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

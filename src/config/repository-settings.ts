@@ -89,7 +89,7 @@ export async function resolveRepository(
   if (!password) {
     throw new LifeboatError(
       'usage',
-      '[config] no repository password given: set LIFEBOAT_PASSWORD, LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD_COMMAND, or repository.password, password_file or password_command in lifeboat.yaml',
+      '[config] no repository password given: set LIFEBOAT_PASSWORD, LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD_COMMAND, or repository.password, password_file or password_command in lifeboat.yaml (on a terminal, it is asked for)',
     );
   }
   return { url, password };

@@ -32,6 +32,33 @@ export interface BackupRequest {
 export interface BackupOutcome {
   id: string;
   snapshot: Snapshot;
+  /** Bytes counted without being read (files unchanged since the previous snapshot). */
+  bytesReused?: number;
+}
+
+/**
+ * The renderer's progress, with the previous snapshot's size as the total of each phase the
+ * engine starts without one (a dump's size is unknown until it ends), and the bytes it did
+ * not read again counted for the summary.
+ */
+function countingProgress(inner: Progress, estimate: number | undefined) {
+  let reused = 0;
+  const progress: Progress = {
+    start: (label, totalBytes) => {
+      if (totalBytes !== undefined || estimate === undefined) inner.start(label, totalBytes);
+      else if (inner.total) {
+        inner.start(label);
+        inner.total({ bytes: estimate, final: false });
+      } else inner.start(label, estimate);
+    },
+    advance: (bytes, detail) => {
+      if (detail?.reused) reused += bytes;
+      inner.advance(bytes, detail);
+    },
+    done: () => inner.done(),
+  };
+  if (inner.total) progress.total = inner.total.bind(inner);
+  return { progress, reused: () => reused };
 }
 
 export async function runBackup(repo: Repository, req: BackupRequest): Promise<BackupOutcome> {
@@ -44,10 +71,14 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     const parent = repo.writeOnly ? undefined : await latestOf(repo, req.source.name);
     const usableParent = parent && parent.snapshot.engine === req.source.type ? parent : undefined;
     const store = new RepoContentStore(repo);
-    const progress = req.progress ?? silentProgress;
     // The previous backup's size is the best estimate of this one's, for the ETA.
-    const estimate = usableParent?.snapshot.stats.bytes;
-    progress.start(`backup ${req.source.name}`, typeof estimate === 'number' ? estimate : undefined);
+    const previous = usableParent?.snapshot.stats.bytes;
+    const counted = countingProgress(
+      req.progress ?? silentProgress,
+      typeof previous === 'number' ? previous : undefined,
+    );
+    const progress = counted.progress;
+    progress.start(`backup ${req.source.name}`);
     let result: Awaited<ReturnType<Source['backup']>>;
     try {
       result = await req.source.backup({ store, progress, parentRoot: usableParent?.snapshot.root });
@@ -86,7 +117,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
       },
     };
     const id = await repo.saveSnapshot(snapshot);
-    return { id, snapshot };
+    return { id, snapshot, bytesReused: counted.reused() };
   } finally {
     await lock.release().catch(() => {});
   }

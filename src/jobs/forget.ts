@@ -24,6 +24,8 @@ export interface ForgetRequest {
    * also those whose files are damaged, which no policy can judge.
    */
   ids?: string[];
+  /** Apply the policy to restore drills' reports too (`--all`; or name a drill source). */
+  includeDrills?: boolean;
 }
 
 export interface ForgetGroup {
@@ -55,7 +57,7 @@ export async function runForget(repo: Repository, req: ForgetRequest): Promise<F
     // Archived WAL is not made of snapshots: prune drops what no kept base backup needs.
     // A snapshot file that does not read has no source or time to judge it by: it is skipped
     // (and named), never counted among what a policy keeps.
-    const entries = filterSnapshots(scan.snapshots, { source: req.source });
+    const entries = filterSnapshots(scan.snapshots, { source: req.source, hideDrills: !req.includeDrills });
     const outcome: ForgetOutcome = { groups: [], removed: [], retained: [], skipped: scan.problems };
     for (const [source, group] of groupBySource(entries)) {
       const configured = sourceOfUnit(source);

@@ -30,6 +30,8 @@ export interface RestoreRequest {
    * partial results (a drill) so never take one for a success.
    */
   returnPartial?: boolean;
+  /** Told which snapshot restores, before anything is written (for what an interruption says). */
+  onSnapshot?: (id: string, snapshot: Snapshot) => void;
 }
 
 export interface RestoreOutcome extends RestoreResult {
@@ -64,6 +66,13 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
   const lock = await repo.lock(false, 'restore');
   try {
     const { id, snapshot, skipped, future } = await findSnapshot(repo, req.snapshot, req.source);
+    if (snapshot.kind === 'drill') {
+      throw new LifeboatError(
+        'usage',
+        `[restore] snapshot ${id.slice(0, 8)} is a restore drill's report for ${String(snapshot.meta.drilledSource ?? snapshot.source)}, not a backup: read it with \`lifeboat drill --show ${id.slice(0, 8)}\``,
+      );
+    }
+    req.onSnapshot?.(id, snapshot);
     // A unit ("app-db/sales") restores through its configured parent source ("app-db").
     const configured = req.configured[snapshot.source] ?? req.configured[sourceOfUnit(snapshot.source)];
     const config = configured ?? snapshot.sourceConfig;

@@ -14,12 +14,18 @@ export interface SnapshotFilter {
   tag?: string;
   before?: Date;
   after?: Date;
+  /**
+   * Leave out restore drills' reports (kind `drill`): they are no backups. A `source` that
+   * names a drill source ("drill:app") shows them all the same.
+   */
+  hideDrills?: boolean;
 }
 
 export function filterSnapshots(entries: SnapshotEntry[], f: SnapshotFilter): SnapshotEntry[] {
   return entries.filter(({ snapshot: s }) => {
     const t = new Date(s.time).getTime();
     if (f.source && !belongsTo(s.source, f.source)) return false;
+    if (f.hideDrills && s.kind === 'drill' && !f.source?.startsWith('drill:')) return false;
     if (f.tag && !s.tags.includes(f.tag)) return false;
     if (f.before && t >= f.before.getTime()) return false;
     if (f.after && t <= f.after.getTime()) return false;

@@ -67,10 +67,16 @@ export function openConfig(
       { cause: err },
     );
   }
+  if (typeof stored.version === 'number' && stored.version > 1) {
+    throw new LifeboatError(
+      'unsupported',
+      `[repo] the repository at ${location} has format version ${stored.version}, written by a later Lifeboat; this Lifeboat reads version 1 (upgrade Lifeboat)`,
+    );
+  }
   if (stored.version !== 1) {
     throw new LifeboatError(
       'repo_corrupt',
-      `[repo] repository at ${location} has format version ${stored.version}; this lifeboat reads version 1 (upgrade lifeboat)`,
+      `[repo] the repository config at ${location} is damaged: it has no valid format version (restore the file "config" from a copy of the repository)`,
     );
   }
   const { keys, ...config } = stored;

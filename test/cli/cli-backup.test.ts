@@ -239,6 +239,8 @@ describe('lifeboat backup and snapshots', () => {
         /sources\.notes\.path uses \$\{LB_TEST_NOTES_DIR\}, which is not set/,
       );
       assert.ok(r.stderr.includes(config));
+      // A command that reads no source's settings does not need it.
+      await ok(['snapshots', '--config', config], bareEnv({ LB_TEST_REPO_PASSWORD: PASSWORD }));
     });
 
     it('the environment wins over the config for the repository', async () => {

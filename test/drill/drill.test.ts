@@ -131,7 +131,10 @@ describe('lifeboat drill', () => {
     const report = JSON.parse(r.stdout);
     assert.equal(report.snapshot, id);
     assert.equal(report.passed, false);
-    assert.match(r.stderr, /check "command: test -f/);
+    // Under --json the error is a JSON object with its code.
+    const error = JSON.parse(r.stderr);
+    assert.equal(error.code, 'integrity');
+    assert.match(error.message, /check "command: test -f/);
   });
 
   it('restores into a configured scratch_url, and fails when the restore fails', async () => {

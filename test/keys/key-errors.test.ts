@@ -7,10 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { open, seal } from '../../src/repo/crypto.js';
+import { CONFIG_AAD } from '../../src/repo/snapshot.js';
 import { lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { withRepository } from '../helpers/repo-blobs.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -65,6 +68,49 @@ describe('keys: distinct errors when no key can be tried', () => {
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /has format version 2, and this Lifeboat reads version 1 \(upgrade Lifeboat\)/);
     assert.doesNotMatch(r.stderr, /wrong password/);
+  });
+
+  it('names a repository of a later format version as one, not as damage', async () => {
+    const repo = await freshRepo('future-repo');
+    const kek = await withRepository(
+      repo,
+      async (r) => (r as unknown as { master: { kek: Buffer } }).master.kek,
+    );
+    const file = join(repo, 'config');
+    const stored = JSON.parse(open(kek, await readFile(file), CONFIG_AAD, 'config').toString('utf8'));
+    await chmod(file, 0o600);
+    await writeFile(file, seal(kek, Buffer.from(JSON.stringify({ ...stored, version: 2 })), CONFIG_AAD));
+    const r = await runCli(['snapshots', '--json'], repoEnv(repo));
+    assert.equal(r.code, 1, r.stderr);
+    const e = JSON.parse(r.stderr);
+    assert.equal(e.code, 'unsupported');
+    assert.match(
+      e.message,
+      /has format version 2, written by a later Lifeboat; this Lifeboat reads version 1 \(upgrade Lifeboat\)/,
+    );
+  });
+
+  it('names a damaged key file, never blaming the password', async () => {
+    const repo = await freshRepo('damaged-key');
+    const [name] = await readdir(join(repo, 'keys'));
+    const path = join(repo, 'keys', name);
+    const key = JSON.parse(await readFile(path, 'utf8'));
+    const data = Buffer.from(key.data, 'base64');
+    data[10] ^= 0xff;
+    await chmod(path, 0o600);
+    await writeFile(path, JSON.stringify({ ...key, data: data.toString('base64') }, null, 2));
+    const r = await runCli(['snapshots'], repoEnv(repo));
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`key file ${name.slice(0, 8)} is damaged \\(its content does not match its name\\)`),
+    );
+    assert.doesNotMatch(r.stderr, /wrong password/);
+    // Cut short, it is no JSON any more: still damaged, not wrong.
+    await writeFile(path, (await readFile(path)).subarray(0, 40));
+    const cut = await runCli(['snapshots', '--json'], repoEnv(repo));
+    assert.equal(JSON.parse(cut.stderr).code, 'repo_corrupt');
+    assert.match(cut.stderr, /is damaged/);
   });
 
   it('says the key files are missing', async () => {

@@ -118,11 +118,6 @@ describe('clear errors, nothing damaged', { timeout: 180_000 }, () => {
         expect: /repository: unknown key "pasword"/,
       },
       {
-        name: 'relative source path',
-        text: 'sources:\n  app:\n    type: files\n    path: relative/dir\n',
-        expect: /sources\.app\.path: .*absolute/,
-      },
-      {
         name: 'wrong type',
         text: `sources:\n  app:\n    type: files\n    path: ${src}\n    retention: { daily: seven }\n`,
         expect: /sources\.app\.retention\.daily: expected a number/,

@@ -14,6 +14,7 @@ import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../error
 import type { BackupContext, BackupResult, NodeType, SkippedPath, Tree, TreeNode } from '../source.js';
 import { createExcludeMatcher, type ExcludeMatcher } from './files-exclude.js';
 import { encodeBytes, hardlinkSegment, joinPath, nodeNameBytes, nodeType, nsString } from './files-meta.js';
+import { scanTree } from './files-scan.js';
 
 const READ_BUFFER = 1 << 20;
 /** Files read at once. */
@@ -320,13 +321,14 @@ class TreeWalker {
       this.ctx.store.hasContent(previous.content);
     if (unchanged && previous?.content) {
       node.content = previous.content;
-      this.ctx.progress.advance(node.size);
+      this.ctx.progress.advance(node.size, { files: 1, reused: true });
     } else {
       const content = await this.readContent(path, place);
       if (content === undefined) return undefined;
       node.content = content.chunks;
       // The size actually read, so a restore can verify it even if the file grew meanwhile.
       node.size = content.size;
+      this.ctx.progress.advance(0, { files: 1 });
     }
     if (linkKey) this.hardlinks.set(linkKey, place.link);
     this.stats.files++;
@@ -403,6 +405,32 @@ export async function backupFiles(config: WalkConfig, ctx: BackupContext): Promi
     throw rootError(err, root);
   }
   const meta: Record<string, unknown> = { path: root };
+  // Totals for the progress display, counted beside the walk, only for a renderer that shows them.
+  let walked = false;
+  const { progress } = ctx;
+  if (progress.total) {
+    const total = progress.total.bind(progress);
+    void scanTree(
+      root,
+      config.exclude,
+      (t) => walked || total(t),
+      () => walked,
+    ).catch(() => {});
+  }
+  try {
+    return await walkRoot(config, ctx, st, meta);
+  } finally {
+    walked = true;
+  }
+}
+
+async function walkRoot(
+  config: WalkConfig,
+  ctx: BackupContext,
+  st: BigIntStats,
+  meta: Record<string, unknown>,
+): Promise<BackupResult> {
+  const root = config.path;
   // Messages name entries under the folder that holds them: the root itself, or a file's folder.
   const walker = new TreeWalker(
     ctx,
