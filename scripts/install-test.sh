@@ -38,7 +38,11 @@ while [ $# -gt 0 ]; do
 done
 
 tmp=$(mktemp -d /tmp/lifeboat-install-test.XXXXXX)
-cleanup() { [ "$keep" = 1 ] && echo "install-test: kept $tmp" || rm -rf "$tmp"; }
+cleanup() {
+  # The binaries put in the npm cache are the checkout's: take them out again.
+  [ -f "$tmp/seeded" ] && xargs rm -f <"$tmp/seeded"
+  if [ "$keep" = 1 ]; then echo "install-test: kept $tmp"; else rm -rf "$tmp"; fi
+}
 trap cleanup EXIT
 prefix="$tmp/prefix"
 cache="$tmp/npm-cache"
@@ -56,35 +60,35 @@ grep -qx 'package/dist/web/index.html' "$tmp/files" || {
 
 if [ "$prebuilds" = 1 ]; then
   # prebuild-install looks in <npm cache>/_prebuilds/ before downloading: put there what it
-  # would download, packed from this checkout's built addons, when they fit this node.
-  (cd "$checkout" && node - "$cache/_prebuilds" <<'EOF')
+  # would download, packed from this checkout's built addons, when they load in this node
+  # (better-sqlite3's binary depends on node's ABI). One process each: its rc keeps state.
+  for addon in better-sqlite3:node zstd-napi:napi; do
+    name=${addon%:*}
+    (cd "$checkout/node_modules/$name" && npm_config_cache="$cache" node - "$tmp/seeded" "${addon#*:}" <<'EOF')
 const { execFileSync } = require('node:child_process');
-const { mkdirSync } = require('node:fs');
-const { join } = require('node:path');
-const dest = process.argv[2];
-for (const [name, runtime] of [['better-sqlite3', 'node'], ['zstd-napi', 'napi']]) {
-  const dir = join(process.cwd(), 'node_modules', name);
-  process.chdir(dir);
-  process.argv = [process.argv[0], 'prebuild-install', '-r', runtime];
-  const pi = join(process.cwd(), '..', 'prebuild-install');
-  const rc = require(join(pi, 'rc'))(require(join(dir, 'package.json')));
-  const util = require(join(pi, 'util'));
-  const url = util.getDownloadUrl({ ...rc, pkg: require(join(dir, 'package.json')) });
-  process.env.npm_config_cache = join(dest, '..');
-  const file = util.cachedPrebuild(url);
-  // Only a binary that loads in this node (better-sqlite3's depends on its ABI).
-  const binary = execFileSync('sh', ['-c', 'ls build/Release/*.node | grep -v test_extension'], { encoding: 'utf8' }).trim();
-  try {
-    require(join(dir, binary));
-  } catch {
-    console.log(`install-test: ${name}: the checkout's binary does not load in this node; it will be compiled`);
-    continue;
-  }
-  mkdirSync(dest, { recursive: true });
-  execFileSync('tar', ['-czf', file, binary]);
-  console.log(`install-test: ${name}: prebuilt binary from the checkout in the npm cache`);
+const { appendFileSync, mkdirSync } = require('node:fs');
+const { dirname, resolve } = require('node:path');
+const [seeded, runtime] = process.argv.slice(2);
+const pkg = require(resolve('package.json'));
+process.argv = [process.argv[0], 'prebuild-install', '-r', runtime];
+const rc = require('../prebuild-install/rc')(pkg);
+const util = require('../prebuild-install/util');
+const file = util.cachedPrebuild(util.getDownloadUrl({ ...rc, pkg }));
+const binary = execFileSync('sh', ['-c', 'ls build/Release/*.node | grep -v test_extension'], {
+  encoding: 'utf8',
+}).trim();
+try {
+  require(resolve(binary));
+} catch {
+  console.log(`install-test: ${pkg.name}: the checkout's binary does not load in this node`);
+  process.exit(0);
 }
+mkdirSync(dirname(file), { recursive: true });
+execFileSync('tar', ['-czf', file, binary]);
+appendFileSync(seeded, `${file}\n`);
+console.log(`install-test: ${pkg.name}: the checkout's binary, as prebuild-install would download it`);
 EOF
+  done
 fi
 
 # The one install command of README.md, into $prefix, from a folder outside the checkout.
