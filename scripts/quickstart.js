@@ -49,7 +49,9 @@ sources:
 `,
 );
 
+// LIFEBOAT_BIN runs an installed `lifeboat` instead (scripts/install-test.sh).
 const bin = fileURLToPath(new URL('../bin/lifeboat.js', import.meta.url));
+const command = process.env.LIFEBOAT_BIN ? [process.env.LIFEBOAT_BIN] : [process.execPath, bin];
 const env = {
   ...process.env,
   LIFEBOAT_PASSWORD: 'quickstart-password',
@@ -57,7 +59,7 @@ const env = {
 };
 function lifeboat(...args) {
   console.log(`\n$ lifeboat ${args.join(' ')}`);
-  const out = execFileSync(process.execPath, [bin, ...args], { env, encoding: 'utf8' });
+  const out = execFileSync(command[0], [...command.slice(1), ...args], { env, encoding: 'utf8' });
   process.stdout.write(out);
   return out;
 }
