@@ -13,7 +13,7 @@ import type {
   Source,
 } from '../source.js';
 import { restoreFiles } from './files-restore.js';
-import { inspectFilesTarget } from './files-target.js';
+import { inspectFolderTarget } from '../folder-target.js';
 import type { FilesSourceConfig } from './files-schema.js';
 import { backupFiles } from './files-walk.js';
 
@@ -30,6 +30,6 @@ export function createFilesSource(name: string, config: FilesSourceConfig): Sour
     restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult> {
       return restoreFiles(settings, ctx, options);
     },
-    inspectTarget: (to) => inspectFilesTarget(nodePath.resolve(to ?? settings.path)),
+    inspectTarget: (to) => inspectFolderTarget(nodePath.resolve(to ?? settings.path)),
   };
 }

@@ -1,13 +1,13 @@
 /**
- * @module sources/files/files-target
- * What a files restore target holds now: its files, folders and bytes, for a restore plan.
+ * @module sources/folder-target
+ * What a folder a restore writes into holds now (a files target, a data directory): its files, folders and bytes, for a restore plan.
  * Read only; unreadable folders are counted as such rather than failing the plan.
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TargetContents } from '../source.js';
+import type { TargetContents } from './source.js';
 
-export async function inspectFilesTarget(target: string): Promise<TargetContents> {
+export async function inspectFolderTarget(target: string): Promise<TargetContents> {
   const top = await lstat(target).catch(() => undefined);
   if (!top) return { target, exists: false, summary: 'does not exist (will be created)' };
   if (!top.isDirectory()) return { target, exists: true, summary: `a file of ${top.size} bytes` };
