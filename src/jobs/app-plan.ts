@@ -74,7 +74,10 @@ export interface AppPlan {
 export async function planAppRestore(repo: Repository, req: AppPlanRequest): Promise<AppPlan> {
   const { app } = req;
   if ((req.point === undefined) === (req.at === undefined)) {
-    throw new LifeboatError('usage', '[app] give the recovery point (--point ID) or a time (--at TIME), one of them');
+    throw new LifeboatError(
+      'usage',
+      '[app] give the recovery point (--point ID) or a time (--at TIME), one of them',
+    );
   }
   const env = app.environments[req.env];
   if (!env) {
@@ -101,7 +104,7 @@ export async function planAppRestore(repo: Repository, req: AppPlanRequest): Pro
     point = { id: p.id, time: p.time, complete: p.complete };
     for (const name of wanted) {
       const s = p.sources.find((x) => x.source === name);
-      if (!s || !s.complete) {
+      if (!s?.complete) {
         throw new LifeboatError(
           'not_found',
           `[app] point ${p.id.slice(0, 8)} has no complete backup of ${name} (restore the others with --only, or choose another point)`,
@@ -110,10 +113,12 @@ export async function planAppRestore(repo: Repository, req: AppPlanRequest): Pro
       const members = s.snapshots.map((x) => entries.find((e) => e.id === x.id) as SnapshotEntry);
       sources.push(snapshotPlan(name, env.targets[name], members));
     }
-    if (!p.complete) notes.push(`point ${p.id.slice(0, 8)} is incomplete: only the sources listed are restored`);
+    if (!p.complete)
+      notes.push(`point ${p.id.slice(0, 8)} is incomplete: only the sources listed are restored`);
   } else {
     const t = Date.parse(req.at as string);
-    if (Number.isNaN(t)) throw new LifeboatError('usage', `[app] --at ${req.at}: not a time (e.g. 2024-01-15T10:00:00Z)`);
+    if (Number.isNaN(t))
+      throw new LifeboatError('usage', `[app] --at ${req.at}: not a time (e.g. 2024-01-15T10:00:00Z)`);
     at = new Date(t).toISOString();
     for (const name of wanted) {
       sources.push(await planAt(repo, entries, name, env.targets[name], t));
@@ -124,7 +129,16 @@ export async function planAppRestore(repo: Repository, req: AppPlanRequest): Pro
   );
   const moments = sources.map((s) => Date.parse(s.recoversTo));
   const skewMs = moments.length > 0 ? Math.max(...moments) - Math.min(...moments) : 0;
-  return { app: app.name, env: req.env, protected: env.protected === true, point, at, sources, skewMs, notes };
+  return {
+    app: app.name,
+    env: req.env,
+    protected: env.protected === true,
+    point,
+    at,
+    sources,
+    skewMs,
+    notes,
+  };
 }
 
 function chosenSources(app: AppDefinition, only: string[] | undefined): string[] {
@@ -170,9 +184,15 @@ async function planAt(
 ): Promise<SourcePlan> {
   const window = await recoveryWindow(repo, entries, source);
   const covered =
-    window.bases.length > 0 && window.from && window.to && t >= Date.parse(window.from) && t <= Date.parse(window.to);
+    window.bases.length > 0 &&
+    window.from &&
+    window.to &&
+    t >= Date.parse(window.from) &&
+    t <= Date.parse(window.to);
   if (covered) {
-    const base = window.bases.filter((e) => Date.parse(String(e.snapshot.meta.endTime)) <= t).at(-1) as SnapshotEntry;
+    const base = window.bases
+      .filter((e) => Date.parse(String(e.snapshot.meta.endTime)) <= t)
+      .at(-1) as SnapshotEntry;
     return {
       source,
       engine: base.snapshot.engine,
@@ -184,7 +204,9 @@ async function planAt(
     };
   }
   const runs = runsOf(
-    entries.filter((e) => belongsTo(e.snapshot.source, source)).sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time)),
+    entries
+      .filter((e) => belongsTo(e.snapshot.source, source))
+      .sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time)),
   ).filter((r) => r.complete && r.entries.every((e) => Date.parse(recoveryMoment(e.snapshot)) <= t));
   const run = runs.at(-1);
   if (!run) {
@@ -199,7 +221,8 @@ async function planAt(
 /** Where `source` of `app` restores in `env`, with its credentials (never for display). */
 export function targetOf(app: AppDefinition, env: string, source: string): string {
   const to = app.environments[env]?.targets[source];
-  if (!to) throw new LifeboatError('config_invalid', `[app] environment "${env}" names no target for ${source}`);
+  if (!to)
+    throw new LifeboatError('config_invalid', `[app] environment "${env}" names no target for ${source}`);
   return to;
 }
 

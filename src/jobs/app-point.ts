@@ -124,7 +124,12 @@ export async function backupPoint(req: PointBackupRequest): Promise<PointBackup>
         async ({ name, config }, repo) => {
           // The app's hook ran once for all: the sources' own hooks still run around each.
           const report: SourceBackupReport = stop
-            ? { source: name, status: 'failed', saved: [], failures: [{ name, error: notAttempted(name, stop) }] }
+            ? {
+                source: name,
+                status: 'failed',
+                saved: [],
+                failures: [{ name, error: notAttempted(name, stop) }],
+              }
             : await backupSource(repo, { name, config, tags, progress: req.progress, point });
           stop ??= report.stop;
           req.onSource?.(report);
@@ -133,7 +138,9 @@ export async function backupPoint(req: PointBackupRequest): Promise<PointBackup>
       ),
     (rs) => ({
       snapshot: point.id,
-      ...(rs.some((r) => r.failures.length > 0) ? { status: 'failure' as const, error: 'point incomplete' } : {}),
+      ...(rs.some((r) => r.failures.length > 0)
+        ? { status: 'failure' as const, error: 'point incomplete' }
+        : {}),
     }),
   );
   const complete = reports.every((r) => r.failures.length === 0 && r.saved.length > 0);
@@ -224,7 +231,10 @@ export function findPoint(points: readonly AppPoint[], ref: string): AppPoint {
   const found = points.filter((p) => p.id.startsWith(ref));
   if (found.length === 1) return found[0];
   if (found.length === 0) {
-    throw new LifeboatError('not_found', `[app] no recovery point ${ref} (list them with \`lifeboat points\`)`);
+    throw new LifeboatError(
+      'not_found',
+      `[app] no recovery point ${ref} (list them with \`lifeboat points\`)`,
+    );
   }
   throw new LifeboatError(
     'usage',

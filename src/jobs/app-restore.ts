@@ -14,8 +14,8 @@ import { stripUrlPassword } from './backup.js';
 import type { DrillCheckResult } from './drill.js';
 import { checkFailed } from './drill-integrity.js';
 import { withHooks } from './hooks.js';
-import type { RecoverySettings } from './pitr-settings.js';
 import { restoreToPoint } from './pitr.js';
+import type { RecoverySettings } from './pitr-settings.js';
 import { runRestore } from './restore.js';
 import { verifyRestored } from './restore-verify.js';
 
@@ -74,13 +74,28 @@ export async function restoreApp(req: AppRestoreRequest): Promise<AppRestoreOutc
   return { plan, sources, rtoMs, ok: sources.every((s) => s.ok) };
 }
 
-async function restoreSource(repo: Repository, req: AppRestoreRequest, s: SourcePlan): Promise<SourceRestoreReport> {
+async function restoreSource(
+  repo: Repository,
+  req: AppRestoreRequest,
+  s: SourcePlan,
+): Promise<SourceRestoreReport> {
   const t0 = repo.clock.now().getTime();
   const to = targetOf(req.app, req.plan.env, s.source);
-  const report: SourceRestoreReport = { source: s.source, method: s.method, ok: false, ms: 0, restored: [], checks: [] };
+  const report: SourceRestoreReport = {
+    source: s.source,
+    method: s.method,
+    ok: false,
+    ms: 0,
+    restored: [],
+    checks: [],
+  };
   try {
     if (s.method === 'pitr') {
-      if (!req.pitr) throw new LifeboatError('usage', `[app] ${s.source} recovers to a point in time: no restore_command given`);
+      if (!req.pitr)
+        throw new LifeboatError(
+          'usage',
+          `[app] ${s.source} recovers to a point in time: no restore_command given`,
+        );
       const r = await restoreToPoint(repo, {
         source: s.source,
         at: s.recoversTo,
@@ -88,7 +103,12 @@ async function restoreSource(repo: Repository, req: AppRestoreRequest, s: Source
         restoreCommand: req.pitr.restoreCommand(s.source),
         settings: req.pitr.settings,
       });
-      report.restored.push({ snapshot: r.base.id, source: s.source, target: r.target, stats: r.base.snapshot.stats });
+      report.restored.push({
+        snapshot: r.base.id,
+        source: s.source,
+        target: r.target,
+        stats: r.base.snapshot.stats,
+      });
       report.checks.push({
         name: 'recovery target',
         ok: r.base.id === s.snapshots[0].id && r.at === s.recoversTo,

@@ -4,6 +4,7 @@
  * it, whole or in part. Config: `{ type: files, path, exclude? }`.
  */
 import * as nodePath from 'node:path';
+import { inspectFolderTarget } from '../folder-target.js';
 import type {
   BackupContext,
   BackupResult,
@@ -13,7 +14,6 @@ import type {
   Source,
 } from '../source.js';
 import { restoreFiles } from './files-restore.js';
-import { inspectFolderTarget } from '../folder-target.js';
 import type { FilesSourceConfig } from './files-schema.js';
 import { backupFiles } from './files-walk.js';
 

@@ -14,9 +14,9 @@ import { loadArtifacts, readArtifact, saveArtifacts } from '../artifact.js';
 import type {
   BackupContext,
   BackupResult,
+  RecordedSnapshot,
   RestoreContext,
   RestoreOptions,
-  RecordedSnapshot,
   RestoreResult,
   Source,
   TargetContents,
@@ -166,7 +166,8 @@ class MongodbSource implements Source {
         total += n;
         items.push(`${ns}: ${n} documents`);
       }
-      const summary = items.length === 0 ? 'none of its collections' : `${items.length} collections, ${total} documents`;
+      const summary =
+        items.length === 0 ? 'none of its collections' : `${items.length} collections, ${total} documents`;
       return { target: mongoDisplay(url), exists: items.length > 0, summary, items };
     } finally {
       await target.close().catch(() => {});

@@ -12,11 +12,11 @@ import { redact, runDumpTool, runRestoreTool } from '../dump-runner.js';
 import type {
   BackupContext,
   BackupResult,
+  RecordedSnapshot,
   RestoreContext,
   RestoreOptions,
   RestoreResult,
   Source,
-  RecordedSnapshot,
   SourceUnit,
   TargetContents,
   TreeNode,
@@ -171,11 +171,17 @@ class MysqlSource implements Source {
     const where = `mysql://${describeServer(target.conn)}/${target.database}`;
     return withLogin(target.conn, async (login) => {
       const state = await inspectTarget(login, target.database);
-      if (!state.exists) return { target: where, exists: false, summary: 'no such database (will be created)' };
+      if (!state.exists)
+        return { target: where, exists: false, summary: 'no such database (will be created)' };
       const tables = [...(await baseTables(login, target.database))].sort();
       const rows = await countRows(login, target.database, tables);
       const items = tables.map((t) => `${t}: ${rows[t] ?? 0} rows`);
-      return { target: where, exists: true, summary: `${state.objects} tables, views, routines or events`, items };
+      return {
+        target: where,
+        exists: true,
+        summary: `${state.objects} tables, views, routines or events`,
+        items,
+      };
     });
   }
 

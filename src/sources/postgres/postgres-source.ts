@@ -9,12 +9,12 @@ import { LifeboatError } from '../../errors.js';
 import type {
   BackupContext,
   BackupResult,
+  RecordedSnapshot,
   RestoreContext,
   RestoreOptions,
   RestoreResult,
   Source,
   SourceUnit,
-  RecordedSnapshot,
   TargetContents,
 } from '../source.js';
 import { backupDatabase } from './postgres-backup.js';
@@ -91,7 +91,11 @@ export class PostgresSource implements Source {
 
   inspectTarget(to: string | undefined, { meta }: RecordedSnapshot): Promise<TargetContents> {
     if (meta.part === GLOBALS_UNIT) {
-      return Promise.resolve({ target: to ?? 'the source server', exists: true, summary: 'roles (created when missing)' });
+      return Promise.resolve({
+        target: to ?? 'the source server',
+        exists: true,
+        summary: 'roles (created when missing)',
+      });
     }
     return inspectPostgresTarget(this, to, meta);
   }
