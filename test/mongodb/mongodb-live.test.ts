@@ -7,63 +7,22 @@
  * Prints SKIPPED with the reason when neither a mongod nor a URL is available.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BSON, Decimal128, type Document, Int32, Long } from 'bson';
 import { MongoClient } from 'mongodb';
-import { freePort } from '../../src/testing/servers/free-port.js';
 import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { has, mongoUnavailable, startMongod } from '../helpers/mongo.js';
 
-const has = (cmd: string) => !spawnSync(cmd, ['--version'], { encoding: 'utf8' }).error;
 const externalUrl = process.env.LIFEBOAT_TEST_MONGO_URL;
-const skip = externalUrl || has('mongod') ? null : 'no mongod on PATH and LIFEBOAT_TEST_MONGO_URL is not set';
+const skip = mongoUnavailable();
 if (skip) console.log(`SKIPPED mongodb live suite: ${skip}`);
 
 function show(args: string[], r: CliResult): string {
   return `lifeboat ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-async function startMongod(dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  await mkdir(join(dir, 'db'));
-  const child = spawn(
-    'mongod',
-    [
-      '--replSet',
-      'rs0',
-      '--port',
-      String(port),
-      '--bind_ip',
-      '127.0.0.1',
-      '--dbpath',
-      join(dir, 'db'),
-      '--logpath',
-      join(dir, 'mongod.log'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const url = `mongodb://127.0.0.1:${port}/?directConnection=true`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const client = new MongoClient(url, { serverSelectionTimeoutMS: 1000 });
-    try {
-      await client.connect();
-      await client
-        .db('admin')
-        .command({ replSetInitiate: { _id: 'rs0', members: [{ _id: 0, host: `127.0.0.1:${port}` }] } })
-        .catch(() => {});
-      const hello = await client.db('admin').command({ hello: 1 });
-      if (hello.isWritablePrimary) return { url, child };
-    } catch {
-      if (Date.now() > deadline) throw new Error('mongod did not start');
-    } finally {
-      await client.close();
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** Every document (as canonical BSON hex, by _id), the indexes and options of a database. */
