@@ -213,7 +213,9 @@ function sourcePlanLines(s: SourcePlan): string[] {
 }
 
 function sourceLines(r: SourceRestoreReport): string[] {
-  const head = `${r.source}: ${r.ok ? 'restored and verified' : 'FAILED'} in ${seconds(r.ms)}${r.error ? `: ${r.error}` : ''}`;
+  // A point-in-time source is written and set to recover; PostgreSQL replays when started.
+  const done = r.method === 'pitr' ? 'restored, recovery set' : 'restored and verified';
+  const head = `${r.source}: ${r.ok ? done : 'FAILED'} in ${seconds(r.ms)}${r.error ? `: ${r.error}` : ''}`;
   return [
     head,
     ...r.checks.map((c) => `  ${c.skipped ? 'skipped' : c.ok ? 'ok' : 'FAILED'} ${c.name}: ${c.detail}`),
