@@ -46,7 +46,7 @@ async function points(
   ctx: CliContext,
   opts: { app?: string; before?: string; complete?: boolean },
 ): Promise<void> {
-  if (opts.app) appFromConfig(ctx.config, opts.app);
+  // The repository alone: the app need not be in this machine's config.
   const repo = await ctx.openRepository();
   const list = pointsOf((await repo.scanSnapshots()).snapshots, {
     app: opts.app,
