@@ -205,7 +205,13 @@ describe('config: parsing and validation', () => {
       properties: Record<string, { additionalProperties?: { oneOf?: unknown[] } }>;
     };
     assert.equal(schema.type, 'object');
-    assert.deepEqual(Object.keys(schema.properties), ['repository', 'sources', 'notifications', 'server', 'apps']);
+    assert.deepEqual(Object.keys(schema.properties), [
+      'repository',
+      'sources',
+      'notifications',
+      'server',
+      'apps',
+    ]);
     assert.equal(schema.properties.sources.additionalProperties?.oneOf?.length, knownSourceTypes().length);
     assert.doesNotThrow(() => JSON.stringify(schema));
   });
