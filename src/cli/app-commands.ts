@@ -57,18 +57,19 @@ async function points(
     print(JSON.stringify(list, null, 2));
     return;
   }
-  table(
-    ['Point', 'App', 'Time', 'Sources', 'Size', 'Added', 'Status'],
-    list.map((p) => [
-      p.id.slice(0, 8),
-      p.app,
-      p.time,
-      p.sources.map((s) => `${s.source}${s.complete ? '' : ' (missing)'}`).join(', '),
-      formatBytes(p.bytesRead),
-      formatBytes(p.bytesAdded),
-      p.complete ? 'complete' : 'INCOMPLETE',
-    ]),
-  );
+  if (list.length > 0)
+    table(
+      ['Point', 'App', 'Time', 'Sources', 'Size', 'Added', 'Status'],
+      list.map((p) => [
+        p.id.slice(0, 8),
+        p.app,
+        p.time,
+        p.sources.map((s) => `${s.source}${s.complete ? '' : ' (missing)'}`).join(', '),
+        formatBytes(p.bytesRead),
+        formatBytes(p.bytesAdded),
+        p.complete ? 'complete' : 'INCOMPLETE',
+      ]),
+    );
   print(`${list.length} point${list.length === 1 ? '' : 's'}`);
 }
 

@@ -39,7 +39,7 @@ test('an application with a MongoDB source: point, plan, restore, at a time', {
     await client.connect();
     const files = join(dir, 'files');
     await mkdir(files);
-    const env = repoEnv(join(dir, 'repo'), { LIFEBOAT_CONFIG: join(dir, 'lifeboat.yaml') });
+    const env = { ...repoEnv(join(dir, 'repo')), LIFEBOAT_CONFIG: join(dir, 'lifeboat.yaml') };
     await writeFile(
       join(dir, 'lifeboat.yaml'),
       stringify({
