@@ -19,6 +19,7 @@ import { ProgressTally, teeProgress } from '../progress.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { knownSourceTypes, restoreScopes, sourceFromCli } from '../sources/registry.js';
 import { scopeValues } from '../sources/restore-scopes.js';
+import { backupApp, restoreAppCli } from './app-commands.js';
 import type { CliContext } from './context.js';
 import { restoreNote, setInterruptNote } from './interrupt-note.js';
 import { progressFor } from './progress-bar.js';
@@ -30,6 +31,7 @@ export function registerDataCommands(program: Command, action: Action): void {
     .command('backup [sources...]')
     .description('back up the named sources (default: all in the config)')
     .option('--tag <tag>', 'tag the snapshots (repeatable)', collect, [])
+    .option('--app <name>', 'one recovery point of an application: all its sources (apps: in the config)')
     .option(
       '--type <type>',
       `a source given on the command line: its engine (${knownSourceTypes().join(', ')})`,
@@ -46,8 +48,8 @@ export function registerDataCommands(program: Command, action: Action): void {
     .action(action(backup));
 
   const restoreCommand = program
-    .command('restore <snapshot>')
-    .description('restore a snapshot (an id, a unique prefix, or "latest")')
+    .command('restore [snapshot]')
+    .description('restore a snapshot (an id, a unique prefix, or "latest"), or an application (--app)')
     .option('--source <name>', 'the source whose snapshot to restore')
     .option('--to <target>', 'restore here instead of the original location');
   // The scopes are the engines' declarations (sources/restore-scopes): the API takes the same.
@@ -72,6 +74,13 @@ export function registerDataCommands(program: Command, action: Action): void {
     .option('--devices', 'files, without privileges: create device nodes all the same')
     .option('--overwrite', 'replace what is at the target')
     .option('--dry-run', 'show what would be restored, write nothing')
+    .option(
+      '--app <name>',
+      'restore an application: a plan first, then every source (with --point or --at, --env)',
+    )
+    .option('--point <id>', 'with --app: the recovery point to restore')
+    .option('--env <name>', "with --app: the environment to restore into (the app's targets there)")
+    .option('--only <sources>', 'with --app: only these sources (comma-separated; repeatable)', collect, [])
     .action(action(restore));
 
   program
@@ -85,6 +94,7 @@ export function registerDataCommands(program: Command, action: Action): void {
 
 interface BackupOptions {
   tag: string[];
+  app?: string;
   type?: string;
   name?: string;
   path?: string;
@@ -95,6 +105,11 @@ interface BackupOptions {
 }
 
 async function backup(ctx: CliContext, opts: BackupOptions, names: string[]): Promise<void> {
+  if (opts.app) {
+    if (names.length > 0)
+      throw new LifeboatError('usage', "[backup] --app backs up the app's sources: name no sources");
+    return backupApp(ctx, opts.app, opts.tag);
+  }
   const chosen: { name: string; config: Record<string, unknown> }[] = [];
   if (opts.type || opts.name || opts.path || opts.url || opts.method || opts.command) {
     if (!opts.type || !opts.name) {
@@ -201,9 +216,19 @@ interface RestoreCliOptions {
   devices?: boolean;
   overwrite?: boolean;
   dryRun?: boolean;
+  app?: string;
+  point?: string;
+  env?: string;
+  only: string[];
 }
 
-async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: string): Promise<void> {
+async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef?: string): Promise<void> {
+  if (opts.app) {
+    if (snapshotRef)
+      throw new LifeboatError('usage', '[restore] --app takes --point ID or --at TIME, not a snapshot');
+    return restoreAppCli(ctx, { ...opts, app: opts.app });
+  }
+  if (!snapshotRef) throw new LifeboatError('usage', "[restore] missing required argument 'snapshot'");
   if (opts.at)
     return restoreAt(
       ctx,

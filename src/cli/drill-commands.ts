@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { LifeboatError } from '../errors.js';
 import type { DrillReport } from '../jobs/drill.js';
 import { selfArgv } from '../self-command.js';
+import { drillAppCli } from './app-commands.js';
 import type { CliContext } from './context.js';
 import { type Action, print, table } from './shell.js';
 
@@ -18,14 +19,23 @@ export function registerDrillCommands(program: Command, action: Action): void {
     .option('--snapshot <id>', 'the snapshot to drill (default: the latest of SOURCE)')
     .option('--list', 'list the drill reports kept in the repository')
     .option('--show <id>', 'print one kept drill report (Markdown; with --json, the JSON report)')
+    .option('--app <name>', 'drill a whole application: every source of its newest complete point, at once')
+    .option('--point <id>', 'with --app: the recovery point to drill')
     .action(action(drill));
 }
 
 async function drill(
   ctx: CliContext,
-  opts: { snapshot?: string; list?: boolean; show?: string },
+  opts: { snapshot?: string; list?: boolean; show?: string; app?: string; point?: string },
   source?: string,
 ): Promise<void> {
+  if (opts.app && !opts.list && !opts.show) {
+    if (source || opts.snapshot)
+      throw new LifeboatError('usage', "[drill] --app drills the app's sources: name no source or snapshot");
+    return drillAppCli(ctx, opts.app, opts.point);
+  }
+  // An app's drill reports are kept under app:NAME.
+  if (opts.app && opts.list) source ??= `app:${opts.app}`;
   if (opts.list && opts.show) throw new LifeboatError('usage', '[drill] give --list or --show, not both');
   if ((opts.list || opts.show) && opts.snapshot) {
     throw new LifeboatError('usage', '[drill] --snapshot runs a drill; it does not go with --list or --show');

@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES } from '../errors.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { VERSION } from '../version.js';
+import { registerAppCommands } from './app-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDrillCommands } from './drill-commands.js';
 import { registerInspectCommands } from './inspect-commands.js';
@@ -52,6 +53,7 @@ registerDataCommands(program, action);
 registerServerCommands(program, action);
 registerWalCommands(program, action);
 registerDrillCommands(program, action);
+registerAppCommands(program, action);
 
 // Every command takes the global options after its name too ("lifeboat backup --config f").
 // The rate limits are listed once, in `lifeboat --help`: on every command they were noise.

@@ -131,6 +131,29 @@ export const commonSourceKeys = {
   drill: drillSchema.optional(),
 };
 
+/**
+ * An application: the sources it is made of (backed up together as one recovery point) and,
+ * per environment, where each source restores to.
+ */
+export const appSchema = z.strictObject({
+  sources: z.array(z.string().regex(SOURCE_NAME_PATTERN, 'expected a source name')).min(1),
+  /** before_backup runs once per point, before any source; after_backup once after all. */
+  hooks: hooksSchema.optional(),
+  /** Sources backed up, restored or drilled at once; default 2. */
+  parallel: z.number().int().min(1).optional(),
+  environments: z
+    .record(
+      z.string().regex(SOURCE_NAME_PATTERN, 'expected an environment name'),
+      z.strictObject({
+        /** A restore into this environment through the server needs a second admin. */
+        protected: z.boolean().optional(),
+        /** Per source: where it restores to (as `restore --to`: a URL, a folder, a data directory). */
+        targets: z.record(z.string(), z.string().min(1)),
+      }),
+    )
+    .optional(),
+});
+
 export const repositorySchema = z.strictObject({
   url: z.string().min(1).optional(),
   password: z.string().optional(),
@@ -156,6 +179,7 @@ export const configSchema = z.strictObject({
     .optional(),
   notifications: z.array(notificationSchema).optional(),
   server: serverSchema.optional(),
+  apps: z.record(z.string().regex(SOURCE_NAME_PATTERN, 'expected an app name'), appSchema).optional(),
 });
 
 export type RetentionConfig = z.infer<typeof retentionSchema>;
@@ -164,6 +188,7 @@ export type RepositoryConfig = z.infer<typeof repositorySchema>;
 export type ScheduleConfig = z.infer<typeof scheduleSchema>;
 export type ServerConfig = z.infer<typeof serverSchema>;
 export type DrillSettings = z.infer<typeof drillSchema>;
+export type AppConfig = z.infer<typeof appSchema>;
 
 /** A configured source: its engine's settings plus the common keys. */
 export type ConfiguredSource = SourceConfig & {
@@ -183,6 +208,7 @@ export interface LifeboatConfig {
   sources: Record<string, ConfiguredSource>;
   notifications?: ChannelConfig[];
   server?: ServerConfig;
+  apps?: Record<string, AppConfig>;
 }
 
 /** The JSON Schema of lifeboat.yaml, for editors (docs/lifeboat.schema.json). */

@@ -202,9 +202,14 @@ describe('config: parsing and validation', () => {
       ],
       [
         'repository: {}\nsource: {}\n',
-        /unknown top-level key "source" \(known: repository, sources, notifications, server\)/,
+        /unknown top-level key "source" \(known: repository, sources, notifications, server, apps\)/,
       ],
       ['notifications:\n  - webhook_url: x\n', /notifications\[0\]\.type: expected a string \(required\)/],
+      ['apps:\n  shop:\n    sources: []\n', /apps\.shop\.sources/],
+      [
+        'apps:\n  shop:\n    sources: [db]\n    environments:\n      staging:\n        target: {}\n',
+        /apps\.shop\.environments\.staging: unknown key "target"/,
+      ],
     ];
     for (const [text, pattern] of cases)
       assert.throws(() => parse(text), fails('config_invalid', pattern), text);
@@ -249,7 +254,13 @@ describe('config: parsing and validation', () => {
       properties: Record<string, { additionalProperties?: { oneOf?: unknown[] } }>;
     };
     assert.equal(schema.type, 'object');
-    assert.deepEqual(Object.keys(schema.properties), ['repository', 'sources', 'notifications', 'server']);
+    assert.deepEqual(Object.keys(schema.properties), [
+      'repository',
+      'sources',
+      'notifications',
+      'server',
+      'apps',
+    ]);
     assert.equal(schema.properties.sources.additionalProperties?.oneOf?.length, knownSourceTypes().length);
     assert.doesNotThrow(() => JSON.stringify(schema));
   });

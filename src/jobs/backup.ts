@@ -11,7 +11,7 @@ import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
-import { SKIPPED_LISTED, type Snapshot } from '../repo/snapshot.js';
+import { SKIPPED_LISTED, type Snapshot, type SnapshotPoint } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
 import type { Source } from '../sources/source.js';
 import type { SnapshotRun } from '../sources/source-units.js';
@@ -27,6 +27,8 @@ export interface BackupRequest {
   progress?: Progress;
   /** The run this snapshot is a unit of, for a source saved as several units. */
   run?: SnapshotRun;
+  /** The application recovery point this snapshot belongs to. */
+  point?: SnapshotPoint;
 }
 
 export interface BackupOutcome {
@@ -109,6 +111,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
       meta: result.meta ?? {},
       sourceConfig: publicSourceConfig(req.sourceConfig),
       ...(req.run ? { run: req.run } : {}),
+      ...(req.point ? { point: req.point } : {}),
       ...skippedFields(result),
       backup: {
         bytesRead: typeof result.stats.bytes === 'number' ? result.stats.bytes : 0,
@@ -168,6 +171,8 @@ export interface SourceBackupRequest {
   tags?: string[];
   /** A progress renderer per snapshot taken. */
   progress?: () => Progress;
+  /** The application recovery point the snapshots belong to. */
+  point?: SnapshotPoint;
 }
 
 /**
@@ -252,6 +257,7 @@ export async function backupSource(repo: Repository, req: SourceBackupRequest): 
                 tags: req.tags,
                 progress: req.progress?.(),
                 run,
+                point: req.point,
               }),
             );
           } catch (err) {

@@ -431,7 +431,7 @@ export function reportMarkdown(r: DrillReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function saveReport(repo: Repository, report: DrillReport): Promise<string> {
+export async function saveReport(repo: Repository, report: DrillReport): Promise<string> {
   const lock = await repo.lock(false, `drill of ${report.source}`);
   try {
     await repo.loadIndex();

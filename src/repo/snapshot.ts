@@ -70,6 +70,8 @@ export interface Snapshot {
    * every unit it set out to save. The run is a whole backup once each unit has its snapshot.
    */
   run?: SnapshotRun;
+  /** Set on the snapshots of an application's recovery point (`lifeboat backup --app`). */
+  point?: SnapshotPoint;
   /**
    * Parts of the source that could not be read (permission denied, vanished, I/O error) and
    * are not in this snapshot; absent when everything was read. At most the first
@@ -84,6 +86,21 @@ export interface Snapshot {
    * (rekey, repair), so retention still tells it from a full-key backup (SnapshotEntry.writeOnly).
    */
   writeOnly?: true;
+}
+
+/**
+ * An application's recovery point, as each of its snapshots records it: the point is whole
+ * once every source in `sources` has its snapshot (and each source's run is whole), so the
+ * repository alone tells complete points from broken ones.
+ */
+export interface SnapshotPoint {
+  /** Shared by the snapshots of one point. */
+  id: string;
+  app: string;
+  /** When the point started (before its hook ran). */
+  time: string;
+  /** Every source the point set out to save, in the app's order. */
+  sources: string[];
 }
 
 export interface SnapshotEntry {

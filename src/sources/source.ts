@@ -124,6 +124,13 @@ export interface Source {
   backup(ctx: BackupContext): Promise<BackupResult>;
   restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult>;
   /**
+   * What a restore to `to` (as RestoreOptions.to; the original location when unset) would
+   * replace, read without changing anything: an application restore shows it in its plan.
+   * `recorded` is the snapshot's (its meta names a unit's database, its stats what it holds).
+   * Optional: a plan says when an engine has none.
+   */
+  inspectTarget?(to: string | undefined, recorded: RecordedSnapshot): Promise<TargetContents>;
+  /**
    * Sources that back up as several snapshots (postgres with several databases: one snapshot
    * each) return one unit per snapshot. A unit's name is "<source>/<unit>" (e.g.
    * "app-db/sales"), and its `config` is what the snapshot records (secrets are stripped by
@@ -132,6 +139,24 @@ export interface Source {
    * one; the engine finds the unit in `RestoreContext.meta`.
    */
   expand?(): Promise<SourceUnit[]>;
+}
+
+/** What inspectTarget is told of the snapshot to restore. */
+export interface RecordedSnapshot {
+  meta: Record<string, unknown>;
+  stats: SourceStats;
+}
+
+/** What a restore target holds now (see Source.inspectTarget). */
+export interface TargetContents {
+  /** Where, without credentials. */
+  target: string;
+  /** False when there is nothing there yet (a new database, folder or data directory). */
+  exists: boolean;
+  /** One line: "3 tables, 1200 rows", "412 keys in db 0", "25 files, 1.2 MiB". */
+  summary: string;
+  /** What is there by name, where that is short (tables, databases, keys per db). */
+  items?: string[];
 }
 
 export interface SourceUnit {

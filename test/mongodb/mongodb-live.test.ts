@@ -14,12 +14,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BSON, Decimal128, type Document, Int32, Long } from 'bson';
 import { MongoClient } from 'mongodb';
-import { startMongod } from '../../src/testing/servers/mongod.js';
 import { type CliResult, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { has, mongoUnavailable, startMongod } from '../helpers/mongo.js';
 
-const has = (cmd: string) => !spawnSync(cmd, ['--version'], { encoding: 'utf8' }).error;
 const externalUrl = process.env.LIFEBOAT_TEST_MONGO_URL;
-const skip = externalUrl || has('mongod') ? null : 'no mongod on PATH and LIFEBOAT_TEST_MONGO_URL is not set';
+const skip = mongoUnavailable();
 if (skip) console.log(`SKIPPED mongodb live suite: ${skip}`);
 
 function show(args: string[], r: CliResult): string {

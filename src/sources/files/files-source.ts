@@ -4,6 +4,7 @@
  * it, whole or in part. Config: `{ type: files, path, exclude? }`.
  */
 import * as nodePath from 'node:path';
+import { inspectFolderTarget } from '../folder-target.js';
 import type {
   BackupContext,
   BackupResult,
@@ -29,5 +30,6 @@ export function createFilesSource(name: string, config: FilesSourceConfig): Sour
     restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult> {
       return restoreFiles(settings, ctx, options);
     },
+    inspectTarget: (to) => inspectFolderTarget(nodePath.resolve(to ?? settings.path)),
   };
 }

@@ -253,6 +253,18 @@ describe('mongodb source (against fakes of the driver)', () => {
     assert.deepEqual(dry.items, ['shop.orders: 2500 documents']);
   });
 
+  it('says what a target holds in the collections the snapshot would replace', async () => {
+    target = new FakeTarget();
+    await source.restore(ctx(), options({ collections: ['people'] }));
+    const held = await source.inspectTarget?.(undefined, { meta: result.meta ?? {}, stats: result.stats });
+    assert.deepEqual(held, {
+      target: 'db1:27017',
+      exists: true,
+      summary: '1 collections, 1 documents',
+      items: ['crm.people: 1 documents'],
+    });
+  });
+
   it('never puts the password of the URL in messages', async () => {
     const failing: MongoConnectors = {
       reader: async () => ({ ...fakeReader(data), databases: async () => Promise.reject(new Error('boom')) }),

@@ -14,10 +14,12 @@ import { loadArtifacts, readArtifact, saveArtifacts } from '../artifact.js';
 import type {
   BackupContext,
   BackupResult,
+  RecordedSnapshot,
   RestoreContext,
   RestoreOptions,
   RestoreResult,
   Source,
+  TargetContents,
 } from '../source.js';
 import { type ArchiveCollection, ArchiveFormatError, writeArchive } from './mongo-archive.js';
 import {
@@ -146,6 +148,29 @@ class MongodbSource implements Source {
       );
     } finally {
       await reader.close().catch(() => {});
+    }
+  }
+
+  /** Documents the target holds now in the collections the snapshot would replace. */
+  async inspectTarget(to: string | undefined, { stats }: RecordedSnapshot): Promise<TargetContents> {
+    const url = to ?? this.config.url;
+    const namespaces = Object.keys((stats.documents ?? {}) as Record<string, number>).sort();
+    const target = await this.connect.target(url);
+    try {
+      const items: string[] = [];
+      let total = 0;
+      for (const ns of namespaces) {
+        const [db, coll] = splitNs(ns);
+        const n = await target.count(db, coll);
+        if (n === undefined) continue;
+        total += n;
+        items.push(`${ns}: ${n} documents`);
+      }
+      const summary =
+        items.length === 0 ? 'none of its collections' : `${items.length} collections, ${total} documents`;
+      return { target: mongoDisplay(url), exists: items.length > 0, summary, items };
+    } finally {
+      await target.close().catch(() => {});
     }
   }
 

@@ -12,11 +12,13 @@ import { redact, runDumpTool, runRestoreTool } from '../dump-runner.js';
 import type {
   BackupContext,
   BackupResult,
+  RecordedSnapshot,
   RestoreContext,
   RestoreOptions,
   RestoreResult,
   Source,
   SourceUnit,
+  TargetContents,
   TreeNode,
 } from '../source.js';
 import { type DumpFacts, filterTables, scanDump } from './mysql-dump-stream.js';
@@ -158,6 +160,27 @@ class MysqlSource implements Source {
           dumpVersion: dump.dumpVersion,
           rowCounts: 'counted from the INSERT statements of the dump (its own consistent snapshot)',
         },
+      };
+    });
+  }
+
+  /** The target database's tables and their rows (exact counts: the plan runs before a restore). */
+  async inspectTarget(to: string | undefined, { meta }: RecordedSnapshot): Promise<TargetContents> {
+    const original = typeof meta.database === 'string' ? meta.database : (this.conn.database ?? '');
+    const target = this.resolveTarget(to, original);
+    const where = `mysql://${describeServer(target.conn)}/${target.database}`;
+    return withLogin(target.conn, async (login) => {
+      const state = await inspectTarget(login, target.database);
+      if (!state.exists)
+        return { target: where, exists: false, summary: 'no such database (will be created)' };
+      const tables = [...(await baseTables(login, target.database))].sort();
+      const rows = await countRows(login, target.database, tables);
+      const items = tables.map((t) => `${t}: ${rows[t] ?? 0} rows`);
+      return {
+        target: where,
+        exists: true,
+        summary: `${state.objects} tables, views, routines or events`,
+        items,
       };
     });
   }

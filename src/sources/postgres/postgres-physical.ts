@@ -12,6 +12,7 @@ import { describe, errnoCode, isLifeboatError, LifeboatError, writeFailed } from
 import { makeDir } from '../../make-dir.js';
 import { lendArtifact, loadArtifacts, saveArtifacts } from '../artifact.js';
 import { runDumpTool } from '../dump-runner.js';
+import { inspectFolderTarget } from '../folder-target.js';
 import type {
   BackupContext,
   BackupResult,
@@ -20,6 +21,7 @@ import type {
   RestoreOptions,
   RestoreResult,
   Source,
+  TargetContents,
 } from '../source.js';
 import { connect, type PgClient, query, serverInfo } from './postgres-catalog.js';
 import { describeTarget, parsePgUrl, secretsOf, toolEnv, withDatabase } from './postgres-connection.js';
@@ -118,6 +120,12 @@ export class PostgresPhysicalSource implements Source {
     } finally {
       await client.end().catch(() => {});
     }
+  }
+
+  /** The data directory a restore would fill (it must be new or empty). */
+  inspectTarget(to: string | undefined): Promise<TargetContents> {
+    if (!to) return Promise.resolve({ target: '(none)', exists: false, summary: 'no data directory given' });
+    return inspectFolderTarget(to);
   }
 
   async restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult> {

@@ -9,11 +9,13 @@ import { LifeboatError } from '../../errors.js';
 import type {
   BackupContext,
   BackupResult,
+  RecordedSnapshot,
   RestoreContext,
   RestoreOptions,
   RestoreResult,
   Source,
   SourceUnit,
+  TargetContents,
 } from '../source.js';
 import { backupDatabase } from './postgres-backup.js';
 import { connect, listDatabases } from './postgres-catalog.js';
@@ -22,6 +24,7 @@ import { backupGlobals, GLOBALS_UNIT, restoreGlobals } from './postgres-globals.
 import { PostgresPhysicalSource } from './postgres-physical.js';
 import { restoreDatabase } from './postgres-restore.js';
 import type { PostgresSourceConfig } from './postgres-schema.js';
+import { inspectPostgresTarget } from './postgres-target.js';
 
 /** A unit: one database, or the cluster's globals. */
 export type PostgresUnit = { database: string } | { globals: true };
@@ -83,6 +86,17 @@ export class PostgresSource implements Source {
     const unit = this.unit ?? this.onlyUnit();
     if ('globals' in unit) return backupGlobals(this, ctx);
     return backupDatabase(this, unit.database, ctx);
+  }
+
+  inspectTarget(to: string | undefined, { meta }: RecordedSnapshot): Promise<TargetContents> {
+    if (meta.part === GLOBALS_UNIT) {
+      return Promise.resolve({
+        target: to ?? 'the source server',
+        exists: true,
+        summary: 'roles (created when missing)',
+      });
+    }
+    return inspectPostgresTarget(this, to, meta);
   }
 
   restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult> {

@@ -17,6 +17,7 @@ import type {
   RestoreOptions,
   RestoreResult,
   Source,
+  TargetContents,
   TreeNode,
 } from '../source.js';
 import { RangeReadableArtifact } from './artifact-ranges.js';
@@ -90,6 +91,20 @@ class RedisSource implements Source {
       }
     } finally {
       await transfer.close();
+    }
+  }
+
+  /** The keys the target server holds now, per database. */
+  async inspectTarget(to: string | undefined): Promise<TargetContents> {
+    const ep = parseRedisUrl(to ?? this.config.url, this.config.tls);
+    const conn = await RedisConnection.open(ep);
+    try {
+      const keys = await targetKeyspace(conn);
+      const total = Object.values(keys).reduce((a, b) => a + b, 0);
+      const items = Object.entries(keys).map(([db, n]) => `db ${db}: ${n} keys`);
+      return { target: ep.display, exists: true, summary: total === 0 ? 'no keys' : `${total} keys`, items };
+    } finally {
+      await conn.close().catch(() => {});
     }
   }
 
