@@ -18,6 +18,7 @@ import { pushAgentAlive, runPushAgent } from '../jobs/wal-push-agent.js';
 import { selfArgv } from '../self-command.js';
 import { RECOVERY_SETTINGS } from '../sources/postgres/recovery-config.js';
 import { PREFETCH_DIR } from '../sources/postgres/wal-dir.js';
+import { engineDeclaration } from '../sources/registry.js';
 import type { CliContext } from './context.js';
 import { readRecoverySettings, recoverySettings, settingsContext } from './recovery-settings.js';
 import { type Action, print } from './shell.js';
@@ -70,7 +71,9 @@ export function walSource(
     // A restore on a machine without the source configured still knows its name.
     return { name, config: { type: 'postgres', method: 'physical' } };
   }
-  const physical = Object.entries(all).filter(([, c]) => c?.type === 'postgres' && c.method === 'physical');
+  const physical = Object.entries(all).filter(
+    ([, c]) => typeof c?.type === 'string' && !!engineDeclaration(c.type)?.archivesLog?.(c),
+  );
   if (physical.length === 1) return { name: physical[0][0], config: physical[0][1] };
   throw new LifeboatError(
     'usage',

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { RepoContentStore } from '../repo/content-store.js';
+import { listObjects } from '../repo/object-archive.js';
 import { Repository } from '../repo/repository.js';
-import { listWal } from '../repo/wal-archive.js';
 import { createLocalBackend } from '../storage/local/local-backend.js';
 import { runCopy } from './copy.js';
 import { fetchWal } from './wal-fetch.js';
@@ -52,10 +52,10 @@ test('copy carries the archived WAL of the physical sources it copies, once', as
   const first = await runCopy(src, dst, { snapshots: 'all' });
   assert.equal(first.walCopied, 3);
   assert.deepEqual(
-    (await listWal(dst.backend, dst.key, 'db')).map((f) => f.name).sort(),
+    (await listObjects(dst.backend, dst.key, 'db')).map((f) => f.name).sort(),
     [...files.keys()].sort(),
   );
-  assert.equal((await listWal(dst.backend, dst.key, 'other')).length, 0);
+  assert.equal((await listObjects(dst.backend, dst.key, 'other')).length, 0);
   for (const [name, data] of files) {
     const out = join(dir, `out-${name}`);
     assert.equal(await fetchWal(dst, 'db', name, out), true, name);

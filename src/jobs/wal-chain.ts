@@ -3,16 +3,17 @@
  * The archived WAL of PostgreSQL physical sources as check and prune see it: which source
  * each WAL object belongs to, which ones no kept base backup needs, and gaps in the chain.
  */
+
+import { type ArchivedObject, listAllObjects, sourceTag } from '../repo/object-archive.js';
 import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
-import { listAllWal, sourceTag, type WalObject } from '../repo/wal-archive.js';
 import { segmentNumber } from '../sources/postgres/wal-names.js';
 
 export interface SourceWal {
   source: string;
   /** Oldest start segment of the source's base backups (undefined without one). */
   start?: string;
-  files: WalObject[];
+  files: ArchivedObject[];
 }
 
 /**
@@ -22,8 +23,8 @@ export interface SourceWal {
 export async function walBySource(
   repo: Repository,
   snapshots: readonly SnapshotEntry[],
-): Promise<{ sources: SourceWal[]; orphans: WalObject[] }> {
-  const all = await listAllWal(repo.backend);
+): Promise<{ sources: SourceWal[]; orphans: ArchivedObject[] }> {
+  const all = await listAllObjects(repo.backend);
   const sources: SourceWal[] = [];
   const names = new Set(
     snapshots.filter((e) => e.snapshot.kind === 'physical').map((e) => e.snapshot.source),
@@ -46,7 +47,7 @@ export async function walBySource(
  * oldest base backup's start segment. History files stay (they are tiny and recovery reads
  * every one of them to pick a timeline).
  */
-export function expiredWal(wal: SourceWal): WalObject[] {
+export function expiredWal(wal: SourceWal): ArchivedObject[] {
   if (!wal.start) return [];
   const from = segmentNumber(wal.start) as number;
   return wal.files.filter((f) => {

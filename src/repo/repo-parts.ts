@@ -10,7 +10,6 @@ import type { BlobReader } from './blob-reader.js';
 import type { KeyRing } from './crypto.js';
 import type { KeyStore } from './key-store.js';
 import type { PackWriter } from './pack-writer.js';
-import type { Repository } from './repository.js';
 
 export interface RepoParts {
   readonly backend: Backend;
@@ -27,14 +26,14 @@ export interface RepoParts {
   removeFile(type: FileType, name: string): Promise<void>;
 }
 
-/** Set by each Repository on construction. */
-const parts = new WeakMap<Repository, RepoParts>();
+/** Set by each Repository on construction (keyed by the facade, which this module does not import). */
+const parts = new WeakMap<object, RepoParts>();
 
-export function registerParts(repo: Repository, p: RepoParts): void {
+export function registerParts(repo: object, p: RepoParts): void {
   parts.set(repo, p);
 }
 
-export function partsOf(repo: Repository): RepoParts {
+export function partsOf(repo: object): RepoParts {
   const p = parts.get(repo);
   if (!p) throw new Error('[repo] not a repository opened by Repository.open or init');
   return p;

@@ -305,6 +305,11 @@ export interface EngineDeclaration {
   /** The statistics its snapshots record. */
   stats: StatDeclaration[];
   drill: DrillDeclaration;
+  /**
+   * Whether a source with these settings archives a write-ahead log through `wal-push` and
+   * `wal-fetch` (point-in-time recovery). Absent: never.
+   */
+  archivesLog?(config: Record<string, unknown>): boolean;
 }
 
 /**

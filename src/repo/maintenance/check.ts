@@ -12,12 +12,12 @@ import type { Progress } from '../../progress.js';
 import { silentProgress } from '../../progress.js';
 import { storageId, writeOnlyError } from '../crypto.js';
 import { listLocks } from '../lock.js';
+import { verifyObject } from '../object-archive.js';
 import type { PackEntry } from '../pack.js';
 import { partsOf } from '../repo-parts.js';
 import type { Repository } from '../repository.js';
 import type { SnapshotEntry } from '../snapshot.js';
 import type { TreeNode } from '../tree.js';
-import { verifyWalObject } from '../wal-archive.js';
 import { type Affected, mapAffected, readableSnapshots, withoutCheckHint } from './damage-map.js';
 import { verifyPack } from './pack-verify.js';
 
@@ -345,7 +345,7 @@ export async function readWalObjects(
     if (readPercent < 100 && randomInt(100) >= readPercent) continue;
     try {
       const data = await partsOf(repo).backend.load({ type: 'wal', name: object });
-      verifyWalObject(partsOf(repo).key, object, data);
+      verifyObject(partsOf(repo).key, object, data);
       report.walRead++;
       report.bytesRead += data.length;
     } catch (err) {

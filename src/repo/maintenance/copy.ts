@@ -15,11 +15,11 @@ import { LifeboatError } from '../../errors.js';
 import type { Progress } from '../../progress.js';
 import { silentProgress } from '../../progress.js';
 import { RepoContentStore } from '../content-store.js';
+import { archivedObjectName, listObjects, resealObject } from '../object-archive.js';
 import { partsOf } from '../repo-parts.js';
 import type { Repository } from '../repository.js';
 import type { Snapshot, SnapshotEntry } from '../snapshot.js';
 import type { Tree } from '../tree.js';
-import { listWal, resealWalObject, walObjectName } from '../wal-archive.js';
 
 export interface CopyRequest {
   /** Snapshot references (ids, prefixes, `latest`), or every snapshot. */
@@ -184,21 +184,16 @@ async function copyWal(
 ): Promise<{ files: number; bytes: number }> {
   const to = partsOf(dst);
   const from = partsOf(src);
-  const have = new Set((await listWal(to.backend, to.key, source)).map((f) => f.name));
+  const have = new Set((await listObjects(to.backend, to.key, source)).map((f) => f.name));
   let files = 0;
   let bytes = 0;
-  for (const f of await listWal(from.backend, from.key, source)) {
+  for (const f of await listObjects(from.backend, from.key, source)) {
     if (have.has(f.name)) continue;
-    const object = walObjectName(to.key, source, f.name);
-    const data = resealWalObject(
-      from.key,
-      f.object,
-      await from.backend.load({ type: 'wal', name: f.object }),
-      {
-        keys: to.key,
-        object,
-      },
-    );
+    const object = archivedObjectName(to.key, source, f.name);
+    const data = resealObject(from.key, f.object, await from.backend.load({ type: 'wal', name: f.object }), {
+      keys: to.key,
+      object,
+    });
     await to.backend.save({ type: 'wal', name: object }, data);
     files++;
     bytes += data.length;

@@ -12,10 +12,10 @@ import { silentProgress } from '../../progress.js';
 import { INDEX_EPOCH } from '../crypto.js';
 import type { IndexedPack } from '../index-file.js';
 import type { RepositoryLock } from '../lock.js';
+import { resealObject } from '../object-archive.js';
 import { headerLength, parsePackHeader } from '../pack.js';
 import { partsOf } from '../repo-parts.js';
 import type { Repository } from '../repository.js';
-import { resealWalObject } from '../wal-archive.js';
 
 /** Old packs re-encrypted per batch: the extra space re-encryption needs at most. */
 const BATCH_BYTES = 256 * 1024 * 1024;
@@ -174,7 +174,7 @@ async function reencryptFiles(repo: Repository, type: 'index' | 'snapshot' | 'wa
     if (type === 'wal') {
       // Name-addressed: replaced in place (atomically), not written anew and removed.
       const data = await parts.backend.load({ type, name });
-      await parts.backend.save({ type, name }, resealWalObject(parts.key, name, data));
+      await parts.backend.save({ type, name }, resealObject(parts.key, name, data));
       count++;
       continue;
     }

@@ -2,9 +2,15 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { test } from 'node:test';
+import {
+  harness,
+  makeRichTree,
+  RecordingProgress,
+  removeTree,
+  tempDir,
+} from '../../testing/files-fixture.js';
 import { MemoryContentStore } from '../../testing/memory-content-store.js';
 import { compareTrees } from '../../testing/tree-compare.js';
-import { harness, makeRichTree, RecordingProgress, removeTree, tempDir } from './files-fixture.js';
 import { createFilesSource } from './files-source.js';
 
 test('a backup with a parent reads only changed files', async () => {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { harness, RAW_NAME, rawPath, removeTree, tempDir } from '../../testing/files-fixture.js';
 import { compareTrees } from '../../testing/tree-compare.js';
 import type { BackupResult } from '../source.js';
-import { harness, RAW_NAME, rawPath, removeTree, tempDir } from './files-fixture.js';
 
 describe('files restore', () => {
   const h = harness();

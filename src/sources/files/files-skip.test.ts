@@ -10,10 +10,10 @@ import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { asRoot, harness, RecordingProgress, withTemp } from '../../testing/files-fixture.js';
 import { MemoryContentStore } from '../../testing/memory-content-store.js';
 import { compareTrees } from '../../testing/tree-compare.js';
 import type { BackupResult, ContentRef } from '../source.js';
-import { asRoot, harness, RecordingProgress, withTemp } from './files-fixture.js';
 import { createFilesSource } from './files-source.js';
 import { skipReason, walkError } from './files-walk.js';
 

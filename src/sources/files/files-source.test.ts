@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { compareTrees } from '../../testing/tree-compare.js';
-import type { BackupResult, TreeNode } from '../source.js';
 import {
   asRoot,
   harness,
@@ -14,7 +12,9 @@ import {
   removeTree,
   SPARSE_OFFSET,
   tempDir,
-} from './files-fixture.js';
+} from '../../testing/files-fixture.js';
+import { compareTrees } from '../../testing/tree-compare.js';
+import type { BackupResult, TreeNode } from '../source.js';
 import { filesSourceSchema } from './files-schema.js';
 import { createFilesSource } from './files-source.js';
 

@@ -3,8 +3,8 @@ import * as fs from 'node:fs/promises';
 import { createServer } from 'node:net';
 import * as nodePath from 'node:path';
 import { describe, test } from 'node:test';
+import { harness, RecordingProgress, withTemp } from '../../testing/files-fixture.js';
 import { MemoryContentStore } from '../../testing/memory-content-store.js';
-import { harness, RecordingProgress, withTemp } from './files-fixture.js';
 import { createFilesSource } from './files-source.js';
 import { walkError } from './files-walk.js';
 

@@ -28,7 +28,7 @@ import {
   toolEnv,
   withDatabase,
 } from './postgres-connection.js';
-import type { PostgresSource } from './postgres-source.js';
+import type { PostgresSourceRef } from './postgres-schema.js';
 import { checkedTool, clientPackage, majorOf } from './postgres-tools.js';
 
 export const DEFAULT_EXACT_COUNT_LIMIT = '1GB';
@@ -40,7 +40,7 @@ export function artifactName(database: string): string {
 }
 
 export async function backupDatabase(
-  source: PostgresSource,
+  source: PostgresSourceRef,
   database: string,
   ctx: BackupContext,
 ): Promise<BackupResult> {

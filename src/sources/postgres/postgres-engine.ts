@@ -28,6 +28,7 @@ export const postgresEngine: Engine = {
   schema: postgresSourceSchema,
   load: async () => (await import('./postgres-source.js')).createPostgresSource,
   restore: { scopes: [RESTORE_SCOPES.tables, RESTORE_SCOPES.schemas], dataOnly: true },
+  archivesLog: (config) => config.method === 'physical',
   stats: [
     { name: 'rows', help: 'rows per table ("schema.table")', drill: 'equal' },
     { name: 'rowsEstimated', help: 'tables whose count is the planner estimate', drill: 'none' },

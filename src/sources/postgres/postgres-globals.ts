@@ -26,7 +26,7 @@ import {
   toolEnv,
   withDatabase,
 } from './postgres-connection.js';
-import type { PostgresSource } from './postgres-source.js';
+import type { PostgresSourceRef } from './postgres-schema.js';
 import { checkedTool, clientPackage, majorOf } from './postgres-tools.js';
 
 export const GLOBALS_UNIT = 'globals';
@@ -66,7 +66,7 @@ function globalsConnection(url: string): PgConnection {
   return conn.database ? conn : withDatabase(conn, 'postgres');
 }
 
-export async function backupGlobals(source: PostgresSource, ctx: BackupContext): Promise<BackupResult> {
+export async function backupGlobals(source: PostgresSourceRef, ctx: BackupContext): Promise<BackupResult> {
   const conn = globalsConnection(source.config.url);
   const client = await connect(conn, source.name);
   try {
@@ -123,7 +123,7 @@ export async function backupGlobals(source: PostgresSource, ctx: BackupContext):
 }
 
 export async function restoreGlobals(
-  source: PostgresSource,
+  source: PostgresSourceRef,
   ctx: RestoreContext,
   options: RestoreOptions,
 ): Promise<RestoreResult> {

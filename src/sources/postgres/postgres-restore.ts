@@ -45,7 +45,7 @@ import {
 } from './postgres-connection.js';
 import { dependentsOf } from './postgres-dependents.js';
 import { archiveRoles, createMissingRoles, ROLE_NAMING } from './postgres-roles.js';
-import type { PostgresSource } from './postgres-source.js';
+import type { PostgresSourceRef } from './postgres-schema.js';
 import { dataOnlyScript, tablesWithRows, wrapScript } from './postgres-table-data.js';
 import {
   type Dependent,
@@ -78,7 +78,7 @@ export function restoreTarget(configUrl: string, database: string, to: string | 
 }
 
 export async function restoreDatabase(
-  source: PostgresSource,
+  source: PostgresSourceRef,
   ctx: RestoreContext,
   options: RestoreOptions,
 ): Promise<RestoreResult> {
@@ -308,7 +308,7 @@ async function planPartial(p: {
   dataOnly: boolean;
   ctx: RestoreContext;
   conn: PgConnection;
-  source: PostgresSource;
+  source: PostgresSourceRef;
   exists: boolean;
   existing: string[];
   target: string;

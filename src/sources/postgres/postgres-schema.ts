@@ -29,3 +29,9 @@ export const postgresSourceSchema = z.object({
 });
 
 export type PostgresSourceConfig = z.infer<typeof postgresSourceSchema>;
+
+/** What the backup and restore steps read of a source: its name and settings. */
+export interface PostgresSourceRef {
+  readonly name: string;
+  readonly config: PostgresSourceConfig;
+}

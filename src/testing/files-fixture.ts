@@ -1,5 +1,5 @@
 /**
- * @module sources/files/files-fixture
+ * @module testing/files-fixture
  * Test support for the files source: temporary folders, a tree holding every kind of entry
  * the source handles, a recording Progress, and backup/restore through the in-memory store.
  */
@@ -8,10 +8,10 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
-import type { Progress } from '../../progress.js';
-import { MemoryContentStore } from '../../testing/memory-content-store.js';
-import type { BackupResult, RestoreOptions, RestoreResult } from '../source.js';
-import { createFilesSource } from './files-source.js';
+import type { Progress } from '../progress.js';
+import { createFilesSource } from '../sources/files/files-source.js';
+import type { BackupResult, RestoreOptions, RestoreResult } from '../sources/source.js';
+import { MemoryContentStore } from './memory-content-store.js';
 
 const run = promisify(execFile);
 
