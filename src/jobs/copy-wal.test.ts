@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { RepoContentStore } from '../repo/content-store.js';
 import { listObjects } from '../repo/object-archive.js';
+import { partsOf } from '../repo/repo-parts.js';
 import { Repository } from '../repo/repository.js';
 import { createLocalBackend } from '../storage/local/local-backend.js';
 import { runCopy } from './copy.js';
@@ -52,10 +53,10 @@ test('copy carries the archived WAL of the physical sources it copies, once', as
   const first = await runCopy(src, dst, { snapshots: 'all' });
   assert.equal(first.walCopied, 3);
   assert.deepEqual(
-    (await listObjects(dst.backend, dst.key, 'db')).map((f) => f.name).sort(),
+    (await listObjects(partsOf(dst).backend, partsOf(dst).key, 'db')).map((f) => f.name).sort(),
     [...files.keys()].sort(),
   );
-  assert.equal((await listObjects(dst.backend, dst.key, 'other')).length, 0);
+  assert.equal((await listObjects(partsOf(dst).backend, partsOf(dst).key, 'other')).length, 0);
   for (const [name, data] of files) {
     const out = join(dir, `out-${name}`);
     assert.equal(await fetchWal(dst, 'db', name, out), true, name);

@@ -13,6 +13,7 @@ import {
   verifyObject as verifyWalObject,
   archivedObjectName as walObjectName,
 } from '../repo/object-archive.js';
+import { partsOf } from '../repo/repo-parts.js';
 import { Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotEntry } from '../repo/snapshot.js';
 import { ACK_SUFFIX, PREFETCH_DIR, stampBoot } from '../sources/postgres/wal-dir.js';
@@ -126,9 +127,9 @@ test('a version 1 object (with its SHA-256) still opens, and a wrong SHA-256 is 
   const name = '000000010000000000000007';
   const data = await walFile(dir, name, 5 * 1024 * 1024); // two frames
   await pushWal(repo, 'db', join(dir, 'pg_wal', name), { batch: false });
-  const object = walObjectName(repo.key, 'db', name);
-  const stored = await repo.backend.load({ type: 'wal', name: object });
-  const header = await readWalHeader(repo.backend, repo.key, object);
+  const object = walObjectName(partsOf(repo).key, 'db', name);
+  const stored = await partsOf(repo).backend.load({ type: 'wal', name: object });
+  const header = await readWalHeader(partsOf(repo).backend, partsOf(repo).key, object);
   assert.equal(header.version, 2);
   assert.equal(header.sha256, undefined);
   // Frames are sealed independently of the header: keep them, write a version 1 header.
@@ -147,9 +148,13 @@ test('a version 1 object (with its SHA-256) still opens, and a wrong SHA-256 is 
     [digest(halves), true],
     [digest([data]), false],
   ] as const) {
-    const v1 = assemble(repo.key, object, { ...header, version: 1, sha256 }, frames);
-    if (ok) assert.equal(verifyWalObject(repo.key, object, v1).sha256, sha256);
-    else assert.throws(() => verifyWalObject(repo.key, object, v1), /does not match its recorded SHA-256/);
+    const v1 = assemble(partsOf(repo).key, object, { ...header, version: 1, sha256 }, frames);
+    if (ok) assert.equal(verifyWalObject(partsOf(repo).key, object, v1).sha256, sha256);
+    else
+      assert.throws(
+        () => verifyWalObject(partsOf(repo).key, object, v1),
+        /does not match its recorded SHA-256/,
+      );
   }
 });
 
@@ -254,7 +259,7 @@ test('key rotation re-seals WAL objects, the old epoch retires, and a copy opens
   const name = '000000010000000000000003';
   const data = await walFile(dir, name, 5 * 1024 * 1024); // two frames
   await pushWal(repo, 'db', join(dir, 'pg_wal', name), { batch: false });
-  const object = walObjectName(repo.key, 'db', name);
+  const object = walObjectName(partsOf(repo).key, 'db', name);
   assert.equal(await repo.epochOf('wal', object), 0);
   await runRotate(repo);
   const r = await runReencrypt(repo);
@@ -268,17 +273,21 @@ test('key rotation re-seals WAL objects, the old epoch retires, and a copy opens
   const other = await Repository.init(createLocalBackend(join(dir, 'other')), 'pw2', {
     kdf: { N: 1024, r: 8, p: 1 },
   });
-  const target = walObjectName(other.key, 'db', name);
+  const target = walObjectName(partsOf(other).key, 'db', name);
   assert.notEqual(target, object, 'each repository has its own source tag');
-  const stored = await repo.backend.load({ type: 'wal', name: object });
-  await other.backend.save(
+  const stored = await partsOf(repo).backend.load({ type: 'wal', name: object });
+  await partsOf(other).backend.save(
     { type: 'wal', name: target },
-    resealWalObject(repo.key, object, stored, { keys: other.key, object: target }),
+    resealWalObject(partsOf(repo).key, object, stored, { keys: partsOf(other).key, object: target }),
   );
   assert.equal(await fetchWal(other, 'db', name, join(dir, 'copied')), true);
   assert.ok((await readFile(join(dir, 'copied'))).equals(data));
   // Sealed for the other repository, it does not open here under either name.
   await assert.rejects(async () =>
-    verifyWalObject(repo.key, target, await other.backend.load({ type: 'wal', name: target })),
+    verifyWalObject(
+      partsOf(repo).key,
+      target,
+      await partsOf(other).backend.load({ type: 'wal', name: target }),
+    ),
   );
 });

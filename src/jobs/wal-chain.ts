@@ -4,7 +4,7 @@
  * each WAL object belongs to, which ones no kept base backup needs, and gaps in the chain.
  */
 
-import { type ArchivedObject, listAllObjects, sourceTag } from '../repo/object-archive.js';
+import type { ArchivedObject } from '../repo/object-archive.js';
 import type { Repository } from '../repo/repository.js';
 import type { SnapshotEntry } from '../repo/snapshot.js';
 import { segmentNumber } from '../sources/postgres/wal-names.js';
@@ -24,13 +24,13 @@ export async function walBySource(
   repo: Repository,
   snapshots: readonly SnapshotEntry[],
 ): Promise<{ sources: SourceWal[]; orphans: ArchivedObject[] }> {
-  const all = await listAllObjects(repo.backend);
+  const all = await repo.listArchivedObjects();
   const sources: SourceWal[] = [];
   const names = new Set(
     snapshots.filter((e) => e.snapshot.kind === 'physical').map((e) => e.snapshot.source),
   );
   for (const source of names) {
-    const tag = sourceTag(repo.key, source);
+    const tag = repo.archiveTag(source);
     const start = snapshots
       .filter((e) => e.snapshot.source === source && e.snapshot.kind === 'physical')
       .map((e) => String(e.snapshot.meta.startWal ?? ''))

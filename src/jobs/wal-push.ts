@@ -15,8 +15,8 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { LifeboatError } from '../errors.js';
-import { type FrameSealer, ObjectArchive } from '../repo/object-archive.js';
-import { type ObjectSealers, objectSealers } from '../repo/object-sealers.js';
+import type { FrameSealer, ObjectArchive } from '../repo/object-archive.js';
+import type { ObjectSealers } from '../repo/object-sealers.js';
 import type { Repository } from '../repo/repository.js';
 import { ackPath, readyFiles } from '../sources/postgres/wal-dir.js';
 import { isWalName, MAX_WAL_SIZE } from '../sources/postgres/wal-names.js';
@@ -28,7 +28,7 @@ export interface PushResult {
 
 /** The archive of `source`'s WAL in `repo`. */
 export function walArchive(repo: Repository, source: string): ObjectArchive {
-  return new ObjectArchive(repo.backend, repo.key, source);
+  return repo.objectArchive(source);
 }
 
 /**
@@ -66,7 +66,7 @@ export async function pushWal(
 
 /** Worker threads sealing WAL frames: the main thread only reads, so every core compresses. */
 export function walSealers(repo: Repository): ObjectSealers {
-  return objectSealers(repo.key);
+  return repo.objectSealers();
 }
 
 /**

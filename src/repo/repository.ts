@@ -22,11 +22,13 @@ import { BlobIndex, type IndexEntry } from './blob-index.js';
 import { BlobReader } from './blob-reader.js';
 import type { BlobRing } from './blob-ring.js';
 import type { ChunkerParams } from './chunker.js';
-import { BOX_EPOCH, blobId, type KeyRing, writeOnlyError } from './crypto.js';
+import { BOX_EPOCH, blobId, writeOnlyError } from './crypto.js';
 import type { EscrowTarget, EscrowUnlock } from './escrow.js';
 import { type KeyListing, KeyStore } from './key-store.js';
 import type { KdfParams } from './keys.js';
 import { type LockInfo, type LockOptions, listLocks, RepositoryLock } from './lock.js';
+import { type ArchivedObject, listAllObjects, ObjectArchive, sourceTag } from './object-archive.js';
+import { type ObjectSealers, objectSealers } from './object-sealers.js';
 import type { BlobType } from './pack.js';
 import { PackWriter } from './pack-writer.js';
 import type { RepoConfig } from './repo-config.js';
@@ -158,18 +160,39 @@ export class Repository {
     return this.writer.bytesAdded;
   }
 
-  /**
-   * The storage backend. Only for the archived WAL (jobs/wal-chain.ts, sources/postgres)
-   * until it is stored through the repository's own methods; everything else outside repo/
-   * uses the methods here.
-   */
-  get backend(): Backend {
-    return this.storage;
+  // ---- named objects (docs/format.md, "WAL objects") -----------------------------------
+
+  /** The archive of named objects stored for `source` (one object per name, sealed in frames). */
+  objectArchive(source: string): ObjectArchive {
+    return new ObjectArchive(this.storage, this.keys.ring, source);
   }
 
-  /** The current key ring; like `backend`, only for the archived WAL. */
-  get key(): KeyRing {
-    return this.keys.ring;
+  /** Every archived object, by the tag of the source it belongs to (see archiveTag). */
+  listArchivedObjects(): Promise<Map<string, ArchivedObject[]>> {
+    return listAllObjects(this.storage);
+  }
+
+  /** The tag that names `source`'s archived objects: a keyed hash, so names leak no source. */
+  archiveTag(source: string): string {
+    return sourceTag(this.keys.ring, source);
+  }
+
+  /** Worker threads that seal archived objects' frames in parallel; the caller closes them. */
+  objectSealers(): ObjectSealers {
+    return objectSealers(this.keys.ring);
+  }
+
+  // ---- storage ------------------------------------------------------------------------
+
+  /** Free bytes where the repository is stored, when the storage can tell. */
+  async freeSpace(): Promise<number | undefined> {
+    if (!this.storage.capabilities.freeSpace || !this.storage.freeSpace) return undefined;
+    return this.storage.freeSpace();
+  }
+
+  /** Whether the storage answers: reads the config file's metadata (for health checks). */
+  async probeStorage(): Promise<void> {
+    await this.storage.stat({ type: 'config', name: 'config' });
   }
 
   hostname(): string {

@@ -244,7 +244,7 @@ export class LifeboatServer implements ApiContext {
       this.alerts.close();
       await this.browser.close();
       await this.reader.close().catch(() => {});
-      await this.reader.backend.close().catch(() => {});
+      await this.reader.closeStorage().catch(() => {});
       return interrupted;
     })();
     return this.stopping;
@@ -296,9 +296,7 @@ export class LifeboatServer implements ApiContext {
       recent: this.catalog.recentBackups(name, 4 * (this.thresholds.history + 1)).map(toRun),
       lastDrill: lastRun(this.catalog.lastFinished('drill', name)),
     }));
-    if (this.reader.backend.capabilities.freeSpace && this.reader.backend.freeSpace) {
-      this.lastFree = await this.reader.backend.freeSpace().catch(() => undefined);
-    }
+    this.lastFree = await this.reader.freeSpace().catch(() => undefined);
     const check = this.catalog.lastFinished('check', null);
     const conditions = evaluateAlerts({
       now,
@@ -401,7 +399,7 @@ export class LifeboatServer implements ApiContext {
       timer = setTimeout(() => reject(new Error('no answer within 5s')), 5_000);
     });
     try {
-      await Promise.race([this.reader.backend.stat({ type: 'config', name: 'config' }), timeout]);
+      await Promise.race([this.reader.probeStorage(), timeout]);
       this.health_ = { at: now, ok: true, reason: 'ok' };
     } catch (err) {
       this.health_ = {

@@ -210,7 +210,7 @@ export class SnapshotBrowser {
   private async dispose(held: Held): Promise<void> {
     const repo = await held.repo.catch(() => undefined);
     await repo?.close().catch(() => {});
-    await repo?.backend.close().catch(() => {});
+    await repo?.closeStorage().catch(() => {});
   }
 }
 
