@@ -1,6 +1,6 @@
 /**
  * @module cli/main
- * The `lifeboat` command line: the contract in DESIGN.md, "Command line".
+ * The `lifeboat` command line: the forms docs/cli.md documents, which scripts call as they are.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES } from '../errors.js';

@@ -53,7 +53,7 @@ test('a failing before_* aborts the job with its output; after_* still runs', as
     /before_restore hook of source "app" exited with code 3; output: maintenance mode unavailable/,
   );
   assert.equal(ran, false);
-  // after_* always runs (DESIGN.md), told that the job failed.
+  // after_* always runs (docs/cli.md, "Hooks"), told that the job failed.
   assert.equal(await readFile(log, 'utf8'), 'after failure\n');
 });
 

@@ -303,7 +303,7 @@ describe('lifeboat backup and snapshots', () => {
       ]);
     });
 
-    // DESIGN.md, Engines: "a failing `before_*` aborts the job, the `after_*` always runs".
+    // A failing `before_*` aborts the job; the `after_*` always runs (docs/cli.md, "Hooks").
     it('a failing before_backup aborts the backup with its output; after_backup still runs', async () => {
       const r = await fails(
         ['backup', 'blocked'],
