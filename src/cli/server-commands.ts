@@ -175,6 +175,7 @@ async function serve(ctx: CliContext, opts: { listen?: string }): Promise<void> 
     repository: { url, password, options: ctx.repoOptions(), storage: ctx.storageOptions() },
     log,
     lifeboatArgv: selfArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
+    env: ctx.env,
   });
   // main.ts releases locks and exits on a signal; a server drains its jobs first instead.
   process.removeAllListeners('SIGTERM');

@@ -26,7 +26,7 @@ import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { backupSource } from '../jobs/backup.js';
 import { runCheck } from '../jobs/check.js';
 import { runForget } from '../jobs/forget.js';
-import { restoreToPoint, walFetchCommand } from '../jobs/pitr.js';
+import { pointRestoreCommand, restoreToPoint } from '../jobs/pitr.js';
 import { runPrune } from '../jobs/prune.js';
 import { runRestore } from '../jobs/restore.js';
 import type { KeepPolicy } from '../jobs/retention.js';
@@ -48,6 +48,8 @@ export interface JobRunnerOptions {
   concurrency: number;
   /** argv that runs this Lifeboat with the same config (physical drills run `wal-fetch` with it). */
   lifeboatArgv?: string[];
+  /** The environment the repository was given in (restores to a point record its password source); process.env by default. */
+  env?: NodeJS.ProcessEnv;
   /** After a job reaches a final status (metrics, alerts). */
   onFinished?: (job: JobRecord) => void | Promise<void>;
   /**
@@ -511,12 +513,19 @@ export class JobRunner {
   /** `at` on a physical source: base backup plus recovery settings (wal-commands restoreAt). */
   private async restoreToPoint(repo: Repository, job: JobRecord): Promise<Record<string, unknown>> {
     const p = job.params as { source: string; at: string; to: string; dry_run?: boolean };
+    // As `restore --at`: the repository and its password source go into the data directory.
+    const recovery = pointRestoreCommand(
+      this.o.lifeboatArgv ?? selfArgv(),
+      p.source,
+      this.o.config,
+      this.o.env ?? process.env,
+    );
     // A dry run writes nothing: it is what lets such a request skip the second admin.
     const r = await restoreToPoint(repo, {
       source: p.source,
       at: p.at,
       to: resolve(p.to),
-      restoreCommand: walFetchCommand(this.o.lifeboatArgv ?? selfArgv(), p.source),
+      ...recovery,
       dryRun: !!p.dry_run,
     });
     return {
