@@ -14,8 +14,8 @@ import { describeProblems } from '../jobs/snapshot-select.js';
 import { knownSourceTypes, sourceFromCli } from '../sources/registry.js';
 import type { CliContext } from './context.js';
 import { formatBytes, progressFor } from './progress-bar.js';
+import { restoreAtTime } from './restore-at-commands.js';
 import { type Action, collect, print } from './shell.js';
-import { restoreAt } from './wal-commands.js';
 
 export function registerDataCommands(program: Command, action: Action): void {
   program
@@ -55,7 +55,7 @@ export function registerDataCommands(program: Command, action: Action): void {
     )
     .option(
       '--at <time>',
-      'point in time (PostgreSQL physical sources): TIME, latest, name:POINT, lsn:X/Y or xid:N',
+      'point in time: PostgreSQL physical sources TIME, latest, name:POINT, lsn:X/Y or xid:N (with --table: its rows then, into --to DATABASE); other sources TIME (the newest snapshot at or before it)',
     )
     .option(
       '--data-only',
@@ -196,13 +196,10 @@ interface RestoreCliOptions {
   dryRun?: boolean;
 }
 
-async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef: string): Promise<void> {
-  if (opts.at)
-    return restoreAt(
-      ctx,
-      { source: opts.source, at: opts.at, to: opts.to, dryRun: opts.dryRun },
-      snapshotRef,
-    );
+async function restore(ctx: CliContext, opts: RestoreCliOptions, given: string): Promise<void> {
+  // --at: a physical source is recovered to the point; any other restores the snapshot it names.
+  const snapshotRef = opts.at ? await restoreAtTime(ctx, { ...opts, at: opts.at }, given) : given;
+  if (snapshotRef === undefined) return;
   const repo = await ctx.openRepository();
   const progress = progressFor(ctx.options);
   const result = await runRestore(repo, {

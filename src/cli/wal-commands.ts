@@ -207,7 +207,12 @@ export async function restoreAt(
     (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
   // The repository read here and how to get its password go into the data directory:
   // recovery reads the same one, whatever the server's config and environment say.
-  const { settings, restoreCommand } = pointRestoreCommand(selfArgv(config), source.name, ctx.config, ctx.env);
+  const { settings, restoreCommand } = pointRestoreCommand(
+    selfArgv(config),
+    source.name,
+    ctx.config,
+    ctx.env,
+  );
   // The base backup's code loads while the key's scrypt runs on the thread pool.
   if (!opts.dryRun) void import('../sources/postgres/postgres-physical.js').catch(() => {});
   const repo = await ctx.openRepository();

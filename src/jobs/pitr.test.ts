@@ -21,10 +21,15 @@ test('a restore to a point, from any shell, records the repository and the passw
   });
   assert.doesNotMatch(JSON.stringify(fromConfig), /secret-pw/);
   // The daemon's environment (with --password-file applied) wins over the config.
-  const fromEnv = pointRestoreCommand(argv, 'db', { repository: { url: '/srv/repo' } }, {
-    LIFEBOAT_REPO: 'repo',
-    LIFEBOAT_PASSWORD_FILE: 'pw',
-  });
+  const fromEnv = pointRestoreCommand(
+    argv,
+    'db',
+    { repository: { url: '/srv/repo' } },
+    {
+      LIFEBOAT_REPO: 'repo',
+      LIFEBOAT_PASSWORD_FILE: 'pw',
+    },
+  );
   assert.deepEqual(fromEnv.settings, { repository: resolve('repo'), password_file: resolve('pw') });
   // A password only in the daemon's environment: PostgreSQL's restore_command would not have it.
   assert.throws(

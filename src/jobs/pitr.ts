@@ -8,6 +8,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { LifeboatConfig } from '../config/config.js';
 import { LifeboatError } from '../errors.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
@@ -26,7 +27,6 @@ import {
   type WalGap,
   walGaps,
 } from '../sources/postgres/wal-names.js';
-import type { LifeboatConfig } from '../config/config.js';
 import { type RecoverySettings, recoverySettings, settingsText } from './pitr-settings.js';
 import { fetchToFile } from './wal-fetch.js';
 import { walArchive } from './wal-push.js';
