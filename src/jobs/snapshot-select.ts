@@ -156,14 +156,26 @@ export function publicProblems(problems: readonly SnapshotProblem[]): Omit<Snaps
  */
 export async function findSnapshotAt(repo: Repository, source: string, time: number): Promise<SnapshotEntry> {
   const scan = await repo.scanSnapshots();
-  const mine = filterSnapshots(scan.snapshots, { source }).filter((e) => e.snapshot.kind !== 'drill');
+  return pickSnapshotAt(scan.snapshots, source, time, repo.location, scan.problems, repo.clock.now());
+}
+
+/** findSnapshotAt over a list already at hand (oldest first). */
+export function pickSnapshotAt(
+  entries: SnapshotEntry[],
+  source: string,
+  time: number,
+  location: string,
+  problems: readonly SnapshotProblem[] = [],
+  now: Date = new Date(),
+): SnapshotEntry {
+  const mine = filterSnapshots(entries, { source }).filter((e) => e.snapshot.kind !== 'drill');
   const before = mine.filter((e) => Date.parse(e.snapshot.time) <= time);
   if (before.length === 0) {
     const oldest = mine[0]?.snapshot.time;
     throw new LifeboatError(
       'not_found',
-      `[restore] no snapshot of source "${source}" at or before ${new Date(time).toISOString()} in ${repo.location}${oldest ? ` (the oldest is from ${oldest})` : ' (run `lifeboat backup` first)'}`,
+      `[restore] no snapshot of source "${source}" at or before ${new Date(time).toISOString()} in ${location}${oldest ? ` (the oldest is from ${oldest})` : ' (run `lifeboat backup` first)'}`,
     );
   }
-  return pickSnapshot(before, 'latest', source, repo.location, scan.problems, repo.clock.now());
+  return pickSnapshot(before, 'latest', source, location, problems, now);
 }
