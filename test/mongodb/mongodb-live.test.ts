@@ -176,7 +176,7 @@ describe('mongodb engine against a live server', { skip: skip ?? false }, () => 
     await new Promise((r) => setTimeout(r, 1100));
     await client
       .db(db)
-      .collection('items')
+      .collection<Document & { _id: Int32 }>('items')
       .deleteMany({ _id: { $lt: new Int32(1000) } });
     const second = await runCli(['backup', 'docs'], env, { cwd: dir });
     assert.equal(second.code, 0, show(['backup'], second));
