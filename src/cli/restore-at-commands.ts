@@ -92,7 +92,7 @@ async function extract(ctx: CliContext, opts: RestoreAtOptions & { source: strin
     tables: opts.table,
     to: opts.to,
     overwrite: !!opts.overwrite,
-    configured: (ctx.config.sources ?? {})[opts.source] as Record<string, unknown> | undefined,
+    configured: ctx.config.sources?.[opts.source] as Record<string, unknown> | undefined,
     lifeboatArgv: selfArgv(config),
   });
   if (ctx.options.json) {
