@@ -50,7 +50,7 @@ describe('mysql source: restore --at TIME --table', { skip: skip ?? false }, () 
     await cleanup?.();
   });
 
-  it('restores the table from the newest snapshot at or before TIME', async () => {
+  it('restores the table from the newest snapshot at or before TIME', async (t) => {
     const beforeAll = new Date(Date.now() - 60_000).toISOString();
     server.rootSql("INSERT INTO shop.items VALUES (1, 'first'), (2, 'first')");
     const first = await cli(['backup', 'shop']);
@@ -79,6 +79,7 @@ describe('mysql source: restore --at TIME --table', { skip: skip ?? false }, () 
     ];
     const r = await cli(args);
     assert.equal(r.code, 0, show(args, r));
+    t.diagnostic(r.stdout);
     assert.match(
       r.stdout,
       new RegExp(
@@ -107,6 +108,7 @@ describe('mysql source: restore --at TIME --table', { skip: skip ?? false }, () 
     ];
     const none = await cli(early);
     assert.equal(none.code, 1, show(early, none));
+    t.diagnostic(none.stderr);
     assert.match(none.stderr, /no snapshot of source "shop" at or before .* \(the oldest is from /);
 
     const named = ['restore', 'latest', '--source', 'shop', '--at', 'name:x', '--to', server.urlFor('none')];
