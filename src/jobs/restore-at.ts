@@ -14,8 +14,14 @@ export type RestoreAtPlan = { kind: 'recover' } | { kind: 'snapshot'; entry: Sna
 
 export async function planRestoreAt(repo: Repository, source: string, at: string): Promise<RestoreAtPlan> {
   const { snapshots } = await repo.scanSnapshots();
-  if (filterSnapshots(snapshots, { source }).some((e) => e.snapshot.kind === 'physical'))
-    return { kind: 'recover' };
+  const mine = filterSnapshots(snapshots, { source }).filter((e) => e.snapshot.kind !== 'drill');
+  if (mine.length === 0) {
+    throw new LifeboatError(
+      'not_found',
+      `[restore] source "${source}" has no snapshot or base backup in ${repo.location} (run \`lifeboat backup ${source}\` first)`,
+    );
+  }
+  if (mine.some((e) => e.snapshot.kind === 'physical')) return { kind: 'recover' };
   const target = parseTarget(at);
   if (target.kind !== 'time') {
     throw new LifeboatError(
