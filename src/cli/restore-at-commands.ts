@@ -39,6 +39,9 @@ export async function restoreAtTime(
       '[restore] with --at, give "latest": the base backup (or snapshot) is chosen by the time',
     );
   }
+  if (!opts.source && opts.table.length > 0) {
+    throw new LifeboatError('usage', '[restore] --at with --table needs --source S');
+  }
   // Without --source, as before: the only physical source of the config.
   const plan = opts.source
     ? await planRestoreAt(await ctx.openRepository(), opts.source, opts.at)

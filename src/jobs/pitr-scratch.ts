@@ -90,7 +90,7 @@ export async function recoverInScratch(
       '/bin/sh',
       [
         '-c',
-        'for i in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done; rm -rf "$2"',
+        '[ "$1" = 0 ] || for i in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done; rm -rf "$2"',
         'sh',
         String(pid),
         dir,
