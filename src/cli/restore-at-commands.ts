@@ -10,6 +10,7 @@ import { LifeboatError } from '../errors.js';
 import { extractAtPoint } from '../jobs/pitr-extract.js';
 import { planRestoreAt } from '../jobs/restore-at.js';
 import { selfArgv } from '../self-command.js';
+import { parseTarget } from '../sources/postgres/recovery-target.js';
 import type { CliContext } from './context.js';
 import { print } from './shell.js';
 import { restoreAt } from './wal-commands.js';
@@ -42,9 +43,12 @@ export async function restoreAtTime(
   if (!opts.source && opts.table.length > 0) {
     throw new LifeboatError('usage', '[restore] --at with --table needs --source S');
   }
-  // Without --source, as before: the only physical source of the config.
-  const plan = opts.source
-    ? await planRestoreAt(await ctx.openRepository(), opts.source, opts.at)
+  // Only a time can name a snapshot; any other form (and no --source: the only physical
+  // source of the config) goes straight to recovery, which checks the recovery settings
+  // before it opens the repository.
+  const decide = opts.source && (parseTarget(opts.at).kind === 'time' || opts.table.length > 0);
+  const plan = decide
+    ? await planRestoreAt(await ctx.openRepository(), opts.source as string, opts.at)
     : undefined;
   if (plan?.kind === 'snapshot') {
     const s = plan.entry.snapshot;

@@ -111,7 +111,18 @@ describe('mysql source: restore --at TIME --table', { skip: skip ?? false }, () 
     t.diagnostic(none.stderr);
     assert.match(none.stderr, /no snapshot of source "shop" at or before .* \(the oldest is from /);
 
-    const named = ['restore', 'latest', '--source', 'shop', '--at', 'name:x', '--to', server.urlFor('none')];
+    const named = [
+      'restore',
+      'latest',
+      '--source',
+      'shop',
+      '--at',
+      'name:x',
+      '--table',
+      'items',
+      '--to',
+      server.urlFor('none'),
+    ];
     const byName = await cli(named);
     assert.equal(byName.code, 2, show(named, byName));
     assert.match(byName.stderr, /only a time applies/);
