@@ -14,10 +14,10 @@ import { type AppPoint, appFromConfig, backupPoint, pointsOf } from '../jobs/app
 import type { AppRestoreOutcome, SourceRestoreReport } from '../jobs/app-restore.js';
 import { backupRunError } from '../jobs/backup-run.js';
 import { walFetchCommand } from '../jobs/pitr.js';
+import { recoverySettings } from '../jobs/pitr-settings.js';
 import { selfArgv } from '../self-command.js';
 import type { CliContext } from './context.js';
 import { progressFor } from './progress-bar.js';
-import { recoverySettings } from './recovery-settings.js';
 import { type Action, print, table } from './shell.js';
 
 const DEFAULT_CONFIG = 'lifeboat.yaml';
@@ -169,7 +169,7 @@ function pitrSettings(ctx: CliContext) {
     ctx.options.config ??
     ctx.env.LIFEBOAT_CONFIG ??
     (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
-  const settings = recoverySettings(ctx, config);
+  const settings = recoverySettings(ctx.config, ctx.env, config);
   return {
     settings,
     restoreCommand: (source: string) => walFetchCommand(selfArgv(config), source, { settings: true }),

@@ -23,8 +23,8 @@ import { backupApp, restoreAppCli } from './app-commands.js';
 import type { CliContext } from './context.js';
 import { restoreNote, setInterruptNote } from './interrupt-note.js';
 import { progressFor } from './progress-bar.js';
+import { restoreAtTime } from './restore-at-commands.js';
 import { type Action, collect, print } from './shell.js';
-import { restoreAt } from './wal-commands.js';
 
 export function registerDataCommands(program: Command, action: Action): void {
   program
@@ -61,7 +61,7 @@ export function registerDataCommands(program: Command, action: Action): void {
   restoreCommand
     .option(
       '--at <time>',
-      'point in time (PostgreSQL physical sources): TIME, latest, name:POINT, lsn:X/Y or xid:N',
+      'point in time: PostgreSQL physical sources TIME, latest, name:POINT, lsn:X/Y or xid:N (with --table: its rows then, into --to DATABASE); other sources TIME (the newest snapshot at or before it)',
     )
     .option(
       '--data-only',
@@ -222,19 +222,26 @@ interface RestoreCliOptions {
   only: string[];
 }
 
-async function restore(ctx: CliContext, opts: RestoreCliOptions, snapshotRef?: string): Promise<void> {
+async function restore(ctx: CliContext, opts: RestoreCliOptions, given?: string): Promise<void> {
   if (opts.app) {
-    if (snapshotRef)
+    if (given)
       throw new LifeboatError('usage', '[restore] --app takes --point ID or --at TIME, not a snapshot');
     return restoreAppCli(ctx, { ...opts, app: opts.app });
   }
-  if (!snapshotRef) throw new LifeboatError('usage', "[restore] missing required argument 'snapshot'");
-  if (opts.at)
-    return restoreAt(
-      ctx,
-      { source: opts.source, at: opts.at, to: opts.to, dryRun: opts.dryRun },
-      snapshotRef,
-    );
+  if (!given) throw new LifeboatError('usage', "[restore] missing required argument 'snapshot'");
+  // --at: a physical source is recovered to the point; any other restores the snapshot it names.
+  const snapshotRef = opts.at
+    ? await restoreAtTime(
+        ctx,
+        {
+          ...opts,
+          at: opts.at,
+          table: scopeValues(opts as unknown as Record<string, unknown>, 'flag').tables ?? [],
+        },
+        given,
+      )
+    : given;
+  if (snapshotRef === undefined) return;
   const repo = await ctx.openRepository();
   // What was written so far, for what an interruption says (interrupt-note.ts).
   const tally = new ProgressTally();

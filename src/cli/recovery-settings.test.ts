@@ -4,10 +4,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { isLifeboatError } from '../errors.js';
+import { recoverySettings as settingsFor } from '../jobs/pitr-settings.js';
 import { Repository } from '../repo/repository.js';
 import { createLocalBackend } from '../storage/local/local-backend.js';
 import { CliContext } from './context.js';
-import { readRecoverySettings, recoverySettings, settingsContext } from './recovery-settings.js';
+import { readRecoverySettings, settingsContext } from './recovery-settings.js';
+
+/** The settings `restore --at` notes for a command run with `ctx` (jobs/pitr pointRestoreCommand). */
+const recoverySettings = (ctx: CliContext, configFile: string | undefined) =>
+  settingsFor(ctx.config, ctx.env, configFile);
 
 const usage = (pattern: RegExp) => (err: unknown) =>
   isLifeboatError(err) && err.code === 'usage' && pattern.test(err.message);

@@ -177,6 +177,7 @@ async function serve(ctx: CliContext, opts: { listen?: string }): Promise<void> 
     logLevel: ctx.options.debug ? 'debug' : ctx.options.quiet ? 'warn' : undefined,
     lifeboatArgv: selfArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
     print,
+    env: ctx.env,
   });
 }
 

@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { describe, LifeboatError } from '../errors.js';
-import { restoreToPoint, walFetchCommand } from '../jobs/pitr.js';
+import { pointRestoreCommand, restoreToPoint } from '../jobs/pitr.js';
 import { fetchWal } from '../jobs/wal-fetch.js';
 import { AGENT_PID, agentAlive, runFetchAgent } from '../jobs/wal-fetch-agent.js';
 import { pushWal } from '../jobs/wal-push.js';
@@ -20,7 +20,7 @@ import { RECOVERY_SETTINGS } from '../sources/postgres/recovery-config.js';
 import { PREFETCH_DIR } from '../sources/postgres/wal-dir.js';
 import { engineDeclaration } from '../sources/registry.js';
 import type { CliContext } from './context.js';
-import { readRecoverySettings, recoverySettings, settingsContext } from './recovery-settings.js';
+import { readRecoverySettings, settingsContext } from './recovery-settings.js';
 import { type Action, print } from './shell.js';
 
 /** The config file every command reads when none is named (config/config.ts). */
@@ -210,8 +210,12 @@ export async function restoreAt(
     (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
   // The repository read here and how to get its password go into the data directory:
   // recovery reads the same one, whatever the server's config and environment say.
-  const settings = recoverySettings(ctx, config);
-  const restoreCommand = walFetchCommand(selfArgv(config), source.name, { settings: true });
+  const { settings, restoreCommand } = pointRestoreCommand(
+    selfArgv(config),
+    source.name,
+    ctx.config,
+    ctx.env,
+  );
   // The base backup's code loads while the key's scrypt runs on the thread pool.
   if (!opts.dryRun) void import('../sources/postgres/postgres-physical.js').catch(() => {});
   const repo = await ctx.openRepository();

@@ -25,6 +25,8 @@ export interface DaemonOptions {
   logLevel?: string;
   /** argv that runs this Lifeboat with the same config; physical drills run `wal-fetch` with it. */
   lifeboatArgv?: string[];
+  /** The environment the repository was given in (--repo, --password-file applied); process.env by default. */
+  env?: NodeJS.ProcessEnv;
   /** Prints a line for the operator (standard output). */
   print: (line: string) => void;
 }
@@ -43,6 +45,7 @@ export async function runDaemon(o: DaemonOptions): Promise<never> {
     repository: o.repository,
     log,
     lifeboatArgv: o.lifeboatArgv,
+    env: o.env,
   });
   // The CLI releases locks and exits on a signal; a server drains its jobs first instead.
   process.removeAllListeners('SIGTERM');

@@ -8,6 +8,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { LifeboatConfig } from '../config/config.js';
 import { LifeboatError } from '../errors.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
@@ -26,7 +27,7 @@ import {
   type WalGap,
   walGaps,
 } from '../sources/postgres/wal-names.js';
-import { type RecoverySettings, settingsText } from './pitr-settings.js';
+import { type RecoverySettings, recoverySettings, settingsText } from './pitr-settings.js';
 import { fetchToFile } from './wal-fetch.js';
 import { walArchive } from './wal-push.js';
 
@@ -117,6 +118,27 @@ export function walFetchCommand(
 ): string {
   const settings = options.settings ? ` --settings ${RECOVERY_SETTINGS}` : '';
   return `${shellCommand(argv)} --quiet wal-fetch${settings} --source ${shQuote(source)} %f %p`;
+}
+
+/**
+ * What a restore to a point made by `argv` (selfArgv: [node, bin, --config FILE]) with
+ * `config` and `env` writes for recovery: restore_command reading RECOVERY_SETTINGS, and those
+ * settings (the repository and where its password comes from). The command line and the
+ * server's restore jobs both take it, so PostgreSQL reads the repository the restore read,
+ * never whatever the server's own config or environment name.
+ */
+export function pointRestoreCommand(
+  argv: readonly string[],
+  source: string,
+  config: Pick<LifeboatConfig, 'repository'>,
+  env: NodeJS.ProcessEnv,
+): { restoreCommand: string; settings: RecoverySettings } {
+  const at = argv.indexOf('--config');
+  const configFile = at >= 0 ? argv[at + 1] : undefined;
+  return {
+    restoreCommand: walFetchCommand(argv, source, { settings: true }),
+    settings: recoverySettings(config, env, configFile),
+  };
 }
 
 /**

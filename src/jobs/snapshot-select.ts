@@ -155,3 +155,33 @@ export function describeProblems(problems: readonly SnapshotProblem[]): string[]
 export function publicProblems(problems: readonly SnapshotProblem[]): Omit<SnapshotProblem, 'error'>[] {
   return problems.map(({ id, kind, message }) => ({ id, kind, message }));
 }
+
+/**
+ * The snapshot `restore --at TIME` of a logical source restores: the newest of `source` taken
+ * at or before `time` (as `latest` would choose among them), or not_found naming the oldest.
+ */
+export async function findSnapshotAt(repo: Repository, source: string, time: number): Promise<SnapshotEntry> {
+  const scan = await repo.scanSnapshots();
+  return pickSnapshotAt(scan.snapshots, source, time, repo.location, scan.problems, repo.clock.now());
+}
+
+/** findSnapshotAt over a list already at hand (oldest first). */
+export function pickSnapshotAt(
+  entries: SnapshotEntry[],
+  source: string,
+  time: number,
+  location: string,
+  problems: readonly SnapshotProblem[] = [],
+  now: Date = new Date(),
+): SnapshotEntry {
+  const mine = filterSnapshots(entries, { source }).filter((e) => e.snapshot.kind !== 'drill');
+  const before = mine.filter((e) => Date.parse(e.snapshot.time) <= time);
+  if (before.length === 0) {
+    const oldest = mine[0]?.snapshot.time;
+    throw new LifeboatError(
+      'not_found',
+      `[restore] no snapshot of source "${source}" at or before ${new Date(time).toISOString()} in ${location}${oldest ? ` (the oldest is from ${oldest})` : ' (run `lifeboat backup` first)'}`,
+    );
+  }
+  return pickSnapshot(before, 'latest', source, location, problems, now);
+}

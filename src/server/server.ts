@@ -53,6 +53,8 @@ export interface ServerOptions {
   log?: Logger;
   /** argv that runs this Lifeboat with the same config; physical drills run `wal-fetch` with it. */
   lifeboatArgv?: string[];
+  /** The environment the repository was given in (--repo, --password-file applied); process.env by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -130,6 +132,7 @@ export class LifeboatServer implements ApiContext {
       log: this.log,
       concurrency: server.concurrency ?? 2,
       lifeboatArgv: options.lifeboatArgv,
+      env: options.env,
       openRepository,
       onFinished: (job) => this.afterJob(job),
       // A client that sees a backup (or a drill) finish finds its snapshot (or report) listed.

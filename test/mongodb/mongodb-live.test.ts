@@ -126,6 +126,29 @@ describe('mongodb engine against a live server', { skip: skip ?? false }, () => 
     assert.deepEqual(await snapshotOf(client, db), before);
   });
 
+  it('restore --at TIME --collection takes the newest snapshot at or before TIME', async () => {
+    const before = (await snapshotOf(client, db)) as Record<string, { docs: string[] }>;
+    const first = await runCli(['backup', 'docs'], env, { cwd: dir });
+    assert.equal(first.code, 0, show(['backup'], first));
+    await new Promise((r) => setTimeout(r, 1100));
+    const T = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 1100));
+    await client
+      .db(db)
+      .collection<Document & { _id: Int32 }>('items')
+      .deleteMany({ _id: { $lt: new Int32(1000) } });
+    const second = await runCli(['backup', 'docs'], env, { cwd: dir });
+    assert.equal(second.code, 0, show(['backup'], second));
+
+    await client.db(db).collection('items').drop();
+    const args = ['restore', 'latest', '--source', 'docs', '--at', T, '--collection', `${db}.items`];
+    const r = await runCli(args, env, { cwd: dir });
+    assert.equal(r.code, 0, show(args, r));
+    assert.match(r.stdout, /is the newest at or before/);
+    const after = (await snapshotOf(client, db)) as Record<string, { docs: string[] }>;
+    assert.deepEqual(after.items, before.items, 'the collection as it was at TIME');
+  });
+
   it('writes an archive mongorestore accepts', async (t) => {
     if (!has('mongorestore')) {
       console.log('SKIPPED mongorestore check: mongorestore is not installed');

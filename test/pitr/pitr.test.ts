@@ -192,7 +192,10 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
       restored = undefined;
     }
 
-    // The same through the HTTP API: a restore job with `at`, of a protected source.
+    // The same through the HTTP API: a restore job with `at`, of a protected source. The
+    // daemon's password comes from a file, which its restores record for restore_command.
+    delete process.env.LIFEBOAT_PASSWORD;
+    process.env.LIFEBOAT_PASSWORD_FILE = passwordFile;
     const api = await startHarness({
       dir: work,
       config: stringify({
@@ -226,13 +229,19 @@ test('point-in-time restore stops at the target time', { timeout: 180_000 }, asy
       assert.equal(job.result.at, T);
       const conf = await readFile(join(viaApi, 'postgresql.auto.conf'), 'utf8');
       assert.match(conf, /recovery_target_time = '/);
-      assert.match(conf, /wal-fetch --source db %f %p/);
+      assert.match(conf, /wal-fetch --settings lifeboat-restore\.json --source db %f %p/);
+      assert.deepEqual(JSON.parse(await readFile(join(viaApi, 'lifeboat-restore.json'), 'utf8')), {
+        repository: repo,
+        password_file: passwordFile,
+      });
       const refused = await api.call('POST', '/api/restores', {
         body: { snapshot: 'latest', source: 'db', at: 'soon', to: viaApi },
       });
       assert.equal(refused.status, 400);
     } finally {
       await api.stop();
+      process.env.LIFEBOAT_PASSWORD = PASSWORD;
+      delete process.env.LIFEBOAT_PASSWORD_FILE;
       await rm(target, { recursive: true, force: true });
     }
 

@@ -42,6 +42,8 @@ export interface JobQueueOptions {
   concurrency: number;
   /** argv that runs this Lifeboat with the same config (physical drills run `wal-fetch` with it). */
   lifeboatArgv?: string[];
+  /** The environment the repository was given in (--repo, --password-file applied); process.env by default. */
+  env?: NodeJS.ProcessEnv;
   /** After a job reaches a final status (metrics, alerts). */
   onFinished?: (job: JobRecord) => void | Promise<void>;
   /**
@@ -350,6 +352,7 @@ export class JobQueue {
           config: this.o.config,
           progress: this.progress,
           lifeboatArgv: this.o.lifeboatArgv,
+          env: this.o.env,
         },
         repo,
         job,

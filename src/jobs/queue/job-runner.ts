@@ -14,7 +14,7 @@ import { selfArgv } from '../../self-command.js';
 import { backupSource } from '../backup.js';
 import { runCheck } from '../check.js';
 import { runForget } from '../forget.js';
-import { restoreToPoint, walFetchCommand } from '../pitr.js';
+import { pointRestoreCommand, restoreToPoint } from '../pitr.js';
 import { runPrune } from '../prune.js';
 import { runRestore } from '../restore.js';
 import type { KeepPolicy } from '../retention.js';
@@ -30,6 +30,8 @@ export interface JobRunnerContext {
   progress: JobProgressBoard;
   /** argv that runs this Lifeboat with the same config (physical drills run `wal-fetch` with it). */
   lifeboatArgv?: string[];
+  /** The environment the repository was given in (--repo, --password-file applied); process.env by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A job to submit after this one; the queue adds who and why. */
@@ -258,7 +260,8 @@ async function restoreAtPoint(
     source,
     at: p.at,
     to: resolve(p.to),
-    restoreCommand: walFetchCommand(ctx.lifeboatArgv ?? selfArgv(), source),
+    // As `restore --at`: the repository and its password source go into the data directory.
+    ...pointRestoreCommand(ctx.lifeboatArgv ?? selfArgv(), source, ctx.config, ctx.env ?? process.env),
     dryRun: !!p.dry_run,
   });
   return {
