@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { formatBytes } from '../byte-size.js';
 import type { ProgressTally } from '../progress.js';
 import type { Snapshot } from '../repo/snapshot.js';
+import { abandonTemps } from '../sources/files/files-write.js';
 
 type Note = () => Promise<string>;
 
@@ -63,7 +64,8 @@ export function restoreNote(
     if (s.snapshot.kind !== 'files') {
       return `${head}; what the engine had written is left as it was (${target} may hold part of the snapshot: restore again with --overwrite before using it)`;
     }
-    const temps = s.target ? await removeTemps(s.target) : 0;
+    // New temporary files are refused first, so none appears behind the sweep.
+    const temps = (await abandonTemps()) + (s.target ? await removeTemps(s.target) : 0);
     const removed =
       temps > 0
         ? `; ${temps} half-written file${temps === 1 ? ' was' : 's were'} removed (.lifeboat-restore-*.tmp)`

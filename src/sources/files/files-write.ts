@@ -27,6 +27,22 @@ function siblingTemp(path: Buffer): Buffer {
   return Buffer.concat([path.subarray(0, slash + 1), Buffer.from(name)]);
 }
 
+/** Temporary files being written now, and whether new ones are refused (see abandonTemps). */
+const liveTemps = new Set<string>();
+let abandoned = false;
+
+/**
+ * For an interrupted restore: refuses new temporary files from now on and removes the ones
+ * being written, so none is left when the process exits; returns how many there were.
+ */
+export async function abandonTemps(): Promise<number> {
+  abandoned = true;
+  const temps = [...liveTemps];
+  liveTemps.clear();
+  await Promise.all(temps.map((t) => fs.rm(Buffer.from(t, 'latin1'), { force: true }).catch(() => {})));
+  return temps.length;
+}
+
 /**
  * Creates the entry at `path` with `create`, which may return false when it made nothing.
  * With `viaTemp` (always when overwriting), the entry is made under a temporary name in the
@@ -45,7 +61,10 @@ export async function placeEntry(
     await create(path);
     return;
   }
+  if (abandoned) throw new LifeboatError('interrupted', '[restore] interrupted: no new file is written');
   const temp = siblingTemp(path);
+  const key = temp.toString('latin1');
+  liveTemps.add(key);
   try {
     if ((await create(temp)) === false) return;
     if (overwrite) {
@@ -56,6 +75,8 @@ export async function placeEntry(
   } catch (err) {
     await fs.rm(temp, { force: true }).catch(() => {});
     throw err;
+  } finally {
+    liveTemps.delete(key);
   }
 }
 
