@@ -63,6 +63,8 @@ let pending = '';
 export function askPassword(prompt: string, tag: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;
+    // Echo goes off before the prompt shows, so nothing typed after it can be echoed.
+    stdin.setRawMode(true);
     process.stderr.write(prompt);
     let value = '';
     const finish = (error?: LifeboatError) => {
@@ -97,7 +99,6 @@ export function askPassword(prompt: string, tag: string): Promise<string> {
     const onData = (buf: Buffer) => {
       take(buf.toString('utf8'));
     };
-    stdin.setRawMode(true);
     const leftover = pending;
     pending = '';
     if (take(leftover)) return;
