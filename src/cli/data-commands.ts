@@ -284,6 +284,7 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, given?: string)
           target: result.target,
           items: result.items,
           stats: result.stats,
+          ...(result.targetHolds ? { target_holds: result.targetHolds } : {}),
           ...(damaged.length > 0 ? { damaged } : {}),
         },
         null,
@@ -293,6 +294,11 @@ async function restore(ctx: CliContext, opts: RestoreCliOptions, given?: string)
   } else {
     const verb = opts.dryRun ? 'would restore' : 'restored';
     if (opts.dryRun) for (const item of result.items) print(item);
+    const holds = result.targetHolds;
+    if (holds) {
+      print(`target ${holds.target} holds now: ${holds.summary}`);
+      for (const item of (holds.items ?? []).slice(0, 20)) print(`  ${item}`);
+    }
     // Skipped entries, and files a repair cut (they restore with what remains).
     for (const w of (result.stats.warnings as string[] | undefined) ?? []) print(`warning: ${w}`);
     print(

@@ -3,14 +3,14 @@
  * Restore one snapshot through its source engine, under a shared lock so prune cannot
  * remove data while it is read.
  */
-import { LifeboatError } from '../errors.js';
+import { describe, LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot, SnapshotProblem } from '../repo/snapshot.js';
 import { createSource, engineDeclaration } from '../sources/registry.js';
-import type { DamagedItem, RestoreOptions, RestoreResult } from '../sources/source.js';
+import type { DamagedItem, RestoreOptions, RestoreResult, TargetContents } from '../sources/source.js';
 import { sourceOfUnit } from '../sources/source-units.js';
 import { stripUrlPassword } from './backup.js';
 import { type HooksConfig, withHooks } from './hooks.js';
@@ -41,6 +41,8 @@ export interface RestoreOutcome extends RestoreResult {
   skipped: SnapshotProblem[];
   /** Snapshots `latest` passed over as they claim a time from the future, one line each. */
   future: string[];
+  /** A dry run: what the target holds now, that a real restore would replace or add to. */
+  targetHolds?: TargetContents;
 }
 
 /** The error of a restore that left out what damaged data kept it from writing. */
@@ -105,10 +107,28 @@ export async function runRestore(repo: Repository, req: RestoreRequest): Promise
         // What a write-only host wrote is restored without privileges (docs/keys.md).
         const fromWriteOnly = await repo.sealedByWriteOnlyKey(id);
         const options = fromWriteOnly ? { ...req.options, noPrivileges: true } : req.options;
+        // A dry run says what the target holds now, whatever the engine (the plan a person approves).
+        const targetHolds =
+          options.dryRun && source.inspectTarget
+            ? await source.inspectTarget(options.to, { meta: snapshot.meta, stats: snapshot.stats }).catch(
+                (err): TargetContents => ({
+                  target: options.to ?? snapshot.source,
+                  exists: true,
+                  summary: `could not be inspected: ${describe(err)}`,
+                }),
+              )
+            : undefined;
         const result = await source.restore(ctx, options);
         if (result.damaged?.length && !req.returnPartial)
           throw partialRestoreError(result.damaged, result.target);
-        return { ...result, snapshotId: id, snapshot, skipped, future };
+        return {
+          ...result,
+          snapshotId: id,
+          snapshot,
+          skipped,
+          future,
+          ...(targetHolds ? { targetHolds } : {}),
+        };
       },
     );
   } finally {

@@ -180,6 +180,27 @@ describe('lifeboat with a sqlite source', () => {
     assert.ok(!existsSync(to));
   });
 
+  it('--dry-run into a database that exists says what it holds, and changes nothing', async () => {
+    const to = join(dir, 'taken.db');
+    const other = new Database(to);
+    other.exec("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me');");
+    other.close();
+    const before = await readFile(to);
+    const r = await ok(['restore', 'latest', '--to', to, '--dry-run'], env);
+    assert.match(r.stdout, /^users: 300 rows$/m);
+    assert.match(r.stdout, new RegExp(`^target ${to} holds now: a file of ${before.length} bytes$`, 'm'));
+    assert.match(r.stdout, /^would restore snapshot /m);
+    const json = JSON.parse((await ok(['restore', 'latest', '--to', to, '--dry-run', '--json'], env)).stdout);
+    assert.deepEqual(json.target_holds, {
+      target: to,
+      exists: true,
+      summary: `a file of ${before.length} bytes`,
+    });
+    assert.ok((await readFile(to)).equals(before), 'the dry run wrote nothing');
+    // A real restore still refuses without --overwrite.
+    await fails(['restore', 'latest', '--to', to], env, 1, /exists and is not empty/);
+  });
+
   it('dump --output writes a SQLite file equal to the original', async () => {
     const out = join(dir, 'dump', 'app-dump.db');
     await mkdir(join(dir, 'dump'));

@@ -11,6 +11,7 @@ import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { open, seal } from '../../src/repo/crypto.js';
+import { partsOf } from '../../src/repo/repo-parts.js';
 import { CONFIG_AAD } from '../../src/repo/snapshot.js';
 import { lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
 import { withRepository } from '../helpers/repo-blobs.js';
@@ -74,7 +75,7 @@ describe('keys: distinct errors when no key can be tried', () => {
     const repo = await freshRepo('future-repo');
     const kek = await withRepository(
       repo,
-      async (r) => (r as unknown as { master: { kek: Buffer } }).master.kek,
+      async (r) => (partsOf(r).keys as unknown as { master: { kek: Buffer } }).master.kek,
     );
     const file = join(repo, 'config');
     const stored = JSON.parse(open(kek, await readFile(file), CONFIG_AAD, 'config').toString('utf8'));

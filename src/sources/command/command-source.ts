@@ -7,7 +7,7 @@
  * processes only; they are blanked out of messages and never recorded in the snapshot.
  */
 import { stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseDuration } from '../../config/duration.js';
 import { errnoCode, LifeboatError, writeFailed } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
@@ -20,6 +20,7 @@ import {
   writeArtifactToFile,
 } from '../artifact.js';
 import { runDumpTool, runRestoreTool, type ToolCommand } from '../dump-runner.js';
+import { inspectFolderTarget } from '../folder-target.js';
 import type {
   BackupContext,
   BackupResult,
@@ -27,6 +28,7 @@ import type {
   RestoreOptions,
   RestoreResult,
   Source,
+  TargetContents,
   TreeNode,
 } from '../source.js';
 import type { CommandSourceConfig } from './command-schema.js';
@@ -43,6 +45,19 @@ class CommandSource implements Source {
     readonly name: string,
     private readonly config: CommandSourceConfig,
   ) {}
+
+  /** A file target's size; a restore_command's target is its own business, not inspected. */
+  async inspectTarget(to: string | undefined): Promise<TargetContents> {
+    if (to) return inspectFolderTarget(resolve(to));
+    const command = this.config.restore_command;
+    return command
+      ? {
+          target: `restore_command \`${shown(command)}\``,
+          exists: true,
+          summary: 'not inspected (the command decides what it replaces)',
+        }
+      : { target: 'none', exists: false, summary: 'no restore_command (pass --to FILE)' };
+  }
 
   private get artifact(): string {
     return this.config.artifact ?? `${this.name}.out`;
@@ -120,7 +135,7 @@ class CommandSource implements Source {
       if (errnoCode(err) === 'ENOENT') return undefined;
       throw writeFailed('source:command', target, err);
     });
-    if (existing && existing.size > 0 && !options.overwrite) {
+    if (existing && existing.size > 0 && !options.overwrite && !options.dryRun) {
       throw new LifeboatError(
         'target_not_empty',
         `[source:command] restore target ${target} exists and is not empty (pass --overwrite to replace it, or --to another path)`,

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, errnoCode, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
 import { loadArtifacts, saveArtifacts, writeArtifactToFile } from '../artifact.js';
+import { inspectFolderTarget } from '../folder-target.js';
 import type {
   BackupContext,
   BackupResult,
@@ -22,6 +23,7 @@ import type {
   RestoreOptions,
   RestoreResult,
   Source,
+  TargetContents,
 } from '../source.js';
 import {
   copyEnvironment,
@@ -97,6 +99,11 @@ class LmdbSource implements Source {
     }
   }
 
+  /** What the target holds now: its files and bytes (a dry run reports it). */
+  inspectTarget(to: string | undefined): Promise<TargetContents> {
+    return inspectFolderTarget(resolve(to ?? this.config.path));
+  }
+
   async restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult> {
     const to = options.to ?? this.config.path;
     const target = resolve(to.startsWith('file:') ? fileURLToPath(to) : to);
@@ -117,7 +124,7 @@ class LmdbSource implements Source {
     const expected = (ctx.stats.entries ?? {}) as EntryCounts;
     const format = (ctx.meta.format === 1 ? 1 : 2) as LmdbFormat;
     const existing = await dataFileSize(target);
-    if (existing !== undefined && existing > 0 && !options.overwrite) {
+    if (existing !== undefined && existing > 0 && !options.overwrite && !options.dryRun) {
       throw new LifeboatError(
         'target_not_empty',
         `[source:lmdb] ${target} already holds an LMDB environment (stop its writers and pass --overwrite to replace it, or --to another folder)`,

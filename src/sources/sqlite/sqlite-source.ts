@@ -12,6 +12,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { describe, errnoCode, isLifeboatError, LifeboatError, writeFailed } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
 import { artifactTarget, countBytes, pickArtifact, saveArtifacts, writeArtifactToFile } from '../artifact.js';
+import { inspectFolderTarget } from '../folder-target.js';
 import type {
   BackupContext,
   BackupResult,
@@ -20,6 +21,7 @@ import type {
   RestoreOptions,
   RestoreResult,
   Source,
+  TargetContents,
   TreeNode,
 } from '../source.js';
 import {
@@ -88,6 +90,11 @@ class SqliteSource implements Source {
     }
   }
 
+  /** What the target holds now: its files and bytes (a dry run reports it). */
+  inspectTarget(to: string | undefined): Promise<TargetContents> {
+    return inspectFolderTarget(resolve(to ?? this.config.path));
+  }
+
   async restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult> {
     const node = await pickArtifact(ctx.store, ctx.root, ctx.meta, 'sqlite');
     const target = await artifactTarget(options.to ?? this.config.path, node.name);
@@ -96,7 +103,7 @@ class SqliteSource implements Source {
     if (tables.length > 0) return this.restoreTables(ctx, options, node, target, tables, expected);
 
     const existing = await sizeOf(target);
-    if (existing !== undefined && existing > 0 && !options.overwrite) {
+    if (existing !== undefined && existing > 0 && !options.overwrite && !options.dryRun) {
       throw new LifeboatError(
         'target_not_empty',
         `[source:sqlite] restore target ${target} exists and is not empty (pass --overwrite to replace it, or --to another path)`,
