@@ -77,7 +77,10 @@ describe('a postgres source with a failing database', { skip: unavailable ?? fal
     assert.match(pg.failures[0].error, /gone/);
     assert.equal(filesResult.status, 'ok');
     assert.match(r.stderr, /^failed: pg\/gone: \[source:postgres\] /m);
-    assert.match(r.stderr, /lifeboat: \[backup\] 2 of 2 sources backed up; failed: pg\/gone \(/);
+    // Under --json the run's error is one JSON object on standard error, with its code.
+    const error = JSON.parse(r.stderr.trim().split('\n').at(-1) as string);
+    assert.equal(error.code, 'partial');
+    assert.match(error.message, /^\[backup\] 2 of 2 sources backed up; failed: pg\/gone \(/);
     assert.ok(!`${r.stdout}${r.stderr}`.includes('S3cret'), 'the password shows in the output');
 
     const listed = JSON.parse((await cli(['snapshots', '--json'])).stdout) as { source: string }[];
