@@ -103,12 +103,11 @@ export class JobQueue {
     const secretTo = typeof to === 'string' && withoutPasswordsInText(to) !== to ? to : undefined;
     // The catalog keeps the target without its password; the restore reads it from memory.
     if (secretTo) req = { ...req, params: { ...req.params, target_password_kept: false } } as JobRequest;
-    const job = this.record(req);
-    if (secretTo && job.status !== 'skipped') this.secretTargets.set(job.id, secretTo);
-    return job;
+    return this.record(req, secretTo);
   }
 
-  private record(req: JobRequest): JobRecord {
+  /** `secretTo` is kept for the job before it can start (an idle queue starts it at once). */
+  private record(req: JobRequest, secretTo?: string): JobRecord {
     const base = {
       kind: req.kind,
       source: req.source,
@@ -117,7 +116,11 @@ export class JobQueue {
       params: req.params ?? {},
       retry_of: req.retryOf ?? null,
     };
-    if (req.needsApproval) return this.o.catalog.createJob({ ...base, status: 'awaiting_approval' });
+    if (req.needsApproval) {
+      const job = this.o.catalog.createJob({ ...base, status: 'awaiting_approval' });
+      if (secretTo) this.secretTargets.set(job.id, secretTo);
+      return job;
+    }
     const key = conflictKey(req.kind, req.source);
     const busy = this.busyWith(key);
     if (busy) {
@@ -135,6 +138,7 @@ export class JobQueue {
       return job;
     }
     const job = this.o.catalog.createJob({ ...base, status: 'queued', owner: PROCESS_OWNER });
+    if (secretTo) this.secretTargets.set(job.id, secretTo);
     this.enqueue(job);
     return job;
   }
