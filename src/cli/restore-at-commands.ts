@@ -7,7 +7,6 @@
  */
 import { existsSync } from 'node:fs';
 import { LifeboatError } from '../errors.js';
-import { extractAtPoint } from '../jobs/pitr-extract.js';
 import { planRestoreAt } from '../jobs/restore-at.js';
 import { selfArgv } from '../self-command.js';
 import { parseTarget } from '../sources/postgres/recovery-target.js';
@@ -93,6 +92,8 @@ async function extract(ctx: CliContext, opts: RestoreAtOptions & { source: strin
     ctx.env.LIFEBOAT_CONFIG ??
     (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
   const repo = await ctx.openRepository();
+  // Loaded when used: it brings a PostgreSQL driver every other command does without.
+  const { extractAtPoint } = await import('../jobs/pitr-extract.js');
   const r = await extractAtPoint(repo, {
     source: opts.source,
     at: opts.at,
