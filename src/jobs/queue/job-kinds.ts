@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { JobKind } from '../../catalog/job-states.js';
 import { LifeboatError } from '../../errors.js';
 import { parseTarget } from '../../sources/postgres/recovery-target.js';
-import { type ALL_SCOPES, RESTORE_SCOPES, scopeValues } from '../../sources/restore-scopes.js';
+import { RESTORE_SCOPES, type ScopeField, scopeValues } from '../../sources/restore-scopes.js';
 
 // ---- restore scope ---------------------------------------------------------------------
 // What part of a snapshot a restore brings back. The scopes themselves (tables, paths,
@@ -20,25 +20,20 @@ import { type ALL_SCOPES, RESTORE_SCOPES, scopeValues } from '../../sources/rest
 // restore job records `restoreScopeParams(request)`, and the runner hands
 // `restoreScopeOptions(params)` to runRestore.
 
-function scopeField(scope: (typeof ALL_SCOPES)[number]) {
-  const value =
-    scope.type === 'names'
-      ? z.array(z.string().min(1))
-      : scope.type === 'integer'
-        ? z.number().int().min(0)
-        : z.string().min(1);
-  return value.optional().describe(scope.help);
-}
-
 const { include, tables, schemas, db, pattern, collections } = RESTORE_SCOPES;
 
-export const restoreScopeFields = {
+// One field per scope of the catalogue: a scope added there fails to compile until it has one.
+const scopeFields = {
   tables: z.array(z.string().min(1)).optional().describe(tables.help),
   include: z.array(z.string().min(1)).optional().describe(include.help),
   collections: z.array(z.string().min(1)).optional().describe(collections.help),
-  schemas: scopeField(schemas) as z.ZodOptional<z.ZodArray<z.ZodString>>,
+  schemas: z.array(z.string().min(1)).optional().describe(schemas.help),
   db: z.number().int().min(0).optional().describe(db.help),
   pattern: z.string().min(1).optional().describe(pattern.help),
+} satisfies Record<ScopeField, z.ZodType>;
+
+export const restoreScopeFields = {
+  ...scopeFields,
   data_only: z
     .boolean()
     .optional()
