@@ -190,9 +190,15 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   // probe made after recovery.signal is gone is answered within its linger time.
   const clock = new TestClock();
   const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, lingerMs: 2000, clock });
+  // An agent that ended (or failed) sleeps no more: waiting for it would hang, not fail.
+  const ended = agent.then(
+    () => {},
+    () => {},
+  );
+  const idle = () => Promise.race([clock.sleeping(), ended, new Promise((r) => setTimeout(r, 20))]);
   const waitFor = async (file: string) => {
     for (let i = 0; i < 10_000 && !(await readdir(pf)).includes(file); i++) {
-      await clock.sleeping();
+      await idle();
       clock.tick(10);
     }
     return (await readdir(pf)).includes(file);
@@ -210,7 +216,7 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   await writeFile(join(pf, '.want-00000001.history'), '');
   assert.ok(await waitFor('.absent-00000001.history'));
   // Recovery ended: once the linger time has passed, the agent leaves and takes its folder.
-  await clock.sleeping();
+  await Promise.race([clock.sleeping(), ended]);
   clock.tick(2001);
   await agent;
   await assert.rejects(readdir(pf), /ENOENT/);

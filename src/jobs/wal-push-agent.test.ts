@@ -37,9 +37,14 @@ test('the push agent stores ready files as they appear, acknowledges them, and l
   const names = ['000000010000000000000003', '000000010000000000000004'];
   const data = [await ready(pgWal, names[0])];
   const agent = runPushAgent(repo, 'db', pgWal, { idleMs: 3000, clock });
+  // An agent that ended (or failed) sleeps no more: waiting for it would hang, not fail.
+  const ended = agent.then(
+    () => {},
+    () => {},
+  );
   const acked = async (n: string) => (await readdir(status)).includes(`${n}${ACK_SUFFIX}`);
   // Sleeping means it has stored and acknowledged everything ready.
-  await clock.sleeping();
+  await Promise.race([clock.sleeping(), ended]);
   assert.ok(await acked(names[0]));
   assert.equal((await readFile(join(status, PUSH_AGENT_PID), 'utf8')).trim(), String(process.pid));
   // PostgreSQL's call takes the acknowledgement and marks the file done; a later file is
@@ -48,13 +53,13 @@ test('the push agent stores ready files as they appear, acknowledges them, and l
   await rename(join(status, `${names[0]}.ready`), join(status, `${names[0]}.done`));
   data.push(await ready(pgWal, names[1]));
   clock.tick(20);
-  await clock.sleeping();
+  await Promise.race([clock.sleeping(), ended]);
   assert.ok(await acked(names[1]));
   // An acknowledgement PostgreSQL will not ask for (the file was archived another way) goes
   // at the next sweep (every second), and the agent leaves once idle.
   await rm(join(status, `${names[1]}.ready`));
   clock.tick(1001);
-  await clock.sleeping();
+  await Promise.race([clock.sleeping(), ended]);
   assert.ok(!(await acked(names[1])));
   clock.tick(3000);
   await agent;
@@ -92,10 +97,14 @@ test('WAL is pushed while prune holds its lock, not while a key rotation holds i
     const errors: unknown[] = [];
     const clock = new TestClock();
     const agent = runPushAgent(repo, 'db', pgWal, { idleMs: 300, clock, onError: (_p, e) => errors.push(e) });
-    await clock.sleeping();
+    const ended = agent.then(
+      () => {},
+      () => {},
+    );
+    await Promise.race([clock.sleeping(), ended]);
     await ready(pgWal, names[1]);
     clock.tick(20);
-    await clock.sleeping();
+    await Promise.race([clock.sleeping(), ended]);
     clock.tick(301);
     await agent;
     assert.deepEqual(errors, []);
