@@ -189,13 +189,20 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   // The clock moves only when told: each step wakes the agent's polling loop once, and the
   // probe made after recovery.signal is gone is answered within its linger time.
   const clock = new TestClock();
-  const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, lingerMs: 2000, clock });
+  // Never idle here: the test clock may run ahead of the agent's work, and an agent that left
+  // for idleness would leave the waits below waiting for nothing.
+  const agent = runFetchAgent(repo, 'db', pgWal, { ahead: 1, lingerMs: 2000, idleMs: 3_600_000, clock });
   // An agent that ended (or failed) sleeps no more: waiting for it would hang, not fail.
+  let outcome = 'running';
   const ended = agent.then(
-    () => {},
-    () => {},
+    () => {
+      outcome = 'ended';
+    },
+    (err) => {
+      outcome = `failed: ${err}`;
+    },
   );
-  const idle = () => Promise.race([clock.sleeping(), ended, new Promise((r) => setTimeout(r, 20))]);
+  const idle = () => Promise.race([clock.sleeping(), ended]);
   const waitFor = async (file: string) => {
     for (let i = 0; i < 10_000 && !(await readdir(pf)).includes(file); i++) {
       await idle();
@@ -210,7 +217,7 @@ test('the fetch agent answers requests, says which names are absent, and fetches
   assert.ok((await readFile(join(pf, names[0]))).equals(await readFile(join(pgWal, names[0]))));
   assert.ok(await waitFor(names[1]), 'fetched ahead');
   assert.equal(await fetchWal(repo, 'db', names[1], join(pgWal, 'RECOVERYXLOG')), true);
-  assert.ok(await waitFor(names[2]), 'taking a prefetched file moves the window on');
+  assert.ok(await waitFor(names[2]), `taking a prefetched file moves the window on (agent ${outcome})`);
   await rm(join(dir, 'recovery.signal'));
   // PostgreSQL probes history files after it removed recovery.signal: still answered.
   await writeFile(join(pf, '.want-00000001.history'), '');
