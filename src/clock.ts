@@ -10,12 +10,21 @@ export interface Clock {
 
 /** A clock that can also wait: loops that poll (the WAL agents) sleep on it. */
 export interface WaitingClock extends Clock {
-  sleep(ms: number): Promise<void>;
+  /** Resolves after `ms`, or at once when `signal` aborts (the wait is then forgotten). */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 export const systemClock: WaitingClock = {
   now: () => new Date(),
-  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  sleep: (ms, signal) =>
+    new Promise((r) => {
+      if (signal?.aborted) return r();
+      const timer = setTimeout(r, ms);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        r();
+      });
+    }),
 };
 
 /** A clock that only moves when told; its sleepers wake when it is moved past their time. */
@@ -38,9 +47,16 @@ export class TestClock implements WaitingClock {
     this.sleepers = this.sleepers.filter((s) => s.until > this.current);
     for (const s of due) s.wake();
   }
-  sleep(ms: number): Promise<void> {
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((wake) => {
-      this.sleepers.push({ until: this.current + ms, wake });
+      if (signal?.aborted) return wake();
+      const sleeper = { until: this.current + ms, wake };
+      this.sleepers.push(sleeper);
+      // An abandoned wait is no sleeper: `sleeping()` must not answer for a busy caller.
+      signal?.addEventListener('abort', () => {
+        this.sleepers = this.sleepers.filter((s) => s !== sleeper);
+        wake();
+      });
       for (const w of this.watchers.splice(0)) w();
     });
   }

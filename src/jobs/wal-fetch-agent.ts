@@ -107,11 +107,14 @@ export async function runFetchAgent(
         if (isWalName(name) && !names.has(name) && !inflight.has(name)) fetch(name, true);
       }
       while (endedAt === undefined && latest && inflight.size < PARALLEL) {
-        const next = await nextMissing(dir, latest, options.ahead, inflight);
+        const next = await nextMissing(dir, latest, options.ahead, inflight, written);
         if (!next) break;
         fetch(next, false);
       }
-      await Promise.race([clock.sleep(POLL_MS), ...inflight.values()]);
+      // A fetch that ends first cuts the poll short; its sleep is then abandoned.
+      const poll = new AbortController();
+      await Promise.race([clock.sleep(POLL_MS, poll.signal), ...inflight.values()]);
+      poll.abort();
       const quiet = now() - lastRequest;
       if (quiet > (options.idleMs ?? IDLE_MS)) break;
       const linger = options.lingerMs ?? LINGER_MS;
@@ -126,17 +129,23 @@ export async function runFetchAgent(
   }
 }
 
-/** The first segment after `latest` (within `ahead`) neither fetched nor being fetched. */
+/**
+ * The first segment after `latest` (within `ahead`) neither fetched nor being fetched. A
+ * prefetched file still in `written` counts as fetched even when it is gone: it was taken
+ * after this pass listed the folder, and fetching it again would hide that it was taken.
+ */
 async function nextMissing(
   dir: string,
   latest: string,
   ahead: number,
   inflight: ReadonlyMap<string, unknown>,
+  written: ReadonlySet<string>,
 ): Promise<string | undefined> {
   const pos = segmentNumber(latest) as number;
   for (let i = 1; i <= ahead; i++) {
     const name = segmentName(timelineOf(latest), pos + i);
-    if (!inflight.has(name) && !(await exists(join(dir, name)))) return name;
+    if (inflight.has(name) || written.has(name)) continue;
+    if (!(await exists(join(dir, name)))) return name;
   }
   return undefined;
 }
