@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { LifeboatError } from '../errors.js';
-import { planRestoreAt } from '../jobs/restore-at.js';
+import { isDatabaseTarget, planRestoreAt } from '../jobs/restore-at.js';
 import { selfArgv } from '../self-command.js';
 import { parseTarget } from '../sources/postgres/recovery-target.js';
 import type { CliContext } from './context.js';
@@ -75,7 +75,7 @@ async function extract(ctx: CliContext, opts: RestoreAtOptions & { source: strin
       '[restore] --at with --table loads the rows the tables held then into existing tables: add --data-only (and --to postgres://.../DATABASE)',
     );
   }
-  if (!opts.to || !/^postgres(ql)?:\/\/[^/]*\/[^/?]+/.test(opts.to)) {
+  if (!isDatabaseTarget(opts.to)) {
     throw new LifeboatError(
       'usage',
       '[restore] --at with --table needs --to postgres://USER@HOST:PORT/DATABASE, the database whose tables receive the rows',

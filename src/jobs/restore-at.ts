@@ -31,3 +31,8 @@ export async function planRestoreAt(repo: Repository, source: string, at: string
   }
   return { kind: 'snapshot', entry: await findSnapshotAt(repo, source, target.time) };
 }
+
+/** A target that extraction loads rows into: postgres://USER@HOST:PORT/DATABASE. */
+export function isDatabaseTarget(to: string | undefined): to is string {
+  return !!to && /^postgres(ql)?:\/\/[^/]*\/[^/?]+/.test(to);
+}

@@ -24,10 +24,10 @@ import {
   sharedDir,
 } from '../helpers/pitr.js';
 import { sql } from '../postgres/pg-helpers.js';
+import { PASSWORD, startHarness } from '../server/harness.js';
 
 const lifeboat = asServerUser;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const PASSWORD = 'pw-extract-Lm4!';
 
 const CHECKSUM =
   "SELECT count(*)::text AS n, md5(coalesce(string_agg(id || ':' || v, ',' ORDER BY id), '')) AS sum FROM items";
@@ -35,7 +35,7 @@ const CHECKSUM =
 const scratchLeft = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('lifeboat-restore-'));
 
 test('restore --at TIME --table loads the rows a table held at TIME into another database', {
-  timeout: 300_000,
+  timeout: 480_000,
 }, async (t) => {
   const why = pitrUnavailable();
   if (why) {
@@ -166,6 +166,45 @@ test('restore --at TIME --table loads the rows a table held at TIME into another
     assert.deepEqual(got, then, 'the target holds what items held at TIME');
     // The source itself is untouched.
     assert.deepEqual((await sql<{ n: string; sum: string }>(server.url, CHECKSUM))[0], now);
+
+    // The same through the HTTP API: a restore job with "at" and "tables".
+    await sql(target, "DELETE FROM items; INSERT INTO items VALUES (1, 'mine')");
+    const api = await startHarness({
+      dir: work,
+      config: stringify({
+        repository: { url: repo },
+        sources: { db: { type: 'postgres', url: server.url, method: 'physical' } },
+      }),
+    });
+    try {
+      const request = { snapshot: 'latest', source: 'db', at: T };
+      const notADatabase = await api.call('POST', '/api/restores', {
+        body: { ...request, tables: ['items'], data_only: true, to: join(work, 'folder') },
+      });
+      assert.equal(notADatabase.status, 400, notADatabase.text);
+      assert.equal(notADatabase.body.error.field, 'to');
+      const noDataOnly = await api.call('POST', '/api/restores', {
+        body: { ...request, tables: ['items'], to: target },
+      });
+      assert.equal(noDataOnly.status, 400, noDataOnly.text);
+      assert.equal(noDataOnly.body.error.field, 'data_only');
+      const wholeIntoUrl = await api.call('POST', '/api/restores', { body: { ...request, to: target } });
+      assert.equal(wholeIntoUrl.status, 400, wholeIntoUrl.text);
+      assert.match(wholeIntoUrl.body.error.message, /writes a data directory: give a folder/);
+
+      const posted = await api.call('POST', '/api/restores', {
+        body: { ...request, tables: ['items'], data_only: true, overwrite: true, to: target },
+      });
+      assert.equal(posted.status, 202, posted.text);
+      const job = await api.waitJob(posted.body.job.id, 240_000);
+      assert.equal(job.status, 'succeeded', JSON.stringify(job));
+      assert.deepEqual(job.result.rows, { 'public.items': 2000 });
+      assert.ok(!JSON.stringify(job).includes(server.password), 'the password leaked into the job');
+      const [viaApi] = await sql<{ n: string; sum: string }>(target, CHECKSUM);
+      assert.deepEqual(viaApi, then, 'the API extraction loaded what items held at TIME');
+    } finally {
+      await api.stop();
+    }
     const left = (await scratchLeft()).filter((n) => !before.has(n));
     assert.deepEqual(left, [], 'no scratch cluster is left behind');
   } finally {

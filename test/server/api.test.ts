@@ -5,7 +5,7 @@
  * jobs, the OpenAPI document, metrics, health, drills and that secrets never show.
  */
 import assert from 'node:assert/strict';
-import { rename } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Harness, startHarness } from './harness.js';
@@ -148,6 +148,21 @@ describe('server API', () => {
     assert.equal(jobs.body.jobs.length, 2);
   });
 
+  it('restores the newest snapshot at or before a time for a source without WAL ("at")', async () => {
+    const t1 = (await h.call('GET', '/api/snapshots?tag=t1')).body.snapshots[0];
+    assert.equal(t1.time, '2026-01-01T01:00:00.000Z');
+    const to = join(h.dir, 'at-restore');
+    const r = await h.call('POST', '/api/restores', {
+      body: { snapshot: 'latest', source: 'docs', at: '2026-01-01T01:30:00Z', to },
+    });
+    assert.equal(r.status, 202, r.text);
+    const job = await h.waitJob(r.body.job.id);
+    assert.equal(job.status, 'succeeded', job.error);
+    assert.equal(job.result.snapshot, t1.id);
+    assert.equal(job.params.at, undefined, 'an ordinary restore of that snapshot');
+    assert.equal(await readFile(join(to, 'a.txt'), 'utf8'), 'alpha\n');
+  });
+
   it('answers 400 naming the bad field', async () => {
     const cases: [string, string, unknown, RegExp, string][] = [
       ['GET', '/api/snapshots?limit=abc', undefined, /query\.limit: /, 'limit'],
@@ -205,8 +220,22 @@ describe('server API', () => {
       [
         'POST',
         '/api/restores',
-        { snapshot: 'latest', source: 'docs', to: '/x', at: '2026-01-01T00:00:00Z' },
-        /body\.at: a point-in-time restore needs .* PostgreSQL physical source/,
+        { snapshot: 'latest', source: 'docs', to: '/x', at: '2000-01-01T00:00:00Z' },
+        /body\.at: no snapshot of source "docs" at or before 2000-01-01T00:00:00\.000Z/,
+        'at',
+      ],
+      [
+        'POST',
+        '/api/restores',
+        { snapshot: 'latest', source: 'docs', to: '/x', at: 'name:before_upgrade' },
+        /body\.at: source "docs" has snapshots, not a PostgreSQL base backup with WAL, so only a time applies/,
+        'at',
+      ],
+      [
+        'POST',
+        '/api/restores',
+        { snapshot: 'abcdef12', source: 'docs', to: '/x', at: '2030-01-01T00:00:00Z' },
+        /body\.at: a point-in-time restore needs "snapshot": "latest" and a "source"/,
         'at',
       ],
       [

@@ -16,6 +16,7 @@ import { parseConfig } from '../../src/config/config.js';
 import { Repository } from '../../src/repo/repository.js';
 import { LifeboatServer } from '../../src/server/server.js';
 import { openBackend } from '../../src/storage/registry.js';
+import { BIN } from '../helpers/cli.js';
 
 export const PASSWORD = 'pw-server-Tq8!harbor';
 export const KDF = { N: 1024, r: 8, p: 1 };
@@ -39,8 +40,8 @@ export interface Harness {
   /** Everything the server logged, as text. */
   logs: () => string;
   call(method: string, path: string, options?: { token?: string | null; body?: unknown }): Promise<Reply>;
-  /** Polls a job through the API until it reaches a final status. */
-  waitJob(id: string): Promise<Reply['body']>;
+  /** Polls a job through the API until it reaches a final status (30 s unless told). */
+  waitJob(id: string, timeoutMs?: number): Promise<Reply['body']>;
   /** Stops the server (grace 5 s) and removes the folder unless `keep`. */
   close(options?: { keep?: boolean }): Promise<void>;
   /** Stops the server but keeps the folder, catalog and repository. */
@@ -67,7 +68,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   }
   if (!options.dir) await Repository.init(await openBackend(repo), PASSWORD, { kdf: KDF });
   const clock = options.clock ?? new TestClock('2026-01-01T00:00:00Z');
-  const config = parseConfig(options.config.replaceAll('$DIR', dir), join(dir, 'lifeboat.yaml'), {});
+  // Written out for the Lifeboat processes its jobs start (lifeboatArgv below).
+  const configFile = join(dir, 'lifeboat.harness.yaml');
+  const configText = options.config.replaceAll('$DIR', dir);
+  await writeFile(configFile, configText);
+  const config = parseConfig(configText, configFile, {});
   const catalog = Catalog.open(catalogFile, clock);
   let logText = '';
   const sink = new Writable({
@@ -83,6 +88,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     clock,
     autoSchedule: false,
     log: pino({ level: 'info' }, sink),
+    // As `lifeboat serve` has: how its jobs run Lifeboat again (scratch clusters' WAL fetches).
+    lifeboatArgv: [process.execPath, BIN, '--config', configFile],
   });
   const base = await server.start('127.0.0.1:0');
   const existing = new Set(catalog.tokens.list().map((t) => t.name));
@@ -125,14 +132,15 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       }
       return { status: res.status, headers: res.headers, text, body };
     },
-    async waitJob(id) {
-      const deadline = Date.now() + 30_000;
+    async waitJob(id, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
       for (;;) {
         const r = await h.call('GET', `/api/jobs/${id}`, { token: tokens.viewer });
         assert.equal(r.status, 200, r.text);
         if (['succeeded', 'failed', 'skipped', 'interrupted', 'rejected'].includes(r.body.job.status))
           return r.body.job;
-        if (Date.now() > deadline) throw new Error(`job ${id} still ${r.body.job.status} after 30s`);
+        if (Date.now() > deadline)
+          throw new Error(`job ${id} still ${r.body.job.status} after ${timeoutMs / 1000}s`);
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     },

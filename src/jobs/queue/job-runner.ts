@@ -11,6 +11,7 @@ import type { LifeboatConfig } from '../../config/config.js';
 import { describe, LifeboatError } from '../../errors.js';
 import type { Repository } from '../../repo/repository.js';
 import { selfArgv } from '../../self-command.js';
+import { sourceOfUnit } from '../../sources/source-units.js';
 import { backupSource } from '../backup.js';
 import { runCheck } from '../check.js';
 import { runForget } from '../forget.js';
@@ -248,20 +249,46 @@ async function restore(
   }
 }
 
-/** `at` on a physical source: base backup plus recovery settings (wal-commands restoreAt). */
+/**
+ * `at` on a physical source: with tables, their rows at that time into a live database
+ * (jobs/pitr-extract); else the base backup plus recovery settings (wal-commands restoreAt).
+ */
 async function restoreAtPoint(
   ctx: JobRunnerContext,
   repo: Repository,
   p: RestoreParams & { at: string; to: string },
 ): Promise<Record<string, unknown>> {
   const source = p.source ?? '';
+  const argv = ctx.lifeboatArgv ?? selfArgv();
+  if ((p.tables ?? []).length > 0) {
+    // Loaded when used: it brings a PostgreSQL driver the other jobs do without.
+    const { extractAtPoint } = await import('../pitr-extract.js');
+    const r = await extractAtPoint(repo, {
+      source,
+      at: p.at,
+      tables: p.tables ?? [],
+      to: p.to,
+      overwrite: !!p.overwrite,
+      configured: ctx.config.sources?.[sourceOfUnit(source)] as Record<string, unknown> | undefined,
+      lifeboatArgv: argv,
+    });
+    return {
+      snapshot: r.base,
+      target: redactText(r.target),
+      at: r.at,
+      last_transaction: r.lastTransaction,
+      database: r.database,
+      rows: r.rows,
+      wal_fetched: r.walFetched,
+    };
+  }
   // A dry run writes nothing: it is what lets such a request skip the second admin.
   const r = await restoreToPoint(repo, {
     source,
     at: p.at,
     to: resolve(p.to),
     // As `restore --at`: the repository and its password source go into the data directory.
-    ...pointRestoreCommand(ctx.lifeboatArgv ?? selfArgv(), source, ctx.config, ctx.env ?? process.env),
+    ...pointRestoreCommand(argv, source, ctx.config, ctx.env ?? process.env),
     dryRun: !!p.dry_run,
   });
   return {

@@ -12,7 +12,10 @@ import { isLifeboatError } from '../../errors.js';
 import { restoreScopeParams } from '../../jobs/queue/job-kinds.js';
 import { redactText } from '../../jobs/queue/redact.js';
 import { mayReject, type Requester, restoreApproval } from '../../jobs/queue/restore-approval.js';
-import { pickSnapshot } from '../../jobs/snapshot-select.js';
+import { isDatabaseTarget } from '../../jobs/restore-at.js';
+import { pickSnapshot, pickSnapshotAt } from '../../jobs/snapshot-select.js';
+import type { SnapshotEntry } from '../../repo/snapshot.js';
+import { parseTarget } from '../../sources/postgres/recovery-target.js';
 import { belongsTo, sourceOfUnit } from '../../sources/source-units.js';
 import { type ApiContext, sourceConfig } from '../api-context.js';
 import { ApiError } from '../api-error.js';
@@ -27,28 +30,19 @@ export async function requestRestore(
   body: RestoreRequest,
 ): Promise<JobRecord> {
   if (body.source) configuredSourceOrRecorded(ctx, body.source);
-  if (body.at) {
-    const physical = ctx.snapshots
-      .entries()
-      .some((e) => e.snapshot.source === body.source && e.snapshot.kind === 'physical');
-    if (!body.source || body.snapshot !== 'latest' || !physical) {
-      throw new ApiError(
-        400,
-        'invalid_request',
-        '[api] body.at: a point-in-time restore needs "snapshot": "latest" and the "source" of a PostgreSQL physical source with a base backup',
-        'at',
-      );
-    }
-  }
+  const at = body.at ? pointInTime(ctx, body) : undefined;
   let entry: ReturnType<typeof pickSnapshot>;
   try {
-    entry = pickSnapshot(
-      ctx.snapshots.entries(),
-      body.snapshot,
-      body.source,
-      ctx.repositoryLocation,
-      ctx.snapshots.problems(),
-    );
+    entry =
+      at?.kind === 'snapshot'
+        ? at.entry
+        : pickSnapshot(
+            ctx.snapshots.entries(),
+            body.snapshot,
+            body.source,
+            ctx.repositoryLocation,
+            ctx.snapshots.problems(),
+          );
   } catch (err) {
     if (isLifeboatError(err) && err.code === 'usage')
       throw new ApiError(400, 'invalid_request', err.message, 'snapshot');
@@ -72,7 +66,7 @@ export async function requestRestore(
       ...restoreScopeParams(body),
       overwrite: body.overwrite ?? false,
       dry_run: body.dry_run ?? false,
-      ...(body.at ? { at: body.at } : {}),
+      ...(at?.kind === 'recover' ? { at: body.at } : {}),
     },
   });
   ctx.catalog.audit.append({
@@ -144,6 +138,74 @@ export function rejectRestore(ctx: ApiContext, who: Requester, id: string, reaso
     details: { requested_by: job.requested_by, reason: reason ?? null },
   });
   return job;
+}
+
+/**
+ * What `at` means for the request, as for `restore --at`: a physical source is recovered to
+ * the point (its whole data directory into a folder, or with tables, their rows at that time
+ * into a live database); any other source restores its newest snapshot at or before a time.
+ */
+function pointInTime(
+  ctx: ApiContext,
+  body: RestoreRequest,
+): { kind: 'recover' } | { kind: 'snapshot'; entry: SnapshotEntry } {
+  const bad = (message: string, field = 'at') =>
+    new ApiError(400, 'invalid_request', `[api] body.${field}: ${message}`, field);
+  if (!body.source || body.snapshot !== 'latest') {
+    throw bad(
+      'a point-in-time restore needs "snapshot": "latest" and a "source" (the time chooses what is restored)',
+    );
+  }
+  const mine = ctx.snapshots
+    .entries()
+    .filter((e) => belongsTo(e.snapshot.source, body.source as string) && e.snapshot.kind !== 'drill');
+  if (!mine.some((e) => e.snapshot.kind === 'physical')) {
+    const target = parseTarget(body.at as string);
+    if (target.kind !== 'time') {
+      throw bad(
+        `source "${body.source}" has snapshots, not a PostgreSQL base backup with WAL, so only a time applies (its newest snapshot at or before it is restored)`,
+      );
+    }
+    try {
+      const entry = pickSnapshotAt(
+        ctx.snapshots.entries(),
+        body.source,
+        target.time,
+        ctx.repositoryLocation,
+        ctx.snapshots.problems(),
+      );
+      return { kind: 'snapshot', entry };
+    } catch (err) {
+      if (isLifeboatError(err) && err.code === 'not_found')
+        throw bad(err.message.replace(/^\[restore\] /, ''));
+      throw err;
+    }
+  }
+  if ((body.tables ?? []).length > 0) {
+    // The rows the tables held then, loaded into existing tables (jobs/pitr-extract).
+    if (!body.data_only) {
+      throw bad(
+        'with "at", "tables" loads the rows the tables held then into existing tables: add "data_only": true',
+        'data_only',
+      );
+    }
+    if (!isDatabaseTarget(body.to)) {
+      throw bad(
+        'with "at" and "tables", "to" must be postgres://USER@HOST:PORT/DATABASE, the database whose tables receive the rows',
+        'to',
+      );
+    }
+    if (body.dry_run)
+      throw bad('"dry_run" does not apply to "at" with "tables" (it recovers a whole cluster)', 'dry_run');
+    return { kind: 'recover' };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(body.to)) {
+    throw bad(
+      'a point-in-time restore of a whole PostgreSQL cluster writes a data directory: give a folder (or "tables" with "data_only" to load rows into a live database)',
+      'to',
+    );
+  }
+  return { kind: 'recover' };
 }
 
 /** A restore may name a configured source or one only the repository knows (a fresh machine). */
