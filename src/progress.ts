@@ -62,6 +62,24 @@ export function teeProgress(...targets: Progress[]): Progress {
   return tee;
 }
 
+/**
+ * A phase's counts and estimates as data, the same fields wherever they are shown (`--json`
+ * lines, the API's running jobs). A finished phase is 100% with no time left.
+ */
+export interface ProgressFigures {
+  files_done: number;
+  files_total: number | null;
+  bytes_done: number;
+  bytes_processed_unchanged: number;
+  bytes_total: number | null;
+  total_is_estimate: boolean;
+  /** 0..100, one decimal; null while the total is unknown. */
+  percent: number | null;
+  /** Whole seconds left at the rate so far; null while unknown. */
+  eta_seconds: number | null;
+  elapsed_seconds: number;
+}
+
 /** A phase's counts and estimates; `now` in milliseconds (a renderer's clock). */
 export class ProgressTally implements Progress {
   label = '';
@@ -126,5 +144,22 @@ export class ProgressTally implements Progress {
     const rate = this.rate();
     if (!this.totalBytes || rate <= 0) return undefined;
     return Math.max(0, (this.totalBytes - this.bytesDone) / rate);
+  }
+
+  /** The counts and estimates as data; `done`: the phase has ended. */
+  figures(done: boolean): ProgressFigures {
+    const pct = done ? 100 : this.percent();
+    const eta = done ? 0 : this.etaSeconds();
+    return {
+      files_done: this.filesDone,
+      files_total: this.totalFiles ?? null,
+      bytes_done: this.bytesDone,
+      bytes_processed_unchanged: this.bytesReused,
+      bytes_total: this.totalBytes ?? null,
+      total_is_estimate: this.totalBytes !== undefined && !this.totalFinal,
+      percent: pct === undefined ? null : Math.round(pct * 10) / 10,
+      eta_seconds: eta === undefined ? null : Math.round(eta),
+      elapsed_seconds: Math.round(this.elapsedSeconds() * 10) / 10,
+    };
   }
 }

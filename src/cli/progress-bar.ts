@@ -123,24 +123,8 @@ export class JsonProgress implements Progress {
 
   private emit(done: boolean): void {
     this.lastLine = this.now();
-    const t = this.tally;
-    const pct = done ? 100 : t.percent();
-    const eta = done ? 0 : t.etaSeconds();
     this.write(
-      JSON.stringify({
-        type: 'progress',
-        phase: t.label,
-        done,
-        files_done: t.filesDone,
-        files_total: t.totalFiles ?? null,
-        bytes_done: t.bytesDone,
-        bytes_processed_unchanged: t.bytesReused,
-        bytes_total: t.totalBytes ?? null,
-        total_is_estimate: t.totalBytes !== undefined && !t.totalFinal,
-        percent: pct === undefined ? null : Math.round(pct * 10) / 10,
-        eta_seconds: eta === undefined ? null : Math.round(eta),
-        elapsed_seconds: Math.round(t.elapsedSeconds() * 10) / 10,
-      }),
+      JSON.stringify({ type: 'progress', phase: this.tally.label, done, ...this.tally.figures(done) }),
     );
   }
 }

@@ -22,7 +22,7 @@ import {
 import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
 import { isRole, ROLES } from '../catalog/tokens.js';
 import { systemClock } from '../clock.js';
-import { parseDuration, resolveRepository } from '../config/config.js';
+import { parseDuration, requireEverySource, resolveRepository } from '../config/config.js';
 import { DEFAULT_LISTEN, parseListen, runDaemon } from '../daemon/serve-daemon.js';
 import { describe, LifeboatError } from '../errors.js';
 import { orderOf } from '../jobs/queue/job-kinds.js';
@@ -167,6 +167,8 @@ async function serve(ctx: CliContext, opts: { listen?: string }): Promise<void> 
   }
   // Checked before anything opens: a typo in a schedule fails here, naming the field.
   schedulesOf(ctx.config);
+  // The server runs every source's jobs: a source's unset ${VAR} must not wait for its first job.
+  requireEverySource(ctx.config, 'serve');
   const { url, password } = await resolveRepository(ctx.config, ctx.env);
   const catalog = openCatalog(ctx);
   await runDaemon({

@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isLifeboatError, type LifeboatError } from '../errors.js';
 import { knownSourceTypes } from '../sources/registry.js';
-import { configJsonSchema, loadConfig, parseConfig, parseDuration, resolveRepository } from './config.js';
+import {
+  configJsonSchema,
+  loadConfig,
+  parseConfig,
+  parseDuration,
+  requireEverySource,
+  resolveRepository,
+} from './config.js';
 
 function fails(code: string, pattern: RegExp) {
   return (err: unknown) => {
@@ -103,6 +110,41 @@ describe('config: parsing and validation', () => {
       () => parse(`repository:\n  password: "ab\${oops"\n`),
       fails('config_invalid', /repository\.password has a "\$\{" without a closing "\}"/),
     );
+  });
+
+  it('requireEverySource names each source, the unset variable and what to do', () => {
+    const config = parse(
+      [
+        'sources:',
+        '  app-db:',
+        '    type: postgres',
+        `    url: postgres://app:\${DB_PW}@db/app`,
+        '  docs:',
+        '    type: files',
+        '    path: /srv/docs',
+        '  cache:',
+        '    type: redis',
+        `    url: redis://\${CACHE_HOST}:\${CACHE_PORT}`,
+        '',
+      ].join('\n'),
+      { CACHE_PORT: '6379' },
+    );
+    assert.throws(
+      () => requireEverySource(config, 'serve'),
+      (err: unknown) => {
+        assert.ok(isLifeboatError(err));
+        assert.equal(err.code, 'config_invalid');
+        assert.deepEqual(err.message.split('\n'), [
+          `[config] lifeboat.yaml: source "app-db" uses \${DB_PW} (in sources.app-db.url), which is not set; serve uses every source: set DB_PW in its environment or remove the source from the file`,
+          `[config] lifeboat.yaml: source "cache" uses \${CACHE_HOST} (in sources.cache.url), which is not set; serve uses every source: set CACHE_HOST in its environment or remove the source from the file`,
+        ]);
+        return true;
+      },
+    );
+    // With every variable set there is nothing to report.
+    requireEverySource(parse('sources:\n  docs:\n    type: files\n    path: /srv/docs\n'), 'serve');
+    const set = parse(`sources:\n  db:\n    type: sqlite\n    path: \${P}\n`, { P: '/srv/app.db' });
+    requireEverySource(set, 'serve');
   });
 
   it('fails at once on an unset variable outside the sources, and on a broken one anywhere', () => {

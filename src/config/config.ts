@@ -89,7 +89,25 @@ export function parseConfig(
   // Sources are looked up by names from requests: "constructor" or "toString" must find nothing.
   config.sources = Object.assign(Object.create(null), config.sources ?? {});
   for (const d of deferred) failOnRead(config, d);
+  if (deferred.length > 0) unsetInSources.set(config, { file, references: deferred });
   return config;
+}
+
+/** The settings of each parsed config that use an unset variable, kept for requireEverySource. */
+const unsetInSources = new WeakMap<LifeboatConfig, { file: string; references: UnsetReference[] }>();
+
+/**
+ * For a command that touches every source (`serve` runs every schedule): fails now, naming
+ * each source and the unset variable it uses, instead of when that source's job first runs.
+ */
+export function requireEverySource(config: LifeboatConfig, command: string): void {
+  const unset = unsetInSources.get(config);
+  if (!unset) return;
+  const lines = unset.references.map(
+    (d) =>
+      `[config] ${unset.file}: source "${d.path[1]}" uses \${${d.variable}} (in ${d.path.join('.')}), which is not set; ${command} uses every source: set ${d.variable} in its environment or remove the source from the file`,
+  );
+  throw new LifeboatError('config_invalid', lines.join('\n'));
 }
 
 /**

@@ -12,6 +12,8 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** A value that uses an unset variable: where it is, and the error reading it raises. */
 export interface UnsetReference {
   path: string[];
+  /** The first unset variable the value uses. */
+  variable: string;
   error: LifeboatError;
 }
 
@@ -36,7 +38,7 @@ export function interpolateEnv(
       return interpolateString(value, env, file, path);
     } catch (err) {
       if (!deferred || !(err instanceof UnsetVariable)) throw err;
-      deferred.push({ path, error: err });
+      deferred.push({ path, variable: err.variable, error: err });
       return interpolateString(value, { ...env, [err.variable]: UNSET_PLACEHOLDER }, file, path, deferred);
     }
   }

@@ -154,8 +154,15 @@ export const jobResponse = z.object({
   progress: z
     .object({
       phase: z.string(),
+      files_done: z.number(),
+      files_total: z.number().nullable(),
       bytes_done: z.number(),
+      bytes_processed_unchanged: z.number().describe('of bytes_done: unchanged data, not read again'),
       bytes_total: z.number().nullable(),
+      total_is_estimate: z.boolean().describe('the total is from a scan still under way'),
+      percent: z.number().nullable().describe('of the current phase, 0..100'),
+      eta_seconds: z.number().nullable().describe('seconds left at the rate so far'),
+      elapsed_seconds: z.number(),
       phases_done: z.number(),
       updated_at: z.string(),
     })

@@ -3,7 +3,8 @@
  * Everyday use through the real CLI: progress (a bar on a terminal with files, bytes,
  * percentage and ETA; JSON lines under --json), "processed" for unchanged data, errors as
  * JSON objects with their code, config paths relative to the config file, a source's unset
- * ${VAR} needed only by commands that use that source, and the rate limits listed once.
+ * ${VAR} needed only by commands that use that source (serve uses them all), and the rate
+ * limits listed once.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -104,6 +105,26 @@ describe('lifeboat: progress, JSON output and configuration in everyday use', ()
       /sources\.db\.url uses \$\{DB_PASSWORD\}, which is not set/,
       '/',
     );
+  });
+
+  it(`serve refuses to start while a source's \${VAR} is unset; other commands keep working`, async () => {
+    const r = await fails(
+      ['serve', '--listen', '127.0.0.1:0', '--json'],
+      configEnv(),
+      2,
+      /"code":"config_invalid"/,
+      '/',
+    );
+    const e = JSON.parse(r.stderr.trim());
+    assert.equal(e.exit, 2);
+    assert.match(
+      e.message,
+      /source "db" uses \$\{DB_PASSWORD\} \(in sources\.db\.url\), which is not set; serve uses every source: set DB_PASSWORD in its environment/,
+    );
+    assert.equal(r.stdout, '');
+    // Nothing was started: the same config still serves the other commands.
+    await ok(['snapshots', '--json'], configEnv(), '/');
+    await ok(['jobs'], configEnv(), '/');
   });
 
   it('--json: progress lines on stderr (files and bytes of the total), the result on stdout', async () => {

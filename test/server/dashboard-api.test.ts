@@ -12,8 +12,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { TestClock } from '../../src/clock.js';
-import { JobProgressBoard } from '../../src/jobs/queue/job-progress.js';
 import { Repository } from '../../src/repo/repository.js';
 import { SnapshotBrowser } from '../../src/server/snapshot-browse.js';
 import { pickEncoding } from '../../src/server/web-assets.js';
@@ -370,26 +368,6 @@ describe('server: dashboard API and assets', () => {
     }
   });
 
-  it('keeps live progress per job while it runs', () => {
-    const clock = new TestClock('2026-01-01T00:00:00Z');
-    const board = new JobProgressBoard(clock);
-    const p = board.track('j1');
-    p.start('backup docs', 100);
-    p.advance(30);
-    p.advance(12);
-    assert.deepEqual(board.get('j1'), {
-      phase: 'backup docs',
-      bytes_done: 42,
-      bytes_total: 100,
-      phases_done: 0,
-      updated_at: '2026-01-01T00:00:00.000Z',
-    });
-    p.done();
-    assert.equal(board.get('j1')?.phases_done, 1);
-    board.clear('j1');
-    assert.equal(board.get('j1'), undefined);
-  });
-
   it('shows a running backup’s progress in the job, and drops it when the job ends', async () => {
     // The hook after the backup holds the job in `running` for a second with its progress recorded.
     const start = await h.call('POST', '/api/sources/slow/backups', { token: h.tokens.operator });
@@ -400,6 +378,12 @@ describe('server: dashboard API and assets', () => {
     }, 'progress of the running backup');
     assert.equal(seen.phase, 'backup slow');
     assert.ok(seen.bytes_done >= BIG.length, JSON.stringify(seen));
+    // The ended phase: every file and byte of the scanned total, nothing left to wait for.
+    assert.equal(seen.files_done, 4, JSON.stringify(seen));
+    assert.equal(seen.files_total, 4, JSON.stringify(seen));
+    assert.equal(seen.bytes_total, seen.bytes_done, JSON.stringify(seen));
+    assert.equal(seen.percent, 100);
+    assert.equal(seen.eta_seconds, 0);
     const listed = await h.call('GET', '/api/jobs?status=running', { token: h.tokens.viewer });
     assert.equal(listed.body.jobs.find((j: { id: string }) => j.id === id)?.progress?.phase, 'backup slow');
     const done = await h.waitJob(id);

@@ -1,7 +1,8 @@
 /**
  * @module web/history
  * Jobs with filters (source, status, kind, time range): timings, bytes read and stored, the
- * dedup ratio, errors, a partial backup's warning, and live progress of running jobs (polled every second while any runs).
+ * dedup ratio, errors, a partial backup's warning, and live progress of running jobs (percent,
+ * files and ETA; polled every second while any runs).
  */
 import { useState } from 'preact/hooks';
 import { get, type Job, query, JOB_STATUSES as STATUSES } from './api';
@@ -20,6 +21,22 @@ function utc(local: string): string | undefined {
 /** A job that succeeded but left something out (a backup that could not read some paths). */
 function partial(j: Job): boolean {
   return j.status === 'succeeded' && j.result?.status === 'partial';
+}
+
+/** A running job's percent and time left, from the server's live progress. */
+function JobEta({ job }: { job: Job }) {
+  const p = job.progress;
+  if (!p || (p.percent === null && p.eta_seconds === null)) return null;
+  const parts = [
+    p.percent === null ? '' : `${p.total_is_estimate ? '~' : ''}${Math.floor(p.percent)}%`,
+    p.files_total === null ? '' : `${p.files_done} of ${p.files_total} files`,
+    p.eta_seconds === null ? '' : `ETA ${seconds(p.eta_seconds)}`,
+  ].filter(Boolean);
+  return (
+    <div class="muted" data-testid="job-eta">
+      {parts.join(', ')}
+    </div>
+  );
 }
 
 function StatusBadge({ job: j }: { job: Job }) {
@@ -112,7 +129,16 @@ export function History() {
                 {j.params.dry_run === true && <div class="muted">dry run</div>}
               </td>
               <td>{j.source ?? '–'}</td>
-              <td>{j.status === 'running' ? <JobLive job={j} /> : <StatusBadge job={j} />}</td>
+              <td>
+                {j.status === 'running' ? (
+                  <>
+                    <JobLive job={j} />
+                    <JobEta job={j} />
+                  </>
+                ) : (
+                  <StatusBadge job={j} />
+                )}
+              </td>
               <td>{time(j.started_at ?? j.created_at)}</td>
               <td>{seconds(j.duration_seconds)}</td>
               <td>{bytes(j.bytes_read)}</td>
