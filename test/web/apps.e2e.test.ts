@@ -104,9 +104,12 @@ apps:
     const plan = page.getByTestId('app-plan');
     await plan.waitFor();
     await plan.locator('tr[data-plan-source="docs"]').filter({ hasText: 'nothing there yet' }).waitFor();
+    await plan.filter({ hasText: `from point ${point.slice(0, 8)}` }).waitFor();
+    const points = await h.call('GET', '/api/apps/site/points', { token: h.tokens.viewer });
+    const dbSnapshot = points.body.points[0].sources[1].snapshots[0].id.slice(0, 8);
     await plan
       .locator('tr[data-plan-source="db"]')
-      .filter({ hasText: point.slice(0, 8) })
+      .filter({ hasText: `snapshot ${dbSnapshot}` })
       .waitFor();
     await page.getByRole('button', { name: 'Restore to staging' }).click();
     await page.locator('[data-testid="app-job"][data-status="succeeded"]').waitFor({ timeout: 30_000 });
