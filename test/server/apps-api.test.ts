@@ -266,6 +266,8 @@ apps:
     assert.ok((await readdir(join(h.dir, 'prod', 'docs'))).includes('late.txt'), 'nothing restored');
 
     const second = await ask();
+    // The harness's clock stands still unless told: the newer point must be newer.
+    h.clock.tick(60_000);
     const backup = await h.call('POST', '/api/apps/shop/backups', { token: h.tokens.operator });
     const newer = await h.waitJob(backup.body.job.id);
     assert.equal(newer.status, 'succeeded', newer.error);
@@ -275,6 +277,25 @@ apps:
       refused.body.error.message,
       new RegExp(`the point is now ${newer.result.point.slice(0, 8)}`),
     );
+  });
+
+  it('never runs an unapproved restore into a protected environment (a retry resubmits one)', async () => {
+    const original = (
+      await h.call('GET', '/api/jobs?kind=app_restore&status=succeeded', { token: h.tokens.viewer })
+    ).body.jobs[0];
+    await h.server.runner.idle();
+    // What `lifeboat jobs retry` does: the same kind and params, submitted to the queue without approval.
+    const retry = h.server.runner.submit({
+      kind: 'app_restore',
+      source: original.source,
+      trigger: 'retry',
+      requestedBy: 'cli:someone',
+      retryOf: original.id,
+      params: original.params,
+    });
+    const job = await h.waitJob(retry.id);
+    assert.equal(job.status, 'failed');
+    assert.match(job.error, /into protected environment production was not approved/);
   });
 
   it('restores into an unprotected environment at once', async () => {

@@ -185,6 +185,20 @@ export async function runAppRestore(
   const p = paramsOf('app_restore', job);
   const app = appFromConfig(ctx.config, p.app);
   const plan = await replanAppRestore(ctx, repo, p);
+  // A protected environment is written only with a second admin's approval, however the job
+  // came to run (`lifeboat jobs retry` resubmits without one).
+  if (plan.protected && !job.approved_by) {
+    ctx.catalog.audit.append({
+      actor: 'server',
+      action: 'app_restore.denied',
+      target: job.id,
+      details: { app: app.name, env: p.env, requested_by: job.requested_by },
+    });
+    throw new LifeboatError(
+      'forbidden',
+      `[app] restore ${job.id} of ${app.name} into protected environment ${p.env} was not approved (request it through the server, and a second admin approves it)`,
+    );
+  }
   // What was shown (and approved) is what runs: a newer point or snapshot stops it.
   const changes = planChanges(p.plan as unknown as AppPlan, plan, false);
   if (changes.length > 0) {
