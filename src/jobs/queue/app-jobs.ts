@@ -6,6 +6,7 @@
  */
 
 import type { JobRecord } from '../../catalog/catalog.js';
+import { withoutPasswords } from '../../catalog/secret-free.js';
 import { describe, LifeboatError } from '../../errors.js';
 import type { Repository } from '../../repo/repository.js';
 import { selfArgv } from '../../self-command.js';
@@ -200,7 +201,8 @@ export async function runAppRestore(
     );
   }
   // What was shown (and approved) is what runs: a newer point or snapshot stops it.
-  const changes = planChanges(p.plan as unknown as AppPlan, plan, false);
+  // The kept plan went through withoutPasswords (server/services/app-requests): compare like with like.
+  const changes = planChanges(p.plan as unknown as AppPlan, withoutPasswords(plan), false);
   if (changes.length > 0) {
     throw new LifeboatError(
       'conflict',

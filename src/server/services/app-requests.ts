@@ -8,6 +8,7 @@
  */
 import type { z } from 'zod';
 import type { JobRecord } from '../../catalog/catalog.js';
+import { withoutPasswords } from '../../catalog/secret-free.js';
 import type { AppPlan } from '../../jobs/app-plan.js';
 import { type AppDefinition, type AppPoint, appFromConfig, pointsOf } from '../../jobs/app-point.js';
 import { stripUrlPassword } from '../../jobs/backup.js';
@@ -123,7 +124,10 @@ async function plan(ctx: ApiContext, p: ReturnType<typeof restoreParams>): Promi
   const point = p.point === 'latest' ? latestPoint(ctx, p.app) : p.point;
   const repo = await ctx.openRepository();
   try {
-    return await replanAppRestore(ctx, repo, { ...p, ...(point ? { point } : {}), plan: {} });
+    // Targets are already without passwords; an engine's message about one may still hold a URL.
+    return withoutPasswords(
+      await replanAppRestore(ctx, repo, { ...p, ...(point ? { point } : {}), plan: {} }),
+    );
   } finally {
     await repo.close().catch(() => {});
     await repo.closeStorage().catch(() => {});
