@@ -4,7 +4,17 @@
  * imports, so the job params schemas and the API's schemas (which the dashboard's types
  * come from) can use them.
  */
-export const JOB_KINDS = ['backup', 'restore', 'forget', 'prune', 'check', 'drill'] as const;
+export const JOB_KINDS = [
+  'backup',
+  'restore',
+  'forget',
+  'prune',
+  'check',
+  'drill',
+  'app_backup',
+  'app_restore',
+  'app_drill',
+] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export const JOB_STATUSES = [

@@ -153,7 +153,10 @@ export function publicSourceConfig(config: Record<string, unknown>): Record<stri
 }
 
 export function stripUrlPassword(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1@');
+  // No user left (`redis://:PW@host`): no `@` either.
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^:/@]*):[^@/]*@/i, (_m, scheme: string, user: string) =>
+    user ? `${scheme}${user}@` : scheme,
+  );
 }
 
 function safeUser(): string {

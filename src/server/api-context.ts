@@ -11,6 +11,7 @@ import type { LifeboatConfig } from '../config/config.js';
 import type { ConfiguredSource } from '../config/config-schema.js';
 import type { JobQueue } from '../jobs/queue/job-queue.js';
 import type { SourceStatus } from '../jobs/queue/source-status.js';
+import type { Repository } from '../repo/repository.js';
 import type { FailedAuthLimiter } from './auth.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SnapshotBrowser } from './snapshot-browse.js';
@@ -28,6 +29,8 @@ export interface ApiContext {
   metrics: ServerMetrics;
   limiter: FailedAuthLimiter;
   clock: Clock;
+  /** A fresh repository handle (an app restore's plan reads the targets); the caller closes it. */
+  openRepository(): Promise<Repository>;
   /** Where the repository is, credentials removed. */
   repositoryLocation: string;
   sourceStatuses(): SourceStatus[];

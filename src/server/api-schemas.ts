@@ -115,6 +115,29 @@ export const restoreRequest = z.strictObject({
   dry_run: z.boolean().optional(),
 });
 
+// ---- applications (config `apps:`) ----------------------------------------------------------
+
+export const appParams = z.strictObject({ name: z.string().min(1) });
+
+export const pointsQuery = z.strictObject({
+  before: isoTime.optional().describe('only points that started before this time'),
+});
+
+export const appRestoreRequest = z.strictObject({
+  point: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('a recovery point id, a unique prefix, or "latest" (the newest complete point); or'),
+  at: isoTime.optional().describe('a time: each source recovers to it, or to its newest backup before it'),
+  env: z.string().min(1).describe('the environment of the app to restore into'),
+  only: z.array(z.string().min(1)).optional().describe('only these sources of the app'),
+});
+
+export const appDrillRequest = z.strictObject({
+  point: z.string().min(1).optional().describe('a point id or prefix; default: the newest complete point'),
+});
+
 // ---- responses (for the document) --------------------------------------------------------
 
 export const errorResponse = z.object({
@@ -365,6 +388,94 @@ export const auditPage = z.object({
 
 export const whoamiResponse = z.object({ name: z.string(), role: z.enum(['viewer', 'operator', 'admin']) });
 
+export const pointResponse = z.object({
+  id: z.string(),
+  time: z.string(),
+  finished: z.string(),
+  complete: z.boolean(),
+  bytes_read: z.number(),
+  bytes_added: z.number(),
+  sources: z.array(
+    z.object({
+      source: z.string(),
+      complete: z.boolean(),
+      bytes_read: z.number(),
+      bytes_added: z.number(),
+      snapshots: z.array(
+        z.object({
+          id: z.string(),
+          source: z.string(),
+          time: z.string(),
+          engine: z.string(),
+          kind: z.string(),
+        }),
+      ),
+    }),
+  ),
+});
+
+export const appResponse = z.object({
+  name: z.string(),
+  sources: z.array(z.string()),
+  parallel: z.number(),
+  environments: z.array(
+    z.object({
+      name: z.string(),
+      protected: z.boolean(),
+      /** Where each source restores, without credentials. */
+      targets: z.record(z.string(), z.string()),
+    }),
+  ),
+  latest_point: pointResponse.nullable(),
+  points: z.number().describe('recovery points in the repository'),
+  last_drill: z
+    .object({
+      id: z.string(),
+      time: z.string(),
+      point: z.string(),
+      passed: z.boolean(),
+      rto_ms: z.number().nullable(),
+    })
+    .nullable(),
+});
+
+const targetContents = z.object({
+  target: z.string(),
+  exists: z.boolean(),
+  summary: z.string(),
+  items: z.array(z.string()).optional(),
+});
+
+/** An application restore's plan (jobs/app-plan AppPlan), as the CLI's `--json` prints it. */
+export const appPlanResponse = z.object({
+  app: z.string(),
+  env: z.string(),
+  protected: z.boolean(),
+  point: z.object({ id: z.string(), time: z.string(), complete: z.boolean() }).optional(),
+  at: z.string().optional(),
+  sources: z.array(
+    z.object({
+      source: z.string(),
+      engine: z.string(),
+      to: z.string(),
+      method: z.enum(['snapshot', 'pitr']),
+      snapshots: z.array(
+        z.object({
+          id: z.string(),
+          source: z.string(),
+          time: z.string(),
+          target: targetContents.optional(),
+          targetError: z.string().optional(),
+        }),
+      ),
+      recoversTo: z.string(),
+      window: z.object({ from: z.string().optional(), to: z.string().optional() }).optional(),
+    }),
+  ),
+  skewMs: z.number(),
+  notes: z.array(z.string()),
+});
+
 export const jobEnvelope = z.object({ job: jobResponse });
 
 export const healthResponse = z.object({
@@ -392,3 +503,7 @@ export type WhoamiJson = z.output<typeof whoamiResponse>;
 export type RestoreRequestJson = z.input<typeof restoreRequest>;
 export type EngineJson = z.output<typeof engineResponse>;
 export type RestoreScopeJson = EngineJson['scopes'][number];
+export type AppJson = z.output<typeof appResponse>;
+export type PointJson = z.output<typeof pointResponse>;
+export type AppPlanJson = z.output<typeof appPlanResponse>;
+export type AppRestoreRequestJson = z.input<typeof appRestoreRequest>;

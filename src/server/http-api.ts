@@ -18,6 +18,7 @@ import { validate } from './api-validate.js';
 import { bearerToken } from './auth.js';
 import { openApiRoute } from './openapi.js';
 import { alertsRoutes } from './routes/alerts-routes.js';
+import { appsRoutes } from './routes/apps-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { drillsRoutes } from './routes/drills-routes.js';
 import { jobsRoutes } from './routes/jobs-routes.js';
@@ -38,6 +39,7 @@ const RESOURCES: readonly Route[] = [
   ...statsRoutes,
   ...jobsRoutes,
   ...restoresRoutes,
+  ...appsRoutes,
   ...auditRoutes,
 ];
 

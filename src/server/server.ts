@@ -90,6 +90,8 @@ export class LifeboatServer implements ApiContext {
   readonly alerts: AlertDispatcher;
   readonly app: ReturnType<typeof createHttpApi>;
   readonly graceMs: number;
+  /** A fresh repository handle; the caller closes it. */
+  readonly openRepository: () => Promise<Repository>;
   private readonly thresholds: AlertThresholds;
   private health_: { at: number; ok: boolean; reason: string } = { at: -Infinity, ok: true, reason: 'ok' };
   private lastFree: number | undefined;
@@ -124,6 +126,7 @@ export class LifeboatServer implements ApiContext {
         ...repoSettings.options,
         clock: this.clock,
       });
+    this.openRepository = openRepository;
     this.browser = new SnapshotBrowser(openRepository, () => this.snapshots.version);
     this.runner = new JobQueue({
       catalog: this.catalog,
@@ -137,7 +140,8 @@ export class LifeboatServer implements ApiContext {
       onFinished: (job) => this.afterJob(job),
       // A client that sees a backup (or a drill) finish finds its snapshot (or report) listed.
       beforeFinal: async (job) => {
-        if (['backup', 'forget', 'prune', 'drill'].includes(job.kind)) await this.snapshots.refresh();
+        if (['backup', 'forget', 'prune', 'drill', 'app_backup', 'app_drill'].includes(job.kind))
+          await this.snapshots.refresh();
       },
     });
     this.metrics = new ServerMetrics(

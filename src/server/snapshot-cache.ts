@@ -51,6 +51,8 @@ export function summarize(s: Snapshot): Snapshot {
     sourceConfig: {},
     ...(s.run ? { run: s.run } : {}),
     ...(s.backup ? { backup: s.backup } : {}),
+    // An application's recovery point: the app routes list points from the summaries.
+    ...(s.point ? { point: s.point } : {}),
   };
 }
 

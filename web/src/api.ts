@@ -9,11 +9,14 @@
 
 export type {
   AlertJson as Alert,
+  AppJson as App,
+  AppPlanJson as AppPlan,
   AuditEntryJson as AuditEntry,
   AuditPageJson as AuditPage,
   DrillJson as Drill,
   EngineJson as Engine,
   JobJson as Job,
+  PointJson as Point,
   RestoreRequestJson as RestoreRequest,
   RestoreScopeJson as RestoreScope,
   SnapshotJson as Snapshot,

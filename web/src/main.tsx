@@ -10,6 +10,7 @@ import type { FunctionComponent } from 'preact';
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { can, clearToken, get, getToken, type Me, type Role, setUnauthorizedHandler, signIn } from './api';
+import { AppsView } from './apps';
 import { History } from './history';
 import { useRoute } from './hooks';
 import { Overview } from './overview';
@@ -38,6 +39,7 @@ const VIEWS: { path: string; label: string; role: Role }[] = [
   { path: 'charts', label: 'Charts', role: 'viewer' },
   { path: 'snapshots', label: 'Snapshots', role: 'viewer' },
   { path: 'restore', label: 'Restore', role: 'operator' },
+  { path: 'apps', label: 'Apps', role: 'viewer' },
   { path: 'drills', label: 'Drills', role: 'viewer' },
   { path: 'alerts', label: 'Alerts', role: 'viewer' },
   { path: 'audit', label: 'Audit log', role: 'admin' },
@@ -115,6 +117,9 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
       break;
     case 'restore':
       body = can(me, 'operator') ? <RestoreView me={me} /> : <Denied />;
+      break;
+    case 'apps':
+      body = <AppsView me={me} name={route[1]} />;
       break;
     case 'drills':
       body = <DrillsView me={me} id={route[1]} />;

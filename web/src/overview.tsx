@@ -3,10 +3,11 @@
  * Every source: engine, last good backup (the newest that saved every unit, which it names)
  * and its age against the RPO, next run, last job,
  * with a mark on sources in breach or failing; operators can start a backup or a drill and
- * watch it run.
+ * watch it run. Below, the applications with their newest point and last drill's RTO.
  */
 import { useState } from 'preact/hooks';
-import { ApiFailure, can, FINAL, get, type Job, type Me, post, type SourceStatus } from './api';
+import { ApiFailure, type App, can, FINAL, get, type Job, type Me, post, type SourceStatus } from './api';
+import { AppsTable } from './apps';
 import { bytes, seconds, short, time } from './format';
 import { useLoad } from './hooks';
 import { Failure, Table } from './ui';
@@ -22,6 +23,12 @@ export function Overview({ me }: { me: Me }) {
   const running = useLoad(
     () => get<{ jobs: Job[] }>('/api/jobs?status=running&limit=50').then((r) => r.jobs),
     [sources.data],
+  );
+  // Applications (config `apps:`): shown only when there are some.
+  const apps = useLoad(
+    () => get<{ apps: App[] }>('/api/apps').then((r) => r.apps),
+    [],
+    () => 15_000,
   );
   const start = async (source: string, what: 'backups' | 'drills') => {
     setMessage('');
@@ -168,6 +175,12 @@ export function Overview({ me }: { me: Me }) {
             );
           })}
         </Table>
+      )}
+      {apps.data && apps.data.length > 0 && (
+        <>
+          <h2>Applications</h2>
+          <AppsTable apps={apps.data} />
+        </>
       )}
     </section>
   );

@@ -117,6 +117,27 @@ const restoreParams = z.looseObject({
   target_password_kept: z.boolean().optional(),
 });
 
+// Application jobs (jobs/app-*): the app by name, resolved from the config when the job runs.
+const appBackupParams = z.looseObject({ app: z.string(), tags: z.array(z.string()).optional() });
+const appDrillParams = z.looseObject({
+  app: z.string(),
+  /** A point id or prefix; default: the newest complete point. */
+  point: z.string().optional(),
+});
+const appRestoreParams = z.looseObject({
+  app: z.string(),
+  /** The environment of the app whose targets the sources restore to. */
+  env: z.string(),
+  point: z.string().optional(),
+  at: z.string().optional(),
+  only: z.array(z.string()).optional(),
+  /**
+   * The plan (jobs/app-plan) shown when the restore was requested, targets without
+   * credentials: approving and running re-plan and refuse when the plan changed.
+   */
+  plan: z.looseObject({}),
+});
+
 /** The params schema of each kind. */
 export const JOB_PARAMS = {
   backup: backupParams,
@@ -125,10 +146,14 @@ export const JOB_PARAMS = {
   prune: pruneParams,
   check: checkParams,
   drill: drillParams,
+  app_backup: appBackupParams,
+  app_restore: appRestoreParams,
+  app_drill: appDrillParams,
 } satisfies Record<JobKind, z.ZodObject>;
 
 export type ParamsOf<K extends JobKind> = z.output<(typeof JOB_PARAMS)[K]>;
 export type RestoreParams = ParamsOf<'restore'>;
+export type AppRestoreParams = ParamsOf<'app_restore'>;
 
 const order = <K extends JobKind>(kind: K) =>
   z.object({ kind: z.literal(kind), params: JOB_PARAMS[kind] as (typeof JOB_PARAMS)[K] });
@@ -141,6 +166,9 @@ export const jobOrder = z.discriminatedUnion('kind', [
   order('prune'),
   order('check'),
   order('drill'),
+  order('app_backup'),
+  order('app_restore'),
+  order('app_drill'),
 ]);
 export type JobOrder = z.output<typeof jobOrder>;
 

@@ -357,6 +357,7 @@ export class JobQueue {
           progress: this.progress,
           lifeboatArgv: this.o.lifeboatArgv,
           env: this.o.env,
+          openRepository: this.o.openRepository,
         },
         repo,
         job,

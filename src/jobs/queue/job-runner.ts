@@ -1,6 +1,7 @@
 /**
  * @module jobs/queue/job-runner
- * Runs one job of any kind (backup, forget, prune, check, restore, drill) through the same
+ * Runs one job of any kind (backup, forget, prune, check, restore, drill, and the app jobs of
+ * jobs/queue/app-jobs) through the same
  * functions the CLI calls, on a repository handle the queue opens for it, and says what to
  * record: the job's update, whether it failed, and a job to follow (a backup's retention).
  * Errors are LifeboatErrors; the queue records them as the job's error.
@@ -19,6 +20,7 @@ import { pointRestoreCommand, restoreToPoint } from '../pitr.js';
 import { runPrune } from '../prune.js';
 import { runRestore } from '../restore.js';
 import type { KeepPolicy } from '../retention.js';
+import { runAppBackup, runAppDrill, runAppRestore } from './app-jobs.js';
 import { type JobOrder, paramsOf, type RestoreParams, restoreScopeOptions } from './job-kinds.js';
 import type { JobProgressBoard } from './job-progress.js';
 import { redactText } from './redact.js';
@@ -33,6 +35,8 @@ export interface JobRunnerContext {
   lifeboatArgv?: string[];
   /** The environment the repository was given in (--repo, --password-file applied); process.env by default. */
   env?: NodeJS.ProcessEnv;
+  /** A further repository handle (an app job's parallel lanes); the job closes it. */
+  openRepository?: () => Promise<Repository>;
 }
 
 /** A job to submit after this one; the queue adds who and why. */
@@ -75,6 +79,12 @@ export async function runJob(
       return restore(ctx, repo, job, secretTarget);
     case 'drill':
       return drill(ctx, repo, job);
+    case 'app_backup':
+      return runAppBackup(ctx, repo, job);
+    case 'app_restore':
+      return runAppRestore(ctx, repo, job);
+    case 'app_drill':
+      return runAppDrill(ctx, repo, job);
   }
 }
 

@@ -27,15 +27,19 @@ export const restoresRoutes = [
     method: 'POST',
     path: '/api/restores/{id}/approve',
     role: 'admin',
-    summary: 'Approve a restore awaiting approval: a second admin, never the requester',
+    summary:
+      'Approve a restore (or an app restore) awaiting approval: a second admin, never the requester; an app restore whose plan changed since the request is refused (409) and ended',
     params: jobParams,
     responses: {
       202: { description: 'approved and queued', schema: jobEnvelope },
       403: { description: 'the requester cannot approve their own restore', schema: errorResponse },
-      409: { description: 'the job is not awaiting approval', schema: errorResponse },
+      409: {
+        description: 'the job is not awaiting approval, or the app restore plan changed',
+        schema: errorResponse,
+      },
     },
     handler: async (ctx, { params, req, reply }) => {
-      const job = approveRestore(ctx, callerOf(req), params.id);
+      const job = await approveRestore(ctx, callerOf(req), params.id);
       reply.status(202);
       return { job: publicJob(job) };
     },

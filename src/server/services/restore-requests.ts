@@ -20,6 +20,7 @@ import { belongsTo, sourceOfUnit } from '../../sources/source-units.js';
 import { type ApiContext, sourceConfig } from '../api-context.js';
 import { ApiError } from '../api-error.js';
 import type { restoreRequest } from '../api-schemas.js';
+import { approveAppRestore } from './app-requests.js';
 
 type RestoreRequest = z.output<typeof restoreRequest>;
 
@@ -87,9 +88,10 @@ export async function requestRestore(
   return job;
 }
 
-/** A second admin lets a restore awaiting approval run. */
-export function approveRestore(ctx: ApiContext, who: Requester, id: string): JobRecord {
+/** A second admin lets a restore (or an app restore) awaiting approval run. */
+export async function approveRestore(ctx: ApiContext, who: Requester, id: string): Promise<JobRecord> {
   const pending = ctx.catalog.getJob(id);
+  if (pending?.kind === 'app_restore') return approveAppRestore(ctx, who, pending);
   if (pending?.kind !== 'restore') throw new ApiError(404, 'not_found', `[api] no restore ${id}`);
   try {
     const job = ctx.runner.approve(id, who.name);
@@ -116,7 +118,8 @@ export function approveRestore(ctx: ApiContext, who: Requester, id: string): Job
 /** Ends a restore awaiting approval: an admin rejects it, or its requester withdraws it. */
 export function rejectRestore(ctx: ApiContext, who: Requester, id: string, reason?: string): JobRecord {
   const pending = ctx.catalog.getJob(id);
-  if (pending?.kind !== 'restore') throw new ApiError(404, 'not_found', `[api] no restore ${id}`);
+  if (pending?.kind !== 'restore' && pending?.kind !== 'app_restore')
+    throw new ApiError(404, 'not_found', `[api] no restore ${id}`);
   if (!mayReject(who, pending)) {
     ctx.catalog.audit.append({
       actor: who.name,
