@@ -13,8 +13,8 @@ import { selfArgv } from '../../self-command.js';
 import { type AppPlan, planAppRestore } from '../app-plan.js';
 import { appFromConfig } from '../app-point.js';
 import { pointRestoreCommand } from '../pitr.js';
+import type { JobOutcome, JobRunnerContext } from './job-context.js';
 import { type AppRestoreParams, paramsOf } from './job-kinds.js';
-import type { JobOutcome, JobRunnerContext } from './job-runner.js';
 import { redactText } from './redact.js';
 
 /**

@@ -7,8 +7,7 @@
  * Errors are LifeboatErrors; the queue records them as the job's error.
  */
 import { resolve } from 'node:path';
-import type { Catalog, JobRecord, JobUpdate } from '../../catalog/catalog.js';
-import type { LifeboatConfig } from '../../config/config.js';
+import type { JobRecord, JobUpdate } from '../../catalog/catalog.js';
 import { describe, LifeboatError } from '../../errors.js';
 import type { Repository } from '../../repo/repository.js';
 import { selfArgv } from '../../self-command.js';
@@ -21,32 +20,12 @@ import { runPrune } from '../prune.js';
 import { runRestore } from '../restore.js';
 import type { KeepPolicy } from '../retention.js';
 import { runAppBackup, runAppDrill, runAppRestore } from './app-jobs.js';
-import { type JobOrder, paramsOf, type RestoreParams, restoreScopeOptions } from './job-kinds.js';
-import type { JobProgressBoard } from './job-progress.js';
+import type { FollowUp, JobOutcome, JobRunnerContext } from './job-context.js';
+import { paramsOf, type RestoreParams, restoreScopeOptions } from './job-kinds.js';
 import { redactText } from './redact.js';
 import { unapprovedRunReason } from './restore-approval.js';
 
-/** What the runner needs from whoever runs jobs (the queue). */
-export interface JobRunnerContext {
-  catalog: Catalog;
-  config: LifeboatConfig;
-  progress: JobProgressBoard;
-  /** argv that runs this Lifeboat with the same config (physical drills run `wal-fetch` with it). */
-  lifeboatArgv?: string[];
-  /** The environment the repository was given in (--repo, --password-file applied); process.env by default. */
-  env?: NodeJS.ProcessEnv;
-  /** A further repository handle (an app job's parallel lanes); the job closes it. */
-  openRepository?: () => Promise<Repository>;
-}
-
-/** A job to submit after this one; the queue adds who and why. */
-export type FollowUp = JobOrder & { source: string | null };
-
-export interface JobOutcome {
-  update: JobUpdate;
-  failed?: boolean;
-  followUp?: FollowUp;
-}
+export type { FollowUp, JobOutcome, JobRunnerContext } from './job-context.js';
 
 /**
  * Runs `job` on `repo`. `secretTarget` is a restore's target with its password, which the
