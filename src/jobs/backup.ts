@@ -152,10 +152,12 @@ export function publicSourceConfig(config: Record<string, unknown>): Record<stri
   return out;
 }
 
+/** `value` with the password of every URL in it removed (a setting, or a message naming one). */
 export function stripUrlPassword(value: string): string {
   // No user left (`redis://:PW@host`): no `@` either.
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^:/@]*):[^@/]*@/i, (_m, scheme: string, user: string) =>
-    user ? `${scheme}${user}@` : scheme,
+  return value.replace(
+    /\b([a-z][a-z0-9+.-]*:\/\/)([^:/@\s]*):[^@/\s]*@/gi,
+    (_m, scheme: string, user: string) => (user ? `${scheme}${user}@` : scheme),
   );
 }
 

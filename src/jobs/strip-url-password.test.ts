@@ -17,3 +17,12 @@ test('stripUrlPassword leaves URLs and paths without a password as they are', ()
   assert.equal(stripUrlPassword('postgres://app@db/shop'), 'postgres://app@db/shop');
   assert.equal(stripUrlPassword('/var/lib/files'), '/var/lib/files');
 });
+
+test('stripUrlPassword cleans every URL inside a message', () => {
+  assert.equal(
+    stripUrlPassword(
+      '[restore] cannot reach postgres://app:s3cret@db/shop or redis://:pw@cache:6379 (refused)',
+    ),
+    '[restore] cannot reach postgres://app@db/shop or redis://cache:6379 (refused)',
+  );
+});
