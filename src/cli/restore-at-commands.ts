@@ -6,6 +6,7 @@
  * snapshot at or before TIME, which the ordinary restore then takes.
  */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { LifeboatError } from '../errors.js';
 import { planRestoreAt } from '../jobs/restore-at.js';
 import { selfArgv } from '../self-command.js';
@@ -22,6 +23,8 @@ export interface RestoreAtOptions {
   dataOnly?: boolean;
   overwrite?: boolean;
   dryRun?: boolean;
+  /** Start PostgreSQL on the restored data directory and check that it recovers (jobs/pitr-verify). */
+  verify?: boolean;
 }
 
 /**
@@ -60,6 +63,7 @@ export async function restoreAtTime(
   }
   if (opts.table.length === 0) {
     await restoreAt(ctx, { source: opts.source, at: opts.at, to: opts.to, dryRun: opts.dryRun }, snapshotRef);
+    if (opts.verify && !opts.dryRun && opts.to) await verify(ctx, { ...opts, to: opts.to });
     return undefined;
   }
   await extract(ctx, { ...opts, source: opts.source as string });
@@ -67,6 +71,36 @@ export async function restoreAtTime(
 }
 
 const DEFAULT_CONFIG = 'lifeboat.yaml';
+
+/** `--verify`: the restored data directory started once, recovered, checked and stopped. */
+async function verify(ctx: CliContext, opts: RestoreAtOptions & { to: string }): Promise<void> {
+  const target = parseTarget(opts.at);
+  const { verifyRecovery } = await import('../jobs/pitr-verify.js');
+  const v = await verifyRecovery({
+    dataDir: resolve(opts.to),
+    at: target.kind === 'time' ? new Date(target.time).toISOString() : opts.at,
+    configured: opts.source
+      ? (ctx.config.sources?.[opts.source] as Record<string, unknown> | undefined)
+      : undefined,
+    component: 'restore',
+  });
+  const failed = v.checks.filter((c) => !c.ok && !c.skipped);
+  if (ctx.options.json) {
+    print(JSON.stringify({ verified: failed.length === 0, ...v }, null, 2));
+  } else {
+    for (const c of v.checks)
+      print(`  ${c.skipped ? 'skipped' : c.ok ? 'ok' : 'FAILED'} ${c.name}: ${c.detail}`);
+    print(
+      `recovered to ${v.recoveredTo} and stopped in ${(v.ms / 1000).toFixed(1)}s; ${resolve(opts.to)} is promoted, ready to start`,
+    );
+  }
+  if (failed.length > 0) {
+    throw new LifeboatError(
+      'integrity',
+      `[restore] ${resolve(opts.to)} did not pass verification: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`,
+    );
+  }
+}
 
 async function extract(ctx: CliContext, opts: RestoreAtOptions & { source: string }): Promise<void> {
   if (!opts.dataOnly) {

@@ -42,6 +42,8 @@ export interface RecoveryWindow {
    */
   to?: string;
   bases: SnapshotEntry[];
+  /** When the newest WAL file was archived, gaps or not (the end of the archive). */
+  archiveEnd?: string;
   /** Archived WAL files of the source. */
   wal: number;
   /** Holes in the chain after the oldest base backup's start: recovery cannot pass them. */
@@ -69,6 +71,7 @@ export async function recoveryWindow(
   if (segments.length === 0) return window;
   const newest = segments.reduce((a, b) => (positionKey(b.name) > positionKey(a.name) ? b : a));
   const header = await archive.header(newest.object);
+  window.archiveEnd = header.archived;
   const perLog = segmentsPerLog(header.size);
   const start = bases
     .map((b) => String(b.snapshot.meta.startWal ?? ''))
