@@ -6,8 +6,8 @@
  * snapshot at or before TIME, which the ordinary restore then takes.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { LifeboatError } from '../errors.js';
+import type { PitrOutcome } from '../jobs/pitr.js';
 import { planRestoreAt } from '../jobs/restore-at.js';
 import { selfArgv } from '../self-command.js';
 import { parseTarget } from '../sources/postgres/recovery-target.js';
@@ -62,8 +62,12 @@ export async function restoreAtTime(
     return plan.entry.id;
   }
   if (opts.table.length === 0) {
-    await restoreAt(ctx, { source: opts.source, at: opts.at, to: opts.to, dryRun: opts.dryRun }, snapshotRef);
-    if (opts.verify && !opts.dryRun && opts.to) await verify(ctx, { ...opts, to: opts.to });
+    const r = await restoreAt(
+      ctx,
+      { source: opts.source, at: opts.at, to: opts.to, dryRun: opts.dryRun },
+      snapshotRef,
+    );
+    if (opts.verify && !r.dryRun) await verify(ctx, r);
     return undefined;
   }
   await extract(ctx, { ...opts, source: opts.source as string });
@@ -73,15 +77,13 @@ export async function restoreAtTime(
 const DEFAULT_CONFIG = 'lifeboat.yaml';
 
 /** `--verify`: the restored data directory started once, recovered, checked and stopped. */
-async function verify(ctx: CliContext, opts: RestoreAtOptions & { to: string }): Promise<void> {
-  const target = parseTarget(opts.at);
+async function verify(ctx: CliContext, r: PitrOutcome): Promise<void> {
   const { verifyRecovery } = await import('../jobs/pitr-verify.js');
   const v = await verifyRecovery({
-    dataDir: resolve(opts.to),
-    at: target.kind === 'time' ? new Date(target.time).toISOString() : opts.at,
-    configured: opts.source
-      ? (ctx.config.sources?.[opts.source] as Record<string, unknown> | undefined)
-      : undefined,
+    dataDir: r.target,
+    at: r.at,
+    baseEnd: String(r.base.snapshot.meta.endTime ?? r.base.snapshot.time),
+    configured: ctx.config.sources?.[r.base.snapshot.source] as Record<string, unknown> | undefined,
     component: 'restore',
   });
   const failed = v.checks.filter((c) => !c.ok && !c.skipped);
@@ -91,13 +93,13 @@ async function verify(ctx: CliContext, opts: RestoreAtOptions & { to: string }):
     for (const c of v.checks)
       print(`  ${c.skipped ? 'skipped' : c.ok ? 'ok' : 'FAILED'} ${c.name}: ${c.detail}`);
     print(
-      `recovered to ${v.recoveredTo} and stopped in ${(v.ms / 1000).toFixed(1)}s; ${resolve(opts.to)} is promoted, ready to start`,
+      `recovered to ${v.recoveredTo} and stopped in ${(v.ms / 1000).toFixed(1)}s; ${r.target} is promoted, ready to start`,
     );
   }
   if (failed.length > 0) {
     throw new LifeboatError(
       'integrity',
-      `[restore] ${resolve(opts.to)} did not pass verification: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`,
+      `[restore] ${r.target} did not pass verification: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`,
     );
   }
 }

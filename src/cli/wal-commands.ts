@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { describe, LifeboatError } from '../errors.js';
-import { pointRestoreCommand, restoreToPoint } from '../jobs/pitr.js';
+import { type PitrOutcome, pointRestoreCommand, restoreToPoint } from '../jobs/pitr.js';
 import { fetchWal } from '../jobs/wal-fetch.js';
 import { AGENT_PID, agentAlive, runFetchAgent } from '../jobs/wal-fetch-agent.js';
 import { pushWal } from '../jobs/wal-push.js';
@@ -195,7 +195,7 @@ export async function restoreAt(
   ctx: CliContext,
   opts: { source?: string; at: string; to?: string; dryRun?: boolean },
   snapshotRef: string,
-): Promise<void> {
+): Promise<PitrOutcome> {
   if (snapshotRef !== 'latest') {
     throw new LifeboatError(
       'usage',
@@ -237,14 +237,14 @@ export async function restoreAt(
       ...(r.dryRun ? { dryRun: true } : {}),
     };
     print(JSON.stringify(out, null, 2));
-    return;
+    return r;
   }
   const base = `base backup ${r.base.id.slice(0, 8)} (${source.name}, ended ${String(r.base.snapshot.meta.endTime)})`;
   const point = r.at === 'latest' ? 'the end of the archive' : r.at;
   const window = `recoverable window ${r.window.from} .. ${r.window.to ?? '?'}`;
   if (r.dryRun) {
     print(`would restore ${base} to ${r.target}, set to recover to ${point} (${window}); nothing written`);
-    return;
+    return r;
   }
   const password = settings.password_file
     ? `the password file ${settings.password_file}`
@@ -256,4 +256,5 @@ export async function restoreAt(
     `restore_command reads WAL from ${settings.repository} with ${password} (noted in ${join(r.target, RECOVERY_SETTINGS)}: the server's OS user must be able to read them)`,
   );
   print(`recovery set to ${point}; start PostgreSQL on ${r.target} to replay WAL (${window})`);
+  return r;
 }

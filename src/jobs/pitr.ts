@@ -189,6 +189,20 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
       at = req.at;
     } else {
       const t = target.time;
+      const cut = window.gaps[0];
+      if (
+        cut &&
+        window.archiveEnd &&
+        t >= Date.parse(window.from as string) &&
+        t <= Date.parse(window.archiveEnd) &&
+        (!window.to || t > Date.parse(window.to))
+      ) {
+        // The archive spans the time but a hole before it stops replay there.
+        throw new LifeboatError(
+          'not_found',
+          `[restore] WAL ${cut.first} of "${req.source}" is missing from ${repo.location}: recovery to ${new Date(t).toISOString()} cannot pass it (${cut.count} segment(s) missing; the ${shown}; run \`lifeboat check\`)`,
+        );
+      }
       if (t < Date.parse(window.from as string) || !window.to || t > Date.parse(window.to)) {
         throw new LifeboatError(
           'usage',
