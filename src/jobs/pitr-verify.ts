@@ -141,15 +141,7 @@ export async function verifyRecovery(req: RecoveryVerifyRequest): Promise<Recove
     // pg_amcheck installs amcheck where it is missing: what it added goes again.
     for (const db of Object.keys(amcheckBefore).filter((d) => !amcheckBefore[d]))
       await query(socketUrl(target, user, db), 'DROP EXTENSION IF EXISTS amcheck').catch(() => {});
-    checks.push({
-      name: 'rows',
-      ok: true,
-      detail:
-        Object.entries(rows)
-          .map(([t, n]) => `${t} ${n}`)
-          .join(', ') || 'no tables',
-      ms: 0,
-    });
+    checks.push(rowsCheck(rows));
     server.kill('SIGINT'); // fast shutdown: a checkpoint, then a clean stop
     const code = await exited;
     child = undefined;
@@ -178,8 +170,16 @@ export async function verifyRecovery(req: RecoveryVerifyRequest): Promise<Recove
   }
 }
 
+/** The rows of the recovered cluster, for the report (a base backup records no counts to compare). */
+export function rowsCheck(rows: Record<string, number>): DrillCheckResult {
+  const detail = Object.entries(rows)
+    .map(([t, n]) => `${t} ${n}`)
+    .join(', ');
+  return { name: 'rows', ok: true, detail: detail || 'no tables', ms: 0 };
+}
+
 /** A time target is reached when no transaction after it was replayed. */
-function targetCheck(at: string, lastTransaction: string | null, log: string): DrillCheckResult {
+export function targetCheck(at: string, lastTransaction: string | null, log: string): DrillCheckResult {
   const stop = /recovery stopping before (.*)$/m.exec(log)?.[1];
   const t = Date.parse(at);
   if (Number.isNaN(t) || !/^\d{4}-/.test(at)) {
@@ -246,7 +246,7 @@ function missingSegment(log: string, dataDir: string, binDir: string): string | 
 }
 
 /** Rows of every table of every database (up to MAX_TABLES each), and where amcheck is installed. */
-async function countRows(
+export async function countRows(
   target: { socketDir: string; port: number },
   user: string,
   url: string,

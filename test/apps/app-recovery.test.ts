@@ -10,7 +10,8 @@
  * holds batch A and not batch B everywhere, the PostgreSQL part stopped at T: the restore
  * started PostgreSQL on it, which recovered to a moment between the batches and was stopped
  * again (`restore --source --at --to --verify` does the same for one source). `drill --app`
- * drills every source of the newest point and keeps the app's RTO. Last, a WAL segment after
+ * drills every source of the newest point and keeps the app's RTO; `drill --app --point` of
+ * the first point recovers PostgreSQL to that point's moment, with its rows only. Last, a WAL segment after
  * the first base backup is deleted: the PostgreSQL source fails naming it, the others are
  * restored, exit code 3. The CLI runs as the
  * PostgreSQL server's user (the archive_command writes the repository as that user).
@@ -341,6 +342,17 @@ test('an application: points, a plan, a restore to staging at a time, a drill', 
         'm',
       ),
     );
+    assert.match(drill.stdout, /^ {2}ok +verpa-db: rows: .*\bpostgres\.public\.items 200\b/m);
+    // An older point: its base backup is recovered to the point's moment, not to the latest,
+    // so the drill finds point 1's rows.
+    const old = await lifeboat(['drill', '--app', 'verpa', '--point', listed[0].id.slice(0, 8)]);
+    assert.match(
+      old.stdout,
+      new RegExp(`^drill [0-9a-f]{8} of app verpa point ${listed[0].id.slice(0, 8)}: passed`, 'm'),
+    );
+    assert.match(old.stdout, /^ {2}ok +verpa-db: rows: .*\bpostgres\.public\.items 100\b/m);
+    assert.match(old.stdout, /^ {2}ok +verpa-db: recovery target: reached /m);
+    assert.match(old.stdout, /^ {2}ok +verpa-shop: count rows: 1 match$/m);
     const drills = await lifeboat(['drill', '--list', '--app', 'verpa']);
     assert.match(drills.stdout, /app:verpa .* passed/);
 
