@@ -200,7 +200,7 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
         // The archive spans the time but a hole before it stops replay there.
         throw new LifeboatError(
           'not_found',
-          `[restore] WAL ${cut.first} of "${req.source}" is missing from ${repo.location}: recovery to ${new Date(t).toISOString()} cannot pass it (${cut.count} segment(s) missing; the ${shown}; run \`lifeboat check\`)`,
+          `[restore] WAL ${cut.first} of "${req.source}" is missing from ${repo.location}${cut.count > 1 ? ` (and the ${cut.count - 1} segment(s) after it)` : ''}: recovery to ${new Date(t).toISOString()} cannot pass it, the archive goes on to ${window.archiveEnd} (run \`lifeboat check\`)`,
         );
       }
       if (t < Date.parse(window.from as string) || !window.to || t > Date.parse(window.to)) {
