@@ -178,7 +178,10 @@ test('an application: points, a plan, a restore to staging at a time, a drill', 
     for (const s of ['verpa-db', 'verpa-shop', 'verpa-cache', 'verpa-files']) {
       assert.match(first.stdout, new RegExp(`^${s}: snapshot [0-9a-f]{8} saved`, 'm'));
     }
-    await sleep(1500);
+    // Committed after point 1's base backup and before T: only WAL replay brings it back.
+    await sleep(500);
+    await sql(pg.url, 'CREATE TABLE notes (n int); INSERT INTO notes SELECT generate_series(1, 5)');
+    await sleep(1000);
     const [{ at }] = await sql<{ at: Date }>(pg.url, 'SELECT clock_timestamp() AS at');
     const T = new Date(at).toISOString();
     await sleep(1500);
@@ -262,15 +265,20 @@ test('an application: points, a plan, a restore to staging at a time, a drill', 
     const moment = /^verpa-db: recovered to (\S+) and verified in /m.exec(restored.stdout)?.[1];
     assert.ok(moment, restored.stdout);
     assert.ok(
-      Date.parse(moment) >= new Date(afterA).getTime() - 1000 && Date.parse(moment) <= Date.parse(T),
+      Date.parse(moment) > new Date(afterA).getTime() && Date.parse(moment) <= Date.parse(T),
       `recovered to ${moment}: not between batch A (${new Date(afterA).toISOString()}) and T (${T})`,
     );
+    // The moment is PostgreSQL's last replayed transaction: the notes, after the base backup.
+    assert.match(restored.stdout, new RegExp(`; last transaction ${moment.replace(/\./g, '\\.')}$`, 'm'));
     assert.match(restored.stdout, /^ {2}ok recovery finished: promoted at [0-9A-F]+\/[0-9A-F]+;/m);
     assert.match(
       restored.stdout,
       new RegExp(`^ {2}ok recovery target: reached ${T.replace(/\./g, '\\.')}`, 'm'),
     );
-    assert.match(restored.stdout, /^ {2}ok rows: .*\bpostgres\.public\.items 100\b/m);
+    assert.match(
+      restored.stdout,
+      /^ {2}ok rows: .*\bpostgres\.public\.items 100\b.*\bpostgres\.public\.notes 5\b/m,
+    );
     assert.match(restored.stdout, /^ {2}(ok|skipped) pg_amcheck: /m);
     assert.match(restored.stdout, /^ {2}ok count keysTotal: 10$/m);
     assert.match(restored.stdout, /^ {2}ok count files: 3$/m);
