@@ -64,7 +64,13 @@ export async function restoreAtTime(
   if (opts.table.length === 0) {
     const r = await restoreAt(
       ctx,
-      { source: opts.source, at: opts.at, to: opts.to, dryRun: opts.dryRun },
+      {
+        source: opts.source,
+        at: opts.at,
+        to: opts.to,
+        dryRun: opts.dryRun,
+        json: opts.verify && !opts.dryRun ? false : undefined,
+      },
       snapshotRef,
     );
     if (opts.verify && !r.dryRun) await verify(ctx, r);
@@ -88,7 +94,13 @@ async function verify(ctx: CliContext, r: PitrOutcome): Promise<void> {
   });
   const failed = v.checks.filter((c) => !c.ok && !c.skipped);
   if (ctx.options.json) {
-    print(JSON.stringify({ verified: failed.length === 0, ...v }, null, 2));
+    const restored = {
+      snapshot: r.base.id,
+      target: r.target,
+      at: r.at,
+      window: { from: r.window.from, to: r.window.to },
+    };
+    print(JSON.stringify({ ...restored, verified: failed.length === 0, ...v }, null, 2));
   } else {
     for (const c of v.checks)
       print(`  ${c.skipped ? 'skipped' : c.ok ? 'ok' : 'FAILED'} ${c.name}: ${c.detail}`);

@@ -193,7 +193,7 @@ async function startAgent(
 /** `--at TIME --to DATADIR` for a physical source: base backup plus recovery settings. */
 export async function restoreAt(
   ctx: CliContext,
-  opts: { source?: string; at: string; to?: string; dryRun?: boolean },
+  opts: { source?: string; at: string; to?: string; dryRun?: boolean; json?: boolean },
   snapshotRef: string,
 ): Promise<PitrOutcome> {
   if (snapshotRef !== 'latest') {
@@ -227,6 +227,8 @@ export async function restoreAt(
     settings,
     dryRun: opts.dryRun,
   });
+  // opts.json false: the caller prints the JSON (restore --at --verify --json adds to it).
+  if (ctx.options.json && opts.json === false) return r;
   if (ctx.options.json) {
     const window = { from: r.window.from, to: r.window.to };
     const out = {

@@ -320,6 +320,30 @@ test('an application: points, a plan, a restore to staging at a time, a drill', 
     );
     await assert.rejects(readdir(join(single, 'recovery.signal')), /ENOENT/);
 
+    // With --json, one document: what was restored and what the verification found.
+    const asJson = await lifeboat([
+      'restore',
+      'latest',
+      '--source',
+      'verpa-db',
+      '--at',
+      T,
+      '--to',
+      join(staging, 'pg-json', 'data'),
+      '--verify',
+      '--json',
+    ]);
+    const verified = JSON.parse(asJson.stdout) as {
+      at: string;
+      verified: boolean;
+      recoveredTo: string;
+      rows: Record<string, number>;
+    };
+    assert.equal(verified.at, T);
+    assert.equal(verified.verified, true);
+    assert.equal(verified.recoveredTo, moment);
+    assert.equal(verified.rows['postgres.public.items'], 100);
+
     // A point restores as it was taken; --only picks sources.
     const cacheOnly = await lifeboat([
       'restore',
