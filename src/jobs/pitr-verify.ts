@@ -119,8 +119,14 @@ export async function verifyRecovery(req: RecoveryVerifyRequest): Promise<Recove
       log = (log + d).slice(-64_000);
     });
     const exited = new Promise<number | null>((r) => server.once('exit', (code) => r(code)));
+    let spawnError: string | undefined;
+    server.once('error', (err) => {
+      spawnError = `cannot start ${cmd}: ${err.message}`;
+    });
+    const ended = () =>
+      spawnError ?? (server.exitCode !== null || server.signalCode !== null ? log : undefined);
     const target = { socketDir: dir, port: Number(settings.port) };
-    await waitAccepting(binDir, target, server, () => log, clock, req);
+    await waitAccepting(binDir, target, ended, clock, req);
     const { user: users, database } = connectAs(req.configured);
     const { url, user } = await firstUrl(target, users, database, req.component);
     const state = await waitPromoted(url, clock, req.component);
@@ -160,7 +166,7 @@ export async function verifyRecovery(req: RecoveryVerifyRequest): Promise<Recove
     };
   } finally {
     process.removeListener('exit', onExit);
-    if (child && child.exitCode === null && child.signalCode === null) {
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       const c = child;
       const gone = new Promise<void>((r) => c.once('exit', () => r()));
       c.kill('SIGINT');
@@ -203,18 +209,19 @@ export function targetCheck(at: string, lastTransaction: string | null, log: str
 async function waitAccepting(
   binDir: string,
   target: { socketDir: string; port: number },
-  server: ChildProcess,
-  log: () => string,
+  /** The server's log once it has ended (or why it could not start), else undefined. */
+  ended: () => string | undefined,
   clock: WaitingClock,
   req: RecoveryVerifyRequest,
 ): Promise<void> {
   const deadline = clock.now().getTime() + RECOVERY_TIMEOUT_MS;
   for (;;) {
-    if (server.exitCode !== null || server.signalCode !== null) {
-      const missing = missingSegment(log(), req.dataDir, binDir);
+    const log = ended();
+    if (log !== undefined) {
+      const missing = missingSegment(log, req.dataDir, binDir);
       throw new LifeboatError(
         'source_failed',
-        `[${req.component}] PostgreSQL on ${req.dataDir} could not recover to ${req.at}: ${lastLines(log())}${missing ? ` (WAL ${missing} is not in the repository: run \`lifeboat check\`)` : ''}`,
+        `[${req.component}] PostgreSQL on ${req.dataDir} could not recover to ${req.at}: ${lastLines(log)}${missing ? ` (WAL ${missing} is not in the repository: run \`lifeboat check\`)` : ''}`,
       );
     }
     const r = spawnSync(join(binDir, 'pg_isready'), [
