@@ -221,7 +221,7 @@ async function waitAccepting(
       const missing = missingSegment(log, req.dataDir, binDir);
       throw new LifeboatError(
         'source_failed',
-        `[${req.component}] PostgreSQL on ${req.dataDir} could not recover to ${req.at}: ${lastLines(log)}${missing ? ` (WAL ${missing} is not in the repository: run \`lifeboat check\`)` : ''}`,
+        `[${req.component}] PostgreSQL on ${req.dataDir} could not recover to ${req.at}: ${reasonOf(log)}${missing ? ` (WAL ${missing} is not in the repository: run \`lifeboat check\`)` : ''}`,
       );
     }
     const r = spawnSync(join(binDir, 'pg_isready'), [
@@ -239,6 +239,12 @@ async function waitAccepting(
       );
     await clock.sleep(200);
   }
+}
+
+/** Why the server stopped: its last FATAL or PANIC message, else the end of its log. */
+function reasonOf(log: string): string {
+  const fatal = [...log.matchAll(/(?:FATAL|PANIC):\s+(.*)$/gm)].at(-1)?.[1];
+  return fatal ? fatal.trim() : lastLines(log);
 }
 
 /** The segment after the last one restored: where replay ran out of WAL. */

@@ -11,10 +11,12 @@
  * started PostgreSQL on it, which recovered to a moment between the batches and was stopped
  * again (`restore --source --at --to --verify` does the same for one source). `drill --app`
  * drills every source of the newest point and keeps the app's RTO; `drill --app --point` of
- * the first point recovers PostgreSQL to that point's moment, with its rows only. Last, a WAL segment after
- * the first base backup is deleted: the PostgreSQL source fails naming it, the others are
- * restored, exit code 3. The CLI runs as the
- * PostgreSQL server's user (the archive_command writes the repository as that user).
+ * the first point recovers PostgreSQL to that point's moment, with its rows only. With the
+ * source stopped, a verified restore to the end of the archive's window fails as PostgreSQL
+ * does (its WAL never reaches the target) and names the segment it lacked. Last, a WAL segment
+ * after the first base backup is deleted: the PostgreSQL source fails naming it, the others
+ * are restored, exit code 3. The CLI runs as the PostgreSQL server's user (the
+ * archive_command writes the repository as that user).
  */
 import assert from 'node:assert/strict';
 import { chown, mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -387,6 +389,36 @@ test('an application: points, a plan, a restore to staging at a time, a drill', 
     assert.match(old.stdout, /^ {2}ok +verpa-shop: count rows: 1 match$/m);
     const drills = await lifeboat(['drill', '--list', '--app', 'verpa']);
     assert.match(drills.stdout, /app:verpa .* passed/);
+
+    // A time the archive's window still takes but its WAL does not reach (the source server
+    // stopped: its last segment, with the last commits, is never archived). Without --verify
+    // the data directory would wait for WAL that never comes; with it, the restore fails at
+    // once, saying PostgreSQL's reason and the segment it lacked.
+    await pg.stop();
+    const end = join(staging, 'pg-end', 'data');
+    const probe = await lifeboat([
+      'restore',
+      'latest',
+      '--source',
+      'verpa-db',
+      '--at',
+      'latest',
+      '--to',
+      end,
+      '--dry-run',
+      '--json',
+    ]);
+    const windowEnd = (JSON.parse(probe.stdout) as { window: { to: string } }).window.to;
+    const short = await lifeboat(
+      ['restore', 'latest', '--source', 'verpa-db', '--at', windowEnd, '--to', end, '--verify'],
+      false,
+    );
+    assert.equal(short.code, 1, show([], short));
+    assert.match(
+      short.stderr,
+      /could not recover to .*recovery ended before configured recovery target was reached/,
+    );
+    assert.match(short.stderr, /\(WAL [0-9A-F]{24} is not in the repository: run `lifeboat check`\)/);
 
     // A hole in the archived WAL between the base backup and T: the PostgreSQL source fails
     // naming the missing segment, the others are restored, the exit code says partial (3).
