@@ -126,6 +126,8 @@ export interface AppRestoreCliOptions {
   env?: string;
   only: string[];
   dryRun?: boolean;
+  /** false with --no-verify: point-in-time sources are set to recover, not started. */
+  verify?: boolean;
 }
 
 /** `restore --app NAME --point ID|--at TIME --env ENV [--only S,...]`: the plan, then the restore. */
@@ -153,6 +155,7 @@ export async function restoreAppCli(ctx: CliContext, opts: AppRestoreCliOptions)
     plan,
     open: () => ctx.openRepository(),
     pitr,
+    verify: opts.verify !== false,
     onSource: (r) => {
       if (!ctx.options.json) for (const line of sourceLines(r)) print(line);
     },
@@ -200,6 +203,8 @@ function sourcePlanLines(s: SourcePlan): string[] {
       ? `base backup ${s.snapshots[0].id.slice(0, 8)} + WAL, recovered to exactly ${s.recoversTo}`
       : `snapshot ${s.snapshots.map((x) => x.id.slice(0, 8)).join(', ')} (${s.recoversTo})`;
   const lines = [`  ${s.source} (${s.engine}): ${how} -> ${s.to}`];
+  if (s.walMissing)
+    lines.push(`    WAL ${s.walMissing} is missing from the repository: recovery cannot reach the time`);
   for (const snap of s.snapshots) {
     const unit = s.snapshots.length > 1 ? `${snap.source}: ` : '';
     if (snap.target) {
@@ -215,8 +220,14 @@ function sourcePlanLines(s: SourcePlan): string[] {
 }
 
 function sourceLines(r: SourceRestoreReport): string[] {
-  // A point-in-time source is written and set to recover; PostgreSQL replays when started.
-  const done = r.method === 'pitr' ? 'restored, recovery set' : 'restored and verified';
+  // A point-in-time source is set to recover; verified, it was started and recovered once.
+  const verified = r.checks.some((c) => c.name === 'recovery finished');
+  const done =
+    r.method !== 'pitr'
+      ? 'restored and verified'
+      : verified
+        ? `recovered to ${r.recoveredTo} and verified`
+        : 'restored, recovery set';
   const head = `${r.source}: ${r.ok ? done : 'FAILED'} in ${seconds(r.ms)}${r.error ? `: ${r.error}` : ''}`;
   return [
     head,
@@ -226,7 +237,7 @@ function sourceLines(r: SourceRestoreReport): string[] {
 
 function outcomeLine(o: AppRestoreOutcome): string {
   const ok = o.sources.filter((s) => s.ok).length;
-  return `${o.plan.app} restored to ${o.plan.env}: ${ok} of ${o.sources.length} sources verified; recovery time ${seconds(o.rtoMs)}`;
+  return `${o.plan.app} restored to ${o.plan.env}: ${ok} of ${o.sources.length} sources verified; recovery time ${seconds(o.rtoMs)}; skew ${seconds(o.skewMs)}`;
 }
 
 /** `drill --app NAME [--point ID]`: the whole app into scratch servers, its RTO recorded. */

@@ -75,6 +75,11 @@ export function registerDataCommands(program: Command, action: Action): void {
     .option('--overwrite', 'replace what is at the target')
     .option('--dry-run', 'show what would be restored, write nothing')
     .option(
+      '--verify',
+      'with --at and --to DATADIR (PostgreSQL physical): start PostgreSQL on it, let it recover and promote, check it, stop it (default with --app)',
+    )
+    .option('--no-verify', 'with --app: set point-in-time sources to recover without starting them')
+    .option(
       '--app <name>',
       'restore an application: a plan first, then every source (with --point or --at, --env)',
     )
@@ -216,6 +221,8 @@ interface RestoreCliOptions {
   devices?: boolean;
   overwrite?: boolean;
   dryRun?: boolean;
+  /** true with --verify, false with --no-verify. */
+  verify?: boolean;
   app?: string;
   point?: string;
   env?: string;

@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { LifeboatError } from '../errors.js';
+import type { PitrOutcome } from '../jobs/pitr.js';
 import { isDatabaseTarget, planRestoreAt } from '../jobs/restore-at.js';
 import { selfArgv } from '../self-command.js';
 import { parseTarget } from '../sources/postgres/recovery-target.js';
@@ -22,6 +23,8 @@ export interface RestoreAtOptions {
   dataOnly?: boolean;
   overwrite?: boolean;
   dryRun?: boolean;
+  /** Start PostgreSQL on the restored data directory and check that it recovers (jobs/pitr-verify). */
+  verify?: boolean;
 }
 
 /**
@@ -59,7 +62,18 @@ export async function restoreAtTime(
     return plan.entry.id;
   }
   if (opts.table.length === 0) {
-    await restoreAt(ctx, { source: opts.source, at: opts.at, to: opts.to, dryRun: opts.dryRun }, snapshotRef);
+    const r = await restoreAt(
+      ctx,
+      {
+        source: opts.source,
+        at: opts.at,
+        to: opts.to,
+        dryRun: opts.dryRun,
+        json: opts.verify && !opts.dryRun ? false : undefined,
+      },
+      snapshotRef,
+    );
+    if (opts.verify && !r.dryRun) await verify(ctx, r);
     return undefined;
   }
   await extract(ctx, { ...opts, source: opts.source as string });
@@ -67,6 +81,40 @@ export async function restoreAtTime(
 }
 
 const DEFAULT_CONFIG = 'lifeboat.yaml';
+
+/** `--verify`: the restored data directory started once, recovered, checked and stopped. */
+async function verify(ctx: CliContext, r: PitrOutcome): Promise<void> {
+  const { verifyRecovery } = await import('../jobs/pitr-verify.js');
+  const v = await verifyRecovery({
+    dataDir: r.target,
+    at: r.at,
+    baseEnd: String(r.base.snapshot.meta.endTime ?? r.base.snapshot.time),
+    configured: ctx.config.sources?.[r.base.snapshot.source] as Record<string, unknown> | undefined,
+    component: 'restore',
+  });
+  const failed = v.checks.filter((c) => !c.ok && !c.skipped);
+  if (ctx.options.json) {
+    const restored = {
+      snapshot: r.base.id,
+      target: r.target,
+      at: r.at,
+      window: { from: r.window.from, to: r.window.to },
+    };
+    print(JSON.stringify({ ...restored, verified: failed.length === 0, ...v }, null, 2));
+  } else {
+    for (const c of v.checks)
+      print(`  ${c.skipped ? 'skipped' : c.ok ? 'ok' : 'FAILED'} ${c.name}: ${c.detail}`);
+    print(
+      `recovered to ${v.recoveredTo} and stopped in ${(v.ms / 1000).toFixed(1)}s; ${r.target} is promoted, ready to start`,
+    );
+  }
+  if (failed.length > 0) {
+    throw new LifeboatError(
+      'integrity',
+      `[restore] ${r.target} did not pass verification: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`,
+    );
+  }
+}
 
 async function extract(ctx: CliContext, opts: RestoreAtOptions & { source: string }): Promise<void> {
   if (!opts.dataOnly) {

@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { describe, LifeboatError } from '../errors.js';
-import { pointRestoreCommand, restoreToPoint } from '../jobs/pitr.js';
+import { type PitrOutcome, pointRestoreCommand, restoreToPoint } from '../jobs/pitr.js';
 import { fetchWal } from '../jobs/wal-fetch.js';
 import { AGENT_PID, agentAlive, runFetchAgent } from '../jobs/wal-fetch-agent.js';
 import { pushWal } from '../jobs/wal-push.js';
@@ -193,9 +193,9 @@ async function startAgent(
 /** `--at TIME --to DATADIR` for a physical source: base backup plus recovery settings. */
 export async function restoreAt(
   ctx: CliContext,
-  opts: { source?: string; at: string; to?: string; dryRun?: boolean },
+  opts: { source?: string; at: string; to?: string; dryRun?: boolean; json?: boolean },
   snapshotRef: string,
-): Promise<void> {
+): Promise<PitrOutcome> {
   if (snapshotRef !== 'latest') {
     throw new LifeboatError(
       'usage',
@@ -227,6 +227,8 @@ export async function restoreAt(
     settings,
     dryRun: opts.dryRun,
   });
+  // opts.json false: the caller prints the JSON (restore --at --verify --json adds to it).
+  if (ctx.options.json && opts.json === false) return r;
   if (ctx.options.json) {
     const window = { from: r.window.from, to: r.window.to };
     const out = {
@@ -237,14 +239,14 @@ export async function restoreAt(
       ...(r.dryRun ? { dryRun: true } : {}),
     };
     print(JSON.stringify(out, null, 2));
-    return;
+    return r;
   }
   const base = `base backup ${r.base.id.slice(0, 8)} (${source.name}, ended ${String(r.base.snapshot.meta.endTime)})`;
   const point = r.at === 'latest' ? 'the end of the archive' : r.at;
   const window = `recoverable window ${r.window.from} .. ${r.window.to ?? '?'}`;
   if (r.dryRun) {
     print(`would restore ${base} to ${r.target}, set to recover to ${point} (${window}); nothing written`);
-    return;
+    return r;
   }
   const password = settings.password_file
     ? `the password file ${settings.password_file}`
@@ -256,4 +258,5 @@ export async function restoreAt(
     `restore_command reads WAL from ${settings.repository} with ${password} (noted in ${join(r.target, RECOVERY_SETTINGS)}: the server's OS user must be able to read them)`,
   );
   print(`recovery set to ${point}; start PostgreSQL on ${r.target} to replay WAL (${window})`);
+  return r;
 }

@@ -54,6 +54,8 @@ export interface SourcePlan {
   recoversTo: string;
   /** pitr: the recoverable window the time lies in. */
   window?: { from?: string; to?: string };
+  /** pitr: the first WAL segment missing from the archive before the time (recovery fails there). */
+  walMissing?: string;
 }
 
 export interface AppPlan {
@@ -183,12 +185,11 @@ async function planAt(
   t: number,
 ): Promise<SourcePlan> {
   const window = await recoveryWindow(repo, entries, source);
+  // A time the archive spans but a hole in it cuts off is still planned as recovery: the
+  // source then fails naming the missing WAL, rather than falling back to a base backup unseen.
+  const end = window.gaps.length > 0 ? window.archiveEnd : window.to;
   const covered =
-    window.bases.length > 0 &&
-    window.from &&
-    window.to &&
-    t >= Date.parse(window.from) &&
-    t <= Date.parse(window.to);
+    window.bases.length > 0 && window.from && end && t >= Date.parse(window.from) && t <= Date.parse(end);
   if (covered) {
     const base = window.bases
       .filter((e) => Date.parse(String(e.snapshot.meta.endTime)) <= t)
@@ -201,6 +202,9 @@ async function planAt(
       snapshots: [{ id: base.id, source: base.snapshot.source, time: base.snapshot.time }],
       recoversTo: new Date(t).toISOString(),
       window: { from: window.from, to: window.to },
+      ...(window.gaps.length > 0 && (!window.to || t > Date.parse(window.to))
+        ? { walMissing: window.gaps[0].first }
+        : {}),
     };
   }
   const runs = runsOf(

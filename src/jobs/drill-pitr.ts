@@ -3,7 +3,8 @@
  * Drills of physical PostgreSQL sources (point-in-time recovery): the newest base backup is
  * recovered with every archived WAL file in a scratch cluster (jobs/pitr-scratch, at
  * "latest"), and the drill records what it recovered: the time of the last transaction
- * replayed and so the data-loss window (RPO) achieved.
+ * replayed and so the data-loss window (RPO) achieved. An older base backup (an app's old
+ * recovery point) is recovered to its own moment, the end of the backup, not to the latest.
  */
 import { systemClock, type WaitingClock } from '../clock.js';
 import { LifeboatError } from '../errors.js';
@@ -12,6 +13,7 @@ import type { Snapshot } from '../repo/snapshot.js';
 import { type DrillCheckResult, pgAmcheck } from './drill-integrity.js';
 import { recoveryWindow } from './pitr.js';
 import { recoverInScratch } from './pitr-scratch.js';
+import { countRows, rowsCheck, targetCheck } from './pitr-verify.js';
 
 /** What a physical drill recovered, for the report. */
 export interface DrillRecovery {
@@ -19,8 +21,13 @@ export interface DrillRecovery {
   lastTransaction: string | null;
   /** The point the data is known to be recovered to: lastTransaction, else the base backup's end. */
   recoveredTo: string;
-  /** Data-loss window achieved: drill start minus recoveredTo, in milliseconds (an upper bound). */
+  /**
+   * Data-loss window achieved: drill start minus recoveredTo, in milliseconds (an upper
+   * bound); for an older base backup, its moment minus recoveredTo.
+   */
   rpoMs: number;
+  /** The recovery target: "latest", or an older base backup's end time. */
+  target?: string;
   /** Time the newest archived WAL file was stored (the archive's recoverable window end). */
   archiveEnd: string | null;
   /** WAL files the scratch server fetched from the repository. */
@@ -62,17 +69,14 @@ export async function physicalDrill(req: PhysicalDrillRequest): Promise<Physical
   const source = snapshot.source;
   const window = await recoveryWindow(repo, (await repo.scanSnapshots()).snapshots, source);
   const newest = window.bases.at(-1);
-  if (newest && newest.id !== req.snapshotId) {
-    throw new LifeboatError(
-      'usage',
-      `[drill] ${source} is a physical source: a drill restores its newest base backup (${newest.id.slice(0, 8)}) and replays every archived WAL file; snapshot ${req.snapshotId.slice(0, 8)} is an older base backup`,
-    );
-  }
+  // The newest base backup replays every archived WAL file; an older one stops at its own end.
+  const moment = String(snapshot.meta.endTime ?? snapshot.time);
+  const at = newest && newest.id !== req.snapshotId ? new Date(Date.parse(moment)).toISOString() : 'latest';
 
   const t0 = now();
   const state = await recoverInScratch(repo, {
     source,
-    at: 'latest',
+    at,
     configured: req.configured,
     lifeboatArgv: req.lifeboatArgv,
     onCleanup: req.onCleanup,
@@ -81,13 +85,20 @@ export async function physicalDrill(req: PhysicalDrillRequest): Promise<Physical
   });
   const { url } = state;
   const restoreMs = now() - t0;
+  if (state.point.base.id !== req.snapshotId) {
+    throw new LifeboatError(
+      'integrity',
+      `[drill] recovering ${source} to ${at} chose base backup ${state.point.base.id.slice(0, 8)}, not ${req.snapshotId.slice(0, 8)} (two base backups ended at the same time?)`,
+    );
+  }
 
-  const baseEnd = String(window.bases.at(-1)?.snapshot.meta.endTime ?? snapshot.time);
-  const recoveredTo = state.lastTransaction ?? baseEnd;
+  const recoveredTo = state.lastTransaction ?? moment;
+  const until = at === 'latest' ? req.started.getTime() : Date.parse(moment);
   const recovery: DrillRecovery = {
     lastTransaction: state.lastTransaction,
     recoveredTo,
-    rpoMs: Math.max(0, req.started.getTime() - Date.parse(recoveredTo)),
+    target: at,
+    rpoMs: Math.max(0, until - Date.parse(recoveredTo)),
     archiveEnd: window.to ?? null,
     walFetched: state.fetched,
     base: req.snapshotId,
@@ -100,7 +111,10 @@ export async function physicalDrill(req: PhysicalDrillRequest): Promise<Physical
       detail: `promoted after replaying ${state.fetched} WAL file(s) to ${state.lsn ?? '?'}; last transaction ${state.lastTransaction ?? 'none after the base backup'}`,
       ms: restoreMs,
     },
-    await pgAmcheck(url, { allDatabases: true }),
   ];
+  if (at !== 'latest') checks.push(targetCheck(at, state.lastTransaction, ''));
+  checks.push(await pgAmcheck(url, { allDatabases: true }));
+  const { rows } = await countRows(state.server, state.user, url);
+  checks.push(rowsCheck(rows));
   return { url, restoreMs, recovery, checks };
 }

@@ -174,12 +174,15 @@ export async function recoverInScratch(
 }
 
 /** The end of a server log: the FATAL that ended start-up, not pages of replay. */
-function lastLines(text: string): string {
+export function lastLines(text: string): string {
   return text.trim().split('\n').slice(-3).join(' ').slice(-600);
 }
 
 /** The role and database to connect as: the configured source URL's, else postgres/postgres. */
-function connectAs(configured: Record<string, unknown> | undefined): { user: string[]; database: string } {
+export function connectAs(configured: Record<string, unknown> | undefined): {
+  user: string[];
+  database: string;
+} {
   const users: string[] = [];
   let database = 'postgres';
   if (typeof configured?.url === 'string') {
@@ -194,13 +197,17 @@ function connectAs(configured: Record<string, unknown> | undefined): { user: str
   return { user: users, database };
 }
 
-export function socketUrl(server: PostgresServer, user: string, database: string): string {
+export function socketUrl(
+  server: Pick<PostgresServer, 'socketDir' | 'port'>,
+  user: string,
+  database: string,
+): string {
   return `postgres://${encodeURIComponent(user)}@${encodeURIComponent(server.socketDir)}:${server.port}/${encodeURIComponent(database)}`;
 }
 
 /** The first of the candidate roles the restored cluster knows. */
-async function firstUrl(
-  server: PostgresServer,
+export async function firstUrl(
+  server: Pick<PostgresServer, 'socketDir' | 'port'>,
   users: string[],
   database: string,
   component: string,
@@ -221,7 +228,7 @@ async function firstUrl(
   );
 }
 
-async function waitPromoted(
+export async function waitPromoted(
   url: string,
   clock: WaitingClock,
   component: string,

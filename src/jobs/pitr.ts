@@ -42,6 +42,8 @@ export interface RecoveryWindow {
    */
   to?: string;
   bases: SnapshotEntry[];
+  /** When the newest WAL file was archived, gaps or not (the end of the archive). */
+  archiveEnd?: string;
   /** Archived WAL files of the source. */
   wal: number;
   /** Holes in the chain after the oldest base backup's start: recovery cannot pass them. */
@@ -69,6 +71,7 @@ export async function recoveryWindow(
   if (segments.length === 0) return window;
   const newest = segments.reduce((a, b) => (positionKey(b.name) > positionKey(a.name) ? b : a));
   const header = await archive.header(newest.object);
+  window.archiveEnd = header.archived;
   const perLog = segmentsPerLog(header.size);
   const start = bases
     .map((b) => String(b.snapshot.meta.startWal ?? ''))
@@ -186,6 +189,20 @@ export async function restoreToPoint(repo: Repository, req: PitrRequest): Promis
       at = req.at;
     } else {
       const t = target.time;
+      const cut = window.gaps[0];
+      if (
+        cut &&
+        window.archiveEnd &&
+        t >= Date.parse(window.from as string) &&
+        t <= Date.parse(window.archiveEnd) &&
+        (!window.to || t > Date.parse(window.to))
+      ) {
+        // The archive spans the time but a hole before it stops replay there.
+        throw new LifeboatError(
+          'not_found',
+          `[restore] WAL ${cut.first} of "${req.source}" is missing from ${repo.location}${cut.count > 1 ? ` (and the ${cut.count - 1} segment(s) after it)` : ''}: recovery to ${new Date(t).toISOString()} cannot pass it, the archive goes on to ${window.archiveEnd} (run \`lifeboat check\`)`,
+        );
+      }
       if (t < Date.parse(window.from as string) || !window.to || t > Date.parse(window.to)) {
         throw new LifeboatError(
           'usage',

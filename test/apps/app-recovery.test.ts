@@ -7,9 +7,16 @@
  * lists both, `--before T` the first. `restore --app --at T --env staging` prints its plan
  * (PostgreSQL recovered to exactly T from base backup and WAL, the others from point 1, the
  * skew, what each staging target holds), restores all four and verifies them: staging then
- * holds batch A and not batch B everywhere, the PostgreSQL part stopped at T. `drill --app`
- * drills every source of the newest point and keeps the app's RTO. The CLI runs as the
- * PostgreSQL server's user (the archive_command writes the repository as that user).
+ * holds batch A and not batch B everywhere, the PostgreSQL part stopped at T: the restore
+ * started PostgreSQL on it, which recovered to a moment between the batches and was stopped
+ * again (`restore --source --at --to --verify` does the same for one source). `drill --app`
+ * drills every source of the newest point and keeps the app's RTO; `drill --app --point` of
+ * the first point recovers PostgreSQL to that point's moment, with its rows only. With the
+ * source stopped, a verified restore to the end of the archive's window fails as PostgreSQL
+ * does (its WAL never reaches the target) and names the segment it lacked. Last, a WAL segment
+ * after the first base backup is deleted: the PostgreSQL source fails naming it, the others
+ * are restored, exit code 3. The CLI runs as the PostgreSQL server's user (the
+ * archive_command writes the repository as that user).
  */
 import assert from 'node:assert/strict';
 import { chown, mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -133,6 +140,15 @@ test('an application: points, a plan, a restore to staging at a time, a drill', 
               },
             },
             production: { protected: true, targets: {} },
+            // Where the restore with a hole in the WAL archive goes.
+            gap: {
+              targets: {
+                'verpa-db': join(staging, 'pg-gap', 'data'),
+                'verpa-shop': maria.urlFor('verpa_staging'),
+                'verpa-cache': stagingCache.url,
+                'verpa-files': join(staging, 'files-gap'),
+              },
+            },
           },
         },
       },
@@ -158,12 +174,16 @@ test('an application: points, a plan, a restore to staging at a time, a drill', 
 
     // Batch A, point 1; the moment T; batch B, point 2.
     await writeBatch('A', 1);
+    const [{ afterA }] = await sql<{ afterA: Date }>(pg.url, 'SELECT clock_timestamp() AS "afterA"');
     const first = await lifeboat(['backup', '--app', 'verpa']);
     assert.match(first.stdout, /^point [0-9a-f]{8} of verpa: complete, 4 sources in/m);
     for (const s of ['verpa-db', 'verpa-shop', 'verpa-cache', 'verpa-files']) {
       assert.match(first.stdout, new RegExp(`^${s}: snapshot [0-9a-f]{8} saved`, 'm'));
     }
-    await sleep(1500);
+    // Committed after point 1's base backup and before T: only WAL replay brings it back.
+    await sleep(500);
+    await sql(pg.url, 'CREATE TABLE notes (n int); INSERT INTO notes SELECT generate_series(1, 5)');
+    await sleep(1000);
     const [{ at }] = await sql<{ at: Date }>(pg.url, 'SELECT clock_timestamp() AS at');
     const T = new Date(at).toISOString();
     await sleep(1500);
@@ -236,12 +256,32 @@ test('an application: points, a plan, a restore to staging at a time, a drill', 
     assert.equal(plan.sources[0].recoversTo, T);
     assert.ok(plan.skewMs > 1000, `skew ${plan.skewMs}`);
 
-    // The restore, every source verified; the app's recovery time reported.
+    // The restore, every source verified; the app's recovery time reported. PostgreSQL was
+    // started on the data directory, recovered to T and stopped: the moment it reached lies
+    // between the batches, and it holds batch A's rows only.
     const restored = await lifeboat(['restore', '--app', 'verpa', '--at', T, '--env', 'staging']);
     assert.match(
       restored.stdout,
-      /^verpa restored to staging: 4 of 4 sources verified; recovery time \d+\.\ds$/m,
+      /^verpa restored to staging: 4 of 4 sources verified; recovery time \d+\.\ds; skew \d+\.\ds$/m,
     );
+    const moment = /^verpa-db: recovered to (\S+) and verified in /m.exec(restored.stdout)?.[1];
+    assert.ok(moment, restored.stdout);
+    assert.ok(
+      Date.parse(moment) > new Date(afterA).getTime() && Date.parse(moment) <= Date.parse(T),
+      `recovered to ${moment}: not between batch A (${new Date(afterA).toISOString()}) and T (${T})`,
+    );
+    // The moment is PostgreSQL's last replayed transaction: the notes, after the base backup.
+    assert.match(restored.stdout, new RegExp(`; last transaction ${moment.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(restored.stdout, /^ {2}ok recovery finished: promoted at [0-9A-F]+\/[0-9A-F]+;/m);
+    assert.match(
+      restored.stdout,
+      new RegExp(`^ {2}ok recovery target: reached ${T.replace(/\./g, '\\.')}`, 'm'),
+    );
+    assert.match(
+      restored.stdout,
+      /^ {2}ok rows: .*\bpostgres\.public\.items 100\b.*\bpostgres\.public\.notes 5\b/m,
+    );
+    assert.match(restored.stdout, /^ {2}(ok|skipped) pg_amcheck: /m);
     assert.match(restored.stdout, /^ {2}ok count keysTotal: 10$/m);
     assert.match(restored.stdout, /^ {2}ok count files: 3$/m);
     assert.match(restored.stdout, /^ {2}ok count rows: 1 match$/m);
@@ -258,6 +298,53 @@ test('an application: points, a plan, a restore to staging at a time, a drill', 
     assert.deepEqual(rows, [{ batch: 'A', c: '100' }]);
     await restoredPg.stop();
     restoredPg = undefined;
+
+    // One source, the same verification: restore --source --at --to DATADIR --verify.
+    const single = join(staging, 'pg-single', 'data');
+    const one = await lifeboat([
+      'restore',
+      'latest',
+      '--source',
+      'verpa-db',
+      '--at',
+      T,
+      '--to',
+      single,
+      '--verify',
+    ]);
+    assert.match(one.stdout, /^ {2}ok rows: .*\bpostgres\.public\.items 100\b/m);
+    assert.match(
+      one.stdout,
+      new RegExp(
+        `^recovered to ${moment.replace(/\./g, '\\.')} and stopped in \\d+\\.\\ds; ${single} is promoted, ready to start$`,
+        'm',
+      ),
+    );
+    await assert.rejects(readdir(join(single, 'recovery.signal')), /ENOENT/);
+
+    // With --json, one document: what was restored and what the verification found.
+    const asJson = await lifeboat([
+      'restore',
+      'latest',
+      '--source',
+      'verpa-db',
+      '--at',
+      T,
+      '--to',
+      join(staging, 'pg-json', 'data'),
+      '--verify',
+      '--json',
+    ]);
+    const verified = JSON.parse(asJson.stdout) as {
+      at: string;
+      verified: boolean;
+      recoveredTo: string;
+      rows: Record<string, number>;
+    };
+    assert.equal(verified.at, T);
+    assert.equal(verified.verified, true);
+    assert.equal(verified.recoveredTo, moment);
+    assert.equal(verified.rows['postgres.public.items'], 100);
 
     // A point restores as it was taken; --only picks sources.
     const cacheOnly = await lifeboat([
@@ -289,8 +376,74 @@ test('an application: points, a plan, a restore to staging at a time, a drill', 
         'm',
       ),
     );
+    assert.match(drill.stdout, /^ {2}ok +verpa-db: rows: .*\bpostgres\.public\.items 200\b/m);
+    // An older point: its base backup is recovered to the point's moment, not to the latest,
+    // so the drill finds point 1's rows.
+    const old = await lifeboat(['drill', '--app', 'verpa', '--point', listed[0].id.slice(0, 8)]);
+    assert.match(
+      old.stdout,
+      new RegExp(`^drill [0-9a-f]{8} of app verpa point ${listed[0].id.slice(0, 8)}: passed`, 'm'),
+    );
+    assert.match(old.stdout, /^ {2}ok +verpa-db: rows: .*\bpostgres\.public\.items 100\b/m);
+    assert.match(old.stdout, /^ {2}ok +verpa-db: recovery target: reached /m);
+    assert.match(old.stdout, /^ {2}ok +verpa-shop: count rows: 1 match$/m);
     const drills = await lifeboat(['drill', '--list', '--app', 'verpa']);
     assert.match(drills.stdout, /app:verpa .* passed/);
+
+    // A time the archive's window still takes but its WAL does not reach (the source server
+    // stopped: its last segment, with the last commits, is never archived). Without --verify
+    // the data directory would wait for WAL that never comes; with it, the restore fails at
+    // once, saying PostgreSQL's reason and the segment it lacked.
+    await pg.stop();
+    const end = join(staging, 'pg-end', 'data');
+    const probe = await lifeboat([
+      'restore',
+      'latest',
+      '--source',
+      'verpa-db',
+      '--at',
+      'latest',
+      '--to',
+      end,
+      '--dry-run',
+      '--json',
+    ]);
+    const windowEnd = (JSON.parse(probe.stdout) as { window: { to: string } }).window.to;
+    const short = await lifeboat(
+      ['restore', 'latest', '--source', 'verpa-db', '--at', windowEnd, '--to', end, '--verify'],
+      false,
+    );
+    assert.equal(short.code, 1, show([], short));
+    assert.match(
+      short.stderr,
+      /could not recover to .*recovery ended before configured recovery target was reached/,
+    );
+    assert.match(short.stderr, /\(WAL [0-9A-F]{24} is not in the repository: run `lifeboat check`\)/);
+
+    // A hole in the archived WAL between the base backup and T: the PostgreSQL source fails
+    // naming the missing segment, the others are restored, the exit code says partial (3).
+    const base = (
+      JSON.parse((await lifeboat(['snapshots', '--source', 'verpa-db', '--json'])).stdout) as {
+        meta: { startWal?: string };
+      }[]
+    )[0];
+    const segments = (await readdir(join(repo, 'wal')))
+      .filter((n) => /-[0-9A-F]{24}$/.test(n))
+      .sort((a, b) => a.slice(-16).localeCompare(b.slice(-16)));
+    const victim = segments.find((n) => n.slice(-16) > String(base.meta.startWal).slice(-16)) as string;
+    const { rm } = await import('node:fs/promises');
+    await rm(join(repo, 'wal', victim));
+    const missing = victim.slice(-24);
+    const gap = await lifeboat(['restore', '--app', 'verpa', '--at', T, '--env', 'gap'], false);
+    assert.equal(gap.code, 3, show([], gap));
+    assert.match(gap.stdout, new RegExp(`^ {4}WAL ${missing} is missing from the repository`, 'm'));
+    assert.match(
+      gap.stdout,
+      new RegExp(`^verpa-db: FAILED in .*: \\[restore\\] WAL ${missing} of "verpa-db" is missing from `, 'm'),
+    );
+    assert.match(gap.stdout, /^verpa restored to gap: 3 of 4 sources verified/m);
+    assert.match(gap.stderr, new RegExp(`verpa-db: \\[restore\\] WAL ${missing} .* cannot pass it`));
+    assert.deepEqual((await readdir(join(staging, 'files-gap'))).sort(), ['A-0.txt', 'A-1.txt', 'A-2.txt']);
   } finally {
     Object.assign(process.env, saved);
     for (const k of ['LIFEBOAT_REPO', 'LIFEBOAT_PASSWORD', 'LIFEBOAT_KDF_N', 'LIFEBOAT_CONFIG']) {
