@@ -68,6 +68,12 @@ export async function verifyRecovery(req: RecoveryVerifyRequest): Promise<Recove
       `[${req.component}] cannot verify ${req.dataDir}: PostgreSQL runs as the data directory's owner (uid ${owner.uid}); run lifeboat as that user or as root, or restore with --no-verify`,
     );
   }
+  if (owner.uid === 0) {
+    throw new LifeboatError(
+      'usage',
+      `[${req.component}] cannot verify ${req.dataDir}: it is owned by root, and PostgreSQL does not run as root; restore as the user PostgreSQL runs as (or chown -R that user's uid the folder first), or restore with --no-verify`,
+    );
+  }
   const label = await readFile(join(req.dataDir, 'backup_label'), 'utf8').catch(() => '');
   const dir = await mkdtemp(join(tmpdir(), `lifeboat-verify-`));
   let child: ChildProcess | undefined;

@@ -132,6 +132,12 @@ export const appRestoreRequest = z.strictObject({
   at: isoTime.optional().describe('a time: each source recovers to it, or to its newest backup before it'),
   env: z.string().min(1).describe('the environment of the app to restore into'),
   only: z.array(z.string().min(1)).optional().describe('only these sources of the app'),
+  verify: z
+    .boolean()
+    .optional()
+    .describe(
+      'start PostgreSQL on each data directory recovered to a point in time and check it reached it (default true)',
+    ),
 });
 
 export const appDrillRequest = z.strictObject({

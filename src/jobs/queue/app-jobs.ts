@@ -220,19 +220,24 @@ export async function runAppRestore(
   const l = lanes(ctx, repo);
   try {
     const pitr = plan.sources.some((s) => s.method === 'pitr') ? pitrOf(ctx) : undefined;
-    const outcome = await restoreApp({ app, plan, open: l.open, pitr });
+    const outcome = await restoreApp({ app, plan, open: l.open, pitr, verify: p.verify ?? true });
     const result = {
       app: app.name,
       env: p.env,
       point: plan.point?.id ?? null,
       at: plan.at ?? null,
       rto_ms: outcome.rtoMs,
+      // Between the sources' actual recovery moments.
+      skew_ms: outcome.skewMs,
       ok: outcome.ok,
       sources: outcome.sources.map((s) => ({
         source: s.source,
         method: s.method,
         ok: s.ok,
         ms: s.ms,
+        // The moment the source's data is from (PostgreSQL's last replayed commit when verified).
+        recovered_to: s.recoveredTo,
+        ...(s.rows ? { rows: s.rows } : {}),
         restored: s.restored.map((r) => ({
           snapshot: r.snapshot,
           source: r.source,

@@ -131,6 +131,8 @@ const appRestoreParams = z.looseObject({
   point: z.string().optional(),
   at: z.string().optional(),
   only: z.array(z.string()).optional(),
+  /** Start PostgreSQL on each data directory recovered to a point in time and check it (jobs/pitr-verify). */
+  verify: z.boolean().optional(),
   /**
    * The plan (jobs/app-plan) shown when the restore was requested, targets without
    * credentials: approving and running re-plan and refuse when the plan changed.

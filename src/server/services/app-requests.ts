@@ -115,6 +115,7 @@ function restoreParams(name: string, body: AppRestoreRequest) {
     ...(body.point !== undefined ? { point: body.point } : {}),
     ...(body.at !== undefined ? { at: body.at } : {}),
     ...(body.only?.length ? { only: body.only } : {}),
+    verify: body.verify ?? true,
   };
 }
 
