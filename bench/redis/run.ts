@@ -21,6 +21,13 @@ import { checkGnuTime, measure, type Sample } from '../measure.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/lifeboat.js', import.meta.url));
 
+/** `--profile DIR`: lifeboat's runs write V8 CPU profiles there (see bench/cpuprofile-top.ts). */
+function profileArgs(): string[] {
+  const i = process.argv.indexOf('--profile');
+  const dir = i >= 0 ? process.argv[i + 1] : process.env.LIFEBOAT_BENCH_PROFILE;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 function option(name: string, envName: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const text = i >= 0 ? process.argv[i + 1] : process.env[envName];
@@ -100,7 +107,7 @@ async function main(): Promise<void> {
     process.stderr.write('lifeboat backup...\n');
     const backup = await measure(
       process.execPath,
-      [BIN, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
+      [...profileArgs(), BIN, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
       { env, cwd: dir },
     );
     process.stderr.write('redis-cli --rdb...\n');
@@ -115,10 +122,14 @@ async function main(): Promise<void> {
     process.stderr.write('lifeboat restore...\n');
     const target = await startRedis({ args: ['--enable-debug-command', 'yes'] });
     servers.push(target);
-    const restore = await measure(process.execPath, [BIN, 'restore', 'latest', '--to', target.url], {
-      env,
-      cwd: dir,
-    });
+    const restore = await measure(
+      process.execPath,
+      [...profileArgs(), BIN, 'restore', 'latest', '--to', target.url],
+      {
+        env,
+        cwd: dir,
+      },
+    );
     const t = await target.connect();
     const restoredSize = Number(await call(t, ['DBSIZE']));
     const restoredDigest = String(await call(t, ['DEBUG', 'DIGEST']));
