@@ -24,6 +24,7 @@ import { RangeReadableArtifact } from './artifact-ranges.js';
 import { tee } from './chunk-queue.js';
 import { parseRdb, RdbFormatError, type RdbSummary } from './rdb-parser.js';
 import { parseRedisUrl, RedisConnection, type RedisEndpoint } from './redis-connection.js';
+import { loadAsReplica, ReplicaLoadUnavailable } from './redis-replica-load.js';
 import { openRdbTransfer } from './redis-replication.js';
 import { restoreRdb, targetKeyspace } from './redis-restore.js';
 import type { RedisSourceConfig } from './redis-schema.js';
@@ -146,6 +147,26 @@ class RedisSource implements Source {
       }
       ctx.progress.start(`restore ${this.name}`, node.size);
       const artifact = new RangeReadableArtifact(ctx.store, node, (n) => ctx.progress.advance(n));
+      let keyByKey = '';
+      if (db === undefined && options.pattern === undefined && !options.dryRun && !ep.tls) {
+        const empty = Object.values(present).every((n) => n === 0) && (await functionCount(conn)) === 0;
+        if (empty) {
+          try {
+            const loaded = await loadAsReplica(artifact, node.size ?? 0, conn, ep);
+            ctx.progress.done();
+            return replicaLoadResult(
+              ep,
+              node.size ?? 0,
+              loaded.keys,
+              snapshotKeys,
+              Number(ctx.stats.functions ?? 0),
+            );
+          } catch (err) {
+            if (!(err instanceof ReplicaLoadUnavailable)) throw err;
+            keyByKey = `key by key with RESTORE: ${err.message}`;
+          }
+        }
+      }
       const report = await restoreRdb(artifact, conn, ep, {
         db,
         pattern: options.pattern,
@@ -173,6 +194,7 @@ class RedisSource implements Source {
         }
       }
       const items = Object.entries(report.keys).map(([d, n]) => `db${d}: ${n} key${n === 1 ? '' : 's'}`);
+      if (keyByKey) items.push(keyByKey);
       if (report.expired > 0)
         items.push(`skipped ${report.expired} expired key${report.expired === 1 ? '' : 's'}`);
       if (report.functions > 0) items.push(`function libraries: ${report.functions}`);
@@ -192,6 +214,37 @@ class RedisSource implements Source {
       await conn.close();
     }
   }
+}
+
+/** Function libraries on the server (0 before Redis 7, which has none). */
+async function functionCount(conn: RedisConnection): Promise<number> {
+  const r = await conn.call(['FUNCTION', 'LIST']);
+  return Array.isArray(r) ? r.length : 0;
+}
+
+function replicaLoadResult(
+  ep: RedisEndpoint,
+  bytes: number,
+  keys: Record<string, number>,
+  snapshotKeys: Record<string, number>,
+  functions: number,
+): RestoreResult {
+  const total = Object.values(keys).reduce((a, b) => a + b, 0);
+  const expected = Object.values(snapshotKeys).reduce((a, b) => a + b, 0);
+  if (total !== expected) {
+    throw new LifeboatError(
+      'integrity',
+      `[source:redis] ${ep.display} loaded ${total} keys, the snapshot recorded ${expected} (check the server's log; run lifeboat check --read-data)`,
+    );
+  }
+  const items = Object.entries(keys).map(([d, n]) => `db${d}: ${n} key${n === 1 ? '' : 's'}`);
+  if (functions > 0) items.push(`function libraries: ${functions}`);
+  items.push('loaded as a replica (full resynchronisation)');
+  return {
+    target: ep.display,
+    items,
+    stats: { keys, keysTotal: total, written: total, expired: 0, functions, bytes },
+  };
 }
 
 function backupError(ep: RedisEndpoint, err: unknown): unknown {
