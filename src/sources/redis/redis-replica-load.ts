@@ -12,7 +12,6 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, LifeboatError } from '../../errors.js';
-import type { RangeReadableArtifact } from './artifact-ranges.js';
 import { isRespError, parseKeyspace, RedisConnection, type RedisEndpoint } from './redis-connection.js';
 
 export interface ReplicaLoadResult {
@@ -42,7 +41,7 @@ async function info(conn: RedisConnection, section: string): Promise<string> {
  * cannot do it (a replica or cluster node, REPLICAOF refused, no connection back to us).
  */
 export async function loadAsReplica(
-  artifact: RangeReadableArtifact,
+  rdb: AsyncIterable<Buffer>,
   size: number,
   conn: RedisConnection,
   ep: RedisEndpoint,
@@ -88,7 +87,7 @@ export async function loadAsReplica(
     gaveUp.abort();
     if (!socket) throw new ReplicaLoadUnavailable(`the target did not connect to ${host}:${port}`);
     replica = RedisConnection.accept(socket, { ...ep, display: `${ep.display} (as a replica)` });
-    await serveFullSync(replica, artifact, size);
+    await serveFullSync(replica, rdb, size);
     await waitLoaded(conn, replica, ep);
     const keys = parseKeyspace(await info(conn, 'keyspace'));
     return { keys };
@@ -116,7 +115,7 @@ export async function loadAsReplica(
 }
 
 /** Answers the handshake until PSYNC or SYNC, then sends the RDB file. */
-async function serveFullSync(replica: RedisConnection, artifact: RangeReadableArtifact, size: number) {
+async function serveFullSync(replica: RedisConnection, rdb: AsyncIterable<Buffer>, size: number) {
   for (;;) {
     const command = await replica.readReply();
     if (!Array.isArray(command) || command.length === 0) throw new Error('the replica sent no command');
@@ -128,7 +127,7 @@ async function serveFullSync(replica: RedisConnection, artifact: RangeReadableAr
           ? `+FULLRESYNC ${randomBytes(20).toString('hex')} 0\r\n$${size}\r\n`
           : `$${size}\r\n`;
       await replica.write([Buffer.from(head, 'latin1')]);
-      for await (const chunk of artifact.stream()) await replica.write([chunk]);
+      for await (const chunk of rdb) await replica.write([chunk]);
       return;
     } else await replica.write([Buffer.from('+OK\r\n')]);
   }
