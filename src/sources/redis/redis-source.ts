@@ -7,6 +7,8 @@
  * (all databases or one, all keys or a glob pattern). `lifeboat dump` hands back the RDB file,
  * which a server can start from.
  */
+
+import { join } from 'node:path';
 import { type Clock, systemClock } from '../../clock.js';
 import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
 import { loadArtifacts, saveArtifacts } from '../artifact.js';
@@ -24,6 +26,13 @@ import { RangeReadableArtifact } from './artifact-ranges.js';
 import { tee } from './chunk-queue.js';
 import { parseRdb, RdbFormatError, type RdbSummary } from './rdb-parser.js';
 import { parseRedisUrl, RedisConnection, type RedisEndpoint } from './redis-connection.js';
+import {
+  appendOnlyNote,
+  assertStopped,
+  isOfflineTarget,
+  resolveOfflineTarget,
+  writeOfflineRdb,
+} from './redis-offline.js';
 import { loadAsReplica, ReplicaLoadUnavailable } from './redis-replica-load.js';
 import { openRdbTransfer } from './redis-replication.js';
 import { restoreRdb, targetKeyspace } from './redis-restore.js';
@@ -153,6 +162,47 @@ class RedisSource implements Source {
     };
   }
 
+  /** The RDB file written where a stopped server loads it at startup. */
+  private async restoreOffline(
+    ctx: RestoreContext,
+    node: TreeNode,
+    to: string,
+    options: RestoreOptions,
+  ): Promise<RestoreResult> {
+    if (options.db !== undefined || options.pattern !== undefined) {
+      throw new LifeboatError(
+        'usage',
+        '[source:redis] an offline restore writes the whole RDB file: --db and --pattern need a running server (--to redis://host:port)',
+      );
+    }
+    const target = await resolveOfflineTarget(to);
+    await assertStopped(target);
+    const file = join(target.dir, target.dbfilename);
+    const keys = (ctx.stats.keys ?? {}) as Record<string, number>;
+    const keysTotal = Object.values(keys).reduce((a, b) => a + b, 0);
+    const items = Object.entries(keys).map(([d, n]) => `db${d}: ${n} key${n === 1 ? '' : 's'}`);
+    const note = appendOnlyNote(target);
+    const warnings = note ? [note] : [];
+    if (!options.dryRun) {
+      ctx.progress.start(`restore ${this.name}`, node.size);
+      const artifact = new RangeReadableArtifact(ctx.store, node, (n) => ctx.progress.advance(n));
+      await writeOfflineRdb(target, artifact.stream(), options.overwrite);
+      ctx.progress.done();
+    }
+    items.push(`${options.dryRun ? 'would write' : 'wrote'} ${file}: the server loads it when it starts`);
+    return {
+      target: file,
+      items: [...items, ...warnings],
+      stats: {
+        keys,
+        keysTotal,
+        functions: Number(ctx.stats.functions ?? 0),
+        bytes: node.size ?? 0,
+        warnings,
+      },
+    };
+  }
+
   /** The keys the target server holds now, per database. */
   async inspectTarget(to: string | undefined): Promise<TargetContents> {
     const ep = parseRedisUrl(to ?? this.config.url, this.config.tls);
@@ -170,10 +220,11 @@ class RedisSource implements Source {
   async restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult> {
     const node = await pickArtifact(ctx);
     const url = options.to ?? this.config.url;
+    if (isOfflineTarget(url)) return this.restoreOffline(ctx, node, url, options);
     if (!/^rediss?:\/\//.test(url)) {
       throw new LifeboatError(
         'usage',
-        '[source:redis] --to must be a Redis URL (redis://[user:password@]host:port or rediss://...)',
+        '[source:redis] --to must be a Redis URL (redis://[user:password@]host:port or rediss://...), or for a stopped server its redis.conf, data folder or .rdb path',
       );
     }
     const ep = parseRedisUrl(url, this.config.tls);
