@@ -75,6 +75,7 @@ export async function loadAsReplica(
   const port = typeof address === 'object' && address ? address.port : 0;
   let replica: RedisConnection | undefined;
   let attached = false;
+  let failure: unknown;
   try {
     const r = await conn.call(['REPLICAOF', host, String(port)]);
     if (isRespError(r)) throw new ReplicaLoadUnavailable(`REPLICAOF refused: ${r.message}`);
@@ -92,26 +93,28 @@ export async function loadAsReplica(
     const keys = parseKeyspace(await info(conn, 'keyspace'));
     return { keys };
   } catch (err) {
+    failure = err;
     if (err instanceof ReplicaLoadUnavailable || err instanceof LifeboatError) throw err;
     throw new LifeboatError(
       'source_failed',
-      `[source:redis] loading the RDB file into ${ep.display} as a replica failed: ${describe(err)} (check the server's log; the target may hold part of the data: restore again with --overwrite)`,
-      { cause: err },
+      `[source:redis] loading the RDB file into ${ep.display} as a replica failed: ${describe(err)} (check the server's log; once it is back, restore again)`,
+      { cause: err, retryable: true },
     );
   } finally {
     server.close();
-    if (attached) {
-      const r = await conn.call(['REPLICAOF', 'NO', 'ONE']).catch((e: unknown) => e);
-      replica?.destroy();
-      if (!(r === 'OK')) {
-        // biome-ignore lint/correctness/noUnsafeFinally: leaving the target a replica of a closed port must be said
-        throw new LifeboatError(
-          'source_failed',
-          `[source:redis] ${ep.display} did not leave replication (REPLICAOF NO ONE: ${describe(r)}); run it on the server`,
-        );
-      }
-    }
+    replica?.destroy();
+    if (attached) await leaveReplication(conn, ep, failure);
   }
+}
+
+/** REPLICAOF NO ONE; a failure is an error unless an earlier one is already being thrown. */
+async function leaveReplication(conn: RedisConnection, ep: RedisEndpoint, failure: unknown): Promise<void> {
+  const r = await conn.call(['REPLICAOF', 'NO', 'ONE']).catch((e: unknown) => e);
+  if (r === 'OK' || failure !== undefined) return;
+  throw new LifeboatError(
+    'source_failed',
+    `[source:redis] ${ep.display} did not leave replication (REPLICAOF NO ONE: ${describe(r)}); run it on the server`,
+  );
 }
 
 /** Answers the handshake until PSYNC or SYNC, then sends the RDB file. */
