@@ -129,7 +129,7 @@ describe('redis restore for a stopped server, and as a replica', { skip: skip ??
     await sameAsSource(started);
   });
 
-  it('loads a whole restore into an empty server as a replica; --pattern goes key by key', async () => {
+  it('loads a whole restore into an empty server as a replica; without REPLICAOF, or with --pattern, key by key', async () => {
     const target = await server();
     const whole = await succeed(['restore', 'latest', '--source', 'cache', '--to', target.url, '--json']);
     const report = JSON.parse(whole.stdout) as { items: string[] };
@@ -142,6 +142,26 @@ describe('redis restore for a stopped server, and as a replica', { skip: skip ??
     } finally {
       await t.close();
     }
+
+    // A user who may not run REPLICAOF: the same restore, key by key, saying why.
+    const guarded = await server({
+      aclUser: { name: 'restorer', password: 'pw', rules: ['~*', '&*', '+@all', '-replicaof'] },
+    });
+    const fallback = await succeed([
+      'restore',
+      'latest',
+      '--source',
+      'cache',
+      '--to',
+      guarded.aclUrl!,
+      '--json',
+    ]);
+    const items = (JSON.parse(fallback.stdout) as { items: string[] }).items;
+    assert.ok(
+      items.some((i) => /^key by key with RESTORE: REPLICAOF refused: NOPERM/.test(i)),
+      fallback.stdout,
+    );
+    await sameAsSource(guarded);
 
     const partial = await server();
     const some = await succeed([

@@ -25,6 +25,11 @@ export class ReplicaLoadUnavailable extends Error {}
 const CONNECT_WAIT_MS = 5_000;
 const POLL_MS = 20;
 
+/** An IPv4 address as an IPv6 socket may show it (::ffff:127.0.0.1), plain. */
+function plainAddress(address: string | undefined): string | undefined {
+  return address?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+}
+
 function infoField(info: string, name: string): string | undefined {
   return new RegExp(`^${name}:(\\S*)`, 'm').exec(info)?.[1];
 }
@@ -59,7 +64,7 @@ export async function loadAsReplica(
   const server = createServer();
   const accepted = new Promise<Socket>((resolve) => {
     server.on('connection', (socket) => {
-      if (socket.remoteAddress !== targetAddress) {
+      if (plainAddress(socket.remoteAddress) !== plainAddress(targetAddress)) {
         socket.destroy();
         return;
       }
@@ -86,7 +91,10 @@ export async function loadAsReplica(
       sleep(CONNECT_WAIT_MS, undefined, { signal: gaveUp.signal }).catch(() => undefined),
     ]);
     gaveUp.abort();
-    if (!socket) throw new ReplicaLoadUnavailable(`the target did not connect to ${host}:${port}`);
+    if (!socket) {
+      void accepted.then((late) => late.destroy());
+      throw new ReplicaLoadUnavailable(`the target did not connect to ${host}:${port}`);
+    }
     replica = RedisConnection.accept(socket, { ...ep, display: `${ep.display} (as a replica)` });
     await serveFullSync(replica, rdb, size);
     await waitLoaded(conn, replica, ep);
