@@ -133,6 +133,14 @@ describe('rdb parser', () => {
         [3, 'list', 1, 2000, Buffer.concat([len(2), str('a'), str('b')]).toString('hex')],
       ],
     );
+    // Counting expiries alone (no key read): the same expiries, per database.
+    const expiries: [number, number][] = [];
+    const counted = await parseRdb(pieces(file, 5), { expiry: (db, ms) => void expiries.push([db, ms]) });
+    assert.deepEqual(expiries, [
+      [0, 1000],
+      [3, 2000],
+    ]);
+    assert.deepEqual(counted.keys, summary.keys);
     // The DUMP checksum covers the type byte, the value and the RDB version.
     const e = entries[0];
     const ver = Buffer.alloc(2);

@@ -132,6 +132,8 @@ export interface RdbVisitor {
   /** Whether to capture this key's value (and compute its DUMP checksum). */
   wantValue?(db: number, key: Buffer, type: number): boolean;
   entry?(entry: RdbEntry): void | Promise<void>;
+  /** Each key's expiry, without the key (cheaper than `entry` when only expiries count). */
+  expiry?(db: number, expireMs: number): void;
   /** A function library (Redis 7 functions): its code. */
   functionCode?(code: Buffer): void | Promise<void>;
 }
@@ -354,7 +356,10 @@ class Parser {
     if (module !== undefined) this.summary.moduleKeys++;
     const dbKey = this.dbKey;
     this.summary.keys[dbKey] = (this.summary.keys[dbKey] ?? 0) + 1;
-    if (expireMs !== undefined) this.summary.expires++;
+    if (expireMs !== undefined) {
+      this.summary.expires++;
+      visitor.expiry?.(this.db, expireMs);
+    }
     if (!visitor.entry || !key) {
       this.key = undefined;
       return;

@@ -81,6 +81,8 @@ export async function loadAsReplica(
   let replica: RedisConnection | undefined;
   let attached = false;
   let failure: unknown;
+  // An empty target can load the file as it arrives, not after a copy to disk.
+  const diskLoad = await setConfig(conn, 'repl-diskless-load', 'on-empty-db');
   try {
     const r = await conn.call(['REPLICAOF', host, String(port)]);
     if (isRespError(r)) throw new ReplicaLoadUnavailable(`REPLICAOF refused: ${r.message}`);
@@ -112,7 +114,18 @@ export async function loadAsReplica(
     server.close();
     replica?.destroy();
     if (attached) await leaveReplication(conn, ep, failure);
+    if (diskLoad !== undefined) await setConfig(conn, 'repl-diskless-load', diskLoad);
   }
+}
+
+/** Sets a config parameter if the user may; returns its former value when it changed it. */
+async function setConfig(conn: RedisConnection, name: string, value: string): Promise<string | undefined> {
+  const got = await conn.call(['CONFIG', 'GET', name]);
+  if (!Array.isArray(got) || got.length < 2) return undefined;
+  const was = String(got[1]);
+  if (was === value) return undefined;
+  const set = await conn.call(['CONFIG', 'SET', name, value]);
+  return isRespError(set) ? undefined : was;
 }
 
 /** REPLICAOF NO ONE; a failure is an error unless an earlier one is already being thrown. */

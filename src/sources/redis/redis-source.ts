@@ -120,9 +120,8 @@ class RedisSource implements Source {
     const expiredPerDb: Record<string, number> = {};
     const countExpired = (stream: AsyncIterable<Buffer>) =>
       parseRdb(stream, {
-        entry: (e) => {
-          if (e.expireMs !== undefined && e.expireMs <= now)
-            expiredPerDb[e.db] = (expiredPerDb[e.db] ?? 0) + 1;
+        expiry: (db, expireMs) => {
+          if (expireMs <= now) expiredPerDb[db] = (expiredPerDb[db] ?? 0) + 1;
         },
       });
     const withTtl = Number(ctx.stats.expires ?? 1) > 0;
