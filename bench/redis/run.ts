@@ -1,17 +1,19 @@
 /**
  * @module bench/redis/run
- * Redis backup and restore benchmark: a throwaway server filled with ~2 M keys (strings from
- * DEBUG POPULATE plus hashes, lists and sorted sets written by a pipelined script), then
+ * Redis backup and restore benchmark: a throwaway server filled with 500 k keys (strings from
+ * DEBUG POPULATE plus hashes, lists and sorted sets written by a pipelined script), then per run
  *   backup:  `lifeboat backup` vs `redis-cli --rdb` (the same replication transfer, to a file)
- *   restore: `lifeboat restore` (pipelined RESTORE) vs a server restarted on the RDB file
- * with wall time and peak RSS of each, the restored data checked (DBSIZE, DEBUG DIGEST), and
- * the ratios printed.
+ *   restore: a whole `lifeboat restore` into an empty server (loaded as a replica), the same
+ *            key by key (`--pattern '*'`: pipelined RESTORE), and an offline restore into a
+ *            data folder (`--to DIR`), each vs a server restarted on the RDB file
+ * with wall time and peak RSS (medians of --runs), the load average, the restored data
+ * checked (DBSIZE, DEBUG DIGEST), and the ratios printed side by side.
  *
- * Usage: npm run build && node dist/bench/redis/run.js [--keys N] [--value-size BYTES]
- *        (or LIFEBOAT_BENCH_REDIS_KEYS, LIFEBOAT_BENCH_REDIS_VALUE_SIZE)
+ * Usage: npm run build && node dist/bench/redis/run.js [--keys N] [--value-size BYTES] [--runs N]
+ *        [--profile DIR]  (or LIFEBOAT_BENCH_REDIS_KEYS, _VALUE_SIZE, _RUNS, LIFEBOAT_BENCH_PROFILE)
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isRespError, type RedisConnection } from '../../src/sources/redis/redis-connection.js';
@@ -20,6 +22,13 @@ import { type RedisServer, redisUnavailable, startRedis } from '../../src/testin
 import { checkGnuTime, measure, type Sample } from '../measure.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/lifeboat.js', import.meta.url));
+
+/** `--profile DIR`: lifeboat's runs write V8 CPU profiles there (see bench/cpuprofile-top.ts). */
+function profileArgs(): string[] {
+  const i = process.argv.indexOf('--profile');
+  const dir = i >= 0 ? process.argv[i + 1] : process.env.LIFEBOAT_BENCH_PROFILE;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
 
 function option(name: string, envName: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -64,15 +73,71 @@ function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 }
 
-function line(label: string, s: Sample): string {
-  return `${label.padEnd(34)} ${s.wall.toFixed(2).padStart(7)} s   peak RSS ${mib(s.maxRss).padStart(8)}`;
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** The median wall time and peak RSS of the runs of one step. */
+function med(samples: Sample[]): Sample {
+  return {
+    wall: median(samples.map((s) => s.wall)),
+    user: median(samples.map((s) => s.user)),
+    sys: median(samples.map((s) => s.sys)),
+    maxRss: median(samples.map((s) => s.maxRss)),
+  };
+}
+
+function line(label: string, samples: Sample[], rss = true): string {
+  const s = med(samples);
+  const all = samples.map((x) => x.wall.toFixed(2)).join(' ');
+  return `${label.padEnd(40)} ${s.wall.toFixed(2).padStart(6)} s${rss ? `   peak RSS ${mib(s.maxRss).padStart(8)}` : ' '.repeat(20)}   (runs: ${all})`;
+}
+
+function ratio(label: string, a: Sample[], b: Sample[], rss = false): string {
+  const x = med(a);
+  const y = med(b);
+  const r = `${(x.wall / y.wall).toFixed(2)}x time${rss ? `, ${(x.maxRss / y.maxRss).toFixed(1)}x peak RSS` : ''}`;
+  return `ratio ${label.padEnd(46)} ${r}`;
+}
+
+function load(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+/** Wall time of a server starting on `dir` until it answers PING with the data loaded. */
+async function timedStart(
+  options: Parameters<typeof startRedis>[0],
+): Promise<{ server: RedisServer; sample: Sample }> {
+  const started = process.hrtime.bigint();
+  const server = await startRedis(options);
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  return { server, sample: { wall, user: 0, sys: 0, maxRss: 0 } };
+}
+
+async function digestOf(server: RedisServer): Promise<{ size: number; digest: string }> {
+  const c = await server.connect();
+  try {
+    // A replica load or a start can still be loading: DBSIZE answers -LOADING until done.
+    for (;;) {
+      const r = await c.call(['DBSIZE']);
+      if (!isRespError(r)) break;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    return { size: Number(await call(c, ['DBSIZE'])), digest: String(await call(c, ['DEBUG', 'DIGEST'])) };
+  } finally {
+    await c.close();
+  }
 }
 
 async function main(): Promise<void> {
   const missing = redisUnavailable() ?? checkGnuTime();
   if (missing) throw new Error(missing);
-  const keys = option('keys', 'LIFEBOAT_BENCH_REDIS_KEYS', 2_000_000);
+  const keys = option('keys', 'LIFEBOAT_BENCH_REDIS_KEYS', 500_000);
   const valueSize = option('value-size', 'LIFEBOAT_BENCH_REDIS_VALUE_SIZE', 100);
+  const runs = option('runs', 'LIFEBOAT_BENCH_REDIS_RUNS', 3);
   const dir = mkdtempSync(join(tmpdir(), 'lifeboat-bench-redis-'));
   const servers: RedisServer[] = [];
   const env: NodeJS.ProcessEnv = {
@@ -81,8 +146,10 @@ async function main(): Promise<void> {
     LIFEBOAT_PASSWORD: 'bench-password',
   };
   delete env.LIFEBOAT_CONFIG;
+  const debug = ['--enable-debug-command', 'yes'];
+  const loads: string[] = [`start ${load()}`];
   try {
-    const source = await startRedis({ args: ['--enable-debug-command', 'yes'] });
+    const source = await startRedis({ args: debug });
     servers.push(source);
     const conn = await source.connect();
     const collections = Math.floor(keys / 20);
@@ -95,62 +162,117 @@ async function main(): Promise<void> {
     const digest = String(await call(conn, ['DEBUG', 'DIGEST']));
     const dbsize = Number(await call(conn, ['DBSIZE']));
     await conn.close();
-
     await measure(process.execPath, [BIN, 'init'], { env, cwd: dir });
-    process.stderr.write('lifeboat backup...\n');
-    const backup = await measure(
-      process.execPath,
-      [BIN, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
-      { env, cwd: dir },
-    );
-    process.stderr.write('redis-cli --rdb...\n');
-    const rdbFile = join(dir, 'cli.rdb');
-    const cliRdb = await measure(
-      'redis-cli',
-      ['-h', source.host, '-p', String(source.port), '--rdb', rdbFile],
-      { cwd: dir },
-    );
-    const rdbBytes = statSync(rdbFile).size;
 
-    process.stderr.write('lifeboat restore...\n');
-    const target = await startRedis({ args: ['--enable-debug-command', 'yes'] });
-    servers.push(target);
-    const restore = await measure(process.execPath, [BIN, 'restore', 'latest', '--to', target.url], {
-      env,
-      cwd: dir,
-    });
-    const t = await target.connect();
-    const restoredSize = Number(await call(t, ['DBSIZE']));
-    const restoredDigest = String(await call(t, ['DEBUG', 'DIGEST']));
-    await t.close();
-    await target.stop();
+    const steps = {
+      backup: [] as Sample[],
+      cliRdb: [] as Sample[],
+      replica: [] as Sample[],
+      keyByKey: [] as Sample[],
+      restart: [] as Sample[],
+      offline: [] as Sample[],
+      offlineStart: [] as Sample[],
+      startup: [] as Sample[],
+    };
+    const problems: string[] = [];
+    const check = (what: string, got: { size: number; digest: string }) => {
+      if (got.size !== dbsize || got.digest !== digest) {
+        problems.push(`${what}: dbsize ${got.size}/${dbsize}, digest ${got.digest}/${digest}`);
+      }
+    };
+    let rdbBytes = 0;
+    for (let run = 1; run <= runs; run++) {
+      process.stderr.write(
+        `run ${run}/${runs} (load ${load()}): lifeboat snapshots, backup, redis-cli --rdb`,
+      );
+      // The fixed cost of any lifeboat command here: node, the CLI's modules, opening the repository.
+      steps.startup.push(await measure(process.execPath, [BIN, 'snapshots', '--json'], { env, cwd: dir }));
+      steps.backup.push(
+        await measure(
+          process.execPath,
+          [...profileArgs(), BIN, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
+          { env, cwd: dir },
+        ),
+      );
+      const rdbFile = join(dir, 'cli.rdb');
+      steps.cliRdb.push(
+        await measure('redis-cli', ['-h', source.host, '-p', String(source.port), '--rdb', rdbFile], {
+          cwd: dir,
+        }),
+      );
+      rdbBytes = statSync(rdbFile).size;
 
-    process.stderr.write('server restart on the RDB file...\n');
-    const started = process.hrtime.bigint();
-    const replay = await startRedis({ rdbFile, args: ['--enable-debug-command', 'yes'] });
-    const replayWall = Number(process.hrtime.bigint() - started) / 1e9;
-    servers.push(replay);
-    const r = await replay.connect();
-    const replayDigest = String(await call(r, ['DEBUG', 'DIGEST']));
-    const replayRss = Number(
-      /used_memory_rss:(\d+)/.exec(String(await call(r, ['INFO', 'memory'])))?.[1] ?? 0,
-    );
-    await r.close();
+      process.stderr.write(', restore (whole, as a replica)');
+      const target = await startRedis({ args: debug });
+      servers.push(target);
+      steps.replica.push(
+        await measure(process.execPath, [...profileArgs(), BIN, 'restore', 'latest', '--to', target.url], {
+          env,
+          cwd: dir,
+        }),
+      );
+      check('restore as a replica', await digestOf(target));
+      await target.stop();
 
-    const ok = restoredSize === dbsize && restoredDigest === digest && replayDigest === digest;
+      process.stderr.write(', restore key by key');
+      const target2 = await startRedis({ args: debug });
+      servers.push(target2);
+      steps.keyByKey.push(
+        await measure(
+          process.execPath,
+          [...profileArgs(), BIN, 'restore', 'latest', '--to', target2.url, '--pattern', '*'],
+          { env, cwd: dir },
+        ),
+      );
+      check('restore key by key', await digestOf(target2));
+      await target2.stop();
+
+      process.stderr.write(', restart on the RDB');
+      const replay = await timedStart({ rdbFile, args: debug });
+      servers.push(replay.server);
+      check('restart on the RDB', await digestOf(replay.server));
+      steps.restart.push(replay.sample);
+      await replay.server.stop();
+
+      process.stderr.write(', offline restore\n');
+      const data = join(dir, `offline-${run}`);
+      mkdirSync(data);
+      steps.offline.push(
+        await measure(process.execPath, [...profileArgs(), BIN, 'restore', 'latest', '--to', data], {
+          env,
+          cwd: dir,
+        }),
+      );
+      const started = await timedStart({ args: [...debug, '--dir', data] });
+      servers.push(started.server);
+      check('offline restore', await digestOf(started.server));
+      steps.offlineStart.push(started.sample);
+      await started.server.stop();
+      rmSync(data, { recursive: true, force: true });
+      loads.push(`run ${run} ${load()}`);
+    }
+    const offlineTotal = steps.offline.map((s, i) => ({ ...s, wall: s.wall + steps.offlineStart[i].wall }));
+
     const out = [
-      `redis benchmark: ${dbsize} keys, RDB ${mib(rdbBytes)} (redis-server ${process.env.LIFEBOAT_BENCH_LABEL ?? 'local'})`,
-      line('backup:  lifeboat backup', backup),
-      line('backup:  redis-cli --rdb', cliRdb),
-      line('restore: lifeboat restore (RESTORE)', restore),
-      `${'restore: server restart on the RDB'.padEnd(34)} ${replayWall.toFixed(2).padStart(7)} s   server RSS ${mib(replayRss).padStart(6)}`,
-      `ratio backup  lifeboat / redis-cli --rdb:      ${(backup.wall / cliRdb.wall).toFixed(2)}x time, ${(backup.maxRss / cliRdb.maxRss).toFixed(1)}x peak RSS`,
-      `ratio restore lifeboat / restart on the RDB:   ${(restore.wall / replayWall).toFixed(2)}x time`,
-      `throughput: backup ${(dbsize / backup.wall / 1000).toFixed(0)}k keys/s, restore ${(dbsize / restore.wall / 1000).toFixed(0)}k keys/s`,
-      `restored data: ${ok ? 'identical (DBSIZE and DEBUG DIGEST match the source)' : `DIFFERENT: dbsize ${restoredSize}/${dbsize}, digests ${restoredDigest}/${replayDigest}/${digest}`}`,
+      `redis benchmark: ${dbsize} keys, RDB ${mib(rdbBytes)}, median of ${runs} runs (redis-server ${process.env.LIFEBOAT_BENCH_LABEL ?? 'local'})`,
+      `load average (1, 5, 15 min): ${loads.join('; ')}`,
+      line('lifeboat snapshots (fixed cost of a run)', steps.startup),
+      line('backup:  lifeboat backup', steps.backup),
+      line('backup:  redis-cli --rdb', steps.cliRdb),
+      line('restore: lifeboat, whole (as a replica)', steps.replica),
+      line('restore: lifeboat --pattern * (RESTORE)', steps.keyByKey),
+      line('restore: server restart on the RDB', steps.restart, false),
+      line('restore: lifeboat offline (--to DIR)', steps.offline),
+      line('restore: offline + server start on DIR', offlineTotal, false),
+      ratio('backup  lifeboat / redis-cli --rdb:', steps.backup, steps.cliRdb, true),
+      ratio('restore whole (replica) / restart on the RDB:', steps.replica, steps.restart),
+      ratio('restore key by key / restart on the RDB:', steps.keyByKey, steps.restart),
+      ratio('restore offline / restart on the RDB:', steps.offline, steps.restart),
+      ratio('restore offline + start / restart on the RDB:', offlineTotal, steps.restart),
+      `restored data: ${problems.length === 0 ? 'identical in every run and mode (DBSIZE and DEBUG DIGEST match the source)' : `DIFFERENT: ${problems.join('; ')}`}`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
-    if (!ok) process.exitCode = 1;
+    if (problems.length > 0) process.exitCode = 1;
   } finally {
     for (const s of servers) await s.stop().catch(() => {});
     rmSync(dir, { recursive: true, force: true });

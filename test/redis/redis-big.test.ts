@@ -158,7 +158,8 @@ describe('redis engine with large data', { skip: skip ?? false }, () => {
     servers.push(target);
     const watcher = await target.connect();
     let killedAt = -1;
-    const run = measuredCli(['restore', 'latest', '--to', target.url], env, dir);
+    // Key by key (--pattern): a whole restore into an empty server would load as a replica.
+    const run = measuredCli(['restore', 'latest', '--to', target.url, '--pattern', '*'], env, dir);
     // Kill -9 the target once it holds some keys, well before the restore can finish.
     for (let i = 0; i < 1500 && killedAt < 0; i++) {
       const n = (await watcher.call(['DBSIZE']).catch(() => -1)) as number;

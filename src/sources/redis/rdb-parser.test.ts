@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { crc64 } from './crc64.js';
+import { crc64Table, crc64Update } from '../crc64.js';
+import { Crc64, crc64 } from './crc64.js';
 import { lzfDecompress } from './lzf.js';
 import { describeKey, moduleName, parseRdb, type RdbEntry, RdbFormatError } from './rdb-parser.js';
 import { redisGlobMatch } from './redis-glob.js';
@@ -43,6 +44,28 @@ describe('rdb parser', () => {
         .toString('hex'),
       'e9c6d914c4b8d9ca',
     );
+  });
+
+  it('computes the same CRC-64 eight bytes a step as a byte a step, at any offset and length', () => {
+    const data = Buffer.alloc(1000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7919 + (i >> 3) * 104729) & 0xff;
+    const table = crc64Table(0x95ac9329, 0xac4bc9b5);
+    for (const [start, end] of [
+      [0, 1000],
+      [3, 997],
+      [5, 12],
+      [0, 7],
+      [1, 1],
+    ]) {
+      const slow = { hi: 0, lo: 0 };
+      crc64Update(table, slow, data, start, end);
+      const fast = new Crc64().update(data, start, end);
+      assert.deepEqual([fast.hi, fast.lo], [slow.hi, slow.lo], `bytes ${start}..${end}`);
+    }
+    // Pieces of a stream give the CRC of the whole.
+    const whole = new Crc64().update(data);
+    const inPieces = new Crc64().update(data, 0, 13).update(data, 13, 500).update(data, 500);
+    assert.deepEqual(inPieces.digestLE(), whole.digestLE());
   });
 
   it('decompresses LZF literal runs and back references', () => {
@@ -110,6 +133,14 @@ describe('rdb parser', () => {
         [3, 'list', 1, 2000, Buffer.concat([len(2), str('a'), str('b')]).toString('hex')],
       ],
     );
+    // Counting expiries alone (no key read): the same expiries, per database.
+    const expiries: [number, number][] = [];
+    const counted = await parseRdb(pieces(file, 5), { expiry: (db, ms) => void expiries.push([db, ms]) });
+    assert.deepEqual(expiries, [
+      [0, 1000],
+      [3, 2000],
+    ]);
+    assert.deepEqual(counted.keys, summary.keys);
     // The DUMP checksum covers the type byte, the value and the RDB version.
     const e = entries[0];
     const ver = Buffer.alloc(2);

@@ -6,6 +6,8 @@
  * bounded whatever the size of a value. Values are only skipped by their structure; a type it
  * does not know stops it with an error naming the type byte and the key, never a silent skip.
  * The CRC-64 trailer is checked at the end when the file has one.
+ * Hot paths (keys, one-string values) run synchronously on buffered bytes and await only when
+ * the buffer runs short: an await per primitive cost more than the parsing itself.
  */
 import { ByteReader, type ByteTap, TruncatedError } from '../byte-reader.js';
 import { Crc64 } from './crc64.js';
@@ -130,6 +132,8 @@ export interface RdbVisitor {
   /** Whether to capture this key's value (and compute its DUMP checksum). */
   wantValue?(db: number, key: Buffer, type: number): boolean;
   entry?(entry: RdbEntry): void | Promise<void>;
+  /** Each key's expiry, without the key (cheaper than `entry` when only expiries count). */
+  expiry?(db: number, expireMs: number): void;
   /** A function library (Redis 7 functions): its code. */
   functionCode?(code: Buffer): void | Promise<void>;
 }
@@ -215,6 +219,12 @@ class Parser {
   };
   /** The current key, for messages. */
   private key: Buffer | undefined;
+  private dbKey = '0';
+  /** The last string header read: 0 raw, 1 integer, 2 LZF; its stored size, length, value. */
+  private hKind = 0;
+  private hSize = 0;
+  private hLength = 0;
+  private hInt = 0;
 
   constructor(
     private readonly r: ByteReader,
@@ -250,6 +260,7 @@ class Parser {
           return this.summary;
         case OP.SELECTDB:
           this.db = await this.len();
+          this.dbKey = String(this.db);
           continue;
         case OP.RESIZEDB:
           await this.len();
@@ -313,14 +324,22 @@ class Parser {
     freq: number | undefined,
   ): Promise<void> {
     const r = this.r;
-    const key = await this.string();
-    this.key = key;
+    const visitor = this.visitor;
+    // Counting alone (a backup) needs no key: it is skipped, not copied.
+    if (visitor.entry || visitor.wantValue || !Object.hasOwn(TYPE_NAMES, type)) {
+      const maybeKey = this.string();
+      this.key = maybeKey instanceof Buffer ? maybeKey : await maybeKey;
+    } else {
+      const skipped = this.skipString();
+      if (skipped) await skipped;
+    }
+    const key = this.key;
     if (!Object.hasOwn(TYPE_NAMES, type)) {
       throw this.error(
-        `unknown RDB value type ${type} for key ${describeKey(key)} in db ${this.db} (written by a newer Redis, or a corrupt file)`,
+        `unknown RDB value type ${type} for ${this.keyName()} in db ${this.db} (written by a newer Redis, or a corrupt file)`,
       );
     }
-    const want = this.visitor.wantValue?.(this.db, key, type) ?? false;
+    const want = (key && visitor.wantValue?.(this.db, key, type)) ?? false;
     let tap: ValueTap | undefined;
     if (want) {
       tap = new ValueTap(new Crc64().update(Uint8Array.of(type)), this.captureLimit);
@@ -329,9 +348,21 @@ class Parser {
     const valueOffset = r.offset;
     let module: string | undefined;
     try {
-      module = await this.skipValue(type);
+      const skipped = this.skipValue(type);
+      if (skipped) module = await skipped;
     } finally {
       if (tap) r.removeTap(tap);
+    }
+    if (module !== undefined) this.summary.moduleKeys++;
+    const dbKey = this.dbKey;
+    this.summary.keys[dbKey] = (this.summary.keys[dbKey] ?? 0) + 1;
+    if (expireMs !== undefined) {
+      this.summary.expires++;
+      visitor.expiry?.(this.db, expireMs);
+    }
+    if (!visitor.entry || !key) {
+      this.key = undefined;
+      return;
     }
     const entry: RdbEntry = {
       db: this.db,
@@ -343,40 +374,45 @@ class Parser {
     if (expireMs !== undefined) entry.expireMs = expireMs;
     if (idle !== undefined) entry.idleSeconds = idle;
     if (freq !== undefined) entry.freq = freq;
-    if (module !== undefined) {
-      entry.module = module;
-      this.summary.moduleKeys++;
-    }
+    if (module !== undefined) entry.module = module;
     if (tap) {
       entry.value = tap.parts;
       const ver = Buffer.alloc(2);
       ver.writeUInt16LE(this.version);
       entry.payloadCrc = tap.crc.update(ver).digestLE();
     }
-    const dbKey = String(this.db);
-    this.summary.keys[dbKey] = (this.summary.keys[dbKey] ?? 0) + 1;
-    if (expireMs !== undefined) this.summary.expires++;
-    const done = this.visitor.entry?.(entry);
+    const done = visitor.entry(entry);
     if (done) await done;
     this.key = undefined;
   }
 
-  /** Skips one value by its structure; returns the module name for module values. */
-  private async skipValue(type: number): Promise<string | undefined> {
+  /**
+   * Skips one value by its structure; resolves with the module name for module values.
+   * Undefined when it was done synchronously (a one-string value already buffered).
+   */
+  private skipValue(type: number): Promise<string | undefined> | undefined {
+    switch (type) {
+      case RDB_TYPE.STRING:
+      case RDB_TYPE.HASH_ZIPMAP:
+      case RDB_TYPE.LIST_ZIPLIST:
+      case RDB_TYPE.SET_INTSET:
+      case RDB_TYPE.ZSET_ZIPLIST:
+      case RDB_TYPE.HASH_ZIPLIST:
+      case RDB_TYPE.HASH_LISTPACK:
+      case RDB_TYPE.ZSET_LISTPACK:
+      case RDB_TYPE.SET_LISTPACK:
+      case RDB_TYPE.HASH_LISTPACK_EX_PRE_GA: {
+        const p = this.skipString();
+        return p ? p.then(() => undefined) : undefined;
+      }
+      default:
+        return this.skipComposite(type);
+    }
+  }
+
+  private async skipComposite(type: number): Promise<string | undefined> {
     const T = RDB_TYPE;
     switch (type) {
-      case T.STRING:
-      case T.HASH_ZIPMAP:
-      case T.LIST_ZIPLIST:
-      case T.SET_INTSET:
-      case T.ZSET_ZIPLIST:
-      case T.HASH_ZIPLIST:
-      case T.HASH_LISTPACK:
-      case T.ZSET_LISTPACK:
-      case T.SET_LISTPACK:
-      case T.HASH_LISTPACK_EX_PRE_GA:
-        await this.skipString();
-        return;
       case T.HASH_LISTPACK_EX:
         await this.skipBytes(8);
         await this.skipString();
@@ -384,7 +420,10 @@ class Parser {
       case T.LIST:
       case T.SET:
       case T.LIST_QUICKLIST:
-        for (let n = await this.len(); n > 0; n--) await this.skipString();
+        for (let n = await this.len(); n > 0; n--) {
+          const p = this.skipString();
+          if (p) await p;
+        }
         return;
       case T.LIST_QUICKLIST_2:
         for (let n = await this.len(); n > 0; n--) {
@@ -392,7 +431,8 @@ class Parser {
           if (container !== 1 && container !== 2) {
             throw this.error(`quicklist node container ${container} is neither plain (1) nor packed (2)`);
           }
-          await this.skipString();
+          const p = this.skipString();
+          if (p) await p;
         }
         return;
       case T.HASH:
@@ -433,10 +473,10 @@ class Parser {
         return this.skipModuleValue();
       case T.MODULE_PRE_GA:
         throw this.error(
-          `key ${describeKey(this.key!)} in db ${this.db} holds a module value in the pre-4.0 format (type 6), which cannot be read without its module`,
+          `${this.keyName()} in db ${this.db} holds a module value in the pre-4.0 format (type 6), which cannot be read without its module`,
         );
       default:
-        throw this.error(`unknown RDB value type ${type} for key ${describeKey(this.key!)} in db ${this.db}`);
+        throw this.error(`unknown RDB value type ${type} for ${this.keyName()} in db ${this.db}`);
     }
   }
 
@@ -535,8 +575,13 @@ class Parser {
 
   /** A length (not a string encoding). */
   private async len(): Promise<number> {
+    if (!this.r.has(9)) await this.r.fillSoft(9);
+    return this.lenSync();
+  }
+
+  /** A length from buffered bytes (9 buffered, or the stream ends: then TruncatedError). */
+  private lenSync(): number {
     const r = this.r;
-    if (!r.has(9)) await r.fillSoft(9);
     const first = r.u8();
     const kind = first >> 6;
     if (kind === 0) return first & 0x3f;
@@ -562,60 +607,103 @@ class Parser {
     return BigInt(await this.len());
   }
 
-  /** Reads the header of a string: its stored size, or the integer it encodes. */
-  private async stringHeader(): Promise<
-    | { kind: 'raw'; size: number }
-    | { kind: 'int'; value: number }
-    | { kind: 'lzf'; size: number; length: number }
-  > {
+  /** Buffered bytes that always hold a whole string header. */
+  private static readonly HEADER = 19;
+
+  /** Reads a string header from buffered bytes into hKind, hSize, hLength, hInt. */
+  private headerSync(): void {
     const r = this.r;
-    if (!r.has(9)) await r.fillSoft(9);
     const first = r.peek();
-    if (first >> 6 !== 3) return { kind: 'raw', size: await this.len() };
+    if (first >> 6 !== 3) {
+      this.hKind = 0;
+      this.hSize = this.lenSync();
+      return;
+    }
     r.u8();
+    this.hKind = 1;
+    this.hSize = 0;
     switch (first & 0x3f) {
       case 0:
-        return { kind: 'int', value: r.take(1).readInt8(0) };
+        this.hInt = r.take(1).readInt8(0);
+        return;
       case 1:
-        if (!r.has(2)) await r.fill(2);
-        return { kind: 'int', value: r.take(2).readInt16LE(0) };
+        this.hInt = r.take(2).readInt16LE(0);
+        return;
       case 2:
-        if (!r.has(4)) await r.fill(4);
-        return { kind: 'int', value: r.take(4).readInt32LE(0) };
-      case 3: {
-        const size = await this.len();
-        const length = await this.len();
-        return { kind: 'lzf', size, length };
-      }
+        this.hInt = r.take(4).readInt32LE(0);
+        return;
+      case 3:
+        this.hKind = 2;
+        this.hSize = this.lenSync();
+        this.hLength = this.lenSync();
+        return;
       default:
         throw this.error(`unknown string encoding 0x${first.toString(16)}`);
     }
   }
 
-  /** A whole string (keys, AUX fields, function code), decompressed. */
-  private async string(): Promise<Buffer> {
-    const h = await this.stringHeader();
-    if (h.kind === 'int') return Buffer.from(String(h.value), 'latin1');
+  private async header(): Promise<void> {
+    if (!this.r.has(Parser.HEADER)) await this.r.fillSoft(Parser.HEADER);
+    this.headerSync();
+  }
+
+  /** A whole string (keys, AUX fields, function code), decompressed; sync when buffered. */
+  private string(): Buffer | Promise<Buffer> {
     const r = this.r;
-    if (!r.has(h.size)) await r.fill(h.size);
-    const stored = Buffer.from(r.take(h.size));
-    if (h.kind === 'raw') return stored;
+    if (!r.has(Parser.HEADER)) return this.stringAsync();
+    this.headerSync();
+    if (this.hKind === 1) return Buffer.from(String(this.hInt), 'latin1');
+    if (!r.has(this.hSize)) return this.stringBody(this.hKind, this.hSize, this.hLength);
+    return this.decoded(this.hKind, Buffer.from(r.take(this.hSize)), this.hLength);
+  }
+
+  private async stringAsync(): Promise<Buffer> {
+    await this.header();
+    if (this.hKind === 1) return Buffer.from(String(this.hInt), 'latin1');
+    return this.stringBody(this.hKind, this.hSize, this.hLength);
+  }
+
+  private async stringBody(kind: number, size: number, length: number): Promise<Buffer> {
+    await this.r.fill(size);
+    return this.decoded(kind, Buffer.from(this.r.take(size)), length);
+  }
+
+  private decoded(kind: number, stored: Buffer, length: number): Buffer {
+    if (kind === 0) return stored;
     try {
-      return lzfDecompress(stored, h.length);
+      return lzfDecompress(stored, length);
     } catch (err) {
       throw this.error(`a compressed string does not decompress: ${(err as Error).message}`);
     }
   }
 
-  private async skipString(): Promise<void> {
-    const h = await this.stringHeader();
-    if (h.kind !== 'int') await this.skipBytes(h.size);
+  /** Skips a string; undefined when done synchronously. */
+  private skipString(): Promise<void> | undefined {
+    const r = this.r;
+    if (!r.has(Parser.HEADER)) return this.skipStringAsync();
+    this.headerSync();
+    if (this.hKind === 1) return;
+    if (r.has(this.hSize)) {
+      r.take(this.hSize);
+      return;
+    }
+    return r.skip(this.hSize);
+  }
+
+  private async skipStringAsync(): Promise<void> {
+    await this.header();
+    if (this.hKind !== 1) await this.skipBytes(this.hSize);
   }
 
   private async skipBytes(n: number): Promise<void> {
     const r = this.r;
     if (r.has(n)) r.take(n);
     else await r.skip(n);
+  }
+
+  /** The current key for messages: "key "name"", or "a key" when it was skipped unread. */
+  private keyName(): string {
+    return this.key ? `key ${describeKey(this.key)}` : 'a key';
   }
 
   private error(message: string): RdbFormatError {

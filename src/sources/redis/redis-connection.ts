@@ -147,6 +147,22 @@ export class RedisConnection {
     return conn;
   }
 
+  /** A connection a server opened to us (a replica syncing from lifeboat): same reader and writer. */
+  static accept(socket: Socket, ep: RedisEndpoint): RedisConnection {
+    socket.setNoDelay(true);
+    return new RedisConnection(socket, ep);
+  }
+
+  /** This side's address of the connection: where the server can reach us. */
+  get localAddress(): string | undefined {
+    return this.socket.localAddress;
+  }
+
+  /** The server's address as this connection sees it. */
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
   /** Sends one command and reads its reply (error replies are returned, not thrown). */
   async call(args: (string | Uint8Array)[]): Promise<Reply> {
     await this.write([encodeCommand(args)]);
@@ -259,6 +275,11 @@ export class RedisConnection {
 
   destroy(): void {
     this.socket.destroy();
+  }
+
+  /** The socket has closed (either side), or failed. */
+  get isClosed(): boolean {
+    return this.closed || this.socket.destroyed || this.failure !== undefined;
   }
 
   get failed(): Error | undefined {

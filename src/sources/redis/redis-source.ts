@@ -7,6 +7,8 @@
  * (all databases or one, all keys or a glob pattern). `lifeboat dump` hands back the RDB file,
  * which a server can start from.
  */
+
+import { join } from 'node:path';
 import { type Clock, systemClock } from '../../clock.js';
 import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
 import { loadArtifacts, saveArtifacts } from '../artifact.js';
@@ -24,6 +26,14 @@ import { RangeReadableArtifact } from './artifact-ranges.js';
 import { tee } from './chunk-queue.js';
 import { parseRdb, RdbFormatError, type RdbSummary } from './rdb-parser.js';
 import { parseRedisUrl, RedisConnection, type RedisEndpoint } from './redis-connection.js';
+import {
+  appendOnlyNote,
+  assertStopped,
+  isOfflineTarget,
+  resolveOfflineTarget,
+  writeOfflineRdb,
+} from './redis-offline.js';
+import { loadAsReplica, ReplicaLoadUnavailable } from './redis-replica-load.js';
 import { openRdbTransfer } from './redis-replication.js';
 import { restoreRdb, targetKeyspace } from './redis-restore.js';
 import type { RedisSourceConfig } from './redis-schema.js';
@@ -94,6 +104,104 @@ class RedisSource implements Source {
     }
   }
 
+  /**
+   * The whole RDB file loaded by the (empty) target as a replica of lifeboat. Keys whose TTL
+   * has passed load too (a replica keeps them; the server drops them once it is a master
+   * again): when the snapshot has keys with a TTL, a parse beside the transfer counts them.
+   */
+  private async restoreAsReplica(
+    ctx: RestoreContext,
+    artifact: RangeReadableArtifact,
+    size: number,
+    conn: RedisConnection,
+    ep: RedisEndpoint,
+  ): Promise<RestoreResult> {
+    const now = this.clock.now().getTime();
+    const expiredPerDb: Record<string, number> = {};
+    const countExpired = (stream: AsyncIterable<Buffer>) =>
+      parseRdb(stream, {
+        expiry: (db, expireMs) => {
+          if (expireMs <= now) expiredPerDb[db] = (expiredPerDb[db] ?? 0) + 1;
+        },
+      });
+    const withTtl = Number(ctx.stats.expires ?? 1) > 0;
+    const { output, result } = withTtl
+      ? tee(artifact.stream(), countExpired)
+      : { output: artifact.stream(), result: undefined };
+    const loaded = await loadAsReplica(output, size, conn, ep);
+    await result;
+    const keys: Record<string, number> = {};
+    let total = 0;
+    let expired = 0;
+    for (const [d, n] of Object.entries(loaded.keys)) {
+      total += n;
+      expired += expiredPerDb[d] ?? 0;
+      if (n > (expiredPerDb[d] ?? 0)) keys[d] = n - (expiredPerDb[d] ?? 0);
+    }
+    const snapshotTotal = Object.values((ctx.stats.keys ?? {}) as Record<string, number>).reduce(
+      (a, b) => a + b,
+      0,
+    );
+    if (total !== snapshotTotal) {
+      throw new LifeboatError(
+        'integrity',
+        `[source:redis] ${ep.display} loaded ${total} keys, the snapshot recorded ${snapshotTotal} (check the server's log; run lifeboat check --read-data)`,
+      );
+    }
+    const functions = Number(ctx.stats.functions ?? 0);
+    const items = Object.entries(keys).map(([d, n]) => `db${d}: ${n} key${n === 1 ? '' : 's'}`);
+    if (expired > 0)
+      items.push(`skipped ${expired} expired key${expired === 1 ? '' : 's'} (the server drops them)`);
+    if (functions > 0) items.push(`function libraries: ${functions}`);
+    items.push('loaded as a replica (full resynchronisation)');
+    return {
+      target: ep.display,
+      items,
+      stats: { keys, keysTotal: total - expired, written: total - expired, expired, functions, bytes: size },
+    };
+  }
+
+  /** The RDB file written where a stopped server loads it at startup. */
+  private async restoreOffline(
+    ctx: RestoreContext,
+    node: TreeNode,
+    to: string,
+    options: RestoreOptions,
+  ): Promise<RestoreResult> {
+    if (options.db !== undefined || options.pattern !== undefined) {
+      throw new LifeboatError(
+        'usage',
+        '[source:redis] an offline restore writes the whole RDB file: --db and --pattern need a running server (--to redis://host:port)',
+      );
+    }
+    const target = await resolveOfflineTarget(to);
+    await assertStopped(target);
+    const file = join(target.dir, target.dbfilename);
+    const keys = (ctx.stats.keys ?? {}) as Record<string, number>;
+    const keysTotal = Object.values(keys).reduce((a, b) => a + b, 0);
+    const items = Object.entries(keys).map(([d, n]) => `db${d}: ${n} key${n === 1 ? '' : 's'}`);
+    const note = appendOnlyNote(target);
+    const warnings = note ? [note] : [];
+    if (!options.dryRun) {
+      ctx.progress.start(`restore ${this.name}`, node.size);
+      const artifact = new RangeReadableArtifact(ctx.store, node, (n) => ctx.progress.advance(n));
+      await writeOfflineRdb(target, artifact.stream(), options.overwrite);
+      ctx.progress.done();
+    }
+    items.push(`${options.dryRun ? 'would write' : 'wrote'} ${file}: the server loads it when it starts`);
+    return {
+      target: file,
+      items: [...items, ...warnings],
+      stats: {
+        keys,
+        keysTotal,
+        functions: Number(ctx.stats.functions ?? 0),
+        bytes: node.size ?? 0,
+        warnings,
+      },
+    };
+  }
+
   /** The keys the target server holds now, per database. */
   async inspectTarget(to: string | undefined): Promise<TargetContents> {
     const ep = parseRedisUrl(to ?? this.config.url, this.config.tls);
@@ -111,10 +219,11 @@ class RedisSource implements Source {
   async restore(ctx: RestoreContext, options: RestoreOptions): Promise<RestoreResult> {
     const node = await pickArtifact(ctx);
     const url = options.to ?? this.config.url;
+    if (isOfflineTarget(url)) return this.restoreOffline(ctx, node, url, options);
     if (!/^rediss?:\/\//.test(url)) {
       throw new LifeboatError(
         'usage',
-        '[source:redis] --to must be a Redis URL (redis://[user:password@]host:port or rediss://...)',
+        '[source:redis] --to must be a Redis URL (redis://[user:password@]host:port or rediss://...), or for a stopped server its redis.conf, data folder or .rdb path',
       );
     }
     const ep = parseRedisUrl(url, this.config.tls);
@@ -146,6 +255,20 @@ class RedisSource implements Source {
       }
       ctx.progress.start(`restore ${this.name}`, node.size);
       const artifact = new RangeReadableArtifact(ctx.store, node, (n) => ctx.progress.advance(n));
+      let keyByKey = '';
+      if (db === undefined && options.pattern === undefined && !options.dryRun && !ep.tls) {
+        const empty = Object.values(present).every((n) => n === 0) && (await functionCount(conn)) === 0;
+        if (empty) {
+          try {
+            const result = await this.restoreAsReplica(ctx, artifact, node.size ?? 0, conn, ep);
+            ctx.progress.done();
+            return result;
+          } catch (err) {
+            if (!(err instanceof ReplicaLoadUnavailable)) throw err;
+            keyByKey = `key by key with RESTORE: ${err.message}`;
+          }
+        }
+      }
       const report = await restoreRdb(artifact, conn, ep, {
         db,
         pattern: options.pattern,
@@ -173,6 +296,7 @@ class RedisSource implements Source {
         }
       }
       const items = Object.entries(report.keys).map(([d, n]) => `db${d}: ${n} key${n === 1 ? '' : 's'}`);
+      if (keyByKey) items.push(keyByKey);
       if (report.expired > 0)
         items.push(`skipped ${report.expired} expired key${report.expired === 1 ? '' : 's'}`);
       if (report.functions > 0) items.push(`function libraries: ${report.functions}`);
@@ -192,6 +316,12 @@ class RedisSource implements Source {
       await conn.close();
     }
   }
+}
+
+/** Function libraries on the server (0 before Redis 7, which has none). */
+async function functionCount(conn: RedisConnection): Promise<number> {
+  const r = await conn.call(['FUNCTION', 'LIST']);
+  return Array.isArray(r) ? r.length : 0;
 }
 
 function backupError(ep: RedisEndpoint, err: unknown): unknown {
