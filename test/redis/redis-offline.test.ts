@@ -143,6 +143,20 @@ describe('redis restore for a stopped server, and as a replica', { skip: skip ??
       await t.close();
     }
 
+    // What a restore killed during the load leaves: the target following this machine's
+    // address on a port nobody listens on. Restoring again puts it back in charge.
+    const left = await server();
+    const l = await left.connect();
+    try {
+      await ok(l, ['REPLICAOF', '127.0.0.1', String(await freePort())]);
+      assert.match(String(await ok(l, ['INFO', 'replication'])), /^role:slave/m);
+      await succeed(['restore', 'latest', '--source', 'cache', '--to', left.url]);
+      assert.match(String(await ok(l, ['INFO', 'replication'])), /^role:master/m);
+    } finally {
+      await l.close();
+    }
+    await sameAsSource(left);
+
     // A user who may not run REPLICAOF: the same restore, key by key, saying why.
     const guarded = await server({
       aclUser: { name: 'restorer', password: 'pw', rules: ['~*', '&*', '+@all', '-replicaof'] },

@@ -52,8 +52,13 @@ export async function loadAsReplica(
   ep: RedisEndpoint,
 ): Promise<ReplicaLoadResult> {
   const replication = await info(conn, 'replication');
-  if (infoField(replication, 'role') !== 'master')
-    throw new ReplicaLoadUnavailable('the target is a replica');
+  if (infoField(replication, 'role') !== 'master') {
+    if (!leftOverByUs(replication, conn)) throw new ReplicaLoadUnavailable('the target is a replica');
+    // A replica load cut short (lifeboat killed): the target still follows a master that is
+    // gone, read-only. It was empty, and a failed load leaves it so: let it lead again.
+    const r = await conn.call(['REPLICAOF', 'NO', 'ONE']);
+    if (isRespError(r)) throw new ReplicaLoadUnavailable(`REPLICAOF NO ONE refused: ${r.message}`);
+  }
   if (infoField(await info(conn, 'cluster'), 'cluster_enabled') === '1') {
     throw new ReplicaLoadUnavailable('the target is a cluster node');
   }
@@ -116,6 +121,19 @@ export async function loadAsReplica(
     if (attached) await leaveReplication(conn, ep, failure);
     if (diskLoad !== undefined) await setConfig(conn, 'repl-diskless-load', diskLoad);
   }
+}
+
+/**
+ * True when the target replicates from this machine's address with its link down: what a
+ * replica load leaves when lifeboat is killed during it (its port closed with it).
+ */
+function leftOverByUs(replication: string, conn: RedisConnection): boolean {
+  const master = plainAddress(infoField(replication, 'master_host'));
+  return (
+    infoField(replication, 'master_link_status') !== 'up' &&
+    master !== undefined &&
+    master === plainAddress(conn.localAddress)
+  );
 }
 
 /** Sets a config parameter if the user may; returns its former value when it changed it. */
