@@ -13,7 +13,7 @@ import { encodeIndex } from './index-file.js';
 import type { KeyStore } from './key-store.js';
 import type { BlobType } from './pack.js';
 import { FLAG_ZSTD, PackBuilder, sealBlob } from './pack.js';
-import { SealPool } from './seal-pool.js';
+import { type KeptRef, SealPool } from './seal-pool.js';
 
 /** Write an index file after this many new packs, so a killed backup loses little. */
 const INDEX_EVERY_PACKS = 32;
@@ -78,12 +78,48 @@ export class PackWriter {
       );
       return;
     }
-    this.pool ??= new SealPool(ring.sealSpec, config.compression.level, this.options.sealWorkers);
-    while (this.sealing.size >= this.pool.size * 2) await Promise.race(this.sealing);
-    if (this.uploadError) throw this.uploadError;
+    const pool = this.sealPool();
     // `data` may be transferred to the worker: nothing here reads it afterwards.
-    const job = this.pool
-      .seal(type, id, data)
+    await this.track(() => pool.seal(type, id, data), type, id, rawLength);
+  }
+
+  /**
+   * The seal workers, which also cut content into chunks and name them (SealPool.chunk);
+   * undefined when blobs are sealed on the main thread (`sealWorkers: 0`).
+   */
+  contentPool(): SealPool | undefined {
+    return this.options.sealWorkers === 0 ? undefined : this.sealPool();
+  }
+
+  /** Stores a chunk its seal worker holds (SealPool.chunk), sealed there. */
+  async addKept(type: BlobType, chunk: KeptRef): Promise<void> {
+    if (this.uploadError) throw this.uploadError;
+    this.pending.add(chunk.id.toString('hex'));
+    const pool = this.sealPool();
+    await this.track(() => pool.sealKept(type, chunk), type, chunk.id, chunk.length);
+  }
+
+  private sealPool(): SealPool {
+    const { config, ring } = this.keys;
+    this.pool ??= new SealPool(ring.sealSpec, config.compression.level, this.options.sealWorkers, undefined, {
+      params: config.chunker,
+      seed: ring.chunkerSeed,
+      mac: ring.mac,
+    });
+    return this.pool;
+  }
+
+  /** Waits for room among the blobs being sealed, then seals one and adds it to its pack. */
+  private async track(
+    seal: () => Promise<{ flags: number; sealed: Buffer }>,
+    type: BlobType,
+    id: Buffer,
+    rawLength: number,
+  ): Promise<void> {
+    const pool = this.sealPool();
+    while (this.sealing.size >= pool.size * 2) await Promise.race(this.sealing);
+    if (this.uploadError) throw this.uploadError;
+    const job = seal()
       .then((done) => this.addSealed(type, done.flags, id, done.sealed, rawLength))
       .catch((err) => {
         this.uploadError ??= err;

@@ -16,7 +16,8 @@ import { createExcludeMatcher, type ExcludeMatcher } from './files-exclude.js';
 import { encodeBytes, hardlinkSegment, joinPath, nodeNameBytes, nodeType, nsString } from './files-meta.js';
 import { scanTree } from './files-scan.js';
 
-const READ_BUFFER = 1 << 20;
+/** Bytes read at once: the store's pieces (content-store.ts), so large files move without copies of parts. */
+const READ_BUFFER = 4 << 20;
 /** Files read at once. */
 const PARALLEL_READS = 4;
 /** lstat calls issued ahead of the entry being looked at. */
