@@ -23,11 +23,11 @@ const READ_AHEAD = 4;
 const RING_BYTES = 32 * 1024 * 1024;
 
 /** Bytes of content handed to a seal worker at once to be cut (SealPool.chunk). */
-const PIECE_BYTES = 4 * 1024 * 1024;
+const PIECE_BYTES = 1024 * 1024;
 /** Pieces of one stream being cut while the next is read. */
-const PIECES_AHEAD = 2;
+const PIECES_AHEAD = 1;
 /** Piece buffers kept for reuse (fresh ones per piece cost garbage collections). */
-const SPARE_PIECES = 16;
+const SPARE_PIECES = 6;
 
 export class RepoContentStore implements ContentStore {
   private readonly chunker: Chunker;

@@ -17,7 +17,7 @@ import { encodeBytes, hardlinkSegment, joinPath, nodeNameBytes, nodeType, nsStri
 import { scanTree } from './files-scan.js';
 
 /** Bytes read at once: the store's pieces (content-store.ts), so large files move without copies of parts. */
-const READ_BUFFER = 4 << 20;
+const READ_BUFFER = 1 << 20;
 /** Files read at once. */
 const PARALLEL_READS = 4;
 /** lstat calls issued ahead of the entry being looked at. */
