@@ -6,6 +6,7 @@
  */
 import type { Backend } from '../storage/backend.js';
 import type { BlobIndex } from './blob-index.js';
+import { collector } from './collect.js';
 import { compress } from './compress.js';
 import { storageId } from './crypto.js';
 import type { IndexedPack } from './index-file.js';
@@ -15,6 +16,8 @@ import type { BlobType } from './pack.js';
 import { FLAG_ZSTD, PackBuilder, sealBlob } from './pack.js';
 import { type KeptRef, SealPool } from './seal-pool.js';
 
+/** Sealed blobs from the workers are copied into a pack, then garbage (collect.ts). */
+const letGo = collector(32 * 1024 * 1024);
 /** Write an index file after this many new packs, so a killed backup loses little. */
 const INDEX_EVERY_PACKS = 32;
 const MAX_INDEX_ENTRIES = 100_000;
@@ -148,6 +151,7 @@ export class PackWriter {
       this.builders[type] = builder;
     }
     builder.add(type, flags, id, sealed, rawLength);
+    if (sealed.length >= POOL_MIN_BLOB) letGo(sealed.length);
     if (builder.size >= packSize) {
       this.builders[type] = undefined;
       await this.upload(builder);

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Chunker, type ChunkerParams, type ChunkStream, gearTable } from './chunker.js';
+import { collector } from './collect.js';
 import { compress } from './compress.js';
 import { blobId, KeyRing, type KeyRingParts, type SealSpec, storageId } from './crypto.js';
 import { openObject } from './object-archive.js';
@@ -96,6 +97,8 @@ const keys =
 const chunker =
   data.chunking && new Chunker(data.chunking.params, gearTable(Buffer.from(data.chunking.seed)));
 const macKey = data.chunking && Buffer.from(data.chunking.mac);
+/** Each chunk and its compressed copy are garbage once sealed. */
+const letGo = collector(16 * 1024 * 1024);
 const streams = new Map<number, ChunkStream>();
 const kept = new Map<number, Buffer>();
 let nextKey = 0;
@@ -132,6 +135,7 @@ function seal(task: SealTask, plain: Buffer): void {
 
 parentPort?.on('message', (task: SealTask | DropMessage) => {
   if (task.op === 'drop') {
+    letGo(kept.get(task.key ?? -1)?.length ?? 0);
     kept.delete(task.key ?? -1);
     return;
   }
@@ -194,6 +198,7 @@ function handle(task: SealTask): void {
       if (!plain) throw new Error(`no kept chunk ${task.key}`);
       kept.delete(task.key ?? -1);
       seal(task, plain);
+      letGo(plain.length);
       return;
     }
     seal(task, data);
