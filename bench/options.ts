@@ -21,6 +21,8 @@ export interface BenchOptions {
   tools: string[];
   /** The Lifeboat entry script (default: this checkout's bin/lifeboat.js). */
   lifeboat?: string;
+  /** Keep one CPU-bound process running beside every measured step. */
+  loaded: boolean;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -31,6 +33,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --tools LIST      comma-separated tools to compare: lifeboat,restic (default both)
   --lifeboat FILE   lifeboat entry script to run (env LIFEBOAT_BENCH_BIN; default bin/lifeboat.js),
                     e.g. a frozen copy of bin/ + dist/ while others rebuild dist/
+  --loaded          run a CPU-bound process beside every measured step (both tools)
   --keep            keep the work folder afterwards
   --json            print the results as JSON`;
 
@@ -73,6 +76,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     json: false,
     tools: ['lifeboat', 'restic'],
     lifeboat: env.LIFEBOAT_BENCH_BIN || undefined,
+    loaded: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -114,6 +118,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       }
       case '--lifeboat':
         options.lifeboat = value();
+        break;
+      case '--loaded':
+        options.loaded = true;
         break;
       case '--keep':
         options.keep = true;

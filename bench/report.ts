@@ -43,8 +43,11 @@ export interface BenchResult {
   seed: string;
   cacheDropped: boolean;
   generateSeconds: number;
-  /** 1-minute load average when the measurements started and ended, and the CPU count. */
-  load: { start: number; end: number; cpus: number };
+  /**
+   * 1-minute load average when the measurements started and ended, the CPU count, and whether
+   * a CPU-bound process ran beside every step (`--loaded`).
+   */
+  load: { start: number; end: number; cpus: number; busyProcess?: boolean };
   tools: ToolResult[];
 }
 
@@ -109,7 +112,7 @@ export function formatReport(result: BenchResult): string {
     `Runs: ${result.runs} per tool on fresh repositories, median shown; page cache dropped before each step: ${result.cacheDropped ? 'yes' : 'no (not permitted)'}`,
   );
   lines.push(
-    `Machine: ${result.load.cpus} CPUs, 1-minute load average ${result.load.start.toFixed(2)} at start, ${result.load.end.toFixed(2)} at end`,
+    `Machine: ${result.load.cpus} CPUs, 1-minute load average ${result.load.start.toFixed(2)} at start, ${result.load.end.toFixed(2)} at end${result.load.busyProcess ? '; a CPU-bound process ran beside every step' : ''}`,
   );
   for (const t of result.tools) {
     if (t.status === 'skipped') lines.push(`${t.tool}: SKIPPED (${t.error})`);

@@ -7,9 +7,10 @@
  * backup after a "next day" change of ~2% of the bytes, a restore of the latest snapshot
  * (verified file by file with SHA-256 against the next-day tree), and the repository size.
  * Each step runs under GNU time (wall, CPU, peak RSS), with the page cache dropped before it
- * when permitted; the median of `--runs` runs is reported side by side with restic.
+ * when permitted; the median of `--runs` runs is reported side by side with restic. With
+ * `--loaded`, a CPU-bound process runs beside every measured step of both tools.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,13 @@ function elapsed(start: bigint): number {
 function copyTree(base: string, tree: string): void {
   rmSync(tree, { recursive: true, force: true });
   execFileSync('cp', ['-a', base, tree]);
+}
+
+/** A process that keeps one core busy until killed (the `--loaded` case). */
+function startLoad(): ChildProcess {
+  const child = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  child.unref();
+  return child;
 }
 
 /** One run of one tool on a fresh repository; throws on any failure. */
@@ -122,7 +130,9 @@ async function main(): Promise<number> {
 
   mkdirSync(options.workdir, { recursive: true });
   const work = realpathSync(mkdtempSync(join(options.workdir, 'lifeboat-bench-')));
+  let load: ChildProcess | undefined;
   const cleanup = () => {
+    load?.kill();
     if (options.keep) log(`kept ${work}`);
     else rmSync(work, { recursive: true, force: true });
   };
@@ -154,6 +164,10 @@ async function main(): Promise<number> {
       `next-day tree: ${formatBytes(changes.bytesChanged)} changed, ${expected.size} files, hashed in ${elapsed(start).toFixed(1)} s`,
     );
 
+    if (options.loaded) {
+      load = startLoad();
+      log(`a CPU-bound process (pid ${load.pid}) runs beside every step`);
+    }
     const loadStart = loadavg()[0];
     let cacheDropped = true;
     const note = (dropped: boolean) => {
@@ -193,7 +207,12 @@ async function main(): Promise<number> {
       seed: options.seed,
       cacheDropped,
       generateSeconds,
-      load: { start: loadStart, end: loadavg()[0], cpus: availableParallelism() },
+      load: {
+        start: loadStart,
+        end: loadavg()[0],
+        cpus: availableParallelism(),
+        busyProcess: options.loaded,
+      },
       tools,
     };
     if (options.json) console.log(JSON.stringify(result, null, 2));

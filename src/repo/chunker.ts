@@ -178,43 +178,72 @@ export class Chunker {
     };
   }
 
+  /** A stream cut piece by piece, for callers that hand over the input as it comes. */
+  stream(): ChunkStream {
+    return new ChunkStream(this.rules);
+  }
+
   /**
    * Yields the chunks of the concatenated input, each a fresh Buffer the caller may keep.
    * Memory: one chunk in progress (at most maxSize) plus the input piece being read.
    * Independent calls may run concurrently on one Chunker.
    */
   async *chunk(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+    const stream = this.stream();
+    for await (const piece of input) yield* stream.push(piece);
+    const last = stream.end();
+    if (last) yield last;
+  }
+}
+
+/**
+ * The chunks of one stream, fed one piece at a time: push() returns the chunks that end in
+ * the piece (fresh Buffers the caller may keep; the piece itself is not kept), end() the last.
+ */
+export class ChunkStream {
+  private readonly state = new Int32Array(1);
+  /** The start of the chunk in progress, copied out of earlier pieces. */
+  private held = Buffer.allocUnsafe(0);
+  private fill = 0;
+
+  constructor(private readonly rules: ScanRules) {}
+
+  push(piece: Uint8Array): Buffer[] {
     const rules = this.rules;
-    const state = new Int32Array(1);
-    // The start of the chunk in progress, copied out of earlier pieces.
-    let held = Buffer.allocUnsafe(0);
-    let fill = 0;
-    for await (const piece of input) {
-      const end = piece.length;
-      let pos = 0;
-      while (pos < end) {
-        const cut = findCut(piece, pos, end, fill, state, rules);
-        if (cut < 0) {
-          const need = fill + end - pos;
-          if (need > held.length) {
-            const grown = Buffer.allocUnsafe(
-              Math.min(rules.maxSize, Math.max(need, held.length * 2, INITIAL_BUFFER)),
-            );
-            held.copy(grown, 0, 0, fill);
-            held = grown;
-          }
-          held.set(piece.subarray(pos, end), fill);
-          fill = need;
-          break;
+    const out: Buffer[] = [];
+    const end = piece.length;
+    let pos = 0;
+    while (pos < end) {
+      const cut = findCut(piece, pos, end, this.fill, this.state, rules);
+      if (cut < 0) {
+        const need = this.fill + end - pos;
+        if (need > this.held.length) {
+          const grown = Buffer.allocUnsafe(
+            Math.min(rules.maxSize, Math.max(need, this.held.length * 2, INITIAL_BUFFER)),
+          );
+          this.held.copy(grown, 0, 0, this.fill);
+          this.held = grown;
         }
-        const out = Buffer.allocUnsafe(fill + cut - pos);
-        held.copy(out, 0, 0, fill);
-        out.set(piece.subarray(pos, cut), fill);
-        fill = 0;
-        pos = cut;
-        yield out;
+        this.held.set(piece.subarray(pos, end), this.fill);
+        this.fill = need;
+        break;
       }
+      const chunk = Buffer.allocUnsafeSlow(this.fill + cut - pos);
+      this.held.copy(chunk, 0, 0, this.fill);
+      chunk.set(piece.subarray(pos, cut), this.fill);
+      this.fill = 0;
+      pos = cut;
+      out.push(chunk);
     }
-    if (fill > 0) yield Buffer.from(held.subarray(0, fill));
+    return out;
+  }
+
+  /** The last chunk (what is left), if any. */
+  end(): Buffer | undefined {
+    if (this.fill === 0) return undefined;
+    const chunk = Buffer.allocUnsafeSlow(this.fill);
+    this.held.copy(chunk, 0, 0, this.fill);
+    this.fill = 0;
+    return chunk;
   }
 }

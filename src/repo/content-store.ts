@@ -9,6 +9,7 @@ import { BlobRing } from './blob-ring.js';
 import { Chunker, gearTable } from './chunker.js';
 import { partsOf } from './repo-parts.js';
 import type { Repository } from './repository.js';
+import type { KeptRef, SealPool } from './seal-pool.js';
 import type { ContentRef, ContentStore, DamagedRange, LentContent, Tree } from './tree.js';
 
 /** Blobs read ahead while streaming content back, to overlap storage latency. */
@@ -21,9 +22,17 @@ const READ_AHEAD = 4;
  */
 const RING_BYTES = 32 * 1024 * 1024;
 
+/** Bytes of content handed to a seal worker at once to be cut (SealPool.chunk). */
+const PIECE_BYTES = 1024 * 1024;
+/** Pieces of one stream being cut while the next is read. */
+const PIECES_AHEAD = 1;
+/** Piece buffers kept for reuse (fresh ones per piece cost garbage collections). */
+const SPARE_PIECES = 6;
+
 export class RepoContentStore implements ContentStore {
   private readonly chunker: Chunker;
   private treeCache = new Map<string, Tree>();
+  private spare: Buffer[] = [];
 
   constructor(private readonly repo: Repository) {
     this.chunker = new Chunker(repo.config.chunker, gearTable(partsOf(repo).key.chunkerSeed));
@@ -33,6 +42,8 @@ export class RepoContentStore implements ContentStore {
     stream: AsyncIterable<Uint8Array>,
     options: { sha256?: boolean } = {},
   ): Promise<ContentRef> {
+    const pool = this.repo.contentPool();
+    if (pool) return this.saveInWorkers(pool, stream, options);
     const hash = options.sha256 ? createHash('sha256') : undefined;
     const chunks: string[] = [];
     let size = 0;
@@ -45,6 +56,87 @@ export class RepoContentStore implements ContentStore {
     const ref: ContentRef = { chunks, size };
     if (hash) ref.sha256 = hash.digest('hex');
     return ref;
+  }
+
+  /**
+   * saveContent with the chunking, naming, compressing and sealing done in the seal workers:
+   * the main thread only copies each piece into a buffer that moves to the worker (and comes
+   * back), and keeps or drops each chunk by its id. Same chunks and ids as the serial path.
+   */
+  private async saveInWorkers(
+    pool: SealPool,
+    input: AsyncIterable<Uint8Array>,
+    options: { sha256?: boolean },
+  ): Promise<ContentRef> {
+    const hash = options.sha256 ? createHash('sha256') : undefined;
+    const stream = pool.openStream();
+    const chunks: string[] = [];
+    let size = 0;
+    const replies: Promise<{ kept: KeptRef[]; buffer: Buffer }>[] = [];
+    const take = async () => {
+      const { kept, buffer } = await (replies.shift() as (typeof replies)[number]);
+      this.giveBack(buffer);
+      for (const [i, chunk] of kept.entries()) {
+        try {
+          await this.repo.saveKept('data', chunk, pool);
+        } catch (err) {
+          for (const rest of kept.slice(i + 1)) pool.drop(rest);
+          throw err;
+        }
+        size += chunk.length;
+        chunks.push(chunk.id.toString('hex'));
+      }
+    };
+    // A piece is sent once the next one is read (or the input ends), so the last goes with
+    // the mark that ends the stream: a small file is one message.
+    let held: { buffer: Buffer; length: number } | undefined;
+    const send = async (last: boolean) => {
+      const piece = held ?? { buffer: Buffer.allocUnsafeSlow(0), length: 0 };
+      held = undefined;
+      replies.push(pool.chunk(stream, piece.buffer, piece.length, last));
+      while (replies.length > PIECES_AHEAD) await take();
+    };
+    try {
+      for await (const piece of input) {
+        for (let at = 0; at < piece.length; at += PIECE_BYTES) {
+          const part = piece.subarray(at, Math.min(piece.length, at + PIECE_BYTES));
+          hash?.update(part);
+          if (held) await send(false);
+          // A whole piece goes into a reused buffer; a short one (a small file, a file's
+          // end) into one of its own size: moving a large buffer for a few bytes costs
+          // garbage collections of external memory.
+          const buffer =
+            part.length === PIECE_BYTES
+              ? (this.spare.pop() ?? Buffer.allocUnsafeSlow(PIECE_BYTES))
+              : Buffer.allocUnsafeSlow(part.length);
+          buffer.set(part);
+          held = { buffer, length: part.length };
+        }
+      }
+      await send(true);
+      while (replies.length > 0) await take();
+    } catch (err) {
+      if (held) this.giveBack(held.buffer);
+      pool.forget(stream);
+      // Chunks cut but not looked at are let go, so the worker does not hold them.
+      for (const reply of replies.splice(0)) {
+        reply.then(
+          ({ kept, buffer }) => {
+            this.giveBack(buffer);
+            for (const chunk of kept) pool.drop(chunk);
+          },
+          () => {},
+        );
+      }
+      throw err;
+    }
+    const ref: ContentRef = { chunks, size };
+    if (hash) ref.sha256 = hash.digest('hex');
+    return ref;
+  }
+
+  private giveBack(buffer: Buffer): void {
+    if (buffer.length === PIECE_BYTES && this.spare.length < SPARE_PIECES) this.spare.push(buffer);
   }
 
   async saveTree(tree: Tree): Promise<string> {

@@ -6,6 +6,7 @@
  */
 import type { Backend } from '../storage/backend.js';
 import type { BlobIndex } from './blob-index.js';
+import { collector } from './collect.js';
 import { compress } from './compress.js';
 import { storageId } from './crypto.js';
 import type { IndexedPack } from './index-file.js';
@@ -13,8 +14,10 @@ import { encodeIndex } from './index-file.js';
 import type { KeyStore } from './key-store.js';
 import type { BlobType } from './pack.js';
 import { FLAG_ZSTD, PackBuilder, sealBlob } from './pack.js';
-import { SealPool } from './seal-pool.js';
+import { type KeptRef, SealPool } from './seal-pool.js';
 
+/** Sealed blobs from the workers are copied into a pack, then garbage (collect.ts). */
+const letGo = collector(32 * 1024 * 1024);
 /** Write an index file after this many new packs, so a killed backup loses little. */
 const INDEX_EVERY_PACKS = 32;
 const MAX_INDEX_ENTRIES = 100_000;
@@ -78,12 +81,48 @@ export class PackWriter {
       );
       return;
     }
-    this.pool ??= new SealPool(ring.sealSpec, config.compression.level, this.options.sealWorkers);
-    while (this.sealing.size >= this.pool.size * 2) await Promise.race(this.sealing);
-    if (this.uploadError) throw this.uploadError;
+    const pool = this.sealPool();
     // `data` may be transferred to the worker: nothing here reads it afterwards.
-    const job = this.pool
-      .seal(type, id, data)
+    await this.track(() => pool.seal(type, id, data), type, id, rawLength);
+  }
+
+  /**
+   * The seal workers, which also cut content into chunks and name them (SealPool.chunk);
+   * undefined when blobs are sealed on the main thread (`sealWorkers: 0`).
+   */
+  contentPool(): SealPool | undefined {
+    return this.options.sealWorkers === 0 ? undefined : this.sealPool();
+  }
+
+  /** Stores a chunk its seal worker holds (SealPool.chunk), sealed there. */
+  async addKept(type: BlobType, chunk: KeptRef): Promise<void> {
+    if (this.uploadError) throw this.uploadError;
+    this.pending.add(chunk.id.toString('hex'));
+    const pool = this.sealPool();
+    await this.track(() => pool.sealKept(type, chunk), type, chunk.id, chunk.length);
+  }
+
+  private sealPool(): SealPool {
+    const { config, ring } = this.keys;
+    this.pool ??= new SealPool(ring.sealSpec, config.compression.level, this.options.sealWorkers, undefined, {
+      params: config.chunker,
+      seed: ring.chunkerSeed,
+      mac: ring.mac,
+    });
+    return this.pool;
+  }
+
+  /** Waits for room among the blobs being sealed, then seals one and adds it to its pack. */
+  private async track(
+    seal: () => Promise<{ flags: number; sealed: Buffer }>,
+    type: BlobType,
+    id: Buffer,
+    rawLength: number,
+  ): Promise<void> {
+    const pool = this.sealPool();
+    while (this.sealing.size >= pool.size * 2) await Promise.race(this.sealing);
+    if (this.uploadError) throw this.uploadError;
+    const job = seal()
       .then((done) => this.addSealed(type, done.flags, id, done.sealed, rawLength))
       .catch((err) => {
         this.uploadError ??= err;
@@ -112,6 +151,7 @@ export class PackWriter {
       this.builders[type] = builder;
     }
     builder.add(type, flags, id, sealed, rawLength);
+    if (sealed.length >= POOL_MIN_BLOB) letGo(sealed.length);
     if (builder.size >= packSize) {
       this.builders[type] = undefined;
       await this.upload(builder);

@@ -33,7 +33,7 @@ import type { BlobType } from './pack.js';
 import { PackWriter } from './pack-writer.js';
 import type { RepoConfig } from './repo-config.js';
 import { registerParts } from './repo-parts.js';
-import type { SealPool } from './seal-pool.js';
+import type { KeptRef, SealPool } from './seal-pool.js';
 import type { Snapshot, SnapshotEntry, SnapshotScan } from './snapshot.js';
 import { SnapshotStore } from './snapshot-store.js';
 
@@ -250,6 +250,21 @@ export class Repository {
     if (this.hasBlob(id)) return { id, added: false };
     await this.writer.addToPack(type, id, data);
     return { id, added: true };
+  }
+
+  /** The seal workers that also cut and name content (SealPool.chunk), if blobs are sealed in workers. */
+  contentPool(): SealPool | undefined {
+    return this.writer.contentPool();
+  }
+
+  /** saveBlob for a chunk a seal worker holds (SealPool.chunk): dropped there when already stored. */
+  async saveKept(type: BlobType, chunk: KeptRef, pool: SealPool): Promise<{ id: Buffer; added: boolean }> {
+    if (this.hasBlob(chunk.id)) {
+      pool.drop(chunk);
+      return { id: chunk.id, added: false };
+    }
+    await this.writer.addKept(type, chunk);
+    return { id: chunk.id, added: true };
   }
 
   /** Uploads partly filled packs, waits for every upload, and writes the index naming them. */

@@ -7,9 +7,25 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
+import type { ChunkerParams } from './chunker.js';
 import type { KeyRingParts, SealSpec } from './crypto.js';
 import type { BlobType, PackEntry } from './pack.js';
-import type { SealDone, SealTask } from './seal-worker.js';
+import type { DropMessage, KeptChunk, SealDone, SealTask } from './seal-worker.js';
+
+/** What a pool that chunks needs: the chunker, its gear seed, and the key that names blobs. */
+export interface ChunkingKeys {
+  params: ChunkerParams;
+  seed: Buffer;
+  mac: Buffer;
+}
+
+/** A chunk a worker holds (SealPool.chunk) until it is sealed or dropped. */
+export interface KeptRef {
+  id: Buffer;
+  length: number;
+  key: number;
+  slot: object;
+}
 
 interface Pending {
   resolve(done: SealDone & { sealed: Buffer }): void;
@@ -27,6 +43,9 @@ export class SealPool {
   private slots: Slot[] = [];
   private pending = new Map<number, Pending & { slot: Slot }>();
   private seq = 0;
+  /** Streams being cut, each on the worker that holds its state. */
+  private streamSlots = new Map<number, Slot>();
+  private nextStream = 0;
 
   constructor(
     private readonly spec: SealSpec,
@@ -35,7 +54,70 @@ export class SealPool {
     readonly size = Math.max(1, Math.min(4, availableParallelism() - 1)),
     /** Full keys, for open(): only pools that read get them. */
     private readonly keys?: KeyRingParts,
+    /** For chunk(): only pools that write content get them. */
+    private readonly chunking?: ChunkingKeys,
   ) {}
+
+  /** A new stream for chunk(). */
+  openStream(): number {
+    return this.nextStream++;
+  }
+
+  /**
+   * Cuts the next piece of `stream` (its first `length` bytes of `buffer`) in the worker
+   * that holds the stream, and names each chunk that ends in it (keyed id). The chunks stay
+   * in the worker: each must be given to sealKept() or drop(). `buffer` must own its whole
+   * ArrayBuffer; it moves to the worker and comes back in `buffer`, to be read into again.
+   */
+  async chunk(
+    stream: number,
+    buffer: Buffer,
+    length: number,
+    last: boolean,
+  ): Promise<{ kept: KeptRef[]; buffer: Buffer }> {
+    let slot = this.streamSlots.get(stream);
+    if (!slot) {
+      slot = this.pickSlot();
+      this.streamSlots.set(stream, slot);
+    }
+    if (last) this.streamSlots.delete(stream);
+    const task: SealTask = { seq: 0, op: 'chunk', type: 'data', id: new Uint8Array(0), data: buffer };
+    task.stream = stream;
+    task.length = length;
+    task.last = last;
+    const done = await this.run(task, true, false, slot);
+    const at = slot;
+    const kept = (done.kept ?? []).map((k: KeptChunk) => ({
+      id: Buffer.from(k.id.buffer, k.id.byteOffset, k.id.byteLength),
+      length: k.length,
+      key: k.key,
+      slot: at,
+    }));
+    return { kept, buffer: done.sealed };
+  }
+
+  /** Compresses and seals a chunk its worker holds (see chunk()). */
+  sealKept(type: BlobType, chunk: KeptRef): Promise<SealDone & { sealed: Buffer }> {
+    const task: SealTask = { seq: 0, op: 'sealKept', type, id: chunk.id, data: new Uint8Array(0) };
+    task.key = chunk.key;
+    return this.run(task, true, false, chunk.slot as Slot);
+  }
+
+  /** Lets its worker forget a chunk not needed (already stored). */
+  drop(chunk: KeptRef): void {
+    this.post(chunk.slot as Slot, { op: 'drop', key: chunk.key });
+  }
+
+  /** Lets a worker forget a stream that will not be finished (its input failed). */
+  forget(stream: number): void {
+    const slot = this.streamSlots.get(stream);
+    this.streamSlots.delete(stream);
+    if (slot) this.post(slot, { op: 'forget', stream });
+  }
+
+  private post(slot: Slot, message: DropMessage): void {
+    if (this.slots.includes(slot)) slot.worker.postMessage(message);
+  }
 
   /** Tasks in flight; callers keep this bounded for memory. */
   get inflight(): number {
@@ -104,8 +186,12 @@ export class SealPool {
     task: SealTask,
     ownsArrayBuffer = false,
     opening = false,
+    at?: Slot,
   ): Promise<SealDone & { sealed: Buffer }> {
-    const slot = this.pickSlot();
+    if (at && !this.slots.includes(at)) {
+      return Promise.reject(new LifeboatError('internal', '[repo] the seal worker holding a chunk failed'));
+    }
+    const slot = at ?? this.pickSlot();
     const seq = this.seq++;
     task.seq = seq;
     // Always moved, never cloned: a view gets a buffer of its own first, as posting it would
@@ -142,6 +228,11 @@ export class SealPool {
           : { epoch: this.spec.epoch, key: new Uint8Array(this.spec.key) }),
         level: this.level,
         keys: this.keys && { ...this.keys, dataKeys: [...this.keys.dataKeys] },
+        chunking: this.chunking && {
+          params: { ...this.chunking.params },
+          seed: new Uint8Array(this.chunking.seed),
+          mac: new Uint8Array(this.chunking.mac),
+        },
       },
     });
     const slot: Slot = { worker, busy: 0 };

@@ -4,8 +4,10 @@
  * every core. Receives the encryption key once, then (seq, type, id, data) messages.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { Chunker, type ChunkerParams, type ChunkStream, gearTable } from './chunker.js';
+import { collector } from './collect.js';
 import { compress } from './compress.js';
-import { KeyRing, type KeyRingParts, type SealSpec, storageId } from './crypto.js';
+import { blobId, KeyRing, type KeyRingParts, type SealSpec, storageId } from './crypto.js';
 import { openObject } from './object-archive.js';
 import type { BlobType } from './pack.js';
 import { FLAG_ZSTD, openVerified, sealBlob } from './pack.js';
@@ -16,7 +18,16 @@ export interface SealTask {
    * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`; 'object' opens the
    * archived object named `what` (object-archive.ts; its file's bytes come back in `sealed`).
    */
-  op?: 'hash' | 'open' | 'object';
+  op?: 'hash' | 'open' | 'object' | 'chunk' | 'sealKept';
+  /**
+   * For 'chunk': the stream the piece belongs to, the piece's length in `data` (whose whole
+   * buffer comes back in `sealed`), and whether it is the last. The chunks are kept here and
+   * named in `kept`; each is then sealed ('sealKept' with its `key`) or dropped.
+   */
+  stream?: number;
+  length?: number;
+  last?: boolean;
+  key?: number;
   /** For 'open': the blob's flags, plaintext length, and what messages call it. */
   flags?: number;
   rawLength?: number;
@@ -38,6 +49,22 @@ export interface SealDone {
   error?: string;
   /** The LifeboatError code of a failed 'open' (integrity: the data is damaged). */
   errorCode?: string;
+  /** For 'chunk': the chunks that ended in the piece, in order. */
+  kept?: KeptChunk[];
+}
+
+/** A chunk held by a worker: its key there, keyed id and length. */
+export interface KeptChunk {
+  key: number;
+  id: Uint8Array;
+  length: number;
+}
+
+/** Messages without a reply: forget a kept chunk (a duplicate), or a stream given up. */
+export interface DropMessage {
+  op: 'drop' | 'forget';
+  key?: number;
+  stream?: number;
 }
 
 const data = workerData as {
@@ -46,6 +73,8 @@ const data = workerData as {
   box?: Uint8Array;
   level: number;
   keys?: Omit<KeyRingParts, 'dataKeys'> & { dataKeys: [number, Uint8Array][] };
+  /** For pools that chunk and name what they seal (the backup's content). */
+  chunking?: { params: ChunkerParams; seed: Uint8Array; mac: Uint8Array };
 };
 const spec: SealSpec = data.box
   ? { box: Buffer.from(data.box) }
@@ -65,7 +94,59 @@ const keys =
     boxPrivate: data.keys.boxPrivate && buf(data.keys.boxPrivate),
   });
 
-parentPort?.on('message', (task: SealTask) => {
+const chunker =
+  data.chunking && new Chunker(data.chunking.params, gearTable(Buffer.from(data.chunking.seed)));
+const macKey = data.chunking && Buffer.from(data.chunking.mac);
+/** Each chunk and its compressed copy are garbage once sealed. */
+const letGo = collector(16 * 1024 * 1024);
+const streams = new Map<number, ChunkStream>();
+const kept = new Map<number, Buffer>();
+let nextKey = 0;
+
+/** Cuts a piece of a stream; the chunks stay here until sealed or dropped. */
+function chunkPiece(task: SealTask, piece: Buffer): KeptChunk[] {
+  if (!chunker || !macKey) throw new Error('this pool does not chunk');
+  const id = task.stream ?? 0;
+  let stream = streams.get(id);
+  if (!stream) {
+    stream = chunker.stream();
+    streams.set(id, stream);
+  }
+  const chunks = stream.push(piece.subarray(0, task.length ?? piece.length));
+  if (task.last) {
+    streams.delete(id);
+    const last = stream.end();
+    if (last) chunks.push(last);
+  }
+  return chunks.map((chunk) => {
+    const key = nextKey++;
+    kept.set(key, chunk);
+    return { key, id: blobId(macKey, chunk), length: chunk.length };
+  });
+}
+
+function seal(task: SealTask, plain: Buffer): void {
+  const compressed = compress(plain, level);
+  const flags = compressed ? FLAG_ZSTD : 0;
+  const sealed = sealBlob(spec, task.type, flags, Buffer.from(task.id), compressed ?? plain);
+  const done: SealDone = { seq: task.seq, flags, sealed };
+  parentPort?.postMessage(done, ownsBuffer(sealed) ? [sealed.buffer as ArrayBuffer] : []);
+}
+
+parentPort?.on('message', (task: SealTask | DropMessage) => {
+  if (task.op === 'drop') {
+    letGo(kept.get(task.key ?? -1)?.length ?? 0);
+    kept.delete(task.key ?? -1);
+    return;
+  }
+  if (task.op === 'forget') {
+    streams.delete(task.stream ?? -1);
+    return;
+  }
+  handle(task as SealTask);
+});
+
+function handle(task: SealTask): void {
   try {
     const data = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
     if (task.op === 'hash') {
@@ -104,11 +185,23 @@ parentPort?.on('message', (task: SealTask) => {
       parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: out }, [out.buffer as ArrayBuffer]);
       return;
     }
-    const compressed = compress(data, level);
-    const flags = compressed ? FLAG_ZSTD : 0;
-    const sealed = sealBlob(spec, task.type, flags, Buffer.from(task.id), compressed ?? data);
-    const done: SealDone = { seq: task.seq, flags, sealed };
-    parentPort?.postMessage(done, ownsBuffer(sealed) ? [sealed.buffer as ArrayBuffer] : []);
+    if (task.op === 'chunk') {
+      const chunks = chunkPiece(task, data);
+      // The piece's buffer goes back to be read into again.
+      parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: task.data, kept: chunks }, [
+        task.data.buffer as ArrayBuffer,
+      ]);
+      return;
+    }
+    if (task.op === 'sealKept') {
+      const plain = kept.get(task.key ?? -1);
+      if (!plain) throw new Error(`no kept chunk ${task.key}`);
+      kept.delete(task.key ?? -1);
+      seal(task, plain);
+      letGo(plain.length);
+      return;
+    }
+    seal(task, data);
   } catch (err) {
     const e = err as { message?: string; code?: string };
     parentPort?.postMessage({
@@ -119,7 +212,7 @@ parentPort?.on('message', (task: SealTask) => {
       errorCode: e?.code,
     });
   }
-});
+}
 
 /** True when the view spans its whole ArrayBuffer, so transferring it detaches nothing else. */
 export function ownsBuffer(b: Uint8Array): boolean {

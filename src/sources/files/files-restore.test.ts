@@ -60,6 +60,23 @@ describe('files restore', () => {
     assert.equal(a.ino, b.ino);
   });
 
+  test('many files written at once each get their bytes, mode and times', async () => {
+    // More files than are written at once, of several sizes (one of blobs over the seal
+    // workers' threshold), modes (read-only, executable, setgid) and times.
+    const many = at('many-src');
+    await fs.mkdir(many);
+    for (let i = 0; i < 40; i++) {
+      const path = nodePath.join(many, `f${i}`);
+      await fs.writeFile(path, Buffer.alloc(i === 7 ? 3 * 1024 * 1024 : 100 * i + 1, `${i}`));
+      await fs.chmod(path, [0o644, 0o444, 0o755, 0o2750, 0o600][i % 5]);
+      await fs.utimes(path, 1_000_000 + i, 1_500_000_000 + i * 1.25);
+    }
+    const saved = await h.backup(many);
+    const dst = at('many-dst');
+    await h.restore(saved, { to: dst });
+    assert.deepEqual(await compareTrees(many, dst), []);
+  });
+
   test('include restores one file', async () => {
     const dst = at('inc-file');
     const result = await h.restore(backup, { to: dst, include: ['/docs/deep/x.txt'] });

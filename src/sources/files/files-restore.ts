@@ -327,7 +327,15 @@ class TreeRestorer {
       await placeEntry(
         path,
         this.options.overwrite,
-        (p) => writeContent(p, this.ctx.store.readContent(chunks), size, rel, (n) => progress.advance(n)),
+        (p) =>
+          writeContent(
+            p,
+            this.ctx.store.readContent(chunks),
+            size,
+            rel,
+            (n) => progress.advance(n),
+            this.meta(node, rel),
+          ),
         true,
       );
     } catch (err) {
@@ -339,7 +347,6 @@ class TreeRestorer {
       this.stats.bytes -= size;
       return;
     }
-    await applyMeta(path, this.meta(node, rel));
   }
 
   /** The metadata to apply to `node`: without setuid/setgid bits when restoring without privileges. */

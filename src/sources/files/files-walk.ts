@@ -7,7 +7,7 @@
  * skipped, and the rest is saved; only an unreadable root fails the backup.
  */
 import type { BigIntStats } from 'node:fs';
-import { constants } from 'node:fs';
+import { constants, lstatSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
@@ -16,31 +16,28 @@ import { createExcludeMatcher, type ExcludeMatcher } from './files-exclude.js';
 import { encodeBytes, hardlinkSegment, joinPath, nodeNameBytes, nodeType, nsString } from './files-meta.js';
 import { scanTree } from './files-scan.js';
 
+/** Bytes read at once: the store's pieces (content-store.ts), so large files move without copies of parts. */
 const READ_BUFFER = 1 << 20;
 /** Files read at once. */
 const PARALLEL_READS = 4;
-/** lstat calls issued ahead of the entry being looked at. */
-const STAT_AHEAD = 32;
 
-/** lstat of a directory's entries, issued a window ahead so the walk rarely waits for one. */
+/**
+ * lstat of a directory's entries. Synchronous: on a walk of many files a thread-pool round
+ * trip per entry cost several times the call itself (the stat is of an inode the readdir
+ * just brought in). A failure is given back as a rejected promise, for the caller to judge.
+ */
 class StatAhead {
-  private readonly pending: Promise<BigIntStats>[] = [];
-  private issued = 0;
-
   constructor(
     private readonly dir: Buffer,
     private readonly names: Buffer[],
   ) {}
 
   get(i: number): Promise<BigIntStats> {
-    while (this.issued < this.names.length && this.issued <= i + STAT_AHEAD) {
-      const p = fs.lstat(joinPath(this.dir, this.names[this.issued]), { bigint: true });
-      p.catch(() => {}); // observed when its entry is reached
-      this.pending[this.issued++] = p;
+    try {
+      return Promise.resolve(lstatSync(joinPath(this.dir, this.names[i]), { bigint: true }));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const p = this.pending[i];
-    delete this.pending[i];
-    return p;
   }
 }
 const MAX_NOTES = 100;

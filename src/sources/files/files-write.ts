@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { errnoCode, LifeboatError } from '../../errors.js';
@@ -20,10 +21,14 @@ const ownUid = process.getuid?.();
 /** The metadata restored onto an entry. */
 export type EntryMeta = Pick<TreeNode, 'type' | 'mode' | 'uid' | 'gid' | 'mtimeNs' | 'atimeNs'>;
 
+/** Unguessable per process; a counter makes each name unique (one random draw per file cost time). */
+const tempPrefix = `.lifeboat-restore-${randomBytes(6).toString('hex')}`;
+let tempCount = 0;
+
 /** A fresh name beside `path`, short and ASCII whatever the final name is. */
 function siblingTemp(path: Buffer): Buffer {
   const slash = path.lastIndexOf(0x2f);
-  const name = `.lifeboat-restore-${randomBytes(6).toString('hex')}.tmp`;
+  const name = `${tempPrefix}-${(tempCount++).toString(36)}.tmp`;
   return Buffer.concat([path.subarray(0, slash + 1), Buffer.from(name)]);
 }
 
@@ -71,7 +76,9 @@ export async function placeEntry(
       const existing = await fs.lstat(path).catch(() => undefined);
       if (existing?.isDirectory()) await fs.rm(path, { recursive: true, force: true });
     }
-    await fs.rename(temp, path);
+    // Synchronous, as the other calls on a restored file (writeContent): a thread-pool round
+    // trip costs more than the call.
+    fsSync.renameSync(temp, path);
   } catch (err) {
     await fs.rm(temp, { force: true }).catch(() => {});
     throw err;
@@ -96,8 +103,12 @@ export async function ensureDir(path: Buffer, overwrite: boolean): Promise<void>
 }
 
 /**
- * Writes `content` into a new file at `path`, sparse, and checks its length. Returns the size
+ * Writes `content` into a new file at `path`, sparse, and checks its length; with `meta`, also
+ * applies the file's metadata (applyMeta) through the open file, last. Returns the size
  * written. `wx` never follows or clobbers an existing entry.
+ *
+ * The system calls are synchronous: on a restore of many small files, a thread-pool round
+ * trip per call (open, write, chmod, utimes, close) cost more than the calls themselves.
  */
 export async function writeContent(
   path: Buffer,
@@ -105,8 +116,9 @@ export async function writeContent(
   expectedSize: number,
   display: string,
   onBytes: (n: number) => void,
+  meta?: EntryMeta,
 ): Promise<number> {
-  const handle = await fs.open(path, 'wx', 0o600);
+  const fd = fsSync.openSync(path, 'wx', 0o600);
   try {
     /** Where the last write ended: the file's length so far (it is new). */
     let written = 0;
@@ -114,8 +126,7 @@ export async function writeContent(
       written = Math.max(written, position + length);
       let done = 0;
       while (done < length) {
-        const { bytesWritten } = await handle.write(buffer, offset + done, length - done, position + done);
-        done += bytesWritten;
+        done += fsSync.writeSync(fd, buffer, offset + done, length - done, position + done);
       }
     });
     for await (const chunk of content) {
@@ -130,11 +141,26 @@ export async function writeContent(
       );
     }
     // Zero blocks at the end were skipped (sparse): the length comes from truncate.
-    if (written < expectedSize) await handle.truncate(expectedSize);
+    if (written < expectedSize) fsSync.ftruncateSync(fd, expectedSize);
+    if (meta) applyFileMeta(fd, meta);
   } finally {
-    await handle.close();
+    fsSync.closeSync(fd);
   }
   return expectedSize;
+}
+
+/** applyMeta through an open regular file. */
+function applyFileMeta(fd: number, meta: EntryMeta): void {
+  if (meta.uid !== undefined && meta.gid !== undefined && (runningAsRoot || meta.uid === ownUid)) {
+    try {
+      fsSync.fchownSync(fd, meta.uid, meta.gid);
+    } catch (err) {
+      if (!ignorable(err)) throw err;
+    }
+  }
+  if (meta.mode !== undefined) fsSync.fchmodSync(fd, meta.mode);
+  const now = Date.now() / 1000;
+  fsSync.futimesSync(fd, nsToUtimesSeconds(meta.atimeNs, now), nsToUtimesSeconds(meta.mtimeNs, now));
 }
 
 function rdevParts(rdev: number): [string, string] {
