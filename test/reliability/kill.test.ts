@@ -57,7 +57,7 @@ interface KillRecord {
   committed?: boolean;
 }
 
-describe('kill -9 during a backup', { timeout: 240_000 }, () => {
+describe('kill -9 during a backup', { timeout: 480_000 }, () => {
   let work: string;
   let cleanup: () => Promise<void>;
   let repo: string;
