@@ -5,14 +5,10 @@
 
 import { formatBytes } from '../byte-size.js';
 import { LifeboatError } from '../errors.js';
-import { type Damage, runCheck } from '../jobs/check.js';
-import { runForget } from '../jobs/forget.js';
-import { recoveryWindow } from '../jobs/pitr.js';
-import { runPrune } from '../jobs/prune.js';
+import type { Damage } from '../jobs/check.js';
 import { isEmptyPolicy, type KeepPolicy } from '../jobs/retention.js';
 import { describeProblems, filterSnapshots } from '../jobs/snapshot-select.js';
 import { describeHolder, lockState } from '../repo/lock.js';
-import { describeAffected } from '../repo/maintenance/damage-map.js';
 import { SKIPPED_LISTED } from '../repo/snapshot.js';
 import type { CliContext } from './context.js';
 import { progressFor } from './progress-bar.js';
@@ -107,7 +103,7 @@ export async function snapshots(
     ...new Set(list.filter((e) => e.snapshot.kind === 'physical').map((e) => e.snapshot.source)),
   ];
   for (const name of physical) {
-    const w = await recoveryWindow(repo, list, name);
+    const w = await (await import('../jobs/pitr.js')).recoveryWindow(repo, list, name);
     const gaps = w.gaps.map((g) => `${g.first}${g.count > 1 ? ` (+${g.count - 1} more)` : ''}`);
     print(
       `${name}: ${w.wal} WAL files archived; recoverable window ${w.from} .. ${w.to ?? '(no WAL archived yet)'}${gaps.length > 0 ? `; WAL missing from ${gaps.join(', ')}: recovery stops there` : ''}`,
@@ -138,12 +134,14 @@ export async function check(
     }
   }
   const repo = await ctx.openRepository();
+  const { runCheck } = await import('../jobs/check.js');
+  const { describeAffected } = await import('../repo/maintenance/damage-map.js');
   const report = await runCheck(repo, { readDataPercent: percent, progress: progressFor(ctx.options) });
   if (ctx.options.json) print(JSON.stringify(report, null, 2));
   else {
     for (const w of report.warnings) print(`warning: ${w}`);
     for (const e of report.errors) print(`error: ${e}`);
-    for (const d of report.damage) for (const line of damageLines(d)) print(line);
+    for (const d of report.damage) for (const line of damageLines(d, describeAffected)) print(line);
     if (report.repair.length > 0) {
       print('to repair, in order:');
       for (const c of report.repair) print(`  ${c}`);
@@ -168,7 +166,7 @@ export async function check(
 }
 
 /** A damaged object and what it affects: a headline, then one line per snapshot. */
-function damageLines(d: Damage): string[] {
+function damageLines(d: Damage, describeAffected: (a: Damage['affects'][number]) => string): string[] {
   const what =
     d.kind === 'blob' ? 'missing blobs' : d.name === '' ? d.kind : `${d.kind} ${d.name.slice(0, 8)}`;
   if (d.kind === 'snapshot') {
@@ -223,6 +221,7 @@ export async function forgetCommand(ctx: CliContext, opts: ForgetOptions, ids: s
     );
   }
   const repo = await ctx.openRepository();
+  const { runForget } = await import('../jobs/forget.js');
   const outcome = await runForget(repo, {
     policy,
     configPolicies,
@@ -292,6 +291,7 @@ export async function prune(
   openRepo?: Awaited<ReturnType<CliContext['openRepository']>>,
 ): Promise<void> {
   const repo = openRepo ?? (await ctx.openRepository());
+  const { runPrune } = await import('../jobs/prune.js');
   const r = await runPrune(repo, { dryRun: !!opts.dryRun, progress: progressFor(ctx.options) });
   if (ctx.options.json) print(JSON.stringify(r));
   else {
