@@ -64,6 +64,17 @@ module.exports = {
       to: { path: '^src/cli/' },
     },
     {
+      name: 'cli-starts-light',
+      comment:
+        "The CLI's entry, its wrapper and each command group's options (cli/*-commands.ts) import no job, repository, storage, catalog or notify code statically: the handlers (cli/*-actions.ts) and the context load it with import() when their command runs.",
+      severity: 'error',
+      from: { path: '^src/cli/(main|shell|[a-z-]+-commands?)\\.ts$' },
+      to: {
+        path: '^src/(jobs|repo|storage|catalog/catalog|notify|server)/|^src/cli/[a-z-]+-actions\\.ts$',
+        dependencyTypesNot: ['type-only', 'dynamic-import'],
+      },
+    },
+    {
       name: 'nothing-below-shells-imports-up',
       comment: 'jobs/, catalog/, notify/, config/, scratch/ never import the shells.',
       severity: 'error',

@@ -5,8 +5,13 @@
  */
 import { isByteRate, parseByteRate } from '../byte-size.js';
 import type { LifeboatConfig } from '../config/config.js';
-import { loadConfig, resolveRepository } from '../config/config.js';
-import { passwordSource, type RepositoryGiven, withRepositoryEnv } from '../config/repository-settings.js';
+import { loadConfig } from '../config/config-load.js';
+import {
+  passwordSource,
+  type RepositoryGiven,
+  resolveRepository,
+  withRepositoryEnv,
+} from '../config/repository-settings.js';
 import { storageOptionsFromConfig } from '../config/storage-settings.js';
 import { describe, LifeboatError } from '../errors.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';

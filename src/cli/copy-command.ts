@@ -2,25 +2,13 @@
  * @module cli/copy-command
  * `lifeboat copy SNAPSHOT|--all --to REPO_URL [--older-than DURATION]`: parse, open both
  * repositories, call the copy job once, render.
+ * The options only: the handlers are in copy-actions.ts, loaded when their command runs.
  */
 
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { formatBytes } from '../byte-size.js';
-import { parseDuration, resolveRepository } from '../config/config.js';
-import { describe, LifeboatError } from '../errors.js';
-import { runCopy } from '../jobs/copy.js';
-import { redactUrl } from '../storage/registry.js';
-import type { CliContext } from './context.js';
-import { progressFor } from './progress-bar.js';
-import { type Action, print } from './shell.js';
+import { type Action, later } from './shell.js';
 
-interface CopyOptions {
-  to?: string;
-  all?: boolean;
-  olderThan?: string;
-  toPasswordFile?: string;
-}
+const load = () => import('./copy-actions.js');
 
 export function registerCopyCommand(program: Command, action: Action): void {
   program
@@ -33,99 +21,5 @@ export function registerCopyCommand(program: Command, action: Action): void {
       '--to-password-file <file>',
       "the destination's password (else LIFEBOAT_TO_PASSWORD, else the source's)",
     )
-    .action(action(copy));
-}
-
-async function copy(ctx: CliContext, opts: CopyOptions, refs: string[]): Promise<void> {
-  if (!opts.all && refs.length === 0) {
-    throw new LifeboatError(
-      'usage',
-      '[copy] name the snapshots to copy (ids, prefixes or "latest"), or pass --all',
-    );
-  }
-  if (opts.all && refs.length > 0) {
-    throw new LifeboatError('usage', '[copy] give snapshot ids or --all, not both');
-  }
-  const olderThanMs = opts.olderThan === undefined ? undefined : parseDuration(opts.olderThan);
-  const source = await resolveRepository(ctx.config, ctx.env);
-  const toPassword = await destinationPassword(opts.toPasswordFile, ctx.env, source.password);
-  const src = await ctx.openRepository();
-  const dst = await ctx.openRepositoryAt(opts.to!, toPassword).catch((err) => {
-    if ((err as { code?: string }).code === 'repo_not_found') {
-      throw new LifeboatError(
-        'repo_not_found',
-        `[copy] no repository at ${redactUrl(opts.to!)}: create it first (LIFEBOAT_REPO=${redactUrl(opts.to!)} lifeboat init)`,
-        { cause: err },
-      );
-    }
-    throw err;
-  });
-  try {
-    const outcome = await runCopy(src, dst, {
-      snapshots: opts.all ? 'all' : refs,
-      takenBefore: olderThanMs === undefined ? undefined : new Date(src.clock.now().getTime() - olderThanMs),
-      progress: progressFor(ctx.options),
-    });
-    if (ctx.options.json) {
-      print(
-        JSON.stringify(
-          {
-            destination: dst.location,
-            snapshots: outcome.results.map((r) => ({
-              source_id: r.sourceId,
-              destination_id: r.destinationId,
-              existed: r.existed,
-              source: r.snapshot.source,
-              time: r.snapshot.time,
-            })),
-            blobs_read: outcome.blobsRead,
-            blobs_added: outcome.blobsAdded,
-            bytes_added: outcome.bytesAdded,
-            wal_copied: outcome.walCopied,
-          },
-          null,
-          2,
-        ),
-      );
-      return;
-    }
-    for (const r of outcome.results) {
-      const what = `${r.sourceId.slice(0, 8)} (${r.snapshot.source}, ${r.snapshot.time.replace('T', ' ').slice(0, 19)})`;
-      print(
-        r.existed
-          ? `snapshot ${what} is already at the destination as ${r.destinationId.slice(0, 8)}`
-          : `copied snapshot ${what} to ${r.destinationId.slice(0, 8)}`,
-      );
-    }
-    const copied = outcome.results.filter((r) => !r.existed).length;
-    print(
-      `${copied} snapshot${copied === 1 ? '' : 's'} copied to ${dst.location}, ${outcome.results.length - copied} already there; ${outcome.blobsAdded} blobs${outcome.walCopied ? `, ${outcome.walCopied} WAL files` : ''}, ${formatBytes(outcome.bytesAdded)} added`,
-    );
-  } finally {
-    await src.close();
-    await dst.close();
-  }
-}
-
-async function destinationPassword(
-  file: string | undefined,
-  env: NodeJS.ProcessEnv,
-  fallback: string,
-): Promise<string> {
-  if (file) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new LifeboatError(
-        'usage',
-        `[copy] cannot read the password file ${file} (from --to-password-file): ${describe(err)}`,
-      );
-    }
-    const password = text.replace(/\r?\n$/, '');
-    if (!password)
-      throw new LifeboatError('usage', `[copy] the password file ${file} (from --to-password-file) is empty`);
-    return password;
-  }
-  return env.LIFEBOAT_TO_PASSWORD || fallback;
+    .action(action(later(load, 'copy')));
 }

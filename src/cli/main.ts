@@ -4,13 +4,11 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES } from '../errors.js';
-import { releaseAllLocks } from '../repo/lock.js';
 import { VERSION } from '../version.js';
 import { registerAppCommands } from './app-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDrillCommands } from './drill-commands.js';
 import { registerInspectCommands } from './inspect-commands.js';
-import { interruptNote } from './interrupt-note.js';
 import { registerKeyCommands } from './key-commands.js';
 import { registerRepairCommands } from './repair-commands.js';
 import { registerRepoCommands } from './repo-commands.js';
@@ -79,9 +77,12 @@ addGlobals(program);
 // what it wrote and left (interrupt-note.ts).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void interruptNote()
+    // Loaded here, not at start: a command that took locks or set a note has loaded them.
+    void import('./interrupt-note.js')
+      .then(({ interruptNote }) => interruptNote())
       .then((note) => process.stderr.write(`\nlifeboat: interrupted by ${signal}; ${note}\n`))
-      .then(() => releaseAllLocks())
+      .then(() => import('../repo/lock.js'))
+      .then(({ releaseAllLocks }) => releaseAllLocks())
       .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   });
 }

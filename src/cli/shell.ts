@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { EXIT_CODES, errorJson, isLifeboatError } from '../errors.js';
-import { CliContext, type GlobalOptions } from './context.js';
+import type { CliContext, GlobalOptions } from './context.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: commander hands options as loosely typed records
 export type Handler = (ctx: CliContext, options: any, ...args: any[]) => Promise<void>;
@@ -32,6 +32,15 @@ export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/**
+ * The handler `name` of the module `load` imports, loaded when its command runs: a command's
+ * implementation (jobs, the repository, engines, SDKs) stays unloaded for every other command
+ * and for --help and --version.
+ */
+export function later<K extends string>(load: () => Promise<Record<K, Handler>>, name: K): Handler {
+  return async (ctx, options, ...args) => (await load())[name](ctx, options, ...args);
+}
+
 export function makeAction(): Action {
   return (handler) =>
     async (...args: unknown[]) => {
@@ -39,6 +48,7 @@ export function makeAction(): Action {
       const options = command.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
       const positional = args.slice(0, -2);
       try {
+        const { CliContext } = await import('./context.js');
         const ctx = await CliContext.create(options);
         await handler(ctx, options, ...positional);
         await ctx.close();

@@ -7,12 +7,12 @@ import { isLifeboatError, type LifeboatError } from '../errors.js';
 import { knownSourceTypes } from '../sources/registry.js';
 import {
   configJsonSchema,
-  loadConfig,
   parseConfig,
   parseDuration,
   requireEverySource,
   resolveRepository,
 } from './config.js';
+import { loadConfig } from './config-load.js';
 
 function fails(code: string, pattern: RegExp) {
   return (err: unknown) => {

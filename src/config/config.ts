@@ -1,14 +1,13 @@
 /**
  * @module config/config
- * Loading lifeboat.yaml: find the file, parse YAML, interpolate `${NAME}` from the
+ * Parsing lifeboat.yaml (config-load.ts finds and reads it): parse YAML, interpolate `${NAME}` from the
  * environment, make relative paths relative to the file's folder, validate. Every error names
  * the file and the field and says what to do. A source's unset `${NAME}` fails only the
  * command that reads that setting, so `audit list` needs no database password.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { describe, errnoCode, LifeboatError } from '../errors.js';
+import { LifeboatError } from '../errors.js';
 import { describeIssues } from './config-issues.js';
 import { configSchema, type LifeboatConfig } from './config-schema.js';
 import { interpolateEnv, type UnsetReference } from './interpolate.js';
@@ -26,32 +25,6 @@ export type {
 export { configJsonSchema } from './config-schema.js';
 export { parseDuration } from './duration.js';
 export { type RepositorySettings, resolveRepository } from './repository-settings.js';
-
-const DEFAULT_FILE = 'lifeboat.yaml';
-
-/**
- * The config from `path`, else LIFEBOAT_CONFIG, else ./lifeboat.yaml when it exists, else an
- * empty config (sources given on the command line, repository from the environment).
- */
-export async function loadConfig(
-  path?: string,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<LifeboatConfig> {
-  const chosen = path || env.LIFEBOAT_CONFIG || undefined;
-  const file = chosen ?? DEFAULT_FILE;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (chosen === undefined && errnoCode(err) === 'ENOENT') return { sources: {} };
-    const reason = errnoCode(err) === 'ENOENT' ? 'file not found' : describe(err);
-    const from = path ? '--config' : 'LIFEBOAT_CONFIG';
-    throw new LifeboatError('config_invalid', `[config] cannot read ${file}: ${reason} (check ${from})`, {
-      cause: err,
-    });
-  }
-  return parseConfig(text, file, env);
-}
 
 /** Parses and validates config text; `file` names it in messages and anchors relative paths. */
 export function parseConfig(

@@ -7,7 +7,6 @@
  */
 import type { Catalog } from '../catalog/catalog.js';
 import type { LifeboatConfig } from '../config/config.js';
-import { schedulesOf } from '../jobs/queue/schedule.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import type { RepositoryOptions } from '../repo/repository.js';
 import type { StorageOptions } from '../storage/registry.js';
@@ -55,7 +54,7 @@ export async function runDaemon(o: DaemonOptions): Promise<never> {
   });
   const address = await server.start(o.listen);
   const sources = Object.keys(o.config.sources).length;
-  const schedules = schedulesOf(o.config).size;
+  const schedules = (await import('../jobs/queue/schedule.js')).schedulesOf(o.config).size;
   o.print(
     `lifeboat: serving on ${address} (${sources} source${sources === 1 ? '' : 's'}, ${schedules} schedule${schedules === 1 ? '' : 's'}, catalog ${o.catalog.path})`,
   );

@@ -1,5 +1,5 @@
 /**
- * @module cli/restore-at-commands
+ * @module cli/restore-at
  * `restore --at TIME`: parse, ask jobs/restore-at what the time means for the source, then
  * one call: a physical source's data directory (wal-commands restoreAt), its tables' rows at
  * TIME into a live database (jobs/pitr-extract), or, for any other source, the newest
@@ -13,7 +13,7 @@ import { selfArgv } from '../self-command.js';
 import { parseTarget } from '../sources/postgres/recovery-target.js';
 import type { CliContext } from './context.js';
 import { print } from './shell.js';
-import { restoreAt } from './wal-commands.js';
+import { restoreAt } from './wal-actions.js';
 
 export interface RestoreAtOptions {
   source?: string;
