@@ -5,7 +5,7 @@
  * learns the outcome from LIFEBOAT_STATUS.
  */
 import { spawn } from 'node:child_process';
-import { parseDuration } from '../config/config.js';
+import { parseDuration } from '../config/duration.js';
 import { LifeboatError } from '../errors.js';
 
 export interface HooksConfig {
