@@ -16,10 +16,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
-import { damagedArtifact, loadArtifacts, readArtifact, writeArtifactToFile } from '../artifact.js';
+import { damagedArtifact, loadArtifacts, readArtifact } from '../artifact.js';
 import { runDumpTool, runRestoreTool, type ToolCommand } from '../dump-runner.js';
 import type { DamagedRange, RestoreContext, RestoreOptions, RestoreResult, TreeNode } from '../source.js';
 import { archiveEntryAt } from './postgres-archive-blocks.js';
+import { writeSeekableArchive } from './postgres-archive-offsets.js';
 import {
   connect,
   countLargeObjects,
@@ -234,9 +235,10 @@ export async function restoreDatabase(
         if (chosen) args.push('-L', list);
         const jobs = source.config.jobs ?? 1;
         if (jobs > 1) {
-          // pg_restore -j needs a seekable file; it is private (0600 in a 0700 folder) and removed.
+          // pg_restore -j needs a seekable file, with its data offsets filled in so each worker
+          // seeks to its table; it is private (0600 in a 0700 folder) and removed.
           const file = join(work, 'archive.pgdump');
-          await writeArtifactToFile(ctx.store, node, file, (n) => ctx.progress.advance(n), onDamaged);
+          await writeSeekableArchive(stream(), file);
           await runRestoreTool(tool([...args, '-j', String(jobs), file]), undefined);
         } else {
           // One transaction: a failure leaves the target as it was.
