@@ -190,6 +190,7 @@ export async function restoreDatabase(
       created = true;
     }
     let rolesCreated: string[] = [];
+    const notes: string[] = [];
     try {
       if (options.createRoles && toc) {
         const named = await readRoleSql(ctx, node, tool, toc, work);
@@ -234,7 +235,11 @@ export async function restoreDatabase(
         if (options.overwrite) args.push('--clean', '--if-exists');
         if (chosen) args.push('-L', list);
         const jobs = source.config.jobs ?? 1;
-        if (jobs > 1) {
+        const parallel = jobs > 1 && parallelHelps(ctx.stats.rows ?? {}, scopeTables);
+        if (jobs > 1 && !parallel) {
+          notes.push(`jobs: ${jobs} not used: fewer than two large tables, so the archive was streamed`);
+        }
+        if (parallel) {
           // pg_restore -j needs a seekable file, with its data offsets filled in so each worker
           // seeks to its table; it is private (0600 in a 0700 folder) and removed.
           const file = join(work, 'archive.pgdump');
@@ -261,6 +266,7 @@ export async function restoreDatabase(
       );
     }
     const items = [
+      ...notes,
       ...rolesCreated.map((r) => `ROLE ${r} (created NOLOGIN: the target had no such role)`),
       ...recreated.map(recreatedItem),
       ...Object.entries(check.rows).map(([t, n]) => `${t}: ${rowsText(n)}`),
@@ -285,6 +291,19 @@ export async function restoreDatabase(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Whether `pg_restore -j` can beat the stream: its workers load one table each, so it needs
+ * two or more tables each holding at least a tenth of the rows; otherwise writing the whole
+ * archive to a file first only adds time.
+ */
+export function parallelHelps(rows: Record<string, number>, scope?: string[]): boolean {
+  const counts = Object.entries(rows)
+    .filter(([t]) => !scope || scope.includes(t))
+    .map(([, n]) => n);
+  const total = counts.reduce((a, b) => a + b, 0);
+  return total > 0 && counts.filter((n) => n * 10 >= total).length >= 2;
 }
 
 /** What a --table or --schema restore does. */
