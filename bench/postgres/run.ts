@@ -1,6 +1,6 @@
 /**
  * @module bench/postgres/run
- * `node dist/bench/postgres/run.js [--scale 15] [--runs 3] [--jobs 2] [--days 0] [--workdir DIR] [--keep] [--json]`
+ * `node dist/bench/postgres/run.js [--scale 15] [--runs 3] [--jobs 2] [--days 0] [--baseline OTHER/bin/lifeboat.js] [--workdir DIR] [--keep] [--json]`
  *
  * The PostgreSQL engine against the tools it wraps, on a pgbench database plus a copy of
  * pgbench_accounts (two large tables; scale 15 is about 450 MiB) in a throwaway server:
@@ -30,6 +30,8 @@ export interface PostgresBenchOptions {
   /** pg_restore -j for the parallel restores. */
   jobs: number;
   workdir?: string;
+  /** Another build's bin/lifeboat.js, measured in the same rounds ("[baseline]" steps). */
+  baseline?: string;
   keep: boolean;
   log: (line: string) => void;
 }
@@ -150,7 +152,6 @@ async function benchOn(
     lbZ6 = setupLifeboat(work, `lbz6-${round}`, { type: 'postgres', url, compression: 6 });
     await step('lifeboat backup (Z0)', lb.backup());
     await step('lifeboat backup (Z6)', lbZ6.backup());
-    rmSync(lbZ6.repo, { recursive: true, force: true });
 
     // Restores into a fresh database: pg_restore of pg_dump's own (seekable) file.
     fresh('r1');
@@ -175,6 +176,19 @@ async function benchOn(
       await step(name, lb.restore(server.urlFor('r2'), jobs));
     }
     psql('postgres', 'DROP DATABASE IF EXISTS r2');
+    if (o.baseline) {
+      const base = setupLifeboat(work, `base-${round}`, { type: 'postgres', url }, o.baseline);
+      await step('lifeboat backup (Z0) [baseline]', base.backup());
+      for (const [name, jobs] of [
+        ['lifeboat restore (stream) [baseline]', 1],
+        [`lifeboat restore (jobs ${o.jobs}) [baseline]`, o.jobs],
+      ] as const) {
+        psql('postgres', 'DROP DATABASE IF EXISTS r2');
+        await step(name, base.restore(server.urlFor('r2'), jobs));
+      }
+      psql('postgres', 'DROP DATABASE IF EXISTS r2');
+      rmSync(base.repo, { recursive: true, force: true });
+    }
   }
   // Days: ~1% of accounts change; Lifeboat backs up, restic takes the same dump on stdin.
   const restic = o.days > 0 ? resticAvailable() : null;
@@ -259,11 +273,19 @@ async function benchOn(
     [`restore: lifeboat jobs ${o.jobs} / lifeboat stream`]:
       wall(`lifeboat restore (jobs ${o.jobs})`) / wall('lifeboat restore (stream)'),
   };
+  if (o.baseline) {
+    ratios['baseline backup (Z0) / pg_dump -Fc > file'] =
+      wall('lifeboat backup (Z0) [baseline]') / wall('pg_dump -Fc > file');
+    ratios['baseline restore stream / pg_restore (zlib file)'] =
+      wall('lifeboat restore (stream) [baseline]') / wall('pg_restore (zlib file)');
+    ratios[`baseline restore jobs ${o.jobs} / baseline stream`] =
+      wall(`lifeboat restore (jobs ${o.jobs}) [baseline]`) / wall('lifeboat restore (stream) [baseline]');
+  }
   if (restic) ratios[`repository after ${o.days} days: lifeboat / restic`] = last.lifeboat / last.restic;
   return { scale: o.scale, runs: o.runs, loads, databaseBytes, steps, days, ratios };
 }
 
-function setupLifeboat(work: string, name: string, source: Record<string, unknown>) {
+function setupLifeboat(work: string, name: string, source: Record<string, unknown>, bin = LIFEBOAT_BIN) {
   const repo = join(work, `repo-${name}`);
   const home = join(work, `home-${name}`);
   mkdirSync(home, { recursive: true });
@@ -274,16 +296,16 @@ function setupLifeboat(work: string, name: string, source: Record<string, unknow
     });
   write({});
   const env = { ...process.env, LIFEBOAT_REPO: repo, LIFEBOAT_PASSWORD: PASSWORD };
-  run(process.execPath, [LIFEBOAT_BIN, 'init', '--quiet'], { env, cwd: home });
+  run(process.execPath, [bin, 'init', '--quiet'], { env, cwd: home });
   return {
     repo,
     backup: () =>
-      measure(process.execPath, [LIFEBOAT_BIN, '--config', config, 'backup', '--quiet'], { env, cwd: home }),
+      measure(process.execPath, [bin, '--config', config, 'backup', '--quiet'], { env, cwd: home }),
     restore: (to: string, jobs: number) => {
       write({ jobs });
       return measure(
         process.execPath,
-        [LIFEBOAT_BIN, '--config', config, 'restore', 'latest', '--quiet', '--to', to],
+        [bin, '--config', config, 'restore', 'latest', '--quiet', '--to', to],
         { env, cwd: home },
       ).finally(() => write({}));
     },
@@ -307,11 +329,11 @@ export function formatPostgresBench(r: PostgresBenchResult): string {
     '',
   ];
   lines.push(
-    `${'step'.padEnd(40)} ${'wall s'.padStart(8)} ${'cpu s'.padStart(8)} ${'peak RSS'.padStart(10)} ${'size'.padStart(12)}`,
+    `${'step'.padEnd(44)} ${'wall s'.padStart(8)} ${'cpu s'.padStart(8)} ${'peak RSS'.padStart(10)} ${'size'.padStart(12)}`,
   );
   for (const [name, s] of Object.entries(r.steps)) {
     lines.push(
-      `${name.padEnd(40)} ${s.wall.toFixed(2).padStart(8)} ${(s.user + s.sys).toFixed(2).padStart(8)} ${`${(s.maxRss / 2 ** 20).toFixed(0)} MiB`.padStart(10)} ${(s.bytes === undefined ? '' : mib(s.bytes)).padStart(12)}`,
+      `${name.padEnd(44)} ${s.wall.toFixed(2).padStart(8)} ${(s.user + s.sys).toFixed(2).padStart(8)} ${`${(s.maxRss / 2 ** 20).toFixed(0)} MiB`.padStart(10)} ${(s.bytes === undefined ? '' : mib(s.bytes)).padStart(12)}`,
     );
   }
   lines.push(
@@ -324,7 +346,7 @@ export function formatPostgresBench(r: PostgresBenchResult): string {
     );
   }
   lines.push('');
-  for (const [k, v] of Object.entries(r.ratios)) lines.push(`${k.padEnd(52)} ${v.toFixed(3)}`);
+  for (const [k, v] of Object.entries(r.ratios)) lines.push(`${k.padEnd(56)} ${v.toFixed(3)}`);
   return lines.join('\n');
 }
 
@@ -340,13 +362,14 @@ function parseArgs(argv: string[]): Partial<PostgresBenchOptions> & { json?: boo
     if (a === '--scale') out.scale = Number(value());
     else if (a === '--days') out.days = Number(value());
     else if (a === '--runs') out.runs = Number(value());
+    else if (a === '--baseline') out.baseline = value();
     else if (a === '--jobs') out.jobs = Number(value());
     else if (a === '--workdir') out.workdir = value();
     else if (a === '--keep') out.keep = true;
     else if (a === '--json') out.json = true;
     else
       throw new Error(
-        `unknown option ${a} (use --scale N, --runs N, --days N, --jobs N, --workdir DIR, --keep, --json)`,
+        `unknown option ${a} (use --scale N, --runs N, --baseline BIN, --days N, --jobs N, --workdir DIR, --keep, --json)`,
       );
   }
   return out;

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { writeSeekableArchive } from '../../src/sources/postgres/postgres-archive-offsets.js';
+import { ArchiveOffsets, writeSeekableArchive } from '../../src/sources/postgres/postgres-archive-offsets.js';
 import {
   type PostgresServer,
   postgresUnavailable,
@@ -72,6 +72,25 @@ describe('data offsets of a streamed archive', { skip: unavailable ?? false }, (
       const b = await readFile(own);
       assert.equal(a.length, b.length);
       assert.ok(a.subarray(HEADER).equals(b.subarray(HEADER)), 'the TOC and data match pg_dump -f');
+
+      // Rows counted from the archive: those of count(*), for -Z0 only.
+      const walker = new ArchiveOffsets();
+      walker.push(a);
+      walker.end();
+      const tables = await sql<{ t: string }>(
+        server.urlFor('shop'),
+        "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema') AND table_name <> 'events'",
+      );
+      const expected: Record<string, number> = {};
+      for (const { t } of tables) {
+        const [schema, name] = t.split('.');
+        const [{ n }] = await sql<{ n: string }>(
+          server.urlFor('shop'),
+          `SELECT count(*) AS n FROM "${schema}"."${name}"`,
+        );
+        expected[t] = Number(n);
+      }
+      assert.deepEqual(walker.rows(), level === 0 ? expected : undefined);
 
       await sql(server.url, `CREATE DATABASE par${level}`);
       const restored = spawnSync(

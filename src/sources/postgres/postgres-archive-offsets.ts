@@ -7,7 +7,9 @@
  * on their way to a file, notes where each data block starts and where each entry's offset
  * field is, and gives the patches that write them in place as pg_dump does for a file (the
  * field has a fixed size). Layout: PostgreSQL's pg_backup_archiver.c (ReadHead, ReadToc,
- * WriteOffset) and pg_backup_custom.c.
+ * WriteOffset) and pg_backup_custom.c. For an uncompressed archive it also counts each
+ * table's rows on the way (COPY text ends each row with the only raw newline it holds), so a
+ * -Z0 backup needs no count(*) of its own.
  */
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -19,6 +21,8 @@ const BLK_DATA = 1;
 const BLK_BLOBS = 3;
 const OFFSET_NOT_SET = 1;
 const OFFSET_SET = 2;
+/** How pg_dump ends each table's COPY data. */
+const TRAILER = Buffer.from('\\.\n\n\n', 'latin1');
 
 /** The header and TOC are not all there yet. */
 class Short extends Error {}
@@ -30,6 +34,10 @@ interface Toc {
   fields: Map<number, number>;
   /** Position of the first data block. */
   end: number;
+  /** dumpId -> "schema.table" of TABLE DATA entries. */
+  tables: Map<number, string>;
+  /** The archive's compression (0: none; -1 when the archive names a method rather than a level). */
+  level: number;
 }
 
 /** Reads the header and TOC from the start of an archive; undefined when it is not one we know. */
@@ -60,25 +68,31 @@ function parseToc(b: Buffer): Toc | undefined {
     p += intSize;
     return negative ? -value : value;
   };
-  const str = () => {
+  const text = () => {
     const n = int();
-    if (n < 0) return false;
+    if (n < 0) return undefined;
     need(n);
     p += n;
-    return true;
+    return b.toString('utf8', p - n, p);
   };
-  if (v >= version(1, 15)) u8();
-  else int();
+  const str = () => text() !== undefined;
+  const level = v >= version(1, 15) ? (u8() === 0 ? 0 : -1) : int();
   for (let i = 0; i < 7; i++) int(); // creation time
   for (let i = 0; i < 3; i++) str(); // database, server and pg_dump versions
   const fields = new Map<number, number>();
+  const tables = new Map<number, string>();
   const count = int();
   for (let i = 0; i < count; i++) {
     const dumpId = int();
     int(); // hadDumper
-    for (let s = 0; s < 4; s++) str(); // tableoid, oid, tag, desc
+    str(); // tableoid
+    str(); // oid
+    const tag = text();
+    const desc = text();
     if (v >= version(1, 11)) int(); // section
-    for (let s = 0; s < 4; s++) str(); // defn, dropStmt, copyStmt, namespace
+    for (let s = 0; s < 3; s++) str(); // defn, dropStmt, copyStmt
+    const namespace = text();
+    if (desc === 'TABLE DATA' && tag !== undefined) tables.set(dumpId, `${namespace}.${tag}`);
     str(); // tablespace
     if (v >= version(1, 14)) str(); // table access method
     if (v >= version(1, 16)) int(); // relkind
@@ -89,7 +103,7 @@ function parseToc(b: Buffer): Toc | undefined {
     if (b[p] === OFFSET_NOT_SET) fields.set(dumpId, p);
     p += 1 + offSize;
   }
-  return { intSize, offSize, fields, end: p };
+  return { intSize, offSize, fields, end: p, tables, level };
 }
 
 type State = 'type' | 'id' | 'len' | 'skip' | 'oid' | 'stop';
@@ -108,6 +122,12 @@ export class ArchiveOffsets {
   private toSkip = 0;
   private pending: number[] = [];
   private readonly starts = new Map<number, number>();
+  private blockId = 0;
+  private readonly newlines = new Map<number, number>();
+  /** The last bytes of the current data block. */
+  private tail: number[] = [];
+  /** A table's data did not end as COPY data does: its rows cannot be told. */
+  private uncounted = false;
 
   /** Sees the next piece of the archive (in order). */
   push(chunk: Uint8Array): void {
@@ -147,6 +167,28 @@ export class ArchiveOffsets {
     return out;
   }
 
+  /**
+   * Rows of each table ("schema.table") counted in an uncompressed archive read to its end;
+   * undefined when the archive is compressed or was not understood.
+   */
+  rows(): Record<string, number> | undefined {
+    if (!this.toc || this.failed || this.uncounted || this.toc.level !== 0 || this.state !== 'type') {
+      return undefined;
+    }
+    const out: Record<string, number> = {};
+    for (const [dumpId, table] of this.toc.tables) out[table] = this.newlines.get(dumpId) ?? 0;
+    return out;
+  }
+
+  /** A table's COPY data ends with "\\.", then two empty lines: three newlines that are no rows. */
+  private endData(): void {
+    const n = this.newlines.get(this.blockId) ?? 0;
+    if (this.tail.length === TRAILER.length && Buffer.from(this.tail).equals(TRAILER)) {
+      this.newlines.set(this.blockId, n - 3);
+    } else if (this.toc?.tables.has(this.blockId)) this.uncounted = true;
+    this.tail = [];
+  }
+
   private tryToc(last = false): void {
     const all = Buffer.concat(this.head, this.headLength);
     try {
@@ -173,6 +215,13 @@ export class ArchiveOffsets {
     while (i < b.length && this.state !== 'stop') {
       if (this.state === 'skip') {
         const n = Math.min(this.toSkip, b.length - i);
+        if (this.blockType === BLK_DATA) {
+          let rows = 0;
+          for (let at = b.indexOf(10, i); at !== -1 && at < i + n; at = b.indexOf(10, at + 1)) rows++;
+          if (rows > 0) this.newlines.set(this.blockId, (this.newlines.get(this.blockId) ?? 0) + rows);
+          for (let k = Math.max(i, i + n - TRAILER.length); k < i + n; k++) this.tail.push(b[k]);
+          if (this.tail.length > TRAILER.length) this.tail.splice(0, this.tail.length - TRAILER.length);
+        }
         i += n;
         this.pos += n;
         this.toSkip -= n;
@@ -196,6 +245,7 @@ export class ArchiveOffsets {
       if (this.pending[0] !== 0) value = -value;
       this.pending = [];
       if (this.state === 'id') {
+        this.blockId = value;
         if (!this.starts.has(value)) this.starts.set(value, this.blockStart);
         this.state = this.blockType === BLK_DATA ? 'len' : 'oid';
       } else if (this.state === 'oid') {
@@ -204,6 +254,7 @@ export class ArchiveOffsets {
         this.toSkip = value;
         this.state = 'skip';
       } else if (value === 0) {
+        if (this.blockType === BLK_DATA) this.endData();
         this.state = this.blockType === BLK_DATA ? 'type' : 'oid';
       } else this.state = 'stop';
     }
