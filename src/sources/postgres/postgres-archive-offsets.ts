@@ -124,8 +124,9 @@ export class ArchiveOffsets {
   private readonly starts = new Map<number, number>();
   private blockId = 0;
   private readonly newlines = new Map<number, number>();
-  /** The last bytes of the current data block. */
-  private tail: number[] = [];
+  /** Where the last whole chunk of the current data block ended (its trailer is checked there). */
+  private lastBuf: Buffer | undefined;
+  private lastEnd = 0;
   /** A table's data did not end as COPY data does: its rows cannot be told. */
   private uncounted = false;
 
@@ -180,13 +181,38 @@ export class ArchiveOffsets {
     return out;
   }
 
+  /** Table data chunks lying whole in `b` from `i`: rows counted, skipped; returns where they stop. */
+  private wholeChunks(b: Buffer, i: number, intSize: number): number {
+    let rows = 0;
+    let at = i;
+    for (;;) {
+      const data = at + 1 + intSize;
+      if (data > b.length || b[at] !== 0) break;
+      let n = 0;
+      for (let k = intSize - 1; k >= 0; k--) n = n * 256 + b[at + 1 + k];
+      const end = data + n;
+      if (n === 0 || end > b.length) break;
+      for (let nl = b.indexOf(10, data); nl !== -1 && nl < end; nl = b.indexOf(10, nl + 1)) rows++;
+      this.lastBuf = b;
+      this.lastEnd = end;
+      at = end;
+    }
+    if (rows > 0) this.newlines.set(this.blockId, (this.newlines.get(this.blockId) ?? 0) + rows);
+    return at;
+  }
+
   /** A table's COPY data ends with "\\.", then two empty lines: three newlines that are no rows. */
   private endData(): void {
     const n = this.newlines.get(this.blockId) ?? 0;
-    if (this.tail.length === TRAILER.length && Buffer.from(this.tail).equals(TRAILER)) {
+    const last = this.lastBuf;
+    if (
+      last &&
+      this.lastEnd >= TRAILER.length &&
+      last.subarray(this.lastEnd - TRAILER.length, this.lastEnd).equals(TRAILER)
+    ) {
       this.newlines.set(this.blockId, n - 3);
     } else if (this.toc?.tables.has(this.blockId)) this.uncounted = true;
-    this.tail = [];
+    this.lastBuf = undefined;
   }
 
   private tryToc(last = false): void {
@@ -219,14 +245,22 @@ export class ArchiveOffsets {
           let rows = 0;
           for (let at = b.indexOf(10, i); at !== -1 && at < i + n; at = b.indexOf(10, at + 1)) rows++;
           if (rows > 0) this.newlines.set(this.blockId, (this.newlines.get(this.blockId) ?? 0) + rows);
-          for (let k = Math.max(i, i + n - TRAILER.length); k < i + n; k++) this.tail.push(b[k]);
-          if (this.tail.length > TRAILER.length) this.tail.splice(0, this.tail.length - TRAILER.length);
         }
         i += n;
         this.pos += n;
         this.toSkip -= n;
-        if (this.toSkip === 0) this.state = 'len';
+        if (this.toSkip === 0) {
+          this.state = 'len';
+          this.lastBuf = b;
+          this.lastEnd = i;
+        }
         continue;
+      }
+      if (this.state === 'len' && this.blockType === BLK_DATA && this.pending.length === 0) {
+        const from = i;
+        i = this.wholeChunks(b, i, intSize);
+        this.pos += i - from;
+        if (i >= b.length) break;
       }
       if (this.state === 'type') {
         this.blockStart = this.pos;
