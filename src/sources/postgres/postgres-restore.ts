@@ -266,7 +266,6 @@ export async function restoreDatabase(
       );
     }
     const items = [
-      ...notes,
       ...rolesCreated.map((r) => `ROLE ${r} (created NOLOGIN: the target had no such role)`),
       ...recreated.map(recreatedItem),
       ...Object.entries(check.rows).map(([t, n]) => `${t}: ${rowsText(n)}`),
@@ -286,6 +285,7 @@ export async function restoreDatabase(
         ...(check.schemaMatches === undefined ? {} : { schemaMatches: check.schemaMatches }),
         ...(check.largeObjects === undefined ? {} : { largeObjects: check.largeObjects }),
         ...(options.createRoles ? { rolesCreated } : {}),
+        ...(notes.length > 0 ? { warnings: notes } : {}),
       },
     };
   } finally {
