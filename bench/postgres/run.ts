@@ -1,17 +1,19 @@
 /**
  * @module bench/postgres/run
- * `node dist/bench/postgres/run.js [--scale 100] [--days 5] [--jobs 2] [--workdir DIR] [--keep] [--json]`
+ * `node dist/bench/postgres/run.js [--scale 15] [--runs 3] [--jobs 2] [--days 0] [--baseline OTHER/bin/lifeboat.js] [--workdir DIR] [--keep] [--json]`
  *
- * The PostgreSQL engine against the tools it wraps, on a pgbench database (scale 100 is about
- * 1.5 GiB) in a throwaway server: backup time against `pg_dump -Fc > file` (zlib, the
- * default, and -Z0), restore time against plain `pg_restore` of that file (streamed and with
- * jobs), then five "days" each updating a random 1% of pgbench_accounts, backed up by
- * Lifeboat and by restic fed the same (uncompressed) dumps with `restic backup --stdin`; the
- * repository sizes after each day. Every step runs under GNU time for peak RSS.
+ * The PostgreSQL engine against the tools it wraps, on a pgbench database plus a copy of
+ * pgbench_accounts (two large tables; scale 15 is about 450 MiB) in a throwaway server:
+ * backup time against `pg_dump -Fc > file` (zlib, the default, and -Z0), restore time
+ * against plain `pg_restore` of that file, Lifeboat streamed and with jobs. Every step runs
+ * once per round, rounds interleaved, under GNU time; each figure is the median, and the
+ * load average at each round's start is printed with the ratios. With --days N, N "days"
+ * follow, each updating a random 1% of pgbench_accounts, backed up by Lifeboat and by restic
+ * fed the same (uncompressed) dumps with `restic backup --stdin`; the repository sizes.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -21,17 +23,24 @@ import { checkGnuTime, diskUsage, measure, run, type Sample } from '../measure.j
 export interface PostgresBenchOptions {
   /** pgbench scale factor: 100 is about 1.5 GiB (10 million accounts). */
   scale: number;
-  /** Days of ~1% changes after the first backup. */
+  /** Days of ~1% changes after the first backup (0: none). */
   days: number;
+  /** Rounds of every step; each step's figure is the median. */
+  runs: number;
   /** pg_restore -j for the parallel restores. */
   jobs: number;
   workdir?: string;
+  /** Another build's bin/lifeboat.js, measured in the same rounds ("[baseline]" steps). */
+  baseline?: string;
   keep: boolean;
   log: (line: string) => void;
 }
 
 export interface PostgresBenchResult {
   scale: number;
+  runs: number;
+  /** The 1-minute load average at the start of each round. */
+  loads: number[];
   databaseBytes: number;
   steps: Record<string, Sample & { bytes?: number }>;
   days: { day: number; lifeboat: number; restic: number; lifeboatZ6?: number }[];
@@ -45,8 +54,9 @@ export async function runPostgresBench(
   options: Partial<PostgresBenchOptions> = {},
 ): Promise<PostgresBenchResult> {
   const o: PostgresBenchOptions = {
-    scale: 100,
-    days: 5,
+    scale: 15,
+    days: 0,
+    runs: 3,
     jobs: 2,
     keep: false,
     log: (line) => process.stderr.write(`[bench:postgres] ${line}\n`),
@@ -82,75 +92,106 @@ async function benchOn(
   const conn = ['-h', server.host, '-p', String(server.port), '-U', server.user];
   const psql = (db: string, sql: string) =>
     run(bin('psql'), [...conn, '-X', '-q', '-At', '-d', db, '-c', sql], { env: pgEnv });
-  const steps: PostgresBenchResult['steps'] = {};
-  const step = async (name: string, p: Promise<Sample>, bytes?: number) => {
-    const s = await p;
-    steps[name] = { ...s, ...(bytes === undefined ? {} : { bytes }) };
-    o.log(
-      `${name}: ${s.wall.toFixed(2)} s, peak RSS ${(s.maxRss / 2 ** 20).toFixed(0)} MiB${bytes === undefined ? '' : `, ${mib(bytes)}`}`,
-    );
-  };
-
-  o.log(`pgbench -i -s ${o.scale} in ${server.dir}`);
+  o.log(`pgbench -i -s ${o.scale} in ${server.dir}, plus a copy of pgbench_accounts`);
   psql('postgres', 'CREATE DATABASE bench');
   run(bin('pgbench'), [...conn, '-i', '-s', String(o.scale), '-q', 'bench'], { env: pgEnv });
+  // A second large table: pg_restore -j loads one table per worker.
+  psql(
+    'bench',
+    'CREATE TABLE accounts_copy AS SELECT * FROM pgbench_accounts; ALTER TABLE accounts_copy ADD PRIMARY KEY (aid)',
+  );
   psql('bench', 'CHECKPOINT');
   const databaseBytes = Number(psql('bench', "SELECT pg_database_size('bench')").trim());
   o.log(`database: ${mib(databaseBytes)}`);
 
-  // Plain pg_dump, default (zlib) and uncompressed.
   const dumpZ = join(work, 'bench.Z.pgdump');
   const dump0 = join(work, 'bench.Z0.pgdump');
-  await step(
-    'pg_dump -Fc',
-    measure(bin('pg_dump'), [...conn, '-Fc', '-f', dumpZ, 'bench'], { env: pgEnv, cwd: work }),
-  );
-  steps['pg_dump -Fc'].bytes = statSync(dumpZ).size;
-  await step(
-    'pg_dump -Fc -Z0',
-    measure(bin('pg_dump'), [...conn, '-Fc', '-Z0', '-f', dump0, 'bench'], { env: pgEnv, cwd: work }),
-  );
-  steps['pg_dump -Fc -Z0'].bytes = statSync(dump0).size;
-
-  // Lifeboat: -Z0 (its default) and -Z6 (pg_dump's own compression), one repository each.
   const url = server.urlFor('bench');
-  const lb = setupLifeboat(work, 'lb', { type: 'postgres', url, jobs: o.jobs });
-  const lbZ6 = setupLifeboat(work, 'lbz6', { type: 'postgres', url, compression: 6 });
-  await step('lifeboat backup (Z0)', lb.backup());
-  await step('lifeboat backup (Z6)', lbZ6.backup());
-
-  // Restores into fresh databases.
   const fresh = (db: string) => {
     psql('postgres', `DROP DATABASE IF EXISTS ${db}`);
     psql('postgres', `CREATE DATABASE ${db}`);
   };
-  fresh('r1');
-  await step(
-    'pg_restore (zlib file)',
-    measure(bin('pg_restore'), [...conn, '-d', 'r1', dumpZ], { env: pgEnv, cwd: work }),
-  );
-  fresh('r1');
-  await step(
-    'pg_restore (Z0 file)',
-    measure(bin('pg_restore'), [...conn, '-d', 'r1', dump0], { env: pgEnv, cwd: work }),
-  );
-  fresh('r1');
-  await step(
-    `pg_restore -j ${o.jobs} (Z0 file)`,
-    measure(bin('pg_restore'), [...conn, '-j', String(o.jobs), '-d', 'r1', dump0], { env: pgEnv, cwd: work }),
-  );
-  psql('postgres', 'DROP DATABASE IF EXISTS r1');
-  for (const [name, jobs] of [
-    ['lifeboat restore (stream)', 1],
-    [`lifeboat restore (jobs ${o.jobs})`, o.jobs],
-  ] as const) {
-    psql('postgres', 'DROP DATABASE IF EXISTS r2');
-    await step(name, lb.restore(server.urlFor('r2'), jobs));
-  }
-  psql('postgres', 'DROP DATABASE IF EXISTS r2');
+  // Every step once per round, rounds interleaved so that a busy moment of a shared machine
+  // falls on all of them alike; each step's figure is its median.
+  const samples: Record<string, (Sample & { bytes?: number })[]> = {};
+  const step = async (name: string, p: Promise<Sample>, bytes?: () => number) => {
+    const s = await p;
+    const b = bytes?.();
+    samples[name] = [...(samples[name] ?? []), { ...s, ...(b === undefined ? {} : { bytes: b }) }];
+    o.log(
+      `${name}: ${s.wall.toFixed(2)} s, peak RSS ${(s.maxRss / 2 ** 20).toFixed(0)} MiB${b === undefined ? '' : `, ${mib(b)}`}`,
+    );
+  };
+  let lb = setupLifeboat(work, 'lb-0', { type: 'postgres', url });
+  let lbZ6 = lb;
+  const loads: number[] = [];
+  for (let round = 1; round <= o.runs; round++) {
+    loads.push(loadavg()[0]);
+    o.log(`round ${round} of ${o.runs} (load average ${loadavg()[0].toFixed(2)})`);
+    rmSync(dumpZ, { force: true });
+    rmSync(dump0, { force: true });
+    await step(
+      'pg_dump -Fc > file',
+      measure('/bin/sh', ['-c', `"${bin('pg_dump')}" ${conn.join(' ')} -Fc bench > "${dumpZ}"`], {
+        env: pgEnv,
+        cwd: work,
+      }),
+      () => statSync(dumpZ).size,
+    );
+    await step(
+      'pg_dump -Fc -Z0 > file',
+      measure('/bin/sh', ['-c', `"${bin('pg_dump')}" ${conn.join(' ')} -Fc -Z0 bench > "${dump0}"`], {
+        env: pgEnv,
+        cwd: work,
+      }),
+      () => statSync(dump0).size,
+    );
+    // Lifeboat -Z0 (its default) and -Z6 (pg_dump's own compression), each into a new repository.
+    lb = setupLifeboat(work, `lb-${round}`, { type: 'postgres', url });
+    if (round > 1) rmSync(lbZ6.repo, { recursive: true, force: true });
+    lbZ6 = setupLifeboat(work, `lbz6-${round}`, { type: 'postgres', url, compression: 6 });
+    await step('lifeboat backup (Z0)', lb.backup());
+    await step('lifeboat backup (Z6)', lbZ6.backup());
 
+    // Restores into a fresh database: pg_restore of pg_dump's own (seekable) file.
+    fresh('r1');
+    await step(
+      'pg_restore (zlib file)',
+      measure(bin('pg_restore'), [...conn, '-d', 'r1', dumpZ], { env: pgEnv, cwd: work }),
+    );
+    fresh('r1');
+    await step(
+      `pg_restore -j ${o.jobs} (zlib file)`,
+      measure(bin('pg_restore'), [...conn, '-j', String(o.jobs), '-d', 'r1', dumpZ], {
+        env: pgEnv,
+        cwd: work,
+      }),
+    );
+    psql('postgres', 'DROP DATABASE IF EXISTS r1');
+    for (const [name, jobs] of [
+      ['lifeboat restore (stream)', 1],
+      [`lifeboat restore (jobs ${o.jobs})`, o.jobs],
+    ] as const) {
+      psql('postgres', 'DROP DATABASE IF EXISTS r2');
+      await step(name, lb.restore(server.urlFor('r2'), jobs));
+    }
+    psql('postgres', 'DROP DATABASE IF EXISTS r2');
+    if (o.baseline) {
+      const base = setupLifeboat(work, `base-${round}`, { type: 'postgres', url }, o.baseline);
+      await step('lifeboat backup (Z0) [baseline]', base.backup());
+      for (const [name, jobs] of [
+        ['lifeboat restore (stream) [baseline]', 1],
+        [`lifeboat restore (jobs ${o.jobs}) [baseline]`, o.jobs],
+      ] as const) {
+        psql('postgres', 'DROP DATABASE IF EXISTS r2');
+        await step(name, base.restore(server.urlFor('r2'), jobs));
+      }
+      psql('postgres', 'DROP DATABASE IF EXISTS r2');
+      rmSync(base.repo, { recursive: true, force: true });
+    }
+  }
   // Days: ~1% of accounts change; Lifeboat backs up, restic takes the same dump on stdin.
-  const restic = resticAvailable();
+  const restic = o.days > 0 ? resticAvailable() : null;
   const resticRepo = join(work, 'restic');
   const resticEnv = {
     ...process.env,
@@ -171,7 +212,7 @@ async function benchOn(
         },
       ),
     );
-  } else o.log('restic not installed (apt-get install restic): no comparison');
+  } else if (o.days > 0) o.log('restic not installed (apt-get install restic): no comparison');
   const days: PostgresBenchResult['days'] = [
     {
       day: 0,
@@ -215,21 +256,36 @@ async function benchOn(
     o.log(`day ${day}: lifeboat repo ${mib(entry.lifeboat)}, restic repo ${mib(entry.restic)}`);
   }
 
+  const steps: PostgresBenchResult['steps'] = {};
+  for (const [name, list] of Object.entries(samples)) steps[name] = median(list);
+
   const last = days[days.length - 1];
+  const wall = (name: string) => steps[name].wall;
   const ratios: Record<string, number> = {
-    'backup: lifeboat (Z0) / pg_dump -Fc': steps['lifeboat backup (Z0)'].wall / steps['pg_dump -Fc'].wall,
-    'backup: lifeboat (Z0) / pg_dump -Fc -Z0':
-      steps['lifeboat backup (Z0)'].wall / steps['pg_dump -Fc -Z0'].wall,
+    'backup: lifeboat (Z0) / pg_dump -Fc > file': wall('lifeboat backup (Z0)') / wall('pg_dump -Fc > file'),
+    'backup: lifeboat (Z0) / pg_dump -Fc -Z0 > file':
+      wall('lifeboat backup (Z0)') / wall('pg_dump -Fc -Z0 > file'),
+    'backup: lifeboat (Z6) / pg_dump -Fc > file': wall('lifeboat backup (Z6)') / wall('pg_dump -Fc > file'),
     'restore: lifeboat stream / pg_restore (zlib file)':
-      steps['lifeboat restore (stream)'].wall / steps['pg_restore (zlib file)'].wall,
+      wall('lifeboat restore (stream)') / wall('pg_restore (zlib file)'),
     [`restore: lifeboat jobs ${o.jobs} / pg_restore (zlib file)`]:
-      steps[`lifeboat restore (jobs ${o.jobs})`].wall / steps['pg_restore (zlib file)'].wall,
+      wall(`lifeboat restore (jobs ${o.jobs})`) / wall('pg_restore (zlib file)'),
+    [`restore: lifeboat jobs ${o.jobs} / lifeboat stream`]:
+      wall(`lifeboat restore (jobs ${o.jobs})`) / wall('lifeboat restore (stream)'),
   };
+  if (o.baseline) {
+    ratios['baseline backup (Z0) / pg_dump -Fc > file'] =
+      wall('lifeboat backup (Z0) [baseline]') / wall('pg_dump -Fc > file');
+    ratios['baseline restore stream / pg_restore (zlib file)'] =
+      wall('lifeboat restore (stream) [baseline]') / wall('pg_restore (zlib file)');
+    ratios[`baseline restore jobs ${o.jobs} / baseline stream`] =
+      wall(`lifeboat restore (jobs ${o.jobs}) [baseline]`) / wall('lifeboat restore (stream) [baseline]');
+  }
   if (restic) ratios[`repository after ${o.days} days: lifeboat / restic`] = last.lifeboat / last.restic;
-  return { scale: o.scale, databaseBytes, steps, days, ratios };
+  return { scale: o.scale, runs: o.runs, loads, databaseBytes, steps, days, ratios };
 }
 
-function setupLifeboat(work: string, name: string, source: Record<string, unknown>) {
+function setupLifeboat(work: string, name: string, source: Record<string, unknown>, bin = LIFEBOAT_BIN) {
   const repo = join(work, `repo-${name}`);
   const home = join(work, `home-${name}`);
   mkdirSync(home, { recursive: true });
@@ -240,16 +296,16 @@ function setupLifeboat(work: string, name: string, source: Record<string, unknow
     });
   write({});
   const env = { ...process.env, LIFEBOAT_REPO: repo, LIFEBOAT_PASSWORD: PASSWORD };
-  run(process.execPath, [LIFEBOAT_BIN, 'init', '--quiet'], { env, cwd: home });
+  run(process.execPath, [bin, 'init', '--quiet'], { env, cwd: home });
   return {
     repo,
     backup: () =>
-      measure(process.execPath, [LIFEBOAT_BIN, '--config', config, 'backup', '--quiet'], { env, cwd: home }),
+      measure(process.execPath, [bin, '--config', config, 'backup', '--quiet'], { env, cwd: home }),
     restore: (to: string, jobs: number) => {
       write({ jobs });
       return measure(
         process.execPath,
-        [LIFEBOAT_BIN, '--config', config, 'restore', 'latest', '--quiet', '--to', to],
+        [bin, '--config', config, 'restore', 'latest', '--quiet', '--to', to],
         { env, cwd: home },
       ).finally(() => write({}));
     },
@@ -267,13 +323,17 @@ function mib(n: number): string {
 }
 
 export function formatPostgresBench(r: PostgresBenchResult): string {
-  const lines = [`PostgreSQL engine, pgbench scale ${r.scale} (database ${mib(r.databaseBytes)})`, ''];
+  const lines = [
+    `PostgreSQL engine, pgbench scale ${r.scale} plus a copy of pgbench_accounts (database ${mib(r.databaseBytes)})`,
+    `median of ${r.runs} interleaved rounds; load average at each round's start: ${r.loads.map((l) => l.toFixed(2)).join(', ')} (${cpus().length} cores)`,
+    '',
+  ];
   lines.push(
-    `${'step'.padEnd(40)} ${'wall s'.padStart(8)} ${'cpu s'.padStart(8)} ${'peak RSS'.padStart(10)} ${'size'.padStart(12)}`,
+    `${'step'.padEnd(44)} ${'wall s'.padStart(8)} ${'cpu s'.padStart(8)} ${'peak RSS'.padStart(10)} ${'size'.padStart(12)}`,
   );
   for (const [name, s] of Object.entries(r.steps)) {
     lines.push(
-      `${name.padEnd(40)} ${s.wall.toFixed(2).padStart(8)} ${(s.user + s.sys).toFixed(2).padStart(8)} ${`${(s.maxRss / 2 ** 20).toFixed(0)} MiB`.padStart(10)} ${(s.bytes === undefined ? '' : mib(s.bytes)).padStart(12)}`,
+      `${name.padEnd(44)} ${s.wall.toFixed(2).padStart(8)} ${(s.user + s.sys).toFixed(2).padStart(8)} ${`${(s.maxRss / 2 ** 20).toFixed(0)} MiB`.padStart(10)} ${(s.bytes === undefined ? '' : mib(s.bytes)).padStart(12)}`,
     );
   }
   lines.push(
@@ -286,7 +346,7 @@ export function formatPostgresBench(r: PostgresBenchResult): string {
     );
   }
   lines.push('');
-  for (const [k, v] of Object.entries(r.ratios)) lines.push(`${k.padEnd(52)} ${v.toFixed(3)}`);
+  for (const [k, v] of Object.entries(r.ratios)) lines.push(`${k.padEnd(56)} ${v.toFixed(3)}`);
   return lines.join('\n');
 }
 
@@ -301,13 +361,15 @@ function parseArgs(argv: string[]): Partial<PostgresBenchOptions> & { json?: boo
     };
     if (a === '--scale') out.scale = Number(value());
     else if (a === '--days') out.days = Number(value());
+    else if (a === '--runs') out.runs = Number(value());
+    else if (a === '--baseline') out.baseline = value();
     else if (a === '--jobs') out.jobs = Number(value());
     else if (a === '--workdir') out.workdir = value();
     else if (a === '--keep') out.keep = true;
     else if (a === '--json') out.json = true;
     else
       throw new Error(
-        `unknown option ${a} (use --scale N, --days N, --jobs N, --workdir DIR, --keep, --json)`,
+        `unknown option ${a} (use --scale N, --runs N, --baseline BIN, --days N, --jobs N, --workdir DIR, --keep, --json)`,
       );
   }
   return out;
@@ -322,4 +384,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       process.exit(1);
     },
   );
+}
+
+function median<T extends Sample>(list: T[]): T {
+  const sorted = [...list].sort((a, b) => a.wall - b.wall);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }

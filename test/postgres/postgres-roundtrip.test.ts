@@ -273,6 +273,34 @@ describe('postgres round trips through the CLI', { skip: unavailable ?? false },
     );
     await ok(['restore', 'latest', '--source', 'pg/shop', '--to', server.urlFor('shop_par')], parallel);
     assert.deepEqual(await databaseDigest(server.urlFor('shop_par')), original);
+    assert.doesNotMatch(
+      (await ok(['restore', 'latest', '--source', 'pg/shop', '--to', server.urlFor('shop_par2')], parallel))
+        .stdout,
+      /not used/,
+    );
+    // One table: pg_restore -j has nothing to share out, so the archive streams.
+    const one = await ok(
+      [
+        'restore',
+        'latest',
+        '--source',
+        'pg/shop',
+        '--table',
+        'public.customers',
+        '--to',
+        server.urlFor('shop_one'),
+      ],
+      parallel,
+    );
+    assert.match(
+      one.stdout,
+      /^warning: jobs: 2 not used: fewer than two large tables, so the archive was streamed$/m,
+    );
+    const [{ n }] = await sql<{ n: string }>(
+      server.urlFor('shop_one'),
+      'SELECT count(*) AS n FROM public.customers',
+    );
+    assert.equal(Number(n), 504);
   });
 
   it('restores roles into another server, and refuses to alter existing ones without --overwrite', async () => {

@@ -9,6 +9,7 @@ import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
 import { saveArtifacts } from '../artifact.js';
 import { runDumpTool } from '../dump-runner.js';
 import type { BackupContext, BackupResult } from '../source.js';
+import { ArchiveOffsets } from './postgres-archive-offsets.js';
 import {
   connect,
   countLargeObjects,
@@ -73,6 +74,8 @@ export async function backupDatabase(
     ctx.signal?.addEventListener('abort', onOuterAbort, { once: true });
     const level = source.config.compression ?? 0;
     const artifact = artifactName(database);
+    // An uncompressed archive's rows are counted as it passes: no count(*) beside the dump.
+    const walker = level === 0 ? new ArchiveOffsets() : undefined;
     let bytes = 0;
     const dump = runDumpTool(
       {
@@ -88,9 +91,10 @@ export async function backupDatabase(
         saveArtifacts(ctx.store, [
           {
             name: artifact,
-            stream: guard(stdout, abort.signal, (n) => {
-              bytes += n;
-              ctx.progress.advance(n);
+            stream: guard(stdout, abort.signal, (chunk) => {
+              bytes += chunk.length;
+              walker?.push(chunk);
+              ctx.progress.advance(chunk.length);
             }),
           },
         ]),
@@ -105,11 +109,22 @@ export async function backupDatabase(
       throw err;
     };
     const limit = parseByteSize(source.config.exact_count_limit ?? DEFAULT_EXACT_COUNT_LIMIT);
-    const settled = await Promise.allSettled([dump.catch(fail), gatherFacts(client, limit).catch(fail)]);
+    const settled = await Promise.allSettled([
+      dump.catch(fail),
+      gatherFacts(client, walker ? -1 : limit).catch(fail),
+    ]);
     ctx.signal?.removeEventListener('abort', onOuterAbort);
     if (first !== undefined) throw dumpFailed(source.name, conn, first);
     const root = (settled[0] as PromiseFulfilledResult<string>).value;
     const stats = (settled[1] as PromiseFulfilledResult<Awaited<ReturnType<typeof gatherFacts>>>).value;
+    if (walker) {
+      walker.end();
+      const counted = walker.rows();
+      if (counted && Object.keys(stats.rows).every((t) => t in counted)) {
+        for (const t of Object.keys(stats.rows)) stats.rows[t] = counted[t];
+        stats.estimated = [];
+      } else Object.assign(stats, await countRows(client, limit)); // still in the dump's snapshot
+    }
     await query(client, 'COMMIT', [], 'ending the backup transaction');
     return {
       root,
@@ -150,15 +165,15 @@ async function gatherFacts(client: PgClient, exactLimit: number) {
   return { ...counted, largeObjects, owned, digest };
 }
 
-/** Passes the dump through, counting bytes; stops with the abort reason once aborted. */
+/** Passes the dump through, showing each piece to `onChunk`; stops with the abort reason once aborted. */
 async function* guard(
   stream: AsyncIterable<Buffer>,
   signal: AbortSignal,
-  onBytes: (n: number) => void,
+  onChunk: (chunk: Buffer) => void,
 ): AsyncIterable<Buffer> {
   for await (const chunk of stream) {
     signal.throwIfAborted();
-    onBytes(chunk.length);
+    onChunk(chunk);
     yield chunk;
   }
   signal.throwIfAborted();

@@ -154,7 +154,7 @@ export async function countRows(client: PgClient, exactLimit: number): Promise<T
     const key = `${t.schema}.${t.name}`;
     const bytes = Number(t.bytes);
     tableBytes += bytes;
-    if (bytes <= exactLimit || t.reltuples < 0) {
+    if (exactLimit >= 0 && (bytes <= exactLimit || t.reltuples < 0)) {
       exact.push({ key, sql: `SELECT count(*) FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}` });
     } else {
       rows[key] = Math.round(t.reltuples);

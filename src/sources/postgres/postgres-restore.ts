@@ -16,10 +16,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, isLifeboatError, LifeboatError } from '../../errors.js';
-import { damagedArtifact, loadArtifacts, readArtifact, writeArtifactToFile } from '../artifact.js';
+import { damagedArtifact, loadArtifacts, readArtifact } from '../artifact.js';
 import { runDumpTool, runRestoreTool, type ToolCommand } from '../dump-runner.js';
 import type { DamagedRange, RestoreContext, RestoreOptions, RestoreResult, TreeNode } from '../source.js';
 import { archiveEntryAt } from './postgres-archive-blocks.js';
+import { writeSeekableArchive } from './postgres-archive-offsets.js';
 import {
   connect,
   countLargeObjects,
@@ -189,6 +190,7 @@ export async function restoreDatabase(
       created = true;
     }
     let rolesCreated: string[] = [];
+    const notes: string[] = [];
     try {
       if (options.createRoles && toc) {
         const named = await readRoleSql(ctx, node, tool, toc, work);
@@ -233,10 +235,15 @@ export async function restoreDatabase(
         if (options.overwrite) args.push('--clean', '--if-exists');
         if (chosen) args.push('-L', list);
         const jobs = source.config.jobs ?? 1;
-        if (jobs > 1) {
-          // pg_restore -j needs a seekable file; it is private (0600 in a 0700 folder) and removed.
+        const parallel = jobs > 1 && parallelHelps(ctx.stats.rows ?? {}, scopeTables);
+        if (jobs > 1 && !parallel) {
+          notes.push(`jobs: ${jobs} not used: fewer than two large tables, so the archive was streamed`);
+        }
+        if (parallel) {
+          // pg_restore -j needs a seekable file, with its data offsets filled in so each worker
+          // seeks to its table; it is private (0600 in a 0700 folder) and removed.
           const file = join(work, 'archive.pgdump');
-          await writeArtifactToFile(ctx.store, node, file, (n) => ctx.progress.advance(n), onDamaged);
+          await writeSeekableArchive(stream(), file);
           await runRestoreTool(tool([...args, '-j', String(jobs), file]), undefined);
         } else {
           // One transaction: a failure leaves the target as it was.
@@ -278,11 +285,25 @@ export async function restoreDatabase(
         ...(check.schemaMatches === undefined ? {} : { schemaMatches: check.schemaMatches }),
         ...(check.largeObjects === undefined ? {} : { largeObjects: check.largeObjects }),
         ...(options.createRoles ? { rolesCreated } : {}),
+        ...(notes.length > 0 ? { warnings: notes } : {}),
       },
     };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Whether `pg_restore -j` can beat the stream: its workers load one table each, so it needs
+ * two or more tables each holding at least a tenth of the rows; otherwise writing the whole
+ * archive to a file first only adds time.
+ */
+export function parallelHelps(rows: Record<string, number>, scope?: string[]): boolean {
+  const counts = Object.entries(rows)
+    .filter(([t]) => !scope || scope.includes(t))
+    .map(([, n]) => n);
+  const total = counts.reduce((a, b) => a + b, 0);
+  return total > 0 && counts.filter((n) => n * 10 >= total).length >= 2;
 }
 
 /** What a --table or --schema restore does. */

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { isLifeboatError } from '../../errors.js';
 import { parsePgUrl, toolConnArgs, toolEnv, withDatabase } from './postgres-connection.js';
 import { filterGlobals } from './postgres-globals.js';
-import { restoreTarget } from './postgres-restore.js';
+import { parallelHelps, restoreTarget } from './postgres-restore.js';
 import { archiveRoles, rolesInSql } from './postgres-roles.js';
 import { SCRIPT_COMPLETE, wrapScript } from './postgres-table-data.js';
 import {
@@ -294,4 +294,19 @@ test("a data-only load commits only after pg_restore's complete script", async (
     collect(['COPY t FROM stdin;\n1\n']),
     /ended before its last line, so nothing was committed/,
   );
+});
+
+test('parallelHelps: pg_restore -j only with two or more tables each holding a tenth of the rows', () => {
+  const pgbench = {
+    'public.pgbench_accounts': 1_000_000,
+    'public.pgbench_branches': 10,
+    'public.pgbench_tellers': 100,
+  };
+  assert.equal(parallelHelps(pgbench), false);
+  assert.equal(parallelHelps({ ...pgbench, 'public.accounts_copy': 1_000_000 }), true);
+  assert.equal(
+    parallelHelps({ ...pgbench, 'public.accounts_copy': 1_000_000 }, ['public.accounts_copy']),
+    false,
+  );
+  assert.equal(parallelHelps({}), false);
 });
