@@ -269,7 +269,9 @@ describe('postgres failures, secrets and hooks through the CLI', { skip: unavail
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       const procs = await allCommandLines();
-      if (procs.some((p) => /pg_dump .*--snapshot/.test(p.cmd))) break;
+      // This server's pg_dump (-p PORT): other suites may run pg_dump at the same time.
+      if (procs.some((p) => /pg_dump .*--snapshot/.test(p.cmd) && p.cmd.includes(` -p ${server.port} `)))
+        break;
       await sleep(10);
     }
     await sleep(300);
