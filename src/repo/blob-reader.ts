@@ -15,6 +15,7 @@ import { decodeIndex } from './index-file.js';
 import type { KeyStore } from './key-store.js';
 import type { PackEntry } from './pack.js';
 import { headerLength, openVerified, parsePackHeader } from './pack.js';
+import { PackWindows } from './pack-windows.js';
 import { type PackWriter, POOL_MIN_BLOB } from './pack-writer.js';
 import { SealPool } from './seal-pool.js';
 
@@ -34,6 +35,11 @@ export interface BlobCopy {
 export class BlobReader {
   /** Opens blobs for readBlobs(); made on first use. */
   private readPool: SealPool | undefined;
+  /** Small reads of readBlobs() (the blobs of small files), shared by its streams. */
+  private readonly windows = new PackWindows(
+    (name, offset, length) => this.backend.load({ type: 'pack', name }, offset, length),
+    async (name) => (await this.backend.stat({ type: 'pack', name })).size,
+  );
   /** Index files the last loadIndex could not read (their packs were indexed from headers). */
   damagedIndexes: string[] = [];
 
@@ -210,7 +216,7 @@ export class BlobReader {
     return readInRuns(
       ids.map((id) => (this.index().hasCopies(id) ? undefined : this.index().get(id))),
       {
-        load: (pack, offset, length) => this.backend.load({ type: 'pack', name: pack }, offset, length),
+        load: (pack, offset, length) => this.windows.read(pack, offset, length),
         reserve: ring && ((entry) => (pooled(entry) ? ring.take(entry.rawLength) : undefined)),
         open: !damaged
           ? opened
@@ -252,6 +258,7 @@ export class BlobReader {
   async close(): Promise<void> {
     await this.readPool?.close();
     this.readPool = undefined;
+    this.windows.clear();
   }
 }
 

@@ -191,3 +191,40 @@ test('local: a save that runs out of space fails cleanly (1 MiB tmpfs)', async (
     await done();
   }
 });
+
+test('local: pack files stay open for ranged reads, within bounds, and a removed pack is not found', async () => {
+  const { dir, done } = await scratch();
+  const fds = async () => (await readdir('/proc/self/fd')).length;
+  try {
+    const b = new LocalBackend(dir);
+    await b.create();
+    const before = await fds();
+    const packs = Array.from({ length: 40 }, (_, i) => i.toString(16).padStart(2, '0') + 'cd'.repeat(31));
+    const data = packs.map(() => randomBytes(4096));
+    for (const [i, name] of packs.entries()) await b.save({ type: 'pack', name }, data[i]);
+    // Concurrent reads of many packs: each range is right, and few files are held open.
+    const reads = packs.flatMap((name, i) =>
+      [0, 1000, 3000].map(async (at) => {
+        const got = await b.load({ type: 'pack', name }, at, 96);
+        assert.deepEqual(got, data[i].subarray(at, at + 96));
+      }),
+    );
+    await Promise.all(reads);
+    assert.ok((await fds()) - before <= 16, `${(await fds()) - before} files open`);
+    // Removed (by the backend, or by hand): the next read names the pack as not found.
+    await b.remove({ type: 'pack', name: packs[39] });
+    await assert.rejects(
+      b.load({ type: 'pack', name: packs[39] }, 0, 10),
+      (err: Error) => err.message.includes(packs[39].slice(0, 8)) && err.message.includes('not found'),
+    );
+    await b.close();
+    assert.equal(await fds(), before);
+    await rm(join(dir, 'data', packs[0].slice(0, 2), packs[0]), { force: true });
+    await assert.rejects(b.load({ type: 'pack', name: packs[0] }, 0, 10), { code: 'not_found' });
+    assert.deepEqual(await b.load({ type: 'pack', name: packs[1] }, 5, 7), data[1].subarray(5, 12));
+    await b.close();
+    assert.equal(await fds(), before);
+  } finally {
+    await done();
+  }
+});

@@ -27,6 +27,7 @@ import {
 } from '../backend.js';
 import { rangeStart, tooShort } from '../byte-range.js';
 import { checkName, objectName, TYPE_DIRS } from '../layout.js';
+import { PackHandles } from './pack-handles.js';
 
 const TEMP_PREFIX = '.tmp-';
 /** Modes of what the backend creates (before the umask for folders). */
@@ -125,6 +126,7 @@ async function writeAll(fh: NodeFileHandle, data: Buffer): Promise<void> {
 export class LocalBackend implements Backend {
   readonly location: string;
   readonly capabilities = CAPABILITIES;
+  private readonly handles = new PackHandles();
 
   constructor(root: string) {
     this.location = resolve(root);
@@ -187,6 +189,7 @@ export class LocalBackend implements Backend {
       await fh.close();
       fh = undefined;
       await rename(temp, target);
+      if (h.type === 'pack') await this.handles.forget(target);
       await syncDir(dir);
     } catch (err) {
       if (fh) await fh.close().catch(() => {});
@@ -213,34 +216,47 @@ export class LocalBackend implements Backend {
       }
     }
     const start = rangeStart('storage:local', h, offset, length);
+    const read = (fh: NodeFileHandle) => this.readRange(fh, h, start, length);
+    // Packs are read in many small ranges (a restore): their files are kept open.
+    if (h.type === 'pack') return this.handles.use(file, read).catch((err) => this.readError(h, err));
     let fh: NodeFileHandle;
     try {
       fh = await open(file, 'r');
     } catch (err) {
-      if (isMissing(err)) throw notFound(h, this.location, err);
-      throw fsError(err, 'read', objectName(h), this.location);
+      throw this.readError(h, err);
     }
     try {
-      // A range with a length needs no fstat: a file too short ends the reads early (an
-      // empty range reads nothing, so its start is checked against the size).
-      const size = length === undefined || length === 0 ? (await fh.stat()).size : undefined;
-      const want = length ?? (size as number) - start;
-      if (size !== undefined && (start + want > size || want < 0))
-        throw this.shortError(h, start, want, size);
-      const buf = Buffer.allocUnsafe(want);
-      let got = 0;
-      while (got < want) {
-        const { bytesRead } = await fh.read(buf, got, want - got, start + got);
-        if (bytesRead === 0) throw this.shortError(h, start, want, start + got);
-        got += bytesRead;
-      }
-      return buf;
-    } catch (err) {
-      if (err instanceof LifeboatError) throw err;
-      throw fsError(err, 'read', objectName(h), this.location);
+      return await read(fh).catch((err) => this.readError(h, err));
     } finally {
       await fh.close();
     }
+  }
+
+  private readError(h: FileHandle, err: unknown): never {
+    if (err instanceof LifeboatError) throw err;
+    if (isMissing(err)) throw notFound(h, this.location, err);
+    throw fsError(err, 'read', objectName(h), this.location);
+  }
+
+  private async readRange(
+    fh: NodeFileHandle,
+    h: FileHandle,
+    start: number,
+    length?: number,
+  ): Promise<Buffer> {
+    // A range with a length needs no fstat: a file too short ends the reads early (an
+    // empty range reads nothing, so its start is checked against the size).
+    const size = length === undefined || length === 0 ? (await fh.stat()).size : undefined;
+    const want = length ?? (size as number) - start;
+    if (size !== undefined && (start + want > size || want < 0)) throw this.shortError(h, start, want, size);
+    const buf = Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await fh.read(buf, got, want - got, start + got);
+      if (bytesRead === 0) throw this.shortError(h, start, want, start + got);
+      got += bytesRead;
+    }
+    return buf;
   }
 
   private shortError(h: FileHandle, offset: number, length: number, size: number): LifeboatError {
@@ -258,6 +274,7 @@ export class LocalBackend implements Backend {
   }
 
   async remove(h: FileHandle): Promise<void> {
+    if (h.type === 'pack') await this.handles.forget(this.path(h));
     try {
       await unlink(this.path(h));
     } catch (err) {
@@ -370,7 +387,9 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.handles.closeAll();
+  }
 }
 
 /** A backend over the folder `root` (resolved against the working directory). */
