@@ -37,7 +37,7 @@ import { selfArgv } from '../self-command.js';
 import { sourceOfUnit } from '../sources/source-units.js';
 import { openBackend } from '../storage/registry.js';
 import type { CliContext } from './context.js';
-import { print } from './shell.js';
+import { print, table } from './shell.js';
 
 // ---- helpers ---------------------------------------------------------------------------
 
@@ -57,18 +57,6 @@ function cliActor(): string {
   } catch {
     return 'cli:unknown';
   }
-}
-
-function table(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]))
-      .join('  ')
-      .trimEnd();
-  print(line(header));
-  print(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) print(line(r));
 }
 
 const shortTime = (iso: string | null | undefined) => (iso ? iso.replace('T', ' ').slice(0, 19) : '-');
