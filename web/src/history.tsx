@@ -23,22 +23,6 @@ function partial(j: Job): boolean {
   return j.status === 'succeeded' && j.result?.status === 'partial';
 }
 
-/** A running job's percent and time left, from the server's live progress. */
-function JobEta({ job }: { job: Job }) {
-  const p = job.progress;
-  if (!p || (p.percent === null && p.eta_seconds === null)) return null;
-  const parts = [
-    p.percent === null ? '' : `${p.total_is_estimate ? '~' : ''}${Math.floor(p.percent)}%`,
-    p.files_total === null ? '' : `${p.files_done} of ${p.files_total} files`,
-    p.eta_seconds === null ? '' : `ETA ${seconds(p.eta_seconds)}`,
-  ].filter(Boolean);
-  return (
-    <div class="muted" data-testid="job-eta">
-      {parts.join(', ')}
-    </div>
-  );
-}
-
 function StatusBadge({ job: j }: { job: Job }) {
   if (partial(j)) return <span class="badge warn">succeeded, partial</span>;
   const tone =
@@ -129,16 +113,7 @@ export function History() {
                 {j.params.dry_run === true && <div class="muted">dry run</div>}
               </td>
               <td>{j.source ?? '–'}</td>
-              <td>
-                {j.status === 'running' ? (
-                  <>
-                    <JobLive job={j} />
-                    <JobEta job={j} />
-                  </>
-                ) : (
-                  <StatusBadge job={j} />
-                )}
-              </td>
+              <td>{j.status === 'running' ? <JobLive job={j} /> : <StatusBadge job={j} />}</td>
               <td>{time(j.started_at ?? j.created_at)}</td>
               <td>{seconds(j.duration_seconds)}</td>
               <td>{bytes(j.bytes_read)}</td>

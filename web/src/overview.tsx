@@ -201,6 +201,7 @@ export function JobLive({ job }: { job: Job }) {
             {bytes(p.bytes_done)}
             {p.bytes_total ? ` of ${bytes(p.bytes_total)}` : ''}
           </span>
+          <JobEta job={job} />
         </>
       )}
     </span>
@@ -221,5 +222,22 @@ function StartedJob({ id }: { id: string }) {
       <span class={`badge ${job.data.status === 'failed' ? 'bad' : ''}`}>{job.data.status}</span>
       {job.data.error && <span class="error-text"> {job.data.error}</span>}
     </div>
+  );
+}
+
+/** A running job's percent and time left, from the server's live progress. */
+function JobEta({ job }: { job: Job }) {
+  const p = job.progress;
+  if (!p || (p.percent === null && p.eta_seconds === null)) return null;
+  const parts = [
+    p.percent === null ? '' : `${p.total_is_estimate ? '~' : ''}${Math.floor(p.percent)}%`,
+    p.files_total === null ? '' : `${p.files_done} of ${p.files_total} files`,
+    p.eta_seconds === null ? '' : `ETA ${seconds(p.eta_seconds)}`,
+  ].filter(Boolean);
+  return (
+    <span class="muted" data-testid="job-eta">
+      {' '}
+      ({parts.join(', ')})
+    </span>
   );
 }
