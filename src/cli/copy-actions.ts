@@ -4,13 +4,13 @@
  * repositories, call the copy job once, render.
  */
 
-import { readFile } from 'node:fs/promises';
 import { formatBytes } from '../byte-size.js';
 import { parseDuration, resolveRepository } from '../config/config.js';
-import { describe, LifeboatError } from '../errors.js';
+import { LifeboatError } from '../errors.js';
 import { runCopy } from '../jobs/copy.js';
 import { redactUrl } from '../storage/registry.js';
 import type { CliContext } from './context.js';
+import { readPasswordFile } from './password-prompt.js';
 import { progressFor } from './progress-bar.js';
 import { print } from './shell.js';
 
@@ -97,20 +97,6 @@ async function destinationPassword(
   env: NodeJS.ProcessEnv,
   fallback: string,
 ): Promise<string> {
-  if (file) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new LifeboatError(
-        'usage',
-        `[copy] cannot read the password file ${file} (from --to-password-file): ${describe(err)}`,
-      );
-    }
-    const password = text.replace(/\r?\n$/, '');
-    if (!password)
-      throw new LifeboatError('usage', `[copy] the password file ${file} (from --to-password-file) is empty`);
-    return password;
-  }
+  if (file) return readPasswordFile(file, `the password file ${file} (from --to-password-file)`, 'copy');
   return env.LIFEBOAT_TO_PASSWORD || fallback;
 }

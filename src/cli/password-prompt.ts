@@ -21,21 +21,7 @@ export async function newPassword(
   env: NodeJS.ProcessEnv,
   tag = 'key',
 ): Promise<string> {
-  if (file) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new LifeboatError(
-        'usage',
-        `[${tag}] cannot read the new password file ${file}: ${(err as Error).message}`,
-      );
-    }
-    const password = text.replace(/\r?\n$/, '');
-    if (password.length === 0)
-      throw new LifeboatError('usage', `[${tag}] the new password file ${file} is empty`);
-    return password;
-  }
+  if (file) return readPasswordFile(file, `the new password file ${file}`, tag);
   if (env.LIFEBOAT_NEW_PASSWORD) return env.LIFEBOAT_NEW_PASSWORD;
   if (!canPrompt()) {
     throw new LifeboatError(
@@ -44,6 +30,19 @@ export async function newPassword(
     );
   }
   return askTwice('new password', tag);
+}
+
+/** A password from a file (one trailing newline dropped); `what` names the file in errors. */
+export async function readPasswordFile(file: string, what: string, tag: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new LifeboatError('usage', `[${tag}] cannot read ${what}: ${(err as Error).message}`);
+  }
+  const password = text.replace(/\r?\n$/, '');
+  if (password.length === 0) throw new LifeboatError('usage', `[${tag}] ${what} is empty`);
+  return password;
 }
 
 /** A password typed twice (a new one: a typo would lock the data away); `what` names it. */
