@@ -1,0 +1,65 @@
+/**
+ * @module catalog/catalog-store
+ * What the server keeps about itself (job history, API tokens, the audit chain, alert state),
+ * as one asynchronous contract with two homes: a SQLite file (the embedded default,
+ * catalog/catalog) and a PostgreSQL database shared by several `serve` instances and workers
+ * (catalog/pg-catalog). Every method may be called from several processes at once; each
+ * write is atomic on its own. The contract suite (test/catalog/catalog-contract.test.ts) runs
+ * the same cases against both.
+ */
+import type { AuditEntry, AuditVerification, NewAuditEntry } from './audit-log.js';
+import type { AlertRecord, JobFilter, JobKind, JobRecord, JobUpdate, NewJob } from './catalog.js';
+import type { Role, TokenInfo } from './tokens.js';
+
+export interface AuditStore {
+  /** Appends one entry to the hash chain (atomic: concurrent appends never fork the chain). */
+  append(entry: NewAuditEntry): Promise<AuditEntry>;
+  /** Newest first. */
+  list(filter?: { since?: string; action?: string; limit?: number }): Promise<AuditEntry[]>;
+  /** Walks the whole chain from the first entry. */
+  verify(): Promise<AuditVerification>;
+}
+
+export interface TokenStoreApi {
+  create(name: string, role: Role, actor: string): Promise<{ token: string; info: TokenInfo }>;
+  list(): Promise<TokenInfo[]>;
+  revoke(name: string, actor: string): Promise<void>;
+  authenticate(token: string): Promise<{ name: string; role: Role } | undefined>;
+  touch(name: string): Promise<void>;
+}
+
+export interface CatalogStore {
+  /** 'sqlite' or 'postgres'. */
+  readonly kind: 'sqlite' | 'postgres';
+  /** Where it lives, safe to print: a file path, or a postgres:// URL without its password. */
+  readonly location: string;
+  /** True when this open created it (empty: rebuild job history from the repository). */
+  readonly created: boolean;
+  readonly audit: AuditStore;
+  readonly tokens: TokenStoreApi;
+
+  close(): Promise<void>;
+  /** Rejects when the database does not answer. */
+  ping(): Promise<void>;
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  createJob(job: NewJob): Promise<JobRecord>;
+  getJob(id: string): Promise<JobRecord | undefined>;
+  /** A job by id or unique prefix (usage error when the prefix matches several). */
+  findJob(ref: string): Promise<JobRecord | undefined>;
+  updateJob(id: string, update: JobUpdate): Promise<JobRecord>;
+  /** Newest first; limit 100 by default. */
+  listJobs(filter?: JobFilter): Promise<JobRecord[]>;
+  /** Jobs queued or running, in any process, oldest first. */
+  activeJobs(): Promise<JobRecord[]>;
+  recentBackups(source: string, limit: number): Promise<JobRecord[]>;
+  lastFinished(kind: JobKind, source: string | null): Promise<JobRecord | undefined>;
+  lastFailure(source: string): Promise<JobRecord | undefined>;
+  knownSnapshots(): Promise<Set<string>>;
+  insertFinishedJobs(jobs: Omit<JobRecord, 'id' | 'snapshot'>[]): Promise<number>;
+
+  getAlert(key: string): Promise<AlertRecord | undefined>;
+  listAlerts(state?: 'firing' | 'resolved'): Promise<AlertRecord[]>;
+  saveAlert(alert: AlertRecord): Promise<void>;
+}
