@@ -1,0 +1,784 @@
+/**
+ * @module catalog/pg-catalog
+ * The catalog in PostgreSQL (`server.catalog: postgres://...`), for several `serve`
+ * instances and workers sharing one job history, token list, audit chain and alert state.
+ * Same contract and same semantics as the SQLite file (catalog/catalog), method by method;
+ * what differs is how concurrent writers from other processes are kept apart: the audit
+ * chain's head is taken under an advisory transaction lock, token names and snapshot links
+ * are primary keys, and every multi-row write is one transaction. Its tables live in their
+ * own schema (default `lifeboat`), so the database can be shared with pg-boss's.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Clock } from '../clock.js';
+import { describe, errnoCode, isLifeboatError, LifeboatError } from '../errors.js';
+import {
+  type AuditEntry,
+  type AuditVerification,
+  canonicalJson,
+  entryHash,
+  GENESIS_HASH,
+  type NewAuditEntry,
+} from './audit-log.js';
+import type {
+  AlertRecord,
+  JobFilter,
+  JobKind,
+  JobRecord,
+  JobStatus,
+  JobTrigger,
+  JobUpdate,
+  NewJob,
+} from './catalog.js';
+import type { AuditStore, CatalogStore, TokenStoreApi } from './catalog-store.js';
+import { migrate, quoteIdent } from './pg-migrations.js';
+import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
+import { hashToken, type Role, TOKEN_NAME_PATTERN, type TokenInfo } from './tokens.js';
+
+export interface PgCatalogOptions {
+  /** The schema holding the catalog's tables (default `lifeboat`). */
+  schema?: string;
+  /** Connections kept by this process (default 5). */
+  poolSize?: number;
+}
+
+/** What both a pool and a client in a transaction can do. */
+interface Queryable {
+  // biome-ignore lint/suspicious/noExplicitAny: rows are typed per query
+  query<R extends pg.QueryResultRow = any>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/** As catalog/tokens: the prefix that tells a Lifeboat token from anything else. */
+const TOKEN_PREFIX = 'lb_';
+
+/** The columns JobUpdate may set (its keys, nothing else reaches the SQL). */
+const UPDATABLE = [
+  'status',
+  'started_at',
+  'finished_at',
+  'bytes_read',
+  'bytes_stored',
+  'snapshots',
+  'error',
+  'approved_by',
+  'result',
+  'owner',
+] as const;
+
+export class PgCatalog implements CatalogStore {
+  readonly kind = 'postgres' as const;
+  readonly audit: PgAuditLog;
+  readonly tokens: PgTokenStore;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    /** The quoted schema name, to prefix table names. */
+    private readonly S: string,
+    readonly schema: string,
+    readonly location: string,
+    readonly created: boolean,
+    readonly clock: Clock,
+  ) {
+    this.audit = new PgAuditLog(pool, S, schema, clock);
+    this.tokens = new PgTokenStore(this, S, clock, this.audit);
+  }
+
+  /** Connects to the database at `url`, brings the catalog's schema up to date, and returns it. */
+  static async open(url: string, clock: Clock, options: PgCatalogOptions = {}): Promise<PgCatalog> {
+    const schema = options.schema ?? 'lifeboat';
+    const S = quoteIdent(schema);
+    const location = withoutPasswordsInText(url);
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 5 });
+    // An idle connection the server drops must not crash the process; the next query reports it.
+    pool.on('error', () => {});
+    let created: boolean;
+    try {
+      const client = await pool.connect();
+      try {
+        created = await migrate(client, schema, location);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw openError(err, url, location);
+    }
+    return new PgCatalog(pool, S, schema, location, created, clock);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  /** Runs `fn` in one transaction on one connection. */
+  async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: Error) => {
+        broken = e;
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** For the catalog's own helpers (tokens) and `catalog migrate`. */
+  get db(): Queryable {
+    return this.pool;
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const r = await this.pool.query<{ value: string }>(`SELECT value FROM ${this.S}.meta WHERE key = $1`, [
+      key,
+    ]);
+    return r.rows[0]?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.S}.meta (key, value) VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      [key, value],
+    );
+  }
+
+  // ---- jobs --------------------------------------------------------------------------
+
+  async createJob(job: NewJob): Promise<JobRecord> {
+    const id = newJobId();
+    const now = this.clock.now().toISOString();
+    const final = job.status === 'skipped';
+    const r = await this.pool.query<JobRow>(
+      `INSERT INTO ${this.S}.jobs (id, kind, source, trigger, status, created_at, started_at, finished_at, error,
+         requested_by, params, retry_of, owner)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13) RETURNING *`,
+      [
+        id,
+        job.kind,
+        job.source,
+        job.trigger,
+        job.status,
+        now,
+        final ? now : null,
+        final ? now : null,
+        job.error === undefined || job.error === null ? null : withoutPasswordsInText(job.error),
+        job.requested_by ?? null,
+        JSON.stringify(withoutPasswords(job.params ?? {})),
+        job.retry_of ?? null,
+        job.owner ?? null,
+      ],
+    );
+    return toJob(r.rows[0]);
+  }
+
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    const r = await this.pool.query<JobRow>(`SELECT * FROM ${this.S}.jobs WHERE id = $1`, [id]);
+    return r.rows[0] ? toJob(r.rows[0]) : undefined;
+  }
+
+  async findJob(ref: string): Promise<JobRecord | undefined> {
+    const exact = await this.getJob(ref);
+    if (exact) return exact;
+    if (!/^[0-9a-f]{4,}$/.test(ref)) return undefined;
+    const r = await this.pool.query<JobRow>(`SELECT * FROM ${this.S}.jobs WHERE id LIKE $1 LIMIT 2`, [
+      `${ref}%`,
+    ]);
+    if (r.rows.length > 1) {
+      throw new LifeboatError('usage', `[jobs] "${ref}" matches several jobs; give more characters`);
+    }
+    return r.rows[0] ? toJob(r.rows[0]) : undefined;
+  }
+
+  async updateJob(id: string, update: JobUpdate): Promise<JobRecord> {
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    for (const k of UPDATABLE) {
+      const v = update[k];
+      if (v === undefined) continue;
+      // Results and errors may name a restore target: kept without its password.
+      const kept = k === 'result' || k === 'error' ? withoutPasswords(v) : v;
+      const json = k === 'snapshots' || k === 'result';
+      values.push(json ? (kept === null ? null : JSON.stringify(kept)) : kept);
+      sets.push(`${k} = $${values.length}${json ? '::jsonb' : ''}`);
+    }
+    const row = await this.transaction(async (c) => {
+      values.push(id);
+      const r =
+        sets.length > 0
+          ? await c.query<JobRow>(
+              `UPDATE ${this.S}.jobs SET ${sets.join(', ')} WHERE id = $${values.length} RETURNING *`,
+              values,
+            )
+          : await c.query<JobRow>(`SELECT * FROM ${this.S}.jobs WHERE id = $1`, [id]);
+      if (!r.rows[0]) throw new LifeboatError('not_found', `[jobs] no job ${id} in the catalog`);
+      await linkSnapshots(c, this.S, id, update.snapshots ?? []);
+      return r.rows[0];
+    });
+    return toJob(row);
+  }
+
+  async listJobs(filter: JobFilter = {}): Promise<JobRecord[]> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      values.push(value);
+      where.push(sql.replace('?', `$${values.length}`));
+    };
+    if (filter.source) add('source = ?', filter.source);
+    if (filter.status) add('status = ?', filter.status);
+    if (filter.kind) add('kind = ?', filter.kind);
+    if (filter.since) add('created_at >= ?', filter.since);
+    if (filter.before) add('created_at < ?', filter.before);
+    values.push(filter.limit ?? 100);
+    const r = await this.pool.query<JobRow>(
+      `SELECT * FROM ${this.S}.jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY created_at DESC, pos DESC LIMIT $${values.length}`,
+      values,
+    );
+    return r.rows.map(toJob);
+  }
+
+  async activeJobs(): Promise<JobRecord[]> {
+    const r = await this.pool.query<JobRow>(
+      `SELECT * FROM ${this.S}.jobs WHERE status IN ('queued', 'running') ORDER BY created_at, pos`,
+    );
+    return r.rows.map(toJob);
+  }
+
+  async recentBackups(source: string, limit: number): Promise<JobRecord[]> {
+    const r = await this.pool.query<JobRow>(
+      `SELECT * FROM ${this.S}.jobs WHERE kind = 'backup' AND source = $1 AND status IN ('succeeded', 'failed')
+       ORDER BY COALESCE(started_at, created_at) DESC, pos DESC LIMIT $2`,
+      [source, limit],
+    );
+    return r.rows.map(toJob);
+  }
+
+  async lastFinished(kind: JobKind, source: string | null): Promise<JobRecord | undefined> {
+    const r = await this.pool.query<JobRow>(
+      `SELECT * FROM ${this.S}.jobs
+       WHERE kind = $1 AND source IS NOT DISTINCT FROM $2 AND status IN ('succeeded', 'failed')
+       ORDER BY COALESCE(started_at, created_at) DESC, pos DESC LIMIT 1`,
+      [kind, source],
+    );
+    return r.rows[0] ? toJob(r.rows[0]) : undefined;
+  }
+
+  async lastFailure(source: string): Promise<JobRecord | undefined> {
+    const r = await this.pool.query<JobRow>(
+      `SELECT * FROM ${this.S}.jobs WHERE kind = 'backup' AND source = $1 AND status = 'failed'
+       ORDER BY COALESCE(started_at, created_at) DESC, pos DESC LIMIT 1`,
+      [source],
+    );
+    return r.rows[0] ? toJob(r.rows[0]) : undefined;
+  }
+
+  async knownSnapshots(): Promise<Set<string>> {
+    const r = await this.pool.query<{ snapshot: string }>(`SELECT snapshot FROM ${this.S}.job_snapshots`);
+    return new Set(r.rows.map((row) => row.snapshot));
+  }
+
+  async insertFinishedJobs(jobs: Omit<JobRecord, 'id' | 'snapshot'>[]): Promise<number> {
+    await this.transaction(async (c) => {
+      for (const j of jobs) await insertJobRow(c, this.S, { ...j, id: newJobId() });
+    });
+    return jobs.length;
+  }
+
+  // ---- alerts ------------------------------------------------------------------------
+
+  async getAlert(key: string): Promise<AlertRecord | undefined> {
+    const r = await this.pool.query<AlertRecord>(`SELECT * FROM ${this.S}.alerts WHERE key = $1`, [key]);
+    return r.rows[0];
+  }
+
+  async listAlerts(state?: 'firing' | 'resolved'): Promise<AlertRecord[]> {
+    const r = state
+      ? await this.pool.query<AlertRecord>(
+          `SELECT * FROM ${this.S}.alerts WHERE state = $1 ORDER BY first_at, key`,
+          [state],
+        )
+      : await this.pool.query<AlertRecord>(`SELECT * FROM ${this.S}.alerts ORDER BY first_at, key`);
+    return r.rows;
+  }
+
+  async saveAlert(alert: AlertRecord): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.S}.alerts (key, kind, source, state, summary, details, first_at, last_sent_at, resolved_at, sends)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)
+       ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, source = excluded.source, state = excluded.state,
+         summary = excluded.summary, details = excluded.details, first_at = excluded.first_at,
+         last_sent_at = excluded.last_sent_at, resolved_at = excluded.resolved_at, sends = excluded.sends`,
+      [
+        alert.key,
+        alert.kind,
+        alert.source,
+        alert.state,
+        alert.summary,
+        JSON.stringify(alert.details),
+        alert.first_at,
+        alert.last_sent_at,
+        alert.resolved_at,
+        alert.sends,
+      ],
+    );
+  }
+}
+
+/** The hash-chained audit log (see catalog/audit-log for the chain itself). */
+export class PgAuditLog implements AuditStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly S: string,
+    private readonly schema: string,
+    private readonly clock: Clock,
+  ) {}
+
+  async append(entry: NewAuditEntry): Promise<AuditEntry> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const out = await this.appendIn(client, entry);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: Error) => {
+        broken = e;
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Appends inside the caller's transaction (a token change and its entry commit together).
+   * The advisory lock is held to the end of that transaction: another process appending at
+   * once waits, then reads the new head, so the chain never forks.
+   */
+  async appendIn(c: Queryable, entry: NewAuditEntry): Promise<AuditEntry> {
+    await this.lockHead(c);
+    const last = await c.query<{ seq: string; hash: string }>(
+      `SELECT seq, hash FROM ${this.S}.audit ORDER BY seq DESC LIMIT 1`,
+    );
+    const base = {
+      seq: Number(last.rows[0]?.seq ?? 0) + 1,
+      time: this.clock.now().toISOString(),
+      actor: entry.actor,
+      action: entry.action,
+      target: entry.target ?? null,
+      details: JSON.parse(JSON.stringify(entry.details ?? {})) as Record<string, unknown>,
+    };
+    const prev = last.rows[0]?.hash ?? GENESIS_HASH;
+    const full: AuditEntry = { ...base, prev_hash: prev, hash: entryHash(prev, base) };
+    await c.query(
+      `INSERT INTO ${this.S}.audit (seq, time, actor, action, target, details, prev_hash, hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        full.seq,
+        full.time,
+        full.actor,
+        full.action,
+        full.target,
+        canonicalJson(full.details),
+        prev,
+        full.hash,
+      ],
+    );
+    await c.query(
+      `INSERT INTO ${this.S}.meta (key, value) VALUES ('audit_head', $1)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      [`${full.seq}:${full.hash}`],
+    );
+    return full;
+  }
+
+  /** Takes the chain's head for the current transaction (re-entrant within it). */
+  async lockHead(c: Queryable): Promise<void> {
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`lifeboat-catalog:${this.schema}:audit`]);
+  }
+
+  async list(filter: { since?: string; action?: string; limit?: number } = {}): Promise<AuditEntry[]> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    if (filter.since) {
+      values.push(filter.since);
+      where.push(`time >= $${values.length}`);
+    }
+    if (filter.action) {
+      values.push(filter.action, `${filter.action}.%`);
+      where.push(`(action = $${values.length - 1} OR action LIKE $${values.length})`);
+    }
+    values.push(filter.limit ?? 100);
+    const r = await this.pool.query<AuditRow>(
+      `SELECT * FROM ${this.S}.audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY seq DESC LIMIT $${values.length}`,
+      values,
+    );
+    return r.rows.map(toEntry);
+  }
+
+  /**
+   * Walks the chain from the first entry; stops at the first one that does not hold. Reads
+   * one snapshot of the database, so appends from other processes meanwhile are not a mismatch.
+   */
+  async verify(): Promise<AuditVerification> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      try {
+        return await this.verifyIn(client);
+      } finally {
+        await client.query('COMMIT').catch(() => {});
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  private async verifyIn(c: pg.PoolClient): Promise<AuditVerification> {
+    const head = await c.query<{ value: string }>(
+      `SELECT value FROM ${this.S}.meta WHERE key = 'audit_head'`,
+    );
+    let prev = GENESIS_HASH;
+    let expectedSeq = 1;
+    let count = 0;
+    let last: { seq: number; hash: string } | null = null;
+    const fail = (seq: number, reason: string): AuditVerification => ({
+      ok: false,
+      entries: count,
+      head: last,
+      firstBad: { seq, reason },
+    });
+    let after = 0;
+    for (;;) {
+      const page = await c.query<AuditRow>(
+        `SELECT * FROM ${this.S}.audit WHERE seq > $1 ORDER BY seq LIMIT 1000`,
+        [after],
+      );
+      if (page.rows.length === 0) break;
+      for (const row of page.rows) {
+        const seq = Number(row.seq);
+        after = seq;
+        if (seq !== expectedSeq) {
+          return fail(
+            expectedSeq,
+            seq > expectedSeq
+              ? `entry ${expectedSeq} is missing (the log goes from ${expectedSeq - 1} to ${seq}): deleted`
+              : `entry ${seq} is out of order`,
+          );
+        }
+        if (row.prev_hash !== prev) {
+          return fail(
+            seq,
+            `entry ${seq} does not chain to entry ${seq - 1} (prev_hash differs): an entry before it was replaced`,
+          );
+        }
+        let entry: AuditEntry;
+        try {
+          entry = toEntry(row);
+        } catch {
+          return fail(seq, `entry ${seq} has details that are not JSON: edited`);
+        }
+        if (entryHash(prev, entry) !== row.hash) {
+          return fail(seq, `entry ${seq} does not match its hash: edited`);
+        }
+        prev = row.hash;
+        last = { seq, hash: row.hash };
+        count++;
+        expectedSeq++;
+      }
+    }
+    const recorded = head.rows[0]?.value;
+    const actual = last ? `${last.seq}:${last.hash}` : undefined;
+    if (recorded !== actual) {
+      const headSeq = Number((recorded ?? '0:').split(':')[0]);
+      if (headSeq > (last?.seq ?? 0)) {
+        return fail(
+          (last?.seq ?? 0) + 1,
+          `entries ${(last?.seq ?? 0) + 1} to ${headSeq} are missing from the end of the log: deleted`,
+        );
+      }
+      return fail(last?.seq ?? 0, 'the recorded head of the log does not match its last entry: edited');
+    }
+    return { ok: true, entries: count, head: last };
+  }
+}
+
+/** API tokens (see catalog/tokens): only their SHA-256 is stored. */
+export class PgTokenStore implements TokenStoreApi {
+  private readonly touched = new Map<string, number>();
+
+  constructor(
+    private readonly catalog: PgCatalog,
+    private readonly S: string,
+    private readonly clock: Clock,
+    private readonly audit: PgAuditLog,
+  ) {}
+
+  async create(name: string, role: Role, actor: string): Promise<{ token: string; info: TokenInfo }> {
+    if (!TOKEN_NAME_PATTERN.test(name)) {
+      throw new LifeboatError(
+        'usage',
+        `[token] "${name}" is not a valid token name (use up to 64 letters, digits, ".", "_", "@" and "-")`,
+      );
+    }
+    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const now = this.clock.now().toISOString();
+    const exists = () =>
+      new LifeboatError(
+        'usage',
+        `[token] a token named "${name}" exists; revoke it first (lifeboat token revoke ${name}) or pick another name`,
+      );
+    try {
+      await this.catalog.transaction(async (c) => {
+        // The audit head first, always: every writer takes the same lock in the same order.
+        await this.audit.lockHead(c);
+        const r = await c.query(
+          `INSERT INTO ${this.S}.tokens (name, role, hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (name) DO NOTHING`,
+          [name, role, hashToken(token), now, actor],
+        );
+        if (r.rowCount === 0) throw exists();
+        await this.audit.appendIn(c, { actor, action: 'token.create', target: name, details: { role } });
+      });
+    } catch (err) {
+      if (errnoCode(err) === '23505') throw exists();
+      throw err;
+    }
+    return { token, info: { name, role, created_at: now, created_by: actor, last_used_at: null } };
+  }
+
+  async list(): Promise<TokenInfo[]> {
+    const r = await this.catalog.db.query<TokenInfo>(
+      `SELECT name, role, created_at, created_by, last_used_at FROM ${this.S}.tokens ORDER BY name COLLATE "C"`,
+    );
+    return r.rows;
+  }
+
+  async revoke(name: string, actor: string): Promise<void> {
+    await this.catalog.transaction(async (c) => {
+      await this.audit.lockHead(c);
+      const r = await c.query<{ role: string }>(
+        `DELETE FROM ${this.S}.tokens WHERE name = $1 RETURNING role`,
+        [name],
+      );
+      if (!r.rows[0]) {
+        throw new LifeboatError(
+          'not_found',
+          `[token] no token named "${name}" (list them with \`lifeboat token list\`)`,
+        );
+      }
+      await this.audit.appendIn(c, {
+        actor,
+        action: 'token.revoke',
+        target: name,
+        details: { role: r.rows[0].role },
+      });
+    });
+  }
+
+  async authenticate(token: string): Promise<{ name: string; role: Role } | undefined> {
+    if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
+    const r = await this.catalog.db.query<{ name: string; role: Role }>(
+      `SELECT name, role FROM ${this.S}.tokens WHERE hash = $1`,
+      [hashToken(token)],
+    );
+    return r.rows[0];
+  }
+
+  /** Records use, at most once a minute per token per process. */
+  async touch(name: string): Promise<void> {
+    const now = this.clock.now();
+    const last = this.touched.get(name);
+    if (last !== undefined && now.getTime() - last < 60_000 && now.getTime() >= last) return;
+    this.touched.set(name, now.getTime());
+    const cutoff = new Date(now.getTime() - 60_000).toISOString();
+    await this.catalog.db.query(
+      `UPDATE ${this.S}.tokens SET last_used_at = $1
+       WHERE name = $2 AND (last_used_at IS NULL OR last_used_at < $3)`,
+      [now.toISOString(), name, cutoff],
+    );
+  }
+}
+
+// ---- rows --------------------------------------------------------------------------------
+
+interface JobRow {
+  id: string;
+  kind: string;
+  source: string | null;
+  trigger: string;
+  status: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  /** BIGINT: the driver gives a string. */
+  bytes_read: string | null;
+  bytes_stored: string | null;
+  snapshots: string[];
+  error: string | null;
+  requested_by: string | null;
+  approved_by: string | null;
+  params: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+  rebuilt: boolean;
+  retry_of: string | null;
+  owner: string | null;
+}
+
+interface AuditRow {
+  seq: string;
+  time: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+function toJob(row: JobRow): JobRecord {
+  return {
+    id: row.id,
+    kind: row.kind as JobKind,
+    source: row.source,
+    trigger: row.trigger as JobTrigger,
+    status: row.status as JobStatus,
+    created_at: row.created_at,
+    started_at: row.started_at,
+    finished_at: row.finished_at,
+    bytes_read: row.bytes_read === null ? null : Number(row.bytes_read),
+    bytes_stored: row.bytes_stored === null ? null : Number(row.bytes_stored),
+    snapshot: row.snapshots[0] ?? null,
+    snapshots: row.snapshots,
+    error: row.error,
+    requested_by: row.requested_by,
+    approved_by: row.approved_by,
+    params: row.params,
+    result: row.result,
+    rebuilt: row.rebuilt,
+    retry_of: row.retry_of,
+    owner: row.owner,
+  };
+}
+
+function toEntry(row: AuditRow): AuditEntry {
+  return {
+    seq: Number(row.seq),
+    time: row.time,
+    actor: row.actor,
+    action: row.action,
+    target: row.target,
+    details: JSON.parse(row.details),
+    prev_hash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+/** One job as it is (rebuilt from the repository, or copied by `catalog migrate`), with its snapshot links. */
+export async function insertJobRow(c: Queryable, S: string, j: Omit<JobRecord, 'snapshot'>): Promise<void> {
+  await c.query(
+    `INSERT INTO ${S}.jobs (id, kind, source, trigger, status, created_at, started_at, finished_at, bytes_read,
+       bytes_stored, snapshots, error, requested_by, approved_by, params, result, rebuilt, retry_of, owner)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15::jsonb, $16::jsonb, $17, $18, $19)`,
+    [
+      j.id,
+      j.kind,
+      j.source,
+      j.trigger,
+      j.status,
+      j.created_at,
+      j.started_at,
+      j.finished_at,
+      j.bytes_read,
+      j.bytes_stored,
+      JSON.stringify(j.snapshots),
+      j.error,
+      j.requested_by,
+      j.approved_by,
+      JSON.stringify(j.params),
+      j.result === null ? null : JSON.stringify(j.result),
+      j.rebuilt,
+      j.retry_of,
+      j.owner,
+    ],
+  );
+  await linkSnapshots(c, S, j.id, j.snapshots);
+}
+
+async function linkSnapshots(c: Queryable, S: string, job: string, snapshots: string[]): Promise<void> {
+  if (snapshots.length === 0) return;
+  await c.query(
+    `INSERT INTO ${S}.job_snapshots (snapshot, job) SELECT s, $2 FROM unnest($1::text[]) AS s
+     ON CONFLICT (snapshot) DO NOTHING`,
+    [snapshots, job],
+  );
+}
+
+/** 16 hex characters, as catalog/catalog: short enough to type a prefix of, never colliding. */
+function newJobId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** Why the catalog could not be opened, naming it without its password and what to check. */
+function openError(err: unknown, url: string, location: string): LifeboatError {
+  if (isLifeboatError(err)) return err;
+  const code = errnoCode(err);
+  let why = hidePassword(describe(err), url);
+  let next = 'check server.catalog or LIFEBOAT_CATALOG';
+  let errorCode: 'unavailable' | 'config_invalid' | 'internal' = 'internal';
+  if (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || /timeout/i.test(why)) {
+    why = code === 'ECONNREFUSED' ? 'connection refused' : why;
+    next = 'check that the server is running and the host and port in the URL';
+    errorCode = 'unavailable';
+  } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    next = 'check the host in the URL';
+    errorCode = 'config_invalid';
+  } else if (code === '28P01' || code === '28000') {
+    next = 'check the user and password (in the URL or PGPASSWORD)';
+    errorCode = 'config_invalid';
+  } else if (code === '3D000') {
+    next = 'create the database first, or check its name in the URL';
+    errorCode = 'config_invalid';
+  } else if (code === '42501') {
+    next = 'the user needs CREATE on the database, or create the schema for it';
+    errorCode = 'config_invalid';
+  } else if (/password must be a string/.test(why)) {
+    why = 'the server asks for a password and none was given';
+    next = 'put it in the URL or set PGPASSWORD';
+    errorCode = 'config_invalid';
+  }
+  return new LifeboatError(errorCode, `[catalog] cannot open ${location}: ${why} (${next})`, {
+    cause: err,
+    retryable: errorCode === 'unavailable',
+  });
+}
+
+/** `text` without the URL's password, in URLs and on its own (a driver may quote it). */
+export function hidePassword(text: string, url: string): string {
+  let out = withoutPasswordsInText(text);
+  let password = '';
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    // not a URL: nothing more to hide than URLs in the text
+  }
+  if (password) out = out.split(password).join('***');
+  return out;
+}
