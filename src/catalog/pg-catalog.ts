@@ -35,6 +35,53 @@ import { migrate, quoteIdent } from './pg-migrations.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import { hashToken, type Role, TOKEN_NAME_PATTERN, type TokenInfo } from './tokens.js';
 
+/** A whole catalog as rows, for `catalog migrate` (catalog/catalog-migrate). */
+export interface CatalogRows {
+  meta: { key: string; value: string }[];
+  /** In the order they were created. */
+  jobs: Omit<JobRecord, 'snapshot'>[];
+  jobSnapshots: { snapshot: string; job: string }[];
+  tokens: (TokenInfo & { hash: string })[];
+  /** As stored: `details` is the canonical JSON text that was hashed. */
+  audit: (Omit<AuditEntry, 'details'> & { details: string })[];
+  alerts: AlertRecord[];
+}
+
+const JOB_COLUMNS = [
+  'id',
+  'kind',
+  'source',
+  'trigger',
+  'status',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'bytes_read',
+  'bytes_stored',
+  'snapshots',
+  'error',
+  'requested_by',
+  'approved_by',
+  'params',
+  'result',
+  'rebuilt',
+  'retry_of',
+  'owner',
+];
+
+const ALERT_COLUMNS = [
+  'key',
+  'kind',
+  'source',
+  'state',
+  'summary',
+  'details',
+  'first_at',
+  'last_sent_at',
+  'resolved_at',
+  'sends',
+];
+
 export interface PgCatalogOptions {
   /** The schema holding the catalog's tables (default `lifeboat`). */
   schema?: string;
@@ -299,6 +346,74 @@ export class PgCatalog implements CatalogStore {
     return jobs.length;
   }
 
+  // ---- moving a catalog in ------------------------------------------------------------
+
+  /**
+   * Copies a whole catalog (`catalog migrate`) into this one, which must be empty, in one
+   * transaction: rows as they are (ids, audit seq, times and hashes exactly), in their order.
+   * The copied chain is verified before the commit; when it does not hold, nothing is kept.
+   * `from` names the source in messages.
+   */
+  async importRows(rows: CatalogRows, from: string): Promise<void> {
+    return this.transaction(async (c) => {
+      // Nobody writes while the copy runs; the emptiness check holds until the commit.
+      await c.query(
+        ['meta', 'jobs', 'job_snapshots', 'tokens', 'audit', 'alerts']
+          .map((t) => `LOCK TABLE ${this.S}.${t} IN EXCLUSIVE MODE;`)
+          .join(' '),
+      );
+      const held = await c.query<{ what: string; n: string }>(
+        `SELECT 'jobs' AS what, count(*) AS n FROM ${this.S}.jobs
+         UNION ALL SELECT 'tokens', count(*) FROM ${this.S}.tokens
+         UNION ALL SELECT 'audit entries', count(*) FROM ${this.S}.audit
+         UNION ALL SELECT 'alerts', count(*) FROM ${this.S}.alerts
+         UNION ALL SELECT 'settings', count(*) FROM ${this.S}.meta WHERE key <> 'schema_version'`,
+      );
+      const nonEmpty = held.rows.filter((r) => Number(r.n) > 0);
+      if (nonEmpty.length > 0) {
+        throw new LifeboatError(
+          'target_not_empty',
+          `[catalog] ${this.location} (schema ${this.schema}) already holds a catalog (${nonEmpty
+            .map((r) => `${r.n} ${r.what}`)
+            .join(
+              ', ',
+            )}); migrate into an empty database or schema, or drop the schema "${this.schema}" there first`,
+        );
+      }
+      const copy = async (table: string, columns: string[], items: unknown[]) => {
+        const list = columns.join(', ');
+        for (let i = 0; i < items.length; i += 500) {
+          await c.query(
+            `INSERT INTO ${this.S}.${table} (${list})
+             SELECT ${list} FROM jsonb_populate_recordset(NULL::${this.S}.${table}, $1::jsonb)`,
+            [JSON.stringify(items.slice(i, i + 500))],
+          );
+        }
+      };
+      await copy(
+        'meta',
+        ['key', 'value'],
+        rows.meta.filter((m) => m.key !== 'schema_version'),
+      );
+      await copy('jobs', JOB_COLUMNS, rows.jobs);
+      await copy('job_snapshots', ['snapshot', 'job'], rows.jobSnapshots);
+      await copy('tokens', ['name', 'role', 'hash', 'created_at', 'created_by', 'last_used_at'], rows.tokens);
+      await copy(
+        'audit',
+        ['seq', 'time', 'actor', 'action', 'target', 'details', 'prev_hash', 'hash'],
+        rows.audit,
+      );
+      await copy('alerts', ALERT_COLUMNS, rows.alerts);
+      const chain = await this.audit.verifyIn(c);
+      if (!chain.ok) {
+        throw new LifeboatError(
+          'integrity',
+          `[catalog] the audit log of ${from} does not verify (${chain.firstBad?.reason}); nothing was copied (see \`lifeboat audit verify\` on the old catalog)`,
+        );
+      }
+    });
+  }
+
   // ---- alerts ------------------------------------------------------------------------
 
   async getAlert(key: string): Promise<AlertRecord | undefined> {
@@ -451,7 +566,8 @@ export class PgAuditLog implements AuditStore {
     }
   }
 
-  private async verifyIn(c: pg.PoolClient): Promise<AuditVerification> {
+  /** verify() on a given connection (inside its transaction). */
+  async verifyIn(c: Queryable): Promise<AuditVerification> {
     const head = await c.query<{ value: string }>(
       `SELECT value FROM ${this.S}.meta WHERE key = 'audit_head'`,
     );
@@ -692,7 +808,7 @@ function toEntry(row: AuditRow): AuditEntry {
 }
 
 /** One job as it is (rebuilt from the repository, or copied by `catalog migrate`), with its snapshot links. */
-export async function insertJobRow(c: Queryable, S: string, j: Omit<JobRecord, 'snapshot'>): Promise<void> {
+async function insertJobRow(c: Queryable, S: string, j: Omit<JobRecord, 'snapshot'>): Promise<void> {
   await c.query(
     `INSERT INTO ${S}.jobs (id, kind, source, trigger, status, created_at, started_at, finished_at, bytes_read,
        bytes_stored, snapshots, error, requested_by, approved_by, params, result, rebuilt, retry_of, owner)
