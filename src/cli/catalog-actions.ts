@@ -40,8 +40,7 @@ export async function catalogMigrate(ctx: CliContext, options: { from: string; t
       ['settings', String(done.copied.meta)],
     ],
   );
-  const head = done.audit.head;
-  print(
-    `audit chain verified: ${done.audit.entries} entries${head ? `, head ${head.seq}:${head.hash}` : ''}`,
-  );
+  const { entries, head } = done.audit;
+  const headText = head ? `; head: entry ${head.seq}, ${head.hash}` : '';
+  print(`audit log verified: ${entries} entr${entries === 1 ? 'y' : 'ies'}${headText}`);
 }
