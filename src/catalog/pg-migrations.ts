@@ -97,7 +97,10 @@ export async function migrate(client: pg.PoolClient, schema: string, where: stri
   try {
     // One migrator at a time per schema; the lock goes with the transaction.
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`lifeboat-catalog:${schema}:migrate`]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${S}`);
+    // CREATE SCHEMA needs CREATE on the database even with IF NOT EXISTS: only when missing,
+    // so a user given an existing schema (and no more) can open it.
+    const hasSchema = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    if (!hasSchema.rowCount) await client.query(`CREATE SCHEMA ${S}`);
     const hasMeta = await client.query(
       `SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'meta'`,
       [schema],

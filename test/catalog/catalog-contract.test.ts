@@ -720,6 +720,36 @@ describe('postgres catalog: several processes', { skip: postgresFactory.skip }, 
     }
   });
 
+  test('a user without CREATE on the database: refused with what to do; given its own schema, it opens', async () => {
+    const admin = new pg.Client({ connectionString: srv.url });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE app LOGIN PASSWORD 'app-pw'`);
+      const appUrl = `postgres://app:app-pw@127.0.0.1:${srv.port}/postgres`;
+      await assert.rejects(
+        PgCatalog.open(appUrl, clock, { schema: 'owned' }),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'config_invalid');
+          assert.match(err.message, /needs CREATE on the database, or create the schema for it/);
+          assert.doesNotMatch(err.message, /app-pw/);
+          return true;
+        },
+      );
+      await admin.query('CREATE SCHEMA owned AUTHORIZATION app');
+      const catalog = await PgCatalog.open(appUrl, clock, { schema: 'owned' });
+      try {
+        assert.equal(catalog.created, true);
+        assert.equal(catalog.location, `postgres://app@127.0.0.1:${srv.port}/postgres`);
+        await catalog.audit.append({ actor: 'app', action: 'test.owned' });
+        assert.equal((await catalog.audit.verify()).ok, true);
+      } finally {
+        await catalog.close();
+      }
+    } finally {
+      await admin.end();
+    }
+  });
+
   test('a catalog written by a newer version is refused; the password never shows in messages', async () => {
     const catalog = await PgCatalog.open(srv.url, clock, { schema: 'newer' });
     await catalog.setMeta('schema_version', '99');
