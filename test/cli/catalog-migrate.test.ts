@@ -7,7 +7,7 @@
  * is refused, the password never shows, and PGPASSWORD works in place of a password in the URL.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -57,10 +57,11 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
   before(async () => {
     ({ dir, cleanup } = await tempDir('lifeboat-catalog-migrate-'));
     server = await startPostgres();
-    await writeFile(join(dir, 'docs.txt'), 'alpha\n');
+    await mkdir(join(dir, 'docs'));
+    await writeFile(join(dir, 'docs', 'a.txt'), 'alpha\n');
     await writeFile(
       join(dir, 'lifeboat.yaml'),
-      `repository:\n  url: ${dir}/repo\nsources:\n  docs:\n    type: files\n    path: ${dir}/docs.txt\n`,
+      `repository:\n  url: ${dir}/repo\nsources:\n  docs:\n    type: files\n    path: ${dir}/docs\n`,
     );
     env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_') || k.startsWith('PG')) delete env[k];
