@@ -363,18 +363,18 @@ export class PgCatalog implements CatalogStore {
           .join(' '),
       );
       const held = await c.query<{ what: string; n: string }>(
-        `SELECT 'jobs' AS what, count(*) AS n FROM ${this.S}.jobs
-         UNION ALL SELECT 'tokens', count(*) FROM ${this.S}.tokens
-         UNION ALL SELECT 'audit entries', count(*) FROM ${this.S}.audit
-         UNION ALL SELECT 'alerts', count(*) FROM ${this.S}.alerts
-         UNION ALL SELECT 'settings', count(*) FROM ${this.S}.meta WHERE key <> 'schema_version'`,
+        `SELECT 'job' AS what, count(*) AS n FROM ${this.S}.jobs
+         UNION ALL SELECT 'token', count(*) FROM ${this.S}.tokens
+         UNION ALL SELECT 'audit entry', count(*) FROM ${this.S}.audit
+         UNION ALL SELECT 'alert', count(*) FROM ${this.S}.alerts
+         UNION ALL SELECT 'setting', count(*) FROM ${this.S}.meta WHERE key <> 'schema_version'`,
       );
       const nonEmpty = held.rows.filter((r) => Number(r.n) > 0);
       if (nonEmpty.length > 0) {
         throw new LifeboatError(
           'target_not_empty',
           `[catalog] ${this.location} (schema ${this.schema}) already holds a catalog (${nonEmpty
-            .map((r) => `${r.n} ${r.what}`)
+            .map((r) => `${r.n} ${r.n === '1' ? r.what : r.what.replace(/y$/, 'ie').concat('s')}`)
             .join(
               ', ',
             )}); migrate into an empty database or schema, or drop the schema "${this.schema}" there first`,
