@@ -5,7 +5,7 @@
  * or exit, and cli/ imports nothing from server/ (the layering rule: the two shells meet only
  * here and in jobs/). The HTTP stack loads inside `runDaemon`, so other commands start fast.
  */
-import type { Catalog } from '../catalog/catalog.js';
+import type { CatalogStore } from '../catalog/catalog-store.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import type { RepositoryOptions } from '../repo/repository.js';
@@ -18,7 +18,7 @@ export interface DaemonOptions {
   listen: string;
   config: LifeboatConfig;
   /** Closed when the daemon stops. */
-  catalog: Catalog;
+  catalog: CatalogStore;
   repository: { url: string; password: string; options?: RepositoryOptions; storage?: StorageOptions };
   /** The log level (pino's names); default: $LIFEBOAT_LOG_LEVEL or info. */
   logLevel?: string;

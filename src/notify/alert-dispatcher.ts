@@ -4,7 +4,8 @@
  * again every `repeatMs` while it holds, and is resolved when it clears. Its state lives in
  * the catalog, so a restart neither repeats a page early nor forgets to resolve one.
  */
-import type { AlertRecord, Catalog } from '../catalog/catalog.js';
+import type { AlertRecord } from '../catalog/catalog.js';
+import type { CatalogStore } from '../catalog/catalog-store.js';
 import type { Clock } from '../clock.js';
 import { describe } from '../errors.js';
 import type { AlertCondition } from './alert-rules.js';
@@ -33,7 +34,7 @@ export class AlertDispatcher {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly catalog: Catalog,
+    private readonly catalog: CatalogStore,
     private readonly channels: readonly AlertChannel[],
     private readonly clock: Clock,
     private readonly options: DispatcherOptions,

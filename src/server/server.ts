@@ -8,7 +8,8 @@
 import { hostname } from 'node:os';
 import { type Logger, pino } from 'pino';
 import { parseByteSize } from '../byte-size.js';
-import type { Catalog, JobRecord } from '../catalog/catalog.js';
+import type { JobRecord } from '../catalog/catalog.js';
+import type { CatalogStore } from '../catalog/catalog-store.js';
 import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
 import { type Clock, systemClock } from '../clock.js';
 import { type LifeboatConfig, parseDuration } from '../config/config.js';
@@ -44,7 +45,7 @@ import { SnapshotCache } from './snapshot-cache.js';
 
 export interface ServerOptions {
   config: LifeboatConfig;
-  catalog: Catalog;
+  catalog: CatalogStore;
   /** Where and how to open the repository; `storage` as the CLI builds it (retries, limits, S3 settings). */
   repository: { url: string; password: string; options?: RepositoryOptions; storage?: StorageOptions };
   clock?: Clock;
@@ -78,7 +79,7 @@ export function defaultLogger(level = process.env.LIFEBOAT_LOG_LEVEL ?? 'info'):
 
 export class LifeboatServer implements ApiContext {
   readonly config: LifeboatConfig;
-  readonly catalog: Catalog;
+  readonly catalog: CatalogStore;
   readonly clock: Clock;
   readonly log: Logger;
   readonly limiter: FailedAuthLimiter;

@@ -5,7 +5,8 @@
  * last failure and what runs now. One function for `GET /api/sources` and `lifeboat status`,
  * so the two never disagree.
  */
-import type { Catalog, JobRecord } from '../../catalog/catalog.js';
+import type { JobRecord } from '../../catalog/catalog.js';
+import type { CatalogStore } from '../../catalog/catalog-store.js';
 import type { ConfiguredSource, LifeboatConfig } from '../../config/config.js';
 import { parseDuration } from '../../config/config.js';
 import type { SnapshotEntry } from '../../repo/snapshot.js';
@@ -43,7 +44,7 @@ export interface StatusInput {
   config: LifeboatConfig;
   /** Every snapshot, any order. */
   snapshots: readonly SnapshotEntry[];
-  catalog: Catalog;
+  catalog: CatalogStore;
   now: Date;
   /** Jobs running now, from this process or the catalog. */
   running: readonly JobRecord[];
@@ -71,7 +72,7 @@ export function lastGoodBackups(
 }
 
 /** When the server first saw each source: a source never backed up breaches max_age counted from there. */
-export function firstSeen(catalog: Catalog, name: string, now: Date): Date {
+export function firstSeen(catalog: CatalogStore, name: string, now: Date): Date {
   const key = `first_seen:${name}`;
   const stored = catalog.getMeta(key);
   if (stored) return new Date(stored);
