@@ -56,7 +56,7 @@ export async function runDaemon(o: DaemonOptions): Promise<never> {
   const sources = Object.keys(o.config.sources).length;
   const schedules = (await import('../jobs/queue/schedule.js')).schedulesOf(o.config).size;
   o.print(
-    `lifeboat: serving on ${address} (${sources} source${sources === 1 ? '' : 's'}, ${schedules} schedule${schedules === 1 ? '' : 's'}, catalog ${o.catalog.path})`,
+    `lifeboat: serving on ${address} (${sources} source${sources === 1 ? '' : 's'}, ${schedules} schedule${schedules === 1 ? '' : 's'}, catalog ${o.catalog.location})`,
   );
   const got = await signal;
   log.info(
@@ -70,7 +70,7 @@ export async function runDaemon(o: DaemonOptions): Promise<never> {
   }
   const interrupted = await server.stop(server.graceMs, `the server got ${got}`);
   await releaseAllLocks();
-  o.catalog.close();
+  await o.catalog.close();
   const note = interrupted.length
     ? `; interrupted: ${interrupted.map((j) => `${j.kind} ${j.id.slice(0, 8)}`).join(', ')}`
     : '';

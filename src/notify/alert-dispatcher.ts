@@ -56,7 +56,7 @@ export class AlertDispatcher {
     const report: DispatchReport = { fired: [], repeated: [], resolved: [] };
     const held = new Set(holding.map((c) => c.key));
     for (const cond of holding) {
-      const prior = this.catalog.getAlert(cond.key);
+      const prior = await this.catalog.getAlert(cond.key);
       const isNew = !prior || prior.state === 'resolved';
       const due =
         !isNew &&
@@ -83,15 +83,15 @@ export class AlertDispatcher {
         }
         (isNew ? report.fired : report.repeated).push(cond.key);
       }
-      this.catalog.saveAlert(record);
+      await this.catalog.saveAlert(record);
     }
-    for (const prior of this.catalog.listAlerts('firing')) {
+    for (const prior of await this.catalog.listAlerts('firing')) {
       if (held.has(prior.key)) continue;
       const record: AlertRecord = { ...prior, state: 'resolved', resolved_at: now.toISOString() };
       const severity = (prior.details.severity as AlertEvent['alert']['severity']) ?? 'error';
       // Resolve only where the trigger went: a never-delivered alert has nothing to resolve.
       if (prior.sends > 0) await this.send(record, 'resolve', false, severity);
-      this.catalog.saveAlert(record);
+      await this.catalog.saveAlert(record);
       report.resolved.push(prior.key);
     }
     return report;

@@ -33,7 +33,7 @@ export interface ApiContext {
   openRepository(): Promise<Repository>;
   /** Where the repository is, credentials removed. */
   repositoryLocation: string;
-  sourceStatuses(): SourceStatus[];
+  sourceStatuses(): Promise<SourceStatus[]>;
   health(): Promise<{ ok: boolean; checks: Record<string, string>; reasons: string[] }>;
   log: Logger;
 }

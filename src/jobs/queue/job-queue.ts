@@ -214,7 +214,12 @@ export class JobQueue {
 
   /** Resolves when nothing is queued or running here (tests). */
   async idle(): Promise<void> {
-    while (this.waiters.size > 0) await Promise.all([...this.waiters.values()].map((a) => a.done));
+    // Admissions under way first: a submit that has not reached the queue yet counts.
+    await this.admission;
+    while (this.waiters.size > 0) {
+      await Promise.all([...this.waiters.values()].map((a) => a.done));
+      await this.admission;
+    }
   }
 
   /**
