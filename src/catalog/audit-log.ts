@@ -11,7 +11,6 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
-import type { AuditStore } from './catalog-store.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -77,8 +76,8 @@ export function entryHash(prevHash: string, entry: Omit<AuditEntry, 'prev_hash' 
   return createHash('sha256').update(prevHash).update(body).digest('hex');
 }
 
-/** The audit chain in the SQLite catalog. */
-export class AuditLog implements AuditStore {
+/** The audit chain in the SQLite catalog: the catalog's AuditStore. */
+export class AuditLog {
   constructor(
     private readonly db: Database.Database,
     private readonly clock: Clock,

@@ -14,7 +14,6 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { AuditLog } from './audit-log.js';
-import type { CatalogStore } from './catalog-store.js';
 import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import { TokenStore } from './tokens.js';
@@ -200,10 +199,13 @@ interface JobRow {
 export const PROCESS_OWNER = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 
 /**
- * The catalog in one SQLite file. Its methods return promises to meet the contract; the work
- * inside is synchronous (better-sqlite3), so each call runs to its end before another starts.
+ * The catalog in one SQLite file, a CatalogStore (catalog/catalog-store; checked where
+ * catalog/open-catalog hands it out: the contract imports this module's types, and an
+ * `implements` here would close an import cycle). Its methods return promises to meet the
+ * contract; the work inside is synchronous (better-sqlite3), so each call runs to its end
+ * before another starts.
  */
-export class SqliteCatalog implements CatalogStore {
+export class SqliteCatalog {
   readonly kind = 'sqlite' as const;
   readonly audit: AuditLog;
   readonly tokens: TokenStore;

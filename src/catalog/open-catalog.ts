@@ -25,7 +25,8 @@ export async function openCatalog(location: string, clock: Clock): Promise<Catal
     );
   }
   const { SqliteCatalog } = await import('./catalog.js');
-  return SqliteCatalog.open(location, clock);
+  const catalog: CatalogStore = SqliteCatalog.open(location, clock);
+  return catalog;
 }
 
 /**

@@ -9,7 +9,6 @@ import type Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
 import { LifeboatError } from '../errors.js';
 import type { AuditLog } from './audit-log.js';
-import type { TokenStoreApi } from './catalog-store.js';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -40,8 +39,8 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-/** Tokens in the SQLite catalog. */
-export class TokenStore implements TokenStoreApi {
+/** Tokens in the SQLite catalog: the catalog's TokenStoreApi. */
+export class TokenStore {
   /** Prepared once: authentication runs on every API request. */
   private readonly byHash: Database.Statement;
   private readonly touchStmt: Database.Statement;
