@@ -8,7 +8,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
@@ -195,8 +194,7 @@ interface JobRow {
   owner: string | null;
 }
 
-/** This process, as recorded in `jobs.owner`: host, pid, and a nonce against pid reuse. */
-export const PROCESS_OWNER = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+export { PROCESS_OWNER } from './process-owner.js';
 
 /**
  * The catalog in one SQLite file, a CatalogStore (catalog/catalog-store; checked where

@@ -9,9 +9,10 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { formatBytes } from '../byte-size.js';
-import { JOB_KINDS, JOB_STATUSES, type JobKind, type JobRecord, type JobStatus } from '../catalog/catalog.js';
+import type { JobKind, JobRecord, JobStatus } from '../catalog/catalog.js';
 import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
 import type { CatalogStore } from '../catalog/catalog-store.js';
+import { JOB_KINDS, JOB_STATUSES } from '../catalog/job-states.js';
 import { catalogPath, openCatalog as openCatalogAt } from '../catalog/open-catalog.js';
 import { isRole, ROLES } from '../catalog/tokens.js';
 import { systemClock } from '../clock.js';

@@ -11,15 +11,10 @@
  * LifeboatErrors (the API maps their codes to statuses).
  */
 import { hostname } from 'node:os';
-import {
-  FINAL_STATUSES,
-  type JobKind,
-  type JobRecord,
-  type JobTrigger,
-  type JobUpdate,
-  PROCESS_OWNER,
-} from '../../catalog/catalog.js';
+import type { JobKind, JobRecord, JobTrigger, JobUpdate } from '../../catalog/catalog.js';
 import type { CatalogStore } from '../../catalog/catalog-store.js';
+import { FINAL_STATUSES } from '../../catalog/job-states.js';
+import { PROCESS_OWNER } from '../../catalog/process-owner.js';
 import { withoutPasswordsInText } from '../../catalog/secret-free.js';
 import type { Clock } from '../../clock.js';
 import type { LifeboatConfig } from '../../config/config.js';
@@ -368,8 +363,9 @@ export class JobQueue {
     if (job.status === 'failed') this.o.log.error({ ...fields, err: job.error }, `job failed: ${job.error}`);
     else this.o.log.info({ ...fields, snapshot: job.snapshot ?? undefined }, 'job finished');
     if (followUp && this.accepting) {
+      // Only a shutdown begun meanwhile refuses it (then it would have been interrupted anyway).
       await this.submit(followUp).catch((err) =>
-        this.o.log.error({ job: job.id, err: describe(err) }, 'the follow-up job could not be recorded'),
+        this.o.log.warn({ job: job.id, err: describe(err) }, 'the follow-up job was not recorded'),
       );
     }
     await this.finished(job);
