@@ -1,7 +1,8 @@
 /**
  * @module catalog/catalog.test
  * The SQLite catalog behind the asynchronous contract: writes started together (audit
- * appends, token creations) keep the hash chain whole and the names unique; where a catalog
+ * appends, token creations, rebuilds) keep the hash chain whole, the names unique and each
+ * rebuilt job single; where a catalog
  * lives (a file path resolved, a postgres:// URL kept as it is, and refused until fleet mode).
  */
 import assert from 'node:assert/strict';
@@ -61,6 +62,35 @@ describe('SQLite catalog', () => {
     const actions = (await catalog.audit.list()).map((e) => e.action).reverse();
     assert.deepEqual(actions, ['token.create', 'token.revoke']);
     assert.equal((await catalog.audit.verify()).ok, true);
+    await catalog.close();
+  });
+
+  it('adds a rebuilt job once when two rebuilds run at once', async () => {
+    const catalog = await openCatalog(join(dir, 'rebuild.sqlite'), new TestClock('2026-01-01T00:00:00Z'));
+    const job = {
+      kind: 'backup' as const,
+      source: 'docs',
+      trigger: 'rebuilt' as const,
+      status: 'succeeded' as const,
+      created_at: '2026-01-01T00:00:00.000Z',
+      started_at: '2026-01-01T00:00:00.000Z',
+      finished_at: '2026-01-01T00:00:05.000Z',
+      bytes_read: 10,
+      bytes_stored: 10,
+      snapshots: ['a1b2c3d4'],
+      error: null,
+      requested_by: null,
+      approved_by: null,
+      params: {},
+      result: null,
+      rebuilt: true,
+      retry_of: null,
+      owner: null,
+    };
+    const added = await Promise.all([catalog.insertFinishedJobs([job]), catalog.insertFinishedJobs([job])]);
+    assert.deepEqual(added.sort(), [0, 1]);
+    assert.equal((await catalog.listJobs()).length, 1);
+    assert.deepEqual([...(await catalog.knownSnapshots())], ['a1b2c3d4']);
     await catalog.close();
   });
 

@@ -432,7 +432,10 @@ export class SqliteCatalog {
     return new Set(rows.map((r) => r.snapshot));
   }
 
-  /** Inserts finished jobs as they are (for rebuilding from the repository). */
+  /**
+   * Inserts finished jobs as they are (for rebuilding from the repository), except one that
+   * names a snapshot some job already names: two rebuilds at once add each job once.
+   */
   async insertFinishedJobs(jobs: Omit<JobRecord, 'id' | 'snapshot'>[]): Promise<number> {
     const insert = this.db.prepare(
       `INSERT INTO jobs (id, kind, source, trigger, status, created_at, started_at, finished_at, bytes_read,
@@ -440,8 +443,12 @@ export class SqliteCatalog {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const link = this.db.prepare('INSERT OR IGNORE INTO job_snapshots (snapshot, job) VALUES (?, ?)');
+    const named = this.db.prepare('SELECT 1 FROM job_snapshots WHERE snapshot = ?');
+    let added = 0;
     const run = this.db.transaction(() => {
       for (const j of jobs) {
+        if (j.snapshots.some((s) => named.get(s))) continue;
+        added++;
         const id = newJobId();
         insert.run(
           id,
@@ -468,7 +475,7 @@ export class SqliteCatalog {
       }
     });
     run.immediate();
-    return jobs.length;
+    return added;
   }
 
   // ---- alerts ------------------------------------------------------------------------
