@@ -2,8 +2,8 @@
  * @module catalog/catalog.test
  * The SQLite catalog behind the asynchronous contract: writes started together (audit
  * appends, token creations, rebuilds) keep the hash chain whole, the names unique and each
- * rebuilt job single; where a catalog
- * lives (a file path resolved, a postgres:// URL kept as it is, and refused until fleet mode).
+ * rebuilt job single; where a catalog lives (a file path resolved, a postgres:// URL kept as
+ * it is, and refused until fleet mode).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
