@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { Catalog } from '../../src/catalog/catalog.js';
+import { openCatalog } from '../../src/catalog/open-catalog.js';
 import { systemClock } from '../../src/clock.js';
 import { mapLimit, Repository } from '../../src/repo/repository.js';
 import type { Snapshot } from '../../src/repo/snapshot.js';
@@ -157,9 +157,9 @@ async function main(): Promise<void> {
         )
         .join('')}  uploads:\n    type: files\n    path: /srv/uploads\n    schedule: "0 */6 * * *"\n`,
     );
-    const catalog = Catalog.open(join(dir, 'lifeboat.catalog.sqlite'), systemClock);
-    const { token } = catalog.tokens.create('bench', 'viewer', 'bench');
-    catalog.close();
+    const catalog = await openCatalog(join(dir, 'lifeboat.catalog.sqlite'), systemClock);
+    const { token } = await catalog.tokens.create('bench', 'viewer', 'bench');
+    await catalog.close();
 
     const env: NodeJS.ProcessEnv = {
       ...process.env,

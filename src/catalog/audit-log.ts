@@ -76,13 +76,22 @@ export function entryHash(prevHash: string, entry: Omit<AuditEntry, 'prev_hash' 
   return createHash('sha256').update(prevHash).update(body).digest('hex');
 }
 
+/** The audit chain in the SQLite catalog: the catalog's AuditStore. */
 export class AuditLog {
   constructor(
     private readonly db: Database.Database,
     private readonly clock: Clock,
   ) {}
 
-  append(entry: NewAuditEntry): AuditEntry {
+  async append(entry: NewAuditEntry): Promise<AuditEntry> {
+    return this.appendNow(entry);
+  }
+
+  /**
+   * Appends at once, in the caller's transaction when there is one (a token change and its
+   * entry commit together).
+   */
+  appendNow(entry: NewAuditEntry): AuditEntry {
     const write = this.db.transaction((): AuditEntry => {
       const last = this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
         | { seq: number; hash: string }
@@ -125,7 +134,7 @@ export class AuditLog {
   }
 
   /** Newest first. */
-  list(filter: { since?: string; action?: string; limit?: number } = {}): AuditEntry[] {
+  async list(filter: { since?: string; action?: string; limit?: number } = {}): Promise<AuditEntry[]> {
     const where: string[] = [];
     const values: unknown[] = [];
     if (filter.since) {
@@ -145,7 +154,7 @@ export class AuditLog {
   }
 
   /** Walks the chain from the first entry; stops at the first one that does not hold. */
-  verify(): AuditVerification {
+  async verify(): Promise<AuditVerification> {
     const head = this.db.prepare("SELECT value FROM meta WHERE key = 'audit_head'").get() as
       | { value: string }
       | undefined;

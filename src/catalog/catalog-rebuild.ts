@@ -6,14 +6,18 @@
  */
 import type { SnapshotEntry } from '../repo/snapshot.js';
 import { runsOf, runTotals } from '../sources/source-units.js';
-import type { Catalog, JobRecord } from './catalog.js';
+import type { JobRecord } from './catalog.js';
+import type { CatalogStore } from './catalog-store.js';
 
 /**
  * Adds a rebuilt job for each run of snapshots the catalog does not know (the units of one
  * run make one job, as when the server runs it); returns how many.
  */
-export function syncFromSnapshots(catalog: Catalog, entries: readonly SnapshotEntry[]): number {
-  const known = catalog.knownSnapshots();
+export async function syncFromSnapshots(
+  catalog: CatalogStore,
+  entries: readonly SnapshotEntry[],
+): Promise<number> {
+  const known = await catalog.knownSnapshots();
   const missing = entries.filter((e) => !known.has(e.id));
   if (missing.length === 0) return 0;
   const jobs: Omit<JobRecord, 'id' | 'snapshot'>[] = runsOf(missing).map((run) => {

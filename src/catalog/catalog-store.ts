@@ -57,6 +57,11 @@ export interface CatalogStore {
   lastFinished(kind: JobKind, source: string | null): Promise<JobRecord | undefined>;
   lastFailure(source: string): Promise<JobRecord | undefined>;
   knownSnapshots(): Promise<Set<string>>;
+  /**
+   * Adds finished jobs as given (rebuilt from the repository) in one transaction, skipping a
+   * job that names a snapshot some job already names, so two rebuilds at once add each job
+   * once. Returns how many were added.
+   */
   insertFinishedJobs(jobs: Omit<JobRecord, 'id' | 'snapshot'>[]): Promise<number>;
 
   getAlert(key: string): Promise<AlertRecord | undefined>;

@@ -1,18 +1,16 @@
 /**
  * @module catalog/catalog
- * Local state of the server in one SQLite file: job history, API tokens, the audit log and
- * alert state. Useful, never needed to restore: the repository is the source of truth, and a
+ * The embedded home of the catalog (catalog/catalog-store): the server's state in one SQLite
+ * file: job history, API tokens, the audit log and alert state. Useful, never needed to restore: the repository is the source of truth, and a
  * lost catalog is rebuilt for snapshots from it (catalog/catalog-rebuild). Several processes
  * (the daemon, `lifeboat jobs retry`, `lifeboat token create`) may write it at once: WAL mode
  * and a busy timeout make that safe.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
-import type { LifeboatConfig } from '../config/config.js';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { AuditLog } from './audit-log.js';
 import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
@@ -196,10 +194,17 @@ interface JobRow {
   owner: string | null;
 }
 
-/** This process, as recorded in `jobs.owner`: host, pid, and a nonce against pid reuse. */
-export const PROCESS_OWNER = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+export { PROCESS_OWNER } from './process-owner.js';
 
-export class Catalog {
+/**
+ * The catalog in one SQLite file, a CatalogStore (catalog/catalog-store; checked where
+ * catalog/open-catalog hands it out: the contract imports this module's types, and an
+ * `implements` here would close an import cycle). Its methods return promises to meet the
+ * contract; the work inside is synchronous (better-sqlite3), so each call runs to its end
+ * before another starts.
+ */
+export class SqliteCatalog {
+  readonly kind = 'sqlite' as const;
   readonly audit: AuditLog;
   readonly tokens: TokenStore;
   /** True when the file did not exist and was created by this open. */
@@ -207,7 +212,8 @@ export class Catalog {
 
   private constructor(
     private readonly db: Database.Database,
-    readonly path: string,
+    /** The file path. */
+    readonly location: string,
     readonly clock: Clock,
     created: boolean,
   ) {
@@ -217,7 +223,7 @@ export class Catalog {
   }
 
   /** Opens (creating when missing) the catalog file at `path`. */
-  static open(path: string, clock: Clock): Catalog {
+  static open(path: string, clock: Clock): SqliteCatalog {
     const created = path === ':memory:' || !existsSync(path);
     let db: Database.Database;
     try {
@@ -252,24 +258,24 @@ export class Catalog {
         { cause: err },
       );
     }
-    return new Catalog(db, path, clock, created);
+    return new SqliteCatalog(db, path, clock, created);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 
-  /** Throws when the database does not answer. */
-  ping(): void {
+  /** Rejects when the database does not answer. */
+  async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
   }
 
-  getMeta(key: string): string | undefined {
+  async getMeta(key: string): Promise<string | undefined> {
     return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)
       ?.value;
   }
 
-  setMeta(key: string, value: string): void {
+  async setMeta(key: string, value: string): Promise<void> {
     this.db
       .prepare(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
@@ -279,7 +285,7 @@ export class Catalog {
 
   // ---- jobs --------------------------------------------------------------------------
 
-  createJob(job: NewJob): JobRecord {
+  async createJob(job: NewJob): Promise<JobRecord> {
     const id = newJobId();
     const now = this.clock.now().toISOString();
     const final = job.status === 'skipped';
@@ -304,17 +310,21 @@ export class Catalog {
         job.retry_of ?? null,
         job.owner ?? null,
       );
-    return this.getJob(id)!;
+    return this.jobById(id)!;
   }
 
-  getJob(id: string): JobRecord | undefined {
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    return this.jobById(id);
+  }
+
+  private jobById(id: string): JobRecord | undefined {
     const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
     return row ? toJob(row) : undefined;
   }
 
   /** A job by id or unique prefix (the CLI shows 8 characters). */
-  findJob(ref: string): JobRecord | undefined {
-    const exact = this.getJob(ref);
+  async findJob(ref: string): Promise<JobRecord | undefined> {
+    const exact = this.jobById(ref);
     if (exact) return exact;
     if (!/^[0-9a-f]{4,}$/.test(ref)) return undefined;
     const rows = this.db.prepare('SELECT * FROM jobs WHERE id LIKE ? LIMIT 2').all(`${ref}%`) as JobRow[];
@@ -324,7 +334,7 @@ export class Catalog {
     return rows[0] ? toJob(rows[0]) : undefined;
   }
 
-  updateJob(id: string, update: JobUpdate): JobRecord {
+  async updateJob(id: string, update: JobUpdate): Promise<JobRecord> {
     const sets: string[] = [];
     const values: unknown[] = [];
     for (const [k, v] of Object.entries(update)) {
@@ -341,11 +351,11 @@ export class Catalog {
       for (const s of update.snapshots ?? []) insert.run(s, id);
     });
     write.immediate();
-    return this.getJob(id)!;
+    return this.jobById(id)!;
   }
 
   /** Newest first. */
-  listJobs(filter: JobFilter = {}): JobRecord[] {
+  async listJobs(filter: JobFilter = {}): Promise<JobRecord[]> {
     const where: string[] = [];
     const values: unknown[] = [];
     if (filter.source) {
@@ -374,7 +384,7 @@ export class Catalog {
   }
 
   /** Jobs queued or running, in any process. */
-  activeJobs(): JobRecord[] {
+  async activeJobs(): Promise<JobRecord[]> {
     return (
       this.db
         .prepare("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at")
@@ -383,7 +393,7 @@ export class Catalog {
   }
 
   /** The newest finished backup jobs of a source (succeeded or failed), newest first. */
-  recentBackups(source: string, limit: number): JobRecord[] {
+  async recentBackups(source: string, limit: number): Promise<JobRecord[]> {
     return (
       this.db
         .prepare(
@@ -395,7 +405,7 @@ export class Catalog {
   }
 
   /** The newest finished job of a kind (and source), ignoring skipped and interrupted ones. */
-  lastFinished(kind: JobKind, source: string | null): JobRecord | undefined {
+  async lastFinished(kind: JobKind, source: string | null): Promise<JobRecord | undefined> {
     const row = this.db
       .prepare(
         `SELECT * FROM jobs WHERE kind = ? AND source IS ? AND status IN ('succeeded', 'failed')
@@ -406,7 +416,7 @@ export class Catalog {
   }
 
   /** The newest failed backup of a source. */
-  lastFailure(source: string): JobRecord | undefined {
+  async lastFailure(source: string): Promise<JobRecord | undefined> {
     const row = this.db
       .prepare(
         `SELECT * FROM jobs WHERE kind = 'backup' AND source = ? AND status = 'failed'
@@ -417,21 +427,28 @@ export class Catalog {
   }
 
   /** Snapshot ids some job already names. */
-  knownSnapshots(): Set<string> {
+  async knownSnapshots(): Promise<Set<string>> {
     const rows = this.db.prepare('SELECT snapshot FROM job_snapshots').all() as { snapshot: string }[];
     return new Set(rows.map((r) => r.snapshot));
   }
 
-  /** Inserts finished jobs as they are (for rebuilding from the repository). */
-  insertFinishedJobs(jobs: Omit<JobRecord, 'id' | 'snapshot'>[]): number {
+  /**
+   * Inserts finished jobs as they are (for rebuilding from the repository), except one that
+   * names a snapshot some job already names: two rebuilds at once add each job once.
+   */
+  async insertFinishedJobs(jobs: Omit<JobRecord, 'id' | 'snapshot'>[]): Promise<number> {
     const insert = this.db.prepare(
       `INSERT INTO jobs (id, kind, source, trigger, status, created_at, started_at, finished_at, bytes_read,
          bytes_stored, snapshots, error, requested_by, approved_by, params, result, rebuilt, retry_of, owner)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const link = this.db.prepare('INSERT OR IGNORE INTO job_snapshots (snapshot, job) VALUES (?, ?)');
+    const named = this.db.prepare('SELECT 1 FROM job_snapshots WHERE snapshot = ?');
+    let added = 0;
     const run = this.db.transaction(() => {
       for (const j of jobs) {
+        if (j.snapshots.some((s) => named.get(s))) continue;
+        added++;
         const id = newJobId();
         insert.run(
           id,
@@ -458,19 +475,19 @@ export class Catalog {
       }
     });
     run.immediate();
-    return jobs.length;
+    return added;
   }
 
   // ---- alerts ------------------------------------------------------------------------
 
-  getAlert(key: string): AlertRecord | undefined {
+  async getAlert(key: string): Promise<AlertRecord | undefined> {
     const row = this.db.prepare('SELECT * FROM alerts WHERE key = ?').get(key) as
       | (Omit<AlertRecord, 'details'> & { details: string })
       | undefined;
     return row ? { ...row, details: JSON.parse(row.details) } : undefined;
   }
 
-  listAlerts(state?: 'firing' | 'resolved'): AlertRecord[] {
+  async listAlerts(state?: 'firing' | 'resolved'): Promise<AlertRecord[]> {
     const rows = (
       state
         ? this.db.prepare('SELECT * FROM alerts WHERE state = ? ORDER BY first_at').all(state)
@@ -479,7 +496,7 @@ export class Catalog {
     return rows.map((r) => ({ ...r, details: JSON.parse(r.details) }));
   }
 
-  saveAlert(alert: AlertRecord): void {
+  async saveAlert(alert: AlertRecord): Promise<void> {
     this.db
       .prepare(
         `INSERT INTO alerts (key, kind, source, state, summary, details, first_at, last_sent_at, resolved_at, sends)
@@ -521,21 +538,4 @@ function toJob(row: JobRow): JobRecord {
 /** 16 hex characters: short enough to type a prefix of, random enough never to collide. */
 function newJobId(): string {
   return randomBytes(8).toString('hex');
-}
-
-/**
- * Where the catalog lives: LIFEBOAT_CATALOG, else `server.catalog` (relative to the config
- * file), else `lifeboat.catalog.sqlite` beside the config file (or in the working directory
- * when there is none).
- */
-export function catalogPath(
-  config: Pick<LifeboatConfig, 'server'>,
-  configFile: string | undefined,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
-  if (env.LIFEBOAT_CATALOG) return resolve(env.LIFEBOAT_CATALOG);
-  const base = configFile ? dirname(resolve(configFile)) : process.cwd();
-  const configured = config.server?.catalog;
-  if (configured) return isAbsolute(configured) ? configured : resolve(base, configured);
-  return resolve(base, 'lifeboat.catalog.sqlite');
 }

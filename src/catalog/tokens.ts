@@ -39,6 +39,7 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
+/** Tokens in the SQLite catalog: the catalog's TokenStoreApi. */
 export class TokenStore {
   /** Prepared once: authentication runs on every API request. */
   private readonly byHash: Database.Statement;
@@ -57,7 +58,7 @@ export class TokenStore {
   }
 
   /** Creates a token and returns its secret, which is not stored and cannot be shown again. */
-  create(name: string, role: Role, actor: string): { token: string; info: TokenInfo } {
+  async create(name: string, role: Role, actor: string): Promise<{ token: string; info: TokenInfo }> {
     if (!TOKEN_NAME_PATTERN.test(name)) {
       throw new LifeboatError(
         'usage',
@@ -77,19 +78,19 @@ export class TokenStore {
       this.db
         .prepare('INSERT INTO tokens (name, role, hash, created_at, created_by) VALUES (?, ?, ?, ?, ?)')
         .run(name, role, hashToken(token), now, actor);
-      this.audit.append({ actor, action: 'token.create', target: name, details: { role } });
+      this.audit.appendNow({ actor, action: 'token.create', target: name, details: { role } });
     });
     insert.immediate();
     return { token, info: { name, role, created_at: now, created_by: actor, last_used_at: null } };
   }
 
-  list(): TokenInfo[] {
+  async list(): Promise<TokenInfo[]> {
     return this.db
       .prepare('SELECT name, role, created_at, created_by, last_used_at FROM tokens ORDER BY name')
       .all() as TokenInfo[];
   }
 
-  revoke(name: string, actor: string): void {
+  async revoke(name: string, actor: string): Promise<void> {
     const remove = this.db.transaction(() => {
       const row = this.db.prepare('SELECT role FROM tokens WHERE name = ?').get(name) as
         | { role: string }
@@ -101,19 +102,19 @@ export class TokenStore {
         );
       }
       this.db.prepare('DELETE FROM tokens WHERE name = ?').run(name);
-      this.audit.append({ actor, action: 'token.revoke', target: name, details: { role: row.role } });
+      this.audit.appendNow({ actor, action: 'token.revoke', target: name, details: { role: row.role } });
     });
     remove.immediate();
   }
 
   /** The token's name and role, or undefined when it is not a valid token. */
-  authenticate(token: string): { name: string; role: Role } | undefined {
+  async authenticate(token: string): Promise<{ name: string; role: Role } | undefined> {
     if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
     return this.byHash.get(hashToken(token)) as { name: string; role: Role } | undefined;
   }
 
   /** Records use, at most once a minute per token, so requests do not write to the catalog. */
-  touch(name: string): void {
+  async touch(name: string): Promise<void> {
     const now = this.clock.now();
     const last = this.touched.get(name);
     if (last !== undefined && now.getTime() - last < 60_000 && now.getTime() >= last) return;

@@ -9,16 +9,11 @@
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { formatBytes } from '../byte-size.js';
-import {
-  Catalog,
-  catalogPath,
-  JOB_KINDS,
-  JOB_STATUSES,
-  type JobKind,
-  type JobRecord,
-  type JobStatus,
-} from '../catalog/catalog.js';
+import type { JobKind, JobRecord, JobStatus } from '../catalog/catalog.js';
 import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
+import type { CatalogStore } from '../catalog/catalog-store.js';
+import { JOB_KINDS, JOB_STATUSES } from '../catalog/job-states.js';
+import { catalogPath, openCatalog as openCatalogAt } from '../catalog/open-catalog.js';
 import { isRole, ROLES } from '../catalog/tokens.js';
 import { systemClock } from '../clock.js';
 import { parseDuration, requireEverySource, resolveRepository } from '../config/config.js';
@@ -47,8 +42,8 @@ function configFile(ctx: CliContext): string | undefined {
   return existsSync('lifeboat.yaml') ? 'lifeboat.yaml' : undefined;
 }
 
-function openCatalog(ctx: CliContext): Catalog {
-  return Catalog.open(catalogPath(ctx.config, configFile(ctx), ctx.env), systemClock);
+function openCatalog(ctx: CliContext): Promise<CatalogStore> {
+  return openCatalogAt(catalogPath(ctx.config, configFile(ctx), ctx.env), systemClock);
 }
 
 function cliActor(): string {
@@ -73,18 +68,18 @@ function count(value: string | undefined, flag: string, fallback: number): numbe
  * Snapshots from the repository, and the catalog brought up to date with them (rebuilt jobs
  * for snapshots it does not know). Without a reachable repository: none, with a warning.
  */
-async function repositorySnapshots(ctx: CliContext, catalog: Catalog): Promise<SnapshotEntry[] | undefined> {
+async function repositorySnapshots(
+  ctx: CliContext,
+  catalog: CatalogStore,
+): Promise<SnapshotEntry[] | undefined> {
   try {
     const repo = await ctx.openRepository();
     const { snapshots: entries, problems } = await repo.scanSnapshots();
     for (const line of describeProblems(problems)) process.stderr.write(`lifeboat: warning: ${line}\n`);
     const busy = new Set(
-      catalog
-        .activeJobs()
-        .filter((j) => ownerAlive(j.owner))
-        .map((j) => j.source),
+      (await catalog.activeJobs()).filter((j) => ownerAlive(j.owner)).map((j) => j.source),
     );
-    syncFromSnapshots(
+    await syncFromSnapshots(
       catalog,
       entries.filter((e) => !busy.has(sourceOfUnit(e.snapshot.source))),
     );
@@ -109,7 +104,7 @@ export async function serve(ctx: CliContext, opts: { listen?: string }): Promise
   // The server runs every source's jobs: a source's unset ${VAR} must not wait for its first job.
   requireEverySource(ctx.config, 'serve');
   const { url, password } = await resolveRepository(ctx.config, ctx.env);
-  const catalog = openCatalog(ctx);
+  const catalog = await openCatalog(ctx);
   await runDaemon({
     listen,
     config: ctx.config,
@@ -125,15 +120,15 @@ export async function serve(ctx: CliContext, opts: { listen?: string }): Promise
 // ---- status ----------------------------------------------------------------------------
 
 export async function status(ctx: CliContext): Promise<void> {
-  const catalog = openCatalog(ctx);
+  const catalog = await openCatalog(ctx);
   try {
     const snapshots = (await repositorySnapshots(ctx, catalog)) ?? [];
-    const statuses = sourceStatuses({
+    const statuses = await sourceStatuses({
       config: ctx.config,
       snapshots,
       catalog,
       now: systemClock.now(),
-      running: catalog.activeJobs().filter((j) => j.status === 'running' && ownerAlive(j.owner)),
+      running: (await catalog.activeJobs()).filter((j) => j.status === 'running' && ownerAlive(j.owner)),
     });
     if (ctx.options.json) {
       print(JSON.stringify(statuses, null, 2));
@@ -166,7 +161,7 @@ export async function status(ctx: CliContext): Promise<void> {
       rows,
     );
   } finally {
-    catalog.close();
+    await catalog.close();
   }
 }
 
@@ -210,10 +205,10 @@ export async function jobsList(ctx: CliContext, opts: JobsOptions): Promise<void
   }
   const since = parseSince(opts.since);
   const limit = count(opts.limit, '--limit', 50);
-  const catalog = openCatalog(ctx);
+  const catalog = await openCatalog(ctx);
   try {
     await repositorySnapshots(ctx, catalog);
-    const list = catalog.listJobs({
+    const list = await catalog.listJobs({
       source: opts.source,
       status: opts.status as JobStatus | undefined,
       kind: opts.kind as JobKind | undefined,
@@ -254,7 +249,7 @@ export async function jobsList(ctx: CliContext, opts: JobsOptions): Promise<void
     );
     print(`${list.length} job${list.length === 1 ? '' : 's'}`);
   } finally {
-    catalog.close();
+    await catalog.close();
   }
 }
 
@@ -265,13 +260,13 @@ function took(j: JobRecord): string {
 }
 
 export async function jobsRetry(ctx: CliContext, _opts: unknown, ref: string): Promise<void> {
-  const catalog = openCatalog(ctx);
+  const catalog = await openCatalog(ctx);
   try {
-    const original = catalog.findJob(ref);
+    const original = await catalog.findJob(ref);
     if (!original) {
       throw new LifeboatError(
         'not_found',
-        `[jobs] no job "${ref}" in ${catalog.path} (list them with \`lifeboat jobs\`)`,
+        `[jobs] no job "${ref}" in ${catalog.location} (list them with \`lifeboat jobs\`)`,
       );
     }
     if (original.kind === 'restore' || original.kind === 'drill') {
@@ -291,14 +286,14 @@ export async function jobsRetry(ctx: CliContext, _opts: unknown, ref: string): P
       openRepository: async () =>
         Repository.open(await openBackend(url, ctx.storageOptions()), password, ctx.repoOptions()),
     });
-    const job = runner.submit({
+    const job = await runner.submit({
       ...orderOf(original),
       source: original.source,
       trigger: 'retry',
       requestedBy: actor,
       retryOf: original.id,
     });
-    catalog.audit.append({
+    await catalog.audit.append({
       actor,
       action: 'job.retry',
       target: original.id,
@@ -326,7 +321,7 @@ export async function jobsRetry(ctx: CliContext, _opts: unknown, ref: string): P
       );
     }
   } finally {
-    catalog.close();
+    await catalog.close();
   }
 }
 
@@ -339,9 +334,9 @@ export async function tokenCreate(ctx: CliContext, opts: { role: string }, name:
   if (!isRole(opts.role)) {
     throw new LifeboatError('usage', `[token] --role "${opts.role}" is not one of ${ROLES.join(', ')}`);
   }
-  const catalog = openCatalog(ctx);
+  const catalog = await openCatalog(ctx);
   try {
-    const { token, info } = catalog.tokens.create(name, opts.role, cliActor());
+    const { token, info } = await catalog.tokens.create(name, opts.role, cliActor());
     if (ctx.options.json) print(JSON.stringify({ ...info, token }));
     else {
       process.stderr.write(
@@ -350,14 +345,14 @@ export async function tokenCreate(ctx: CliContext, opts: { role: string }, name:
       print(token);
     }
   } finally {
-    catalog.close();
+    await catalog.close();
   }
 }
 
 export async function tokenList(ctx: CliContext): Promise<void> {
-  const catalog = openCatalog(ctx);
+  const catalog = await openCatalog(ctx);
   try {
-    const tokens = catalog.tokens.list();
+    const tokens = await catalog.tokens.list();
     if (ctx.options.json) {
       print(JSON.stringify(tokens, null, 2));
       return;
@@ -367,31 +362,31 @@ export async function tokenList(ctx: CliContext): Promise<void> {
       tokens.map((t) => [t.name, t.role, shortTime(t.created_at), t.created_by, shortTime(t.last_used_at)]),
     );
   } finally {
-    catalog.close();
+    await catalog.close();
   }
 }
 
 export async function tokenRevoke(ctx: CliContext, _opts: unknown, name: string): Promise<void> {
-  const catalog = openCatalog(ctx);
+  const catalog = await openCatalog(ctx);
   try {
-    catalog.tokens.revoke(name, cliActor());
+    await catalog.tokens.revoke(name, cliActor());
     print(`revoked token "${name}"`);
   } finally {
-    catalog.close();
+    await catalog.close();
   }
 }
 
 // ---- audit -----------------------------------------------------------------------------
 
 export async function auditVerify(ctx: CliContext): Promise<void> {
-  const catalog = openCatalog(ctx);
+  const catalog = await openCatalog(ctx);
   try {
-    const v = catalog.audit.verify();
+    const v = await catalog.audit.verify();
     if (ctx.options.json) print(JSON.stringify(v, null, 2));
     if (!v.ok && v.firstBad) {
       throw new LifeboatError(
         'integrity',
-        `[audit] the audit log in ${catalog.path} is broken at entry ${v.firstBad.seq}: ${v.firstBad.reason}; the ${v.entries} entries before it verify`,
+        `[audit] the audit log in ${catalog.location} is broken at entry ${v.firstBad.seq}: ${v.firstBad.reason}; the ${v.entries} entries before it verify`,
       );
     }
     if (!ctx.options.json) {
@@ -399,14 +394,17 @@ export async function auditVerify(ctx: CliContext): Promise<void> {
       print(`audit log verified: ${v.entries} entr${v.entries === 1 ? 'y' : 'ies'}${head}`);
     }
   } finally {
-    catalog.close();
+    await catalog.close();
   }
 }
 
 export async function auditList(ctx: CliContext, opts: { action?: string; limit?: string }): Promise<void> {
-  const catalog = openCatalog(ctx);
+  const catalog = await openCatalog(ctx);
   try {
-    const entries = catalog.audit.list({ action: opts.action, limit: count(opts.limit, '--limit', 50) });
+    const entries = await catalog.audit.list({
+      action: opts.action,
+      limit: count(opts.limit, '--limit', 50),
+    });
     if (ctx.options.json) {
       print(JSON.stringify(entries, null, 2));
       return;
@@ -423,6 +421,6 @@ export async function auditList(ctx: CliContext, opts: { action?: string; limit?
       ]),
     );
   } finally {
-    catalog.close();
+    await catalog.close();
   }
 }

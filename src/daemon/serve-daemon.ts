@@ -5,7 +5,7 @@
  * or exit, and cli/ imports nothing from server/ (the layering rule: the two shells meet only
  * here and in jobs/). The HTTP stack loads inside `runDaemon`, so other commands start fast.
  */
-import type { Catalog } from '../catalog/catalog.js';
+import type { CatalogStore } from '../catalog/catalog-store.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import type { RepositoryOptions } from '../repo/repository.js';
@@ -18,7 +18,7 @@ export interface DaemonOptions {
   listen: string;
   config: LifeboatConfig;
   /** Closed when the daemon stops. */
-  catalog: Catalog;
+  catalog: CatalogStore;
   repository: { url: string; password: string; options?: RepositoryOptions; storage?: StorageOptions };
   /** The log level (pino's names); default: $LIFEBOAT_LOG_LEVEL or info. */
   logLevel?: string;
@@ -56,7 +56,7 @@ export async function runDaemon(o: DaemonOptions): Promise<never> {
   const sources = Object.keys(o.config.sources).length;
   const schedules = (await import('../jobs/queue/schedule.js')).schedulesOf(o.config).size;
   o.print(
-    `lifeboat: serving on ${address} (${sources} source${sources === 1 ? '' : 's'}, ${schedules} schedule${schedules === 1 ? '' : 's'}, catalog ${o.catalog.path})`,
+    `lifeboat: serving on ${address} (${sources} source${sources === 1 ? '' : 's'}, ${schedules} schedule${schedules === 1 ? '' : 's'}, catalog ${o.catalog.location})`,
   );
   const got = await signal;
   log.info(
@@ -70,7 +70,7 @@ export async function runDaemon(o: DaemonOptions): Promise<never> {
   }
   const interrupted = await server.stop(server.graceMs, `the server got ${got}`);
   await releaseAllLocks();
-  o.catalog.close();
+  await o.catalog.close();
   const note = interrupted.length
     ? `; interrupted: ${interrupted.map((j) => `${j.kind} ${j.id.slice(0, 8)}`).join(', ')}`
     : '';

@@ -4,7 +4,8 @@
  * again every `repeatMs` while it holds, and is resolved when it clears. Its state lives in
  * the catalog, so a restart neither repeats a page early nor forgets to resolve one.
  */
-import type { AlertRecord, Catalog } from '../catalog/catalog.js';
+import type { AlertRecord } from '../catalog/catalog.js';
+import type { CatalogStore } from '../catalog/catalog-store.js';
 import type { Clock } from '../clock.js';
 import { describe } from '../errors.js';
 import type { AlertCondition } from './alert-rules.js';
@@ -33,7 +34,7 @@ export class AlertDispatcher {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly catalog: Catalog,
+    private readonly catalog: CatalogStore,
     private readonly channels: readonly AlertChannel[],
     private readonly clock: Clock,
     private readonly options: DispatcherOptions,
@@ -55,7 +56,7 @@ export class AlertDispatcher {
     const report: DispatchReport = { fired: [], repeated: [], resolved: [] };
     const held = new Set(holding.map((c) => c.key));
     for (const cond of holding) {
-      const prior = this.catalog.getAlert(cond.key);
+      const prior = await this.catalog.getAlert(cond.key);
       const isNew = !prior || prior.state === 'resolved';
       const due =
         !isNew &&
@@ -82,15 +83,15 @@ export class AlertDispatcher {
         }
         (isNew ? report.fired : report.repeated).push(cond.key);
       }
-      this.catalog.saveAlert(record);
+      await this.catalog.saveAlert(record);
     }
-    for (const prior of this.catalog.listAlerts('firing')) {
+    for (const prior of await this.catalog.listAlerts('firing')) {
       if (held.has(prior.key)) continue;
       const record: AlertRecord = { ...prior, state: 'resolved', resolved_at: now.toISOString() };
       const severity = (prior.details.severity as AlertEvent['alert']['severity']) ?? 'error';
       // Resolve only where the trigger went: a never-delivered alert has nothing to resolve.
       if (prior.sends > 0) await this.send(record, 'resolve', false, severity);
-      this.catalog.saveAlert(record);
+      await this.catalog.saveAlert(record);
       report.resolved.push(prior.key);
     }
     return report;

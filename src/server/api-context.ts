@@ -4,7 +4,7 @@
  * and who calls.
  */
 import type { Logger } from 'pino';
-import type { Catalog } from '../catalog/catalog.js';
+import type { CatalogStore } from '../catalog/catalog-store.js';
 import type { Role } from '../catalog/tokens.js';
 import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
@@ -20,7 +20,7 @@ import type { SnapshotCache } from './snapshot-cache.js';
 /** What the routes need from the server. */
 export interface ApiContext {
   config: LifeboatConfig;
-  catalog: Catalog;
+  catalog: CatalogStore;
   /** The job queue. */
   runner: JobQueue;
   snapshots: SnapshotCache;
@@ -33,7 +33,7 @@ export interface ApiContext {
   openRepository(): Promise<Repository>;
   /** Where the repository is, credentials removed. */
   repositoryLocation: string;
-  sourceStatuses(): SourceStatus[];
+  sourceStatuses(): Promise<SourceStatus[]>;
   health(): Promise<{ ok: boolean; checks: Record<string, string>; reasons: string[] }>;
   log: Logger;
 }

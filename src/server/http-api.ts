@@ -85,7 +85,7 @@ export function createHttpApi(
         '[auth] missing bearer token: send `Authorization: Bearer TOKEN` (create one with `lifeboat token create`)',
       );
     }
-    const caller = ctx.catalog.tokens.authenticate(token);
+    const caller = await ctx.catalog.tokens.authenticate(token);
     if (!caller) {
       // Only failures are throttled: a valid token from the same address (a proxy, a shared
       // NAT) always gets through, so a stranger's bad requests cannot lock its users out.
@@ -102,12 +102,12 @@ export function createHttpApi(
       ctx.log.warn({ ip, method: req.method, url: req.url.split('?')[0] }, 'rejected an invalid token');
       throw new ApiError(401, 'unauthorized', '[auth] invalid or revoked token');
     }
-    ctx.catalog.tokens.touch(caller.name);
+    await ctx.catalog.tokens.touch(caller.name);
     req.caller = caller;
     const need = spec?.role ?? 'viewer';
     if (!roleAllows(caller.role, need)) {
       if (req.method !== 'GET') {
-        ctx.catalog.audit.append({
+        await ctx.catalog.audit.append({
           actor: caller.name,
           action: 'auth.denied',
           target: `${req.method} ${req.url.split('?')[0]}`,

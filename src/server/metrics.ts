@@ -22,7 +22,7 @@ export interface MetricsState {
   now(): Date;
   sources(): SourceMetrics[];
   jobsRunning(): number;
-  alertsFiring(): number;
+  alertsFiring(): number | Promise<number>;
   snapshots(): number;
   freeBytes(): number | undefined;
 }
@@ -115,8 +115,8 @@ export class ServerMetrics {
       name: 'lifeboat_alerts_firing',
       help: 'Alerts holding now',
       registers,
-      collect() {
-        this.set(state.alertsFiring());
+      async collect() {
+        this.set(await state.alertsFiring());
       },
     });
     new Gauge({

@@ -8,8 +8,9 @@
 import { hostname } from 'node:os';
 import { type Logger, pino } from 'pino';
 import { parseByteSize } from '../byte-size.js';
-import type { Catalog, JobRecord } from '../catalog/catalog.js';
+import type { JobRecord } from '../catalog/catalog.js';
 import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
+import type { CatalogStore } from '../catalog/catalog-store.js';
 import { type Clock, systemClock } from '../clock.js';
 import { type LifeboatConfig, parseDuration } from '../config/config.js';
 import { describe } from '../errors.js';
@@ -44,7 +45,7 @@ import { SnapshotCache } from './snapshot-cache.js';
 
 export interface ServerOptions {
   config: LifeboatConfig;
-  catalog: Catalog;
+  catalog: CatalogStore;
   /** Where and how to open the repository; `storage` as the CLI builds it (retries, limits, S3 settings). */
   repository: { url: string; password: string; options?: RepositoryOptions; storage?: StorageOptions };
   clock?: Clock;
@@ -78,7 +79,7 @@ export function defaultLogger(level = process.env.LIFEBOAT_LOG_LEVEL ?? 'info'):
 
 export class LifeboatServer implements ApiContext {
   readonly config: LifeboatConfig;
-  readonly catalog: Catalog;
+  readonly catalog: CatalogStore;
   readonly clock: Clock;
   readonly log: Logger;
   readonly limiter: FailedAuthLimiter;
@@ -149,7 +150,7 @@ export class LifeboatServer implements ApiContext {
         now: () => this.clock.now(),
         sources: () => this.sourceMetrics(),
         jobsRunning: () => this.runner.runningJobs().length,
-        alertsFiring: () => this.catalog.listAlerts('firing').length,
+        alertsFiring: async () => (await this.catalog.listAlerts('firing')).length,
         snapshots: () => this.snapshots.size,
         freeBytes: () => this.lastFree,
       },
@@ -191,12 +192,12 @@ export class LifeboatServer implements ApiContext {
     );
     const server = new LifeboatServer(options, reader, schedules);
     await server.snapshots.refresh();
-    const recovered = server.runner.recoverStale();
-    const rebuilt = server.syncCatalog();
+    const recovered = await server.runner.recoverStale();
+    const rebuilt = await server.syncCatalog();
     const now = server.clock.now();
-    for (const name of Object.keys(options.config.sources)) firstSeen(server.catalog, name, now);
+    for (const name of Object.keys(options.config.sources)) await firstSeen(server.catalog, name, now);
     server.log.info(
-      { snapshots: server.snapshots.size, rebuilt, recovered, catalog: server.catalog.path },
+      { snapshots: server.snapshots.size, rebuilt, recovered, catalog: server.catalog.location },
       `catalog ready: ${server.snapshots.size} snapshots, ${rebuilt} jobs rebuilt from the repository, ${recovered} interrupted jobs recovered`,
     );
     return server;
@@ -211,7 +212,7 @@ export class LifeboatServer implements ApiContext {
     const { host, port } = parseListen(listen);
     this.scheduler.start();
     const address = await this.app.listen({ host, port });
-    this.catalog.audit.append({
+    await this.catalog.audit.append({
       actor: 'server',
       action: 'server.start',
       target: null,
@@ -241,7 +242,7 @@ export class LifeboatServer implements ApiContext {
       const interrupted = await this.runner.drain(graceMs, reason);
       await this.app.close().catch(() => {});
       try {
-        this.catalog.audit.append({
+        await this.catalog.audit.append({
           actor: 'server',
           action: 'server.stop',
           target: null,
@@ -257,7 +258,7 @@ export class LifeboatServer implements ApiContext {
     return this.stopping;
   }
 
-  sourceStatuses(): SourceStatus[] {
+  async sourceStatuses(): Promise<SourceStatus[]> {
     return sourceStatuses({
       config: this.config,
       snapshots: this.snapshots.entries(),
@@ -265,7 +266,7 @@ export class LifeboatServer implements ApiContext {
       now: this.clock.now(),
       running: [
         ...this.runner.runningJobs(),
-        ...this.catalog.activeJobs().filter((j) => j.status === 'running'),
+        ...(await this.catalog.activeJobs()).filter((j) => j.status === 'running'),
       ],
       nextRun: (name) => this.scheduler.nextRun(`backup:${name}`),
     });
@@ -275,7 +276,7 @@ export class LifeboatServer implements ApiContext {
     const checks: Record<string, string> = {};
     const reasons: string[] = [];
     try {
-      this.catalog.ping();
+      await this.catalog.ping();
       checks.catalog = 'ok';
     } catch (err) {
       checks.catalog = `unavailable: ${describe(err)}`;
@@ -294,17 +295,20 @@ export class LifeboatServer implements ApiContext {
   async evaluateAlerts(): Promise<DispatchReport> {
     const now = this.clock.now();
     const last = this.lastGood();
-    const sources: SourceFacts[] = Object.entries(this.config.sources).map(([name, s]) => ({
-      name,
-      maxAgeMs: s.max_age ? parseDuration(s.max_age) : undefined,
-      lastSuccess: lastTime(last.get(name)?.run),
-      watchedSince: firstSeen(this.catalog, name, now),
-      // Runs that saved other units are skipped by the rules: read a few more than needed.
-      recent: this.catalog.recentBackups(name, 4 * (this.thresholds.history + 1)).map(toRun),
-      lastDrill: lastRun(this.catalog.lastFinished('drill', name)),
-    }));
+    const sources: SourceFacts[] = [];
+    for (const [name, s] of Object.entries(this.config.sources)) {
+      sources.push({
+        name,
+        maxAgeMs: s.max_age ? parseDuration(s.max_age) : undefined,
+        lastSuccess: lastTime(last.get(name)?.run),
+        watchedSince: await firstSeen(this.catalog, name, now),
+        // Runs that saved other units are skipped by the rules: read a few more than needed.
+        recent: (await this.catalog.recentBackups(name, 4 * (this.thresholds.history + 1))).map(toRun),
+        lastDrill: lastRun(await this.catalog.lastFinished('drill', name)),
+      });
+    }
     this.lastFree = await this.reader.freeSpace().catch(() => undefined);
-    const check = this.catalog.lastFinished('check', null);
+    const check = await this.catalog.lastFinished('check', null);
     const conditions = evaluateAlerts({
       now,
       sources,
@@ -318,18 +322,18 @@ export class LifeboatServer implements ApiContext {
 
   // ---- internals ---------------------------------------------------------------------
 
-  private scheduled(id: string): void {
+  private async scheduled(id: string): Promise<void> {
     const [kind, source] = id.split(':') as [string, string | undefined];
     try {
       if (kind === 'backup') {
-        this.runner.submit({
+        await this.runner.submit({
           kind: 'backup',
           source: source ?? null,
           trigger: 'schedule',
           requestedBy: 'scheduler',
         });
       } else if (kind === 'drill') {
-        this.runner.submit({
+        await this.runner.submit({
           kind: 'drill',
           source: source ?? null,
           trigger: 'schedule',
@@ -337,9 +341,14 @@ export class LifeboatServer implements ApiContext {
           params: {},
         });
       } else if (kind === 'prune') {
-        this.runner.submit({ kind: 'prune', source: null, trigger: 'schedule', requestedBy: 'scheduler' });
+        await this.runner.submit({
+          kind: 'prune',
+          source: null,
+          trigger: 'schedule',
+          requestedBy: 'scheduler',
+        });
       } else if (kind === 'check') {
-        this.runner.submit({
+        await this.runner.submit({
           kind: 'check',
           source: null,
           trigger: 'schedule',
@@ -355,7 +364,7 @@ export class LifeboatServer implements ApiContext {
   private async maintenance(): Promise<void> {
     try {
       await this.snapshots.refresh();
-      this.syncCatalog();
+      await this.syncCatalog();
       await this.evaluateAlerts();
     } catch (err) {
       this.log.error({ err: describe(err) }, 'maintenance failed');
@@ -363,8 +372,8 @@ export class LifeboatServer implements ApiContext {
   }
 
   /** Rebuilt jobs for snapshots the catalog does not know, except of sources backing up now. */
-  private syncCatalog(): number {
-    const busy = new Set(this.catalog.activeJobs().map((j) => j.source));
+  private async syncCatalog(): Promise<number> {
+    const busy = new Set((await this.catalog.activeJobs()).map((j) => j.source));
     const entries = this.snapshots.entries().filter((e) => !busy.has(sourceOfUnit(e.snapshot.source)));
     return syncFromSnapshots(this.catalog, entries);
   }

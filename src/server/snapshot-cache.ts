@@ -107,6 +107,11 @@ export class SnapshotCache {
     return value;
   }
 
+  /** Drops one derived value (a failed computation, so the next call tries again). */
+  forget(key: string): void {
+    this.memos.delete(key);
+  }
+
   get size(): number {
     return this.sorted.length;
   }

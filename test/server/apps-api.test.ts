@@ -285,7 +285,7 @@ apps:
     ).body.jobs[0];
     await h.server.runner.idle();
     // What `lifeboat jobs retry` does: the same kind and params, submitted to the queue without approval.
-    const retry = h.server.runner.submit({
+    const retry = await h.server.runner.submit({
       kind: 'app_restore',
       source: original.source,
       trigger: 'retry',

@@ -95,7 +95,7 @@ describe('server with a damaged snapshot file', () => {
     const packs = async () => (await readdir(join(h.dir, 'repo', 'data'), { recursive: true })).length;
     const before = await packs();
     // Prune runs on the server as its schedule would start it.
-    const submitted = h.server.runner.submit({
+    const submitted = await h.server.runner.submit({
       kind: 'prune',
       source: null,
       trigger: 'schedule',

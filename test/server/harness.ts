@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { Catalog } from '../../src/catalog/catalog.js';
+import { openCatalog } from '../../src/catalog/open-catalog.js';
 import { TestClock } from '../../src/clock.js';
 import { parseConfig } from '../../src/config/config.js';
 import { Repository } from '../../src/repo/repository.js';
@@ -73,7 +73,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const configText = options.config.replaceAll('$DIR', dir);
   await writeFile(configFile, configText);
   const config = parseConfig(configText, configFile, {});
-  const catalog = Catalog.open(catalogFile, clock);
+  const catalog = await openCatalog(catalogFile, clock);
   let logText = '';
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -92,7 +92,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     lifeboatArgv: [process.execPath, BIN, '--config', configFile],
   });
   const base = await server.start('127.0.0.1:0');
-  const existing = new Set(catalog.tokens.list().map((t) => t.name));
+  const existing = new Set((await catalog.tokens.list()).map((t) => t.name));
   const tokens = {} as Harness['tokens'];
   for (const [name, role] of [
     ['viewer', 'viewer'],
@@ -100,8 +100,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     ['admin', 'admin'],
     ['admin2', 'admin'],
   ] as const) {
-    const tokenName = existing.has(name) ? `${name}-${catalog.tokens.list().length}` : name;
-    tokens[name] = catalog.tokens.create(tokenName, role, 'test').token;
+    const tokenName = existing.has(name) ? `${name}-${(await catalog.tokens.list()).length}` : name;
+    tokens[name] = (await catalog.tokens.create(tokenName, role, 'test')).token;
   }
   let stopped = false;
   const h: Harness = {
@@ -148,7 +148,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       if (stopped) return;
       stopped = true;
       await server.stop(5_000);
-      catalog.close();
+      await catalog.close();
     },
     async close(opts = {}) {
       await h.stop();

@@ -233,11 +233,11 @@ describe('scheduled drills', () => {
     assert.match(bad.error, /\[drill\] check "marker present" failed: exit 1/);
     await h.server.runner.idle();
     const alert = await eventually(async () => {
-      const a = h.server.catalog.getAlert('drill_failure:broken');
+      const a = await h.server.catalog.getAlert('drill_failure:broken');
       return a?.state === 'firing' && a;
     }, 'the drill_failure alert');
     assert.equal(alert.source, 'broken');
-    assert.equal(h.server.catalog.getAlert('drill_failure:docs'), undefined);
+    assert.equal(await h.server.catalog.getAlert('drill_failure:docs'), undefined);
     assert.deepEqual(due(), [], 'each fires once');
   });
 });

@@ -189,7 +189,7 @@ export async function runAppRestore(
   // A protected environment is written only with a second admin's approval, however the job
   // came to run (`lifeboat jobs retry` resubmits without one).
   if (plan.protected && !job.approved_by) {
-    ctx.catalog.audit.append({
+    await ctx.catalog.audit.append({
       actor: 'server',
       action: 'app_restore.denied',
       target: job.id,
@@ -210,7 +210,7 @@ export async function runAppRestore(
     );
   }
   const actor = job.approved_by ? `${job.requested_by} (approved by ${job.approved_by})` : job.requested_by;
-  ctx.catalog.audit.append({
+  await ctx.catalog.audit.append({
     actor: 'server',
     action: 'app_restore.start',
     target: job.id,
@@ -248,7 +248,7 @@ export async function runAppRestore(
       })),
     };
     const error = appRestoreError(outcome);
-    ctx.catalog.audit.append({
+    await ctx.catalog.audit.append({
       actor: 'server',
       action: 'app_restore.finish',
       target: job.id,
@@ -262,7 +262,7 @@ export async function runAppRestore(
     if (!error) return { update: { snapshots: [], result } };
     return { failed: true, update: { result, error: redactText(error.message) } };
   } catch (err) {
-    ctx.catalog.audit.append({
+    await ctx.catalog.audit.append({
       actor: 'server',
       action: 'app_restore.finish',
       target: job.id,

@@ -3,7 +3,8 @@
  * What a job's runner gets from the queue and gives back: shared by job-runner and the
  * runners it dispatches to (app-jobs), so neither imports the other for its types.
  */
-import type { Catalog, JobUpdate } from '../../catalog/catalog.js';
+import type { JobUpdate } from '../../catalog/catalog.js';
+import type { CatalogStore } from '../../catalog/catalog-store.js';
 import type { LifeboatConfig } from '../../config/config.js';
 import type { Repository } from '../../repo/repository.js';
 import type { JobOrder } from './job-kinds.js';
@@ -11,7 +12,7 @@ import type { JobProgressBoard } from './job-progress.js';
 
 /** What the runner needs from whoever runs jobs (the queue). */
 export interface JobRunnerContext {
-  catalog: Catalog;
+  catalog: CatalogStore;
   config: LifeboatConfig;
   progress: JobProgressBoard;
   /** argv that runs this Lifeboat with the same config (physical drills run `wal-fetch` with it). */

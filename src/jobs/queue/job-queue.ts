@@ -11,15 +11,10 @@
  * LifeboatErrors (the API maps their codes to statuses).
  */
 import { hostname } from 'node:os';
-import {
-  type Catalog,
-  FINAL_STATUSES,
-  type JobKind,
-  type JobRecord,
-  type JobTrigger,
-  type JobUpdate,
-  PROCESS_OWNER,
-} from '../../catalog/catalog.js';
+import type { JobKind, JobRecord, JobTrigger, JobUpdate } from '../../catalog/catalog.js';
+import type { CatalogStore } from '../../catalog/catalog-store.js';
+import { FINAL_STATUSES } from '../../catalog/job-states.js';
+import { PROCESS_OWNER } from '../../catalog/process-owner.js';
 import { withoutPasswordsInText } from '../../catalog/secret-free.js';
 import type { Clock } from '../../clock.js';
 import type { LifeboatConfig } from '../../config/config.js';
@@ -33,7 +28,7 @@ import { redactText } from './redact.js';
 import { checkApprover } from './restore-approval.js';
 
 export interface JobQueueOptions {
-  catalog: Catalog;
+  catalog: CatalogStore;
   clock: Clock;
   config: LifeboatConfig;
   /** A fresh repository handle per job; the queue closes it. */
@@ -89,13 +84,19 @@ export class JobQueue {
   private readonly secretTargets = new Map<string, string>();
   /** Live progress of the backups and restores running here. */
   readonly progress: JobProgressBoard;
+  /**
+   * Admission (submit, approve, reject, the drain of the queue) runs one at a time: each
+   * checks what runs and records its decision with catalog calls in between, and two at once
+   * could both pass the check (two jobs of one source).
+   */
+  private admission: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: JobQueueOptions) {
     this.progress = new JobProgressBoard(o.clock);
   }
 
   /** Records the job and starts it when it may run; an overlapping request is recorded as skipped. */
-  submit(req: JobRequest): JobRecord {
+  async submit(req: JobRequest): Promise<JobRecord> {
     if (!this.accepting) {
       throw new LifeboatError('unavailable', '[server] shutting down: no new jobs are started');
     }
@@ -103,11 +104,14 @@ export class JobQueue {
     const secretTo = typeof to === 'string' && withoutPasswordsInText(to) !== to ? to : undefined;
     // The catalog keeps the target without its password; the restore reads it from memory.
     if (secretTo) req = { ...req, params: { ...req.params, target_password_kept: false } } as JobRequest;
-    return this.record(req, secretTo);
+    return this.exclusive(() => this.record(req, secretTo));
   }
 
   /** `secretTo` is kept for the job before it can start (an idle queue starts it at once). */
-  private record(req: JobRequest, secretTo?: string): JobRecord {
+  private async record(req: JobRequest, secretTo?: string): Promise<JobRecord> {
+    if (!this.accepting) {
+      throw new LifeboatError('unavailable', '[server] shutting down: no new jobs are started');
+    }
     const base = {
       kind: req.kind,
       source: req.source,
@@ -117,15 +121,15 @@ export class JobQueue {
       retry_of: req.retryOf ?? null,
     };
     if (req.needsApproval) {
-      const job = this.o.catalog.createJob({ ...base, status: 'awaiting_approval' });
+      const job = await this.o.catalog.createJob({ ...base, status: 'awaiting_approval' });
       if (secretTo) this.secretTargets.set(job.id, secretTo);
       return job;
     }
     const key = conflictKey(req.kind, req.source);
-    const busy = this.busyWith(key);
+    const busy = await this.busyWith(key);
     if (busy) {
       const what = req.source ? `source ${req.source}` : req.kind;
-      const job = this.o.catalog.createJob({
+      const job = await this.o.catalog.createJob({
         ...base,
         status: 'skipped',
         error: `skipped: job ${busy.id} (${busy.kind}) of ${what} is still ${busy.status}`,
@@ -137,15 +141,19 @@ export class JobQueue {
       void this.finished(job);
       return job;
     }
-    const job = this.o.catalog.createJob({ ...base, status: 'queued', owner: PROCESS_OWNER });
+    const job = await this.o.catalog.createJob({ ...base, status: 'queued', owner: PROCESS_OWNER });
     if (secretTo) this.secretTargets.set(job.id, secretTo);
     this.enqueue(job);
     return job;
   }
 
   /** A second person lets an awaiting restore run. */
-  approve(id: string, approver: string): JobRecord {
-    const job = this.o.catalog.getJob(id);
+  approve(id: string, approver: string): Promise<JobRecord> {
+    return this.exclusive(() => this.approveNow(id, approver));
+  }
+
+  private async approveNow(id: string, approver: string): Promise<JobRecord> {
+    const job = await this.o.catalog.getJob(id);
     if (!job) throw new LifeboatError('not_found', `[jobs] no job ${id}`);
     if (job.status !== 'awaiting_approval') {
       throw new LifeboatError('conflict', `[jobs] job ${id} is ${job.status}, not awaiting approval`);
@@ -153,7 +161,7 @@ export class JobQueue {
     checkApprover(job, approver);
     if (!this.accepting)
       throw new LifeboatError('unavailable', '[server] shutting down: no new jobs are started');
-    const queued = this.o.catalog.updateJob(id, {
+    const queued = await this.o.catalog.updateJob(id, {
       status: 'queued',
       approved_by: approver,
       owner: PROCESS_OWNER,
@@ -166,8 +174,12 @@ export class JobQueue {
    * Ends a restore awaiting approval without running it: an admin rejects it, or its
    * requester withdraws it (`by` is who; the caller checks that they may).
    */
-  reject(id: string, by: string, reason?: string): JobRecord {
-    const job = this.o.catalog.getJob(id);
+  reject(id: string, by: string, reason?: string): Promise<JobRecord> {
+    return this.exclusive(() => this.rejectNow(id, by, reason));
+  }
+
+  private async rejectNow(id: string, by: string, reason?: string): Promise<JobRecord> {
+    const job = await this.o.catalog.getJob(id);
     if (!job) throw new LifeboatError('not_found', `[jobs] no job ${id}`);
     if (job.status !== 'awaiting_approval') {
       throw new LifeboatError('conflict', `[jobs] job ${id} is ${job.status}, not awaiting approval`);
@@ -182,12 +194,12 @@ export class JobQueue {
   }
 
   /** Resolves when the job reaches a final status (only for jobs this process runs). */
-  wait(id: string): Promise<JobRecord> {
+  async wait(id: string): Promise<JobRecord> {
     const active = this.waiters.get(id);
     if (active) return active.done;
-    const job = this.o.catalog.getJob(id);
-    if (!job) return Promise.reject(new Error(`no job ${id}`));
-    return Promise.resolve(job);
+    const job = await this.o.catalog.getJob(id);
+    if (!job) throw new Error(`no job ${id}`);
+    return job;
   }
 
   /** Jobs this process runs right now. */
@@ -197,18 +209,23 @@ export class JobQueue {
 
   /** Resolves when nothing is queued or running here (tests). */
   async idle(): Promise<void> {
-    while (this.waiters.size > 0) await Promise.all([...this.waiters.values()].map((a) => a.done));
+    // Admissions under way first: a submit that has not reached the queue yet counts.
+    await this.admission;
+    while (this.waiters.size > 0) {
+      await Promise.all([...this.waiters.values()].map((a) => a.done));
+      await this.admission;
+    }
   }
 
   /**
    * Jobs left queued or running by a process that is gone (a crash, a kill -9) are marked
    * interrupted. Returns how many.
    */
-  recoverStale(): number {
+  async recoverStale(): Promise<number> {
     let n = 0;
-    for (const job of this.o.catalog.activeJobs()) {
+    for (const job of await this.o.catalog.activeJobs()) {
       if (job.owner === PROCESS_OWNER || ownerAlive(job.owner)) continue;
-      this.o.catalog.updateJob(job.id, {
+      await this.o.catalog.updateJob(job.id, {
         status: 'interrupted',
         finished_at: this.o.clock.now().toISOString(),
         error: `the process that ran it (${job.owner ?? 'unknown'}) stopped before it finished; nothing it left half-written is referenced by a snapshot`,
@@ -225,9 +242,12 @@ export class JobQueue {
   async drain(graceMs: number, reason: string): Promise<JobRecord[]> {
     this.accepting = false;
     const interrupted: JobRecord[] = [];
-    for (const a of this.queue.splice(0)) {
-      interrupted.push(this.interrupt(a, `${reason} before the job started`));
-    }
+    // After any admission under way, so a job it is recording is in the queue to interrupt.
+    await this.exclusive(async () => {
+      for (const a of this.queue.splice(0)) {
+        interrupted.push(await this.interrupt(a, `${reason} before the job started`));
+      }
+    });
     const running = [...this.running.values()];
     if (running.length > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -237,9 +257,9 @@ export class JobQueue {
       await Promise.race([Promise.all(running.map((a) => a.done)), timeout]);
       clearTimeout(timer);
     }
-    for (const a of this.running.values()) {
+    for (const a of [...this.running.values()]) {
       interrupted.push(
-        this.interrupt(
+        await this.interrupt(
           a,
           `${reason} and the job did not finish within the ${Math.round(graceMs / 1000)}s grace period; a snapshot is written only when a backup completes, so none is half-written (data already uploaded is reused by the next backup)`,
         ),
@@ -250,10 +270,17 @@ export class JobQueue {
 
   // ---- internals ---------------------------------------------------------------------
 
-  private busyWith(key: string): JobRecord | undefined {
+  /** Runs `work` after every admission step before it has ended. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.admission.then(work);
+    this.admission = run.catch(() => {});
+    return run;
+  }
+
+  private async busyWith(key: string): Promise<JobRecord | undefined> {
     for (const a of [...this.running.values(), ...this.queue]) if (a.key === key) return a.job;
     // Jobs of other live processes (`lifeboat jobs retry`, another server on this catalog).
-    for (const job of this.o.catalog.activeJobs()) {
+    for (const job of await this.o.catalog.activeJobs()) {
       if (job.owner === PROCESS_OWNER || !ownerAlive(job.owner)) continue;
       if (conflictKey(job.kind, job.source) === key) return job;
     }
@@ -289,25 +316,29 @@ export class JobQueue {
     }
   }
 
+  /** Takes the job's place among the running at once (pump decides on it); records it after. */
   private start(a: Active): void {
     a.started = true;
     this.running.set(a.job.id, a);
-    a.job = this.o.catalog.updateJob(a.job.id, {
+    const running: JobUpdate = {
       status: 'running',
       started_at: this.o.clock.now().toISOString(),
       owner: PROCESS_OWNER,
-    });
-    this.o.log.info(
-      { job: a.job.id, kind: a.job.kind, source: a.job.source, trigger: a.job.trigger },
-      'job started',
-    );
-    void this.runJob(a);
+    };
+    a.job = { ...a.job, status: 'running', started_at: running.started_at ?? null, owner: PROCESS_OWNER };
+    void this.runJob(a, running);
   }
 
-  private async runJob(a: Active): Promise<void> {
+  private async runJob(a: Active, running: JobUpdate): Promise<void> {
     let update: JobUpdate;
     let followUp: JobRequest | undefined;
     try {
+      a.job = await this.o.catalog.updateJob(a.job.id, running);
+      this.o.log.info(
+        { job: a.job.id, kind: a.job.kind, source: a.job.source, trigger: a.job.trigger },
+        'job started',
+      );
+      if (this.abandoned.has(a.job.id)) return;
       const out = await this.execute(a.job);
       update = { status: out.failed ? 'failed' : 'succeeded', ...out.update };
       if (out.followUp) followUp = { ...out.followUp, trigger: 'retention', requestedBy: 'server' };
@@ -322,7 +353,7 @@ export class JobQueue {
     this.running.delete(a.job.id);
     this.progress.clear(a.job.id);
     if (this.abandoned.has(a.job.id)) return;
-    const job = this.o.catalog.updateJob(a.job.id, {
+    const job = await this.o.catalog.updateJob(a.job.id, {
       ...update,
       finished_at: this.o.clock.now().toISOString(),
     });
@@ -331,7 +362,12 @@ export class JobQueue {
     const fields = { job: job.id, kind: job.kind, source: job.source, status: job.status };
     if (job.status === 'failed') this.o.log.error({ ...fields, err: job.error }, `job failed: ${job.error}`);
     else this.o.log.info({ ...fields, snapshot: job.snapshot ?? undefined }, 'job finished');
-    if (followUp && this.accepting) this.submit(followUp);
+    if (followUp && this.accepting) {
+      // Only a shutdown begun meanwhile refuses it (then it would have been interrupted anyway).
+      await this.submit(followUp).catch((err) =>
+        this.o.log.warn({ job: job.id, err: describe(err) }, 'the follow-up job was not recorded'),
+      );
+    }
     await this.finished(job);
     a.resolve(job);
     this.pump();
@@ -369,11 +405,11 @@ export class JobQueue {
     }
   }
 
-  private interrupt(a: Active, message: string): JobRecord {
+  private async interrupt(a: Active, message: string): Promise<JobRecord> {
     this.abandoned.add(a.job.id);
     this.running.delete(a.job.id);
     this.waiters.delete(a.job.id);
-    const job = this.o.catalog.updateJob(a.job.id, {
+    const job = await this.o.catalog.updateJob(a.job.id, {
       status: 'interrupted',
       finished_at: this.o.clock.now().toISOString(),
       error: message,

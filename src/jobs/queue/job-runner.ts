@@ -190,7 +190,7 @@ async function restore(
   const p = paramsOf('restore', job);
   const reason = await unapprovedRunReason(ctx.config.sources, job, p);
   if (reason && p.to) {
-    ctx.catalog.audit.append({
+    await ctx.catalog.audit.append({
       actor: 'server',
       action: 'restore.denied',
       target: job.id,
@@ -202,7 +202,7 @@ async function restore(
     );
   }
   const actor = job.approved_by ? `${job.requested_by} (approved by ${job.approved_by})` : job.requested_by;
-  ctx.catalog.audit.append({
+  await ctx.catalog.audit.append({
     actor: 'server',
     action: 'restore.start',
     target: job.id,
@@ -219,7 +219,7 @@ async function restore(
       typeof p.at === 'string'
         ? await restoreAtPoint(ctx, repo, p as RestoreParams & { at: string; to: string })
         : await restoreSnapshot(ctx, repo, job.id, p);
-    ctx.catalog.audit.append({
+    await ctx.catalog.audit.append({
       actor: 'server',
       action: 'restore.finish',
       target: job.id,
@@ -228,7 +228,7 @@ async function restore(
     return { update: { snapshots: [], result } };
   } catch (err) {
     const error = redactText(describe(err));
-    ctx.catalog.audit.append({
+    await ctx.catalog.audit.append({
       actor: 'server',
       action: 'restore.finish',
       target: job.id,

@@ -5,7 +5,8 @@
  * last failure and what runs now. One function for `GET /api/sources` and `lifeboat status`,
  * so the two never disagree.
  */
-import type { Catalog, JobRecord } from '../../catalog/catalog.js';
+import type { JobRecord } from '../../catalog/catalog.js';
+import type { CatalogStore } from '../../catalog/catalog-store.js';
 import type { ConfiguredSource, LifeboatConfig } from '../../config/config.js';
 import { parseDuration } from '../../config/config.js';
 import type { SnapshotEntry } from '../../repo/snapshot.js';
@@ -43,7 +44,7 @@ export interface StatusInput {
   config: LifeboatConfig;
   /** Every snapshot, any order. */
   snapshots: readonly SnapshotEntry[];
-  catalog: Catalog;
+  catalog: CatalogStore;
   now: Date;
   /** Jobs running now, from this process or the catalog. */
   running: readonly JobRecord[];
@@ -71,18 +72,19 @@ export function lastGoodBackups(
 }
 
 /** When the server first saw each source: a source never backed up breaches max_age counted from there. */
-export function firstSeen(catalog: Catalog, name: string, now: Date): Date {
+export async function firstSeen(catalog: CatalogStore, name: string, now: Date): Promise<Date> {
   const key = `first_seen:${name}`;
-  const stored = catalog.getMeta(key);
+  const stored = await catalog.getMeta(key);
   if (stored) return new Date(stored);
-  catalog.setMeta(key, now.toISOString());
+  await catalog.setMeta(key, now.toISOString());
   return now;
 }
 
-export function sourceStatuses(input: StatusInput): SourceStatus[] {
+export async function sourceStatuses(input: StatusInput): Promise<SourceStatus[]> {
   const last = lastGoodBackups(input.snapshots);
   const nowMs = input.now.getTime();
-  return Object.entries(input.config.sources).map(([name, source]) => {
+  const out: SourceStatus[] = [];
+  for (const [name, source] of Object.entries(input.config.sources)) {
     const slot = last.get(name);
     const run = slot?.run;
     const status: SourceStatus = {
@@ -103,7 +105,7 @@ export function sourceStatuses(input: StatusInput): SourceStatus[] {
     applySchedule(status, source, input);
     if (source.max_age) {
       const maxAgeMs = parseDuration(source.max_age);
-      const since = run ? new Date(run.time) : firstSeen(input.catalog, name, input.now);
+      const since = run ? new Date(run.time) : await firstSeen(input.catalog, name, input.now);
       const age = nowMs - since.getTime();
       status.rpo = {
         max_age: source.max_age,
@@ -112,7 +114,7 @@ export function sourceStatuses(input: StatusInput): SourceStatus[] {
         breached: age > maxAgeMs,
       };
     }
-    const failure = input.catalog.lastFailure(name);
+    const failure = await input.catalog.lastFailure(name);
     if (failure) {
       status.last_failure = {
         job: failure.id,
@@ -120,7 +122,7 @@ export function sourceStatuses(input: StatusInput): SourceStatus[] {
         error: failure.error,
       };
     }
-    const lastJob = input.catalog.lastFinished('backup', name);
+    const lastJob = await input.catalog.lastFinished('backup', name);
     if (lastJob) {
       status.last_job = {
         id: lastJob.id,
@@ -128,8 +130,9 @@ export function sourceStatuses(input: StatusInput): SourceStatus[] {
         time: lastJob.finished_at ?? lastJob.started_at ?? lastJob.created_at,
       };
     }
-    return status;
-  });
+    out.push(status);
+  }
+  return out;
 }
 
 function lastBackup(run: SourceRun<SnapshotEntry>, nowMs: number): NonNullable<SourceStatus['last_backup']> {

@@ -15,11 +15,9 @@ export const alertsRoutes = [
     query: alertsQuery,
     responses: { 200: { description: 'alerts', schema: z.object({ alerts: z.array(alertResponse) }) } },
     handler: async (ctx, { query: q }) => {
-      const alerts = ctx.catalog
-        .listAlerts(q.state)
-        .sort((a, b) =>
-          a.state === b.state ? (a.first_at < b.first_at ? 1 : -1) : a.state === 'firing' ? -1 : 1,
-        );
+      const alerts = (await ctx.catalog.listAlerts(q.state)).sort((a, b) =>
+        a.state === b.state ? (a.first_at < b.first_at ? 1 : -1) : a.state === 'firing' ? -1 : 1,
+      );
       return { alerts };
     },
   }),

@@ -109,7 +109,7 @@ export const appsRoutes = [
     handler: async (ctx, { params, body, req, reply }) =>
       submitted(
         reply,
-        requestAppJob(ctx, callerOf(req), params.name, { kind: 'app_backup', tags: body.tags }),
+        await requestAppJob(ctx, callerOf(req), params.name, { kind: 'app_backup', tags: body.tags }),
       ),
   }),
   defineRoute({
@@ -128,7 +128,7 @@ export const appsRoutes = [
     handler: async (ctx, { params, body, req, reply }) =>
       submitted(
         reply,
-        requestAppJob(ctx, callerOf(req), params.name, { kind: 'app_drill', point: body.point }),
+        await requestAppJob(ctx, callerOf(req), params.name, { kind: 'app_drill', point: body.point }),
       ),
   }),
 ];

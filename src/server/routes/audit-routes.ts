@@ -14,13 +14,13 @@ export const auditRoutes = [
     query: auditQuery,
     responses: { 200: { description: 'entries', schema: auditPage } },
     handler: async (ctx, { query: q }) => {
-      const entries = ctx.catalog.audit.list({
+      const entries = await ctx.catalog.audit.list({
         since: q.since ? new Date(q.since).toISOString() : undefined,
         action: q.action,
         limit: q.limit ?? 100,
       });
       if (q.verify !== 'true') return { entries };
-      const v = ctx.catalog.audit.verify();
+      const v = await ctx.catalog.audit.verify();
       return {
         entries,
         verification: { ok: v.ok, entries: v.entries, ...(v.firstBad ? { first_bad: v.firstBad } : {}) },

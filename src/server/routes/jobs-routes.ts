@@ -19,7 +19,7 @@ export const jobsRoutes = [
     query: jobsQuery,
     responses: { 200: { description: 'jobs', schema: z.object({ jobs: z.array(jobResponse) }) } },
     handler: async (ctx, { query: q }) => {
-      const jobs = ctx.catalog.listJobs({
+      const jobs = await ctx.catalog.listJobs({
         source: q.source,
         status: q.status,
         kind: q.kind,
@@ -42,7 +42,7 @@ export const jobsRoutes = [
       404: { description: 'no such job', schema: errorResponse },
     },
     handler: async (ctx, { params: { id } }) => {
-      const job = ctx.catalog.getJob(id);
+      const job = await ctx.catalog.getJob(id);
       if (!job) throw new ApiError(404, 'not_found', `[api] no job ${id}`);
       return { job: withProgress(ctx, job) };
     },

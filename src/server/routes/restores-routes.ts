@@ -59,7 +59,7 @@ export const restoresRoutes = [
       409: { description: 'the job is not awaiting approval', schema: errorResponse },
     },
     handler: async (ctx, { params, body, req }) => ({
-      job: publicJob(rejectRestore(ctx, callerOf(req), params.id, body.reason)),
+      job: publicJob(await rejectRestore(ctx, callerOf(req), params.id, body.reason)),
     }),
   }),
 ];

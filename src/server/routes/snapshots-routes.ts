@@ -116,7 +116,7 @@ export const snapshotsRoutes = [
       const isProtected = !!sourceConfig(ctx, top)?.protected;
       if (isProtected) {
         const allowed = mayDownload(who.role, isProtected);
-        ctx.catalog.audit.append({
+        await ctx.catalog.audit.append({
           actor: who.name,
           action: allowed ? 'snapshot.download' : 'snapshot.download_denied',
           target: entry.id,

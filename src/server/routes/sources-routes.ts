@@ -34,7 +34,7 @@ export const sourcesRoutes = [
     summary: 'Configured sources with their last good backup, RPO state, next run and last failure',
     responses: { 200: { description: 'sources', schema: z.object({ sources: z.array(sourceResponse) }) } },
     // Checked against the schema, so the document (and the dashboard's type) says what is sent.
-    handler: async (ctx) => ({ sources: ctx.sourceStatuses() satisfies Declared<SourceJson>[] }),
+    handler: async (ctx) => ({ sources: (await ctx.sourceStatuses()) satisfies Declared<SourceJson>[] }),
   }),
   defineRoute({
     method: 'GET',
@@ -71,14 +71,14 @@ export const sourcesRoutes = [
       configuredSource(ctx, params.name);
       const who = callerOf(req);
       const tags = body.tags ?? [];
-      const job = ctx.runner.submit({
+      const job = await ctx.runner.submit({
         kind: 'backup',
         source: params.name,
         trigger: 'api',
         requestedBy: who.name,
         params: { tags },
       });
-      ctx.catalog.audit.append({
+      await ctx.catalog.audit.append({
         actor: who.name,
         action: 'backup.request',
         target: params.name,
@@ -103,14 +103,14 @@ export const sourcesRoutes = [
     handler: async (ctx, { params, body, req, reply }) => {
       configuredSource(ctx, params.name);
       const who = callerOf(req);
-      const job = ctx.runner.submit({
+      const job = await ctx.runner.submit({
         kind: 'drill',
         source: params.name,
         trigger: 'api',
         requestedBy: who.name,
         params: body.snapshot ? { snapshot: body.snapshot } : {},
       });
-      ctx.catalog.audit.append({
+      await ctx.catalog.audit.append({
         actor: who.name,
         action: 'drill.request',
         target: params.name,

@@ -156,7 +156,7 @@ export async function requestAppRestore(
 ): Promise<{ job: JobRecord; plan: AppPlan }> {
   const params = restoreParams(name, body);
   const shown = await plan(ctx, params);
-  const job = ctx.runner.submit({
+  const job = await ctx.runner.submit({
     kind: 'app_restore',
     source: appKey(name),
     trigger: 'api',
@@ -165,7 +165,7 @@ export async function requestAppRestore(
     // Targets in a plan are without credentials; the runner reads them from the config.
     params: { ...params, plan: shown as unknown as Record<string, unknown> },
   });
-  ctx.catalog.audit.append({
+  await ctx.catalog.audit.append({
     actor: who.name,
     action: 'app_restore.request',
     target: job.id,
@@ -195,7 +195,7 @@ export async function approveAppRestore(
   try {
     checkApprover(pending, who.name);
   } catch (err) {
-    ctx.catalog.audit.append({
+    await ctx.catalog.audit.append({
       actor: who.name,
       action: 'app_restore.approve_denied',
       target: pending.id,
@@ -216,8 +216,8 @@ export async function approveAppRestore(
   const changes = planChanges(shown as unknown as AppPlan, now, true);
   if (changes.length > 0) {
     const reason = `the plan changed since it was requested: ${changes.join('; ')}`;
-    ctx.runner.reject(pending.id, 'server', `${reason} (request the restore again)`);
-    ctx.catalog.audit.append({
+    await ctx.runner.reject(pending.id, 'server', `${reason} (request the restore again)`);
+    await ctx.catalog.audit.append({
       actor: who.name,
       action: 'app_restore.approve_refused',
       target: pending.id,
@@ -229,8 +229,8 @@ export async function approveAppRestore(
       `[api] app restore ${pending.id} not approved: ${reason}; it is ended: request it again and review the new plan`,
     );
   }
-  const job = ctx.runner.approve(pending.id, who.name);
-  ctx.catalog.audit.append({
+  const job = await ctx.runner.approve(pending.id, who.name);
+  await ctx.catalog.audit.append({
     actor: who.name,
     action: 'app_restore.approve',
     target: pending.id,
@@ -240,25 +240,25 @@ export async function approveAppRestore(
 }
 
 /** Queues an app backup (one recovery point) or an app drill. */
-export function requestAppJob(
+export async function requestAppJob(
   ctx: ApiContext,
   who: Requester,
   name: string,
   order: { kind: 'app_backup'; tags?: string[] } | { kind: 'app_drill'; point?: string },
-): JobRecord {
+): Promise<JobRecord> {
   configuredApp(ctx, name);
   const params =
     order.kind === 'app_backup'
       ? { app: name, ...(order.tags?.length ? { tags: order.tags } : {}) }
       : { app: name, ...(order.point ? { point: order.point } : {}) };
-  const job = ctx.runner.submit({
+  const job = await ctx.runner.submit({
     kind: order.kind,
     source: appKey(name),
     trigger: 'api',
     requestedBy: who.name,
     params,
   } as Parameters<typeof ctx.runner.submit>[0]);
-  ctx.catalog.audit.append({
+  await ctx.catalog.audit.append({
     actor: who.name,
     action: `${order.kind}.request`,
     target: name,

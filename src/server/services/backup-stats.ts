@@ -13,9 +13,10 @@ import type { StatsJson } from '../api-schemas.js';
 export function backupStats(
   ctx: Pick<ApiContext, 'snapshots' | 'catalog'>,
   filter: { source?: string; since: number },
-): StatsJson {
+): Promise<StatsJson> {
   const { source, since } = filter;
-  return ctx.snapshots.memo(`stats:${source ?? ''}:${since}`, () => {
+  const key = `stats:${source ?? ''}:${since}`;
+  const stats = ctx.snapshots.memo(key, async (): Promise<StatsJson> => {
     const backups: StatsJson['backups'] = [];
     const growth: StatsJson['growth'] = [];
     let total = 0;
@@ -36,7 +37,7 @@ export function backupStats(
       });
     }
     const days = new Map<string, { day: string; succeeded: number; failed: number }>();
-    const jobs = ctx.catalog.listJobs({
+    const jobs = await ctx.catalog.listJobs({
       kind: 'backup',
       source,
       since: new Date(since).toISOString(),
@@ -52,4 +53,7 @@ export function backupStats(
     const daily = [...days.values()].sort((a, b) => (a.day < b.day ? -1 : 1));
     return { since: new Date(since).toISOString(), backups, daily, growth };
   });
+  // A failed catalog read is not kept: the next request asks again.
+  stats.catch(() => ctx.snapshots.forget(key));
+  return stats;
 }

@@ -54,7 +54,7 @@ export async function requestRestore(
     to: body.to,
     dryRun: !!body.dry_run,
   });
-  const job = ctx.runner.submit({
+  const job = await ctx.runner.submit({
     kind: 'restore',
     source: sourceOfUnit(entry.snapshot.source),
     trigger: 'api',
@@ -70,7 +70,7 @@ export async function requestRestore(
       ...(at?.kind === 'recover' ? { at: body.at } : {}),
     },
   });
-  ctx.catalog.audit.append({
+  await ctx.catalog.audit.append({
     actor: who.name,
     action: 'restore.request',
     target: job.id,
@@ -90,12 +90,12 @@ export async function requestRestore(
 
 /** A second admin lets a restore (or an app restore) awaiting approval run. */
 export async function approveRestore(ctx: ApiContext, who: Requester, id: string): Promise<JobRecord> {
-  const pending = ctx.catalog.getJob(id);
+  const pending = await ctx.catalog.getJob(id);
   if (pending?.kind === 'app_restore') return approveAppRestore(ctx, who, pending);
   if (pending?.kind !== 'restore') throw new ApiError(404, 'not_found', `[api] no restore ${id}`);
   try {
-    const job = ctx.runner.approve(id, who.name);
-    ctx.catalog.audit.append({
+    const job = await ctx.runner.approve(id, who.name);
+    await ctx.catalog.audit.append({
       actor: who.name,
       action: 'restore.approve',
       target: id,
@@ -104,7 +104,7 @@ export async function approveRestore(ctx: ApiContext, who: Requester, id: string
     return job;
   } catch (err) {
     if (isLifeboatError(err) && err.code === 'forbidden') {
-      ctx.catalog.audit.append({
+      await ctx.catalog.audit.append({
         actor: who.name,
         action: 'restore.approve_denied',
         target: id,
@@ -116,12 +116,17 @@ export async function approveRestore(ctx: ApiContext, who: Requester, id: string
 }
 
 /** Ends a restore awaiting approval: an admin rejects it, or its requester withdraws it. */
-export function rejectRestore(ctx: ApiContext, who: Requester, id: string, reason?: string): JobRecord {
-  const pending = ctx.catalog.getJob(id);
+export async function rejectRestore(
+  ctx: ApiContext,
+  who: Requester,
+  id: string,
+  reason?: string,
+): Promise<JobRecord> {
+  const pending = await ctx.catalog.getJob(id);
   if (pending?.kind !== 'restore' && pending?.kind !== 'app_restore')
     throw new ApiError(404, 'not_found', `[api] no restore ${id}`);
   if (!mayReject(who, pending)) {
-    ctx.catalog.audit.append({
+    await ctx.catalog.audit.append({
       actor: who.name,
       action: 'restore.reject_denied',
       target: id,
@@ -133,8 +138,8 @@ export function rejectRestore(ctx: ApiContext, who: Requester, id: string, reaso
       `[api] ${who.name} may not reject restore ${id}: an admin or its requester (${pending.requested_by}) may`,
     );
   }
-  const job = ctx.runner.reject(id, who.name, reason);
-  ctx.catalog.audit.append({
+  const job = await ctx.runner.reject(id, who.name, reason);
+  await ctx.catalog.audit.append({
     actor: who.name,
     action: who.name === job.requested_by ? 'restore.withdraw' : 'restore.reject',
     target: id,
