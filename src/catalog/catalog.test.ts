@@ -3,7 +3,7 @@
  * The SQLite catalog behind the asynchronous contract: writes started together (audit
  * appends, token creations, rebuilds) keep the hash chain whole, the names unique and each
  * rebuilt job single; where a catalog lives (a file path resolved, a postgres:// URL kept as
- * it is, and refused until fleet mode).
+ * it is, and opened as the PostgreSQL catalog).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -121,13 +121,16 @@ describe('catalog location', () => {
     assert.equal(catalogPath({}, undefined, { LIFEBOAT_CATALOG: 'c.sqlite' }), resolve('c.sqlite'));
   });
 
-  it('refuses a PostgreSQL catalog without fleet mode, without repeating the URL', async () => {
+  it('opens a PostgreSQL catalog for a postgres:// URL; its errors never repeat the password', async () => {
     await assert.rejects(
-      openCatalog('postgresql://lifeboat:secret@db.example/lifeboat', new TestClock('2026-01-01T00:00:00Z')),
+      openCatalog('postgresql://lifeboat:secret@127.0.0.1:1/lifeboat', new TestClock('2026-01-01T00:00:00Z')),
       (err: unknown) => {
         assert.ok(isLifeboatError(err));
-        assert.equal(err.code, 'config_invalid');
-        assert.match(err.message, /fleet mode/);
+        assert.equal(err.code, 'unavailable');
+        assert.match(
+          err.message,
+          /^\[catalog\] cannot open postgresql:\/\/lifeboat@127\.0\.0\.1:1\/lifeboat: connection refused/,
+        );
         assert.doesNotMatch(err.message, /secret/);
         return true;
       },

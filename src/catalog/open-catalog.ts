@@ -1,13 +1,12 @@
 /**
  * @module catalog/open-catalog
  * Where the catalog lives and how to open it: a file path opens the SQLite catalog, a
- * postgres:// URL the PostgreSQL one (fleet mode). The SQLite module (and better-sqlite3) is
- * loaded only when a catalog is opened, so commands that never open one stay light.
+ * postgres:// URL the PostgreSQL one (catalog/pg-catalog). Each module (better-sqlite3, pg) is
+ * loaded only when a catalog of its kind is opened, so commands that never open one stay light.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
-import { LifeboatError } from '../errors.js';
 import type { CatalogStore } from './catalog-store.js';
 
 /** True for a catalog location that names a PostgreSQL database rather than a file. */
@@ -18,11 +17,8 @@ export function isPostgresLocation(location: string): boolean {
 /** Opens (creating when missing) the catalog at `location`: a SQLite file path or a postgres:// URL. */
 export async function openCatalog(location: string, clock: Clock): Promise<CatalogStore> {
   if (isPostgresLocation(location)) {
-    // The URL may carry a password: it is not repeated here.
-    throw new LifeboatError(
-      'config_invalid',
-      '[catalog] a PostgreSQL catalog (postgres:// URL in server.catalog or LIFEBOAT_CATALOG) needs the fleet mode, which this build does not have; give a file path for the SQLite catalog',
-    );
+    const { PgCatalog } = await import('./pg-catalog.js');
+    return PgCatalog.open(location, clock);
   }
   const { SqliteCatalog } = await import('./catalog.js');
   const catalog: CatalogStore = SqliteCatalog.open(location, clock);

@@ -340,10 +340,25 @@ export class PgCatalog implements CatalogStore {
   }
 
   async insertFinishedJobs(jobs: Omit<JobRecord, 'id' | 'snapshot'>[]): Promise<number> {
-    await this.transaction(async (c) => {
-      for (const j of jobs) await insertJobRow(c, this.S, { ...j, id: newJobId() });
+    return this.transaction(async (c) => {
+      // One rebuild at a time: the second sees what the first added and adds nothing twice.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+        `lifeboat-catalog:${this.schema}:rebuild`,
+      ]);
+      let added = 0;
+      for (const j of jobs) {
+        if (j.snapshots.length > 0) {
+          const named = await c.query(
+            `SELECT 1 FROM ${this.S}.job_snapshots WHERE snapshot = ANY($1::text[]) LIMIT 1`,
+            [j.snapshots],
+          );
+          if (named.rowCount) continue;
+        }
+        await insertJobRow(c, this.S, { ...j, id: newJobId() });
+        added++;
+      }
+      return added;
     });
-    return jobs.length;
   }
 
   // ---- moving a catalog in ------------------------------------------------------------

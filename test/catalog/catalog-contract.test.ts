@@ -9,9 +9,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import pg from 'pg';
+import { SqliteCatalog } from '../../src/catalog/catalog.js';
 import type { CatalogStore } from '../../src/catalog/catalog-store.js';
 import { PgCatalog } from '../../src/catalog/pg-catalog.js';
 import { TestClock } from '../../src/clock.js';
@@ -91,33 +96,45 @@ const postgresFactory: CatalogFactory = {
 };
 
 // ---- SQLite --------------------------------------------------------------------------------
-//
-// SQLITE FACTORY: added once catalog/catalog implements the asynchronous CatalogStore
-// (branch h-catalog-async). What it needs, on a temporary folder:
-//
-//   const sqliteFactory: CatalogFactory = {
-//     name: 'sqlite',
-//     async make(clock, closers) {
-//       const dir = await mkdtemp(join(tmpdir(), 'lifeboat-catalog-'));
-//       const path = join(dir, 'catalog.sqlite');
-//       const open = async () => {
-//         const c = Catalog.open(path, clock);            // (or await, if open becomes async)
-//         closers.push(async () => { await c.close(); });
-//         return c;
-//       };
-//       const catalog = await open();
-//       closers.push(() => rm(dir, { recursive: true, force: true }));
-//       const exec = async (sql: string) => { const db = new Database(path); try { db.exec(sql); } finally { db.close(); } };
-//       return {
-//         catalog, reopen: open, exec,
-//         execBypassingRules: (sql) => exec(`DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; ${sql};
-//           CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-//           CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`),
-//       };
-//     },
-//   };
 
-const FACTORIES: CatalogFactory[] = [postgresFactory /* , sqliteFactory */];
+function sqliteExec(path: string, sql: string): void {
+  const db = new Database(path);
+  try {
+    db.exec(sql);
+  } finally {
+    db.close();
+  }
+}
+
+const APPEND_ONLY = `
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`;
+
+const sqliteFactory: CatalogFactory = {
+  name: 'sqlite',
+  async make(clock, closers) {
+    const dir = await mkdtemp(join(tmpdir(), 'lifeboat-catalog-'));
+    closers.push(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'catalog.sqlite');
+    const open = async () => {
+      const c = SqliteCatalog.open(path, clock);
+      closers.push(() => c.close());
+      return c;
+    };
+    return {
+      catalog: await open(),
+      reopen: open,
+      exec: async (sql) => sqliteExec(path, sql),
+      execBypassingRules: async (sql) =>
+        sqliteExec(
+          path,
+          `DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; ${sql}; ${APPEND_ONLY}`,
+        ),
+    };
+  },
+};
+
+const FACTORIES: CatalogFactory[] = [postgresFactory, sqliteFactory];
 
 // ---- the cases -----------------------------------------------------------------------------
 
@@ -401,6 +418,30 @@ function runCatalogContract(factory: CatalogFactory): void {
         assert.deepEqual(oldest.result, { files: 1 });
         assert.deepEqual(await catalog.knownSnapshots(), new Set(['x1', 'x2', 'y1']));
         assert.equal(await catalog.insertFinishedJobs([]), 0);
+      }));
+
+    test('insertFinishedJobs: a job naming a snapshot some job names is skipped; two rebuilds at once add each once', () =>
+      withCatalog(async ({ catalog, reopen }) => {
+        const job = await catalog.createJob({
+          kind: 'backup',
+          source: 'docs',
+          trigger: 'api',
+          status: 'queued',
+        });
+        await catalog.updateJob(job.id, { status: 'succeeded', snapshots: ['known'] });
+        const rebuild = [
+          finished('2026-02-01T00:00:00.000Z', { snapshots: ['known'], rebuilt: true }),
+          finished('2026-02-02T00:00:00.000Z', { snapshots: ['r1'], rebuilt: true }),
+          finished('2026-02-03T00:00:00.000Z', { snapshots: ['r2', 'r3'], rebuilt: true }),
+        ];
+        const other = await reopen();
+        const added = await Promise.all([
+          catalog.insertFinishedJobs(rebuild),
+          other.insertFinishedJobs(rebuild),
+        ]);
+        assert.equal(added[0] + added[1], 2);
+        assert.equal((await catalog.listJobs()).length, 3);
+        assert.deepEqual(await catalog.knownSnapshots(), new Set(['known', 'r1', 'r2', 'r3']));
       }));
 
     test('tokens: created once, authenticated by secret, names unique, listed by name, touched, revoked; all audited', () =>
