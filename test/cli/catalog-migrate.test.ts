@@ -4,7 +4,8 @@
  * job, tokens made and revoked, their audit entries) moved into a throwaway PostgreSQL.
  * Everything arrives as it was: the counts, the job ids in order, the audit head; the chain
  * verifies, a token made before still authenticates, a second migrate into the same target
- * is refused, the password never shows, and PGPASSWORD works in place of a password in the URL.
+ * is refused, the password never shows, PGPASSWORD works in place of a password in the URL,
+ * and the CLI then works on the PostgreSQL catalog (LIFEBOAT_CATALOG).
  */
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -194,6 +195,14 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
     );
     assert.match(r.stdout, /^jobs +3$/m);
     assert.match(r.stdout, /^audit log verified: 4 entries; head: entry 4, [0-9a-f]{64}$/m);
+
+    // The CLI works on the migrated catalog: LIFEBOAT_CATALOG names it.
+    const onPg = { LIFEBOAT_CATALOG: bare, PGPASSWORD: server.password };
+    const jobs = JSON.parse((await ok(['jobs', '--json'], onPg)).stdout) as unknown[];
+    assert.equal(jobs.length, 3, 'the repository adds no job: its snapshots are known');
+    await ok(['token', 'create', 'second', '--role', 'viewer'], onPg);
+    const chain = JSON.parse((await ok(['audit', 'verify', '--json'], onPg)).stdout);
+    assert.deepEqual([chain.ok, chain.entries], [true, 5]);
 
     const noPassword = await cli([
       'catalog',
