@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatBytes } from '../byte-size.js';
-import { requireSettings } from '../config/config.js';
+import { requireSettings } from '../config/config-load.js';
 import { LifeboatError } from '../errors.js';
 import { type BackupOutcome, type SourceBackupReport, stripUrlPassword } from '../jobs/backup.js';
 import { backupRunError, runBackups, skippedOf } from '../jobs/backup-run.js';
@@ -16,8 +16,8 @@ import { describeDamaged, partialRestoreError, runRestore } from '../jobs/restor
 import { describeProblems } from '../jobs/snapshot-select.js';
 import { ProgressTally, teeProgress } from '../progress.js';
 import type { Snapshot } from '../repo/snapshot.js';
-import { sourceFromCli } from '../sources/registry.js';
 import { scopeValues } from '../sources/restore-scopes.js';
+import { sourceFromCli } from '../sources/source-from-cli.js';
 import { backupApp, restoreAppCli } from './app-actions.js';
 import type { CliContext } from './context.js';
 import { restoreNote, setInterruptNote } from './interrupt-note.js';

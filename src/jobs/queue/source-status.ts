@@ -7,7 +7,7 @@
  */
 import type { Catalog, JobRecord } from '../../catalog/catalog.js';
 import type { ConfiguredSource, LifeboatConfig } from '../../config/config.js';
-import { parseDuration } from '../../config/config.js';
+import { parseDuration } from '../../config/duration.js';
 import type { SnapshotEntry } from '../../repo/snapshot.js';
 import { runsOf, type SourceRun, sourceOfUnit, unitLabel } from '../../sources/source-units.js';
 import { redactSettings } from './redact.js';
