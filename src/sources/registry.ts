@@ -71,7 +71,8 @@ export function knownSourceTypes(): string[] {
 
 /**
  * Builds the source `name` from its settings. The settings are checked against the engine's
- * schema here too, since they may come from a snapshot rather than a validated config file.
+ * schema here too, since they may come from a snapshot rather than a validated config file
+ * (a restore of a snapshot loads the schemas here, with the engine).
  */
 export async function createSource(
   name: string,
