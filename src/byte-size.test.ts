@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { byteRateSchema, byteSizeSchema, formatBytes, parseByteRate, parseByteSize } from './byte-size.js';
+import { formatBytes, parseByteRate, parseByteSize } from './byte-size.js';
+import { byteRateSchema, byteSizeSchema } from './byte-size-schema.js';
 
 test('sizes: every unit is a power of 1024, however it is spelled', () => {
   for (const [unit, power] of [

@@ -6,25 +6,27 @@
  * sit before the unit, the number may have decimals, and a bare number is bytes. So "500MB"
  * means 500 MiB everywhere, as PostgreSQL and restic read it, and as Lifeboat prints it.
  * Rates (--limit-upload) take the same sizes per second; a bare number there is KiB/s.
+ * Their config schemas are in byte-size-schema.ts: the command line needs no zod for them.
  */
-import { z } from 'zod';
 import { LifeboatError } from './errors.js';
 
 // No `i` flag: the JSON Schema for editors carries the pattern, and has no flags.
 const QUANTITY = String.raw`\s*(\d+(?:\.\d+)?)\s*(?:([KkMmGgTt])(?:[iI]?[bB])?|[bB])?\s*`;
-const SIZE = new RegExp(`^${QUANTITY}$`);
-const RATE_PATTERN = new RegExp(`^${QUANTITY}(?:/s)?\\s*$`);
+/** A size: what isByteSize accepts. */
+export const SIZE_PATTERN = new RegExp(`^${QUANTITY}$`);
+/** A rate: what isByteRate accepts. */
+export const RATE_PATTERN = new RegExp(`^${QUANTITY}(?:/s)?\\s*$`);
 const POWER: Record<string, number> = { K: 1, M: 2, G: 3, T: 4 };
 
 /** True when `text` is a size in the grammar above. */
 export function isByteSize(text: string): boolean {
-  return SIZE.test(text);
+  return SIZE_PATTERN.test(text);
 }
 
 /** Bytes in a size (`"8MiB"`, `"1.5 GB"`, `"4096"`, or a number of bytes), rounded to a whole byte. */
 export function parseByteSize(value: string | number): number {
   if (typeof value === 'number') return value;
-  const m = SIZE.exec(value);
+  const m = SIZE_PATTERN.exec(value);
   if (!m) {
     throw new LifeboatError(
       'config_invalid',
@@ -50,18 +52,6 @@ export function parseByteRate(value: string | number): number {
 export function isByteRate(text: string): boolean {
   return RATE_PATTERN.test(text);
 }
-
-/** A size in config: a number of bytes, or a string in the grammar above. */
-export const byteSizeSchema = z.union([
-  z.number().int().min(0),
-  z.string().regex(SIZE, 'expected a size such as 512MiB or 10GiB (units are powers of 1024)'),
-]);
-
-/** A rate in config: a number of KiB/s, or a size per second such as 2MiB. */
-export const byteRateSchema = z.union([
-  z.number().positive(),
-  z.string().regex(RATE_PATTERN, 'expected KiB/s as a number, or a size per second such as 2MiB'),
-]);
 
 /** `1.50 MiB`: a size as Lifeboat prints it, in powers of 1024 with their IEC names. */
 export function formatBytes(n: number): string {

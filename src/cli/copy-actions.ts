@@ -5,7 +5,8 @@
  */
 
 import { formatBytes } from '../byte-size.js';
-import { parseDuration, resolveRepository } from '../config/config.js';
+import { parseDuration } from '../config/duration.js';
+import { resolveRepository } from '../config/repository-settings.js';
 import { LifeboatError } from '../errors.js';
 import { runCopy } from '../jobs/copy.js';
 import { redactUrl } from '../storage/registry.js';

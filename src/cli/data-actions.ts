@@ -1,13 +1,14 @@
 /**
  * @module cli/data-actions
- * backup, restore, dump: parse, call one job, render.
+ * backup, restore, dump: parse, call one job, render. Applications (--app) and points in
+ * time (--at, the WAL machinery) are imported when asked for: a plain restore starts without.
  */
 
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatBytes } from '../byte-size.js';
-import { requireSettings } from '../config/config.js';
+import { requireSettings } from '../config/config-load.js';
 import { LifeboatError } from '../errors.js';
 import { type BackupOutcome, type SourceBackupReport, stripUrlPassword } from '../jobs/backup.js';
 import { backupRunError, runBackups, skippedOf } from '../jobs/backup-run.js';
@@ -16,13 +17,11 @@ import { describeDamaged, partialRestoreError, runRestore } from '../jobs/restor
 import { describeProblems } from '../jobs/snapshot-select.js';
 import { ProgressTally, teeProgress } from '../progress.js';
 import type { Snapshot } from '../repo/snapshot.js';
-import { sourceFromCli } from '../sources/registry.js';
 import { scopeValues } from '../sources/restore-scopes.js';
-import { backupApp, restoreAppCli } from './app-actions.js';
+import { sourceFromCli } from '../sources/source-from-cli.js';
 import type { CliContext } from './context.js';
 import { restoreNote, setInterruptNote } from './interrupt-note.js';
 import { progressFor } from './progress-bar.js';
-import { restoreAtTime } from './restore-at.js';
 import { print } from './shell.js';
 
 interface BackupOptions {
@@ -41,7 +40,7 @@ export async function backup(ctx: CliContext, opts: BackupOptions, names: string
   if (opts.app) {
     if (names.length > 0)
       throw new LifeboatError('usage', "[backup] --app backs up the app's sources: name no sources");
-    return backupApp(ctx, opts.app, opts.tag);
+    return (await import('./app-actions.js')).backupApp(ctx, opts.app, opts.tag);
   }
   const chosen: { name: string; config: Record<string, unknown> }[] = [];
   if (opts.type || opts.name || opts.path || opts.url || opts.method || opts.command) {
@@ -161,12 +160,12 @@ export async function restore(ctx: CliContext, opts: RestoreCliOptions, given?: 
   if (opts.app) {
     if (given)
       throw new LifeboatError('usage', '[restore] --app takes --point ID or --at TIME, not a snapshot');
-    return restoreAppCli(ctx, { ...opts, app: opts.app });
+    return (await import('./app-actions.js')).restoreAppCli(ctx, { ...opts, app: opts.app });
   }
   if (!given) throw new LifeboatError('usage', "[restore] missing required argument 'snapshot'");
   // --at: a physical source is recovered to the point; any other restores the snapshot it names.
   const snapshotRef = opts.at
-    ? await restoreAtTime(
+    ? await (await import('./restore-at.js')).restoreAtTime(
         ctx,
         {
           ...opts,

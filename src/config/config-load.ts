@@ -34,3 +34,12 @@ export async function loadConfig(
   const { parseConfig } = await import('./config.js');
   return parseConfig(text, file, env);
 }
+
+/**
+ * Reads every setting of a source, so one that uses an unset `${NAME}` (config.ts makes it
+ * throw when read) fails now, before a command starts work that needs it (a backup of several
+ * sources checks them all first).
+ */
+export function requireSettings(source: unknown): void {
+  JSON.stringify(source);
+}

@@ -1,21 +1,17 @@
 /**
  * @module config/config-schema
  * The schema of lifeboat.yaml: repository settings, sources (each engine's own schema from
- * the source registry plus the keys every source takes), notifications. Also published as a
+ * sources/engine-schemas plus the keys every source takes), notifications. Also published as a
  * JSON Schema for editors.
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { byteSizeSchema } from '../byte-size.js';
+import { byteSizeSchema } from '../byte-size-schema.js';
 import { type ChannelConfig, notificationSchema } from '../notify/notification-config.js';
-import {
-  knownSourceTypes,
-  SOURCE_NAME_PATTERN,
-  type SourceConfig,
-  sourceSchemas,
-} from '../sources/registry.js';
+import { sourceSchemas } from '../sources/engine-schemas.js';
+import { knownSourceTypes, SOURCE_NAME_PATTERN, type SourceConfig } from '../sources/registry.js';
 import { DURATION_PATTERN } from './duration.js';
-import { repositoryStorageKeys } from './storage-settings.js';
+import { repositoryStorageKeys } from './storage-settings-schema.js';
 
 const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as 30m, 26h, 7d, 2w or 1y');
 const count = z.number().int().min(0);

@@ -84,14 +84,6 @@ export function requireEverySource(config: LifeboatConfig, command: string): voi
 }
 
 /**
- * Reads every setting of a source, so one that uses an unset `${NAME}` fails now, before a
- * command starts work that needs it (a backup of several sources checks them all first).
- */
-export function requireSettings(source: unknown): void {
-  JSON.stringify(source);
-}
-
-/**
  * Settings that name a local file or folder, by where they sit (`*` any source), resolved
  * against the config file's folder, as a shell would from there. The repository URL counts
  * when it is a plain path (no scheme); PEM text given in place of a TLS file stays as it is.

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { s3SettingsSchema } from '../storage/s3/s3-settings.js';
 import { parseConfig } from './config.js';
-import { repositoryStorageKeys, storageOptionsFromConfig } from './storage-settings.js';
+import { storageOptionsFromConfig } from './storage-settings.js';
+import { repositoryStorageKeys } from './storage-settings-schema.js';
 
 const parse = (yaml: string) => parseConfig(yaml, 'lifeboat.yaml', {});
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isLifeboatError, type LifeboatError } from '../errors.js';
-import { createSource, knownSourceTypes, sourceFromCli, sourceSchemas } from './registry.js';
+import { sourceSchemas } from './engine-schemas.js';
+import { createSource, knownSourceTypes } from './registry.js';
 
 function fails(code: string, pattern: RegExp) {
   return (err: unknown) => {
@@ -17,6 +18,11 @@ describe('source registry', () => {
     for (const t of ['files', 'sqlite', 'postgres', 'mysql', 'redis', 'mongodb', 'lmdb', 'command'])
       assert.ok(knownSourceTypes().includes(t), t);
     assert.deepEqual(Object.keys(sourceSchemas).sort(), knownSourceTypes());
+    // Each schema under its own type: its literal `type` takes the key it is filed under.
+    for (const [type, schema] of Object.entries(sourceSchemas)) {
+      const issues = schema.safeParse({ type }).error?.issues ?? [];
+      assert.ok(!issues.some((i) => i.path[0] === 'type'), type);
+    }
   });
 
   it('creates a source by type, accepting the common config keys', async () => {
@@ -46,42 +52,6 @@ describe('source registry', () => {
     await assert.rejects(
       () => createSource('x', { type: 'sqlite' }),
       fails('config_invalid', /source "x": path: /),
-    );
-  });
-});
-
-describe('sources on the command line', () => {
-  it('builds and validates a source config from flags', () => {
-    assert.deepEqual(
-      sourceFromCli({ type: 'files', name: 'uploads', path: '/srv/uploads', exclude: ['*.tmp'] }),
-      {
-        type: 'files',
-        path: '/srv/uploads',
-        exclude: ['*.tmp'],
-      },
-    );
-    assert.deepEqual(sourceFromCli({ type: 'sqlite', name: 'db', path: '/srv/app.db', exclude: [] }), {
-      type: 'sqlite',
-      path: '/srv/app.db',
-    });
-  });
-
-  it('names the flag that is missing, misplaced or wrong', () => {
-    assert.throws(
-      () => sourceFromCli({ type: 'files', name: 'up' }),
-      fails('usage', /--type files needs --path/),
-    );
-    assert.throws(
-      () => sourceFromCli({ type: 'sqlite', name: 'db', path: '/a', url: 'x' }),
-      fails('usage', /--url does not apply to --type sqlite/),
-    );
-    assert.throws(
-      () => sourceFromCli({ type: 'oracle', name: 'db', url: 'x' }),
-      fails('usage', /unknown source type "oracle" \(known: command, files, [a-z, ]*sqlite\)/),
-    );
-    assert.throws(
-      () => sourceFromCli({ type: 'files', name: '../up', path: '/a' }),
-      fails('usage', /--name "\.\.\/up" is not a valid source name/),
     );
   });
 });

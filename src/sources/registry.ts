@@ -1,12 +1,13 @@
 /**
  * @module sources/registry
  * Source engines keyed by `type`: each engine folder's `Engine` (sources/source.ts): its
- * config schema, its declaration (restore scopes, statistics, drills) and its factory,
- * imported only when a source is built, so that loading the config does not load every
- * engine's drivers. Adding an engine means its folder, one entry here, and a test file that
- * runs the source contract suite (testing/source-contract).
+ * declaration (restore scopes, statistics, drills) and its factory, imported only when a
+ * source is built, so that loading the config does not load every engine's drivers. The
+ * engines' config schemas are in engine-schemas.ts, loaded only where settings are checked:
+ * most commands import this module and never validate a source. Adding an engine means its
+ * folder, one entry here and in engine-schemas.ts, and a test file that runs the source
+ * contract suite (testing/source-contract).
  */
-import type { z } from 'zod';
 import { LifeboatError } from '../errors.js';
 import { commandEngine } from './command/command-engine.js';
 import { filesEngine } from './files/files-engine.js';
@@ -64,18 +65,14 @@ export function restoreScopes(): RestoreScope[] {
   return ALL_SCOPES.filter((s) => used.has(s.field));
 }
 
-/** Engine config schemas by type; each has a literal `type` key. */
-export const sourceSchemas: Record<string, z.ZodObject> = Object.fromEntries(
-  Object.entries(engines).map(([type, e]) => [type, e.schema]),
-);
-
 export function knownSourceTypes(): string[] {
   return Object.keys(engines).sort();
 }
 
 /**
  * Builds the source `name` from its settings. The settings are checked against the engine's
- * schema here too, since they may come from a snapshot rather than a validated config file.
+ * schema here too, since they may come from a snapshot rather than a validated config file
+ * (a restore of a snapshot loads the schemas here, with the engine).
  */
 export async function createSource(
   name: string,
@@ -83,8 +80,9 @@ export async function createSource(
 ): Promise<Source> {
   const type = String(config.type);
   const engine = Object.hasOwn(engines, type) ? engines[type] : undefined;
-  if (!engine) throw unknownType(type);
-  const parsed = engine.schema.safeParse(config);
+  if (!engine) throw unknownSourceType(type);
+  const { sourceSchemas } = await import('./engine-schemas.js');
+  const parsed = sourceSchemas[type].safeParse(config);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue.path.length > 0 ? issue.path.join('.') : 'settings';
@@ -97,57 +95,11 @@ export async function createSource(
   return create(name, parsed.data as never);
 }
 
-export interface CliSourceArgs {
-  type: string;
-  name: string;
-  path?: string;
-  url?: string;
-  exclude?: string[];
-  /** postgres: logical (pg_dump) or physical (pg_basebackup, point-in-time recovery). */
-  method?: string;
-  /** command: what prints the data, run by /bin/sh -c. */
-  command?: string;
-}
-
-/**
- * The settings of a source named on the command line (`lifeboat backup --type files --name
- * uploads --path /srv/uploads`), validated by the engine's schema; messages name the flags.
- */
-export function sourceFromCli(args: CliSourceArgs): SourceConfig {
-  if (!SOURCE_NAME_PATTERN.test(args.name)) {
-    throw new LifeboatError(
-      'usage',
-      `[source] --name "${args.name}" is not a valid source name (use letters, digits, ".", "_" and "-", starting with a letter or digit)`,
-    );
-  }
-  if (!Object.hasOwn(sourceSchemas, args.type)) throw unknownType(args.type, 'usage');
-  const schema = sourceSchemas[args.type];
-  const config: Record<string, unknown> = { type: args.type };
-  if (args.path !== undefined) config.path = args.path;
-  if (args.url !== undefined) config.url = args.url;
-  if (args.exclude !== undefined && args.exclude.length > 0) config.exclude = args.exclude;
-  if (args.method !== undefined) config.method = args.method;
-  if (args.command !== undefined) config.command = args.command;
-  const parsed = schema.strict().safeParse(config);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    if (issue.code === 'unrecognized_keys') {
-      const flags = issue.keys.map((k) => `--${k}`).join(', ');
-      throw new LifeboatError('usage', `[source] ${flags} does not apply to --type ${args.type}`);
-    }
-    const key = String(issue.path[0] ?? 'type');
-    const missing = config[key] === undefined;
-    throw new LifeboatError(
-      'usage',
-      missing
-        ? `[source] --type ${args.type} needs --${key}`
-        : `[source] --${key}: ${issue.message} (for --type ${args.type})`,
-    );
-  }
-  return parsed.data as SourceConfig;
-}
-
-function unknownType(type: string, code: 'usage' | 'config_invalid' = 'config_invalid'): LifeboatError {
+/** The error for a type no engine has, listing the known ones. */
+export function unknownSourceType(
+  type: string,
+  code: 'usage' | 'config_invalid' = 'config_invalid',
+): LifeboatError {
   return new LifeboatError(
     code,
     `[source] unknown source type "${type}" (known: ${knownSourceTypes().join(', ')})`,

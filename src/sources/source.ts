@@ -7,7 +7,6 @@
  * gets a scratch target and runs a check query; shells and jobs read that, never an engine
  * name. testing/source-contract is the suite every engine passes.
  */
-import type { z } from 'zod';
 import type { Progress } from '../progress.js';
 import type { SkippedPath, SourceStats } from '../repo/snapshot.js';
 import type { ContentStore } from '../repo/tree.js';
@@ -313,12 +312,13 @@ export interface EngineDeclaration {
 }
 
 /**
- * A registry entry: the declaration, the config schema (which the config file schema is built
- * from) and the factory, imported only when a source is built so that loading the config does
- * not load every engine's drivers. Each engine folder exports one (`<engine>-engine.ts`).
+ * A registry entry: the declaration and the factory, imported only when a source is built so
+ * that loading the config does not load every engine's drivers. Each engine folder exports one
+ * (`<engine>-engine.ts`). Its config schema (`<engine>-schema.ts`) is not part of it: only
+ * what validates settings loads the schemas (sources/engine-schemas), so a command that reads
+ * none starts without the validation library.
  */
 export interface Engine extends EngineDeclaration {
-  schema: z.ZodObject;
   /** Imports the engine and hands back its factory. */
   load(): Promise<(name: string, config: never) => Source>;
 }

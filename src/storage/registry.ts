@@ -2,21 +2,18 @@
  * @module storage/registry
  * Opens the backend a repository URL names, by scheme: `file:///abs/path` or a plain path is
  * local; `s3://bucket/prefix`, `azure://container/prefix` and `sftp://user@host[:port]/path`
- * are remote. Each remote scheme brings its settings schema (the `repository.<scheme>`
- * section of the config is built from it). Remote backends are wrapped with timeouts,
- * retries and a circuit breaker (retry-backend); any backend gets bandwidth limits when asked
- * (limit-backend). Adding a backend means its folder and one entry here.
+ * are remote. Remote backends are wrapped with timeouts, retries and a circuit breaker
+ * (retry-backend); any backend gets bandwidth limits when asked (limit-backend). Each remote
+ * scheme's settings schema (the `repository.<scheme>` section of the config) is listed in
+ * settings-schemas.ts, which only the config parser imports: opening a repository loads no
+ * zod. Adding a backend means its folder, one entry here and one there.
  */
 import { fileURLToPath } from 'node:url';
-import type { z } from 'zod';
 import { LifeboatError } from '../errors.js';
-import { azureSettingsSchema } from './azure/azure-settings.js';
 import type { Backend } from './backend.js';
 import { withLimits } from './limit-backend.js';
 import { createLocalBackend } from './local/local-backend.js';
 import { redactUrl } from './redact-url.js';
-import { s3SettingsSchema } from './s3/s3-settings.js';
-import { sftpSettingsSchema } from './sftp/sftp-settings.js';
 import type { StorageOptions, TransportTimeouts } from './storage-options.js';
 
 export { redactUrl } from './redact-url.js';
@@ -30,8 +27,6 @@ interface Scheme {
   open(url: string, options: StorageOptions): Backend | Promise<Backend>;
   /** Talks over a network: gets the retry wrapper. */
   remote: boolean;
-  /** The backend's settings: `repository.<scheme>` in the config, `StorageOptions[scheme]` here. */
-  settings?: z.ZodObject;
 }
 
 function openFileUrl(url: string): Backend {
@@ -63,7 +58,6 @@ async function transportTimeouts(options: StorageOptions): Promise<TransportTime
 const SCHEMES = {
   file: { open: openFileUrl, remote: false },
   s3: {
-    settings: s3SettingsSchema,
     open: async (url, o) =>
       (await import('./s3/s3-backend.js')).createS3Backend(url, {
         settings: o.s3,
@@ -73,7 +67,6 @@ const SCHEMES = {
     remote: true,
   },
   azure: {
-    settings: azureSettingsSchema,
     open: async (url, o) =>
       (await import('./azure/azure-backend.js')).createAzureBackend(url, {
         settings: o.azure,
@@ -83,7 +76,6 @@ const SCHEMES = {
     remote: true,
   },
   sftp: {
-    settings: sftpSettingsSchema,
     open: async (url, o) =>
       (await import('./sftp/sftp-backend.js')).createSftpBackend(url, {
         settings: o.sftp,
@@ -93,16 +85,6 @@ const SCHEMES = {
     remote: true,
   },
 } satisfies Record<string, Scheme>;
-
-/**
- * Each backend's settings schema, by the name of its config section (the scheme): what the
- * `repository:` section of the config takes besides its own keys.
- */
-export const storageSettingsSchemas = {
-  s3: SCHEMES.s3.settings,
-  azure: SCHEMES.azure.settings,
-  sftp: SCHEMES.sftp.settings,
-};
 
 function schemeOf(name: string): Scheme | undefined {
   return Object.hasOwn(SCHEMES, name) ? (SCHEMES as Record<string, Scheme>)[name] : undefined;

@@ -1,10 +1,11 @@
 /**
  * @module test/cli/cli-startup
  * What a command loads at start: `--version`, `--help` and `snapshots` on a local repository
- * load no SDK, no server, no catalog and no native addon they do not use. The real CLI runs
- * with a preload that records every module it resolves (ESM), every CommonJS module in the
- * require cache and every native addon it opens; `jobs` (the catalog, better-sqlite3) shows
- * that the recorder sees what is loaded.
+ * load no SDK, no server, no catalog, no native addon they do not use, and no zod (only what
+ * checks settings loads the schemas). The real CLI runs with a preload that records every
+ * module it resolves (ESM), every CommonJS module in the require cache and every native addon
+ * it opens; `jobs` (the catalog, better-sqlite3) and a command given a config file (YAML and
+ * zod) show that the recorder sees what is loaded.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -30,6 +31,8 @@ const HEAVY = [
   '/node_modules/pino/',
   '/dist/src/server/routes/',
   '/dist/src/catalog/catalog.js',
+  // The settings schemas: for a config file, CLI flags that make a source, a source to build.
+  '/node_modules/zod/',
 ];
 
 const HOOKS = `import { appendFileSync } from 'node:fs';
@@ -128,6 +131,18 @@ describe('lifeboat: what a command loads at start', () => {
       modules.filter((m) => m.includes('/node_modules/yaml/')),
       [],
     );
+  });
+
+  it('a command given a config file loads the parser and the schemas (the recorder sees zod)', async () => {
+    const config = join(dir, 'lifeboat.yaml');
+    await writeFile(config, `sources:\n  uploads:\n    type: files\n    path: ${join(dir, 'data')}\n`);
+    const { code, modules } = await loaded(['snapshots', '--config', config], env);
+    assert.equal(code, 0);
+    assert.ok(modules.some((m) => m.includes('/node_modules/yaml/')));
+    assert.ok(modules.some((m) => m.includes('/node_modules/zod/')));
+    assert.ok(modules.some((m) => m.endsWith('/dist/src/sources/engine-schemas.js')));
+    // Still no engine driver: the schemas are not the engines.
+    assert.ok(!modules.some((m) => m.endsWith('/dist/src/sources/files/files-source.js')));
   });
 
   it('the recorder sees a native addon and its package when a command uses them (jobs: the catalog)', async () => {

@@ -5,7 +5,8 @@
  * `lifeboat serve` at start, naming the field, instead of never running.
  */
 import { Cron } from 'croner';
-import { type LifeboatConfig, parseDuration, type ScheduleConfig } from '../../config/config.js';
+import type { LifeboatConfig, ScheduleConfig } from '../../config/config.js';
+import { parseDuration } from '../../config/duration.js';
 import { describe, LifeboatError } from '../../errors.js';
 
 export interface Schedule {

@@ -8,7 +8,7 @@
 import type { JobRecord } from '../../catalog/catalog.js';
 import type { CatalogStore } from '../../catalog/catalog-store.js';
 import type { ConfiguredSource, LifeboatConfig } from '../../config/config.js';
-import { parseDuration } from '../../config/config.js';
+import { parseDuration } from '../../config/duration.js';
 import type { SnapshotEntry } from '../../repo/snapshot.js';
 import { runsOf, type SourceRun, sourceOfUnit, unitLabel } from '../../sources/source-units.js';
 import { redactSettings } from './redact.js';

@@ -8,10 +8,8 @@ import { createReadStream } from 'node:fs';
 import { scratchFolder } from '../../scratch/scratch-folder.js';
 import { timedCheck } from '../drill-checks.js';
 import type { Engine } from '../source.js';
-import { commandSourceSchema } from './command-schema.js';
 
 export const commandEngine: Engine = {
-  schema: commandSourceSchema,
   load: async () => (await import('./command-source.js')).createCommandSource,
   restore: { scopes: [] },
   stats: [

@@ -5,10 +5,8 @@
 import { scratchFolder } from '../../scratch/scratch-folder.js';
 import { RESTORE_SCOPES } from '../restore-scopes.js';
 import type { Engine } from '../source.js';
-import { filesSourceSchema } from './files-schema.js';
 
 export const filesEngine: Engine = {
-  schema: filesSourceSchema,
   load: async () => (await import('./files-source.js')).createFilesSource,
   restore: { scopes: [RESTORE_SCOPES.include], privileges: true },
   stats: [

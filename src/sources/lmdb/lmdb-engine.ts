@@ -6,10 +6,8 @@
 import { scratchFolder } from '../../scratch/scratch-folder.js';
 import { timedCheck } from '../drill-checks.js';
 import type { Engine } from '../source.js';
-import { lmdbSourceSchema } from './lmdb-schema.js';
 
 export const lmdbEngine: Engine = {
-  schema: lmdbSourceSchema,
   load: async () => (await import('./lmdb-source.js')).createLmdbSource,
   restore: { scopes: [] },
   stats: [

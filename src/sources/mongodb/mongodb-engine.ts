@@ -5,10 +5,8 @@
  */
 import { RESTORE_SCOPES } from '../restore-scopes.js';
 import type { Engine } from '../source.js';
-import { mongodbSourceSchema } from './mongodb-schema.js';
 
 export const mongodbEngine: Engine = {
-  schema: mongodbSourceSchema,
   load: async () => (await import('./mongodb-source.js')).createMongodbSource,
   restore: { scopes: [RESTORE_SCOPES.collections] },
   stats: [

@@ -6,7 +6,6 @@
 import { needScratch } from '../drill-checks.js';
 import { RESTORE_SCOPES } from '../restore-scopes.js';
 import type { Engine, EngineDeclaration } from '../source.js';
-import { mariadbSourceSchema, mysqlSourceSchema } from './mysql-schema.js';
 
 const declaration: EngineDeclaration = {
   restore: { scopes: [RESTORE_SCOPES.tables] },
@@ -29,5 +28,5 @@ const declaration: EngineDeclaration = {
 
 const load = async () => (await import('./mysql-source.js')).createMysqlSource;
 
-export const mysqlEngine: Engine = { ...declaration, schema: mysqlSourceSchema, load };
-export const mariadbEngine: Engine = { ...declaration, schema: mariadbSourceSchema, load };
+export const mysqlEngine: Engine = { ...declaration, load };
+export const mariadbEngine: Engine = { ...declaration, load };

@@ -8,7 +8,6 @@
 import { needScratch } from '../drill-checks.js';
 import { RESTORE_SCOPES } from '../restore-scopes.js';
 import type { DrillCheckResult, Engine, PreludeLoaded, SourceStats } from '../source.js';
-import { postgresSourceSchema } from './postgres-schema.js';
 
 /** The "roles" check: where the roles came from, and which had to be made up. */
 function rolesCheck(globals: PreludeLoaded, restored: SourceStats): DrillCheckResult {
@@ -25,7 +24,6 @@ function rolesCheck(globals: PreludeLoaded, restored: SourceStats): DrillCheckRe
 }
 
 export const postgresEngine: Engine = {
-  schema: postgresSourceSchema,
   load: async () => (await import('./postgres-source.js')).createPostgresSource,
   restore: { scopes: [RESTORE_SCOPES.tables, RESTORE_SCOPES.schemas], dataOnly: true },
   archivesLog: (config) => config.method === 'physical',

@@ -3,7 +3,7 @@
  * The postgres config schema, kept apart from the engine so the config file loads without its drivers.
  */
 import { z } from 'zod';
-import { byteSizeSchema } from '../../byte-size.js';
+import { byteSizeSchema } from '../../byte-size-schema.js';
 
 export const postgresSourceSchema = z.object({
   type: z.literal('postgres'),

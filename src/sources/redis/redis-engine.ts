@@ -19,7 +19,6 @@ import {
 } from '../drill-checks.js';
 import { RESTORE_SCOPES } from '../restore-scopes.js';
 import type { Engine, IntegrityContext } from '../source.js';
-import { redisSourceSchema } from './redis-schema.js';
 
 /** The snapshot's RDB file, as the repository holds it, through redis-check-rdb. */
 async function redisCheckRdb({ snapshot, withStore }: IntegrityContext): Promise<CheckOutcome> {
@@ -45,7 +44,6 @@ async function redisCheckRdb({ snapshot, withStore }: IntegrityContext): Promise
 }
 
 export const redisEngine: Engine = {
-  schema: redisSourceSchema,
   load: async () => (await import('./redis-source.js')).createRedisSource,
   restore: { scopes: [RESTORE_SCOPES.db, RESTORE_SCOPES.pattern] },
   stats: [

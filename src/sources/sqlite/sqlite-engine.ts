@@ -7,7 +7,6 @@ import { scratchFolder } from '../../scratch/scratch-folder.js';
 import { timedCheck } from '../drill-checks.js';
 import { RESTORE_SCOPES } from '../restore-scopes.js';
 import type { Engine } from '../source.js';
-import { sqliteSourceSchema } from './sqlite-schema.js';
 
 async function openReadOnly(path: string) {
   const { default: Database } = await import('better-sqlite3');
@@ -15,7 +14,6 @@ async function openReadOnly(path: string) {
 }
 
 export const sqliteEngine: Engine = {
-  schema: sqliteSourceSchema,
   load: async () => (await import('./sqlite-source.js')).createSqliteSource,
   restore: { scopes: [RESTORE_SCOPES.tables] },
   stats: [

@@ -6,7 +6,7 @@
  * the AWS SDK.
  */
 import { z } from 'zod';
-import { byteSizeSchema } from '../../byte-size.js';
+import { byteSizeSchema } from '../../byte-size-schema.js';
 
 const text = z.string().min(1);
 
