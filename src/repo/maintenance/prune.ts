@@ -90,6 +90,8 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
     const { snapshots, damaged } = await keptSnapshots(repo);
     const oldIndexes: string[] = [];
     for await (const f of parts.backend.list('index')) oldIndexes.push(f.name);
+    // Afresh: an index loaded before (by this process) may name packs marked or gone since.
+    parts.resetIndex();
     await repo.loadIndex();
     const stored = new Map<string, number>();
     for await (const f of parts.backend.list('pack')) stored.set(f.name, f.size);
