@@ -21,6 +21,7 @@ import type { Clock } from '../clock.js';
 import { errnoCode, LifeboatError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import type { KeyRing } from './crypto.js';
+import { LEASE_PREFIX } from './lease.js';
 
 export const REFRESH_EVERY_MS = 5 * 60 * 1000;
 export const STALE_AFTER_MS = 30 * 60 * 1000;
@@ -75,6 +76,7 @@ function processAlive(pid: number): boolean {
 export async function listLocks(backend: Backend, key: KeyRing): Promise<LockInfo[]> {
   const locks: LockInfo[] = [];
   for await (const f of backend.list('lock')) {
+    if (f.name.startsWith(LEASE_PREFIX)) continue; // a lease (lease.ts), not a lock
     let raw: Buffer;
     try {
       raw = await backend.load({ type: 'lock', name: f.name });

@@ -17,6 +17,7 @@ import { type PruneOutcome, pruneRepository } from '../../src/repo/maintenance/p
 import { Repository } from '../../src/repo/repository.js';
 import { createSource } from '../../src/sources/registry.js';
 import type { Source } from '../../src/sources/source.js';
+import { ForwardingBackend } from '../../src/storage/forwarding-backend.js';
 import { createLocalBackend } from '../../src/storage/local/local-backend.js';
 import { compareTrees } from '../../src/testing/tree-compare.js';
 import { lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
@@ -183,6 +184,13 @@ test('a marked pack is deleted only by a prune past the grace; new backups write
   }
 });
 
+/** The local backend as a store without conditional writes: prune keeps to lock files. */
+class WithoutConditions extends ForwardingBackend {
+  override get capabilities() {
+    return { ...this.inner.capabilities, conditionalWrites: false };
+  }
+}
+
 test('prune with a grace runs beside a backup, not beside another prune; without one it waits as before', async () => {
   const s = await setup('lifeboat-prune-locks-');
   try {
@@ -193,11 +201,30 @@ test('prune with a grace runs beside a backup, not beside another prune; without
       await prune(s, GRACE);
       await assert.rejects(prune(s, 0), { code: 'locked' });
       await backupLock.release();
-      const pruneLock = await holder.lock(false, 'prune', { scope: 'prune' });
+
+      // One prune at a time: by the lease (local storage writes on conditions)...
+      const lease = await holder.lease('prune', 'prune');
+      assert.ok(lease);
       await assert.rejects(prune(s, GRACE), { code: 'locked' });
-      // A backup still goes on beside it.
-      await backup(s, 'app');
-      await pruneLock.release();
+      await backup(s, 'app'); // a backup still goes on beside it
+      await lease.release();
+      await prune(s, GRACE);
+
+      // ... or, on storage without them, by the 'prune' lock scope.
+      const plain = await Repository.open(new WithoutConditions(createLocalBackend(s.repo)), PASSWORD, {
+        clock: s.clock,
+        kdf: KDF,
+      });
+      try {
+        assert.equal(await plain.lease('prune', 'prune'), undefined);
+        const pruneLock = await plain.lock(false, 'prune', { scope: 'prune' });
+        await assert.rejects(pruneRepository(plain, { graceMs: GRACE }), { code: 'locked' });
+        await backup(s, 'app');
+        await pruneLock.release();
+        await pruneRepository(plain, { graceMs: GRACE });
+      } finally {
+        await plain.close();
+      }
     } finally {
       await holder.close();
     }

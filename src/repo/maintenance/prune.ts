@@ -79,10 +79,19 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
   const grace = options.graceMs ?? 0;
   const twoPhase = grace > 0;
   // WAL pushes go on meanwhile (lock.ts): PostgreSQL must not stop archiving for a prune.
-  // With a grace, backups go on too: only another such prune or exclusive work waits.
-  const lock = twoPhase
-    ? await repo.lock(false, 'prune', { scope: 'prune' })
-    : await repo.lock(true, 'prune', { walAllowed: true });
+  // With a grace, backups go on too. One such prune at a time: by a lease where the storage
+  // writes on conditions (a dead holder's expires by itself), else by the 'prune' lock scope.
+  // Its shared lock still keeps exclusive work (key rotation, repairs) from running beside.
+  const lease = twoPhase ? await repo.lease('prune', 'prune') : undefined;
+  let lock: Awaited<ReturnType<Repository['lock']>>;
+  try {
+    lock = !twoPhase
+      ? await repo.lock(true, 'prune', { walAllowed: true })
+      : await repo.lock(false, 'prune', lease ? {} : { scope: 'prune' });
+  } catch (err) {
+    await lease?.release().catch(() => {});
+    throw err;
+  }
   try {
     // Snapshots before the index: a snapshot is written after the index files naming what it
     // uses (docs/format.md, write order), so each one listed here is covered by the index
@@ -192,6 +201,8 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
       await commitRewrite(repo, keep, oldIndexes, freed);
       return outcome;
     }
+    // Still ours (renewed now, a term ahead), or stop before removing anything.
+    await lease?.renew();
     // The mark's time is taken once every decision is made, just before the index carrying it
     // is written: a backup that loaded the index before then started before this time.
     const markedAt = repo.clock.now().getTime();
@@ -205,6 +216,7 @@ export async function pruneRepository(repo: Repository, options: PruneOptions = 
     return outcome;
   } finally {
     await lock.release().catch(() => {});
+    await lease?.release().catch(() => {});
   }
 }
 
