@@ -85,21 +85,17 @@ export class RepositoryLease {
     const body = seal(key, info);
     let version = await backend.createIfAbsent!(handle, body);
     if (version === undefined) {
-      let current: { data: Buffer; version: string };
-      try {
-        current = await backend.loadVersioned!(handle);
-      } catch (err) {
-        // Released and removed by hand between the two calls: try once more from the start.
-        if (isLifeboatError(err) && err.code === 'not_found')
-          version = await backend.createIfAbsent!(handle, body);
-        else throw err;
-        if (version === undefined) throw busy(backend, name, undefined, now);
-        return RepositoryLease.held(backend, key, clock, name, term, info, version);
+      const current = await backend.loadVersioned!(handle).catch((err) => {
+        if (isLifeboatError(err) && err.code === 'not_found') return undefined; // removed meanwhile
+        throw err;
+      });
+      if (!current) version = await backend.createIfAbsent!(handle, body);
+      else {
+        const held = open(key, current.data);
+        if (held && new Date(held.expires).getTime() > now.getTime()) throw busy(backend, name, held, now);
+        version = await backend.replaceIfVersion!(handle, body, current.version);
       }
-      const held = open(key, current.data);
-      if (held && new Date(held.expires).getTime() > now.getTime()) throw busy(backend, name, held, now);
-      version = await backend.replaceIfVersion!(handle, body, current.version);
-      // Another taker replaced it first: theirs now.
+      // Another taker was first: theirs now.
       if (version === undefined) throw busy(backend, name, undefined, now);
     }
     return RepositoryLease.held(backend, key, clock, name, term, info, version);
