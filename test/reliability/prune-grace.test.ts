@@ -234,3 +234,23 @@ test('prune with a grace runs beside a backup, not beside another prune; without
     await s.cleanup();
   }
 });
+
+test('lifeboat prune --grace: marks, reports and deletes on a later run; 0 deletes at once; a bad duration is a usage error', async () => {
+  const s = await setup('lifeboat-prune-cli-');
+  try {
+    const first = await backup(s, 'old');
+    await lifeboat(['forget', first.id], s.env);
+    const marked = JSON.parse((await lifeboat(['prune', '--grace', '24h', '--json'], s.env)).stdout);
+    assert.equal(marked.packsDeleted, 0);
+    assert.ok(marked.packsMarked > 0, JSON.stringify(marked));
+    const text = await lifeboat(['prune', '--grace', '24h'], s.env);
+    assert.match(text.stdout, /0 packs deleted.*\d+ waiting for their grace/);
+    const bad = await runCli(['prune', '--grace', 'soon'], s.env);
+    assert.equal(bad.code, 2, bad.stdout + bad.stderr);
+    const now = JSON.parse((await lifeboat(['prune', '--grace', '0', '--json'], s.env)).stdout);
+    assert.equal(now.packsDeleted, marked.packsMarked);
+    assert.deepEqual(await packs(s.repo), []);
+  } finally {
+    await s.cleanup();
+  }
+});
