@@ -4,6 +4,7 @@
  */
 
 import { formatBytes } from '../byte-size.js';
+import { parseDuration } from '../config/duration.js';
 import { LifeboatError } from '../errors.js';
 import type { Damage } from '../jobs/check.js';
 import { isEmptyPolicy, type KeepPolicy } from '../jobs/retention.js';
@@ -287,17 +288,22 @@ export async function forgetCommand(ctx: CliContext, opts: ForgetOptions, ids: s
 
 export async function prune(
   ctx: CliContext,
-  opts: { dryRun?: boolean },
+  opts: { dryRun?: boolean; grace?: string },
   openRepo?: Awaited<ReturnType<CliContext['openRepository']>>,
 ): Promise<void> {
   const repo = openRepo ?? (await ctx.openRepository());
   const { runPrune } = await import('../jobs/prune.js');
-  const r = await runPrune(repo, { dryRun: !!opts.dryRun, progress: progressFor(ctx.options) });
+  const graceMs = opts.grace && opts.grace !== '0' ? parseDuration(opts.grace) : 0;
+  const r = await runPrune(repo, { dryRun: !!opts.dryRun, progress: progressFor(ctx.options), graceMs });
   if (ctx.options.json) print(JSON.stringify(r));
   else {
     const verb = opts.dryRun ? 'would free' : 'freed';
+    const marks =
+      r.packsMarked || r.packsPending || r.packsUnmarked
+        ? `; ${r.packsMarked} marked for deletion, ${r.packsPending} waiting for their grace${r.packsUnmarked ? `, ${r.packsUnmarked} needed again and kept` : ''}`
+        : '';
     print(
-      `${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked, ${r.packsKept} kept${r.walDeleted ? `, ${r.walDeleted} WAL files no base backup needs deleted` : ''}; ${verb} ${formatBytes(r.bytesFreed)}${r.packsRetained ? ` (${r.packsRetained} unused packs are under retention until ${r.retainedUntil} and stay)` : ''}`,
+      `${r.packsDeleted} packs deleted, ${r.packsRepacked} repacked, ${r.packsKept} kept${r.walDeleted ? `, ${r.walDeleted} WAL files no base backup needs deleted` : ''}; ${verb} ${formatBytes(r.bytesFreed)}${r.packsRetained ? ` (${r.packsRetained} unused packs are under retention until ${r.retainedUntil} and stay)` : ''}${marks}`,
     );
   }
   for (const id of r.damagedSnapshots) {

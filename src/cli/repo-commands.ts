@@ -60,6 +60,11 @@ export function registerRepoCommands(program: Command, action: Action): void {
     .command('prune')
     .description('remove data no snapshot references')
     .option('--dry-run', 'only report')
+    .option(
+      '--grace <duration>',
+      'mark unused packs, delete them once marked this long (like 24h); backups go on meanwhile (default 0: delete at once, backups wait)',
+      graceDuration,
+    )
     .action(action(later(load, 'prune')));
 
   registerCopyCommand(program, action);
@@ -77,6 +82,10 @@ function count(value: string): number {
   if (!Number.isInteger(n) || n < 0)
     throw new InvalidArgumentError(`"${value}" is not a count: give a whole number`);
   return n;
+}
+
+function graceDuration(value: string): string {
+  return value === '0' ? value : duration(value);
 }
 
 function duration(value: string): string {

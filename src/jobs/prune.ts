@@ -12,7 +12,7 @@ export type { PruneOutcome } from '../repo/maintenance/prune.js';
 
 export function runPrune(
   repo: Repository,
-  options: { dryRun?: boolean; progress?: Progress } = {},
+  options: { dryRun?: boolean; progress?: Progress; graceMs?: number } = {},
 ): Promise<PruneOutcome> {
   return pruneRepository(repo, {
     ...options,

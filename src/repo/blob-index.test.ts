@@ -74,3 +74,33 @@ test('blob index keeps every location of an id stored twice, once per place', ()
   assert.equal([...index.entries()].length, 10_003);
   for (let i = 10_000; i < 15_000; i += 11) assert.equal(index.get(id(i))?.pack, 'c'.repeat(64));
 });
+
+test('blob index: a marked pack is read but not deduplicated against; a live copy comes first', () => {
+  const index = new BlobIndex();
+  const entry = (n: number): PackEntry => ({
+    type: 'data',
+    flags: 0,
+    id: id(n),
+    offset: n * 10,
+    length: 10,
+    rawLength: 10,
+  });
+  index.addMarked('m'.repeat(64), [entry(1), entry(2)], 1000);
+  index.addMarked('m'.repeat(64), [entry(1), entry(2)], 500); // another file's earlier mark
+  assert.equal(index.has(id(1)), false, 'new backups store it again');
+  assert.equal(index.onlyMarked(id(1)), true);
+  assert.deepEqual(
+    index.locations(id(1)).map((e) => e.pack),
+    ['m'.repeat(64)],
+  );
+  assert.equal(index.markedPacks().get('m'.repeat(64))?.markedAt, 500);
+  assert.equal(index.hasPack('m'.repeat(64)), false);
+  assert.equal(index.isMarked('m'.repeat(64)), true);
+  index.addPack('l'.repeat(64), [entry(1)]);
+  assert.equal(index.has(id(1)), true);
+  assert.equal(index.onlyMarked(id(1)), false);
+  assert.deepEqual(
+    index.locations(id(1)).map((e) => e.pack),
+    ['l'.repeat(64), 'm'.repeat(64)],
+  );
+});

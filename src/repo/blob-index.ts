@@ -7,6 +7,10 @@
  * An id stored more than once (two backups racing, or a write-only host storing a false
  * copy under a known id) keeps every location: the first in the hash table, the others
  * as records beside it listed in a small side table, which is empty in the usual case.
+ *
+ * Packs a prune marked for deletion (index-file.ts, `markedAt`) are kept apart: their blobs
+ * are found by locations() (a snapshot that raced the prune still reads them) but not by
+ * has(), so new backups write such blobs again rather than lean on a pack about to go.
  */
 import type { BlobType, PackEntry } from './pack.js';
 import { BLOB_TYPE_CODE, BLOB_TYPES } from './pack.js';
@@ -26,6 +30,10 @@ export class BlobIndex {
   private packNumbers = new Map<string, number>();
   /** Record of an id's first location -> records of its other locations. */
   private alternates = new Map<number, number[]>();
+  /** Marked packs: name -> mark time and entries. */
+  private marked = new Map<string, { markedAt: number; entries: PackEntry[] }>();
+  /** Blob id (hex) -> its locations in marked packs. */
+  private markedBlobs = new Map<string, IndexEntry[]>();
 
   /** Distinct blob ids. */
   get size(): number {
@@ -52,11 +60,42 @@ export class BlobIndex {
     return i < 0 ? undefined : this.entryAt(i);
   }
 
-  /** Every location of `id`, the first loaded first. */
+  /** Every location of `id`, the first loaded first, then those in marked packs. */
   locations(id: Buffer): IndexEntry[] {
     const i = this.find(id);
-    if (i < 0) return [];
-    return [i, ...(this.alternates.get(i) ?? [])].map((r) => this.entryAt(r));
+    const live = i < 0 ? [] : [i, ...(this.alternates.get(i) ?? [])].map((r) => this.entryAt(r));
+    const marked = this.markedBlobs.size === 0 ? undefined : this.markedBlobs.get(id.toString('hex'));
+    return marked ? [...live, ...marked] : live;
+  }
+
+  /** Whether `id` is stored only in packs marked for deletion. */
+  onlyMarked(id: Buffer): boolean {
+    return this.find(id) < 0 && this.markedBlobs.has(id.toString('hex'));
+  }
+
+  /** Records a pack marked for deletion (the earliest mark wins when several files name it). */
+  addMarked(pack: string, entries: readonly PackEntry[], markedAt: number): void {
+    const known = this.marked.get(pack);
+    if (known) {
+      known.markedAt = Math.min(known.markedAt, markedAt);
+      return;
+    }
+    this.marked.set(pack, { markedAt, entries: [...entries] });
+    for (const e of entries) {
+      const key = e.id.toString('hex');
+      const list = this.markedBlobs.get(key) ?? [];
+      list.push({ ...e, pack });
+      this.markedBlobs.set(key, list);
+    }
+  }
+
+  /** The packs marked for deletion, with their mark time and entries. */
+  markedPacks(): ReadonlyMap<string, { markedAt: number; entries: readonly PackEntry[] }> {
+    return this.marked;
+  }
+
+  isMarked(pack: string): boolean {
+    return this.marked.has(pack);
   }
 
   /** Whether `id` is stored in more than one place. */

@@ -55,17 +55,33 @@ export class BlobReader {
   /** Loads every index file. With `adoptOrphans`, packs no index names are read and added too. */
   async loadIndex(options: { adoptOrphans?: boolean } = {}): Promise<void> {
     this.damagedIndexes = [];
-    for await (const f of this.backend.list('index')) {
-      let packs: IndexedPack[];
-      try {
-        packs = await this.loadIndexFile(f.name);
-      } catch (err) {
-        if (!isLifeboatError(err) || (err.code !== 'integrity' && err.code !== 'repo_corrupt')) throw err;
-        // One damaged index must not take every snapshot with it: its packs are read below.
-        this.damagedIndexes.push(f.name);
-        continue;
+    const seen = new Set<string>();
+    // A prune running meanwhile writes its fresh index, then removes the old files: a file
+    // listed but gone by the time it is read means a newer one exists, so list again.
+    for (let round = 0; ; round++) {
+      let vanished = false;
+      for await (const f of this.backend.list('index')) {
+        if (seen.has(f.name)) continue;
+        seen.add(f.name);
+        let packs: IndexedPack[];
+        try {
+          packs = await this.loadIndexFile(f.name);
+        } catch (err) {
+          if (isLifeboatError(err) && err.code === 'not_found' && round < 5) {
+            vanished = true;
+            continue;
+          }
+          if (!isLifeboatError(err) || (err.code !== 'integrity' && err.code !== 'repo_corrupt')) throw err;
+          // One damaged index must not take every snapshot with it: its packs are read below.
+          this.damagedIndexes.push(f.name);
+          continue;
+        }
+        for (const p of packs) {
+          if (p.markedAt === undefined) this.index().addPack(p.pack, p.entries);
+          else this.index().addMarked(p.pack, p.entries, p.markedAt);
+        }
       }
-      for (const p of packs) this.index().addPack(p.pack, p.entries);
+      if (!vanished) break;
     }
     if (options.adoptOrphans || this.damagedIndexes.length > 0) await this.adoptOrphanPacks();
   }
@@ -88,7 +104,7 @@ export class BlobReader {
    */
   private async adoptOrphanPacks(): Promise<void> {
     for await (const f of this.backend.list('pack')) {
-      if (this.index().hasPack(f.name)) continue;
+      if (this.index().hasPack(f.name) || this.index().isMarked(f.name)) continue;
       try {
         const entries = await this.readPackHeader(f.name, f.size);
         this.index().addPack(f.name, entries);

@@ -9,6 +9,11 @@
  * a prune runs, as it would with pgBackRest's expire. Key rotation's exclusive lock does not
  * (a push sealing with a key being retired would outlive it). Lock files without these
  * fields (older versions) conflict as before.
+ *
+ * A prune with a grace period (maintenance/prune.ts) deletes only what no backup can still
+ * reference, so it takes a shared lock of scope 'prune': backups go on beside it, while it
+ * conflicts with another such prune and with every exclusive lock. Older versions read it
+ * as a plain shared lock (their backups proceed, their exclusive work waits).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -16,6 +21,7 @@ import type { Clock } from '../clock.js';
 import { errnoCode, LifeboatError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import type { KeyRing } from './crypto.js';
+import { LEASE_PREFIX } from './lease.js';
 
 export const REFRESH_EVERY_MS = 5 * 60 * 1000;
 export const STALE_AFTER_MS = 30 * 60 * 1000;
@@ -34,15 +40,15 @@ export interface LockInfo {
   time: string;
   /** The file could not be read (damaged, or sealed with a retired key). */
   damaged?: boolean;
-  /** 'wal': a shared holder that only stores WAL objects. */
-  scope?: 'wal';
+  /** 'wal': a shared holder that only stores WAL objects; 'prune': a prune with a grace period. */
+  scope?: 'wal' | 'prune';
   /** An exclusive holder that lets 'wal' holders work alongside (prune). */
   walAllowed?: boolean;
 }
 
 export interface LockOptions {
-  /** Shared locks: 'wal' when the holder only stores WAL objects. */
-  scope?: 'wal';
+  /** Shared locks: 'wal' when the holder only stores WAL objects; 'prune' for a prune with a grace. */
+  scope?: 'wal' | 'prune';
   /** Exclusive locks: let 'wal' holders take and keep their locks. */
   walAllowed?: boolean;
 }
@@ -70,6 +76,7 @@ function processAlive(pid: number): boolean {
 export async function listLocks(backend: Backend, key: KeyRing): Promise<LockInfo[]> {
   const locks: LockInfo[] = [];
   for await (const f of backend.list('lock')) {
+    if (f.name.startsWith(LEASE_PREFIX)) continue; // a lease (lease.ts), not a lock
     let raw: Buffer;
     try {
       raw = await backend.load({ type: 'lock', name: f.name });
@@ -197,14 +204,15 @@ export class RepositoryLock {
 }
 
 /**
- * True when `held` keeps `wanted` from being taken: two shared locks never conflict; a
- * 'wal' shared lock and an exclusive one that allows WAL holders do not; anything else with
- * an exclusive lock does. A damaged lock cannot show who holds it: only exclusive work waits
+ * True when `held` keeps `wanted` from being taken: two shared locks never conflict, except
+ * two of scope 'prune'; a 'wal' shared lock and an exclusive one that allows WAL holders do
+ * not; anything else with an exclusive lock does. A damaged lock cannot show who holds it: only exclusive work waits
  * for it.
  */
 export function conflicts(wanted: Omit<LockInfo, 'name'>, held: LockInfo): boolean {
-  if (held.damaged) return wanted.exclusive;
-  if (!wanted.exclusive && !held.exclusive) return false;
+  if (held.damaged) return wanted.exclusive || wanted.scope === 'prune';
+  // Two prunes must not both judge and delete: the second waits.
+  if (!wanted.exclusive && !held.exclusive) return wanted.scope === 'prune' && held.scope === 'prune';
   const [excl, other] = wanted.exclusive ? [wanted, held] : [held, wanted];
   if (!other.exclusive && other.scope === 'wal' && excl.walAllowed === true) return false;
   return true;

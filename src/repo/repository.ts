@@ -26,6 +26,7 @@ import { BOX_EPOCH, blobId, writeOnlyError } from './crypto.js';
 import type { EscrowTarget, EscrowUnlock } from './escrow.js';
 import { type KeyListing, KeyStore } from './key-store.js';
 import type { KdfParams } from './keys.js';
+import { leasesSupported, RepositoryLease } from './lease.js';
 import { type LockInfo, type LockOptions, listLocks, RepositoryLock } from './lock.js';
 import { type ArchivedObject, listAllObjects, ObjectArchive, sourceTag } from './object-archive.js';
 import { type ObjectSealers, objectSealers } from './object-sealers.js';
@@ -203,6 +204,15 @@ export class Repository {
 
   lock(exclusive: boolean, operation: string, options?: LockOptions): Promise<RepositoryLock> {
     return RepositoryLock.acquire(this.storage, this.keys.ring, this.clock, exclusive, operation, options);
+  }
+
+  /**
+   * Takes the lease `name` (lease.ts) when the storage has conditional writes; undefined when
+   * it has none (the caller keeps to lock files alone).
+   */
+  async lease(name: string, operation: string): Promise<RepositoryLease | undefined> {
+    if (!leasesSupported(this.storage)) return undefined;
+    return RepositoryLease.take(this.storage, this.keys.ring, this.clock, name, operation);
   }
 
   /** Every lock file, read (a damaged one is listed as such). */

@@ -42,6 +42,20 @@ export interface BackendCapabilities {
    * success), so forget and prune can say what is still locked. Absent means false.
    */
   retention?: boolean;
+  /**
+   * The storage can write on a condition, atomically against every other writer: create only
+   * if absent, replace only if unchanged since read (S3 If-None-Match / If-Match, Azure
+   * ETags, a local rename protocol). Such a backend implements createIfAbsent(),
+   * loadVersioned() and replaceIfVersion(); leases (repo/lease.ts) rely on them. A store that
+   * accepts the headers but ignores them (some S3 servers) MUST NOT claim it. Absent means false.
+   */
+  conditionalWrites?: boolean;
+}
+
+/** An object's bytes and the version tag (ETag, content hash) a conditional replace names. */
+export interface VersionedObject {
+  data: Buffer;
+  version: string;
 }
 
 /** Age past which a temp file of a WAL object or lock is a leftover, not a save in flight. */
@@ -112,6 +126,23 @@ export interface Backend {
    * `check` to report. Implemented together with removeUnfinished.
    */
   listUnfinished?(): AsyncIterable<FileInfo>;
+
+  /**
+   * When capabilities.conditionalWrites: stores `data` only if no object exists under
+   * `handle`, and returns its version; undefined when one exists (another writer won). Two
+   * concurrent calls MUST NOT both succeed.
+   */
+  createIfAbsent?(handle: FileHandle, data: Buffer): Promise<string | undefined>;
+
+  /** When capabilities.conditionalWrites: the object and its version; 'not_found' when missing. */
+  loadVersioned?(handle: FileHandle): Promise<VersionedObject>;
+
+  /**
+   * When capabilities.conditionalWrites: replaces the object only if its version is still
+   * `version`, and returns the new version; undefined when it changed or is gone. Of two
+   * calls naming the same version, at most one succeeds.
+   */
+  replaceIfVersion?(handle: FileHandle, data: Buffer, version: string): Promise<string | undefined>;
 
   /** Free bytes at the location, when capabilities.freeSpace. */
   freeSpace?(): Promise<number>;

@@ -37,14 +37,30 @@ function withEveryOption(calls: string[]): Backend {
       calls.push('freeSpace');
       return 42;
     },
+    createIfAbsent: async () => {
+      calls.push('createIfAbsent');
+      return 'v1';
+    },
+    loadVersioned: async () => {
+      calls.push('loadVersioned');
+      return { data: Buffer.alloc(0), version: 'v1' };
+    },
+    replaceIfVersion: async () => {
+      calls.push('replaceIfVersion');
+      return 'v2';
+    },
   });
 }
 
 async function callOptional(b: Backend, method: (typeof OPTIONAL_METHODS)[number]): Promise<void> {
   if (method === 'listUnfinished') {
     for await (const _ of b.listUnfinished!()) void _;
-  } else if (method === 'retentionUntil') {
-    await b.retentionUntil!({ type: 'pack', name: 'aa' });
+  } else if (method === 'retentionUntil' || method === 'loadVersioned') {
+    await b[method]!({ type: 'pack', name: 'aa' });
+  } else if (method === 'createIfAbsent') {
+    await b.createIfAbsent!({ type: 'lock', name: 'aa' }, Buffer.alloc(0));
+  } else if (method === 'replaceIfVersion') {
+    await b.replaceIfVersion!({ type: 'lock', name: 'aa' }, Buffer.alloc(0), 'v1');
   } else {
     await b[method]!();
   }

@@ -4,7 +4,14 @@
  * method of the contract, the optional ones included, to the backend it wraps, so a wrapper
  * overrides only what it changes and cannot drop a capability by forgetting to pass it on.
  */
-import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from './backend.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  FileHandle,
+  FileInfo,
+  FileType,
+  VersionedObject,
+} from './backend.js';
 
 /** The optional methods of Backend; a wrapper has one exactly when the backend it wraps has it. */
 export const OPTIONAL_METHODS = [
@@ -12,6 +19,9 @@ export const OPTIONAL_METHODS = [
   'removeUnfinished',
   'listUnfinished',
   'freeSpace',
+  'createIfAbsent',
+  'loadVersioned',
+  'replaceIfVersion',
 ] as const;
 
 type OptionalKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? K : never }[keyof T];
@@ -81,6 +91,20 @@ export abstract class ForwardingBackend implements Backend {
 
   freeSpace?(): Promise<number> {
     return this.inner.freeSpace!();
+  }
+
+  // Conditional writes pass through unretried: a retried create or replace whose first try
+  // landed would report a lost race, and only the caller (a lease) knows what to do then.
+  createIfAbsent?(h: FileHandle, data: Buffer): Promise<string | undefined> {
+    return this.inner.createIfAbsent!(h, data);
+  }
+
+  loadVersioned?(h: FileHandle): Promise<VersionedObject> {
+    return this.inner.loadVersioned!(h);
+  }
+
+  replaceIfVersion?(h: FileHandle, data: Buffer, version: string): Promise<string | undefined> {
+    return this.inner.replaceIfVersion!(h, data, version);
   }
 
   close(): Promise<void> {

@@ -280,5 +280,43 @@ export function runBackendContract(
         data.fill(0);
         assert.deepEqual(await b.load(h), Buffer.from('original'));
       }));
+
+    test('conditional writes: create only if absent, replace only if unchanged, one winner of a race', async (t) => {
+      await withBackend(async (b) => {
+        if (!b.capabilities.conditionalWrites) {
+          const reason = 'the storage does not claim conditional writes (leases fall back to lock files)';
+          console.log(`SKIPPED ${title}: conditional writes: ${reason}`);
+          t.skip(reason);
+          return;
+        }
+        const h = handle('lock', `lease-${newName().slice(0, 8)}`);
+        const v1 = await b.createIfAbsent!(h, Buffer.from('first'));
+        assert.ok(v1);
+        assert.equal(await b.createIfAbsent!(h, Buffer.from('second')), undefined);
+        const read = await b.loadVersioned!(h);
+        assert.deepEqual(read, { data: Buffer.from('first'), version: v1 });
+        const v2 = await b.replaceIfVersion!(h, Buffer.from('renewed'), v1);
+        assert.ok(v2 && v2 !== v1);
+        assert.equal(await b.replaceIfVersion!(h, Buffer.from('stale'), v1), undefined);
+        assert.deepEqual(await b.load(h), Buffer.from('renewed'));
+        // Five takers name the same version at once: exactly one wins, and its bytes stand.
+        const won = await Promise.all(
+          [0, 1, 2, 3, 4].map((i) => b.replaceIfVersion!(h, Buffer.from(`taker ${i}`), v2!)),
+        );
+        const winners = won.flatMap((v, i) => (v ? [i] : []));
+        assert.equal(winners.length, 1, `winners: ${winners.join(', ')}`);
+        assert.deepEqual(await b.load(h), Buffer.from(`taker ${winners[0]}`));
+        const racing = handle('lock', `lease-${newName().slice(0, 8)}`);
+        const created = await Promise.all(
+          [0, 1, 2, 3, 4].map((i) => b.createIfAbsent!(racing, Buffer.from(`creator ${i}`))),
+        );
+        assert.equal(created.filter((v) => v !== undefined).length, 1);
+        await assert.rejects(b.loadVersioned!(handle('lock', 'lease-missing')), notFound);
+        assert.equal(
+          await b.replaceIfVersion!(handle('lock', 'lease-missing'), Buffer.from('x'), v1!),
+          undefined,
+        );
+      });
+    });
   });
 }

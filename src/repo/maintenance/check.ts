@@ -99,7 +99,10 @@ export async function checkRepository(
     // Index files, each on its own so one damaged file is named and the rest still load.
     for await (const f of parts.backend.list('index')) {
       try {
-        for (const p of await parts.reader.loadIndexFile(f.name)) parts.index.addPack(p.pack, p.entries);
+        for (const p of await parts.reader.loadIndexFile(f.name)) {
+          if (p.markedAt === undefined) parts.index.addPack(p.pack, p.entries);
+          else parts.index.addMarked(p.pack, p.entries, p.markedAt);
+        }
       } catch (err) {
         const problem = withoutCheckHint(err);
         report.errors.push(`index ${f.name}: ${problem}`);
@@ -117,7 +120,7 @@ export async function checkRepository(
     }
     // Packs no index names: a killed backup's leftovers, or the packs of a lost index file.
     const unindexed = new Map<string, string>();
-    const orphans = [...stored.keys()].filter((p) => !parts.index.hasPack(p));
+    const orphans = [...stored.keys()].filter((p) => !parts.index.hasPack(p) && !parts.index.isMarked(p));
     for (const pack of orphans) {
       try {
         const entries = await parts.reader.readPackHeader(pack, stored.get(pack));
@@ -254,7 +257,7 @@ class DamageBook {
                 };
           return this.inNoIndex;
         }
-        if (partsOf(repo).index.has(Buffer.from(blob, 'hex'))) return undefined;
+        if (partsOf(repo).index.locations(Buffer.from(blob, 'hex')).length > 0) return undefined;
         this.untraced ??= {
           kind: 'blob',
           name: blob,
@@ -363,7 +366,9 @@ async function readPacks(
   progress: Progress,
 ): Promise<void> {
   const parts = partsOf(repo);
-  let packs = [...stored.keys()].filter((p) => parts.index.hasPack(p) || percent >= 100);
+  let packs = [...stored.keys()].filter(
+    (p) => parts.index.hasPack(p) || parts.index.isMarked(p) || percent >= 100,
+  );
   if (percent < 100) {
     const want = Math.max(1, Math.ceil((packs.length * percent) / 100));
     for (let i = packs.length - 1; i > 0; i--) {
@@ -378,6 +383,9 @@ async function readPacks(
     list.push(e);
     indexed.set(e.pack, list);
   }
+  // A pack marked for deletion is still read (a snapshot that raced the prune may use it).
+  for (const [pack, m] of parts.index.markedPacks())
+    if (!indexed.has(pack)) indexed.set(pack, [...m.entries]);
   progress.start(
     'check --read-data',
     packs.reduce((n, p) => n + (stored.get(p) ?? 0), 0),

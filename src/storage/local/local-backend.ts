@@ -11,9 +11,9 @@
  * 0600, then made read-only before the rename; a save replaces a file by rename, never in
  * place), so no other local user reads a key file, a pack or the config.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, errnoCode, LifeboatError } from '../../errors.js';
 import { makeDir } from '../../make-dir.js';
@@ -24,6 +24,7 @@ import {
   type FileInfo,
   type FileType,
   UNFINISHED_AGE_MS,
+  type VersionedObject,
 } from '../backend.js';
 import { rangeStart, tooShort } from '../byte-range.js';
 import { checkName, objectName, TYPE_DIRS } from '../layout.js';
@@ -35,7 +36,17 @@ export const LOCAL_MODES = { dir: 0o700, file: 0o400, temp: 0o600 } as const;
 /** Parallel stat() calls while listing. */
 const STAT_CONCURRENCY = 32;
 
-const CAPABILITIES: BackendCapabilities = { atomicReplace: true, rangedReads: true, freeSpace: true };
+const CAPABILITIES: BackendCapabilities = {
+  atomicReplace: true,
+  rangedReads: true,
+  freeSpace: true,
+  conditionalWrites: true,
+};
+
+/** A local object's version: the SHA-256 of its bytes (a lease's bytes are never repeated). */
+function versionOf(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
 
 type Operation = 'write' | 'read' | 'remove' | 'list' | 'create';
 
@@ -201,6 +212,82 @@ export class LocalBackend implements Backend {
           { cause: err },
         );
       }
+      throw fsError(err, 'write', objectName(h), this.location);
+    }
+  }
+
+  // Conditional writes: link() of a complete temp file creates the name only if it is absent;
+  // a replace first renames the current file aside (of two renames of one file, one fails),
+  // compares it with the version named, and links the new file in (or puts the old back).
+
+  async createIfAbsent(h: FileHandle, data: Buffer): Promise<string | undefined> {
+    const target = this.path(h);
+    const temp = await this.writeTemp(h, data);
+    try {
+      await link(temp, target);
+      await syncDir(dirname(target));
+      return versionOf(data);
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST') return undefined;
+      throw fsError(err, 'write', objectName(h), this.location);
+    } finally {
+      await unlink(temp).catch(() => {});
+    }
+  }
+
+  async loadVersioned(h: FileHandle): Promise<VersionedObject> {
+    const data = await this.load(h);
+    return { data, version: versionOf(data) };
+  }
+
+  async replaceIfVersion(h: FileHandle, data: Buffer, version: string): Promise<string | undefined> {
+    const target = this.path(h);
+    const dir = dirname(target);
+    const aside = join(dir, TEMP_PREFIX + randomBytes(8).toString('hex'));
+    try {
+      await rename(target, aside);
+    } catch (err) {
+      if (isMissing(err)) return undefined; // gone, or another replace moved it first
+      throw fsError(err, 'write', objectName(h), this.location);
+    }
+    const temp = await this.writeTemp(h, data).catch(async (err) => {
+      await link(aside, target).catch(() => {});
+      await unlink(aside).catch(() => {});
+      throw err;
+    });
+    try {
+      const current = await readFile(aside);
+      const winner = versionOf(current) === version ? temp : aside;
+      try {
+        await link(winner, target);
+      } catch (err) {
+        if (errnoCode(err) !== 'EEXIST') throw err;
+        return undefined; // created meanwhile by another writer: theirs stands
+      }
+      await syncDir(dir);
+      return winner === temp ? versionOf(data) : undefined;
+    } catch (err) {
+      throw fsError(err, 'write', objectName(h), this.location);
+    } finally {
+      await unlink(temp).catch(() => {});
+      await unlink(aside).catch(() => {});
+    }
+  }
+
+  /** Writes `data` to a durable temp file beside where `h` lives; returns its path. */
+  private async writeTemp(h: FileHandle, data: Buffer): Promise<string> {
+    const temp = join(dirname(this.path(h)), TEMP_PREFIX + randomBytes(8).toString('hex'));
+    let fh: NodeFileHandle | undefined;
+    try {
+      fh = await open(temp, 'wx', LOCAL_MODES.temp);
+      await writeAll(fh, data);
+      await fh.chmod(LOCAL_MODES.file);
+      await fh.sync();
+      await fh.close();
+      return temp;
+    } catch (err) {
+      if (fh) await fh.close().catch(() => {});
+      await unlink(temp).catch(() => {});
       throw fsError(err, 'write', objectName(h), this.location);
     }
   }
