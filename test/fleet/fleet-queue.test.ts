@@ -1,0 +1,287 @@
+/**
+ * @module test/fleet/fleet-queue
+ * The fleet queue (jobs/fleet) against a throwaway PostgreSQL, with fleet instances in real
+ * child processes (test/helpers/fleet-worker): a 1-second schedule claimed by two instances
+ * runs each slot once; a job whose worker is killed with SIGKILL completes on another after the
+ * lease; one source's jobs never overlap across workers; labels route jobs; failed jobs are
+ * retried with backoff. Each case has its own queue schema.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { systemClock } from '../../src/clock.js';
+import { FleetQueue, labelsMatch, queueNameOf } from '../../src/jobs/fleet/fleet-queue.js';
+import {
+  type PostgresServer,
+  postgresUnavailable,
+  startPostgres,
+} from '../../src/testing/servers/postgres.js';
+import { type ChildSettings, FLEET_RUNS_SQL } from '../helpers/fleet-worker.js';
+
+const CHILD = fileURLToPath(new URL('../helpers/fleet-worker.js', import.meta.url));
+const unavailable = postgresUnavailable();
+if (unavailable) console.log(`SKIPPED fleet queue: ${unavailable}`);
+
+interface Run {
+  job_id: string;
+  source: string | null;
+  worker: string;
+  attempt: number;
+  started_at: Date;
+  ended_at: Date | null;
+  ok: boolean | null;
+}
+
+describe('fleet queue across processes', { skip: unavailable ?? false }, () => {
+  let server: PostgresServer;
+  let pool: pg.Pool;
+  const children = new Set<ChildProcess>();
+  const queues = new Set<FleetQueue>();
+
+  before(async () => {
+    server = await startPostgres();
+    pool = new pg.Pool({ connectionString: server.url, max: 2 });
+    await pool.query(FLEET_RUNS_SQL);
+  });
+
+  after(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    for (const q of queues) await q.stop(0);
+    await pool?.end();
+    await server?.stop();
+  });
+
+  /** Starts a fleet instance in a child process; resolves when it prints `ready`. */
+  function child(settings: Omit<ChildSettings, 'url'>): Promise<ChildProcess> {
+    const proc = spawn(process.execPath, [CHILD], {
+      env: { ...process.env, FLEET_CHILD: JSON.stringify({ url: server.url, ...settings }) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(proc);
+    let stderr = '';
+    proc.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${settings.name} not ready: ${stderr}`)), 20_000);
+      proc.stdout?.on('data', (d) => {
+        if (String(d).includes('ready')) {
+          clearTimeout(timer);
+          resolve(proc);
+        }
+      });
+      proc.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${settings.name} exited with ${code}: ${stderr}`));
+      });
+    });
+  }
+
+  async function stopChild(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill(signal);
+    await exited;
+    children.delete(proc);
+  }
+
+  async function queue(schema: string, leaseSeconds = 2): Promise<FleetQueue> {
+    const q = await FleetQueue.start({
+      url: server.url,
+      schema,
+      leaseSeconds,
+      retryDelaySeconds: 1,
+      pollSeconds: 0.5,
+    });
+    queues.add(q);
+    return q;
+  }
+
+  async function runs(prefix: string): Promise<Run[]> {
+    const { rows } = await pool.query('SELECT * FROM public.fleet_runs WHERE job_id LIKE $1 ORDER BY n', [
+      `${prefix}%`,
+    ]);
+    return rows;
+  }
+
+  async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!(await ok())) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await systemClock.sleep(100);
+    }
+  }
+
+  it('a 1-second schedule on two instances: every slot is claimed and run exactly once', async () => {
+    const schedules = [
+      { id: 'backup:s1', cron: '* * * * * *', source: 's1' },
+      { id: 'backup:s2', cron: '* * * * * *', source: 's2' },
+    ];
+    const common = { schema: 'q_sched', labels: {}, sleepMs: 50, leaseSeconds: 2, concurrency: 2, schedules };
+    const [a, b] = await Promise.all([child({ ...common, name: 'A' }), child({ ...common, name: 'B' })]);
+    const startedAt = Date.now();
+    await systemClock.sleep(10_000);
+    await Promise.all([stopChild(a), stopChild(b)]);
+    const { rows: claims } = await pool.query(
+      'SELECT schedule, slot, job_id, claimed_by FROM q_sched.fleet_slot ORDER BY schedule, slot',
+    );
+    const all = await runs('backup:');
+    for (const id of ['backup:s1', 'backup:s2']) {
+      const slots = claims.filter((c) => c.schedule === id).map((c) => (c.slot as Date).getTime());
+      // Both instances ran for about ten seconds: no second is missing between the first and last claim.
+      assert.ok(slots.length >= 8, `${id}: only ${slots.length} slots claimed`);
+      for (let i = 1; i < slots.length; i++)
+        assert.equal(slots[i] - slots[i - 1], 1000, `${id}: a slot is missing`);
+      assert.ok(slots[0] < startedAt + 2000, `${id}: first slot too late`);
+      for (const c of claims.filter((c) => c.schedule === id)) {
+        const ran = all.filter((r) => r.job_id === c.job_id);
+        // The last slot may have been claimed as the instances stopped.
+        if (ran.length === 0 && (c.slot as Date).getTime() >= slots[slots.length - 1] - 1000) continue;
+        assert.equal(ran.length, 1, `${c.job_id} ran ${ran.length} times`);
+        assert.equal(ran[0].ok, true, `${c.job_id} did not finish`);
+      }
+    }
+    // Both instances took part in claiming.
+    const by = new Set(claims.map((c) => c.claimed_by));
+    assert.deepEqual([...by].sort(), ['A', 'B']);
+  });
+
+  it('a job whose worker is killed (SIGKILL) completes on another worker after the lease', async () => {
+    const q = await queue('q_kill');
+    const a = await child({ schema: 'q_kill', name: 'A', labels: {}, sleepMs: 60_000, leaseSeconds: 2 });
+    const job = { id: 'kill-1', kind: 'backup', source: 'k1' };
+    const queueJobId = await q.dispatch(job);
+    assert.ok(queueJobId);
+    await until('A to start the job', async () => (await runs('kill-1')).some((r) => r.worker === 'A'));
+    const b = await child({ schema: 'q_kill', name: 'B', labels: {}, sleepMs: 200, leaseSeconds: 2 });
+    const workers = await q.workers();
+    assert.deepEqual(workers.map((w) => w.name).sort(), ['A', 'B']);
+    assert.deepEqual(
+      workers.find((w) => w.name === 'A')?.current.map((c) => c.id),
+      ['kill-1'],
+      'the overview shows the job A runs',
+    );
+    const killedAt = Date.now();
+    await stopChild(a, 'SIGKILL');
+    await until(
+      'the job to complete',
+      async () => (await q.stateOf(job, queueJobId)) === 'completed',
+      20_000,
+    );
+    const ran = await runs('kill-1');
+    assert.deepEqual(
+      ran.map((r) => [r.worker, r.attempt, r.ok]),
+      [
+        ['A', 0, null],
+        ['B', 1, true],
+      ],
+    );
+    // Not before the lease ran out.
+    assert.ok(ran[1].started_at.getTime() >= killedAt + 1000, 'B started before the lease expired');
+    assert.deepEqual(
+      (await q.workers()).map((w) => w.name),
+      ['B'],
+      'the dead worker is gone from the overview',
+    );
+    await stopChild(b);
+  });
+
+  it('one source at a time: five jobs of one source on two workers never overlap', async () => {
+    const q = await queue('q_one');
+    const common = { schema: 'q_one', labels: {}, sleepMs: 300, leaseSeconds: 2, concurrency: 2 };
+    const [a, b] = await Promise.all([child({ ...common, name: 'A' }), child({ ...common, name: 'B' })]);
+    const ids: (string | null)[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push(await q.dispatch({ id: `one-${i}`, kind: 'backup', source: 'only' }));
+    // Another source runs beside it.
+    ids.push(await q.dispatch({ id: 'one-other', kind: 'backup', source: 'other' }));
+    assert.ok(ids.every(Boolean));
+    await until('all six to finish', async () => (await runs('one-')).filter((r) => r.ok).length === 6);
+    const only = (await runs('one-')).filter((r) => r.source === 'only');
+    assert.equal(only.length, 5, 'each job ran once');
+    only.sort((x, y) => x.started_at.getTime() - y.started_at.getTime());
+    for (let i = 1; i < only.length; i++) {
+      assert.ok(
+        only[i].started_at.getTime() >= (only[i - 1].ended_at as Date).getTime(),
+        `${only[i].job_id} started before ${only[i - 1].job_id} ended`,
+      );
+    }
+    const other = (await runs('one-other'))[0];
+    assert.ok(
+      only.some((r) => r.started_at < (other.ended_at as Date) && (r.ended_at as Date) > other.started_at),
+      'another source ran beside it',
+    );
+    await Promise.all([stopChild(a), stopChild(b)]);
+  });
+
+  it('labels: a job for host=db1 runs only on a host=db1 worker', async () => {
+    const q = await queue('q_labels');
+    const common = { schema: 'q_labels', sleepMs: 100, leaseSeconds: 2, concurrency: 2 };
+    const [a, b] = await Promise.all([
+      child({ ...common, name: 'db1', labels: { host: 'db1', zone: 'x' } }),
+      child({ ...common, name: 'db2', labels: { host: 'db2' } }),
+    ]);
+    for (let i = 0; i < 4; i++) {
+      await q.dispatch({ id: `lab-db1-${i}`, kind: 'backup', source: `d1-${i}`, labels: { host: 'db1' } });
+      await q.dispatch({ id: `lab-db2-${i}`, kind: 'backup', source: `d2-${i}`, labels: { host: 'db2' } });
+      await q.dispatch({ id: `lab-any-${i}`, kind: 'backup', source: `any-${i}` });
+    }
+    await q.dispatch({ id: 'lab-none', kind: 'backup', source: 'nowhere', labels: { host: 'db3' } });
+    await until(
+      'the routable jobs to finish',
+      async () => (await runs('lab-')).filter((r) => r.ok).length === 12,
+    );
+    await systemClock.sleep(1000);
+    const all = await runs('lab-');
+    for (const r of all) {
+      if (r.job_id.startsWith('lab-db1')) assert.equal(r.worker, 'db1', r.job_id);
+      if (r.job_id.startsWith('lab-db2')) assert.equal(r.worker, 'db2', r.job_id);
+    }
+    assert.equal(all.filter((r) => r.job_id === 'lab-none').length, 0, 'no worker has host=db3');
+    assert.ok(labelsMatch({ host: 'db1' }, { host: 'db1', zone: 'x' }));
+    assert.ok(!labelsMatch({ host: 'db1' }, { host: 'db2' }));
+    assert.ok(labelsMatch(undefined, {}));
+    await Promise.all([stopChild(a), stopChild(b)]);
+  });
+
+  it('a failing job is retried with backoff, then fails for good after its retries', async () => {
+    const q = await FleetQueue.start({
+      url: server.url,
+      schema: 'q_retry',
+      leaseSeconds: 5,
+      retryLimit: 2,
+      retryDelaySeconds: 1,
+      retryBackoff: true,
+      pollSeconds: 0.5,
+    });
+    queues.add(q);
+    const attempts: { id: string; attempt: number; at: number }[] = [];
+    await q.work({}, async (job, run) => {
+      attempts.push({ id: job.id, attempt: run.attempt, at: Date.now() });
+      if (job.id === 'always' || run.attempt < 2) throw new Error(`attempt ${run.attempt} failed`);
+    });
+    const flaky = { id: 'flaky', kind: 'backup', source: 'r1' };
+    const always = { id: 'always', kind: 'backup', source: 'r2' };
+    const flakyId = await q.dispatch(flaky);
+    const alwaysId = await q.dispatch(always);
+    assert.ok(flakyId && alwaysId);
+    await until('both to end', async () => {
+      const [f, a] = [await q.stateOf(flaky, flakyId), await q.stateOf(always, alwaysId)];
+      return f === 'completed' && a === 'failed';
+    });
+    for (const id of ['flaky', 'always']) {
+      const mine = attempts.filter((a) => a.id === id);
+      assert.deepEqual(
+        mine.map((a) => a.attempt),
+        [0, 1, 2],
+      );
+      // Backoff: the first retry waits 1-2 s, the second 2-4 s (pg-boss doubles with jitter).
+      assert.ok(mine[1].at - mine[0].at >= 900, `${id}: first retry after ${mine[1].at - mine[0].at} ms`);
+      assert.ok(mine[2].at - mine[1].at >= 1900, `${id}: second retry after ${mine[2].at - mine[1].at} ms`);
+    }
+    assert.equal(queueNameOf(flaky), 'source.r1');
+    assert.equal(queueNameOf({ kind: 'prune', source: null }), 'repository.prune');
+  });
+});
