@@ -18,7 +18,7 @@
  * that wakes late fires its pending slot once, then moves on to the next one after now.
  */
 import type { Clock } from '../../clock.js';
-import { describe } from '../../errors.js';
+import { describe, LifeboatError } from '../../errors.js';
 import type { Schedule } from '../queue/schedule.js';
 import type { FleetJob, FleetQueue } from './fleet-queue.js';
 
@@ -26,7 +26,7 @@ export interface FleetScheduledTask {
   /** Stable across instances and restarts, e.g. `backup:db1`. */
   id: string;
   schedule: Schedule;
-  /** The job to dispatch for a slot; called only by the instance that claimed it. */
+  /** The job for a slot (its id goes into the claim); only the claimant's is dispatched. */
   job: (slot: Date) => FleetJob;
 }
 
@@ -57,6 +57,8 @@ export class FleetSchedule {
   private ticking: Promise<ClaimedSlot[]> | undefined;
   private lastError: string | undefined;
   private lastCleanup = 0;
+  /** The last tick failed to claim a slot (the database away): retry after a pause, not at once. */
+  private failing = false;
 
   constructor(private readonly o: FleetScheduleOptions) {}
 
@@ -109,6 +111,7 @@ export class FleetSchedule {
     if (this.state !== 'running') return [];
     const now = this.o.clock.now();
     const won: ClaimedSlot[] = [];
+    this.failing = false;
     for (const entry of this.tasks.values()) {
       const slot = entry.next;
       if (!slot || slot.getTime() > now.getTime()) continue;
@@ -118,6 +121,7 @@ export class FleetSchedule {
         entry.next = entry.task.schedule.next(now);
       } catch (err) {
         this.lastError = describe(err);
+        this.failing = true;
       }
     }
     await this.cleanup(now);
@@ -135,7 +139,10 @@ export class FleetSchedule {
         [task.id, slot, job.id, this.o.instance],
       );
       if (rowCount === 0) return undefined;
-      await q.dispatch(job, db);
+      // Without a queued job the claim is rolled back, so the next tick tries the slot again.
+      if (!(await q.dispatch(job, db))) {
+        throw new LifeboatError('internal', `[fleet] the queue refused job ${job.id} of ${task.id}`);
+      }
       return job.id;
     });
   }
@@ -162,7 +169,7 @@ export class FleetSchedule {
       () => {
         void this.tick().finally(() => this.arm());
       },
-      Math.max(wait, 10),
+      Math.max(wait, this.failing ? 1000 : 10),
     );
     this.timer.unref();
   }
