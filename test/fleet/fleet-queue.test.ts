@@ -11,8 +11,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { systemClock } from '../../src/clock.js';
+import { systemClock, TestClock } from '../../src/clock.js';
 import { FleetQueue, labelsMatch, queueNameOf } from '../../src/jobs/fleet/fleet-queue.js';
+import { FleetSchedule, type FleetScheduledTask } from '../../src/jobs/fleet/fleet-schedule.js';
+import { parseSchedule } from '../../src/jobs/queue/schedule.js';
 import {
   type PostgresServer,
   postgresUnavailable,
@@ -146,6 +148,48 @@ describe('fleet queue across processes', { skip: unavailable ?? false }, () => {
     // Both instances took part in claiming.
     const by = new Set(claims.map((c) => c.claimed_by));
     assert.deepEqual([...by].sort(), ['A', 'B']);
+  });
+
+  it('missed slots: a late tick fires its pending slot once, slots before start are not made up', async () => {
+    const q = await queue('q_missed');
+    const clock = new TestClock('2026-01-01T00:00:00.500Z');
+    const task: FleetScheduledTask = {
+      id: 'backup:m',
+      schedule: parseSchedule('* * * * * *', 'test'),
+      job: (slot) => ({ id: `m@${slot.toISOString()}`, kind: 'backup', source: 'm' }),
+    };
+    const a = new FleetSchedule({ queue: q, clock, instance: 'A', auto: false });
+    a.add(task);
+    a.start();
+    assert.equal(a.nextRun('backup:m')?.toISOString(), '2026-01-01T00:00:01.000Z');
+    // Asleep through three slots: the pending one fires once, the next is after now.
+    clock.set('2026-01-01T00:00:03.700Z');
+    assert.deepEqual(
+      (await a.tick()).map((w) => w.slot.toISOString()),
+      ['2026-01-01T00:00:01.000Z'],
+    );
+    assert.equal(a.nextRun('backup:m')?.toISOString(), '2026-01-01T00:00:04.000Z');
+    // A second instance starting now does not make up 00:00:02 or 00:00:03; both race for 00:00:04.
+    const b = new FleetSchedule({ queue: q, clock, instance: 'B', auto: false });
+    b.add(task);
+    b.start();
+    clock.set('2026-01-01T00:00:04.100Z');
+    const [wonA, wonB] = await Promise.all([a.tick(), b.tick()]);
+    assert.equal(wonA.length + wonB.length, 1, 'one instance claims the slot');
+    const { rows } = await pool.query('SELECT slot FROM q_missed.fleet_slot ORDER BY slot');
+    assert.deepEqual(
+      rows.map((r) => (r.slot as Date).toISOString()),
+      ['2026-01-01T00:00:01.000Z', '2026-01-01T00:00:04.000Z'],
+    );
+    const { rows: jobs } = await pool.query(
+      "SELECT data->'job'->>'id' AS id FROM q_missed.job WHERE name = 'source.m' ORDER BY created_on",
+    );
+    assert.deepEqual(
+      jobs.map((j) => j.id),
+      ['m@2026-01-01T00:00:01.000Z', 'm@2026-01-01T00:00:04.000Z'],
+      'each claimed slot queued its job',
+    );
+    await Promise.all([a.stop(), b.stop()]);
   });
 
   it('a job whose worker is killed (SIGKILL) completes on another worker after the lease', async () => {
