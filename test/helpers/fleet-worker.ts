@@ -5,6 +5,7 @@
  * runs is recorded in `public.fleet_runs` (start, end, attempt, worker) with the database's
  * clock. Settings come as JSON in FLEET_CHILD (see ChildSettings).
  */
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { systemClock } from '../../src/clock.js';
 import { type FleetJob, FleetQueue, type Labels } from '../../src/jobs/fleet/fleet-queue.js';
@@ -84,7 +85,10 @@ async function main(): Promise<void> {
   process.stdout.write('ready\n');
 }
 
-main().catch((err) => {
-  process.stderr.write(`fleet worker failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+// Imported by the test for its settings type and table; runs only as the child's entry.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((err) => {
+    process.stderr.write(`fleet worker failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}
