@@ -237,6 +237,9 @@ export class FleetQueue {
   /** Runs `fn` in one transaction; `db` lets pg-boss's send join it. */
   async transaction<T>(fn: (client: pg.PoolClient, db: Db) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A checked-out client's connection errors are not the pool's to report: note them here.
+    const onError = (err: Error) => this.noteError(err);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const db: Db = { executeSql: (text, values) => client.query(text, values as unknown[]) };
@@ -247,6 +250,7 @@ export class FleetQueue {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
+      client.off('error', onError);
       client.release();
     }
   }
