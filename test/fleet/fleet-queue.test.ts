@@ -3,7 +3,7 @@
  * The fleet queue (jobs/fleet) against a throwaway PostgreSQL, with fleet instances in real
  * child processes (test/helpers/fleet-worker): a 1-second schedule claimed by two instances
  * runs each slot once, also when one of them is killed; a job whose worker is killed with SIGKILL completes on another after the
- * lease; one source's jobs never overlap across workers; labels route jobs; failed jobs are
+ * lease, and one that stalls past it (SIGSTOP) gives the job up; one source's jobs never overlap across workers; labels route jobs; failed jobs are
  * retried with backoff. Each case has its own queue schema.
  */
 import assert from 'node:assert/strict';
@@ -248,6 +248,31 @@ describe('fleet queue across processes', { skip: unavailable ?? false }, () => {
       'the dead worker is gone from the overview',
     );
     await stopChild(b);
+  });
+
+  it('a worker that stalls past the lease (SIGSTOP) loses its job to another and does not end it', async () => {
+    const q = await queue('q_stall');
+    const a = await child({ schema: 'q_stall', name: 'A', labels: {}, sleepMs: 60_000, leaseSeconds: 2 });
+    const job = { id: 'stall-1', kind: 'backup', source: 'st1' };
+    const queueJobId = await q.dispatch(job);
+    assert.ok(queueJobId);
+    await until('A to start the job', async () => (await runs('stall-1')).some((r) => r.worker === 'A'));
+    const b = await child({ schema: 'q_stall', name: 'B', labels: {}, sleepMs: 4000, leaseSeconds: 2 });
+    a.kill('SIGSTOP');
+    await until('B to start the job', async () => (await runs('stall-1')).some((r) => r.worker === 'B'));
+    a.kill('SIGCONT');
+    // A wakes, finds its heartbeat row reaped, aborts its handler and leaves the job to B.
+    await until('A to give the job up', async () =>
+      (await runs('stall-1')).some((r) => r.worker === 'A' && r.ok === false),
+    );
+    await systemClock.sleep(300);
+    assert.equal(await q.stateOf(job, queueJobId), 'active', "A neither completed nor failed B's run");
+    await until('B to complete the job', async () => (await q.stateOf(job, queueJobId)) === 'completed');
+    assert.ok((await runs('stall-1')).some((r) => r.worker === 'B' && r.ok));
+    await until('A to be listed again, idle', async () =>
+      (await q.workers()).some((w) => w.name === 'A' && w.current.length === 0),
+    );
+    await Promise.all([stopChild(a), stopChild(b)]);
   });
 
   it('one source at a time: five jobs of one source on two workers never overlap', async () => {

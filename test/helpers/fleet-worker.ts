@@ -56,9 +56,12 @@ async function main(): Promise<void> {
         [job.id, job.source, s.name, run.attempt],
       );
       await systemClock.sleep(s.sleepMs, run.signal);
-      await pool.query('UPDATE public.fleet_runs SET ended_at = clock_timestamp(), ok = true WHERE n = $1', [
+      const ok = !run.signal.aborted;
+      await pool.query('UPDATE public.fleet_runs SET ended_at = clock_timestamp(), ok = $2 WHERE n = $1', [
         rows[0].n,
+        ok,
       ]);
+      if (!ok) throw new Error('aborted: the lease was lost');
     },
     { name: s.name, concurrency: s.concurrency ?? 1 },
   );
