@@ -448,24 +448,19 @@ export class FleetWorker {
     );
   }
 
-  private currentJson(): string {
-    return JSON.stringify(
-      [...this.running.values()].map((r) => ({
-        queue: r.queue,
-        queueJobId: r.queueJobId,
-        id: r.job.id,
-        kind: r.job.kind,
-        source: r.job.source,
-        since: r.since,
-      })),
-    );
+  /** How a running job appears in the heartbeat row (the reaper reads queue and queueJobId). */
+  private entryOf(r: Running): string {
+    const { queue, queueJobId, since } = r;
+    return JSON.stringify({ queue, queueJobId, id: r.job.id, kind: r.job.kind, source: r.job.source, since });
   }
 
   private async heartbeat(): Promise<void> {
     try {
+      // Only the time: `current` changes in place (SQL below), so a beat that waited on a
+      // fetch's row lock cannot write back a list from before that fetch.
       const { rowCount } = await this.fleet.db.query(
-        `UPDATE ${this.fleet.schema}.fleet_worker SET last_seen = now(), current = $2 WHERE id = $1`,
-        [this.id, this.currentJson()],
+        `UPDATE ${this.fleet.schema}.fleet_worker SET last_seen = now() WHERE id = $1`,
+        [this.id],
       );
       if (rowCount === 0) {
         // Reaped: we stalled past the lease and our jobs were handed on. Let them go.
@@ -521,16 +516,12 @@ export class FleetWorker {
             done: Promise.resolve(),
             lost: false,
           };
-          this.running.set(job.id, r);
           // In the same transaction as the fetch: an active job is always in some worker's row.
           const { rowCount } = await client.query(
-            `UPDATE ${s}.fleet_worker SET last_seen = now(), current = $2 WHERE id = $1`,
-            [this.id, this.currentJson()],
+            `UPDATE ${s}.fleet_worker SET last_seen = now(), current = current || jsonb_build_array($2::jsonb) WHERE id = $1`,
+            [this.id, this.entryOf(r)],
           );
-          if (rowCount === 0) {
-            this.running.delete(job.id);
-            throw new Error('this worker was reaped while fetching');
-          }
+          if (rowCount === 0) throw new Error('this worker was reaped while fetching');
           return { r, attempt: job.retryCount };
         })
         .catch((err) => {
@@ -539,6 +530,7 @@ export class FleetWorker {
           return undefined;
         });
       if (!run) continue;
+      this.running.set(run.r.queueJobId, run.r);
       run.r.done = this.runJob(run.r, run.attempt);
       return true;
     }
@@ -560,7 +552,16 @@ export class FleetWorker {
       this.fleet.noteError(err);
     } finally {
       this.running.delete(r.queueJobId);
-      void this.heartbeat();
+      // After the complete or fail: a worker dying between the two leaves a finished job in
+      // its row, which the reaper's fail then leaves alone.
+      await this.fleet.db
+        .query(
+          `UPDATE ${this.fleet.schema}.fleet_worker SET current =
+             (SELECT COALESCE(jsonb_agg(e), '[]') FROM jsonb_array_elements(current) e WHERE e->>'queueJobId' <> $2)
+           WHERE id = $1`,
+          [this.id, r.queueJobId],
+        )
+        .catch((err) => this.fleet.noteError(err));
       void this.poll();
     }
   }
