@@ -1,0 +1,568 @@
+/**
+ * @module jobs/fleet/fleet-queue
+ * Lifeboat's jobs shared by several `lifeboat serve` instances (and `lifeboat worker`s) through
+ * PostgreSQL, on pg-boss. What it guarantees and how:
+ *
+ * - One queue per exclusivity key (`source:<name>`, or `repository:<kind>` for prune and
+ *   check), with pg-boss's `singleton` policy: its unique index lets one job of a queue be
+ *   active at a time, across every instance, while any number wait. One queue per key rather
+ *   than one queue for all: pg-boss fetches a queue's oldest job first and, when that job's
+ *   key is already active, fetches nothing, so a shared queue would hold every source behind
+ *   the busiest one.
+ * - Routing by labels: each queue's labels (a source's `runs_on`) sit in `fleet_route`; a
+ *   worker fetches only from queues whose labels are all among its own (jsonb `<@`). A job
+ *   without labels runs anywhere.
+ * - Retries with backoff are pg-boss's (retryLimit, retryDelay, retryBackoff per job).
+ * - A lease: each worker writes a heartbeat row (`fleet_worker`: host, labels, current jobs,
+ *   last seen). Every instance reaps workers silent for longer than the lease and fails their
+ *   jobs, which pg-boss then retries (after the retry delay) on another worker. A job is
+ *   fetched and written into its worker's row in one transaction, so no active job escapes
+ *   the reaper. pg-boss's own expiry (`expireInSeconds`, under 24 h) stays as the outer bound
+ *   on a job's run time; the lease is what makes a long backup safe to run for hours.
+ * - A worker that finds its own row reaped (it stalled past the lease) aborts its handlers'
+ *   signals and does not complete those jobs: they already belong to someone else.
+ *
+ * The tables live in the queue's own schema (default `lifeboat_queue`) beside pg-boss's.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import pg from 'pg';
+import PgBoss from 'pg-boss';
+import { describe, LifeboatError } from '../../errors.js';
+
+/** Labels: a source's `runs_on`, or what a worker offers (`{ host: 'db1' }`). */
+export type Labels = Record<string, string>;
+
+/** A Lifeboat job as the fleet carries it; the catalog keeps the rest under `id`. */
+export interface FleetJob {
+  /** The catalog's job id. */
+  id: string;
+  kind: string;
+  /** Jobs of one source never overlap; null for repository jobs (prune, check), one per kind. */
+  source: string | null;
+  /** Only workers carrying all these labels run the job. */
+  labels?: Labels;
+}
+
+/** What a handler is told besides the job. */
+export interface FleetRun {
+  /** pg-boss's id of this delivery (stable across retries). */
+  queueJobId: string;
+  /** 0 on the first attempt, then 1, 2, ... */
+  attempt: number;
+  /** Aborted when this worker lost the job's lease or is stopping. */
+  signal: AbortSignal;
+}
+
+export type FleetHandler = (job: FleetJob, run: FleetRun) => Promise<void>;
+
+export interface FleetQueueOptions {
+  /** postgres:// URL of the database holding the queue. Never logged. */
+  url: string;
+  /** Schema of pg-boss's and the fleet's tables (default `lifeboat_queue`). */
+  schema?: string;
+  /** Attempts after the first (default 2). */
+  retryLimit?: number;
+  /** Seconds before a retry (default 30); doubled per attempt, with jitter, when `retryBackoff`. */
+  retryDelaySeconds?: number;
+  /** Default true. */
+  retryBackoff?: boolean;
+  /** Outer bound on one attempt's run time, under 24 h (pg-boss's limit); default 23 h. */
+  expireInSeconds?: number;
+  /** A worker silent this long is gone and its jobs are retried (default 60 s). */
+  leaseSeconds?: number;
+  /** How often an idle worker looks for work (default 2 s). */
+  pollSeconds?: number;
+  /** How often pg-boss runs its maintenance (expiry, archive); default 60 s. */
+  maintenanceSeconds?: number;
+}
+
+export interface WorkOptions {
+  /** Jobs run at once by this worker (default 1). */
+  concurrency?: number;
+  /** A name for the overview (default `<host>:<pid>`). */
+  name?: string;
+}
+
+/** A worker as the overview lists it. */
+export interface FleetWorkerStatus {
+  id: string;
+  name: string;
+  host: string;
+  pid: number;
+  labels: Labels;
+  startedAt: Date;
+  lastSeen: Date;
+  current: { id: string; kind: string; source: string | null; since: string }[];
+}
+
+/** A connection pg-boss can run its SQL on: lets a send join our transaction. */
+type Db = PgBoss.Db;
+
+interface JobData {
+  job: FleetJob;
+}
+
+const DEFAULT_SCHEMA = 'lifeboat_queue';
+
+/** The queue of a job: its exclusivity key, spelled as pg-boss accepts. */
+export function queueNameOf(job: Pick<FleetJob, 'kind' | 'source'>): string {
+  return job.source ? `source.${job.source}` : `repository.${job.kind}`;
+}
+
+/** Whether a worker offering `offered` may run a job asking for `wanted`. */
+export function labelsMatch(wanted: Labels | undefined, offered: Labels): boolean {
+  return Object.entries(wanted ?? {}).every(([k, v]) => offered[k] === v);
+}
+
+export class FleetQueue {
+  readonly schema: string;
+  private readonly boss: PgBoss;
+  private readonly pool: pg.Pool;
+  private readonly queues = new Set<string>();
+  private readonly workersHere = new Set<FleetWorker>();
+  private reaper: NodeJS.Timeout | undefined;
+  private reaping = false;
+  private lastError: string | undefined;
+
+  private constructor(readonly options: FleetQueueOptions) {
+    this.schema = options.schema ?? DEFAULT_SCHEMA;
+    if (!/^[a-z_][a-z0-9_]{0,49}$/.test(this.schema)) {
+      throw new LifeboatError(
+        'config_invalid',
+        `[fleet] invalid queue schema "${this.schema}" (use lowercase letters, digits and underscores)`,
+      );
+    }
+    this.boss = new PgBoss({
+      connectionString: options.url,
+      schema: this.schema,
+      max: 4,
+      schedule: false,
+      supervise: true,
+      maintenanceIntervalSeconds: options.maintenanceSeconds ?? 60,
+    });
+    // pg-boss reports failures of its own loops here; without a listener they would throw.
+    this.boss.on('error', (err) => {
+      this.lastError = describe(err);
+    });
+    this.pool = new pg.Pool({ connectionString: options.url, max: 4 });
+    this.pool.on('error', (err) => {
+      this.lastError = describe(err);
+    });
+  }
+
+  /** Connects, creates pg-boss's schema and the fleet's tables when missing, starts the reaper. */
+  static async start(options: FleetQueueOptions): Promise<FleetQueue> {
+    const queue = new FleetQueue(options);
+    try {
+      await queue.boss.start();
+      await queue.migrate();
+    } catch (err) {
+      await queue.boss.stop({ graceful: false, wait: true }).catch(() => {});
+      await queue.pool.end().catch(() => {});
+      throw new LifeboatError(
+        'unavailable',
+        `[fleet] unable to start the job queue in schema ${queue.schema}: ${describe(err)} (check the queue database URL and that its user may create the schema)`,
+        { cause: err, retryable: true },
+      );
+    }
+    const every = Math.max(250, (queue.leaseSeconds * 1000) / 3);
+    queue.reaper = setInterval(() => void queue.reap(), every);
+    queue.reaper.unref();
+    return queue;
+  }
+
+  get leaseSeconds(): number {
+    return this.options.leaseSeconds ?? 60;
+  }
+
+  /** The last error of pg-boss's or the reaper's background work, for the health check. */
+  health(): { ok: boolean; reason?: string } {
+    return this.lastError ? { ok: true, reason: `last queue error: ${this.lastError}` } : { ok: true };
+  }
+
+  /**
+   * Queues a job (to its source's queue, routed by its labels). Returns pg-boss's id, or null
+   * when pg-boss refused it as a duplicate. `db` runs the send inside the caller's transaction
+   * (the schedule's slot claim).
+   */
+  async dispatch(job: FleetJob, db?: Db): Promise<string | null> {
+    const name = queueNameOf(job);
+    await this.ensureQueue(name, job);
+    const data: JobData = {
+      job: { id: job.id, kind: job.kind, source: job.source, labels: job.labels ?? {} },
+    };
+    const o = this.options;
+    return this.boss.send(name, data as unknown as object, {
+      singletonKey: name,
+      retryLimit: o.retryLimit ?? 2,
+      retryDelay: o.retryDelaySeconds ?? 30,
+      retryBackoff: o.retryBackoff ?? true,
+      expireInSeconds: o.expireInSeconds ?? 23 * 3600,
+      ...(db ? { db } : {}),
+    });
+  }
+
+  /** Starts a worker here: it runs jobs whose labels it carries, `concurrency` at a time. */
+  async work(labels: Labels, handler: FleetHandler, options: WorkOptions = {}): Promise<FleetWorker> {
+    const worker = new FleetWorker(this, labels, handler, options);
+    await worker.start();
+    this.workersHere.add(worker);
+    return worker;
+  }
+
+  /** Every worker with a live heartbeat row: the overview's list. */
+  async workers(): Promise<FleetWorkerStatus[]> {
+    const { rows } = await this.pool.query(
+      `SELECT id, name, host, pid, labels, started_at, last_seen, current FROM ${this.schema}.fleet_worker ORDER BY name, id`,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      host: r.host,
+      pid: r.pid,
+      labels: r.labels,
+      startedAt: r.started_at,
+      lastSeen: r.last_seen,
+      current: r.current,
+    }));
+  }
+
+  /** A job's state in pg-boss (created, retry, active, completed, failed, cancelled), or null. */
+  async stateOf(job: Pick<FleetJob, 'kind' | 'source'>, queueJobId: string): Promise<string | null> {
+    const found = await this.boss.getJobById(queueNameOf(job), queueJobId, { includeArchive: true });
+    return found?.state ?? null;
+  }
+
+  /** Runs `fn` in one transaction; `db` lets pg-boss's send join it. */
+  async transaction<T>(fn: (client: pg.PoolClient, db: Db) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    // A checked-out client's connection errors are not the pool's to report: note them here.
+    const onError = (err: Error) => this.noteError(err);
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      const db: Db = { executeSql: (text, values) => client.query(text, values as unknown[]) };
+      const out = await fn(client, db);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release();
+    }
+  }
+
+  /** Stops the workers here (running handlers get `graceMs`, then their signals abort), then disconnects. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.reaper) clearInterval(this.reaper);
+    this.reaper = undefined;
+    await Promise.all([...this.workersHere].map((w) => w.stop(graceMs)));
+    await this.boss.stop({ graceful: false, wait: true, close: true }).catch(() => {});
+    await this.pool.end().catch(() => {});
+  }
+
+  // ---- for FleetWorker ---------------------------------------------------------------
+
+  /** @internal */
+  get db(): pg.Pool {
+    return this.pool;
+  }
+
+  /** @internal pg-boss's fetch and fail, run on a caller's connection. */
+  get jobs(): PgBoss {
+    return this.boss;
+  }
+
+  /** @internal */
+  noteError(err: unknown): void {
+    this.lastError = describe(err);
+  }
+
+  /** @internal */
+  forget(worker: FleetWorker): void {
+    this.workersHere.delete(worker);
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  private async migrate(): Promise<void> {
+    const s = this.schema;
+    await this.transaction(async (client) => {
+      // Two instances starting at once would race on CREATE TABLE IF NOT EXISTS.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${s}.fleet`]);
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${s}.fleet_route (
+          queue text PRIMARY KEY,
+          labels jsonb NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE IF NOT EXISTS ${s}.fleet_worker (
+          id text PRIMARY KEY,
+          name text NOT NULL,
+          host text NOT NULL,
+          pid integer NOT NULL,
+          labels jsonb NOT NULL,
+          started_at timestamptz NOT NULL DEFAULT now(),
+          last_seen timestamptz NOT NULL DEFAULT now(),
+          current jsonb NOT NULL DEFAULT '[]'
+        );
+        CREATE TABLE IF NOT EXISTS ${s}.fleet_slot (
+          schedule text NOT NULL,
+          slot timestamptz NOT NULL,
+          job_id text NOT NULL,
+          claimed_by text NOT NULL,
+          claimed_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (schedule, slot)
+        );
+      `);
+    });
+  }
+
+  private async ensureQueue(name: string, job: FleetJob): Promise<void> {
+    const labels = JSON.stringify(job.labels ?? {});
+    // The route follows the latest dispatch: a source whose runs_on changed moves its queue.
+    await this.pool.query(
+      `INSERT INTO ${this.schema}.fleet_route (queue, labels) VALUES ($1, $2)
+       ON CONFLICT (queue) DO UPDATE SET labels = EXCLUDED.labels WHERE fleet_route.labels <> EXCLUDED.labels`,
+      [name, labels],
+    );
+    if (this.queues.has(name)) return;
+    if (!(await this.boss.getQueue(name))) {
+      try {
+        await this.boss.createQueue(name, { name, policy: 'singleton' });
+      } catch (err) {
+        // Another instance created it between our look and our create.
+        if (!(await this.boss.getQueue(name))) throw err;
+      }
+    }
+    this.queues.add(name);
+  }
+
+  /** Fails the jobs of workers silent past the lease (pg-boss retries them), once per worker. */
+  private async reap(): Promise<void> {
+    if (this.reaping) return;
+    this.reaping = true;
+    try {
+      await this.transaction(async (client, db) => {
+        const { rows } = await client.query(
+          `DELETE FROM ${this.schema}.fleet_worker WHERE last_seen < now() - $1 * interval '1 second'
+           RETURNING name, host, current`,
+          [this.leaseSeconds],
+        );
+        for (const w of rows) {
+          for (const c of w.current as { queue: string; queueJobId: string }[]) {
+            await this.boss.fail(
+              c.queue,
+              c.queueJobId,
+              {
+                message: `worker ${w.name} on ${w.host} stopped answering (no heartbeat for ${this.leaseSeconds}s); the job is retried on another worker`,
+              },
+              { db },
+            );
+          }
+        }
+      });
+    } catch (err) {
+      this.noteError(err);
+    } finally {
+      this.reaping = false;
+    }
+  }
+}
+
+interface Running {
+  queue: string;
+  queueJobId: string;
+  job: FleetJob;
+  since: string;
+  abort: AbortController;
+  done: Promise<void>;
+  lost: boolean;
+}
+
+/** One worker: polls the queues its labels reach, runs jobs, keeps its heartbeat row. */
+export class FleetWorker {
+  readonly id = randomUUID();
+  readonly name: string;
+  private readonly running = new Map<string, Running>();
+  private readonly concurrency: number;
+  private poller: NodeJS.Timeout | undefined;
+  private beat: NodeJS.Timeout | undefined;
+  private polling = false;
+  private stopping = false;
+
+  constructor(
+    private readonly fleet: FleetQueue,
+    readonly labels: Labels,
+    private readonly handler: FleetHandler,
+    options: WorkOptions,
+  ) {
+    this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.name = options.name ?? `${hostname()}:${process.pid}`;
+  }
+
+  /** Jobs running here now. */
+  current(): FleetJob[] {
+    return [...this.running.values()].map((r) => r.job);
+  }
+
+  /** @internal */
+  async start(): Promise<void> {
+    await this.register();
+    const poll = (this.fleet.options.pollSeconds ?? 2) * 1000;
+    this.poller = setInterval(() => void this.poll(), poll);
+    this.beat = setInterval(() => void this.heartbeat(), Math.max(200, (this.fleet.leaseSeconds * 1000) / 4));
+    void this.poll();
+  }
+
+  /** Takes no more jobs; running ones get `graceMs`, then are aborted and left to the lease. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.poller) clearInterval(this.poller);
+    const done = Promise.all([...this.running.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => {
+      timer = setTimeout(r, graceMs);
+    });
+    await Promise.race([done, timeout]);
+    clearTimeout(timer);
+    for (const r of this.running.values()) r.abort.abort();
+    if (this.beat) clearInterval(this.beat);
+    // Jobs still running stay in the row, so the reaper hands them on after the lease.
+    if (this.running.size === 0) {
+      await this.fleet.db
+        .query(`DELETE FROM ${this.fleet.schema}.fleet_worker WHERE id = $1`, [this.id])
+        .catch(() => {});
+    }
+    this.fleet.forget(this);
+  }
+
+  private async register(): Promise<void> {
+    await this.fleet.db.query(
+      `INSERT INTO ${this.fleet.schema}.fleet_worker (id, name, host, pid, labels) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (id) DO UPDATE SET last_seen = now()`,
+      [this.id, this.name, hostname(), process.pid, JSON.stringify(this.labels)],
+    );
+  }
+
+  /** How a running job appears in the heartbeat row (the reaper reads queue and queueJobId). */
+  private entryOf(r: Running): string {
+    const { queue, queueJobId, since } = r;
+    return JSON.stringify({ queue, queueJobId, id: r.job.id, kind: r.job.kind, source: r.job.source, since });
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      // Only the time: `current` changes in place (SQL below), so a beat that waited on a
+      // fetch's row lock cannot write back a list from before that fetch.
+      const { rowCount } = await this.fleet.db.query(
+        `UPDATE ${this.fleet.schema}.fleet_worker SET last_seen = now() WHERE id = $1`,
+        [this.id],
+      );
+      if (rowCount === 0) {
+        // Reaped: we stalled past the lease and our jobs were handed on. Let them go.
+        for (const r of this.running.values()) {
+          r.lost = true;
+          r.abort.abort();
+        }
+        if (!this.stopping) await this.register();
+      }
+    } catch (err) {
+      this.fleet.noteError(err);
+    }
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling || this.stopping) return;
+    this.polling = true;
+    try {
+      while (!this.stopping && this.running.size < this.concurrency) {
+        if (!(await this.takeOne())) break;
+      }
+    } catch (err) {
+      this.fleet.noteError(err);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Fetches one job from a queue this worker may serve; false when none is ready. */
+  private async takeOne(): Promise<boolean> {
+    const s = this.fleet.schema;
+    // Queues whose labels we carry and that hold a job ready to start, in random order so
+    // workers do not all pile onto the same queue.
+    const { rows } = await this.fleet.db.query(
+      `SELECT r.queue FROM ${s}.fleet_route r
+       WHERE r.labels <@ $1::jsonb
+         AND EXISTS (SELECT 1 FROM ${s}.job j WHERE j.name = r.queue AND j.state < 'active' AND j.start_after < now())
+       ORDER BY random()`,
+      [JSON.stringify(this.labels)],
+    );
+    for (const { queue } of rows as { queue: string }[]) {
+      if (this.stopping) return false;
+      const run = await this.fleet
+        .transaction(async (client, db) => {
+          const [job] = await this.fleet.jobs.fetch<JobData>(queue, { includeMetadata: true, db });
+          if (!job) return undefined;
+          const r: Running = {
+            queue,
+            queueJobId: job.id,
+            job: job.data.job,
+            since: new Date().toISOString(),
+            abort: new AbortController(),
+            done: Promise.resolve(),
+            lost: false,
+          };
+          // In the same transaction as the fetch: an active job is always in some worker's row.
+          const { rowCount } = await client.query(
+            `UPDATE ${s}.fleet_worker SET last_seen = now(), current = current || jsonb_build_array($2::jsonb) WHERE id = $1`,
+            [this.id, this.entryOf(r)],
+          );
+          if (rowCount === 0) throw new Error('this worker was reaped while fetching');
+          return { r, attempt: job.retryCount };
+        })
+        .catch((err) => {
+          // A unique violation (the queue's job is already active elsewhere) rolls back too.
+          if (!/reaped|current transaction is aborted/.test(describe(err))) this.fleet.noteError(err);
+          return undefined;
+        });
+      if (!run) continue;
+      this.running.set(run.r.queueJobId, run.r);
+      run.r.done = this.runJob(run.r, run.attempt);
+      return true;
+    }
+    return false;
+  }
+
+  private async runJob(r: Running, attempt: number): Promise<void> {
+    let error: unknown;
+    try {
+      await this.handler(r.job, { queueJobId: r.queueJobId, attempt, signal: r.abort.signal });
+    } catch (err) {
+      error = err;
+    }
+    try {
+      if (r.lost) return;
+      if (error === undefined) await this.fleet.jobs.complete(r.queue, r.queueJobId);
+      else await this.fleet.jobs.fail(r.queue, r.queueJobId, { message: describe(error) });
+    } catch (err) {
+      this.fleet.noteError(err);
+    } finally {
+      this.running.delete(r.queueJobId);
+      // After the complete or fail: a worker dying between the two leaves a finished job in
+      // its row, which the reaper's fail then leaves alone.
+      await this.fleet.db
+        .query(
+          `UPDATE ${this.fleet.schema}.fleet_worker SET current =
+             (SELECT COALESCE(jsonb_agg(e), '[]') FROM jsonb_array_elements(current) e WHERE e->>'queueJobId' <> $2)
+           WHERE id = $1`,
+          [this.id, r.queueJobId],
+        )
+        .catch((err) => this.fleet.noteError(err));
+      void this.poll();
+    }
+  }
+}
