@@ -155,6 +155,12 @@ export const repositorySchema = z.strictObject({
   password: z.string().optional(),
   password_file: z.string().min(1).optional(),
   password_command: z.string().min(1).optional(),
+  /**
+   * Prune's grace period (`prune --grace`, which overrides it): unused packs are marked and go
+   * in a later prune, beside running backups. 0, the default: deleted at once, backups wait.
+   * Used by `prune`, `forget --prune` and the server's prunes.
+   */
+  prune_grace: z.union([duration, z.literal(0), z.literal('0')]).optional(),
   ...repositoryStorageKeys,
 });
 
