@@ -103,9 +103,11 @@ const pruneParams = z.looseObject({
    * `repository.prune_grace`. Above 0 the prune runs beside backups and restores.
    */
   grace: z
-    .union([z.string().regex(DURATION_PATTERN), z.literal('0'), z.literal(0)], {
-      error: 'expected a duration such as 24h or 7d, or 0',
-    })
+    .union([z.string(), z.number()])
+    .refine(
+      (v) => v === 0 || v === '0' || (typeof v === 'string' && DURATION_PATTERN.test(v)),
+      'expected a duration such as 24h or 7d, or 0',
+    )
     .optional(),
 });
 const checkParams = z.looseObject({ read_data_percent: z.coerce.number().optional() });
