@@ -342,11 +342,14 @@ export class LifeboatServer implements ApiContext {
           params: {},
         });
       } else if (kind === 'prune') {
+        // The grace it runs with is recorded in the job (a retry keeps it).
+        const grace = this.config.repository?.prune_grace;
         await this.runner.submit({
           kind: 'prune',
           source: null,
           trigger: 'schedule',
           requestedBy: 'scheduler',
+          params: grace === undefined ? {} : { grace },
         });
       } else if (kind === 'check') {
         await this.runner.submit({
