@@ -177,10 +177,8 @@ export function sealWith(spec: SealSpec, plaintext: Uint8Array, aad: Uint8Array)
 }
 
 export function sealWithEpoch(epoch: number, key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
-  const body = seal(key, plaintext, aad);
-  const out = Buffer.allocUnsafe(EPOCH_SIZE + body.length);
+  const out = seal(key, plaintext, aad, EPOCH_SIZE);
   out.writeUInt32LE(epoch, 0);
-  body.copy(out, EPOCH_SIZE);
   return out;
 }
 
@@ -189,11 +187,9 @@ export function sealBox(recipient: Buffer, plaintext: Uint8Array, aad: Uint8Arra
   const eph = generateKeyPairSync('x25519');
   const ephPublic = Buffer.from(eph.publicKey.export({ format: 'jwk' }).x as string, 'base64url');
   const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: x25519Public(recipient) });
-  const body = seal(boxKey(shared, ephPublic, recipient), plaintext, aad);
-  const out = Buffer.allocUnsafe(EPOCH_SIZE + BOX_PUBLIC_SIZE + body.length);
+  const out = seal(boxKey(shared, ephPublic, recipient), plaintext, aad, EPOCH_SIZE + BOX_PUBLIC_SIZE);
   out.writeUInt32LE(BOX_EPOCH, 0);
   ephPublic.copy(out, EPOCH_SIZE);
-  body.copy(out, EPOCH_SIZE + BOX_PUBLIC_SIZE);
   return out;
 }
 
@@ -222,14 +218,18 @@ function x25519Private(raw: Buffer, publicRaw: Buffer): KeyObject {
   });
 }
 
-/** nonce || ciphertext || tag, with `aad` authenticated but not stored. */
-export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+/**
+ * nonce || ciphertext || tag, with `aad` authenticated but not stored. `headroom` bytes are
+ * left (unset) before the nonce for the caller's prefix, so a sealed blob is one buffer and
+ * one copy of its bytes.
+ */
+export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array, headroom = 0): Buffer {
   const nonce = randomBytes(NONCE_SIZE);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad);
-  const out = Buffer.allocUnsafe(NONCE_SIZE + plaintext.length + TAG_SIZE);
-  nonce.copy(out, 0);
-  let n = NONCE_SIZE;
+  const out = Buffer.allocUnsafe(headroom + NONCE_SIZE + plaintext.length + TAG_SIZE);
+  nonce.copy(out, headroom);
+  let n = headroom + NONCE_SIZE;
   n += cipher.update(plaintext).copy(out, n);
   n += cipher.final().copy(out, n);
   cipher.getAuthTag().copy(out, n);

@@ -7,7 +7,7 @@
 import type { Backend } from '../storage/backend.js';
 import type { BlobIndex } from './blob-index.js';
 import { collector } from './collect.js';
-import { compress } from './compress.js';
+import { compressScratch } from './compress.js';
 import { storageId } from './crypto.js';
 import type { IndexedPack } from './index-file.js';
 import { encodeIndex } from './index-file.js';
@@ -70,7 +70,8 @@ export class PackWriter {
     const config = this.keys.config;
     const ring = this.keys.ring;
     if (rawLength < POOL_MIN_BLOB || this.options.sealWorkers === 0) {
-      const compressed = compress(data, config.compression.level);
+      // A view of reused memory: sealing copies it out.
+      const compressed = compressScratch(data, config.compression.level);
       const flags = compressed ? FLAG_ZSTD : 0;
       await this.addSealed(
         type,
@@ -104,7 +105,8 @@ export class PackWriter {
 
   private sealPool(): SealPool {
     const { config, ring } = this.keys;
-    this.pool ??= new SealPool(ring.sealSpec, config.compression.level, this.options.sealWorkers, undefined, {
+    const workers = this.options.sealWorkers ?? (Number(process.env.LB_SEAL_WORKERS) || undefined);
+    this.pool ??= new SealPool(ring.sealSpec, config.compression.level, workers, undefined, {
       params: config.chunker,
       seed: ring.chunkerSeed,
       mac: ring.mac,

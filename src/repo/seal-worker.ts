@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Chunker, type ChunkerParams, type ChunkStream, gearTable } from './chunker.js';
 import { collector } from './collect.js';
-import { compress } from './compress.js';
+import { compressScratch } from './compress.js';
 import { blobId, KeyRing, type KeyRingParts, type SealSpec, storageId } from './crypto.js';
 import { openObject } from './object-archive.js';
 import type { BlobType } from './pack.js';
@@ -126,7 +126,8 @@ function chunkPiece(task: SealTask, piece: Buffer): KeptChunk[] {
 }
 
 function seal(task: SealTask, plain: Buffer): void {
-  const compressed = compress(plain, level);
+  // A view of reused memory: sealing copies it out.
+  const compressed = compressScratch(plain, level);
   const flags = compressed ? FLAG_ZSTD : 0;
   const sealed = sealBlob(spec, task.type, flags, Buffer.from(task.id), compressed ?? plain);
   const done: SealDone = { seq: task.seq, flags, sealed };
