@@ -4,6 +4,7 @@
  * pack per blob type, and the pack uploaded once full; an index file names uploaded packs
  * every INDEX_EVERY_PACKS and at flush. Write order (docs/format.md): packs, then the index.
  */
+import { LifeboatError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import type { BlobIndex } from './blob-index.js';
 import { collector } from './collect.js';
@@ -99,6 +100,13 @@ export class PackWriter {
   async addKept(type: BlobType, chunk: KeptRef): Promise<void> {
     if (this.uploadError) throw this.uploadError;
     this.pending.add(chunk.id.toString('hex'));
+    if (chunk.sealed) {
+      // Sealed by the worker as it cut the chunk: as a data blob (SealPool.chunk).
+      if (type !== 'data')
+        throw new LifeboatError('internal', `[repo] a chunk sealed as data cannot be stored as ${type}`);
+      await this.addSealed(type, chunk.flags ?? 0, chunk.id, chunk.sealed, chunk.length);
+      return;
+    }
     const pool = this.sealPool();
     await this.track(() => pool.sealKept(type, chunk), type, chunk.id, chunk.length);
   }

@@ -19,12 +19,17 @@ export interface ChunkingKeys {
   mac: Buffer;
 }
 
-/** A chunk a worker holds (SealPool.chunk) until it is sealed or dropped. */
+/**
+ * A chunk a worker holds (SealPool.chunk) until it is sealed or dropped; or a small one the
+ * worker sealed at once (`sealed`, `flags`), which it no longer holds.
+ */
 export interface KeptRef {
   id: Buffer;
   length: number;
   key: number;
   slot: object;
+  sealed?: Buffer;
+  flags?: number;
 }
 
 interface Pending {
@@ -87,12 +92,19 @@ export class SealPool {
     task.last = last;
     const done = await this.run(task, true, false, slot);
     const at = slot;
-    const kept = (done.kept ?? []).map((k: KeptChunk) => ({
-      id: Buffer.from(k.id.buffer, k.id.byteOffset, k.id.byteLength),
-      length: k.length,
-      key: k.key,
-      slot: at,
-    }));
+    const kept = (done.kept ?? []).map((k: KeptChunk) => {
+      const ref: KeptRef = {
+        id: Buffer.from(k.id.buffer, k.id.byteOffset, k.id.byteLength),
+        length: k.length,
+        key: k.key,
+        slot: at,
+      };
+      if (k.sealed) {
+        ref.sealed = Buffer.from(k.sealed.buffer, k.sealed.byteOffset, k.sealed.byteLength);
+        ref.flags = k.flags ?? 0;
+      }
+      return ref;
+    });
     return { kept, buffer: done.sealed };
   }
 
@@ -105,6 +117,7 @@ export class SealPool {
 
   /** Lets its worker forget a chunk not needed (already stored). */
   drop(chunk: KeptRef): void {
+    if (chunk.sealed) return; // not held there
     this.post(chunk.slot as Slot, { op: 'drop', key: chunk.key });
   }
 

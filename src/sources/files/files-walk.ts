@@ -320,7 +320,7 @@ class TreeWalker {
       node.content = previous.content;
       this.ctx.progress.advance(node.size, { files: 1, reused: true });
     } else {
-      const content = await this.readContent(path, place);
+      const content = await this.readContent(path, place, node.size);
       if (content === undefined) return undefined;
       node.content = content.chunks;
       // The size actually read, so a restore can verify it even if the file grew meanwhile.
@@ -333,9 +333,11 @@ class TreeWalker {
     return node;
   }
 
+  /** `size`: the file's size by lstat, so the read that would find its end can be left out. */
   private async readContent(
     path: Buffer,
     place: Place,
+    size: number,
   ): Promise<{ chunks: string[]; size: number } | undefined> {
     let handle: fs.FileHandle;
     try {
@@ -353,6 +355,7 @@ class TreeWalker {
     // store itself, or an interruption, fail the backup.
     let readError: unknown;
     async function* counted(): AsyncIterable<Uint8Array> {
+      let total = 0;
       for (;;) {
         let bytesRead: number;
         try {
@@ -364,7 +367,12 @@ class TreeWalker {
         if (bytesRead === 0) return;
         checkAborted();
         progress.advance(bytesRead);
+        total += bytesRead;
         yield buffer.subarray(0, bytesRead);
+        // A short read that reaches the size lstat gave is the end: one thread-pool round
+        // trip less per file. (A file that grew goes on being read; one whose size says
+        // nothing, as in /proc, reads until a read returns 0.)
+        if (bytesRead < buffer.length && total === size && size > 0) return;
       }
     }
     try {
