@@ -8,7 +8,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-let gc: (() => void) | undefined;
+let gc: ((options?: { type: 'minor' | 'major' }) => void) | undefined;
+const MODE = process.env.LB_GC ?? 'major';
 
 /** A function to call with the size of each large buffer dropped; collects every `every` bytes. */
 export function collector(every: number): (bytes: number) => void {
@@ -19,8 +20,9 @@ export function collector(every: number): (bytes: number) => void {
     released = 0;
     if (!gc) {
       setFlagsFromString('--expose-gc');
-      gc = runInNewContext('gc') as () => void;
+      gc = runInNewContext('gc') as typeof gc;
     }
-    gc();
+    if (MODE === 'minor') gc?.({ type: 'minor' });
+    else if (MODE !== 'none') gc?.();
   };
 }

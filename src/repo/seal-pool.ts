@@ -44,10 +44,35 @@ interface Slot {
   busy: number;
 }
 
+/** Bytes of one piece of content (SealPool.takePiece). */
+export const PIECE_BYTES = 1024 * 1024;
+
+/**
+ * Pieces in the shared memory the workers cut from: two per file read at once (one being
+ * read, one being cut) for the files backup's four, and some to spare. A caller finding
+ * none free uses a buffer of its own.
+ */
+const PIECE_SLOTS = 10;
+
+/** A piece of content in the memory shared with the workers, to be given to chunk(). */
+export interface Piece {
+  /** The piece's memory (PIECE_BYTES long): fill it, then pass the piece to chunk(). */
+  buffer: Buffer;
+  slot: number;
+}
+
 export class SealPool {
   private slots: Slot[] = [];
   private pending = new Map<number, Pending & { slot: Slot }>();
   private seq = 0;
+  /**
+   * Pieces of content read for the workers to cut, in memory they share with this thread:
+   * nothing moves between the threads but the piece's number. (Moving a buffer counts as new
+   * external memory on each side, so pieces moving back and forth made the garbage
+   * collector run often; a fresh buffer per small file did too.)
+   */
+  private pieces: SharedArrayBuffer | undefined;
+  private freePieces: number[] = [];
   /** Streams being cut, each on the worker that holds its state. */
   private streamSlots = new Map<number, Slot>();
   private nextStream = 0;
@@ -68,31 +93,58 @@ export class SealPool {
     return this.nextStream++;
   }
 
+  /** A free piece of shared memory for chunk(), or undefined when all are in use. */
+  takePiece(): Piece | undefined {
+    const pieces = this.sharedPieces();
+    const slot = this.freePieces.pop();
+    if (!pieces || slot === undefined) return undefined;
+    return { buffer: Buffer.from(pieces, slot * PIECE_BYTES, PIECE_BYTES), slot };
+  }
+
+  /** The pieces' memory of a pool that chunks, made before its first worker (which gets it). */
+  private sharedPieces(): SharedArrayBuffer | undefined {
+    if (!this.pieces && this.chunking) {
+      this.pieces = new SharedArrayBuffer(PIECE_SLOTS * PIECE_BYTES);
+      this.freePieces = Array.from({ length: PIECE_SLOTS }, (_, i) => PIECE_SLOTS - 1 - i);
+    }
+    return this.pieces;
+  }
+
+  /** Gives back a piece taken and not passed to chunk() (which gives its piece back itself). */
+  givePiece(piece: Piece): void {
+    this.freePieces.push(piece.slot);
+  }
+
   /**
-   * Cuts the next piece of `stream` (its first `length` bytes of `buffer`) in the worker
-   * that holds the stream, and names each chunk that ends in it (keyed id). The chunks stay
-   * in the worker: each must be given to sealKept() or drop(). `buffer` must own its whole
-   * ArrayBuffer; it moves to the worker and comes back in `buffer`, to be read into again.
+   * Cuts the next piece of `stream` (its first `length` bytes) in the worker that holds the
+   * stream, and names each chunk that ends in it (keyed id). The chunks stay in the worker:
+   * each must be given to sealKept() or drop(). The piece is a Piece from takePiece(), free
+   * again once this resolves, or a buffer that owns its whole ArrayBuffer, which moves to
+   * the worker (and is not given back).
    */
-  async chunk(
-    stream: number,
-    buffer: Buffer,
-    length: number,
-    last: boolean,
-  ): Promise<{ kept: KeptRef[]; buffer: Buffer }> {
+  async chunk(stream: number, piece: Piece | Buffer, length: number, last: boolean): Promise<KeptRef[]> {
     let slot = this.streamSlots.get(stream);
     if (!slot) {
       slot = this.pickSlot();
       this.streamSlots.set(stream, slot);
     }
     if (last) this.streamSlots.delete(stream);
-    const task: SealTask = { seq: 0, op: 'chunk', type: 'data', id: new Uint8Array(0), data: buffer };
+    const shared = !Buffer.isBuffer(piece);
+    const data = shared ? new Uint8Array(0) : piece;
+    const task: SealTask = { seq: 0, op: 'chunk', type: 'data', id: new Uint8Array(0), data };
+    if (shared) task.piece = piece.slot;
     task.stream = stream;
     task.length = length;
     task.last = last;
-    const done = await this.run(task, true, false, slot);
+    let done: SealDone & { sealed: Buffer };
+    try {
+      done = await this.run(task, true, false, slot);
+    } finally {
+      // Cut (the chunks are copies) or failed: the piece is free either way.
+      if (shared) this.freePieces.push(piece.slot);
+    }
     const at = slot;
-    const kept = (done.kept ?? []).map((k: KeptChunk) => {
+    return (done.kept ?? []).map((k: KeptChunk) => {
       const ref: KeptRef = {
         id: Buffer.from(k.id.buffer, k.id.byteOffset, k.id.byteLength),
         length: k.length,
@@ -105,7 +157,6 @@ export class SealPool {
       }
       return ref;
     });
-    return { kept, buffer: done.sealed };
   }
 
   /** Compresses and seals a chunk its worker holds (see chunk()). */
@@ -235,6 +286,9 @@ export class SealPool {
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./seal-worker.js', import.meta.url), {
+      ...(process.env.LB_YOUNG
+        ? { resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.LB_YOUNG) } }
+        : {}),
       workerData: {
         ...('box' in this.spec
           ? { box: new Uint8Array(this.spec.box) }
@@ -242,6 +296,8 @@ export class SealPool {
         level: this.level,
         keys: this.keys && { ...this.keys, dataKeys: [...this.keys.dataKeys] },
         chunking: this.chunking && {
+          pieces: this.sharedPieces(),
+          pieceBytes: PIECE_BYTES,
           params: { ...this.chunking.params },
           seed: new Uint8Array(this.chunking.seed),
           mac: new Uint8Array(this.chunking.mac),

@@ -25,6 +25,8 @@ export interface SealTask {
    * named in `kept`; each is then sealed ('sealKept' with its `key`) or dropped.
    */
   stream?: number;
+  /** For 'chunk': the piece's place in the pool's shared pieces (then `data` is empty). */
+  piece?: number;
   length?: number;
   last?: boolean;
   key?: number;
@@ -86,7 +88,13 @@ const data = workerData as {
   level: number;
   keys?: Omit<KeyRingParts, 'dataKeys'> & { dataKeys: [number, Uint8Array][] };
   /** For pools that chunk and name what they seal (the backup's content). */
-  chunking?: { params: ChunkerParams; seed: Uint8Array; mac: Uint8Array };
+  chunking?: {
+    params: ChunkerParams;
+    seed: Uint8Array;
+    mac: Uint8Array;
+    pieces: SharedArrayBuffer;
+    pieceBytes: number;
+  };
 };
 const spec: SealSpec = data.box
   ? { box: Buffer.from(data.box) }
@@ -109,6 +117,9 @@ const keys =
 const chunker =
   data.chunking && new Chunker(data.chunking.params, gearTable(Buffer.from(data.chunking.seed)));
 const macKey = data.chunking && Buffer.from(data.chunking.mac);
+/** The pool's pieces (SealPool.takePiece), shared with the main thread. */
+const pieces = data.chunking?.pieces;
+const pieceBytes = data.chunking?.pieceBytes ?? 0;
 /** Each chunk and its compressed copy are garbage once sealed. */
 const letGo = collector(16 * 1024 * 1024);
 const streams = new Map<number, ChunkStream>();
@@ -218,9 +229,13 @@ function handle(task: SealTask): void {
       return;
     }
     if (task.op === 'chunk') {
-      const chunks = chunkPiece(task, data);
-      // The piece's buffer goes back to be read into again, with the blobs sealed at once.
-      const moved = [task.data.buffer as ArrayBuffer];
+      const piece =
+        task.piece !== undefined && pieces ? Buffer.from(pieces, task.piece * pieceBytes, pieceBytes) : data;
+      const chunks = chunkPiece(task, piece);
+      // The blobs sealed at once move to the main thread; a shared piece stays where it is
+      // (free again once this reply arrives), a piece of its own goes back.
+      const moved: ArrayBuffer[] = [];
+      if (piece === data) moved.push(task.data.buffer as ArrayBuffer);
       for (const c of chunks)
         if (c.sealed && ownsBuffer(c.sealed)) moved.push(c.sealed.buffer as ArrayBuffer);
       parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: task.data, kept: chunks }, moved);
