@@ -38,7 +38,16 @@ export class RepoContentStore implements ContentStore {
     options: { sha256?: boolean } = {},
   ): Promise<ContentRef> {
     const pool = this.repo.contentPool();
-    if (pool) return this.saveInWorkers(pool, stream, options);
+    if (pool) {
+      const input = stream[Symbol.asyncIterator]();
+      try {
+        return await this.saveInWorkers(pool, readerOf(input), options);
+      } catch (err) {
+        // As a for-await loop left early would: the source's generator gets to clean up.
+        await input.return?.();
+        throw err;
+      }
+    }
     const hash = options.sha256 ? createHash('sha256') : undefined;
     const chunks: string[] = [];
     let size = 0;
@@ -53,14 +62,27 @@ export class RepoContentStore implements ContentStore {
     return ref;
   }
 
+  async saveRead(
+    read: (into: Buffer) => Promise<number>,
+    options: { sha256?: boolean } = {},
+  ): Promise<ContentRef> {
+    const pool = this.repo.contentPool();
+    if (pool) return this.saveInWorkers(pool, read, options);
+    const buffer = Buffer.allocUnsafe(PIECE_BYTES);
+    async function* pieces(): AsyncIterable<Uint8Array> {
+      for (let n = await read(buffer); n > 0; n = await read(buffer)) yield buffer.subarray(0, n);
+    }
+    return this.saveContent(pieces(), options);
+  }
+
   /**
    * saveContent with the chunking, naming, compressing and sealing done in the seal workers:
-   * the main thread only copies each piece into memory it shares with the workers, and
-   * keeps or drops each chunk by its id. Same chunks and ids as the serial path.
+   * each piece is read into memory the main thread shares with the workers, and the main
+   * thread keeps or drops each chunk by its id. Same chunks and ids as the serial path.
    */
   private async saveInWorkers(
     pool: SealPool,
-    input: AsyncIterable<Uint8Array>,
+    read: (into: Buffer) => Promise<number>,
     options: { sha256?: boolean },
   ): Promise<ContentRef> {
     const hash = options.sha256 ? createHash('sha256') : undefined;
@@ -91,17 +113,24 @@ export class RepoContentStore implements ContentStore {
       while (replies.length > PIECES_AHEAD) await take();
     };
     try {
-      for await (const piece of input) {
-        for (let at = 0; at < piece.length; at += PIECE_BYTES) {
-          const part = piece.subarray(at, Math.min(piece.length, at + PIECE_BYTES));
-          hash?.update(part);
-          if (held) await send(false);
-          // Shared memory when a piece of it is free, else a buffer that moves to the worker.
-          const shared = pool.takePiece();
-          const into = shared?.buffer ?? Buffer.allocUnsafeSlow(part.length);
-          into.set(part);
-          held = { piece: shared ?? into, length: part.length };
+      for (;;) {
+        // Shared memory when a piece of it is free, else a buffer that moves to the worker.
+        const shared = pool.takePiece();
+        const into = shared?.buffer ?? Buffer.allocUnsafeSlow(PIECE_BYTES);
+        let n: number;
+        try {
+          n = await read(into);
+        } catch (err) {
+          if (shared) pool.givePiece(shared);
+          throw err;
         }
+        if (n === 0) {
+          if (shared) pool.givePiece(shared);
+          break;
+        }
+        hash?.update(into.subarray(0, n));
+        if (held) await send(false);
+        held = { piece: shared ?? into, length: n };
       }
       await send(true);
       while (replies.length > 0) await take();
@@ -183,6 +212,24 @@ export class RepoContentStore implements ContentStore {
     const blobs = this.repo.readBlobs(chunks.map(parseId), READ_AHEAD, ring);
     return { [Symbol.asyncIterator]: () => blobs, release: (chunk) => ring.release(chunk) };
   }
+}
+
+/** A read function over an iterator of pieces of any size (saveContent over saveInWorkers). */
+function readerOf(input: AsyncIterator<Uint8Array>): (into: Buffer) => Promise<number> {
+  let piece: Uint8Array | undefined;
+  let at = 0;
+  return async (into) => {
+    while (!piece || at === piece.length) {
+      const next = await input.next();
+      if (next.done) return 0;
+      piece = next.value;
+      at = 0;
+    }
+    const n = Math.min(into.length, piece.length - at);
+    into.set(piece.subarray(at, at + n));
+    at += n;
+    return n;
+  };
 }
 
 function parseId(hex: string): Buffer {

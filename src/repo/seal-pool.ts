@@ -48,11 +48,11 @@ interface Slot {
 export const PIECE_BYTES = 1024 * 1024;
 
 /**
- * Pieces in the shared memory the workers cut from: two per file read at once (one being
- * read, one being cut) for the files backup's four, and some to spare. A caller finding
- * none free uses a buffer of its own.
+ * Pieces in the shared memory the workers cut from: three per file read at once (one being
+ * read, one waiting, one being cut) for the files backup's four. A caller finding none free
+ * uses a buffer of its own.
  */
-const PIECE_SLOTS = 10;
+const PIECE_SLOTS = 12;
 
 /** A piece of content in the memory shared with the workers, to be given to chunk(). */
 export interface Piece {

@@ -347,42 +347,50 @@ class TreeWalker {
     }
     const { progress } = this.ctx;
     const checkAborted = () => this.checkAborted();
-    // Read buffers are reused: a fresh 1 MiB buffer per read (what a read stream does) turned
-    // into most of a backup's time as garbage collection on trees of small files.
-    // saveContent consumes each piece before pulling the next (ContentStore contract).
-    const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER);
     // A read error skips the file (what was stored of it is left for prune); errors from the
     // store itself, or an interruption, fail the backup.
     let readError: unknown;
-    async function* counted(): AsyncIterable<Uint8Array> {
-      let total = 0;
-      for (;;) {
-        let bytesRead: number;
-        try {
-          ({ bytesRead } = await handle.read(buffer, 0, buffer.length, null));
-        } catch (err) {
-          readError = err;
-          throw err;
-        }
-        if (bytesRead === 0) return;
-        checkAborted();
-        progress.advance(bytesRead);
-        total += bytesRead;
-        yield buffer.subarray(0, bytesRead);
-        // A short read that reaches the size lstat gave is the end: one thread-pool round
-        // trip less per file. (A file that grew goes on being read; one whose size says
-        // nothing, as in /proc, reads until a read returns 0.)
-        if (bytesRead < buffer.length && total === size && size > 0) return;
+    let total = 0;
+    let ended = false;
+    const read = async (into: Buffer): Promise<number> => {
+      if (ended) return 0;
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await handle.read(into, 0, into.length, null));
+      } catch (err) {
+        readError = err;
+        throw err;
       }
-    }
+      if (bytesRead === 0) return 0;
+      checkAborted();
+      progress.advance(bytesRead);
+      total += bytesRead;
+      // A short read that reaches the size lstat gave is the end: one thread-pool round trip
+      // less per file. (A file that grew goes on being read; one whose size says nothing, as
+      // in /proc, reads until a read returns 0.)
+      if (bytesRead < into.length && total === size && size > 0) ended = true;
+      return bytesRead;
+    };
+    const { store } = this.ctx;
+    // Read buffers are reused: a fresh 1 MiB buffer per read (what a read stream does) turned
+    // into most of a backup's time as garbage collection on trees of small files. A store
+    // with saveRead lends its own memory instead (the seal workers cut from it).
+    let buffer: Buffer | undefined;
     try {
-      const ref = await this.ctx.store.saveContent(counted());
+      if (store.saveRead) return await store.saveRead(read);
+      const reused = this.buffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER);
+      buffer = reused;
+      // saveContent consumes each piece before pulling the next (ContentStore contract).
+      const pieces = async function* (): AsyncIterable<Uint8Array> {
+        for (let n = await read(reused); n > 0; n = await read(reused)) yield reused.subarray(0, n);
+      };
+      const ref = await store.saveContent(pieces());
       return { chunks: ref.chunks, size: ref.size };
     } catch (err) {
       if (readError === undefined) throw err;
       return this.skip(readError, place);
     } finally {
-      this.buffers.push(buffer);
+      if (buffer) this.buffers.push(buffer);
       await handle.close();
     }
   }
