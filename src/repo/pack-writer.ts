@@ -184,13 +184,9 @@ export class PackWriter {
     const limit = this.options.uploadConcurrency ?? 2;
     while (this.uploads.size >= limit) await Promise.race(this.uploads);
     if (this.uploadError) throw this.uploadError;
-    const built = builder.finish(this.keys.ring);
+    const { file, name } = builder.finish(this.keys.ring);
     const entries = builder.entries;
     const job = (async () => {
-      // Hashing a 16 MiB pack is worth a worker when workers are running anyway.
-      const { file, name } = this.pool
-        ? await this.pool.hash(built).then((d) => ({ file: d.sealed, name: d.digest as string }))
-        : { file: built, name: storageId(built) };
       await this.backend.save({ type: 'pack', name }, file);
       this.bytesAdded += file.length;
       this.index().addPack(name, entries);

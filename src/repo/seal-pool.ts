@@ -238,14 +238,6 @@ export class SealPool {
     return (await this.run(task, false, true)).sealed;
   }
 
-  /**
-   * SHA-256 of `data` computed in a worker; the buffer comes back in `sealed`. `data`'s
-   * whole ArrayBuffer moves to the worker and back: the caller must not share it.
-   */
-  hash(data: Buffer): Promise<SealDone & { sealed: Buffer }> {
-    return this.run({ seq: 0, op: 'hash', type: 'data', id: new Uint8Array(0), data }, true);
-  }
-
   private run(
     task: SealTask,
     ownsArrayBuffer = false,

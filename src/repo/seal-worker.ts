@@ -7,21 +7,18 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Chunker, type ChunkerParams, type ChunkStream, gearTable } from './chunker.js';
 import { collector } from './collect.js';
 import { compressScratch } from './compress.js';
-import { blobId, KeyRing, type KeyRingParts, type SealSpec, storageId } from './crypto.js';
+import { blobId, KeyRing, type KeyRingParts, type SealSpec } from './crypto.js';
 import { openObject } from './object-archive.js';
 import type { BlobType } from './pack.js';
 import { FLAG_ZSTD, openVerified, sealBlob } from './pack.js';
 
 export interface SealTask {
   seq: number;
+  /** 'object' opens the archived object named `what` (object-archive.ts; its file's bytes come back in `sealed`). */
+  op?: 'open' | 'object' | 'chunk' | 'sealKept';
   /**
-   * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`; 'object' opens the
-   * archived object named `what` (object-archive.ts; its file's bytes come back in `sealed`).
-   */
-  op?: 'hash' | 'open' | 'object' | 'chunk' | 'sealKept';
-  /**
-   * For 'chunk': the stream the piece belongs to, the piece's length in `data` (whose whole
-   * buffer comes back in `sealed`), and whether it is the last. The chunks are kept here and
+   * For 'chunk': the stream the piece belongs to, the piece's length (in `data`, whose whole
+   * buffer comes back in `sealed`, or in the shared `piece`), and whether it is the last. The chunks are kept here and
    * named in `kept`; each is then sealed ('sealKept' with its `key`) or dropped.
    */
   stream?: number;
@@ -47,7 +44,6 @@ export interface SealDone {
   seq: number;
   flags: number;
   sealed: Uint8Array;
-  digest?: string;
   error?: string;
   /** The LifeboatError code of a failed 'open' (integrity: the data is damaged). */
   errorCode?: string;
@@ -192,13 +188,6 @@ parentPort?.on('message', (task: SealTask | DropMessage) => {
 function handle(task: SealTask): void {
   try {
     const data = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
-    if (task.op === 'hash') {
-      // The pack's buffer came here whole (transferred); it goes back the same way.
-      parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: task.data, digest: storageId(data) }, [
-        task.data.buffer as ArrayBuffer,
-      ]);
-      return;
-    }
     if (task.op === 'object') {
       if (!keys) throw new Error('this pool has no keys to open archived objects with');
       const file = Buffer.concat([...openObject(keys, task.what ?? '', data)]);
