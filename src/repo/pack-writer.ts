@@ -133,7 +133,13 @@ export class PackWriter {
     while (this.sealing.size >= pool.size * 2) await Promise.race(this.sealing);
     if (this.uploadError) throw this.uploadError;
     const job = seal()
-      .then((done) => this.addSealed(type, done.flags, id, done.sealed, rawLength))
+      .then(async (done) => {
+        try {
+          await this.addSealed(type, done.flags, id, done.sealed, rawLength);
+        } finally {
+          pool.releaseSealed(done.sealed);
+        }
+      })
       .catch((err) => {
         this.uploadError ??= err;
       });
@@ -161,7 +167,8 @@ export class PackWriter {
       this.builders[type] = builder;
     }
     builder.add(type, flags, id, sealed, rawLength);
-    if (sealed.length >= POOL_MIN_BLOB) letGo(sealed.length);
+    // Shared memory (SealPool.sealKept) is given back, not collected.
+    if (sealed.length >= POOL_MIN_BLOB && !(sealed.buffer instanceof SharedArrayBuffer)) letGo(sealed.length);
     if (builder.size >= packSize) {
       this.builders[type] = undefined;
       await this.upload(builder);

@@ -44,8 +44,9 @@ export function sealBlob(
   flags: number,
   id: Buffer,
   body: Uint8Array,
+  into?: Buffer,
 ): Buffer {
-  return sealWith(spec, body, blobAad(type, flags, id));
+  return sealWith(spec, body, blobAad(type, flags, id), into);
 }
 
 export function openBlob(keys: KeyRing, entry: PackEntry, sealed: Uint8Array, what: string): Buffer {

@@ -7,8 +7,9 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
+import { BlobRing } from './blob-ring.js';
 import type { ChunkerParams } from './chunker.js';
-import type { KeyRingParts, SealSpec } from './crypto.js';
+import { type KeyRingParts, MAX_SEAL_GROWTH, type SealSpec } from './crypto.js';
 import type { BlobType, PackEntry } from './pack.js';
 import type { DropMessage, KeptChunk, SealDone, SealTask } from './seal-worker.js';
 
@@ -53,6 +54,8 @@ export const PIECE_BYTES = 1024 * 1024;
  * uses a buffer of its own.
  */
 const PIECE_SLOTS = 12;
+/** Sealed blobs waiting to be copied into a pack: a few chunks of 1 to 2 MiB in flight. */
+const SEALED_RING_BYTES = 16 * 1024 * 1024;
 
 /** A piece of content in the memory shared with the workers, to be given to chunk(). */
 export interface Piece {
@@ -73,6 +76,12 @@ export class SealPool {
    */
   private pieces: SharedArrayBuffer | undefined;
   private freePieces: number[] = [];
+  /**
+   * Memory shared with the workers that sealKept() seals into, for the same reason: sealed
+   * blobs moved to this thread made garbage collections; copied into a pack from here,
+   * they make none.
+   */
+  private sealedRing: BlobRing | undefined;
   /** Streams being cut, each on the worker that holds its state. */
   private streamSlots = new Map<number, Slot>();
   private nextStream = 0;
@@ -159,11 +168,30 @@ export class SealPool {
     });
   }
 
-  /** Compresses and seals a chunk its worker holds (see chunk()). */
-  sealKept(type: BlobType, chunk: KeptRef): Promise<SealDone & { sealed: Buffer }> {
+  /**
+   * Compresses and seals a chunk its worker holds (see chunk()). The sealed blob may lie in
+   * memory shared with the worker: give it back with releaseSealed() once it is copied.
+   */
+  async sealKept(type: BlobType, chunk: KeptRef): Promise<SealDone & { sealed: Buffer }> {
     const task: SealTask = { seq: 0, op: 'sealKept', type, id: chunk.id, data: new Uint8Array(0) };
     task.key = chunk.key;
-    return this.run(task, true, false, chunk.slot as Slot);
+    this.sealedRing ??= new BlobRing(SEALED_RING_BYTES);
+    const room = chunk.length + MAX_SEAL_GROWTH;
+    const into = this.sealedRing.take(room);
+    if (!into) return this.run(task, true, false, chunk.slot as Slot);
+    task.into = { ring: this.sealedRing.buffer, at: into.byteOffset, room };
+    try {
+      const done = await this.run(task, true, false, chunk.slot as Slot);
+      return { ...done, sealed: into.subarray(0, done.length ?? 0) };
+    } catch (err) {
+      this.sealedRing.release(into);
+      throw err;
+    }
+  }
+
+  /** Gives back the memory of a blob sealKept() sealed (others are ignored). */
+  releaseSealed(sealed: Buffer): void {
+    this.sealedRing?.release(sealed);
   }
 
   /** Lets its worker forget a chunk not needed (already stored). */

@@ -33,8 +33,12 @@ export interface SealTask {
   what?: string;
   /** For 'open': recompute the keyed id (pack.openVerified's `recomputeId`). */
   recomputeId?: boolean;
-  /** For 'open': write the plaintext at `at` of this shared memory (a BlobRing) and send back nothing. */
-  into?: { ring: SharedArrayBuffer; at: number };
+  /**
+   * For 'open': write the plaintext at `at` of this shared memory (a BlobRing) and send back
+   * nothing. For 'sealKept': write the sealed blob there (`room` bytes at most) and send back
+   * its `length`.
+   */
+  into?: { ring: SharedArrayBuffer; at: number; room?: number };
   type: BlobType;
   id: Uint8Array;
   data: Uint8Array;
@@ -44,6 +48,8 @@ export interface SealDone {
   seq: number;
   flags: number;
   sealed: Uint8Array;
+  /** For 'sealKept' into shared memory: the sealed blob's length there. */
+  length?: number;
   error?: string;
   /** The LifeboatError code of a failed 'open' (integrity: the data is damaged). */
   errorCode?: string;
@@ -150,7 +156,12 @@ function chunkPiece(task: SealTask, piece: Buffer): KeptChunk[] {
   });
 }
 
-function sealChunk(type: BlobType, id: Uint8Array, plain: Buffer): { flags: number; sealed: Buffer } {
+function sealChunk(
+  type: BlobType,
+  id: Uint8Array,
+  plain: Buffer,
+  into?: Buffer,
+): { flags: number; sealed: Buffer } {
   // A view of reused memory: sealing copies it out.
   const compressed = compressScratch(plain, level);
   const flags = compressed ? FLAG_ZSTD : 0;
@@ -162,11 +173,18 @@ function sealChunk(type: BlobType, id: Uint8Array, plain: Buffer): { flags: numb
       flags,
       Buffer.from(id.buffer, id.byteOffset, id.byteLength),
       compressed ?? plain,
+      into,
     ),
   };
 }
 
 function seal(task: SealTask, plain: Buffer): void {
+  if (task.into) {
+    const into = Buffer.from(task.into.ring, task.into.at, task.into.room ?? 0);
+    const { flags, sealed } = sealChunk(task.type, task.id, plain, into);
+    parentPort?.postMessage({ seq: task.seq, flags, sealed: new Uint8Array(0), length: sealed.length });
+    return;
+  }
   const { flags, sealed } = sealChunk(task.type, task.id, plain);
   const done: SealDone = { seq: task.seq, flags, sealed };
   parentPort?.postMessage(done, ownsBuffer(sealed) ? [sealed.buffer as ArrayBuffer] : []);
