@@ -44,7 +44,7 @@ export class RepoContentStore implements ContentStore {
         return await this.saveInWorkers(pool, readerOf(input), options);
       } catch (err) {
         // As a for-await loop left early would: the source's generator gets to clean up.
-        await input.return?.();
+        await Promise.resolve(input.return?.()).catch(() => {});
         throw err;
       }
     }

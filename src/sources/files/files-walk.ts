@@ -7,7 +7,7 @@
  * skipped, and the rest is saved; only an unreadable root fails the backup.
  */
 import type { BigIntStats } from 'node:fs';
-import { constants, lstatSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, read as readFd } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
@@ -339,9 +339,12 @@ class TreeWalker {
     place: Place,
     size: number,
   ): Promise<{ chunks: string[]; size: number } | undefined> {
-    let handle: fs.FileHandle;
+    // open and close are synchronous, as lstat: the inode is in memory already, and a
+    // thread-pool round trip cost several times the call. Reads stay asynchronous (the data
+    // may have to come from the disk).
+    let fd: number;
     try {
-      handle = await fs.open(path, OPEN_FLAGS);
+      fd = openSync(path, OPEN_FLAGS);
     } catch (err) {
       return this.skip(err, place);
     }
@@ -356,7 +359,7 @@ class TreeWalker {
       if (ended) return 0;
       let bytesRead: number;
       try {
-        ({ bytesRead } = await handle.read(into, 0, into.length, null));
+        bytesRead = await readAsync(fd, into);
       } catch (err) {
         readError = err;
         throw err;
@@ -391,9 +394,16 @@ class TreeWalker {
       return this.skip(readError, place);
     } finally {
       if (buffer) this.buffers.push(buffer);
-      await handle.close();
+      closeSync(fd);
     }
   }
+}
+
+/** One read from the file's current position into `into`, through the thread pool. */
+function readAsync(fd: number, into: Buffer): Promise<number> {
+  return new Promise((resolve, reject) =>
+    readFd(fd, into, 0, into.length, null, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 function rootError(err: unknown, path: string): LifeboatError {
