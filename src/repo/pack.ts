@@ -101,8 +101,10 @@ export class PackBuilder {
   readonly entries: PackEntry[] = [];
   size = 0;
 
-  constructor(blobCapacity: number) {
-    this.buf = Buffer.allocUnsafe(blobCapacity + HEADER_SLACK);
+  /** `reuse`: the buffer of an uploaded pack, taken when large enough (see PackWriter). */
+  constructor(blobCapacity: number, reuse?: Buffer) {
+    const need = blobCapacity + HEADER_SLACK;
+    this.buf = reuse && reuse.length >= need ? reuse : Buffer.allocUnsafe(need);
   }
 
   /** True when a sealed blob of `length` bytes still fits before the header room. */
