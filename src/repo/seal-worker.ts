@@ -4,6 +4,7 @@
  * every core. Receives the encryption key once, then (seq, type, id, data) messages.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { BlobRing } from './blob-ring.js';
 import { Chunker, type ChunkerParams, type ChunkStream, gearTable } from './chunker.js';
 import { collector } from './collect.js';
 import { compressScratch } from './compress.js';
@@ -125,6 +126,17 @@ const pieceBytes = data.chunking?.pieceBytes ?? 0;
 /** Each chunk and its compressed copy are garbage once sealed. */
 const letGo = collector(16 * 1024 * 1024);
 const streams = new Map<number, ChunkStream>();
+/**
+ * Memory the chunks cut here are copied into until sealed or dropped, reused: a fresh buffer
+ * per chunk, freed after a collection, left the allocator holding tens of MiB not in use.
+ */
+const chunkRing = new BlobRing(16 * 1024 * 1024);
+const chunkMemory = (length: number) => chunkRing.take(length) ?? Buffer.allocUnsafeSlow(length);
+/** A chunk sealed or dropped: its memory is given back (or left to the collector). */
+function done(chunk: Buffer): void {
+  if (chunkRing.holds(chunk)) chunkRing.release(chunk);
+  else letGo(chunk.length);
+}
 const kept = new Map<number, Buffer>();
 let nextKey = 0;
 
@@ -134,7 +146,7 @@ function chunkPiece(task: SealTask, piece: Buffer): KeptChunk[] {
   const id = task.stream ?? 0;
   let stream = streams.get(id);
   if (!stream) {
-    stream = chunker.stream();
+    stream = chunker.stream(chunkMemory);
     streams.set(id, stream);
   }
   const chunks = stream.push(piece.subarray(0, task.length ?? piece.length));
@@ -147,7 +159,7 @@ function chunkPiece(task: SealTask, piece: Buffer): KeptChunk[] {
     const id = blobId(macKey, chunk);
     if (chunk.length < SEAL_AT_ONCE) {
       const { flags, sealed } = sealChunk(task.type, id, chunk);
-      letGo(chunk.length);
+      done(chunk);
       return { key: -1, id, length: chunk.length, sealed, flags };
     }
     const key = nextKey++;
@@ -192,7 +204,8 @@ function seal(task: SealTask, plain: Buffer): void {
 
 parentPort?.on('message', (task: SealTask | DropMessage) => {
   if (task.op === 'drop') {
-    letGo(kept.get(task.key ?? -1)?.length ?? 0);
+    const chunk = kept.get(task.key ?? -1);
+    if (chunk) done(chunk);
     kept.delete(task.key ?? -1);
     return;
   }
@@ -252,8 +265,11 @@ function handle(task: SealTask): void {
       const plain = kept.get(task.key ?? -1);
       if (!plain) throw new Error(`no kept chunk ${task.key}`);
       kept.delete(task.key ?? -1);
-      seal(task, plain);
-      letGo(plain.length);
+      try {
+        seal(task, plain);
+      } finally {
+        done(plain);
+      }
       return;
     }
     seal(task, data);
