@@ -123,7 +123,7 @@ const macKey = data.chunking && Buffer.from(data.chunking.mac);
 /** The pool's pieces (SealPool.takePiece), shared with the main thread. */
 const pieces = data.chunking?.pieces;
 const pieceBytes = data.chunking?.pieceBytes ?? 0;
-/** Each chunk and its compressed copy are garbage once sealed. */
+/** What sealing a chunk leaves (the cipher's output) is garbage once sent. */
 const letGo = collector(16 * 1024 * 1024);
 const streams = new Map<number, ChunkStream>();
 /**
@@ -132,10 +132,13 @@ const streams = new Map<number, ChunkStream>();
  */
 const chunkRing = new BlobRing(16 * 1024 * 1024);
 const chunkMemory = (length: number) => chunkRing.take(length) ?? Buffer.allocUnsafeSlow(length);
-/** A chunk sealed or dropped: its memory is given back (or left to the collector). */
+/**
+ * A chunk sealed or dropped: its memory is given back (or left to the collector). Counted
+ * either way: sealing it left garbage of about its size (the cipher's output).
+ */
 function done(chunk: Buffer): void {
   if (chunkRing.holds(chunk)) chunkRing.release(chunk);
-  else letGo(chunk.length);
+  letGo(chunk.length);
 }
 const kept = new Map<number, Buffer>();
 let nextKey = 0;
