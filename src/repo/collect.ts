@@ -8,8 +8,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-let gc: ((options?: { type: 'minor' | 'major' }) => void) | undefined;
-const MODE = process.env.LB_GC ?? 'major';
+let gc: (() => void) | undefined;
 
 /** A function to call with the size of each large buffer dropped; collects every `every` bytes. */
 export function collector(every: number): (bytes: number) => void {
@@ -20,9 +19,8 @@ export function collector(every: number): (bytes: number) => void {
     released = 0;
     if (!gc) {
       setFlagsFromString('--expose-gc');
-      gc = runInNewContext('gc') as typeof gc;
+      gc = runInNewContext('gc') as () => void;
     }
-    if (MODE === 'minor') gc?.({ type: 'minor' });
-    else if (MODE !== 'none') gc?.();
+    gc();
   };
 }

@@ -120,8 +120,7 @@ export class PackWriter {
 
   private sealPool(): SealPool {
     const { config, ring } = this.keys;
-    const workers = this.options.sealWorkers ?? (Number(process.env.LB_SEAL_WORKERS) || undefined);
-    this.pool ??= new SealPool(ring.sealSpec, config.compression.level, workers, undefined, {
+    this.pool ??= new SealPool(ring.sealSpec, config.compression.level, this.options.sealWorkers, undefined, {
       params: config.chunker,
       seed: ring.chunkerSeed,
       mac: ring.mac,

@@ -1,7 +1,8 @@
 /**
  * @module repo/seal-pool
- * A small pool of worker threads that compress and seal blobs in parallel. The main thread
- * keeps chunking and hashing (ids decide deduplication); workers do the costly part.
+ * A small pool of worker threads that cut content into chunks, name, compress and seal
+ * blobs, and open them on reads. The main thread keeps the index (ids decide deduplication)
+ * and fills packs. Content and sealed blobs pass through memory shared with the workers.
  * Workers hold the process open only while they have work.
  */
 import { availableParallelism } from 'node:os';
@@ -49,13 +50,14 @@ interface Slot {
 export const PIECE_BYTES = 1024 * 1024;
 
 /**
- * Pieces in the shared memory the workers cut from: three per file read at once (one being
- * read, one waiting, one being cut) for the files backup's four. A caller finding none free
- * uses a buffer of its own.
+ * Pieces in the shared memory the workers cut from: two per file read at once for the files
+ * backup's four (a file also has one being cut now and then). A caller finding none free
+ * uses a buffer of its own. Each piece, ring and pack buffer is resident memory: sizes here
+ * trade peak RSS against fewer buffers of their own.
  */
-const PIECE_SLOTS = 12;
+const PIECE_SLOTS = 8;
 /** Sealed blobs waiting to be copied into a pack: a few chunks of 1 to 2 MiB in flight. */
-const SEALED_RING_BYTES = 16 * 1024 * 1024;
+const SEALED_RING_BYTES = 8 * 1024 * 1024;
 
 /** A piece of content in the memory shared with the workers, to be given to chunk(). */
 export interface Piece {
@@ -89,7 +91,8 @@ export class SealPool {
   constructor(
     private readonly spec: SealSpec,
     private readonly level: number,
-    // The main thread reads, chunks and hashes: it is one of the cores at work already.
+    // The main thread reads files and fills packs: one of the cores at work already. (A
+    // backup with a worker per core, on 2 cores, was no faster and peaked some 70 MiB higher.)
     readonly size = Math.max(1, Math.min(4, availableParallelism() - 1)),
     /** Full keys, for open(): only pools that read get them. */
     private readonly keys?: KeyRingParts,
@@ -306,9 +309,6 @@ export class SealPool {
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./seal-worker.js', import.meta.url), {
-      ...(process.env.LB_YOUNG
-        ? { resourceLimits: { maxYoungGenerationSizeMb: Number(process.env.LB_YOUNG) } }
-        : {}),
       workerData: {
         ...('box' in this.spec
           ? { box: new Uint8Array(this.spec.box) }

@@ -130,7 +130,7 @@ const streams = new Map<number, ChunkStream>();
  * Memory the chunks cut here are copied into until sealed or dropped, reused: a fresh buffer
  * per chunk, freed after a collection, left the allocator holding tens of MiB not in use.
  */
-const chunkRing = new BlobRing(16 * 1024 * 1024);
+const chunkRing = new BlobRing(8 * 1024 * 1024);
 const chunkMemory = (length: number) => chunkRing.take(length) ?? Buffer.allocUnsafeSlow(length);
 /**
  * A chunk sealed or dropped: its memory is given back (or left to the collector). Counted
