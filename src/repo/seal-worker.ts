@@ -130,14 +130,14 @@ const streams = new Map<number, ChunkStream>();
  * Memory the chunks cut here are copied into until sealed or dropped, reused: a fresh buffer
  * per chunk, freed after a collection, left the allocator holding tens of MiB not in use.
  */
-const chunkRing = new BlobRing(8 * 1024 * 1024);
-const chunkMemory = (length: number) => chunkRing.take(length) ?? Buffer.allocUnsafeSlow(length);
+const chunkRing = chunker && new BlobRing(8 * 1024 * 1024);
+const chunkMemory = (length: number) => chunkRing?.take(length) ?? Buffer.allocUnsafeSlow(length);
 /**
  * A chunk sealed or dropped: its memory is given back (or left to the collector). Counted
  * either way: sealing it left garbage of about its size (the cipher's output).
  */
 function done(chunk: Buffer): void {
-  if (chunkRing.holds(chunk)) chunkRing.release(chunk);
+  chunkRing?.release(chunk);
   letGo(chunk.length);
 }
 const kept = new Map<number, Buffer>();
