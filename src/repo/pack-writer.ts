@@ -22,11 +22,6 @@ const letGo = collector(32 * 1024 * 1024);
 /** Write an index file after this many new packs, so a killed backup loses little. */
 const INDEX_EVERY_PACKS = 32;
 const MAX_INDEX_ENTRIES = 100_000;
-/**
- * Pack buffers kept for reuse: a fresh 16 MiB buffer per pack, freed after its upload, left
- * the allocator's heaps holding tens of MiB that were not in use.
- */
-const SPARE_PACK_BUFFERS = 2;
 /** Smaller blobs (trees, small files) are sealed inline: a round trip to a worker costs more. */
 export const POOL_MIN_BLOB = 64 * 1024;
 
@@ -45,8 +40,6 @@ export class PackWriter {
   private sealing = new Set<Promise<void>>();
   private pool: SealPool | undefined;
   private unindexed: IndexedPack[] = [];
-  /** Buffers of uploaded packs, filled again by the next ones (see SPARE_PACK_BUFFERS). */
-  private spareBuffers: Buffer[] = [];
   private uploadError: unknown;
   /** Prune writes one index for everything itself; backups write as they go. */
   deferIndex = false;
@@ -169,7 +162,7 @@ export class PackWriter {
       builder = this.builders[type];
     }
     if (!builder) {
-      builder = new PackBuilder(Math.max(packSize, sealed.length), this.spareBuffers.pop());
+      builder = new PackBuilder(Math.max(packSize, sealed.length));
       this.builders[type] = builder;
     }
     builder.add(type, flags, id, sealed, rawLength);
@@ -201,9 +194,6 @@ export class PackWriter {
     const entries = builder.entries;
     const job = (async () => {
       await this.backend.save({ type: 'pack', name }, file);
-      // Saved: the buffer is ours again (Backend.save), for the next pack.
-      if (file.byteOffset === 0 && this.spareBuffers.length < SPARE_PACK_BUFFERS)
-        this.spareBuffers.push(Buffer.from(file.buffer, 0, file.buffer.byteLength));
       this.bytesAdded += file.length;
       this.index().addPack(name, entries);
       for (const e of entries) this.pending.delete(e.id.toString('hex'));

@@ -101,10 +101,8 @@ export class PackBuilder {
   readonly entries: PackEntry[] = [];
   size = 0;
 
-  /** `reuse`: the buffer of an uploaded pack, taken when large enough (see PackWriter). */
-  constructor(blobCapacity: number, reuse?: Buffer) {
-    const need = blobCapacity + HEADER_SLACK;
-    this.buf = reuse && reuse.length >= need ? reuse : Buffer.allocUnsafe(need);
+  constructor(blobCapacity: number) {
+    this.buf = Buffer.allocUnsafe(blobCapacity + HEADER_SLACK);
   }
 
   /** True when a sealed blob of `length` bytes still fits before the header room. */

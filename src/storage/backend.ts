@@ -62,8 +62,7 @@ export interface Backend {
    * Stores `data` under `handle`. MUST be all-or-nothing: after a crash at any point the
    * object is either absent or complete. MUST be durable when the promise resolves.
    * Saving a name that exists replaces it (callers only do this with identical content, or
-   * for locks). A full disk MUST fail with code 'no_space'. Once the promise resolves,
-   * the backend MUST NOT read or keep `data` (copy what is kept): the caller reuses it.
+   * for locks). A full disk MUST fail with code 'no_space'.
    */
   save(handle: FileHandle, data: Buffer): Promise<void>;
 
