@@ -179,8 +179,8 @@ export class Chunker {
   }
 
   /** A stream cut piece by piece, for callers that hand over the input as it comes. */
-  stream(): ChunkStream {
-    return new ChunkStream(this.rules);
+  stream(alloc?: (length: number) => Buffer): ChunkStream {
+    return new ChunkStream(this.rules, alloc);
   }
 
   /**
@@ -206,7 +206,11 @@ export class ChunkStream {
   private held = Buffer.allocUnsafe(0);
   private fill = 0;
 
-  constructor(private readonly rules: ScanRules) {}
+  /** `alloc` gives the memory of each chunk handed out (a fresh buffer by default). */
+  constructor(
+    private readonly rules: ScanRules,
+    private readonly alloc: (length: number) => Buffer = Buffer.allocUnsafeSlow,
+  ) {}
 
   push(piece: Uint8Array): Buffer[] {
     const rules = this.rules;
@@ -228,7 +232,7 @@ export class ChunkStream {
         this.fill = need;
         break;
       }
-      const chunk = Buffer.allocUnsafeSlow(this.fill + cut - pos);
+      const chunk = this.alloc(this.fill + cut - pos);
       this.held.copy(chunk, 0, 0, this.fill);
       chunk.set(piece.subarray(pos, cut), this.fill);
       this.fill = 0;
@@ -241,7 +245,7 @@ export class ChunkStream {
   /** The last chunk (what is left), if any. */
   end(): Buffer | undefined {
     if (this.fill === 0) return undefined;
-    const chunk = Buffer.allocUnsafeSlow(this.fill);
+    const chunk = this.alloc(this.fill);
     this.held.copy(chunk, 0, 0, this.fill);
     this.fill = 0;
     return chunk;

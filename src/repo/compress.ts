@@ -35,6 +35,39 @@ export function compress(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer |
   return out.length < data.length ? out : undefined;
 }
 
+/** Largest scratch buffer kept for compressScratch (enough for most chunks: 1 MiB average). */
+const SCRATCH_KEEP = 4 * 1024 * 1024;
+let scratch: Buffer | undefined;
+
+/**
+ * compress() into a buffer reused by the next call: the result is a view valid until then,
+ * for a caller that seals it (a copy) right away. Compressing a blob otherwise allocates a
+ * buffer of its bound (and a trimmed copy), external memory the garbage collector chases.
+ */
+export function compressScratch(data: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer | undefined {
+  if (data.length < 64) return undefined;
+  const bound = binding.compressBound(data.length);
+  let into = scratch;
+  if (!into || into.length < bound) {
+    into = Buffer.allocUnsafeSlow(bound);
+    if (bound <= SCRATCH_KEEP) scratch = into;
+  }
+  const n = cctxFor(level).compress2(into, data);
+  return n < data.length ? into.subarray(0, n) : undefined;
+}
+
+const cctxs = new Map<number, InstanceType<typeof binding.CCtx>>();
+
+function cctxFor(level: number): InstanceType<typeof binding.CCtx> {
+  let c = cctxs.get(level);
+  if (!c) {
+    c = new binding.CCtx();
+    c.setParameter(binding.CParameter.compressionLevel, level);
+    cctxs.set(level, c);
+  }
+  return c;
+}
+
 /** Decompresses `data`, into `into` (exactly `rawLength` bytes) when given. */
 export function decompress(data: Uint8Array, rawLength: number, what: string, into?: Buffer): Buffer {
   let out: Buffer;

@@ -9,7 +9,7 @@ import { BlobRing } from './blob-ring.js';
 import { Chunker, gearTable } from './chunker.js';
 import { partsOf } from './repo-parts.js';
 import type { Repository } from './repository.js';
-import type { KeptRef, SealPool } from './seal-pool.js';
+import { type KeptRef, PIECE_BYTES, type Piece, type SealPool } from './seal-pool.js';
 import type { ContentRef, ContentStore, DamagedRange, LentContent, Tree } from './tree.js';
 
 /** Blobs read ahead while streaming content back, to overlap storage latency. */
@@ -22,17 +22,12 @@ const READ_AHEAD = 4;
  */
 const RING_BYTES = 32 * 1024 * 1024;
 
-/** Bytes of content handed to a seal worker at once to be cut (SealPool.chunk). */
-const PIECE_BYTES = 1024 * 1024;
 /** Pieces of one stream being cut while the next is read. */
 const PIECES_AHEAD = 1;
-/** Piece buffers kept for reuse (fresh ones per piece cost garbage collections). */
-const SPARE_PIECES = 6;
 
 export class RepoContentStore implements ContentStore {
   private readonly chunker: Chunker;
   private treeCache = new Map<string, Tree>();
-  private spare: Buffer[] = [];
 
   constructor(private readonly repo: Repository) {
     this.chunker = new Chunker(repo.config.chunker, gearTable(partsOf(repo).key.chunkerSeed));
@@ -43,7 +38,16 @@ export class RepoContentStore implements ContentStore {
     options: { sha256?: boolean } = {},
   ): Promise<ContentRef> {
     const pool = this.repo.contentPool();
-    if (pool) return this.saveInWorkers(pool, stream, options);
+    if (pool) {
+      const input = stream[Symbol.asyncIterator]();
+      try {
+        return await this.saveInWorkers(pool, readerOf(input), options);
+      } catch (err) {
+        // As a for-await loop left early would: the source's generator gets to clean up.
+        await Promise.resolve(input.return?.()).catch(() => {});
+        throw err;
+      }
+    }
     const hash = options.sha256 ? createHash('sha256') : undefined;
     const chunks: string[] = [];
     let size = 0;
@@ -58,24 +62,36 @@ export class RepoContentStore implements ContentStore {
     return ref;
   }
 
+  async saveRead(
+    read: (into: Buffer) => Promise<number>,
+    options: { sha256?: boolean } = {},
+  ): Promise<ContentRef> {
+    const pool = this.repo.contentPool();
+    if (pool) return this.saveInWorkers(pool, read, options);
+    const buffer = Buffer.allocUnsafe(PIECE_BYTES);
+    async function* pieces(): AsyncIterable<Uint8Array> {
+      for (let n = await read(buffer); n > 0; n = await read(buffer)) yield buffer.subarray(0, n);
+    }
+    return this.saveContent(pieces(), options);
+  }
+
   /**
    * saveContent with the chunking, naming, compressing and sealing done in the seal workers:
-   * the main thread only copies each piece into a buffer that moves to the worker (and comes
-   * back), and keeps or drops each chunk by its id. Same chunks and ids as the serial path.
+   * each piece is read into memory the main thread shares with the workers, and the main
+   * thread keeps or drops each chunk by its id. Same chunks and ids as the serial path.
    */
   private async saveInWorkers(
     pool: SealPool,
-    input: AsyncIterable<Uint8Array>,
+    read: (into: Buffer) => Promise<number>,
     options: { sha256?: boolean },
   ): Promise<ContentRef> {
     const hash = options.sha256 ? createHash('sha256') : undefined;
     const stream = pool.openStream();
     const chunks: string[] = [];
     let size = 0;
-    const replies: Promise<{ kept: KeptRef[]; buffer: Buffer }>[] = [];
+    const replies: Promise<KeptRef[]>[] = [];
     const take = async () => {
-      const { kept, buffer } = await (replies.shift() as (typeof replies)[number]);
-      this.giveBack(buffer);
+      const kept = await (replies.shift() as (typeof replies)[number]);
       for (const [i, chunk] of kept.entries()) {
         try {
           await this.repo.saveKept('data', chunk, pool);
@@ -89,40 +105,42 @@ export class RepoContentStore implements ContentStore {
     };
     // A piece is sent once the next one is read (or the input ends), so the last goes with
     // the mark that ends the stream: a small file is one message.
-    let held: { buffer: Buffer; length: number } | undefined;
+    let held: { piece: Piece | Buffer; length: number } | undefined;
     const send = async (last: boolean) => {
-      const piece = held ?? { buffer: Buffer.allocUnsafeSlow(0), length: 0 };
+      const { piece, length } = held ?? { piece: Buffer.allocUnsafeSlow(0), length: 0 };
       held = undefined;
-      replies.push(pool.chunk(stream, piece.buffer, piece.length, last));
+      replies.push(pool.chunk(stream, piece, length, last));
       while (replies.length > PIECES_AHEAD) await take();
     };
     try {
-      for await (const piece of input) {
-        for (let at = 0; at < piece.length; at += PIECE_BYTES) {
-          const part = piece.subarray(at, Math.min(piece.length, at + PIECE_BYTES));
-          hash?.update(part);
-          if (held) await send(false);
-          // A whole piece goes into a reused buffer; a short one (a small file, a file's
-          // end) into one of its own size: moving a large buffer for a few bytes costs
-          // garbage collections of external memory.
-          const buffer =
-            part.length === PIECE_BYTES
-              ? (this.spare.pop() ?? Buffer.allocUnsafeSlow(PIECE_BYTES))
-              : Buffer.allocUnsafeSlow(part.length);
-          buffer.set(part);
-          held = { buffer, length: part.length };
+      for (;;) {
+        // Shared memory when a piece of it is free, else a buffer that moves to the worker.
+        const shared = pool.takePiece();
+        const into = shared?.buffer ?? Buffer.allocUnsafeSlow(PIECE_BYTES);
+        let n: number;
+        try {
+          n = await read(into);
+        } catch (err) {
+          if (shared) pool.givePiece(shared);
+          throw err;
         }
+        if (n === 0) {
+          if (shared) pool.givePiece(shared);
+          break;
+        }
+        hash?.update(into.subarray(0, n));
+        if (held) await send(false);
+        held = { piece: shared ?? into, length: n };
       }
       await send(true);
       while (replies.length > 0) await take();
     } catch (err) {
-      if (held) this.giveBack(held.buffer);
+      if (held && !Buffer.isBuffer(held.piece)) pool.givePiece(held.piece);
       pool.forget(stream);
       // Chunks cut but not looked at are let go, so the worker does not hold them.
       for (const reply of replies.splice(0)) {
         reply.then(
-          ({ kept, buffer }) => {
-            this.giveBack(buffer);
+          (kept) => {
             for (const chunk of kept) pool.drop(chunk);
           },
           () => {},
@@ -133,10 +151,6 @@ export class RepoContentStore implements ContentStore {
     const ref: ContentRef = { chunks, size };
     if (hash) ref.sha256 = hash.digest('hex');
     return ref;
-  }
-
-  private giveBack(buffer: Buffer): void {
-    if (buffer.length === PIECE_BYTES && this.spare.length < SPARE_PIECES) this.spare.push(buffer);
   }
 
   async saveTree(tree: Tree): Promise<string> {
@@ -198,6 +212,24 @@ export class RepoContentStore implements ContentStore {
     const blobs = this.repo.readBlobs(chunks.map(parseId), READ_AHEAD, ring);
     return { [Symbol.asyncIterator]: () => blobs, release: (chunk) => ring.release(chunk) };
   }
+}
+
+/** A read function over an iterator of pieces of any size (saveContent over saveInWorkers). */
+function readerOf(input: AsyncIterator<Uint8Array>): (into: Buffer) => Promise<number> {
+  let piece: Uint8Array | undefined;
+  let at = 0;
+  return async (into) => {
+    while (!piece || at === piece.length) {
+      const next = await input.next();
+      if (next.done) return 0;
+      piece = next.value;
+      at = 0;
+    }
+    const n = Math.min(into.length, piece.length - at);
+    into.set(piece.subarray(at, at + n));
+    at += n;
+    return n;
+  };
 }
 
 function parseId(hex: string): Buffer {

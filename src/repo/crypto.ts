@@ -170,30 +170,39 @@ export function writeOnlyError(what: string): LifeboatError {
   );
 }
 
-export function sealWith(spec: SealSpec, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+/** The most a sealed object is longer than its plaintext (a sealed box). */
+export const MAX_SEAL_GROWTH = EPOCH_SIZE + BOX_PUBLIC_SIZE + SEAL_OVERHEAD;
+
+/**
+ * Seals under `spec`. With `into`, at least the plaintext's length plus MAX_SEAL_GROWTH
+ * bytes, the sealed object is written at its start and a view of it returned.
+ */
+export function sealWith(spec: SealSpec, plaintext: Uint8Array, aad: Uint8Array, into?: Buffer): Buffer {
   return 'box' in spec
-    ? sealBox(spec.box, plaintext, aad)
-    : sealWithEpoch(spec.epoch, spec.key, plaintext, aad);
+    ? sealBox(spec.box, plaintext, aad, into)
+    : sealWithEpoch(spec.epoch, spec.key, plaintext, aad, into);
 }
 
-export function sealWithEpoch(epoch: number, key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
-  const body = seal(key, plaintext, aad);
-  const out = Buffer.allocUnsafe(EPOCH_SIZE + body.length);
+export function sealWithEpoch(
+  epoch: number,
+  key: Buffer,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  into?: Buffer,
+): Buffer {
+  const out = seal(key, plaintext, aad, EPOCH_SIZE, into);
   out.writeUInt32LE(epoch, 0);
-  body.copy(out, EPOCH_SIZE);
   return out;
 }
 
 /** u32 BOX_EPOCH || ephemeral X25519 public key || seal(HKDF(ECDH), plaintext, aad). */
-export function sealBox(recipient: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+export function sealBox(recipient: Buffer, plaintext: Uint8Array, aad: Uint8Array, into?: Buffer): Buffer {
   const eph = generateKeyPairSync('x25519');
   const ephPublic = Buffer.from(eph.publicKey.export({ format: 'jwk' }).x as string, 'base64url');
   const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: x25519Public(recipient) });
-  const body = seal(boxKey(shared, ephPublic, recipient), plaintext, aad);
-  const out = Buffer.allocUnsafe(EPOCH_SIZE + BOX_PUBLIC_SIZE + body.length);
+  const out = seal(boxKey(shared, ephPublic, recipient), plaintext, aad, EPOCH_SIZE + BOX_PUBLIC_SIZE, into);
   out.writeUInt32LE(BOX_EPOCH, 0);
   ephPublic.copy(out, EPOCH_SIZE);
-  body.copy(out, EPOCH_SIZE + BOX_PUBLIC_SIZE);
   return out;
 }
 
@@ -222,14 +231,26 @@ function x25519Private(raw: Buffer, publicRaw: Buffer): KeyObject {
   });
 }
 
-/** nonce || ciphertext || tag, with `aad` authenticated but not stored. */
-export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffer {
+/**
+ * nonce || ciphertext || tag, with `aad` authenticated but not stored. `headroom` bytes are
+ * left (unset) before the nonce for the caller's prefix, so a sealed blob is one buffer and
+ * one copy of its bytes; with `into` (long enough), that buffer is a view of it.
+ */
+export function seal(
+  key: Buffer,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+  headroom = 0,
+  into?: Buffer,
+): Buffer {
   const nonce = randomBytes(NONCE_SIZE);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad);
-  const out = Buffer.allocUnsafe(NONCE_SIZE + plaintext.length + TAG_SIZE);
-  nonce.copy(out, 0);
-  let n = NONCE_SIZE;
+  const length = headroom + NONCE_SIZE + plaintext.length + TAG_SIZE;
+  if (into && into.length < length) throw new LifeboatError('internal', '[repo] no room to seal into');
+  const out = into ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+  nonce.copy(out, headroom);
+  let n = headroom + NONCE_SIZE;
   n += cipher.update(plaintext).copy(out, n);
   n += cipher.final().copy(out, n);
   cipher.getAuthTag().copy(out, n);

@@ -4,10 +4,11 @@
  * pack per blob type, and the pack uploaded once full; an index file names uploaded packs
  * every INDEX_EVERY_PACKS and at flush. Write order (docs/format.md): packs, then the index.
  */
+import { LifeboatError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import type { BlobIndex } from './blob-index.js';
 import { collector } from './collect.js';
-import { compress } from './compress.js';
+import { compressScratch } from './compress.js';
 import { storageId } from './crypto.js';
 import type { IndexedPack } from './index-file.js';
 import { encodeIndex } from './index-file.js';
@@ -70,7 +71,8 @@ export class PackWriter {
     const config = this.keys.config;
     const ring = this.keys.ring;
     if (rawLength < POOL_MIN_BLOB || this.options.sealWorkers === 0) {
-      const compressed = compress(data, config.compression.level);
+      // A view of reused memory: sealing copies it out.
+      const compressed = compressScratch(data, config.compression.level);
       const flags = compressed ? FLAG_ZSTD : 0;
       await this.addSealed(
         type,
@@ -98,6 +100,13 @@ export class PackWriter {
   async addKept(type: BlobType, chunk: KeptRef): Promise<void> {
     if (this.uploadError) throw this.uploadError;
     this.pending.add(chunk.id.toString('hex'));
+    if (chunk.sealed) {
+      // Sealed by the worker as it cut the chunk: as a data blob (SealPool.chunk).
+      if (type !== 'data')
+        throw new LifeboatError('internal', `[repo] a chunk sealed as data cannot be stored as ${type}`);
+      await this.addSealed(type, chunk.flags ?? 0, chunk.id, chunk.sealed, chunk.length);
+      return;
+    }
     const pool = this.sealPool();
     await this.track(() => pool.sealKept(type, chunk), type, chunk.id, chunk.length);
   }
@@ -123,7 +132,13 @@ export class PackWriter {
     while (this.sealing.size >= pool.size * 2) await Promise.race(this.sealing);
     if (this.uploadError) throw this.uploadError;
     const job = seal()
-      .then((done) => this.addSealed(type, done.flags, id, done.sealed, rawLength))
+      .then(async (done) => {
+        try {
+          await this.addSealed(type, done.flags, id, done.sealed, rawLength);
+        } finally {
+          pool.releaseSealed(done.sealed);
+        }
+      })
       .catch((err) => {
         this.uploadError ??= err;
       });
@@ -151,7 +166,8 @@ export class PackWriter {
       this.builders[type] = builder;
     }
     builder.add(type, flags, id, sealed, rawLength);
-    if (sealed.length >= POOL_MIN_BLOB) letGo(sealed.length);
+    // Shared memory (SealPool.sealKept) is given back, not collected.
+    if (sealed.length >= POOL_MIN_BLOB && !(sealed.buffer instanceof SharedArrayBuffer)) letGo(sealed.length);
     if (builder.size >= packSize) {
       this.builders[type] = undefined;
       await this.upload(builder);
@@ -174,13 +190,9 @@ export class PackWriter {
     const limit = this.options.uploadConcurrency ?? 2;
     while (this.uploads.size >= limit) await Promise.race(this.uploads);
     if (this.uploadError) throw this.uploadError;
-    const built = builder.finish(this.keys.ring);
+    const { file, name } = builder.finish(this.keys.ring);
     const entries = builder.entries;
     const job = (async () => {
-      // Hashing a 16 MiB pack is worth a worker when workers are running anyway.
-      const { file, name } = this.pool
-        ? await this.pool.hash(built).then((d) => ({ file: d.sealed, name: d.digest as string }))
-        : { file: built, name: storageId(built) };
       await this.backend.save({ type: 'pack', name }, file);
       this.bytesAdded += file.length;
       this.index().addPack(name, entries);

@@ -3,6 +3,7 @@
  * Pack files: many sealed blobs back to back, then a sealed header listing them, then the
  * header's length. Layout in docs/format.md, "Pack files".
  */
+import { createHash } from 'node:crypto';
 import { LifeboatError } from '../errors.js';
 import { decompress } from './compress.js';
 import { BOX_EPOCH, blobId, EPOCH_SIZE, KeyRing, SEAL_OVERHEAD, type SealSpec, sealWith } from './crypto.js';
@@ -43,8 +44,9 @@ export function sealBlob(
   flags: number,
   id: Buffer,
   body: Uint8Array,
+  into?: Buffer,
 ): Buffer {
-  return sealWith(spec, body, blobAad(type, flags, id));
+  return sealWith(spec, body, blobAad(type, flags, id), into);
 }
 
 export function openBlob(keys: KeyRing, entry: PackEntry, sealed: Uint8Array, what: string): Buffer {
@@ -90,10 +92,12 @@ const HEADER_SLACK = 64 * 1024;
 /**
  * Collects sealed blobs into one preallocated buffer until the pack is full, then appends
  * the header: one copy per blob and no concatenation at the end, so a pack costs its size
- * in memory once. (Untouched capacity is never paged in.)
+ * in memory once. (Untouched capacity is never paged in.) The pack's name (the SHA-256 of
+ * its bytes) is hashed as the blobs come, while they are in the cache.
  */
 export class PackBuilder {
   private buf: Buffer;
+  private readonly hash = createHash('sha256');
   readonly entries: PackEntry[] = [];
   size = 0;
 
@@ -110,6 +114,7 @@ export class PackBuilder {
     if (!this.fits(sealed.length)) throw new Error('pack builder overflow'); // callers check fits()
     this.entries.push({ type, flags, id, offset: this.size, length: sealed.length, rawLength });
     sealed.copy(this.buf, this.size);
+    this.hash.update(sealed);
     this.size += sealed.length;
   }
 
@@ -117,8 +122,8 @@ export class PackBuilder {
     return this.entries.length;
   }
 
-  /** The pack file: a view over the builder's buffer, which the caller then owns. */
-  finish(keys: KeyRing): Buffer {
+  /** The pack file (a view over the builder's buffer, which the caller then owns) and its name. */
+  finish(keys: KeyRing): { file: Buffer; name: string } {
     const header = Buffer.allocUnsafe(this.entries.length * HEADER_ENTRY_SIZE);
     let p = 0;
     for (const e of this.entries) {
@@ -138,9 +143,10 @@ export class PackBuilder {
     }
     sealedHeader.copy(this.buf, this.size);
     this.buf.writeUInt32LE(sealedHeader.length, this.size + sealedHeader.length);
+    this.hash.update(this.buf.subarray(this.size, total));
     const file = this.buf.subarray(0, total);
     this.buf = Buffer.alloc(0);
-    return file;
+    return { file, name: this.hash.digest('hex') };
   }
 }
 

@@ -1,14 +1,16 @@
 /**
  * @module repo/seal-pool
- * A small pool of worker threads that compress and seal blobs in parallel. The main thread
- * keeps chunking and hashing (ids decide deduplication); workers do the costly part.
+ * A small pool of worker threads that cut content into chunks, name, compress and seal
+ * blobs, and open them on reads. The main thread keeps the index (ids decide deduplication)
+ * and fills packs. Content and sealed blobs pass through memory shared with the workers.
  * Workers hold the process open only while they have work.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
+import { BlobRing } from './blob-ring.js';
 import type { ChunkerParams } from './chunker.js';
-import type { KeyRingParts, SealSpec } from './crypto.js';
+import { type KeyRingParts, MAX_SEAL_GROWTH, type SealSpec } from './crypto.js';
 import type { BlobType, PackEntry } from './pack.js';
 import type { DropMessage, KeptChunk, SealDone, SealTask } from './seal-worker.js';
 
@@ -19,12 +21,17 @@ export interface ChunkingKeys {
   mac: Buffer;
 }
 
-/** A chunk a worker holds (SealPool.chunk) until it is sealed or dropped. */
+/**
+ * A chunk a worker holds (SealPool.chunk) until it is sealed or dropped; or a small one the
+ * worker sealed at once (`sealed`, `flags`), which it no longer holds.
+ */
 export interface KeptRef {
   id: Buffer;
   length: number;
   key: number;
   slot: object;
+  sealed?: Buffer;
+  flags?: number;
 }
 
 interface Pending {
@@ -39,10 +46,44 @@ interface Slot {
   busy: number;
 }
 
+/** Bytes of one piece of content (SealPool.takePiece). */
+export const PIECE_BYTES = 1024 * 1024;
+
+/**
+ * Pieces in the shared memory the workers cut from: two per file read at once for the files
+ * backup's four (a file also has one being cut now and then). A caller finding none free
+ * uses a buffer of its own. Each piece, ring and pack buffer is resident memory: sizes here
+ * trade peak RSS against fewer buffers of their own.
+ */
+const PIECE_SLOTS = 8;
+/** Sealed blobs waiting to be copied into a pack: a few chunks of 1 to 2 MiB in flight. */
+const SEALED_RING_BYTES = 8 * 1024 * 1024;
+
+/** A piece of content in the memory shared with the workers, to be given to chunk(). */
+export interface Piece {
+  /** The piece's memory (PIECE_BYTES long): fill it, then pass the piece to chunk(). */
+  buffer: Buffer;
+  slot: number;
+}
+
 export class SealPool {
   private slots: Slot[] = [];
   private pending = new Map<number, Pending & { slot: Slot }>();
   private seq = 0;
+  /**
+   * Pieces of content read for the workers to cut, in memory they share with this thread:
+   * nothing moves between the threads but the piece's number. (Moving a buffer counts as new
+   * external memory on each side, so pieces moving back and forth made the garbage
+   * collector run often; a fresh buffer per small file did too.)
+   */
+  private pieces: SharedArrayBuffer | undefined;
+  private freePieces: number[] = [];
+  /**
+   * Memory shared with the workers that sealKept() seals into, for the same reason: sealed
+   * blobs moved to this thread made garbage collections; copied into a pack from here,
+   * they make none.
+   */
+  private sealedRing: BlobRing | undefined;
   /** Streams being cut, each on the worker that holds its state. */
   private streamSlots = new Map<number, Slot>();
   private nextStream = 0;
@@ -50,7 +91,8 @@ export class SealPool {
   constructor(
     private readonly spec: SealSpec,
     private readonly level: number,
-    // The main thread reads, chunks and hashes: it is one of the cores at work already.
+    // The main thread reads files and fills packs: one of the cores at work already. (A
+    // backup with a worker per core, on 2 cores, was no faster and peaked some 70 MiB higher.)
     readonly size = Math.max(1, Math.min(4, availableParallelism() - 1)),
     /** Full keys, for open(): only pools that read get them. */
     private readonly keys?: KeyRingParts,
@@ -63,48 +105,101 @@ export class SealPool {
     return this.nextStream++;
   }
 
+  /** A free piece of shared memory for chunk(), or undefined when all are in use. */
+  takePiece(): Piece | undefined {
+    const pieces = this.sharedPieces();
+    const slot = this.freePieces.pop();
+    if (!pieces || slot === undefined) return undefined;
+    return { buffer: Buffer.from(pieces, slot * PIECE_BYTES, PIECE_BYTES), slot };
+  }
+
+  /** The pieces' memory of a pool that chunks, made before its first worker (which gets it). */
+  private sharedPieces(): SharedArrayBuffer | undefined {
+    if (!this.pieces && this.chunking) {
+      this.pieces = new SharedArrayBuffer(PIECE_SLOTS * PIECE_BYTES);
+      this.freePieces = Array.from({ length: PIECE_SLOTS }, (_, i) => PIECE_SLOTS - 1 - i);
+    }
+    return this.pieces;
+  }
+
+  /** Gives back a piece taken and not passed to chunk() (which gives its piece back itself). */
+  givePiece(piece: Piece): void {
+    this.freePieces.push(piece.slot);
+  }
+
   /**
-   * Cuts the next piece of `stream` (its first `length` bytes of `buffer`) in the worker
-   * that holds the stream, and names each chunk that ends in it (keyed id). The chunks stay
-   * in the worker: each must be given to sealKept() or drop(). `buffer` must own its whole
-   * ArrayBuffer; it moves to the worker and comes back in `buffer`, to be read into again.
+   * Cuts the next piece of `stream` (its first `length` bytes) in the worker that holds the
+   * stream, and names each chunk that ends in it (keyed id). The chunks stay in the worker:
+   * each must be given to sealKept() or drop(). The piece is a Piece from takePiece(), free
+   * again once this resolves, or a buffer that owns its whole ArrayBuffer, which moves to
+   * the worker (and is not given back).
    */
-  async chunk(
-    stream: number,
-    buffer: Buffer,
-    length: number,
-    last: boolean,
-  ): Promise<{ kept: KeptRef[]; buffer: Buffer }> {
+  async chunk(stream: number, piece: Piece | Buffer, length: number, last: boolean): Promise<KeptRef[]> {
     let slot = this.streamSlots.get(stream);
     if (!slot) {
       slot = this.pickSlot();
       this.streamSlots.set(stream, slot);
     }
     if (last) this.streamSlots.delete(stream);
-    const task: SealTask = { seq: 0, op: 'chunk', type: 'data', id: new Uint8Array(0), data: buffer };
+    const shared = !Buffer.isBuffer(piece);
+    const data = shared ? new Uint8Array(0) : piece;
+    const task: SealTask = { seq: 0, op: 'chunk', type: 'data', id: new Uint8Array(0), data };
+    if (shared) task.piece = piece.slot;
     task.stream = stream;
     task.length = length;
     task.last = last;
-    const done = await this.run(task, true, false, slot);
+    let done: SealDone & { sealed: Buffer };
+    try {
+      done = await this.run(task, true, false, slot);
+    } finally {
+      // Cut (the chunks are copies) or failed: the piece is free either way.
+      if (shared) this.freePieces.push(piece.slot);
+    }
     const at = slot;
-    const kept = (done.kept ?? []).map((k: KeptChunk) => ({
-      id: Buffer.from(k.id.buffer, k.id.byteOffset, k.id.byteLength),
-      length: k.length,
-      key: k.key,
-      slot: at,
-    }));
-    return { kept, buffer: done.sealed };
+    return (done.kept ?? []).map((k: KeptChunk) => {
+      const ref: KeptRef = {
+        id: Buffer.from(k.id.buffer, k.id.byteOffset, k.id.byteLength),
+        length: k.length,
+        key: k.key,
+        slot: at,
+      };
+      if (k.sealed) {
+        ref.sealed = Buffer.from(k.sealed.buffer, k.sealed.byteOffset, k.sealed.byteLength);
+        ref.flags = k.flags ?? 0;
+      }
+      return ref;
+    });
   }
 
-  /** Compresses and seals a chunk its worker holds (see chunk()). */
-  sealKept(type: BlobType, chunk: KeptRef): Promise<SealDone & { sealed: Buffer }> {
+  /**
+   * Compresses and seals a chunk its worker holds (see chunk()). The sealed blob may lie in
+   * memory shared with the worker: give it back with releaseSealed() once it is copied.
+   */
+  async sealKept(type: BlobType, chunk: KeptRef): Promise<SealDone & { sealed: Buffer }> {
     const task: SealTask = { seq: 0, op: 'sealKept', type, id: chunk.id, data: new Uint8Array(0) };
     task.key = chunk.key;
-    return this.run(task, true, false, chunk.slot as Slot);
+    this.sealedRing ??= new BlobRing(SEALED_RING_BYTES);
+    const room = chunk.length + MAX_SEAL_GROWTH;
+    const into = this.sealedRing.take(room);
+    if (!into) return this.run(task, true, false, chunk.slot as Slot);
+    task.into = { ring: this.sealedRing.buffer, at: into.byteOffset, room };
+    try {
+      const done = await this.run(task, true, false, chunk.slot as Slot);
+      return { ...done, sealed: into.subarray(0, done.length ?? 0) };
+    } catch (err) {
+      this.sealedRing.release(into);
+      throw err;
+    }
+  }
+
+  /** Gives back the memory of a blob sealKept() sealed (others are ignored). */
+  releaseSealed(sealed: Buffer): void {
+    this.sealedRing?.release(sealed);
   }
 
   /** Lets its worker forget a chunk not needed (already stored). */
   drop(chunk: KeptRef): void {
+    if (chunk.sealed) return; // not held there
     this.post(chunk.slot as Slot, { op: 'drop', key: chunk.key });
   }
 
@@ -174,14 +269,6 @@ export class SealPool {
     return (await this.run(task, false, true)).sealed;
   }
 
-  /**
-   * SHA-256 of `data` computed in a worker; the buffer comes back in `sealed`. `data`'s
-   * whole ArrayBuffer moves to the worker and back: the caller must not share it.
-   */
-  hash(data: Buffer): Promise<SealDone & { sealed: Buffer }> {
-    return this.run({ seq: 0, op: 'hash', type: 'data', id: new Uint8Array(0), data }, true);
-  }
-
   private run(
     task: SealTask,
     ownsArrayBuffer = false,
@@ -229,6 +316,8 @@ export class SealPool {
         level: this.level,
         keys: this.keys && { ...this.keys, dataKeys: [...this.keys.dataKeys] },
         chunking: this.chunking && {
+          pieces: this.sharedPieces(),
+          pieceBytes: PIECE_BYTES,
           params: { ...this.chunking.params },
           seed: new Uint8Array(this.chunking.seed),
           mac: new Uint8Array(this.chunking.mac),

@@ -4,27 +4,27 @@
  * every core. Receives the encryption key once, then (seq, type, id, data) messages.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { BlobRing } from './blob-ring.js';
 import { Chunker, type ChunkerParams, type ChunkStream, gearTable } from './chunker.js';
 import { collector } from './collect.js';
-import { compress } from './compress.js';
-import { blobId, KeyRing, type KeyRingParts, type SealSpec, storageId } from './crypto.js';
+import { compressScratch } from './compress.js';
+import { blobId, KeyRing, type KeyRingParts, type SealSpec } from './crypto.js';
 import { openObject } from './object-archive.js';
 import type { BlobType } from './pack.js';
 import { FLAG_ZSTD, openVerified, sealBlob } from './pack.js';
 
 export interface SealTask {
   seq: number;
+  /** 'object' opens the archived object named `what` (object-archive.ts; its file's bytes come back in `sealed`). */
+  op?: 'open' | 'object' | 'chunk' | 'sealKept';
   /**
-   * 'hash' asks for the SHA-256 (hex) of `data`, returned in `digest`; 'object' opens the
-   * archived object named `what` (object-archive.ts; its file's bytes come back in `sealed`).
-   */
-  op?: 'hash' | 'open' | 'object' | 'chunk' | 'sealKept';
-  /**
-   * For 'chunk': the stream the piece belongs to, the piece's length in `data` (whose whole
-   * buffer comes back in `sealed`), and whether it is the last. The chunks are kept here and
+   * For 'chunk': the stream the piece belongs to, the piece's length (in `data`, whose whole
+   * buffer comes back in `sealed`, or in the shared `piece`), and whether it is the last. The chunks are kept here and
    * named in `kept`; each is then sealed ('sealKept' with its `key`) or dropped.
    */
   stream?: number;
+  /** For 'chunk': the piece's place in the pool's shared pieces (then `data` is empty). */
+  piece?: number;
   length?: number;
   last?: boolean;
   key?: number;
@@ -34,8 +34,12 @@ export interface SealTask {
   what?: string;
   /** For 'open': recompute the keyed id (pack.openVerified's `recomputeId`). */
   recomputeId?: boolean;
-  /** For 'open': write the plaintext at `at` of this shared memory (a BlobRing) and send back nothing. */
-  into?: { ring: SharedArrayBuffer; at: number };
+  /**
+   * For 'open': write the plaintext at `at` of this shared memory (a BlobRing) and send back
+   * nothing. For 'sealKept': write the sealed blob there (`room` bytes at most) and send back
+   * its `length`.
+   */
+  into?: { ring: SharedArrayBuffer; at: number; room?: number };
   type: BlobType;
   id: Uint8Array;
   data: Uint8Array;
@@ -45,7 +49,8 @@ export interface SealDone {
   seq: number;
   flags: number;
   sealed: Uint8Array;
-  digest?: string;
+  /** For 'sealKept' into shared memory: the sealed blob's length there. */
+  length?: number;
   error?: string;
   /** The LifeboatError code of a failed 'open' (integrity: the data is damaged). */
   errorCode?: string;
@@ -53,12 +58,24 @@ export interface SealDone {
   kept?: KeptChunk[];
 }
 
-/** A chunk held by a worker: its key there, keyed id and length. */
+/**
+ * A chunk cut by a worker: its key there, keyed id and length; or, for a small chunk, its
+ * sealed blob and flags instead of a key (sealed at once, not kept).
+ */
 export interface KeptChunk {
   key: number;
   id: Uint8Array;
   length: number;
+  sealed?: Uint8Array;
+  flags?: number;
 }
+
+/**
+ * Chunks below this size (small files, the ends of files) are sealed as they are cut: a
+ * second round trip between the threads (about 60 µs of CPU) costs more than compressing
+ * them, even when the main thread then finds them stored already and drops the result.
+ */
+export const SEAL_AT_ONCE = 128 * 1024;
 
 /** Messages without a reply: forget a kept chunk (a duplicate), or a stream given up. */
 export interface DropMessage {
@@ -74,7 +91,13 @@ const data = workerData as {
   level: number;
   keys?: Omit<KeyRingParts, 'dataKeys'> & { dataKeys: [number, Uint8Array][] };
   /** For pools that chunk and name what they seal (the backup's content). */
-  chunking?: { params: ChunkerParams; seed: Uint8Array; mac: Uint8Array };
+  chunking?: {
+    params: ChunkerParams;
+    seed: Uint8Array;
+    mac: Uint8Array;
+    pieces: SharedArrayBuffer;
+    pieceBytes: number;
+  };
 };
 const spec: SealSpec = data.box
   ? { box: Buffer.from(data.box) }
@@ -97,9 +120,26 @@ const keys =
 const chunker =
   data.chunking && new Chunker(data.chunking.params, gearTable(Buffer.from(data.chunking.seed)));
 const macKey = data.chunking && Buffer.from(data.chunking.mac);
-/** Each chunk and its compressed copy are garbage once sealed. */
+/** The pool's pieces (SealPool.takePiece), shared with the main thread. */
+const pieces = data.chunking?.pieces;
+const pieceBytes = data.chunking?.pieceBytes ?? 0;
+/** What sealing a chunk leaves (the cipher's output) is garbage once sent. */
 const letGo = collector(16 * 1024 * 1024);
 const streams = new Map<number, ChunkStream>();
+/**
+ * Memory the chunks cut here are copied into until sealed or dropped, reused: a fresh buffer
+ * per chunk, freed after a collection, left the allocator holding tens of MiB not in use.
+ */
+const chunkRing = chunker && new BlobRing(8 * 1024 * 1024);
+const chunkMemory = (length: number) => chunkRing?.take(length) ?? Buffer.allocUnsafeSlow(length);
+/**
+ * A chunk sealed or dropped: its memory is given back (or left to the collector). Counted
+ * either way: sealing it left garbage of about its size (the cipher's output).
+ */
+function done(chunk: Buffer): void {
+  chunkRing?.release(chunk);
+  letGo(chunk.length);
+}
 const kept = new Map<number, Buffer>();
 let nextKey = 0;
 
@@ -109,7 +149,7 @@ function chunkPiece(task: SealTask, piece: Buffer): KeptChunk[] {
   const id = task.stream ?? 0;
   let stream = streams.get(id);
   if (!stream) {
-    stream = chunker.stream();
+    stream = chunker.stream(chunkMemory);
     streams.set(id, stream);
   }
   const chunks = stream.push(piece.subarray(0, task.length ?? piece.length));
@@ -119,23 +159,56 @@ function chunkPiece(task: SealTask, piece: Buffer): KeptChunk[] {
     if (last) chunks.push(last);
   }
   return chunks.map((chunk) => {
+    const id = blobId(macKey, chunk);
+    if (chunk.length < SEAL_AT_ONCE) {
+      const { flags, sealed } = sealChunk(task.type, id, chunk);
+      done(chunk);
+      return { key: -1, id, length: chunk.length, sealed, flags };
+    }
     const key = nextKey++;
     kept.set(key, chunk);
-    return { key, id: blobId(macKey, chunk), length: chunk.length };
+    return { key, id, length: chunk.length };
   });
 }
 
-function seal(task: SealTask, plain: Buffer): void {
-  const compressed = compress(plain, level);
+function sealChunk(
+  type: BlobType,
+  id: Uint8Array,
+  plain: Buffer,
+  into?: Buffer,
+): { flags: number; sealed: Buffer } {
+  // A view of reused memory: sealing copies it out.
+  const compressed = compressScratch(plain, level);
   const flags = compressed ? FLAG_ZSTD : 0;
-  const sealed = sealBlob(spec, task.type, flags, Buffer.from(task.id), compressed ?? plain);
+  return {
+    flags,
+    sealed: sealBlob(
+      spec,
+      type,
+      flags,
+      Buffer.from(id.buffer, id.byteOffset, id.byteLength),
+      compressed ?? plain,
+      into,
+    ),
+  };
+}
+
+function seal(task: SealTask, plain: Buffer): void {
+  if (task.into) {
+    const into = Buffer.from(task.into.ring, task.into.at, task.into.room ?? 0);
+    const { flags, sealed } = sealChunk(task.type, task.id, plain, into);
+    parentPort?.postMessage({ seq: task.seq, flags, sealed: new Uint8Array(0), length: sealed.length });
+    return;
+  }
+  const { flags, sealed } = sealChunk(task.type, task.id, plain);
   const done: SealDone = { seq: task.seq, flags, sealed };
   parentPort?.postMessage(done, ownsBuffer(sealed) ? [sealed.buffer as ArrayBuffer] : []);
 }
 
 parentPort?.on('message', (task: SealTask | DropMessage) => {
   if (task.op === 'drop') {
-    letGo(kept.get(task.key ?? -1)?.length ?? 0);
+    const chunk = kept.get(task.key ?? -1);
+    if (chunk) done(chunk);
     kept.delete(task.key ?? -1);
     return;
   }
@@ -149,13 +222,6 @@ parentPort?.on('message', (task: SealTask | DropMessage) => {
 function handle(task: SealTask): void {
   try {
     const data = Buffer.from(task.data.buffer, task.data.byteOffset, task.data.byteLength);
-    if (task.op === 'hash') {
-      // The pack's buffer came here whole (transferred); it goes back the same way.
-      parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: task.data, digest: storageId(data) }, [
-        task.data.buffer as ArrayBuffer,
-      ]);
-      return;
-    }
     if (task.op === 'object') {
       if (!keys) throw new Error('this pool has no keys to open archived objects with');
       const file = Buffer.concat([...openObject(keys, task.what ?? '', data)]);
@@ -186,19 +252,27 @@ function handle(task: SealTask): void {
       return;
     }
     if (task.op === 'chunk') {
-      const chunks = chunkPiece(task, data);
-      // The piece's buffer goes back to be read into again.
-      parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: task.data, kept: chunks }, [
-        task.data.buffer as ArrayBuffer,
-      ]);
+      const piece =
+        task.piece !== undefined && pieces ? Buffer.from(pieces, task.piece * pieceBytes, pieceBytes) : data;
+      const chunks = chunkPiece(task, piece);
+      // The blobs sealed at once move to the main thread; a shared piece stays where it is
+      // (free again once this reply arrives), a piece of its own goes back.
+      const moved: ArrayBuffer[] = [];
+      if (piece === data) moved.push(task.data.buffer as ArrayBuffer);
+      for (const c of chunks)
+        if (c.sealed && ownsBuffer(c.sealed)) moved.push(c.sealed.buffer as ArrayBuffer);
+      parentPort?.postMessage({ seq: task.seq, flags: 0, sealed: task.data, kept: chunks }, moved);
       return;
     }
     if (task.op === 'sealKept') {
       const plain = kept.get(task.key ?? -1);
       if (!plain) throw new Error(`no kept chunk ${task.key}`);
       kept.delete(task.key ?? -1);
-      seal(task, plain);
-      letGo(plain.length);
+      try {
+        seal(task, plain);
+      } finally {
+        done(plain);
+      }
       return;
     }
     seal(task, data);

@@ -68,6 +68,12 @@ export interface ContentStore {
    * (copied) before the next is pulled, so a source may reuse one buffer for every piece.
    */
   saveContent(stream: AsyncIterable<Uint8Array>, options?: { sha256?: boolean }): Promise<ContentRef>;
+  /**
+   * saveContent reading straight into the store's memory: `read` fills `into` from its start
+   * and resolves to the bytes it put there, 0 at the end of the stream; it is not called
+   * again before the last call's bytes are consumed. Optional: without it, saveContent serves.
+   */
+  saveRead?(read: (into: Buffer) => Promise<number>, options?: { sha256?: boolean }): Promise<ContentRef>;
   /** Stores one directory's entries; returns the tree id. Nodes MUST be sorted by name bytes. */
   saveTree(tree: Tree): Promise<string>;
   loadTree(id: string): Promise<Tree>;

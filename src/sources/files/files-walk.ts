@@ -7,7 +7,7 @@
  * skipped, and the rest is saved; only an unreadable root fails the backup.
  */
 import type { BigIntStats } from 'node:fs';
-import { constants, lstatSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, read as readFd } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { describe, errnoCode, isLifeboatError, LifeboatError } from '../../errors.js';
@@ -320,7 +320,7 @@ class TreeWalker {
       node.content = previous.content;
       this.ctx.progress.advance(node.size, { files: 1, reused: true });
     } else {
-      const content = await this.readContent(path, place);
+      const content = await this.readContent(path, place, node.size);
       if (content === undefined) return undefined;
       node.content = content.chunks;
       // The size actually read, so a restore can verify it even if the file grew meanwhile.
@@ -333,51 +333,77 @@ class TreeWalker {
     return node;
   }
 
+  /** `size`: the file's size by lstat, so the read that would find its end can be left out. */
   private async readContent(
     path: Buffer,
     place: Place,
+    size: number,
   ): Promise<{ chunks: string[]; size: number } | undefined> {
-    let handle: fs.FileHandle;
+    // open and close are synchronous, as lstat: the inode is in memory already, and a
+    // thread-pool round trip cost several times the call. Reads stay asynchronous (the data
+    // may have to come from the disk).
+    let fd: number;
     try {
-      handle = await fs.open(path, OPEN_FLAGS);
+      fd = openSync(path, OPEN_FLAGS);
     } catch (err) {
       return this.skip(err, place);
     }
     const { progress } = this.ctx;
     const checkAborted = () => this.checkAborted();
-    // Read buffers are reused: a fresh 1 MiB buffer per read (what a read stream does) turned
-    // into most of a backup's time as garbage collection on trees of small files.
-    // saveContent consumes each piece before pulling the next (ContentStore contract).
-    const buffer = this.buffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER);
     // A read error skips the file (what was stored of it is left for prune); errors from the
     // store itself, or an interruption, fail the backup.
     let readError: unknown;
-    async function* counted(): AsyncIterable<Uint8Array> {
-      for (;;) {
-        let bytesRead: number;
-        try {
-          ({ bytesRead } = await handle.read(buffer, 0, buffer.length, null));
-        } catch (err) {
-          readError = err;
-          throw err;
-        }
-        if (bytesRead === 0) return;
-        checkAborted();
-        progress.advance(bytesRead);
-        yield buffer.subarray(0, bytesRead);
+    let total = 0;
+    let ended = false;
+    const read = async (into: Buffer): Promise<number> => {
+      if (ended) return 0;
+      let bytesRead: number;
+      try {
+        bytesRead = await readAsync(fd, into);
+      } catch (err) {
+        readError = err;
+        throw err;
       }
-    }
+      if (bytesRead === 0) return 0;
+      checkAborted();
+      progress.advance(bytesRead);
+      total += bytesRead;
+      // A short read that reaches the size lstat gave is the end: one thread-pool round trip
+      // less per file. (A file that grew goes on being read; one whose size says nothing, as
+      // in /proc, reads until a read returns 0.)
+      if (bytesRead < into.length && total === size && size > 0) ended = true;
+      return bytesRead;
+    };
+    const { store } = this.ctx;
+    // Read buffers are reused: a fresh 1 MiB buffer per read (what a read stream does) turned
+    // into most of a backup's time as garbage collection on trees of small files. A store
+    // with saveRead lends its own memory instead (the seal workers cut from it).
+    let buffer: Buffer | undefined;
     try {
-      const ref = await this.ctx.store.saveContent(counted());
+      if (store.saveRead) return await store.saveRead(read);
+      const reused = this.buffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER);
+      buffer = reused;
+      // saveContent consumes each piece before pulling the next (ContentStore contract).
+      const pieces = async function* (): AsyncIterable<Uint8Array> {
+        for (let n = await read(reused); n > 0; n = await read(reused)) yield reused.subarray(0, n);
+      };
+      const ref = await store.saveContent(pieces());
       return { chunks: ref.chunks, size: ref.size };
     } catch (err) {
       if (readError === undefined) throw err;
       return this.skip(readError, place);
     } finally {
-      this.buffers.push(buffer);
-      await handle.close();
+      if (buffer) this.buffers.push(buffer);
+      closeSync(fd);
     }
   }
+}
+
+/** One read from the file's current position into `into`, through the thread pool. */
+function readAsync(fd: number, into: Buffer): Promise<number> {
+  return new Promise((resolve, reject) =>
+    readFd(fd, into, 0, into.length, null, (err, n) => (err ? reject(err) : resolve(n))),
+  );
 }
 
 function rootError(err: unknown, path: string): LifeboatError {
