@@ -88,29 +88,42 @@ export class RepoContentStore implements ContentStore {
       }
     };
     // A piece is sent once the next one is read (or the input ends), so the last goes with
-    // the mark that ends the stream: a small file is one message.
+    // the mark that ends the stream: a small file is one message. Input arriving in small
+    // pieces (a pipe's 64 KiB, a socket's few KiB) is gathered into PIECE_BYTES buffers:
+    // one worker round trip per 1 MiB rather than per read, with the same chunks and ids
+    // (the worker's chunker cuts by content, not by piece).
     let held: { buffer: Buffer; length: number } | undefined;
+    let sent = false;
     const send = async (last: boolean) => {
       const piece = held ?? { buffer: Buffer.allocUnsafeSlow(0), length: 0 };
       held = undefined;
+      sent = true;
       replies.push(pool.chunk(stream, piece.buffer, piece.length, last));
       while (replies.length > PIECES_AHEAD) await take();
     };
     try {
       for await (const piece of input) {
-        for (let at = 0; at < piece.length; at += PIECE_BYTES) {
-          const part = piece.subarray(at, Math.min(piece.length, at + PIECE_BYTES));
+        let at = 0;
+        while (at < piece.length) {
+          if (held && held.length === held.buffer.length) await send(false);
+          if (!held) {
+            // A stream's first piece, when short (a small file), goes into a buffer of its
+            // own size unless a spare one is at hand: moving a large buffer for a few bytes
+            // costs garbage collections of external memory. Later pieces fill whole ones.
+            const rest = piece.length - at;
+            const buffer =
+              this.spare.pop() ??
+              (sent || rest >= PIECE_BYTES
+                ? Buffer.allocUnsafeSlow(PIECE_BYTES)
+                : Buffer.allocUnsafeSlow(rest));
+            held = { buffer, length: 0 };
+          }
+          const n = Math.min(piece.length - at, held.buffer.length - held.length);
+          const part = piece.subarray(at, at + n);
           hash?.update(part);
-          if (held) await send(false);
-          // A whole piece goes into a reused buffer; a short one (a small file, a file's
-          // end) into one of its own size: moving a large buffer for a few bytes costs
-          // garbage collections of external memory.
-          const buffer =
-            part.length === PIECE_BYTES
-              ? (this.spare.pop() ?? Buffer.allocUnsafeSlow(PIECE_BYTES))
-              : Buffer.allocUnsafeSlow(part.length);
-          buffer.set(part);
-          held = { buffer, length: part.length };
+          held.buffer.set(part, held.length);
+          held.length += n;
+          at += n;
         }
       }
       await send(true);
