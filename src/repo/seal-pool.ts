@@ -58,6 +58,15 @@ export class SealPool {
     private readonly chunking?: ChunkingKeys,
   ) {}
 
+  /**
+   * Starts a worker now, before the first task: a worker's start-up (a thread, its modules)
+   * then overlaps the caller's own waits (the repository's index, the source's connection)
+   * instead of delaying the first piece of content. Idle, it does not keep the process alive.
+   */
+  warm(): void {
+    if (this.slots.length === 0 && this.size > 0) this.spawn();
+  }
+
   /** A new stream for chunk(). */
   openStream(): number {
     return this.nextStream++;
