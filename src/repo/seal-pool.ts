@@ -245,7 +245,6 @@ export class SealPool {
       },
     });
     const slot: Slot = { worker, busy: 0 };
-    worker.unref();
     worker.on('message', (done: SealDone) => {
       const p = this.pending.get(done.seq);
       if (!p) return;
@@ -268,6 +267,9 @@ export class SealPool {
     worker.on('exit', (code) => {
       if (code !== 0) this.failAll(slot, new Error(`seal worker exited with code ${code}`));
     });
+    // After the listeners: adding a 'message' listener refs the worker's port again, and an
+    // idle worker (one started by warm() and never used) must not keep the process alive.
+    worker.unref();
     this.slots.push(slot);
     return slot;
   }
