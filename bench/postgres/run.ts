@@ -1,6 +1,6 @@
 /**
  * @module bench/postgres/run
- * `node dist/bench/postgres/run.js [--scale 15] [--runs 3] [--jobs 2] [--days 0] [--baseline OTHER/bin/lifeboat.js] [--workdir DIR] [--keep] [--json]`
+ * `node dist/bench/postgres/run.js [--scale 15] [--runs 3] [--jobs 2] [--days 0] [--baseline OTHER/bin/lifeboat.js] [--no-restore] [--workdir DIR] [--keep] [--json]`
  *
  * The PostgreSQL engine against the tools it wraps, on a pgbench database plus a copy of
  * pgbench_accounts (two large tables; scale 15 is about 450 MiB) in a throwaway server:
@@ -10,6 +10,7 @@
  * load average at each round's start is printed with the ratios. With --days N, N "days"
  * follow, each updating a random 1% of pgbench_accounts, backed up by Lifeboat and by restic
  * fed the same (uncompressed) dumps with `restic backup --stdin`; the repository sizes.
+ * --no-restore measures the backups only.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -32,6 +33,8 @@ export interface PostgresBenchOptions {
   workdir?: string;
   /** Another build's bin/lifeboat.js, measured in the same rounds ("[baseline]" steps). */
   baseline?: string;
+  /** Backups only: no restore steps. */
+  noRestore?: boolean;
   keep: boolean;
   log: (line: string) => void;
 }
@@ -153,6 +156,30 @@ async function benchOn(
     await step('lifeboat backup (Z0)', lb.backup());
     await step('lifeboat backup (Z6)', lbZ6.backup());
 
+    if (o.baseline) {
+      const base = setupLifeboat(work, `base-${round}`, { type: 'postgres', url }, o.baseline);
+      const baseZ6 = setupLifeboat(
+        work,
+        `basez6-${round}`,
+        { type: 'postgres', url, compression: 6 },
+        o.baseline,
+      );
+      await step('lifeboat backup (Z0) [baseline]', base.backup());
+      await step('lifeboat backup (Z6) [baseline]', baseZ6.backup());
+      if (!o.noRestore) {
+        for (const [name, jobs] of [
+          ['lifeboat restore (stream) [baseline]', 1],
+          [`lifeboat restore (jobs ${o.jobs}) [baseline]`, o.jobs],
+        ] as const) {
+          psql('postgres', 'DROP DATABASE IF EXISTS r2');
+          await step(name, base.restore(server.urlFor('r2'), jobs));
+        }
+        psql('postgres', 'DROP DATABASE IF EXISTS r2');
+      }
+      rmSync(base.repo, { recursive: true, force: true });
+      rmSync(baseZ6.repo, { recursive: true, force: true });
+    }
+    if (o.noRestore) continue;
     // Restores into a fresh database: pg_restore of pg_dump's own (seekable) file.
     fresh('r1');
     await step(
@@ -176,19 +203,6 @@ async function benchOn(
       await step(name, lb.restore(server.urlFor('r2'), jobs));
     }
     psql('postgres', 'DROP DATABASE IF EXISTS r2');
-    if (o.baseline) {
-      const base = setupLifeboat(work, `base-${round}`, { type: 'postgres', url }, o.baseline);
-      await step('lifeboat backup (Z0) [baseline]', base.backup());
-      for (const [name, jobs] of [
-        ['lifeboat restore (stream) [baseline]', 1],
-        [`lifeboat restore (jobs ${o.jobs}) [baseline]`, o.jobs],
-      ] as const) {
-        psql('postgres', 'DROP DATABASE IF EXISTS r2');
-        await step(name, base.restore(server.urlFor('r2'), jobs));
-      }
-      psql('postgres', 'DROP DATABASE IF EXISTS r2');
-      rmSync(base.repo, { recursive: true, force: true });
-    }
   }
   // Days: ~1% of accounts change; Lifeboat backs up, restic takes the same dump on stdin.
   const restic = o.days > 0 ? resticAvailable() : null;
@@ -266,16 +280,23 @@ async function benchOn(
     'backup: lifeboat (Z0) / pg_dump -Fc -Z0 > file':
       wall('lifeboat backup (Z0)') / wall('pg_dump -Fc -Z0 > file'),
     'backup: lifeboat (Z6) / pg_dump -Fc > file': wall('lifeboat backup (Z6)') / wall('pg_dump -Fc > file'),
-    'restore: lifeboat stream / pg_restore (zlib file)':
-      wall('lifeboat restore (stream)') / wall('pg_restore (zlib file)'),
-    [`restore: lifeboat jobs ${o.jobs} / pg_restore (zlib file)`]:
-      wall(`lifeboat restore (jobs ${o.jobs})`) / wall('pg_restore (zlib file)'),
-    [`restore: lifeboat jobs ${o.jobs} / lifeboat stream`]:
-      wall(`lifeboat restore (jobs ${o.jobs})`) / wall('lifeboat restore (stream)'),
   };
   if (o.baseline) {
     ratios['baseline backup (Z0) / pg_dump -Fc > file'] =
       wall('lifeboat backup (Z0) [baseline]') / wall('pg_dump -Fc > file');
+    ratios['baseline backup (Z6) / pg_dump -Fc > file'] =
+      wall('lifeboat backup (Z6) [baseline]') / wall('pg_dump -Fc > file');
+  }
+  if (!o.noRestore)
+    Object.assign(ratios, {
+      'restore: lifeboat stream / pg_restore (zlib file)':
+        wall('lifeboat restore (stream)') / wall('pg_restore (zlib file)'),
+      [`restore: lifeboat jobs ${o.jobs} / pg_restore (zlib file)`]:
+        wall(`lifeboat restore (jobs ${o.jobs})`) / wall('pg_restore (zlib file)'),
+      [`restore: lifeboat jobs ${o.jobs} / lifeboat stream`]:
+        wall(`lifeboat restore (jobs ${o.jobs})`) / wall('lifeboat restore (stream)'),
+    });
+  if (o.baseline && !o.noRestore) {
     ratios['baseline restore stream / pg_restore (zlib file)'] =
       wall('lifeboat restore (stream) [baseline]') / wall('pg_restore (zlib file)');
     ratios[`baseline restore jobs ${o.jobs} / baseline stream`] =
@@ -365,11 +386,12 @@ function parseArgs(argv: string[]): Partial<PostgresBenchOptions> & { json?: boo
     else if (a === '--baseline') out.baseline = value();
     else if (a === '--jobs') out.jobs = Number(value());
     else if (a === '--workdir') out.workdir = value();
+    else if (a === '--no-restore') out.noRestore = true;
     else if (a === '--keep') out.keep = true;
     else if (a === '--json') out.json = true;
     else
       throw new Error(
-        `unknown option ${a} (use --scale N, --runs N, --baseline BIN, --days N, --jobs N, --workdir DIR, --keep, --json)`,
+        `unknown option ${a} (use --scale N, --runs N, --baseline BIN, --no-restore, --days N, --jobs N, --workdir DIR, --keep, --json)`,
       );
   }
   return out;

@@ -17,6 +17,7 @@ import { describeDamaged, partialRestoreError, runRestore } from '../jobs/restor
 import { describeProblems } from '../jobs/snapshot-select.js';
 import { ProgressTally, teeProgress } from '../progress.js';
 import type { Snapshot } from '../repo/snapshot.js';
+import { preloadEngines } from '../sources/registry.js';
 import { scopeValues } from '../sources/restore-scopes.js';
 import { sourceFromCli } from '../sources/source-from-cli.js';
 import type { CliContext } from './context.js';
@@ -82,6 +83,8 @@ export async function backup(ctx: CliContext, opts: BackupOptions, names: string
     // A source whose settings use an unset ${NAME} fails the run before anything is saved.
     for (const c of chosen) requireSettings(c.config);
   }
+  // The engines' modules load while the repository's key is derived.
+  preloadEngines(chosen.map((c) => String(c.config.type)));
   const repo = await ctx.openRepository();
   const reports = await runBackups(repo, {
     sources: chosen,

@@ -66,6 +66,8 @@ function countingProgress(inner: Progress, estimate: number | undefined) {
 export async function runBackup(repo: Repository, req: BackupRequest): Promise<BackupOutcome> {
   const started = repo.clock.now();
   const addedBefore = repo.bytesAdded;
+  // The seal worker starts while the lock, the index and the source's connection are awaited.
+  repo.contentPool()?.warm();
   const lock = await repo.lock(false, `backup of ${req.source.name}`);
   try {
     await repo.loadIndex({ adoptOrphans: true });

@@ -215,20 +215,35 @@ export class RepoContentStore implements ContentStore {
 }
 
 /** A read function over an iterator of pieces of any size (saveContent over saveInWorkers). */
+/**
+ * Reads a stream into the caller's buffers, filling each before it returns: input arriving in
+ * small pieces (a pipe's 64 KiB, a socket's few KiB) becomes one worker round trip per
+ * PIECE_BYTES rather than one per read, with the same chunks and ids (the worker's chunker
+ * cuts by content, not by piece).
+ */
 function readerOf(input: AsyncIterator<Uint8Array>): (into: Buffer) => Promise<number> {
   let piece: Uint8Array | undefined;
   let at = 0;
+  let done = false;
   return async (into) => {
-    while (!piece || at === piece.length) {
-      const next = await input.next();
-      if (next.done) return 0;
-      piece = next.value;
-      at = 0;
+    let filled = 0;
+    while (filled < into.length && !done) {
+      if (!piece || at === piece.length) {
+        const next = await input.next();
+        if (next.done) {
+          done = true;
+          break;
+        }
+        piece = next.value;
+        at = 0;
+        continue;
+      }
+      const n = Math.min(into.length - filled, piece.length - at);
+      into.set(piece.subarray(at, at + n), filled);
+      at += n;
+      filled += n;
     }
-    const n = Math.min(into.length, piece.length - at);
-    into.set(piece.subarray(at, at + n));
-    at += n;
-    return n;
+    return filled;
   };
 }
 

@@ -100,6 +100,15 @@ export class SealPool {
     private readonly chunking?: ChunkingKeys,
   ) {}
 
+  /**
+   * Starts a worker now, before the first task: a worker's start-up (a thread, its modules)
+   * then overlaps the caller's own waits (the repository's index, the source's connection)
+   * instead of delaying the first piece of content. Idle, it does not keep the process alive.
+   */
+  warm(): void {
+    if (this.slots.length === 0 && this.size > 0) this.spawn();
+  }
+
   /** A new stream for chunk(). */
   openStream(): number {
     return this.nextStream++;
@@ -325,7 +334,6 @@ export class SealPool {
       },
     });
     const slot: Slot = { worker, busy: 0 };
-    worker.unref();
     worker.on('message', (done: SealDone) => {
       const p = this.pending.get(done.seq);
       if (!p) return;
@@ -348,6 +356,9 @@ export class SealPool {
     worker.on('exit', (code) => {
       if (code !== 0) this.failAll(slot, new Error(`seal worker exited with code ${code}`));
     });
+    // After the listeners: adding a 'message' listener refs the worker's port again, and an
+    // idle worker (one started by warm() and never used) must not keep the process alive.
+    worker.unref();
     this.slots.push(slot);
     return slot;
   }

@@ -118,6 +118,12 @@ export class ByteReader {
     return out;
   }
 
+  /** Consumes `n` buffered bytes (call has/fill first) without making a view of them. */
+  drop(n: number): void {
+    if (!this.has(n)) throw new TruncatedError(this.base + this.buf.length);
+    this.pos += n;
+  }
+
   /** Index (in the stream) of the first `byte` at or after the read position, if buffered. */
   indexOf(byte: number): number {
     const i = this.buf.indexOf(byte, this.pos);

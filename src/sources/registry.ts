@@ -70,6 +70,17 @@ export function knownSourceTypes(): string[] {
 }
 
 /**
+ * Starts loading the modules of the engines of `types` (unknown ones are ignored), so that a
+ * caller can overlap them with other waits, such as the repository key's derivation, which
+ * runs off the main thread. createSource awaits the same load and reports its failure.
+ */
+export function preloadEngines(types: Iterable<string>): void {
+  for (const type of new Set(types)) {
+    if (Object.hasOwn(engines, type)) engines[type].load().catch(() => {});
+  }
+}
+
+/**
  * Builds the source `name` from its settings. The settings are checked against the engine's
  * schema here too, since they may come from a snapshot rather than a validated config file
  * (a restore of a snapshot loads the schemas here, with the engine).

@@ -50,12 +50,14 @@ export async function backupDatabase(
   try {
     const info = await serverInfo(client);
     const serverMajor = majorOf(info.versionNum);
-    const pgDump = await checkedTool('pg_dump', {
+    // pg_dump's version is checked (a process started) while the transaction starts.
+    const tool = checkedTool('pg_dump', {
       binDir: source.config.bin_dir,
       serverMajor,
       source: source.name,
       needed: { major: serverMajor, text: info.version },
     });
+    tool.catch(() => {}); // reported where it is awaited, unless the transaction fails first
     await query(
       client,
       'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
@@ -68,6 +70,7 @@ export async function backupDatabase(
       [],
       'exporting a snapshot',
     );
+    const pgDump = await tool;
 
     const abort = new AbortController();
     const onOuterAbort = () => abort.abort(ctx.signal?.reason);

@@ -308,16 +308,55 @@ class Parser {
           throw this.error(
             'the RDB holds functions in the format of Redis 7.0 release candidates (opcode 246), which lifeboat does not read',
           );
-        default:
-          await this.keyValue(op, expireMs, idle, freq);
+        default: {
+          const pending = this.keyValue(op, expireMs, idle, freq);
+          if (pending) await pending;
           expireMs = undefined;
           idle = undefined;
           freq = undefined;
+        }
       }
     }
   }
 
-  private async keyValue(
+  /** One key and its value; undefined when done synchronously (see countKey). */
+  private keyValue(
+    type: number,
+    expireMs: number | undefined,
+    idle: number | undefined,
+    freq: number | undefined,
+  ): Promise<void> | undefined {
+    const visitor = this.visitor;
+    if (visitor.entry || visitor.wantValue || !Object.hasOwn(TYPE_NAMES, type)) {
+      return this.readKeyValue(type, expireMs, idle, freq);
+    }
+    // Counting alone (a backup) needs no key: it is skipped, not copied, and without a
+    // promise while the key and its value are buffered (most keys, in 64 KiB pieces).
+    const skipped = this.skipString();
+    if (skipped) return skipped.then(() => this.countValue(type, expireMs));
+    return this.countValue(type, expireMs);
+  }
+
+  private countValue(type: number, expireMs: number | undefined): Promise<void> | undefined {
+    const skipped = this.skipValue(type);
+    if (skipped) return skipped.then((module) => this.counted(module, expireMs));
+    this.counted(undefined, expireMs);
+    return undefined;
+  }
+
+  private counted(module: string | undefined, expireMs: number | undefined): void {
+    if (module !== undefined) this.summary.moduleKeys++;
+    const dbKey = this.dbKey;
+    this.summary.keys[dbKey] = (this.summary.keys[dbKey] ?? 0) + 1;
+    if (expireMs !== undefined) {
+      this.summary.expires++;
+      this.visitor.expiry?.(this.db, expireMs);
+    }
+    this.key = undefined;
+  }
+
+  /** A key read whole, its value captured or skipped, and the entry given to the visitor. */
+  private async readKeyValue(
     type: number,
     expireMs: number | undefined,
     idle: number | undefined,
@@ -325,14 +364,8 @@ class Parser {
   ): Promise<void> {
     const r = this.r;
     const visitor = this.visitor;
-    // Counting alone (a backup) needs no key: it is skipped, not copied.
-    if (visitor.entry || visitor.wantValue || !Object.hasOwn(TYPE_NAMES, type)) {
-      const maybeKey = this.string();
-      this.key = maybeKey instanceof Buffer ? maybeKey : await maybeKey;
-    } else {
-      const skipped = this.skipString();
-      if (skipped) await skipped;
-    }
+    const maybeKey = this.string();
+    this.key = maybeKey instanceof Buffer ? maybeKey : await maybeKey;
     const key = this.key;
     if (!Object.hasOwn(TYPE_NAMES, type)) {
       throw this.error(
@@ -684,7 +717,7 @@ class Parser {
     this.headerSync();
     if (this.hKind === 1) return;
     if (r.has(this.hSize)) {
-      r.take(this.hSize);
+      r.drop(this.hSize);
       return;
     }
     return r.skip(this.hSize);
@@ -697,7 +730,7 @@ class Parser {
 
   private async skipBytes(n: number): Promise<void> {
     const r = this.r;
-    if (r.has(n)) r.take(n);
+    if (r.has(n)) r.drop(n);
     else await r.skip(n);
   }
 

@@ -35,6 +35,8 @@ const TEMP_PREFIX = '.tmp-';
 export const LOCAL_MODES = { dir: 0o700, file: 0o400, temp: 0o600 } as const;
 /** Parallel stat() calls while listing. */
 const STAT_CONCURRENCY = 32;
+/** Pack folders read at once while listing. */
+const DIR_CONCURRENCY = 16;
 
 const CAPABILITIES: BackendCapabilities = {
   atomicReplace: true,
@@ -382,11 +384,16 @@ export class LocalBackend implements Backend {
     }
     const top = join(this.location, TYPE_DIRS[type]);
     const dirs = type === 'pack' ? (await this.entries(top, type, true)).map((d) => join(top, d)) : [top];
-    for (const dir of dirs) {
-      const names = await this.entries(dir, type, false);
-      for (let i = 0; i < names.length; i += STAT_CONCURRENCY) {
+    // Packs are spread over 256 folders: they are read a group at a time, and their files
+    // stat'ed across the group, rather than one folder per round trip (a backup lists the
+    // packs before it starts, to adopt those a failed backup left unindexed).
+    for (let d = 0; d < dirs.length; d += DIR_CONCURRENCY) {
+      const group = dirs.slice(d, d + DIR_CONCURRENCY);
+      const listed = await Promise.all(group.map((dir) => this.entries(dir, type, false)));
+      const files = listed.flatMap((names, k) => names.map((name) => ({ dir: group[k], name })));
+      for (let i = 0; i < files.length; i += STAT_CONCURRENCY) {
         const batch = await Promise.all(
-          names.slice(i, i + STAT_CONCURRENCY).map((n) => this.statIn(dir, n, type)),
+          files.slice(i, i + STAT_CONCURRENCY).map((f) => this.statIn(f.dir, f.name, type)),
         );
         for (const info of batch) if (info) yield info;
       }
