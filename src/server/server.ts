@@ -15,6 +15,9 @@ import { type Clock, systemClock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { parseDuration } from '../config/duration.js';
 import { describe } from '../errors.js';
+import { FleetJobs } from '../jobs/fleet/fleet-jobs.js';
+import type { FleetQueueOptions, FleetWorkerStatus } from '../jobs/fleet/fleet-queue.js';
+import { FleetSchedule } from '../jobs/fleet/fleet-schedule.js';
 import { JobQueue } from '../jobs/queue/job-queue.js';
 import { parseSchedule, type Schedule, schedulesOf } from '../jobs/queue/schedule.js';
 import {
@@ -57,6 +60,12 @@ export interface ServerOptions {
   lifeboatArgv?: string[];
   /** The environment the repository was given in (--repo, --password-file applied); process.env by default. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Fleet mode (the catalog is PostgreSQL): the fleet queue's settings. Jobs are dispatched
+   * through it, this server's worker runs those its `server.labels` reach, and the schedules
+   * are claimed slot by slot across instances (docs/distributed.md).
+   */
+  fleet?: FleetQueueOptions;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
@@ -86,6 +95,8 @@ export class LifeboatServer implements ApiContext {
   readonly limiter: FailedAuthLimiter;
   readonly runner: JobQueue;
   readonly scheduler: Scheduler;
+  /** Fleet mode: the source schedules, claimed once per slot across instances. */
+  readonly fleetSchedule: FleetSchedule | undefined;
   readonly snapshots: SnapshotCache;
   readonly browser: SnapshotBrowser;
   readonly metrics: ServerMetrics;
@@ -103,6 +114,7 @@ export class LifeboatServer implements ApiContext {
     options: ServerOptions,
     private readonly reader: Repository,
     schedules: Map<string, Schedule>,
+    readonly fleet: FleetJobs | undefined,
   ) {
     this.config = options.config;
     this.catalog = options.catalog;
@@ -140,6 +152,7 @@ export class LifeboatServer implements ApiContext {
       env: options.env,
       openRepository,
       onFinished: (job) => this.afterJob(job),
+      dispatch: fleet?.dispatch,
       // A client that sees a backup (or a drill) finish finds its snapshot (or report) listed.
       beforeFinal: async (job) => {
         if (['backup', 'forget', 'prune', 'drill', 'app_backup', 'app_drill'].includes(job.kind))
@@ -168,8 +181,20 @@ export class LifeboatServer implements ApiContext {
       },
     );
     this.scheduler = new Scheduler(this.clock, { auto: options.autoSchedule ?? true });
+    this.fleetSchedule = fleet
+      ? new FleetSchedule({
+          queue: fleet.queue,
+          clock: this.clock,
+          instance: `${hostname()}:${process.pid}`,
+          auto: options.autoSchedule ?? true,
+        })
+      : undefined;
     for (const [id, schedule] of schedules) {
-      this.scheduler.add({ id, schedule, run: () => this.scheduled(id) });
+      if (this.fleetSchedule) {
+        this.fleetSchedule.add({ id, schedule, submit: async () => (await this.submitScheduled(id)).id });
+      } else {
+        this.scheduler.add({ id, schedule, run: () => this.scheduled(id) });
+      }
     }
     // Alerts (RPO, free space) and the snapshot list are looked at every minute.
     this.scheduler.add({
@@ -191,9 +216,26 @@ export class LifeboatServer implements ApiContext {
         clock: options.clock ?? systemClock,
       },
     );
-    const server = new LifeboatServer(options, reader, schedules);
+    const log = options.log ?? defaultLogger();
+    let fleet: FleetJobs | undefined;
+    try {
+      fleet = options.fleet
+        ? await FleetJobs.start(options.fleet, {
+            config: options.config,
+            catalog: options.catalog,
+            clock: options.clock ?? systemClock,
+            log,
+          })
+        : undefined;
+    } catch (err) {
+      await reader.close().catch(() => {});
+      await reader.closeStorage().catch(() => {});
+      throw err;
+    }
+    const server = new LifeboatServer({ ...options, log }, reader, schedules, fleet);
     await server.snapshots.refresh();
-    const recovered = await server.runner.recoverStale();
+    // In fleet mode the lease finds jobs whose worker died, and runs them again.
+    const recovered = fleet ? 0 : await server.runner.recoverStale();
     const rebuilt = await server.syncCatalog();
     const now = server.clock.now();
     for (const name of Object.keys(options.config.sources)) await firstSeen(server.catalog, name, now);
@@ -212,6 +254,12 @@ export class LifeboatServer implements ApiContext {
   async start(listen: string): Promise<string> {
     const { host, port } = parseListen(listen);
     this.scheduler.start();
+    this.fleetSchedule?.start();
+    await this.fleet?.work(
+      this.runner,
+      this.config.server?.labels ?? {},
+      this.config.server?.concurrency ?? 2,
+    );
     const address = await this.app.listen({ host, port });
     await this.catalog.audit.append({
       actor: 'server',
@@ -226,6 +274,7 @@ export class LifeboatServer implements ApiContext {
   /** Starts only the scheduler (tests that use `app.inject`). */
   startScheduler(): void {
     this.scheduler.start();
+    this.fleetSchedule?.start();
   }
 
   /** Fires what is due now (tests drive a TestClock and call this). */
@@ -240,7 +289,14 @@ export class LifeboatServer implements ApiContext {
   stop(graceMs = this.graceMs, reason = 'the server stopped'): Promise<JobRecord[]> {
     this.stopping ??= (async () => {
       this.scheduler.stop();
-      const interrupted = await this.runner.drain(graceMs, reason);
+      await this.fleetSchedule?.stop();
+      // Fleet mode: the worker takes nothing more; what it runs is interrupted after the grace
+      // and handed back to the queue, which runs it again elsewhere.
+      const [interrupted] = await Promise.all([
+        this.runner.drain(graceMs, reason),
+        this.fleet?.stopWorking(graceMs + 5_000),
+      ]);
+      await this.fleet?.close();
       await this.app.close().catch(() => {});
       try {
         await this.catalog.audit.append({
@@ -269,8 +325,14 @@ export class LifeboatServer implements ApiContext {
         ...this.runner.runningJobs(),
         ...(await this.catalog.activeJobs()).filter((j) => j.status === 'running'),
       ],
-      nextRun: (name) => this.scheduler.nextRun(`backup:${name}`),
+      nextRun: (name) => (this.fleetSchedule ?? this.scheduler).nextRun(`backup:${name}`),
     });
+  }
+
+  /** The overview's workers: fleet mode lists every worker with a live heartbeat. */
+  async workers(): Promise<{ mode: 'single' | 'fleet'; workers: FleetWorkerStatus[] }> {
+    if (!this.fleet) return { mode: 'single', workers: [] };
+    return { mode: 'fleet', workers: await this.fleet.workers() };
   }
 
   async health(): Promise<{ ok: boolean; checks: Record<string, string>; reasons: string[] }> {
@@ -289,6 +351,12 @@ export class LifeboatServer implements ApiContext {
     const sched = this.scheduler.health();
     checks.scheduler = sched.ok ? (sched.reason ?? 'ok') : (sched.reason ?? 'not running');
     if (!sched.ok) reasons.push(`scheduler: ${sched.reason}`);
+    if (this.fleetSchedule && this.fleet) {
+      const fs = this.fleetSchedule.health();
+      const fq = this.fleet.health();
+      checks.fleet = !fs.ok ? (fs.reason ?? 'not running') : (fs.reason ?? fq.reason ?? 'ok');
+      if (!fs.ok) reasons.push(`fleet: ${fs.reason}`);
+    }
     return { ok: reasons.length === 0, checks, reasons };
   }
 
@@ -324,42 +392,29 @@ export class LifeboatServer implements ApiContext {
   // ---- internals ---------------------------------------------------------------------
 
   private async scheduled(id: string): Promise<void> {
-    const [kind, source] = id.split(':') as [string, string | undefined];
     try {
-      if (kind === 'backup') {
-        await this.runner.submit({
-          kind: 'backup',
-          source: source ?? null,
-          trigger: 'schedule',
-          requestedBy: 'scheduler',
-        });
-      } else if (kind === 'drill') {
-        await this.runner.submit({
-          kind: 'drill',
-          source: source ?? null,
-          trigger: 'schedule',
-          requestedBy: 'scheduler',
-          params: {},
-        });
-      } else if (kind === 'prune') {
-        await this.runner.submit({
-          kind: 'prune',
-          source: null,
-          trigger: 'schedule',
-          requestedBy: 'scheduler',
-        });
-      } else if (kind === 'check') {
-        await this.runner.submit({
-          kind: 'check',
-          source: null,
-          trigger: 'schedule',
-          requestedBy: 'scheduler',
-          params: { read_data_percent: checkPercent(this.config) },
-        });
-      }
+      await this.submitScheduled(id);
     } catch (err) {
       this.log.warn({ task: id, err: describe(err) }, 'scheduled job not started');
     }
+  }
+
+  /** Records (and starts or dispatches) the job of a schedule's slot. */
+  private submitScheduled(id: string): Promise<JobRecord> {
+    const [kind, source] = id.split(':') as [string, string | undefined];
+    const base = { source: source ?? null, trigger: 'schedule', requestedBy: 'scheduler' } as const;
+    if (kind === 'backup') return this.runner.submit({ ...base, kind: 'backup' });
+    if (kind === 'drill') return this.runner.submit({ ...base, kind: 'drill', params: {} });
+    if (kind === 'prune') return this.runner.submit({ ...base, kind: 'prune', source: null });
+    if (kind === 'check') {
+      return this.runner.submit({
+        ...base,
+        kind: 'check',
+        source: null,
+        params: { read_data_percent: checkPercent(this.config) },
+      });
+    }
+    return Promise.reject(new Error(`unknown scheduled task ${id}`));
   }
 
   private async maintenance(): Promise<void> {
