@@ -9,11 +9,9 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
 import { describe, LifeboatError } from '../errors.js';
 import type { AuditVerification } from './audit-log.js';
+import { SQLITE_CATALOG_VERSION } from './catalog.js';
 import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
 import { type CatalogRows, hidePassword, PgCatalog } from './pg-catalog.js';
-
-/** The SQLite catalog version this Lifeboat reads (catalog/catalog's SCHEMA_VERSION). */
-const SQLITE_CATALOG_VERSION = 1;
 
 export interface CatalogMigration {
   from: string;

@@ -6,7 +6,6 @@
  * (the daemon, `lifeboat jobs retry`, `lifeboat token create`) may write it at once: WAL mode
  * and a busy timeout make that safe.
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -15,7 +14,7 @@ import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { AuditLog } from './audit-log.js';
 import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
-import { TokenStore } from './tokens.js';
+import { newJobId, TokenStore } from './tokens.js';
 
 // The constants live apart, free of Node.js, for the schemas that the dashboard's types come from.
 export {
@@ -107,7 +106,8 @@ export interface AlertRecord {
   sends: number;
 }
 
-const SCHEMA_VERSION = 1;
+/** The catalog file layout this Lifeboat writes; a newer one is refused. */
+export const SQLITE_CATALOG_VERSION = 1;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -241,9 +241,9 @@ export class SqliteCatalog {
       if (!version) {
         db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(
           'schema_version',
-          String(SCHEMA_VERSION),
+          String(SQLITE_CATALOG_VERSION),
         );
-      } else if (Number(version.value) > SCHEMA_VERSION) {
+      } else if (Number(version.value) > SQLITE_CATALOG_VERSION) {
         throw new LifeboatError(
           'config_invalid',
           `[catalog] ${path} was written by a newer lifeboat (catalog version ${version.value}); upgrade lifeboat`,
@@ -533,9 +533,4 @@ function toJob(row: JobRow): JobRecord {
     retry_of: row.retry_of,
     owner: row.owner,
   };
-}
-
-/** 16 hex characters: short enough to type a prefix of, random enough never to collide. */
-function newJobId(): string {
-  return randomBytes(8).toString('hex');
 }

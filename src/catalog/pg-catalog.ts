@@ -8,7 +8,6 @@
  * are primary keys, and every multi-row write is one transaction. Its tables live in their
  * own schema (default `lifeboat`), so the database can be shared with pg-boss's.
  */
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Clock } from '../clock.js';
 import { describe, errnoCode, isLifeboatError, LifeboatError } from '../errors.js';
@@ -33,7 +32,15 @@ import type {
 import type { AuditStore, CatalogStore, TokenStoreApi } from './catalog-store.js';
 import { migrate, quoteIdent } from './pg-migrations.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
-import { hashToken, type Role, TOKEN_NAME_PATTERN, type TokenInfo } from './tokens.js';
+import {
+  hashToken,
+  looksLikeToken,
+  newJobId,
+  newTokenSecret,
+  type Role,
+  TOKEN_NAME_PATTERN,
+  type TokenInfo,
+} from './tokens.js';
 
 /** A whole catalog as rows, for `catalog migrate` (catalog/catalog-migrate). */
 export interface CatalogRows {
@@ -96,8 +103,6 @@ interface Queryable {
 }
 
 /** As catalog/tokens: the prefix that tells a Lifeboat token from anything else. */
-const TOKEN_PREFIX = 'lb_';
-
 /** The columns JobUpdate may set (its keys, nothing else reaches the SQL). */
 const UPDATABLE = [
   'status',
@@ -669,7 +674,7 @@ export class PgTokenStore implements TokenStoreApi {
         `[token] "${name}" is not a valid token name (use up to 64 letters, digits, ".", "_", "@" and "-")`,
       );
     }
-    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const token = newTokenSecret();
     const now = this.clock.now().toISOString();
     const exists = () =>
       new LifeboatError(
@@ -725,7 +730,7 @@ export class PgTokenStore implements TokenStoreApi {
   }
 
   async authenticate(token: string): Promise<{ name: string; role: Role } | undefined> {
-    if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
+    if (!looksLikeToken(token)) return undefined;
     const r = await this.catalog.db.query<{ name: string; role: Role }>(
       `SELECT name, role FROM ${this.S}.tokens WHERE hash = $1`,
       [hashToken(token)],
@@ -860,11 +865,6 @@ async function linkSnapshots(c: Queryable, S: string, job: string, snapshots: st
      ON CONFLICT (snapshot) DO NOTHING`,
     [snapshots, job],
   );
-}
-
-/** 16 hex characters, as catalog/catalog: short enough to type a prefix of, never colliding. */
-function newJobId(): string {
-  return randomBytes(8).toString('hex');
 }
 
 /** Why the catalog could not be opened, naming it without its password and what to check. */

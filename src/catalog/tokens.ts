@@ -35,6 +35,21 @@ export interface TokenInfo {
 export const TOKEN_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const TOKEN_PREFIX = 'lb_';
 
+/** A new token secret: the prefix and 32 random bytes. */
+export function newTokenSecret(): string {
+  return TOKEN_PREFIX + randomBytes(32).toString('base64url');
+}
+
+/** Whether a presented token could be one of ours at all (before any lookup). */
+export function looksLikeToken(token: string): boolean {
+  return token.startsWith(TOKEN_PREFIX) && token.length <= 200;
+}
+
+/** 16 hex characters: short enough to type a prefix of, random enough never to collide. */
+export function newJobId(): string {
+  return randomBytes(8).toString('hex');
+}
+
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
@@ -65,7 +80,7 @@ export class TokenStore {
         `[token] "${name}" is not a valid token name (use up to 64 letters, digits, ".", "_", "@" and "-")`,
       );
     }
-    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const token = newTokenSecret();
     const now = this.clock.now().toISOString();
     const insert = this.db.transaction(() => {
       const exists = this.db.prepare('SELECT 1 FROM tokens WHERE name = ?').get(name);
@@ -109,7 +124,7 @@ export class TokenStore {
 
   /** The token's name and role, or undefined when it is not a valid token. */
   async authenticate(token: string): Promise<{ name: string; role: Role } | undefined> {
-    if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
+    if (!looksLikeToken(token)) return undefined;
     return this.byHash.get(hashToken(token)) as { name: string; role: Role } | undefined;
   }
 

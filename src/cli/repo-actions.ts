@@ -4,7 +4,6 @@
  */
 
 import { formatBytes } from '../byte-size.js';
-import { parseDuration } from '../config/duration.js';
 import { LifeboatError } from '../errors.js';
 import type { Damage } from '../jobs/check.js';
 import { isEmptyPolicy, type KeepPolicy } from '../jobs/retention.js';
@@ -292,8 +291,9 @@ export async function prune(
   openRepo?: Awaited<ReturnType<CliContext['openRepository']>>,
 ): Promise<void> {
   const repo = openRepo ?? (await ctx.openRepository());
-  const { runPrune } = await import('../jobs/prune.js');
-  const graceMs = opts.grace && opts.grace !== '0' ? parseDuration(opts.grace) : 0;
+  const { pruneGraceMs, runPrune } = await import('../jobs/prune.js');
+  // --grace over repository.prune_grace (forget --prune gives none: the config's applies).
+  const graceMs = pruneGraceMs(opts.grace, ctx.config);
   const r = await runPrune(repo, { dryRun: !!opts.dryRun, progress: progressFor(ctx.options), graceMs });
   if (ctx.options.json) print(JSON.stringify(r));
   else {

@@ -62,7 +62,7 @@ export function registerRepoCommands(program: Command, action: Action): void {
     .option('--dry-run', 'only report')
     .option(
       '--grace <duration>',
-      'mark unused packs, delete them once marked this long (like 24h); backups go on meanwhile (default 0: delete at once, backups wait)',
+      'mark unused packs, delete them once marked this long (like 24h); backups go on meanwhile (default: repository.prune_grace, else 0: delete at once, backups wait)',
       graceDuration,
     )
     .action(action(later(load, 'prune')));

@@ -175,6 +175,21 @@ export const repositorySchema = z.strictObject({
   password: z.string().optional(),
   password_file: z.string().min(1).optional(),
   password_command: z.string().min(1).optional(),
+  /**
+   * Prune's grace period (`prune --grace`, which overrides it): unused packs are marked and go
+   * in a later prune, beside running backups. 0, the default: deleted at once, backups wait.
+   * Used by `prune`, `forget --prune` and the server's prunes.
+   */
+  prune_grace: z
+    .union([z.string(), z.number()])
+    .refine(
+      (v) => v === 0 || v === '0' || (typeof v === 'string' && DURATION_PATTERN.test(v)),
+      'expected a duration such as 24h or 7d, or 0',
+    )
+    .optional()
+    .describe(
+      'prune --grace when the command line gives none (also forget --prune and the server): unused packs are marked and deleted by a later prune past it, beside running backups; 0 (the default) deletes at once, backups wait',
+    ),
   ...repositoryStorageKeys,
 });
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isLifeboatError, type LifeboatError } from '../errors.js';
+import { pruneGraceMs } from '../jobs/prune.js';
 import { knownSourceTypes } from '../sources/registry.js';
 import {
   configJsonSchema,
@@ -217,6 +218,10 @@ describe('config: parsing and validation', () => {
         /sources\.db\.max_age: expected a duration such as 30m/,
       ],
       [
+        'repository:\n  prune_grace: soon\n',
+        /repository\.prune_grace: expected a duration such as 24h or 7d, or 0/,
+      ],
+      [
         'sources:\n  db:\n    type: sqlite\n    path: /a\n    protected: maybe\n',
         /sources\.db\.protected: expected true or false, got a string/,
       ],
@@ -240,7 +245,7 @@ describe('config: parsing and validation', () => {
       ['sources: [a, b]\n', /sources: expected a mapping, got a list/],
       [
         'repository:\n  url: x\n  pasword: y\n',
-        /repository: unknown key "pasword" \(known: url, password, password_file, password_command, retries, timeout, connect_timeout, idle_timeout, retry_budget, circuit_breaker_after, upload_concurrency, limit_upload, limit_download, s3, azure, sftp\)/,
+        /repository: unknown key "pasword" \(known: url, password, password_file, password_command, prune_grace, retries, timeout, connect_timeout, idle_timeout, retry_budget, circuit_breaker_after, upload_concurrency, limit_upload, limit_download, s3, azure, sftp\)/,
       ],
       [
         'repository: {}\nsource: {}\n',
@@ -449,6 +454,16 @@ describe('config: durations', () => {
     assert.equal(parseDuration('2w'), 14 * 86_400_000);
     assert.equal(parseDuration('1h30m'), 5_400_000);
     assert.equal(parseDuration('1y2d'), 367 * 86_400_000);
+  });
+
+  it("reads prune's grace from the flag or job first, then repository.prune_grace, else 0", () => {
+    const config = (grace: string) => parseConfig(`repository:\n  prune_grace: ${grace}\n`, '/x.yaml', {});
+    assert.equal(pruneGraceMs(undefined, config('24h')), 86_400_000);
+    assert.equal(pruneGraceMs(undefined, config('0')), 0);
+    assert.equal(pruneGraceMs(undefined, parseConfig('', '/x.yaml', {})), 0);
+    assert.equal(pruneGraceMs('0', config('24h')), 0);
+    assert.equal(pruneGraceMs('1h30m', config('24h')), 5_400_000);
+    assert.equal(pruneGraceMs(undefined), 0);
   });
 
   it('names a bad value', () => {

@@ -17,13 +17,12 @@ import type { Clock } from '../clock.js';
 import { isLifeboatError, LifeboatError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import type { KeyRing } from './crypto.js';
+import { LEASE_PREFIX } from './lock.js';
 
 /** How long a lease lasts unless renewed. */
 export const LEASE_TERM_MS = 10 * 60 * 1000;
 /** How often a holder renews: several renewals fit in a term. */
 export const LEASE_RENEW_MS = 2 * 60 * 1000;
-/** Lock-folder names that are leases, not locks (listLocks skips them). */
-export const LEASE_PREFIX = 'lease-';
 const AAD = Buffer.from('lifeboat lease v1');
 
 export interface LeaseInfo {

@@ -21,7 +21,9 @@ import type { Clock } from '../clock.js';
 import { errnoCode, LifeboatError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import type { KeyRing } from './crypto.js';
-import { LEASE_PREFIX } from './lease.js';
+
+/** Lock-folder names that are leases (repo/lease), not locks: listLocks skips them. */
+export const LEASE_PREFIX = 'lease-';
 
 export const REFRESH_EVERY_MS = 5 * 60 * 1000;
 export const STALE_AFTER_MS = 30 * 60 * 1000;

@@ -405,7 +405,16 @@ export class LifeboatServer implements ApiContext {
     const base = { source: source ?? null, trigger: 'schedule', requestedBy: 'scheduler' } as const;
     if (kind === 'backup') return this.runner.submit({ ...base, kind: 'backup' });
     if (kind === 'drill') return this.runner.submit({ ...base, kind: 'drill', params: {} });
-    if (kind === 'prune') return this.runner.submit({ ...base, kind: 'prune', source: null });
+    if (kind === 'prune') {
+      // The grace it runs with is recorded in the job (a retry keeps it).
+      const grace = this.config.repository?.prune_grace;
+      return this.runner.submit({
+        ...base,
+        kind: 'prune',
+        source: null,
+        params: grace === undefined ? {} : { grace },
+      });
+    }
     if (kind === 'check') {
       return this.runner.submit({
         ...base,

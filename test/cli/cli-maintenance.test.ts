@@ -348,6 +348,47 @@ describe('lifeboat check, forget, prune', () => {
       assert.deepEqual(await ids(cenv, '--source', 'forever'), forever.slice(1));
       await fails(['forget', '--source', 'forever'], cenv, 2, /no keep policy for source "forever"/);
     });
+
+    it('forget --prune and prune take the grace from repository.prune_grace; --grace overrides it', async () => {
+      const repo3 = join(dir, 'repo-grace');
+      const config = join(dir, 'grace.yaml');
+      const src = join(dir, 'src', 'graced');
+      await mkdir(src, { recursive: true });
+      await writeFile(
+        config,
+        `repository:\n  url: ${repo3}\n  password: \${LB_TEST_PW}\n  prune_grace: 24h\nsources:\n  graced:\n    type: files\n    path: ${src}\n    retention: {last: 1}\n`,
+      );
+      const cenv = bareEnv({ LB_TEST_PW: PASSWORD, LIFEBOAT_CONFIG: config });
+      await ok(['init'], cenv);
+      for (let i = 0; i < 2; i++) {
+        await writeFile(join(src, 'payload.bin'), randomBytes(60_000));
+        await ok(['backup'], cenv);
+      }
+      const packsBefore = (await packFiles(repo3)).length;
+
+      const r = await ok(['forget', '--prune'], cenv);
+      assert.match(r.stdout, /^1 snapshot removed$/m);
+      const m = r.stdout.match(
+        /^0 packs deleted, .*; ([1-9]\d*) marked for deletion, 0 waiting for their grace$/m,
+      );
+      assert.ok(m, r.stdout);
+      const marked = Number(m[1]);
+      assert.equal((await packFiles(repo3)).length, packsBefore, 'marked, not deleted');
+
+      // Within the configured grace a prune keeps them waiting.
+      const waiting = JSON.parse((await ok(['prune', '--json'], cenv)).stdout);
+      assert.equal(waiting.packsDeleted, 0);
+      assert.equal(waiting.packsPending, marked);
+      // --grace 0 wins over the config: they go now.
+      const now = JSON.parse((await ok(['prune', '--grace', '0', '--json'], cenv)).stdout);
+      assert.equal(now.packsDeleted, marked);
+      assert.equal((await packFiles(repo3)).length, packsBefore - marked);
+      await ok(['check', '--read-data'], cenv);
+
+      // A bad value names the key.
+      await writeFile(config, `repository:\n  url: ${repo3}\n  prune_grace: soon\n`);
+      await fails(['prune'], cenv, 2, /repository\.prune_grace/);
+    });
   });
 
   it('no output shows the password, and no error a stack trace', () => {

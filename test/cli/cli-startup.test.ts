@@ -113,15 +113,9 @@ describe('lifeboat: what a command loads at start', () => {
         [],
         `${args.join(' ')} opened native addons`,
       );
-      // No command's implementation: jobs and the repository load when a command runs (the
-      // signal handler's lock release, and the lease prefix it skips, are the exception).
+      // No command's implementation: jobs and the repository load when a command runs.
       assert.deepEqual(
-        modules.filter(
-          (m) =>
-            /\/dist\/src\/(jobs|repo)\/.*\.js$/.test(m) &&
-            !m.endsWith('/repo/lock.js') &&
-            !m.endsWith('/repo/lease.js'),
-        ),
+        modules.filter((m) => /\/dist\/src\/(jobs|repo)\/.*\.js$/.test(m) && !m.endsWith('/repo/lock.js')),
         [],
       );
     }

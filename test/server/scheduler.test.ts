@@ -2,9 +2,13 @@
  * @module test/server/scheduler
  * Schedules driven by a TestClock (no real minutes pass): backups at their cron times (with a
  * time zone), overlap recorded as skipped, retention after each backup, prune and
- * `check --read-data-subset` on their own schedules, restore drills on theirs.
+ * `check --read-data-subset` on their own schedules, restore drills on theirs; with
+ * `repository.prune_grace`, the scheduled prune marks unused packs and a later one deletes them.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestClock } from '../../src/clock.js';
 import { parseConfig } from '../../src/config/config.js';
@@ -239,5 +243,67 @@ describe('scheduled drills', () => {
     assert.equal(alert.source, 'broken');
     assert.equal(await h.server.catalog.getAlert('drill_failure:docs'), undefined);
     assert.deepEqual(due(), [], 'each fires once');
+  });
+});
+
+const GRACE_CONFIG = `
+repository:
+  prune_grace: 24h
+sources:
+  docs:
+    type: files
+    path: $DIR/docs
+    retention: { last: 1 }
+server:
+  prune_schedule: "0 4 * * *"
+`;
+
+describe('server scheduler with repository.prune_grace', () => {
+  let h: Harness;
+  const clock = new TestClock('2026-01-05T00:00:30Z');
+  before(async () => {
+    h = await startHarness({ config: GRACE_CONFIG, clock, files: { 'docs/a.txt': 'alpha\n' } });
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  const packs = async () =>
+    (await readdir(join(h.repo, 'data'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile())
+      .length;
+  async function backup(content: Buffer): Promise<void> {
+    await writeFile(join(h.dir, 'docs', 'a.txt'), content);
+    const r = await h.call('POST', '/api/sources/docs/backups', { body: {} });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    assert.equal((await h.waitJob(r.body.job.id)).status, 'succeeded');
+    await h.server.runner.idle();
+  }
+  async function scheduledPrune(at: string) {
+    clock.set(at);
+    assert.ok(h.server.tick().includes('prune'));
+    const job = await eventually(async () => {
+      const list = (await h.call('GET', '/api/jobs?kind=prune')).body.jobs;
+      return list.find((j: { created_at: string }) => Date.parse(j.created_at) >= Date.parse(at));
+    }, 'a prune job');
+    const done = await h.waitJob(job.id);
+    assert.equal(done.status, 'succeeded', done.error);
+    return done;
+  }
+
+  it('marks unused packs with the configured grace and deletes them in a prune past it', async () => {
+    await backup(randomBytes(50_000));
+    await backup(randomBytes(50_000)); // retention (last: 1) forgets the first
+    const before = await packs();
+
+    const first = await scheduledPrune('2026-01-05T04:00:00Z');
+    assert.equal(first.params.grace, '24h', 'the job records the grace it ran with');
+    assert.equal(first.result.packsDeleted, 0);
+    assert.ok(first.result.packsMarked >= 1, JSON.stringify(first.result));
+    assert.equal(await packs(), before, 'marked, not deleted');
+
+    const second = await scheduledPrune('2026-01-06T04:00:00Z');
+    assert.equal(second.result.packsDeleted, first.result.packsMarked, JSON.stringify(second.result));
+    assert.equal(second.result.packsPending, 0);
+    assert.equal(await packs(), before - first.result.packsMarked);
   });
 });

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import type { JobKind } from '../../catalog/job-states.js';
+import { DURATION_PATTERN } from '../../config/duration.js';
 import { LifeboatError } from '../../errors.js';
 import { parseTarget } from '../../sources/postgres/recovery-target.js';
 import { RESTORE_SCOPES, type ScopeField, scopeValues } from '../../sources/restore-scopes.js';
@@ -96,7 +97,19 @@ const forgetParams = z.looseObject({
   /** The units of the source whose snapshots the backup just wrote. */
   units: z.array(z.string()).optional(),
 });
-const pruneParams = z.looseObject({});
+const pruneParams = z.looseObject({
+  /**
+   * The grace period (`24h`; `0`: delete at once, backups wait); default the config's
+   * `repository.prune_grace`. Above 0 the prune runs beside backups and restores.
+   */
+  grace: z
+    .union([z.string(), z.number()])
+    .refine(
+      (v) => v === 0 || v === '0' || (typeof v === 'string' && DURATION_PATTERN.test(v)),
+      'expected a duration such as 24h or 7d, or 0',
+    )
+    .optional(),
+});
 const checkParams = z.looseObject({ read_data_percent: z.coerce.number().optional() });
 const drillParams = z.looseObject({
   /** Snapshot id or prefix; default: the latest of the source. */

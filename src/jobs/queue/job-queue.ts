@@ -2,8 +2,9 @@
  * @module jobs/queue/job-queue
  * The job queue: records each job in the catalog and runs it (jobs/queue/job-runner) when it
  * may. Rules: never two jobs of one source at once (nor two prunes or checks): a request that
- * would overlap is recorded as `skipped`; prune waits until nothing else runs and holds back
- * what comes after it; at most `concurrency` jobs run at once; a restore that needs approval
+ * would overlap is recorded as `skipped`; a prune without a grace period waits until nothing
+ * else runs and holds back what comes after it (one with a grace runs beside everything but
+ * a check); at most `concurrency` jobs run at once; a restore that needs approval
  * waits as `awaiting_approval` until a second admin approves it. A successful backup is
  * followed by its source's retention (a forget job). Each job opens its own Repository and
  * closes it after, so concurrent jobs share no state and an idle server holds no index or
@@ -21,7 +22,8 @@ import type { LifeboatConfig } from '../../config/config.js';
 import { describe, errnoCode, LifeboatError } from '../../errors.js';
 import type { Log } from '../../notify/alert-dispatcher.js';
 import type { Repository } from '../../repo/repository.js';
-import type { JobOrderInput } from './job-kinds.js';
+import { pruneGraceMs } from '../prune.js';
+import { type JobOrderInput, paramsOf } from './job-kinds.js';
 import { JobProgressBoard } from './job-progress.js';
 import { runJob } from './job-runner.js';
 import { redactText } from './redact.js';
@@ -71,6 +73,8 @@ interface Active {
   done: Promise<JobRecord>;
   resolve: (job: JobRecord) => void;
   started: boolean;
+  /** Runs with nothing beside it: a prune without a grace period (exclusive lock). */
+  alone: boolean;
 }
 
 /** Jobs that may not overlap share a key: one per source, one for prune, one for check. */
@@ -336,7 +340,14 @@ export class JobQueue {
     const done = new Promise<JobRecord>((r) => {
       resolve = r;
     });
-    const active: Active = { job, key: conflictKey(job.kind, job.source), done, resolve, started: false };
+    const active: Active = {
+      job,
+      key: conflictKey(job.kind, job.source),
+      done,
+      resolve,
+      started: false,
+      alone: runsAlone(job, this.o.config),
+    };
     this.queue.push(active);
     this.waiters.set(job.id, active);
     this.pump();
@@ -344,19 +355,22 @@ export class JobQueue {
 
   private pump(): void {
     if (!this.accepting) return;
-    const pruneRunning = [...this.running.values()].some((a) => a.job.kind === 'prune');
+    const aloneRunning = [...this.running.values()].some((a) => a.alone);
     for (let i = 0; i < this.queue.length && this.running.size < this.o.concurrency; ) {
       const a = this.queue[i];
-      if (a.job.kind === 'prune') {
-        // Prune runs alone; what is queued after it waits for it.
+      if (a.alone) {
+        // A prune without a grace runs alone; what is queued after it waits for it.
         if (this.running.size > 0) return;
-      } else if (pruneRunning || [...this.running.values()].some((r) => r.key === a.key)) {
+      } else if (
+        aloneRunning ||
+        [...this.running.values()].some((r) => r.key === a.key || keptApart(r.job.kind, a.job.kind))
+      ) {
         i++;
         continue;
       }
       this.queue.splice(i, 1);
       this.start(a);
-      if (a.job.kind === 'prune') return;
+      if (a.alone) return;
     }
   }
 
@@ -463,6 +477,29 @@ export class JobQueue {
     a.resolve(job);
     return job;
   }
+}
+
+/**
+ * Whether a job runs with nothing beside it: a prune without a grace period takes the
+ * exclusive lock, which every other job would wait for. One with a grace (its params, else
+ * the config's repository.prune_grace) takes no lock backups wait for. Params that do not
+ * read count as no grace: the job fails when it runs.
+ */
+export function runsAlone(job: Pick<JobRecord, 'id' | 'kind' | 'params'>, config: LifeboatConfig): boolean {
+  if (job.kind !== 'prune') return false;
+  try {
+    return pruneGraceMs(paramsOf('prune', job).grace, config) === 0;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Kinds that never run at once although their keys differ: a check reads the packs marked
+ * for deletion, which a prune with a grace may delete meanwhile.
+ */
+function keptApart(a: JobKind, b: JobKind): boolean {
+  return (a === 'prune' && b === 'check') || (a === 'check' && b === 'prune');
 }
 
 /**

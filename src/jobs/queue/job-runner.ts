@@ -16,7 +16,7 @@ import { backupSource } from '../backup.js';
 import { runCheck } from '../check.js';
 import { runForget } from '../forget.js';
 import { pointRestoreCommand, restoreToPoint } from '../pitr.js';
-import { runPrune } from '../prune.js';
+import { pruneGraceMs, runPrune } from '../prune.js';
 import { runRestore } from '../restore.js';
 import type { KeepPolicy } from '../retention.js';
 import { runAppBackup, runAppDrill, runAppRestore } from './app-jobs.js';
@@ -43,7 +43,7 @@ export async function runJob(
     case 'forget':
       return forget(ctx, repo, job);
     case 'prune': {
-      const r = await runPrune(repo, {});
+      const r = await runPrune(repo, { graceMs: pruneGraceMs(paramsOf('prune', job).grace, ctx.config) });
       return { update: { result: { ...r } } };
     }
     case 'check': {
