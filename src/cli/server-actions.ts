@@ -101,13 +101,15 @@ export async function serve(ctx: CliContext, opts: { listen?: string }): Promise
   }
   // Checked before anything opens: a typo in a schedule fails here, naming the field.
   schedulesOf(ctx.config);
-  // The server runs every source's jobs: a source's unset ${VAR} must not wait for its first job.
-  requireEverySource(ctx.config, 'serve');
-  const { url, password } = await resolveRepository(ctx.config, ctx.env);
   const location = catalogPath(ctx.config, configFile(ctx), ctx.env);
-  const { fleetQueueOptions } = await import('../jobs/fleet/fleet-settings.js');
+  const { fleetQueueOptions, runsSource } = await import('../jobs/fleet/fleet-settings.js');
   // A PostgreSQL catalog is fleet mode: jobs go through the shared queue (docs/distributed.md).
   const fleet = isPostgresLocation(location) ? fleetQueueOptions(ctx.config, location) : undefined;
+  // The server runs every source's jobs (in fleet mode, those its labels reach): a source's
+  // unset ${VAR} must not wait for its first job.
+  const labels = ctx.config.server?.labels ?? {};
+  requireEverySource(ctx.config, 'serve', fleet ? (s) => runsSource(ctx.config, s, labels) : undefined);
+  const { url, password } = await resolveRepository(ctx.config, ctx.env);
   const catalog = await openCatalog(ctx);
   await runDaemon({
     fleet,
@@ -128,7 +130,7 @@ export async function worker(
   ctx: CliContext,
   opts: { labels?: string; concurrency?: string },
 ): Promise<void> {
-  const { fleetQueueOptions, parseLabels } = await import('../jobs/fleet/fleet-settings.js');
+  const { fleetQueueOptions, parseLabels, runsSource } = await import('../jobs/fleet/fleet-settings.js');
   const location = catalogPath(ctx.config, configFile(ctx), ctx.env);
   if (!isPostgresLocation(location)) {
     throw new LifeboatError(
@@ -138,6 +140,8 @@ export async function worker(
   }
   const labels = opts.labels !== undefined ? parseLabels(opts.labels) : (ctx.config.server?.labels ?? {});
   const concurrency = count(opts.concurrency, '--concurrency', ctx.config.server?.concurrency ?? 2);
+  // The sources it may be handed need their settings now, not at their first job.
+  requireEverySource(ctx.config, 'worker', (s) => runsSource(ctx.config, s, labels));
   const { url, password } = await resolveRepository(ctx.config, ctx.env);
   const catalog = await openCatalog(ctx);
   const { runWorker } = await import('../daemon/worker-daemon.js');

@@ -143,6 +143,10 @@ sources:
     type: files
     path: ${join(dir, 'db1')}
     runs_on: { host: w1 }
+  far:
+    type: files
+    path: \${FAR_PATH}
+    runs_on: { host: elsewhere }
   slow:
     type: files
     path: ${join(dir, 'slow')}
@@ -180,6 +184,13 @@ sources:
     const r = await cli(['worker'], 'single.yaml');
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stderr, /needs the shared PostgreSQL catalog/);
+  });
+
+  it('a worker needs the settings of the sources it may run, and only those', async () => {
+    // Started above with FAR_PATH unset: serve and the w1 worker do not run `far`.
+    const r = await cli(['worker', '--labels', 'host=elsewhere']);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /source "far" uses \$\{FAR_PATH\}.*worker runs its jobs/);
   });
 
   it('a backup asked of one instance shows on the other and completes', async () => {

@@ -36,3 +36,12 @@ export function parseLabels(text: string): Labels {
   }
   return labels;
 }
+
+/**
+ * Whether a process offering `offered` runs a source's jobs (its `runs_on` all among them);
+ * the fleet queue's routing rule, here without loading pg.
+ */
+export function runsSource(config: LifeboatConfig, source: string, offered: Labels): boolean {
+  const wanted = Object.hasOwn(config.sources, source) ? (config.sources[source].runs_on ?? {}) : {};
+  return Object.entries(wanted).every(([k, v]) => offered[k] === v);
+}
