@@ -3,14 +3,16 @@
  * Fleet mode with the real CLI: two `lifeboat serve` instances and one `lifeboat worker
  * --labels host=w1` on one throwaway PostgreSQL catalog, files sources and a local repository
  * in a temp folder. A backup asked of one instance shows with the same status on the other
- * and completes; a source with `runs_on: {host: w1}` runs only on the worker; a process killed
+ * and completes; a restore awaiting approval runs once another instance approves it; a
+ * request overlapping a running job is skipped; a source with `runs_on: {host: w1}` runs only
+ * on the worker; each process checks only the settings of sources it may run; a process killed
  * with SIGKILL mid-backup loses the job to another instance after the lease (one snapshot, a
  * clean check); a 1-second schedule on both instances runs each slot once. `worker` refuses a
  * SQLite catalog (exit 2).
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -49,6 +51,7 @@ describe('lifeboat serve and worker in fleet mode', { skip: unavailable ?? false
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let token = '';
+  const admins: string[] = [];
   const procs = new Set<ChildProcess>();
   let a: Proc;
   let b: Proc;
@@ -98,8 +101,19 @@ describe('lifeboat serve and worker in fleet mode', { skip: unavailable ?? false
     workers: { labels: Record<string, string> }[];
   }
 
-  async function api(base: string, method: string, path: string): Promise<{ status: number; body: Body }> {
-    const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}` } });
+  async function api(
+    base: string,
+    method: string,
+    path: string,
+    o: { as?: string; body?: unknown } = {},
+  ): Promise<{ status: number; body: Body }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${o.as ?? token}` };
+    if (o.body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(base + path, {
+      method,
+      headers,
+      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+    });
     return { status: res.status, body: await res.json() };
   }
 
@@ -139,6 +153,7 @@ sources:
   docs:
     type: files
     path: ${join(dir, 'docs')}
+    protected: true
   db1:
     type: files
     path: ${join(dir, 'db1')}
@@ -166,6 +181,11 @@ sources:
     const t = await cli(['token', 'create', 'op', '--role', 'operator']);
     assert.equal(t.code, 0, t.stderr);
     token = t.stdout.trim();
+    for (const name of ['admin1', 'admin2']) {
+      const r = await cli(['token', 'create', name, '--role', 'admin']);
+      assert.equal(r.code, 0, r.stderr);
+      admins.push(r.stdout.trim());
+    }
     [a, b, w] = await Promise.all([
       serve(),
       serve(),
@@ -212,6 +232,23 @@ sources:
     assert.equal(workers.body.mode, 'fleet');
     assert.equal(workers.body.workers.length, 3);
     assert.ok(workers.body.workers.some((x) => x.labels.host === 'w1'));
+  });
+
+  it('a restore that needs approval is dispatched when another instance approves it', async () => {
+    const target = join(dir, 'restored-docs');
+    const asked = await api(a.base!, 'POST', '/api/restores', {
+      as: admins[0],
+      body: { snapshot: 'latest', source: 'docs', to: target },
+    });
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    assert.equal(asked.body.job.status, 'awaiting_approval');
+    const id = asked.body.job.id;
+    await systemClock.sleep(1500);
+    assert.equal((await job(id)).status, 'awaiting_approval', 'not dispatched before approval');
+    const approved = await api(b.base!, 'POST', `/api/restores/${id}/approve`, { as: admins[1] });
+    assert.equal(approved.status, 202, JSON.stringify(approved.body));
+    await until('the restore ran', async () => (await job(id)).status === 'succeeded');
+    assert.equal(await readFile(join(target, 'a.txt'), 'utf8'), 'docs\n');
   });
 
   it('a source with runs_on {host: w1} runs only on the worker', async () => {
