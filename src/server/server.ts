@@ -69,6 +69,8 @@ export interface ServerOptions {
 }
 
 const DEFAULT_GRACE_MS = 30_000;
+/** Jobs whose end changes the snapshot list (or the drill reports beside it). */
+const SNAPSHOT_KINDS: string[] = ['backup', 'forget', 'prune', 'drill', 'app_backup', 'app_drill'];
 const DEFAULT_CHECK_PERCENT = 5;
 const DEFAULT_REPEAT_MS = 4 * 3_600_000;
 const HEALTH_CACHE_MS = 2_000;
@@ -109,6 +111,10 @@ export class LifeboatServer implements ApiContext {
   private health_: { at: number; ok: boolean; reason: string } = { at: -Infinity, ok: true, reason: 'ok' };
   private lastFree: number | undefined;
   private stopping: Promise<JobRecord[]> | undefined;
+  /** Fleet mode: the jobs active, and those recently ended, at the last look; the timer that looks. */
+  private fleetActive = new Set<string>();
+  private fleetEnded: Set<string> | undefined;
+  private fleetWatch: NodeJS.Timeout | undefined;
 
   private constructor(
     options: ServerOptions,
@@ -155,8 +161,7 @@ export class LifeboatServer implements ApiContext {
       dispatch: fleet?.dispatch,
       // A client that sees a backup (or a drill) finish finds its snapshot (or report) listed.
       beforeFinal: async (job) => {
-        if (['backup', 'forget', 'prune', 'drill', 'app_backup', 'app_drill'].includes(job.kind))
-          await this.snapshots.refresh();
+        if (SNAPSHOT_KINDS.includes(job.kind)) await this.snapshots.refresh();
       },
     });
     this.metrics = new ServerMetrics(
@@ -234,8 +239,11 @@ export class LifeboatServer implements ApiContext {
     }
     const server = new LifeboatServer({ ...options, log }, reader, schedules, fleet);
     await server.snapshots.refresh();
-    // In fleet mode the lease finds jobs whose worker died, and runs them again.
-    const recovered = fleet ? 0 : await server.runner.recoverStale();
+    // In fleet mode the lease finds jobs whose worker died and runs them again; what the
+    // queue never held (a `lifeboat jobs retry` that was killed) is recovered here.
+    const recovered = await server.runner.recoverStale(
+      fleet ? (jobs) => fleet.queue.known(jobs.map((j) => j.id)) : undefined,
+    );
     const rebuilt = await server.syncCatalog();
     const now = server.clock.now();
     for (const name of Object.keys(options.config.sources)) await firstSeen(server.catalog, name, now);
@@ -260,6 +268,11 @@ export class LifeboatServer implements ApiContext {
       this.config.server?.labels ?? {},
       this.config.server?.concurrency ?? 2,
     );
+    if (this.fleet) {
+      const every = (this.fleet.queue.options.pollSeconds ?? 2) * 1000;
+      this.fleetWatch = setInterval(() => void this.watchFleetJobs(), every);
+      this.fleetWatch.unref();
+    }
     const address = await this.app.listen({ host, port });
     await this.catalog.audit.append({
       actor: 'server',
@@ -289,6 +302,7 @@ export class LifeboatServer implements ApiContext {
   stop(graceMs = this.graceMs, reason = 'the server stopped'): Promise<JobRecord[]> {
     this.stopping ??= (async () => {
       this.scheduler.stop();
+      if (this.fleetWatch) clearInterval(this.fleetWatch);
       await this.fleetSchedule?.stop();
       // Fleet mode: the worker takes nothing more; what it runs is interrupted after the grace
       // and handed back to the queue, which runs it again elsewhere.
@@ -424,6 +438,32 @@ export class LifeboatServer implements ApiContext {
       });
     }
     return Promise.reject(new Error(`unknown scheduled task ${id}`));
+  }
+
+  /**
+   * Fleet mode: a job that ended on another instance may have written or removed snapshots;
+   * the snapshot list is refreshed then, so this instance's API shows them (and resolves
+   * `latest`) as soon as the job shows finished, not at the next minute's maintenance.
+   */
+  private async watchFleetJobs(): Promise<void> {
+    try {
+      const active = new Set((await this.catalog.activeJobs()).map((j) => j.id));
+      // Also jobs that started and ended between two looks (created in the last 10 minutes).
+      const since = new Date(this.clock.now().getTime() - 600_000).toISOString();
+      const ended = new Set(
+        (await this.catalog.listJobs({ since, limit: 500 }))
+          .filter((j) => j.finished_at && SNAPSHOT_KINDS.includes(j.kind))
+          .map((j) => j.id),
+      );
+      const changed =
+        [...this.fleetActive].some((id) => !active.has(id)) ||
+        (this.fleetEnded !== undefined && [...ended].some((id) => !this.fleetEnded?.has(id)));
+      this.fleetActive = active;
+      this.fleetEnded = ended;
+      if (changed) await this.snapshots.refresh();
+    } catch (err) {
+      this.log.warn({ err: describe(err) }, 'fleet: looking for finished jobs failed');
+    }
   }
 
   private async maintenance(): Promise<void> {

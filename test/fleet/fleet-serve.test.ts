@@ -227,6 +227,19 @@ sources:
     const onA = await api(a.base!, 'GET', `/api/jobs/${id}`);
     assert.equal(onA.body.job.status, 'succeeded');
     assert.ok(onA.body.job.snapshot);
+    // Each instance's snapshot list follows within its poll interval, wherever the job ran.
+    for (const p of [a, b]) {
+      await until(
+        'the snapshot listed',
+        async () => {
+          const r = await fetch(`${p.base}/api/snapshots?source=docs`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+          return ((await r.json()) as { total: number }).total > 0;
+        },
+        10_000,
+      );
+    }
     const workers = await api(b.base!, 'GET', '/api/workers');
     assert.equal(workers.status, 200);
     assert.equal(workers.body.mode, 'fleet');

@@ -257,6 +257,17 @@ export class FleetQueue {
     return out;
   }
 
+  /** Of the given Lifeboat job ids, those the queue holds or held (waiting, running or ended). */
+  async known(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const { rows } = await this.pool.query(
+      `SELECT data->'job'->>'id' AS id FROM ${this.schema}.job WHERE data->'job'->>'id' = ANY($1)
+       UNION SELECT data->'job'->>'id' AS id FROM ${this.schema}.archive WHERE data->'job'->>'id' = ANY($1)`,
+      [ids],
+    );
+    return new Set(rows.map((r: { id: string }) => r.id));
+  }
+
   /** Runs `fn` in one transaction; `db` lets pg-boss's send join it. */
   async transaction<T>(fn: (client: pg.PoolClient, db: Db) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();

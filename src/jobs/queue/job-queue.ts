@@ -250,11 +250,17 @@ export class JobQueue {
 
   /**
    * Jobs left queued or running by a process that is gone (a crash, a kill -9) are marked
-   * interrupted. Returns how many.
+   * interrupted, except those `keep` names. Returns how many.
    */
-  async recoverStale(): Promise<number> {
+  async recoverStale(
+    keep: (jobs: JobRecord[]) => Promise<Set<string>> = async () => new Set(),
+  ): Promise<number> {
     let n = 0;
-    for (const job of await this.o.catalog.activeJobs()) {
+    const active = await this.o.catalog.activeJobs();
+    // Fleet mode keeps the jobs its queue holds: the lease hands them on.
+    const kept = await keep(active);
+    for (const job of active) {
+      if (kept.has(job.id)) continue;
       if (job.owner === PROCESS_OWNER || ownerAlive(job.owner)) continue;
       await this.o.catalog.updateJob(job.id, {
         status: 'interrupted',
