@@ -7,8 +7,9 @@
  * request overlapping a running job is skipped; a source with `runs_on: {host: w1}` runs only
  * on the worker; each process checks only the settings of sources it may run; a process killed
  * with SIGKILL mid-backup loses the job to another instance after the lease (one snapshot, a
- * clean check); a 1-second schedule on both instances runs each slot once. `worker` refuses a
- * SQLite catalog (exit 2).
+ * clean check); a 1-second schedule on both instances runs each slot once; a job whose
+ * attempts are used up is recorded failed (in-process). `worker` refuses a SQLite catalog
+ * (exit 2).
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -17,7 +18,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { PgCatalog } from '../../src/catalog/pg-catalog.js';
 import { systemClock } from '../../src/clock.js';
+import { FleetJobs } from '../../src/jobs/fleet/fleet-jobs.js';
 import {
   type PostgresServer,
   postgresUnavailable,
@@ -347,5 +350,35 @@ sources:
         ['succeeded', 'skipped', 'queued', 'running', 'interrupted'].includes(r.status),
         `${r.status}: ${r.error}`,
       );
+  });
+
+  it('a job whose fleet attempts are used up is recorded failed with the error', async () => {
+    const catalog = await PgCatalog.open(server.url, systemClock);
+    const log = { info: () => {}, warn: () => {}, error: () => {} };
+    const fleet = await FleetJobs.start(
+      { url: server.url, schema: 'q_giveup', leaseSeconds: 1, retryLimit: 0, pollSeconds: 0.2 },
+      { config: { sources: {} } as never, catalog, clock: systemClock, log },
+    );
+    try {
+      const rec = await catalog.createJob({
+        kind: 'check',
+        source: null,
+        trigger: 'api',
+        requested_by: 'test',
+        params: {},
+        retry_of: null,
+        status: 'queued',
+      });
+      // A worker whose every attempt dies (as a killed one's is failed by the reaper).
+      await fleet.queue.work({}, async () => {
+        throw new Error('worker lost');
+      });
+      await fleet.dispatch(rec);
+      await until('the catalog job failed', async () => (await job(rec.id)).status === 'failed', 15_000);
+      assert.match((await job(rec.id)).error ?? '', /did not finish after its retries: worker lost/);
+    } finally {
+      await fleet.close();
+      await catalog.close();
+    }
   });
 });
