@@ -90,12 +90,14 @@ describe('lifeboat serve and worker in fleet mode', { skip: unavailable ?? false
   const serve = (config?: string) =>
     start(['serve', '--listen', '127.0.0.1:0'], /serving on (http:\/\/\S+)/, config);
 
-  async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-    const exited = new Promise((r) => p.child.once('exit', r));
+  /** Stops a process; resolves with its exit code. */
+  async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
+    const exited = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
     p.child.kill(signal);
-    await exited;
+    const code = await exited;
     procs.delete(p.child);
+    return code;
   }
 
   interface Body {
@@ -329,7 +331,8 @@ sources:
       start(['worker', '--labels', 'host=w1'], /worker (\S+) running/, 'schedule.yaml'),
     ]);
     await systemClock.sleep(8000);
-    await Promise.all([stop(a), stop(b), stop(w)]);
+    // SIGTERM: serve and worker stop cleanly.
+    assert.deepEqual(await Promise.all([stop(a), stop(b), stop(w)]), [0, 0, 0], a.out() + w.out());
     const { rows } = await pool.query<JobRow>(
       `SELECT * FROM lifeboat.jobs WHERE source = 'tick' AND trigger = 'schedule' ORDER BY created_at`,
     );
