@@ -13,7 +13,7 @@ import type { JobKind, JobRecord, JobStatus } from '../catalog/catalog.js';
 import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
 import type { CatalogStore } from '../catalog/catalog-store.js';
 import { JOB_KINDS, JOB_STATUSES } from '../catalog/job-states.js';
-import { catalogPath, openCatalog as openCatalogAt } from '../catalog/open-catalog.js';
+import { catalogPath, isPostgresLocation, openCatalog as openCatalogAt } from '../catalog/open-catalog.js';
 import { isRole, ROLES } from '../catalog/tokens.js';
 import { systemClock } from '../clock.js';
 import { parseDuration, requireEverySource, resolveRepository } from '../config/config.js';
@@ -101,14 +101,56 @@ export async function serve(ctx: CliContext, opts: { listen?: string }): Promise
   }
   // Checked before anything opens: a typo in a schedule fails here, naming the field.
   schedulesOf(ctx.config);
-  // The server runs every source's jobs: a source's unset ${VAR} must not wait for its first job.
-  requireEverySource(ctx.config, 'serve');
+  const location = catalogPath(ctx.config, configFile(ctx), ctx.env);
+  const { fleetQueueOptions, runsSource } = await import('../jobs/fleet/fleet-settings.js');
+  // A PostgreSQL catalog is fleet mode: jobs go through the shared queue (docs/distributed.md).
+  const fleet = isPostgresLocation(location) ? fleetQueueOptions(ctx.config, location) : undefined;
+  // The server runs every source's jobs (in fleet mode, those its labels reach): a source's
+  // unset ${VAR} must not wait for its first job.
+  const labels = ctx.config.server?.labels ?? {};
+  requireEverySource(ctx.config, 'serve', fleet ? (s) => runsSource(ctx.config, s, labels) : undefined);
   const { url, password } = await resolveRepository(ctx.config, ctx.env);
   const catalog = await openCatalog(ctx);
   await runDaemon({
+    fleet,
     listen,
     config: ctx.config,
     catalog,
+    repository: { url, password, options: ctx.repoOptions(), storage: ctx.storageOptions() },
+    logLevel: ctx.options.debug ? 'debug' : ctx.options.quiet ? 'warn' : undefined,
+    lifeboatArgv: selfArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),
+    print,
+    env: ctx.env,
+  });
+}
+
+// ---- worker ----------------------------------------------------------------------------
+
+export async function worker(
+  ctx: CliContext,
+  opts: { labels?: string; concurrency?: string },
+): Promise<void> {
+  const { fleetQueueOptions, parseLabels, runsSource } = await import('../jobs/fleet/fleet-settings.js');
+  const location = catalogPath(ctx.config, configFile(ctx), ctx.env);
+  if (!isPostgresLocation(location)) {
+    throw new LifeboatError(
+      'config_invalid',
+      '[worker] a worker needs the shared PostgreSQL catalog: set server.catalog (or LIFEBOAT_CATALOG) to a postgres:// URL, the same as the serve instances use',
+    );
+  }
+  const labels = opts.labels !== undefined ? parseLabels(opts.labels) : (ctx.config.server?.labels ?? {});
+  const concurrency = count(opts.concurrency, '--concurrency', ctx.config.server?.concurrency ?? 2);
+  // The sources it may be handed need their settings now, not at their first job.
+  requireEverySource(ctx.config, 'worker', (s) => runsSource(ctx.config, s, labels));
+  const { url, password } = await resolveRepository(ctx.config, ctx.env);
+  const catalog = await openCatalog(ctx);
+  const { runWorker } = await import('../daemon/worker-daemon.js');
+  await runWorker({
+    config: ctx.config,
+    catalog,
+    fleet: fleetQueueOptions(ctx.config, location),
+    labels,
+    concurrency,
     repository: { url, password, options: ctx.repoOptions(), storage: ctx.storageOptions() },
     logLevel: ctx.options.debug ? 'debug' : ctx.options.quiet ? 'warn' : undefined,
     lifeboatArgv: selfArgv(ctx.options.config ?? ctx.env.LIFEBOAT_CONFIG),

@@ -1,6 +1,6 @@
 /**
  * @module cli/server-commands
- * serve, status, jobs, token, audit: parse, call the job queue (jobs/queue), the daemon or
+ * serve, worker, status, jobs, token, audit: parse, call the job queue (jobs/queue), the daemon or
  * the catalog, render. status and jobs read the catalog and the repository directly, so they
  * work without a running server. Nothing here imports server/: `serve` starts it through
  * daemon/serve-daemon.
@@ -21,6 +21,18 @@ export function registerServerCommands(program: Command, action: Action): void {
     .description('run the schedules, the HTTP API, alerts and metrics (stops cleanly on SIGTERM)')
     .option('--listen <host:port>', `address to listen on (default: server.listen or ${DEFAULT_LISTEN})`)
     .action(action(later(load, 'serve')));
+
+  program
+    .command('worker')
+    .description(
+      'run jobs from the shared queue and nothing else (needs a PostgreSQL catalog; stops cleanly on SIGTERM)',
+    )
+    .option(
+      '--labels <k=v,...>',
+      'labels this worker offers (default: server.labels); it runs sources whose runs_on it carries',
+    )
+    .option('--concurrency <n>', 'jobs run at once (default: server.concurrency or 2)')
+    .action(action(later(load, 'worker')));
 
   program
     .command('status')

@@ -73,6 +73,24 @@ export const serverSchema = z.strictObject({
   concurrency: z.number().int().min(1).optional(),
   /** How long running jobs may finish after SIGTERM before they are marked interrupted; default 30s. */
   shutdown_grace: duration.optional(),
+  /**
+   * With a PostgreSQL catalog (fleet mode): the labels this instance's worker offers; it runs
+   * only jobs of sources whose `runs_on` it carries all of (none: only jobs without labels).
+   */
+  labels: z.record(z.string().min(1), z.string()).optional(),
+  /** Fleet mode's queue: lease, poll interval and retries (docs/distributed.md). */
+  fleet: z
+    .strictObject({
+      /** A worker silent this long is gone and its jobs run again elsewhere; default 60s. */
+      lease: duration.optional(),
+      /** How often an idle worker looks for jobs; default 2s. */
+      poll: duration.optional(),
+      /** Attempts after the first when a job's worker stops answering; default 2. */
+      retries: z.number().int().min(0).optional(),
+      /** Wait before such a retry (doubled per attempt); default 30s. */
+      retry_delay: duration.optional(),
+    })
+    .optional(),
   alerts: z
     .strictObject({
       /** An alert that still holds is sent again this often; default 4h. */
@@ -125,6 +143,8 @@ export const commonSourceKeys = {
   protected: z.boolean().optional(),
   tags: z.array(z.string()).optional(),
   drill: drillSchema.optional(),
+  /** Fleet mode: only a worker carrying all these labels (`{host: db1}`) runs the source's jobs. */
+  runs_on: z.record(z.string().min(1), z.string()).optional(),
 };
 
 /**
@@ -210,6 +230,7 @@ export type ConfiguredSource = SourceConfig & {
   protected?: boolean;
   tags?: string[];
   drill?: DrillSettings;
+  runs_on?: Record<string, string>;
 };
 
 export type { ChannelConfig as NotificationConfig } from '../notify/notification-config.js';

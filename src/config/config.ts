@@ -73,12 +73,19 @@ const unsetInSources = new WeakMap<LifeboatConfig, { file: string; references: U
  * For a command that touches every source (`serve` runs every schedule): fails now, naming
  * each source and the unset variable it uses, instead of when that source's job first runs.
  */
-export function requireEverySource(config: LifeboatConfig, command: string): void {
+export function requireEverySource(
+  config: LifeboatConfig,
+  command: string,
+  /** Only the sources this process runs (fleet mode: those whose `runs_on` its labels reach). */
+  runs?: (source: string) => boolean,
+): void {
   const unset = unsetInSources.get(config);
-  if (!unset) return;
-  const lines = unset.references.map(
+  const references = unset?.references.filter((d) => !runs || runs(String(d.path[1])));
+  const why = runs ? `${command} runs its jobs` : `${command} uses every source`;
+  if (!unset || !references?.length) return;
+  const lines = references.map(
     (d) =>
-      `[config] ${unset.file}: source "${d.path[1]}" uses \${${d.variable}} (in ${d.path.join('.')}), which is not set; ${command} uses every source: set ${d.variable} in its environment or remove the source from the file`,
+      `[config] ${unset.file}: source "${d.path[1]}" uses \${${d.variable}} (in ${d.path.join('.')}), which is not set; ${why}: set ${d.variable} in its environment or remove the source from the file`,
   );
   throw new LifeboatError('config_invalid', lines.join('\n'));
 }

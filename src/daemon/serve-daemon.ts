@@ -7,6 +7,7 @@
  */
 import type { CatalogStore } from '../catalog/catalog-store.js';
 import type { LifeboatConfig } from '../config/config.js';
+import type { FleetQueueOptions } from '../jobs/fleet/fleet-queue.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import type { RepositoryOptions } from '../repo/repository.js';
 import type { StorageOptions } from '../storage/registry.js';
@@ -26,6 +27,8 @@ export interface DaemonOptions {
   lifeboatArgv?: string[];
   /** The environment the repository was given in (--repo, --password-file applied); process.env by default. */
   env?: NodeJS.ProcessEnv;
+  /** Fleet mode (a PostgreSQL catalog): the shared queue's settings. */
+  fleet?: FleetQueueOptions;
   /** Prints a line for the operator (standard output). */
   print: (line: string) => void;
 }
@@ -45,6 +48,7 @@ export async function runDaemon(o: DaemonOptions): Promise<never> {
     log,
     lifeboatArgv: o.lifeboatArgv,
     env: o.env,
+    fleet: o.fleet,
   });
   // The CLI releases locks and exits on a signal; a server drains its jobs first instead.
   process.removeAllListeners('SIGTERM');
@@ -56,7 +60,7 @@ export async function runDaemon(o: DaemonOptions): Promise<never> {
   const sources = Object.keys(o.config.sources).length;
   const schedules = (await import('../jobs/queue/schedule.js')).schedulesOf(o.config).size;
   o.print(
-    `lifeboat: serving on ${address} (${sources} source${sources === 1 ? '' : 's'}, ${schedules} schedule${schedules === 1 ? '' : 's'}, catalog ${o.catalog.location})`,
+    `lifeboat: serving on ${address} (${sources} source${sources === 1 ? '' : 's'}, ${schedules} schedule${schedules === 1 ? '' : 's'}, catalog ${o.catalog.location}${o.fleet ? ', fleet mode' : ''})`,
   );
   const got = await signal;
   log.info(

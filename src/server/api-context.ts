@@ -9,6 +9,7 @@ import type { Role } from '../catalog/tokens.js';
 import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import type { ConfiguredSource } from '../config/config-schema.js';
+import type { FleetWorkerStatus } from '../jobs/fleet/fleet-queue.js';
 import type { JobQueue } from '../jobs/queue/job-queue.js';
 import type { SourceStatus } from '../jobs/queue/source-status.js';
 import type { Repository } from '../repo/repository.js';
@@ -35,6 +36,8 @@ export interface ApiContext {
   repositoryLocation: string;
   sourceStatuses(): Promise<SourceStatus[]>;
   health(): Promise<{ ok: boolean; checks: Record<string, string>; reasons: string[] }>;
+  /** Fleet mode's workers; a single server: mode `single`, none. */
+  workers(): Promise<{ mode: 'single' | 'fleet'; workers: FleetWorkerStatus[] }>;
   log: Logger;
 }
 

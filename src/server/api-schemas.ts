@@ -394,6 +394,25 @@ export const auditPage = z.object({
 
 export const whoamiResponse = z.object({ name: z.string(), role: z.enum(['viewer', 'operator', 'admin']) });
 
+/** Fleet mode's workers (docs/distributed.md); a single server answers mode `single` and none. */
+export const workersResponse = z.object({
+  mode: z.enum(['single', 'fleet']),
+  workers: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      host: z.string(),
+      pid: z.number(),
+      labels: z.record(z.string(), z.string()),
+      started_at: z.string(),
+      last_seen: z.string(),
+      current: z.array(
+        z.object({ id: z.string(), kind: z.string(), source: z.string().nullable(), since: z.string() }),
+      ),
+    }),
+  ),
+});
+
 export const pointResponse = z.object({
   id: z.string(),
   time: z.string(),
@@ -506,6 +525,7 @@ export type AuditEntryJson = z.output<typeof auditEntryResponse>;
 export type AuditPageJson = z.output<typeof auditPage>;
 export type StatsJson = z.output<typeof statsResponse>;
 export type WhoamiJson = z.output<typeof whoamiResponse>;
+export type WorkersJson = z.output<typeof workersResponse>;
 export type RestoreRequestJson = z.input<typeof restoreRequest>;
 export type EngineJson = z.output<typeof engineResponse>;
 export type RestoreScopeJson = EngineJson['scopes'][number];

@@ -15,6 +15,9 @@ import { type Clock, systemClock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { parseDuration } from '../config/duration.js';
 import { describe } from '../errors.js';
+import { FleetJobs } from '../jobs/fleet/fleet-jobs.js';
+import type { FleetQueueOptions, FleetWorkerStatus } from '../jobs/fleet/fleet-queue.js';
+import { FleetSchedule } from '../jobs/fleet/fleet-schedule.js';
 import { JobQueue } from '../jobs/queue/job-queue.js';
 import { parseSchedule, type Schedule, schedulesOf } from '../jobs/queue/schedule.js';
 import {
@@ -57,9 +60,17 @@ export interface ServerOptions {
   lifeboatArgv?: string[];
   /** The environment the repository was given in (--repo, --password-file applied); process.env by default. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Fleet mode (the catalog is PostgreSQL): the fleet queue's settings. Jobs are dispatched
+   * through it, this server's worker runs those its `server.labels` reach, and the schedules
+   * are claimed slot by slot across instances (docs/distributed.md).
+   */
+  fleet?: FleetQueueOptions;
 }
 
 const DEFAULT_GRACE_MS = 30_000;
+/** Jobs whose end changes the snapshot list (or the drill reports beside it). */
+const SNAPSHOT_KINDS: string[] = ['backup', 'forget', 'prune', 'drill', 'app_backup', 'app_drill'];
 const DEFAULT_CHECK_PERCENT = 5;
 const DEFAULT_REPEAT_MS = 4 * 3_600_000;
 const HEALTH_CACHE_MS = 2_000;
@@ -86,6 +97,8 @@ export class LifeboatServer implements ApiContext {
   readonly limiter: FailedAuthLimiter;
   readonly runner: JobQueue;
   readonly scheduler: Scheduler;
+  /** Fleet mode: the source schedules, claimed once per slot across instances. */
+  readonly fleetSchedule: FleetSchedule | undefined;
   readonly snapshots: SnapshotCache;
   readonly browser: SnapshotBrowser;
   readonly metrics: ServerMetrics;
@@ -98,11 +111,16 @@ export class LifeboatServer implements ApiContext {
   private health_: { at: number; ok: boolean; reason: string } = { at: -Infinity, ok: true, reason: 'ok' };
   private lastFree: number | undefined;
   private stopping: Promise<JobRecord[]> | undefined;
+  /** Fleet mode: the jobs active, and those recently ended, at the last look; the timer that looks. */
+  private fleetActive = new Set<string>();
+  private fleetEnded: Set<string> | undefined;
+  private fleetWatch: NodeJS.Timeout | undefined;
 
   private constructor(
     options: ServerOptions,
     private readonly reader: Repository,
     schedules: Map<string, Schedule>,
+    readonly fleet: FleetJobs | undefined,
   ) {
     this.config = options.config;
     this.catalog = options.catalog;
@@ -140,10 +158,10 @@ export class LifeboatServer implements ApiContext {
       env: options.env,
       openRepository,
       onFinished: (job) => this.afterJob(job),
+      dispatch: fleet?.dispatch,
       // A client that sees a backup (or a drill) finish finds its snapshot (or report) listed.
       beforeFinal: async (job) => {
-        if (['backup', 'forget', 'prune', 'drill', 'app_backup', 'app_drill'].includes(job.kind))
-          await this.snapshots.refresh();
+        if (SNAPSHOT_KINDS.includes(job.kind)) await this.snapshots.refresh();
       },
     });
     this.metrics = new ServerMetrics(
@@ -168,8 +186,20 @@ export class LifeboatServer implements ApiContext {
       },
     );
     this.scheduler = new Scheduler(this.clock, { auto: options.autoSchedule ?? true });
+    this.fleetSchedule = fleet
+      ? new FleetSchedule({
+          queue: fleet.queue,
+          clock: this.clock,
+          instance: `${hostname()}:${process.pid}`,
+          auto: options.autoSchedule ?? true,
+        })
+      : undefined;
     for (const [id, schedule] of schedules) {
-      this.scheduler.add({ id, schedule, run: () => this.scheduled(id) });
+      if (this.fleetSchedule) {
+        this.fleetSchedule.add({ id, schedule, submit: async () => (await this.submitScheduled(id)).id });
+      } else {
+        this.scheduler.add({ id, schedule, run: () => this.scheduled(id) });
+      }
     }
     // Alerts (RPO, free space) and the snapshot list are looked at every minute.
     this.scheduler.add({
@@ -191,9 +221,29 @@ export class LifeboatServer implements ApiContext {
         clock: options.clock ?? systemClock,
       },
     );
-    const server = new LifeboatServer(options, reader, schedules);
+    const log = options.log ?? defaultLogger();
+    let fleet: FleetJobs | undefined;
+    try {
+      fleet = options.fleet
+        ? await FleetJobs.start(options.fleet, {
+            config: options.config,
+            catalog: options.catalog,
+            clock: options.clock ?? systemClock,
+            log,
+          })
+        : undefined;
+    } catch (err) {
+      await reader.close().catch(() => {});
+      await reader.closeStorage().catch(() => {});
+      throw err;
+    }
+    const server = new LifeboatServer({ ...options, log }, reader, schedules, fleet);
     await server.snapshots.refresh();
-    const recovered = await server.runner.recoverStale();
+    // In fleet mode the lease finds jobs whose worker died and runs them again; what the
+    // queue never held (a `lifeboat jobs retry` that was killed) is recovered here.
+    const recovered = await server.runner.recoverStale(
+      fleet ? (jobs) => fleet.queue.known(jobs.map((j) => j.id)) : undefined,
+    );
     const rebuilt = await server.syncCatalog();
     const now = server.clock.now();
     for (const name of Object.keys(options.config.sources)) await firstSeen(server.catalog, name, now);
@@ -212,6 +262,17 @@ export class LifeboatServer implements ApiContext {
   async start(listen: string): Promise<string> {
     const { host, port } = parseListen(listen);
     this.scheduler.start();
+    this.fleetSchedule?.start();
+    await this.fleet?.work(
+      this.runner,
+      this.config.server?.labels ?? {},
+      this.config.server?.concurrency ?? 2,
+    );
+    if (this.fleet) {
+      const every = (this.fleet.queue.options.pollSeconds ?? 2) * 1000;
+      this.fleetWatch = setInterval(() => void this.watchFleetJobs(), every);
+      this.fleetWatch.unref();
+    }
     const address = await this.app.listen({ host, port });
     await this.catalog.audit.append({
       actor: 'server',
@@ -226,6 +287,7 @@ export class LifeboatServer implements ApiContext {
   /** Starts only the scheduler (tests that use `app.inject`). */
   startScheduler(): void {
     this.scheduler.start();
+    this.fleetSchedule?.start();
   }
 
   /** Fires what is due now (tests drive a TestClock and call this). */
@@ -240,7 +302,15 @@ export class LifeboatServer implements ApiContext {
   stop(graceMs = this.graceMs, reason = 'the server stopped'): Promise<JobRecord[]> {
     this.stopping ??= (async () => {
       this.scheduler.stop();
-      const interrupted = await this.runner.drain(graceMs, reason);
+      if (this.fleetWatch) clearInterval(this.fleetWatch);
+      await this.fleetSchedule?.stop();
+      // Fleet mode: the worker takes nothing more; what it runs is interrupted after the grace
+      // and handed back to the queue, which runs it again elsewhere.
+      const [interrupted] = await Promise.all([
+        this.runner.drain(graceMs, reason),
+        this.fleet?.stopWorking(graceMs + 5_000),
+      ]);
+      await this.fleet?.close();
       await this.app.close().catch(() => {});
       try {
         await this.catalog.audit.append({
@@ -269,8 +339,14 @@ export class LifeboatServer implements ApiContext {
         ...this.runner.runningJobs(),
         ...(await this.catalog.activeJobs()).filter((j) => j.status === 'running'),
       ],
-      nextRun: (name) => this.scheduler.nextRun(`backup:${name}`),
+      nextRun: (name) => (this.fleetSchedule ?? this.scheduler).nextRun(`backup:${name}`),
     });
+  }
+
+  /** The overview's workers: fleet mode lists every worker with a live heartbeat. */
+  async workers(): Promise<{ mode: 'single' | 'fleet'; workers: FleetWorkerStatus[] }> {
+    if (!this.fleet) return { mode: 'single', workers: [] };
+    return { mode: 'fleet', workers: await this.fleet.workers() };
   }
 
   async health(): Promise<{ ok: boolean; checks: Record<string, string>; reasons: string[] }> {
@@ -289,6 +365,12 @@ export class LifeboatServer implements ApiContext {
     const sched = this.scheduler.health();
     checks.scheduler = sched.ok ? (sched.reason ?? 'ok') : (sched.reason ?? 'not running');
     if (!sched.ok) reasons.push(`scheduler: ${sched.reason}`);
+    if (this.fleetSchedule && this.fleet) {
+      const fs = this.fleetSchedule.health();
+      const fq = this.fleet.health();
+      checks.fleet = !fs.ok ? (fs.reason ?? 'not running') : (fs.reason ?? fq.reason ?? 'ok');
+      if (!fs.ok) reasons.push(`fleet: ${fs.reason}`);
+    }
     return { ok: reasons.length === 0, checks, reasons };
   }
 
@@ -324,44 +406,63 @@ export class LifeboatServer implements ApiContext {
   // ---- internals ---------------------------------------------------------------------
 
   private async scheduled(id: string): Promise<void> {
-    const [kind, source] = id.split(':') as [string, string | undefined];
     try {
-      if (kind === 'backup') {
-        await this.runner.submit({
-          kind: 'backup',
-          source: source ?? null,
-          trigger: 'schedule',
-          requestedBy: 'scheduler',
-        });
-      } else if (kind === 'drill') {
-        await this.runner.submit({
-          kind: 'drill',
-          source: source ?? null,
-          trigger: 'schedule',
-          requestedBy: 'scheduler',
-          params: {},
-        });
-      } else if (kind === 'prune') {
-        // The grace it runs with is recorded in the job (a retry keeps it).
-        const grace = this.config.repository?.prune_grace;
-        await this.runner.submit({
-          kind: 'prune',
-          source: null,
-          trigger: 'schedule',
-          requestedBy: 'scheduler',
-          params: grace === undefined ? {} : { grace },
-        });
-      } else if (kind === 'check') {
-        await this.runner.submit({
-          kind: 'check',
-          source: null,
-          trigger: 'schedule',
-          requestedBy: 'scheduler',
-          params: { read_data_percent: checkPercent(this.config) },
-        });
-      }
+      await this.submitScheduled(id);
     } catch (err) {
       this.log.warn({ task: id, err: describe(err) }, 'scheduled job not started');
+    }
+  }
+
+  /** Records (and starts or dispatches) the job of a schedule's slot. */
+  private submitScheduled(id: string): Promise<JobRecord> {
+    const [kind, source] = id.split(':') as [string, string | undefined];
+    const base = { source: source ?? null, trigger: 'schedule', requestedBy: 'scheduler' } as const;
+    if (kind === 'backup') return this.runner.submit({ ...base, kind: 'backup' });
+    if (kind === 'drill') return this.runner.submit({ ...base, kind: 'drill', params: {} });
+    if (kind === 'prune') {
+      // The grace it runs with is recorded in the job (a retry keeps it).
+      const grace = this.config.repository?.prune_grace;
+      return this.runner.submit({
+        ...base,
+        kind: 'prune',
+        source: null,
+        params: grace === undefined ? {} : { grace },
+      });
+    }
+    if (kind === 'check') {
+      return this.runner.submit({
+        ...base,
+        kind: 'check',
+        source: null,
+        params: { read_data_percent: checkPercent(this.config) },
+      });
+    }
+    return Promise.reject(new Error(`unknown scheduled task ${id}`));
+  }
+
+  /**
+   * Fleet mode: a job that ended on another instance may have written or removed snapshots;
+   * the snapshot list is refreshed then, so this instance's API shows them (and resolves
+   * `latest`) as soon as the job shows finished, not at the next minute's maintenance.
+   */
+  private async watchFleetJobs(): Promise<void> {
+    try {
+      const active = new Set((await this.catalog.activeJobs()).map((j) => j.id));
+      // Also jobs that started and ended between two looks (created in the last 10 minutes).
+      const since = new Date(this.clock.now().getTime() - 600_000).toISOString();
+      const ended = new Set(
+        (await this.catalog.listJobs({ since, limit: 500 }))
+          .filter((j) => j.finished_at && SNAPSHOT_KINDS.includes(j.kind))
+          .map((j) => j.id),
+      );
+      const changed =
+        [...this.fleetActive].some((id) => !active.has(id)) ||
+        (this.fleetEnded !== undefined && [...ended].some((id) => !this.fleetEnded?.has(id)));
+      this.fleetActive = active;
+      this.fleetEnded = ended;
+      if (changed) await this.snapshots.refresh();
+    } catch (err) {
+      this.log.warn({ err: describe(err) }, 'fleet: looking for finished jobs failed');
     }
   }
 

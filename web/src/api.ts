@@ -25,6 +25,7 @@ export type {
   StatsJson as Stats,
   TreeEntryJson as TreeEntry,
   WhoamiJson as Me,
+  WorkersJson as Workers,
 } from '../../src/server/api-schemas.js';
 
 import type { WhoamiJson as Me } from '../../src/server/api-schemas.js';

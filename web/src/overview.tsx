@@ -3,7 +3,8 @@
  * Every source: engine, last good backup (the newest that saved every unit, which it names)
  * and its age against the RPO, next run, last job,
  * with a mark on sources in breach or failing; operators can start a backup or a drill and
- * watch it run. Below, the applications with their newest point and last drill's RTO.
+ * watch it run. Below, the applications with their newest point and last drill's RTO, and in
+ * fleet mode the workers.
  */
 import { useState } from 'preact/hooks';
 import { ApiFailure, type App, can, FINAL, get, type Job, type Me, post, type SourceStatus } from './api';
@@ -11,6 +12,7 @@ import { AppsTable } from './apps';
 import { bytes, seconds, short, time } from './format';
 import { useLoad } from './hooks';
 import { Failure, Table } from './ui';
+import { WorkersTable } from './workers';
 
 export function Overview({ me }: { me: Me }) {
   const [started, setStarted] = useState<Record<string, string>>({});
@@ -182,6 +184,7 @@ export function Overview({ me }: { me: Me }) {
           <AppsTable apps={apps.data} />
         </>
       )}
+      <WorkersTable />
     </section>
   );
 }

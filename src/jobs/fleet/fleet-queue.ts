@@ -234,6 +234,40 @@ export class FleetQueue {
     return found?.state ?? null;
   }
 
+  /**
+   * Of the given Lifeboat job ids, those whose fleet job ended failed (its retries used up)
+   * or cancelled, with no delivery of them still waiting or running: id to the last error.
+   */
+  async givenUp(ids: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (ids.length === 0) return out;
+    const { rows } = await this.pool.query(
+      `SELECT data->'job'->>'id' AS id, state, output FROM ${this.schema}.job WHERE data->'job'->>'id' = ANY($1)
+       UNION ALL
+       SELECT data->'job'->>'id' AS id, state, output FROM ${this.schema}.archive WHERE data->'job'->>'id' = ANY($1)`,
+      [ids],
+    );
+    const live = new Set<string>();
+    for (const r of rows as { id: string; state: string; output: { message?: string } | null }[]) {
+      if (r.state === 'failed' || r.state === 'cancelled') {
+        out.set(r.id, r.output?.message ?? `the fleet job ended ${r.state}`);
+      } else if (r.state !== 'completed') live.add(r.id);
+    }
+    for (const id of live) out.delete(id);
+    return out;
+  }
+
+  /** Of the given Lifeboat job ids, those the queue holds or held (waiting, running or ended). */
+  async known(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const { rows } = await this.pool.query(
+      `SELECT data->'job'->>'id' AS id FROM ${this.schema}.job WHERE data->'job'->>'id' = ANY($1)
+       UNION SELECT data->'job'->>'id' AS id FROM ${this.schema}.archive WHERE data->'job'->>'id' = ANY($1)`,
+      [ids],
+    );
+    return new Set(rows.map((r: { id: string }) => r.id));
+  }
+
   /** Runs `fn` in one transaction; `db` lets pg-boss's send join it. */
   async transaction<T>(fn: (client: pg.PoolClient, db: Db) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();

@@ -27,7 +27,13 @@ export interface FleetScheduledTask {
   id: string;
   schedule: Schedule;
   /** The job for a slot (its id goes into the claim); only the claimant's is dispatched. */
-  job: (slot: Date) => FleetJob;
+  job?: (slot: Date) => FleetJob;
+  /**
+   * Instead of `job`: records and dispatches the slot's job itself (`lifeboat serve` records it
+   * in the catalog first) and returns its id. Called only by the claimant, while the claim is
+   * held; a throw gives the claim up, so the next tick tries the slot again.
+   */
+  submit?: (slot: Date) => Promise<string>;
 }
 
 export interface FleetScheduleOptions {
@@ -132,6 +138,22 @@ export class FleetSchedule {
   private async claim(task: FleetScheduledTask, slot: Date): Promise<string | undefined> {
     const q = this.o.queue;
     return q.transaction(async (client, db) => {
+      if (task.submit) {
+        const { rowCount } = await client.query(
+          `INSERT INTO ${q.schema}.fleet_slot (schedule, slot, job_id, claimed_by) VALUES ($1, $2, '', $3)
+           ON CONFLICT DO NOTHING`,
+          [task.id, slot, this.o.instance],
+        );
+        if (rowCount === 0) return undefined;
+        const id = await task.submit(slot);
+        await client.query(
+          `UPDATE ${q.schema}.fleet_slot SET job_id = $3 WHERE schedule = $1 AND slot = $2`,
+          [task.id, slot, id],
+        );
+        return id;
+      }
+      if (!task.job)
+        throw new LifeboatError('internal', `[fleet] schedule ${task.id} has neither job nor submit`);
       const job = task.job(slot);
       const { rowCount } = await client.query(
         `INSERT INTO ${q.schema}.fleet_slot (schedule, slot, job_id, claimed_by) VALUES ($1, $2, $3, $4)

@@ -48,6 +48,12 @@ export interface JobQueueOptions {
    * (an API client polling it) then also sees its effects (the server's snapshot list).
    */
   beforeFinal?: (job: JobRecord) => Promise<void>;
+  /**
+   * Fleet mode (jobs/fleet/fleet-jobs): a queued job goes here instead of this process's
+   * queue, and whichever worker takes it runs it with `runDispatched`. Jobs of every instance
+   * then count as busy (the lease, not the owner's pid, says whether they still run).
+   */
+  dispatch?: (job: JobRecord) => Promise<void>;
 }
 
 /** A job to record and run: its kind and params (jobs/queue/job-kinds), and who asks why. */
@@ -145,9 +151,13 @@ export class JobQueue {
       void this.finished(job);
       return job;
     }
-    const job = await this.o.catalog.createJob({ ...base, status: 'queued', owner: PROCESS_OWNER });
+    const job = await this.o.catalog.createJob({
+      ...base,
+      status: 'queued',
+      owner: this.o.dispatch ? null : PROCESS_OWNER,
+    });
     if (secretTo) this.secretTargets.set(job.id, secretTo);
-    this.enqueue(job);
+    await this.enqueueOrDispatch(job);
     return job;
   }
 
@@ -168,9 +178,9 @@ export class JobQueue {
     const queued = await this.o.catalog.updateJob(id, {
       status: 'queued',
       approved_by: approver,
-      owner: PROCESS_OWNER,
+      owner: this.o.dispatch ? null : PROCESS_OWNER,
     });
-    this.enqueue(queued);
+    await this.enqueueOrDispatch(queued);
     return queued;
   }
 
@@ -195,6 +205,23 @@ export class JobQueue {
       finished_at: this.o.clock.now().toISOString(),
       error: `${verb} by ${by}${reason ? `: ${reason}` : ''}`,
     });
+  }
+
+  /**
+   * Fleet mode: runs a job the fleet queue handed to this process (recorded by any instance,
+   * perhaps run before by a worker that died: the last attempt's result wins). Resolves with
+   * its final record; `interrupted` when this process stopped before it finished.
+   */
+  runDispatched(job: JobRecord): Promise<JobRecord> {
+    const known = this.waiters.get(job.id);
+    if (known) return known.done;
+    if (!this.accepting) {
+      return Promise.reject(
+        new LifeboatError('unavailable', '[server] shutting down: no new jobs are started'),
+      );
+    }
+    this.enqueue(job);
+    return this.waiters.get(job.id)?.done ?? this.wait(job.id);
   }
 
   /** Resolves when the job reaches a final status (only for jobs this process runs). */
@@ -223,11 +250,17 @@ export class JobQueue {
 
   /**
    * Jobs left queued or running by a process that is gone (a crash, a kill -9) are marked
-   * interrupted. Returns how many.
+   * interrupted, except those `keep` names. Returns how many.
    */
-  async recoverStale(): Promise<number> {
+  async recoverStale(
+    keep: (jobs: JobRecord[]) => Promise<Set<string>> = async () => new Set(),
+  ): Promise<number> {
     let n = 0;
-    for (const job of await this.o.catalog.activeJobs()) {
+    const active = await this.o.catalog.activeJobs();
+    // Fleet mode keeps the jobs its queue holds: the lease hands them on.
+    const kept = await keep(active);
+    for (const job of active) {
+      if (kept.has(job.id)) continue;
       if (job.owner === PROCESS_OWNER || ownerAlive(job.owner)) continue;
       await this.o.catalog.updateJob(job.id, {
         status: 'interrupted',
@@ -285,10 +318,27 @@ export class JobQueue {
     for (const a of [...this.running.values(), ...this.queue]) if (a.key === key) return a.job;
     // Jobs of other live processes (`lifeboat jobs retry`, another server on this catalog).
     for (const job of await this.o.catalog.activeJobs()) {
-      if (job.owner === PROCESS_OWNER || !ownerAlive(job.owner)) continue;
+      if (!this.o.dispatch && (job.owner === PROCESS_OWNER || !ownerAlive(job.owner))) continue;
       if (conflictKey(job.kind, job.source) === key) return job;
     }
     return undefined;
+  }
+
+  private async enqueueOrDispatch(job: JobRecord): Promise<void> {
+    if (!this.o.dispatch) {
+      this.enqueue(job);
+      return;
+    }
+    try {
+      await this.o.dispatch(job);
+    } catch (err) {
+      await this.o.catalog.updateJob(job.id, {
+        status: 'failed',
+        finished_at: this.o.clock.now().toISOString(),
+        error: `not queued: ${describe(err)}`,
+      });
+      throw err;
+    }
   }
 
   private enqueue(job: JobRecord): void {
@@ -338,6 +388,8 @@ export class JobQueue {
       status: 'running',
       started_at: this.o.clock.now().toISOString(),
       owner: PROCESS_OWNER,
+      // A fleet job run again (its worker died) starts clean.
+      ...(this.o.dispatch ? { finished_at: null, error: null } : {}),
     };
     a.job = { ...a.job, status: 'running', started_at: running.started_at ?? null, owner: PROCESS_OWNER };
     void this.runJob(a, running);

@@ -1,8 +1,9 @@
 /**
  * @module server/routes/system-routes
- * The server itself: liveness (no token), Prometheus metrics, and who the caller is.
+ * The server itself: liveness (no token), Prometheus metrics, who the caller is, and the
+ * workers of a fleet.
  */
-import { healthResponse, whoamiResponse } from '../api-schemas.js';
+import { healthResponse, whoamiResponse, workersResponse } from '../api-schemas.js';
 import { callerOf, defineRoute } from './route.js';
 
 export const systemRoutes = [
@@ -46,6 +47,30 @@ export const systemRoutes = [
     handler: async (_ctx, { req }) => {
       const who = callerOf(req);
       return { name: who.name, role: who.role };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/api/workers',
+    role: 'viewer',
+    summary:
+      'Fleet mode: the workers with a live heartbeat, their labels and the jobs they run; a single server answers mode "single" and no workers',
+    responses: { 200: { description: 'the workers', schema: workersResponse } },
+    handler: async (ctx) => {
+      const { mode, workers } = await ctx.workers();
+      return {
+        mode,
+        workers: workers.map((w) => ({
+          id: w.id,
+          name: w.name,
+          host: w.host,
+          pid: w.pid,
+          labels: w.labels,
+          started_at: new Date(w.startedAt).toISOString(),
+          last_seen: new Date(w.lastSeen).toISOString(),
+          current: w.current.map((c) => ({ id: c.id, kind: c.kind, source: c.source, since: c.since })),
+        })),
+      };
     },
   }),
 ];
