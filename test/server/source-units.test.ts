@@ -197,7 +197,11 @@ describe('a source saved as several units is one source', { skip: unavailable ??
     assert.equal(r.status, 202, r.text);
     const job = await h!.waitJob(r.body.job.id);
     assert.equal(job.status, 'succeeded', job.error ?? '');
-    const alerts = (await h!.call('GET', '/api/alerts?state=firing')).body.alerts;
+    // Alerts are evaluated after the job's final status is recorded (onFinished): wait for it.
+    const alerts = await eventually(async () => {
+      const firing = (await h!.call('GET', '/api/alerts?state=firing')).body.alerts;
+      return firing.length > 0 ? firing : undefined;
+    }, 'the size anomaly alert');
     assert.deepEqual(
       alerts.map((a: { key: string }) => a.key),
       ['size_anomaly:shop-db'],
