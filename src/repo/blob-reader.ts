@@ -227,9 +227,13 @@ export class BlobReader {
     damaged?: (index: number, err: unknown) => void,
     sameThread = false,
   ): AsyncGenerator<Buffer> {
-    const pooled = (entry: IndexEntry) =>
-      !sameThread && entry.rawLength >= POOL_MIN_BLOB && !this.keys.writeOnly;
+    /** Large blobs: opened in the worker (unless `sameThread`), the keyed id not recomputed. */
+    const large = (entry: IndexEntry) => entry.rawLength >= POOL_MIN_BLOB && !this.keys.writeOnly;
+    const pooled = (entry: IndexEntry) => !sameThread && large(entry);
     const opened = async (entry: IndexEntry, sealed: Buffer, into: Buffer | undefined) => {
+      if (sameThread && large(entry)) {
+        return openVerified(this.keys.ring, entry, sealed, blobWhat(entry), false);
+      }
       if (!pooled(entry)) return this.openEntry(entry, sealed);
       // Moved to the worker: a run of one blob as it is, a blob of a longer run as a copy.
       return this.openers().open(entry, sealed, blobWhat(entry), false, into);
