@@ -181,19 +181,23 @@ export class RepoContentStore implements ContentStore {
 
   async *readContent(
     chunks: string[],
-    options: { onDamaged?: (d: DamagedRange) => void } = {},
+    options: { onDamaged?: (d: DamagedRange) => void; sameThread?: boolean } = {},
   ): AsyncIterable<Buffer> {
-    const { onDamaged } = options;
+    const { onDamaged, sameThread } = options;
     if (!onDamaged) {
-      yield* this.repo.readBlobs(chunks.map(parseId), READ_AHEAD);
+      yield* this.repo.readBlobs(chunks.map(parseId), READ_AHEAD, undefined, undefined, sameThread);
       return;
     }
     // Reported as opened (out of order), passed on in order, where the offset is known.
     const reasons = new Map<number, string>();
     let offset = 0;
     let i = 0;
-    const blobs = this.repo.readBlobs(chunks.map(parseId), READ_AHEAD, undefined, (index, err) =>
-      reasons.set(index, describe(err)),
+    const blobs = this.repo.readBlobs(
+      chunks.map(parseId),
+      READ_AHEAD,
+      undefined,
+      (index, err) => reasons.set(index, describe(err)),
+      sameThread,
     );
     for await (const blob of blobs) {
       const reason = reasons.get(i);

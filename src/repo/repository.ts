@@ -297,8 +297,9 @@ export class Repository {
     ahead: number,
     ring?: BlobRing,
     damaged?: (index: number, err: unknown) => void,
+    sameThread = false,
   ): AsyncGenerator<Buffer> {
-    return this.reader.readBlobs(ids, ahead, ring, damaged);
+    return this.reader.readBlobs(ids, ahead, ring, damaged, sameThread);
   }
 
   /**

@@ -85,8 +85,15 @@ export interface ContentStore {
    * given: then it is reported there and read as zeros of its length, so the stream keeps its
    * length and the reader can say which of its bytes are lost (a chunk of unknown length,
    * missing from the index, still throws).
+   *
+   * With `sameThread`, every chunk is opened (decrypted, decompressed) on the calling thread,
+   * for a reader that reads many streams at once (a files restore): a worker's memory and the
+   * copies to and from it then cost more than its parallelism gives.
    */
-  readContent(chunks: string[], options?: { onDamaged?: (d: DamagedRange) => void }): AsyncIterable<Buffer>;
+  readContent(
+    chunks: string[],
+    options?: { onDamaged?: (d: DamagedRange) => void; sameThread?: boolean },
+  ): AsyncIterable<Buffer>;
   /**
    * readContent whose chunks are lent: the store reuses the memory of each chunk given back
    * with `release`, so a long read allocates almost nothing. The reader gives back every

@@ -330,7 +330,8 @@ class TreeRestorer {
         (p) =>
           writeContent(
             p,
-            this.ctx.store.readContent(chunks),
+            // Opened here: this restore already reads PARALLEL_FILES streams at once.
+            this.ctx.store.readContent(chunks, { sameThread: true }),
             size,
             rel,
             (n) => progress.advance(n),
