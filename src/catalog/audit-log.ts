@@ -158,67 +158,90 @@ export class AuditLog {
     const head = this.db.prepare("SELECT value FROM meta WHERE key = 'audit_head'").get() as
       | { value: string }
       | undefined;
-    let prev = GENESIS_HASH;
-    let expectedSeq = 1;
-    let count = 0;
-    let last: { seq: number; hash: string } | null = null;
-    const fail = (seq: number, reason: string): AuditVerification => ({
-      ok: false,
-      entries: count,
-      head: last,
-      firstBad: { seq, reason },
-    });
-    for (const row of this.db
-      .prepare('SELECT * FROM audit ORDER BY seq')
-      .iterate() as IterableIterator<AuditRow>) {
-      if (row.seq !== expectedSeq) {
-        return fail(
-          expectedSeq,
-          row.seq > expectedSeq
-            ? `entry ${expectedSeq} is missing (the log goes from ${expectedSeq - 1} to ${row.seq}): deleted`
-            : `entry ${row.seq} is out of order`,
-        );
-      }
-      if (row.prev_hash !== prev) {
-        return fail(
-          row.seq,
-          `entry ${row.seq} does not chain to entry ${row.seq - 1} (prev_hash differs): an entry before it was replaced`,
-        );
-      }
-      let entry: AuditEntry;
-      try {
-        entry = toEntry(row);
-      } catch {
-        return fail(row.seq, `entry ${row.seq} has details that are not JSON: edited`);
-      }
-      if (entryHash(prev, entry) !== row.hash) {
-        return fail(row.seq, `entry ${row.seq} does not match its hash: edited`);
-      }
-      prev = row.hash;
-      last = { seq: row.seq, hash: row.hash };
-      count++;
-      expectedSeq++;
-    }
-    const recorded = head?.value;
-    const actual = last ? `${last.seq}:${last.hash}` : undefined;
-    if (recorded !== actual) {
-      const [seq] = (recorded ?? '0:').split(':');
-      const headSeq = Number(seq);
-      if (headSeq > (last?.seq ?? 0)) {
-        return fail(
-          (last?.seq ?? 0) + 1,
-          `entries ${(last?.seq ?? 0) + 1} to ${headSeq} are missing from the end of the log: deleted`,
-        );
-      }
-      return fail(last?.seq ?? 0, 'the recorded head of the log does not match its last entry: edited');
-    }
-    return { ok: true, entries: count, head: last };
+    const rows = this.db.prepare('SELECT * FROM audit ORDER BY seq').iterate() as IterableIterator<AuditRow>;
+    return verifyChain(rows, head?.value);
   }
 }
 
-function toEntry(row: AuditRow): AuditEntry {
+/** An audit row as stored: `details` is the canonical JSON text that was hashed. */
+export interface StoredAuditRow {
+  seq: number | string;
+  time: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * Walks a chain's rows in `seq` order from the first, against the recorded head
+ * (`seq:hash`): stops at the first entry that does not hold and says why. Both catalogs
+ * (SQLite and PostgreSQL) verify through this one walk.
+ */
+export async function verifyChain(
+  rows: Iterable<StoredAuditRow> | AsyncIterable<StoredAuditRow>,
+  recordedHead: string | undefined,
+): Promise<AuditVerification> {
+  let prev = GENESIS_HASH;
+  let expectedSeq = 1;
+  let count = 0;
+  let last: { seq: number; hash: string } | null = null;
+  const fail = (seq: number, reason: string): AuditVerification => ({
+    ok: false,
+    entries: count,
+    head: last,
+    firstBad: { seq, reason },
+  });
+  for await (const row of rows) {
+    const seq = Number(row.seq);
+    if (seq !== expectedSeq) {
+      return fail(
+        expectedSeq,
+        seq > expectedSeq
+          ? `entry ${expectedSeq} is missing (the log goes from ${expectedSeq - 1} to ${seq}): deleted`
+          : `entry ${seq} is out of order`,
+      );
+    }
+    if (row.prev_hash !== prev) {
+      return fail(
+        seq,
+        `entry ${seq} does not chain to entry ${seq - 1} (prev_hash differs): an entry before it was replaced`,
+      );
+    }
+    let entry: AuditEntry;
+    try {
+      entry = toEntry(row);
+    } catch {
+      return fail(seq, `entry ${seq} has details that are not JSON: edited`);
+    }
+    if (entryHash(prev, entry) !== row.hash) {
+      return fail(seq, `entry ${seq} does not match its hash: edited`);
+    }
+    prev = row.hash;
+    last = { seq, hash: row.hash };
+    count++;
+    expectedSeq++;
+  }
+  const actual = last ? `${last.seq}:${last.hash}` : undefined;
+  if (recordedHead !== actual) {
+    const headSeq = Number((recordedHead ?? '0:').split(':')[0]);
+    if (headSeq > (last?.seq ?? 0)) {
+      return fail(
+        (last?.seq ?? 0) + 1,
+        `entries ${(last?.seq ?? 0) + 1} to ${headSeq} are missing from the end of the log: deleted`,
+      );
+    }
+    return fail(last?.seq ?? 0, 'the recorded head of the log does not match its last entry: edited');
+  }
+  return { ok: true, entries: count, head: last };
+}
+
+/** A stored row as an entry (throws when its details are not JSON). */
+export function toEntry(row: StoredAuditRow): AuditEntry {
   return {
-    seq: row.seq,
+    seq: Number(row.seq),
     time: row.time,
     actor: row.actor,
     action: row.action,

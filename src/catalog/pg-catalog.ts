@@ -18,6 +18,8 @@ import {
   entryHash,
   GENESIS_HASH,
   type NewAuditEntry,
+  toEntry,
+  verifyChain,
 } from './audit-log.js';
 import type {
   AlertRecord,
@@ -591,68 +593,20 @@ export class PgAuditLog implements AuditStore {
     const head = await c.query<{ value: string }>(
       `SELECT value FROM ${this.S}.meta WHERE key = 'audit_head'`,
     );
-    let prev = GENESIS_HASH;
-    let expectedSeq = 1;
-    let count = 0;
-    let last: { seq: number; hash: string } | null = null;
-    const fail = (seq: number, reason: string): AuditVerification => ({
-      ok: false,
-      entries: count,
-      head: last,
-      firstBad: { seq, reason },
-    });
-    let after = 0;
-    for (;;) {
-      const page = await c.query<AuditRow>(
-        `SELECT * FROM ${this.S}.audit WHERE seq > $1 ORDER BY seq LIMIT 1000`,
-        [after],
-      );
-      if (page.rows.length === 0) break;
-      for (const row of page.rows) {
-        const seq = Number(row.seq);
-        after = seq;
-        if (seq !== expectedSeq) {
-          return fail(
-            expectedSeq,
-            seq > expectedSeq
-              ? `entry ${expectedSeq} is missing (the log goes from ${expectedSeq - 1} to ${seq}): deleted`
-              : `entry ${seq} is out of order`,
-          );
-        }
-        if (row.prev_hash !== prev) {
-          return fail(
-            seq,
-            `entry ${seq} does not chain to entry ${seq - 1} (prev_hash differs): an entry before it was replaced`,
-          );
-        }
-        let entry: AuditEntry;
-        try {
-          entry = toEntry(row);
-        } catch {
-          return fail(seq, `entry ${seq} has details that are not JSON: edited`);
-        }
-        if (entryHash(prev, entry) !== row.hash) {
-          return fail(seq, `entry ${seq} does not match its hash: edited`);
-        }
-        prev = row.hash;
-        last = { seq, hash: row.hash };
-        count++;
-        expectedSeq++;
-      }
-    }
-    const recorded = head.rows[0]?.value;
-    const actual = last ? `${last.seq}:${last.hash}` : undefined;
-    if (recorded !== actual) {
-      const headSeq = Number((recorded ?? '0:').split(':')[0]);
-      if (headSeq > (last?.seq ?? 0)) {
-        return fail(
-          (last?.seq ?? 0) + 1,
-          `entries ${(last?.seq ?? 0) + 1} to ${headSeq} are missing from the end of the log: deleted`,
+    const S = this.S;
+    // Pages of 1,000: a long chain is never held whole.
+    async function* rows(): AsyncIterable<AuditRow> {
+      for (let after = 0; ; ) {
+        const page = await c.query<AuditRow>(
+          `SELECT * FROM ${S}.audit WHERE seq > $1 ORDER BY seq LIMIT 1000`,
+          [after],
         );
+        if (page.rows.length === 0) return;
+        yield* page.rows;
+        after = Number(page.rows[page.rows.length - 1].seq);
       }
-      return fail(last?.seq ?? 0, 'the recorded head of the log does not match its last entry: edited');
     }
-    return { ok: true, entries: count, head: last };
+    return verifyChain(rows(), head.rows[0]?.value);
   }
 }
 
@@ -811,19 +765,6 @@ function toJob(row: JobRow): JobRecord {
     rebuilt: row.rebuilt,
     retry_of: row.retry_of,
     owner: row.owner,
-  };
-}
-
-function toEntry(row: AuditRow): AuditEntry {
-  return {
-    seq: Number(row.seq),
-    time: row.time,
-    actor: row.actor,
-    action: row.action,
-    target: row.target,
-    details: JSON.parse(row.details),
-    prev_hash: row.prev_hash,
-    hash: row.hash,
   };
 }
 
