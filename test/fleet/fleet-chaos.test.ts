@@ -2,8 +2,9 @@
  * @module test/fleet/fleet-chaos
  * Fleet mode under kills, on one machine: one throwaway PostgreSQL catalog, two `lifeboat
  * serve` instances, three workers (host=w1 twice, host=w2), an S3 repository on s3rver and
- * files sources on 2-second schedules (w1, w2 and unlabelled; a `before_backup` sleep makes
- * each backup last ~1.5 s). For ~45 s, at moments drawn from a seeded PRNG (the seed is
+ * files sources on 2-second schedules (w1, w2 and unlabelled; a `before_backup` hook writes
+ * 384 KiB of new random data and sleeps 1 s, so each backup uploads something and lasts
+ * ~1.5 s). For ~45 s, at moments drawn from a seeded PRNG (the seed is
  * printed; LIFEBOAT_CHAOS_SEED replays one), a worker running a job is killed with SIGKILL
  * and started again with the same labels, and once a serve instance is. Then the schedules
  * stop, the queue drains, and the catalog and repository must show: one job per claimed
@@ -199,7 +200,7 @@ describe('fleet mode under kills', { skip: unavailable ?? false }, () => {
     type: files
     path: ${join(dir, name)}
     schedule: "*/2 * * * * *"
-    hooks: { before_backup: "sleep 1.5" }${Object.keys(labels).length ? `\n    runs_on: ${JSON.stringify(labels)}` : ''}`;
+    hooks: { before_backup: "head -c 393216 /dev/urandom > ${join(dir, name, 'new.bin')} && sleep 1" }${Object.keys(labels).length ? `\n    runs_on: ${JSON.stringify(labels)}` : ''}`;
     }
     await writeFile(
       join(dir, 'fleet.yaml'),
@@ -235,8 +236,8 @@ sources:${sources}
   it('kills of workers and of a serve instance lose no slot, no job and no snapshot', {
     timeout: 150_000,
   }, async () => {
-    let serves = await Promise.all([start('serve'), start('serve')]);
-    let workers = await Promise.all([
+    let serves: Proc[] = await Promise.all([start('serve'), start('serve')]);
+    let workers: Proc[] = await Promise.all([
       start('worker', { host: 'w1' }),
       start('worker', { host: 'w1' }),
       start('worker', { host: 'w2' }),
