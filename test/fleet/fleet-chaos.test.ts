@@ -26,7 +26,8 @@ import {
   startPostgres,
 } from '../../src/testing/servers/postgres.js';
 import { type S3rverServer, s3rverMissing, startS3rver } from '../../src/testing/servers/s3rver.js';
-import { type CliResult, runCli, startCli } from '../helpers/cli.js';
+import { type CliResult, runCli } from '../helpers/cli.js';
+import { pidOf, startUntil, stopProc, until } from '../helpers/fleet.js';
 
 const unavailable = postgresUnavailable() ?? s3rverMissing();
 if (unavailable) console.log(`SKIPPED fleet chaos: ${unavailable}`);
@@ -97,7 +98,7 @@ describe('fleet mode under kills', { skip: unavailable ?? false }, () => {
   const cli = (args: string[]): Promise<CliResult> =>
     runCli(['--config', join(dir, 'fleet.yaml'), ...args], env, { cwd: dir });
 
-  function start(role: 'serve' | 'worker', labels: Record<string, string> = {}): Promise<Proc> {
+  async function start(role: 'serve' | 'worker', labels: Record<string, string> = {}): Promise<Proc> {
     const args =
       role === 'serve'
         ? ['serve', '--listen', '127.0.0.1:0']
@@ -109,48 +110,19 @@ describe('fleet mode under kills', { skip: unavailable ?? false }, () => {
               .join(','),
           ];
     const ready = role === 'serve' ? /serving on (http:\/\/\S+)/ : /worker (\S+) running/;
-    const child = startCli([...args, '--config', join(dir, 'fleet.yaml')], env, dir);
-    procs.add(child);
-    let out = '';
-    child.stdout?.setEncoding('utf8').on('data', (d) => {
-      out += d;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (d) => {
-      out += d;
-    });
-    const p: Proc = { child, out: () => out, labels, role };
+    const { child, out } = await startUntil(
+      [...args, '--config', join(dir, 'fleet.yaml')],
+      env,
+      dir,
+      ready,
+      procs,
+    );
+    const p: Proc = { child, out, labels, role };
     if (child.pid) byPid.set(child.pid, p);
-    return new Promise((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (ready.test(out)) {
-          clearInterval(timer);
-          resolve(p);
-        } else if (child.exitCode !== null) {
-          clearInterval(timer);
-          reject(new Error(`${role} exited ${child.exitCode}:\n${out}`));
-        }
-      }, 50);
-    });
+    return p;
   }
 
-  async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
-    const exited = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
-    p.child.kill(signal);
-    const code = await exited;
-    procs.delete(p.child);
-    return code;
-  }
-
-  async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!(await ok())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await systemClock.sleep(200);
-    }
-  }
-
-  const pidOf = (owner: string | null) => Number(owner?.split(':')[1]);
+  const stop = (p: Proc, signal: NodeJS.Signals = 'SIGTERM') => stopProc(p.child, signal, procs);
   const eligible = (p: Proc | undefined, source: string) =>
     !!p && Object.entries(SOURCES[source] ?? {}).every(([k, v]) => p.labels[k] === v);
 

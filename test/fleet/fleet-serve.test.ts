@@ -26,7 +26,8 @@ import {
   postgresUnavailable,
   startPostgres,
 } from '../../src/testing/servers/postgres.js';
-import { type CliResult, runCli, startCli } from '../helpers/cli.js';
+import { type CliResult, runCli } from '../helpers/cli.js';
+import { pidOf, startUntil, stopProc, until } from '../helpers/fleet.js';
 
 const unavailable = postgresUnavailable();
 if (unavailable) console.log(`SKIPPED fleet serve: ${unavailable}`);
@@ -63,42 +64,15 @@ describe('lifeboat serve and worker in fleet mode', { skip: unavailable ?? false
   const cli = (args: string[], config = 'fleet.yaml'): Promise<CliResult> =>
     runCli(['--config', join(dir, config), ...args], env, { cwd: dir });
 
-  function start(args: string[], ready: RegExp, config = 'fleet.yaml'): Promise<Proc> {
-    const child = startCli([...args, '--config', join(dir, config)], env, dir);
-    procs.add(child);
-    let out = '';
-    child.stdout?.setEncoding('utf8').on('data', (d) => {
-      out += d;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (d) => {
-      out += d;
-    });
-    return new Promise((resolve, reject) => {
-      const timer = setInterval(() => {
-        const m = ready.exec(out);
-        if (m) {
-          clearInterval(timer);
-          resolve({ child, out: () => out, base: m[1] });
-        } else if (child.exitCode !== null) {
-          clearInterval(timer);
-          reject(new Error(`${args[0]} exited ${child.exitCode}:\n${out}`));
-        }
-      }, 50);
-    });
+  async function start(args: string[], ready: RegExp, config = 'fleet.yaml'): Promise<Proc> {
+    const p = await startUntil([...args, '--config', join(dir, config)], env, dir, ready, procs);
+    return { child: p.child, out: p.out, base: p.match[1] };
   }
 
   const serve = (config?: string) =>
     start(['serve', '--listen', '127.0.0.1:0'], /serving on (http:\/\/\S+)/, config);
 
-  /** Stops a process; resolves with its exit code. */
-  async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
-    const exited = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
-    p.child.kill(signal);
-    const code = await exited;
-    procs.delete(p.child);
-    return code;
-  }
+  const stop = (p: Proc, signal: NodeJS.Signals = 'SIGTERM') => stopProc(p.child, signal, procs);
 
   interface Body {
     job: { id: string; status: string; snapshot: string | null };
@@ -126,16 +100,6 @@ describe('lifeboat serve and worker in fleet mode', { skip: unavailable ?? false
     const { rows } = await pool.query('SELECT * FROM lifeboat.jobs WHERE id = $1', [id]);
     return rows[0];
   }
-
-  async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!(await ok())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await systemClock.sleep(100);
-    }
-  }
-
-  const pidOf = (owner: string | null) => Number(owner?.split(':')[1]);
 
   before(async () => {
     server = await startPostgres();

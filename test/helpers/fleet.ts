@@ -1,0 +1,74 @@
+/**
+ * @module test/helpers/fleet
+ * Helpers for fleet tests that run `lifeboat serve` and `lifeboat worker` as real processes:
+ * start one and wait for its ready line, stop one with a signal, wait for a condition, and
+ * read the pid out of a catalog job's owner (`host:pid:...`).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { systemClock } from '../../src/clock.js';
+import { startCli } from './cli.js';
+
+export interface CliProc {
+  child: ChildProcess;
+  /** Everything the process wrote so far, stdout and stderr. */
+  out: () => string;
+  /** The ready line's match (its groups, e.g. the listen address). */
+  match: RegExpExecArray;
+}
+
+/** Starts `lifeboat args` and resolves once its output matches `ready`; rejects if it exits first. */
+export function startUntil(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  ready: RegExp,
+  procs?: Set<ChildProcess>,
+): Promise<CliProc> {
+  const child = startCli(args, env, cwd);
+  procs?.add(child);
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d) => {
+    out += d;
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      const match = ready.exec(out);
+      if (match) {
+        clearInterval(timer);
+        resolve({ child, out: () => out, match });
+      } else if (child.exitCode !== null) {
+        clearInterval(timer);
+        reject(new Error(`${args[0]} exited ${child.exitCode}:\n${out}`));
+      }
+    }, 50);
+  });
+}
+
+/** Stops a process with `signal`; resolves with its exit code (null when a signal ended it). */
+export async function stopProc(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+  procs?: Set<ChildProcess>,
+): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill(signal);
+  const code = await exited;
+  procs?.delete(child);
+  return code;
+}
+
+/** Polls `ok` until it holds; throws naming `what` after `timeoutMs`. */
+export async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await systemClock.sleep(100);
+  }
+}
+
+/** The pid in a catalog job's owner. */
+export const pidOf = (owner: string | null): number => Number(owner?.split(':')[1]);
