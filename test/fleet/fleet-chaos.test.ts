@@ -321,6 +321,15 @@ sources:${sources}
       orphans.length <= kills.length,
       `${orphans.length} snapshots without a job after ${kills.length} jobs were killed`,
     );
+    // Such a snapshot is of a killed job's source (its retry saved the one the catalog knows).
+    const killedSources = new Set(kills.map((k) => k.source));
+    for (const o of orphans) {
+      console.log(`# snapshot ${o.id.slice(0, 8)} of ${o.source} without a job (saved by a killed attempt)`);
+      assert.ok(
+        killedSources.has(o.source),
+        `snapshot ${o.id} of ${o.source}: no job of that source was killed`,
+      );
+    }
 
     // 4. The repository reads clean.
     const check = await cli(['check', '--read-data']);
