@@ -136,10 +136,17 @@ describe('fleet mode under kills', { skip: unavailable ?? false }, () => {
   }
 
   /** Kills (SIGKILL) the process of one of `among` running a job, records it and starts it again. */
-  async function killOne(among: Proc[]): Promise<Proc | undefined> {
-    const running = (await jobs(`status = 'running' AND kind = 'backup'`)).filter((j) =>
-      among.some((p) => p.child.pid === pidOf(j.owner)),
-    );
+  async function killOne(among: Proc[], patienceMs = 0): Promise<Proc | undefined> {
+    // A job not killed before, so few jobs use up their retries; waits up to patienceMs for one.
+    const end = Date.now() + patienceMs;
+    let running: JobRow[] = [];
+    for (;;) {
+      running = (await jobs(`status = 'running' AND kind = 'backup'`)).filter(
+        (j) => among.some((p) => p.child.pid === pidOf(j.owner)) && !kills.some((k) => k.job === j.id),
+      );
+      if (running.length > 0 || Date.now() > end) break;
+      await systemClock.sleep(100);
+    }
     if (running.length === 0) return undefined;
     const j = running[Math.floor(rand() * running.length)];
     const victim = among.find((p) => p.child.pid === pidOf(j.owner))!;
@@ -220,7 +227,7 @@ sources:${sources}
     while (Date.now() - began < CHAOS_MS) {
       await systemClock.sleep(2000 + rand() * 4000);
       if (!serveKilled && Date.now() - began > serveKillAfter) {
-        const again = await killOne(serves);
+        const again = await killOne(serves, 10_000);
         if (again) {
           serves = serves.map((p) => (p.child.exitCode !== null || p.child.signalCode !== null ? again : p));
           serveKilled = true;
@@ -293,10 +300,14 @@ sources:${sources}
         assert.ok(eligible(byPid.get(pidOf(j.owner)), j.source!), `${j.id} (${j.source}) ran on ${j.owner}`);
     }
 
+    const statuses: Record<string, number> = {};
+    for (const j of scheduled) statuses[j.status] = (statuses[j.status] ?? 0) + 1;
+    console.log(`# scheduled jobs by status: ${JSON.stringify(statuses)}`);
+
     // 3. Every succeeded job's snapshot is in the repository, one per job, none shared.
     const snaps = await cli(['snapshots', '--json']);
     assert.equal(snaps.code, 0, snaps.stderr);
-    const inRepo = JSON.parse(snaps.stdout) as { id: string; short_id?: string; source: string }[];
+    const inRepo = JSON.parse(snaps.stdout) as { id: string; time: string; source: string }[];
     const repoIds = new Set(inRepo.map((s) => s.id));
     const claimed = new Map<string, string>();
     const succeeded = scheduled.filter((j) => j.status === 'succeeded');
@@ -324,7 +335,10 @@ sources:${sources}
     // Such a snapshot is of a killed job's source (its retry saved the one the catalog knows).
     const killedSources = new Set(kills.map((k) => k.source));
     for (const o of orphans) {
-      console.log(`# snapshot ${o.id.slice(0, 8)} of ${o.source} without a job (saved by a killed attempt)`);
+      const near = kills.filter((k) => k.source === o.source).map((k) => new Date(k.at).toISOString());
+      console.log(
+        `# snapshot ${o.id.slice(0, 8)} of ${o.source} at ${o.time} without a job; kills of ${o.source} jobs at ${near.join(', ')}`,
+      );
       assert.ok(
         killedSources.has(o.source),
         `snapshot ${o.id} of ${o.source}: no job of that source was killed`,
