@@ -29,6 +29,8 @@ export interface BackupRequest {
   run?: SnapshotRun;
   /** The application recovery point this snapshot belongs to. */
   point?: SnapshotPoint;
+  /** The server job saving it (recorded in the snapshot; a retried attempt adopts it). */
+  job?: string;
 }
 
 export interface BackupOutcome {
@@ -73,6 +75,9 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
     await repo.loadIndex({ adoptOrphans: true });
     // Write-only credentials cannot read snapshots: every file is read again (and deduplicated).
     const parent = repo.writeOnly ? undefined : await latestOf(repo, req.source.name);
+    // An earlier attempt of this job saved this unit and died before the catalog heard of it:
+    // that snapshot is the job's, and a second one would be a duplicate.
+    if (req.job && parent?.snapshot.job === req.job) return { id: parent.id, snapshot: parent.snapshot };
     const usableParent = parent && parent.snapshot.engine === req.source.type ? parent : undefined;
     const store = new RepoContentStore(repo);
     // The previous backup's size is the best estimate of this one's, for the ETA.
@@ -114,6 +119,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
       sourceConfig: publicSourceConfig(req.sourceConfig),
       ...(req.run ? { run: req.run } : {}),
       ...(req.point ? { point: req.point } : {}),
+      ...(req.job ? { job: req.job } : {}),
       ...skippedFields(result),
       backup: {
         bytesRead: typeof result.stats.bytes === 'number' ? result.stats.bytes : 0,
@@ -180,6 +186,8 @@ export interface SourceBackupRequest {
   progress?: () => Progress;
   /** The application recovery point the snapshots belong to. */
   point?: SnapshotPoint;
+  /** The server job saving them (see BackupRequest.job). */
+  job?: string;
 }
 
 /**
@@ -265,6 +273,7 @@ export async function backupSource(repo: Repository, req: SourceBackupRequest): 
                 progress: req.progress?.(),
                 run,
                 point: req.point,
+                job: req.job,
               }),
             );
           } catch (err) {

@@ -73,6 +73,12 @@ export interface Snapshot {
   /** Set on the snapshots of an application's recovery point (`lifeboat backup --app`). */
   point?: SnapshotPoint;
   /**
+   * The server job that saved it. A retried attempt of that job (its worker died after the
+   * snapshot was written, before the catalog recorded it) takes this snapshot as its own
+   * rather than saving a second one.
+   */
+  job?: string;
+  /**
    * Parts of the source that could not be read (permission denied, vanished, I/O error) and
    * are not in this snapshot; absent when everything was read. At most the first
    * SKIPPED_LISTED are listed; `skippedCount` counts them all.

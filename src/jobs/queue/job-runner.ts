@@ -82,6 +82,7 @@ async function backup(ctx: JobRunnerContext, repo: Repository, job: JobRecord): 
     config: config as Record<string, unknown>,
     tags,
     progress: () => ctx.progress.track(job.id),
+    job: job.id,
   });
   const units = report.saved.map(({ id, snapshot: s }) => ({
     snapshot: id,
