@@ -12,13 +12,14 @@
  *   worker` processes (real CLI processes, concurrency 2 each).
  *
  * Before each phase, `--history` finished jobs are put in the catalog with insertFinishedJobs,
- * so the API answers over a catalog that has been in use. Each phase runs `--seconds`; from the
- * first minute boundary on, autocannon (10 connections, 10 s each) measures GET /api/jobs (the
+ * so the API answers over a catalog that has been in use. Each phase measures a window of
+ * `--seconds` from its first minute boundary (the first slot); at its start, autocannon (10 connections, 10 s each) measures GET /api/jobs (the
  * default page) and GET /api/sources while the slot's burst is being worked off. After the
  * phase the catalog gives the figures: scheduler lag is a scheduled job's `started_at` minus
  * its slot time (fleet: the slot from the claims table; single node: `created_at` floored to
  * the minute, which is its slot as long as a slot is fired within the minute), and jobs per
- * minute counts scheduled jobs that finished successfully inside the window.
+ * minute counts the window's scheduled jobs that finished successfully inside it. Processes are
+ * stopped at the window's end: a job still queued then counts as not started.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -233,27 +234,31 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-/** Runs the window: waits for the first minute boundary, measures the API, waits out the rest. */
-async function window(o: Options, base: string, token: string, startedAt: number) {
+/**
+ * The measured window: from the first minute boundary (the first slot) for `--seconds`; the API
+ * is measured at its start, while the first burst is worked off.
+ */
+async function window(o: Options, base: string, token: string) {
   const boundary = Math.ceil((Date.now() + 1000) / 60_000) * 60_000;
   log(`waiting for the first slot at ${new Date(boundary).toISOString().slice(11, 19)}`);
   await sleep(boundary + 500 - Date.now());
   log(`GET /api/jobs, then GET /api/sources: ${API_CONNECTIONS} connections, ${API_SECONDS}s each`);
   const jobsApi = await api(base, '/api/jobs', token);
   const sourcesApi = await api(base, '/api/sources', token);
-  const end = startedAt + o.seconds * 1000;
+  const end = boundary + o.seconds * 1000;
   if (end > Date.now()) await sleep(end - Date.now());
-  return { jobsApi, sourcesApi, end };
+  return { jobsApi, sourcesApi, start: boundary, end };
 }
 
 function summarize(
   mode: string,
   processes: string,
-  rows: Scheduled[],
+  all: Scheduled[],
   windowStart: number,
   windowEnd: number,
   rest: Pick<PhaseResult, 'jobsApi' | 'sourcesApi' | 'historySeconds' | 'load'>,
 ): PhaseResult {
+  const rows = all.filter((r) => r.slot >= windowStart && r.slot < windowEnd);
   const lags = rows
     .filter((r) => r.started !== null)
     .map((r) => (r.started as number) - r.slot)
@@ -294,7 +299,7 @@ async function single(o: Options, dir: string, env: NodeJS.ProcessEnv): Promise<
   );
   const load: number[] = [];
   try {
-    const w = await window(o, serve.match[1], token, t);
+    const w = await window(o, serve.match[1], token);
     load.push(loadavg()[0]);
     await stop(serve);
     const catalog = await openCatalog(catalogFile, systemClock);
@@ -308,7 +313,7 @@ async function single(o: Options, dir: string, env: NodeJS.ProcessEnv): Promise<
         started: j.started_at ? Date.parse(j.started_at) : null,
         finished: j.finished_at ? Date.parse(j.finished_at) : null,
       }));
-      return summarize('single node', '1 serve, SQLite catalog', rows, t, w.end, {
+      return summarize('single node', '1 serve, SQLite catalog', rows, w.start, w.end, {
         jobsApi: w.jobsApi,
         sourcesApi: w.sourcesApi,
         historySeconds,
@@ -349,7 +354,7 @@ async function fleet(o: Options, dir: string, env: NodeJS.ProcessEnv): Promise<P
     procs.push(...started);
     log(`fleet: 2 serve instances and ${o.workers} workers up`);
     const load: number[] = [];
-    const w = await window(o, started[0].match[1], token, t);
+    const w = await window(o, started[0].match[1], token);
     load.push(loadavg()[0]);
     await Promise.all(procs.map(stop));
     const { rows } = await pool.query<{
@@ -372,7 +377,7 @@ async function fleet(o: Options, dir: string, env: NodeJS.ProcessEnv): Promise<P
         started: r.started_at ? Date.parse(r.started_at) : null,
         finished: r.finished_at ? Date.parse(r.finished_at) : null,
       })),
-      t,
+      w.start,
       w.end,
       { jobsApi: w.jobsApi, sourcesApi: w.sourcesApi, historySeconds, load },
     );
