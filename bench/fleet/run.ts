@@ -196,6 +196,8 @@ async function api(base: string, path: string, token: string): Promise<ApiResult
     url: base + path,
     connections: API_CONNECTIONS,
     duration: API_SECONDS,
+    // Long enough that a slow answer is measured rather than dropped as a timeout.
+    timeout: 60,
     headers: { authorization: `Bearer ${token}` },
   });
   return {
@@ -259,7 +261,9 @@ function summarize(
   rest: Pick<PhaseResult, 'jobsApi' | 'sourcesApi' | 'historySeconds' | 'load'>,
 ): PhaseResult {
   const rows = all.filter((r) => r.slot >= windowStart && r.slot < windowEnd);
-  const lags = rows
+  // A skipped slot is recorded started and finished at once: it is no start of a backup.
+  const ran = rows.filter((r) => r.status !== 'skipped');
+  const lags = ran
     .filter((r) => r.started !== null)
     .map((r) => (r.started as number) - r.slot)
     .sort((a, b) => a - b);
@@ -272,7 +276,7 @@ function summarize(
     scheduled: rows.length,
     started: lags.length,
     skipped: rows.filter((r) => r.status === 'skipped').length,
-    notStarted: rows.filter((r) => r.started === null && r.status !== 'skipped').length,
+    notStarted: ran.filter((r) => r.started === null).length,
     lagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: lags.at(-1) ?? Number.NaN },
     jobsPerMinute: Math.round((done * 60_000) / (windowEnd - windowStart)),
     ...rest,
@@ -357,6 +361,13 @@ async function fleet(o: Options, dir: string, env: NodeJS.ProcessEnv): Promise<P
     const w = await window(o, started[0].match[1], token);
     load.push(loadavg()[0]);
     await Promise.all(procs.map(stop));
+    // The catalog's per-source lookup behind GET /api/sources, on the filled catalog.
+    const plan = await pool.query<{ 'QUERY PLAN': string }>(
+      `EXPLAIN ANALYZE SELECT * FROM lifeboat.jobs
+        WHERE kind = 'backup' AND source IS NOT DISTINCT FROM 's1' AND status IN ('succeeded', 'failed')
+        ORDER BY COALESCE(started_at, created_at) DESC, pos DESC LIMIT 1`,
+    );
+    log(`lastFinished('backup', 's1') plan:\n${plan.rows.map((r) => r['QUERY PLAN']).join('\n')}`);
     const { rows } = await pool.query<{
       slot: Date;
       status: string;
