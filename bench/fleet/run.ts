@@ -200,9 +200,11 @@ async function api(base: string, path: string, token: string): Promise<ApiResult
     timeout: 60,
     headers: { authorization: `Bearer ${token}` },
   });
+  // No answer inside the window: no latency to show (autocannon reports 0).
+  const answered = r.requests.total > 0;
   return {
-    p50: r.latency.p50,
-    p99: r.latency.p99,
+    p50: answered ? r.latency.p50 : Number.NaN,
+    p99: answered ? r.latency.p99 : Number.NaN,
     rps: Math.round(r.requests.average),
     errors: r.errors + r.non2xx,
   };
@@ -400,6 +402,7 @@ async function fleet(o: Options, dir: string, env: NodeJS.ProcessEnv): Promise<P
 }
 
 function report(o: Options, s: PhaseResult, f: PhaseResult, load: { start: number; end: number }): string {
+  const shown = (v: number) => (Number.isNaN(v) ? 'none' : String(v));
   const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : '-');
   const rows: [string, number, number][] = [
     ['scheduler lag p50 (ms)', s.lagMs.p50, f.lagMs.p50],
@@ -421,7 +424,7 @@ function report(o: Options, s: PhaseResult, f: PhaseResult, load: { start: numbe
   ];
   const table = [
     ['', 'single node', 'fleet', 'fleet/single'],
-    ...rows.map(([k, a, b]) => [k, String(a), String(b), ratio(b, a)]),
+    ...rows.map(([k, a, b]) => [k, shown(a), shown(b), ratio(b, a)]),
   ];
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
   const lines = [
@@ -433,6 +436,7 @@ function report(o: Options, s: PhaseResult, f: PhaseResult, load: { start: numbe
   ];
   const errors = s.jobsApi.errors + s.sourcesApi.errors + f.jobsApi.errors + f.sourcesApi.errors;
   if (errors > 0) lines.push('', `API errors or non-2xx answers: ${errors}`);
+  lines.push(`'none': no request answered within the ${API_SECONDS} s of the measurement.`);
   return lines.join('\n');
 }
 
