@@ -323,11 +323,12 @@ export class PgCatalog implements CatalogStore {
   }
 
   async lastFinished(kind: JobKind, source: string | null): Promise<JobRecord | undefined> {
+    // `source = $2` (or IS NULL), not IS NOT DISTINCT FROM: only those use the index.
     const r = await this.pool.query<JobRow>(
       `SELECT * FROM ${this.S}.jobs
-       WHERE kind = $1 AND source IS NOT DISTINCT FROM $2 AND status IN ('succeeded', 'failed')
+       WHERE kind = $1 AND ${source === null ? 'source IS NULL' : 'source = $2'} AND status IN ('succeeded', 'failed')
        ORDER BY COALESCE(started_at, created_at) DESC, pos DESC LIMIT 1`,
-      [kind, source],
+      source === null ? [kind] : [kind, source],
     );
     return r.rows[0] ? toJob(r.rows[0]) : undefined;
   }

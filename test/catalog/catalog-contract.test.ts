@@ -19,6 +19,7 @@ import pg from 'pg';
 import { SqliteCatalog } from '../../src/catalog/catalog.js';
 import type { CatalogStore } from '../../src/catalog/catalog-store.js';
 import { PgCatalog } from '../../src/catalog/pg-catalog.js';
+import { PG_SCHEMA_VERSION } from '../../src/catalog/pg-migrations.js';
 import { TestClock } from '../../src/clock.js';
 import {
   type PostgresServer,
@@ -738,9 +739,33 @@ describe('postgres catalog: several processes', { skip: postgresFactory.skip }, 
     );
     try {
       assert.equal(opened.filter((c) => c.created).length, 1);
-      assert.equal(await opened[3].getMeta('schema_version'), '1');
+      assert.equal(await opened[3].getMeta('schema_version'), String(PG_SCHEMA_VERSION));
     } finally {
       await Promise.all(opened.map((c) => c.close()));
+    }
+  });
+
+  test('a catalog of an older version is brought up to date when opened', async () => {
+    const first = await PgCatalog.open(srv.url, clock, { schema: 'older' });
+    await first.close();
+    // As the first release left it: version 1, without the later steps' index.
+    const admin = new pg.Client({ connectionString: srv.url });
+    await admin.connect();
+    try {
+      await admin.query('DROP INDEX older.jobs_kind_source_ended');
+      await admin.query("UPDATE older.meta SET value = '1' WHERE key = 'schema_version'");
+      const again = await PgCatalog.open(srv.url, clock, { schema: 'older' });
+      try {
+        assert.equal(await again.getMeta('schema_version'), String(PG_SCHEMA_VERSION));
+        const index = await admin.query(
+          "SELECT 1 FROM pg_indexes WHERE schemaname = 'older' AND indexname = 'jobs_kind_source_ended'",
+        );
+        assert.equal(index.rowCount, 1);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await admin.end();
     }
   });
 
