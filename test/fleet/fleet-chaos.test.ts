@@ -2,7 +2,7 @@
  * @module test/fleet/fleet-chaos
  * Fleet mode under kills, on one machine: one throwaway PostgreSQL catalog, two `lifeboat
  * serve` instances, three workers (host=w1 twice, host=w2), an S3 repository on s3rver and
- * files sources on 2-second schedules (w1, w2 and unlabelled; a `before_backup` hook writes
+ * files sources on 2-second schedules (w1, w2, role=serve (only the serve instances offer it) and unlabelled; a `before_backup` hook writes
  * 384 KiB of new random data and sleeps 1 s, so each backup uploads something and lasts
  * ~1.5 s). For ~45 s, at moments drawn from a seeded PRNG (the seed is
  * printed; LIFEBOAT_CHAOS_SEED replays one), a worker running a job is killed with SIGKILL
@@ -72,11 +72,17 @@ function prng(seed: number): () => number {
   };
 }
 
+/** What the serve instances offer (server.labels); workers get theirs with --labels. */
+const SERVE_LABELS = { role: 'serve' };
+
 /** The sources and the labels they need. */
 const SOURCES: Record<string, Record<string, string>> = {
   w1a: { host: 'w1' },
   w1b: { host: 'w1' },
   w2a: { host: 'w2' },
+  // Only the serve instances offer role=serve: one of them is always running a backup, so
+  // the serve kill lands mid-backup however fast the workers take the other jobs.
+  srv: { role: 'serve' },
   anyA: {},
   anyB: {},
 };
@@ -187,6 +193,7 @@ describe('fleet mode under kills', { skip: unavailable ?? false }, () => {
   url: s3://chaos-${process.pid}/repo
 server:
   catalog: ${server.url}
+  labels: ${JSON.stringify(SERVE_LABELS)}
   concurrency: 2
   shutdown_grace: 3s
   fleet: { lease: 2s, poll: 1s, retry_delay: 1s, retries: 3 }
@@ -215,7 +222,7 @@ sources:${sources}
   it('kills of workers and of a serve instance lose no slot, no job and no snapshot', {
     timeout: 150_000,
   }, async () => {
-    let serves: Proc[] = await Promise.all([start('serve'), start('serve')]);
+    let serves: Proc[] = await Promise.all([start('serve', SERVE_LABELS), start('serve', SERVE_LABELS)]);
     let workers: Proc[] = await Promise.all([
       start('worker', { host: 'w1' }),
       start('worker', { host: 'w1' }),
