@@ -9,8 +9,7 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
 import { describe, LifeboatError } from '../errors.js';
 import type { AuditVerification } from './audit-log.js';
-import { SQLITE_CATALOG_VERSION } from './catalog.js';
-import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
+import { type JobRow, SQLITE_CATALOG_VERSION, toJob } from './catalog.js';
 import { type CatalogRows, hidePassword, PgCatalog } from './pg-catalog.js';
 
 export interface CatalogMigration {
@@ -103,28 +102,6 @@ export function readSqliteCatalog(path: string): CatalogRows {
   }
 }
 
-interface SqliteJobRow {
-  id: string;
-  kind: string;
-  source: string | null;
-  trigger: string;
-  status: string;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  bytes_read: number | null;
-  bytes_stored: number | null;
-  snapshots: string;
-  error: string | null;
-  requested_by: string | null;
-  approved_by: string | null;
-  params: string;
-  result: string | null;
-  rebuilt: number;
-  retry_of: string | null;
-  owner: string | null;
-}
-
 function readAll(db: Database.Database, path: string): CatalogRows {
   const meta = db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[];
   const version = Number(meta.find((m) => m.key === 'schema_version')?.value ?? 0);
@@ -134,27 +111,10 @@ function readAll(db: Database.Database, path: string): CatalogRows {
       `[catalog] ${path} was written by a newer lifeboat (catalog version ${version}); upgrade lifeboat`,
     );
   }
-  const jobs = (db.prepare('SELECT * FROM jobs ORDER BY rowid').all() as SqliteJobRow[]).map((r) => ({
-    id: r.id,
-    kind: r.kind as JobKind,
-    source: r.source,
-    trigger: r.trigger as JobTrigger,
-    status: r.status as JobStatus,
-    created_at: r.created_at,
-    started_at: r.started_at,
-    finished_at: r.finished_at,
-    bytes_read: r.bytes_read,
-    bytes_stored: r.bytes_stored,
-    snapshots: JSON.parse(r.snapshots) as string[],
-    error: r.error,
-    requested_by: r.requested_by,
-    approved_by: r.approved_by,
-    params: JSON.parse(r.params) as Record<string, unknown>,
-    result: r.result === null ? null : (JSON.parse(r.result) as Record<string, unknown>),
-    rebuilt: r.rebuilt === 1,
-    retry_of: r.retry_of,
-    owner: r.owner,
-  }));
+  const jobs = (db.prepare('SELECT * FROM jobs ORDER BY rowid').all() as JobRow[]).map((r) => {
+    const { snapshot: _first, ...job } = toJob(r);
+    return job;
+  });
   const alerts = (
     db.prepare('SELECT * FROM alerts ORDER BY rowid').all() as (CatalogRows['alerts'][number] & {
       details: string;

@@ -172,7 +172,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 `;
 
-interface JobRow {
+/** A jobs row as SQLite stores it (JSON columns as text). */
+export interface JobRow {
   id: string;
   kind: string;
   source: string | null;
@@ -509,7 +510,7 @@ export class SqliteCatalog {
   }
 }
 
-function toJob(row: JobRow): JobRecord {
+export function toJob(row: JobRow): JobRecord {
   const snapshots = JSON.parse(row.snapshots) as string[];
   return {
     id: row.id,
