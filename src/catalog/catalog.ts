@@ -142,7 +142,8 @@ CREATE TABLE IF NOT EXISTS tokens (
   hash TEXT NOT NULL UNIQUE,
   created_at TEXT NOT NULL,
   created_by TEXT NOT NULL,
-  last_used_at TEXT
+  last_used_at TEXT,
+  labels TEXT
 );
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY,
@@ -236,6 +237,9 @@ export class SqliteCatalog {
       db.pragma('busy_timeout = 5000');
       db.pragma('synchronous = NORMAL');
       db.exec(SCHEMA);
+      // A catalog from before worker tokens: their labels column (NULL for the other roles).
+      const tokenColumns = db.prepare('PRAGMA table_info(tokens)').all() as { name: string }[];
+      if (!tokenColumns.some((c) => c.name === 'labels')) db.exec('ALTER TABLE tokens ADD COLUMN labels TEXT');
       const version = db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
         | { value: string }
         | undefined;

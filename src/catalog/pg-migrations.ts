@@ -87,6 +87,10 @@ CREATE TABLE ${S}.alerts (
   (S) => `
 CREATE INDEX jobs_kind_source_ended ON ${S}.jobs (kind, source, (COALESCE(started_at, created_at)) DESC, pos DESC);
 `,
+  // 3: worker tokens carry the labels their remote worker may claim jobs for.
+  (S) => `
+ALTER TABLE ${S}.tokens ADD COLUMN labels JSONB;
+`,
 ];
 
 /** The version this Lifeboat writes. */

@@ -15,6 +15,7 @@ import type { CatalogStore } from '../catalog/catalog-store.js';
 import { JOB_KINDS, JOB_STATUSES } from '../catalog/job-states.js';
 import { catalogPath, isPostgresLocation, openCatalog as openCatalogAt } from '../catalog/open-catalog.js';
 import { isRole, ROLES } from '../catalog/tokens.js';
+import { formatLabels, parseLabels } from '../jobs/fleet/fleet-settings.js';
 import { systemClock } from '../clock.js';
 import { parseDuration, requireEverySource, resolveRepository } from '../config/config.js';
 import { DEFAULT_LISTEN, parseListen, runDaemon } from '../daemon/serve-daemon.js';
@@ -130,7 +131,7 @@ export async function worker(
   ctx: CliContext,
   opts: { labels?: string; concurrency?: string },
 ): Promise<void> {
-  const { fleetQueueOptions, parseLabels, runsSource } = await import('../jobs/fleet/fleet-settings.js');
+  const { fleetQueueOptions, runsSource } = await import('../jobs/fleet/fleet-settings.js');
   const location = catalogPath(ctx.config, configFile(ctx), ctx.env);
   if (!isPostgresLocation(location)) {
     throw new LifeboatError(
@@ -372,17 +373,23 @@ const quietLog = { info() {}, warn() {}, error() {} };
 
 // ---- tokens ----------------------------------------------------------------------------
 
-export async function tokenCreate(ctx: CliContext, opts: { role: string }, name: string): Promise<void> {
+export async function tokenCreate(
+  ctx: CliContext,
+  opts: { role: string; labels?: string },
+  name: string,
+): Promise<void> {
   if (!isRole(opts.role)) {
     throw new LifeboatError('usage', `[token] --role "${opts.role}" is not one of ${ROLES.join(', ')}`);
   }
+  const labels = opts.labels !== undefined ? parseLabels(opts.labels) : null;
   const catalog = await openCatalog(ctx);
   try {
-    const { token, info } = await catalog.tokens.create(name, opts.role, cliActor());
+    const { token, info } = await catalog.tokens.create(name, opts.role, cliActor(), labels);
     if (ctx.options.json) print(JSON.stringify({ ...info, token }));
     else {
+      const scope = info.labels ? ` for labels ${formatLabels(info.labels)}` : '';
       process.stderr.write(
-        `created token "${info.name}" with role ${info.role}; it is shown only now, store it safely:\n`,
+        `created token "${info.name}" with role ${info.role}${scope}; it is shown only now, store it safely:\n`,
       );
       print(token);
     }
@@ -400,8 +407,15 @@ export async function tokenList(ctx: CliContext): Promise<void> {
       return;
     }
     table(
-      ['Name', 'Role', 'Created (UTC)', 'Created by', 'Last used (UTC)'],
-      tokens.map((t) => [t.name, t.role, shortTime(t.created_at), t.created_by, shortTime(t.last_used_at)]),
+      ['Name', 'Role', 'Labels', 'Created (UTC)', 'Created by', 'Last used (UTC)'],
+      tokens.map((t) => [
+        t.name,
+        t.role,
+        t.labels ? formatLabels(t.labels) : '-',
+        shortTime(t.created_at),
+        t.created_by,
+        shortTime(t.last_used_at),
+      ]),
     );
   } finally {
     await catalog.close();

@@ -58,6 +58,10 @@ export function registerServerCommands(program: Command, action: Action): void {
     .command('create <name>')
     .description('create a token; it is printed once, on standard output')
     .requiredOption('--role <role>', `${ROLES.join(' | ')}`)
+    .option(
+      '--labels <k=v,...>',
+      'worker tokens only (required for them): the labels its `lifeboat worker --server` may claim jobs for',
+    )
     .action(action(later(load, 'tokenCreate')));
   token
     .command('list')

@@ -11,6 +11,7 @@ import type { LifeboatConfig } from '../config/config.js';
 import { parseDuration } from '../config/duration.js';
 import { describe } from '../errors.js';
 import type { FleetQueueOptions, Labels } from '../jobs/fleet/fleet-queue.js';
+import { formatLabels } from '../jobs/fleet/fleet-settings.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
 import { openBackend, type StorageOptions } from '../storage/registry.js';
@@ -72,10 +73,7 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
   });
   const name = `${hostname()}:${process.pid}`;
   await fleet.work(runner, o.labels, o.concurrency, name);
-  const labels =
-    Object.entries(o.labels)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',') || 'none';
+  const labels = formatLabels(o.labels);
   o.print(
     `lifeboat: worker ${name} running (labels ${labels}, concurrency ${o.concurrency}, catalog ${o.catalog.location})`,
   );
