@@ -239,7 +239,8 @@ export class SqliteCatalog {
       db.exec(SCHEMA);
       // A catalog from before worker tokens: their labels column (NULL for the other roles).
       const tokenColumns = db.prepare('PRAGMA table_info(tokens)').all() as { name: string }[];
-      if (!tokenColumns.some((c) => c.name === 'labels')) db.exec('ALTER TABLE tokens ADD COLUMN labels TEXT');
+      if (!tokenColumns.some((c) => c.name === 'labels'))
+        db.exec('ALTER TABLE tokens ADD COLUMN labels TEXT');
       const version = db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
         | { value: string }
         | undefined;

@@ -36,7 +36,10 @@ export function checkTokenLabels(role: Role, labels: TokenLabels | null | undefi
     );
   }
   if (role !== 'worker' && given) {
-    throw new LifeboatError('usage', `[token] --labels is for worker tokens only (this one has role ${role})`);
+    throw new LifeboatError(
+      'usage',
+      `[token] --labels is for worker tokens only (this one has role ${role})`,
+    );
   }
   return given;
 }
@@ -137,9 +140,16 @@ export class TokenStore {
         );
       }
       this.db
-        .prepare('INSERT INTO tokens (name, role, hash, created_at, created_by, labels) VALUES (?, ?, ?, ?, ?, ?)')
+        .prepare(
+          'INSERT INTO tokens (name, role, hash, created_at, created_by, labels) VALUES (?, ?, ?, ?, ?, ?)',
+        )
         .run(name, role, hashToken(token), now, actor, scope ? JSON.stringify(scope) : null);
-      this.audit.appendNow({ actor, action: 'token.create', target: name, details: tokenDetails(role, scope) });
+      this.audit.appendNow({
+        actor,
+        action: 'token.create',
+        target: name,
+        details: tokenDetails(role, scope),
+      });
     });
     insert.immediate();
     return {
