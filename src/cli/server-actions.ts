@@ -129,27 +129,53 @@ export async function serve(ctx: CliContext, opts: { listen?: string }): Promise
 
 export async function worker(
   ctx: CliContext,
-  opts: { labels?: string; concurrency?: string },
+  opts: { labels?: string; concurrency?: string; server?: string },
 ): Promise<void> {
   const { fleetQueueOptions, runsSource } = await import('../jobs/fleet/fleet-settings.js');
+  const servers = opts.server
+    ?.split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
   const location = catalogPath(ctx.config, configFile(ctx), ctx.env);
-  if (!isPostgresLocation(location)) {
+  if (!servers && !isPostgresLocation(location)) {
     throw new LifeboatError(
       'config_invalid',
-      '[worker] a worker needs the shared PostgreSQL catalog: set server.catalog (or LIFEBOAT_CATALOG) to a postgres:// URL, the same as the serve instances use',
+      '[worker] a worker needs the shared PostgreSQL catalog: set server.catalog (or LIFEBOAT_CATALOG) to a postgres:// URL, the same as the serve instances use, or give --server URL with a worker token in LIFEBOAT_WORKER_TOKEN',
     );
+  }
+  const token = ctx.env.LIFEBOAT_WORKER_TOKEN?.trim();
+  // Jobs run hooks and tools with this environment: the token stays with the worker itself.
+  delete ctx.env.LIFEBOAT_WORKER_TOKEN;
+  delete process.env.LIFEBOAT_WORKER_TOKEN;
+  if (servers) {
+    for (const u of servers) {
+      if (!/^https?:\/\/[^/\s@]+/.test(u)) {
+        throw new LifeboatError(
+          'usage',
+          `[worker] --server "${u}" is not an http:// or https:// URL (without credentials)`,
+        );
+      }
+    }
+    if (!token) {
+      throw new LifeboatError(
+        'usage',
+        '[worker] --server needs a worker token in LIFEBOAT_WORKER_TOKEN (create one with `lifeboat token create NAME --role worker --labels k=v`)',
+      );
+    }
   }
   const labels = opts.labels !== undefined ? parseLabels(opts.labels) : (ctx.config.server?.labels ?? {});
   const concurrency = count(opts.concurrency, '--concurrency', ctx.config.server?.concurrency ?? 2);
   // The sources it may be handed need their settings now, not at their first job.
   requireEverySource(ctx.config, 'worker', (s) => runsSource(ctx.config, s, labels));
   const { url, password } = await resolveRepository(ctx.config, ctx.env);
-  const catalog = await openCatalog(ctx);
+  const via =
+    servers && token
+      ? { servers, token }
+      : { catalog: await openCatalog(ctx), fleet: fleetQueueOptions(ctx.config, location) };
   const { runWorker } = await import('../daemon/worker-daemon.js');
   await runWorker({
     config: ctx.config,
-    catalog,
-    fleet: fleetQueueOptions(ctx.config, location),
+    via,
     labels,
     concurrency,
     repository: { url, password, options: ctx.repoOptions(), storage: ctx.storageOptions() },

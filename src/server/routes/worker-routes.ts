@@ -293,7 +293,13 @@ export const workerRoutes = [
     params: workerJobParams,
     body: auditBody,
     bodyRequired: true,
-    responses: { 200: { description: 'appended', schema: ok }, ...refusals },
+    responses: {
+      200: {
+        description: 'the entry appended',
+        schema: z.object({ entry: z.record(z.string(), z.unknown()) }),
+      },
+      ...refusals,
+    },
     handler: async (ctx, { params, body, req }) => {
       const { caller } = await heldJob(ctx, req, params.worker, params.id);
       if (body.target !== params.id) {
@@ -310,13 +316,13 @@ export const workerRoutes = [
           },
         );
       }
-      await ctx.catalog.audit.append({
+      const entry = await ctx.catalog.audit.append({
         actor: 'server',
         action: body.action,
         target: params.id,
         details: { ...body.details, worker_token: caller.name },
       });
-      return { ok: true };
+      return { entry };
     },
   }),
   defineRoute({
