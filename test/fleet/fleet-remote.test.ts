@@ -349,7 +349,14 @@ sources:
     assert.equal(pidOf(done.owner), survivor.child.pid);
     assert.equal(done.snapshots.length, 1);
     if (victim === r1) r1 = survivor;
-    else await stopProc(r2.child, 'SIGTERM', procs);
+    else {
+      // A clean stop: exit 0, its heartbeat row gone at once (not left to the lease).
+      assert.equal(await stopProc(r2.child, 'SIGTERM', procs), 0);
+      const { rows } = await pool.query('SELECT 1 FROM lifeboat_queue.fleet_worker WHERE pid = $1', [
+        r2.child.pid,
+      ]);
+      assert.equal(rows.length, 0);
+    }
   });
 
   it('a serve instance killed under a worker: it carries on through the other URL', async () => {

@@ -428,9 +428,16 @@ export class FleetQueue {
     });
   }
 
-  /** Deletes a worker's heartbeat row (a clean stop with nothing running). */
-  async unregister(workerId: string): Promise<void> {
-    await this.pool.query(`DELETE FROM ${this.schema}.fleet_worker WHERE id = $1`, [workerId]);
+  /**
+   * Deletes a worker's heartbeat row on a clean stop; false while it holds jobs (they stay,
+   * so the reaper hands them on after the lease).
+   */
+  async unregister(workerId: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM ${this.schema}.fleet_worker WHERE id = $1 AND current = '[]'::jsonb`,
+      [workerId],
+    );
+    return (rowCount ?? 0) > 0;
   }
 
   // ---- for FleetWorker ---------------------------------------------------------------
@@ -600,7 +607,7 @@ export class FleetWorker {
     for (const r of this.running.values()) r.abort.abort();
     if (this.beat) clearInterval(this.beat);
     // Jobs still running stay in the row, so the reaper hands them on after the lease.
-    if (this.running.size === 0) await this.fleet.unregister(this.id).catch(() => {});
+    if (this.running.size === 0) await this.fleet.unregister(this.id).catch(() => false);
     this.fleet.forget(this);
   }
 

@@ -38,6 +38,8 @@ export interface CallOptions {
   budgetMs?: number;
   /** One request's limit (default 30 s). */
   timeoutMs?: number;
+  /** Gives up (the worker is stopping). */
+  signal?: AbortSignal;
 }
 
 /** The serve instances' worker routes, over HTTP, with the worker token. */
@@ -75,7 +77,10 @@ export class WorkerClient {
               ...(body === undefined ? {} : { 'content-type': 'application/json' }),
             },
             body: body === undefined ? undefined : JSON.stringify(body),
-            signal: AbortSignal.timeout(o.timeoutMs ?? 30_000),
+            signal: AbortSignal.any([
+              AbortSignal.timeout(o.timeoutMs ?? 30_000),
+              ...(o.signal ? [o.signal] : []),
+            ]),
           });
           const text = await res.text();
           const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
@@ -95,14 +100,14 @@ export class WorkerClient {
           last = `${base}: ${describe(err)}`;
         }
       }
-      if (Date.now() >= end) {
+      if (Date.now() >= end || o.signal?.aborted) {
         throw new LifeboatError(
           'unavailable',
           `[worker] no server answered ${method} ${path} (last: ${last}); check --server and that a serve instance runs`,
           { retryable: true },
         );
       }
-      await systemClock.sleep(Math.min(2000, 250 * (round + 1)));
+      await systemClock.sleep(Math.min(2000, 250 * (round + 1)), o.signal).catch(() => {});
     }
   }
 }
@@ -229,6 +234,8 @@ export class RemoteWorker {
   private beat: NodeJS.Timeout | undefined;
   private loop: Promise<void> = Promise.resolve();
   private stopping = false;
+  /** Aborts a claim waiting at (or for) a server when the worker stops. */
+  private readonly halt = new AbortController();
   private wake: (() => void) | undefined;
 
   constructor(
@@ -251,6 +258,7 @@ export class RemoteWorker {
   async stop(graceMs = 10_000): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.halt.abort();
     this.wake?.();
     const done = Promise.all([...this.running.values()].map((r) => r.done));
     let timer: NodeJS.Timeout | undefined;
@@ -259,6 +267,14 @@ export class RemoteWorker {
     for (const r of this.running.values()) r.abort.abort();
     if (this.beat) clearInterval(this.beat);
     await this.loop.catch(() => {});
+    // Jobs still running stay in the row, so the reaper hands them on after the lease.
+    if (this.running.size === 0) {
+      await this.client
+        .call('POST', `/api/worker/${this.id}/unregister`, undefined, { budgetMs: 5000, timeoutMs: 5000 })
+        .catch((err) =>
+          this.o.log.warn({ err: describe(err) }, 'unregistering failed; the lease removes it'),
+        );
+    }
   }
 
   private async register(): Promise<void> {
@@ -312,12 +328,13 @@ export class RemoteWorker {
           'POST',
           `/api/worker/${this.id}/claim`,
           { wait_seconds: this.o.waitSeconds ?? 5 },
-          { timeoutMs: ((this.o.waitSeconds ?? 5) + 30) * 1000 },
+          { timeoutMs: ((this.o.waitSeconds ?? 5) + 30) * 1000, signal: this.halt.signal },
         );
         if (claim) this.run(claim);
       } catch (err) {
+        if (this.stopping) break;
         this.o.log.warn({ err: describe(err) }, 'claiming a job failed');
-        await systemClock.sleep(1000);
+        await systemClock.sleep(1000, this.halt.signal).catch(() => {});
       }
     }
   }

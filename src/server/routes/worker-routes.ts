@@ -359,6 +359,18 @@ export const workerRoutes = [
       return { ok: true };
     },
   }),
+  defineRoute({
+    method: 'POST',
+    path: '/api/worker/{worker}/unregister',
+    role: 'worker',
+    summary: 'A remote worker stops: its heartbeat row goes (only when it holds no job)',
+    params: workerParams,
+    responses: { 200: { description: 'removed, or false while it holds jobs', schema: ok }, ...refusals },
+    handler: async (ctx, { params, req }) => {
+      await ownRow(ctx, req, params.worker);
+      return { ok: await fleetOf(ctx).unregister(params.worker) };
+    },
+  }),
   ...(['complete', 'fail'] as const).map((end) =>
     defineRoute({
       method: 'POST',
