@@ -262,6 +262,14 @@ sources:
     assert.match(r.body.error.message, /may not claim jobs for host=db2/);
     const { rows } = await pool.query(`SELECT 1 FROM lifeboat_queue.fleet_worker WHERE name = 'thief'`);
     assert.equal(rows.length, 0);
+    // The CLI the same way: refused at start, exit 1.
+    const started = await cli(
+      ['worker', '--server', a.base!, '--labels', 'host=db2'],
+      'remote.yaml',
+      remoteEnv,
+    );
+    assert.equal(started.code, 1, started.stdout + started.stderr);
+    assert.match(started.stderr, /may not claim jobs for host=db2/);
     assert.equal(await state(), before);
   });
 
@@ -373,5 +381,11 @@ sources:
     const next = await api(other.base!, 'POST', '/api/sources/db1/backups', operator);
     await until('the next backup', async () => (await job(next.body.job.id)).status === 'succeeded', 60_000);
     assert.equal(pidOf((await job(next.body.job.id)).owner), r1.child.pid);
+    // A clean stop: exit 0, its heartbeat row gone at once (not left to the lease).
+    assert.equal(await stopProc(r1.child, 'SIGTERM', procs), 0);
+    const { rows } = await pool.query('SELECT 1 FROM lifeboat_queue.fleet_worker WHERE pid = $1', [
+      r1.child.pid,
+    ]);
+    assert.equal(rows.length, 0);
   });
 });
