@@ -35,14 +35,13 @@ import type { AuditStore, CatalogStore, TokenStoreApi } from './catalog-store.js
 import { migrate, quoteIdent } from './pg-migrations.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import {
-  checkTokenLabels,
+  checkNewToken,
   hashToken,
   looksLikeToken,
   newJobId,
   newTokenSecret,
   parseLabels,
   type Role,
-  TOKEN_NAME_PATTERN,
   type TokenCaller,
   type TokenInfo,
   type TokenLabels,
@@ -638,13 +637,7 @@ export class PgTokenStore implements TokenStoreApi {
     actor: string,
     labels?: TokenLabels | null,
   ): Promise<{ token: string; info: TokenInfo }> {
-    const scope = checkTokenLabels(role, labels);
-    if (!TOKEN_NAME_PATTERN.test(name)) {
-      throw new LifeboatError(
-        'usage',
-        `[token] "${name}" is not a valid token name (use up to 64 letters, digits, ".", "_", "@" and "-")`,
-      );
-    }
+    const scope = checkNewToken(name, role, labels);
     const token = newTokenSecret();
     const now = this.clock.now().toISOString();
     const exists = () =>

@@ -44,6 +44,21 @@ export function checkTokenLabels(role: Role, labels: TokenLabels | null | undefi
   return given;
 }
 
+/** Checks a new token's name and labels (both stores); returns the labels to store. */
+export function checkNewToken(
+  name: string,
+  role: Role,
+  labels: TokenLabels | null | undefined,
+): TokenLabels | null {
+  if (!TOKEN_NAME_PATTERN.test(name)) {
+    throw new LifeboatError(
+      'usage',
+      `[token] "${name}" is not a valid token name (use up to 64 letters, digits, ".", "_", "@" and "-")`,
+    );
+  }
+  return checkTokenLabels(role, labels);
+}
+
 /** A token as authentication finds it. */
 export interface TokenCaller {
   name: string;
@@ -122,13 +137,7 @@ export class TokenStore {
     actor: string,
     labels?: TokenLabels | null,
   ): Promise<{ token: string; info: TokenInfo }> {
-    const scope = checkTokenLabels(role, labels);
-    if (!TOKEN_NAME_PATTERN.test(name)) {
-      throw new LifeboatError(
-        'usage',
-        `[token] "${name}" is not a valid token name (use up to 64 letters, digits, ".", "_", "@" and "-")`,
-      );
-    }
+    const scope = checkNewToken(name, role, labels);
     const token = newTokenSecret();
     const now = this.clock.now().toISOString();
     const insert = this.db.transaction(() => {

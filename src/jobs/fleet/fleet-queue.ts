@@ -544,6 +544,30 @@ export class FleetQueue {
   }
 }
 
+/** Runs a handler on a claimed job (FleetWorker, RemoteWorker): the error's text when it threw. */
+export async function runHandler(
+  handler: FleetHandler,
+  claim: Pick<FleetClaim, 'queueJobId' | 'job' | 'attempt'>,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  try {
+    await handler(claim.job, { queueJobId: claim.queueJobId, attempt: claim.attempt, signal });
+    return undefined;
+  } catch (err) {
+    return describe(err);
+  }
+}
+
+/** Resolves when every one of `done` settles, or after `ms`, whichever comes first. */
+export async function settleWithin(done: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((r) => {
+    timer = setTimeout(r, ms);
+  });
+  await Promise.race([Promise.all(done), timeout]);
+  clearTimeout(timer);
+}
+
 /** How a claim appears in the heartbeat row (the reaper reads queue and queueJobId). */
 function entryOf(c: FleetClaim): string {
   const { queue, queueJobId, since } = c;
@@ -597,13 +621,10 @@ export class FleetWorker {
     if (this.stopping) return;
     this.stopping = true;
     if (this.poller) clearInterval(this.poller);
-    const done = Promise.all([...this.running.values()].map((r) => r.done));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((r) => {
-      timer = setTimeout(r, graceMs);
-    });
-    await Promise.race([done, timeout]);
-    clearTimeout(timer);
+    await settleWithin(
+      [...this.running.values()].map((r) => r.done),
+      graceMs,
+    );
     for (const r of this.running.values()) r.abort.abort();
     if (this.beat) clearInterval(this.beat);
     // Jobs still running stay in the row, so the reaper hands them on after the lease.
@@ -662,16 +683,7 @@ export class FleetWorker {
 
   private async runJob(r: Running): Promise<void> {
     const { claim } = r;
-    let error: string | undefined;
-    try {
-      await this.handler(claim.job, {
-        queueJobId: claim.queueJobId,
-        attempt: claim.attempt,
-        signal: r.abort.signal,
-      });
-    } catch (err) {
-      error = describe(err);
-    }
+    const error = await runHandler(this.handler, claim, r.abort.signal);
     try {
       // A lost job is no longer in our row: finish then does nothing.
       if (!r.lost) await this.fleet.finish(this.id, claim.queueJobId, { error });

@@ -20,7 +20,14 @@ import { systemClock } from '../../clock.js';
 import { describe, type ErrorCode, LifeboatError } from '../../errors.js';
 import type { Log } from '../../notify/alert-dispatcher.js';
 import type { JobRequest } from '../queue/job-queue.js';
-import type { FleetHandler, FleetJob, Labels } from './fleet-queue.js';
+import {
+  type FleetClaim,
+  type FleetHandler,
+  type FleetJob,
+  type Labels,
+  runHandler,
+  settleWithin,
+} from './fleet-queue.js';
 
 /** Answers that say "this instance cannot answer now": the next URL is tried. */
 const RETRY_STATUSES = new Set([500, 502, 503, 504]);
@@ -205,14 +212,15 @@ export class RemoteCatalog implements CatalogStore {
   saveAlert = remoteOnly('alerts');
 }
 
-interface Claim {
+/** A claim as the server answers it. */
+interface Claimed {
   queue_job_id: string;
   attempt: number;
   job: FleetJob;
 }
 
 interface Running {
-  claim: Claim;
+  claim: Pick<FleetClaim, 'queueJobId' | 'job' | 'attempt'>;
   abort: AbortController;
   done: Promise<void>;
   lost: boolean;
@@ -260,10 +268,10 @@ export class RemoteWorker {
     this.stopping = true;
     this.halt.abort();
     this.wake?.();
-    const done = Promise.all([...this.running.values()].map((r) => r.done));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
-    clearTimeout(timer);
+    await settleWithin(
+      [...this.running.values()].map((r) => r.done),
+      graceMs,
+    );
     for (const r of this.running.values()) r.abort.abort();
     if (this.beat) clearInterval(this.beat);
     await this.loop.catch(() => {});
@@ -324,13 +332,13 @@ export class RemoteWorker {
         continue;
       }
       try {
-        const { claim } = await this.client.call<{ claim: Claim | null }>(
+        const { claim } = await this.client.call<{ claim: Claimed | null }>(
           'POST',
           `/api/worker/${this.id}/claim`,
           { wait_seconds: this.o.waitSeconds ?? 5 },
           { timeoutMs: ((this.o.waitSeconds ?? 5) + 30) * 1000, signal: this.halt.signal },
         );
-        if (claim) this.run(claim);
+        if (claim) this.run({ queueJobId: claim.queue_job_id, attempt: claim.attempt, job: claim.job });
       } catch (err) {
         if (this.stopping) break;
         this.o.log.warn({ err: describe(err) }, 'claiming a job failed');
@@ -339,24 +347,15 @@ export class RemoteWorker {
     }
   }
 
-  private run(claim: Claim): void {
+  private run(claim: Running['claim']): void {
     const r: Running = { claim, abort: new AbortController(), done: Promise.resolve(), lost: false };
-    this.running.set(claim.queue_job_id, r);
+    this.running.set(claim.queueJobId, r);
     r.done = this.runJob(r);
   }
 
   private async runJob(r: Running): Promise<void> {
     const { claim } = r;
-    let error: string | undefined;
-    try {
-      await this.handler(claim.job, {
-        queueJobId: claim.queue_job_id,
-        attempt: claim.attempt,
-        signal: r.abort.signal,
-      });
-    } catch (err) {
-      error = describe(err);
-    }
+    const error = await runHandler(this.handler, claim, r.abort.signal);
     try {
       if (!r.lost) {
         const path = `/api/worker/${this.id}/jobs/${claim.job.id}`;
@@ -366,7 +365,7 @@ export class RemoteWorker {
     } catch (err) {
       this.o.log.warn({ job: claim.job.id, err: describe(err) }, 'ending the job in the queue failed');
     } finally {
-      this.running.delete(claim.queue_job_id);
+      this.running.delete(claim.queueJobId);
       this.wake?.();
     }
   }
