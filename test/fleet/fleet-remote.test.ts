@@ -4,7 +4,7 @@
  * catalog, and `lifeboat worker --server A,B` processes that hold only a worker token (their
  * config and environment name no catalog). A remote worker runs a backup of a source whose
  * runs_on its labels carry (the snapshot is in the repository, the job succeeded in the
- * catalog); a stolen worker token is refused everything else (the API's routes, labels beyond
+ * catalog, its retention ran); a stolen worker token is refused everything else (the API's routes, labels beyond
  * its own, another worker's job), each refusal leaving the data unchanged; a remote worker
  * killed with SIGKILL mid-backup loses its job to another after the lease; a serve instance
  * killed under a worker leaves it carrying on through the other URL.
@@ -143,6 +143,7 @@ sources:
     type: files
     path: ${join(dir, 'db1')}
     runs_on: { host: db1 }
+    retention: { last: 5 }
   slow:
     type: files
     path: ${join(dir, 'slow')}

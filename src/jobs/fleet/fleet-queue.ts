@@ -417,7 +417,10 @@ export class FleetQueue {
       const queue = rows[0].queue as string;
       if (outcome?.error !== undefined) {
         await this.boss.fail(queue, queueJobId, { message: outcome.error }, { db });
-      } else if (outcome) await this.boss.complete(queue, queueJobId, { db });
+      } else if (outcome) {
+        // pg-boss reads a third argument as the job's output: the connection goes fourth.
+        await this.boss.complete(queue, queueJobId, {}, { db });
+      }
       await client.query(
         `UPDATE ${s}.fleet_worker SET current =
            (SELECT COALESCE(jsonb_agg(e), '[]') FROM jsonb_array_elements(current) e WHERE e->>'queueJobId' <> $2)
