@@ -482,7 +482,6 @@ export class FleetQueue {
           last_seen timestamptz NOT NULL DEFAULT now(),
           current jsonb NOT NULL DEFAULT '[]'
         );
-        ALTER TABLE ${s}.fleet_worker ADD COLUMN IF NOT EXISTS token text;
         CREATE TABLE IF NOT EXISTS ${s}.fleet_slot (
           schedule text NOT NULL,
           slot timestamptz NOT NULL,
@@ -492,6 +491,13 @@ export class FleetQueue {
           PRIMARY KEY (schedule, slot)
         );
       `);
+      // A remote worker's token name (added after the first release). Only when missing: an
+      // ALTER locks the table against every worker's heartbeat, even when it changes nothing.
+      const { rowCount } = await client.query(
+        `SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'fleet_worker' AND column_name = 'token'`,
+        [s],
+      );
+      if (!rowCount) await client.query(`ALTER TABLE ${s}.fleet_worker ADD COLUMN token text`);
     });
   }
 
