@@ -208,7 +208,7 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
       ),
     );
     assert.match(r.stdout, /^jobs +3$/m);
-    assert.match(r.stdout, /^audit log verified: 4 entries; head: entry 4, [0-9a-f]{64}$/m);
+    assert.match(r.stdout, /^audit log verified: 5 entries; head: entry 5, [0-9a-f]{64}$/m);
 
     // The CLI works on the migrated catalog: LIFEBOAT_CATALOG names it.
     const onPg = { LIFEBOAT_CATALOG: bare, PGPASSWORD: server.password };
@@ -216,7 +216,7 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
     assert.equal(jobs.length, 3, 'the repository adds no job: its snapshots are known');
     await ok(['token', 'create', 'second', '--role', 'viewer'], onPg);
     const chain = JSON.parse((await ok(['audit', 'verify', '--json'], onPg)).stdout);
-    assert.deepEqual([chain.ok, chain.entries], [true, 5]);
+    assert.deepEqual([chain.ok, chain.entries], [true, 6]);
 
     const noPassword = await cli([
       'catalog',
