@@ -144,6 +144,7 @@ sources:
     path: ${join(dir, 'db1')}
     runs_on: { host: db1 }
     retention: { last: 5 }
+    hooks: { before_backup: "env > ${join(dir, 'hook-env.txt')}" }
   slow:
     type: files
     path: ${join(dir, 'slow')}
@@ -219,7 +220,12 @@ sources:
     );
     const workers = await api(b.base!, 'GET', '/api/workers', operator);
     assert.ok(workers.body.workers.some((w: { labels: { host?: string } }) => w.labels.host === 'db1'));
-    assert.doesNotMatch(r1.out(), new RegExp(workerToken));
+    // The token is nowhere else: not in its output, its command line, nor the jobs' hooks.
+    assert.ok(!r1.out().includes(workerToken));
+    assert.ok(!(await readFile(`/proc/${r1.child.pid}/cmdline`, 'utf8')).includes(workerToken));
+    const hookEnv = await readFile(join(dir, 'hook-env.txt'), 'utf8');
+    assert.match(hookEnv, /LIFEBOAT_/);
+    assert.ok(!hookEnv.includes(workerToken) && !hookEnv.includes('LIFEBOAT_WORKER_TOKEN'));
   });
 
   it('a stolen worker token passes none of the API’s routes', async () => {
