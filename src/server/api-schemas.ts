@@ -404,6 +404,8 @@ export const workersResponse = z.object({
       host: z.string(),
       pid: z.number(),
       labels: z.record(z.string(), z.string()),
+      /** A remote worker's token name; null for a worker that holds the catalog. */
+      token: z.string().nullable(),
       started_at: z.string(),
       last_seen: z.string(),
       current: z.array(

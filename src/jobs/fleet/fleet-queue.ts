@@ -113,6 +113,8 @@ export interface FleetWorkerStatus {
   host: string;
   pid: number;
   labels: Labels;
+  /** A remote worker's token name; null for a worker that holds the catalog. */
+  token: string | null;
   startedAt: Date;
   lastSeen: Date;
   current: { id: string; kind: string; source: string | null; since: string }[];
@@ -236,7 +238,7 @@ export class FleetQueue {
   /** Every worker with a live heartbeat row: the overview's list. */
   async workers(): Promise<FleetWorkerStatus[]> {
     const { rows } = await this.pool.query(
-      `SELECT id, name, host, pid, labels, started_at, last_seen, current FROM ${this.schema}.fleet_worker ORDER BY name, id`,
+      `SELECT id, name, host, pid, labels, token, started_at, last_seen, current FROM ${this.schema}.fleet_worker ORDER BY name, id`,
     );
     return rows.map((r) => ({
       id: r.id,
@@ -244,6 +246,7 @@ export class FleetQueue {
       host: r.host,
       pid: r.pid,
       labels: r.labels,
+      token: r.token ?? null,
       startedAt: r.started_at,
       lastSeen: r.last_seen,
       current: r.current,
