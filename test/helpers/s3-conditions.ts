@@ -80,19 +80,12 @@ export async function startConditionalFront(server: S3rverServer): Promise<Condi
     const bare = (tag: string) => tag.replace(/^"|"$/g, '');
     const ifNoneMatch = req.headers['if-none-match'];
     const ifMatch = req.headers['if-match'];
-    if (ifNoneMatch === '*' && current !== undefined) {
-      return refuse(
-        req,
-        res,
-        412,
-        'PreconditionFailed',
-        'At least one of the pre-conditions you specified did not hold',
-      );
-    }
     if (ifMatch !== undefined && current === undefined) {
       return refuse(req, res, 404, 'NoSuchKey', 'The specified key does not exist.');
     }
-    if (ifMatch !== undefined && current !== undefined && bare(ifMatch) !== bare(current)) {
+    const exists = ifNoneMatch === '*' && current !== undefined;
+    const moved = ifMatch !== undefined && current !== undefined && bare(ifMatch) !== bare(current);
+    if (exists || moved) {
       return refuse(
         req,
         res,
