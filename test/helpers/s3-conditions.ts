@@ -7,7 +7,7 @@
  * (AWS S3, MinIO, R2) installs here from npm or Debian, and s3rver accepts both headers on PUT
  * and ignores them. What it checks is what the S3 backend relies on: a create refused with
  * 412 PreconditionFailed when the key exists, a replace refused with 412 when the ETag moved
- * and 404 NoSuchKey when the key is gone. Writes to one key (PUT, POST, DELETE) pass through
+ * and 404 NoSuchKey when the key is gone (and, on demand, 409 ConditionalRequestConflict). Writes to one key (PUT, POST, DELETE) pass through
  * it one at a time, so a check and the write it lets through are atomic against every other
  * writer of that key, as on the real store.
  */
@@ -19,8 +19,14 @@ export interface ConditionalFront {
   endpoint: string;
   /** s3rver's environment for a child `lifeboat`, with this front as the endpoint. */
   env: Record<string, string>;
-  /** Conditional PUTs seen, and how many of them were refused (412 or 404). */
+  /** Conditional PUTs seen, and how many of them were refused (412, 404 or 409). */
   readonly stats: { conditional: number; refused: number };
+  /**
+   * Answers the next this many conditional PUTs with 409 ConditionalRequestConflict without
+   * writing, as AWS does when another conditional write to the key is in flight (which this
+   * front, taking writes to a key one at a time, never meets by itself).
+   */
+  conflicts: number;
   close(): Promise<void>;
 }
 
@@ -28,6 +34,7 @@ const target = (server: S3rverServer) => ({ host: '127.0.0.1', port: server.port
 
 export async function startConditionalFront(server: S3rverServer): Promise<ConditionalFront> {
   const stats = { conditional: 0, refused: 0 };
+  const front = { conflicts: 0 };
   /** The tail of each key's queue of writes. */
   const queues = new Map<string, Promise<void>>();
   const sockets = new Set<Socket>();
@@ -76,6 +83,10 @@ export async function startConditionalFront(server: S3rverServer): Promise<Condi
   /** Checks a conditional PutObject against the stored object, then lets it through or refuses. */
   const conditional = async (req: IncomingMessage, res: ServerResponse, path: string) => {
     stats.conditional++;
+    if (front.conflicts > 0) {
+      front.conflicts--;
+      return refuse(req, res, 409, 'ConditionalRequestConflict', 'A conflicting operation occurred.');
+    }
     const current = await etagOf(path);
     const bare = (tag: string) => tag.replace(/^"|"$/g, '');
     const ifNoneMatch = req.headers['if-none-match'];
@@ -127,7 +138,7 @@ export async function startConditionalFront(server: S3rverServer): Promise<Condi
   const address = http.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const endpoint = `http://127.0.0.1:${port}`;
-  return {
+  return Object.assign(front, {
     endpoint,
     env: { ...server.env, AWS_ENDPOINT_URL_S3: endpoint },
     stats,
@@ -136,5 +147,5 @@ export async function startConditionalFront(server: S3rverServer): Promise<Condi
         for (const s of sockets) s.destroy();
         http.close(() => resolve());
       }),
-  };
+  });
 }
