@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { isLifeboatError, type LifeboatError } from '../errors.js';
 import { pruneGraceMs } from '../jobs/prune.js';
 import { knownSourceTypes } from '../sources/registry.js';
@@ -310,6 +311,13 @@ describe('config: parsing and validation', () => {
     ]);
     assert.equal(schema.properties.sources.additionalProperties?.oneOf?.length, knownSourceTypes().length);
     assert.doesNotThrow(() => JSON.stringify(schema));
+  });
+
+  it('docs/lifeboat.schema.json is the schema of this config (else: node scripts/write-config-schema.js)', async () => {
+    // dist/src/config/ -> the checkout's root
+    const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+    const published = JSON.parse(await readFile(join(root, 'docs', 'lifeboat.schema.json'), 'utf8'));
+    assert.deepEqual(published, JSON.parse(JSON.stringify(configJsonSchema())));
   });
 });
 
