@@ -28,6 +28,26 @@ export interface TokenStoreApi {
   touch(name: string): Promise<void>;
 }
 
+/** A source's newest finished backup job and its newest failed one. */
+export interface BackupOutcomes {
+  finished?: JobRecord;
+  failure?: JobRecord;
+}
+
+/** Rows tagged with the outcome they stand for, grouped by their source. */
+export function outcomesBySource(
+  rows: ['finished' | 'failure', JobRecord][],
+): Map<string, BackupOutcomes> {
+  const out = new Map<string, BackupOutcomes>();
+  for (const [outcome, job] of rows) {
+    const source = job.source as string;
+    const slot = out.get(source) ?? {};
+    slot[outcome] = job;
+    out.set(source, slot);
+  }
+  return out;
+}
+
 export interface CatalogStore {
   /** 'sqlite' or 'postgres'. */
   readonly kind: 'sqlite' | 'postgres';
@@ -56,6 +76,12 @@ export interface CatalogStore {
   recentBackups(source: string, limit: number): Promise<JobRecord[]>;
   lastFinished(kind: JobKind, source: string | null): Promise<JobRecord | undefined>;
   lastFailure(source: string): Promise<JobRecord | undefined>;
+  /**
+   * For each named source at once (one query, for the overview of every source): its newest
+   * finished backup (as lastFinished('backup', source)) and its newest failed one (as
+   * lastFailure). A source with neither is absent from the map.
+   */
+  lastBackupOutcomes(sources: readonly string[]): Promise<Map<string, BackupOutcomes>>;
   knownSnapshots(): Promise<Set<string>>;
   /**
    * Adds finished jobs as given (rebuilt from the repository) in one transaction, skipping a

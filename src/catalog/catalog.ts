@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
 import { AuditLog } from './audit-log.js';
+import { type BackupOutcomes, outcomesBySource } from './catalog-store.js';
 import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import { newJobId, TokenStore } from './tokens.js';
@@ -135,6 +136,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS jobs_source_created ON jobs (source, created_at);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE INDEX IF NOT EXISTS jobs_kind_source_ended ON jobs (kind, source, COALESCE(started_at, created_at) DESC);
 CREATE TABLE IF NOT EXISTS job_snapshots (snapshot TEXT PRIMARY KEY, job TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
   name TEXT PRIMARY KEY,
@@ -425,6 +427,20 @@ export class SqliteCatalog {
       )
       .get(source) as JobRow | undefined;
     return row ? toJob(row) : undefined;
+  }
+
+  /** Each source's newest finished and newest failed backup, in one query. */
+  async lastBackupOutcomes(sources: readonly string[]): Promise<Map<string, BackupOutcomes>> {
+    const newest = (status: string) =>
+      `SELECT (SELECT rowid FROM jobs WHERE kind = 'backup' AND source = s.value AND status IN (${status})
+         ORDER BY COALESCE(started_at, created_at) DESC, rowid DESC LIMIT 1) FROM json_each(?) AS s`;
+    const rows = this.db
+      .prepare(
+        `SELECT *, 'finished' AS outcome FROM jobs WHERE rowid IN (${newest("'succeeded', 'failed'")})
+         UNION ALL SELECT *, 'failure' AS outcome FROM jobs WHERE rowid IN (${newest("'failed'")})`,
+      )
+      .all(JSON.stringify(sources), JSON.stringify(sources)) as (JobRow & { outcome: 'finished' | 'failure' })[];
+    return outcomesBySource(rows.map((r) => [r.outcome, toJob(r)]));
   }
 
   /** Snapshot ids some job already names. */
