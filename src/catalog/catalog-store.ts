@@ -35,9 +35,7 @@ export interface BackupOutcomes {
 }
 
 /** Rows tagged with the outcome they stand for, grouped by their source. */
-export function outcomesBySource(
-  rows: ['finished' | 'failure', JobRecord][],
-): Map<string, BackupOutcomes> {
+export function outcomesBySource(rows: ['finished' | 'failure', JobRecord][]): Map<string, BackupOutcomes> {
   const out = new Map<string, BackupOutcomes>();
   for (const [outcome, job] of rows) {
     const source = job.source as string;

@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
+import type { JobProgressState } from '../jobs/queue/job-progress.js';
 import { AuditLog } from './audit-log.js';
 import { type BackupOutcomes, outcomesBySource } from './catalog-store.js';
 import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
@@ -56,6 +57,11 @@ export interface JobRecord {
   retry_of: string | null;
   /** `host:pid:nonce` of the process running it, so a crashed one's jobs can be told apart. */
   owner: string | null;
+  /**
+   * The latest progress the process running it stored (about every 2 s), so every instance
+   * can show it; absent when none is stored (not running, or nothing to tell yet).
+   */
+  progress?: JobProgressState;
 }
 
 export interface NewJob {
@@ -92,6 +98,8 @@ export interface JobUpdate {
   approved_by?: string | null;
   result?: Record<string, unknown> | null;
   owner?: string | null;
+  /** null clears it. */
+  progress?: JobProgressState | null;
 }
 
 export interface AlertRecord {
@@ -131,7 +139,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   result TEXT,
   rebuilt INTEGER NOT NULL DEFAULT 0,
   retry_of TEXT,
-  owner TEXT
+  owner TEXT,
+  progress TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS jobs_source_created ON jobs (source, created_at);
@@ -195,6 +204,7 @@ export interface JobRow {
   rebuilt: number;
   retry_of: string | null;
   owner: string | null;
+  progress: string | null;
 }
 
 export { PROCESS_OWNER } from './process-owner.js';
@@ -238,6 +248,9 @@ export class SqliteCatalog {
       db.pragma('busy_timeout = 5000');
       db.pragma('synchronous = NORMAL');
       db.exec(SCHEMA);
+      // A file from before jobs had a progress column gets it (older readers ignore it).
+      const columns = db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'progress')) db.exec('ALTER TABLE jobs ADD COLUMN progress TEXT');
       const version = db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
         | { value: string }
         | undefined;
@@ -345,7 +358,8 @@ export class SqliteCatalog {
       sets.push(`${k} = ?`);
       // Results and errors may name a restore target: kept without its password.
       const kept = k === 'result' || k === 'error' ? withoutPasswords(v) : v;
-      values.push(k === 'snapshots' || k === 'result' ? (kept === null ? null : JSON.stringify(kept)) : kept);
+      const json = k === 'snapshots' || k === 'result' || k === 'progress';
+      values.push(json ? (kept === null ? null : JSON.stringify(kept)) : kept);
     }
     const write = this.db.transaction(() => {
       if (sets.length > 0)
@@ -439,7 +453,9 @@ export class SqliteCatalog {
         `SELECT *, 'finished' AS outcome FROM jobs WHERE rowid IN (${newest("'succeeded', 'failed'")})
          UNION ALL SELECT *, 'failure' AS outcome FROM jobs WHERE rowid IN (${newest("'failed'")})`,
       )
-      .all(JSON.stringify(sources), JSON.stringify(sources)) as (JobRow & { outcome: 'finished' | 'failure' })[];
+      .all(JSON.stringify(sources), JSON.stringify(sources)) as (JobRow & {
+      outcome: 'finished' | 'failure';
+    })[];
     return outcomesBySource(rows.map((r) => [r.outcome, toJob(r)]));
   }
 
@@ -549,5 +565,6 @@ export function toJob(row: JobRow): JobRecord {
     rebuilt: row.rebuilt === 1,
     retry_of: row.retry_of,
     owner: row.owner,
+    ...(row.progress ? { progress: JSON.parse(row.progress) } : {}),
   };
 }

@@ -11,6 +11,7 @@
 import pg from 'pg';
 import type { Clock } from '../clock.js';
 import { describe, errnoCode, isLifeboatError, LifeboatError } from '../errors.js';
+import type { JobProgressState } from '../jobs/queue/job-progress.js';
 import {
   type AuditEntry,
   type AuditVerification,
@@ -123,6 +124,7 @@ const UPDATABLE = [
   'approved_by',
   'result',
   'owner',
+  'progress',
 ] as const;
 
 export class PgCatalog implements CatalogStore {
@@ -271,7 +273,7 @@ export class PgCatalog implements CatalogStore {
       if (v === undefined) continue;
       // Results and errors may name a restore target: kept without its password.
       const kept = k === 'result' || k === 'error' ? withoutPasswords(v) : v;
-      const json = k === 'snapshots' || k === 'result';
+      const json = k === 'snapshots' || k === 'result' || k === 'progress';
       values.push(json ? (kept === null ? null : JSON.stringify(kept)) : kept);
       sets.push(`${k} = $${values.length}${json ? '::jsonb' : ''}`);
     }
@@ -755,6 +757,7 @@ interface JobRow {
   rebuilt: boolean;
   retry_of: string | null;
   owner: string | null;
+  progress: JobProgressState | null;
 }
 
 interface AuditRow {
@@ -790,6 +793,7 @@ function toJob(row: JobRow): JobRecord {
     rebuilt: row.rebuilt,
     retry_of: row.retry_of,
     owner: row.owner,
+    ...(row.progress ? { progress: row.progress } : {}),
   };
 }
 

@@ -8,10 +8,10 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { LifeboatError } from '../errors.js';
+import { type ChannelConfig, notificationSchema } from '../notify/notification-config.js';
 import { describeIssues } from './config-issues.js';
 import { configSchema, type LifeboatConfig } from './config-schema.js';
 import { interpolateEnv, type UnsetReference } from './interpolate.js';
-import { type ChannelConfig, notificationSchema } from '../notify/notification-config.js';
 
 export type {
   ConfiguredSource,

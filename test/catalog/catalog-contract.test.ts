@@ -340,6 +340,27 @@ function runCatalogContract(factory: CatalogFactory): void {
         assert.equal((await catalog.listJobs()).length, 100);
       }));
 
+    test('updateJob progress: stored as given, read back by another connection, listed, cleared by null', () =>
+      withCatalog(async ({ catalog, reopen }) => {
+        const job = await catalog.createJob({
+          kind: 'backup',
+          source: 'docs',
+          trigger: 'api',
+          status: 'queued',
+        });
+        assert.equal(job.progress, undefined);
+        await catalog.updateJob(job.id, { status: 'running', progress: PROGRESS });
+        const other = await reopen();
+        assert.deepEqual((await other.getJob(job.id))?.progress, PROGRESS);
+        assert.deepEqual((await other.listJobs())[0].progress, PROGRESS);
+        const later = { ...PROGRESS, files_done: 9, bytes_done: 9000, percent: 90 };
+        await other.updateJob(job.id, { progress: later });
+        assert.deepEqual((await catalog.getJob(job.id))?.progress, later);
+        const done = await catalog.updateJob(job.id, { status: 'succeeded', progress: null });
+        assert.equal(done.progress, undefined);
+        assert.equal((await other.getJob(job.id))?.progress, undefined);
+      }));
+
     test('activeJobs: queued and running only, oldest first', () =>
       withCatalog(async ({ catalog }, clock) => {
         const a = await catalog.createJob({
@@ -722,6 +743,21 @@ function runCatalogContract(factory: CatalogFactory): void {
 }
 
 /** A finished backup of "docs" started at `at`, as a rebuild would insert it. */
+const PROGRESS = {
+  phase: 'backup docs',
+  files_done: 3,
+  files_total: 10,
+  bytes_done: 3000,
+  bytes_processed_unchanged: 0,
+  bytes_total: 10000,
+  total_is_estimate: false,
+  percent: 30,
+  eta_seconds: 7,
+  elapsed_seconds: 3,
+  phases_done: 0,
+  updated_at: '2026-03-01T10:00:03.000Z',
+};
+
 function finished(
   at: string,
   over: Partial<Parameters<CatalogStore['insertFinishedJobs']>[0][number]> = {},
@@ -822,6 +858,7 @@ describe('postgres catalog: several processes', { skip: postgresFactory.skip }, 
     await admin.connect();
     try {
       await admin.query('DROP INDEX older.jobs_kind_source_ended');
+      await admin.query('ALTER TABLE older.jobs DROP COLUMN progress');
       await admin.query("UPDATE older.meta SET value = '1' WHERE key = 'schema_version'");
       const again = await PgCatalog.open(srv.url, clock, { schema: 'older' });
       try {
@@ -830,6 +867,9 @@ describe('postgres catalog: several processes', { skip: postgresFactory.skip }, 
           "SELECT 1 FROM pg_indexes WHERE schemaname = 'older' AND indexname = 'jobs_kind_source_ended'",
         );
         assert.equal(index.rowCount, 1);
+        const job = await again.createJob({ kind: 'check', source: null, trigger: 'api', status: 'queued' });
+        const stored = await again.updateJob(job.id, { progress: PROGRESS });
+        assert.deepEqual(stored.progress, PROGRESS);
       } finally {
         await again.close();
       }

@@ -102,7 +102,13 @@ export class JobQueue {
   private admission: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: JobQueueOptions) {
-    this.progress = new JobProgressBoard(o.clock);
+    this.progress = new JobProgressBoard(
+      o.clock,
+      async (id, progress) => {
+        await o.catalog.updateJob(id, { progress });
+      },
+      (err) => o.log.warn({ err: describe(err) }, 'job progress not stored'),
+    );
   }
 
   /** Records the job and starts it when it may run; an overlapping request is recorded as skipped. */
@@ -417,7 +423,7 @@ export class JobQueue {
       this.o.log.error({ job: a.job.id, err: describe(err) }, 'work before the final status failed');
     }
     this.running.delete(a.job.id);
-    this.progress.clear(a.job.id);
+    await this.progress.clear(a.job.id);
     if (this.abandoned.has(a.job.id)) return;
     const job = await this.o.catalog.updateJob(a.job.id, {
       ...update,
