@@ -17,8 +17,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
-import { errnoCode, LifeboatError } from '../errors.js';
+import { errnoCode, isLifeboatError, LifeboatError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import type { KeyRing } from './crypto.js';
 
@@ -53,7 +54,17 @@ export interface LockOptions {
   scope?: 'wal' | 'prune';
   /** Exclusive locks: let 'wal' holders take and keep their locks. */
   walAllowed?: boolean;
+  /**
+   * While a conflicting lock is held, try again every LOCK_RETRY_MS for up to this long
+   * before failing (default 0: fail at once). Wall-clock time.
+   */
+  waitMs?: number;
+  /** Told once, with the lock error naming the holder, when a wait begins. */
+  onWait?: (why: string) => void;
 }
+
+/** How often a lock wait tries again. */
+export const LOCK_RETRY_MS = 2_000;
 
 export type LockState = 'alive' | 'stale' | 'dead';
 
@@ -140,6 +151,35 @@ export class RepositoryLock {
    * Dead locks are removed on the way.
    */
   static async acquire(
+    backend: Backend,
+    key: KeyRing,
+    clock: Clock,
+    exclusive: boolean,
+    operation: string,
+    options: LockOptions = {},
+  ): Promise<RepositoryLock> {
+    const waitMs = options.waitMs ?? 0;
+    const began = Date.now();
+    for (let told = false; ; told = true) {
+      try {
+        return await RepositoryLock.take(backend, key, clock, exclusive, operation, options);
+      } catch (err) {
+        if (!isLifeboatError(err) || err.code !== 'locked') throw err;
+        const waited = Date.now() - began;
+        if (waited >= waitMs) {
+          if (waitMs === 0) throw err;
+          throw new LifeboatError('locked', `${err.message} (waited ${Math.round(waited / 1000)} s for it)`, {
+            cause: err,
+            retryable: true,
+          });
+        }
+        if (!told) options.onWait?.(err.message);
+        await sleep(Math.min(LOCK_RETRY_MS, waitMs - waited));
+      }
+    }
+  }
+
+  private static async take(
     backend: Backend,
     key: KeyRing,
     clock: Clock,

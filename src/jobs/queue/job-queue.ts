@@ -77,6 +77,12 @@ interface Active {
   alone: boolean;
 }
 
+/**
+ * How long a backup waits for the repository lock held by other work (another instance's
+ * prune without grace, a key rotation) before it fails: long enough for a prune.
+ */
+export const BACKUP_LOCK_WAIT_MS = 2 * 60 * 60 * 1000;
+
 /** Jobs that may not overlap share a key: one per source, one for prune, one for check. */
 export function conflictKey(kind: JobKind, source: string | null): string {
   if (source) return `source:${source}`;
@@ -466,6 +472,11 @@ export class JobQueue {
           lifeboatArgv: this.o.lifeboatArgv,
           env: this.o.env,
           openRepository: this.o.openRepository,
+          lockWait: {
+            waitMs: BACKUP_LOCK_WAIT_MS,
+            onWait: (why) =>
+              this.o.log.info({ job: job.id, source: job.source }, `waiting for the lock: ${why}`),
+          },
         },
         repo,
         job,
