@@ -8,6 +8,7 @@
  * the same cases against both.
  */
 import type { AuditEntry, AuditVerification, NewAuditEntry } from './audit-log.js';
+import type { Outcomes } from './backup-outcomes.js';
 import type { AlertRecord, JobFilter, JobKind, JobRecord, JobUpdate, NewJob } from './catalog.js';
 import type { Role, TokenInfo } from './tokens.js';
 
@@ -29,22 +30,7 @@ export interface TokenStoreApi {
 }
 
 /** A source's newest finished backup job and its newest failed one. */
-export interface BackupOutcomes {
-  finished?: JobRecord;
-  failure?: JobRecord;
-}
-
-/** Rows tagged with the outcome they stand for, grouped by their source. */
-export function outcomesBySource(rows: ['finished' | 'failure', JobRecord][]): Map<string, BackupOutcomes> {
-  const out = new Map<string, BackupOutcomes>();
-  for (const [outcome, job] of rows) {
-    const source = job.source as string;
-    const slot = out.get(source) ?? {};
-    slot[outcome] = job;
-    out.set(source, slot);
-  }
-  return out;
-}
+export type BackupOutcomes = Outcomes<JobRecord>;
 
 export interface CatalogStore {
   /** 'sqlite' or 'postgres'. */

@@ -11,9 +11,9 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
-import type { JobProgressState } from '../jobs/queue/job-progress.js';
+import type { ProgressFigures } from '../progress.js';
 import { AuditLog } from './audit-log.js';
-import { type BackupOutcomes, outcomesBySource } from './catalog-store.js';
+import { type Outcomes, outcomesBySource } from './backup-outcomes.js';
 import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import { newJobId, TokenStore } from './tokens.js';
@@ -62,6 +62,15 @@ export interface JobRecord {
    * can show it; absent when none is stored (not running, or nothing to tell yet).
    */
   progress?: JobProgressState;
+}
+
+/** A running job's progress: its current phase's figures (files and bytes of the total, percent, ETA). */
+export interface JobProgressState extends ProgressFigures {
+  /** The phase the core named ("backup app-db", "restore"). */
+  phase: string;
+  /** Phases finished so far (a source with several units has one per unit). */
+  phases_done: number;
+  updated_at: string;
 }
 
 export interface NewJob {
@@ -444,7 +453,7 @@ export class SqliteCatalog {
   }
 
   /** Each source's newest finished and newest failed backup, in one query. */
-  async lastBackupOutcomes(sources: readonly string[]): Promise<Map<string, BackupOutcomes>> {
+  async lastBackupOutcomes(sources: readonly string[]): Promise<Map<string, Outcomes<JobRecord>>> {
     const newest = (status: string) =>
       `SELECT (SELECT rowid FROM jobs WHERE kind = 'backup' AND source = s.value AND status IN (${status})
          ORDER BY COALESCE(started_at, created_at) DESC, rowid DESC LIMIT 1) FROM json_each(?) AS s`;

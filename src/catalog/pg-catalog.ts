@@ -11,7 +11,6 @@
 import pg from 'pg';
 import type { Clock } from '../clock.js';
 import { describe, errnoCode, isLifeboatError, LifeboatError } from '../errors.js';
-import type { JobProgressState } from '../jobs/queue/job-progress.js';
 import {
   type AuditEntry,
   type AuditVerification,
@@ -22,23 +21,19 @@ import {
   toEntry,
   verifyChain,
 } from './audit-log.js';
+import { outcomesBySource } from './backup-outcomes.js';
 import type {
   AlertRecord,
   JobFilter,
   JobKind,
+  JobProgressState,
   JobRecord,
   JobStatus,
   JobTrigger,
   JobUpdate,
   NewJob,
 } from './catalog.js';
-import {
-  type AuditStore,
-  type BackupOutcomes,
-  type CatalogStore,
-  outcomesBySource,
-  type TokenStoreApi,
-} from './catalog-store.js';
+import type { AuditStore, BackupOutcomes, CatalogStore, TokenStoreApi } from './catalog-store.js';
 import { migrate, quoteIdent } from './pg-migrations.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import {

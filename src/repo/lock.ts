@@ -147,39 +147,11 @@ export class RepositoryLock {
   ) {}
 
   /**
-   * Takes a lock. Fails with code 'locked' when a conflicting lock is held (see conflicts()).
+   * Takes a lock. Fails with code 'locked' when a conflicting lock is held (see conflicts()),
+   * at once or after options.waitMs.
    * Dead locks are removed on the way.
    */
   static async acquire(
-    backend: Backend,
-    key: KeyRing,
-    clock: Clock,
-    exclusive: boolean,
-    operation: string,
-    options: LockOptions = {},
-  ): Promise<RepositoryLock> {
-    const waitMs = options.waitMs ?? 0;
-    const began = Date.now();
-    for (let told = false; ; told = true) {
-      try {
-        return await RepositoryLock.take(backend, key, clock, exclusive, operation, options);
-      } catch (err) {
-        if (!isLifeboatError(err) || err.code !== 'locked') throw err;
-        const waited = Date.now() - began;
-        if (waited >= waitMs) {
-          if (waitMs === 0) throw err;
-          throw new LifeboatError('locked', `${err.message} (waited ${Math.round(waited / 1000)} s for it)`, {
-            cause: err,
-            retryable: true,
-          });
-        }
-        if (!told) options.onWait?.(err.message);
-        await sleep(Math.min(LOCK_RETRY_MS, waitMs - waited));
-      }
-    }
-  }
-
-  private static async take(
     backend: Backend,
     key: KeyRing,
     clock: Clock,
@@ -199,7 +171,7 @@ export class RepositoryLock {
     };
     if (!exclusive && options.scope) info.scope = options.scope;
     if (exclusive && options.walAllowed) info.walAllowed = true;
-    await checkConflicts(backend, key, clock, info, undefined);
+    await waitForConflicts(backend, key, clock, info, options);
     const lock = new RepositoryLock(backend, key, clock, info);
     // Held from before the write, so an interrupt during it still releases the lock.
     RepositoryLock.held.add(lock);
@@ -241,6 +213,35 @@ export class RepositoryLock {
       await this.writing;
     } finally {
       this.writing = undefined;
+    }
+  }
+}
+
+/** checkConflicts, tried again every LOCK_RETRY_MS while a conflicting lock is held, up to options.waitMs. */
+async function waitForConflicts(
+  backend: Backend,
+  key: KeyRing,
+  clock: Clock,
+  info: LockInfo,
+  options: LockOptions,
+): Promise<void> {
+  const waitMs = options.waitMs ?? 0;
+  const began = Date.now();
+  for (let told = false; ; told = true) {
+    try {
+      return await checkConflicts(backend, key, clock, info, undefined);
+    } catch (err) {
+      if (!isLifeboatError(err) || err.code !== 'locked') throw err;
+      const waited = Date.now() - began;
+      if (waited >= waitMs) {
+        if (waitMs === 0) throw err;
+        throw new LifeboatError('locked', `${err.message} (waited ${Math.round(waited / 1000)} s for it)`, {
+          cause: err,
+          retryable: true,
+        });
+      }
+      if (!told) options.onWait?.(err.message);
+      await sleep(Math.min(LOCK_RETRY_MS, waitMs - waited));
     }
   }
 }

@@ -7,17 +7,12 @@
  * stored with the job (at most every STORE_EVERY_MS, and the last ones of a phase), so the
  * other instances of a fleet show them too; they are cleared when the job ends.
  */
+import type { JobProgressState } from '../../catalog/catalog.js';
 import type { Clock } from '../../clock.js';
-import { type Progress, type ProgressFigures, ProgressTally } from '../../progress.js';
 
-/** A running job's progress: its current phase's figures (files and bytes of the total, percent, ETA). */
-export interface JobProgressState extends ProgressFigures {
-  /** The phase the core named ("backup app-db", "restore"). */
-  phase: string;
-  /** Phases finished so far (a source with several units has one per unit). */
-  phases_done: number;
-  updated_at: string;
-}
+export type { JobProgressState };
+
+import { type Progress, type ProgressFigures, ProgressTally } from '../../progress.js';
 
 /** How often a running job's progress is written to the catalog, at most. */
 export const STORE_EVERY_MS = 2_000;
