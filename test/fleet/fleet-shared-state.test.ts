@@ -21,7 +21,15 @@ import {
   startPostgres,
 } from '../../src/testing/servers/postgres.js';
 import { type CliResult, runCli } from '../helpers/cli.js';
-import { pidOf, startUntil, stopProc, until } from '../helpers/fleet.js';
+import {
+  fleetEnv,
+  initWithOperator,
+  killLeft,
+  pidOf,
+  startUntil,
+  stopProc,
+  until,
+} from '../helpers/fleet.js';
 
 const unavailable = postgresUnavailable();
 if (unavailable) console.log(`SKIPPED fleet shared state: ${unavailable}`);
@@ -115,15 +123,9 @@ notifications:
     url: \${LB_TEST_HOOK_URL}
 `,
     );
-    env = { ...process.env };
-    for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
+    env = fleetEnv('pw-fleet');
     delete env.LB_TEST_HOOK_URL;
-    Object.assign(env, { LIFEBOAT_PASSWORD: 'pw-fleet', LIFEBOAT_KDF_N: '1024', LIFEBOAT_LOG_LEVEL: 'warn' });
-    const init = await cli(['init']);
-    assert.equal(init.code, 0, init.stderr);
-    const t = await cli(['token', 'create', 'op', '--role', 'operator']);
-    assert.equal(t.code, 0, t.stderr);
-    token = t.stdout.trim();
+    token = await initWithOperator(cli);
     const serve = () => start(['serve', '--listen', '127.0.0.1:0'], /serving on (http:\/\/\S+)/);
     [a, b, w] = await Promise.all([
       serve(),
@@ -133,7 +135,7 @@ notifications:
   });
 
   after(async () => {
-    for (const c of procs) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    killLeft(procs);
     await pool?.end();
     await server?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
