@@ -9,10 +9,9 @@
  */
 import type { JobProgressState } from '../../catalog/catalog.js';
 import type { Clock } from '../../clock.js';
+import { type Progress, ProgressTally } from '../../progress.js';
 
 export type { JobProgressState };
-
-import { type Progress, type ProgressFigures, ProgressTally } from '../../progress.js';
 
 /** How often a running job's progress is written to the catalog, at most. */
 export const STORE_EVERY_MS = 2_000;
