@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isLifeboatError, type LifeboatError } from '../errors.js';
 import { pruneGraceMs } from '../jobs/prune.js';
+import { unsetChannel } from '../notify/channel-registry.js';
 import { knownSourceTypes } from '../sources/registry.js';
 import {
   configJsonSchema,
@@ -13,6 +14,7 @@ import {
   parseDuration,
   requireEverySource,
   resolveRepository,
+  unsetChannels,
 } from './config.js';
 import { loadConfig } from './config-load.js';
 
@@ -157,6 +159,47 @@ describe('config: parsing and validation', () => {
     assert.throws(
       () => parse(`sources:\n  db:\n    type: sqlite\n    path: "/x/\${oops"\n`),
       fails('config_invalid', /sources\.db\.path has a "\$\{" without a closing "\}"/),
+    );
+  });
+
+  it('sets aside a notification channel that uses an unset variable; its other settings are still checked', async () => {
+    const text = (extra = '') =>
+      [
+        'notifications:',
+        '  - type: slack',
+        '    webhook_url: https://hooks.example/ok',
+        '  - type: webhook',
+        `    url: \${HOOK_URL}`,
+        `    secret: \${HOOK_SECRET}`,
+        '    on: [failure]',
+        extra,
+      ].join('\n');
+    const config = parse(text());
+    assert.deepEqual(
+      config.notifications?.map((n) => n.type),
+      ['slack'],
+    );
+    const [unset] = unsetChannels(config);
+    assert.equal(unset.position, 1);
+    assert.equal(unset.config.type, 'webhook');
+    assert.match(unset.error.message, /notifications\.1\.url uses \$\{HOOK_URL\}, which is not set/);
+    // Built as a channel, it takes what its `on:` asks for and fails each send with that error.
+    const channel = unsetChannel(unset.config, unset.position, unset.error);
+    assert.equal(channel.label, 'webhook (notifications.1)');
+    assert.equal(channel.accepts('failure'), true);
+    assert.equal(channel.accepts('rpo_breach'), false);
+    await assert.rejects(channel.send({} as never), /uses \$\{HOOK_URL\}, which is not set/);
+    // Set, it is an ordinary channel.
+    const set = parse(text(), { HOOK_URL: 'https://hooks.example/x', HOOK_SECRET: 's' });
+    assert.deepEqual(
+      set.notifications?.map((n) => n.type),
+      ['slack', 'webhook'],
+    );
+    assert.equal(unsetChannels(set).length, 0);
+    // A mistake in its other settings is no less an error.
+    assert.throws(
+      () => parse(text('    colour: red')),
+      fails('config_invalid', /notifications\[1\]: unknown key "colour"/),
     );
   });
 

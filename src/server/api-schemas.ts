@@ -197,7 +197,9 @@ export const jobResponse = z.object({
     })
     .nullable()
     .optional()
-    .describe('running jobs of this server: live progress'),
+    .describe(
+      'running jobs: live progress (in a fleet, as the instance running it last stored it, about every 2 s)',
+    ),
 });
 
 export const treeResponse = z.object({

@@ -27,7 +27,15 @@ import {
   startPostgres,
 } from '../../src/testing/servers/postgres.js';
 import { type CliResult, runCli } from '../helpers/cli.js';
-import { pidOf, startUntil, stopProc, until } from '../helpers/fleet.js';
+import {
+  fleetEnv,
+  initWithOperator,
+  killLeft,
+  pidOf,
+  startUntil,
+  stopProc,
+  until,
+} from '../helpers/fleet.js';
 
 const unavailable = postgresUnavailable();
 if (unavailable) console.log(`SKIPPED fleet serve: ${unavailable}`);
@@ -142,14 +150,8 @@ sources:
       `${base}  tick:\n    type: files\n    path: ${join(dir, 'tick')}\n    schedule: "* * * * * *"\n`,
     );
     await writeFile(join(dir, 'single.yaml'), `repository:\n  url: ${join(dir, 'repo')}\n`);
-    env = { ...process.env };
-    for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
-    Object.assign(env, { LIFEBOAT_PASSWORD: 'pw-fleet', LIFEBOAT_KDF_N: '1024', LIFEBOAT_LOG_LEVEL: 'warn' });
-    const init = await cli(['init']);
-    assert.equal(init.code, 0, init.stderr);
-    const t = await cli(['token', 'create', 'op', '--role', 'operator']);
-    assert.equal(t.code, 0, t.stderr);
-    token = t.stdout.trim();
+    env = fleetEnv('pw-fleet');
+    token = await initWithOperator(cli);
     for (const name of ['admin1', 'admin2']) {
       const r = await cli(['token', 'create', name, '--role', 'admin']);
       assert.equal(r.code, 0, r.stderr);
@@ -163,7 +165,7 @@ sources:
   });
 
   after(async () => {
-    for (const c of procs) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    killLeft(procs);
     await pool?.end();
     await server?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });

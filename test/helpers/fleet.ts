@@ -4,9 +4,10 @@
  * start one and wait for its ready line, stop one with a signal, wait for a condition, and
  * read the pid out of a catalog job's owner (`host:pid:...`).
  */
+import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { systemClock } from '../../src/clock.js';
-import { startCli } from './cli.js';
+import { type CliResult, startCli } from './cli.js';
 
 export interface CliProc {
   child: ChildProcess;
@@ -72,3 +73,30 @@ export async function until(what: string, ok: () => Promise<boolean>, timeoutMs 
 
 /** The pid in a catalog job's owner. */
 export const pidOf = (owner: string | null): number => Number(owner?.split(':')[1]);
+
+/** The test's environment for Lifeboat processes: none of the caller's LIFEBOAT_ settings, cheap scrypt, warnings only. */
+export function fleetEnv(password: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
+  return {
+    ...env,
+    LIFEBOAT_PASSWORD: password,
+    LIFEBOAT_KDF_N: '1024',
+    LIFEBOAT_LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
+/** `lifeboat init`, then an operator token named `op`; returns the token. */
+export async function initWithOperator(cli: (args: string[]) => Promise<CliResult>): Promise<string> {
+  const init = await cli(['init']);
+  assert.equal(init.code, 0, init.stderr);
+  const t = await cli(['token', 'create', 'op', '--role', 'operator']);
+  assert.equal(t.code, 0, t.stderr);
+  return t.stdout.trim();
+}
+
+/** SIGKILLs the processes still running (after a failed test). */
+export function killLeft(procs: Set<ChildProcess>): void {
+  for (const c of procs) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
