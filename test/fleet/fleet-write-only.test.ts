@@ -27,7 +27,15 @@ import {
   startPostgres,
 } from '../../src/testing/servers/postgres.js';
 import { type CliResult, runCli } from '../helpers/cli.js';
-import { pidOf, startUntil, stopProc, until } from '../helpers/fleet.js';
+import {
+  fleetConfigHead,
+  type CatalogJobRow as JobRow,
+  type FleetProc as Proc,
+  pidOf,
+  startUntil,
+  stopProc,
+  until,
+} from '../helpers/fleet.js';
 
 const unavailable = postgresUnavailable();
 if (unavailable) console.log(`SKIPPED fleet write-only: ${unavailable}`);
@@ -35,23 +43,6 @@ if (unavailable) console.log(`SKIPPED fleet write-only: ${unavailable}`);
 const FULL = 'pw-full';
 const WRITE_ONLY = 'pw-backup-host';
 const WRITE_ONLY_ERROR = /these credentials are write-only/;
-
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  base?: string;
-}
-
-interface JobRow {
-  id: string;
-  kind: string;
-  source: string | null;
-  status: string;
-  trigger: string;
-  owner: string | null;
-  error: string | null;
-  bytes_stored: number | null;
-}
 
 interface WorkerJson {
   name: string;
@@ -182,15 +173,7 @@ describe('a backup-only worker (write-only key) in fleet mode', { skip: unavaila
     await writeFile(join(docs(), 'big.bin'), randomBytes(512 * 1024));
     await writeFile(
       join(dir, 'fleet.yaml'),
-      `
-repository:
-  url: ${join(dir, 'repo')}
-server:
-  catalog: ${server.url}
-  concurrency: 2
-  shutdown_grace: 2s
-  fleet: { lease: 2s, poll: 1s, retry_delay: 1s, retries: 2 }
-sources:
+      `${fleetConfigHead(join(dir, 'repo'), server.url)}sources:
   docs:
     type: files
     path: ${docs()}
