@@ -12,6 +12,7 @@ import type { LifeboatConfig } from '../config/config.js';
 import { parseDuration } from '../config/duration.js';
 import { describe } from '../errors.js';
 import type { FleetQueueOptions, Labels } from '../jobs/fleet/fleet-queue.js';
+import { labelsText } from '../jobs/fleet/fleet-settings.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
 import { openBackend, type StorageOptions } from '../storage/registry.js';
@@ -80,12 +81,8 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
   });
   const name = `${hostname()}:${process.pid}`;
   await fleet.work(runner, o.labels, o.concurrency, name, writeOnly);
-  const labels =
-    Object.entries(o.labels)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',') || 'none';
   o.print(
-    `lifeboat: worker ${name} running (labels ${labels}, concurrency ${o.concurrency}${writeOnly ? ', backups only: the repository key is write-only' : ''}, catalog ${o.catalog.location})`,
+    `lifeboat: worker ${name} running (labels ${labelsText(o.labels)}, concurrency ${o.concurrency}${writeOnly ? ', backups only: the repository key is write-only' : ''}, catalog ${o.catalog.location})`,
   );
   const got = await signal;
   const graceMs = o.config.server?.shutdown_grace

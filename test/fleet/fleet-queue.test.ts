@@ -334,7 +334,12 @@ describe('fleet queue across processes', { skip: unavailable ?? false }, () => {
     await Promise.all([stopChild(a), stopChild(b)]);
   });
 
-  it('kinds: a backup-only worker takes no forget, even when its fetch races past a locked backup', async () => {
+  it('kinds: a backup-only worker takes no forget, even when its fetch races past a locked backup; an old heartbeat table gets the column', async () => {
+    // The heartbeat table as before it had `kinds`: starting adds the column.
+    await pool.query(`CREATE SCHEMA q_kinds;
+      CREATE TABLE q_kinds.fleet_worker (id text PRIMARY KEY, name text NOT NULL, host text NOT NULL,
+        pid integer NOT NULL, labels jsonb NOT NULL, started_at timestamptz NOT NULL DEFAULT now(),
+        last_seen timestamptz NOT NULL DEFAULT now(), current jsonb NOT NULL DEFAULT '[]')`);
     const q = await queue('q_kinds');
     const s1f = { id: 'k-forget-1', kind: 'forget', source: 's1' };
     const s2b = { id: 'k-backup-2', kind: 'backup', source: 's2' };

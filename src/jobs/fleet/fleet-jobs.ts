@@ -24,6 +24,7 @@ import {
   type Labels,
   labelsMatch,
 } from './fleet-queue.js';
+import { labelsText } from './fleet-settings.js';
 
 /**
  * The job kinds a write-only key can run: they add snapshots and read nothing back (a backup
@@ -82,13 +83,9 @@ export class FleetJobs {
         (w) => labelsMatch(labels, w.labels) && (!w.kinds || w.kinds.includes(job.kind)),
       );
       if (able) return;
-      const wanted =
-        Object.entries(labels)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(',') || 'none';
       this.o.log.warn(
         { job: job.id, kind: job.kind, source: job.source, labels },
-        `no live worker takes this ${job.kind} job (labels ${wanted}${WRITE_ONLY_KINDS.includes(job.kind) ? '' : ', a full repository key'}): it waits queued until one starts`,
+        `no live worker takes this ${job.kind} job (labels ${labelsText(labels)}${WRITE_ONLY_KINDS.includes(job.kind) ? '' : ', a full repository key'}): it waits queued until one starts`,
       );
     } catch (err) {
       this.queue.noteError(err);
