@@ -406,6 +406,12 @@ export const workersResponse = z.object({
       host: z.string(),
       pid: z.number(),
       labels: z.record(z.string(), z.string()),
+      kinds: z
+        .array(z.string())
+        .nullable()
+        .describe(
+          'the job kinds it takes; null: every kind (a worker with a write-only key takes backups only)',
+        ),
       started_at: z.string(),
       last_seen: z.string(),
       current: z.array(

@@ -28,9 +28,12 @@ import {
 } from '../../src/testing/servers/postgres.js';
 import { type CliResult, runCli } from '../helpers/cli.js';
 import {
+  fleetConfigHead,
   fleetEnv,
   initWithOperator,
+  type CatalogJobRow as JobRow,
   killLeft,
+  type FleetProc as Proc,
   pidOf,
   startUntil,
   stopProc,
@@ -39,23 +42,6 @@ import {
 
 const unavailable = postgresUnavailable();
 if (unavailable) console.log(`SKIPPED fleet serve: ${unavailable}`);
-
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  base?: string;
-}
-
-interface JobRow {
-  id: string;
-  kind: string;
-  source: string | null;
-  status: string;
-  trigger: string;
-  owner: string | null;
-  error: string | null;
-  created_at: string;
-}
 
 describe('lifeboat serve and worker in fleet mode', { skip: unavailable ?? false }, () => {
   let server: PostgresServer;
@@ -118,15 +104,7 @@ describe('lifeboat serve and worker in fleet mode', { skip: unavailable ?? false
       await mkdir(join(dir, name));
       await writeFile(join(dir, name, 'a.txt'), `${name}\n`);
     }
-    const base = `
-repository:
-  url: ${join(dir, 'repo')}
-server:
-  catalog: ${server.url}
-  concurrency: 2
-  shutdown_grace: 2s
-  fleet: { lease: 2s, poll: 1s, retry_delay: 1s, retries: 2 }
-sources:
+    const base = `${fleetConfigHead(join(dir, 'repo'), server.url)}sources:
   docs:
     type: files
     path: ${join(dir, 'docs')}

@@ -2,7 +2,7 @@
  * @module test/helpers/fleet
  * Helpers for fleet tests that run `lifeboat serve` and `lifeboat worker` as real processes:
  * start one and wait for its ready line, stop one with a signal, wait for a condition, and
- * read the pid out of a catalog job's owner (`host:pid:...`).
+ * read the pid out of a catalog job's owner (`host:pid:...`), and the shape of a catalog job row.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -15,6 +15,13 @@ export interface CliProc {
   out: () => string;
   /** The ready line's match (its groups, e.g. the listen address). */
   match: RegExpExecArray;
+}
+
+/** A started process as a test keeps it: the child, its output, and its ready line's first group. */
+export interface FleetProc {
+  child: ChildProcess;
+  out: () => string;
+  base?: string;
 }
 
 /** Starts `lifeboat args` and resolves once its output matches `ready`; rejects if it exits first. */
@@ -69,6 +76,33 @@ export async function until(what: string, ok: () => Promise<boolean>, timeoutMs 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await systemClock.sleep(100);
   }
+}
+
+/** The config's repository and server parts for fleet tests: a short lease, quick polls. */
+export function fleetConfigHead(repo: string, catalog: string): string {
+  return `
+repository:
+  url: ${repo}
+server:
+  catalog: ${catalog}
+  concurrency: 2
+  shutdown_grace: 2s
+  fleet: { lease: 2s, poll: 1s, retry_delay: 1s, retries: 2 }
+`;
+}
+
+/** A job row of the PostgreSQL catalog (`lifeboat.jobs`), as the fleet tests read it. */
+export interface CatalogJobRow {
+  id: string;
+  kind: string;
+  source: string | null;
+  status: string;
+  trigger: string;
+  owner: string | null;
+  error: string | null;
+  created_at: string;
+  bytes_stored: number | null;
+  snapshots: string[];
 }
 
 /** The pid in a catalog job's owner. */
