@@ -19,7 +19,7 @@ import { systemClock } from '../clock.js';
 import { parseDuration, requireEverySource, resolveRepository } from '../config/config.js';
 import { DEFAULT_LISTEN, parseListen, runDaemon } from '../daemon/serve-daemon.js';
 import { describe, LifeboatError } from '../errors.js';
-import { formatLabels, parseLabels } from '../jobs/fleet/fleet-settings.js';
+import { labelsText, parseLabels } from '../jobs/fleet/fleet-settings.js';
 import { orderOf } from '../jobs/queue/job-kinds.js';
 import { JobQueue, ownerAlive } from '../jobs/queue/job-queue.js';
 import { publicJob } from '../jobs/queue/public-job.js';
@@ -413,7 +413,7 @@ export async function tokenCreate(
     const { token, info } = await catalog.tokens.create(name, opts.role, cliActor(), labels);
     if (ctx.options.json) print(JSON.stringify({ ...info, token }));
     else {
-      const scope = info.labels ? ` for labels ${formatLabels(info.labels)}` : '';
+      const scope = info.labels ? ` for labels ${labelsText(info.labels)}` : '';
       process.stderr.write(
         `created token "${info.name}" with role ${info.role}${scope}; it is shown only now, store it safely:\n`,
       );
@@ -437,7 +437,7 @@ export async function tokenList(ctx: CliContext): Promise<void> {
       tokens.map((t) => [
         t.name,
         t.role,
-        t.labels ? formatLabels(t.labels) : '-',
+        t.labels ? labelsText(t.labels) : '-',
         shortTime(t.created_at),
         t.created_by,
         shortTime(t.last_used_at),

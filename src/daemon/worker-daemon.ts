@@ -4,7 +4,8 @@
  * else: no HTTP, no schedules. Jobs run with the same code as in `lifeboat serve`
  * (jobs/queue/job-queue), either against the shared PostgreSQL catalog (jobs/fleet/fleet-jobs,
  * a trusted host) or through the serve instances' worker routes with a worker token
- * (jobs/fleet/remote-worker: no catalog credentials on the host).
+ * (jobs/fleet/remote-worker: no catalog credentials on the host). A worker whose repository
+ * password is write-only takes backups only (docs/distributed.md).
  */
 import { hostname } from 'node:os';
 import type { CatalogStore } from '../catalog/catalog-store.js';
@@ -13,7 +14,7 @@ import type { LifeboatConfig } from '../config/config.js';
 import { parseDuration } from '../config/duration.js';
 import { describe, LifeboatError } from '../errors.js';
 import type { FleetQueueOptions, Labels } from '../jobs/fleet/fleet-queue.js';
-import { formatLabels } from '../jobs/fleet/fleet-settings.js';
+import { labelsText } from '../jobs/fleet/fleet-settings.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
 import { openBackend, type StorageOptions } from '../storage/registry.js';
@@ -46,6 +47,18 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
   const { JobQueue } = await import('../jobs/queue/job-queue.js');
   const name = `${hostname()}:${process.pid}`;
   const repo = o.repository;
+  const openRepository = async () =>
+    Repository.open(await openBackend(repo.url, repo.storage), repo.password, {
+      ...repo.options,
+      clock: systemClock,
+    });
+  // Opened once now: a wrong password fails here, and the key's role decides what it takes.
+  const writeOnly = await openRepository().then(async (r) => {
+    await r.close().catch(() => {});
+    await r.closeStorage().catch(() => {});
+    return r.writeOnly;
+  });
+  const { FleetJobs, runFleetJob, WRITE_ONLY_KINDS } = await import('../jobs/fleet/fleet-jobs.js');
   const runnerOptions = {
     clock: systemClock,
     config: o.config,
@@ -53,17 +66,12 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
     concurrency: o.concurrency,
     lifeboatArgv: o.lifeboatArgv,
     env: o.env,
-    openRepository: async () =>
-      Repository.open(await openBackend(repo.url, repo.storage), repo.password, {
-        ...repo.options,
-        clock: systemClock,
-      }),
+    openRepository,
   };
   let worker: { stop(graceMs: number): Promise<void>; close(): Promise<void>; location: string };
   let runner: InstanceType<typeof JobQueue>;
   if ('servers' in o.via) {
     const { RemoteCatalog, RemoteWorker, WorkerClient } = await import('../jobs/fleet/remote-worker.js');
-    const { runFleetJob } = await import('../jobs/fleet/fleet-jobs.js');
     const client = new WorkerClient(o.via.servers, o.via.token);
     let remote: InstanceType<typeof RemoteWorker> | undefined;
     const catalog = new RemoteCatalog(client, () => remote?.workerId() ?? '');
@@ -80,6 +88,7 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
       concurrency: o.concurrency,
       name,
       log,
+      kinds: writeOnly ? WRITE_ONLY_KINDS : null,
     });
     await remote.start();
     const started = remote;
@@ -90,10 +99,9 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
     };
   } else {
     const { catalog, fleet: queueOptions } = o.via;
-    const { FleetJobs } = await import('../jobs/fleet/fleet-jobs.js');
     const fleet = await FleetJobs.start(queueOptions, { config: o.config, catalog, clock: systemClock, log });
     runner = new JobQueue({ ...runnerOptions, catalog, dispatch: fleet.dispatch });
-    await fleet.work(runner, o.labels, o.concurrency, name);
+    await fleet.work(runner, o.labels, o.concurrency, name, writeOnly);
     worker = {
       stop: (ms) => fleet.stopWorking(ms),
       close: async () => {
@@ -110,9 +118,9 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
   const signal = new Promise<NodeJS.Signals>((resolve) => {
     for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => resolve(s));
   });
-  const labels = formatLabels(o.labels);
+  const labels = labelsText(o.labels);
   o.print(
-    `lifeboat: worker ${name} running (labels ${labels}, concurrency ${o.concurrency}, ${worker.location})`,
+    `lifeboat: worker ${name} running (labels ${labels}, concurrency ${o.concurrency}${writeOnly ? ', backups only: the repository key is write-only' : ''}, ${worker.location})`,
   );
   const got = await signal;
   const graceMs = o.config.server?.shutdown_grace

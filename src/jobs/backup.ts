@@ -10,6 +10,7 @@ import { describe, isLifeboatError, LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
+import type { LockOptions } from '../repo/lock.js';
 import type { Repository } from '../repo/repository.js';
 import { SKIPPED_LISTED, type Snapshot, type SnapshotPoint } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
@@ -31,6 +32,8 @@ export interface BackupRequest {
   point?: SnapshotPoint;
   /** The server job saving it (recorded in the snapshot; a retried attempt adopts it). */
   job?: string;
+  /** How long to wait for the repository lock while other work holds it (default: fail at once). */
+  lockWait?: Pick<LockOptions, 'waitMs' | 'onWait'>;
 }
 
 export interface BackupOutcome {
@@ -70,7 +73,7 @@ export async function runBackup(repo: Repository, req: BackupRequest): Promise<B
   const addedBefore = repo.bytesAdded;
   // The seal worker starts while the lock, the index and the source's connection are awaited.
   repo.contentPool()?.warm();
-  const lock = await repo.lock(false, `backup of ${req.source.name}`);
+  const lock = await repo.lock(false, `backup of ${req.source.name}`, req.lockWait);
   try {
     await repo.loadIndex({ adoptOrphans: true });
     // Write-only credentials cannot read snapshots: every file is read again (and deduplicated).
@@ -188,6 +191,8 @@ export interface SourceBackupRequest {
   point?: SnapshotPoint;
   /** The server job saving them (see BackupRequest.job). */
   job?: string;
+  /** See BackupRequest.lockWait. */
+  lockWait?: BackupRequest['lockWait'];
 }
 
 /**
@@ -274,6 +279,7 @@ export async function backupSource(repo: Repository, req: SourceBackupRequest): 
                 run,
                 point: req.point,
                 job: req.job,
+                lockWait: req.lockWait,
               }),
             );
           } catch (err) {

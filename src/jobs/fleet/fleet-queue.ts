@@ -12,6 +12,10 @@
  * - Routing by labels: each queue's labels (a source's `runs_on`) sit in `fleet_route`; a
  *   worker fetches only from queues whose labels are all among its own (jsonb `<@`). A job
  *   without labels runs anywhere.
+ * - Routing by kind: a worker may take only some kinds of job (one with a write-only key
+ *   takes backups only). It fetches only from queues whose next job, in pg-boss's fetch
+ *   order, is of a kind it takes, and rolls back a fetch that raced onto another kind, so a
+ *   restore queued behind nothing waits for a worker that can run it.
  * - Retries with backoff are pg-boss's (retryLimit, retryDelay, retryBackoff per job).
  * - A lease: each worker writes a heartbeat row (`fleet_worker`: host, labels, current jobs,
  *   last seen). Every instance reaps workers silent for longer than the lease and fails their
@@ -82,6 +86,8 @@ export interface WorkOptions {
   concurrency?: number;
   /** A name for the overview (default `<host>:<pid>`). */
   name?: string;
+  /** Only jobs of these kinds (default: every kind). */
+  kinds?: readonly string[];
 }
 
 /**
@@ -103,6 +109,8 @@ export interface FleetWorkerIdentity {
   host: string;
   pid: number;
   labels: Labels;
+  /** The job kinds it takes; null: every kind. */
+  kinds?: readonly string[] | null;
   token?: string | null;
 }
 
@@ -113,6 +121,8 @@ export interface FleetWorkerStatus {
   host: string;
   pid: number;
   labels: Labels;
+  /** The job kinds it takes; null: every kind. */
+  kinds: string[] | null;
   /** A remote worker's token name; null for a worker that holds the catalog. */
   token: string | null;
   startedAt: Date;
@@ -238,7 +248,7 @@ export class FleetQueue {
   /** Every worker with a live heartbeat row: the overview's list. */
   async workers(): Promise<FleetWorkerStatus[]> {
     const { rows } = await this.pool.query(
-      `SELECT id, name, host, pid, labels, token, started_at, last_seen, current FROM ${this.schema}.fleet_worker ORDER BY name, id`,
+      `SELECT id, name, host, pid, labels, kinds, token, started_at, last_seen, current FROM ${this.schema}.fleet_worker ORDER BY name, id`,
     );
     return rows.map((r) => ({
       id: r.id,
@@ -246,6 +256,7 @@ export class FleetQueue {
       host: r.host,
       pid: r.pid,
       labels: r.labels,
+      kinds: r.kinds,
       token: r.token ?? null,
       startedAt: r.started_at,
       lastSeen: r.last_seen,
@@ -328,9 +339,17 @@ export class FleetQueue {
   /** Writes a worker's heartbeat row, or refreshes it when it exists. */
   async registerWorker(w: FleetWorkerIdentity): Promise<void> {
     await this.pool.query(
-      `INSERT INTO ${this.schema}.fleet_worker (id, name, host, pid, labels, token) VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO ${this.schema}.fleet_worker (id, name, host, pid, labels, kinds, token) VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (id) DO UPDATE SET last_seen = now()`,
-      [w.id, w.name, w.host, w.pid, JSON.stringify(w.labels), w.token ?? null],
+      [
+        w.id,
+        w.name,
+        w.host,
+        w.pid,
+        JSON.stringify(w.labels),
+        w.kinds ? JSON.stringify(w.kinds) : null,
+        w.token ?? null,
+      ],
     );
   }
 
@@ -352,33 +371,45 @@ export class FleetQueue {
     workerId: string,
   ): Promise<(FleetWorkerIdentity & { current: (FleetClaim & { id: string })[] }) | undefined> {
     const { rows } = await this.pool.query(
-      `SELECT id, name, host, pid, labels, token, current FROM ${this.schema}.fleet_worker WHERE id = $1`,
+      `SELECT id, name, host, pid, labels, kinds, token, current FROM ${this.schema}.fleet_worker WHERE id = $1`,
       [workerId],
     );
     return rows[0];
   }
 
   /**
-   * Fetches one job from a queue whose labels are all among `labels` and records it in the
-   * worker's heartbeat row, in one transaction: an active job is always in some worker's row,
-   * so none escapes the reaper. Undefined when no job is ready (or `stopping` says stop).
+   * Fetches one job from a queue whose labels are all among `labels` (and of one of `kinds`,
+   * when given) and records it in the worker's heartbeat row, in one transaction: an active
+   * job is always in some worker's row, so none escapes the reaper. Undefined when no job is
+   * ready (or `stopping` says stop).
    */
-  async claim(workerId: string, labels: Labels, stopping = () => false): Promise<FleetClaim | undefined> {
+  async claim(
+    workerId: string,
+    labels: Labels,
+    kinds: readonly string[] | null,
+    stopping = () => false,
+  ): Promise<FleetClaim | undefined> {
     const s = this.schema;
-    // Queues whose labels we carry and that hold a job ready to start, in random order so
-    // workers do not all pile onto the same queue.
+    // Queues whose labels we carry and whose next ready job (in pg-boss's fetch order) is of
+    // a kind we take, in random order so workers do not all pile onto the same queue.
     const { rows } = await this.pool.query(
-      `SELECT r.queue FROM ${s}.fleet_route r
-       WHERE r.labels <@ $1::jsonb
-         AND EXISTS (SELECT 1 FROM ${s}.job j WHERE j.name = r.queue AND j.state < 'active' AND j.start_after < now())
+      `SELECT queue FROM (
+         SELECT r.queue, (SELECT j.data->'job'->>'kind' FROM ${s}.job j
+                          WHERE j.name = r.queue AND j.state < 'active' AND j.start_after < now()
+                          ORDER BY j.priority DESC, j.created_on, j.id LIMIT 1) AS kind
+         FROM ${s}.fleet_route r WHERE r.labels <@ $1::jsonb
+       ) ready
+       WHERE kind IS NOT NULL AND ($2::text[] IS NULL OR kind = ANY($2::text[]))
        ORDER BY random()`,
-      [JSON.stringify(labels)],
+      [JSON.stringify(labels), kinds],
     );
     for (const { queue } of rows as { queue: string }[]) {
       if (stopping()) return undefined;
       const claimed = await this.transaction(async (client, db) => {
         const [job] = await this.boss.fetch<JobData>(queue, { includeMetadata: true, db });
         if (!job) return undefined;
+        // Another job came first meanwhile: the rollback leaves it queued for a worker that takes it.
+        if (kinds && !kinds.includes(job.data.job.kind)) throw new Error(NOT_OURS);
         const c: FleetClaim = {
           queue,
           queueJobId: job.id,
@@ -394,7 +425,8 @@ export class FleetQueue {
         return c;
       }).catch((err) => {
         // A unique violation (the queue's job is already active elsewhere) rolls back too.
-        if (!/reaped|current transaction is aborted/.test(describe(err))) this.noteError(err);
+        const m = describe(err);
+        if (!/reaped|current transaction is aborted/.test(m) && !m.includes(NOT_OURS)) this.noteError(err);
         return undefined;
       });
       if (claimed) return claimed;
@@ -485,6 +517,8 @@ export class FleetQueue {
           last_seen timestamptz NOT NULL DEFAULT now(),
           current jsonb NOT NULL DEFAULT '[]'
         );
+        -- The kinds a worker takes (NULL: every kind); tables made before it get the column.
+        ALTER TABLE ${s}.fleet_worker ADD COLUMN IF NOT EXISTS kinds jsonb;
         CREATE TABLE IF NOT EXISTS ${s}.fleet_slot (
           schedule text NOT NULL,
           slot timestamptz NOT NULL,
@@ -556,6 +590,8 @@ export class FleetQueue {
   }
 }
 
+const NOT_OURS = 'fetched a job of a kind this worker does not take';
+
 /** Runs a handler on a claimed job (FleetWorker, RemoteWorker): the error's text when it threw. */
 export async function runHandler(
   handler: FleetHandler,
@@ -599,6 +635,7 @@ export class FleetWorker {
   readonly name: string;
   private readonly running = new Map<string, Running>();
   private readonly concurrency: number;
+  private readonly kinds: readonly string[] | null;
   private poller: NodeJS.Timeout | undefined;
   private beat: NodeJS.Timeout | undefined;
   private polling = false;
@@ -611,6 +648,7 @@ export class FleetWorker {
     options: WorkOptions,
   ) {
     this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.kinds = options.kinds ? [...options.kinds] : null;
     this.name = options.name ?? `${hostname()}:${process.pid}`;
   }
 
@@ -651,6 +689,7 @@ export class FleetWorker {
       host: hostname(),
       pid: process.pid,
       labels: this.labels,
+      kinds: this.kinds,
     });
   }
 
@@ -685,7 +724,7 @@ export class FleetWorker {
 
   /** Fetches one job from a queue this worker may serve; false when none is ready. */
   private async takeOne(): Promise<boolean> {
-    const claim = await this.fleet.claim(this.id, this.labels, () => this.stopping);
+    const claim = await this.fleet.claim(this.id, this.labels, this.kinds, () => this.stopping);
     if (!claim) return false;
     const r: Running = { claim, abort: new AbortController(), done: Promise.resolve(), lost: false };
     this.running.set(claim.queueJobId, r);

@@ -37,8 +37,8 @@ export function parseLabels(text: string): Labels {
   return labels;
 }
 
-/** Labels as `k=v,k2=v2`, or `none`. */
-export function formatLabels(labels: Labels): string {
+/** Labels as `--labels` takes them (`host=db1,zone=a`), or `none`. */
+export function labelsText(labels: Labels): string {
   return (
     Object.entries(labels)
       .map(([k, v]) => `${k}=${v}`)

@@ -205,6 +205,7 @@ export class RemoteCatalog implements CatalogStore {
   recentBackups = remoteOnly('other jobs');
   lastFinished = remoteOnly('other jobs');
   lastFailure = remoteOnly('other jobs');
+  lastBackupOutcomes = remoteOnly('other jobs');
   knownSnapshots = remoteOnly('other jobs');
   insertFinishedJobs = remoteOnly('recording jobs');
   getAlert = remoteOnly('alerts');
@@ -232,6 +233,8 @@ export interface RemoteWorkerOptions {
   log: Log;
   /** How long a claim waits at the server for a job (default 5 s). */
   waitSeconds?: number;
+  /** Only jobs of these kinds (a write-only repository key: backups); null: every kind. */
+  kinds?: readonly string[] | null;
 }
 
 /** The remote twin of FleetWorker: the same steps, each asked of a serve instance. */
@@ -294,6 +297,7 @@ export class RemoteWorker {
         host: hostname(),
         pid: process.pid,
         labels: this.labels,
+        ...(this.o.kinds ? { kinds: [...this.o.kinds] } : {}),
       },
     );
     this.id = r.worker;

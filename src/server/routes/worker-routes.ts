@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { JobRecord } from '../../catalog/catalog.js';
+import type { JobRecord, JobUpdate } from '../../catalog/catalog.js';
 import { JOB_STATUSES } from '../../catalog/job-states.js';
 import { systemClock } from '../../clock.js';
 import type { FleetClaim, FleetQueue } from '../../jobs/fleet/fleet-queue.js';
@@ -45,6 +45,8 @@ const registerBody = z.strictObject({
   host: z.string().min(1).max(200),
   pid: z.number().int().min(0),
   labels,
+  /** Only jobs of these kinds (a worker with a write-only repository key: backups). */
+  kinds: z.array(z.string()).max(50).optional(),
 });
 const heartbeatBody = z.strictObject({
   /** The fleet jobs (queueJobIds) the worker runs now. */
@@ -63,6 +65,8 @@ const updateBody = z.strictObject({
   error: z.string().nullable().optional(),
   result: z.record(z.string(), z.unknown()).nullable().optional(),
   owner: z.string().nullable().optional(),
+  /** A running job's latest progress, as the job queue stores it for every instance to show. */
+  progress: z.record(z.string(), z.unknown()).nullable().optional(),
 });
 const auditBody = z.strictObject({
   action: z.enum(WORKER_AUDIT_ACTIONS),
@@ -253,7 +257,7 @@ export const workerRoutes = [
       const end = Date.now() + (body?.wait_seconds ?? 0) * 1000;
       const pause = Math.min(1000, (fleet.options.pollSeconds ?? 2) * 500);
       for (;;) {
-        const c = await fleet.claim(params.worker, scope);
+        const c = await fleet.claim(params.worker, scope, row.kinds ?? null);
         if (c) return { claim: { queue_job_id: c.queueJobId, attempt: c.attempt, job: c.job } };
         if (Date.now() + pause > end || req.raw.destroyed) return { claim: null };
         await systemClock.sleep(pause);
@@ -282,7 +286,8 @@ export const workerRoutes = [
     responses: { 200: { description: 'the job as updated', schema: jobAnswer }, ...refusals },
     handler: async (ctx, { params, body, req }) => {
       await heldJob(ctx, req, params.worker, params.id);
-      return { job: await ctx.catalog.updateJob(params.id, body) };
+      // progress: the shape the worker's job queue stores; only ever shown back, never read.
+      return { job: await ctx.catalog.updateJob(params.id, body as JobUpdate) };
     },
   }),
   defineRoute({
