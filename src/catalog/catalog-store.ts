@@ -10,7 +10,7 @@
 import type { AuditEntry, AuditVerification, NewAuditEntry } from './audit-log.js';
 import type { Outcomes } from './backup-outcomes.js';
 import type { AlertRecord, JobFilter, JobKind, JobRecord, JobUpdate, NewJob } from './catalog.js';
-import type { Role, TokenInfo } from './tokens.js';
+import type { Role, TokenCaller, TokenInfo, TokenLabels } from './tokens.js';
 
 export interface AuditStore {
   /** Appends one entry to the hash chain (atomic: concurrent appends never fork the chain). */
@@ -22,10 +22,16 @@ export interface AuditStore {
 }
 
 export interface TokenStoreApi {
-  create(name: string, role: Role, actor: string): Promise<{ token: string; info: TokenInfo }>;
+  /** `labels`: what a worker token may claim (required for role worker, refused for the others). */
+  create(
+    name: string,
+    role: Role,
+    actor: string,
+    labels?: TokenLabels | null,
+  ): Promise<{ token: string; info: TokenInfo }>;
   list(): Promise<TokenInfo[]>;
   revoke(name: string, actor: string): Promise<void>;
-  authenticate(token: string): Promise<{ name: string; role: Role } | undefined>;
+  authenticate(token: string): Promise<TokenCaller | undefined>;
   touch(name: string): Promise<void>;
 }
 

@@ -26,6 +26,26 @@ after(async () => {
 });
 
 describe('SQLite catalog', () => {
+  it('a catalog from before worker tokens gets their labels column when opened', async () => {
+    const file = join(dir, 'older.sqlite');
+    const clock = new TestClock('2026-01-01T00:00:00Z');
+    const first = await openCatalog(file, clock);
+    const { token: old } = await first.tokens.create('ci', 'operator', 'cli:root');
+    await first.close();
+    // As an earlier release left it: the tokens table without `labels`.
+    const db = new Database(file);
+    db.exec('ALTER TABLE tokens DROP COLUMN labels');
+    db.close();
+    const again = await openCatalog(file, clock);
+    try {
+      assert.deepEqual(await again.tokens.authenticate(old), { name: 'ci', role: 'operator', labels: null });
+      const { token } = await again.tokens.create('w', 'worker', 'cli:root', { host: 'db1' });
+      assert.deepEqual((await again.tokens.authenticate(token))?.labels, { host: 'db1' });
+    } finally {
+      await again.close();
+    }
+  });
+
   it('keeps the audit chain whole when many appends are started at once', async () => {
     const catalog = await openCatalog(join(dir, 'audit.sqlite'), new TestClock('2026-01-01T00:00:00Z'));
     assert.equal(catalog.kind, 'sqlite');
@@ -57,7 +77,11 @@ describe('SQLite catalog', () => {
       if (o.status === 'rejected') assert.ok(isLifeboatError(o.reason) && o.reason.code === 'usage');
     }
     const { token } = (created[0] as PromiseFulfilledResult<{ token: string }>).value;
-    assert.deepEqual(await catalog.tokens.authenticate(token), { name: 'ci', role: 'operator' });
+    assert.deepEqual(await catalog.tokens.authenticate(token), {
+      name: 'ci',
+      role: 'operator',
+      labels: null,
+    });
     await catalog.tokens.revoke('ci', 'test');
     assert.equal(await catalog.tokens.authenticate(token), undefined);
     const actions = (await catalog.audit.list()).map((e) => e.action).reverse();

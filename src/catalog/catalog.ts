@@ -162,7 +162,8 @@ CREATE TABLE IF NOT EXISTS tokens (
   hash TEXT NOT NULL UNIQUE,
   created_at TEXT NOT NULL,
   created_by TEXT NOT NULL,
-  last_used_at TEXT
+  last_used_at TEXT,
+  labels TEXT
 );
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY,
@@ -257,9 +258,10 @@ export class SqliteCatalog {
       db.pragma('busy_timeout = 5000');
       db.pragma('synchronous = NORMAL');
       db.exec(SCHEMA);
-      // A file from before jobs had a progress column gets it (older readers ignore it).
-      const columns = db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
-      if (!columns.some((c) => c.name === 'progress')) db.exec('ALTER TABLE jobs ADD COLUMN progress TEXT');
+      // A file from before jobs had a progress column, or tokens labels, gets them (older
+      // readers ignore them).
+      addMissingColumn(db, 'jobs', 'progress');
+      addMissingColumn(db, 'tokens', 'labels');
       const version = db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
         | { value: string }
         | undefined;
@@ -576,4 +578,10 @@ export function toJob(row: JobRow): JobRecord {
     owner: row.owner,
     ...(row.progress ? { progress: JSON.parse(row.progress) } : {}),
   };
+}
+
+/** Adds a TEXT column a file from an earlier release lacks. */
+function addMissingColumn(db: Database.Database, table: string, column: string): void {
+  const columns = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+  if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} TEXT`);
 }

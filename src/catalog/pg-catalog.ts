@@ -37,13 +37,17 @@ import type { AuditStore, BackupOutcomes, CatalogStore, TokenStoreApi } from './
 import { migrate, quoteIdent } from './pg-migrations.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import {
+  checkNewToken,
   hashToken,
   looksLikeToken,
   newJobId,
   newTokenSecret,
+  parseLabels,
   type Role,
-  TOKEN_NAME_PATTERN,
+  type TokenCaller,
   type TokenInfo,
+  type TokenLabels,
+  tokenDetails,
 } from './tokens.js';
 
 /** A whole catalog as rows, for `catalog migrate` (catalog/catalog-migrate). */
@@ -52,7 +56,8 @@ export interface CatalogRows {
   /** In the order they were created. */
   jobs: Omit<JobRecord, 'snapshot'>[];
   jobSnapshots: { snapshot: string; job: string }[];
-  tokens: (TokenInfo & { hash: string })[];
+  /** `labels` as SQLite keeps it (JSON text) or parsed. */
+  tokens: (Omit<TokenInfo, 'labels'> & { hash: string; labels?: string | TokenLabels | null })[];
   /** As stored: `details` is the canonical JSON text that was hashed. */
   audit: (Omit<AuditEntry, 'details'> & { details: string })[];
   alerts: AlertRecord[];
@@ -441,7 +446,11 @@ export class PgCatalog implements CatalogStore {
       );
       await copy('jobs', JOB_COLUMNS, rows.jobs);
       await copy('job_snapshots', ['snapshot', 'job'], rows.jobSnapshots);
-      await copy('tokens', ['name', 'role', 'hash', 'created_at', 'created_by', 'last_used_at'], rows.tokens);
+      await copy(
+        'tokens',
+        ['name', 'role', 'hash', 'created_at', 'created_by', 'last_used_at', 'labels'],
+        rows.tokens.map((t) => ({ ...t, labels: parseLabels(t.labels ?? null) })),
+      );
       await copy(
         'audit',
         ['seq', 'time', 'actor', 'action', 'target', 'details', 'prev_hash', 'hash'],
@@ -643,13 +652,13 @@ export class PgTokenStore implements TokenStoreApi {
     private readonly audit: PgAuditLog,
   ) {}
 
-  async create(name: string, role: Role, actor: string): Promise<{ token: string; info: TokenInfo }> {
-    if (!TOKEN_NAME_PATTERN.test(name)) {
-      throw new LifeboatError(
-        'usage',
-        `[token] "${name}" is not a valid token name (use up to 64 letters, digits, ".", "_", "@" and "-")`,
-      );
-    }
+  async create(
+    name: string,
+    role: Role,
+    actor: string,
+    labels?: TokenLabels | null,
+  ): Promise<{ token: string; info: TokenInfo }> {
+    const scope = checkNewToken(name, role, labels);
     const token = newTokenSecret();
     const now = this.clock.now().toISOString();
     const exists = () =>
@@ -662,23 +671,31 @@ export class PgTokenStore implements TokenStoreApi {
         // The audit head first, always: every writer takes the same lock in the same order.
         await this.audit.lockHead(c);
         const r = await c.query(
-          `INSERT INTO ${this.S}.tokens (name, role, hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5)
+          `INSERT INTO ${this.S}.tokens (name, role, hash, created_at, created_by, labels) VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (name) DO NOTHING`,
-          [name, role, hashToken(token), now, actor],
+          [name, role, hashToken(token), now, actor, scope ? JSON.stringify(scope) : null],
         );
         if (r.rowCount === 0) throw exists();
-        await this.audit.appendIn(c, { actor, action: 'token.create', target: name, details: { role } });
+        await this.audit.appendIn(c, {
+          actor,
+          action: 'token.create',
+          target: name,
+          details: tokenDetails(role, scope),
+        });
       });
     } catch (err) {
       if (errnoCode(err) === '23505') throw exists();
       throw err;
     }
-    return { token, info: { name, role, created_at: now, created_by: actor, last_used_at: null } };
+    return {
+      token,
+      info: { name, role, created_at: now, created_by: actor, last_used_at: null, labels: scope },
+    };
   }
 
   async list(): Promise<TokenInfo[]> {
     const r = await this.catalog.db.query<TokenInfo>(
-      `SELECT name, role, created_at, created_by, last_used_at FROM ${this.S}.tokens ORDER BY name COLLATE "C"`,
+      `SELECT name, role, created_at, created_by, last_used_at, labels FROM ${this.S}.tokens ORDER BY name COLLATE "C"`,
     );
     return r.rows;
   }
@@ -705,10 +722,10 @@ export class PgTokenStore implements TokenStoreApi {
     });
   }
 
-  async authenticate(token: string): Promise<{ name: string; role: Role } | undefined> {
+  async authenticate(token: string): Promise<TokenCaller | undefined> {
     if (!looksLikeToken(token)) return undefined;
-    const r = await this.catalog.db.query<{ name: string; role: Role }>(
-      `SELECT name, role FROM ${this.S}.tokens WHERE hash = $1`,
+    const r = await this.catalog.db.query<TokenCaller>(
+      `SELECT name, role, labels FROM ${this.S}.tokens WHERE hash = $1`,
       [hashToken(token)],
     );
     return r.rows[0];

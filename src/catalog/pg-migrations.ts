@@ -87,10 +87,14 @@ CREATE TABLE ${S}.alerts (
   (S) => `
 CREATE INDEX jobs_kind_source_ended ON ${S}.jobs (kind, source, (COALESCE(started_at, created_at)) DESC, pos DESC);
 `,
-  // 4: a running job's latest progress, stored by the process running it so every instance
+  // 3: a running job's latest progress, stored by the process running it so every instance
   // can show it.
   (S) => `
 ALTER TABLE ${S}.jobs ADD COLUMN progress JSONB;
+`,
+  // 4: worker tokens carry the labels their remote worker may claim jobs for.
+  (S) => `
+ALTER TABLE ${S}.tokens ADD COLUMN labels JSONB;
 `,
 ];
 

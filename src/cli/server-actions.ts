@@ -19,6 +19,7 @@ import { systemClock } from '../clock.js';
 import { parseDuration, requireEverySource, resolveRepository } from '../config/config.js';
 import { DEFAULT_LISTEN, parseListen, runDaemon } from '../daemon/serve-daemon.js';
 import { describe, LifeboatError } from '../errors.js';
+import { labelsText, parseLabels } from '../jobs/fleet/fleet-settings.js';
 import { orderOf } from '../jobs/queue/job-kinds.js';
 import { JobQueue, ownerAlive } from '../jobs/queue/job-queue.js';
 import { publicJob } from '../jobs/queue/public-job.js';
@@ -128,27 +129,53 @@ export async function serve(ctx: CliContext, opts: { listen?: string }): Promise
 
 export async function worker(
   ctx: CliContext,
-  opts: { labels?: string; concurrency?: string },
+  opts: { labels?: string; concurrency?: string; server?: string },
 ): Promise<void> {
-  const { fleetQueueOptions, parseLabels, runsSource } = await import('../jobs/fleet/fleet-settings.js');
+  const { fleetQueueOptions, runsSource } = await import('../jobs/fleet/fleet-settings.js');
+  const servers = opts.server
+    ?.split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
   const location = catalogPath(ctx.config, configFile(ctx), ctx.env);
-  if (!isPostgresLocation(location)) {
+  if (!servers && !isPostgresLocation(location)) {
     throw new LifeboatError(
       'config_invalid',
-      '[worker] a worker needs the shared PostgreSQL catalog: set server.catalog (or LIFEBOAT_CATALOG) to a postgres:// URL, the same as the serve instances use',
+      '[worker] a worker needs the shared PostgreSQL catalog: set server.catalog (or LIFEBOAT_CATALOG) to a postgres:// URL, the same as the serve instances use, or give --server URL with a worker token in LIFEBOAT_WORKER_TOKEN',
     );
+  }
+  const token = ctx.env.LIFEBOAT_WORKER_TOKEN?.trim();
+  // Jobs run hooks and tools with this environment: the token stays with the worker itself.
+  delete ctx.env.LIFEBOAT_WORKER_TOKEN;
+  delete process.env.LIFEBOAT_WORKER_TOKEN;
+  if (servers) {
+    for (const u of servers) {
+      if (!/^https?:\/\/[^/\s@]+/.test(u)) {
+        throw new LifeboatError(
+          'usage',
+          `[worker] --server "${u}" is not an http:// or https:// URL (without credentials)`,
+        );
+      }
+    }
+    if (!token) {
+      throw new LifeboatError(
+        'usage',
+        '[worker] --server needs a worker token in LIFEBOAT_WORKER_TOKEN (create one with `lifeboat token create NAME --role worker --labels k=v`)',
+      );
+    }
   }
   const labels = opts.labels !== undefined ? parseLabels(opts.labels) : (ctx.config.server?.labels ?? {});
   const concurrency = count(opts.concurrency, '--concurrency', ctx.config.server?.concurrency ?? 2);
   // The sources it may be handed need their settings now, not at their first job.
   requireEverySource(ctx.config, 'worker', (s) => runsSource(ctx.config, s, labels));
   const { url, password } = await resolveRepository(ctx.config, ctx.env);
-  const catalog = await openCatalog(ctx);
+  const via =
+    servers && token
+      ? { servers, token }
+      : { catalog: await openCatalog(ctx), fleet: fleetQueueOptions(ctx.config, location) };
   const { runWorker } = await import('../daemon/worker-daemon.js');
   await runWorker({
     config: ctx.config,
-    catalog,
-    fleet: fleetQueueOptions(ctx.config, location),
+    via,
     labels,
     concurrency,
     repository: { url, password, options: ctx.repoOptions(), storage: ctx.storageOptions() },
@@ -372,17 +399,23 @@ const quietLog = { info() {}, warn() {}, error() {} };
 
 // ---- tokens ----------------------------------------------------------------------------
 
-export async function tokenCreate(ctx: CliContext, opts: { role: string }, name: string): Promise<void> {
+export async function tokenCreate(
+  ctx: CliContext,
+  opts: { role: string; labels?: string },
+  name: string,
+): Promise<void> {
   if (!isRole(opts.role)) {
     throw new LifeboatError('usage', `[token] --role "${opts.role}" is not one of ${ROLES.join(', ')}`);
   }
+  const labels = opts.labels !== undefined ? parseLabels(opts.labels) : null;
   const catalog = await openCatalog(ctx);
   try {
-    const { token, info } = await catalog.tokens.create(name, opts.role, cliActor());
+    const { token, info } = await catalog.tokens.create(name, opts.role, cliActor(), labels);
     if (ctx.options.json) print(JSON.stringify({ ...info, token }));
     else {
+      const scope = info.labels ? ` for labels ${labelsText(info.labels)}` : '';
       process.stderr.write(
-        `created token "${info.name}" with role ${info.role}; it is shown only now, store it safely:\n`,
+        `created token "${info.name}" with role ${info.role}${scope}; it is shown only now, store it safely:\n`,
       );
       print(token);
     }
@@ -400,8 +433,15 @@ export async function tokenList(ctx: CliContext): Promise<void> {
       return;
     }
     table(
-      ['Name', 'Role', 'Created (UTC)', 'Created by', 'Last used (UTC)'],
-      tokens.map((t) => [t.name, t.role, shortTime(t.created_at), t.created_by, shortTime(t.last_used_at)]),
+      ['Name', 'Role', 'Labels', 'Created (UTC)', 'Created by', 'Last used (UTC)'],
+      tokens.map((t) => [
+        t.name,
+        t.role,
+        t.labels ? labelsText(t.labels) : '-',
+        shortTime(t.created_at),
+        t.created_by,
+        shortTime(t.last_used_at),
+      ]),
     );
   } finally {
     await catalog.close();

@@ -25,7 +25,11 @@ export function registerServerCommands(program: Command, action: Action): void {
   program
     .command('worker')
     .description(
-      'run jobs from the shared queue and nothing else (needs a PostgreSQL catalog; stops cleanly on SIGTERM)',
+      'run jobs from the shared queue and nothing else (needs a PostgreSQL catalog, or --server and a worker token; stops cleanly on SIGTERM)',
+    )
+    .option(
+      '--server <url,...>',
+      'serve instances to ask instead of holding the catalog: the worker token is read from LIFEBOAT_WORKER_TOKEN',
     )
     .option(
       '--labels <k=v,...>',
@@ -58,6 +62,10 @@ export function registerServerCommands(program: Command, action: Action): void {
     .command('create <name>')
     .description('create a token; it is printed once, on standard output')
     .requiredOption('--role <role>', `${ROLES.join(' | ')}`)
+    .option(
+      '--labels <k=v,...>',
+      'worker tokens only (required for them): the labels its `lifeboat worker --server` may claim jobs for',
+    )
     .action(action(later(load, 'tokenCreate')));
   token
     .command('list')

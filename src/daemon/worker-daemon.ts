@@ -1,16 +1,18 @@
 /**
  * @module daemon/worker-daemon
- * `lifeboat worker` as a process: a fleet worker (jobs/fleet/fleet-jobs) that runs the jobs its
- * labels reach and nothing else: no HTTP, no schedules. Jobs run with the same code as in
- * `lifeboat serve` (jobs/queue/job-queue), against the shared PostgreSQL catalog. A worker
- * whose repository password is write-only takes backups only (docs/distributed.md).
+ * `lifeboat worker` as a process: a fleet worker that runs the jobs its labels reach and nothing
+ * else: no HTTP, no schedules. Jobs run with the same code as in `lifeboat serve`
+ * (jobs/queue/job-queue), either against the shared PostgreSQL catalog (jobs/fleet/fleet-jobs,
+ * a trusted host) or through the serve instances' worker routes with a worker token
+ * (jobs/fleet/remote-worker: no catalog credentials on the host). A worker whose repository
+ * password is write-only takes backups only (docs/distributed.md).
  */
 import { hostname } from 'node:os';
 import type { CatalogStore } from '../catalog/catalog-store.js';
 import { systemClock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import { parseDuration } from '../config/duration.js';
-import { describe } from '../errors.js';
+import { describe, LifeboatError } from '../errors.js';
 import type { FleetQueueOptions, Labels } from '../jobs/fleet/fleet-queue.js';
 import { labelsText } from '../jobs/fleet/fleet-settings.js';
 import { releaseAllLocks } from '../repo/lock.js';
@@ -19,9 +21,8 @@ import { openBackend, type StorageOptions } from '../storage/registry.js';
 
 export interface WorkerOptions {
   config: LifeboatConfig;
-  /** The PostgreSQL catalog; closed when the worker stops. */
-  catalog: CatalogStore;
-  fleet: FleetQueueOptions;
+  /** The PostgreSQL catalog and its queue (closed when the worker stops), or the servers to ask. */
+  via: { catalog: CatalogStore; fleet: FleetQueueOptions } | { servers: string[]; token: string };
   labels: Labels;
   concurrency: number;
   repository: { url: string; password: string; options?: RepositoryOptions; storage?: StorageOptions };
@@ -43,8 +44,8 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
     { level: o.logLevel ?? process.env.LIFEBOAT_LOG_LEVEL ?? 'info', base: { pid: process.pid } },
     pino.destination(2),
   );
-  const { FleetJobs } = await import('../jobs/fleet/fleet-jobs.js');
   const { JobQueue } = await import('../jobs/queue/job-queue.js');
+  const name = `${hostname()}:${process.pid}`;
   const repo = o.repository;
   const openRepository = async () =>
     Repository.open(await openBackend(repo.url, repo.storage), repo.password, {
@@ -57,14 +58,8 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
     await r.closeStorage().catch(() => {});
     return r.writeOnly;
   });
-  const fleet = await FleetJobs.start(o.fleet, {
-    config: o.config,
-    catalog: o.catalog,
-    clock: systemClock,
-    log,
-  });
-  const runner = new JobQueue({
-    catalog: o.catalog,
+  const { FleetJobs, runFleetJob, WRITE_ONLY_KINDS } = await import('../jobs/fleet/fleet-jobs.js');
+  const runnerOptions = {
     clock: systemClock,
     config: o.config,
     log,
@@ -72,17 +67,60 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
     lifeboatArgv: o.lifeboatArgv,
     env: o.env,
     openRepository,
-    dispatch: fleet.dispatch,
-  });
+  };
+  let worker: { stop(graceMs: number): Promise<void>; close(): Promise<void>; location: string };
+  let runner: InstanceType<typeof JobQueue>;
+  if ('servers' in o.via) {
+    const { RemoteCatalog, RemoteWorker, WorkerClient } = await import('../jobs/fleet/remote-worker.js');
+    const client = new WorkerClient(o.via.servers, o.via.token);
+    let remote: InstanceType<typeof RemoteWorker> | undefined;
+    const catalog = new RemoteCatalog(client, () => remote?.workerId() ?? '');
+    runner = new JobQueue({
+      ...runnerOptions,
+      catalog,
+      followUp: (job, req) => catalog.followUp(job, req),
+      // Jobs are dispatched by the serve instances; this one only runs them.
+      dispatch: async () => {
+        throw new LifeboatError('internal', '[worker] a remote worker does not dispatch jobs');
+      },
+    });
+    remote = new RemoteWorker(client, o.labels, runFleetJob(catalog, runner, log), {
+      concurrency: o.concurrency,
+      name,
+      log,
+      kinds: writeOnly ? WRITE_ONLY_KINDS : null,
+    });
+    await remote.start();
+    const started = remote;
+    worker = {
+      stop: (ms) => started.stop(ms),
+      close: async () => {},
+      location: `servers ${client.location}`,
+    };
+  } else {
+    const { catalog, fleet: queueOptions } = o.via;
+    const fleet = await FleetJobs.start(queueOptions, { config: o.config, catalog, clock: systemClock, log });
+    runner = new JobQueue({ ...runnerOptions, catalog, dispatch: fleet.dispatch });
+    await fleet.work(runner, o.labels, o.concurrency, name, writeOnly);
+    worker = {
+      stop: (ms) => fleet.stopWorking(ms),
+      close: async () => {
+        await fleet
+          .close()
+          .catch((err) => log.warn({ err: describe(err) }, 'closing the fleet queue failed'));
+        await catalog.close();
+      },
+      location: `catalog ${catalog.location}`,
+    };
+  }
   process.removeAllListeners('SIGTERM');
   process.removeAllListeners('SIGINT');
   const signal = new Promise<NodeJS.Signals>((resolve) => {
     for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => resolve(s));
   });
-  const name = `${hostname()}:${process.pid}`;
-  await fleet.work(runner, o.labels, o.concurrency, name, writeOnly);
+  const labels = labelsText(o.labels);
   o.print(
-    `lifeboat: worker ${name} running (labels ${labelsText(o.labels)}, concurrency ${o.concurrency}${writeOnly ? ', backups only: the repository key is write-only' : ''}, catalog ${o.catalog.location})`,
+    `lifeboat: worker ${name} running (labels ${labels}, concurrency ${o.concurrency}${writeOnly ? ', backups only: the repository key is write-only' : ''}, ${worker.location})`,
   );
   const got = await signal;
   const graceMs = o.config.server?.shutdown_grace
@@ -96,11 +134,10 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
   }
   const [interrupted] = await Promise.all([
     runner.drain(graceMs, `the worker got ${got}`),
-    fleet.stopWorking(graceMs + 5_000),
+    worker.stop(graceMs + 5_000),
   ]);
-  await fleet.close().catch((err) => log.warn({ err: describe(err) }, 'closing the fleet queue failed'));
+  await worker.close();
   await releaseAllLocks();
-  await o.catalog.close();
   const note = interrupted.length
     ? `; interrupted and handed back to the queue: ${interrupted.map((j) => `${j.kind} ${j.id.slice(0, 8)}`).join(', ')}`
     : '';

@@ -5,10 +5,11 @@
  */
 import type { Logger } from 'pino';
 import type { CatalogStore } from '../catalog/catalog-store.js';
-import type { Role } from '../catalog/tokens.js';
+import type { Role, TokenLabels } from '../catalog/tokens.js';
 import type { Clock } from '../clock.js';
 import type { LifeboatConfig } from '../config/config.js';
 import type { ConfiguredSource } from '../config/config-schema.js';
+import type { FleetJobs } from '../jobs/fleet/fleet-jobs.js';
 import type { FleetWorkerStatus } from '../jobs/fleet/fleet-queue.js';
 import type { JobQueue } from '../jobs/queue/job-queue.js';
 import type { SourceStatus } from '../jobs/queue/source-status.js';
@@ -38,6 +39,8 @@ export interface ApiContext {
   health(): Promise<{ ok: boolean; checks: Record<string, string>; reasons: string[] }>;
   /** Fleet mode's workers; a single server: mode `single`, none. */
   workers(): Promise<{ mode: 'single' | 'fleet'; workers: FleetWorkerStatus[] }>;
+  /** Fleet mode's queue (the remote workers' routes run its steps); none on a single server. */
+  fleet?: FleetJobs;
   log: Logger;
 }
 
@@ -45,6 +48,8 @@ export interface ApiContext {
 export interface Caller {
   name: string;
   role: Role;
+  /** A worker token's labels (what its worker may claim); null for the other roles. */
+  labels: TokenLabels | null;
 }
 
 /** A configured source by name, an own key only (`constructor` is no source). */

@@ -406,6 +406,10 @@ export const workersResponse = z.object({
       host: z.string(),
       pid: z.number(),
       labels: z.record(z.string(), z.string()),
+      token: z
+        .string()
+        .nullable()
+        .describe("a remote worker's token name; null for a worker that holds the catalog"),
       kinds: z
         .array(z.string())
         .nullable()

@@ -28,6 +28,7 @@ import { snapshotsRoutes } from './routes/snapshots-routes.js';
 import { sourcesRoutes } from './routes/sources-routes.js';
 import { statsRoutes } from './routes/stats-routes.js';
 import { systemRoutes } from './routes/system-routes.js';
+import { workerRoutes } from './routes/worker-routes.js';
 import { loadWebAssets, registerDashboard } from './web-assets.js';
 
 const RESOURCES: readonly Route[] = [
@@ -41,6 +42,7 @@ const RESOURCES: readonly Route[] = [
   ...restoresRoutes,
   ...appsRoutes,
   ...auditRoutes,
+  ...workerRoutes,
 ];
 
 /** Every route the API serves, the document's own included. */

@@ -545,8 +545,13 @@ function runCatalogContract(factory: CatalogFactory): void {
           created_at: '2026-03-01T10:00:00.000Z',
           created_by: 'cli:root',
           last_used_at: null,
+          labels: null,
         });
-        assert.deepEqual(await catalog.tokens.authenticate(token), { name: 'ci', role: 'operator' });
+        assert.deepEqual(await catalog.tokens.authenticate(token), {
+          name: 'ci',
+          role: 'operator',
+          labels: null,
+        });
         assert.equal(await catalog.tokens.authenticate(`${token}x`), undefined);
         assert.equal(await catalog.tokens.authenticate('not-a-token'), undefined);
         await assert.rejects(catalog.tokens.create('ci', 'admin', 'cli:root'), usage);
@@ -583,6 +588,31 @@ function runCatalogContract(factory: CatalogFactory): void {
           'token.create ci {"role":"operator"}',
         ]);
         assert.equal((await catalog.audit.verify()).ok, true);
+      }));
+
+    test('worker tokens: labels required, stored, listed, authenticated with them, audited; refused for the other roles', () =>
+      withCatalog(async ({ catalog, reopen }) => {
+        await assert.rejects(catalog.tokens.create('w0', 'worker', 'cli:root'), usage);
+        await assert.rejects(catalog.tokens.create('w0', 'worker', 'cli:root', {}), usage);
+        await assert.rejects(catalog.tokens.create('v0', 'viewer', 'cli:root', { host: 'db1' }), usage);
+        const { token, info } = await catalog.tokens.create('w1', 'worker', 'cli:root', {
+          host: 'db1',
+          zone: 'a',
+        });
+        assert.deepEqual(info.labels, { host: 'db1', zone: 'a' });
+        const reopened = await reopen();
+        assert.deepEqual(await reopened.tokens.authenticate(token), {
+          name: 'w1',
+          role: 'worker',
+          labels: { host: 'db1', zone: 'a' },
+        });
+        assert.deepEqual(
+          (await reopened.tokens.list()).map((t) => [t.name, t.role, t.labels]),
+          [['w1', 'worker', { host: 'db1', zone: 'a' }]],
+        );
+        const [entry] = await reopened.audit.list();
+        assert.equal(entry.action, 'token.create');
+        assert.deepEqual(entry.details, { role: 'worker', labels: { host: 'db1', zone: 'a' } });
       }));
 
     test('audit: a chain of hashes, listed newest first with filters, verified', () =>
@@ -859,6 +889,7 @@ describe('postgres catalog: several processes', { skip: postgresFactory.skip }, 
     try {
       await admin.query('DROP INDEX older.jobs_kind_source_ended');
       await admin.query('ALTER TABLE older.jobs DROP COLUMN progress');
+      await admin.query('ALTER TABLE older.tokens DROP COLUMN labels');
       await admin.query("UPDATE older.meta SET value = '1' WHERE key = 'schema_version'");
       const again = await PgCatalog.open(srv.url, clock, { schema: 'older' });
       try {
@@ -870,6 +901,12 @@ describe('postgres catalog: several processes', { skip: postgresFactory.skip }, 
         const job = await again.createJob({ kind: 'check', source: null, trigger: 'api', status: 'queued' });
         const stored = await again.updateJob(job.id, { progress: PROGRESS });
         assert.deepEqual(stored.progress, PROGRESS);
+        // Step 4: worker tokens keep their labels.
+        await again.tokens.create('w', 'worker', 'cli:root', { host: 'db1' });
+        assert.deepEqual(
+          (await again.tokens.list()).map((t) => t.labels),
+          [{ host: 'db1' }],
+        );
       } finally {
         await again.close();
       }

@@ -31,6 +31,7 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
   let server: PostgresServer;
   let env: NodeJS.ProcessEnv;
   let token = '';
+  let workerToken = '';
 
   async function cli(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<CliResult> {
     return runCli(['--config', join(dir, 'lifeboat.yaml'), ...args], { ...env, ...extra }, { cwd: dir });
@@ -78,6 +79,9 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
     token = (await ok(['token', 'create', 'ci', '--role', 'operator'])).stdout.trim();
     await ok(['token', 'create', 'temp', '--role', 'viewer']);
     await ok(['token', 'revoke', 'temp']);
+    workerToken = (
+      await ok(['token', 'create', 'w-db1', '--role', 'worker', '--labels', 'host=db1'])
+    ).stdout.trim();
   });
   after(async () => {
     await server?.stop();
@@ -111,13 +115,23 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
       alerts: sqliteCount('alerts'),
     });
     assert.equal(done.copied.jobs, 3);
-    assert.equal(done.copied.tokens, 1);
+    assert.equal(done.copied.tokens, 2);
     assert.deepEqual(done.audit, { ok: true, entries: sqliteChain.entries, head: sqliteChain.head });
 
     const catalog = await PgCatalog.open(server.url, systemClock);
     try {
       assert.equal(catalog.created, false);
-      assert.deepEqual(await catalog.tokens.authenticate(token), { name: 'ci', role: 'operator' });
+      assert.deepEqual(await catalog.tokens.authenticate(token), {
+        name: 'ci',
+        role: 'operator',
+        labels: null,
+      });
+      // A worker token keeps its labels.
+      assert.deepEqual(await catalog.tokens.authenticate(workerToken), {
+        name: 'w-db1',
+        role: 'worker',
+        labels: { host: 'db1' },
+      });
       const sqlite = new Database(join(dir, 'lifeboat.catalog.sqlite'), { readonly: true });
       const ids = (
         sqlite.prepare('SELECT id FROM jobs ORDER BY created_at DESC, rowid DESC').all() as {
@@ -138,7 +152,7 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
       assert.equal(retried?.snapshots.length, 1);
       assert.deepEqual(
         (await catalog.audit.list()).map((e) => e.action).sort(),
-        ['job.retry', 'token.create', 'token.create', 'token.revoke'].sort(),
+        ['job.retry', 'token.create', 'token.create', 'token.create', 'token.revoke'].sort(),
       );
       // The copy goes on as a chain: a new entry links to the copied head.
       const next = await catalog.audit.append({ actor: 'test', action: 'test.after' });
@@ -163,8 +177,8 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
     assert.equal(r.code, 1, r.stderr);
     const err = JSON.parse(r.stderr);
     assert.equal(err.code, 'target_not_empty');
-    // 5: the first case appended one entry after the copy.
-    assert.match(err.message, /already holds a catalog \(3 jobs, 1 token, 5 audit entries, 1 setting\)/);
+    // 6: the first case appended one entry after the copy.
+    assert.match(err.message, /already holds a catalog \(3 jobs, 2 tokens, 6 audit entries, 1 setting\)/);
     const client = new pg.Client({ connectionString: server.url });
     await client.connect();
     try {
@@ -194,7 +208,7 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
       ),
     );
     assert.match(r.stdout, /^jobs +3$/m);
-    assert.match(r.stdout, /^audit log verified: 4 entries; head: entry 4, [0-9a-f]{64}$/m);
+    assert.match(r.stdout, /^audit log verified: 5 entries; head: entry 5, [0-9a-f]{64}$/m);
 
     // The CLI works on the migrated catalog: LIFEBOAT_CATALOG names it.
     const onPg = { LIFEBOAT_CATALOG: bare, PGPASSWORD: server.password };
@@ -202,7 +216,7 @@ describe('lifeboat catalog migrate', { skip: skip ?? undefined }, () => {
     assert.equal(jobs.length, 3, 'the repository adds no job: its snapshots are known');
     await ok(['token', 'create', 'second', '--role', 'viewer'], onPg);
     const chain = JSON.parse((await ok(['audit', 'verify', '--json'], onPg)).stdout);
-    assert.deepEqual([chain.ok, chain.entries], [true, 5]);
+    assert.deepEqual([chain.ok, chain.entries], [true, 6]);
 
     const noPassword = await cli([
       'catalog',

@@ -59,6 +59,24 @@ describe('server API', () => {
     assert.match(bad.body.error.message, /invalid or revoked token/);
   });
 
+  it('a worker token passes no API route; the worker routes need fleet mode (409 on SQLite)', async () => {
+    const { token } = await h.server.catalog.tokens.create('w-db1', 'worker', 'test', { host: 'db1' });
+    for (const path of ['/api/sources', '/api/jobs', '/api/snapshots', '/api/audit', '/api/whoami']) {
+      const r = await h.call('GET', path, { token });
+      assert.equal(r.status, 403, `${path}: ${r.text}`);
+      assert.match(r.body.error.message, /role worker/);
+    }
+    const backup = await h.call('POST', '/api/sources/docs/backups', { token });
+    assert.equal(backup.status, 403);
+    const register = { name: 'w', host: 'h', pid: 1, labels: { host: 'db1' } };
+    const r = await h.call('POST', '/api/worker/register', { token, body: register });
+    assert.equal(r.status, 409, r.text);
+    assert.match(r.body.error.message, /need fleet mode/);
+    const admin = await h.call('POST', '/api/worker/register', { body: register });
+    assert.equal(admin.status, 403, admin.text);
+    assert.match(admin.body.error.message, /needs worker/);
+  });
+
   it('enforces roles: viewer < operator < admin', async () => {
     const { viewer, operator, admin } = h.tokens;
     assert.equal((await h.call('GET', '/api/sources', { token: viewer })).status, 200);

@@ -17,6 +17,7 @@ import { describe, LifeboatError } from '../../errors.js';
 import type { Log } from '../../notify/alert-dispatcher.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import {
+  type FleetHandler,
   FleetQueue,
   type FleetQueueOptions,
   type FleetWorker,
@@ -38,6 +39,29 @@ export interface FleetJobsOptions {
   catalog: CatalogStore;
   clock: Clock;
   log: Log;
+}
+
+/**
+ * A fleet job's handler: runs the catalog job it names with `runner` (the same execution code
+ * as a single server). Used by the workers that hold the catalog and by the remote ones
+ * (jobs/fleet/remote-worker), whose `catalog` asks a serve instance.
+ */
+export function runFleetJob(catalog: Pick<CatalogStore, 'getJob'>, runner: JobQueue, log: Log): FleetHandler {
+  return async (fleetJob, run) => {
+    const job = await catalog.getJob(fleetJob.id);
+    if (!job) {
+      log.warn({ job: fleetJob.id }, 'a fleet job names no job in the catalog; dropped');
+      return;
+    }
+    // Ended already: an earlier attempt recorded its end and died before telling the queue.
+    if (!['queued', 'running', 'interrupted'].includes(job.status)) return;
+    if (run.attempt > 0) {
+      log.info({ job: job.id, attempt: run.attempt }, 'running a job again: its worker stopped answering');
+    }
+    const done = await runner.runDispatched(job);
+    // Stopped here before it finished: the queue hands it on (after the lease).
+    if (done.status === 'interrupted') throw new LifeboatError('unavailable', `[fleet] ${done.error}`);
+  };
 }
 
 export class FleetJobs {
@@ -103,28 +127,11 @@ export class FleetJobs {
     name?: string,
     writeOnly = false,
   ): Promise<void> {
-    this.worker = await this.queue.work(
-      labels,
-      async (fleetJob, run) => {
-        const job = await this.o.catalog.getJob(fleetJob.id);
-        if (!job) {
-          this.o.log.warn({ job: fleetJob.id }, 'a fleet job names no job in the catalog; dropped');
-          return;
-        }
-        // Ended already: an earlier attempt recorded its end and died before telling the queue.
-        if (!['queued', 'running', 'interrupted'].includes(job.status)) return;
-        if (run.attempt > 0) {
-          this.o.log.info(
-            { job: job.id, attempt: run.attempt },
-            'running a job again: its worker stopped answering',
-          );
-        }
-        const done = await runner.runDispatched(job);
-        // Stopped here before it finished: the queue hands it on (after the lease).
-        if (done.status === 'interrupted') throw new LifeboatError('unavailable', `[fleet] ${done.error}`);
-      },
-      { concurrency, ...(name ? { name } : {}), ...(writeOnly ? { kinds: WRITE_ONLY_KINDS } : {}) },
-    );
+    this.worker = await this.queue.work(labels, runFleetJob(this.o.catalog, runner, this.o.log), {
+      concurrency,
+      ...(name ? { name } : {}),
+      ...(writeOnly ? { kinds: WRITE_ONLY_KINDS } : {}),
+    });
   }
 
   /** The overview's list of workers with a live heartbeat. */

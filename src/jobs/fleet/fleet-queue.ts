@@ -90,6 +90,30 @@ export interface WorkOptions {
   kinds?: readonly string[];
 }
 
+/**
+ * A job a worker fetched, as its heartbeat row holds it (the reaper reads queue and
+ * queueJobId). `attempt` is 0 on the first delivery.
+ */
+export interface FleetClaim {
+  queue: string;
+  queueJobId: string;
+  job: FleetJob;
+  attempt: number;
+  since: string;
+}
+
+/** A heartbeat row's identity; `token` names the worker token of a remote worker. */
+export interface FleetWorkerIdentity {
+  id: string;
+  name: string;
+  host: string;
+  pid: number;
+  labels: Labels;
+  /** The job kinds it takes; null: every kind. */
+  kinds?: readonly string[] | null;
+  token?: string | null;
+}
+
 /** A worker as the overview lists it. */
 export interface FleetWorkerStatus {
   id: string;
@@ -99,6 +123,8 @@ export interface FleetWorkerStatus {
   labels: Labels;
   /** The job kinds it takes; null: every kind. */
   kinds: string[] | null;
+  /** A remote worker's token name; null for a worker that holds the catalog. */
+  token: string | null;
   startedAt: Date;
   lastSeen: Date;
   current: { id: string; kind: string; source: string | null; since: string }[];
@@ -222,7 +248,7 @@ export class FleetQueue {
   /** Every worker with a live heartbeat row: the overview's list. */
   async workers(): Promise<FleetWorkerStatus[]> {
     const { rows } = await this.pool.query(
-      `SELECT id, name, host, pid, labels, kinds, started_at, last_seen, current FROM ${this.schema}.fleet_worker ORDER BY name, id`,
+      `SELECT id, name, host, pid, labels, kinds, token, started_at, last_seen, current FROM ${this.schema}.fleet_worker ORDER BY name, id`,
     );
     return rows.map((r) => ({
       id: r.id,
@@ -231,6 +257,7 @@ export class FleetQueue {
       pid: r.pid,
       labels: r.labels,
       kinds: r.kinds,
+      token: r.token ?? null,
       startedAt: r.started_at,
       lastSeen: r.last_seen,
       current: r.current,
@@ -307,16 +334,155 @@ export class FleetQueue {
     await this.pool.end().catch(() => {});
   }
 
+  // ---- a worker's steps: the local loop (FleetWorker) and the remote workers' routes ----
+
+  /** Writes a worker's heartbeat row, or refreshes it when it exists. */
+  async registerWorker(w: FleetWorkerIdentity): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.schema}.fleet_worker (id, name, host, pid, labels, kinds, token) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (id) DO UPDATE SET last_seen = now()`,
+      [
+        w.id,
+        w.name,
+        w.host,
+        w.pid,
+        JSON.stringify(w.labels),
+        w.kinds ? JSON.stringify(w.kinds) : null,
+        w.token ?? null,
+      ],
+    );
+  }
+
+  /**
+   * A heartbeat: false when the row is gone (the worker stalled past the lease and the reaper
+   * handed its jobs on). Only the time: `current` changes in place (claim, finish), so a beat
+   * that waited on a fetch's row lock cannot write back a list from before that fetch.
+   */
+  async beat(workerId: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE ${this.schema}.fleet_worker SET last_seen = now() WHERE id = $1`,
+      [workerId],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** A worker's heartbeat row, or undefined when it is gone. */
+  async workerRow(
+    workerId: string,
+  ): Promise<(FleetWorkerIdentity & { current: (FleetClaim & { id: string })[] }) | undefined> {
+    const { rows } = await this.pool.query(
+      `SELECT id, name, host, pid, labels, kinds, token, current FROM ${this.schema}.fleet_worker WHERE id = $1`,
+      [workerId],
+    );
+    return rows[0];
+  }
+
+  /**
+   * Fetches one job from a queue whose labels are all among `labels` (and of one of `kinds`,
+   * when given) and records it in the worker's heartbeat row, in one transaction: an active
+   * job is always in some worker's row, so none escapes the reaper. Undefined when no job is
+   * ready (or `stopping` says stop).
+   */
+  async claim(
+    workerId: string,
+    labels: Labels,
+    kinds: readonly string[] | null,
+    stopping = () => false,
+  ): Promise<FleetClaim | undefined> {
+    const s = this.schema;
+    // Queues whose labels we carry and whose next ready job (in pg-boss's fetch order) is of
+    // a kind we take, in random order so workers do not all pile onto the same queue.
+    const { rows } = await this.pool.query(
+      `SELECT queue FROM (
+         SELECT r.queue, (SELECT j.data->'job'->>'kind' FROM ${s}.job j
+                          WHERE j.name = r.queue AND j.state < 'active' AND j.start_after < now()
+                          ORDER BY j.priority DESC, j.created_on, j.id LIMIT 1) AS kind
+         FROM ${s}.fleet_route r WHERE r.labels <@ $1::jsonb
+       ) ready
+       WHERE kind IS NOT NULL AND ($2::text[] IS NULL OR kind = ANY($2::text[]))
+       ORDER BY random()`,
+      [JSON.stringify(labels), kinds],
+    );
+    for (const { queue } of rows as { queue: string }[]) {
+      if (stopping()) return undefined;
+      const claimed = await this.transaction(async (client, db) => {
+        const [job] = await this.boss.fetch<JobData>(queue, { includeMetadata: true, db });
+        if (!job) return undefined;
+        // Another job came first meanwhile: the rollback leaves it queued for a worker that takes it.
+        if (kinds && !kinds.includes(job.data.job.kind)) throw new Error(NOT_OURS);
+        const c: FleetClaim = {
+          queue,
+          queueJobId: job.id,
+          job: job.data.job,
+          attempt: job.retryCount,
+          since: new Date().toISOString(),
+        };
+        const { rowCount } = await client.query(
+          `UPDATE ${s}.fleet_worker SET last_seen = now(), current = current || jsonb_build_array($2::jsonb) WHERE id = $1`,
+          [workerId, entryOf(c)],
+        );
+        if (rowCount === 0) throw new Error('this worker was reaped while fetching');
+        return c;
+      }).catch((err) => {
+        // A unique violation (the queue's job is already active elsewhere) rolls back too.
+        const m = describe(err);
+        if (!/reaped|current transaction is aborted/.test(m) && !m.includes(NOT_OURS)) this.noteError(err);
+        return undefined;
+      });
+      if (claimed) return claimed;
+    }
+    return undefined;
+  }
+
+  /**
+   * Ends a job the worker holds: completes it (`outcome.error` undefined) or fails it (pg-boss
+   * retries), or, with no outcome, only lets it go; and takes it out of the worker's row, in
+   * one transaction under the row's lock, so the reaper cannot fail it meanwhile. False (and
+   * nothing done) when the row no longer holds it: it was reaped and belongs to someone else.
+   */
+  async finish(workerId: string, queueJobId: string, outcome?: { error?: string }): Promise<boolean> {
+    const s = this.schema;
+    return this.transaction(async (client, db) => {
+      const { rows } = await client.query(
+        `SELECT e->>'queue' AS queue FROM ${s}.fleet_worker w, jsonb_array_elements(w.current) e
+         WHERE w.id = $1 AND e->>'queueJobId' = $2 FOR UPDATE OF w`,
+        [workerId, queueJobId],
+      );
+      if (!rows[0]) return false;
+      const queue = rows[0].queue as string;
+      if (outcome?.error !== undefined) {
+        await this.boss.fail(queue, queueJobId, { message: outcome.error }, { db });
+      } else if (outcome) {
+        // pg-boss reads a third argument as the job's output: the connection goes fourth.
+        await this.boss.complete(queue, queueJobId, {}, { db });
+      }
+      await client.query(
+        `UPDATE ${s}.fleet_worker SET current =
+           (SELECT COALESCE(jsonb_agg(e), '[]') FROM jsonb_array_elements(current) e WHERE e->>'queueJobId' <> $2)
+         WHERE id = $1`,
+        [workerId, queueJobId],
+      );
+      return true;
+    });
+  }
+
+  /**
+   * Deletes a worker's heartbeat row on a clean stop; false while it holds jobs (they stay,
+   * so the reaper hands them on after the lease).
+   */
+  async unregister(workerId: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM ${this.schema}.fleet_worker WHERE id = $1 AND current = '[]'::jsonb`,
+      [workerId],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   // ---- for FleetWorker ---------------------------------------------------------------
 
   /** @internal */
   get db(): pg.Pool {
     return this.pool;
-  }
-
-  /** @internal pg-boss's fetch and fail, run on a caller's connection. */
-  get jobs(): PgBoss {
-    return this.boss;
   }
 
   /** @internal */
@@ -362,6 +528,13 @@ export class FleetQueue {
           PRIMARY KEY (schedule, slot)
         );
       `);
+      // A remote worker's token name (added after the first release). Only when missing: an
+      // ALTER locks the table against every worker's heartbeat, even when it changes nothing.
+      const { rowCount } = await client.query(
+        `SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'fleet_worker' AND column_name = 'token'`,
+        [s],
+      );
+      if (!rowCount) await client.query(`ALTER TABLE ${s}.fleet_worker ADD COLUMN token text`);
     });
   }
 
@@ -419,11 +592,38 @@ export class FleetQueue {
 
 const NOT_OURS = 'fetched a job of a kind this worker does not take';
 
+/** Runs a handler on a claimed job (FleetWorker, RemoteWorker): the error's text when it threw. */
+export async function runHandler(
+  handler: FleetHandler,
+  claim: Pick<FleetClaim, 'queueJobId' | 'job' | 'attempt'>,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  try {
+    await handler(claim.job, { queueJobId: claim.queueJobId, attempt: claim.attempt, signal });
+    return undefined;
+  } catch (err) {
+    return describe(err);
+  }
+}
+
+/** Resolves when every one of `done` settles, or after `ms`, whichever comes first. */
+export async function settleWithin(done: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((r) => {
+    timer = setTimeout(r, ms);
+  });
+  await Promise.race([Promise.all(done), timeout]);
+  clearTimeout(timer);
+}
+
+/** How a claim appears in the heartbeat row (the reaper reads queue and queueJobId). */
+function entryOf(c: FleetClaim): string {
+  const { queue, queueJobId, since } = c;
+  return JSON.stringify({ queue, queueJobId, id: c.job.id, kind: c.job.kind, source: c.job.source, since });
+}
+
 interface Running {
-  queue: string;
-  queueJobId: string;
-  job: FleetJob;
-  since: string;
+  claim: FleetClaim;
   abort: AbortController;
   done: Promise<void>;
   lost: boolean;
@@ -454,7 +654,7 @@ export class FleetWorker {
 
   /** Jobs running here now. */
   current(): FleetJob[] {
-    return [...this.running.values()].map((r) => r.job);
+    return [...this.running.values()].map((r) => r.claim.job);
   }
 
   /** @internal */
@@ -471,54 +671,31 @@ export class FleetWorker {
     if (this.stopping) return;
     this.stopping = true;
     if (this.poller) clearInterval(this.poller);
-    const done = Promise.all([...this.running.values()].map((r) => r.done));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((r) => {
-      timer = setTimeout(r, graceMs);
-    });
-    await Promise.race([done, timeout]);
-    clearTimeout(timer);
+    await settleWithin(
+      [...this.running.values()].map((r) => r.done),
+      graceMs,
+    );
     for (const r of this.running.values()) r.abort.abort();
     if (this.beat) clearInterval(this.beat);
     // Jobs still running stay in the row, so the reaper hands them on after the lease.
-    if (this.running.size === 0) {
-      await this.fleet.db
-        .query(`DELETE FROM ${this.fleet.schema}.fleet_worker WHERE id = $1`, [this.id])
-        .catch(() => {});
-    }
+    if (this.running.size === 0) await this.fleet.unregister(this.id).catch(() => false);
     this.fleet.forget(this);
   }
 
-  private async register(): Promise<void> {
-    await this.fleet.db.query(
-      `INSERT INTO ${this.fleet.schema}.fleet_worker (id, name, host, pid, labels, kinds) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (id) DO UPDATE SET last_seen = now()`,
-      [
-        this.id,
-        this.name,
-        hostname(),
-        process.pid,
-        JSON.stringify(this.labels),
-        this.kinds && JSON.stringify(this.kinds),
-      ],
-    );
-  }
-
-  /** How a running job appears in the heartbeat row (the reaper reads queue and queueJobId). */
-  private entryOf(r: Running): string {
-    const { queue, queueJobId, since } = r;
-    return JSON.stringify({ queue, queueJobId, id: r.job.id, kind: r.job.kind, source: r.job.source, since });
+  private register(): Promise<void> {
+    return this.fleet.registerWorker({
+      id: this.id,
+      name: this.name,
+      host: hostname(),
+      pid: process.pid,
+      labels: this.labels,
+      kinds: this.kinds,
+    });
   }
 
   private async heartbeat(): Promise<void> {
     try {
-      // Only the time: `current` changes in place (SQL below), so a beat that waited on a
-      // fetch's row lock cannot write back a list from before that fetch.
-      const { rowCount } = await this.fleet.db.query(
-        `UPDATE ${this.fleet.schema}.fleet_worker SET last_seen = now() WHERE id = $1`,
-        [this.id],
-      );
-      if (rowCount === 0) {
+      if (!(await this.fleet.beat(this.id))) {
         // Reaped: we stalled past the lease and our jobs were handed on. Let them go.
         for (const r of this.running.values()) {
           r.lost = true;
@@ -547,85 +724,24 @@ export class FleetWorker {
 
   /** Fetches one job from a queue this worker may serve; false when none is ready. */
   private async takeOne(): Promise<boolean> {
-    const s = this.fleet.schema;
-    // Queues whose labels we carry and whose next ready job (in pg-boss's fetch order) is of
-    // a kind we take, in random order so workers do not all pile onto the same queue.
-    const { rows } = await this.fleet.db.query(
-      `SELECT queue FROM (
-         SELECT r.queue, (SELECT j.data->'job'->>'kind' FROM ${s}.job j
-                          WHERE j.name = r.queue AND j.state < 'active' AND j.start_after < now()
-                          ORDER BY j.priority DESC, j.created_on, j.id LIMIT 1) AS kind
-         FROM ${s}.fleet_route r WHERE r.labels <@ $1::jsonb
-       ) ready
-       WHERE kind IS NOT NULL AND ($2::text[] IS NULL OR kind = ANY($2::text[]))
-       ORDER BY random()`,
-      [JSON.stringify(this.labels), this.kinds],
-    );
-    for (const { queue } of rows as { queue: string }[]) {
-      if (this.stopping) return false;
-      const run = await this.fleet
-        .transaction(async (client, db) => {
-          const [job] = await this.fleet.jobs.fetch<JobData>(queue, { includeMetadata: true, db });
-          if (!job) return undefined;
-          // Another job came first meanwhile: the rollback leaves it queued for a worker that takes it.
-          if (this.kinds && !this.kinds.includes(job.data.job.kind)) throw new Error(NOT_OURS);
-          const r: Running = {
-            queue,
-            queueJobId: job.id,
-            job: job.data.job,
-            since: new Date().toISOString(),
-            abort: new AbortController(),
-            done: Promise.resolve(),
-            lost: false,
-          };
-          // In the same transaction as the fetch: an active job is always in some worker's row.
-          const { rowCount } = await client.query(
-            `UPDATE ${s}.fleet_worker SET last_seen = now(), current = current || jsonb_build_array($2::jsonb) WHERE id = $1`,
-            [this.id, this.entryOf(r)],
-          );
-          if (rowCount === 0) throw new Error('this worker was reaped while fetching');
-          return { r, attempt: job.retryCount };
-        })
-        .catch((err) => {
-          // A unique violation (the queue's job is already active elsewhere) rolls back too.
-          const m = describe(err);
-          if (!/reaped|current transaction is aborted/.test(m) && !m.includes(NOT_OURS))
-            this.fleet.noteError(err);
-          return undefined;
-        });
-      if (!run) continue;
-      this.running.set(run.r.queueJobId, run.r);
-      run.r.done = this.runJob(run.r, run.attempt);
-      return true;
-    }
-    return false;
+    const claim = await this.fleet.claim(this.id, this.labels, this.kinds, () => this.stopping);
+    if (!claim) return false;
+    const r: Running = { claim, abort: new AbortController(), done: Promise.resolve(), lost: false };
+    this.running.set(claim.queueJobId, r);
+    r.done = this.runJob(r);
+    return true;
   }
 
-  private async runJob(r: Running, attempt: number): Promise<void> {
-    let error: unknown;
+  private async runJob(r: Running): Promise<void> {
+    const { claim } = r;
+    const error = await runHandler(this.handler, claim, r.abort.signal);
     try {
-      await this.handler(r.job, { queueJobId: r.queueJobId, attempt, signal: r.abort.signal });
-    } catch (err) {
-      error = err;
-    }
-    try {
-      if (r.lost) return;
-      if (error === undefined) await this.fleet.jobs.complete(r.queue, r.queueJobId);
-      else await this.fleet.jobs.fail(r.queue, r.queueJobId, { message: describe(error) });
+      // A lost job is no longer in our row: finish then does nothing.
+      if (!r.lost) await this.fleet.finish(this.id, claim.queueJobId, { error });
     } catch (err) {
       this.fleet.noteError(err);
     } finally {
-      this.running.delete(r.queueJobId);
-      // After the complete or fail: a worker dying between the two leaves a finished job in
-      // its row, which the reaper's fail then leaves alone.
-      await this.fleet.db
-        .query(
-          `UPDATE ${this.fleet.schema}.fleet_worker SET current =
-             (SELECT COALESCE(jsonb_agg(e), '[]') FROM jsonb_array_elements(current) e WHERE e->>'queueJobId' <> $2)
-           WHERE id = $1`,
-          [this.id, r.queueJobId],
-        )
-        .catch((err) => this.fleet.noteError(err));
+      this.running.delete(claim.queueJobId);
       void this.poll();
     }
   }

@@ -54,6 +54,11 @@ export interface JobQueueOptions {
    * then count as busy (the lease, not the owner's pid, says whether they still run).
    */
   dispatch?: (job: JobRecord) => Promise<void>;
+  /**
+   * Submits a job's follow-up (a backup's retention) instead of this queue: a remote worker
+   * (jobs/fleet/remote-worker) asks a serve instance to record and dispatch it.
+   */
+  followUp?: (job: JobRecord, req: JobRequest) => Promise<unknown>;
 }
 
 /** A job to record and run: its kind and params (jobs/queue/job-kinds), and who asks why. */
@@ -442,7 +447,8 @@ export class JobQueue {
     else this.o.log.info({ ...fields, snapshot: job.snapshot ?? undefined }, 'job finished');
     if (followUp && this.accepting) {
       // Only a shutdown begun meanwhile refuses it (then it would have been interrupted anyway).
-      await this.submit(followUp).catch((err) =>
+      const submit = this.o.followUp ? this.o.followUp(job, followUp) : this.submit(followUp);
+      await submit.catch((err) =>
         this.o.log.warn({ job: job.id, err: describe(err) }, 'the follow-up job was not recorded'),
       );
     }
