@@ -1,8 +1,9 @@
 /**
  * @module jobs/backup
- * One backup of one source: lock (shared), load the index, let the source store its data,
- * flush packs and index, then write the snapshot, which is the commit. A source of several
- * units goes on past a unit that fails, and reports what was saved and what was not.
+ * One backup of one source: the source starts while the repository is opened, locked (shared)
+ * and its index loaded, its writes waiting for them; then flush packs and index, then write
+ * the snapshot, which is the commit. A source of several units goes on past a unit that
+ * fails, and reports what was saved and what was not.
  */
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';

@@ -21,7 +21,7 @@ import {
   startPostgres,
 } from '../../src/testing/servers/postgres.js';
 import { repoEnv, runCli, tempDir } from '../helpers/cli.js';
-import { repoFiles, sleep } from '../helpers/repo-files.js';
+import { repoFiles, sleep, until } from '../helpers/repo-files.js';
 import { allCommandLines, sql } from './pg-helpers.js';
 
 const unavailable = postgresUnavailable();
@@ -45,15 +45,6 @@ async function childrenNamed(name: string): Promise<number[]> {
   return out;
 }
 
-/** Polls until `check` holds; fails with `what` after `ms`. */
-async function eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) assert.fail(`still not true after ${ms} ms: ${what}`);
-    await sleep(20);
-  }
-}
-
 describe('postgres backup started while the repository opens', { skip: unavailable ?? false }, () => {
   let server: PostgresServer;
   let dir: string;
@@ -74,7 +65,7 @@ describe('postgres backup started while the repository opens', { skip: unavailab
     );
   /** Resolves once this process runs a pg_dump (the source has started), then opens with `password`. */
   const openOnceDumping = async (password: string) => {
-    await eventually(async () => (await childrenNamed('pg_dump')).length > 0, 30_000, 'pg_dump started');
+    await until(async () => (await childrenNamed('pg_dump')).length > 0, 30_000, 'pg_dump started');
     return open(password);
   };
 
@@ -103,7 +94,7 @@ describe('postgres backup started while the repository opens', { skip: unavailab
     );
     // pg_dump was killed and reaped before the error came back.
     assert.deepEqual(await childrenNamed('pg_dump'), []);
-    await eventually(async () => (await dumpSessions()) === 0, 10_000, 'no session left on the database');
+    await until(async () => (await dumpSessions()) === 0, 10_000, 'no session left on the database');
     assert.deepEqual(await repoFiles(repoPath), files);
   });
 
@@ -116,7 +107,7 @@ describe('postgres backup started while the repository opens', { skip: unavailab
       assert.equal(report.status, 'failed');
       assert.equal(report.failures[0]?.error.code, 'locked', report.failures[0]?.error.message);
       assert.deepEqual(await childrenNamed('pg_dump'), []);
-      await eventually(async () => (await dumpSessions()) === 0, 10_000, 'no session left on the database');
+      await until(async () => (await dumpSessions()) === 0, 10_000, 'no session left on the database');
       assert.deepEqual(await repoFiles(repoPath), files);
     } finally {
       await held.release();
@@ -159,7 +150,7 @@ describe('postgres backup started while the repository opens', { skip: unavailab
       (p) => /pg_dump/.test(p.cmd) && p.cmd.includes(` -p ${server.port} `),
     );
     assert.deepEqual(dumps, []);
-    await eventually(async () => (await dumpSessions()) === 0, 10_000, 'no session left on the database');
+    await until(async () => (await dumpSessions()) === 0, 10_000, 'no session left on the database');
   });
 
   it('the same backup with the right password saves every row', async () => {

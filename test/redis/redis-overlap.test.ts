@@ -16,7 +16,7 @@ import type { RedisConnection } from '../../src/sources/redis/redis-connection.j
 import { openBackend } from '../../src/storage/registry.js';
 import { type RedisServer, redisUnavailable, startRedis } from '../../src/testing/servers/redis.js';
 import { repoEnv, runCli, tempDir } from '../helpers/cli.js';
-import { repoFiles, sleep } from '../helpers/repo-files.js';
+import { repoFiles, sleep, until } from '../helpers/repo-files.js';
 import { ok } from './redis-data.js';
 
 const skip = redisUnavailable();
@@ -25,14 +25,6 @@ if (skip) console.log(`SKIPPED redis overlap: ${skip}`);
 const PASSWORD = 'pw-overlap-Rk8!';
 const KDF = { N: 1024, r: 8, p: 1 };
 const SERVER_PASSWORD = 'srv-Pw5';
-
-async function eventually(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) assert.fail(`still not true after ${ms} ms: ${what}`);
-    await sleep(20);
-  }
-}
 
 describe('redis backup started while the repository opens', { skip: skip ?? false }, () => {
   let server: RedisServer;
@@ -67,7 +59,7 @@ describe('redis backup started while the repository opens', { skip: skip ?? fals
     const fullSyncs = Number(await info('sync_full'));
     // The repository fails once the server is sending this backup its snapshot.
     const failing = (async () => {
-      await eventually(async () => (await replicas()) !== '', 30_000, 'the replica connection');
+      await until(async () => (await replicas()) !== '', 30_000, 'the replica connection');
       return open('not-the-password');
     })();
     await assert.rejects(
@@ -75,8 +67,8 @@ describe('redis backup started while the repository opens', { skip: skip ?? fals
       (err: { code?: string }) => err.code === 'wrong_password',
     );
     assert.equal(Number(await info('sync_full')), fullSyncs + 1, 'the transfer had started');
-    await eventually(async () => (await replicas()) === '', 10_000, 'no replica left on the server');
-    await eventually(
+    await until(async () => (await replicas()) === '', 10_000, 'no replica left on the server');
+    await until(
       async () => (await info('rdb_bgsave_in_progress')) === '0',
       10_000,
       "the server's snapshot child gone",
@@ -105,7 +97,7 @@ describe('redis backup started while the repository opens', { skip: skip ?? fals
     });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /wrong password for the repository at .*: none of its 1 keys opens with it/);
-    await eventually(async () => (await replicas()) === '', 10_000, 'no replica left on the server');
+    await until(async () => (await replicas()) === '', 10_000, 'no replica left on the server');
   });
 
   it('with the right password the backup saves every key', async () => {
