@@ -203,21 +203,16 @@ async function main(): Promise<void> {
       );
       // The fixed cost of any lifeboat command here: node, the CLI's modules, opening the repository.
       steps.startup.push(await measure(process.execPath, [BIN, 'snapshots', '--json'], { env, cwd: dir }));
-      steps.backup.push(
-        await measure(
-          process.execPath,
-          [...profileArgs(), BIN, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
-          { env, cwd: dir },
-        ),
-      );
-      const rdbFile = join(dir, 'cli.rdb');
-      steps.cliRdb.push(
-        await measure('redis-cli', ['-h', source.host, '-p', String(source.port), '--rdb', rdbFile], {
-          cwd: dir,
-        }),
-      );
-      rdbBytes = statSync(rdbFile).size;
-      if (baseline) {
+      const ours = async () =>
+        steps.backup.push(
+          await measure(
+            process.execPath,
+            [...profileArgs(), BIN, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
+            { env, cwd: dir },
+          ),
+        );
+      const theirs = async () =>
+        baseline &&
         steps.baseBackup.push(
           await measure(
             process.execPath,
@@ -225,7 +220,16 @@ async function main(): Promise<void> {
             { env: baseEnv, cwd: dir },
           ),
         );
-      }
+      // This build and the baseline take turns going first, redis-cli between them.
+      await (run % 2 === 1 ? ours() : theirs());
+      const rdbFile = join(dir, 'cli.rdb');
+      steps.cliRdb.push(
+        await measure('redis-cli', ['-h', source.host, '-p', String(source.port), '--rdb', rdbFile], {
+          cwd: dir,
+        }),
+      );
+      rdbBytes = statSync(rdbFile).size;
+      await (run % 2 === 1 ? theirs() : ours());
       if (backupOnly) {
         process.stderr.write('\n');
         loads.push(`run ${run} ${load()}`);
