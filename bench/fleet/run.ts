@@ -363,13 +363,13 @@ async function fleet(o: Options, dir: string, env: NodeJS.ProcessEnv): Promise<P
     const w = await window(o, started[0].match[1], token);
     load.push(loadavg()[0]);
     await Promise.all(procs.map(stop));
-    // The catalog's per-source lookup behind GET /api/sources, on the filled catalog.
+    // One source's half of the lookup behind GET /api/sources (lastBackupOutcomes), on the filled catalog.
     const plan = await pool.query<{ 'QUERY PLAN': string }>(
       `EXPLAIN ANALYZE SELECT * FROM lifeboat.jobs
-        WHERE kind = 'backup' AND source IS NOT DISTINCT FROM 's1' AND status IN ('succeeded', 'failed')
+        WHERE kind = 'backup' AND source = 's1' AND status IN ('succeeded', 'failed')
         ORDER BY COALESCE(started_at, created_at) DESC, pos DESC LIMIT 1`,
     );
-    log(`lastFinished('backup', 's1') plan:\n${plan.rows.map((r) => r['QUERY PLAN']).join('\n')}`);
+    log(`last finished backup of s1, plan:\n${plan.rows.map((r) => r['QUERY PLAN']).join('\n')}`);
     const { rows } = await pool.query<{
       slot: Date;
       status: string;

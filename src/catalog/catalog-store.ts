@@ -8,6 +8,7 @@
  * the same cases against both.
  */
 import type { AuditEntry, AuditVerification, NewAuditEntry } from './audit-log.js';
+import type { Outcomes } from './backup-outcomes.js';
 import type { AlertRecord, JobFilter, JobKind, JobRecord, JobUpdate, NewJob } from './catalog.js';
 import type { Role, TokenInfo } from './tokens.js';
 
@@ -27,6 +28,9 @@ export interface TokenStoreApi {
   authenticate(token: string): Promise<{ name: string; role: Role } | undefined>;
   touch(name: string): Promise<void>;
 }
+
+/** A source's newest finished backup job and its newest failed one. */
+export type BackupOutcomes = Outcomes<JobRecord>;
 
 export interface CatalogStore {
   /** 'sqlite' or 'postgres'. */
@@ -56,6 +60,12 @@ export interface CatalogStore {
   recentBackups(source: string, limit: number): Promise<JobRecord[]>;
   lastFinished(kind: JobKind, source: string | null): Promise<JobRecord | undefined>;
   lastFailure(source: string): Promise<JobRecord | undefined>;
+  /**
+   * For each named source at once (one query, for the overview of every source): its newest
+   * finished backup (as lastFinished('backup', source)) and its newest failed one (as
+   * lastFailure). A source with neither is absent from the map.
+   */
+  lastBackupOutcomes(sources: readonly string[]): Promise<Map<string, BackupOutcomes>>;
   knownSnapshots(): Promise<Set<string>>;
   /**
    * Adds finished jobs as given (rebuilt from the repository) in one transaction, skipping a

@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { TestClock } from '../clock.js';
 import { isLifeboatError } from '../errors.js';
 import { catalogPath, openCatalog } from './open-catalog.js';
@@ -110,6 +111,26 @@ describe('SQLite catalog', () => {
 });
 
 describe('catalog location', () => {
+  it('gives a file from before the progress column the column, keeping its jobs', async () => {
+    const file = join(dir, 'old-layout.sqlite');
+    const clock = new TestClock('2026-01-01T00:00:00Z');
+    const first = await openCatalog(file, clock);
+    const job = await first.createJob({ kind: 'backup', source: 'docs', trigger: 'api', status: 'queued' });
+    await first.close();
+    // As an earlier Lifeboat left it: no progress column.
+    const db = new Database(file);
+    db.exec('ALTER TABLE jobs DROP COLUMN progress');
+    db.close();
+    const again = await openCatalog(file, clock);
+    try {
+      assert.equal((await again.getJob(job.id))?.source, 'docs');
+      const progress = { phase: 'backup docs', files_done: 1, bytes_done: 5 } as never;
+      assert.deepEqual((await again.updateJob(job.id, { progress })).progress, progress);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('resolves file paths and keeps postgres:// URLs as they are', () => {
     const url = 'postgres://lifeboat:secret@db.example:5432/lifeboat';
     assert.equal(catalogPath({ server: { catalog: url } } as never, '/etc/lifeboat/lifeboat.yaml', {}), url);

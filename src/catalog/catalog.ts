@@ -11,7 +11,9 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Clock } from '../clock.js';
 import { describe, errnoCode, LifeboatError } from '../errors.js';
+import type { ProgressFigures } from '../progress.js';
 import { AuditLog } from './audit-log.js';
+import { type Outcomes, outcomesBySource } from './backup-outcomes.js';
 import type { JobKind, JobStatus, JobTrigger } from './job-states.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import { newJobId, TokenStore } from './tokens.js';
@@ -55,6 +57,20 @@ export interface JobRecord {
   retry_of: string | null;
   /** `host:pid:nonce` of the process running it, so a crashed one's jobs can be told apart. */
   owner: string | null;
+  /**
+   * The latest progress the process running it stored (about every 2 s), so every instance
+   * can show it; absent when none is stored (not running, or nothing to tell yet).
+   */
+  progress?: JobProgressState;
+}
+
+/** A running job's progress: its current phase's figures (files and bytes of the total, percent, ETA). */
+export interface JobProgressState extends ProgressFigures {
+  /** The phase the core named ("backup app-db", "restore"). */
+  phase: string;
+  /** Phases finished so far (a source with several units has one per unit). */
+  phases_done: number;
+  updated_at: string;
 }
 
 export interface NewJob {
@@ -91,6 +107,8 @@ export interface JobUpdate {
   approved_by?: string | null;
   result?: Record<string, unknown> | null;
   owner?: string | null;
+  /** null clears it. */
+  progress?: JobProgressState | null;
 }
 
 export interface AlertRecord {
@@ -130,11 +148,13 @@ CREATE TABLE IF NOT EXISTS jobs (
   result TEXT,
   rebuilt INTEGER NOT NULL DEFAULT 0,
   retry_of TEXT,
-  owner TEXT
+  owner TEXT,
+  progress TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS jobs_source_created ON jobs (source, created_at);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE INDEX IF NOT EXISTS jobs_kind_source_ended ON jobs (kind, source, COALESCE(started_at, created_at) DESC);
 CREATE TABLE IF NOT EXISTS job_snapshots (snapshot TEXT PRIMARY KEY, job TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
   name TEXT PRIMARY KEY,
@@ -193,6 +213,7 @@ export interface JobRow {
   rebuilt: number;
   retry_of: string | null;
   owner: string | null;
+  progress: string | null;
 }
 
 export { PROCESS_OWNER } from './process-owner.js';
@@ -236,6 +257,9 @@ export class SqliteCatalog {
       db.pragma('busy_timeout = 5000');
       db.pragma('synchronous = NORMAL');
       db.exec(SCHEMA);
+      // A file from before jobs had a progress column gets it (older readers ignore it).
+      const columns = db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'progress')) db.exec('ALTER TABLE jobs ADD COLUMN progress TEXT');
       const version = db.prepare('SELECT value FROM meta WHERE key = ?').get('schema_version') as
         | { value: string }
         | undefined;
@@ -343,7 +367,8 @@ export class SqliteCatalog {
       sets.push(`${k} = ?`);
       // Results and errors may name a restore target: kept without its password.
       const kept = k === 'result' || k === 'error' ? withoutPasswords(v) : v;
-      values.push(k === 'snapshots' || k === 'result' ? (kept === null ? null : JSON.stringify(kept)) : kept);
+      const json = k === 'snapshots' || k === 'result' || k === 'progress';
+      values.push(json ? (kept === null ? null : JSON.stringify(kept)) : kept);
     }
     const write = this.db.transaction(() => {
       if (sets.length > 0)
@@ -425,6 +450,22 @@ export class SqliteCatalog {
       )
       .get(source) as JobRow | undefined;
     return row ? toJob(row) : undefined;
+  }
+
+  /** Each source's newest finished and newest failed backup, in one query. */
+  async lastBackupOutcomes(sources: readonly string[]): Promise<Map<string, Outcomes<JobRecord>>> {
+    const newest = (status: string) =>
+      `SELECT (SELECT rowid FROM jobs WHERE kind = 'backup' AND source = s.value AND status IN (${status})
+         ORDER BY COALESCE(started_at, created_at) DESC, rowid DESC LIMIT 1) FROM json_each(?) AS s`;
+    const rows = this.db
+      .prepare(
+        `SELECT *, 'finished' AS outcome FROM jobs WHERE rowid IN (${newest("'succeeded', 'failed'")})
+         UNION ALL SELECT *, 'failure' AS outcome FROM jobs WHERE rowid IN (${newest("'failed'")})`,
+      )
+      .all(JSON.stringify(sources), JSON.stringify(sources)) as (JobRow & {
+      outcome: 'finished' | 'failure';
+    })[];
+    return outcomesBySource(rows.map((r) => [r.outcome, toJob(r)]));
   }
 
   /** Snapshot ids some job already names. */
@@ -533,5 +574,6 @@ export function toJob(row: JobRow): JobRecord {
     rebuilt: row.rebuilt === 1,
     retry_of: row.retry_of,
     owner: row.owner,
+    ...(row.progress ? { progress: JSON.parse(row.progress) } : {}),
   };
 }

@@ -21,17 +21,19 @@ import {
   toEntry,
   verifyChain,
 } from './audit-log.js';
+import { outcomesBySource } from './backup-outcomes.js';
 import type {
   AlertRecord,
   JobFilter,
   JobKind,
+  JobProgressState,
   JobRecord,
   JobStatus,
   JobTrigger,
   JobUpdate,
   NewJob,
 } from './catalog.js';
-import type { AuditStore, CatalogStore, TokenStoreApi } from './catalog-store.js';
+import type { AuditStore, BackupOutcomes, CatalogStore, TokenStoreApi } from './catalog-store.js';
 import { migrate, quoteIdent } from './pg-migrations.js';
 import { withoutPasswords, withoutPasswordsInText } from './secret-free.js';
 import {
@@ -117,6 +119,7 @@ const UPDATABLE = [
   'approved_by',
   'result',
   'owner',
+  'progress',
 ] as const;
 
 export class PgCatalog implements CatalogStore {
@@ -265,7 +268,7 @@ export class PgCatalog implements CatalogStore {
       if (v === undefined) continue;
       // Results and errors may name a restore target: kept without its password.
       const kept = k === 'result' || k === 'error' ? withoutPasswords(v) : v;
-      const json = k === 'snapshots' || k === 'result';
+      const json = k === 'snapshots' || k === 'result' || k === 'progress';
       values.push(json ? (kept === null ? null : JSON.stringify(kept)) : kept);
       sets.push(`${k} = $${values.length}${json ? '::jsonb' : ''}`);
     }
@@ -342,6 +345,20 @@ export class PgCatalog implements CatalogStore {
     return r.rows[0] ? toJob(r.rows[0]) : undefined;
   }
 
+  async lastBackupOutcomes(sources: readonly string[]): Promise<Map<string, BackupOutcomes>> {
+    // Per source, two reads of jobs_kind_source_ended from its newest end (LIMIT 1 each).
+    const newest = (status: string) =>
+      `(SELECT j.*, '${status === 'failed' ? 'failure' : 'finished'}' AS outcome FROM ${this.S}.jobs j
+        WHERE j.kind = 'backup' AND j.source = s.name AND j.status IN (${status === 'failed' ? "'failed'" : "'succeeded', 'failed'"})
+        ORDER BY COALESCE(j.started_at, j.created_at) DESC, j.pos DESC LIMIT 1)`;
+    const r = await this.pool.query<JobRow & { outcome: 'finished' | 'failure' }>(
+      `SELECT o.* FROM unnest($1::text[]) AS s(name)
+       CROSS JOIN LATERAL (${newest('finished')} UNION ALL ${newest('failed')}) AS o`,
+      [sources],
+    );
+    return outcomesBySource(r.rows.map((row) => [row.outcome, toJob(row)]));
+  }
+
   async knownSnapshots(): Promise<Set<string>> {
     const r = await this.pool.query<{ snapshot: string }>(`SELECT snapshot FROM ${this.S}.job_snapshots`);
     return new Set(r.rows.map((row) => row.snapshot));
@@ -353,19 +370,31 @@ export class PgCatalog implements CatalogStore {
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
         `lifeboat-catalog:${this.schema}:rebuild`,
       ]);
-      let added = 0;
-      for (const j of jobs) {
-        if (j.snapshots.length > 0) {
-          const named = await c.query(
-            `SELECT 1 FROM ${this.S}.job_snapshots WHERE snapshot = ANY($1::text[]) LIMIT 1`,
-            [j.snapshots],
-          );
-          if (named.rowCount) continue;
-        }
-        await insertJobRow(c, this.S, { ...j, id: newJobId() });
-        added++;
+      // Which snapshots jobs name already, asked once; then the jobs in a few multi-row inserts.
+      const named = new Set<string>();
+      const all = jobs.flatMap((j) => j.snapshots);
+      for (let i = 0; i < all.length; i += BATCH) {
+        const r = await c.query<{ snapshot: string }>(
+          `SELECT snapshot FROM ${this.S}.job_snapshots WHERE snapshot = ANY($1::text[])`,
+          [all.slice(i, i + BATCH)],
+        );
+        for (const row of r.rows) named.add(row.snapshot);
       }
-      return added;
+      const rows: Omit<JobRecord, 'snapshot'>[] = [];
+      for (const j of jobs) {
+        if (j.snapshots.some((s) => named.has(s))) continue;
+        for (const s of j.snapshots) named.add(s);
+        rows.push({ ...j, id: newJobId() });
+      }
+      await insertRows(c, this.S, 'jobs', JOB_COLUMNS, rows);
+      await insertRows(
+        c,
+        this.S,
+        'job_snapshots',
+        ['snapshot', 'job'],
+        rows.flatMap((j) => j.snapshots.map((snapshot) => ({ snapshot, job: j.id }))),
+      );
+      return rows.length;
     });
   }
 
@@ -403,16 +432,8 @@ export class PgCatalog implements CatalogStore {
             )}); migrate into an empty database or schema, or drop the schema "${this.schema}" there first`,
         );
       }
-      const copy = async (table: string, columns: string[], items: unknown[]) => {
-        const list = columns.join(', ');
-        for (let i = 0; i < items.length; i += 500) {
-          await c.query(
-            `INSERT INTO ${this.S}.${table} (${list})
-             SELECT ${list} FROM jsonb_populate_recordset(NULL::${this.S}.${table}, $1::jsonb)`,
-            [JSON.stringify(items.slice(i, i + 500))],
-          );
-        }
-      };
+      const copy = (table: string, columns: string[], items: unknown[]) =>
+        insertRows(c, this.S, table, columns, items);
       await copy(
         'meta',
         ['key', 'value'],
@@ -731,6 +752,7 @@ interface JobRow {
   rebuilt: boolean;
   retry_of: string | null;
   owner: string | null;
+  progress: JobProgressState | null;
 }
 
 interface AuditRow {
@@ -766,38 +788,30 @@ function toJob(row: JobRow): JobRecord {
     rebuilt: row.rebuilt,
     retry_of: row.retry_of,
     owner: row.owner,
+    ...(row.progress ? { progress: row.progress } : {}),
   };
 }
 
-/** One job as it is (rebuilt from the repository, or copied by `catalog migrate`), with its snapshot links. */
-async function insertJobRow(c: Queryable, S: string, j: Omit<JobRecord, 'snapshot'>): Promise<void> {
-  await c.query(
-    `INSERT INTO ${S}.jobs (id, kind, source, trigger, status, created_at, started_at, finished_at, bytes_read,
-       bytes_stored, snapshots, error, requested_by, approved_by, params, result, rebuilt, retry_of, owner)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15::jsonb, $16::jsonb, $17, $18, $19)`,
-    [
-      j.id,
-      j.kind,
-      j.source,
-      j.trigger,
-      j.status,
-      j.created_at,
-      j.started_at,
-      j.finished_at,
-      j.bytes_read,
-      j.bytes_stored,
-      JSON.stringify(j.snapshots),
-      j.error,
-      j.requested_by,
-      j.approved_by,
-      JSON.stringify(j.params),
-      j.result === null ? null : JSON.stringify(j.result),
-      j.rebuilt,
-      j.retry_of,
-      j.owner,
-    ],
-  );
-  await linkSnapshots(c, S, j.id, j.snapshots);
+/** Rows per multi-row statement. */
+const BATCH = 1000;
+
+/** Rows (objects keyed by column) into `table`, in their order, BATCH rows per statement. */
+async function insertRows(
+  c: Queryable,
+  S: string,
+  table: string,
+  columns: string[],
+  items: unknown[],
+): Promise<void> {
+  const list = columns.join(', ');
+  for (let i = 0; i < items.length; i += BATCH) {
+    await c.query(
+      `INSERT INTO ${S}.${table} (${list})
+       SELECT ${list} FROM jsonb_populate_recordset(NULL::${S}.${table}, $1::jsonb) WITH ORDINALITY
+       ORDER BY ordinality`,
+      [JSON.stringify(items.slice(i, i + BATCH))],
+    );
+  }
 }
 
 async function linkSnapshots(c: Queryable, S: string, job: string, snapshots: string[]): Promise<void> {

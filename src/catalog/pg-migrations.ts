@@ -87,6 +87,11 @@ CREATE TABLE ${S}.alerts (
   (S) => `
 CREATE INDEX jobs_kind_source_ended ON ${S}.jobs (kind, source, (COALESCE(started_at, created_at)) DESC, pos DESC);
 `,
+  // 4: a running job's latest progress, stored by the process running it so every instance
+  // can show it.
+  (S) => `
+ALTER TABLE ${S}.jobs ADD COLUMN progress JSONB;
+`,
 ];
 
 /** The version this Lifeboat writes. */

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { isLifeboatError, type LifeboatError } from '../errors.js';
 import { pruneGraceMs } from '../jobs/prune.js';
+import { unsetChannel } from '../notify/channel-registry.js';
 import { knownSourceTypes } from '../sources/registry.js';
 import {
   configJsonSchema,
@@ -12,6 +14,7 @@ import {
   parseDuration,
   requireEverySource,
   resolveRepository,
+  unsetChannels,
 } from './config.js';
 import { loadConfig } from './config-load.js';
 
@@ -156,6 +159,47 @@ describe('config: parsing and validation', () => {
     assert.throws(
       () => parse(`sources:\n  db:\n    type: sqlite\n    path: "/x/\${oops"\n`),
       fails('config_invalid', /sources\.db\.path has a "\$\{" without a closing "\}"/),
+    );
+  });
+
+  it('sets aside a notification channel that uses an unset variable; its other settings are still checked', async () => {
+    const text = (extra = '') =>
+      [
+        'notifications:',
+        '  - type: slack',
+        '    webhook_url: https://hooks.example/ok',
+        '  - type: webhook',
+        `    url: \${HOOK_URL}`,
+        `    secret: \${HOOK_SECRET}`,
+        '    on: [failure]',
+        extra,
+      ].join('\n');
+    const config = parse(text());
+    assert.deepEqual(
+      config.notifications?.map((n) => n.type),
+      ['slack'],
+    );
+    const [unset] = unsetChannels(config);
+    assert.equal(unset.position, 1);
+    assert.equal(unset.config.type, 'webhook');
+    assert.match(unset.error.message, /notifications\.1\.url uses \$\{HOOK_URL\}, which is not set/);
+    // Built as a channel, it takes what its `on:` asks for and fails each send with that error.
+    const channel = unsetChannel(unset.config, unset.position, unset.error);
+    assert.equal(channel.label, 'webhook (notifications.1)');
+    assert.equal(channel.accepts('failure'), true);
+    assert.equal(channel.accepts('rpo_breach'), false);
+    await assert.rejects(channel.send({} as never), /uses \$\{HOOK_URL\}, which is not set/);
+    // Set, it is an ordinary channel.
+    const set = parse(text(), { HOOK_URL: 'https://hooks.example/x', HOOK_SECRET: 's' });
+    assert.deepEqual(
+      set.notifications?.map((n) => n.type),
+      ['slack', 'webhook'],
+    );
+    assert.equal(unsetChannels(set).length, 0);
+    // A mistake in its other settings is no less an error.
+    assert.throws(
+      () => parse(text('    colour: red')),
+      fails('config_invalid', /notifications\[1\]: unknown key "colour"/),
     );
   });
 
@@ -310,6 +354,13 @@ describe('config: parsing and validation', () => {
     ]);
     assert.equal(schema.properties.sources.additionalProperties?.oneOf?.length, knownSourceTypes().length);
     assert.doesNotThrow(() => JSON.stringify(schema));
+  });
+
+  it('docs/lifeboat.schema.json is the schema of this config (else: node scripts/write-config-schema.js)', async () => {
+    // dist/src/config/ -> the checkout's root
+    const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+    const published = JSON.parse(await readFile(join(root, 'docs', 'lifeboat.schema.json'), 'utf8'));
+    assert.deepEqual(published, JSON.parse(JSON.stringify(configJsonSchema())));
   });
 });
 

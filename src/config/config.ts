@@ -8,6 +8,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { LifeboatError } from '../errors.js';
+import { type ChannelConfig, notificationSchema } from '../notify/notification-config.js';
 import { describeIssues } from './config-issues.js';
 import { configSchema, type LifeboatConfig } from './config-schema.js';
 import { interpolateEnv, type UnsetReference } from './interpolate.js';
@@ -46,9 +47,11 @@ export function parseConfig(
   let raw: unknown = doc.toJS() ?? {};
   const deferred: UnsetReference[] = [];
   raw = interpolateEnv(raw, env, file, [], deferred);
-  // Only a source's settings wait until they are read: the rest every command may need.
-  const early = deferred.find((d) => d.path[0] !== 'sources');
+  // Only a source's settings and a notification channel's wait until they are used: the rest
+  // every command may need.
+  const early = deferred.find((d) => d.path[0] !== 'sources' && d.path[0] !== 'notifications');
   if (early) throw early.error;
+  const channels = setAsideUnsetChannels(raw, deferred, file);
   // `sources:` with every entry commented out is an empty list of sources, not an error.
   if (isRecord(raw) && raw.sources === null) raw.sources = {};
   if (isRecord(raw)) resolvePaths(raw, dirname(resolve(file)));
@@ -61,9 +64,67 @@ export function parseConfig(
   const config = parsed.data as unknown as LifeboatConfig;
   // Sources are looked up by names from requests: "constructor" or "toString" must find nothing.
   config.sources = Object.assign(Object.create(null), config.sources ?? {});
-  for (const d of deferred) failOnRead(config, d);
-  if (deferred.length > 0) unsetInSources.set(config, { file, references: deferred });
+  const inSources = deferred.filter((d) => d.path[0] === 'sources');
+  for (const d of inSources) failOnRead(config, d);
+  if (inSources.length > 0) unsetInSources.set(config, { file, references: inSources });
+  if (channels.length > 0) unsetInChannels.set(config, channels);
   return config;
+}
+
+/** A `notifications:` entry that uses an unset variable: left out of the config's channels. */
+export interface UnsetChannel {
+  /** Its place in the file's list (`notifications.<position>`). */
+  position: number;
+  /** The entry as validated, with UNSET_PLACEHOLDER where the variable was. */
+  config: ChannelConfig;
+  /** The error of its first unset variable: raised when the channel sends. */
+  error: LifeboatError;
+}
+
+const unsetInChannels = new WeakMap<LifeboatConfig, UnsetChannel[]>();
+
+/**
+ * The notification channels left out of `config.notifications` for an unset variable: a
+ * command that sends (serve) builds each as a channel that fails with that error when it
+ * sends; the others (a worker, a backup) never read them.
+ */
+export function unsetChannels(config: LifeboatConfig): readonly UnsetChannel[] {
+  return unsetInChannels.get(config) ?? [];
+}
+
+/**
+ * Takes the `notifications:` entries that use an unset variable out of `raw` and checks each
+ * one against its channel's schema, except the settings that use the variable (their value is
+ * not known yet).
+ */
+function setAsideUnsetChannels(raw: unknown, deferred: UnsetReference[], file: string): UnsetChannel[] {
+  const refs = deferred.filter((d) => d.path[0] === 'notifications');
+  if (refs.length === 0 || !isRecord(raw) || !Array.isArray(raw.notifications)) return [];
+  const list = raw.notifications as unknown[];
+  const positions = [...new Set(refs.map((d) => Number(d.path[1])))];
+  const out: UnsetChannel[] = [];
+  for (const position of positions) {
+    const unsetPaths = refs.filter((d) => Number(d.path[1]) === position).map((d) => d.path.join('.'));
+    const entry = list[position];
+    const checked = notificationSchema.safeParse(entry);
+    const issues = checked.success
+      ? []
+      : checked.error.issues.filter(
+          (i) => !unsetPaths.includes(['notifications', String(position), ...i.path.map(String)].join('.')),
+        );
+    if (issues.length > 0) {
+      const lines = describeIssues(
+        issues.map((i) => ({ ...i, path: ['notifications', position, ...i.path] })),
+        raw,
+      ).map((l) => `[config] ${file}: ${l}`);
+      throw new LifeboatError('config_invalid', lines.join('\n'));
+    }
+    // The placeholder broke only the unset settings: the entry as written, type and all.
+    const error = refs.find((d) => Number(d.path[1]) === position)!.error;
+    out.push({ position, config: (checked.success ? checked.data : entry) as ChannelConfig, error });
+  }
+  raw.notifications = list.filter((_, i) => !positions.includes(i));
+  return out;
 }
 
 /** The settings of each parsed config that use an unset variable, kept for requireEverySource. */

@@ -2,7 +2,8 @@
  * @module daemon/worker-daemon
  * `lifeboat worker` as a process: a fleet worker (jobs/fleet/fleet-jobs) that runs the jobs its
  * labels reach and nothing else: no HTTP, no schedules. Jobs run with the same code as in
- * `lifeboat serve` (jobs/queue/job-queue), against the shared PostgreSQL catalog.
+ * `lifeboat serve` (jobs/queue/job-queue), against the shared PostgreSQL catalog. A worker
+ * whose repository password is write-only takes backups only (docs/distributed.md).
  */
 import { hostname } from 'node:os';
 import type { CatalogStore } from '../catalog/catalog-store.js';
@@ -11,6 +12,7 @@ import type { LifeboatConfig } from '../config/config.js';
 import { parseDuration } from '../config/duration.js';
 import { describe } from '../errors.js';
 import type { FleetQueueOptions, Labels } from '../jobs/fleet/fleet-queue.js';
+import { labelsText } from '../jobs/fleet/fleet-settings.js';
 import { releaseAllLocks } from '../repo/lock.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
 import { openBackend, type StorageOptions } from '../storage/registry.js';
@@ -43,13 +45,24 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
   );
   const { FleetJobs } = await import('../jobs/fleet/fleet-jobs.js');
   const { JobQueue } = await import('../jobs/queue/job-queue.js');
+  const repo = o.repository;
+  const openRepository = async () =>
+    Repository.open(await openBackend(repo.url, repo.storage), repo.password, {
+      ...repo.options,
+      clock: systemClock,
+    });
+  // Opened once now: a wrong password fails here, and the key's role decides what it takes.
+  const writeOnly = await openRepository().then(async (r) => {
+    await r.close().catch(() => {});
+    await r.closeStorage().catch(() => {});
+    return r.writeOnly;
+  });
   const fleet = await FleetJobs.start(o.fleet, {
     config: o.config,
     catalog: o.catalog,
     clock: systemClock,
     log,
   });
-  const repo = o.repository;
   const runner = new JobQueue({
     catalog: o.catalog,
     clock: systemClock,
@@ -58,11 +71,7 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
     concurrency: o.concurrency,
     lifeboatArgv: o.lifeboatArgv,
     env: o.env,
-    openRepository: async () =>
-      Repository.open(await openBackend(repo.url, repo.storage), repo.password, {
-        ...repo.options,
-        clock: systemClock,
-      }),
+    openRepository,
     dispatch: fleet.dispatch,
   });
   process.removeAllListeners('SIGTERM');
@@ -71,13 +80,9 @@ export async function runWorker(o: WorkerOptions): Promise<never> {
     for (const s of ['SIGTERM', 'SIGINT'] as const) process.once(s, () => resolve(s));
   });
   const name = `${hostname()}:${process.pid}`;
-  await fleet.work(runner, o.labels, o.concurrency, name);
-  const labels =
-    Object.entries(o.labels)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',') || 'none';
+  await fleet.work(runner, o.labels, o.concurrency, name, writeOnly);
   o.print(
-    `lifeboat: worker ${name} running (labels ${labels}, concurrency ${o.concurrency}, catalog ${o.catalog.location})`,
+    `lifeboat: worker ${name} running (labels ${labelsText(o.labels)}, concurrency ${o.concurrency}${writeOnly ? ', backups only: the repository key is write-only' : ''}, catalog ${o.catalog.location})`,
   );
   const got = await signal;
   const graceMs = o.config.server?.shutdown_grace

@@ -12,7 +12,7 @@ import { describe, isLifeboatError, LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
-import type { RepositoryLock } from '../repo/lock.js';
+import type { LockOptions, RepositoryLock } from '../repo/lock.js';
 import type { Repository } from '../repo/repository.js';
 import { SKIPPED_LISTED, type Snapshot, type SnapshotEntry, type SnapshotPoint } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
@@ -35,6 +35,8 @@ export interface BackupRequest {
   point?: SnapshotPoint;
   /** The server job saving it (recorded in the snapshot; a retried attempt adopts it). */
   job?: string;
+  /** How long to wait for the repository lock while other work holds it (default: fail at once). */
+  lockWait?: Pick<LockOptions, 'waitMs' | 'onWait'>;
 }
 
 export interface BackupOutcome {
@@ -53,10 +55,11 @@ export interface BackupOutcome {
 function countingProgress(inner: Progress) {
   let reused = 0;
   let estimate: number | undefined;
-  let unsized = false;
+  // The phase's size is known (given at its start, or counted by the engine): no estimate.
+  let sized = false;
   const progress: Progress = {
     start: (label, totalBytes) => {
-      unsized = totalBytes === undefined;
+      sized = totalBytes !== undefined;
       if (totalBytes !== undefined || estimate === undefined) inner.start(label, totalBytes);
       else if (inner.total) {
         inner.start(label);
@@ -69,13 +72,19 @@ function countingProgress(inner: Progress) {
     },
     done: () => inner.done(),
   };
-  if (inner.total) progress.total = inner.total.bind(inner);
+  const total = inner.total?.bind(inner);
+  if (total) {
+    progress.total = (totals) => {
+      sized = true;
+      total(totals);
+    };
+  }
   return {
     progress,
     reused: () => reused,
     estimate: (bytes: number | undefined) => {
       estimate = bytes;
-      if (bytes !== undefined && unsized) inner.total?.({ bytes, final: false });
+      if (bytes !== undefined && !sized) total?.({ bytes, final: false });
     },
   };
 }
@@ -91,11 +100,11 @@ interface Ready {
 }
 
 /** Opens, locks and reads the repository for a backup of `source`; no lock is left on failure. */
-async function readyForBackup(ref: RepositoryRef, source: string): Promise<Ready> {
+async function readyForBackup(ref: RepositoryRef, source: string, lockWait?: LockOptions): Promise<Ready> {
   const repo = await ref;
   // The seal worker starts while the lock and the index are awaited.
   repo.contentPool()?.warm();
-  const lock = await repo.lock(false, `backup of ${source}`);
+  const lock = await repo.lock(false, `backup of ${source}`, lockWait);
   try {
     await repo.loadIndex({ adoptOrphans: true });
     // Write-only credentials cannot read snapshots: every file is read again (and deduplicated).
@@ -105,6 +114,53 @@ async function readyForBackup(ref: RepositoryRef, source: string): Promise<Ready
     await lock.release().catch(() => {});
     throw err;
   }
+}
+
+/** A source's backup under way, its writes waiting in a WaitingStore until `open`. */
+interface StartedSource {
+  backup: Promise<Awaited<ReturnType<Source['backup']>>>;
+  /** The repository is ready: the source's writes go on into `store`. */
+  open(store: RepoContentStore, parentRoot: string | undefined): void;
+  /**
+   * Gives the backup up: its waiting writes fail with `reason`, its signal aborts. Settles
+   * once it has stopped; a second call is the first one's.
+   */
+  stop(reason: unknown): Promise<void>;
+}
+
+function startSource(source: Source, progress: Progress): StartedSource {
+  const abort = new AbortController();
+  let open!: StartedSource['open'];
+  let fail!: (err: unknown) => void;
+  const stored = new Promise<{ store: RepoContentStore; parentRoot?: string }>((resolve, reject) => {
+    open = (store, parentRoot) => resolve({ store, parentRoot });
+    fail = reject;
+  });
+  const parentRoot = stored.then((s) => s.parentRoot);
+  parentRoot.catch(() => {}); // awaited by the engines that use it
+  progress.start(`backup ${source.name}`);
+  const backup = (async () =>
+    source.backup({
+      store: new WaitingStore(stored.then((s) => s.store)),
+      progress,
+      parentRoot,
+      signal: abort.signal,
+    }))();
+  backup.catch(() => {}); // awaited by the job
+  let stopping: Promise<void> | undefined;
+  return {
+    backup,
+    open,
+    stop: (reason) => {
+      stopping ??= (async () => {
+        fail(reason);
+        abort.abort(reason);
+        await backup.catch(() => {});
+        progress.done();
+      })();
+      return stopping;
+    },
+  };
 }
 
 /**
@@ -119,44 +175,34 @@ export async function runBackup(ref: RepositoryRef, req: BackupRequest): Promise
   const started = (ref instanceof Promise ? systemClock : ref.clock).now();
   const counted = countingProgress(req.progress ?? silentProgress);
   const progress = counted.progress;
-  const stop = new AbortController();
-  let open!: (store: RepoContentStore, parentRoot: string | undefined) => void;
-  let fail!: (err: unknown) => void;
-  const stored = new Promise<{ store: RepoContentStore; parentRoot?: string }>((resolve, reject) => {
-    open = (store, parentRoot) => resolve({ store, parentRoot });
-    fail = reject;
-  });
-  const parentRoot = stored.then((s) => s.parentRoot);
-  parentRoot.catch(() => {}); // awaited by the engines that use it
-  progress.start(`backup ${req.source.name}`);
-  const backup = (async () =>
-    req.source.backup({
-      store: new WaitingStore(stored.then((s) => s.store)),
-      progress,
-      parentRoot,
-      signal: stop.signal,
-    }))();
-  backup.catch(() => {}); // awaited below
-  const stopSource = async (reason: unknown) => {
-    fail(reason);
-    stop.abort(reason);
-    await backup.catch(() => {});
-    progress.done();
+  let source = startSource(req.source, progress);
+  // The source does not wait on other work: when the lock has to wait, the source is stopped,
+  // and started again once the lock is held.
+  let restart: Promise<void> | undefined;
+  const lockWait = req.lockWait && {
+    ...req.lockWait,
+    onWait: (why: string) => {
+      req.lockWait?.onWait?.(why);
+      restart = source.stop(new LifeboatError('locked', why));
+    },
   };
-
   let ready: Ready;
   try {
-    ready = await readyForBackup(ref, req.source.name);
+    ready = await readyForBackup(ref, req.source.name, lockWait);
   } catch (err) {
-    await stopSource(err);
+    await source.stop(err);
     throw err;
+  }
+  if (restart) {
+    await restart;
+    source = startSource(req.source, progress);
   }
   const { repo, lock, parent } = ready;
   try {
     // An earlier attempt of this job saved this unit and died before the catalog heard of it:
     // that snapshot is the job's, and a second one would be a duplicate.
     if (req.job && parent?.snapshot.job === req.job) {
-      await stopSource(
+      await source.stop(
         new LifeboatError('interrupted', `[backup] ${req.source.name}: saved by this job already`),
       );
       return { id: parent.id, snapshot: parent.snapshot };
@@ -166,10 +212,10 @@ export async function runBackup(ref: RepositoryRef, req: BackupRequest): Promise
     const previous = usableParent?.snapshot.stats.bytes;
     counted.estimate(typeof previous === 'number' ? previous : undefined);
     const addedBefore = repo.bytesAdded;
-    open(new RepoContentStore(repo), usableParent?.snapshot.root);
+    source.open(new RepoContentStore(repo), usableParent?.snapshot.root);
     let result: Awaited<ReturnType<Source['backup']>>;
     try {
-      result = await backup;
+      result = await source.backup;
       progress.done();
     } catch (err) {
       progress.done();
@@ -267,6 +313,8 @@ export interface SourceBackupRequest {
   point?: SnapshotPoint;
   /** The server job saving them (see BackupRequest.job). */
   job?: string;
+  /** See BackupRequest.lockWait. */
+  lockWait?: BackupRequest['lockWait'];
 }
 
 /**
@@ -359,6 +407,7 @@ export async function backupSource(
                 run,
                 point: req.point,
                 job: req.job,
+                lockWait: req.lockWait,
               }),
             );
           } catch (err) {

@@ -5,7 +5,7 @@
  * (schema and factory, testing/channel-contract.ts in its test) and one entry here.
  */
 import type { z } from 'zod';
-import type { AlertChannel } from './channel.js';
+import { type AlertChannel, alertKindsSchema, kindFilter } from './channel.js';
 import { createEmailChannel, emailChannelSchema } from './email-channel.js';
 import { createPagerdutyChannel, pagerdutyChannelSchema } from './pagerduty-channel.js';
 import { createSlackChannel, slackChannelSchema } from './slack-channel.js';
@@ -47,4 +47,20 @@ export const channelSchemas = CHANNEL_TYPES.map((t) => channels[t].schema) as [
 /** The channel a `notifications:` entry (validated by the config schema) describes. */
 export function createChannel(config: ChannelConfig): AlertChannel {
   return (channels[config.type] as ChannelKind<z.ZodObject>).create(config);
+}
+
+/**
+ * A `notifications:` entry whose settings use an unset variable: it receives what its `on:`
+ * asks for and fails each send with `error`, which names the variable (config/config).
+ */
+export function unsetChannel(config: ChannelConfig, position: number, error: Error): AlertChannel {
+  const on = alertKindsSchema.safeParse(config.on);
+  return {
+    type: config.type,
+    label: `${config.type} (notifications.${position})`,
+    accepts: kindFilter(on.success ? on.data : undefined),
+    async send() {
+      throw error;
+    },
+  };
 }

@@ -72,3 +72,33 @@ test('WAL pushes take their locks while prune holds its own, not while a key rot
   await assert.rejects(repo.lock(false, 'wal-push', { scope: 'wal' }), locked);
   await rotate.release();
 });
+
+test('with waitMs, a lock waits for a conflicting holder: taken once it is released, refused after the wait', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-lock-'));
+  dirs.push(dir);
+  const repo = await Repository.init(createLocalBackend(dir), 'secret', { kdf: { N: 1024, r: 8, p: 1 } });
+  const prune = await repo.lock(true, 'prune', { walAllowed: true });
+  const told: string[] = [];
+  const began = Date.now();
+  setTimeout(() => void prune.release(), 1500);
+  const backup = await repo.lock(false, 'backup', { waitMs: 60_000, onWait: (why) => told.push(why) });
+  const waited = Date.now() - began;
+  assert.ok(waited >= 1500 && waited < 10_000, `waited ${waited} ms`);
+  assert.equal(told.length, 1, 'told once');
+  assert.match(told[0], /is locked by prune pid/);
+  await backup.release();
+
+  // Held past the wait: the lock error, saying how long it waited.
+  const held = await repo.lock(true, 'prune', { walAllowed: true });
+  try {
+    const start = Date.now();
+    await assert.rejects(repo.lock(false, 'backup', { waitMs: 2500 }), (err) => {
+      assert.ok(isLifeboatError(err) && err.code === 'locked');
+      assert.match(err.message, /is locked by prune pid .*\(waited [23] s for it\)/);
+      return true;
+    });
+    assert.ok(Date.now() - start >= 2500);
+  } finally {
+    await held.release();
+  }
+});

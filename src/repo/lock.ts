@@ -17,8 +17,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
-import { errnoCode, LifeboatError } from '../errors.js';
+import { errnoCode, isLifeboatError, LifeboatError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import type { KeyRing } from './crypto.js';
 
@@ -53,7 +54,17 @@ export interface LockOptions {
   scope?: 'wal' | 'prune';
   /** Exclusive locks: let 'wal' holders take and keep their locks. */
   walAllowed?: boolean;
+  /**
+   * While a conflicting lock is held, try again every LOCK_RETRY_MS for up to this long
+   * before failing (default 0: fail at once). Wall-clock time.
+   */
+  waitMs?: number;
+  /** Told once, with the lock error naming the holder, when a wait begins. */
+  onWait?: (why: string) => void;
 }
+
+/** How often a lock wait tries again. */
+export const LOCK_RETRY_MS = 2_000;
 
 export type LockState = 'alive' | 'stale' | 'dead';
 
@@ -136,7 +147,8 @@ export class RepositoryLock {
   ) {}
 
   /**
-   * Takes a lock. Fails with code 'locked' when a conflicting lock is held (see conflicts()).
+   * Takes a lock. Fails with code 'locked' when a conflicting lock is held (see conflicts()),
+   * at once or after options.waitMs.
    * Dead locks are removed on the way.
    */
   static async acquire(
@@ -159,7 +171,7 @@ export class RepositoryLock {
     };
     if (!exclusive && options.scope) info.scope = options.scope;
     if (exclusive && options.walAllowed) info.walAllowed = true;
-    await checkConflicts(backend, key, clock, info, undefined);
+    await waitForConflicts(backend, key, clock, info, options);
     const lock = new RepositoryLock(backend, key, clock, info);
     // Held from before the write, so an interrupt during it still releases the lock.
     RepositoryLock.held.add(lock);
@@ -201,6 +213,35 @@ export class RepositoryLock {
       await this.writing;
     } finally {
       this.writing = undefined;
+    }
+  }
+}
+
+/** checkConflicts, tried again every LOCK_RETRY_MS while a conflicting lock is held, up to options.waitMs. */
+async function waitForConflicts(
+  backend: Backend,
+  key: KeyRing,
+  clock: Clock,
+  info: LockInfo,
+  options: LockOptions,
+): Promise<void> {
+  const waitMs = options.waitMs ?? 0;
+  const began = Date.now();
+  for (let told = false; ; told = true) {
+    try {
+      return await checkConflicts(backend, key, clock, info, undefined);
+    } catch (err) {
+      if (!isLifeboatError(err) || err.code !== 'locked') throw err;
+      const waited = Date.now() - began;
+      if (waited >= waitMs) {
+        if (waitMs === 0) throw err;
+        throw new LifeboatError('locked', `${err.message} (waited ${Math.round(waited / 1000)} s for it)`, {
+          cause: err,
+          retryable: true,
+        });
+      }
+      if (!told) options.onWait?.(err.message);
+      await sleep(Math.min(LOCK_RETRY_MS, waitMs - waited));
     }
   }
 }

@@ -197,7 +197,9 @@ export const jobResponse = z.object({
     })
     .nullable()
     .optional()
-    .describe('running jobs of this server: live progress'),
+    .describe(
+      'running jobs: live progress (in a fleet, as the instance running it last stored it, about every 2 s)',
+    ),
 });
 
 export const treeResponse = z.object({
@@ -404,6 +406,12 @@ export const workersResponse = z.object({
       host: z.string(),
       pid: z.number(),
       labels: z.record(z.string(), z.string()),
+      kinds: z
+        .array(z.string())
+        .nullable()
+        .describe(
+          'the job kinds it takes; null: every kind (a worker with a write-only key takes backups only)',
+        ),
       started_at: z.string(),
       last_seen: z.string(),
       current: z.array(

@@ -12,7 +12,7 @@ import type { JobRecord } from '../catalog/catalog.js';
 import { syncFromSnapshots } from '../catalog/catalog-rebuild.js';
 import type { CatalogStore } from '../catalog/catalog-store.js';
 import { type Clock, systemClock } from '../clock.js';
-import type { LifeboatConfig } from '../config/config.js';
+import { type LifeboatConfig, unsetChannels } from '../config/config.js';
 import { parseDuration } from '../config/duration.js';
 import { describe } from '../errors.js';
 import { FleetJobs } from '../jobs/fleet/fleet-jobs.js';
@@ -34,7 +34,7 @@ import {
   type FinishedRun,
   type SourceFacts,
 } from '../notify/alert-rules.js';
-import { createChannel } from '../notify/channel-registry.js';
+import { createChannel, unsetChannel } from '../notify/channel-registry.js';
 import { Repository, type RepositoryOptions } from '../repo/repository.js';
 import { runTotals, sourceOfUnit } from '../sources/source-units.js';
 import { openBackend, type StorageOptions } from '../storage/registry.js';
@@ -177,7 +177,10 @@ export class LifeboatServer implements ApiContext {
     );
     this.alerts = new AlertDispatcher(
       this.catalog,
-      (this.config.notifications ?? []).map(createChannel),
+      [
+        ...(this.config.notifications ?? []).map(createChannel),
+        ...unsetChannels(this.config).map((u) => unsetChannel(u.config, u.position, u.error)),
+      ],
       this.clock,
       {
         repeatMs: a.repeat ? parseDuration(a.repeat) : DEFAULT_REPEAT_MS,

@@ -47,7 +47,9 @@ export interface BackendCapabilities {
    * if absent, replace only if unchanged since read (S3 If-None-Match / If-Match, Azure
    * ETags, a local rename protocol). Such a backend implements createIfAbsent(),
    * loadVersioned() and replaceIfVersion(); leases (repo/lease.ts) rely on them. A store that
-   * accepts the headers but ignores them (some S3 servers) MUST NOT claim it. Absent means false.
+   * accepts the headers but ignores them (some S3 servers) MUST NOT claim it: the S3 backend
+   * claims it on AWS or where `conditional_writes` says so, and checks the store once per
+   * process before its first conditional write. Absent means false.
    */
   conditionalWrites?: boolean;
 }

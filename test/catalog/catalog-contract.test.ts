@@ -340,6 +340,27 @@ function runCatalogContract(factory: CatalogFactory): void {
         assert.equal((await catalog.listJobs()).length, 100);
       }));
 
+    test('updateJob progress: stored as given, read back by another connection, listed, cleared by null', () =>
+      withCatalog(async ({ catalog, reopen }) => {
+        const job = await catalog.createJob({
+          kind: 'backup',
+          source: 'docs',
+          trigger: 'api',
+          status: 'queued',
+        });
+        assert.equal(job.progress, undefined);
+        await catalog.updateJob(job.id, { status: 'running', progress: PROGRESS });
+        const other = await reopen();
+        assert.deepEqual((await other.getJob(job.id))?.progress, PROGRESS);
+        assert.deepEqual((await other.listJobs())[0].progress, PROGRESS);
+        const later = { ...PROGRESS, files_done: 9, bytes_done: 9000, percent: 90 };
+        await other.updateJob(job.id, { progress: later });
+        assert.deepEqual((await catalog.getJob(job.id))?.progress, later);
+        const done = await catalog.updateJob(job.id, { status: 'succeeded', progress: null });
+        assert.equal(done.progress, undefined);
+        assert.equal((await other.getJob(job.id))?.progress, undefined);
+      }));
+
     test('activeJobs: queued and running only, oldest first', () =>
       withCatalog(async ({ catalog }, clock) => {
         const a = await catalog.createJob({
@@ -395,6 +416,75 @@ function runCatalogContract(factory: CatalogFactory): void {
         assert.equal((await catalog.lastFailure('docs'))?.error, 'disk full');
         assert.equal((await catalog.lastFailure('other'))?.started_at, '2026-02-06T00:00:00.000Z');
         assert.equal(await catalog.lastFailure('nothing'), undefined);
+      }));
+
+    test('lastBackupOutcomes: every source at once, the same jobs as lastFinished and lastFailure', () =>
+      withCatalog(async ({ catalog }) => {
+        await catalog.insertFinishedJobs([
+          finished('2026-02-01T00:00:00.000Z', { status: 'failed', error: 'old failure' }),
+          finished('2026-02-02T00:00:00.000Z', { status: 'failed', error: 'disk full' }),
+          finished('2026-02-03T00:00:00.000Z', { status: 'succeeded', snapshots: ['s3'] }),
+          finished('2026-02-04T00:00:00.000Z', { status: 'interrupted' }),
+          // Same start: the later inserted one is the newer.
+          finished('2026-02-05T00:00:00.000Z', { source: 'tie', status: 'succeeded', snapshots: ['t1'] }),
+          finished('2026-02-05T00:00:00.000Z', { source: 'tie', status: 'succeeded', snapshots: ['t2'] }),
+          finished('2026-02-06T00:00:00.000Z', { source: 'only-failed', status: 'failed', error: 'no' }),
+          finished('2026-02-07T00:00:00.000Z', { source: 'skipped', status: 'skipped' }),
+          finished('2026-02-08T00:00:00.000Z', { kind: 'drill', source: 'docs', status: 'failed' }),
+        ]);
+        // A job with no start yet counts by its creation time.
+        const queuedThenFailed = await catalog.createJob({
+          kind: 'backup',
+          source: 'fresh',
+          trigger: 'api',
+          status: 'queued',
+        });
+        await catalog.updateJob(queuedThenFailed.id, { status: 'failed', error: 'refused' });
+        const names = ['docs', 'tie', 'only-failed', 'skipped', 'fresh', 'nothing'];
+        const outcomes = await catalog.lastBackupOutcomes(names);
+        assert.deepEqual([...outcomes.keys()].sort(), ['docs', 'fresh', 'only-failed', 'tie']);
+        for (const name of names) {
+          assert.deepEqual(outcomes.get(name)?.finished, await catalog.lastFinished('backup', name), name);
+          assert.deepEqual(outcomes.get(name)?.failure, await catalog.lastFailure(name), name);
+        }
+        assert.equal(outcomes.get('docs')?.finished?.snapshot, 's3');
+        assert.equal(outcomes.get('docs')?.failure?.error, 'disk full');
+        assert.equal(outcomes.get('tie')?.finished?.snapshot, 't2');
+        assert.equal(outcomes.get('tie')?.failure, undefined);
+        assert.equal(outcomes.get('only-failed')?.finished?.error, 'no');
+        assert.equal(outcomes.get('fresh')?.failure?.id, queuedThenFailed.id);
+        assert.equal((await catalog.lastBackupOutcomes([])).size, 0);
+      }));
+
+    test('insertFinishedJobs: thousands in one call, in their order, each snapshot linked once', () =>
+      withCatalog(async ({ catalog }) => {
+        const base = Date.parse('2026-01-01T00:00:00.000Z');
+        const jobs = Array.from({ length: 2500 }, (_, i) =>
+          finished(new Date(base + i * 60_000).toISOString(), {
+            source: `s${i % 7}`,
+            status: i % 5 === 0 ? 'failed' : 'succeeded',
+            snapshots: i % 5 === 0 ? [] : [`snap-${i}`, `unit-${i}`],
+            bytes_read: 2 ** 40 + i,
+            result: i % 3 === 0 ? null : { files: i },
+            rebuilt: true,
+          }),
+        );
+        // Within one call, a later job naming a snapshot an earlier one names is skipped too.
+        jobs.push(finished('2027-01-01T00:00:00.000Z', { snapshots: ['snap-1'], rebuilt: true }));
+        assert.equal(await catalog.insertFinishedJobs(jobs), 2500);
+        const listed = await catalog.listJobs({ limit: 3000 });
+        assert.equal(listed.length, 2500);
+        const ids = new Set(listed.map((j) => j.id));
+        assert.equal(ids.size, 2500);
+        const oldestFirst = listed.reverse();
+        oldestFirst.forEach((j, i) => {
+          const { id: _id, snapshot, ...rest } = j;
+          assert.deepEqual(rest, jobs[i]);
+          assert.equal(snapshot, jobs[i].snapshots[0] ?? null);
+        });
+        assert.equal((await catalog.knownSnapshots()).size, 2000 * 2);
+        // Again: every job names a known snapshot or none; only the snapshot-less ones add up again.
+        assert.equal(await catalog.insertFinishedJobs(jobs.slice(0, 10)), 2);
       }));
 
     test('insertFinishedJobs: jobs as given (rebuilt), new ids, their snapshots known', () =>
@@ -653,6 +743,21 @@ function runCatalogContract(factory: CatalogFactory): void {
 }
 
 /** A finished backup of "docs" started at `at`, as a rebuild would insert it. */
+const PROGRESS = {
+  phase: 'backup docs',
+  files_done: 3,
+  files_total: 10,
+  bytes_done: 3000,
+  bytes_processed_unchanged: 0,
+  bytes_total: 10000,
+  total_is_estimate: false,
+  percent: 30,
+  eta_seconds: 7,
+  elapsed_seconds: 3,
+  phases_done: 0,
+  updated_at: '2026-03-01T10:00:03.000Z',
+};
+
 function finished(
   at: string,
   over: Partial<Parameters<CatalogStore['insertFinishedJobs']>[0][number]> = {},
@@ -753,6 +858,7 @@ describe('postgres catalog: several processes', { skip: postgresFactory.skip }, 
     await admin.connect();
     try {
       await admin.query('DROP INDEX older.jobs_kind_source_ended');
+      await admin.query('ALTER TABLE older.jobs DROP COLUMN progress');
       await admin.query("UPDATE older.meta SET value = '1' WHERE key = 'schema_version'");
       const again = await PgCatalog.open(srv.url, clock, { schema: 'older' });
       try {
@@ -761,6 +867,9 @@ describe('postgres catalog: several processes', { skip: postgresFactory.skip }, 
           "SELECT 1 FROM pg_indexes WHERE schemaname = 'older' AND indexname = 'jobs_kind_source_ended'",
         );
         assert.equal(index.rowCount, 1);
+        const job = await again.createJob({ kind: 'check', source: null, trigger: 'api', status: 'queued' });
+        const stored = await again.updateJob(job.id, { progress: PROGRESS });
+        assert.deepEqual(stored.progress, PROGRESS);
       } finally {
         await again.close();
       }

@@ -27,7 +27,7 @@ import {
 } from '../../src/testing/servers/postgres.js';
 import { type S3rverServer, s3rverMissing, startS3rver } from '../../src/testing/servers/s3rver.js';
 import { type CliResult, runCli } from '../helpers/cli.js';
-import { pidOf, startUntil, stopProc, until } from '../helpers/fleet.js';
+import { type CatalogJobRow as JobRow, pidOf, startUntil, stopProc, until } from '../helpers/fleet.js';
 
 const unavailable = postgresUnavailable() ?? s3rverMissing();
 if (unavailable) console.log(`SKIPPED fleet chaos: ${unavailable}`);
@@ -39,17 +39,6 @@ interface Proc {
   out: () => string;
   labels: Record<string, string>;
   role: 'serve' | 'worker';
-}
-
-interface JobRow {
-  id: string;
-  kind: string;
-  source: string | null;
-  status: string;
-  trigger: string;
-  owner: string | null;
-  error: string | null;
-  snapshots: string[];
 }
 
 interface Kill {

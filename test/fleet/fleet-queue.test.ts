@@ -3,7 +3,8 @@
  * The fleet queue (jobs/fleet) against a throwaway PostgreSQL, with fleet instances in real
  * child processes (test/helpers/fleet-worker): a 1-second schedule claimed by two instances
  * runs each slot once, also when one of them is killed; a job whose worker is killed with SIGKILL completes on another after the
- * lease, and one that stalls past it (SIGSTOP) gives the job up; one source's jobs never overlap across workers; labels route jobs; failed jobs are
+ * lease, and one that stalls past it (SIGSTOP) gives the job up; one source's jobs never overlap across workers; labels route jobs; a
+ * worker that takes backups only leaves a forget queued, also when its fetch races onto one; failed jobs are
  * retried with backoff. Each case has its own queue schema.
  */
 import assert from 'node:assert/strict';
@@ -331,6 +332,52 @@ describe('fleet queue across processes', { skip: unavailable ?? false }, () => {
     assert.ok(!labelsMatch({ host: 'db1' }, { host: 'db2' }));
     assert.ok(labelsMatch(undefined, {}));
     await Promise.all([stopChild(a), stopChild(b)]);
+  });
+
+  it('kinds: a backup-only worker takes no forget, even when its fetch races past a locked backup; an old heartbeat table gets the column', async () => {
+    // The heartbeat table as before it had `kinds`: starting adds the column.
+    await pool.query(`CREATE SCHEMA q_kinds;
+      CREATE TABLE q_kinds.fleet_worker (id text PRIMARY KEY, name text NOT NULL, host text NOT NULL,
+        pid integer NOT NULL, labels jsonb NOT NULL, started_at timestamptz NOT NULL DEFAULT now(),
+        last_seen timestamptz NOT NULL DEFAULT now(), current jsonb NOT NULL DEFAULT '[]')`);
+    const q = await queue('q_kinds');
+    const s1f = { id: 'k-forget-1', kind: 'forget', source: 's1' };
+    const s2b = { id: 'k-backup-2', kind: 'backup', source: 's2' };
+    const s2f = { id: 'k-forget-2', kind: 'forget', source: 's2' };
+    const ids = new Map<string, string>();
+    for (const j of [s1f, s2b, s2f]) ids.set(j.id, (await q.dispatch(j)) ?? '');
+    const state = (j: typeof s1f) => q.stateOf(j, ids.get(j.id) ?? '');
+    // Another transaction holds s2's backup (as a fetch on another worker would): the
+    // backup-only worker sees it as s2's next job, but its fetch skips locked rows and gets
+    // the forget behind it, which it must put back.
+    const locker = await pool.connect();
+    await locker.query('BEGIN');
+    await locker.query('SELECT id FROM q_kinds.job WHERE id = $1 FOR UPDATE', [ids.get(s2b.id)]);
+    const taken: string[] = [];
+    await q.work({}, async (job) => void taken.push(`bk:${job.id}`), { name: 'bk', kinds: ['backup'] });
+    await systemClock.sleep(2500);
+    assert.deepEqual([...taken], []);
+    for (const j of [s1f, s2b, s2f]) assert.equal(await state(j), 'created', j.id);
+    const { rows } = await pool.query(
+      "SELECT retry_count, started_on FROM q_kinds.job WHERE data->'job'->>'id' = 'k-forget-2'",
+    );
+    assert.deepEqual(rows, [{ retry_count: 0, started_on: null }], 'the raced fetch was rolled back');
+    assert.equal(q.health().reason, undefined);
+    const [bk] = await q.workers();
+    assert.deepEqual([bk.name, bk.kinds], ['bk', ['backup']]);
+    await locker.query('COMMIT');
+    locker.release();
+    await until('the backup ran', async () => (await state(s2b)) === 'completed');
+    await systemClock.sleep(1500);
+    assert.deepEqual([...taken], ['bk:k-backup-2']);
+    assert.equal(await state(s2f), 'created');
+    // A worker that takes every kind runs the forgets.
+    await q.work({}, async (job) => void taken.push(`full:${job.id}`), { name: 'full' });
+    await until(
+      'the forgets ran',
+      async () => (await state(s1f)) === 'completed' && (await state(s2f)) === 'completed',
+    );
+    assert.deepEqual(taken.slice(1).sort(), ['full:k-forget-1', 'full:k-forget-2']);
   });
 
   it('a failing job is retried with backoff, then fails for good after its retries', async () => {

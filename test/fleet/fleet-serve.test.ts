@@ -27,27 +27,21 @@ import {
   startPostgres,
 } from '../../src/testing/servers/postgres.js';
 import { type CliResult, runCli } from '../helpers/cli.js';
-import { pidOf, startUntil, stopProc, until } from '../helpers/fleet.js';
+import {
+  fleetConfigHead,
+  fleetEnv,
+  initWithOperator,
+  type CatalogJobRow as JobRow,
+  killLeft,
+  type FleetProc as Proc,
+  pidOf,
+  startUntil,
+  stopProc,
+  until,
+} from '../helpers/fleet.js';
 
 const unavailable = postgresUnavailable();
 if (unavailable) console.log(`SKIPPED fleet serve: ${unavailable}`);
-
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  base?: string;
-}
-
-interface JobRow {
-  id: string;
-  kind: string;
-  source: string | null;
-  status: string;
-  trigger: string;
-  owner: string | null;
-  error: string | null;
-  created_at: string;
-}
 
 describe('lifeboat serve and worker in fleet mode', { skip: unavailable ?? false }, () => {
   let server: PostgresServer;
@@ -110,15 +104,7 @@ describe('lifeboat serve and worker in fleet mode', { skip: unavailable ?? false
       await mkdir(join(dir, name));
       await writeFile(join(dir, name, 'a.txt'), `${name}\n`);
     }
-    const base = `
-repository:
-  url: ${join(dir, 'repo')}
-server:
-  catalog: ${server.url}
-  concurrency: 2
-  shutdown_grace: 2s
-  fleet: { lease: 2s, poll: 1s, retry_delay: 1s, retries: 2 }
-sources:
+    const base = `${fleetConfigHead(join(dir, 'repo'), server.url)}sources:
   docs:
     type: files
     path: ${join(dir, 'docs')}
@@ -142,14 +128,8 @@ sources:
       `${base}  tick:\n    type: files\n    path: ${join(dir, 'tick')}\n    schedule: "* * * * * *"\n`,
     );
     await writeFile(join(dir, 'single.yaml'), `repository:\n  url: ${join(dir, 'repo')}\n`);
-    env = { ...process.env };
-    for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
-    Object.assign(env, { LIFEBOAT_PASSWORD: 'pw-fleet', LIFEBOAT_KDF_N: '1024', LIFEBOAT_LOG_LEVEL: 'warn' });
-    const init = await cli(['init']);
-    assert.equal(init.code, 0, init.stderr);
-    const t = await cli(['token', 'create', 'op', '--role', 'operator']);
-    assert.equal(t.code, 0, t.stderr);
-    token = t.stdout.trim();
+    env = fleetEnv('pw-fleet');
+    token = await initWithOperator(cli);
     for (const name of ['admin1', 'admin2']) {
       const r = await cli(['token', 'create', name, '--role', 'admin']);
       assert.equal(r.code, 0, r.stderr);
@@ -163,7 +143,7 @@ sources:
   });
 
   after(async () => {
-    for (const c of procs) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    killLeft(procs);
     await pool?.end();
     await server?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });

@@ -4,23 +4,35 @@
  * index before the mark and references the marked pack afterwards keeps its snapshot whole
  * (the next prune finds the reference and makes the pack live again); new backups do not
  * deduplicate against marked packs; and prune with a grace neither waits for backups nor
- * runs beside another prune.
+ * runs beside another prune. On S3 the lease goes through conditional writes, with s3rver
+ * behind a front that enforces them as AWS does (test/helpers/s3-conditions.ts: s3rver
+ * ignores If-None-Match / If-Match); on plain s3rver, conditional_writes: true is refused.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { TestClock } from '../../src/clock.js';
 import { runBackup } from '../../src/jobs/backup.js';
 import { type PruneOutcome, pruneRepository } from '../../src/repo/maintenance/prune.js';
 import { Repository } from '../../src/repo/repository.js';
 import { createSource } from '../../src/sources/registry.js';
 import type { Source } from '../../src/sources/source.js';
+import type { Backend } from '../../src/storage/backend.js';
 import { ForwardingBackend } from '../../src/storage/forwarding-backend.js';
 import { createLocalBackend } from '../../src/storage/local/local-backend.js';
+import { S3Backend } from '../../src/storage/s3/s3-backend.js';
+import type { S3Settings } from '../../src/storage/s3/s3-settings.js';
+import {
+  S3RVER_CREDENTIALS,
+  type S3rverServer,
+  s3rverMissing,
+  startS3rver,
+} from '../../src/testing/servers/s3rver.js';
 import { compareTrees } from '../../src/testing/tree-compare.js';
 import { lifeboat, repoEnv, runCli, tempDir } from '../helpers/cli.js';
+import { type ConditionalFront, startConditionalFront } from '../helpers/s3-conditions.js';
 
 const PASSWORD = 'test-password';
 const KDF = { N: 1024, r: 8, p: 1 };
@@ -34,22 +46,36 @@ interface Setup {
   src: string;
   clock: TestClock;
   cleanup: () => Promise<void>;
+  /** The repository's storage when it is not the local folder `repo`. */
+  backend?: () => Backend;
 }
 
-async function setup(prefix: string): Promise<Setup> {
+/** A repository in a temp folder, or at `store` (its URL, the CLI's environment, its backend). */
+async function setup(
+  prefix: string,
+  store?: { url: string; env: Record<string, string>; backend: () => Backend },
+): Promise<Setup> {
   const { dir, cleanup } = await tempDir(prefix);
-  const repo = join(dir, 'repo');
-  const env = repoEnv(repo);
+  const repo = store?.url ?? join(dir, 'repo');
+  const env = repoEnv(repo, store?.env);
   const src = join(dir, 'src');
   await mkdir(src);
   await writeFile(join(src, 'ledger.bin'), randomBytes(400_000));
   await writeFile(join(src, 'notes.txt'), 'kept across prunes\n');
   await lifeboat(['init'], env);
-  return { dir, repo, env, src, clock: new TestClock('2026-03-01T00:00:00Z'), cleanup };
+  return {
+    dir,
+    repo,
+    env,
+    src,
+    clock: new TestClock('2026-03-01T00:00:00Z'),
+    cleanup,
+    backend: store?.backend,
+  };
 }
 
 function open(s: Setup): Promise<Repository> {
-  return Repository.open(createLocalBackend(s.repo), PASSWORD, { clock: s.clock, kdf: KDF });
+  return Repository.open(s.backend?.() ?? createLocalBackend(s.repo), PASSWORD, { clock: s.clock, kdf: KDF });
 }
 
 /** One prune by a fresh process-like repository handle (as each `lifeboat prune` is). */
@@ -254,3 +280,142 @@ test('lifeboat prune --grace: marks, reports and deletes on a later run; 0 delet
     await s.cleanup();
   }
 });
+
+// ---- S3 ---------------------------------------------------------------------------------
+
+const s3Skip = s3rverMissing();
+const s3Opts = s3Skip ? { skip: s3Skip } : {};
+let s3: S3rverServer | undefined;
+let front: ConditionalFront | undefined;
+let buckets = 0;
+before(async () => {
+  if (s3Skip) return;
+  s3 = await startS3rver();
+  front = await startConditionalFront(s3);
+});
+after(async () => {
+  await front?.close();
+  await s3?.close();
+});
+
+/** A repository on s3rver, reached at `endpoint`; the CLI goes there with its default settings. */
+function s3Setup(prefix: string, endpoint: string) {
+  const url = `s3://grace-${process.pid}-${++buckets}/repo`;
+  const settings = (extra: S3Settings = {}): S3Settings => ({
+    endpoint,
+    region: 'us-east-1',
+    path_style: true,
+    ...S3RVER_CREDENTIALS,
+    ...extra,
+  });
+  const backend = (extra: S3Settings = {}) => new S3Backend(url, { settings: settings(extra), env: {} });
+  return { url, backend, env: { ...s3!.env, AWS_ENDPOINT_URL_S3: endpoint }, prefix };
+}
+
+async function s3Packs(b: Backend): Promise<string[]> {
+  const out: string[] = [];
+  for await (const f of b.list('pack')) out.push(f.name);
+  await b.close();
+  return out.sort();
+}
+
+/** A first backup, forgotten, and a second of other content: the first one's packs are unused. */
+async function unusedPacks(
+  s: Setup,
+  packsNow: () => Promise<string[]>,
+): Promise<{ old: string[]; kept: string }> {
+  const first = await backup(s, 'old');
+  const old = await packsNow();
+  await writeFile(join(s.src, 'ledger.bin'), randomBytes(300_000));
+  await writeFile(join(s.src, 'notes.txt'), 'the second backup\n');
+  const kept = await backup(s, 'kept');
+  await lifeboat(['forget', first.id], s.env);
+  return { old, kept: kept.id };
+}
+
+test(
+  'S3 with conditional writes: of two racing prunes one holds the lease; a dead holder blocks only until its lease expires',
+  s3Opts,
+  async () => {
+    const at = s3Setup('lifeboat-prune-s3-lease-', front!.endpoint);
+    const store = () => at.backend({ conditional_writes: true });
+    const s = await setup(at.prefix, { url: at.url, env: at.env, backend: store });
+    try {
+      const { old, kept } = await unusedPacks(s, () => s3Packs(store()));
+      assert.ok(old.length > 0);
+
+      const refusedBefore = front!.stats.refused;
+      const raced = await Promise.allSettled([prune(s, GRACE), prune(s, GRACE)]);
+      const won = raced.filter((r) => r.status === 'fulfilled') as PromiseFulfilledResult<PruneOutcome>[];
+      const lost = raced.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+      assert.equal(won.length, 1, JSON.stringify(raced.map((r) => r.status)));
+      assert.equal(lost[0].reason.code, 'locked');
+      assert.match(lost[0].reason.message, /the prune lease is held by/);
+      assert.ok(front!.stats.refused > refusedBefore, 'the front refused the losing conditional write');
+      assert.equal(won[0].value.packsMarked, old.length);
+      assert.equal(won[0].value.packsDeleted, 0);
+
+      // A holder that died (it never renews nor releases): the next prune is refused...
+      const dead = await open(s);
+      const held = await dead.lease('prune', 'prune');
+      assert.ok(held);
+      await assert.rejects(prune(s, GRACE), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'locked');
+        assert.match(err.message, /the prune lease is held by prune pid \d+ on host .*unless renewed/);
+        return true;
+      });
+      // ... until its lease expires (10 minutes unless renewed; here past the grace as well):
+      // then the next prune takes it over and deletes the marked packs.
+      s.clock.tick(GRACE + HOUR);
+      const late = await prune(s, GRACE);
+      assert.equal(late.packsDeleted, old.length);
+      await assert.rejects(held.renew(), { code: 'locked' });
+      await dead.close();
+      const left = await s3Packs(store());
+      for (const p of old) assert.ok(!left.includes(p), `pack ${p} is deleted past the grace`);
+      await restoresWhole(s, kept, 'out');
+    } finally {
+      await s.cleanup();
+    }
+  },
+);
+
+test(
+  'S3 whose store ignores conditional writes: with conditional_writes on, prune refuses the lease and deletes nothing',
+  s3Opts,
+  async () => {
+    // Plain s3rver, no front: it accepts If-None-Match: * on PutObject and ignores it.
+    const at = s3Setup('lifeboat-prune-s3-ignored-', s3!.endpoint);
+    const s = await setup(at.prefix, { url: at.url, env: at.env, backend: () => at.backend() });
+    try {
+      const { old, kept } = await unusedPacks(s, () => s3Packs(at.backend()));
+      // Its default with a custom endpoint: no conditional writes, lock files. This marks.
+      const marked = await prune(s, GRACE);
+      assert.equal(marked.packsMarked, old.length);
+      s.clock.tick(GRACE + HOUR);
+
+      const claiming = { ...s, backend: () => at.backend({ conditional_writes: true }) };
+      await assert.rejects(prune(claiming, GRACE), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'unsupported');
+        assert.match(err.message, /does not honour conditional writes/);
+        assert.match(err.message, /set repository\.s3\.conditional_writes: false/);
+        return true;
+      });
+      // Past the grace, that prune would have deleted every marked pack: all are still there.
+      const stored = await s3Packs(at.backend());
+      for (const p of old) assert.ok(stored.includes(p), `pack ${p} is still stored`);
+      const locks: string[] = [];
+      const b = at.backend();
+      for await (const f of b.list('lock')) locks.push(f.name);
+      await b.close();
+      assert.deepEqual(locks, [], 'no lease, lock or probe object is left behind');
+
+      // With conditional_writes off it goes on, under the 'prune' lock scope.
+      const late = await prune(s, GRACE);
+      assert.equal(late.packsDeleted, old.length);
+      await restoresWhole(s, kept, 'out');
+    } finally {
+      await s.cleanup();
+    }
+  },
+);

@@ -2,8 +2,9 @@
  * Leases (src/repo/lease.ts) on each storage with conditional writes: a live lease keeps a
  * second taker out with a message naming its holder; once expired it is taken over, the old
  * holder learns it lost it on its next renewal; of several takers of an expired lease one
- * wins; a released lease is free at once. S3 is left out: s3rver, the S3 server the tests
- * run, ignores If-None-Match on PutObject, so S3 keeps to lock files (docs/format.md).
+ * wins; a released lease is free at once. S3 runs with conditional_writes on, through a
+ * front that enforces If-None-Match / If-Match as AWS does (test/helpers/s3-conditions.ts):
+ * s3rver, the S3 server the tests run, ignores both headers.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,7 +17,15 @@ import { Repository } from '../../src/repo/repository.js';
 import { AzureBackend } from '../../src/storage/azure/azure-backend.js';
 import type { Backend } from '../../src/storage/backend.js';
 import { createLocalBackend } from '../../src/storage/local/local-backend.js';
+import { S3Backend } from '../../src/storage/s3/s3-backend.js';
 import { type AzuriteServer, azuriteMissing, startAzurite } from '../../src/testing/servers/azurite.js';
+import {
+  S3RVER_CREDENTIALS,
+  type S3rverServer,
+  s3rverMissing,
+  startS3rver,
+} from '../../src/testing/servers/s3rver.js';
+import { type ConditionalFront, startConditionalFront } from '../helpers/s3-conditions.js';
 
 const PASSWORD = 'lease-password';
 const KDF = { N: 1024, r: 8, p: 1 };
@@ -86,13 +95,22 @@ leaseCases('local', async () => {
 });
 
 const azureSkip = azuriteMissing();
+const s3Skip = s3rverMissing();
 let azurite: AzuriteServer | undefined;
+let s3: S3rverServer | undefined;
+let front: ConditionalFront | undefined;
 let container = 0;
 before(async () => {
   if (!azureSkip) azurite = await startAzurite();
+  if (!s3Skip) {
+    s3 = await startS3rver();
+    front = await startConditionalFront(s3);
+  }
 });
 after(async () => {
   await azurite?.close();
+  await front?.close();
+  await s3?.close();
 });
 
 leaseCases(
@@ -105,4 +123,20 @@ leaseCases(
     };
   },
   azureSkip,
+);
+
+leaseCases(
+  's3 with conditional_writes (s3rver behind a conditional-write front)',
+  async () => {
+    const url = `s3://lease-${process.pid}-${++container}/repo`;
+    const settings = {
+      endpoint: front!.endpoint,
+      region: 'us-east-1',
+      path_style: true,
+      conditional_writes: true,
+      ...S3RVER_CREDENTIALS,
+    };
+    return { backend: () => new S3Backend(url, { settings, env: {} }), done: async () => {} };
+  },
+  s3Skip,
 );

@@ -1,6 +1,9 @@
 /**
  * The S3 backend against a real S3 server (s3rver, started here): the shared contract, then
  * what is S3's own (pagination, multipart, path style, URL forms, errors without secrets).
+ * The contract runs twice: on s3rver as it is (no conditional writes claimed), and with
+ * conditional writes on, through a front that enforces If-None-Match / If-Match as AWS does
+ * (test/helpers/s3-conditions.ts: s3rver ignores both headers).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -17,15 +20,20 @@ import {
   s3rverMissing,
   startS3rver,
 } from '../../src/testing/servers/s3rver.js';
+import { type ConditionalFront, startConditionalFront } from '../helpers/s3-conditions.js';
 
 const skip = s3rverMissing();
 let server: S3rverServer;
+let front: ConditionalFront;
 let n = 0;
 
 before(async () => {
-  if (!skip) server = await startS3rver();
+  if (skip) return;
+  server = await startS3rver();
+  front = await startConditionalFront(server);
 });
 after(async () => {
+  await front?.close();
   await server?.close();
 });
 
@@ -45,6 +53,15 @@ function fresh(extra: S3Settings = {}, prefix = 'repo/one') {
 }
 
 runBackendContract('s3 (s3rver)', async () => ({ backend: fresh(), cleanup: async () => {} }), { skip });
+
+runBackendContract(
+  's3 with conditional_writes (s3rver behind a conditional-write front)',
+  async () => ({
+    backend: fresh({ endpoint: front.endpoint, conditional_writes: true }),
+    cleanup: async () => {},
+  }),
+  { skip },
+);
 
 const opts = skip ? { skip } : {};
 
@@ -161,3 +178,72 @@ test('s3: a server that is down gives a retryable error naming the store', opts,
     await b.close();
   }
 });
+
+test('s3: conditional writes are claimed on AWS, and with a custom endpoint only when set', () => {
+  const aws = new S3Backend('s3://bucket/x', { settings: { region: 'eu-west-1' }, env: {} });
+  const custom = new S3Backend('s3://bucket/x', { settings: { endpoint: 'http://127.0.0.1:9' }, env: {} });
+  const viaEnv = new S3Backend('s3://bucket/x', { env: { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' } });
+  const told = new S3Backend('s3://bucket/x', {
+    settings: { endpoint: 'http://127.0.0.1:9', conditional_writes: true },
+    env: {},
+  });
+  const off = new S3Backend('s3://bucket/x', { settings: { conditional_writes: false }, env: {} });
+  assert.deepEqual(
+    [aws, custom, viaEnv, told, off].map((b) => b.capabilities.conditionalWrites),
+    [true, false, false, true, false],
+  );
+});
+
+test(
+  's3: with conditional_writes on a store that ignores the headers, the first conditional write is refused and says what to set',
+  opts,
+  async () => {
+    // Plain s3rver: it accepts If-None-Match: * on PutObject and replaces the object anyway.
+    const b = fresh({ conditional_writes: true });
+    try {
+      await b.create();
+      const lease = { type: 'lock' as const, name: 'lease-prune' };
+      const refusal = (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'unsupported');
+        assert.match(
+          err.message,
+          /replaced locks\/lease-probe-[0-9a-f]+ though the PutObject said If-None-Match: \*/,
+        );
+        assert.match(err.message, /set repository\.s3\.conditional_writes: false/);
+        assert.match(err.message, new RegExp(`endpoint ${server.endpoint.replace(/[.]/g, '\\.')}`));
+        return true;
+      };
+      await assert.rejects(b.createIfAbsent(lease, Buffer.from('mine')), refusal);
+      // Checked once per process: the verdict stands without another probe.
+      await assert.rejects(b.replaceIfVersion(lease, Buffer.from('mine'), '"x"'), refusal);
+      // No lease was written, and the probe object is gone.
+      const locks: string[] = [];
+      for await (const f of b.list('lock')) locks.push(f.name);
+      assert.deepEqual(locks, []);
+    } finally {
+      await b.close();
+    }
+  },
+);
+
+test(
+  's3: through the conditional-write front, a lost race answers 412 and the backend reports it as lost',
+  opts,
+  async () => {
+    const b = fresh({ endpoint: front.endpoint, conditional_writes: true });
+    try {
+      await b.create();
+      const h = { type: 'lock' as const, name: 'lease-front' };
+      const before = { ...front.stats };
+      const v1 = await b.createIfAbsent(h, Buffer.from('one'));
+      assert.ok(v1);
+      assert.equal(await b.createIfAbsent(h, Buffer.from('two')), undefined);
+      assert.equal(await b.replaceIfVersion(h, Buffer.from('three'), '"0123"'), undefined);
+      assert.deepEqual(await b.load(h), Buffer.from('one'));
+      // The front saw the conditions and refused the two that did not hold.
+      assert.ok(front.stats.refused - before.refused >= 2, JSON.stringify(front.stats));
+    } finally {
+      await b.close();
+    }
+  },
+);

@@ -1,7 +1,8 @@
 /**
  * @module web/workers
- * Fleet mode's workers on the overview: each with its labels, last heartbeat and the jobs it
- * runs. A single server has none, and the table is not shown.
+ * Fleet mode's workers on the overview: each with its labels (and the job kinds it takes, when
+ * not every kind: a backup-only worker), last heartbeat and the jobs it runs. A single server
+ * has none, and the table is not shown.
  */
 import { get, type Workers } from './api';
 import { short, time } from './format';
@@ -27,6 +28,11 @@ export function WorkersTable() {
               {Object.entries(w.labels)
                 .map(([k, v]) => `${k}=${v}`)
                 .join(', ') || <span class="muted">none</span>}
+              {w.kinds && (
+                <div class="muted" title="its repository key is write-only">
+                  only {w.kinds.join(', ')}
+                </div>
+              )}
             </td>
             <td data-label="Last seen">{time(w.last_seen)}</td>
             <td data-label="Running">

@@ -10,6 +10,7 @@
  */
 import type { JobRecord } from '../../catalog/catalog.js';
 import type { CatalogStore } from '../../catalog/catalog-store.js';
+import type { JobKind } from '../../catalog/job-states.js';
 import type { Clock } from '../../clock.js';
 import type { LifeboatConfig } from '../../config/config.js';
 import { describe, LifeboatError } from '../../errors.js';
@@ -21,7 +22,16 @@ import {
   type FleetWorker,
   type FleetWorkerStatus,
   type Labels,
+  labelsMatch,
 } from './fleet-queue.js';
+import { labelsText } from './fleet-settings.js';
+
+/**
+ * The job kinds a write-only key can run: they add snapshots and read nothing back (a backup
+ * with such a key has no parent snapshot to compare with). Forget, prune, check, drill and
+ * restore need a full key.
+ */
+export const WRITE_ONLY_KINDS: readonly JobKind[] = ['backup', 'app_backup'];
 
 export interface FleetJobsOptions {
   config: LifeboatConfig;
@@ -59,17 +69,40 @@ export class FleetJobs {
 
   /** The job queue's `dispatch`: a recorded job goes to its source's fleet queue. */
   readonly dispatch = async (job: JobRecord): Promise<void> => {
-    const id = await this.queue.dispatch({
-      id: job.id,
-      kind: job.kind,
-      source: job.source,
-      labels: this.labelsOf(job.source),
-    });
+    const labels = this.labelsOf(job.source);
+    const id = await this.queue.dispatch({ id: job.id, kind: job.kind, source: job.source, labels });
     if (!id) throw new LifeboatError('conflict', `[fleet] the queue refused job ${job.id} as a duplicate`);
+    await this.warnIfNoWorker(job, labels);
   };
 
-  /** Starts this process's worker: it runs the jobs its labels reach through `runner`. */
-  async work(runner: JobQueue, labels: Labels, concurrency: number, name?: string): Promise<void> {
+  /** Says so in the log when no live worker takes the job (its labels or kind): it waits queued. */
+  private async warnIfNoWorker(job: JobRecord, labels: Labels): Promise<void> {
+    try {
+      const workers = await this.queue.workers();
+      const able = workers.some(
+        (w) => labelsMatch(labels, w.labels) && (!w.kinds || w.kinds.includes(job.kind)),
+      );
+      if (able) return;
+      this.o.log.warn(
+        { job: job.id, kind: job.kind, source: job.source, labels },
+        `no live worker takes this ${job.kind} job (labels ${labelsText(labels)}${WRITE_ONLY_KINDS.includes(job.kind) ? '' : ', a full repository key'}): it waits queued until one starts`,
+      );
+    } catch (err) {
+      this.queue.noteError(err);
+    }
+  }
+
+  /**
+   * Starts this process's worker: it runs the jobs its labels reach through `runner`; with
+   * `writeOnly` (its repository key is write-only), only those of WRITE_ONLY_KINDS.
+   */
+  async work(
+    runner: JobQueue,
+    labels: Labels,
+    concurrency: number,
+    name?: string,
+    writeOnly = false,
+  ): Promise<void> {
     this.worker = await this.queue.work(
       labels,
       async (fleetJob, run) => {
@@ -90,7 +123,7 @@ export class FleetJobs {
         // Stopped here before it finished: the queue hands it on (after the lease).
         if (done.status === 'interrupted') throw new LifeboatError('unavailable', `[fleet] ${done.error}`);
       },
-      { concurrency, ...(name ? { name } : {}) },
+      { concurrency, ...(name ? { name } : {}), ...(writeOnly ? { kinds: WRITE_ONLY_KINDS } : {}) },
     );
   }
 

@@ -12,6 +12,10 @@
  * - Routing by labels: each queue's labels (a source's `runs_on`) sit in `fleet_route`; a
  *   worker fetches only from queues whose labels are all among its own (jsonb `<@`). A job
  *   without labels runs anywhere.
+ * - Routing by kind: a worker may take only some kinds of job (one with a write-only key
+ *   takes backups only). It fetches only from queues whose next job, in pg-boss's fetch
+ *   order, is of a kind it takes, and rolls back a fetch that raced onto another kind, so a
+ *   restore queued behind nothing waits for a worker that can run it.
  * - Retries with backoff are pg-boss's (retryLimit, retryDelay, retryBackoff per job).
  * - A lease: each worker writes a heartbeat row (`fleet_worker`: host, labels, current jobs,
  *   last seen). Every instance reaps workers silent for longer than the lease and fails their
@@ -82,6 +86,8 @@ export interface WorkOptions {
   concurrency?: number;
   /** A name for the overview (default `<host>:<pid>`). */
   name?: string;
+  /** Only jobs of these kinds (default: every kind). */
+  kinds?: readonly string[];
 }
 
 /** A worker as the overview lists it. */
@@ -91,6 +97,8 @@ export interface FleetWorkerStatus {
   host: string;
   pid: number;
   labels: Labels;
+  /** The job kinds it takes; null: every kind. */
+  kinds: string[] | null;
   startedAt: Date;
   lastSeen: Date;
   current: { id: string; kind: string; source: string | null; since: string }[];
@@ -214,7 +222,7 @@ export class FleetQueue {
   /** Every worker with a live heartbeat row: the overview's list. */
   async workers(): Promise<FleetWorkerStatus[]> {
     const { rows } = await this.pool.query(
-      `SELECT id, name, host, pid, labels, started_at, last_seen, current FROM ${this.schema}.fleet_worker ORDER BY name, id`,
+      `SELECT id, name, host, pid, labels, kinds, started_at, last_seen, current FROM ${this.schema}.fleet_worker ORDER BY name, id`,
     );
     return rows.map((r) => ({
       id: r.id,
@@ -222,6 +230,7 @@ export class FleetQueue {
       host: r.host,
       pid: r.pid,
       labels: r.labels,
+      kinds: r.kinds,
       startedAt: r.started_at,
       lastSeen: r.last_seen,
       current: r.current,
@@ -342,6 +351,8 @@ export class FleetQueue {
           last_seen timestamptz NOT NULL DEFAULT now(),
           current jsonb NOT NULL DEFAULT '[]'
         );
+        -- The kinds a worker takes (NULL: every kind); tables made before it get the column.
+        ALTER TABLE ${s}.fleet_worker ADD COLUMN IF NOT EXISTS kinds jsonb;
         CREATE TABLE IF NOT EXISTS ${s}.fleet_slot (
           schedule text NOT NULL,
           slot timestamptz NOT NULL,
@@ -406,6 +417,8 @@ export class FleetQueue {
   }
 }
 
+const NOT_OURS = 'fetched a job of a kind this worker does not take';
+
 interface Running {
   queue: string;
   queueJobId: string;
@@ -422,6 +435,7 @@ export class FleetWorker {
   readonly name: string;
   private readonly running = new Map<string, Running>();
   private readonly concurrency: number;
+  private readonly kinds: readonly string[] | null;
   private poller: NodeJS.Timeout | undefined;
   private beat: NodeJS.Timeout | undefined;
   private polling = false;
@@ -434,6 +448,7 @@ export class FleetWorker {
     options: WorkOptions,
   ) {
     this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.kinds = options.kinds ? [...options.kinds] : null;
     this.name = options.name ?? `${hostname()}:${process.pid}`;
   }
 
@@ -476,9 +491,16 @@ export class FleetWorker {
 
   private async register(): Promise<void> {
     await this.fleet.db.query(
-      `INSERT INTO ${this.fleet.schema}.fleet_worker (id, name, host, pid, labels) VALUES ($1, $2, $3, $4, $5)
+      `INSERT INTO ${this.fleet.schema}.fleet_worker (id, name, host, pid, labels, kinds) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (id) DO UPDATE SET last_seen = now()`,
-      [this.id, this.name, hostname(), process.pid, JSON.stringify(this.labels)],
+      [
+        this.id,
+        this.name,
+        hostname(),
+        process.pid,
+        JSON.stringify(this.labels),
+        this.kinds && JSON.stringify(this.kinds),
+      ],
     );
   }
 
@@ -526,14 +548,18 @@ export class FleetWorker {
   /** Fetches one job from a queue this worker may serve; false when none is ready. */
   private async takeOne(): Promise<boolean> {
     const s = this.fleet.schema;
-    // Queues whose labels we carry and that hold a job ready to start, in random order so
-    // workers do not all pile onto the same queue.
+    // Queues whose labels we carry and whose next ready job (in pg-boss's fetch order) is of
+    // a kind we take, in random order so workers do not all pile onto the same queue.
     const { rows } = await this.fleet.db.query(
-      `SELECT r.queue FROM ${s}.fleet_route r
-       WHERE r.labels <@ $1::jsonb
-         AND EXISTS (SELECT 1 FROM ${s}.job j WHERE j.name = r.queue AND j.state < 'active' AND j.start_after < now())
+      `SELECT queue FROM (
+         SELECT r.queue, (SELECT j.data->'job'->>'kind' FROM ${s}.job j
+                          WHERE j.name = r.queue AND j.state < 'active' AND j.start_after < now()
+                          ORDER BY j.priority DESC, j.created_on, j.id LIMIT 1) AS kind
+         FROM ${s}.fleet_route r WHERE r.labels <@ $1::jsonb
+       ) ready
+       WHERE kind IS NOT NULL AND ($2::text[] IS NULL OR kind = ANY($2::text[]))
        ORDER BY random()`,
-      [JSON.stringify(this.labels)],
+      [JSON.stringify(this.labels), this.kinds],
     );
     for (const { queue } of rows as { queue: string }[]) {
       if (this.stopping) return false;
@@ -541,6 +567,8 @@ export class FleetWorker {
         .transaction(async (client, db) => {
           const [job] = await this.fleet.jobs.fetch<JobData>(queue, { includeMetadata: true, db });
           if (!job) return undefined;
+          // Another job came first meanwhile: the rollback leaves it queued for a worker that takes it.
+          if (this.kinds && !this.kinds.includes(job.data.job.kind)) throw new Error(NOT_OURS);
           const r: Running = {
             queue,
             queueJobId: job.id,
@@ -560,7 +588,9 @@ export class FleetWorker {
         })
         .catch((err) => {
           // A unique violation (the queue's job is already active elsewhere) rolls back too.
-          if (!/reaped|current transaction is aborted/.test(describe(err))) this.fleet.noteError(err);
+          const m = describe(err);
+          if (!/reaped|current transaction is aborted/.test(m) && !m.includes(NOT_OURS))
+            this.fleet.noteError(err);
           return undefined;
         });
       if (!run) continue;

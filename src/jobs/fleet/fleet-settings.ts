@@ -37,6 +37,15 @@ export function parseLabels(text: string): Labels {
   return labels;
 }
 
+/** Labels as `--labels` takes them (`host=db1,zone=a`), or `none`. */
+export function labelsText(labels: Labels): string {
+  return (
+    Object.entries(labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || 'none'
+  );
+}
+
 /**
  * Whether a process offering `offered` runs a source's jobs (its `runs_on` all among them);
  * the fleet queue's routing rule, here without loading pg.

@@ -21,6 +21,11 @@ export interface JobRunnerContext {
   env?: NodeJS.ProcessEnv;
   /** A further repository handle (an app job's parallel lanes); the job closes it. */
   openRepository?: () => Promise<Repository>;
+  /**
+   * A backup waits this long for the repository lock while other work holds it (a prune
+   * without grace on another instance), instead of failing; onWait is told who holds it.
+   */
+  lockWait?: { waitMs: number; onWait?: (why: string) => void };
 }
 
 /** A job to submit after this one; the queue adds who and why. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TestClock } from '../../clock.js';
-import { JobProgressBoard } from './job-progress.js';
+import { JobProgressBoard, STORE_EVERY_MS } from './job-progress.js';
 
 describe('JobProgressBoard', () => {
   it('keeps files and bytes of the total, percent and ETA per running job', () => {
@@ -72,5 +73,33 @@ describe('JobProgressBoard', () => {
     assert.equal(next?.phases_done, 1);
     board.clear('j1');
     assert.equal(board.get('j1'), undefined);
+  });
+
+  it('stores the progress at most every STORE_EVERY_MS, the latest figures last, and clears it at the end', async () => {
+    const clock = new TestClock('2026-01-01T00:00:00Z');
+    const writes: { at: number; job: string; bytes: number | null }[] = [];
+    const began = Date.now();
+    const board = new JobProgressBoard(clock, async (job, progress) => {
+      writes.push({ at: Date.now() - began, job, bytes: progress?.bytes_done ?? null });
+    });
+    const p = board.track('j1');
+    p.start('backup docs', 1000);
+    // Updates for 3 s, every 50 ms: a write at once, one about 2 s later, and the last figures.
+    for (let i = 1; i <= 60; i++) {
+      p.advance(10);
+      await sleep(50);
+    }
+    p.done();
+    await sleep(STORE_EVERY_MS + 300);
+    assert.ok(writes.length >= 2 && writes.length <= 3, JSON.stringify(writes));
+    for (let i = 1; i < writes.length; i++) {
+      assert.ok(writes[i].at - writes[i - 1].at >= STORE_EVERY_MS - 50, JSON.stringify(writes));
+    }
+    assert.equal(writes.at(-1)?.bytes, 600, 'the last figures are stored');
+    await board.clear('j1');
+    assert.deepEqual(writes.at(-1), { at: writes.at(-1)?.at, job: 'j1', bytes: null });
+    const count = writes.length;
+    await sleep(STORE_EVERY_MS + 200);
+    assert.equal(writes.length, count, 'nothing written after the clear');
   });
 });

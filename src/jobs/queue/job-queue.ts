@@ -77,6 +77,12 @@ interface Active {
   alone: boolean;
 }
 
+/**
+ * How long a backup waits for the repository lock held by other work (another instance's
+ * prune without grace, a key rotation) before it fails: long enough for a prune.
+ */
+export const BACKUP_LOCK_WAIT_MS = 2 * 60 * 60 * 1000;
+
 /** Jobs that may not overlap share a key: one per source, one for prune, one for check. */
 export function conflictKey(kind: JobKind, source: string | null): string {
   if (source) return `source:${source}`;
@@ -102,7 +108,13 @@ export class JobQueue {
   private admission: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: JobQueueOptions) {
-    this.progress = new JobProgressBoard(o.clock);
+    this.progress = new JobProgressBoard(
+      o.clock,
+      async (id, progress) => {
+        await o.catalog.updateJob(id, { progress });
+      },
+      (err) => o.log.warn({ err: describe(err) }, 'job progress not stored'),
+    );
   }
 
   /** Records the job and starts it when it may run; an overlapping request is recorded as skipped. */
@@ -417,7 +429,7 @@ export class JobQueue {
       this.o.log.error({ job: a.job.id, err: describe(err) }, 'work before the final status failed');
     }
     this.running.delete(a.job.id);
-    this.progress.clear(a.job.id);
+    await this.progress.clear(a.job.id);
     if (this.abandoned.has(a.job.id)) return;
     const job = await this.o.catalog.updateJob(a.job.id, {
       ...update,
@@ -460,6 +472,11 @@ export class JobQueue {
           lifeboatArgv: this.o.lifeboatArgv,
           env: this.o.env,
           openRepository: this.o.openRepository,
+          lockWait: {
+            waitMs: BACKUP_LOCK_WAIT_MS,
+            onWait: (why) =>
+              this.o.log.info({ job: job.id, source: job.source }, `waiting for the lock: ${why}`),
+          },
         },
         repo,
         job,

@@ -83,6 +83,7 @@ async function backup(ctx: JobRunnerContext, repo: Repository, job: JobRecord): 
     tags,
     progress: () => ctx.progress.track(job.id),
     job: job.id,
+    lockWait: ctx.lockWait,
   });
   const units = report.saved.map(({ id, snapshot: s }) => ({
     snapshot: id,

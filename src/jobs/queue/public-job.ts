@@ -8,7 +8,8 @@ import { redactSettings, redactText } from './redact.js';
 
 /** A job as the API shows it: parameters and errors without secrets. */
 export function publicJob(job: JobRecord): Record<string, unknown> {
-  const { owner: _owner, ...rest } = job;
+  // Progress is added for running jobs only, live or stored (server/routes/jobs-routes).
+  const { owner: _owner, progress: _progress, ...rest } = job;
   const duration =
     job.started_at && job.finished_at
       ? (new Date(job.finished_at).getTime() - new Date(job.started_at).getTime()) / 1000

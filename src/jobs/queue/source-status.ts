@@ -84,6 +84,8 @@ export async function sourceStatuses(input: StatusInput): Promise<SourceStatus[]
   const last = lastGoodBackups(input.snapshots);
   const nowMs = input.now.getTime();
   const out: SourceStatus[] = [];
+  // Every source's last backup job and last failure in one catalog query, not two per source.
+  const outcomes = await input.catalog.lastBackupOutcomes(Object.keys(input.config.sources));
   for (const [name, source] of Object.entries(input.config.sources)) {
     const slot = last.get(name);
     const run = slot?.run;
@@ -114,7 +116,7 @@ export async function sourceStatuses(input: StatusInput): Promise<SourceStatus[]
         breached: age > maxAgeMs,
       };
     }
-    const failure = await input.catalog.lastFailure(name);
+    const { failure, finished: lastJob } = outcomes.get(name) ?? {};
     if (failure) {
       status.last_failure = {
         job: failure.id,
@@ -122,7 +124,6 @@ export async function sourceStatuses(input: StatusInput): Promise<SourceStatus[]
         error: failure.error,
       };
     }
-    const lastJob = await input.catalog.lastFinished('backup', name);
     if (lastJob) {
       status.last_job = {
         id: lastJob.id,

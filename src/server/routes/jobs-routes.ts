@@ -1,6 +1,7 @@
 /**
  * @module server/routes/jobs-routes
- * Jobs from the catalog, newest first, with live progress for those this server runs.
+ * Jobs from the catalog, newest first, with the progress of running ones: live for those this
+ * server runs, as stored by the instance running it for the others.
  */
 import { z } from 'zod';
 import type { JobRecord } from '../../catalog/catalog.js';
@@ -51,6 +52,7 @@ export const jobsRoutes = [
 
 function withProgress(ctx: ApiContext, job: JobRecord): Record<string, unknown> {
   const out = publicJob(job);
-  if (job.status === 'running') out.progress = ctx.runner.progress.get(job.id) ?? null;
+  // Live when it runs here; else what the instance running it stored last.
+  if (job.status === 'running') out.progress = ctx.runner.progress.get(job.id) ?? job.progress ?? null;
   return out;
 }

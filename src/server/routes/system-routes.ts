@@ -66,6 +66,7 @@ export const systemRoutes = [
           host: w.host,
           pid: w.pid,
           labels: w.labels,
+          kinds: w.kinds ?? null,
           started_at: new Date(w.startedAt).toISOString(),
           last_seen: new Date(w.lastSeen).toISOString(),
           current: w.current.map((c) => ({ id: c.id, kind: c.kind, source: c.source, since: c.since })),

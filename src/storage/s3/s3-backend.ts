@@ -9,8 +9,14 @@
  * server (and Object Lock, which demands a checksum, works). The SDK's own retries are off:
  * the retry wrapper decides. With `immutableDays`, every object but locks is written under
  * Object Lock retention, and remove() refuses (code 'retained') while it lasts.
+ *
+ * Conditional writes (leases, repo/lease.ts) are PutObject with If-None-Match: * or
+ * If-Match: <ETag>, the ETag being the version. They are claimed on AWS and, with a custom
+ * endpoint, only when `conditional_writes: true` says the store honours them; even then the
+ * first one in a process checks that it does (a store that ignores the headers would let two
+ * hosts hold one lease).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { ListObjectsV2CommandOutput, PutObjectCommandInput, S3ClientConfig } from '@aws-sdk/client-s3';
 import {
   AbortMultipartUploadCommand,
@@ -29,7 +35,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { parseByteSize } from '../../byte-size.js';
 import { describe, LifeboatError } from '../../errors.js';
-import type { Backend, BackendCapabilities, FileHandle, FileInfo, FileType } from '../backend.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  FileHandle,
+  FileInfo,
+  FileType,
+  VersionedObject,
+} from '../backend.js';
 import { rangeStart, tooShort } from '../byte-range.js';
 import {
   checkName,
@@ -57,6 +70,17 @@ const DEFAULT_PART_SIZE = 8 * MiB;
 const MIN_PART_SIZE = 5 * MiB;
 const PART_CONCURRENCY = 3;
 const DAY_MS = 86_400_000;
+/** How often a replace refused with 409 (a concurrent conditional write) is tried again. */
+const CONFLICT_RETRIES = 3;
+
+/**
+ * Stores whose conditional writes were checked in this process (conditionalWritesChecked):
+ * by endpoint and bucket, so a process checks each store once, however often it opens it.
+ */
+const checkedStores = new Map<string, Promise<void>>();
+
+/** A conditional PutObject's outcome: the new ETag, refused (412, or 404 for If-Match), or 409. */
+type ConditionalPut = string | undefined | 'conflict';
 
 export interface S3BackendOptions {
   settings?: S3Settings;
@@ -119,7 +143,15 @@ export class S3Backend implements Backend {
     this.now = options.now ?? Date.now;
     this.partSize = Math.max(MIN_PART_SIZE, parseByteSize(this.settings.part_size ?? DEFAULT_PART_SIZE));
     const retention = (this.settings.immutable_days ?? 0) > 0;
-    this.capabilities = { atomicReplace: true, rangedReads: true, freeSpace: false, retention };
+    // A custom endpoint may be a store that accepts the headers and ignores them: only when told.
+    const conditionalWrites = this.settings.conditional_writes ?? this.endpoint === undefined;
+    this.capabilities = {
+      atomicReplace: true,
+      rangedReads: true,
+      freeSpace: false,
+      retention,
+      conditionalWrites,
+    };
     // The SDK warns on every run under Node 20 about its future plans; lockfile pins the SDK.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client(clientConfig(this.settings, env, options.timeouts ?? {}));
@@ -186,9 +218,9 @@ export class S3Backend implements Backend {
     }
   }
 
-  async save(h: FileHandle, data: Buffer): Promise<void> {
-    const key = this.key(h);
-    const params: PutObjectCommandInput = { Bucket: this.bucket, Key: key };
+  /** PutObject's parameters for `h`: storage class, encryption, retention, as the settings ask. */
+  private putParams(h: FileHandle): PutObjectCommandInput {
+    const params: PutObjectCommandInput = { Bucket: this.bucket, Key: this.key(h) };
     if (h.type === 'pack' && this.settings.storage_class)
       params.StorageClass = this.settings.storage_class as never;
     if (this.settings.sse) {
@@ -200,6 +232,11 @@ export class S3Backend implements Backend {
       params.ObjectLockMode = this.settings.immutable_mode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE';
       params.ObjectLockRetainUntilDate = new Date(this.now() + (this.settings.immutable_days ?? 0) * DAY_MS);
     }
+    return params;
+  }
+
+  async save(h: FileHandle, data: Buffer): Promise<void> {
+    const params = this.putParams(h);
     try {
       if (data.length <= this.partSize) {
         await this.client.send(
@@ -254,6 +291,119 @@ export class S3Backend implements Backend {
         .send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId }))
         .catch(() => {});
       throw err;
+    }
+  }
+
+  // Conditional writes (capabilities.conditionalWrites). Only small objects (leases) are
+  // written so: one PutObject, never a multipart upload.
+
+  async createIfAbsent(h: FileHandle, data: Buffer): Promise<string | undefined> {
+    await this.conditionalWritesChecked();
+    // 409: another conditional write to the name was in flight; it is theirs.
+    const r = await this.putOnCondition(h, data, { IfNoneMatch: '*' });
+    return r === 'conflict' ? undefined : r;
+  }
+
+  async loadVersioned(h: FileHandle): Promise<VersionedObject> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(h) }));
+      if (!r.Body || !r.ETag) throw new Error('GetObject returned no body or no ETag');
+      return { data: Buffer.from(await r.Body.transformToByteArray()), version: r.ETag };
+    } catch (err) {
+      throw this.error(err, 'read', objectName(h));
+    }
+  }
+
+  async replaceIfVersion(h: FileHandle, data: Buffer, version: string): Promise<string | undefined> {
+    await this.conditionalWritesChecked();
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.putOnCondition(h, data, { IfMatch: version });
+      if (r !== 'conflict') return r;
+      // AWS answers 409 to a write that met another conditional write to the key in flight
+      // (a taker's create beside a renewal, say): lost only if the ETag has moved since.
+      if (attempt >= CONFLICT_RETRIES || (await this.etag(h)) !== version) return undefined;
+    }
+  }
+
+  private async putOnCondition(
+    h: FileHandle,
+    data: Buffer,
+    condition: { IfNoneMatch: '*' } | { IfMatch: string },
+  ): Promise<ConditionalPut> {
+    try {
+      const r = await this.client.send(
+        new PutObjectCommand({
+          ...this.putParams(h),
+          ...condition,
+          Body: data,
+          ContentLength: data.length,
+          ContentMD5: md5(data),
+        }),
+      );
+      if (!r.ETag) throw new Error('PutObject returned no ETag');
+      return r.ETag;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 412 || (status === 404 && 'IfMatch' in condition)) return undefined;
+      if (status === 409) return 'conflict';
+      throw this.error(err, 'write', objectName(h));
+    }
+  }
+
+  /** The object's ETag, undefined when it is gone. */
+  private async etag(h: FileHandle): Promise<string | undefined> {
+    try {
+      return (await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(h) }))).ETag;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw this.error(err, 'stat', objectName(h));
+    }
+  }
+
+  /**
+   * Once per store and process, before the first conditional write: creates a probe object
+   * twice with If-None-Match: * and replaces it naming a wrong ETag. A store that lets either
+   * through ignores the conditions, and a lease on it would not keep a second holder out:
+   * refuse (code 'unsupported') rather than take one.
+   */
+  private conditionalWritesChecked(): Promise<void> {
+    const store = `${this.endpoint ?? 'aws'} ${this.bucket}`;
+    let check = checkedStores.get(store);
+    if (!check) {
+      check = this.probeConditionalWrites();
+      checkedStores.set(store, check);
+      // A failure to reach the store is no verdict: the next lease checks again.
+      check.catch((err) => {
+        if ((err as { code?: string }).code !== 'unsupported') checkedStores.delete(store);
+      });
+    }
+    return check;
+  }
+
+  private async probeConditionalWrites(): Promise<void> {
+    const probe: FileHandle = { type: 'lock', name: `lease-probe-${randomBytes(8).toString('hex')}` };
+    const probeKey = relativeKey(probe);
+    const ignored = (what: string) => {
+      const via = this.endpoint ? ` (endpoint ${redactUrl(this.endpoint)})` : '';
+      return new LifeboatError(
+        'unsupported',
+        `[storage:s3] the store at ${this.location}${via} ${what}: it does not honour conditional writes, so it cannot hold a lease that keeps a second prune out; set repository.s3.conditional_writes: false (prune --grace then keeps to lock files)`,
+      );
+    };
+    const refused = (r: ConditionalPut) => r === undefined || r === 'conflict';
+    if (refused(await this.putOnCondition(probe, Buffer.from('first'), { IfNoneMatch: '*' }))) {
+      throw ignored(`refused to create ${probeKey}, a new name, with If-None-Match: *`);
+    }
+    try {
+      if (!refused(await this.putOnCondition(probe, Buffer.from('second'), { IfNoneMatch: '*' }))) {
+        throw ignored(`replaced ${probeKey} though the PutObject said If-None-Match: *`);
+      }
+      const wrong = '"00000000000000000000000000000000"';
+      if (!refused(await this.putOnCondition(probe, Buffer.from('third'), { IfMatch: wrong }))) {
+        throw ignored(`replaced ${probeKey} though the PutObject named another ETag in If-Match`);
+      }
+    } finally {
+      await this.remove(probe).catch(() => {});
     }
   }
 

@@ -64,6 +64,12 @@ export const s3SettingsSchema = z.strictObject({
     .boolean()
     .optional()
     .describe('Create the bucket on init when it is missing (default true).'),
+  conditional_writes: z
+    .boolean()
+    .optional()
+    .describe(
+      'The store honours If-None-Match and If-Match on PutObject, so prune --grace takes a lease (default: true on AWS, false with a custom endpoint).',
+    ),
 });
 
 export type S3Settings = z.input<typeof s3SettingsSchema>;
