@@ -3,14 +3,16 @@
  * A backup starts pg_dump while the repository is still being opened, locked and read. When
  * the repository then fails (a wrong password, a lock held by other work), pg_dump is killed
  * and the backup transaction's connection closed before the repository's error comes back;
- * nothing is written and no lock is left. A source that fails while the repository opens
- * leaves no lock and writes nothing either. Real server, real repository on disk, and the
+ * nothing is written and no lock is left. A backup that waits for the lock (a server job)
+ * stops pg_dump while it waits and starts it again once it holds the lock. A source that
+ * fails while the repository opens leaves no lock and writes nothing either. Real server, real repository on disk, and the
  * real CLI for the exit code.
  */
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { backupSource } from '../../src/jobs/backup.js';
 import { runBackups } from '../../src/jobs/backup-run.js';
 import { Repository } from '../../src/repo/repository.js';
 import { openBackend } from '../../src/storage/registry.js';
@@ -117,6 +119,37 @@ describe('postgres backup started while the repository opens', { skip: unavailab
       (await repoFiles(repoPath)).filter((f) => f.kind === 'lock'),
       [],
     );
+  });
+
+  it('a backup waiting for the lock stops pg_dump meanwhile, starts it again once it holds the lock', async () => {
+    const other = await open();
+    const held = await other.lock(true, 'prune (test)');
+    const repo = await open();
+    let waiting = false;
+    try {
+      const report = backupSource(repo, {
+        name: 'db',
+        config: { type: 'postgres', url: server.urlFor('big') },
+        lockWait: {
+          waitMs: 60_000,
+          onWait: () => {
+            waiting = true;
+          },
+        },
+      });
+      await until(() => waiting, 30_000, 'the lock wait');
+      // pg_dump does not hold its snapshot and its table locks while the backup waits.
+      await until(async () => (await childrenNamed('pg_dump')).length === 0, 10_000, 'pg_dump stopped');
+      await until(async () => (await dumpSessions()) === 0, 10_000, 'no session left on the database');
+      await held.release();
+      const done = await report;
+      assert.equal(done.status, 'ok', JSON.stringify(done.failures));
+      assert.equal((done.saved[0].snapshot.stats.rows as Record<string, number>)['public.wide'], ROWS);
+    } finally {
+      await held.release().catch(() => {});
+      await other.close();
+      await repo.close();
+    }
   });
 
   it('a source that fails while the repository opens: its error, no lock, nothing written', async () => {
