@@ -11,6 +11,8 @@
  *
  * Usage: npm run build && node dist/bench/redis/run.js [--keys N] [--value-size BYTES] [--runs N]
  *        [--profile DIR]  (or LIFEBOAT_BENCH_REDIS_KEYS, _VALUE_SIZE, _RUNS, LIFEBOAT_BENCH_PROFILE)
+ *        [--baseline OTHER/bin/lifeboat.js]  another build's backup, measured in the same runs
+ *        [--backup-only]  no restore steps
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -28,6 +30,12 @@ function profileArgs(): string[] {
   const i = process.argv.indexOf('--profile');
   const dir = i >= 0 ? process.argv[i + 1] : process.env.LIFEBOAT_BENCH_PROFILE;
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
+/** `--NAME VALUE` as given, or undefined. */
+function textOption(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
 function option(name: string, envName: string, fallback: number): number {
@@ -88,10 +96,12 @@ function med(samples: Sample[]): Sample {
   };
 }
 
+/** Median wall time, CPU (user + system, the command's children included) and peak RSS. */
 function line(label: string, samples: Sample[], rss = true): string {
   const s = med(samples);
+  const cpu = median(samples.map((x) => x.user + x.sys));
   const all = samples.map((x) => x.wall.toFixed(2)).join(' ');
-  return `${label.padEnd(40)} ${s.wall.toFixed(2).padStart(6)} s${rss ? `   peak RSS ${mib(s.maxRss).padStart(8)}` : ' '.repeat(20)}   (runs: ${all})`;
+  return `${label.padEnd(40)} ${s.wall.toFixed(2).padStart(6)} s${rss ? `   cpu ${cpu.toFixed(2).padStart(5)} s   peak RSS ${mib(s.maxRss).padStart(8)}` : ' '.repeat(35)}   (runs: ${all})`;
 }
 
 function ratio(label: string, a: Sample[], b: Sample[], rss = false): string {
@@ -138,6 +148,8 @@ async function main(): Promise<void> {
   const keys = option('keys', 'LIFEBOAT_BENCH_REDIS_KEYS', 500_000);
   const valueSize = option('value-size', 'LIFEBOAT_BENCH_REDIS_VALUE_SIZE', 100);
   const runs = option('runs', 'LIFEBOAT_BENCH_REDIS_RUNS', 3);
+  const baseline = textOption('baseline');
+  const backupOnly = process.argv.includes('--backup-only');
   const dir = mkdtempSync(join(tmpdir(), 'lifeboat-bench-redis-'));
   const servers: RedisServer[] = [];
   const env: NodeJS.ProcessEnv = {
@@ -163,6 +175,9 @@ async function main(): Promise<void> {
     const dbsize = Number(await call(conn, ['DBSIZE']));
     await conn.close();
     await measure(process.execPath, [BIN, 'init'], { env, cwd: dir });
+    // The baseline build writes a repository of its own, so neither deduplicates against the other.
+    const baseEnv = { ...env, LIFEBOAT_REPO: join(dir, 'repo-baseline') };
+    if (baseline) await measure(process.execPath, [baseline, 'init'], { env: baseEnv, cwd: dir });
 
     const steps = {
       backup: [] as Sample[],
@@ -173,6 +188,7 @@ async function main(): Promise<void> {
       offline: [] as Sample[],
       offlineStart: [] as Sample[],
       startup: [] as Sample[],
+      baseBackup: [] as Sample[],
     };
     const problems: string[] = [];
     const check = (what: string, got: { size: number; digest: string }) => {
@@ -187,13 +203,25 @@ async function main(): Promise<void> {
       );
       // The fixed cost of any lifeboat command here: node, the CLI's modules, opening the repository.
       steps.startup.push(await measure(process.execPath, [BIN, 'snapshots', '--json'], { env, cwd: dir }));
-      steps.backup.push(
-        await measure(
-          process.execPath,
-          [...profileArgs(), BIN, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
-          { env, cwd: dir },
-        ),
-      );
+      const ours = async () =>
+        steps.backup.push(
+          await measure(
+            process.execPath,
+            [...profileArgs(), BIN, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
+            { env, cwd: dir },
+          ),
+        );
+      const theirs = async () =>
+        baseline &&
+        steps.baseBackup.push(
+          await measure(
+            process.execPath,
+            [baseline, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
+            { env: baseEnv, cwd: dir },
+          ),
+        );
+      // This build and the baseline take turns going first, redis-cli between them.
+      await (run % 2 === 1 ? ours() : theirs());
       const rdbFile = join(dir, 'cli.rdb');
       steps.cliRdb.push(
         await measure('redis-cli', ['-h', source.host, '-p', String(source.port), '--rdb', rdbFile], {
@@ -201,6 +229,12 @@ async function main(): Promise<void> {
         }),
       );
       rdbBytes = statSync(rdbFile).size;
+      await (run % 2 === 1 ? theirs() : ours());
+      if (backupOnly) {
+        process.stderr.write('\n');
+        loads.push(`run ${run} ${load()}`);
+        continue;
+      }
 
       process.stderr.write(', restore (whole, as a replica)');
       const target = await startRedis({ args: debug });
@@ -253,18 +287,32 @@ async function main(): Promise<void> {
     }
     const offlineTotal = steps.offline.map((s, i) => ({ ...s, wall: s.wall + steps.offlineStart[i].wall }));
 
-    const out = [
+    const head = [
       `redis benchmark: ${dbsize} keys, RDB ${mib(rdbBytes)}, median of ${runs} runs (redis-server ${process.env.LIFEBOAT_BENCH_LABEL ?? 'local'})`,
       `load average (1, 5, 15 min): ${loads.join('; ')}`,
       line('lifeboat snapshots (fixed cost of a run)', steps.startup),
       line('backup:  lifeboat backup', steps.backup),
+      ...(baseline ? [line('backup:  lifeboat backup [baseline]', steps.baseBackup)] : []),
       line('backup:  redis-cli --rdb', steps.cliRdb),
+    ];
+    const backupRatios = [
+      ratio('backup  lifeboat / redis-cli --rdb:', steps.backup, steps.cliRdb, true),
+      ...(baseline
+        ? [ratio('backup  baseline / redis-cli --rdb:', steps.baseBackup, steps.cliRdb, true)]
+        : []),
+    ];
+    if (backupOnly) {
+      process.stdout.write(`${[...head, ...backupRatios].join('\n')}\n`);
+      return;
+    }
+    const out = [
+      ...head,
       line('restore: lifeboat, whole (as a replica)', steps.replica),
       line('restore: lifeboat --pattern * (RESTORE)', steps.keyByKey),
       line('restore: server restart on the RDB', steps.restart, false),
       line('restore: lifeboat offline (--to DIR)', steps.offline),
       line('restore: offline + server start on DIR', offlineTotal, false),
-      ratio('backup  lifeboat / redis-cli --rdb:', steps.backup, steps.cliRdb, true),
+      ...backupRatios,
       ratio('restore whole (replica) / restart on the RDB:', steps.replica, steps.restart),
       ratio('restore key by key / restart on the RDB:', steps.keyByKey, steps.restart),
       ratio('restore offline / restart on the RDB:', steps.offline, steps.restart),

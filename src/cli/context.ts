@@ -111,7 +111,7 @@ export class CliContext {
    * and kept for the rest of this command. Without a terminal, resolveRepository says which
    * settings give one.
    */
-  private async promptForPassword(isNew: boolean): Promise<void> {
+  async promptForPassword(isNew: boolean): Promise<void> {
     const url = this.env.LIFEBOAT_REPO || this.config.repository?.url;
     if (!url || passwordSource(this.config, this.env) || !canPrompt()) return;
     this.env.LIFEBOAT_PASSWORD = isNew

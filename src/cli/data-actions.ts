@@ -83,9 +83,12 @@ export async function backup(ctx: CliContext, opts: BackupOptions, names: string
     // A source whose settings use an unset ${NAME} fails the run before anything is saved.
     for (const c of chosen) requireSettings(c.config);
   }
-  // The engines' modules load while the repository's key is derived.
+  // The engines' modules load, and the first source starts, while the repository's key is
+  // derived; a password typed at the terminal comes first (a source does not wait on a person).
   preloadEngines(chosen.map((c) => String(c.config.type)));
-  const repo = await ctx.openRepository();
+  await ctx.promptForPassword(false);
+  const repo = ctx.openRepository();
+  repo.catch(() => {}); // awaited by runBackups
   const reports = await runBackups(repo, {
     sources: chosen,
     tags: opts.tag,

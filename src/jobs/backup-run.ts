@@ -6,9 +6,8 @@
 import type { ErrorCode } from '../errors.js';
 import { LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
-import type { Repository } from '../repo/repository.js';
 import type { SkippedPath } from '../sources/source.js';
-import { backupSource, notAttempted, type SourceBackupReport } from './backup.js';
+import { backupSource, notAttempted, type RepositoryRef, type SourceBackupReport } from './backup.js';
 
 export interface BackupRunRequest {
   sources: { name: string; config: Record<string, unknown> }[];
@@ -21,15 +20,19 @@ export interface BackupRunRequest {
 
 /**
  * Backs up each source in turn. A source that fails does not stop the others; an error of
- * the repository or the storage does (the rest are reported as not attempted).
+ * the repository or the storage does (the rest are reported as not attempted). `repo` may
+ * still be opening: the first source starts meanwhile.
  */
-export async function runBackups(repo: Repository, req: BackupRunRequest): Promise<SourceBackupReport[]> {
+export async function runBackups(repo: RepositoryRef, req: BackupRunRequest): Promise<SourceBackupReport[]> {
   const reports: SourceBackupReport[] = [];
   let stop: LifeboatError | undefined;
   for (const { name, config } of req.sources) {
     const report: SourceBackupReport = stop
       ? { source: name, status: 'failed', saved: [], failures: [{ name, error: notAttempted(name, stop) }] }
       : await backupSource(repo, { name, config, tags: req.tags, progress: req.progress });
+    // The first source starts while the repository opens; a repository that does not open
+    // fails the run with its own error, the source stopped, the others not started.
+    await repo;
     stop ??= report.stop;
     reports.push(report);
     req.onSource?.(report);

@@ -1,24 +1,27 @@
 /**
  * @module jobs/backup
- * One backup of one source: lock (shared), load the index, let the source store its data,
- * flush packs and index, then write the snapshot, which is the commit. A source of several
- * units goes on past a unit that fails, and reports what was saved and what was not.
+ * One backup of one source: the source starts while the repository is opened, locked (shared)
+ * and its index loaded, its writes waiting for them; then flush packs and index, then write
+ * the snapshot, which is the commit. A source of several units goes on past a unit that
+ * fails, and reports what was saved and what was not.
  */
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
+import { systemClock } from '../clock.js';
 import { describe, isLifeboatError, LifeboatError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import { silentProgress } from '../progress.js';
 import { RepoContentStore } from '../repo/content-store.js';
-import type { LockOptions } from '../repo/lock.js';
+import type { LockOptions, RepositoryLock } from '../repo/lock.js';
 import type { Repository } from '../repo/repository.js';
-import { SKIPPED_LISTED, type Snapshot, type SnapshotPoint } from '../repo/snapshot.js';
+import { SKIPPED_LISTED, type Snapshot, type SnapshotEntry, type SnapshotPoint } from '../repo/snapshot.js';
 import { createSource } from '../sources/registry.js';
 import type { Source } from '../sources/source.js';
 import type { SnapshotRun } from '../sources/source-units.js';
 import { VERSION } from '../version.js';
 import { type HookContext, type HooksConfig, withHooks } from './hooks.js';
 import { latestOf } from './snapshot-select.js';
+import { WaitingStore } from './waiting-store.js';
 
 export interface BackupRequest {
   source: Source;
@@ -46,12 +49,17 @@ export interface BackupOutcome {
 /**
  * The renderer's progress, with the previous snapshot's size as the total of each phase the
  * engine starts without one (a dump's size is unknown until it ends), and the bytes it did
- * not read again counted for the summary.
+ * not read again counted for the summary. The source starts before the previous snapshot is
+ * known: `estimate` gives its size to the phase already running, once read.
  */
-function countingProgress(inner: Progress, estimate: number | undefined) {
+function countingProgress(inner: Progress) {
   let reused = 0;
+  let estimate: number | undefined;
+  // The phase's size is known (given at its start, or counted by the engine): no estimate.
+  let sized = false;
   const progress: Progress = {
     start: (label, totalBytes) => {
+      sized = totalBytes !== undefined;
       if (totalBytes !== undefined || estimate === undefined) inner.start(label, totalBytes);
       else if (inner.total) {
         inner.start(label);
@@ -64,36 +72,150 @@ function countingProgress(inner: Progress, estimate: number | undefined) {
     },
     done: () => inner.done(),
   };
-  if (inner.total) progress.total = inner.total.bind(inner);
-  return { progress, reused: () => reused };
+  const total = inner.total?.bind(inner);
+  if (total) {
+    progress.total = (totals) => {
+      sized = true;
+      total(totals);
+    };
+  }
+  return {
+    progress,
+    reused: () => reused,
+    estimate: (bytes: number | undefined) => {
+      estimate = bytes;
+      if (bytes !== undefined && !sized) total?.({ bytes, final: false });
+    },
+  };
 }
 
-export async function runBackup(repo: Repository, req: BackupRequest): Promise<BackupOutcome> {
-  const started = repo.clock.now();
-  const addedBefore = repo.bytesAdded;
-  // The seal worker starts while the lock, the index and the source's connection are awaited.
+/** The repository a backup writes to, open or still opening. */
+export type RepositoryRef = Repository | Promise<Repository>;
+
+/** What the source's writes wait for: the repository locked, its index and the parent read. */
+interface Ready {
+  repo: Repository;
+  lock: RepositoryLock;
+  parent?: SnapshotEntry;
+}
+
+/** Opens, locks and reads the repository for a backup of `source`; no lock is left on failure. */
+async function readyForBackup(ref: RepositoryRef, source: string, lockWait?: LockOptions): Promise<Ready> {
+  const repo = await ref;
+  // The seal worker starts while the lock and the index are awaited.
   repo.contentPool()?.warm();
-  const lock = await repo.lock(false, `backup of ${req.source.name}`, req.lockWait);
+  const lock = await repo.lock(false, `backup of ${source}`, lockWait);
   try {
     await repo.loadIndex({ adoptOrphans: true });
     // Write-only credentials cannot read snapshots: every file is read again (and deduplicated).
-    const parent = repo.writeOnly ? undefined : await latestOf(repo, req.source.name);
+    const parent = repo.writeOnly ? undefined : await latestOf(repo, source);
+    return { repo, lock, parent };
+  } catch (err) {
+    await lock.release().catch(() => {});
+    throw err;
+  }
+}
+
+/** A source's backup under way, its writes waiting in a WaitingStore until `open`. */
+interface StartedSource {
+  backup: Promise<Awaited<ReturnType<Source['backup']>>>;
+  /** The repository is ready: the source's writes go on into `store`. */
+  open(store: RepoContentStore, parentRoot: string | undefined): void;
+  /**
+   * Gives the backup up: its waiting writes fail with `reason`, its signal aborts. Settles
+   * once it has stopped; a second call is the first one's.
+   */
+  stop(reason: unknown): Promise<void>;
+}
+
+function startSource(source: Source, progress: Progress): StartedSource {
+  const abort = new AbortController();
+  let open!: StartedSource['open'];
+  let fail!: (err: unknown) => void;
+  const stored = new Promise<{ store: RepoContentStore; parentRoot?: string }>((resolve, reject) => {
+    open = (store, parentRoot) => resolve({ store, parentRoot });
+    fail = reject;
+  });
+  const parentRoot = stored.then((s) => s.parentRoot);
+  parentRoot.catch(() => {}); // awaited by the engines that use it
+  progress.start(`backup ${source.name}`);
+  const backup = (async () =>
+    source.backup({
+      store: new WaitingStore(stored.then((s) => s.store)),
+      progress,
+      parentRoot,
+      signal: abort.signal,
+    }))();
+  backup.catch(() => {}); // awaited by the job
+  let stopping: Promise<void> | undefined;
+  return {
+    backup,
+    open,
+    stop: (reason) => {
+      stopping ??= (async () => {
+        fail(reason);
+        abort.abort(reason);
+        await backup.catch(() => {});
+        progress.done();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * One backup. The source starts at once, while the repository is opened, locked and read:
+ * the server's own work (a snapshot, a dump tool's catalog reads) overlaps Lifeboat's, and
+ * the source's writes wait in a WaitingStore, its pipe or socket holding it back. When the
+ * repository cannot be used, the source is stopped (its tool killed, its connection closed)
+ * before the repository's error is thrown.
+ */
+export async function runBackup(ref: RepositoryRef, req: BackupRequest): Promise<BackupOutcome> {
+  // A repository still opening is the CLI's, on the system clock.
+  const started = (ref instanceof Promise ? systemClock : ref.clock).now();
+  const counted = countingProgress(req.progress ?? silentProgress);
+  const progress = counted.progress;
+  let source = startSource(req.source, progress);
+  // The source does not wait on other work: when the lock has to wait, the source is stopped,
+  // and started again once the lock is held.
+  let restart: Promise<void> | undefined;
+  const lockWait = req.lockWait && {
+    ...req.lockWait,
+    onWait: (why: string) => {
+      req.lockWait?.onWait?.(why);
+      restart = source.stop(new LifeboatError('locked', why));
+    },
+  };
+  let ready: Ready;
+  try {
+    ready = await readyForBackup(ref, req.source.name, lockWait);
+  } catch (err) {
+    await source.stop(err);
+    throw err;
+  }
+  if (restart) {
+    await restart;
+    source = startSource(req.source, progress);
+  }
+  const { repo, lock, parent } = ready;
+  try {
     // An earlier attempt of this job saved this unit and died before the catalog heard of it:
     // that snapshot is the job's, and a second one would be a duplicate.
-    if (req.job && parent?.snapshot.job === req.job) return { id: parent.id, snapshot: parent.snapshot };
+    if (req.job && parent?.snapshot.job === req.job) {
+      await source.stop(
+        new LifeboatError('interrupted', `[backup] ${req.source.name}: saved by this job already`),
+      );
+      return { id: parent.id, snapshot: parent.snapshot };
+    }
     const usableParent = parent && parent.snapshot.engine === req.source.type ? parent : undefined;
-    const store = new RepoContentStore(repo);
     // The previous backup's size is the best estimate of this one's, for the ETA.
     const previous = usableParent?.snapshot.stats.bytes;
-    const counted = countingProgress(
-      req.progress ?? silentProgress,
-      typeof previous === 'number' ? previous : undefined,
-    );
-    const progress = counted.progress;
-    progress.start(`backup ${req.source.name}`);
+    counted.estimate(typeof previous === 'number' ? previous : undefined);
+    const addedBefore = repo.bytesAdded;
+    source.open(new RepoContentStore(repo), usableParent?.snapshot.root);
     let result: Awaited<ReturnType<Source['backup']>>;
     try {
-      result = await req.source.backup({ store, progress, parentRoot: usableParent?.snapshot.root });
+      result = await source.backup;
       progress.done();
     } catch (err) {
       progress.done();
@@ -244,7 +366,10 @@ function asBackupError(err: unknown, name: string): LifeboatError {
  * (a postgres source with several databases takes one per database). A unit that fails does
  * not stop the others; failures are reported, not thrown.
  */
-export async function backupSource(repo: Repository, req: SourceBackupRequest): Promise<SourceBackupReport> {
+export async function backupSource(
+  repo: RepositoryRef,
+  req: SourceBackupRequest,
+): Promise<SourceBackupReport> {
   const saved: BackupOutcome[] = [];
   const failures: BackupFailure[] = [];
   let stop: LifeboatError | undefined;
@@ -256,6 +381,9 @@ export async function backupSource(repo: Repository, req: SourceBackupRequest): 
   try {
     const top = await createSource(req.name, req.config);
     const hooks = req.config.hooks as HooksConfig | undefined;
+    // Hooks run once the repository has opened (a repository that does not open runs none),
+    // and the source starts after the before hook, which may write what it reads.
+    if (hooks) await repo;
     await withHooks(
       hooks,
       'backup',

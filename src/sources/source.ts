@@ -25,8 +25,13 @@ export type {
 export interface BackupContext {
   store: ContentStore;
   progress: Progress;
-  /** Root tree of the previous snapshot of the same source, for change detection. */
-  parentRoot?: string;
+  /**
+   * Root tree of the previous snapshot of the same source, for change detection. A backup
+   * starts its source while the repository is still being read: the job then gives a promise
+   * of it, which resolves once `store` is ready too.
+   */
+  parentRoot?: string | Promise<string | undefined>;
+  /** Aborted when the backup is given up (the repository could not be used): stop reading. */
   signal?: AbortSignal;
 }
 

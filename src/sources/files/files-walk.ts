@@ -454,6 +454,8 @@ async function walkRoot(
   meta: Record<string, unknown>,
 ): Promise<BackupResult> {
   const root = config.path;
+  // Change detection needs the previous snapshot's tree: the walk waits for the repository.
+  const parentRoot = await ctx.parentRoot;
   // Messages name entries under the folder that holds them: the root itself, or a file's folder.
   const walker = new TreeWalker(
     ctx,
@@ -472,13 +474,13 @@ async function walkRoot(
       mtimeNs: nsString(st.mtimeNs),
       atimeNs: nsString(st.atimeNs),
     };
-    rootId = await walker.walkDir(Buffer.from(root), { display: '', link: '' }, ctx.parentRoot);
+    rootId = await walker.walkDir(Buffer.from(root), { display: '', link: '' }, parentRoot);
   } else if (st.isFile()) {
     meta.pathType = 'file';
     const name = Buffer.from(nodePath.basename(root));
     let previous: TreeNode | undefined;
-    if (ctx.parentRoot !== undefined) {
-      const tree = await ctx.store.loadTree(ctx.parentRoot);
+    if (parentRoot !== undefined) {
+      const tree = await ctx.store.loadTree(parentRoot);
       previous = tree.nodes.find((n) => nodeNameBytes(n).equals(name));
     }
     const place = { display: name.toString('utf8'), link: hardlinkSegment(name) };

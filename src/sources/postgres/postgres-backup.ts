@@ -75,6 +75,7 @@ export async function backupDatabase(
     const abort = new AbortController();
     const onOuterAbort = () => abort.abort(ctx.signal?.reason);
     ctx.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    if (ctx.signal?.aborted) onOuterAbort(); // given up while the transaction started
     const level = source.config.compression ?? 0;
     const artifact = artifactName(database);
     // An uncompressed archive's rows are counted as it passes: no count(*) beside the dump.

@@ -68,12 +68,13 @@ export class ChunkQueue implements AsyncIterable<Buffer> {
 /**
  * Passes `source` through unchanged while `consume` reads the same chunks; returns the
  * pass-through stream and the consumer's result. If the consumer fails, the pass-through
- * stream throws its error.
+ * stream throws its error. `cancel(err)` stops the consumer with `err` when the pass-through
+ * stream's reader gave up (possibly before reading anything), unless it failed already.
  */
 export function tee<T>(
   source: AsyncIterable<Buffer>,
   consume: (stream: AsyncIterable<Buffer>) => Promise<T>,
-): { output: AsyncIterable<Buffer>; result: Promise<T> } {
+): { output: AsyncIterable<Buffer>; result: Promise<T>; cancel(err: unknown): void } {
   const queue = new ChunkQueue();
   const result = consume(queue).catch((err) => {
     queue.fail(err);
@@ -92,5 +93,5 @@ export function tee<T>(
       throw err;
     }
   }
-  return { output: output(), result };
+  return { output: output(), result, cancel: (err) => queue.fail(err) };
 }

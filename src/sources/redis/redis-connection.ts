@@ -101,30 +101,48 @@ export class RedisConnection {
     this.reader = new ByteReader(socket as AsyncIterable<Buffer>);
   }
 
-  /** Connects and authenticates; errors name the server and what to check. */
-  static async open(ep: RedisEndpoint, options: { timeoutMs?: number } = {}): Promise<RedisConnection> {
+  /**
+   * Connects and authenticates; errors name the server and what to check. Aborting `signal`
+   * gives up a connection attempt with the signal's reason.
+   */
+  static async open(
+    ep: RedisEndpoint,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<RedisConnection> {
     const timeoutMs = options.timeoutMs ?? 15_000;
+    const { signal } = options;
     let socket: Socket;
     try {
       socket = await new Promise<Socket>((resolve, reject) => {
         const s = ep.tls ? tlsSocket(ep) : Promise.resolve(netConnect({ host: ep.host, port: ep.port }));
         s.then((sock) => {
+          const onAbort = () => {
+            clearTimeout(timer);
+            sock.destroy();
+            reject(signal?.reason);
+          };
           const timer = setTimeout(() => {
+            signal?.removeEventListener('abort', onAbort);
             sock.destroy();
             reject(new Error(`no connection within ${timeoutMs / 1000}s`));
           }, timeoutMs);
+          if (signal?.aborted) return onAbort();
+          signal?.addEventListener('abort', onAbort, { once: true });
           sock.once(ep.tls ? 'secureConnect' : 'connect', () => {
             clearTimeout(timer);
+            signal?.removeEventListener('abort', onAbort);
             sock.removeListener('error', reject);
             resolve(sock);
           });
           sock.once('error', (err) => {
             clearTimeout(timer);
+            signal?.removeEventListener('abort', onAbort);
             reject(err);
           });
         }, reject);
       });
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       throw new LifeboatError(
         'source_unreadable',
         `[source:redis] cannot connect to ${ep.display}${ep.tls ? ' (TLS)' : ''}: ${describe(err)} (check the URL, that the server runs${ep.tls ? ', and the tls settings' : ''})`,

@@ -25,9 +25,13 @@ const MARK_LENGTH = 40;
 /** Permissions an ACL user needs for backups, for messages. */
 export const BACKUP_PERMISSIONS = '+psync +replconf +ping +info (or +@admin)';
 
-export async function openRdbTransfer(ep: RedisEndpoint): Promise<RdbTransfer> {
-  const conn = await RedisConnection.open(ep);
+/** Aborting `signal` closes the connection: a handshake waiting for the server's snapshot stops. */
+export async function openRdbTransfer(ep: RedisEndpoint, signal?: AbortSignal): Promise<RdbTransfer> {
+  const conn = await RedisConnection.open(ep, { signal });
+  const onAbort = () => conn.destroy();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    signal?.throwIfAborted();
     let serverVersion: string | undefined;
     const info = await conn.call(['INFO', 'server']);
     if (Buffer.isBuffer(info)) serverVersion = /^redis_version:(\S+)/m.exec(info.toString('latin1'))?.[1];
@@ -70,10 +74,14 @@ export async function openRdbTransfer(ep: RedisEndpoint): Promise<RdbTransfer> {
       stream,
       form: header.startsWith('$EOF:') ? 'diskless' : 'disk',
       serverVersion,
-      close: () => conn.close(),
+      close: () => {
+        signal?.removeEventListener('abort', onAbort);
+        return conn.close();
+      },
     };
   } catch (err) {
     conn.destroy();
+    if (signal?.aborted) throw signal.reason;
     if (err instanceof LifeboatError) throw err;
     throw new LifeboatError(
       'source_failed',

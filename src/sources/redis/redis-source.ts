@@ -60,14 +60,14 @@ class RedisSource implements Source {
 
   async backup(ctx: BackupContext): Promise<BackupResult> {
     const ep = parseRedisUrl(this.config.url, this.config.tls);
-    const transfer = await openRdbTransfer(ep);
+    const transfer = await openRdbTransfer(ep, ctx.signal);
     try {
       let bytes = 0;
       const counted = countBytes(transfer.stream, (n) => {
         bytes += n;
         ctx.progress.advance(n);
       });
-      const { output, result } = tee(counted, (stream) => parseRdb(stream));
+      const { output, result, cancel } = tee(counted, (stream) => parseRdb(stream));
       let summary: RdbSummary;
       try {
         const root = await saveArtifacts(ctx.store, [{ name: ARTIFACT, stream: output }]);
@@ -92,7 +92,9 @@ class RedisSource implements Source {
           },
         };
       } catch (err) {
-        // The parser's verdict explains a failed store better than the broken pipe it caused.
+        // The parser's verdict explains a failed store better than the broken pipe it caused;
+        // a parser still waiting for data (the store gave up first) stops with the store's error.
+        cancel(err);
         const parseErr = await result.then(
           () => undefined,
           (e: unknown) => e,
