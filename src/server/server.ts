@@ -244,9 +244,7 @@ export class LifeboatServer implements ApiContext {
     await server.snapshots.refresh();
     // In fleet mode the lease finds jobs whose worker died and runs them again; what the
     // queue never held (a `lifeboat jobs retry` that was killed) is recovered here.
-    const recovered = await server.runner.recoverStale(
-      fleet ? (jobs) => fleet.queue.known(jobs.map((j) => j.id)) : undefined,
-    );
+    const recovered = await server.runner.recoverStale(fleet ? (jobs) => fleet.queue.known(jobs) : undefined);
     const rebuilt = await server.syncCatalog();
     const now = server.clock.now();
     for (const name of Object.keys(options.config.sources)) await firstSeen(server.catalog, name, now);

@@ -160,7 +160,7 @@ export class FleetJobs {
     this.reconciling = true;
     try {
       const active = await this.o.catalog.activeJobs();
-      const given = await this.queue.givenUp(active.map((j) => j.id));
+      const given = await this.queue.givenUp(active);
       for (const [id, error] of given) {
         const job = await this.o.catalog.updateJob(id, {
           status: 'failed',

@@ -271,20 +271,13 @@ export class FleetQueue {
   }
 
   /**
-   * Of the given Lifeboat job ids, those whose fleet job ended failed (its retries used up)
+   * Of the given Lifeboat jobs, those whose fleet job ended failed (its retries used up)
    * or cancelled, with no delivery of them still waiting or running: id to the last error.
    */
-  async givenUp(ids: string[]): Promise<Map<string, string>> {
+  async givenUp(jobs: Pick<FleetJob, 'id' | 'kind' | 'source'>[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    if (ids.length === 0) return out;
-    const { rows } = await this.pool.query(
-      `SELECT data->'job'->>'id' AS id, state, output FROM ${this.schema}.job WHERE data->'job'->>'id' = ANY($1)
-       UNION ALL
-       SELECT data->'job'->>'id' AS id, state, output FROM ${this.schema}.archive WHERE data->'job'->>'id' = ANY($1)`,
-      [ids],
-    );
     const live = new Set<string>();
-    for (const r of rows as { id: string; state: string; output: { message?: string } | null }[]) {
+    for (const r of await this.deliveries(jobs)) {
       if (r.state === 'failed' || r.state === 'cancelled') {
         out.set(r.id, r.output?.message ?? `the fleet job ended ${r.state}`);
       } else if (r.state !== 'completed') live.add(r.id);
@@ -293,15 +286,39 @@ export class FleetQueue {
     return out;
   }
 
-  /** Of the given Lifeboat job ids, those the queue holds or held (waiting, running or ended). */
-  async known(ids: string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const { rows } = await this.pool.query(
-      `SELECT data->'job'->>'id' AS id FROM ${this.schema}.job WHERE data->'job'->>'id' = ANY($1)
-       UNION SELECT data->'job'->>'id' AS id FROM ${this.schema}.archive WHERE data->'job'->>'id' = ANY($1)`,
-      [ids],
-    );
-    return new Set(rows.map((r: { id: string }) => r.id));
+  /** Of the given Lifeboat jobs, those the queue holds or held (waiting, running or ended). */
+  async known(jobs: Pick<FleetJob, 'id' | 'kind' | 'source'>[]): Promise<Set<string>> {
+    return new Set((await this.deliveries(jobs)).map((r) => r.id));
+  }
+
+  /**
+   * The queue's deliveries of the given jobs, live and archived. Looked up by queue name, a
+   * chunk of queues at a time: each queue is a partition (see routeChunks).
+   */
+  private async deliveries(
+    jobs: Pick<FleetJob, 'id' | 'kind' | 'source'>[],
+  ): Promise<{ id: string; state: string; output: { message?: string } | null }[]> {
+    const byQueue = new Map<string, string[]>();
+    for (const j of jobs) {
+      const name = queueNameOf(j);
+      byQueue.set(name, [...(byQueue.get(name) ?? []), j.id]);
+    }
+    const names = [...byQueue.keys()];
+    const out = [];
+    for (let i = 0; i < names.length; i += ROUTE_CHUNK) {
+      const chunk = names.slice(i, i + ROUTE_CHUNK);
+      const ids = chunk.flatMap((n) => byQueue.get(n) ?? []);
+      const { rows } = await this.pool.query(
+        `SELECT data->'job'->>'id' AS id, state, output FROM ${this.schema}.job
+          WHERE name = ANY($1::text[]) AND data->'job'->>'id' = ANY($2::text[])
+         UNION ALL
+         SELECT data->'job'->>'id' AS id, state, output FROM ${this.schema}.archive
+          WHERE name = ANY($1::text[]) AND data->'job'->>'id' = ANY($2::text[])`,
+        [chunk, ids],
+      );
+      out.push(...rows);
+    }
+    return out;
   }
 
   /** Runs `fn` in one transaction; `db` lets pg-boss's send join it. */
@@ -389,21 +406,52 @@ export class FleetQueue {
     kinds: readonly string[] | null,
     stopping = () => false,
   ): Promise<FleetClaim | undefined> {
-    const s = this.schema;
-    // Queues whose labels we carry and whose next ready job (in pg-boss's fetch order) is of
-    // a kind we take, in random order so workers do not all pile onto the same queue.
-    const { rows } = await this.pool.query(
-      `SELECT queue FROM (
-         SELECT r.queue, (SELECT j.data->'job'->>'kind' FROM ${s}.job j
-                          WHERE j.name = r.queue AND j.state < 'active' AND j.start_after < now()
-                          ORDER BY j.priority DESC, j.created_on, j.id LIMIT 1) AS kind
-         FROM ${s}.fleet_route r WHERE r.labels <@ $1::jsonb
-       ) ready
-       WHERE kind IS NOT NULL AND ($2::text[] IS NULL OR kind = ANY($2::text[]))
-       ORDER BY random()`,
-      [JSON.stringify(labels), kinds],
+    for (const names of await this.routeChunks(labels)) {
+      if (stopping()) return undefined;
+      const claimed = await this.claimIn(names, workerId, kinds, stopping);
+      if (claimed) return claimed;
+    }
+    return undefined;
+  }
+
+  /**
+   * The queues whose labels are all among `labels`, shuffled (so workers do not all pile onto
+   * the same queue) and cut into chunks of ROUTE_CHUNK. Every queue is a partition of pg-boss's
+   * job table with its own indexes: a query over all of them plans and locks every partition
+   * (with a thousand sources, more locks than PostgreSQL's default lock table holds), so the
+   * ready jobs are looked for one chunk of named queues at a time, which the planner prunes to.
+   */
+  private async routeChunks(labels: Labels): Promise<string[][]> {
+    const { rows } = await this.pool.query<{ queue: string }>(
+      `SELECT queue FROM ${this.schema}.fleet_route WHERE labels <@ $1::jsonb ORDER BY random()`,
+      [JSON.stringify(labels)],
     );
-    for (const { queue } of rows as { queue: string }[]) {
+    const chunks: string[][] = [];
+    for (let i = 0; i < rows.length; i += ROUTE_CHUNK) {
+      chunks.push(rows.slice(i, i + ROUTE_CHUNK).map((r) => r.queue));
+    }
+    return chunks;
+  }
+
+  /** claim within the named queues: those whose next ready job is of a kind in `kinds`. */
+  private async claimIn(
+    names: string[],
+    workerId: string,
+    kinds: readonly string[] | null,
+    stopping: () => boolean,
+  ): Promise<FleetClaim | undefined> {
+    const s = this.schema;
+    // Each queue's next ready job, in pg-boss's fetch order.
+    const { rows } = await this.pool.query(
+      `SELECT DISTINCT ON (j.name) j.name AS queue, j.data->'job'->>'kind' AS kind FROM ${s}.job j
+       WHERE j.name = ANY($1::text[]) AND j.state < 'active' AND j.start_after < now()
+       ORDER BY j.name, j.priority DESC, j.created_on, j.id`,
+      [names],
+    );
+    const ready = shuffled(
+      (rows as { queue: string; kind: string }[]).filter((r) => !kinds || kinds.includes(r.kind)),
+    );
+    for (const { queue } of ready) {
       if (stopping()) return undefined;
       const claimed = await this.transaction(async (client, db) => {
         const [job] = await this.boss.fetch<JobData>(queue, { includeMetadata: true, db });
@@ -589,6 +637,19 @@ export class FleetQueue {
     }
   }
 }
+
+/** A copy of `items` in random order (Fisher-Yates). */
+function shuffled<T>(items: T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const k = Math.floor(Math.random() * (i + 1));
+    [out[i], out[k]] = [out[k], out[i]];
+  }
+  return out;
+}
+
+/** Queues looked at per query when looking for a ready job (see routeChunks). */
+const ROUTE_CHUNK = 100;
 
 const NOT_OURS = 'fetched a job of a kind this worker does not take';
 
