@@ -639,7 +639,7 @@ export class FleetQueue {
 }
 
 /** A copy of `items` in random order (Fisher-Yates). */
-function shuffled<T>(items: T[]): T[] {
+export function shuffled<T>(items: T[]): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const k = Math.floor(Math.random() * (i + 1));

@@ -20,7 +20,7 @@
 import type { Clock } from '../../clock.js';
 import { describe, LifeboatError } from '../../errors.js';
 import type { Schedule } from '../queue/schedule.js';
-import type { FleetJob, FleetQueue } from './fleet-queue.js';
+import { type FleetJob, type FleetQueue, shuffled } from './fleet-queue.js';
 
 export interface FleetScheduledTask {
   /** Stable across instances and restarts, e.g. `backup:db1`. */
@@ -93,7 +93,7 @@ export class FleetSchedule {
   }
 
   /**
-   * Claims every due slot (one at a time, in order); returns the slots this instance won.
+   * Claims every due slot (one at a time); returns the slots this instance won.
    * A failed claim (the database away) is retried at the next tick while the slot is the
    * task's pending one.
    */
@@ -118,7 +118,9 @@ export class FleetSchedule {
     const now = this.o.clock.now();
     const won: ClaimedSlot[] = [];
     this.failing = false;
-    for (const entry of this.tasks.values()) {
+    // In random order: instances that wake for the same slots then claim different tasks
+    // side by side, instead of each waiting on the other's claim of the same task in turn.
+    for (const entry of shuffled([...this.tasks.values()])) {
       const slot = entry.next;
       if (!slot || slot.getTime() > now.getTime()) continue;
       try {
