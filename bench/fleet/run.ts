@@ -336,7 +336,9 @@ async function single(o: Options, dir: string, env: NodeJS.ProcessEnv): Promise<
 async function fleet(o: Options, dir: string, env: NodeJS.ProcessEnv): Promise<PhaseResult> {
   const home = join(dir, 'fleet');
   mkdirSync(home);
-  const server = await startPostgres({ settings: { max_connections: '300', max_locks_per_transaction: '256' } });
+  const server = await startPostgres({
+    settings: { max_connections: '300', max_locks_per_transaction: '256' },
+  });
   const procs: Proc[] = [];
   const pool = new pg.Pool({ connectionString: server.url, max: 2 });
   pool.on('error', () => {});
