@@ -65,12 +65,19 @@ export async function startConditionalFront(server: S3rverServer): Promise<Condi
         res.destroy();
         resolve();
       });
+      // A client that gives up mid-request (its deadline) would otherwise leave s3rver waiting
+      // for the rest of the body, and this key's queue behind it for good.
+      res.on('close', () => {
+        upstream.destroy();
+        resolve();
+      });
       req.pipe(upstream);
     });
 
   const refuse = (req: IncomingMessage, res: ServerResponse, status: number, code: string, why: string) =>
     new Promise<void>((resolve) => {
       stats.refused++;
+      res.on('close', () => resolve());
       req.resume();
       req.on('end', () => {
         const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${why}</Message></Error>`;
