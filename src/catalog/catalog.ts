@@ -74,6 +74,8 @@ export interface JobProgressState extends ProgressFigures {
 }
 
 export interface NewJob {
+  /** A given id (a schedule slot's, so a slot records one job however often it is claimed); else a new one. */
+  id?: string;
   kind: JobKind;
   source: string | null;
   trigger: JobTrigger;
@@ -313,7 +315,7 @@ export class SqliteCatalog {
   // ---- jobs --------------------------------------------------------------------------
 
   async createJob(job: NewJob): Promise<JobRecord> {
-    const id = newJobId();
+    const id = job.id ?? newJobId();
     const now = this.clock.now().toISOString();
     const final = job.status === 'skipped';
     this.db

@@ -221,7 +221,7 @@ export class PgCatalog implements CatalogStore {
   // ---- jobs --------------------------------------------------------------------------
 
   async createJob(job: NewJob): Promise<JobRecord> {
-    const id = newJobId();
+    const id = job.id ?? newJobId();
     const now = this.clock.now().toISOString();
     const final = job.status === 'skipped';
     const r = await this.pool.query<JobRow>(

@@ -17,7 +17,7 @@ import { parseDuration } from '../config/duration.js';
 import { describe } from '../errors.js';
 import { FleetJobs } from '../jobs/fleet/fleet-jobs.js';
 import type { FleetQueueOptions, FleetWorkerStatus } from '../jobs/fleet/fleet-queue.js';
-import { FleetSchedule } from '../jobs/fleet/fleet-schedule.js';
+import { FleetSchedule, slotJobId } from '../jobs/fleet/fleet-schedule.js';
 import { JobQueue } from '../jobs/queue/job-queue.js';
 import { parseSchedule, type Schedule, schedulesOf } from '../jobs/queue/schedule.js';
 import {
@@ -199,7 +199,11 @@ export class LifeboatServer implements ApiContext {
       : undefined;
     for (const [id, schedule] of schedules) {
       if (this.fleetSchedule) {
-        this.fleetSchedule.add({ id, schedule, submit: async () => (await this.submitScheduled(id)).id });
+        this.fleetSchedule.add({
+          id,
+          schedule,
+          submit: async (slot) => (await this.submitScheduled(id, slotJobId(id, slot))).id,
+        });
       } else {
         this.scheduler.add({ id, schedule, run: () => this.scheduled(id) });
       }
@@ -414,10 +418,15 @@ export class LifeboatServer implements ApiContext {
     }
   }
 
-  /** Records (and starts or dispatches) the job of a schedule's slot. */
-  private submitScheduled(id: string): Promise<JobRecord> {
+  /** Records (and starts or dispatches) the job of a schedule's slot; `jobId` names it (fleet). */
+  private submitScheduled(id: string, jobId?: string): Promise<JobRecord> {
     const [kind, source] = id.split(':') as [string, string | undefined];
-    const base = { source: source ?? null, trigger: 'schedule', requestedBy: 'scheduler' } as const;
+    const base = {
+      source: source ?? null,
+      trigger: 'schedule',
+      requestedBy: 'scheduler',
+      ...(jobId ? { id: jobId } : {}),
+    } as const;
     if (kind === 'backup') return this.runner.submit({ ...base, kind: 'backup' });
     if (kind === 'drill') return this.runner.submit({ ...base, kind: 'drill', params: {} });
     if (kind === 'prune') {

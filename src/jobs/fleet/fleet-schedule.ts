@@ -17,6 +17,7 @@
  * next slot after its start; the RPO alert says when a backup is overdue), and an instance
  * that wakes late fires its pending slot once, then moves on to the next one after now.
  */
+import { createHash } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { describe, LifeboatError } from '../../errors.js';
 import type { Schedule } from '../queue/schedule.js';
@@ -55,6 +56,15 @@ export interface ClaimedSlot {
 }
 
 const MAX_SLEEP_MS = 60_000;
+
+/**
+ * The id of a slot's job, the same on every instance: an instance that dies after recording
+ * the job but before its claim commits leaves that job behind, and the next claimant, asking
+ * for the same id, takes it as the slot's job instead of recording a second one.
+ */
+export function slotJobId(task: string, slot: Date): string {
+  return createHash('sha256').update(`${task}@${slot.toISOString()}`).digest('hex').slice(0, 16);
+}
 
 export class FleetSchedule {
   private readonly tasks = new Map<string, { task: FleetScheduledTask; next: Date | undefined }>();

@@ -68,6 +68,12 @@ export type JobRequest = JobOrderInput & {
   /** Token name, `cli:<user>`, or `scheduler`. */
   requestedBy: string;
   retryOf?: string;
+  /**
+   * The job's id when it must be one job however often it is asked for (a fleet schedule's
+   * slot, claimed again after the instance that recorded it died before its claim committed):
+   * a job already recorded under it is returned (and dispatched again while queued).
+   */
+  id?: string;
   /** Recorded as awaiting_approval; runs after `approve`. */
   needsApproval?: boolean;
 };
@@ -139,7 +145,17 @@ export class JobQueue {
     if (!this.accepting) {
       throw new LifeboatError('unavailable', '[server] shutting down: no new jobs are started');
     }
+    if (req.id) {
+      const known = await this.o.catalog.getJob(req.id);
+      if (known) {
+        // Recorded by an instance that died before it could say so: this is the job. A second
+        // delivery of a job that ends meanwhile does nothing (the fleet worker finds it ended).
+        if (known.status === 'queued' && this.o.dispatch) await this.o.dispatch(known);
+        return known;
+      }
+    }
     const base = {
+      ...(req.id ? { id: req.id } : {}),
       kind: req.kind,
       source: req.source,
       trigger: req.trigger,
