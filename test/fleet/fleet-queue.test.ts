@@ -304,6 +304,26 @@ describe('fleet queue across processes', { skip: unavailable ?? false }, () => {
     await Promise.all([stopChild(a), stopChild(b)]);
   });
 
+  it('two instances creating many new queues at once: no dispatch is lost to a deadlock', async () => {
+    // pg-boss's create_queue inserts the queue's row, then adds a foreign key to the queue
+    // table: two creates at once deadlock unless they take turns.
+    const [a, b] = [await queue('q_create'), await queue('q_create')];
+    const sources = Array.from({ length: 12 }, (_, i) => `new${i}`);
+    const sent = await Promise.allSettled(
+      sources.flatMap((source) => [
+        a.dispatch({ id: `create-a-${source}`, kind: 'backup', source }),
+        b.dispatch({ id: `create-b-${source}`, kind: 'backup', source }),
+        b.dispatch({ id: `create-c-${source}`, kind: 'backup', source: `${source}b` }),
+      ]),
+    );
+    const failed = sent.filter((r) => r.status === 'rejected').map((r) => String(r.reason));
+    assert.deepEqual(failed, []);
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM q_create.queue WHERE name LIKE 'source.new%'`,
+    );
+    assert.equal(rows[0].n, 24);
+  });
+
   it('labels: a job for host=db1 runs only on a host=db1 worker', async () => {
     const q = await queue('q_labels');
     const common = { schema: 'q_labels', sleepMs: 100, leaseSeconds: 2, concurrency: 2 };

@@ -595,15 +595,22 @@ export class FleetQueue {
       [name, labels],
     );
     if (this.queues.has(name)) return;
-    if (!(await this.boss.getQueue(name))) {
-      try {
-        await this.boss.createQueue(name, { name, policy: 'singleton' });
-      } catch (err) {
-        // Another instance created it between our look and our create.
-        if (!(await this.boss.getQueue(name))) throw err;
-      }
-    }
+    if (!(await this.boss.getQueue(name))) await this.createQueue(name);
     this.queues.add(name);
+  }
+
+  /**
+   * Creates a queue under an advisory lock held by every instance's creates: pg-boss's
+   * create_queue inserts the queue's row and then adds a foreign key to the queue table, so
+   * two instances creating two queues at once deadlock (each waits for the other's row lock),
+   * and PostgreSQL aborts one of them with the job it was dispatching.
+   */
+  private async createQueue(name: string): Promise<void> {
+    await this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${this.schema}.create_queue`]);
+      // Another instance created it while we waited for the lock.
+      if (!(await this.boss.getQueue(name))) await this.boss.createQueue(name, { name, policy: 'singleton' });
+    });
   }
 
   /** Fails the jobs of workers silent past the lease (pg-boss retries them), once per worker. */
