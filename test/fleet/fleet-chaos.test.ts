@@ -7,7 +7,8 @@
  * ~1.5 s). For ~45 s, at moments drawn from a seeded PRNG (the seed is
  * printed; LIFEBOAT_CHAOS_SEED replays one), a worker running a job is killed with SIGKILL
  * and started again with the same labels, and once a serve instance is. Then the schedules
- * stop, the queue drains, and the catalog and repository must show: one job per claimed
+ * stop, the queue drains (the workers and a serve without schedules, for the role=serve
+ * jobs), and the catalog and repository must show: one job per claimed
  * slot, every killed job finished on another eligible process (or failed with a clear
  * error), every succeeded job's snapshot in the repository and at most one per job, and a
  * clean `check --read-data`.
@@ -93,7 +94,11 @@ describe('fleet mode under kills', { skip: unavailable ?? false }, () => {
   const cli = (args: string[]): Promise<CliResult> =>
     runCli(['--config', join(dir, 'fleet.yaml'), ...args], env, { cwd: dir });
 
-  async function start(role: 'serve' | 'worker', labels: Record<string, string> = {}): Promise<Proc> {
+  async function start(
+    role: 'serve' | 'worker',
+    labels: Record<string, string> = {},
+    config = 'fleet.yaml',
+  ): Promise<Proc> {
     const args =
       role === 'serve'
         ? ['serve', '--listen', '127.0.0.1:0']
@@ -105,13 +110,7 @@ describe('fleet mode under kills', { skip: unavailable ?? false }, () => {
               .join(','),
           ];
     const ready = role === 'serve' ? /serving on (http:\/\/\S+)/ : /worker (\S+) running/;
-    const { child, out } = await startUntil(
-      [...args, '--config', join(dir, 'fleet.yaml')],
-      env,
-      dir,
-      ready,
-      procs,
-    );
+    const { child, out } = await startUntil([...args, '--config', join(dir, config)], env, dir, ready, procs);
     const p: Proc = { child, out, labels, role };
     if (child.pid) byPid.set(child.pid, p);
     return p;
@@ -176,9 +175,7 @@ describe('fleet mode under kills', { skip: unavailable ?? false }, () => {
     schedule: "*/2 * * * * *"
     hooks: { before_backup: "head -c 393216 /dev/urandom > ${join(dir, name, 'new.bin')} && sleep 1" }${Object.keys(labels).length ? `\n    runs_on: ${JSON.stringify(labels)}` : ''}`;
     }
-    await writeFile(
-      join(dir, 'fleet.yaml'),
-      `repository:
+    const config = (withSources: string) => `repository:
   url: s3://chaos-${process.pid}/repo
 server:
   catalog: ${server.url}
@@ -186,9 +183,12 @@ server:
   concurrency: 2
   shutdown_grace: 3s
   fleet: { lease: 2s, poll: 1s, retry_delay: 1s, retries: 3 }
-sources:${sources}
-`,
-    );
+sources:${withSources}
+`;
+    await writeFile(join(dir, 'fleet.yaml'), config(sources));
+    // The same sources without schedules: a serve that drains the role=serve jobs left queued
+    // when the scheduling instances stop, and claims no slot of its own.
+    await writeFile(join(dir, 'drain.yaml'), config(sources.replace(/\n {4}schedule: .*/g, '')));
     env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
     Object.assign(env, s3.env, {
@@ -209,7 +209,7 @@ sources:${sources}
   });
 
   it('kills of workers and of a serve instance lose no slot, no job and no snapshot', {
-    timeout: 150_000,
+    timeout: 200_000,
   }, async () => {
     let serves: Proc[] = await Promise.all([start('serve', SERVE_LABELS), start('serve', SERVE_LABELS)]);
     let workers: Proc[] = await Promise.all([
@@ -234,18 +234,26 @@ sources:${sources}
       if (again)
         workers = workers.map((p) => (p.child.exitCode !== null || p.child.signalCode !== null ? again : p));
     }
-    // The schedules stop with the serve instances; the workers drain what is queued.
+    // The schedules stop with the serve instances. A job of srv queued or still running then
+    // (its grace is 3 s) waits for an instance offering role=serve: one without schedules
+    // drains them beside the workers.
     assert.deepEqual(
       await Promise.all(serves.map((p) => stop(p))),
       [0, 0],
       serves.map((p) => p.out()).join('\n'),
     );
+    const drainer = await start('serve', SERVE_LABELS, 'drain.yaml');
     await until(
       'the queue drained',
       async () => (await jobs(`status IN ('queued', 'running')`)).length === 0,
-      40_000,
-    );
-    assert.deepEqual(await Promise.all(workers.map((p) => stop(p))), [0, 0, 0]);
+      60_000,
+    ).catch(async (err: Error) => {
+      const left = await jobs(`status IN ('queued', 'running')`);
+      throw new Error(
+        `${err.message}; left: ${left.map((j) => `${j.source} job ${j.id} ${j.status} owner ${j.owner}`).join(', ')}`,
+      );
+    });
+    assert.deepEqual(await Promise.all([drainer, ...workers].map((p) => stop(p))), [0, 0, 0, 0]);
     const workerKills = new Set(kills.filter((k) => k.role === 'worker').map((k) => k.pid)).size;
     console.log(
       `# ${killEvents} kills (${workerKills} of workers, ${killEvents - workerKills} of serve), ${kills.length} running jobs lost, seed ${seed}`,
