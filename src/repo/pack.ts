@@ -89,6 +89,11 @@ export function openVerified(
 /** Room kept after the blobs for the header; a larger header is handled by one copy. */
 const HEADER_SLACK = 64 * 1024;
 
+/** The buffer a PackBuilder allocates for `blobCapacity` bytes of blobs. */
+export function packBufferBytes(blobCapacity: number): number {
+  return blobCapacity + HEADER_SLACK;
+}
+
 /**
  * Collects sealed blobs into one preallocated buffer until the pack is full, then appends
  * the header: one copy per blob and no concatenation at the end, so a pack costs its size
@@ -101,8 +106,12 @@ export class PackBuilder {
   readonly entries: PackEntry[] = [];
   size = 0;
 
-  constructor(blobCapacity: number) {
-    this.buf = Buffer.allocUnsafe(blobCapacity + HEADER_SLACK);
+  /** `spare`: a finished pack's buffer to fill again, when it is large enough. */
+  constructor(blobCapacity: number, spare?: Buffer) {
+    this.buf =
+      spare && spare.length >= packBufferBytes(blobCapacity)
+        ? spare
+        : Buffer.allocUnsafe(packBufferBytes(blobCapacity));
   }
 
   /** True when a sealed blob of `length` bytes still fits before the header room. */
@@ -122,8 +131,11 @@ export class PackBuilder {
     return this.entries.length;
   }
 
-  /** The pack file (a view over the builder's buffer, which the caller then owns) and its name. */
-  finish(keys: KeyRing): { file: Buffer; name: string } {
+  /**
+   * The pack file (a view over the builder's buffer, which the caller then owns), its name,
+   * and that whole buffer (to build another pack in once the file is stored).
+   */
+  finish(keys: KeyRing): { file: Buffer; name: string; buffer: Buffer } {
     const header = Buffer.allocUnsafe(this.entries.length * HEADER_ENTRY_SIZE);
     let p = 0;
     for (const e of this.entries) {
@@ -144,9 +156,9 @@ export class PackBuilder {
     sealedHeader.copy(this.buf, this.size);
     this.buf.writeUInt32LE(sealedHeader.length, this.size + sealedHeader.length);
     this.hash.update(this.buf.subarray(this.size, total));
-    const file = this.buf.subarray(0, total);
+    const buffer = this.buf;
     this.buf = Buffer.alloc(0);
-    return { file, name: this.hash.digest('hex') };
+    return { file: buffer.subarray(0, total), name: this.hash.digest('hex'), buffer };
   }
 }
 

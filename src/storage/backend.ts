@@ -9,6 +9,12 @@
 /** 'wal': archived named objects (PostgreSQL WAL files), addressed by name (repo/object-archive.ts). */
 export type FileType = 'config' | 'key' | 'lock' | 'snapshot' | 'index' | 'pack' | 'wal';
 
+/**
+ * Buffers given to save() that an abandoned attempt (a timed-out or failed request still
+ * under way) may yet read: their callers must not reuse them.
+ */
+export const stillRead = new WeakSet<Buffer>();
+
 export const FILE_TYPES: readonly FileType[] = ['config', 'key', 'lock', 'snapshot', 'index', 'pack', 'wal'];
 
 export interface FileHandle {
@@ -78,7 +84,9 @@ export interface Backend {
    * Stores `data` under `handle`. MUST be all-or-nothing: after a crash at any point the
    * object is either absent or complete. MUST be durable when the promise resolves.
    * Saving a name that exists replaces it (callers only do this with identical content, or
-   * for locks). A full disk MUST fail with code 'no_space'.
+   * for locks). A full disk MUST fail with code 'no_space'. Once the promise resolves, the
+   * backend no longer reads `data` (the caller may reuse it), unless it named the buffer in
+   * `stillRead` (a wrapper that abandoned an attempt still sending it).
    */
   save(handle: FileHandle, data: Buffer): Promise<void>;
 

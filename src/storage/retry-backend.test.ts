@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LifeboatError } from '../errors.js';
 import { createMemoryBackend } from '../testing/memory-backend.js';
-import type { Backend, FileHandle } from './backend.js';
+import { type Backend, type FileHandle, stillRead } from './backend.js';
 import { withRetries } from './retry-backend.js';
 import { storageError } from './transient-errors.js';
 
@@ -132,9 +132,24 @@ test('retry: a request that hangs times out and is retried', async () => {
   };
   const { delays, sleep } = recorder();
   const b = withRetries(hanging, { sleep, timeoutMs: 50, random: () => 0 });
-  await b.save(H, Buffer.from('late'));
+  const late = Buffer.from('late');
+  await b.save(H, late);
   assert.deepEqual(await b.load(H), Buffer.from('late'));
   assert.equal(delays.length, 1);
+  // The abandoned first attempt may still read the buffer: its caller must not reuse it.
+  assert.equal(stillRead.has(late), true);
+});
+
+test('retry: a buffer saved at the first attempt is free to reuse; one retried or given up on is not', async () => {
+  const first = Buffer.from('first');
+  await withRetries(flaky(0)).save(H, first);
+  assert.equal(stillRead.has(first), false);
+  const retried = Buffer.from('retried');
+  await withRetries(flaky(1), { sleep: async () => {} }).save(H, retried);
+  assert.equal(stillRead.has(retried), true);
+  const lost = Buffer.from('lost');
+  await assert.rejects(withRetries(flaky(9), { sleep: async () => {}, retries: 2 }).save(H, lost));
+  assert.equal(stillRead.has(lost), true);
 });
 
 test('retry: listings are retried whole, never yielding duplicates', async () => {

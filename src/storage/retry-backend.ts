@@ -17,7 +17,7 @@
  */
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import { describe, isLifeboatError, LifeboatError } from '../errors.js';
-import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
+import { type Backend, type FileHandle, type FileInfo, type FileType, stillRead } from './backend.js';
 import { ForwardingBackend } from './forwarding-backend.js';
 import { objectName } from './layout.js';
 import { retryAfterOf, storageError } from './transient-errors.js';
@@ -174,8 +174,18 @@ export class RetryBackend extends ForwardingBackend {
     return this.run('create the repository', () => this.inner.create());
   }
 
-  override save(h: FileHandle, data: Buffer): Promise<void> {
-    return this.run(`write ${objectName(h)}`, () => this.inner.save(h, data));
+  override async save(h: FileHandle, data: Buffer): Promise<void> {
+    let attempts = 0;
+    try {
+      await this.run(`write ${objectName(h)}`, () => {
+        // A second attempt means the first failed or timed out, and may still be sending.
+        if (++attempts > 1) stillRead.add(data);
+        return this.inner.save(h, data);
+      });
+    } catch (err) {
+      stillRead.add(data);
+      throw err;
+    }
   }
 
   override load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
