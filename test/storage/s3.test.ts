@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FileInfo } from '../../src/storage/backend.js';
@@ -122,6 +123,31 @@ test('s3: the layout matches the local backend (data/xx/name, keys/, snapshots/ 
     for await (const f of b.list('pack')) listed.push({ name: f.name, size: f.size });
     assert.deepEqual(listed, [{ name, size: 1 }]);
     assert.equal(b.location, `s3://lb-${process.pid}-${n}/deep/prefix`);
+  } finally {
+    await b.close();
+  }
+});
+
+test('s3 (the test server): a PUT cut short by its client stores nothing, as S3 does', opts, async () => {
+  const b = fresh({}, 'cut');
+  try {
+    await b.create();
+    const bucket = `lb-${process.pid}-${n}`;
+    const key = `cut/data/ab/ab${'0'.repeat(62)}`;
+    // Half of a 64 KiB body, then the connection dropped: a writer killed mid-upload.
+    await new Promise<void>((resolve) => {
+      const req = request(`${server.endpoint}/${bucket}/${key}`, {
+        method: 'PUT',
+        headers: { 'content-length': 65536 },
+      });
+      req.on('error', () => resolve());
+      req.write(Buffer.alloc(32768, 1), () => setTimeout(() => req.destroy(), 200));
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const listed: string[] = [];
+    for await (const f of b.list('pack')) listed.push(f.name);
+    assert.deepEqual(listed, []);
+    await assert.rejects(b.stat({ type: 'pack', name: `ab${'0'.repeat(62)}` }), { code: 'not_found' });
   } finally {
     await b.close();
   }

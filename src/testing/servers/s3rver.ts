@@ -41,10 +41,52 @@ export function s3rverMissing(): string | undefined {
   }
 }
 
+/**
+ * S3 stores an object whole or not at all: a PUT whose body is cut short (its client killed)
+ * stores nothing. s3rver writes the body straight to the object's file, so a killed upload
+ * left a short object that a listing then showed. In the child, before the server starts:
+ * bodies go to a temp file (which listings skip) renamed into place once the whole request
+ * has arrived.
+ */
+function atomicPut(entry: string): string {
+  return `
+    const { createRequire } = await import('node:module');
+    const requireHere = createRequire(${JSON.stringify(entry)});
+    const Store = requireHere('./stores/filesystem.js');
+    const { createHash, randomBytes } = await import('node:crypto');
+    const fs = await import('node:fs');
+    const { dirname } = await import('node:path');
+    const { pipeline } = await import('node:stream/promises');
+    const { Transform } = await import('node:stream');
+    const putWhole = Store.prototype.putObject;
+    Store.prototype.putObject = async function (object) {
+      if (Buffer.isBuffer(object.content)) return putWhole.call(this, object);
+      const path = this.getResourcePath(object.bucket, object.key, 'object');
+      await fs.promises.mkdir(dirname(path), { recursive: true });
+      const temp = path + '.partial-' + randomBytes(6).toString('hex');
+      const md5 = createHash('md5');
+      let size = 0;
+      const count = new Transform({ transform(c, e, cb) { md5.update(c); size += c.length; cb(null, c); } });
+      try {
+        await pipeline(object.content, count, fs.createWriteStream(temp));
+        // A request's body (not a multipart upload's parts) must have arrived whole.
+        if (object.content.complete === false) throw new Error('IncompleteBody: the request ended early');
+        await fs.promises.rename(temp, path);
+      } catch (err) {
+        await fs.promises.rm(temp, { force: true });
+        throw err;
+      }
+      const digest = md5.digest('hex');
+      await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+      return { size, md5: digest };
+    };`;
+}
+
 function launch(port: number, directory: string): Promise<ChildProcess> {
   const entry = pathToFileURL(createRequire(import.meta.url).resolve('s3rver')).href;
   const code = `
     const { default: S3rver } = await import(${JSON.stringify(entry)});
+    ${atomicPut(entry)}
     const server = new S3rver({ port: ${port}, address: '127.0.0.1', silent: true, directory: ${JSON.stringify(directory)}, vhostBuckets: false });
     await server.run();
     process.stdout.write('ready\\n');
