@@ -11,9 +11,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { DaemonSet, Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
-import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseConfig, parseDuration } from '../../src/config/config.js';
-import { commonSourceKeys, serverSchema } from '../../src/config/config-schema.js';
 import { checkArgs, documentedText, ROOT } from '../helpers/deploy-commands.js';
 
 const DIR = join(ROOT, 'deploy', 'kubernetes');
@@ -202,24 +201,17 @@ test('selectors select the pod templates, and the Service selects the serve pods
   );
 });
 
-test('pods run lifeboat serve or worker with flags the CLI takes and the docs document', (t) => {
+test('pods run lifeboat serve or worker with flags the CLI takes and the docs document', () => {
   const docs = documentedText();
-  const missing = new Set<string>();
   for (const m of workloads()) {
     for (const c of m.doc.spec.template.spec.containers) {
       assert.ok(
         Array.isArray(c.args) && c.command === undefined,
         `${where(m)}: args only (the image's entrypoint is lifeboat)`,
       );
-      const r = checkArgs(c.args, docs);
-      assert.deepEqual(r.problems, [], where(m));
-      for (const cmd of r.missing) missing.add(cmd);
+      assert.deepEqual(checkArgs(c.args, docs).problems, [], where(m));
     }
   }
-  // PENDING h-fleet-serve: `lifeboat worker` lands with the fleet mode; until then its flags
-  // cannot be checked against the CLI. Once it exists this branch is never taken.
-  if (missing.size > 0)
-    t.diagnostic(`SKIPPED (pending fleet mode): this build has no \`lifeboat ${[...missing].join(', ')}\``);
 });
 
 test('pods are non-root or drop every capability, on a read-only root, and outlast the shutdown grace', () => {
@@ -260,19 +252,8 @@ test('pods are non-root or drop every capability, on a read-only root, and outla
   assert.ok(c.livenessProbe, 'serve has a liveness probe');
 });
 
-test("the ConfigMap's lifeboat.yaml parses with Lifeboat's config parser in each pod's environment", (t) => {
-  let text = configText();
-  // PENDING h-fleet-serve: `sources.*.runs_on` and `server.labels` land with the fleet mode.
-  // Until the schema has them, they are taken out before parsing (and reported); once it
-  // has them, the config is parsed as it is.
-  const fleetKeys = 'runs_on' in commonSourceKeys && 'labels' in serverSchema.shape;
-  if (!fleetKeys) {
-    const raw = parseYaml(text);
-    for (const source of Object.values<Doc>(raw.sources ?? {})) delete source.runs_on;
-    delete raw.server?.labels;
-    text = stringify(raw);
-    t.diagnostic('SKIPPED in part (pending fleet mode): the config schema has no runs_on/server.labels yet');
-  }
+test("the ConfigMap's lifeboat.yaml parses with Lifeboat's config parser in each pod's environment", () => {
+  const text = configText();
   for (const m of workloads()) {
     const env = podEnv(m);
     const config = parseConfig(text, '/etc/lifeboat/lifeboat.yaml', Object.fromEntries(env));
