@@ -133,12 +133,15 @@ const streams = new Map<number, ChunkStream>();
 const chunkRing = chunker && new BlobRing(8 * 1024 * 1024);
 const chunkMemory = (length: number) => chunkRing?.take(length) ?? Buffer.allocUnsafeSlow(length);
 /**
- * A chunk sealed or dropped: its memory is given back (or left to the collector). Counted
- * either way: sealing it left garbage of about its size (the cipher's output).
+ * A chunk sealed or dropped: its memory is given back to the ring, or left to the collector.
+ * Sealing it left garbage of about its size (the cipher's output); dropping it (stored
+ * already) leaves garbage only when it was not ring memory. A backup of data mostly stored
+ * (a database's next dump) then runs no forced collections.
  */
-function done(chunk: Buffer): void {
+function done(chunk: Buffer, sealed: boolean): void {
+  const own = !chunkRing?.holds(chunk);
   chunkRing?.release(chunk);
-  letGo(chunk.length);
+  if (sealed || own) letGo(chunk.length);
 }
 const kept = new Map<number, Buffer>();
 let nextKey = 0;
@@ -162,7 +165,7 @@ function chunkPiece(task: SealTask, piece: Buffer): KeptChunk[] {
     const id = blobId(macKey, chunk);
     if (chunk.length < SEAL_AT_ONCE) {
       const { flags, sealed } = sealChunk(task.type, id, chunk);
-      done(chunk);
+      done(chunk, true);
       return { key: -1, id, length: chunk.length, sealed, flags };
     }
     const key = nextKey++;
@@ -208,7 +211,7 @@ function seal(task: SealTask, plain: Buffer): void {
 parentPort?.on('message', (task: SealTask | DropMessage) => {
   if (task.op === 'drop') {
     const chunk = kept.get(task.key ?? -1);
-    if (chunk) done(chunk);
+    if (chunk) done(chunk, false);
     kept.delete(task.key ?? -1);
     return;
   }
@@ -271,7 +274,7 @@ function handle(task: SealTask): void {
       try {
         seal(task, plain);
       } finally {
-        done(plain);
+        done(plain, true);
       }
       return;
     }
