@@ -55,6 +55,23 @@ describe('schedules', () => {
       /unknown time zone "Mars\/Olympus"/,
     );
   });
+
+  it('parsed once per expression and zone: the same answers again, errors naming each field', () => {
+    const at = new Date('2026-01-10T12:00:00Z');
+    for (let i = 0; i < 3; i++) {
+      // Kept by zone too: the same expression in UTC and in Paris answers differently.
+      assert.equal(parseSchedule('0 3 * * *', `f${i}`).next(at)?.toISOString(), '2026-01-11T03:00:00.000Z');
+      assert.equal(
+        parseSchedule({ cron: '0 3 * * *', timezone: 'Europe/Paris' }, `f${i}`).next(at)?.toISOString(),
+        '2026-01-11T02:00:00.000Z',
+      );
+      // A bad expression is never kept: each use names its own field.
+      assert.throws(
+        () => parseSchedule('0 3 * *', `sources.s${i}.schedule`),
+        new RegExp(`sources\\.s${i}\\.schedule`),
+      );
+    }
+  });
 });
 
 describe('server scheduler', () => {
