@@ -65,48 +65,41 @@ class LateSender extends ForwardingBackend {
   }
 }
 
-async function repoIn(dir: string, wrap: (b: Backend) => Backend): Promise<Repository> {
+/** Writes 12 MiB of random content into a fresh repository over `wrap`'s backend; its folder. */
+async function backupThrough(wrap: (b: Backend) => Backend): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-packs-'));
+  dirs.push(dir);
   await Repository.init(createLocalBackend(dir), 'secret', { kdf, packSize: 1024 * 1024, chunker });
-  return Repository.open(wrap(createLocalBackend(dir)), 'secret', { kdf });
+  const repo = await Repository.open(wrap(createLocalBackend(dir)), 'secret', { kdf });
+  try {
+    await new RepoContentStore(repo).saveContent(pieces(randomBytes(12 * 1024 * 1024)));
+    await repo.flush();
+  } finally {
+    await repo.close();
+  }
+  return dir;
 }
 
 test('pack buffers are built in again once their pack is stored, and every pack keeps its bytes', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-packs-'));
-  dirs.push(dir);
-  let recording!: Recording;
-  const repo = await repoIn(dir, (b) => {
+  let recording: Recording | undefined;
+  const dir = await backupThrough((b) => {
     recording = new Recording(b);
     return recording;
   });
-  try {
-    await new RepoContentStore(repo).saveContent(pieces(randomBytes(12 * 1024 * 1024)));
-    await repo.flush();
-  } finally {
-    await repo.close();
-  }
-  assert.ok(recording.packs >= 8, `${recording.packs} packs`);
-  assert.ok(
-    recording.memory.size < recording.packs / 2,
-    `${recording.packs} packs from ${recording.memory.size} buffers`,
-  );
-  assert.equal(await packsMatchNames(dir), recording.packs);
+  const { packs, memory } = recording!;
+  assert.ok(packs >= 8, `${packs} packs`);
+  assert.ok(memory.size < packs / 2, `${packs} packs from ${memory.size} buffers`);
+  assert.equal(await packsMatchNames(dir), packs);
 });
 
 test('a pack whose save was abandoned (timed out, still sending) keeps its buffer: the late bytes are the pack', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'lifeboat-packs-'));
-  dirs.push(dir);
-  let late!: LateSender;
-  const repo = await repoIn(dir, (b) => {
-    late = new LateSender(b);
-    return withRetries(late, { timeoutMs: 50, sleep: async () => {} });
+  let sender: LateSender | undefined;
+  const dir = await backupThrough((b) => {
+    sender = new LateSender(b);
+    return withRetries(sender, { timeoutMs: 50, sleep: async () => {} });
   });
-  try {
-    await new RepoContentStore(repo).saveContent(pieces(randomBytes(12 * 1024 * 1024)));
-    await repo.flush();
-  } finally {
-    await repo.close();
-  }
-  await Promise.all(late.late);
-  assert.ok(late.late.length >= 8, `${late.late.length} packs`);
-  assert.equal(await packsMatchNames(dir), late.late.length);
+  const { late } = sender!;
+  await Promise.all(late);
+  assert.ok(late.length >= 8, `${late.length} packs`);
+  assert.equal(await packsMatchNames(dir), late.length);
 });

@@ -188,7 +188,9 @@ sources:${withSources}
     await writeFile(join(dir, 'fleet.yaml'), config(sources));
     // The same sources without schedules: a serve that drains the role=serve jobs left queued
     // when the scheduling instances stop, and claims no slot of its own.
-    await writeFile(join(dir, 'drain.yaml'), config(sources.replace(/\n {4}schedule: .*/g, '')));
+    const drain = config(sources.replace(/\n {4}schedule: .*/g, ''));
+    assert.doesNotMatch(drain, /schedule:/, 'the draining serve claims no slot');
+    await writeFile(join(dir, 'drain.yaml'), drain);
     env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('LIFEBOAT_')) delete env[k];
     Object.assign(env, s3.env, {
