@@ -29,4 +29,4 @@ if (at >= 0 && !args.some((a) => a === '--agent' || a === '--help' || a === '--j
     } catch {}
   }
 }
-await import('../dist/src/cli/main.js');
+await import('../dist/bundle/main.js');

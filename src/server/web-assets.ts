@@ -8,12 +8,12 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
+import { PACKAGE_ROOT } from '../package-root.js';
 
-/** Where the build puts the dashboard, from dist/src/server/ (the compiled form of this file). */
-export const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+/** Where the build puts the dashboard. */
+export const DEFAULT_WEB_DIR = join(PACKAGE_ROOT, 'dist', 'web');
 
 export const DASHBOARD_CSP = [
   "default-src 'none'",

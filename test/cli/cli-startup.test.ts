@@ -5,14 +5,15 @@
  * checks settings loads the schemas). The real CLI runs with a preload that records every
  * module it resolves (ESM), every CommonJS module in the require cache and every native addon
  * it opens; `jobs` (the catalog, better-sqlite3) and a command given a config file (YAML and
- * zod) show that the recorder sees what is loaded.
+ * zod) show that the recorder sees what is loaded. The command runs the bundle
+ * (scripts/bundle-cli.js): a file of it loaded counts as every module it holds.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BIN, lifeboat, repoEnv, tempDir } from '../helpers/cli.js';
 
 /** Packages and folders no read-only command on a local repository needs. */
@@ -58,7 +59,21 @@ const cache = createRequire(import.meta.url).cache;
 process.on('exit', () => appendFileSync(out, Object.keys(cache).map((f) => 'cjs ' + f + '\\n').join('')));
 `;
 
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** file URL of each file of the bundle -> file URLs of the modules it holds. */
+async function bundleContents(): Promise<Map<string, string[]>> {
+  const meta = JSON.parse(await readFile(join(ROOT, 'dist/bundle/meta.json'), 'utf8')) as {
+    outputs: Record<string, { inputs: Record<string, unknown> }>;
+  };
+  const url = (p: string) => pathToFileURL(resolvePath(ROOT, p)).href;
+  return new Map(
+    Object.entries(meta.outputs).map(([file, o]) => [url(file), Object.keys(o.inputs).map(url)]),
+  );
+}
+
 let dir: string;
+let bundle: Map<string, string[]>;
 let cleanup: () => Promise<void>;
 let run = 0;
 
@@ -79,7 +94,10 @@ async function loaded(
     child.on('error', reject);
     child.on('close', resolve);
   });
-  const modules = (await readFile(out, 'utf8')).split('\n').filter(Boolean);
+  const modules = (await readFile(out, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((m) => [m, ...(bundle.get(m) ?? [])]);
   return { code, modules };
 }
 
@@ -92,6 +110,7 @@ describe('lifeboat: what a command loads at start', () => {
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('lifeboat-startup-'));
+    bundle = await bundleContents();
     await writeFile(join(dir, 'hooks.mjs'), HOOKS);
     await writeFile(join(dir, 'preload.mjs'), PRELOAD);
     env = repoEnv(join(dir, 'repo'), { LIFEBOAT_CATALOG: join(dir, 'catalog.sqlite') });
