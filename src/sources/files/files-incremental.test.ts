@@ -64,3 +64,37 @@ test('a parent whose content is gone is not reused', async () => {
     await removeTree(work);
   }
 });
+
+test("a backup's reads leave files' access times alone: the next backup stores the same trees", async () => {
+  const work = await tempDir();
+  try {
+    const src = nodePath.join(work, 'src');
+    await fs.mkdir(nodePath.join(src, 'sub'), { recursive: true });
+    const files = [nodePath.join(src, 'a.txt'), nodePath.join(src, 'sub', 'b.bin')];
+    for (const f of files) {
+      await fs.writeFile(f, Buffer.alloc(10_000, 0x61));
+      // An access time before the change time: under relatime any read would move it.
+      const st = await fs.stat(f);
+      await fs.utimes(f, new Date(st.mtimeMs - 3_600_000), st.mtime);
+    }
+    // Listing a folder moves its access time as reading moves a file's (relatime); folders
+    // are listed on every backup, so theirs are set ahead here to leave only the files' reads.
+    for (const d of [nodePath.join(src, 'sub'), src]) {
+      const st = await fs.stat(d);
+      await fs.utimes(d, new Date(Date.now() + 3_600_000), st.mtime);
+    }
+    const atimes = await Promise.all(files.map(async (f) => (await fs.stat(f, { bigint: true })).atimeNs));
+    const store = new MemoryContentStore();
+    const h = harness(store);
+    const first = await h.backup(src);
+    assert.ok(store.bytesSaved >= 20_000, 'the files were read');
+    assert.deepEqual(
+      await Promise.all(files.map(async (f) => (await fs.stat(f, { bigint: true })).atimeNs)),
+      atimes,
+    );
+    const second = await h.backup(src, { parentRoot: first.root });
+    assert.equal(second.root, first.root, 'the same trees');
+  } finally {
+    await removeTree(work);
+  }
+});

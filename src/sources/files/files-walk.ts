@@ -45,6 +45,24 @@ const MAX_NOTES = 100;
 const MAX_SKIPPED = 100;
 // O_NONBLOCK: should the file be swapped for a FIFO after lstat, open must not hang.
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+// O_NOATIME: a backup's own read leaves the access time alone (as `tar --atime-preserve=system`
+// and restic do), else the next backup would find every file read changed and store every
+// folder listing again. Linux allows it to the file's owner and to root; 0 where there is none.
+const NOATIME = constants.O_NOATIME ?? 0;
+const EUID = process.geteuid?.() ?? -1;
+
+/** Opens a file to read, without touching its access time where this process may. */
+function openToRead(path: Buffer, uid: number | undefined): number {
+  if (NOATIME !== 0 && (EUID === 0 || uid === EUID)) {
+    try {
+      return openSync(path, OPEN_FLAGS | NOATIME);
+    } catch (err) {
+      // EPERM: not allowed here after all (e.g. root without CAP_FOWNER in a user namespace).
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    }
+  }
+  return openSync(path, OPEN_FLAGS);
+}
 
 export interface WalkConfig {
   path: string;
@@ -320,7 +338,7 @@ class TreeWalker {
       node.content = previous.content;
       this.ctx.progress.advance(node.size, { files: 1, reused: true });
     } else {
-      const content = await this.readContent(path, place, node.size);
+      const content = await this.readContent(path, place, node.size, node.uid);
       if (content === undefined) return undefined;
       node.content = content.chunks;
       // The size actually read, so a restore can verify it even if the file grew meanwhile.
@@ -333,18 +351,19 @@ class TreeWalker {
     return node;
   }
 
-  /** `size`: the file's size by lstat, so the read that would find its end can be left out. */
+  /** `size`: the file's size by lstat, so the read that would find its end can be left out; `uid` its owner. */
   private async readContent(
     path: Buffer,
     place: Place,
     size: number,
+    uid: number | undefined,
   ): Promise<{ chunks: string[]; size: number } | undefined> {
     // open and close are synchronous, as lstat: the inode is in memory already, and a
     // thread-pool round trip cost several times the call. Reads stay asynchronous (the data
     // may have to come from the disk).
     let fd: number;
     try {
-      fd = openSync(path, OPEN_FLAGS);
+      fd = openToRead(path, uid);
     } catch (err) {
       return this.skip(err, place);
     }
