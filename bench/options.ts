@@ -19,7 +19,7 @@ export interface BenchOptions {
   json: boolean;
   /** Tools to run, in order. */
   tools: string[];
-  /** The Lifeboat entry script (default: this checkout's bin/lifeboat.js). */
+  /** The Lifeboat command, or a .js entry script (default: this checkout's bin/lifeboat). */
   lifeboat?: string;
   /** Keep one CPU-bound process running beside every measured step. */
   loaded: boolean;
@@ -31,7 +31,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --seed S          seed of the generated data (default "lifeboat")
   --workdir DIR     parent of the temporary work folder (default: the OS temp folder)
   --tools LIST      comma-separated tools to compare: lifeboat,restic (default both)
-  --lifeboat FILE   lifeboat entry script to run (env LIFEBOAT_BENCH_BIN; default bin/lifeboat.js),
+  --lifeboat FILE   lifeboat command to run, or a .js entry run by node (env LIFEBOAT_BENCH_BIN; default bin/lifeboat),
                     e.g. a frozen copy of bin/ + dist/ while others rebuild dist/
   --loaded          run a CPU-bound process beside every measured step (both tools)
   --keep            keep the work folder afterwards

@@ -1,12 +1,12 @@
 /**
  * @module bench/tools
  * The backup tools under test, each driven through its command line: Lifeboat (this project,
- * `node bin/lifeboat.js`) and restic (with its defaults: zstd "auto" compression).
+ * the `lifeboat` command, bin/lifeboat) and restic (with its defaults: zstd "auto" compression).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { LIFEBOAT_COMMAND, lifeboatArgv } from './lifeboat-command.js';
 import { measure, run, type Sample } from './measure.js';
 
 /** Where a tool keeps its state for one (fresh) repository. */
@@ -45,10 +45,10 @@ function baseEnv(place: Place): NodeJS.ProcessEnv {
   };
 }
 
-/** The Lifeboat entry script run by the bench; see `useLifeboat`. */
-let LIFEBOAT_BIN = fileURLToPath(new URL('../../bin/lifeboat.js', import.meta.url));
+/** The Lifeboat command run by the bench (bench/lifeboat-command.ts); see `useLifeboat`. */
+let LIFEBOAT_BIN = LIFEBOAT_COMMAND;
 
-/** Runs Lifeboat from another entry script (e.g. a frozen copy of bin/ and dist/). */
+/** Runs Lifeboat from another command or entry script (e.g. a frozen copy of bin/ and dist/). */
 export function useLifeboat(bin: string): void {
   LIFEBOAT_BIN = resolve(bin);
 }
@@ -61,29 +61,35 @@ export const lifeboat: Tool = {
   name: 'lifeboat',
   unavailable() {
     if (!existsSync(LIFEBOAT_BIN)) return `${LIFEBOAT_BIN} is missing`;
-    const r = spawnSync(process.execPath, [LIFEBOAT_BIN, '--help'], { encoding: 'utf8' });
-    if (r.status !== 0)
-      return `node ${LIFEBOAT_BIN} --help failed (exit ${r.status}):\n${r.stderr || r.stdout}`;
+    const r = spawnSync(...lifeboatArgv(LIFEBOAT_BIN, ['--help']), { encoding: 'utf8' });
+    if (r.status !== 0) return `${LIFEBOAT_BIN} --help failed (exit ${r.status}):\n${r.stderr || r.stdout}`;
     return null;
   },
   version() {
-    const r = spawnSync(process.execPath, [LIFEBOAT_BIN, '--version'], { encoding: 'utf8' });
+    const r = spawnSync(...lifeboatArgv(LIFEBOAT_BIN, ['--version']), { encoding: 'utf8' });
     return r.status === 0 ? r.stdout.trim() : 'unknown';
   },
   init(place) {
-    run(process.execPath, [LIFEBOAT_BIN, 'init', '--quiet'], { env: lifeboatEnv(place), cwd: place.home });
+    run(...lifeboatArgv(LIFEBOAT_BIN, ['init', '--quiet']), { env: lifeboatEnv(place), cwd: place.home });
   },
   backup(place, tree) {
     return measure(
-      process.execPath,
-      [LIFEBOAT_BIN, 'backup', '--quiet', '--type', 'files', '--name', 'bench', '--path', tree],
+      ...lifeboatArgv(LIFEBOAT_BIN, [
+        'backup',
+        '--quiet',
+        '--type',
+        'files',
+        '--name',
+        'bench',
+        '--path',
+        tree,
+      ]),
       { env: lifeboatEnv(place), cwd: place.home },
     );
   },
   restore(place, target) {
     return measure(
-      process.execPath,
-      [LIFEBOAT_BIN, 'restore', 'latest', '--quiet', '--source', 'bench', '--to', target],
+      ...lifeboatArgv(LIFEBOAT_BIN, ['restore', 'latest', '--quiet', '--source', 'bench', '--to', target]),
       { env: lifeboatEnv(place), cwd: place.home },
     );
   },

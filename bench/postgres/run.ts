@@ -1,6 +1,6 @@
 /**
  * @module bench/postgres/run
- * `node dist/bench/postgres/run.js [--scale 15] [--runs 3] [--jobs 2] [--days 0] [--baseline OTHER/bin/lifeboat.js] [--no-restore] [--workdir DIR] [--keep] [--json]`
+ * `node dist/bench/postgres/run.js [--scale 15] [--runs 3] [--jobs 2] [--days 0] [--baseline OTHER/bin/lifeboat] [--no-restore] [--workdir DIR] [--keep] [--json]`
  *
  * The PostgreSQL engine against the tools it wraps, on a pgbench database plus a copy of
  * pgbench_accounts (two large tables; scale 15 is about 450 MiB) in a throwaway server:
@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { type PostgresServer, startPostgres } from '../../src/testing/servers/postgres.js';
+import { LIFEBOAT_COMMAND, lifeboatArgv } from '../lifeboat-command.js';
 import { checkGnuTime, diskUsage, measure, run, type Sample } from '../measure.js';
 
 export interface PostgresBenchOptions {
@@ -31,7 +32,7 @@ export interface PostgresBenchOptions {
   /** pg_restore -j for the parallel restores. */
   jobs: number;
   workdir?: string;
-  /** Another build's bin/lifeboat.js, measured in the same rounds ("[baseline]" steps). */
+  /** Another build's command (OTHER/bin/lifeboat, or a .js entry run by node), measured in the same rounds ("[baseline]" steps). */
   baseline?: string;
   /** Backups only: no restore steps. */
   noRestore?: boolean;
@@ -50,7 +51,7 @@ export interface PostgresBenchResult {
   ratios: Record<string, number>;
 }
 
-const LIFEBOAT_BIN = fileURLToPath(new URL('../../../bin/lifeboat.js', import.meta.url));
+const LIFEBOAT_BIN = LIFEBOAT_COMMAND;
 const PASSWORD = 'bench';
 
 export async function runPostgresBench(
@@ -324,18 +325,17 @@ function setupLifeboat(work: string, name: string, source: Record<string, unknow
     });
   write({});
   const env = { ...process.env, LIFEBOAT_REPO: repo, LIFEBOAT_PASSWORD: PASSWORD };
-  run(process.execPath, [bin, 'init', '--quiet'], { env, cwd: home });
+  run(...lifeboatArgv(bin, ['init', '--quiet']), { env, cwd: home });
   return {
     repo,
     backup: () =>
-      measure(process.execPath, [bin, '--config', config, 'backup', '--quiet'], { env, cwd: home }),
+      measure(...lifeboatArgv(bin, ['--config', config, 'backup', '--quiet']), { env, cwd: home }),
     restore: (to: string, jobs: number) => {
       write({ jobs });
-      return measure(
-        process.execPath,
-        [bin, '--config', config, 'restore', 'latest', '--quiet', '--to', to],
-        { env, cwd: home },
-      ).finally(() => write({}));
+      return measure(...lifeboatArgv(bin, ['--config', config, 'restore', 'latest', '--quiet', '--to', to]), {
+        env,
+        cwd: home,
+      }).finally(() => write({}));
     },
   };
 }

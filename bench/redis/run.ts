@@ -11,25 +11,25 @@
  *
  * Usage: npm run build && node dist/bench/redis/run.js [--keys N] [--value-size BYTES] [--runs N]
  *        [--profile DIR]  (or LIFEBOAT_BENCH_REDIS_KEYS, _VALUE_SIZE, _RUNS, LIFEBOAT_BENCH_PROFILE)
- *        [--baseline OTHER/bin/lifeboat.js]  another build's backup, measured in the same runs
+ *        [--baseline OTHER/bin/lifeboat]  another build's backup (its command, or a .js entry), in the same runs
  *        [--backup-only]  no restore steps
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isRespError, type RedisConnection } from '../../src/sources/redis/redis-connection.js';
 import { RespWriter } from '../../src/sources/redis/resp-writer.js';
 import { type RedisServer, redisUnavailable, startRedis } from '../../src/testing/servers/redis.js';
+import { LIFEBOAT_COMMAND, lifeboatArgv } from '../lifeboat-command.js';
 import { checkGnuTime, measure, type Sample } from '../measure.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/lifeboat.js', import.meta.url));
+const BIN = LIFEBOAT_COMMAND;
 
 /** `--profile DIR`: lifeboat's runs write V8 CPU profiles there (see bench/cpuprofile-top.ts). */
-function profileArgs(): string[] {
+function profileEnv(): NodeJS.ProcessEnv {
   const i = process.argv.indexOf('--profile');
   const dir = i >= 0 ? process.argv[i + 1] : process.env.LIFEBOAT_BENCH_PROFILE;
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+  return dir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } : {};
 }
 
 /** `--NAME VALUE` as given, or undefined. */
@@ -174,10 +174,10 @@ async function main(): Promise<void> {
     const digest = String(await call(conn, ['DEBUG', 'DIGEST']));
     const dbsize = Number(await call(conn, ['DBSIZE']));
     await conn.close();
-    await measure(process.execPath, [BIN, 'init'], { env, cwd: dir });
+    await measure(...lifeboatArgv(BIN, ['init']), { env, cwd: dir });
     // The baseline build writes a repository of its own, so neither deduplicates against the other.
     const baseEnv = { ...env, LIFEBOAT_REPO: join(dir, 'repo-baseline') };
-    if (baseline) await measure(process.execPath, [baseline, 'init'], { env: baseEnv, cwd: dir });
+    if (baseline) await measure(...lifeboatArgv(baseline, ['init']), { env: baseEnv, cwd: dir });
 
     const steps = {
       backup: [] as Sample[],
@@ -202,21 +202,19 @@ async function main(): Promise<void> {
         `run ${run}/${runs} (load ${load()}): lifeboat snapshots, backup, redis-cli --rdb`,
       );
       // The fixed cost of any lifeboat command here: node, the CLI's modules, opening the repository.
-      steps.startup.push(await measure(process.execPath, [BIN, 'snapshots', '--json'], { env, cwd: dir }));
+      steps.startup.push(await measure(...lifeboatArgv(BIN, ['snapshots', '--json']), { env, cwd: dir }));
       const ours = async () =>
         steps.backup.push(
           await measure(
-            process.execPath,
-            [...profileArgs(), BIN, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
-            { env, cwd: dir },
+            ...lifeboatArgv(BIN, ['backup', '--type', 'redis', '--name', 'bench', '--url', source.url]),
+            { env: { ...env, ...profileEnv() }, cwd: dir },
           ),
         );
       const theirs = async () =>
         baseline &&
         steps.baseBackup.push(
           await measure(
-            process.execPath,
-            [baseline, 'backup', '--type', 'redis', '--name', 'bench', '--url', source.url],
+            ...lifeboatArgv(baseline, ['backup', '--type', 'redis', '--name', 'bench', '--url', source.url]),
             { env: baseEnv, cwd: dir },
           ),
         );
@@ -240,8 +238,8 @@ async function main(): Promise<void> {
       const target = await startRedis({ args: debug });
       servers.push(target);
       steps.replica.push(
-        await measure(process.execPath, [...profileArgs(), BIN, 'restore', 'latest', '--to', target.url], {
-          env,
+        await measure(...lifeboatArgv(BIN, ['restore', 'latest', '--to', target.url]), {
+          env: { ...env, ...profileEnv() },
           cwd: dir,
         }),
       );
@@ -252,11 +250,10 @@ async function main(): Promise<void> {
       const target2 = await startRedis({ args: debug });
       servers.push(target2);
       steps.keyByKey.push(
-        await measure(
-          process.execPath,
-          [...profileArgs(), BIN, 'restore', 'latest', '--to', target2.url, '--pattern', '*'],
-          { env, cwd: dir },
-        ),
+        await measure(...lifeboatArgv(BIN, ['restore', 'latest', '--to', target2.url, '--pattern', '*']), {
+          env: { ...env, ...profileEnv() },
+          cwd: dir,
+        }),
       );
       check('restore key by key', await digestOf(target2));
       await target2.stop();
@@ -272,8 +269,8 @@ async function main(): Promise<void> {
       const data = join(dir, `offline-${run}`);
       mkdirSync(data);
       steps.offline.push(
-        await measure(process.execPath, [...profileArgs(), BIN, 'restore', 'latest', '--to', data], {
-          env,
+        await measure(...lifeboatArgv(BIN, ['restore', 'latest', '--to', data]), {
+          env: { ...env, ...profileEnv() },
           cwd: dir,
         }),
       );

@@ -318,6 +318,9 @@ export class SealPool {
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./seal-worker.js', import.meta.url), {
+      // A small young generation (1 MiB semi-spaces, as the `lifeboat` command gives the main
+      // thread): its default growth to 16 MiB cost RSS and saved no time here.
+      resourceLimits: { maxYoungGenerationSizeMb: 3 },
       workerData: {
         ...('box' in this.spec
           ? { box: new Uint8Array(this.spec.box) }
