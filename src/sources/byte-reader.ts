@@ -19,6 +19,8 @@ export class TruncatedError extends Error {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** At least this much of a new read is joined to the bytes left of the last one. */
+const JOIN_BYTES = 4096;
 
 export class ByteReader {
   private buf: Buffer = EMPTY;
@@ -28,6 +30,8 @@ export class ByteReader {
   /** Bytes before this index of buf have been shown to the taps. */
   private tapped = 0;
   private ended = false;
+  /** The part of the last read not yet joined to `buf` (see fillSoft). */
+  private queued: Buffer | undefined;
   private readonly taps: ByteTap[] = [];
   private readonly iterator: AsyncIterator<Uint8Array>;
 
@@ -75,20 +79,33 @@ export class ByteReader {
 
   /** Buffers up to `n` bytes, fewer only at the end of the stream. */
   async fillSoft(n: number): Promise<void> {
-    while (!this.has(n) && !this.ended) {
-      const next = await this.iterator.next();
-      if (next.done) {
-        this.ended = true;
-        break;
+    while (!this.has(n)) {
+      let chunk = this.queued;
+      this.queued = undefined;
+      if (!chunk) {
+        if (this.ended) break;
+        const next = await this.iterator.next();
+        if (next.done) {
+          this.ended = true;
+          break;
+        }
+        chunk = Buffer.isBuffer(next.value)
+          ? next.value
+          : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+        if (chunk.length === 0) continue;
       }
-      const chunk = Buffer.isBuffer(next.value)
-        ? next.value
-        : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-      if (chunk.length === 0) continue;
       this.flushTaps();
       const rest = this.buf.length - this.pos;
       this.base += this.pos;
-      this.buf = rest === 0 ? chunk : Buffer.concat([this.buf.subarray(this.pos), chunk]);
+      if (rest === 0) this.buf = chunk;
+      else {
+        // An item cut between two reads: only its start is copied next to the rest, and the
+        // rest of the new read waits its turn, used in place (copying every read cost more
+        // than the parse of a Redis backup's keys).
+        const take = Math.min(chunk.length, Math.max(n - rest, JOIN_BYTES));
+        this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk.subarray(0, take)]);
+        if (take < chunk.length) this.queued = chunk.subarray(take);
+      }
       this.pos = 0;
       this.tapped = 0;
     }
@@ -158,6 +175,7 @@ export class ByteReader {
   /** Stops the underlying stream (e.g. a socket iterator) early. */
   async close(): Promise<void> {
     this.ended = true;
+    this.queued = undefined;
     await this.iterator.return?.();
   }
 }
